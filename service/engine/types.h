@@ -1,0 +1,132 @@
+// The engine's own request and decision types. The engine knows nothing of gRPC: the service
+// converts arbiter.v1 protos to and from these at its edge (service/server/convert.h).
+#ifndef ARBITER_SERVICE_ENGINE_TYPES_H_
+#define ARBITER_SERVICE_ENGINE_TYPES_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "service/value/value.h"
+
+namespace arbiter {
+
+enum class Kind { kAccess, kProduct, kDeployment };
+
+// "access", "product" or "deployment".
+absl::string_view KindName(Kind kind);
+// INVALID_ARGUMENT for anything else.
+absl::StatusOr<Kind> ParseKind(absl::string_view name);
+
+struct Principal {
+  std::string id;
+  std::vector<std::string> roles;
+  std::vector<std::string> groups;
+  std::string domain;
+  std::map<std::string, std::string> attributes;
+};
+
+struct ResourceRef {
+  std::string domain;
+  std::string product;
+  std::string table;  // catalog.schema.table
+  std::vector<std::string> columns;
+};
+
+struct AccessRequest {
+  Principal principal;
+  std::string action;
+  ResourceRef resource;
+  std::map<std::string, std::string> context;
+};
+
+struct ProductRequest {
+  Value product;  // the descriptor tree as the domain wrote it
+  std::string operation;
+  Principal requester;
+};
+
+struct DeploymentRequest {
+  Value product;
+  std::optional<Value> previous;
+  std::vector<Value> contracts;
+  std::vector<Value> previous_contracts;
+  std::string environment;
+  std::map<std::string, std::string> pipeline;
+  Principal requester;
+};
+
+using Request = std::variant<AccessRequest, ProductRequest, DeploymentRequest>;
+
+Kind KindOf(const Request& request);
+
+enum class Effect { kAllow, kDeny };
+enum class Severity { kNone, kError, kWarning };
+
+absl::string_view EffectName(Effect effect);      // "allow" / "deny"
+absl::string_view SeverityName(Severity severity);  // "" / "error" / "warning"
+
+struct Reason {
+  std::string policy_id;
+  std::string origin;  // "global" or "domain:<name>"
+  Effect effect = Effect::kDeny;
+  Severity severity = Severity::kNone;
+  std::string message;  // safe to show to the requester
+  std::string detail;   // governance and audit only
+  std::string mode;     // mandatory / default / advisory / domain
+};
+
+struct ColumnMask {
+  std::string column;
+  std::string expression;
+};
+
+struct Obligations {
+  std::vector<ColumnMask> column_masks;
+  std::vector<std::string> row_filters;
+  bool empty() const { return column_masks.empty() && row_filters.empty(); }
+};
+
+// A policy that could not give an answer: it raised an error, ran out of its instruction or
+// time budget or memory, or returned something malformed. The engine turns each into a deny
+// finding (a warning for advisory policies); the service counts them in metrics.
+struct PolicyFault {
+  enum class Type { kError, kBudget, kMemory, kMalformed };
+  std::string policy_id;
+  Type type = Type::kError;
+};
+absl::string_view PolicyFaultTypeName(PolicyFault::Type type);
+
+struct Decision {
+  std::string decision_id;
+  Effect effect = Effect::kDeny;
+  std::vector<Reason> reasons;
+  Obligations obligations;
+  std::string bundle_revision;
+  std::vector<std::string> evaluated_policies;
+  std::vector<std::string> overridden_policies;
+  std::string domain;  // whose overrides applied
+  Value change;        // deployments: what req.change held
+  bool defaulted = false;
+  std::vector<PolicyFault> faults;
+};
+
+// Per-evaluation inputs that are not part of the request.
+struct EvalOptions {
+  // What `ctx.now` is; injected so that tests and replays are deterministic.
+  absl::Time now = absl::Now();
+  // The evaluation stops (fail closed: DEADLINE_EXCEEDED) once this passes; each policy's own
+  // wall-clock budget from bundle.yaml applies as well.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Copied into the decision; the caller (service, CLI) makes it unique.
+  std::string decision_id;
+};
+
+}  // namespace arbiter
+
+#endif  // ARBITER_SERVICE_ENGINE_TYPES_H_

@@ -1,0 +1,183 @@
+#include "service/value/value.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace arbiter {
+namespace {
+
+void AppendQuoted(std::string& out, absl::string_view s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void AppendDebug(std::string& out, const Value& v) {
+  switch (v.type()) {
+    case Value::Type::kNull: out += "null"; break;
+    case Value::Type::kBool: out += v.as_bool() ? "true" : "false"; break;
+    case Value::Type::kInt: out += std::to_string(v.as_int()); break;
+    case Value::Type::kDouble: {
+      double d = v.as_double();
+      if (!std::isfinite(d)) {
+        out += "null";
+      } else {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.17g", d);
+        out += buf;
+      }
+      break;
+    }
+    case Value::Type::kString: AppendQuoted(out, v.as_string()); break;
+    case Value::Type::kList: {
+      out.push_back('[');
+      bool first = true;
+      for (const Value& e : v.as_list()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendDebug(out, e);
+      }
+      out.push_back(']');
+      break;
+    }
+    case Value::Type::kMap: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& [k, e] : v.as_map()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendQuoted(out, k);
+        out.push_back(':');
+        AppendDebug(out, e);
+      }
+      out.push_back('}');
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+Value Value::Shared(std::shared_ptr<const Value> target) {
+  Value v;
+  v.v_ = std::move(target);
+  return v;
+}
+
+const Value& Value::Get() const {
+  const Value* v = this;
+  while (const auto* p = std::get_if<std::shared_ptr<const Value>>(&v->v_)) v = p->get();
+  return *v;
+}
+
+Value::Type Value::TypeOfSelf() const {
+  switch (v_.index()) {
+    case 0: return Type::kNull;
+    case 1: return Type::kBool;
+    case 2: return Type::kInt;
+    case 3: return Type::kDouble;
+    case 4: return Type::kString;
+    case 5: return Type::kList;
+    case 6: return Type::kMap;
+    default: return Get().TypeOfSelf();
+  }
+}
+
+double Value::as_double() const {
+  const Value& v = Get();
+  if (const auto* i = std::get_if<int64_t>(&v.v_)) return static_cast<double>(*i);
+  return std::get<double>(v.v_);
+}
+
+const Value* Value::Find(absl::string_view key) const {
+  const auto* m = std::get_if<Map>(&Get().v_);
+  if (m == nullptr) return nullptr;
+  for (const auto& [k, v] : *m) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+const Value* Value::FindPath(std::initializer_list<absl::string_view> path) const {
+  const Value* v = this;
+  for (absl::string_view key : path) {
+    v = v->Find(key);
+    if (v == nullptr) return nullptr;
+  }
+  return v;
+}
+
+std::string Value::GetString(absl::string_view key, absl::string_view fallback) const {
+  const Value* v = Find(key);
+  if (v == nullptr || !v->is_string()) return std::string(fallback);
+  return v->as_string();
+}
+
+Value& Value::Set(std::string key, Value v) {
+  if (std::holds_alternative<std::monostate>(v_)) v_ = Map{};
+  Map& m = std::get<Map>(v_);
+  for (auto& [k, existing] : m) {
+    if (k == key) {
+      existing = std::move(v);
+      return existing;
+    }
+  }
+  m.emplace_back(std::move(key), std::move(v));
+  return m.back().second;
+}
+
+Value& Value::Append(Value v) {
+  if (std::holds_alternative<std::monostate>(v_)) v_ = List{};
+  List& l = std::get<List>(v_);
+  l.push_back(std::move(v));
+  return l.back();
+}
+
+size_t Value::size() const {
+  const Value& v = Get();
+  if (const auto* l = std::get_if<List>(&v.v_)) return l->size();
+  if (const auto* m = std::get_if<Map>(&v.v_)) return m->size();
+  return 0;
+}
+
+bool operator==(const Value& a, const Value& b) {
+  const Value& x = a.Get();
+  const Value& y = b.Get();
+  if (x.is_number() && y.is_number()) {
+    if (x.is_int() && y.is_int()) return x.as_int() == y.as_int();
+    return x.as_double() == y.as_double();
+  }
+  if (x.type() != y.type()) return false;
+  switch (x.type()) {
+    case Value::Type::kNull: return true;
+    case Value::Type::kBool: return x.as_bool() == y.as_bool();
+    case Value::Type::kString: return x.as_string() == y.as_string();
+    case Value::Type::kList: return x.as_list() == y.as_list();
+    case Value::Type::kMap: return x.as_map() == y.as_map();
+    default: return false;
+  }
+}
+
+std::string Value::ToJson() const {
+  std::string out;
+  AppendDebug(out, *this);
+  return out;
+}
+
+}  // namespace arbiter
