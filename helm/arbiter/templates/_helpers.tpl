@@ -1,0 +1,116 @@
+{{/* Names, labels and the few computed values shared by the templates. */}}
+
+{{- define "arbiter.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "arbiter.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The headless Service's name; 63 characters at most like every Service name. */}}
+{{- define "arbiter.headlessName" -}}
+{{- printf "%s-headless" (include "arbiter.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "arbiter.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "arbiter.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "arbiter.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "arbiter.labels" -}}
+helm.sh/chart: {{ include "arbiter.chart" . }}
+{{ include "arbiter.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: policy-decision-point
+app.kubernetes.io/part-of: arbiter
+{{- end }}
+
+{{- define "arbiter.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "arbiter.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "arbiter.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Value of the server's decision_log.path for decisionLog.destination. */}}
+{{- define "arbiter.decisionLogPath" -}}
+{{- if eq .Values.decisionLog.destination "stdout" }}-
+{{- else if eq .Values.decisionLog.destination "volume" }}
+{{- printf "%s/%s" (trimSuffix "/" .Values.decisionLog.volume.mountPath) .Values.decisionLog.volume.fileName }}
+{{- end }}
+{{- end }}
+
+{{/* The server configuration file: .Values.config plus what the chart decides. */}}
+{{- define "arbiter.configYaml" -}}
+{{- $cfg := deepCopy .Values.config }}
+{{- $log := deepCopy (default dict $cfg.decision_log) }}
+{{- $_ := set $log "path" (include "arbiter.decisionLogPath" .) }}
+{{- $_ := set $cfg "decision_log" $log }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/* Seconds the server may drain: config.server.drain_timeout_seconds (server default 20). */}}
+{{- define "arbiter.drainSeconds" -}}
+{{- $server := default dict .Values.config.server }}
+{{- if hasKey $server "drain_timeout_seconds" }}{{ int $server.drain_timeout_seconds }}{{ else }}20{{ end }}
+{{- end }}
+
+{{/* terminationGracePeriodSeconds: larger than preStop sleep + drain, or rendering fails. */}}
+{{- define "arbiter.terminationGracePeriodSeconds" -}}
+{{- $floor := add (int .Values.preStopSleepSeconds) (int (include "arbiter.drainSeconds" .)) }}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add $floor 10 }}
+{{- else if le (int .Values.terminationGracePeriodSeconds) (int $floor) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be larger than preStopSleepSeconds + config.server.drain_timeout_seconds (%d), or the kubelet kills Arbiter before it has drained" (int .Values.terminationGracePeriodSeconds) (int $floor)) }}
+{{- else }}
+{{- int .Values.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
+The bundle files for bundle.source=configMap, as a dict: bundle path -> content. From the chart's
+policies/ directory (the chart can read only files inside itself), then bundle.files on top.
+Hidden files (.gitkeep) are skipped.
+*/}}
+{{- define "arbiter.bundleFiles" -}}
+{{- $files := dict }}
+{{- range $path, $bytes := .Files.Glob "policies/**" }}
+{{- $rel := trimPrefix "policies/" $path }}
+{{- if not (hasPrefix "." (base $rel)) }}
+{{- $_ := set $files $rel (toString $bytes) }}
+{{- end }}
+{{- end }}
+{{- range $rel, $content := .Values.bundle.files }}
+{{- $_ := set $files (trimPrefix "/" $rel) $content }}
+{{- end }}
+{{- toJson $files }}
+{{- end }}
+
+{{/* A ConfigMap key for a bundle path: the key cannot hold "/", so "/" becomes "__". */}}
+{{- define "arbiter.bundleKey" -}}
+{{- replace "/" "__" . }}
+{{- end }}
