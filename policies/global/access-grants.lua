@@ -1,0 +1,37 @@
+-- The product's own access-control list decides who may read, write or administer it:
+-- spec.governance.accessControl: [{role, permissions: [read, write, admin]}].
+-- Mode `default`: a domain may replace this rule for its own products (finance does).
+
+local ACTIONS = {"read", "write", "admin"}
+
+local function get(t, path)
+  for key in string.gmatch(path, "[^.]+") do
+    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
+    t = t[key]
+  end
+  return t
+end
+
+return {
+  id = "global.access-grants",
+  description = "Grants read/write/admin to principals holding a role that the product's "
+    .. "governance.accessControl gives that permission.",
+  kinds = {"access"},
+  mode = "default",
+  check = function(req, ctx)
+    if not list.contains(ACTIONS, req.action) or req.product == nil then return end
+    local acl = get(req.product, "spec.governance.accessControl")
+      or get(req.product, "governance.accessControl")
+    if acl == nil then return end
+    for _, entry in ipairs(acl) do
+      local role = get(entry, "role")
+      local permissions = get(entry, "permissions")
+      if type(role) == "string" and permissions ~= nil and has_role(req.principal, role)
+          and list.contains(permissions, req.action) then
+        return allow("Granted by the data product's access control.",
+          {detail = "role " .. role .. " has " .. req.action .. " on "
+            .. tostring(get(req.product, "metadata.name"))})
+      end
+    end
+  end,
+}

@@ -1,0 +1,31 @@
+-- Domain ownership: the team named in metadata.owner runs the product and may read, write and
+-- administer it, whether the identity provider reports the team as a role or as a group.
+-- Mode `default`, so a domain's own tightening (a change window, say) still applies to it.
+
+local ACTIONS = {"read", "write", "admin"}
+
+local function get(t, path)
+  for key in string.gmatch(path, "[^.]+") do
+    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
+    t = t[key]
+  end
+  return t
+end
+
+return {
+  id = "global.owner-access",
+  description = "The owning team (metadata.owner, as a role or a group) may read, write and "
+    .. "administer its product.",
+  kinds = {"access"},
+  mode = "default",
+  check = function(req, ctx)
+    if not list.contains(ACTIONS, req.action) or req.product == nil then return end
+    local owner = get(req.product, "metadata.owner")
+    if type(owner) ~= "string" or owner == "" then return end
+    if has_role(req.principal, owner) or in_group(req.principal, owner) then
+      return allow("Granted to the product's owning team.",
+        {detail = "principal belongs to owner " .. owner .. " of "
+          .. tostring(get(req.product, "metadata.name"))})
+    end
+  end,
+}

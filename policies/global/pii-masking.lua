@@ -1,0 +1,120 @@
+-- Personal data is masked for everyone without role pii-reader. This policy is a guardrail
+-- (mandatory), and in Arbiter's combining a mandatory allow is final, so it must never grant
+-- access by itself: it only speaks for principals whose read is already granted by the
+-- product's own declarations (an accessControl role with read, or the owning team). Domains
+-- that grant reads of PII tables by their own policies apply the same masks there (see
+-- domains/sales/marketing-share.lua); auditors are masked by global.audit-read.
+-- Masks: character columns become '***', every other type NULL.
+
+local PII_ROLE = "pii-reader"
+
+local function get(t, path)
+  for key in string.gmatch(path, "[^.]+") do
+    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
+    t = t[key]
+  end
+  return t
+end
+
+local function truthy(v)
+  return v == true or v == "true"
+end
+
+-- The catalog's columns for this request: the table's, or every sql table's of the product
+-- when the request names the product only. Returns a list and a lower-case name index.
+local function catalog_columns(req)
+  local cols, by_name = {}, {}
+  local function add(tbl)
+    local columns = get(tbl, "columns")
+    if columns == nil then return end
+    for _, c in ipairs(columns) do
+      local n = get(c, "name")
+      if type(n) == "string" and by_name[string.lower(n)] == nil then
+        local col = {name = n, type = get(c, "type"), pii = truthy(get(c, "pii"))}
+        cols[#cols + 1] = col
+        by_name[string.lower(n)] = col
+      end
+    end
+  end
+  if req.table ~= nil then
+    add(req.table)
+  elseif get(req, "resource.table") == nil or req.resource.table == "" then
+    local ports = get(req.product, "spec.outputPorts")
+    if ports ~= nil then
+      for _, port in ipairs(ports) do
+        if get(port, "type") == "sql" and get(port, "tables") ~= nil then
+          for _, t in ipairs(port.tables) do add(t) end
+        end
+      end
+    end
+  end
+  return cols, by_name
+end
+
+-- PII columns the request touches (all of them when it names no column).
+local function touched_pii(req)
+  local cols, by_name = catalog_columns(req)
+  local requested = get(req, "resource.columns")
+  local out = {}
+  if requested ~= nil and #requested > 0 then
+    for _, c in ipairs(requested) do
+      local n = type(c) == "string" and c or get(c, "name")
+      local col = type(n) == "string" and by_name[string.lower(n)] or nil
+      if col ~= nil and col.pii then out[#out + 1] = col end
+    end
+  else
+    for _, col in ipairs(cols) do
+      if col.pii then out[#out + 1] = col end
+    end
+  end
+  return out
+end
+
+local function mask_for(col)
+  if re.match([[(?i)(var)?char(\s*\(\s*\d+\s*\))?|string|text]], tostring(col.type or "")) then
+    return "'***'"
+  end
+  return "NULL"
+end
+
+-- Granted by the product's own declarations: an accessControl role with read, or the owner.
+local function declared_reader(req)
+  local p = req.principal
+  local owner = get(req.product, "metadata.owner")
+  if type(owner) == "string" and (has_role(p, owner) or in_group(p, owner)) then return true end
+  local acl = get(req.product, "spec.governance.accessControl")
+    or get(req.product, "governance.accessControl")
+  if acl == nil then return false end
+  for _, entry in ipairs(acl) do
+    local role = get(entry, "role")
+    local permissions = get(entry, "permissions")
+    if type(role) == "string" and permissions ~= nil and has_role(p, role)
+        and list.contains(permissions, "read") then
+      return true
+    end
+  end
+  return false
+end
+
+return {
+  id = "global.pii-masking",
+  description = "Masks PII columns (pii: true in the catalog) for readers without role "
+    .. PII_ROLE .. ".",
+  kinds = {"access"},
+  mode = "mandatory",
+  check = function(req, ctx)
+    if req.action ~= "read" or req.product == nil then return end
+    if has_role(req.principal, PII_ROLE) then return end
+    if not declared_reader(req) then return end
+    local pii = touched_pii(req)
+    if #pii == 0 then return end
+    local masks, names = {}, {}
+    for _, col in ipairs(pii) do
+      masks[col.name] = mask_for(col)
+      names[#names + 1] = col.name
+    end
+    return allow("Read granted with personal data masked.",
+      {masks = masks,
+       detail = "masked PII columns " .. table.concat(names, ", ") .. " (no role " .. PII_ROLE .. ")"})
+  end,
+}
