@@ -1,0 +1,372 @@
+#include "service/decision_log/decision_log.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace arbiter {
+namespace {
+
+// A sink that records what it is given and can stall (block inside Write until released) or
+// fail (ENOSPC) on demand. Owned by the log; the test keeps a raw pointer and must release a
+// stalled sink before the log is destroyed.
+class TestSink : public DecisionLogSink {
+ public:
+  absl::Status Write(absl::string_view bytes) override {
+    absl::MutexLock lock(&mu_);
+    ++writes_entered_;
+    cv_.SignalAll();
+    while (stalled_) cv_.Wait(&mu_);
+    if (failing_) return absl::ErrnoToStatus(ENOSPC, "test sink");
+    data_.append(bytes.data(), bytes.size());
+    events_ += 'W';
+    return absl::OkStatus();
+  }
+  absl::Status Flush() override {
+    absl::MutexLock lock(&mu_);
+    events_ += 'F';
+    return absl::OkStatus();
+  }
+  absl::Status Reopen() override { return absl::OkStatus(); }
+
+  void Stall() {
+    absl::MutexLock lock(&mu_);
+    stalled_ = true;
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    stalled_ = false;
+    cv_.SignalAll();
+  }
+  void SetFailing(bool failing) {
+    absl::MutexLock lock(&mu_);
+    failing_ = failing;
+  }
+  void WaitForWriteEntered() {
+    absl::MutexLock lock(&mu_);
+    while (writes_entered_ == 0) cv_.Wait(&mu_);
+  }
+  std::string data() const {
+    absl::MutexLock lock(&mu_);
+    return data_;
+  }
+  std::string events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stalled_ = false;
+  bool failing_ = false;
+  int writes_entered_ = 0;
+  std::string data_;
+  std::string events_;
+};
+
+std::string TempPath(absl::string_view name) {
+  const std::string dir =
+      absl::StrCat(testing::TempDir(), "decision_log_test.", ::getpid(), ".",
+                   testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return absl::StrCat(dir, "/", name);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  EXPECT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back(), "") << "the text must end with a newline";
+  lines.pop_back();
+  return lines;
+}
+
+// Creates a log or fails the test.
+std::unique_ptr<DecisionLog> MakeLog(DecisionLogOptions options,
+                                     std::unique_ptr<DecisionLogSink> sink = nullptr) {
+  absl::StatusOr<std::unique_ptr<DecisionLog>> log =
+      DecisionLog::Create(std::move(options), std::move(sink));
+  EXPECT_TRUE(log.ok()) << log.status();
+  return log.ok() ? *std::move(log) : nullptr;
+}
+
+const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
+
+TEST(DecisionLogTest, WritesLinesInOrderAndParseable) {
+  DecisionLogOptions options;
+  options.path = TempPath("decisions.log");
+  options.overflow = DecisionLogOptions::Overflow::kBlock;
+  options.queue_capacity = 16;  // small, so that appenders and the writer interleave
+  auto log = MakeLog(options);
+  ASSERT_NE(log, nullptr);
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        nlohmann::json line = {{"thread", t}, {"i", i}, {"note", "quote \" and \\ inside"}};
+        EXPECT_TRUE(log->Append(kT0, line.dump()));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  log->Flush();
+
+  std::vector<int> next(kThreads, 0);
+  const std::vector<std::string> lines = Lines(ReadFile(options.path));
+  ASSERT_EQ(lines.size(), static_cast<size_t>(kThreads * kPerThread));
+  for (const std::string& line : lines) {
+    const nlohmann::json parsed = nlohmann::json::parse(line);
+    const int t = parsed["thread"];
+    EXPECT_EQ(parsed["i"], next[t]++) << "lines of one appender must stay in order";
+  }
+  const DecisionLog::Stats stats = log->stats();
+  EXPECT_EQ(stats.appended, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(stats.written, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(stats.dropped(), 0u);
+  EXPECT_EQ(stats.queue_depth, 0u);
+}
+
+TEST(DecisionLogTest, RotationKeepsMaxFiles) {
+  DecisionLogOptions options;
+  options.path = TempPath("decisions.log");
+  options.max_file_bytes = 100;  // ten 10-byte lines per file
+  options.max_files = 2;
+  auto line = [](int i) { return absl::StrCat("line-", 1000 + i); };  // 9 bytes + newline
+  {
+    auto log = MakeLog(options);
+    ASSERT_NE(log, nullptr);
+    for (int i = 0; i < 45; ++i) ASSERT_TRUE(log->Append(kT0, line(i)));
+    log->Flush();
+    EXPECT_EQ(log->stats().rotations, 4u);
+  }
+  auto expect_lines = [&](const std::string& path, int first, int last) {
+    std::vector<std::string> expected;
+    for (int i = first; i <= last; ++i) expected.push_back(line(i));
+    EXPECT_EQ(Lines(ReadFile(path)), expected) << path;
+  };
+  expect_lines(options.path, 40, 44);
+  expect_lines(options.path + ".1", 30, 39);
+  expect_lines(options.path + ".2", 20, 29);
+  EXPECT_FALSE(std::filesystem::exists(options.path + ".3"));
+
+  // A reopened log counts the bytes already in the file: 5 more lines fill it, the 6th rotates.
+  auto log = MakeLog(options);
+  ASSERT_NE(log, nullptr);
+  for (int i = 45; i < 51; ++i) ASSERT_TRUE(log->Append(kT0, line(i)));
+  log->Flush();
+  EXPECT_EQ(log->stats().rotations, 1u);
+  expect_lines(options.path, 50, 50);
+  expect_lines(options.path + ".1", 40, 49);
+  expect_lines(options.path + ".2", 30, 39);
+}
+
+TEST(DecisionLogTest, DropOverflowCountsExactly) {
+  auto owned = std::make_unique<TestSink>();
+  TestSink* sink = owned.get();
+  sink->Stall();
+  DecisionLogOptions options;
+  options.path = "unused";
+  options.queue_capacity = 4;
+  auto log = MakeLog(options, std::move(owned));
+  ASSERT_NE(log, nullptr);
+  // Lines being written still count against the capacity, so the outcome does not depend on
+  // when the writer picks lines up.
+  int accepted = 0;
+  for (int i = 0; i < 7; ++i) accepted += log->Append(kT0, absl::StrCat("l", i)) ? 1 : 0;
+  EXPECT_EQ(accepted, 4);
+  DecisionLog::Stats stats = log->stats();
+  EXPECT_EQ(stats.appended, 4u);
+  EXPECT_EQ(stats.dropped_overflow, 3u);
+  EXPECT_EQ(stats.queue_depth, 4u);
+  sink->Release();
+  log->Flush();
+  stats = log->stats();
+  EXPECT_EQ(stats.written, 4u);
+  EXPECT_EQ(stats.queue_depth, 0u);
+  EXPECT_EQ(sink->data(), "l0\nl1\nl2\nl3\n");
+  // The refused lines were still decisions: the replay sees them.
+  EXPECT_EQ(log->Recent(100).size(), 7u);
+}
+
+TEST(DecisionLogTest, BlockWaitsForRoomUntilSinkReleased) {
+  auto owned = std::make_unique<TestSink>();
+  TestSink* sink = owned.get();
+  sink->Stall();
+  DecisionLogOptions options;
+  options.path = "unused";
+  options.queue_capacity = 2;
+  options.overflow = DecisionLogOptions::Overflow::kBlock;
+  auto log = MakeLog(options, std::move(owned));
+  ASSERT_NE(log, nullptr);
+
+  absl::Mutex mu;
+  absl::CondVar cv;
+  bool blocked = false;
+  bool returned = false;
+  log->SetOnAppendBlockedForTest([&] {
+    absl::MutexLock lock(&mu);
+    blocked = true;
+    cv.SignalAll();
+  });
+  ASSERT_TRUE(log->Append(kT0, "a"));
+  ASSERT_TRUE(log->Append(kT0, "b"));
+  bool third_result = false;
+  std::thread appender([&] {
+    third_result = log->Append(kT0, "c");
+    absl::MutexLock lock(&mu);
+    returned = true;
+    cv.SignalAll();
+  });
+  {
+    absl::MutexLock lock(&mu);
+    while (!blocked && !returned) cv.Wait(&mu);
+    EXPECT_TRUE(blocked);
+    EXPECT_FALSE(returned) << "Append must wait while the queue is full";
+  }
+  sink->Release();
+  appender.join();
+  EXPECT_TRUE(third_result);
+  log->Flush();
+  EXPECT_EQ(sink->data(), "a\nb\nc\n");
+  EXPECT_EQ(log->stats().dropped(), 0u);
+}
+
+TEST(DecisionLogTest, WriteErrorsAreCountedAndWriterKeepsGoing) {
+  auto owned = std::make_unique<TestSink>();
+  TestSink* sink = owned.get();
+  sink->SetFailing(true);
+  DecisionLogOptions options;
+  options.path = "unused";
+  auto log = MakeLog(options, std::move(owned));
+  ASSERT_NE(log, nullptr);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(log->Append(kT0, absl::StrCat("lost", i)));
+  log->Flush();
+  DecisionLog::Stats stats = log->stats();
+  EXPECT_EQ(stats.appended, 10u);
+  EXPECT_EQ(stats.written, 0u);
+  EXPECT_EQ(stats.dropped_write_error, 10u);
+  EXPECT_GE(stats.write_errors, 1u);
+  EXPECT_NE(stats.last_error.find("test sink"), std::string::npos) << stats.last_error;
+
+  sink->SetFailing(false);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(kT0, absl::StrCat("kept", i)));
+  log->Flush();
+  stats = log->stats();
+  EXPECT_EQ(stats.written, 3u);
+  EXPECT_EQ(stats.dropped_write_error, 10u);
+  EXPECT_EQ(sink->data(), "kept0\nkept1\nkept2\n");
+}
+
+TEST(DecisionLogTest, DiskFullIsCountedNotSilent) {
+  DecisionLogOptions options;
+  options.path = "/dev/full";  // every write fails with ENOSPC
+  options.max_file_bytes = 4;  // a device is never rotated, however small the limit
+  auto log = MakeLog(options);
+  ASSERT_NE(log, nullptr);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(kT0, "{}"));
+  log->Flush();
+  const DecisionLog::Stats stats = log->stats();
+  EXPECT_EQ(stats.dropped_write_error, 3u);
+  EXPECT_GE(stats.write_errors, 1u);
+  EXPECT_EQ(stats.rotations, 0u);
+  EXPECT_NE(stats.last_error.find("/dev/full"), std::string::npos) << stats.last_error;
+}
+
+TEST(DecisionLogTest, RecentReturnsNewestLinesSince) {
+  DecisionLogOptions options;
+  options.path = "";  // disabled: lines are only kept in memory
+  options.recent_capacity = 5;
+  auto log = MakeLog(options);
+  ASSERT_NE(log, nullptr);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_TRUE(log->Append(kT0 + absl::Seconds(i), absl::StrCat("d", i)));
+  }
+  using V = std::vector<std::string>;
+  EXPECT_EQ(log->Recent(100), (V{"d3", "d4", "d5", "d6", "d7"}));
+  EXPECT_EQ(log->Recent(2), (V{"d6", "d7"}));
+  EXPECT_EQ(log->Recent(100, kT0 + absl::Seconds(5)), (V{"d5", "d6", "d7"}));
+  EXPECT_EQ(log->Recent(100, kT0 + absl::Seconds(60)), V{});
+  EXPECT_EQ(log->stats().appended, 8u);
+  EXPECT_EQ(log->stats().written, 0u);
+}
+
+TEST(DecisionLogTest, FlushReturnsAfterLinesWrittenAndSinkFlushed) {
+  auto owned = std::make_unique<TestSink>();
+  TestSink* sink = owned.get();
+  DecisionLogOptions options;
+  options.path = "unused";
+  auto log = MakeLog(options, std::move(owned));
+  ASSERT_NE(log, nullptr);
+  log->Flush();  // nothing appended: returns at once
+  EXPECT_EQ(sink->events(), "");
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(log->Append(kT0, absl::StrCat(round, ":", i)));
+    log->Flush();
+    EXPECT_EQ(Lines(sink->data()).size(), static_cast<size_t>(50 * (round + 1)));
+    const std::string events = sink->events();
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back(), 'F') << "the sink must be flushed after the last write: " << events;
+  }
+}
+
+TEST(DecisionLogTest, ShutdownDrainsAndIsIdempotent) {
+  auto owned = std::make_unique<TestSink>();
+  TestSink* sink = owned.get();
+  sink->Stall();
+  DecisionLogOptions options;
+  options.path = "unused";
+  auto log = MakeLog(options, std::move(owned));
+  ASSERT_NE(log, nullptr);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Append(kT0, absl::StrCat(i)));
+  sink->WaitForWriteEntered();
+  std::thread shutdown([&] { log->Shutdown(); });
+  sink->Release();
+  shutdown.join();
+  EXPECT_EQ(sink->data(), "0\n1\n2\n3\n4\n");
+  EXPECT_EQ(sink->events().back(), 'F');
+  log->Shutdown();
+  EXPECT_FALSE(log->Append(kT0, "late"));
+  log->Flush();  // returns at once after shutdown
+  EXPECT_EQ(log->stats().dropped_shutdown, 1u);
+  EXPECT_EQ(log->stats().written, 5u);
+}
+
+TEST(DecisionLogTest, CreateReportsErrors) {
+  DecisionLogOptions options;
+  options.path = "/nonexistent-dir-for-arbiter/decisions.log";
+  absl::StatusOr<std::unique_ptr<DecisionLog>> log = DecisionLog::Create(options);
+  ASSERT_FALSE(log.ok());
+  EXPECT_NE(log.status().message().find(options.path), std::string::npos) << log.status();
+
+  options.queue_capacity = 0;
+  options.max_files = -1;
+  const absl::Status s = options.Validate();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("queue_capacity"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("max_files"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace arbiter
