@@ -1,8 +1,8 @@
--- Compliance: auditors may read every registered data product, whatever a domain decides, but
--- personal data stays masked unless they also hold pii-reader. A guaranteed grant (mandatory).
+-- Compliance: auditors may read every registered data product, whatever a domain decides (a
+-- guaranteed grant: mandatory). Personal data stays masked for them too, by global.pii-masking,
+-- unless they also hold pii-reader.
 
 local AUDIT_ROLE = "auditor"
-local PII_ROLE = "pii-reader"
 
 local function get(t, path)
   for key in string.gmatch(path, "[^.]+") do
@@ -12,88 +12,17 @@ local function get(t, path)
   return t
 end
 
-local function truthy(v)
-  return v == true or v == "true"
-end
-
--- The catalog's columns for this request: the table's, or every sql table's of the product
--- when the request names the product only. Returns a list and a lower-case name index.
-local function catalog_columns(req)
-  local cols, by_name = {}, {}
-  local function add(tbl)
-    local columns = get(tbl, "columns")
-    if columns == nil then return end
-    for _, c in ipairs(columns) do
-      local n = get(c, "name")
-      if type(n) == "string" and by_name[string.lower(n)] == nil then
-        local col = {name = n, type = get(c, "type"), pii = truthy(get(c, "pii"))}
-        cols[#cols + 1] = col
-        by_name[string.lower(n)] = col
-      end
-    end
-  end
-  if req.table ~= nil then
-    add(req.table)
-  elseif get(req, "resource.table") == nil or req.resource.table == "" then
-    local ports = get(req.product, "spec.outputPorts")
-    if ports ~= nil then
-      for _, port in ipairs(ports) do
-        if get(port, "type") == "sql" and get(port, "tables") ~= nil then
-          for _, t in ipairs(port.tables) do add(t) end
-        end
-      end
-    end
-  end
-  return cols, by_name
-end
-
--- PII columns the request touches (all of them when it names no column).
-local function touched_pii(req)
-  local cols, by_name = catalog_columns(req)
-  local requested = get(req, "resource.columns")
-  local out = {}
-  if requested ~= nil and #requested > 0 then
-    for _, c in ipairs(requested) do
-      local n = type(c) == "string" and c or get(c, "name")
-      local col = type(n) == "string" and by_name[string.lower(n)] or nil
-      if col ~= nil and col.pii then out[#out + 1] = col end
-    end
-  else
-    for _, col in ipairs(cols) do
-      if col.pii then out[#out + 1] = col end
-    end
-  end
-  return out
-end
-
-local function mask_for(col)
-  if re.match([[(?i)(var)?char(\s*\(\s*\d+\s*\))?|string|text]], tostring(col.type or "")) then
-    return "'***'"
-  end
-  return "NULL"
-end
-
 return {
   id = "global.audit-read",
-  description = "Role " .. AUDIT_ROLE .. " may read every registered data product; PII stays "
-    .. "masked without role " .. PII_ROLE .. ".",
+  description = "Role " .. AUDIT_ROLE .. " may read every registered data product (PII masked "
+    .. "by global.pii-masking).",
   kinds = {"access"},
   mode = "mandatory",
   check = function(req, ctx)
     if req.action ~= "read" or req.product == nil then return end
     if not has_role(req.principal, AUDIT_ROLE) then return end
-    local opts = {detail = "audit read of " .. tostring(get(req.product, "metadata.name"))}
-    if not has_role(req.principal, PII_ROLE) then
-      local masks, names = {}, {}
-      for _, col in ipairs(touched_pii(req)) do
-        masks[col.name] = mask_for(col)
-        names[#names + 1] = col.name
-      end
-      if #names > 0 then
-        opts.masks = masks
-        opts.detail = opts.detail .. "; masked PII columns " .. table.concat(names, ", ")
-      end
-    end
-    return allow("Auditors may read every data product.", opts)
+    return allow("Auditors may read every data product.",
+      {detail = "audit read of " .. tostring(get(req.product, "metadata.name")) .. " by "
+        .. tostring(req.principal.id)})
   end,
 }

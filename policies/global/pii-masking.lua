@@ -1,9 +1,8 @@
--- Personal data is masked for everyone without role pii-reader. This policy is a guardrail
--- (mandatory), and in Arbiter's combining a mandatory allow is final, so it must never grant
--- access by itself: it only speaks for principals whose read is already granted by the
--- product's own declarations (an accessControl role with read, or the owning team). Domains
--- that grant reads of PII tables by their own policies apply the same masks there (see
--- domains/sales/marketing-share.lua); auditors are masked by global.audit-read.
+-- Personal data is masked for every reader without role pii-reader, whoever granted the read:
+-- the product's access control, a domain's own grant (sales shares customer-360 with marketing)
+-- or the auditors' mandatory grant. The masks are obligations (obligate()): they never grant
+-- access by themselves, they attach to whatever allow stands, and being mandatory they win
+-- over any mask a domain policy puts on the same column.
 -- Masks: character columns become '***', every other type NULL.
 
 local PII_ROLE = "pii-reader"
@@ -77,25 +76,6 @@ local function mask_for(col)
   return "NULL"
 end
 
--- Granted by the product's own declarations: an accessControl role with read, or the owner.
-local function declared_reader(req)
-  local p = req.principal
-  local owner = get(req.product, "metadata.owner")
-  if type(owner) == "string" and (has_role(p, owner) or in_group(p, owner)) then return true end
-  local acl = get(req.product, "spec.governance.accessControl")
-    or get(req.product, "governance.accessControl")
-  if acl == nil then return false end
-  for _, entry in ipairs(acl) do
-    local role = get(entry, "role")
-    local permissions = get(entry, "permissions")
-    if type(role) == "string" and permissions ~= nil and has_role(p, role)
-        and list.contains(permissions, "read") then
-      return true
-    end
-  end
-  return false
-end
-
 return {
   id = "global.pii-masking",
   description = "Masks PII columns (pii: true in the catalog) for readers without role "
@@ -105,7 +85,6 @@ return {
   check = function(req, ctx)
     if req.action ~= "read" or req.product == nil then return end
     if has_role(req.principal, PII_ROLE) then return end
-    if not declared_reader(req) then return end
     local pii = touched_pii(req)
     if #pii == 0 then return end
     local masks, names = {}, {}
@@ -113,7 +92,7 @@ return {
       masks[col.name] = mask_for(col)
       names[#names + 1] = col.name
     end
-    return allow("Read granted with personal data masked.",
+    return obligate("Personal data in this result is masked.",
       {masks = masks,
        detail = "masked PII columns " .. table.concat(names, ", ") .. " (no role " .. PII_ROLE .. ")"})
   end,
