@@ -9,7 +9,9 @@
 //
 //	{"values": <coalesced values>, "notes": "...", "manifests": [{"source": ..., "object": ...}]}
 //
-// Schema validation of the values and of the objects is done by the caller (validate.mjs).
+// With -values-only it prints only the coalesced values, which the caller validates against
+// values.schema.json before rendering, as Helm does. Validation of the rendered objects against
+// the Kubernetes schemas is the caller's too (validate.mjs).
 //
 // Build (GOPATH mode, Debian's packages): GO111MODULE=off GOPATH=/usr/share/gocode go build
 package main
@@ -319,6 +321,7 @@ func main() {
 	namespace := flag.String("namespace", "default", "release namespace")
 	kubeVersion := flag.String("kube-version", "1.29.0", "Capabilities.KubeVersion")
 	manifestOut := flag.String("manifest-out", "", "also write the rendered manifests as YAML here")
+	valuesOnly := flag.Bool("values-only", false, "print only the coalesced values, as JSON (for the schema check that precedes rendering)")
 	var valueFiles, apis stringList
 	flag.Var(&valueFiles, "f", "values file (repeatable; later ones win)")
 	flag.Var(&apis, "api-versions", "extra Capabilities.APIVersions (repeatable)")
@@ -330,6 +333,12 @@ func main() {
 	meta, values, templates, chartFiles := loadChart(*chartDir)
 	for _, f := range valueFiles {
 		coalesce(values, readValues(f))
+	}
+	if *valuesOnly {
+		if err := json.NewEncoder(os.Stdout).Encode(values); err != nil {
+			die("%v", err)
+		}
+		return
 	}
 
 	kv := strings.SplitN(*kubeVersion, ".", 3)
