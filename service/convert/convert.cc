@@ -1,0 +1,239 @@
+#include "service/convert/convert.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace arbiter {
+
+Value ProtoValueToValue(const google::protobuf::Value& v) {
+  switch (v.kind_case()) {
+    case google::protobuf::Value::kBoolValue: return Value(v.bool_value());
+    case google::protobuf::Value::kNumberValue: {
+      double d = v.number_value();
+      if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) <= 9007199254740992.0) {
+        return Value(static_cast<int64_t>(d));
+      }
+      return Value(d);
+    }
+    case google::protobuf::Value::kStringValue: return Value(v.string_value());
+    case google::protobuf::Value::kStructValue: return StructToValue(v.struct_value());
+    case google::protobuf::Value::kListValue: {
+      Value::List list;
+      list.reserve(v.list_value().values_size());
+      for (const auto& e : v.list_value().values()) list.push_back(ProtoValueToValue(e));
+      return Value(std::move(list));
+    }
+    default: return Value();
+  }
+}
+
+Value StructToValue(const google::protobuf::Struct& s) {
+  // protobuf's Map has no stable order; sort keys so that policies and diffs are deterministic.
+  std::vector<const std::string*> keys;
+  keys.reserve(s.fields_size());
+  for (const auto& [k, v] : s.fields()) keys.push_back(&k);
+  std::sort(keys.begin(), keys.end(), [](auto* a, auto* b) { return *a < *b; });
+  Value out = Value::EmptyMap();
+  for (const std::string* k : keys) {
+    out.mutable_map().emplace_back(*k, ProtoValueToValue(s.fields().at(*k)));
+  }
+  return out;
+}
+
+void ValueToProtoValue(const Value& v, google::protobuf::Value* out) {
+  switch (v.type()) {
+    case Value::Type::kNull: out->set_null_value(google::protobuf::NULL_VALUE); break;
+    case Value::Type::kBool: out->set_bool_value(v.as_bool()); break;
+    case Value::Type::kInt:
+    case Value::Type::kDouble: out->set_number_value(v.as_double()); break;
+    case Value::Type::kString: out->set_string_value(v.as_string()); break;
+    case Value::Type::kList: {
+      auto* list = out->mutable_list_value();
+      for (const Value& e : v.as_list()) ValueToProtoValue(e, list->add_values());
+      break;
+    }
+    case Value::Type::kMap: ValueToStruct(v, out->mutable_struct_value()); break;
+  }
+}
+
+void ValueToStruct(const Value& v, google::protobuf::Struct* out) {
+  out->Clear();
+  if (!v.is_map()) return;
+  auto& fields = *out->mutable_fields();
+  for (const auto& [k, e] : v.as_map()) ValueToProtoValue(e, &fields[k]);
+}
+
+absl::StatusOr<Value> DocumentToValue(const v1::Document& doc, absl::string_view field,
+                                      const ParseLimits& limits) {
+  switch (doc.content_case()) {
+    case v1::Document::kYaml: {
+      std::string source = doc.source().empty() ? std::string(field) : doc.source();
+      absl::StatusOr<Value> v = ParseYaml(doc.yaml(), source, limits);
+      if (!v.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(field, ": ", v.status().message()));
+      }
+      if (!v->is_map()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ": expected a YAML document with a map at its root"));
+      }
+      return v;
+    }
+    case v1::Document::kStruct: return StructToValue(doc.struct_());
+    default: return absl::InvalidArgumentError(absl::StrCat(field, ": required (yaml or struct)"));
+  }
+}
+
+Principal FromProto(const v1::Principal& p) {
+  Principal out;
+  out.id = p.id();
+  out.roles.assign(p.roles().begin(), p.roles().end());
+  out.groups.assign(p.groups().begin(), p.groups().end());
+  out.domain = p.domain();
+  for (const auto& [k, v] : p.attributes()) out.attributes[k] = v;
+  return out;
+}
+
+AccessRequest FromProto(const v1::AccessRequest& r) {
+  AccessRequest out;
+  out.principal = FromProto(r.principal());
+  out.action = r.action();
+  out.resource.domain = r.resource().domain();
+  out.resource.product = r.resource().product();
+  out.resource.table = r.resource().table();
+  out.resource.columns.assign(r.resource().columns().begin(), r.resource().columns().end());
+  for (const auto& [k, v] : r.context()) out.context[k] = v;
+  return out;
+}
+
+absl::StatusOr<ProductRequest> FromProto(const v1::ProductRequest& r, const ParseLimits& limits) {
+  ProductRequest out;
+  absl::StatusOr<Value> product = DocumentToValue(r.product(), "product", limits);
+  if (!product.ok()) return product.status();
+  out.product = *std::move(product);
+  out.operation = r.operation();
+  out.requester = FromProto(r.requester());
+  return out;
+}
+
+absl::StatusOr<DeploymentRequest> FromProto(const v1::DeploymentRequest& r,
+                                            const ParseLimits& limits) {
+  DeploymentRequest out;
+  absl::StatusOr<Value> product = DocumentToValue(r.product(), "product", limits);
+  if (!product.ok()) return product.status();
+  out.product = *std::move(product);
+  if (r.has_previous()) {
+    absl::StatusOr<Value> prev = DocumentToValue(r.previous(), "previous", limits);
+    if (!prev.ok()) return prev.status();
+    out.previous = *std::move(prev);
+  }
+  for (int i = 0; i < r.contracts_size(); ++i) {
+    absl::StatusOr<Value> c = DocumentToValue(r.contracts(i), absl::StrCat("contracts[", i, "]"),
+                                              limits);
+    if (!c.ok()) return c.status();
+    out.contracts.push_back(*std::move(c));
+  }
+  for (int i = 0; i < r.previous_contracts_size(); ++i) {
+    absl::StatusOr<Value> c = DocumentToValue(
+        r.previous_contracts(i), absl::StrCat("previous_contracts[", i, "]"), limits);
+    if (!c.ok()) return c.status();
+    out.previous_contracts.push_back(*std::move(c));
+  }
+  out.environment = r.environment();
+  for (const auto& [k, v] : r.pipeline()) out.pipeline[k] = v;
+  out.requester = FromProto(r.requester());
+  return out;
+}
+
+void ToProto(const Principal& p, v1::Principal* out) {
+  out->set_id(p.id);
+  for (const auto& r : p.roles) out->add_roles(r);
+  for (const auto& g : p.groups) out->add_groups(g);
+  out->set_domain(p.domain);
+  for (const auto& [k, v] : p.attributes) (*out->mutable_attributes())[k] = v;
+}
+
+void ToProto(const Decision& d, v1::Decision* out) {
+  out->set_decision_id(d.decision_id);
+  out->set_effect(d.effect == Effect::kAllow ? v1::EFFECT_ALLOW : v1::EFFECT_DENY);
+  for (const Reason& r : d.reasons) {
+    v1::Reason* pr = out->add_reasons();
+    pr->set_policy_id(r.policy_id);
+    pr->set_origin(r.origin);
+    pr->set_effect(r.effect == Effect::kAllow ? v1::EFFECT_ALLOW : v1::EFFECT_DENY);
+    pr->set_severity(r.severity == Severity::kError     ? v1::SEVERITY_ERROR
+                     : r.severity == Severity::kWarning ? v1::SEVERITY_WARNING
+                                                        : v1::SEVERITY_UNSPECIFIED);
+    pr->set_message(r.message);
+    pr->set_detail(r.detail);
+    pr->set_mode(r.mode);
+  }
+  for (const ColumnMask& m : d.obligations.column_masks) {
+    auto* pm = out->mutable_obligations()->add_column_masks();
+    pm->set_column(m.column);
+    pm->set_expression(m.expression);
+  }
+  for (const std::string& f : d.obligations.row_filters) {
+    out->mutable_obligations()->add_row_filters()->set_expression(f);
+  }
+  out->set_bundle_revision(d.bundle_revision);
+  for (const auto& p : d.evaluated_policies) out->add_evaluated_policies(p);
+  for (const auto& p : d.overridden_policies) out->add_overridden_policies(p);
+  out->set_domain(d.domain);
+  if (d.change.is_map()) ValueToStruct(d.change, out->mutable_change());
+  out->set_defaulted(d.defaulted);
+}
+
+absl::StatusOr<Request> FromProto(const v1::DryRunCase& c, const ParseLimits& limits) {
+  switch (c.request_case()) {
+    case v1::DryRunCase::kAccess: return Request(FromProto(c.access()));
+    case v1::DryRunCase::kProduct: {
+      auto r = FromProto(c.product(), limits);
+      if (!r.ok()) return r.status();
+      return Request(*std::move(r));
+    }
+    case v1::DryRunCase::kDeployment: {
+      auto r = FromProto(c.deployment(), limits);
+      if (!r.ok()) return r.status();
+      return Request(*std::move(r));
+    }
+    default: return absl::InvalidArgumentError("request: required (access, product or deployment)");
+  }
+}
+
+absl::StatusOr<v1::DryRunCase> CaseFromJson(Kind kind, absl::string_view json) {
+  v1::DryRunCase c;
+  google::protobuf::Message* target;
+  switch (kind) {
+    case Kind::kAccess: target = c.mutable_access(); break;
+    case Kind::kProduct: target = c.mutable_product(); break;
+    default: target = c.mutable_deployment(); break;
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), target, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("request: ", status.message().as_string()));
+  }
+  return c;
+}
+
+absl::StatusOr<Request> RequestFromJson(Kind kind, absl::string_view json,
+                                        const ParseLimits& limits) {
+  absl::StatusOr<v1::DryRunCase> c = CaseFromJson(kind, json);
+  if (!c.ok()) return c.status();
+  return FromProto(*c, limits);
+}
+
+std::string ToJson(const google::protobuf::Message& message, bool pretty) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = pretty;
+  options.preserve_proto_field_names = false;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+}  // namespace arbiter

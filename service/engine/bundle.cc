@@ -1,0 +1,751 @@
+#include "service/engine/bundle.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "re2/re2.h"
+#include "service/diff/schema_diff.h"
+#include "service/engine/combine.h"
+#include "service/engine/lua_sandbox.h"
+#include "service/value/parse.h"
+
+namespace arbiter {
+namespace {
+
+constexpr size_t kMaxRequestColumns = 10000;
+
+// One Lua state for the global policies and one per domain that has policies; a domain's state
+// is only ever reached by that domain's requests, so what a domain policy keeps between calls
+// can never leak into another domain's decisions.
+struct WorkerSet {
+  std::unique_ptr<LuaSandbox> global;
+  absl::flat_hash_map<std::string, std::unique_ptr<LuaSandbox>> domains;
+  std::vector<int> handles;  // per policy index
+  bool healthy() const {
+    if (!global->healthy()) return false;
+    for (const auto& [d, s] : domains) {
+      if (!s->healthy()) return false;
+    }
+    return true;
+  }
+};
+
+// Line of the first `key =` in a policy's source, for messages about table keys.
+int LineOfKey(absl::string_view source, absl::string_view key) {
+  RE2 re(absl::StrCat("\\b(", RE2::QuoteMeta(re2::StringPiece(key.data(), key.size())),
+                      ")\\s*="));
+  re2::StringPiece m;
+  if (!RE2::PartialMatch(re2::StringPiece(source.data(), source.size()), re, &m)) return 1;
+  return 1 + static_cast<int>(std::count(source.data(), m.data(), '\n'));
+}
+
+bool ValidName(absl::string_view s) {
+  static const RE2* re = new RE2("[a-z][a-z0-9_-]*");
+  return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), *re);
+}
+
+}  // namespace
+
+struct Bundle::Impl {
+  std::string revision;
+  EngineLimits limits;
+  KindDefaults defaults;
+  std::vector<PolicyInfo> policies;
+  std::vector<std::string> sources;  // per policy
+  Catalog catalog;
+  std::map<std::string, std::string> tests;
+  std::vector<size_t> global_policies;
+  absl::flat_hash_map<std::string, std::vector<size_t>> domain_policies;
+  // domain -> global ids its policies override
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> overrides;
+
+  mutable absl::Mutex pool_mu;
+  mutable std::vector<std::unique_ptr<WorkerSet>> pool ABSL_GUARDED_BY(pool_mu);
+
+  absl::StatusOr<std::unique_ptr<WorkerSet>> NewWorkerSet(std::vector<std::string>* errors) const;
+  std::unique_ptr<WorkerSet> Acquire(absl::Status& status) const;
+  void Release(std::unique_ptr<WorkerSet> w) const;
+  absl::StatusOr<Value> BuildRequest(const Request& request, std::string& domain,
+                                     Decision& decision) const;
+};
+
+absl::StatusOr<std::unique_ptr<WorkerSet>> Bundle::Impl::NewWorkerSet(
+    std::vector<std::string>* errors) const {
+  auto w = std::make_unique<WorkerSet>();
+  auto g = LuaSandbox::Create(limits);
+  if (!g.ok()) return g.status();
+  w->global = *std::move(g);
+  w->handles.assign(policies.size(), -1);
+  for (size_t i = 0; i < policies.size(); ++i) {
+    const PolicyInfo& p = policies[i];
+    LuaSandbox* sandbox;
+    if (p.domain.empty()) {
+      sandbox = w->global.get();
+    } else {
+      auto& slot = w->domains[p.domain];
+      if (slot == nullptr) {
+        auto s = LuaSandbox::Create(limits);
+        if (!s.ok()) return s.status();
+        slot = *std::move(s);
+      }
+      sandbox = slot.get();
+    }
+    PolicySpec spec;
+    absl::StatusOr<int> handle = sandbox->LoadPolicy(p.file, sources[i], spec);
+    if (!handle.ok()) {
+      if (errors == nullptr) return handle.status();
+      errors->push_back(std::string(handle.status().message()));
+      continue;
+    }
+    w->handles[i] = *handle;
+  }
+  return w;
+}
+
+std::unique_ptr<WorkerSet> Bundle::Impl::Acquire(absl::Status& status) const {
+  {
+    absl::MutexLock lock(&pool_mu);
+    if (!pool.empty()) {
+      std::unique_ptr<WorkerSet> w = std::move(pool.back());
+      pool.pop_back();
+      return w;
+    }
+  }
+  auto w = NewWorkerSet(nullptr);
+  if (!w.ok()) {
+    status = absl::InternalError(absl::StrCat("cannot prepare policies: ", w.status().message()));
+    return nullptr;
+  }
+  return *std::move(w);
+}
+
+void Bundle::Impl::Release(std::unique_ptr<WorkerSet> w) const {
+  if (!w->healthy()) return;  // dropped; the next Acquire builds a fresh one
+  absl::MutexLock lock(&pool_mu);
+  pool.push_back(std::move(w));
+}
+
+namespace {
+
+Value PrincipalValue(const Principal& p) {
+  Value v = Value::EmptyMap();
+  v.Set("id", p.id);
+  Value::List roles(p.roles.begin(), p.roles.end());
+  v.Set("roles", Value(std::move(roles)));
+  Value::List groups(p.groups.begin(), p.groups.end());
+  v.Set("groups", Value(std::move(groups)));
+  v.Set("domain", p.domain);
+  Value attrs = Value::EmptyMap();
+  for (const auto& [k, a] : p.attributes) attrs.Set(k, a);
+  v.Set("attributes", std::move(attrs));
+  return v;
+}
+
+Value StringMapValue(const std::map<std::string, std::string>& m) {
+  Value v = Value::EmptyMap();
+  for (const auto& [k, s] : m) v.Set(k, s);
+  return v;
+}
+
+std::string DomainOf(const Value& product) {
+  const Value* d = product.FindPath({"metadata", "domain"});
+  return d != nullptr && d->is_string() ? d->as_string() : "";
+}
+
+absl::Status RequireMap(const Value& v, absl::string_view field) {
+  if (v.is_map()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": expected a document (a map), got ", v.is_null() ? "nothing" : "a ",
+                   v.is_null() ? "" : v.is_list() ? "list" : "scalar"));
+}
+
+}  // namespace
+
+absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::string& domain,
+                                                 Decision& decision) const {
+  Value req = Value::EmptyMap();
+  req.Set("kind", std::string(KindName(KindOf(request))));
+  if (const auto* a = std::get_if<AccessRequest>(&request)) {
+    if (a->principal.id.empty()) return absl::InvalidArgumentError("principal.id: required");
+    if (a->action.empty()) return absl::InvalidArgumentError("action: required");
+    const ResourceRef& r = a->resource;
+    if (r.table.empty() && r.product.empty()) {
+      return absl::InvalidArgumentError(
+          "resource: name a table (catalog.schema.table) or a product");
+    }
+    if (r.columns.size() > kMaxRequestColumns) {
+      return absl::InvalidArgumentError(absl::StrCat("resource.columns: ", r.columns.size(),
+                                                     " columns, over the limit of ",
+                                                     kMaxRequestColumns));
+    }
+    std::shared_ptr<const Value> product;
+    std::shared_ptr<const Value> table;
+    std::string product_name = r.product;
+    domain = r.domain;
+    if (!r.table.empty()) {
+      std::vector<absl::string_view> parts = absl::StrSplit(r.table, '.');
+      if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "resource.table: expected catalog.schema.table, got \"", r.table, "\""));
+      }
+      if (auto m = catalog.ResolveTable(r.table)) {
+        if (!r.domain.empty() && r.domain != m->domain) {
+          return absl::InvalidArgumentError(absl::StrCat("resource.domain: table ", r.table,
+                                                         " belongs to domain ", m->domain,
+                                                         ", not ", r.domain));
+        }
+        if (!r.product.empty() && r.product != m->product_name) {
+          return absl::InvalidArgumentError(absl::StrCat("resource.product: table ", r.table,
+                                                         " belongs to product ", m->product_name,
+                                                         ", not ", r.product));
+        }
+        domain = m->domain;
+        product_name = m->product_name;
+        product = m->product;
+        table = m->table;
+      }
+    } else if ((product = catalog.FindProduct(r.product)) != nullptr) {
+      std::string owner = DomainOf(*product);
+      if (!r.domain.empty() && r.domain != owner) {
+        return absl::InvalidArgumentError(absl::StrCat("resource.domain: product ", r.product,
+                                                       " belongs to domain ", owner, ", not ",
+                                                       r.domain));
+      }
+      domain = owner;
+    }
+    req.Set("domain", domain);
+    req.Set("principal", PrincipalValue(a->principal));
+    req.Set("action", a->action);
+    req.Set("context", StringMapValue(a->context));
+    Value resource = Value::EmptyMap();
+    resource.Set("domain", domain);
+    resource.Set("product", product_name);
+    resource.Set("table", r.table);
+    Value columns = Value::EmptyList();
+    const Value* known = table != nullptr ? table->Find("columns") : nullptr;
+    for (const std::string& name : r.columns) {
+      const Value* found = nullptr;
+      if (known != nullptr && known->is_list()) {
+        for (const Value& c : known->as_list()) {
+          if (absl::EqualsIgnoreCase(c.GetString("name"), name)) {
+            found = &c;
+            break;
+          }
+        }
+      }
+      if (found != nullptr) {
+        columns.Append(Value::Shared(std::shared_ptr<const Value>(table, found)));
+      } else {
+        Value c = Value::EmptyMap();
+        c.Set("name", name);
+        columns.Append(std::move(c));
+      }
+    }
+    resource.Set("columns", std::move(columns));
+    req.Set("resource", std::move(resource));
+    if (product != nullptr) req.Set("product", Value::Shared(product));
+    if (table != nullptr) req.Set("table", Value::Shared(table));
+    return req;
+  }
+  if (const auto* p = std::get_if<ProductRequest>(&request)) {
+    if (auto s = RequireMap(p->product, "product"); !s.ok()) return s;
+    domain = DomainOf(p->product);
+    req.Set("domain", domain);
+    req.Set("product", p->product);
+    req.Set("operation", p->operation.empty() ? "register" : p->operation);
+    req.Set("requester", PrincipalValue(p->requester));
+    return req;
+  }
+  const auto& d = std::get<DeploymentRequest>(request);
+  if (auto s = RequireMap(d.product, "product"); !s.ok()) return s;
+  if (d.previous.has_value()) {
+    if (auto s = RequireMap(*d.previous, "previous"); !s.ok()) return s;
+  }
+  for (size_t i = 0; i < d.contracts.size(); ++i) {
+    if (auto s = RequireMap(d.contracts[i], absl::StrCat("contracts[", i, "]")); !s.ok()) return s;
+  }
+  for (size_t i = 0; i < d.previous_contracts.size(); ++i) {
+    if (auto s = RequireMap(d.previous_contracts[i], absl::StrCat("previous_contracts[", i, "]"));
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (d.environment.empty()) return absl::InvalidArgumentError("environment: required");
+  domain = DomainOf(d.product);
+  req.Set("domain", domain);
+  req.Set("product", d.product);
+  if (d.previous.has_value()) req.Set("previous", *d.previous);
+  req.Set("contracts", Value(Value::List(d.contracts.begin(), d.contracts.end())));
+  req.Set("previous_contracts",
+          Value(Value::List(d.previous_contracts.begin(), d.previous_contracts.end())));
+  req.Set("environment", d.environment);
+  req.Set("pipeline", StringMapValue(d.pipeline));
+  req.Set("requester", PrincipalValue(d.requester));
+  decision.change = ComputeChange(d.product, d.previous ? &*d.previous : nullptr, d.contracts,
+                                  d.previous_contracts);
+  req.Set("change", decision.change);
+  return req;
+}
+
+Bundle::Bundle(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Bundle::~Bundle() = default;
+
+const std::string& Bundle::revision() const { return impl_->revision; }
+const std::vector<PolicyInfo>& Bundle::policies() const { return impl_->policies; }
+const Catalog& Bundle::catalog() const { return impl_->catalog; }
+const EngineLimits& Bundle::limits() const { return impl_->limits; }
+const KindDefaults& Bundle::defaults() const { return impl_->defaults; }
+const std::map<std::string, std::string>& Bundle::test_files() const { return impl_->tests; }
+
+absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
+                                          const EvalOptions& options) const {
+  const Impl& impl = *impl_;
+  if (absl::Now() > options.deadline) {
+    return absl::DeadlineExceededError("deadline passed before evaluation");
+  }
+  Decision decision;
+  decision.decision_id = options.decision_id;
+  decision.bundle_revision = impl.revision;
+  std::string domain;
+  absl::StatusOr<Value> req = impl.BuildRequest(request, domain, decision);
+  if (!req.ok()) return req.status();
+  decision.domain = domain;
+  Kind kind = KindOf(request);
+
+  Value ctx = Value::EmptyMap();
+  ctx.Set("now", static_cast<int64_t>(absl::ToUnixSeconds(options.now)));
+  ctx.Set("revision", impl.revision);
+  ctx.Set("domain", domain);
+  ctx.Set("kind", std::string(KindName(kind)));
+
+  auto applies = [kind](const PolicyInfo& p) {
+    return std::find(p.kinds.begin(), p.kinds.end(), kind) != p.kinds.end();
+  };
+  const absl::flat_hash_set<std::string>* overridden = nullptr;
+  if (auto it = impl.overrides.find(domain); it != impl.overrides.end()) overridden = &it->second;
+  std::vector<size_t> to_run;
+  for (size_t i : impl.global_policies) {
+    const PolicyInfo& p = impl.policies[i];
+    if (!applies(p)) continue;
+    if (overridden != nullptr && p.mode == "default" && overridden->contains(p.id)) {
+      decision.overridden_policies.push_back(p.id);
+      continue;
+    }
+    to_run.push_back(i);
+  }
+  if (auto it = impl.domain_policies.find(domain); it != impl.domain_policies.end()) {
+    for (size_t i : it->second) {
+      if (applies(impl.policies[i])) to_run.push_back(i);
+    }
+  }
+
+  absl::Status status;
+  std::unique_ptr<WorkerSet> w = impl.Acquire(status);
+  if (w == nullptr) return status;
+  std::vector<PolicyFinding> findings;
+  for (size_t i : to_run) {
+    const PolicyInfo& p = impl.policies[i];
+    LuaSandbox* sandbox = p.domain.empty() ? w->global.get() : w->domains.at(p.domain).get();
+    CheckOutcome outcome = sandbox->RunCheck(w->handles[i], *req, ctx,
+                                             absl::Now() + impl.limits.policy_timeout,
+                                             options.deadline);
+    if (outcome.request_deadline_exceeded) {
+      impl.Release(std::move(w));
+      return absl::DeadlineExceededError(
+          absl::StrCat("deadline exceeded while evaluating ", p.id));
+    }
+    decision.evaluated_policies.push_back(p.id);
+    if (outcome.fault) {
+      decision.faults.push_back({p.id, *outcome.fault});
+      Finding f;
+      f.type = Finding::Type::kDeny;
+      f.message = absl::StrCat("policy ", p.id, " could not decide (",
+                               PolicyFaultTypeName(*outcome.fault), "); failing closed");
+      f.detail = outcome.error;
+      findings.push_back({&p, std::move(f)});
+      continue;
+    }
+    for (Finding& f : outcome.findings) findings.push_back({&p, std::move(f)});
+  }
+  impl.Release(std::move(w));
+
+  Effect default_effect = kind == Kind::kAccess    ? impl.defaults.access
+                          : kind == Kind::kProduct ? impl.defaults.product
+                                                   : impl.defaults.deployment;
+  Combine(findings, default_effect, decision);
+  return decision;
+}
+
+// --- Loading. ---
+
+absl::StatusOr<BundleFiles> ReadBundleDir(const std::string& dir, const BundleReadLimits& limits) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat(dir, ": not a directory"));
+  }
+  BundleFiles out;
+  out.root = dir;
+  size_t total = 0;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat(dir, ": ", ec.message()));
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return absl::InternalError(absl::StrCat(dir, ": ", ec.message()));
+    std::string rel = fs::relative(it->path(), dir, ec).generic_string();
+    // Hidden entries: editors' swap files, and Kubernetes' ConfigMap "..data" links.
+    bool hidden = false;
+    for (absl::string_view part : absl::StrSplit(rel, '/')) {
+      if (absl::StartsWith(part, ".")) hidden = true;
+    }
+    if (hidden) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file(ec)) continue;
+    if (out.files.size() >= limits.max_files) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(dir, ": more than ", limits.max_files, " files"));
+    }
+    auto size = it->file_size(ec);
+    if (size > limits.max_file_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(rel, ":1: file is ", size,
+                                                     " bytes, over the limit of ",
+                                                     limits.max_file_bytes));
+    }
+    total += size;
+    if (total > limits.max_total_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(dir, ": bundle over ", limits.max_total_bytes, " bytes"));
+    }
+    std::ifstream in(it->path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out.files[rel] = ss.str();
+  }
+  return out;
+}
+
+namespace {
+
+// Reads bundle.yaml into the impl; problems go to `errors`.
+void ReadBundleConfig(const BundleFiles& files, Bundle::Impl& impl,
+                      std::vector<std::string>& errors);
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& files) {
+  auto impl = std::make_unique<Impl>();
+  std::vector<std::string> errors;
+  ReadBundleConfig(files, *impl, errors);
+
+  std::vector<Catalog::Document> products, contracts;
+  size_t policy_bytes = 0;
+  for (const auto& [path, content] : files.files) {
+    std::vector<std::string> parts = absl::StrSplit(path, '/');
+    if (path == "bundle.yaml") continue;
+    if (parts[0] == "global" || parts[0] == "domains") {
+      if (!absl::EndsWith(path, ".lua")) {
+        if (!absl::EndsWith(path, ".md")) {
+          errors.push_back(absl::StrCat(path, ":1: only .lua policy files belong under ",
+                                        parts[0], "/"));
+        }
+        continue;
+      }
+      PolicyInfo info;
+      info.file = path;
+      if (parts[0] == "global") {
+        if (parts.size() != 2) {
+          errors.push_back(absl::StrCat(path, ":1: global policies live directly in global/"));
+          continue;
+        }
+      } else {
+        if (parts.size() != 3) {
+          errors.push_back(
+              absl::StrCat(path, ":1: domain policies live in domains/<domain>/<name>.lua"));
+          continue;
+        }
+        if (!ValidName(parts[1])) {
+          errors.push_back(absl::StrCat(path, ":1: invalid domain name \"", parts[1],
+                                        "\" (lower-case letters, digits, - and _)"));
+          continue;
+        }
+        info.domain = parts[1];
+      }
+      if (content.size() > impl->limits.max_policy_bytes) {
+        errors.push_back(absl::StrCat(path, ":1: policy is ", content.size(),
+                                      " bytes, over the limit of ",
+                                      impl->limits.max_policy_bytes));
+        continue;
+      }
+      policy_bytes += content.size();
+      impl->policies.push_back(std::move(info));
+      impl->sources.push_back(content);
+    } else if (parts[0] == "catalog" && parts.size() == 3 &&
+               (parts[1] == "products" || parts[1] == "contracts") &&
+               (absl::EndsWith(path, ".yaml") || absl::EndsWith(path, ".yml"))) {
+      absl::StatusOr<Value> doc = ParseYaml(content, path);
+      if (!doc.ok()) {
+        errors.push_back(std::string(doc.status().message()));
+        continue;
+      }
+      if (!doc->is_map()) {
+        errors.push_back(absl::StrCat(path, ":1: expected a document (a map)"));
+        continue;
+      }
+      auto& dest = parts[1] == "products" ? products : contracts;
+      dest.push_back({path, std::make_shared<const Value>(*std::move(doc))});
+    } else if (parts[0] == "tests" && parts.size() == 2 &&
+               (absl::EndsWith(path, ".yaml") || absl::EndsWith(path, ".yml"))) {
+      impl->tests[path] = content;
+    }
+  }
+  if (policy_bytes > impl->limits.max_bundle_policy_bytes) {
+    errors.push_back(absl::StrCat("bundle.yaml:1: policies total ", policy_bytes,
+                                  " bytes, over the limit of ",
+                                  impl->limits.max_bundle_policy_bytes));
+  }
+  impl->catalog = Catalog::Build(std::move(products), std::move(contracts), errors);
+
+  // Compile every policy in a fresh worker set (which then serves as the first worker) and read
+  // its declared fields.
+  std::unique_ptr<WorkerSet> first;
+  if (errors.empty() || !impl->policies.empty()) {
+    auto w = std::make_unique<WorkerSet>();
+    auto g = LuaSandbox::Create(impl->limits);
+    if (!g.ok()) {
+      errors.push_back(absl::StrCat("bundle.yaml:1: ", g.status().message()));
+    } else {
+      w->global = *std::move(g);
+      w->handles.assign(impl->policies.size(), -1);
+      absl::flat_hash_map<std::string, size_t> ids;
+      std::vector<bool> ok(impl->policies.size(), false);
+      for (size_t i = 0; i < impl->policies.size(); ++i) {
+        PolicyInfo& p = impl->policies[i];
+        const std::string& src = impl->sources[i];
+        LuaSandbox* sandbox = w->global.get();
+        if (!p.domain.empty()) {
+          auto& slot = w->domains[p.domain];
+          if (slot == nullptr) {
+            auto s = LuaSandbox::Create(impl->limits);
+            if (!s.ok()) {
+              errors.push_back(absl::StrCat(p.file, ":1: ", s.status().message()));
+              continue;
+            }
+            slot = *std::move(s);
+          }
+          sandbox = slot.get();
+        }
+        PolicySpec spec;
+        absl::StatusOr<int> handle = sandbox->LoadPolicy(p.file, src, spec);
+        if (!handle.ok()) {
+          errors.push_back(std::string(handle.status().message()));
+          continue;
+        }
+        w->handles[i] = *handle;
+        size_t before = errors.size();
+        auto err = [&](absl::string_view key, absl::string_view msg) {
+          errors.push_back(absl::StrCat(p.file, ":", key.empty() ? 1 : LineOfKey(src, key), ": ",
+                                        msg));
+        };
+        for (const std::string& k : spec.unknown_keys) {
+          err(k, absl::StrCat("unknown key \"", k,
+                              "\" (allowed: id, description, kinds, mode, severity, overrides, "
+                              "check)"));
+        }
+        for (const std::string& e : spec.type_errors) {
+          err(std::string(e.substr(0, e.find_first_of(":["))), e);
+        }
+        std::string prefix = p.domain.empty() ? "global." : absl::StrCat(p.domain, ".");
+        if (spec.id.empty()) {
+          err("", "missing id");
+        } else if (!absl::StartsWith(spec.id, prefix) || spec.id.size() == prefix.size()) {
+          err("id", absl::StrCat("id \"", spec.id, "\" must start with \"", prefix, "\""));
+        } else if (auto [it, inserted] = ids.emplace(spec.id, i); !inserted) {
+          err("id", absl::StrCat("duplicate policy id ", spec.id, " (also in ",
+                                 impl->policies[it->second].file, ")"));
+        }
+        p.id = spec.id;
+        p.description = spec.description;
+        if (!spec.has_check) err("", "missing check function");
+        if (spec.kinds.empty()) err("kinds", "kinds must list at least one of access, product, deployment");
+        for (const std::string& k : spec.kinds) {
+          absl::StatusOr<Kind> kind = ParseKind(k);
+          if (!kind.ok()) {
+            err("kinds", absl::StrCat("kinds: ", kind.status().message()));
+          } else if (std::find(p.kinds.begin(), p.kinds.end(), *kind) == p.kinds.end()) {
+            p.kinds.push_back(*kind);
+          }
+        }
+        if (p.domain.empty()) {
+          p.mode = spec.mode.value_or("mandatory");
+          if (p.mode != "mandatory" && p.mode != "default" && p.mode != "advisory") {
+            err("mode", absl::StrCat("mode \"", p.mode,
+                                     "\" is not one of mandatory, default, advisory"));
+          }
+          if (spec.overrides) err("overrides", "only domain policies may override");
+        } else {
+          p.mode = "domain";
+          if (spec.mode) {
+            err("mode", absl::StrCat("mode applies to global policies only; domain policy ",
+                                     spec.id, " cannot set it"));
+          }
+          if (spec.overrides) p.overrides = *spec.overrides;
+        }
+        std::string severity = spec.severity.value_or("error");
+        if (severity == "error") {
+          p.severity = Severity::kError;
+        } else if (severity == "warning") {
+          p.severity = Severity::kWarning;
+        } else {
+          err("severity", absl::StrCat("severity \"", severity, "\" is not error or warning"));
+        }
+        ok[i] = errors.size() == before;
+      }
+      // Overrides are checked once every id is known.
+      for (size_t i = 0; i < impl->policies.size(); ++i) {
+        const PolicyInfo& p = impl->policies[i];
+        if (p.overrides.empty()) continue;
+        auto it = ids.find(p.overrides);
+        std::string msg;
+        if (it == ids.end() || !impl->policies[it->second].domain.empty()) {
+          msg = absl::StrCat("domain ", p.domain, " cannot override ", p.overrides,
+                             ": no such global policy");
+        } else if (const PolicyInfo& target = impl->policies[it->second];
+                   target.mode != "default") {
+          msg = absl::StrCat("domain ", p.domain, " cannot override ", target.mode, " policy ",
+                             target.id);
+        }
+        if (!msg.empty()) {
+          errors.push_back(
+              absl::StrCat(p.file, ":", LineOfKey(impl->sources[i], "overrides"), ": ", msg));
+        } else {
+          impl->overrides[p.domain].insert(p.overrides);
+        }
+      }
+      for (size_t i = 0; i < impl->policies.size(); ++i) {
+        const PolicyInfo& p = impl->policies[i];
+        if (p.domain.empty()) {
+          impl->global_policies.push_back(i);
+        } else {
+          impl->domain_policies[p.domain].push_back(i);
+        }
+      }
+      first = std::move(w);
+    }
+  }
+  if (!errors.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("bundle", files.root.empty() ? "" : " ",
+                                                   files.root, " has ", errors.size(),
+                                                   errors.size() == 1 ? " error" : " errors",
+                                                   ":\n", absl::StrJoin(errors, "\n")));
+  }
+  impl->pool.push_back(std::move(first));
+  return std::shared_ptr<const Bundle>(new Bundle(std::move(impl)));
+}
+
+namespace {
+
+void ReadBundleConfig(const BundleFiles& files, Bundle::Impl& impl,
+                      std::vector<std::string>& errors) {
+  auto it = files.files.find("bundle.yaml");
+  if (it == files.files.end()) {
+    errors.push_back("bundle.yaml:1: missing (a bundle needs bundle.yaml at its root)");
+    return;
+  }
+  absl::StatusOr<Value> cfg = ParseYaml(it->second, "bundle.yaml");
+  if (!cfg.ok()) {
+    errors.push_back(std::string(cfg.status().message()));
+    return;
+  }
+  if (!cfg->is_map()) {
+    errors.push_back("bundle.yaml:1: expected a map with revision, defaults and limits");
+    return;
+  }
+  const std::string& text = it->second;
+  auto line_of = [&](absl::string_view key) {
+    size_t pos = text.find(absl::StrCat(key, ":"));
+    return pos == std::string::npos ? 1 : 1 + std::count(text.begin(), text.begin() + pos, '\n');
+  };
+  auto err = [&](absl::string_view key, absl::string_view msg) {
+    errors.push_back(absl::StrCat("bundle.yaml:", line_of(key), ": ", msg));
+  };
+  for (const auto& [key, v] : cfg->as_map()) {
+    if (key == "revision") {
+      if (v.is_string()) {
+        impl.revision = v.as_string();
+      } else if (v.is_number()) {
+        impl.revision = v.ToJson();
+      } else {
+        err(key, "revision must be a string");
+      }
+    } else if (key == "defaults") {
+      if (!v.is_map()) {
+        err(key, "defaults must map kinds to allow or deny");
+        continue;
+      }
+      for (const auto& [kind, eff] : v.as_map()) {
+        Effect* target = kind == "access"       ? &impl.defaults.access
+                         : kind == "product"    ? &impl.defaults.product
+                         : kind == "deployment" ? &impl.defaults.deployment
+                                                : nullptr;
+        if (target == nullptr) {
+          err(kind, absl::StrCat("defaults: unknown kind \"", kind, "\""));
+        } else if (eff.is_string() && (eff.as_string() == "allow" || eff.as_string() == "deny")) {
+          *target = eff.as_string() == "allow" ? Effect::kAllow : Effect::kDeny;
+        } else {
+          err(kind, absl::StrCat("defaults.", kind, ": expected allow or deny"));
+        }
+      }
+    } else if (key == "limits") {
+      if (!v.is_map()) {
+        err(key, "limits must be a map");
+        continue;
+      }
+      for (const auto& [name, lv] : v.as_map()) {
+        if (!lv.is_int() || lv.as_int() <= 0) {
+          err(name, absl::StrCat("limits.", name, ": expected a positive integer"));
+          continue;
+        }
+        int64_t n = lv.as_int();
+        EngineLimits& l = impl.limits;
+        if (name == "instruction_budget") {
+          l.instruction_budget = n;
+        } else if (name == "policy_timeout_ms") {
+          l.policy_timeout = absl::Milliseconds(n);
+        } else if (name == "memory_limit_mb") {
+          l.memory_limit_bytes = static_cast<size_t>(n) << 20;
+        } else if (name == "max_policy_kb") {
+          l.max_policy_bytes = static_cast<size_t>(n) << 10;
+        } else if (name == "max_message_bytes") {
+          l.max_message_bytes = static_cast<size_t>(n);
+        } else if (name == "max_pattern_subject_bytes") {
+          l.max_pattern_subject_bytes = static_cast<size_t>(n);
+        } else if (name == "max_string_bytes") {
+          l.max_string_bytes = static_cast<size_t>(n);
+        } else {
+          err(name, absl::StrCat("limits: unknown key \"", name, "\""));
+        }
+      }
+      if (impl.limits.memory_limit_bytes < (1 << 20)) {
+        err("memory_limit_mb", "limits.memory_limit_mb must be at least 1");
+      }
+    } else {
+      err(key, absl::StrCat("unknown key \"", key, "\" (allowed: revision, defaults, limits)"));
+    }
+  }
+  if (impl.revision.empty()) err("revision", "revision: required");
+}
+
+}  // namespace
+
+}  // namespace arbiter

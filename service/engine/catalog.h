@@ -1,0 +1,73 @@
+// The bundle's catalog: data product descriptors and data contracts known to the mesh, and the
+// index that resolves a query engine's "catalog.schema.table" to the product that serves it.
+//
+// A product serves tables through its sql output ports:
+//   spec.outputPorts[] {type: sql, catalog, schema, tables: [{name, columns: [{name, type,
+//   pii, tags}]}]}
+// A schema that a product's port names resolves to that product even for tables the port does
+// not list (the table entry is then unknown). Names compare case-insensitively, as in Trino.
+//
+// Immutable after Build(); safe to share across threads.
+#ifndef ARBITER_SERVICE_ENGINE_CATALOG_H_
+#define ARBITER_SERVICE_ENGINE_CATALOG_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "service/value/value.h"
+
+namespace arbiter {
+
+class Catalog {
+ public:
+  struct Document {
+    std::string file;  // path inside the bundle
+    std::shared_ptr<const Value> tree;
+  };
+
+  struct TableMatch {
+    std::string domain;
+    std::string product_name;
+    std::shared_ptr<const Value> product;
+    // The table entry of the port ({name, columns, ...}); null when the schema is known but the
+    // port does not list this table.
+    std::shared_ptr<const Value> table;
+  };
+
+  // Indexes products and contracts. Problems ("file:line: message") are appended to `errors`:
+  // a product without metadata.name or metadata.domain, duplicate names, two products claiming
+  // the same catalog.schema.
+  static Catalog Build(std::vector<Document> products, std::vector<Document> contracts,
+                       std::vector<std::string>& errors);
+
+  Catalog() = default;
+
+  // The descriptor of the product with this metadata.name, or null.
+  std::shared_ptr<const Value> FindProduct(absl::string_view name) const;
+  // The contract with this metadata.name, or null.
+  std::shared_ptr<const Value> FindContract(absl::string_view name) const;
+  // Resolves "catalog.schema.table"; nullopt when no product serves that schema or the name does
+  // not have three parts.
+  std::optional<TableMatch> ResolveTable(absl::string_view qualified) const;
+
+  const std::vector<Document>& products() const { return products_; }
+  const std::vector<Document>& contracts() const { return contracts_; }
+
+ private:
+  std::vector<Document> products_;
+  std::vector<Document> contracts_;
+  absl::flat_hash_map<std::string, size_t> product_by_name_;
+  absl::flat_hash_map<std::string, size_t> contract_by_name_;
+  // "catalog.schema" -> product index; "catalog.schema.table" -> (product index, table entry).
+  absl::flat_hash_map<std::string, size_t> product_by_schema_;
+  absl::flat_hash_map<std::string, std::pair<size_t, std::shared_ptr<const Value>>> tables_;
+};
+
+}  // namespace arbiter
+
+#endif  // ARBITER_SERVICE_ENGINE_CATALOG_H_

@@ -1,0 +1,88 @@
+// Internals of the Lua sandbox shared by lua_sandbox.cc, lua_view.cc and lua_library.cc. Not
+// for use outside service/engine. Every function here that touches the Lua stack must be
+// called inside lua_pcall and says what it pushes.
+#ifndef ARBITER_SERVICE_ENGINE_LUA_INTERNAL_H_
+#define ARBITER_SERVICE_ENGINE_LUA_INTERNAL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "re2/re2.h"
+#include "service/engine/bundle.h"
+#include "service/engine/lua_sandbox.h"
+#include "service/value/value.h"
+
+extern "C" {
+#include <lua.h>
+}
+
+
+namespace arbiter {
+
+// Per-state bookkeeping, reachable from the lua_State through its extra space.
+struct LuaSandbox::Context {
+  enum class Abort { kNone, kBudget, kTimeout, kRequestDeadline };
+  EngineLimits limits;
+  size_t mem_used = 0;
+  size_t mem_limit = 0;
+  size_t baseline = 0;
+  bool unhealthy = false;
+  int64_t instructions = 0;
+  int64_t budget = 0;
+  absl::Time deadline = absl::InfiniteFuture();
+  absl::Time request_deadline = absl::InfiniteFuture();
+  Abort abort = Abort::kNone;
+  // Views carry the generation they were made in; a view used after its call ended is refused.
+  uint32_t generation = 1;
+  // Compiled RE2 patterns, bounded (see lua_library.cc).
+  absl::flat_hash_map<std::string, std::unique_ptr<re2::RE2>> regex_cache;
+  ~Context();
+};
+
+namespace lua_internal {
+
+using Ctx = LuaSandbox::Context;
+
+void SetCtx(lua_State* L, Ctx* c);
+Ctx* GetCtx(lua_State* L);
+
+// `s` truncated to `cap` bytes (at a UTF-8 boundary) with control characters replaced by spaces
+// and invalid UTF-8 replaced by '?'.
+std::string CleanText(absl::string_view s, size_t cap);
+
+// Installs the safe library, the patched string library, the view and finding metatables and
+// the helpers into the registry. Pushes nothing.
+void InstallSafeLibrary(lua_State* L, const EngineLimits& limits);
+
+// Pushes a new, empty policy environment whose locked metatable falls back to the safe library.
+void PushPolicyEnv(lua_State* L);
+
+// Pushes a read-only view of `v` (lists and maps become userdata views; scalars are pushed as
+// Lua values). `v` must outlive the current check call.
+void PushView(lua_State* L, const Value* v);
+
+// The Value behind the view at `idx`, or nullptr when it is not a live view. Raises a Lua error
+// for a view whose call has ended.
+const Value* ToView(lua_State* L, int idx);
+
+// True when the value at `idx` is a finding table made by allow/deny/warn/obligate.
+bool IsFinding(lua_State* L, int idx);
+
+// Reads the finding table at `idx` with raw accesses. Pushes nothing.
+void FindingFromTable(lua_State* L, int idx, Finding* f, size_t cap);
+
+// Registry keys.
+inline constexpr char kViewMeta[] = "arbiter.view";
+inline constexpr char kFindingMeta[] = "arbiter.finding";
+inline constexpr char kSafeLibrary[] = "arbiter.safe";
+inline constexpr char kEnvMeta[] = "arbiter.envmeta";
+
+}  // namespace lua_internal
+}  // namespace arbiter
+
+#endif  // ARBITER_SERVICE_ENGINE_LUA_INTERNAL_H_

@@ -1,0 +1,790 @@
+// The library policies see: an allow-list of Lua's base functions, read-only string/table/math/
+// utf8, the finding builders and Arbiter's helpers (RE2 regexes, semantic versions, durations,
+// percentages, role and list tests).
+//
+// C functions here keep no C++ object with a destructor alive across a Lua call that can raise
+// (lua_error unwinds with longjmp): results are computed in an inner scope into plain locals
+// first, then pushed.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "re2/re2.h"
+#include "service/diff/semver.h"
+#include "service/engine/lua_internal.h"
+
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+}
+
+namespace arbiter::lua_internal {
+
+void RegisterViewMetatable(lua_State* L);  // lua_view.cc
+
+namespace {
+
+constexpr size_t kMaxRegexCache = 256;
+constexpr size_t kMaxRegexPatternBytes = 4096;
+constexpr int kMaxCaptures = 16;
+// Lua patterns backtrack; a subject of n bytes and k quantifiers can cost about n^k steps in a
+// C function that no hook interrupts. Patterns whose estimate exceeds this are refused.
+constexpr double kMaxPatternCost = 1e8;
+
+// --- Finding builders. ---
+
+const char* FindingTypeName(Finding::Type t) {
+  switch (t) {
+    case Finding::Type::kAllow: return "allow";
+    case Finding::Type::kDeny: return "deny";
+    case Finding::Type::kWarn: return "warn";
+    case Finding::Type::kObligate: return "obligate";
+  }
+  return "deny";
+}
+
+// allow(message [, opts]) and friends; upvalue 1 is the Finding::Type.
+int MakeFinding(lua_State* L) {
+  auto type = static_cast<Finding::Type>(lua_tointeger(L, lua_upvalueindex(1)));
+  const char* fname = FindingTypeName(type);
+  if (lua_type(L, 1) != LUA_TSTRING && lua_type(L, 1) != LUA_TNUMBER) {
+    return luaL_error(L, "%s(): the message must be a string, got %s", fname, luaL_typename(L, 1));
+  }
+  int opts = lua_isnoneornil(L, 2) ? 0 : 2;
+  if (opts != 0 && lua_type(L, 2) != LUA_TTABLE) {
+    return luaL_error(L, "%s(): opts must be a table, got %s", fname, luaL_typename(L, 2));
+  }
+  lua_createtable(L, 0, 5);
+  int f = lua_gettop(L);
+  lua_pushstring(L, fname);
+  lua_setfield(L, f, "type");
+  lua_pushvalue(L, 1);
+  lua_setfield(L, f, "message");
+  if (opts != 0) {
+    lua_getfield(L, opts, "detail");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
+      return luaL_error(L, "%s(): opts.detail must be a string", fname);
+    }
+    lua_setfield(L, f, "detail");
+    bool grants = type == Finding::Type::kAllow || type == Finding::Type::kObligate;
+    lua_getfield(L, opts, "masks");
+    if (!lua_isnil(L, -1)) {
+      if (!grants) return luaL_error(L, "%s(): masks apply only to allow() and obligate()", fname);
+      if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "%s(): opts.masks must be a table", fname);
+      int m = lua_gettop(L);
+      lua_newtable(L);
+      int copy = lua_gettop(L);
+      lua_pushnil(L);
+      while (lua_next(L, m) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+          return luaL_error(L, "%s(): opts.masks maps column names to SQL expression strings",
+                            fname);
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, copy);
+      }
+      lua_setfield(L, f, "masks");
+    }
+    lua_pop(L, lua_gettop(L) - f);
+    lua_getfield(L, opts, "row_filters");
+    if (!lua_isnil(L, -1)) {
+      if (!grants) {
+        return luaL_error(L, "%s(): row_filters apply only to allow() and obligate()", fname);
+      }
+      if (lua_type(L, -1) != LUA_TTABLE) {
+        return luaL_error(L, "%s(): opts.row_filters must be a list of strings", fname);
+      }
+      int r = lua_gettop(L);
+      lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, r));
+      lua_createtable(L, static_cast<int>(n), 0);
+      for (lua_Integer i = 1; i <= n; ++i) {
+        if (lua_rawgeti(L, r, i) != LUA_TSTRING) {
+          return luaL_error(L, "%s(): opts.row_filters[%d] must be a string", fname,
+                            static_cast<int>(i));
+        }
+        lua_rawseti(L, -2, i);
+      }
+      lua_setfield(L, f, "row_filters");
+    }
+    lua_pop(L, lua_gettop(L) - f);
+  }
+  luaL_setmetatable(L, kFindingMeta);
+  return 1;
+}
+
+// --- Read-only proxies. ---
+
+int ReadOnlyError(lua_State* L) { return luaL_error(L, "this library table is read-only"); }
+
+// Replaces the table at the top of the stack with a read-only proxy of it.
+void MakeReadOnlyProxy(lua_State* L) {
+  int lib = lua_gettop(L);
+  lua_newtable(L);             // proxy
+  lua_createtable(L, 0, 3);    // its metatable
+  lua_pushvalue(L, lib);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, ReadOnlyError);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_replace(L, lib);
+}
+
+// --- Lists (tables or views). ---
+
+bool ScalarEquals(lua_State* L, int idx, const Value& v) {
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+      if (!v.is_string()) return false;
+      size_t n;
+      const char* s = lua_tolstring(L, idx, &n);
+      return v.as_string().size() == n && std::memcmp(v.as_string().data(), s, n) == 0;
+    }
+    case LUA_TNUMBER:
+      return v.is_number() && v.as_double() == lua_tonumber(L, idx);
+    case LUA_TBOOLEAN:
+      return v.is_bool() && v.as_bool() == static_cast<bool>(lua_toboolean(L, idx));
+    default:
+      return false;
+  }
+}
+
+// Whether list `l` (a table or a list view) contains the scalar at `x`. Nil lists are empty.
+bool ListContains(lua_State* L, int l, int x) {
+  l = lua_absindex(L, l);
+  x = lua_absindex(L, x);
+  if (const Value* v = ToView(L, l)) {
+    if (!v->is_list()) return false;
+    for (const Value& e : v->as_list()) {
+      if (ScalarEquals(L, x, e)) return true;
+    }
+    return false;
+  }
+  if (lua_type(L, l) != LUA_TTABLE) return false;
+  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, l));
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, l, i);
+    bool eq = lua_rawequal(L, -1, x);
+    lua_pop(L, 1);
+    if (eq) return true;
+  }
+  return false;
+}
+
+int ListLength(lua_State* L, int l) {
+  if (const Value* v = ToView(L, l)) return v->is_list() ? static_cast<int>(v->size()) : 0;
+  if (lua_type(L, l) != LUA_TTABLE) return 0;
+  return static_cast<int>(lua_rawlen(L, l));
+}
+
+// Pushes element i (1-based) of list `l`.
+void PushListElement(lua_State* L, int l, int i) {
+  if (const Value* v = ToView(L, l)) {
+    lua_pushnil(L);
+    if (v->is_list() && i >= 1 && static_cast<size_t>(i) <= v->size()) {
+      lua_pop(L, 1);
+      PushView(L, &v->as_list()[static_cast<size_t>(i - 1)]);
+    }
+    return;
+  }
+  lua_rawgeti(L, l, i);
+}
+
+int LuaListContains(lua_State* L) {
+  lua_pushboolean(L, ListContains(L, 1, 2));
+  return 1;
+}
+
+int LuaListIntersects(lua_State* L) {
+  int n = ListLength(L, 1);
+  for (int i = 1; i <= n; ++i) {
+    PushListElement(L, 1, i);
+    bool found = ListContains(L, 2, -1);
+    lua_pop(L, 1);
+    if (found) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+  }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
+int LuaListLen(lua_State* L) {
+  lua_pushinteger(L, ListLength(L, 1));
+  return 1;
+}
+
+// Pushes principal[field] (principal is a view or a table; anything else gives nil).
+void PushPrincipalField(lua_State* L, int p, const char* field) {
+  if (const Value* v = ToView(L, p)) {
+    const Value* f = v->Find(field);
+    if (f == nullptr) {
+      lua_pushnil(L);
+    } else {
+      PushView(L, f);
+    }
+    return;
+  }
+  if (lua_type(L, p) == LUA_TTABLE) {
+    lua_pushstring(L, field);
+    lua_rawget(L, p);
+    return;
+  }
+  lua_pushnil(L);
+}
+
+int HasRole(lua_State* L) {
+  luaL_checkany(L, 2);
+  PushPrincipalField(L, 1, "roles");
+  lua_pushboolean(L, ListContains(L, -1, 2));
+  return 1;
+}
+
+int HasAnyRole(lua_State* L) {
+  PushPrincipalField(L, 1, "roles");
+  int roles = lua_gettop(L);
+  int n = ListLength(L, 2);
+  for (int i = 1; i <= n; ++i) {
+    PushListElement(L, 2, i);
+    bool found = ListContains(L, roles, -1);
+    lua_pop(L, 1);
+    if (found) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+  }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
+int InGroup(lua_State* L) {
+  luaL_checkany(L, 2);
+  PushPrincipalField(L, 1, "groups");
+  lua_pushboolean(L, ListContains(L, -1, 2));
+  return 1;
+}
+
+// --- RE2. ---
+
+// The compiled pattern at `idx`, or nullptr with `err` filled (no Lua error raised here, so no
+// C++ temporaries are skipped by longjmp).
+const RE2* CompileRegex(lua_State* L, int idx, char* err, size_t err_size) {
+  size_t n;
+  const char* p = lua_tolstring(L, idx, &n);
+  if (p == nullptr) {
+    std::snprintf(err, err_size, "the pattern must be a string");
+    return nullptr;
+  }
+  if (n > kMaxRegexPatternBytes) {
+    std::snprintf(err, err_size, "the pattern is longer than %zu bytes", kMaxRegexPatternBytes);
+    return nullptr;
+  }
+  Ctx* c = GetCtx(L);
+  std::string key(p, n);
+  auto it = c->regex_cache.find(key);
+  if (it != c->regex_cache.end()) return it->second.get();
+  RE2::Options options;
+  options.set_log_errors(false);
+  options.set_max_mem(1 << 20);
+  auto re = std::make_unique<RE2>(re2::StringPiece(p, n), options);
+  if (!re->ok()) {
+    std::snprintf(err, err_size, "invalid pattern: %s", re->error().c_str());
+    return nullptr;
+  }
+  if (c->regex_cache.size() >= kMaxRegexCache) c->regex_cache.clear();
+  return c->regex_cache.emplace(std::move(key), std::move(re)).first->second.get();
+}
+
+template <RE2::Anchor kAnchor>
+int RegexTest(lua_State* L) {
+  char err[256];
+  const RE2* re = CompileRegex(L, 1, err, sizeof err);
+  if (re == nullptr) return luaL_error(L, "re: %s", err);
+  size_t n;
+  const char* s = lua_tolstring(L, 2, &n);
+  if (s == nullptr) {
+    lua_pushboolean(L, 0);  // nil or a non-string never matches
+    return 1;
+  }
+  bool matched = re->Match(re2::StringPiece(s, n), 0, n, kAnchor, nullptr, 0);
+  lua_pushboolean(L, matched);
+  return 1;
+}
+
+int RegexCaptures(lua_State* L) {
+  char err[256];
+  const RE2* re = CompileRegex(L, 1, err, sizeof err);
+  if (re == nullptr) return luaL_error(L, "re.captures: %s", err);
+  size_t n;
+  const char* s = lua_tolstring(L, 2, &n);
+  if (s == nullptr) {
+    lua_pushnil(L);
+    return 1;
+  }
+  int groups = std::min(re->NumberOfCapturingGroups(), kMaxCaptures);
+  re2::StringPiece subs[kMaxCaptures + 1];
+  if (!re->Match(re2::StringPiece(s, n), 0, n, RE2::UNANCHORED, subs, groups + 1)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, groups, 0);
+  for (int i = 1; i <= groups; ++i) {
+    if (subs[i].data() == nullptr) {
+      lua_pushboolean(L, 0);
+    } else {
+      lua_pushlstring(L, subs[i].data(), subs[i].size());
+    }
+    lua_rawseti(L, -2, i);
+  }
+  return 1;
+}
+
+// --- Semantic versions, durations, percentages. ---
+
+// Renders the version argument at `idx` (string or number) into `buf`; false if neither.
+bool VersionArg(lua_State* L, int idx, char* buf, size_t size) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    std::snprintf(buf, size, "%s", lua_tostring(L, idx));
+    return true;
+  }
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    if (lua_isinteger(L, idx)) {
+      std::snprintf(buf, size, "%lld", static_cast<long long>(lua_tointeger(L, idx)));
+    } else {
+      std::snprintf(buf, size, "%g", lua_tonumber(L, idx));
+    }
+    return true;
+  }
+  return false;
+}
+
+struct PlainSemVer {
+  bool ok = false;
+  int64_t major = 0, minor = 0, patch = 0;
+  char prerelease[64] = {0};
+};
+
+PlainSemVer ParseVersionArg(lua_State* L, int idx) {
+  PlainSemVer out;
+  char buf[128];
+  if (!VersionArg(L, idx, buf, sizeof buf)) return out;
+  std::optional<SemVer> v = ParseSemVer(buf);
+  if (!v) return out;
+  out.ok = true;
+  out.major = v->major;
+  out.minor = v->minor;
+  out.patch = v->patch;
+  std::snprintf(out.prerelease, sizeof out.prerelease, "%s", v->prerelease.c_str());
+  return out;
+}
+
+int SemverParse(lua_State* L) {
+  PlainSemVer v = ParseVersionArg(L, 1);
+  if (!v.ok) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, v.major);
+  lua_setfield(L, -2, "major");
+  lua_pushinteger(L, v.minor);
+  lua_setfield(L, -2, "minor");
+  lua_pushinteger(L, v.patch);
+  lua_setfield(L, -2, "patch");
+  lua_pushstring(L, v.prerelease);
+  lua_setfield(L, -2, "prerelease");
+  return 1;
+}
+
+int SemverValid(lua_State* L) {
+  lua_pushboolean(L, ParseVersionArg(L, 1).ok);
+  return 1;
+}
+
+// Compares or classifies two version arguments; `op` 0 = compare, 1 = bump.
+int SemverBinary(lua_State* L, int op) {
+  char a[128], b[128];
+  bool ok_a = VersionArg(L, 1, a, sizeof a), ok_b = VersionArg(L, 2, b, sizeof b);
+  int cmp = 0;
+  const char* bump = nullptr;
+  bool valid = false;
+  if (ok_a && ok_b) {
+    std::optional<SemVer> va = ParseSemVer(a), vb = ParseSemVer(b);
+    if (va && vb) {
+      valid = true;
+      cmp = CompareSemVer(*va, *vb);
+      bump = BumpName(ClassifyBump(*va, *vb)).data();  // static strings
+    }
+  }
+  if (!valid) return luaL_error(L, "semver: both arguments must be semantic versions");
+  if (op == 0) {
+    lua_pushinteger(L, cmp);
+  } else {
+    lua_pushstring(L, bump);
+  }
+  return 1;
+}
+
+int SemverCompare(lua_State* L) { return SemverBinary(L, 0); }
+int SemverBump(lua_State* L) { return SemverBinary(L, 1); }
+
+// "15m", "4h", "1h30m", "7d", "2w", "7y", "250ms", "30s" or a number of seconds -> seconds.
+int Duration(lua_State* L) {
+  if (lua_type(L, 1) == LUA_TNUMBER) {
+    lua_pushnumber(L, lua_tonumber(L, 1));
+    return 1;
+  }
+  size_t n;
+  const char* s = lua_tolstring(L, 1, &n);
+  if (s == nullptr || n == 0 || n > 64) {
+    lua_pushnil(L);
+    return 1;
+  }
+  double total = 0;
+  size_t i = 0;
+  bool any = false;
+  while (i < n) {
+    char* end = nullptr;
+    double num = std::strtod(s + i, &end);
+    if (end == s + i || num < 0 || !std::isfinite(num)) {
+      lua_pushnil(L);
+      return 1;
+    }
+    i = static_cast<size_t>(end - s);
+    double unit = 0;
+    if (i + 1 < n && s[i] == 'm' && s[i + 1] == 's') {
+      unit = 0.001;
+      i += 2;
+    } else if (i < n) {
+      switch (s[i]) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        case 'w': unit = 7 * 86400; break;
+        case 'y': unit = 365 * 86400; break;
+        default: unit = 0;
+      }
+      ++i;
+    }
+    if (unit == 0) {
+      lua_pushnil(L);
+      return 1;
+    }
+    total += num * unit;
+    any = true;
+  }
+  if (!any) {
+    lua_pushnil(L);
+  } else {
+    lua_pushnumber(L, total);
+  }
+  return 1;
+}
+
+// "99.5%" -> 99.5; a number is returned as is; anything else -> nil.
+int Percent(lua_State* L) {
+  if (lua_type(L, 1) == LUA_TNUMBER) {
+    lua_pushnumber(L, lua_tonumber(L, 1));
+    return 1;
+  }
+  size_t n;
+  const char* s = lua_tolstring(L, 1, &n);
+  double d;
+  if (s == nullptr || n < 2 || n > 32 || s[n - 1] != '%' ||
+      !absl::SimpleAtod(absl::string_view(s, n - 1), &d) || !std::isfinite(d)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushnumber(L, d);
+  return 1;
+}
+
+// --- The patched string library. ---
+
+// Estimated backtracking cost of Lua pattern `p` on a subject of `n` bytes.
+double PatternCost(const char* p, size_t plen, size_t n) {
+  int quantifiers = 0;
+  size_t i = 0;
+  while (i < plen) {
+    // One pattern item: %x, [set], or a single character.
+    if (p[i] == '%') {
+      i += 2;
+    } else if (p[i] == '[') {
+      ++i;
+      if (i < plen && p[i] == '^') ++i;
+      if (i < plen && p[i] == ']') ++i;
+      while (i < plen && p[i] != ']') i += p[i] == '%' ? 2 : 1;
+      ++i;
+    } else {
+      ++i;
+    }
+    if (i < plen && (p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?')) {
+      ++quantifiers;
+      ++i;
+    }
+  }
+  return std::pow(static_cast<double>(std::max<size_t>(n, 2)), quantifiers);
+}
+
+// Wraps find/match/gmatch/gsub (upvalue 1: the original). upvalue 2: 1 when argument 4 may ask
+// for a plain find.
+int GuardedPatternCall(lua_State* L) {
+  size_t n, plen;
+  const char* s = luaL_checklstring(L, 1, &n);
+  const char* p = luaL_checklstring(L, 2, &plen);
+  (void)s;
+  Ctx* c = GetCtx(L);
+  bool plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);
+  if (n > c->limits.max_pattern_subject_bytes && !plain) {
+    return luaL_error(L,
+                      "subject of %d bytes is over the Lua pattern limit of %d bytes; use re.* "
+                      "(RE2, linear time)",
+                      static_cast<int>(n), static_cast<int>(c->limits.max_pattern_subject_bytes));
+  }
+  if (!plain && PatternCost(p, plen, n) > kMaxPatternCost) {
+    return luaL_error(L,
+                      "Lua pattern too costly to backtrack over %d bytes; use re.* (RE2, linear "
+                      "time)",
+                      static_cast<int>(n));
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+int GuardedRep(lua_State* L) {
+  size_t l, lsep = 0;
+  luaL_checklstring(L, 1, &l);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &lsep);
+  Ctx* c = GetCtx(L);
+  double total = n <= 0 ? 0 : static_cast<double>(l) * n + static_cast<double>(lsep) * (n - 1);
+  // n itself is bounded too: Lua's rep loops n times even for an empty string.
+  if (total > c->limits.max_string_bytes || n > static_cast<lua_Integer>(c->limits.max_string_bytes)) {
+    return luaL_error(L, "string.rep result over the limit of %d bytes",
+                      static_cast<int>(c->limits.max_string_bytes));
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+void PatchStringLibrary(lua_State* L, int string_lib) {
+  lua_pushnil(L);
+  lua_setfield(L, string_lib, "dump");
+  struct {
+    const char* name;
+    bool plain_arg;
+  } const kPatterned[] = {{"find", true}, {"match", false}, {"gmatch", false}, {"gsub", false}};
+  for (const auto& f : kPatterned) {
+    lua_getfield(L, string_lib, f.name);
+    lua_pushboolean(L, f.plain_arg);
+    lua_pushcclosure(L, GuardedPatternCall, 2);
+    lua_setfield(L, string_lib, f.name);
+  }
+  lua_getfield(L, string_lib, "rep");
+  lua_pushcclosure(L, GuardedRep, 1);
+  lua_setfield(L, string_lib, "rep");
+}
+
+// Copies the named fields of the table at `from` into the table at `to`.
+void CopyFields(lua_State* L, int from, int to, std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    lua_getfield(L, from, name);
+    lua_setfield(L, to, name);
+  }
+}
+
+void PushFunctionTable(lua_State* L, const luaL_Reg* fns) {
+  lua_newtable(L);
+  luaL_setfuncs(L, fns, 0);
+  MakeReadOnlyProxy(L);
+}
+
+}  // namespace
+
+void InstallSafeLibrary(lua_State* L, const EngineLimits& limits) {
+  RegisterViewMetatable(L);
+
+  luaL_newmetatable(L, kFindingMeta);
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_pushcfunction(L, ReadOnlyError);
+  lua_setfield(L, -2, "__newindex");
+  lua_pop(L, 1);
+
+  luaL_requiref(L, "_G", luaopen_base, 0);
+  int base = lua_gettop(L);
+  luaL_requiref(L, "string", luaopen_string, 0);
+  int string_lib = lua_gettop(L);
+  luaL_requiref(L, "table", luaopen_table, 0);
+  int table_lib = lua_gettop(L);
+  luaL_requiref(L, "math", luaopen_math, 0);
+  int math_lib = lua_gettop(L);
+  luaL_requiref(L, "utf8", luaopen_utf8, 0);
+  int utf8_lib = lua_gettop(L);
+
+  // The real string table is what every string's metatable reaches ("x"):rep(...), so the
+  // patches go there, not into a copy.
+  PatchStringLibrary(L, string_lib);
+
+  lua_newtable(L);
+  int safe = lua_gettop(L);
+  CopyFields(L, base, safe,
+             {"assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber",
+              "tostring", "type", "xpcall"});
+
+  lua_pushvalue(L, string_lib);
+  MakeReadOnlyProxy(L);
+  lua_setfield(L, safe, "string");
+
+  lua_newtable(L);
+  CopyFields(L, table_lib, lua_gettop(L), {"concat", "insert", "remove", "sort", "unpack"});
+  MakeReadOnlyProxy(L);
+  lua_setfield(L, safe, "table");
+
+  lua_newtable(L);
+  CopyFields(L, math_lib, lua_gettop(L),
+             {"abs", "ceil", "floor", "fmod", "huge", "max", "maxinteger", "min", "mininteger",
+              "modf", "pi", "sqrt", "tointeger", "type", "ult", "exp", "log"});
+  MakeReadOnlyProxy(L);
+  lua_setfield(L, safe, "math");
+
+  lua_pushvalue(L, utf8_lib);
+  MakeReadOnlyProxy(L);
+  lua_setfield(L, safe, "utf8");
+
+  const std::pair<const char*, Finding::Type> kBuilders[] = {
+      {"allow", Finding::Type::kAllow},
+      {"deny", Finding::Type::kDeny},
+      {"warn", Finding::Type::kWarn},
+      {"obligate", Finding::Type::kObligate}};
+  for (const auto& [name, type] : kBuilders) {
+    lua_pushinteger(L, static_cast<lua_Integer>(type));
+    lua_pushcclosure(L, MakeFinding, 1);
+    lua_setfield(L, safe, name);
+  }
+
+  static const luaL_Reg kRe[] = {{"match", RegexTest<RE2::ANCHOR_BOTH>},
+                                 {"find", RegexTest<RE2::UNANCHORED>},
+                                 {"captures", RegexCaptures},
+                                 {nullptr, nullptr}};
+  PushFunctionTable(L, kRe);
+  lua_setfield(L, safe, "re");
+
+  static const luaL_Reg kSemver[] = {{"parse", SemverParse},
+                                     {"valid", SemverValid},
+                                     {"compare", SemverCompare},
+                                     {"bump", SemverBump},
+                                     {nullptr, nullptr}};
+  PushFunctionTable(L, kSemver);
+  lua_setfield(L, safe, "semver");
+
+  static const luaL_Reg kList[] = {{"contains", LuaListContains},
+                                   {"intersects", LuaListIntersects},
+                                   {"len", LuaListLen},
+                                   {nullptr, nullptr}};
+  PushFunctionTable(L, kList);
+  lua_setfield(L, safe, "list");
+
+  static const luaL_Reg kTop[] = {{"duration", Duration},   {"percent", Percent},
+                                  {"has_role", HasRole},    {"has_any_role", HasAnyRole},
+                                  {"in_group", InGroup},    {nullptr, nullptr}};
+  luaL_setfuncs(L, kTop, 0);
+
+  lua_pushvalue(L, safe);
+  lua_setfield(L, LUA_REGISTRYINDEX, kSafeLibrary);
+
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, safe);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setfield(L, LUA_REGISTRYINDEX, kEnvMeta);
+
+  // Nothing runs with the real globals as its environment; empty them anyway so that no path
+  // to load/dofile/collectgarbage/print exists in this state.
+  lua_pushnil(L);
+  while (lua_next(L, base) != 0) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_pushnil(L);
+    lua_rawset(L, base);
+  }
+  lua_settop(L, 0);
+  (void)limits;
+}
+
+void PushPolicyEnv(lua_State* L) {
+  lua_newtable(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, kEnvMeta);
+  lua_setmetatable(L, -2);
+}
+
+bool IsFinding(lua_State* L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return false;
+  luaL_getmetatable(L, kFindingMeta);
+  bool same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same;
+}
+
+void FindingFromTable(lua_State* L, int idx, Finding* f, size_t cap) {
+  idx = lua_absindex(L, idx);
+  auto read_string = [&](const char* key, std::string* out) {
+    lua_pushstring(L, key);
+    lua_rawget(L, idx);
+    if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+      size_t n;
+      const char* s = lua_tolstring(L, -1, &n);
+      *out = CleanText(absl::string_view(s, n), cap);
+    }
+    lua_pop(L, 1);
+  };
+  std::string type;
+  read_string("type", &type);
+  f->type = type == "allow"      ? Finding::Type::kAllow
+            : type == "warn"     ? Finding::Type::kWarn
+            : type == "obligate" ? Finding::Type::kObligate
+                                 : Finding::Type::kDeny;
+  read_string("message", &f->message);
+  read_string("detail", &f->detail);
+  lua_pushliteral(L, "masks");
+  lua_rawget(L, idx);
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    int m = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, m) != 0) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+        f->masks.push_back({CleanText(lua_tostring(L, -2), cap), CleanText(lua_tostring(L, -1), cap)});
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  lua_pushliteral(L, "row_filters");
+  lua_rawget(L, idx);
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+    for (lua_Integer i = 1; i <= n; ++i) {
+      if (lua_rawgeti(L, -1, i) == LUA_TSTRING) {
+        f->row_filters.push_back(CleanText(lua_tostring(L, -1), cap));
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  // Masks come out of a Lua hash table in no stable order.
+  std::sort(f->masks.begin(), f->masks.end(),
+            [](const ColumnMask& a, const ColumnMask& b) { return a.column < b.column; });
+}
+
+}  // namespace arbiter::lua_internal

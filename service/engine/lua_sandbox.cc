@@ -1,0 +1,397 @@
+#include "service/engine/lua_sandbox.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "service/engine/lua_internal.h"
+
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+}
+
+namespace arbiter {
+namespace {
+
+using lua_internal::Ctx;
+
+// The hook fires every kHookInterval VM instructions; small enough that a runaway loop stops
+// within microseconds of its budget, large enough that the hook costs little.
+constexpr int kHookInterval = 1000;
+constexpr int kMaxFindingsPerCheck = 256;
+
+const char* const kPolicyKeys[] = {"id",       "description", "kinds", "mode",
+                                   "severity", "overrides",   "check"};
+
+void* Allocate(void* ud, void* ptr, size_t osize, size_t nsize) {
+  auto* c = static_cast<LuaSandbox::Context*>(ud);
+  if (ptr == nullptr) osize = 0;  // osize is a type tag then
+  if (nsize == 0) {
+    std::free(ptr);
+    c->mem_used -= osize;
+    return nullptr;
+  }
+  if (nsize > osize && c->mem_used - osize + nsize > c->mem_limit) return nullptr;
+  void* p = std::realloc(ptr, nsize);
+  if (p != nullptr) c->mem_used = c->mem_used - osize + nsize;
+  return p;
+}
+
+const char* AbortMessage(Ctx::Abort a) {
+  switch (a) {
+    case Ctx::Abort::kBudget: return "instruction budget exceeded";
+    case Ctx::Abort::kTimeout: return "policy time budget exceeded";
+    case Ctx::Abort::kRequestDeadline: return "request deadline exceeded";
+    default: return "aborted";
+  }
+}
+
+void Hook(lua_State* L, lua_Debug*) {
+  Ctx* c = lua_internal::GetCtx(L);
+  if (c->abort == Ctx::Abort::kNone) {
+    c->instructions += kHookInterval;
+    if (c->instructions > c->budget) {
+      c->abort = Ctx::Abort::kBudget;
+    } else {
+      absl::Time now = absl::Now();
+      if (now > c->request_deadline) {
+        c->abort = Ctx::Abort::kRequestDeadline;
+      } else if (now > c->deadline) {
+        c->abort = Ctx::Abort::kTimeout;
+      }
+    }
+    if (c->abort == Ctx::Abort::kNone) return;
+    // Sticky: from now on fail at every instruction, so that pcall cannot swallow the abort
+    // and loop on.
+    lua_sethook(L, Hook, LUA_MASKCOUNT, 1);
+  }
+  luaL_error(L, "%s", AbortMessage(c->abort));
+}
+
+int Panic(lua_State* L) {
+  // Unreachable by design: every API call runs under lua_pcall.
+  const char* msg = lua_tostring(L, -1);
+  std::fprintf(stderr, "arbiter: unprotected Lua error: %s\n", msg != nullptr ? msg : "?");
+  std::abort();
+}
+
+void StartBudget(Ctx* c, lua_State* L, absl::Time policy_deadline, absl::Time request_deadline) {
+  c->abort = Ctx::Abort::kNone;
+  c->instructions = 0;
+  c->deadline = policy_deadline;
+  c->request_deadline = request_deadline;
+  lua_sethook(L, Hook, LUA_MASKCOUNT, kHookInterval);
+}
+
+void StopBudget(Ctx* c, lua_State* L) {
+  lua_sethook(L, nullptr, 0, 0);
+  ++c->generation;  // views handed out so far are dead
+}
+
+// The message of the error value at the top of the stack, without calling any metamethod.
+std::string ErrorText(lua_State* L, size_t cap) {
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    size_t n;
+    const char* s = lua_tolstring(L, -1, &n);
+    return lua_internal::CleanText(absl::string_view(s, n), cap);
+  }
+  return absl::StrCat("error object is a ", luaL_typename(L, -1), " value");
+}
+
+// --- Loading a policy chunk (runs under lua_pcall). ---
+
+struct LoadArgs {
+  const char* file;
+  const char* source;
+  size_t source_len;
+  PolicySpec* spec;
+  int handle = LUA_NOREF;
+  int status = LUA_OK;   // of the chunk itself
+  const char* stage = nullptr;
+};
+
+void ReadStringList(lua_State* L, int idx, const char* key, PolicySpec* spec,
+                    std::vector<std::string>* out) {
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    spec->type_errors.push_back(absl::StrCat(key, ": expected a list of strings"));
+    return;
+  }
+  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, idx));
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, idx, i);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      out->emplace_back(lua_tostring(L, -1));
+    } else {
+      spec->type_errors.push_back(absl::StrCat(key, "[", i, "]: expected a string"));
+    }
+    lua_pop(L, 1);
+  }
+}
+
+void ReadOptionalString(lua_State* L, int idx, const char* key, PolicySpec* spec,
+                        std::optional<std::string>* out) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    *out = lua_tostring(L, idx);
+  } else {
+    spec->type_errors.push_back(absl::StrCat(key, ": expected a string"));
+  }
+}
+
+int LoadProtected(lua_State* L) {
+  auto* a = static_cast<LoadArgs*>(lua_touserdata(L, 1));
+  lua_settop(L, 0);
+  a->stage = "compile";
+  a->status = luaL_loadbufferx(L, a->source, a->source_len, a->file, "t");
+  if (a->status != LUA_OK) return 1;  // error message on the stack
+  // Fresh environment for this policy: _ENV is the chunk's first upvalue.
+  lua_internal::PushPolicyEnv(L);
+  lua_setupvalue(L, -2, 1);
+  a->stage = "run";
+  a->status = lua_pcall(L, 0, 1, 0);
+  if (a->status != LUA_OK) return 1;
+  a->stage = "read";
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pushfstring(L, "policy file must return a table, got %s", luaL_typename(L, -1));
+    a->status = LUA_ERRRUN;
+    return 1;
+  }
+  int t = lua_gettop(L);
+  PolicySpec* spec = a->spec;
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      spec->unknown_keys.push_back(absl::StrCat("[", luaL_typename(L, -2), " key]"));
+      lua_pop(L, 1);
+      continue;
+    }
+    const char* key = lua_tostring(L, -2);
+    int v = lua_gettop(L);
+    if (std::strcmp(key, "id") == 0) {
+      std::optional<std::string> s;
+      ReadOptionalString(L, v, "id", spec, &s);
+      if (s) spec->id = *s;
+    } else if (std::strcmp(key, "description") == 0) {
+      std::optional<std::string> s;
+      ReadOptionalString(L, v, "description", spec, &s);
+      if (s) spec->description = *s;
+    } else if (std::strcmp(key, "kinds") == 0) {
+      ReadStringList(L, v, "kinds", spec, &spec->kinds);
+    } else if (std::strcmp(key, "mode") == 0) {
+      ReadOptionalString(L, v, "mode", spec, &spec->mode);
+    } else if (std::strcmp(key, "severity") == 0) {
+      ReadOptionalString(L, v, "severity", spec, &spec->severity);
+    } else if (std::strcmp(key, "overrides") == 0) {
+      ReadOptionalString(L, v, "overrides", spec, &spec->overrides);
+    } else if (std::strcmp(key, "check") == 0) {
+      if (lua_type(L, v) == LUA_TFUNCTION) {
+        spec->has_check = true;
+      } else {
+        spec->type_errors.push_back("check: expected a function");
+      }
+    } else {
+      spec->unknown_keys.emplace_back(key);
+    }
+    lua_pop(L, 1);
+  }
+  if (spec->has_check) {
+    lua_getfield(L, t, "check");
+    a->handle = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  return 0;
+}
+
+// --- Running a check (under lua_pcall). ---
+
+struct CheckArgs {
+  int handle;
+  const Value* request;
+  const Value* ctx;
+  CheckOutcome* out;
+  size_t message_cap;
+  int status = LUA_OK;
+  bool malformed = false;
+};
+
+void ReadFinding(lua_State* L, int idx, Finding* f, size_t cap) {
+  lua_internal::FindingFromTable(L, idx, f, cap);
+}
+
+int CheckProtected(lua_State* L) {
+  auto* a = static_cast<CheckArgs*>(lua_touserdata(L, 1));
+  lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, a->handle);
+  lua_internal::PushView(L, a->request);
+  lua_internal::PushView(L, a->ctx);
+  a->status = lua_pcall(L, 2, 1, 0);
+  if (a->status != LUA_OK) return 1;
+  // Findings are read with raw accesses only: nothing a policy returns can run code here.
+  int r = lua_gettop(L);
+  if (lua_isnil(L, r)) return 0;
+  if (lua_internal::IsFinding(L, r)) {
+    a->out->findings.emplace_back();
+    ReadFinding(L, r, &a->out->findings.back(), a->message_cap);
+    return 0;
+  }
+  if (lua_type(L, r) != LUA_TTABLE) {
+    a->malformed = true;
+    lua_pushfstring(L, "check returned a %s; expected nothing, a finding or a list of findings",
+                    luaL_typename(L, r));
+    return 1;
+  }
+  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, r));
+  if (n > kMaxFindingsPerCheck) {
+    a->malformed = true;
+    lua_pushfstring(L, "check returned %d findings; the limit is %d", static_cast<int>(n),
+                    kMaxFindingsPerCheck);
+    return 1;
+  }
+  // A table that is neither a finding nor a list of findings (e.g. {effect = "allow"}).
+  lua_pushnil(L);
+  if (n == 0 && lua_next(L, r) != 0) {
+    a->malformed = true;
+    lua_pushstring(L, "check returned a table that is not a finding; use allow(), deny(), "
+                      "warn() or obligate()");
+    return 1;
+  }
+  lua_settop(L, r);
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, r, i);
+    if (!lua_internal::IsFinding(L, -1)) {
+      a->malformed = true;
+      lua_pushfstring(L, "element %d of the returned list is a %s, not a finding",
+                      static_cast<int>(i), luaL_typename(L, -1));
+      return 1;
+    }
+    a->out->findings.emplace_back();
+    ReadFinding(L, lua_gettop(L), &a->out->findings.back(), a->message_cap);
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+struct SetupArgs {
+  const EngineLimits* limits;
+};
+
+int SetupProtected(lua_State* L) {
+  auto* a = static_cast<SetupArgs*>(lua_touserdata(L, 1));
+  lua_settop(L, 0);
+  lua_internal::InstallSafeLibrary(L, *a->limits);
+  return 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LuaSandbox>> LuaSandbox::Create(const EngineLimits& limits) {
+  std::unique_ptr<LuaSandbox> s(new LuaSandbox());
+  s->ctx_ = std::make_unique<Context>();
+  Ctx* c = s->ctx_.get();
+  c->limits = limits;
+  c->mem_limit = limits.memory_limit_bytes;
+  c->budget = limits.instruction_budget;
+  lua_State* L = lua_newstate(Allocate, c);
+  if (L == nullptr) return absl::ResourceExhaustedError("cannot create a Lua state");
+  s->L_ = L;
+  lua_internal::SetCtx(L, c);
+  lua_atpanic(L, Panic);
+  SetupArgs args{&limits};
+  lua_pushcfunction(L, SetupProtected);
+  lua_pushlightuserdata(L, &args);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    std::string err = ErrorText(L, 512);
+    return absl::ResourceExhaustedError(absl::StrCat("cannot set up the Lua sandbox: ", err));
+  }
+  lua_gc(L, LUA_GCCOLLECT, 0);
+  c->baseline = c->mem_used;
+  return s;
+}
+
+LuaSandbox::~LuaSandbox() {
+  if (L_ != nullptr) lua_close(L_);
+}
+
+absl::StatusOr<int> LuaSandbox::LoadPolicy(absl::string_view file, absl::string_view source,
+                                           PolicySpec& spec) {
+  lua_State* L = L_;
+  Ctx* c = ctx_.get();
+  std::string chunkname = absl::StrCat("@", file);
+  LoadArgs args{chunkname.c_str(), source.data(), source.size(), &spec};
+  absl::Time deadline = absl::Now() + c->limits.policy_timeout * 10;  // load may do more work
+  StartBudget(c, L, deadline, deadline);
+  lua_pushcfunction(L, LoadProtected);
+  lua_pushlightuserdata(L, &args);
+  int status = lua_pcall(L, 1, 1, 0);
+  Ctx::Abort abort = c->abort;
+  StopBudget(c, L);
+  std::string err;
+  if (status != LUA_OK || args.status != LUA_OK) {
+    err = ErrorText(L, 2048);
+    if (args.status == LUA_ERRMEM || status == LUA_ERRMEM) {
+      err = absl::StrCat("memory limit of ", c->mem_limit, " bytes exceeded");
+    } else if (abort != Ctx::Abort::kNone) {
+      err = AbortMessage(abort);
+    }
+  }
+  lua_settop(L, 0);
+  if (!err.empty()) {
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    // Lua's own messages already carry "file:line:"; ours do not.
+    if (!absl::StartsWith(err, file)) err = absl::StrCat(file, ":1: ", err);
+    return absl::InvalidArgumentError(err);
+  }
+  c->baseline = c->mem_used;
+  return args.handle;
+}
+
+CheckOutcome LuaSandbox::RunCheck(int handle, const Value& request, const Value& ctx,
+                                  absl::Time policy_deadline, absl::Time request_deadline) {
+  lua_State* L = L_;
+  Ctx* c = ctx_.get();
+  CheckOutcome out;
+  CheckArgs args{handle, &request, &ctx, &out, c->limits.max_message_bytes};
+  StartBudget(c, L, std::min(policy_deadline, request_deadline), request_deadline);
+  lua_pushcfunction(L, CheckProtected);
+  lua_pushlightuserdata(L, &args);
+  int status = lua_pcall(L, 1, 1, 0);
+  Ctx::Abort abort = c->abort;
+  StopBudget(c, L);
+  if (status != LUA_OK || args.status != LUA_OK || args.malformed) {
+    out.findings.clear();
+    bool memory = status == LUA_ERRMEM || args.status == LUA_ERRMEM;
+    if (memory) {
+      out.fault = PolicyFault::Type::kMemory;
+      out.error = absl::StrCat("memory limit of ", c->mem_limit, " bytes exceeded");
+    } else if (abort == Ctx::Abort::kRequestDeadline) {
+      out.request_deadline_exceeded = true;
+      out.fault = PolicyFault::Type::kBudget;
+      out.error = AbortMessage(abort);
+    } else if (abort != Ctx::Abort::kNone) {
+      out.fault = PolicyFault::Type::kBudget;
+      out.error = AbortMessage(abort);
+    } else if (args.malformed) {
+      out.fault = PolicyFault::Type::kMalformed;
+      out.error = ErrorText(L, c->limits.max_message_bytes);
+    } else {
+      out.fault = PolicyFault::Type::kError;
+      out.error = ErrorText(L, c->limits.max_message_bytes);
+    }
+    lua_settop(L, 0);
+    if (memory) {
+      lua_gc(L, LUA_GCCOLLECT, 0);
+      // A policy may keep what it allocated reachable (in its environment); such a state is
+      // not reused.
+      if (c->mem_used > c->baseline + c->mem_limit / 4) c->unhealthy = true;
+    }
+    return out;
+  }
+  lua_settop(L, 0);
+  return out;
+}
+
+bool LuaSandbox::healthy() const { return !ctx_->unhealthy; }
+size_t LuaSandbox::memory_used() const { return ctx_->mem_used; }
+
+}  // namespace arbiter

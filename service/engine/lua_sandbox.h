@@ -1,0 +1,103 @@
+// One sandboxed Lua 5.4 state: the single place that touches the Lua C API.
+//
+// The sandbox follows ../shared/SANDBOX.md: text chunks only; every policy in its own
+// environment whose locked metatable falls back to a read-only safe library; the shared string
+// metatable's library patched (no dump, capped rep, subject caps for Lua patterns); a sticky
+// instruction-count hook that also checks wall-clock deadlines; a per-state memory ceiling via
+// the allocator; requests as read-only userdata views over Value trees, invalidated after each
+// call so a policy that stashes one cannot read freed memory; non-string error values handled;
+// reason strings capped and stripped of control characters.
+//
+// Every Lua API call runs inside lua_pcall (C++ objects with destructors never sit on a stack
+// frame that lua_error can unwind), so memory errors cannot reach the panic handler.
+//
+// Thread-compatible: one thread at a time per LuaSandbox.
+#ifndef ARBITER_SERVICE_ENGINE_LUA_SANDBOX_H_
+#define ARBITER_SERVICE_ENGINE_LUA_SANDBOX_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "service/engine/bundle.h"
+#include "service/engine/types.h"
+#include "service/value/value.h"
+
+struct lua_State;
+
+namespace arbiter {
+
+// What one finding helper (allow/deny/warn/obligate) produced.
+struct Finding {
+  enum class Type { kAllow, kDeny, kWarn, kObligate };
+  Type type = Type::kDeny;
+  std::string message;
+  std::string detail;
+  std::vector<ColumnMask> masks;
+  std::vector<std::string> row_filters;
+};
+
+// The declared fields of a policy table, as read at load time (not yet validated against the
+// bundle's rules; bundle.cc does that).
+struct PolicySpec {
+  std::string id;
+  std::string description;
+  std::vector<std::string> kinds;
+  std::optional<std::string> mode;
+  std::optional<std::string> severity;
+  std::optional<std::string> overrides;
+  std::vector<std::string> unknown_keys;
+  std::vector<std::string> type_errors;  // "key: expected a string" etc.
+  bool has_check = false;
+};
+
+// The result of one policy check.
+struct CheckOutcome {
+  std::vector<Finding> findings;
+  // Set when the policy could not answer; `error` says why (for the audit detail).
+  std::optional<PolicyFault::Type> fault;
+  std::string error;
+  // The caller's deadline (not the policy's own budget) passed: the whole evaluation stops.
+  bool request_deadline_exceeded = false;
+};
+
+class LuaSandbox {
+ public:
+  // Creates a state with the safe library and helpers installed. RESOURCE_EXHAUSTED if the
+  // memory limit is too small for even that.
+  static absl::StatusOr<std::unique_ptr<LuaSandbox>> Create(const EngineLimits& limits);
+  ~LuaSandbox();
+  LuaSandbox(const LuaSandbox&) = delete;
+  LuaSandbox& operator=(const LuaSandbox&) = delete;
+
+  // Compiles `source` as a text chunk named `file`, runs its top level under the instruction,
+  // time and memory limits in a fresh environment, and reads the returned policy table.
+  // Returns a handle for RunCheck. INVALID_ARGUMENT "file:line: message" on any failure.
+  absl::StatusOr<int> LoadPolicy(absl::string_view file, absl::string_view source,
+                                 PolicySpec& spec);
+
+  // Calls the `check` function of policy `handle` with read-only views of `request` and `ctx`.
+  // `policy_deadline` bounds this call; `request_deadline` is the caller's deadline.
+  CheckOutcome RunCheck(int handle, const Value& request, const Value& ctx,
+                        absl::Time policy_deadline, absl::Time request_deadline);
+
+  // False once a memory abort left the state above its baseline after a full collection; the
+  // owner should then discard it and build a fresh one.
+  bool healthy() const;
+  size_t memory_used() const;
+
+  struct Context;
+
+ private:
+  LuaSandbox() = default;
+  lua_State* L_ = nullptr;
+  std::unique_ptr<Context> ctx_;
+};
+
+}  // namespace arbiter
+
+#endif  // ARBITER_SERVICE_ENGINE_LUA_SANDBOX_H_

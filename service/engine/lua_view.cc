@@ -1,0 +1,191 @@
+// Read-only userdata views over Value trees: how requests reach policies. A view is created
+// lazily per accessed list or map, so a policy that reads three fields of a large descriptor
+// pays for three fields, not for converting the descriptor.
+#include <cstring>
+
+#include "re2/re2.h"
+#include "service/engine/lua_internal.h"
+
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+}
+
+namespace arbiter {
+
+LuaSandbox::Context::~Context() = default;
+
+namespace lua_internal {
+namespace {
+
+struct View {
+  const Value* value;
+  uint32_t generation;
+};
+
+// Pushes the Lua form of `v`: scalars directly, containers as views.
+void PushValue(lua_State* L, const Value& v) {
+  switch (v.type()) {
+    case Value::Type::kNull: lua_pushnil(L); break;
+    case Value::Type::kBool: lua_pushboolean(L, v.as_bool()); break;
+    case Value::Type::kInt: lua_pushinteger(L, static_cast<lua_Integer>(v.as_int())); break;
+    case Value::Type::kDouble: lua_pushnumber(L, v.as_double()); break;
+    case Value::Type::kString: {
+      const std::string& s = v.as_string();
+      lua_pushlstring(L, s.data(), s.size());
+      break;
+    }
+    case Value::Type::kList:
+    case Value::Type::kMap: {
+      auto* view = static_cast<View*>(lua_newuserdatauv(L, sizeof(View), 0));
+      view->value = &v.Get();
+      view->generation = GetCtx(L)->generation;
+      luaL_setmetatable(L, kViewMeta);
+      break;
+    }
+  }
+}
+
+// The view at index 1 of a metamethod call. Metamethods are reachable only through the locked
+// view metatable, so argument 1 is always a view.
+const Value& SelfView(lua_State* L) {
+  auto* view = static_cast<View*>(lua_touserdata(L, 1));
+  if (view->generation != GetCtx(L)->generation) {
+    luaL_error(L, "a request view was kept beyond the check call that received it");
+  }
+  return *view->value;
+}
+
+int ViewIndex(lua_State* L) {
+  const Value& v = SelfView(L);
+  if (v.is_map()) {
+    if (lua_type(L, 2) != LUA_TSTRING) {
+      lua_pushnil(L);
+      return 1;
+    }
+    size_t n;
+    const char* key = lua_tolstring(L, 2, &n);
+    const Value* child = v.Find(absl::string_view(key, n));
+    if (child == nullptr) {
+      lua_pushnil(L);
+    } else {
+      PushValue(L, *child);
+    }
+    return 1;
+  }
+  int isnum = 0;
+  lua_Integer i = lua_tointegerx(L, 2, &isnum);
+  const Value::List& list = v.as_list();
+  if (!isnum || i < 1 || static_cast<size_t>(i) > list.size()) {
+    lua_pushnil(L);
+  } else {
+    PushValue(L, list[static_cast<size_t>(i - 1)]);
+  }
+  return 1;
+}
+
+int ViewLen(lua_State* L) {
+  lua_pushinteger(L, static_cast<lua_Integer>(SelfView(L).size()));
+  return 1;
+}
+
+// Iterator closure for pairs(view): upvalue 1 is the view, upvalue 2 the next position.
+int ViewNext(lua_State* L) {
+  lua_settop(L, 0);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  const Value& v = SelfView(L);
+  lua_Integer pos = lua_tointeger(L, lua_upvalueindex(2));
+  if (static_cast<size_t>(pos) >= v.size()) return 0;
+  lua_pushinteger(L, pos + 1);
+  lua_replace(L, lua_upvalueindex(2));
+  if (v.is_map()) {
+    const auto& [key, child] = v.as_map()[static_cast<size_t>(pos)];
+    lua_pushlstring(L, key.data(), key.size());
+    PushValue(L, child);
+  } else {
+    lua_pushinteger(L, pos + 1);
+    PushValue(L, v.as_list()[static_cast<size_t>(pos)]);
+  }
+  return 2;
+}
+
+int ViewPairs(lua_State* L) {
+  SelfView(L);
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, 0);
+  lua_pushcclosure(L, ViewNext, 2);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  return 3;
+}
+
+int ViewNewIndex(lua_State* L) { return luaL_error(L, "the request is read-only"); }
+
+int ViewToString(lua_State* L) {
+  const Value& v = SelfView(L);
+  // Bounded: a descriptor rendered whole could be large.
+  std::string json = v.ToJson();
+  if (json.size() > 4096) json.resize(4096);
+  lua_pushlstring(L, json.data(), json.size());
+  return 1;
+}
+
+}  // namespace
+
+void SetCtx(lua_State* L, Ctx* c) { std::memcpy(lua_getextraspace(L), &c, sizeof c); }
+
+Ctx* GetCtx(lua_State* L) {
+  Ctx* c;
+  std::memcpy(&c, lua_getextraspace(L), sizeof c);
+  return c;
+}
+
+void RegisterViewMetatable(lua_State* L) {
+  luaL_newmetatable(L, kViewMeta);
+  static const luaL_Reg kMethods[] = {{"__index", ViewIndex},       {"__len", ViewLen},
+                                      {"__pairs", ViewPairs},       {"__newindex", ViewNewIndex},
+                                      {"__tostring", ViewToString}, {nullptr, nullptr}};
+  luaL_setfuncs(L, kMethods, 0);
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}
+
+void PushView(lua_State* L, const Value* v) { PushValue(L, *v); }
+
+const Value* ToView(lua_State* L, int idx) {
+  auto* view = static_cast<View*>(luaL_testudata(L, idx, kViewMeta));
+  if (view == nullptr) return nullptr;
+  if (view->generation != GetCtx(L)->generation) {
+    luaL_error(L, "a request view was kept beyond the check call that received it");
+  }
+  return view->value;
+}
+
+std::string CleanText(absl::string_view s, size_t cap) {
+  std::string out;
+  out.reserve(std::min(s.size(), cap));
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = len > 0 && i + len <= s.size();
+    for (size_t k = 1; valid && k < len; ++k) {
+      valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    }
+    if (!valid) len = 1;
+    if (out.size() + (valid ? len : 1) > cap) break;
+    if (!valid) {
+      out.push_back('?');
+    } else if (len == 1 && (c < 0x20 || c == 0x7F)) {
+      out.push_back(' ');
+    } else {
+      out.append(s.data() + i, len);
+    }
+    i += len;
+  }
+  return out;
+}
+
+}  // namespace lua_internal
+}  // namespace arbiter
