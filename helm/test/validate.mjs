@@ -273,6 +273,7 @@ test("bundle.source=gitSync: init clone + sidecar into a shared emptyDir, Networ
     assert.ok(x.volumeMounts.some((m) => m.name === "bundle" && !m.readOnly));
   }
   assert.equal(arg("--bundle"), "/etc/arbiter/bundle/current/policies");
+  assert.equal(pod.volumes.find((v) => v.name === "git-credentials").secret.defaultMode, 0o440, "credentials readable by the pod's group");
   const np = one(r.objects, "NetworkPolicy");
   assert.ok(np.spec.egress.some((e) => e.ports.some((p) => p.port === 443)), "git egress");
 });
