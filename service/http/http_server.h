@@ -1,0 +1,129 @@
+// A small embedded HTTP/1.1 server for the side port: /metrics, health endpoints, and the
+// OPA-compatible JSON API that query engines (Trino) already speak.
+//
+// Built on libmicrohttpd with its internal thread pool and epoll; HTTP/1.1 persistent connections
+// (keep-alive) work as clients expect, since the OPA/Trino clients reuse connections. Routing is
+// deliberately tiny: exact paths and path prefixes, per method, registered before Start.
+//
+//   HttpServer server;
+//   server.Handle("GET", "/metrics", [&](const HttpRequest&) {
+//     return HttpResponse{200, "text/plain; version=0.0.4", registry.Render()};
+//   });
+//   absl::Status started = server.Start(options);  // port 0 picks a free port: server.port()
+//
+// Errors the server answers itself: unknown path 404; known path but another method 405 with an
+// Allow header; a declared Content-Length over max_body_bytes 413 at once, before the body is
+// read (the connection is then closed); a handler that throws 500. A chunked body that grows past
+// max_body_bytes has its connection closed, since HTTP/1.1 offers no way to answer early there.
+//
+// This module knows nothing of policies or gRPC.
+#ifndef ARBITER_SERVICE_HTTP_HTTP_SERVER_H_
+#define ARBITER_SERVICE_HTTP_HTTP_SERVER_H_
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+struct MHD_Daemon;
+
+namespace arbiter {
+
+// One request, as handed to a handler. The handler gets a const reference valid for the call.
+struct HttpRequest {
+  std::string method;  // as sent: "GET", "POST", ...
+  std::string path;    // percent-decoded, without the query: "/v1/data/trino/allow"
+  std::string query;   // raw, still percent-encoded, without '?': "a=1&b=x%20y"; "" if none
+  std::string body;    // the whole body (at most max_body_bytes)
+  std::vector<std::pair<std::string, std::string>> headers;  // in the order received
+
+  // The value of the first header named `name` (case-insensitive), or "" when absent.
+  std::string Header(absl::string_view name) const;
+};
+
+// What a handler returns. Content-Length, Date and Connection are added by the server.
+struct HttpResponse {
+  int status = 200;  // 200..599; anything else becomes a 500
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Retry-After, ...)
+};
+
+// Handlers run on the server's pool threads, several at once: they must be thread-safe.
+// An exception escaping a handler is caught at the boundary and answered with a 500.
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+// Configuration of an HttpServer.
+struct HttpServerOptions {
+  // An IPv4 or IPv6 address literal to bind ("0.0.0.0" or "::" for every interface; an IPv6
+  // literal may be bracketed), or "localhost" (127.0.0.1). Names are not resolved.
+  std::string host = "127.0.0.1";
+  int port = 0;     // 0 = an ephemeral port; read it back with HttpServer::port()
+  int threads = 2;  // pool threads serving connections
+  size_t max_body_bytes = 4 << 20;
+  unsigned connection_limit = 1024;          // concurrent connections; more are refused
+  unsigned connection_timeout_seconds = 30;  // idle connections are closed after this; 0 = never
+
+  // INVALID_ARGUMENT naming every bad field at once.
+  absl::Status Validate() const;
+};
+
+// The server. Register handlers, Start, and Stop (or destroy) when done.
+//
+// Thread-safety: Handle/HandlePrefix/Start/Stop are for one controlling thread; handlers are
+// called from pool threads. Everything a handler uses must outlive Stop (or the destructor).
+class HttpServer {
+ public:
+  HttpServer();
+  ~HttpServer();  // calls Stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Routes `method` requests for exactly `path` to `handler`. A GET route also answers HEAD
+  // (without the body) unless HEAD has a route of its own. Must be called before Start;
+  // registering after Start, or the same method and path twice, is a programming error that
+  // aborts.
+  void Handle(std::string method, std::string path, HttpHandler handler);
+
+  // Routes `method` requests whose path starts with `prefix` (and has no exact route). When
+  // several prefixes match, the longest wins; its methods decide between the handler and a 405.
+  // Same rules as Handle otherwise.
+  void HandlePrefix(std::string method, std::string prefix, HttpHandler handler);
+
+  // Validates `options`, binds and starts serving. Errors: INVALID_ARGUMENT for bad options,
+  // FAILED_PRECONDITION when already started, UNAVAILABLE when the address cannot be bound
+  // (the message names host and port).
+  absl::Status Start(const HttpServerOptions& options);
+
+  // The bound port (useful with port 0), or 0 when not running.
+  int port() const { return port_; }
+
+  // Stops accepting, waits for requests in progress, and closes connections. Idempotent.
+  void Stop();
+
+ private:
+  struct RequestState;  // per-request state owned by libmicrohttpd's connection
+  void AddRoute(bool prefix, std::string method, std::string path, HttpHandler handler);
+  // Finds the handler for a request, or sets `status` (404/405) and `allow`.
+  const HttpHandler* Resolve(const std::string& method, const std::string& path, int& status,
+                             std::string& allow) const;
+
+  friend struct HttpServerCallbacks;
+
+  // path -> method -> handler
+  std::map<std::string, std::map<std::string, HttpHandler>> exact_;
+  std::map<std::string, std::map<std::string, HttpHandler>> prefixes_;
+  size_t max_body_bytes_ = 0;
+  MHD_Daemon* daemon_ = nullptr;
+  int port_ = 0;
+};
+
+}  // namespace arbiter
+
+#endif  // ARBITER_SERVICE_HTTP_HTTP_SERVER_H_
