@@ -1,0 +1,44 @@
+#include "clients/cli/decision_output.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace arbiter::cli {
+
+std::string FormatDecisionText(const v1::Decision& d, const std::string& kind) {
+  std::string out = absl::StrCat(d.effect() == v1::EFFECT_ALLOW ? "ALLOW" : "DENY", "  ", kind,
+                                 "  revision ", d.bundle_revision());
+  if (!d.domain().empty()) absl::StrAppend(&out, "  domain ", d.domain());
+  if (d.defaulted()) absl::StrAppend(&out, "  (no policy decided: bundle default)");
+  absl::StrAppend(&out, "\n");
+  for (const v1::Reason& r : d.reasons()) {
+    const char* mark = r.severity() == v1::SEVERITY_WARNING ? "!"
+                       : r.effect() == v1::EFFECT_ALLOW     ? "+"
+                                                            : "x";
+    const char* sev = r.severity() == v1::SEVERITY_WARNING ? "warning"
+                      : r.severity() == v1::SEVERITY_ERROR ? "error"
+                                                           : "allow";
+    absl::StrAppend(&out, "  ", mark, " ", r.policy_id(), " [", r.origin(), ", ", r.mode(), "] ",
+                    sev, ": ", r.message(), "\n");
+    if (!r.detail().empty()) absl::StrAppend(&out, "      detail: ", r.detail(), "\n");
+  }
+  for (const auto& m : d.obligations().column_masks()) {
+    absl::StrAppend(&out, "  mask ", m.column(), " => ", m.expression(), "\n");
+  }
+  for (const auto& f : d.obligations().row_filters()) {
+    absl::StrAppend(&out, "  row filter: ", f.expression(), "\n");
+  }
+  absl::StrAppend(&out, "  evaluated: ",
+                  d.evaluated_policies().empty() ? "(none)"
+                                                 : absl::StrJoin(d.evaluated_policies(), ", "),
+                  "\n");
+  if (!d.overridden_policies().empty()) {
+    absl::StrAppend(&out, "  overridden by the domain: ",
+                    absl::StrJoin(d.overridden_policies(), ", "), "\n");
+  }
+  return out;
+}
+
+int ExitCodeFor(const v1::Decision& d) { return d.effect() == v1::EFFECT_ALLOW ? 0 : 1; }
+
+}  // namespace arbiter::cli

@@ -1,0 +1,42 @@
+// arbiter: the command-line client. Offline (eval, test, validate) it uses the engine as a
+// library; online (check) it calls an arbiterd over gRPC.
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "clients/cli/offline_commands.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(usage: arbiter <command> [flags]
+
+Offline, with the engine as a library:
+  eval --bundle DIR --kind access|product|deployment (--request FILE | per-field flags)
+       [--now RFC3339] [--output text|json]
+  test DIR [--output text|junit] [--verbose]
+  validate DIR
+
+Per-field request flags:
+  access:      --principal ID [--roles a,b] [--groups g] [--attr k=v] --action ACTION
+               (--table catalog.schema.table | --product NAME) [--columns c1,c2] [--domain D]
+  product:     --product FILE [--operation register|update|deprecate] [--requester ID]
+  deployment:  --product FILE [--previous FILE] [--contract FILE]... [--previous-contract FILE]...
+               --env ENV [--pipeline k=v]... [--requester ID]
+
+Exit codes: 0 allowed (or tests passed), 1 denied (or tests failed), 2 could not decide.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "help") == 0 || std::strcmp(argv[1], "--help") == 0) {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  std::string command = argv[1];
+  if (command == "eval") return arbiter::cli::EvalCommand(argc, argv);
+  if (command == "test") return arbiter::cli::TestCommand(argc, argv);
+  if (command == "validate") return arbiter::cli::ValidateCommand(argc, argv);
+  std::cerr << "arbiter: unknown command \"" << command << "\"\n" << kUsage;
+  return 2;
+}
