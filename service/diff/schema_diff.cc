@@ -76,6 +76,7 @@ using Problems = std::vector<std::pair<std::string, std::string>>;  // path, mes
 // repeated name keeps its first entry.
 std::vector<std::pair<std::string, const Value*>> NamedEntries(const Value* v,
                                                                const std::string& path,
+                                                               absl::string_view what,
                                                                Problems* problems) {
   std::vector<std::pair<std::string, const Value*>> out;
   if (v == nullptr || v->is_null()) return out;
@@ -95,13 +96,14 @@ std::vector<std::pair<std::string, const Value*>> NamedEntries(const Value* v,
     for (size_t i = 0; i < list.size(); ++i) {
       const Value* name = list[i].is_map() ? list[i].Find("name") : nullptr;
       if (name == nullptr || !(name->is_string() || name->is_number())) {
-        problems->emplace_back(absl::StrCat(path, "[", i, "]"), "entry is not a map with a name");
+        problems->emplace_back(absl::StrCat(path, "[", i, "]"),
+                               absl::StrCat("one of the ", what, " is not a map with a name"));
         continue;
       }
       add(ScalarText(*name), &list[i]);
     }
   } else {
-    problems->emplace_back(path, "expected a list or a map");
+    problems->emplace_back(path, absl::StrCat(what, " are neither a list nor a map"));
   }
   return out;
 }
@@ -358,7 +360,7 @@ void ReadAvroType(const Value& t, const std::string& path, int depth, AvroType* 
 
 void ReadAvroFields(const Value& fields, const std::string& path, int depth,
                     std::vector<Field>* out, Problems* problems) {
-  for (const auto& [name, entry] : NamedEntries(&fields, path, problems)) {
+  for (const auto& [name, entry] : NamedEntries(&fields, path, "fields", problems)) {
     std::string fpath = JoinPath(path, name);
     Field f;
     f.name = name;
@@ -469,13 +471,14 @@ Field ReadProperty(const std::string& name, const Value& p, const std::string& p
 
 void ReadProperties(const Value* props, const std::string& path, int depth, std::vector<Field>* out,
                     Problems* problems) {
-  for (const auto& [name, entry] : NamedEntries(props, path, problems)) {
+  for (const auto& [name, entry] : NamedEntries(props, path, "fields", problems)) {
     out->push_back(ReadProperty(name, *entry, JoinPath(path, name), depth, problems));
   }
 }
 
 void ReadModels(const Value& models, Schema* schema) {
-  for (const auto& [name, entry] : NamedEntries(&models, schema->prefix, &schema->problems)) {
+  for (const auto& [name, entry] :
+       NamedEntries(&models, schema->prefix, "models", &schema->problems)) {
     std::string path = JoinPath(schema->prefix, name);
     Model m;
     m.name = name;
@@ -786,8 +789,8 @@ const Value* SloTarget(const Value& slo) { return slo.is_map() ? slo.Find("targe
 
 void DiffSlos(Recorder& rec, const std::string& path, const Value* o, const Value* n) {
   Problems problems;
-  auto old_slos = NamedEntries(o, path, &problems);
-  auto new_slos = NamedEntries(n, path, &problems);
+  auto old_slos = NamedEntries(o, path, "slos", &problems);
+  auto new_slos = NamedEntries(n, path, "slos", &problems);
   rec.Report(problems, "");
   auto new_index = IndexOf(new_slos);
   auto old_index = IndexOf(old_slos);
@@ -840,8 +843,8 @@ bool ColumnPii(const Value& column) {
 
 void DiffColumns(Recorder& rec, const std::string& path, const Value* o, const Value* n,
                  Problems* problems) {
-  auto old_cols = NamedEntries(o, path, problems);
-  auto new_cols = NamedEntries(n, path, problems);
+  auto old_cols = NamedEntries(o, path, "columns", problems);
+  auto new_cols = NamedEntries(n, path, "columns", problems);
   auto old_index = IndexOf(old_cols);
   auto new_index = IndexOf(new_cols);
   for (const auto& [name, oc] : old_cols) {
@@ -875,8 +878,8 @@ void DiffColumns(Recorder& rec, const std::string& path, const Value* o, const V
 
 void DiffTables(Recorder& rec, const std::string& path, const Value* o, const Value* n,
                 Problems* problems) {
-  auto old_tables = NamedEntries(o, path, problems);
-  auto new_tables = NamedEntries(n, path, problems);
+  auto old_tables = NamedEntries(o, path, "tables", problems);
+  auto new_tables = NamedEntries(n, path, "tables", problems);
   auto old_index = IndexOf(old_tables);
   auto new_index = IndexOf(new_tables);
   for (const auto& [name, ot] : old_tables) {
@@ -886,6 +889,8 @@ void DiffTables(Recorder& rec, const std::string& path, const Value* o, const Va
       rec.Add(Severity::kBreaking, tpath, "table_removed", *ot, Value());
       continue;
     }
+    rec.IfDiffers(Severity::kInfo, JoinPath(tpath, "description"), "description_changed",
+                  ot->Find("description"), it->second->Find("description"));
     DiffColumns(rec, JoinPath(tpath, "columns"), ot->Find("columns"), it->second->Find("columns"),
                 problems);
   }
@@ -1000,8 +1005,10 @@ ChangeSet DiffProducts(const Value& previous, const Value& current) {
            Section(current, "slos").second);
 
   std::string ports_path = SectionPath(previous, current, "outputPorts");
-  auto old_ports = NamedEntries(Section(previous, "outputPorts").second, ports_path, &problems);
-  auto new_ports = NamedEntries(Section(current, "outputPorts").second, ports_path, &problems);
+  auto old_ports =
+      NamedEntries(Section(previous, "outputPorts").second, ports_path, "output ports", &problems);
+  auto new_ports =
+      NamedEntries(Section(current, "outputPorts").second, ports_path, "output ports", &problems);
   auto old_index = IndexOf(old_ports);
   auto new_index = IndexOf(new_ports);
   for (const auto& [name, port] : old_ports) {
