@@ -1,0 +1,705 @@
+// DESIGN §1's combining rules, proved twice: table-driven over Combine() (every layer and outcome
+// against every other, obligations, warnings), and end to end through Bundle::Evaluate with tiny
+// Lua policies (the same matrix, overrides, defaults from bundle.yaml).
+#include "service/engine/combine.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "service/engine/bundle.h"
+#include "service/engine/testing.h"
+
+namespace arbiter {
+namespace {
+
+using enginetest::BundleYaml;
+using enginetest::Describe;
+using enginetest::DomainAccess;
+using enginetest::Files;
+using enginetest::FindReason;
+using enginetest::MustEvaluate;
+using enginetest::MustLoad;
+using enginetest::Policy;
+
+// --- The layers and outcomes of the matrix. ---
+
+enum class Layer {
+  kMandatory,
+  kMandatorySevWarning,
+  kDefault,
+  kDefaultSevWarning,
+  kAdvisory,
+  kDomain,
+  kDomainSevWarning,
+};
+constexpr Layer kLayers[] = {Layer::kMandatory,       Layer::kMandatorySevWarning,
+                             Layer::kDefault,         Layer::kDefaultSevWarning,
+                             Layer::kAdvisory,        Layer::kDomain,
+                             Layer::kDomainSevWarning};
+
+enum class Outcome { kNothing, kAllow, kDeny, kWarn, kObligate };
+constexpr Outcome kOutcomes[] = {Outcome::kNothing, Outcome::kAllow, Outcome::kDeny, Outcome::kWarn,
+                                 Outcome::kObligate};
+
+const char* LayerName(Layer l) {
+  switch (l) {
+    case Layer::kMandatory:
+      return "mandatory";
+    case Layer::kMandatorySevWarning:
+      return "mandatory(severity=warning)";
+    case Layer::kDefault:
+      return "default";
+    case Layer::kDefaultSevWarning:
+      return "default(severity=warning)";
+    case Layer::kAdvisory:
+      return "advisory";
+    case Layer::kDomain:
+      return "domain";
+    case Layer::kDomainSevWarning:
+      return "domain(severity=warning)";
+  }
+  return "?";
+}
+
+const char* OutcomeName(Outcome o) {
+  switch (o) {
+    case Outcome::kNothing:
+      return "nothing";
+    case Outcome::kAllow:
+      return "allow";
+    case Outcome::kDeny:
+      return "deny";
+    case Outcome::kWarn:
+      return "warn";
+    case Outcome::kObligate:
+      return "obligate";
+  }
+  return "?";
+}
+
+bool IsDomain(Layer l) { return l == Layer::kDomain || l == Layer::kDomainSevWarning; }
+bool SevWarning(Layer l) {
+  return l == Layer::kMandatorySevWarning || l == Layer::kDefaultSevWarning ||
+         l == Layer::kDomainSevWarning;
+}
+bool IsMandatory(Layer l) { return l == Layer::kMandatory || l == Layer::kMandatorySevWarning; }
+
+PolicyInfo MakeInfo(Layer l, const std::string& suffix) {
+  PolicyInfo p;
+  p.kinds = {Kind::kAccess, Kind::kProduct};
+  p.severity = SevWarning(l) ? Severity::kWarning : Severity::kError;
+  if (IsDomain(l)) {
+    p.domain = "sales";
+    p.id = "sales." + suffix;
+    p.mode = "domain";
+  } else {
+    p.id = "global." + suffix;
+    p.mode = IsMandatory(l) ? "mandatory" : l == Layer::kAdvisory ? "advisory" : "default";
+  }
+  return p;
+}
+
+// What DESIGN §1 says one finding of layer `l` counts as.
+enum class Role { kNone, kErrorDeny, kAllow, kObligate, kWarning };
+Role SpecRole(Layer l, Outcome o) {
+  if (o == Outcome::kNothing) return Role::kNone;
+  if (l == Layer::kAdvisory) return Role::kWarning;  // advisory findings never decide
+  switch (o) {
+    case Outcome::kAllow:
+      return Role::kAllow;
+    case Outcome::kObligate:
+      return Role::kObligate;
+    case Outcome::kWarn:
+      return Role::kWarning;
+    case Outcome::kDeny:
+      return SevWarning(l) ? Role::kWarning : Role::kErrorDeny;
+    default:
+      return Role::kNone;
+  }
+}
+
+struct Entry {
+  Layer layer;
+  Outcome outcome;
+};
+
+// DESIGN §1 steps 2-6, written from the text.
+Effect SpecEffect(const std::vector<Entry>& entries, Effect default_effect, bool* defaulted) {
+  bool mandatory_deny = false, mandatory_allow = false, deny = false, allow = false;
+  for (const Entry& e : entries) {
+    Role r = SpecRole(e.layer, e.outcome);
+    if (r == Role::kErrorDeny) {
+      deny = true;
+      if (IsMandatory(e.layer)) mandatory_deny = true;
+    }
+    if (r == Role::kAllow) {
+      allow = true;
+      if (IsMandatory(e.layer)) mandatory_allow = true;
+    }
+  }
+  *defaulted = false;
+  if (mandatory_deny) return Effect::kDeny;
+  if (mandatory_allow) return Effect::kAllow;
+  if (deny) return Effect::kDeny;
+  if (allow) return Effect::kAllow;
+  *defaulted = true;
+  return default_effect;
+}
+
+Finding MakeFinding(Outcome o, const std::string& tag) {
+  Finding f;
+  switch (o) {
+    case Outcome::kAllow:
+      f.type = Finding::Type::kAllow;
+      break;
+    case Outcome::kDeny:
+      f.type = Finding::Type::kDeny;
+      break;
+    case Outcome::kWarn:
+      f.type = Finding::Type::kWarn;
+      break;
+    case Outcome::kObligate:
+      f.type = Finding::Type::kObligate;
+      break;
+    case Outcome::kNothing:
+      break;
+  }
+  f.message = absl::StrCat(OutcomeName(o), " from ", tag);
+  f.detail = absl::StrCat("detail of ", tag);
+  if (o == Outcome::kAllow || o == Outcome::kObligate) {
+    f.masks.push_back({"col_" + tag, "'" + tag + "'"});
+    f.row_filters.push_back("filter_" + tag);
+  }
+  return f;
+}
+
+std::string CaseName(const std::vector<Entry>& entries, Effect default_effect) {
+  std::string s = absl::StrCat("default=", EffectName(default_effect));
+  for (const Entry& e : entries) {
+    absl::StrAppend(&s, " | ", LayerName(e.layer), ":", OutcomeName(e.outcome));
+  }
+  return s;
+}
+
+// Checks one Combine() case against the spec: effect, `defaulted`, a reason per finding with the
+// right severity and effect, obligations only on ALLOW and only from allow/obligate findings of
+// non-advisory policies.
+void CheckCombineCase(const std::vector<Entry>& entries, Effect default_effect) {
+  SCOPED_TRACE(CaseName(entries, default_effect));
+  std::vector<PolicyInfo> infos;
+  infos.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    infos.push_back(MakeInfo(entries[i].layer, absl::StrCat("p", i)));
+  }
+  std::vector<PolicyFinding> findings;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].outcome == Outcome::kNothing) continue;
+    findings.push_back({&infos[i], MakeFinding(entries[i].outcome, absl::StrCat("p", i))});
+  }
+  Decision d;
+  Combine(findings, default_effect, d);
+  bool defaulted;
+  Effect want = SpecEffect(entries, default_effect, &defaulted);
+  EXPECT_EQ(d.effect, want) << Describe(d);
+  EXPECT_EQ(d.defaulted, defaulted) << Describe(d);
+  ASSERT_EQ(d.reasons.size(), findings.size()) << Describe(d);
+  size_t masks = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].outcome == Outcome::kNothing) continue;
+    const Reason* r = FindReason(d, infos[i].id);
+    ASSERT_NE(r, nullptr) << infos[i].id << ": " << Describe(d);
+    Role role = SpecRole(entries[i].layer, entries[i].outcome);
+    Severity sev = role == Role::kErrorDeny ? Severity::kError
+                   : role == Role::kWarning ? Severity::kWarning
+                                            : Severity::kNone;
+    EXPECT_EQ(r->severity, sev) << infos[i].id;
+    bool grants = entries[i].outcome == Outcome::kAllow || entries[i].outcome == Outcome::kObligate;
+    EXPECT_EQ(r->effect, grants ? Effect::kAllow : Effect::kDeny) << infos[i].id;
+    EXPECT_EQ(r->origin, IsDomain(entries[i].layer) ? "domain:sales" : "global");
+    EXPECT_EQ(r->mode, infos[i].mode);
+    EXPECT_EQ(r->message, absl::StrCat(OutcomeName(entries[i].outcome), " from p", i));
+    EXPECT_EQ(r->detail, absl::StrCat("detail of p", i));
+    if (want == Effect::kAllow && (role == Role::kAllow || role == Role::kObligate)) ++masks;
+  }
+  EXPECT_EQ(d.obligations.column_masks.size(), masks) << Describe(d);
+  EXPECT_EQ(d.obligations.row_filters.size(), masks) << Describe(d);
+  // Reasons are ordered: error denies, then grants and obligations, then warnings.
+  auto rank = [](const Reason& r) {
+    return r.severity == Severity::kError ? 0 : r.severity == Severity::kNone ? 1 : 2;
+  };
+  for (size_t i = 1; i < d.reasons.size(); ++i) {
+    EXPECT_LE(rank(d.reasons[i - 1]), rank(d.reasons[i])) << Describe(d);
+  }
+}
+
+TEST(CombineTest, EveryLayerAgainstEveryOther) {
+  int cases = 0;
+  for (Effect def : {Effect::kDeny, Effect::kAllow}) {
+    for (Layer la : kLayers) {
+      for (Outcome oa : kOutcomes) {
+        CheckCombineCase({{la, oa}}, def);
+        ++cases;
+        for (Layer lb : kLayers) {
+          for (Outcome ob : kOutcomes) {
+            CheckCombineCase({{la, oa}, {lb, ob}}, def);
+            ++cases;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(cases, 2 * (35 + 35 * 35));
+}
+
+// Three findings at once, for the interactions two cannot show (e.g. a mandatory allow beating
+// a domain deny while a default deny is present).
+TEST(CombineTest, ThreeWayMatrix) {
+  const Outcome decisive[] = {Outcome::kNothing, Outcome::kAllow, Outcome::kDeny};
+  const Layer layers[] = {Layer::kMandatory, Layer::kDefault, Layer::kDomain, Layer::kAdvisory};
+  for (Outcome a : decisive) {
+    for (Outcome b : decisive) {
+      for (Outcome c : decisive) {
+        for (Layer advisory_or_domain : layers) {
+          CheckCombineCase({{Layer::kMandatory, a}, {Layer::kDefault, b}, {advisory_or_domain, c}},
+                           Effect::kDeny);
+        }
+      }
+    }
+  }
+}
+
+// The spec's rules spelled out, independent of the oracle above.
+TEST(CombineTest, SpelledOutRules) {
+  struct Case {
+    std::vector<Entry> entries;
+    Effect default_effect;
+    Effect want;
+    bool defaulted;
+  };
+  const Case cases[] = {
+      // 2. a mandatory deny is final, whatever else says allow.
+      {{{Layer::kMandatory, Outcome::kDeny},
+        {Layer::kMandatory, Outcome::kAllow},
+        {Layer::kDomain, Outcome::kAllow}},
+       Effect::kAllow,
+       Effect::kDeny,
+       false},
+      // 3. a mandatory allow is a guaranteed grant: domain and default denies cannot remove it.
+      {{{Layer::kMandatory, Outcome::kAllow},
+        {Layer::kDomain, Outcome::kDeny},
+        {Layer::kDefault, Outcome::kDeny}},
+       Effect::kDeny,
+       Effect::kAllow,
+       false},
+      // 4. a domain deny beats a default allow, and a default deny beats a domain allow.
+      {{{Layer::kDefault, Outcome::kAllow}, {Layer::kDomain, Outcome::kDeny}},
+       Effect::kAllow,
+       Effect::kDeny,
+       false},
+      {{{Layer::kDefault, Outcome::kDeny}, {Layer::kDomain, Outcome::kAllow}},
+       Effect::kAllow,
+       Effect::kDeny,
+       false},
+      // 5. any allow.
+      {{{Layer::kDomain, Outcome::kAllow}}, Effect::kDeny, Effect::kAllow, false},
+      // 6. nothing: the kind's default.
+      {{}, Effect::kDeny, Effect::kDeny, true},
+      {{}, Effect::kAllow, Effect::kAllow, true},
+      // Severity-warning denies never deny, even from a mandatory policy.
+      {{{Layer::kMandatorySevWarning, Outcome::kDeny}, {Layer::kDomain, Outcome::kAllow}},
+       Effect::kDeny,
+       Effect::kAllow,
+       false},
+      {{{Layer::kDomainSevWarning, Outcome::kDeny}}, Effect::kAllow, Effect::kAllow, true},
+      // warn() never denies.
+      {{{Layer::kMandatory, Outcome::kWarn}}, Effect::kAllow, Effect::kAllow, true},
+      // Advisory findings never change the effect, either way.
+      {{{Layer::kAdvisory, Outcome::kDeny}}, Effect::kAllow, Effect::kAllow, true},
+      {{{Layer::kAdvisory, Outcome::kAllow}}, Effect::kDeny, Effect::kDeny, true},
+      {{{Layer::kAdvisory, Outcome::kDeny}, {Layer::kDomain, Outcome::kAllow}},
+       Effect::kDeny,
+       Effect::kAllow,
+       false},
+      // obligate() never grants.
+      {{{Layer::kMandatory, Outcome::kObligate}}, Effect::kDeny, Effect::kDeny, true},
+      {{{Layer::kMandatory, Outcome::kObligate}, {Layer::kDomain, Outcome::kAllow}},
+       Effect::kDeny,
+       Effect::kAllow,
+       false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(CaseName(c.entries, c.default_effect));
+    std::vector<PolicyInfo> infos;
+    for (size_t i = 0; i < c.entries.size(); ++i) {
+      infos.push_back(MakeInfo(c.entries[i].layer, absl::StrCat("p", i)));
+    }
+    std::vector<PolicyFinding> findings;
+    for (size_t i = 0; i < c.entries.size(); ++i) {
+      findings.push_back({&infos[i], MakeFinding(c.entries[i].outcome, absl::StrCat("p", i))});
+    }
+    Decision d;
+    Combine(findings, c.default_effect, d);
+    EXPECT_EQ(d.effect, c.want) << Describe(d);
+    EXPECT_EQ(d.defaulted, c.defaulted) << Describe(d);
+  }
+}
+
+// --- Obligations. ---
+
+struct ObligationFixture {
+  PolicyInfo mandatory = MakeInfo(Layer::kMandatory, "m");
+  PolicyInfo def = MakeInfo(Layer::kDefault, "d");
+  PolicyInfo def2 = MakeInfo(Layer::kDefault, "d2");
+  PolicyInfo domain = MakeInfo(Layer::kDomain, "s");
+  PolicyInfo advisory = MakeInfo(Layer::kAdvisory, "a");
+};
+
+Finding Grant(Finding::Type type, std::vector<ColumnMask> masks,
+              std::vector<std::string> filters = {}) {
+  Finding f;
+  f.type = type;
+  f.message = "m";
+  f.masks = std::move(masks);
+  f.row_filters = std::move(filters);
+  return f;
+}
+
+TEST(CombineTest, MandatoryMaskWinsAConflictWhateverTheOrder) {
+  ObligationFixture fx;
+  // The domain's allow comes first in evaluation order; the mandatory obligation still wins.
+  std::vector<PolicyFinding> findings = {
+      {&fx.domain, Grant(Finding::Type::kAllow, {{"email", "email"}, {"phone", "NULL"}})},
+      {&fx.mandatory, Grant(Finding::Type::kObligate, {{"email", "'***'"}})},
+  };
+  Decision d;
+  Combine(findings, Effect::kDeny, d);
+  ASSERT_EQ(d.effect, Effect::kAllow);
+  ASSERT_EQ(d.obligations.column_masks.size(), 2u) << Describe(d);
+  // Sorted by column.
+  EXPECT_EQ(d.obligations.column_masks[0].column, "email");
+  EXPECT_EQ(d.obligations.column_masks[0].expression, "'***'");
+  EXPECT_EQ(d.obligations.column_masks[1].column, "phone");
+  EXPECT_EQ(d.obligations.column_masks[1].expression, "NULL");
+}
+
+TEST(CombineTest, AmongNonMandatoryMasksTheFirstInEvaluationOrderWins) {
+  ObligationFixture fx;
+  std::vector<PolicyFinding> findings = {
+      {&fx.def, Grant(Finding::Type::kAllow, {{"email", "first"}})},
+      {&fx.def2, Grant(Finding::Type::kObligate, {{"email", "second"}})},
+      {&fx.domain, Grant(Finding::Type::kAllow, {{"email", "third"}})},
+  };
+  Decision d;
+  Combine(findings, Effect::kDeny, d);
+  ASSERT_EQ(d.obligations.column_masks.size(), 1u);
+  EXPECT_EQ(d.obligations.column_masks[0].expression, "first");
+}
+
+TEST(CombineTest, RowFiltersAreMergedAndDeduplicated) {
+  ObligationFixture fx;
+  std::vector<PolicyFinding> findings = {
+      {&fx.domain, Grant(Finding::Type::kAllow, {}, {"region = 'EU'", "tenant = 7"})},
+      {&fx.mandatory, Grant(Finding::Type::kObligate, {}, {"deleted = false", "region = 'EU'"})},
+      {&fx.def, Grant(Finding::Type::kAllow, {}, {"year >= 2020"})},
+  };
+  Decision d;
+  Combine(findings, Effect::kDeny, d);
+  ASSERT_EQ(d.effect, Effect::kAllow);
+  // Mandatory filters first, then the others in evaluation order; each once.
+  EXPECT_EQ(d.obligations.row_filters, (std::vector<std::string>{"deleted = false", "region = 'EU'",
+                                                                 "tenant = 7", "year >= 2020"}));
+}
+
+TEST(CombineTest, NoObligationsOnADeny) {
+  ObligationFixture fx;
+  Finding deny;
+  deny.type = Finding::Type::kDeny;
+  std::vector<PolicyFinding> findings = {
+      {&fx.mandatory, Grant(Finding::Type::kObligate, {{"email", "'***'"}}, {"f"})},
+      {&fx.domain, Grant(Finding::Type::kAllow, {{"phone", "NULL"}})},
+      {&fx.def, deny},
+  };
+  Decision d;
+  Combine(findings, Effect::kAllow, d);
+  EXPECT_EQ(d.effect, Effect::kDeny);
+  EXPECT_TRUE(d.obligations.empty()) << Describe(d);
+}
+
+TEST(CombineTest, AdvisoryObligationsAreNotEnforced) {
+  ObligationFixture fx;
+  std::vector<PolicyFinding> findings = {
+      {&fx.advisory, Grant(Finding::Type::kObligate, {{"email", "'***'"}}, {"f"})},
+      {&fx.advisory, Grant(Finding::Type::kAllow, {{"phone", "NULL"}})},
+      {&fx.domain, Grant(Finding::Type::kAllow, {})},
+  };
+  Decision d;
+  Combine(findings, Effect::kDeny, d);
+  EXPECT_EQ(d.effect, Effect::kAllow);
+  EXPECT_TRUE(d.obligations.empty()) << Describe(d);
+  int warnings = 0;
+  for (const Reason& r : d.reasons) warnings += r.severity == Severity::kWarning;
+  EXPECT_EQ(warnings, 2);
+}
+
+// --- End to end through Bundle::Evaluate. ---
+
+std::string LuaFinding(Outcome o, const std::string& tag) {
+  switch (o) {
+    case Outcome::kNothing:
+      return "return nil";
+    case Outcome::kAllow:
+      return absl::StrCat("return allow('allow from ", tag, "', {masks = {col_", tag, " = \"'", tag,
+                          "'\"}, row_filters = {'filter_", tag, "'}})");
+    case Outcome::kDeny:
+      return absl::StrCat("return deny('deny from ", tag, "')");
+    case Outcome::kWarn:
+      return absl::StrCat("return warn('warn from ", tag, "', {detail = 'detail of ", tag, "'})");
+    case Outcome::kObligate:
+      return absl::StrCat("return obligate('obligate from ", tag, "', {masks = {col_", tag,
+                          " = \"'", tag, "'\"}, row_filters = {'filter_", tag, "'}})");
+  }
+  return "";
+}
+
+// The bundle file and source of a policy of layer `l` named `name`.
+std::pair<std::string, std::string> LuaPolicy(Layer l, const std::string& name, Outcome o) {
+  std::string fields;
+  if (SevWarning(l)) fields += "  severity = 'warning',\n";
+  if (!IsDomain(l)) {
+    fields += absl::StrCat("  mode = '",
+                           IsMandatory(l)          ? "mandatory"
+                           : l == Layer::kAdvisory ? "advisory"
+                                                   : "default",
+                           "',\n");
+  }
+  std::string id = IsDomain(l) ? "sales." + name : "global." + name;
+  std::string file = IsDomain(l) ? "domains/sales/" + name + ".lua" : "global/" + name + ".lua";
+  return {file, Policy(id, LuaFinding(o, name), fields, "'access', 'product', 'deployment'")};
+}
+
+ProductRequest SalesProduct() {
+  ProductRequest r;
+  r.product = Value::EmptyMap();
+  Value md = Value::EmptyMap();
+  md.Set("name", "some-product");
+  md.Set("domain", "sales");
+  r.product.Set("metadata", std::move(md));
+  r.requester.id = "ci";
+  return r;
+}
+
+DeploymentRequest SalesDeployment() {
+  DeploymentRequest r;
+  r.product = SalesProduct().product;
+  r.environment = "production";
+  return r;
+}
+
+TEST(CombineEndToEndTest, EveryLayerAgainstEveryOther) {
+  for (Layer la : kLayers) {
+    for (Outcome oa : kOutcomes) {
+      for (Layer lb : kLayers) {
+        for (Outcome ob : kOutcomes) {
+          std::vector<Entry> entries = {{la, oa}, {lb, ob}};
+          BundleFiles files;
+          files.files["bundle.yaml"] = BundleYaml();
+          files.files.insert(LuaPolicy(la, "a", oa));
+          files.files.insert(LuaPolicy(lb, "b", ob));
+          auto bundle = MustLoad(files);
+          ASSERT_NE(bundle, nullptr);
+          const Request requests[] = {DomainAccess("sales"), SalesProduct(), SalesDeployment()};
+          for (const Request& req : requests) {
+            Effect def = KindOf(req) == Kind::kAccess ? Effect::kDeny : Effect::kAllow;
+            SCOPED_TRACE(absl::StrCat(KindName(KindOf(req)), " ", CaseName(entries, def)));
+            Decision d = MustEvaluate(*bundle, req);
+            bool defaulted;
+            EXPECT_EQ(d.effect, SpecEffect(entries, def, &defaulted)) << Describe(d);
+            EXPECT_EQ(d.defaulted, defaulted) << Describe(d);
+            EXPECT_TRUE(d.faults.empty()) << Describe(d);
+            EXPECT_EQ(d.evaluated_policies.size(), 2u) << Describe(d);
+            size_t want_reasons = (oa != Outcome::kNothing) + (ob != Outcome::kNothing);
+            EXPECT_EQ(d.reasons.size(), want_reasons) << Describe(d);
+            const std::pair<const Entry*, const char*> named[] = {{&entries[0], "a"},
+                                                                  {&entries[1], "b"}};
+            size_t grants = 0;
+            for (const auto& [e, name] : named) {
+              if (e->outcome == Outcome::kNothing) continue;
+              std::string id = absl::StrCat(IsDomain(e->layer) ? "sales." : "global.", name);
+              const Reason* r = FindReason(d, id);
+              ASSERT_NE(r, nullptr) << id << " " << Describe(d);
+              EXPECT_EQ(r->origin, IsDomain(e->layer) ? "domain:sales" : "global");
+              EXPECT_EQ(r->message, absl::StrCat(OutcomeName(e->outcome), " from ", name));
+              Role role = SpecRole(e->layer, e->outcome);
+              EXPECT_EQ(r->severity, role == Role::kErrorDeny ? Severity::kError
+                                     : role == Role::kWarning ? Severity::kWarning
+                                                              : Severity::kNone);
+              if (d.effect == Effect::kAllow && (role == Role::kAllow || role == Role::kObligate)) {
+                ++grants;
+              }
+            }
+            EXPECT_EQ(d.obligations.column_masks.size(), grants) << Describe(d);
+            EXPECT_EQ(d.obligations.row_filters.size(), grants) << Describe(d);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CombineEndToEndTest, ObligateAddsMasksToAnAllowAndNeverGrants) {
+  BundleFiles files;
+  files.files["global/mask.lua"] =
+      Policy("global.mask",
+             "return obligate('PII masked', {masks = {email = \"'***'\"}, row_filters = "
+             "{\"region = 'EU'\"}})");
+  files.files["domains/sales/grant.lua"] =
+      Policy("sales.grant",
+             "if req.action == 'read' then return allow('sales analysts read', {masks = {email = "
+             "'NULL', phone = 'NULL'}, row_filters = {\"region = 'EU'\", 'tenant = 1'}}) end");
+  auto bundle = MustLoad(files);
+  ASSERT_NE(bundle, nullptr);
+
+  Decision d = MustEvaluate(*bundle, DomainAccess("sales", "read"));
+  EXPECT_EQ(d.effect, Effect::kAllow) << Describe(d);
+  ASSERT_EQ(d.obligations.column_masks.size(), 2u) << Describe(d);
+  EXPECT_EQ(d.obligations.column_masks[0].column, "email");
+  EXPECT_EQ(d.obligations.column_masks[0].expression, "'***'");  // mandatory wins
+  EXPECT_EQ(d.obligations.column_masks[1].column, "phone");
+  EXPECT_EQ(d.obligations.row_filters, (std::vector<std::string>{"region = 'EU'", "tenant = 1"}));
+
+  // Without the domain's grant, the obligation alone grants nothing.
+  d = MustEvaluate(*bundle, DomainAccess("sales", "write"));
+  EXPECT_EQ(d.effect, Effect::kDeny) << Describe(d);
+  EXPECT_TRUE(d.defaulted);
+  EXPECT_TRUE(d.obligations.empty()) << Describe(d);
+  const Reason* r = FindReason(d, "global.mask");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->effect, Effect::kAllow);
+  EXPECT_EQ(r->severity, Severity::kNone);
+}
+
+TEST(CombineEndToEndTest, WarningsAndAdvisoryFindingsAreReturnedButNeverDecide) {
+  BundleFiles files;
+  files.files["global/grant.lua"] =
+      Policy("global.grant", "return allow('granted')", "  mode = 'default',\n");
+  files.files["global/advice.lua"] =
+      Policy("global.advice", "return deny('would deny', {detail = 'advisory detail'})",
+             "  mode = 'advisory',\n");
+  files.files["global/soft.lua"] =
+      Policy("global.soft", "return deny('soft deny')", "  severity = 'warning',\n");
+  files.files["domains/sales/note.lua"] =
+      Policy("sales.note", "return {warn('note 1', {detail = 'why'}), warn('note 2')}");
+  auto bundle = MustLoad(files);
+  ASSERT_NE(bundle, nullptr);
+  Decision d = MustEvaluate(*bundle, DomainAccess("sales"));
+  EXPECT_EQ(d.effect, Effect::kAllow) << Describe(d);
+  ASSERT_EQ(d.reasons.size(), 5u) << Describe(d);
+  EXPECT_EQ(d.reasons[0].policy_id, "global.grant");  // grants before warnings
+  for (size_t i = 1; i < d.reasons.size(); ++i) {
+    EXPECT_EQ(d.reasons[i].severity, Severity::kWarning) << Describe(d);
+  }
+  const Reason* advice = FindReason(d, "global.advice");
+  ASSERT_NE(advice, nullptr);
+  EXPECT_EQ(advice->detail, "advisory detail");
+  EXPECT_EQ(advice->mode, "advisory");
+  const Reason* note = FindReason(d, "sales.note");
+  ASSERT_NE(note, nullptr);
+  EXPECT_EQ(note->origin, "domain:sales");
+  EXPECT_EQ(note->message, "note 1");
+  EXPECT_EQ(note->detail, "why");
+}
+
+TEST(CombineEndToEndTest, DomainOverrideRemovesADefaultPolicyOnlyForItsOwnResources) {
+  BundleFiles files;
+  files.files["global/grants.lua"] =
+      Policy("global.grants", "return deny('not in the access list')", "  mode = 'default',\n");
+  files.files["global/guard.lua"] =
+      Policy("global.guard", "if req.action == 'drop' then return deny('never') end");
+  files.files["domains/sales/grants.lua"] = Policy(
+      "sales.grants", "return allow('sales grants its own')", "  overrides = 'global.grants',\n");
+  files.files["domains/marketing/extra.lua"] = Policy("marketing.extra", "return nil");
+  auto bundle = MustLoad(files);
+  ASSERT_NE(bundle, nullptr);
+
+  Decision sales = MustEvaluate(*bundle, DomainAccess("sales"));
+  EXPECT_EQ(sales.effect, Effect::kAllow) << Describe(sales);
+  EXPECT_EQ(sales.overridden_policies, std::vector<std::string>{"global.grants"});
+  EXPECT_EQ(sales.evaluated_policies, (std::vector<std::string>{"global.guard", "sales.grants"}));
+  EXPECT_EQ(sales.domain, "sales");
+
+  Decision marketing = MustEvaluate(*bundle, DomainAccess("marketing"));
+  EXPECT_EQ(marketing.effect, Effect::kDeny) << Describe(marketing);
+  EXPECT_TRUE(marketing.overridden_policies.empty());
+  EXPECT_EQ(marketing.evaluated_policies,
+            (std::vector<std::string>{"global.grants", "global.guard", "marketing.extra"}));
+  ASSERT_NE(FindReason(marketing, "global.grants"), nullptr);
+
+  // A resource of no known domain gets the global policy too.
+  AccessRequest nobody = DomainAccess("");
+  Decision none = MustEvaluate(*bundle, nobody);
+  EXPECT_EQ(none.effect, Effect::kDeny);
+  EXPECT_EQ(none.evaluated_policies, (std::vector<std::string>{"global.grants", "global.guard"}));
+
+  // The override cannot weaken the mandatory guard in sales.
+  Decision drop = MustEvaluate(*bundle, DomainAccess("sales", "drop"));
+  EXPECT_EQ(drop.effect, Effect::kDeny) << Describe(drop);
+  ASSERT_NE(FindReason(drop, "global.guard"), nullptr);
+}
+
+TEST(CombineEndToEndTest, DefaultsComeFromBundleYaml) {
+  const Request requests[] = {DomainAccess("sales"), SalesProduct(), SalesDeployment()};
+  {
+    // The built-in defaults: access closed, validations open.
+    auto bundle = MustLoad(Files({{"bundle.yaml", BundleYaml()}}));
+    ASSERT_NE(bundle, nullptr);
+    const Effect want[] = {Effect::kDeny, Effect::kAllow, Effect::kAllow};
+    for (int i = 0; i < 3; ++i) {
+      Decision d = MustEvaluate(*bundle, requests[i]);
+      EXPECT_EQ(d.effect, want[i]) << KindName(KindOf(requests[i]));
+      EXPECT_TRUE(d.defaulted);
+      EXPECT_TRUE(d.reasons.empty());
+    }
+  }
+  {
+    auto bundle = MustLoad(
+        Files({{"bundle.yaml",
+                BundleYaml("defaults: {access: allow, product: deny, deployment: deny}\n")}}));
+    ASSERT_NE(bundle, nullptr);
+    EXPECT_EQ(bundle->defaults().access, Effect::kAllow);
+    const Effect want[] = {Effect::kAllow, Effect::kDeny, Effect::kDeny};
+    for (int i = 0; i < 3; ++i) {
+      Decision d = MustEvaluate(*bundle, requests[i]);
+      EXPECT_EQ(d.effect, want[i]) << KindName(KindOf(requests[i]));
+      EXPECT_TRUE(d.defaulted);
+    }
+  }
+  {
+    // Only the kinds a policy declares: an access-only allow leaves product to its default.
+    auto bundle = MustLoad(Files({{"bundle.yaml", BundleYaml("defaults:\n  product: deny\n")},
+                                  {"global/a.lua", Policy("global.a", "return allow('ok')")}}));
+    ASSERT_NE(bundle, nullptr);
+    Decision access = MustEvaluate(*bundle, requests[0]);
+    EXPECT_EQ(access.effect, Effect::kAllow);
+    Decision product = MustEvaluate(*bundle, requests[1]);
+    EXPECT_EQ(product.effect, Effect::kDeny);
+    EXPECT_TRUE(product.defaulted);
+    EXPECT_TRUE(product.evaluated_policies.empty());
+  }
+}
+
+TEST(CombineEndToEndTest, DecisionNamesItsIdRevisionAndPolicies) {
+  auto bundle = MustLoad(Files({{"bundle.yaml", "revision: \"2026.1\"\n"},
+                                {"global/a.lua", Policy("global.a", "return nil")}}));
+  ASSERT_NE(bundle, nullptr);
+  EvalOptions o = enginetest::Opts();
+  o.decision_id = "abc-123";
+  Decision d = MustEvaluate(*bundle, DomainAccess("sales"), o);
+  EXPECT_EQ(d.decision_id, "abc-123");
+  EXPECT_EQ(d.bundle_revision, "2026.1");
+  EXPECT_EQ(d.evaluated_policies, std::vector<std::string>{"global.a"});
+}
+
+}  // namespace
+}  // namespace arbiter
