@@ -23,11 +23,13 @@ absl::StatusOr<Args> ParseArgs(int argc, char** argv, int first,
       has_inline = true;
     }
     if (switches.count(name) > 0) {
-      if (has_inline) return absl::InvalidArgumentError(absl::StrCat("--", name, " takes no value"));
+      if (has_inline)
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " takes no value"));
       args.switches.insert(name);
     } else if (with_value.count(name) > 0) {
       if (!has_inline) {
-        if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+        if (i + 1 >= argc)
+          return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
         value = argv[++i];
       }
       args.values[name].push_back(value);

@@ -28,13 +28,13 @@ std::string FormatDecisionText(const v1::Decision& d, const std::string& kind) {
   for (const auto& f : d.obligations().row_filters()) {
     absl::StrAppend(&out, "  row filter: ", f.expression(), "\n");
   }
-  absl::StrAppend(&out, "  evaluated: ",
-                  d.evaluated_policies().empty() ? "(none)"
-                                                 : absl::StrJoin(d.evaluated_policies(), ", "),
-                  "\n");
+  absl::StrAppend(
+      &out, "  evaluated: ",
+      d.evaluated_policies().empty() ? "(none)" : absl::StrJoin(d.evaluated_policies(), ", "),
+      "\n");
   if (!d.overridden_policies().empty()) {
-    absl::StrAppend(&out, "  overridden by the domain: ",
-                    absl::StrJoin(d.overridden_policies(), ", "), "\n");
+    absl::StrAppend(
+        &out, "  overridden by the domain: ", absl::StrJoin(d.overridden_policies(), ", "), "\n");
   }
   return out;
 }

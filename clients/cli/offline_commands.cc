@@ -37,7 +37,8 @@ int EvalCommand(int argc, char** argv) {
   if (!args.ok()) return Fail(args.status());
   if (!args->Has("bundle")) return Fail(absl::InvalidArgumentError("--bundle DIR: required"));
   absl::StatusOr<Kind> kind = ParseKind(args->Get("kind"));
-  if (!kind.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("--kind: ", kind.status().message())));
+  if (!kind.ok())
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--kind: ", kind.status().message())));
   std::string output = args->Get("output", "text");
   if (output != "text" && output != "json") {
     return Fail(absl::InvalidArgumentError("--output: expected text or json"));
@@ -108,8 +109,8 @@ int ValidateCommand(int argc, char** argv) {
   }
   std::map<std::string, int> per_origin;
   for (const PolicyInfo& p : (*bundle)->policies()) per_origin[p.origin()]++;
-  std::cout << "bundle " << args->positional[0] << " is valid: revision "
-            << (*bundle)->revision() << ", " << (*bundle)->policies().size() << " policies (";
+  std::cout << "bundle " << args->positional[0] << " is valid: revision " << (*bundle)->revision()
+            << ", " << (*bundle)->policies().size() << " policies (";
   bool first = true;
   for (const auto& [origin, n] : per_origin) {
     std::cout << (first ? "" : ", ") << origin << " " << n;

@@ -35,10 +35,24 @@ void FillPrincipal(const Args& args, const std::string& prefix, v1::Principal* p
 }  // namespace
 
 const std::set<std::string>& RequestFlags() {
-  static const std::set<std::string> kFlags = {
-      "request", "principal", "roles",   "groups",   "principal-domain", "attr",
-      "action",  "table",     "columns", "product",  "domain",           "previous",
-      "contract", "previous-contract", "env",  "operation", "requester",  "pipeline"};
+  static const std::set<std::string> kFlags = {"request",
+                                               "principal",
+                                               "roles",
+                                               "groups",
+                                               "principal-domain",
+                                               "attr",
+                                               "action",
+                                               "table",
+                                               "columns",
+                                               "product",
+                                               "domain",
+                                               "previous",
+                                               "contract",
+                                               "previous-contract",
+                                               "env",
+                                               "operation",
+                                               "requester",
+                                               "pipeline"};
   return kFlags;
 }
 

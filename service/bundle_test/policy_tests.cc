@@ -45,11 +45,12 @@ absl::Status SetPath(Value& doc, absl::string_view path, const Value* value) {
     }
     if (cur->is_null()) *cur = Value::EmptyMap();
     if (!cur->is_map()) {
-      return absl::InvalidArgumentError(absl::StrCat("set/unset ", path, ": ", part,
-                                                     " is inside a scalar"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("set/unset ", path, ": ", part, " is inside a scalar"));
     }
     Value::Map& map = cur->mutable_map();
-    auto it = std::find_if(map.begin(), map.end(), [&](const auto& kv) { return kv.first == part; });
+    auto it =
+        std::find_if(map.begin(), map.end(), [&](const auto& kv) { return kv.first == part; });
     if (last) {
       if (value == nullptr || value->is_null()) {
         if (it != map.end()) map.erase(it);
@@ -118,8 +119,8 @@ std::string DescribeReasons(const Decision& d) {
   std::vector<std::string> parts;
   for (const Reason& r : d.reasons) {
     parts.push_back(absl::StrCat(r.policy_id, " (", EffectName(r.effect),
-                                 r.severity == Severity::kNone ? "" : "/",
-                                 SeverityName(r.severity), "): ", r.message,
+                                 r.severity == Severity::kNone ? "" : "/", SeverityName(r.severity),
+                                 "): ", r.message,
                                  r.detail.empty() ? "" : absl::StrCat(" [", r.detail, "]")));
   }
   return parts.empty() ? "no reasons" : absl::StrJoin(parts, "; ");
@@ -140,26 +141,27 @@ void Check(const Value& expect, const Decision& d, std::vector<std::string>& fai
   };
   for (const std::string& id : StringList(expect.Find("reasons"))) {
     if (!has_reason(id, false)) {
-      failures.push_back(absl::StrCat("reasons: expected ", id, " among them, got ",
-                                      DescribeReasons(d)));
+      failures.push_back(
+          absl::StrCat("reasons: expected ", id, " among them, got ", DescribeReasons(d)));
     }
   }
   for (const std::string& id : StringList(expect.Find("not_reasons"))) {
     if (has_reason(id, false)) {
-      failures.push_back(absl::StrCat("not_reasons: ", id, " should not be among ",
-                                      DescribeReasons(d)));
+      failures.push_back(
+          absl::StrCat("not_reasons: ", id, " should not be among ", DescribeReasons(d)));
     }
   }
   for (const std::string& id : StringList(expect.Find("warnings"))) {
     if (!has_reason(id, true)) {
-      failures.push_back(absl::StrCat("warnings: expected a warning from ", id, ", got ",
-                                      DescribeReasons(d)));
+      failures.push_back(
+          absl::StrCat("warnings: expected a warning from ", id, ", got ", DescribeReasons(d)));
     }
   }
   if (const Value* masks = expect.Find("masks"); masks != nullptr) {
     std::map<std::string, std::string> want, got;
     if (masks->is_map()) {
-      for (const auto& [k, v] : masks->as_map()) want[k] = v.is_string() ? v.as_string() : v.ToJson();
+      for (const auto& [k, v] : masks->as_map())
+        want[k] = v.is_string() ? v.as_string() : v.ToJson();
     }
     for (const ColumnMask& m : d.obligations.column_masks) got[m.column] = m.expression;
     if (want != got) {
@@ -186,11 +188,21 @@ std::string XmlEscape(absl::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') {
           out += ' ';
@@ -209,8 +221,7 @@ absl::Status ExpandDocuments(Kind kind, const BundleFiles& files, Value& request
   for (auto& [key, v] : request.mutable_map()) {
     if (key == "product" || key == "previous") {
       if (auto s = ExpandDocument(files, v, key); !s.ok()) return s;
-    } else if ((key == "contracts" || key == "previousContracts" ||
-                key == "previous_contracts") &&
+    } else if ((key == "contracts" || key == "previousContracts" || key == "previous_contracts") &&
                v.is_list()) {
       for (size_t i = 0; i < v.size(); ++i) {
         if (auto s = ExpandDocument(files, v.mutable_list()[i], absl::StrCat(key, "[", i, "]"));
@@ -242,7 +253,8 @@ absl::StatusOr<TestReport> RunBundleTests(const Bundle& bundle, const BundleFile
       result.name = c.GetString("name", absl::StrCat("case ", i + 1));
       std::string where = absl::StrCat(file, ": case \"", result.name, "\": ");
       absl::StatusOr<Kind> kind = ParseKind(c.GetString("kind"));
-      if (!kind.ok()) return absl::InvalidArgumentError(absl::StrCat(where, kind.status().message()));
+      if (!kind.ok())
+        return absl::InvalidArgumentError(absl::StrCat(where, kind.status().message()));
       const Value* request = c.Find("request");
       const Value* expect = c.Find("expect");
       if (request == nullptr || !request->is_map()) {
@@ -339,9 +351,8 @@ std::string FormatTestJunit(const TestReport& report) {
         absl::StrAppend(&out, "/>\n");
         continue;
       }
-      absl::StrAppend(&out, ">\n      <failure message=\"", XmlEscape(c->failures.front()),
-                      "\">", XmlEscape(absl::StrJoin(c->failures, "\n")),
-                      "</failure>\n    </testcase>\n");
+      absl::StrAppend(&out, ">\n      <failure message=\"", XmlEscape(c->failures.front()), "\">",
+                      XmlEscape(absl::StrJoin(c->failures, "\n")), "</failure>\n    </testcase>\n");
     }
     absl::StrAppend(&out, "  </testsuite>\n");
   }

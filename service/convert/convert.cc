@@ -9,7 +9,8 @@ namespace arbiter {
 
 Value ProtoValueToValue(const google::protobuf::Value& v) {
   switch (v.kind_case()) {
-    case google::protobuf::Value::kBoolValue: return Value(v.bool_value());
+    case google::protobuf::Value::kBoolValue:
+      return Value(v.bool_value());
     case google::protobuf::Value::kNumberValue: {
       double d = v.number_value();
       if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) <= 9007199254740992.0) {
@@ -17,15 +18,18 @@ Value ProtoValueToValue(const google::protobuf::Value& v) {
       }
       return Value(d);
     }
-    case google::protobuf::Value::kStringValue: return Value(v.string_value());
-    case google::protobuf::Value::kStructValue: return StructToValue(v.struct_value());
+    case google::protobuf::Value::kStringValue:
+      return Value(v.string_value());
+    case google::protobuf::Value::kStructValue:
+      return StructToValue(v.struct_value());
     case google::protobuf::Value::kListValue: {
       Value::List list;
       list.reserve(v.list_value().values_size());
       for (const auto& e : v.list_value().values()) list.push_back(ProtoValueToValue(e));
       return Value(std::move(list));
     }
-    default: return Value();
+    default:
+      return Value();
   }
 }
 
@@ -44,17 +48,27 @@ Value StructToValue(const google::protobuf::Struct& s) {
 
 void ValueToProtoValue(const Value& v, google::protobuf::Value* out) {
   switch (v.type()) {
-    case Value::Type::kNull: out->set_null_value(google::protobuf::NULL_VALUE); break;
-    case Value::Type::kBool: out->set_bool_value(v.as_bool()); break;
+    case Value::Type::kNull:
+      out->set_null_value(google::protobuf::NULL_VALUE);
+      break;
+    case Value::Type::kBool:
+      out->set_bool_value(v.as_bool());
+      break;
     case Value::Type::kInt:
-    case Value::Type::kDouble: out->set_number_value(v.as_double()); break;
-    case Value::Type::kString: out->set_string_value(v.as_string()); break;
+    case Value::Type::kDouble:
+      out->set_number_value(v.as_double());
+      break;
+    case Value::Type::kString:
+      out->set_string_value(v.as_string());
+      break;
     case Value::Type::kList: {
       auto* list = out->mutable_list_value();
       for (const Value& e : v.as_list()) ValueToProtoValue(e, list->add_values());
       break;
     }
-    case Value::Type::kMap: ValueToStruct(v, out->mutable_struct_value()); break;
+    case Value::Type::kMap:
+      ValueToStruct(v, out->mutable_struct_value());
+      break;
   }
 }
 
@@ -80,8 +94,10 @@ absl::StatusOr<Value> DocumentToValue(const v1::Document& doc, absl::string_view
       }
       return v;
     }
-    case v1::Document::kStruct: return StructToValue(doc.struct_());
-    default: return absl::InvalidArgumentError(absl::StrCat(field, ": required (yaml or struct)"));
+    case v1::Document::kStruct:
+      return StructToValue(doc.struct_());
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(field, ": required (yaml or struct)"));
   }
 }
 
@@ -129,14 +145,14 @@ absl::StatusOr<DeploymentRequest> FromProto(const v1::DeploymentRequest& r,
     out.previous = *std::move(prev);
   }
   for (int i = 0; i < r.contracts_size(); ++i) {
-    absl::StatusOr<Value> c = DocumentToValue(r.contracts(i), absl::StrCat("contracts[", i, "]"),
-                                              limits);
+    absl::StatusOr<Value> c =
+        DocumentToValue(r.contracts(i), absl::StrCat("contracts[", i, "]"), limits);
     if (!c.ok()) return c.status();
     out.contracts.push_back(*std::move(c));
   }
   for (int i = 0; i < r.previous_contracts_size(); ++i) {
-    absl::StatusOr<Value> c = DocumentToValue(
-        r.previous_contracts(i), absl::StrCat("previous_contracts[", i, "]"), limits);
+    absl::StatusOr<Value> c = DocumentToValue(r.previous_contracts(i),
+                                              absl::StrCat("previous_contracts[", i, "]"), limits);
     if (!c.ok()) return c.status();
     out.previous_contracts.push_back(*std::move(c));
   }
@@ -187,7 +203,8 @@ void ToProto(const Decision& d, v1::Decision* out) {
 
 absl::StatusOr<Request> FromProto(const v1::DryRunCase& c, const ParseLimits& limits) {
   switch (c.request_case()) {
-    case v1::DryRunCase::kAccess: return Request(FromProto(c.access()));
+    case v1::DryRunCase::kAccess:
+      return Request(FromProto(c.access()));
     case v1::DryRunCase::kProduct: {
       auto r = FromProto(c.product(), limits);
       if (!r.ok()) return r.status();
@@ -198,7 +215,8 @@ absl::StatusOr<Request> FromProto(const v1::DryRunCase& c, const ParseLimits& li
       if (!r.ok()) return r.status();
       return Request(*std::move(r));
     }
-    default: return absl::InvalidArgumentError("request: required (access, product or deployment)");
+    default:
+      return absl::InvalidArgumentError("request: required (access, product or deployment)");
   }
 }
 
@@ -206,9 +224,15 @@ absl::StatusOr<v1::DryRunCase> CaseFromJson(Kind kind, absl::string_view json) {
   v1::DryRunCase c;
   google::protobuf::Message* target;
   switch (kind) {
-    case Kind::kAccess: target = c.mutable_access(); break;
-    case Kind::kProduct: target = c.mutable_product(); break;
-    default: target = c.mutable_deployment(); break;
+    case Kind::kAccess:
+      target = c.mutable_access();
+      break;
+    case Kind::kProduct:
+      target = c.mutable_product();
+      break;
+    default:
+      target = c.mutable_deployment();
+      break;
   }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;

@@ -42,8 +42,7 @@ struct WorkerSet {
 
 // Line of the first `key =` in a policy's source, for messages about table keys.
 int LineOfKey(absl::string_view source, absl::string_view key) {
-  RE2 re(absl::StrCat("\\b(", RE2::QuoteMeta(re2::StringPiece(key.data(), key.size())),
-                      ")\\s*="));
+  RE2 re(absl::StrCat("\\b(", RE2::QuoteMeta(re2::StringPiece(key.data(), key.size())), ")\\s*="));
   re2::StringPiece m;
   if (!RE2::PartialMatch(re2::StringPiece(source.data(), source.size()), re, &m)) return 1;
   return 1 + static_cast<int>(std::count(source.data(), m.data(), '\n'));
@@ -164,9 +163,11 @@ std::string DomainOf(const Value& product) {
 
 absl::Status RequireMap(const Value& v, absl::string_view field) {
   if (v.is_map()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, ": expected a document (a map), got ", v.is_null() ? "nothing" : "a ",
-                   v.is_null() ? "" : v.is_list() ? "list" : "scalar"));
+  return absl::InvalidArgumentError(absl::StrCat(field, ": expected a document (a map), got ",
+                                                 v.is_null() ? "nothing" : "a ",
+                                                 v.is_null()   ? ""
+                                                 : v.is_list() ? "list"
+                                                               : "scalar"));
 }
 
 }  // namespace
@@ -195,14 +196,14 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::st
     if (!r.table.empty()) {
       std::vector<absl::string_view> parts = absl::StrSplit(r.table, '.');
       if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "resource.table: expected catalog.schema.table, got \"", r.table, "\""));
+        return absl::InvalidArgumentError(
+            absl::StrCat("resource.table: expected catalog.schema.table, got \"", r.table, "\""));
       }
       if (auto m = catalog.ResolveTable(r.table)) {
         if (!r.domain.empty() && r.domain != m->domain) {
           return absl::InvalidArgumentError(absl::StrCat("resource.domain: table ", r.table,
-                                                         " belongs to domain ", m->domain,
-                                                         ", not ", r.domain));
+                                                         " belongs to domain ", m->domain, ", not ",
+                                                         r.domain));
         }
         if (!r.product.empty() && r.product != m->product_name) {
           return absl::InvalidArgumentError(absl::StrCat("resource.product: table ", r.table,
@@ -356,13 +357,11 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   for (size_t i : to_run) {
     const PolicyInfo& p = impl.policies[i];
     LuaSandbox* sandbox = p.domain.empty() ? w->global.get() : w->domains.at(p.domain).get();
-    CheckOutcome outcome = sandbox->RunCheck(w->handles[i], *req, ctx,
-                                             absl::Now() + impl.limits.policy_timeout,
-                                             options.deadline);
+    CheckOutcome outcome = sandbox->RunCheck(
+        w->handles[i], *req, ctx, absl::Now() + impl.limits.policy_timeout, options.deadline);
     if (outcome.request_deadline_exceeded) {
       impl.Release(std::move(w));
-      return absl::DeadlineExceededError(
-          absl::StrCat("deadline exceeded while evaluating ", p.id));
+      return absl::DeadlineExceededError(absl::StrCat("deadline exceeded while evaluating ", p.id));
     }
     decision.evaluated_policies.push_back(p.id);
     if (outcome.fault) {
@@ -418,9 +417,8 @@ absl::StatusOr<BundleFiles> ReadBundleDir(const std::string& dir, const BundleRe
     }
     auto size = it->file_size(ec);
     if (size > limits.max_file_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(rel, ":1: file is ", size,
-                                                     " bytes, over the limit of ",
-                                                     limits.max_file_bytes));
+      return absl::InvalidArgumentError(absl::StrCat(
+          rel, ":1: file is ", size, " bytes, over the limit of ", limits.max_file_bytes));
     }
     total += size;
     if (total > limits.max_total_bytes) {
@@ -456,8 +454,8 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
     if (parts[0] == "global" || parts[0] == "domains") {
       if (!absl::EndsWith(path, ".lua")) {
         if (!absl::EndsWith(path, ".md")) {
-          errors.push_back(absl::StrCat(path, ":1: only .lua policy files belong under ",
-                                        parts[0], "/"));
+          errors.push_back(
+              absl::StrCat(path, ":1: only .lua policy files belong under ", parts[0], "/"));
         }
         continue;
       }
@@ -483,8 +481,7 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
       }
       if (content.size() > impl->limits.max_policy_bytes) {
         errors.push_back(absl::StrCat(path, ":1: policy is ", content.size(),
-                                      " bytes, over the limit of ",
-                                      impl->limits.max_policy_bytes));
+                                      " bytes, over the limit of ", impl->limits.max_policy_bytes));
         continue;
       }
       policy_bytes += content.size();
@@ -554,8 +551,8 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         w->handles[i] = *handle;
         size_t before = errors.size();
         auto err = [&](absl::string_view key, absl::string_view msg) {
-          errors.push_back(absl::StrCat(p.file, ":", key.empty() ? 1 : LineOfKey(src, key), ": ",
-                                        msg));
+          errors.push_back(
+              absl::StrCat(p.file, ":", key.empty() ? 1 : LineOfKey(src, key), ": ", msg));
         };
         for (const std::string& k : spec.unknown_keys) {
           err(k, absl::StrCat("unknown key \"", k,
@@ -577,7 +574,8 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         p.id = spec.id;
         p.description = spec.description;
         if (!spec.has_check) err("", "missing check function");
-        if (spec.kinds.empty()) err("kinds", "kinds must list at least one of access, product, deployment");
+        if (spec.kinds.empty())
+          err("kinds", "kinds must list at least one of access, product, deployment");
         for (const std::string& k : spec.kinds) {
           absl::StatusOr<Kind> kind = ParseKind(k);
           if (!kind.ok()) {
@@ -589,8 +587,8 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         if (p.domain.empty()) {
           p.mode = spec.mode.value_or("mandatory");
           if (p.mode != "mandatory" && p.mode != "default" && p.mode != "advisory") {
-            err("mode", absl::StrCat("mode \"", p.mode,
-                                     "\" is not one of mandatory, default, advisory"));
+            err("mode",
+                absl::StrCat("mode \"", p.mode, "\" is not one of mandatory, default, advisory"));
           }
           if (spec.overrides) err("overrides", "only domain policies may override");
         } else {
@@ -644,10 +642,9 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
     }
   }
   if (!errors.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("bundle", files.root.empty() ? "" : " ",
-                                                   files.root, " has ", errors.size(),
-                                                   errors.size() == 1 ? " error" : " errors",
-                                                   ":\n", absl::StrJoin(errors, "\n")));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bundle", files.root.empty() ? "" : " ", files.root, " has ", errors.size(),
+        errors.size() == 1 ? " error" : " errors", ":\n", absl::StrJoin(errors, "\n")));
   }
   impl->pool.push_back(std::move(first));
   return std::shared_ptr<const Bundle>(new Bundle(std::move(impl)));

@@ -14,9 +14,12 @@ Role RoleOf(const PolicyFinding& pf) {
   const PolicyInfo& p = *pf.policy;
   if (p.mode == "advisory") return Role::kWarning;
   switch (pf.finding.type) {
-    case Finding::Type::kAllow: return Role::kAllow;
-    case Finding::Type::kObligate: return Role::kObligate;
-    case Finding::Type::kWarn: return Role::kWarning;
+    case Finding::Type::kAllow:
+      return Role::kAllow;
+    case Finding::Type::kObligate:
+      return Role::kObligate;
+    case Finding::Type::kWarn:
+      return Role::kWarning;
     case Finding::Type::kDeny:
       return p.severity == Severity::kWarning ? Role::kWarning : Role::kErrorDeny;
   }
@@ -65,8 +68,8 @@ void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, 
       r.mode = pf.policy->mode;
       r.message = pf.finding.message;
       r.detail = pf.finding.detail;
-      bool grants = pf.finding.type == Finding::Type::kAllow ||
-                    pf.finding.type == Finding::Type::kObligate;
+      bool grants =
+          pf.finding.type == Finding::Type::kAllow || pf.finding.type == Finding::Type::kObligate;
       r.effect = grants ? Effect::kAllow : Effect::kDeny;
       r.severity = wanted == Role::kErrorDeny ? Severity::kError
                    : wanted == Role::kWarning ? Severity::kWarning

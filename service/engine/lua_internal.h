@@ -21,7 +21,6 @@ extern "C" {
 #include <lua.h>
 }
 
-
 namespace arbiter {
 
 // Per-state bookkeeping, reachable from the lua_State through its extra space.

@@ -37,10 +37,14 @@ constexpr double kMaxPatternCost = 1e8;
 
 const char* FindingTypeName(Finding::Type t) {
   switch (t) {
-    case Finding::Type::kAllow: return "allow";
-    case Finding::Type::kDeny: return "deny";
-    case Finding::Type::kWarn: return "warn";
-    case Finding::Type::kObligate: return "obligate";
+    case Finding::Type::kAllow:
+      return "allow";
+    case Finding::Type::kDeny:
+      return "deny";
+    case Finding::Type::kWarn:
+      return "warn";
+    case Finding::Type::kObligate:
+      return "obligate";
   }
   return "deny";
 }
@@ -72,7 +76,8 @@ int MakeFinding(lua_State* L) {
     lua_getfield(L, opts, "masks");
     if (!lua_isnil(L, -1)) {
       if (!grants) return luaL_error(L, "%s(): masks apply only to allow() and obligate()", fname);
-      if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "%s(): opts.masks must be a table", fname);
+      if (lua_type(L, -1) != LUA_TTABLE)
+        return luaL_error(L, "%s(): opts.masks must be a table", fname);
       int m = lua_gettop(L);
       lua_newtable(L);
       int copy = lua_gettop(L);
@@ -122,8 +127,8 @@ int ReadOnlyError(lua_State* L) { return luaL_error(L, "this library table is re
 // Replaces the table at the top of the stack with a read-only proxy of it.
 void MakeReadOnlyProxy(lua_State* L) {
   int lib = lua_gettop(L);
-  lua_newtable(L);             // proxy
-  lua_createtable(L, 0, 3);    // its metatable
+  lua_newtable(L);           // proxy
+  lua_createtable(L, 0, 3);  // its metatable
   lua_pushvalue(L, lib);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, ReadOnlyError);
@@ -462,13 +467,26 @@ int Duration(lua_State* L) {
       i += 2;
     } else if (i < n) {
       switch (s[i]) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        case 'w': unit = 7 * 86400; break;
-        case 'y': unit = 365 * 86400; break;
-        default: unit = 0;
+        case 's':
+          unit = 1;
+          break;
+        case 'm':
+          unit = 60;
+          break;
+        case 'h':
+          unit = 3600;
+          break;
+        case 'd':
+          unit = 86400;
+          break;
+        case 'w':
+          unit = 7 * 86400;
+          break;
+        case 'y':
+          unit = 365 * 86400;
+          break;
+        default:
+          unit = 0;
       }
       ++i;
     }
@@ -567,7 +585,8 @@ int GuardedRep(lua_State* L) {
   Ctx* c = GetCtx(L);
   double total = n <= 0 ? 0 : static_cast<double>(l) * n + static_cast<double>(lsep) * (n - 1);
   // n itself is bounded too: Lua's rep loops n times even for an empty string.
-  if (total > c->limits.max_string_bytes || n > static_cast<lua_Integer>(c->limits.max_string_bytes)) {
+  if (total > c->limits.max_string_bytes ||
+      n > static_cast<lua_Integer>(c->limits.max_string_bytes)) {
     return luaL_error(L, "string.rep result over the limit of %d bytes",
                       static_cast<int>(c->limits.max_string_bytes));
   }
@@ -695,9 +714,9 @@ void InstallSafeLibrary(lua_State* L, const EngineLimits& limits) {
   PushFunctionTable(L, kList);
   lua_setfield(L, safe, "list");
 
-  static const luaL_Reg kTop[] = {{"duration", Duration},   {"percent", Percent},
-                                  {"has_role", HasRole},    {"has_any_role", HasAnyRole},
-                                  {"in_group", InGroup},    {nullptr, nullptr}};
+  static const luaL_Reg kTop[] = {{"duration", Duration}, {"percent", Percent},
+                                  {"has_role", HasRole},  {"has_any_role", HasAnyRole},
+                                  {"in_group", InGroup},  {nullptr, nullptr}};
   luaL_setfuncs(L, kTop, 0);
 
   lua_pushvalue(L, safe);
@@ -764,7 +783,8 @@ void FindingFromTable(lua_State* L, int idx, Finding* f, size_t cap) {
     lua_pushnil(L);
     while (lua_next(L, m) != 0) {
       if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-        f->masks.push_back({CleanText(lua_tostring(L, -2), cap), CleanText(lua_tostring(L, -1), cap)});
+        f->masks.push_back(
+            {CleanText(lua_tostring(L, -2), cap), CleanText(lua_tostring(L, -1), cap)});
       }
       lua_pop(L, 1);
     }

@@ -42,10 +42,14 @@ void* Allocate(void* ud, void* ptr, size_t osize, size_t nsize) {
 
 const char* AbortMessage(Ctx::Abort a) {
   switch (a) {
-    case Ctx::Abort::kBudget: return "instruction budget exceeded";
-    case Ctx::Abort::kTimeout: return "policy time budget exceeded";
-    case Ctx::Abort::kRequestDeadline: return "request deadline exceeded";
-    default: return "aborted";
+    case Ctx::Abort::kBudget:
+      return "instruction budget exceeded";
+    case Ctx::Abort::kTimeout:
+      return "policy time budget exceeded";
+    case Ctx::Abort::kRequestDeadline:
+      return "request deadline exceeded";
+    default:
+      return "aborted";
   }
 }
 
@@ -109,7 +113,7 @@ struct LoadArgs {
   size_t source_len;
   PolicySpec* spec;
   int handle = LUA_NOREF;
-  int status = LUA_OK;   // of the chunk itself
+  int status = LUA_OK;  // of the chunk itself
   const char* stage = nullptr;
 };
 
@@ -252,8 +256,9 @@ int CheckProtected(lua_State* L) {
   lua_pushnil(L);
   if (n == 0 && lua_next(L, r) != 0) {
     a->malformed = true;
-    lua_pushstring(L, "check returned a table that is not a finding; use allow(), deny(), "
-                      "warn() or obligate()");
+    lua_pushstring(L,
+                   "check returned a table that is not a finding; use allow(), deny(), "
+                   "warn() or obligate()");
     return 1;
   }
   lua_settop(L, r);

@@ -26,10 +26,18 @@ struct View {
 // Pushes the Lua form of `v`: scalars directly, containers as views.
 void PushValue(lua_State* L, const Value& v) {
   switch (v.type()) {
-    case Value::Type::kNull: lua_pushnil(L); break;
-    case Value::Type::kBool: lua_pushboolean(L, v.as_bool()); break;
-    case Value::Type::kInt: lua_pushinteger(L, static_cast<lua_Integer>(v.as_int())); break;
-    case Value::Type::kDouble: lua_pushnumber(L, v.as_double()); break;
+    case Value::Type::kNull:
+      lua_pushnil(L);
+      break;
+    case Value::Type::kBool:
+      lua_pushboolean(L, v.as_bool());
+      break;
+    case Value::Type::kInt:
+      lua_pushinteger(L, static_cast<lua_Integer>(v.as_int()));
+      break;
+    case Value::Type::kDouble:
+      lua_pushnumber(L, v.as_double());
+      break;
     case Value::Type::kString: {
       const std::string& s = v.as_string();
       lua_pushlstring(L, s.data(), s.size());
@@ -168,7 +176,11 @@ std::string CleanText(absl::string_view s, size_t cap) {
   size_t i = 0;
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
     bool valid = len > 0 && i + len <= s.size();
     for (size_t k = 1; valid && k < len; ++k) {
       valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;

@@ -6,9 +6,12 @@ namespace arbiter {
 
 absl::string_view KindName(Kind kind) {
   switch (kind) {
-    case Kind::kAccess: return "access";
-    case Kind::kProduct: return "product";
-    case Kind::kDeployment: return "deployment";
+    case Kind::kAccess:
+      return "access";
+    case Kind::kProduct:
+      return "product";
+    case Kind::kDeployment:
+      return "deployment";
   }
   return "access";
 }
@@ -23,9 +26,12 @@ absl::StatusOr<Kind> ParseKind(absl::string_view name) {
 
 Kind KindOf(const Request& request) {
   switch (request.index()) {
-    case 0: return Kind::kAccess;
-    case 1: return Kind::kProduct;
-    default: return Kind::kDeployment;
+    case 0:
+      return Kind::kAccess;
+    case 1:
+      return Kind::kProduct;
+    default:
+      return Kind::kDeployment;
   }
 }
 
@@ -33,18 +39,25 @@ absl::string_view EffectName(Effect effect) { return effect == Effect::kAllow ? 
 
 absl::string_view SeverityName(Severity severity) {
   switch (severity) {
-    case Severity::kError: return "error";
-    case Severity::kWarning: return "warning";
-    default: return "";
+    case Severity::kError:
+      return "error";
+    case Severity::kWarning:
+      return "warning";
+    default:
+      return "";
   }
 }
 
 absl::string_view PolicyFaultTypeName(PolicyFault::Type type) {
   switch (type) {
-    case PolicyFault::Type::kError: return "error";
-    case PolicyFault::Type::kBudget: return "budget";
-    case PolicyFault::Type::kMemory: return "memory";
-    case PolicyFault::Type::kMalformed: return "malformed";
+    case PolicyFault::Type::kError:
+      return "error";
+    case PolicyFault::Type::kBudget:
+      return "budget";
+    case PolicyFault::Type::kMemory:
+      return "memory";
+    case PolicyFault::Type::kMalformed:
+      return "malformed";
   }
   return "error";
 }

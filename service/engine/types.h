@@ -68,7 +68,7 @@ Kind KindOf(const Request& request);
 enum class Effect { kAllow, kDeny };
 enum class Severity { kNone, kError, kWarning };
 
-absl::string_view EffectName(Effect effect);      // "allow" / "deny"
+absl::string_view EffectName(Effect effect);        // "allow" / "deny"
 absl::string_view SeverityName(Severity severity);  // "" / "error" / "warning"
 
 struct Reason {

@@ -208,9 +208,9 @@ std::pair<int, int> LineCol(absl::string_view text, size_t pos) {
 absl::StatusOr<Value> ParseYaml(absl::string_view text, absl::string_view source,
                                 const ParseLimits& limits) {
   if (text.size() > limits.max_bytes) {
-    return LimitError(source, 1, 1,
-                      absl::StrCat("document is ", text.size(), " bytes, over the limit of ",
-                                   limits.max_bytes));
+    return LimitError(
+        source, 1, 1,
+        absl::StrCat("document is ", text.size(), " bytes, over the limit of ", limits.max_bytes));
   }
   // yaml-cpp's recursion guard allows far deeper nesting than we do; reject obviously deep flow
   // collections before handing them to it.
@@ -250,9 +250,9 @@ absl::StatusOr<Value> ParseYaml(absl::string_view text, absl::string_view source
 absl::StatusOr<Value> ParseJson(absl::string_view text, absl::string_view source,
                                 const ParseLimits& limits) {
   if (text.size() > limits.max_bytes) {
-    return LimitError(source, 1, 1,
-                      absl::StrCat("document is ", text.size(), " bytes, over the limit of ",
-                                   limits.max_bytes));
+    return LimitError(
+        source, 1, 1,
+        absl::StrCat("document is ", text.size(), " bytes, over the limit of ", limits.max_bytes));
   }
   JsonSax sax(limits);
   bool ok = false;
@@ -263,8 +263,7 @@ absl::StatusOr<Value> ParseJson(absl::string_view text, absl::string_view source
   }
   if (!ok) {
     auto [line, col] = LineCol(text, sax.position() > 0 ? sax.position() - 1 : 0);
-    return LimitError(source, line, col,
-                      sax.error().empty() ? "invalid JSON" : sax.error());
+    return LimitError(source, line, col, sax.error().empty() ? "invalid JSON" : sax.error());
   }
   return sax.TakeResult();
 }

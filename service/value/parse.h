@@ -5,9 +5,9 @@
 #define ARBITER_SERVICE_VALUE_PARSE_H_
 
 #include <cstddef>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "service/value/value.h"
 
 namespace arbiter {

@@ -10,11 +10,21 @@ void AppendQuoted(std::string& out, absl::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -30,9 +40,15 @@ void AppendQuoted(std::string& out, absl::string_view s) {
 
 void AppendDebug(std::string& out, const Value& v) {
   switch (v.type()) {
-    case Value::Type::kNull: out += "null"; break;
-    case Value::Type::kBool: out += v.as_bool() ? "true" : "false"; break;
-    case Value::Type::kInt: out += std::to_string(v.as_int()); break;
+    case Value::Type::kNull:
+      out += "null";
+      break;
+    case Value::Type::kBool:
+      out += v.as_bool() ? "true" : "false";
+      break;
+    case Value::Type::kInt:
+      out += std::to_string(v.as_int());
+      break;
     case Value::Type::kDouble: {
       double d = v.as_double();
       if (!std::isfinite(d)) {
@@ -44,7 +60,9 @@ void AppendDebug(std::string& out, const Value& v) {
       }
       break;
     }
-    case Value::Type::kString: AppendQuoted(out, v.as_string()); break;
+    case Value::Type::kString:
+      AppendQuoted(out, v.as_string());
+      break;
     case Value::Type::kList: {
       out.push_back('[');
       bool first = true;
@@ -88,14 +106,22 @@ const Value& Value::Get() const {
 
 Value::Type Value::TypeOfSelf() const {
   switch (v_.index()) {
-    case 0: return Type::kNull;
-    case 1: return Type::kBool;
-    case 2: return Type::kInt;
-    case 3: return Type::kDouble;
-    case 4: return Type::kString;
-    case 5: return Type::kList;
-    case 6: return Type::kMap;
-    default: return Get().TypeOfSelf();
+    case 0:
+      return Type::kNull;
+    case 1:
+      return Type::kBool;
+    case 2:
+      return Type::kInt;
+    case 3:
+      return Type::kDouble;
+    case 4:
+      return Type::kString;
+    case 5:
+      return Type::kList;
+    case 6:
+      return Type::kMap;
+    default:
+      return Get().TypeOfSelf();
   }
 }
 
@@ -165,12 +191,18 @@ bool operator==(const Value& a, const Value& b) {
   }
   if (x.type() != y.type()) return false;
   switch (x.type()) {
-    case Value::Type::kNull: return true;
-    case Value::Type::kBool: return x.as_bool() == y.as_bool();
-    case Value::Type::kString: return x.as_string() == y.as_string();
-    case Value::Type::kList: return x.as_list() == y.as_list();
-    case Value::Type::kMap: return x.as_map() == y.as_map();
-    default: return false;
+    case Value::Type::kNull:
+      return true;
+    case Value::Type::kBool:
+      return x.as_bool() == y.as_bool();
+    case Value::Type::kString:
+      return x.as_string() == y.as_string();
+    case Value::Type::kList:
+      return x.as_list() == y.as_list();
+    case Value::Type::kMap:
+      return x.as_map() == y.as_map();
+    default:
+      return false;
   }
 }
 

@@ -13,10 +13,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace arbiter {
 
@@ -27,15 +28,15 @@ class Value {
   using Map = std::vector<std::pair<std::string, Value>>;
 
   Value() = default;
-  Value(bool b) : v_(b) {}                              // NOLINT
-  Value(int v) : v_(static_cast<int64_t>(v)) {}         // NOLINT
-  Value(int64_t v) : v_(v) {}                           // NOLINT
-  Value(double v) : v_(v) {}                            // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}            // NOLINT
-  Value(absl::string_view s) : v_(std::string(s)) {}     // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}          // NOLINT
-  Value(List l) : v_(std::move(l)) {}                   // NOLINT
-  Value(Map m) : v_(std::move(m)) {}                    // NOLINT
+  Value(bool b) : v_(b) {}                            // NOLINT
+  Value(int v) : v_(static_cast<int64_t>(v)) {}       // NOLINT
+  Value(int64_t v) : v_(v) {}                         // NOLINT
+  Value(double v) : v_(v) {}                          // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}          // NOLINT
+  Value(absl::string_view s) : v_(std::string(s)) {}  // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}        // NOLINT
+  Value(List l) : v_(std::move(l)) {}                 // NOLINT
+  Value(Map m) : v_(std::move(m)) {}                  // NOLINT
 
   static Value EmptyList() { return Value(List{}); }
   static Value EmptyMap() { return Value(Map{}); }

@@ -1,0 +1,213 @@
+#include "service/server/config.h"
+
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "service/value/parse.h"
+
+namespace arbiter {
+namespace {
+
+class Reader {
+ public:
+  Reader(std::string path, std::string text) : path_(std::move(path)), text_(std::move(text)) {}
+
+  void Section(const Value& root, absl::string_view section,
+               const std::function<void(const std::string&, const Value&)>& fn) {
+    const Value* s = root.Find(section);
+    if (s == nullptr || s->is_null()) return;
+    if (!s->is_map()) {
+      Error(section, absl::StrCat(section, ": expected a map"));
+      return;
+    }
+    for (const auto& [k, v] : s->as_map()) fn(k, v);
+  }
+  void Int(absl::string_view section, const std::string& key, const Value& v, int64_t& out) {
+    if (!v.is_int()) {
+      Error(key, absl::StrCat(section, ".", key, ": expected an integer"));
+    } else {
+      out = v.as_int();
+    }
+  }
+  void String(absl::string_view section, const std::string& key, const Value& v, std::string& out) {
+    if (!v.is_string()) {
+      Error(key, absl::StrCat(section, ".", key, ": expected a string"));
+    } else {
+      out = v.as_string();
+    }
+  }
+  void Bool(absl::string_view section, const std::string& key, const Value& v, bool& out) {
+    if (!v.is_bool()) {
+      Error(key, absl::StrCat(section, ".", key, ": expected true or false"));
+    } else {
+      out = v.as_bool();
+    }
+  }
+  void Unknown(absl::string_view section, const std::string& key) {
+    Error(key, absl::StrCat(section, ": unknown key \"", key, "\""));
+  }
+  void Error(absl::string_view key, absl::string_view msg) {
+    size_t pos = text_.find(absl::StrCat(key, ":"));
+    int line = pos == std::string::npos
+                   ? 1
+                   : 1 + static_cast<int>(std::count(text_.begin(), text_.begin() + pos, '\n'));
+    errors_.push_back(absl::StrCat(path_, ":", line, ": ", msg));
+  }
+  std::vector<std::string>& errors() { return errors_; }
+
+ private:
+  std::string path_;
+  std::string text_;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace
+
+absl::Status ServerConfig::Validate() const {
+  std::vector<std::string> errors;
+  if (bundle_dir.empty()) errors.push_back("bundle: required (--bundle DIR)");
+  if (listen.empty()) errors.push_back("listen: required (--listen HOST:PORT)");
+  if (worker_threads < 0) errors.push_back("server.worker_threads: must be >= 0");
+  if (max_message_bytes < 1024) errors.push_back("server.max_message_bytes: must be >= 1024");
+  if (max_batch_size < 1) errors.push_back("server.max_batch_size: must be >= 1");
+  if (default_deadline <= absl::ZeroDuration()) {
+    errors.push_back("server.default_deadline_ms: must be > 0");
+  }
+  if (max_deadline < default_deadline) {
+    errors.push_back("server.max_deadline_ms: must be >= default_deadline_ms");
+  }
+  if (max_concurrent_calls < 1) errors.push_back("server.max_concurrent_calls: must be >= 1");
+  if (poll_interval < absl::Milliseconds(10)) {
+    errors.push_back("bundle.poll_interval_ms: must be >= 10");
+  }
+  if (http_threads < 1) errors.push_back("http.threads: must be >= 1");
+  if (!decision_log.path.empty()) {
+    if (auto s = decision_log.Validate(); !s.ok()) {
+      errors.push_back(absl::StrCat("decision_log: ", s.message()));
+    }
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+}
+
+absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the config file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  absl::StatusOr<Value> root = ParseYaml(text, path);
+  if (!root.ok()) return root.status();
+  if (root->is_null()) return absl::OkStatus();
+  if (!root->is_map()) return absl::InvalidArgumentError(absl::StrCat(path, ":1: expected a map"));
+  Reader r(path, text);
+  for (const auto& [k, v] : root->as_map()) {
+    if (k != "server" && k != "bundle" && k != "decision_log" && k != "http" && k != "trino") {
+      r.Error(k, absl::StrCat("unknown section \"", k,
+                              "\" (allowed: server, bundle, decision_log, http, trino)"));
+    }
+  }
+  r.Section(*root, "server", [&](const std::string& k, const Value& v) {
+    int64_t n = 0;
+    if (k == "worker_threads") {
+      r.Int("server", k, v, n), c.worker_threads = static_cast<int>(n);
+    } else if (k == "max_message_bytes") {
+      n = static_cast<int64_t>(c.max_message_bytes);
+      r.Int("server", k, v, n), c.max_message_bytes = static_cast<size_t>(n);
+    } else if (k == "max_batch_size") {
+      n = c.max_batch_size;
+      r.Int("server", k, v, n), c.max_batch_size = static_cast<int>(n);
+    } else if (k == "default_deadline_ms") {
+      n = absl::ToInt64Milliseconds(c.default_deadline);
+      r.Int("server", k, v, n), c.default_deadline = absl::Milliseconds(n);
+    } else if (k == "max_deadline_ms") {
+      n = absl::ToInt64Milliseconds(c.max_deadline);
+      r.Int("server", k, v, n), c.max_deadline = absl::Milliseconds(n);
+    } else if (k == "max_concurrent_calls") {
+      n = c.max_concurrent_calls;
+      r.Int("server", k, v, n), c.max_concurrent_calls = static_cast<int>(n);
+    } else if (k == "drain_timeout_seconds") {
+      n = absl::ToInt64Seconds(c.drain_timeout);
+      r.Int("server", k, v, n), c.drain_timeout = absl::Seconds(n);
+    } else {
+      r.Unknown("server", k);
+    }
+  });
+  r.Section(*root, "bundle", [&](const std::string& k, const Value& v) {
+    if (k == "watch") {
+      r.Bool("bundle", k, v, c.watch_bundle);
+    } else if (k == "poll_interval_ms") {
+      int64_t n = absl::ToInt64Milliseconds(c.poll_interval);
+      r.Int("bundle", k, v, n), c.poll_interval = absl::Milliseconds(n);
+    } else {
+      r.Unknown("bundle", k);
+    }
+  });
+  r.Section(*root, "decision_log", [&](const std::string& k, const Value& v) {
+    DecisionLogOptions& d = c.decision_log;
+    int64_t n = 0;
+    if (k == "path") {
+      r.String("decision_log", k, v, d.path);
+    } else if (k == "max_file_bytes") {
+      n = static_cast<int64_t>(d.max_file_bytes);
+      r.Int("decision_log", k, v, n), d.max_file_bytes = static_cast<size_t>(n);
+    } else if (k == "max_files") {
+      n = d.max_files;
+      r.Int("decision_log", k, v, n), d.max_files = static_cast<int>(n);
+    } else if (k == "queue_capacity") {
+      n = static_cast<int64_t>(d.queue_capacity);
+      r.Int("decision_log", k, v, n), d.queue_capacity = static_cast<size_t>(n);
+    } else if (k == "recent_capacity") {
+      n = static_cast<int64_t>(d.recent_capacity);
+      r.Int("decision_log", k, v, n), d.recent_capacity = static_cast<size_t>(n);
+    } else if (k == "overflow") {
+      std::string s;
+      r.String("decision_log", k, v, s);
+      if (s == "drop") {
+        d.overflow = DecisionLogOptions::Overflow::kDrop;
+      } else if (s == "block") {
+        d.overflow = DecisionLogOptions::Overflow::kBlock;
+      } else {
+        r.Error(k, "decision_log.overflow: expected drop or block");
+      }
+    } else {
+      r.Unknown("decision_log", k);
+    }
+  });
+  r.Section(*root, "http", [&](const std::string& k, const Value& v) {
+    if (k == "threads") {
+      int64_t n = c.http_threads;
+      r.Int("http", k, v, n), c.http_threads = static_cast<int>(n);
+    } else if (k == "listen") {
+      r.String("http", k, v, c.http_listen);
+    } else {
+      r.Unknown("http", k);
+    }
+  });
+  r.Section(*root, "trino", [&](const std::string& k, const Value& v) {
+    if (k == "path_prefix") {
+      r.String("trino", k, v, c.trino_path_prefix);
+    } else if (k == "group_roles") {
+      if (!v.is_map()) {
+        r.Error(k, "trino.group_roles: expected a map of group -> role");
+        return;
+      }
+      for (const auto& [g, role] : v.as_map()) {
+        if (role.is_string()) {
+          c.trino_group_roles[g] = role.as_string();
+        } else {
+          r.Error(g, absl::StrCat("trino.group_roles.", g, ": expected a role name"));
+        }
+      }
+    } else {
+      r.Unknown("trino", k);
+    }
+  });
+  if (!r.errors().empty()) return absl::InvalidArgumentError(absl::StrJoin(r.errors(), "\n"));
+  return absl::OkStatus();
+}
+
+}  // namespace arbiter

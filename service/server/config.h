@@ -1,0 +1,53 @@
+// arbiterd's configuration: the optional YAML file (--config) with defaults in the structs, and
+// Validate() reporting every problem at once. Flags (--bundle, --listen, --http-listen) are
+// parsed only in main and override the file.
+#ifndef ARBITER_SERVICE_SERVER_CONFIG_H_
+#define ARBITER_SERVICE_SERVER_CONFIG_H_
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "service/decision_log/decision_log.h"
+
+namespace arbiter {
+
+struct ServerConfig {
+  std::string bundle_dir;
+  std::string listen = "127.0.0.1:50051";
+  std::string http_listen;  // empty: no HTTP side port
+
+  // gRPC server.
+  int worker_threads = 0;  // 0 = number of cores
+  size_t max_message_bytes = 4 << 20;
+  int max_batch_size = 1000;
+  absl::Duration default_deadline = absl::Milliseconds(1000);
+  absl::Duration max_deadline = absl::Seconds(10);
+  // Calls in progress beyond this get RESOURCE_EXHAUSTED instead of queueing without bound.
+  int max_concurrent_calls = 512;
+  absl::Duration drain_timeout = absl::Seconds(20);
+
+  // Bundle watching.
+  bool watch_bundle = true;
+  absl::Duration poll_interval = absl::Milliseconds(1000);
+
+  DecisionLogOptions decision_log;  // path "" = off, "-" = stdout
+
+  int http_threads = 2;
+
+  // Trino endpoint (OPA data API).
+  std::string trino_path_prefix = "/v1/data/trino";
+  std::map<std::string, std::string> trino_group_roles;
+
+  // INVALID_ARGUMENT listing every bad field.
+  absl::Status Validate() const;
+};
+
+// Reads `path` into `config` (keys absent from the file keep their values). INVALID_ARGUMENT
+// naming the file, line and key for unknown keys and wrong types.
+absl::Status LoadServerConfig(const std::string& path, ServerConfig& config);
+
+}  // namespace arbiter
+
+#endif  // ARBITER_SERVICE_SERVER_CONFIG_H_

@@ -1,0 +1,181 @@
+#include "service/server/decider.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "service/convert/convert.h"
+
+namespace arbiter {
+namespace {
+
+std::vector<double> LatencyBuckets() {
+  return {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+          0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   1};
+}
+
+std::string Quote(absl::string_view s) { return Value(s).ToJson(); }
+
+const char* CodeName(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+      return "invalid_argument";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case absl::StatusCode::kFailedPrecondition:
+      return "failed_precondition";
+    case absl::StatusCode::kResourceExhausted:
+      return "resource_exhausted";
+    default:
+      return "internal";
+  }
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(metrics::Registry& r)
+    : decisions(r.AddCounter("arbiter_decisions_total", "Decisions by kind and effect.",
+                             {"kind", "effect"})),
+      errors(r.AddCounter("arbiter_decision_errors_total",
+                          "Requests that could not be decided, by kind and status.",
+                          {"kind", "code"})),
+      latency(r.AddHistogram("arbiter_decision_latency_seconds", "Evaluation latency per decision.",
+                             {"kind"}, LatencyBuckets())),
+      policy_faults(r.AddCounter("arbiter_policy_faults_total",
+                                 "Policies that failed closed (error, budget, memory, malformed).",
+                                 {"policy", "type"})),
+      reloads(r.AddCounter("arbiter_bundle_reloads_total", "Bundle load attempts by outcome.",
+                           {"outcome"})),
+      bundle_info(
+          r.AddGauge("arbiter_bundle_info", "1 for the active bundle revision.", {"revision"})),
+      last_reload_ok(r.AddGauge("arbiter_bundle_last_reload_success",
+                                "1 when the last bundle load attempt succeeded.")),
+      rejected_calls(r.AddCounter("arbiter_rejected_calls_total",
+                                  "Calls refused before evaluation (overload, size, draining).",
+                                  {"reason"})) {}
+
+Decider::Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metrics)
+    : bundles_(bundles),
+      log_(log),
+      metrics_(metrics),
+      id_prefix_(std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32)) {}
+
+std::string Decider::NextDecisionId() {
+  return absl::StrFormat("%016x-%08x", id_prefix_, id_counter_.fetch_add(1) + 1);
+}
+
+absl::StatusOr<Decision> Decider::Decide(const Request& request,
+                                         const v1::DryRunCase& request_proto, absl::Time deadline,
+                                         const CallerInfo& caller) {
+  std::shared_ptr<const Bundle> bundle = bundles_->Current();
+  if (bundle == nullptr) return absl::FailedPreconditionError("no policy bundle is loaded");
+  return DecideOn(*bundle, request, request_proto, deadline, caller);
+}
+
+std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(
+    const std::vector<AccessRequest>& requests, const std::vector<const v1::AccessRequest*>& protos,
+    absl::Time deadline, const CallerInfo& caller, std::string* revision) {
+  std::vector<absl::StatusOr<Decision>> out;
+  std::shared_ptr<const Bundle> bundle = bundles_->Current();
+  if (bundle == nullptr) {
+    out.assign(requests.size(), absl::FailedPreconditionError("no policy bundle is loaded"));
+    return out;
+  }
+  *revision = bundle->revision();
+  out.reserve(requests.size());
+  v1::DryRunCase proto;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    *proto.mutable_access() = *protos[i];
+    out.push_back(DecideOn(*bundle, Request(requests[i]), proto, deadline, caller));
+  }
+  return out;
+}
+
+absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& request,
+                                           const v1::DryRunCase& request_proto, absl::Time deadline,
+                                           const CallerInfo& caller) {
+  Kind kind = KindOf(request);
+  std::string kind_name(KindName(kind));
+  absl::Time start = absl::Now();
+  EvalOptions options;
+  options.now = start;
+  options.deadline = deadline;
+  options.decision_id = NextDecisionId();
+  absl::StatusOr<Decision> d = bundle.Evaluate(request, options);
+  absl::Duration latency = absl::Now() - start;
+  if (!d.ok()) {
+    metrics_->errors.WithLabels({kind_name, CodeName(d.status().code())}).Increment();
+    return d;
+  }
+  metrics_->decisions.WithLabels({kind_name, std::string(EffectName(d->effect))}).Increment();
+  metrics_->latency.WithLabels({kind_name}).Observe(absl::ToDoubleSeconds(latency));
+  for (const PolicyFault& f : d->faults) {
+    metrics_->policy_faults.WithLabels({f.policy_id, std::string(PolicyFaultTypeName(f.type))})
+        .Increment();
+  }
+  if (log_ != nullptr) {
+    log_->Append(start, DecisionLogLine(*d, kind, request_proto, start, latency, caller));
+  }
+  return d;
+}
+
+std::string DecisionLogLine(const Decision& d, Kind kind, const v1::DryRunCase& request,
+                            absl::Time time, absl::Duration latency, const CallerInfo& caller) {
+  std::string out;
+  out.reserve(1024);
+  absl::StrAppend(&out, "{\"decision_id\":", Quote(d.decision_id), ",\"time\":",
+                  Quote(absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone())),
+                  ",\"kind\":\"", KindName(kind), "\",\"request\":");
+  switch (request.request_case()) {
+    case v1::DryRunCase::kAccess:
+      absl::StrAppend(&out, ToJson(request.access()));
+      break;
+    case v1::DryRunCase::kProduct:
+      absl::StrAppend(&out, ToJson(request.product()));
+      break;
+    case v1::DryRunCase::kDeployment:
+      absl::StrAppend(&out, ToJson(request.deployment()));
+      break;
+    default:
+      absl::StrAppend(&out, "null");
+  }
+  absl::StrAppend(&out, ",\"effect\":\"", EffectName(d.effect), "\",\"reasons\":[");
+  for (size_t i = 0; i < d.reasons.size(); ++i) {
+    const Reason& r = d.reasons[i];
+    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"policy_id\":", Quote(r.policy_id),
+                    ",\"origin\":", Quote(r.origin), ",\"effect\":\"", EffectName(r.effect),
+                    "\",\"severity\":\"", SeverityName(r.severity),
+                    "\",\"message\":", Quote(r.message), ",\"detail\":", Quote(r.detail), "}");
+  }
+  absl::StrAppend(&out, "],\"obligations\":{\"column_masks\":[");
+  for (size_t i = 0; i < d.obligations.column_masks.size(); ++i) {
+    const ColumnMask& m = d.obligations.column_masks[i];
+    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"column\":", Quote(m.column),
+                    ",\"expression\":", Quote(m.expression), "}");
+  }
+  absl::StrAppend(&out, "],\"row_filters\":[");
+  for (size_t i = 0; i < d.obligations.row_filters.size(); ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ",", Quote(d.obligations.row_filters[i]));
+  }
+  absl::StrAppend(&out, "]},\"bundle_revision\":", Quote(d.bundle_revision),
+                  ",\"domain\":", Quote(d.domain), ",\"evaluated_policies\":[");
+  for (size_t i = 0; i < d.evaluated_policies.size(); ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ",", Quote(d.evaluated_policies[i]));
+  }
+  absl::StrAppend(&out, "],\"overridden_policies\":[");
+  for (size_t i = 0; i < d.overridden_policies.size(); ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ",", Quote(d.overridden_policies[i]));
+  }
+  absl::StrAppend(&out, "],\"faults\":[");
+  for (size_t i = 0; i < d.faults.size(); ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"policy_id\":", Quote(d.faults[i].policy_id),
+                    ",\"type\":\"", PolicyFaultTypeName(d.faults[i].type), "\"}");
+  }
+  absl::StrAppend(&out, "],\"latency_us\":", absl::ToInt64Microseconds(latency),
+                  ",\"caller\":{\"peer\":", Quote(caller.peer),
+                  ",\"identity\":", Quote(caller.identity),
+                  ",\"transport\":", Quote(caller.transport), "}}");
+  return out;
+}
+
+}  // namespace arbiter

@@ -1,0 +1,87 @@
+// The one evaluation path of the server, shared by the gRPC services and the HTTP (Trino)
+// endpoint: takes the active snapshot once, evaluates, counts the outcome in metrics and writes
+// the decision log line. Transport-neutral: callers convert their wire formats to engine
+// requests and map absl::Status to their own status codes.
+//
+// Thread-safe.
+#ifndef ARBITER_SERVICE_SERVER_DECIDER_H_
+#define ARBITER_SERVICE_SERVER_DECIDER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "arbiter/v1/policy_service.pb.h"
+#include "service/decision_log/decision_log.h"
+#include "service/engine/bundle.h"
+#include "service/metrics/metrics.h"
+#include "service/server/bundle_manager.h"
+
+namespace arbiter {
+
+// Who asked, for the decision log.
+struct CallerInfo {
+  std::string peer;       // transport address
+  std::string identity;   // authenticated identity or user agent
+  std::string transport;  // "grpc" or "http"
+};
+
+// The metrics the server exports; registered once in a Registry.
+struct ServerMetrics {
+  explicit ServerMetrics(metrics::Registry& registry);
+  metrics::CounterFamily& decisions;      // kind, effect
+  metrics::CounterFamily& errors;         // kind, code
+  metrics::HistogramFamily& latency;      // kind
+  metrics::CounterFamily& policy_faults;  // policy, type
+  metrics::CounterFamily& reloads;        // outcome
+  metrics::GaugeFamily& bundle_info;      // revision
+  metrics::GaugeFamily& last_reload_ok;
+  metrics::CounterFamily& rejected_calls;  // reason
+};
+
+class Decider {
+ public:
+  // `log` may be null (decision logging off). All pointers must outlive the Decider.
+  Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metrics);
+
+  // Evaluates `request` (whose wire form `request_proto` is what the log records) on the active
+  // snapshot. Errors are the engine's (INVALID_ARGUMENT, DEADLINE_EXCEEDED, INTERNAL) plus
+  // FAILED_PRECONDITION when no bundle is loaded.
+  absl::StatusOr<Decision> Decide(const Request& request, const v1::DryRunCase& request_proto,
+                                  absl::Time deadline, const CallerInfo& caller);
+
+  // Evaluates several access requests on ONE snapshot; one result per request, in order.
+  std::vector<absl::StatusOr<Decision>> DecideBatch(
+      const std::vector<AccessRequest>& requests,
+      const std::vector<const v1::AccessRequest*>& protos, absl::Time deadline,
+      const CallerInfo& caller, std::string* revision);
+
+  ServerMetrics& metrics() { return *metrics_; }
+  BundleManager& bundles() { return *bundles_; }
+  DecisionLog* log() { return log_; }
+
+ private:
+  absl::StatusOr<Decision> DecideOn(const Bundle& bundle, const Request& request,
+                                    const v1::DryRunCase& request_proto, absl::Time deadline,
+                                    const CallerInfo& caller);
+  std::string NextDecisionId();
+
+  BundleManager* bundles_;
+  DecisionLog* log_;
+  ServerMetrics* metrics_;
+  const uint64_t id_prefix_;
+  std::atomic<uint64_t> id_counter_{0};
+};
+
+// The decision log line for one decision (one JSON object, no newline): decision_id, time, kind,
+// request (proto3 JSON, as accepted by `arbiter dry-run --requests`), effect, reasons,
+// obligations, bundle_revision, domain, evaluated/overridden policies, faults, latency_us, caller.
+std::string DecisionLogLine(const Decision& d, Kind kind, const v1::DryRunCase& request,
+                            absl::Time time, absl::Duration latency, const CallerInfo& caller);
+
+}  // namespace arbiter
+
+#endif  // ARBITER_SERVICE_SERVER_DECIDER_H_

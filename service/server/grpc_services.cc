@@ -1,0 +1,258 @@
+#include "service/server/grpc_services.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/util/time_util.h"
+#include "service/convert/convert.h"
+
+namespace arbiter {
+namespace {
+
+// Releases a CallGate slot when the handler returns.
+class GateSlot {
+ public:
+  explicit GateSlot(CallGate* gate) : gate_(gate) {}
+  ~GateSlot() {
+    if (gate_ != nullptr) gate_->Leave();
+  }
+  GateSlot(const GateSlot&) = delete;
+  GateSlot& operator=(const GateSlot&) = delete;
+
+ private:
+  CallGate* gate_;
+};
+
+absl::Time DeadlineOf(grpc::ServerContext* ctx, const ServerConfig& config) {
+  absl::Time now = absl::Now();
+  absl::Time client = absl::FromChrono(ctx->deadline());
+  absl::Time deadline = ctx->deadline() == std::chrono::system_clock::time_point::max()
+                            ? now + config.default_deadline
+                            : client;
+  return std::min(deadline, now + config.max_deadline);
+}
+
+CallerInfo CallerOf(grpc::ServerContext* ctx) {
+  CallerInfo c;
+  c.peer = ctx->peer();
+  c.transport = "grpc";
+  const auto& md = ctx->client_metadata();
+  if (auto it = md.find("x-arbiter-caller"); it != md.end()) {
+    c.identity.assign(it->second.data(), it->second.size());
+  } else if (auto ua = md.find("user-agent"); ua != md.end()) {
+    c.identity.assign(ua->second.data(), ua->second.size());
+  }
+  return c;
+}
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status CallGate::Enter() {
+  if (draining_.load()) return absl::UnavailableError("server is shutting down");
+  if (in_flight_.fetch_add(1, std::memory_order_relaxed) >= max_) {
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError("server is at its limit of concurrent calls; retry");
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> LoadErrorLines(const absl::Status& status) {
+  std::vector<std::string> lines = absl::StrSplit(status.message(), '\n', absl::SkipEmpty());
+  // The first line of a bundle error is a summary ("bundle X has N errors:").
+  if (lines.size() > 1 && absl::StartsWith(lines[0], "bundle")) lines.erase(lines.begin());
+  return lines;
+}
+
+grpc::Status DecisionServiceImpl::Decide(grpc::ServerContext* ctx, const v1::DryRunCase& proto,
+                                         v1::Decision* out) {
+  if (absl::Status s = gate_->Enter(); !s.ok()) {
+    decider_->metrics()
+        .rejected_calls
+        .WithLabels({s.code() == absl::StatusCode::kUnavailable ? "draining" : "overload"})
+        .Increment();
+    return ToGrpcStatus(s);
+  }
+  GateSlot slot(gate_);
+  absl::StatusOr<Request> request = FromProto(proto);
+  if (!request.ok()) return ToGrpcStatus(request.status());
+  absl::StatusOr<Decision> d =
+      decider_->Decide(*request, proto, DeadlineOf(ctx, *config_), CallerOf(ctx));
+  if (!d.ok()) return ToGrpcStatus(d.status());
+  ToProto(*d, out);
+  return grpc::Status::OK;
+}
+
+grpc::Status DecisionServiceImpl::CheckAccess(grpc::ServerContext* ctx,
+                                              const v1::AccessRequest* req, v1::Decision* out) {
+  v1::DryRunCase proto;
+  *proto.mutable_access() = *req;
+  return Decide(ctx, proto, out);
+}
+
+grpc::Status DecisionServiceImpl::CheckProduct(grpc::ServerContext* ctx,
+                                               const v1::ProductRequest* req, v1::Decision* out) {
+  v1::DryRunCase proto;
+  *proto.mutable_product() = *req;
+  return Decide(ctx, proto, out);
+}
+
+grpc::Status DecisionServiceImpl::CheckDeployment(grpc::ServerContext* ctx,
+                                                  const v1::DeploymentRequest* req,
+                                                  v1::Decision* out) {
+  v1::DryRunCase proto;
+  *proto.mutable_deployment() = *req;
+  return Decide(ctx, proto, out);
+}
+
+grpc::Status DecisionServiceImpl::CheckBatch(grpc::ServerContext* ctx,
+                                             const v1::CheckBatchRequest* req,
+                                             v1::CheckBatchResponse* out) {
+  if (req->requests_size() > config_->max_batch_size) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("requests: ", req->requests_size(),
+                                                                " items, over the limit of ",
+                                                                config_->max_batch_size)));
+  }
+  if (absl::Status s = gate_->Enter(); !s.ok()) return ToGrpcStatus(s);
+  GateSlot slot(gate_);
+  std::vector<AccessRequest> requests;
+  std::vector<const v1::AccessRequest*> protos;
+  requests.reserve(req->requests_size());
+  for (const v1::AccessRequest& r : req->requests()) {
+    requests.push_back(FromProto(r));
+    protos.push_back(&r);
+  }
+  std::string revision;
+  auto results =
+      decider_->DecideBatch(requests, protos, DeadlineOf(ctx, *config_), CallerOf(ctx), &revision);
+  out->set_bundle_revision(revision);
+  for (size_t i = 0; i < results.size(); ++i) {
+    v1::Decision* d = out->add_decisions();
+    if (results[i].ok()) {
+      ToProto(*results[i], d);
+      continue;
+    }
+    const absl::Status& s = results[i].status();
+    // A deadline that passed fails the whole call: the remaining items were not decided either.
+    if (s.code() == absl::StatusCode::kDeadlineExceeded) return ToGrpcStatus(s);
+    auto* e = out->add_errors();
+    e->set_index(static_cast<int>(i));
+    e->mutable_error()->set_code(static_cast<int>(s.code()));
+    e->mutable_error()->set_message(absl::StrCat("requests[", i, "].", s.message()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PolicyServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                                          v1::GetStatusResponse* out) {
+  BundleManager& bundles = decider_->bundles();
+  BundleManager::Status st = bundles.status();
+  std::shared_ptr<const Bundle> b = bundles.Current();
+  out->set_bundle_revision(st.revision);
+  *out->mutable_loaded_at() = ToTimestamp(st.loaded_at);
+  *out->mutable_last_load_attempt() = ToTimestamp(st.last_attempt);
+  out->set_bundle_path(bundles.dir());
+  out->set_last_load_error(st.last_error);
+  out->set_reloads_succeeded(st.reloads_succeeded);
+  out->set_reloads_failed(st.reloads_failed);
+  if (b != nullptr) {
+    std::map<std::string, int> counts;
+    for (const PolicyInfo& p : b->policies()) counts[p.domain.empty() ? "global" : p.domain]++;
+    for (const auto& [domain, n] : counts) {
+      auto* dp = out->add_policies();
+      dp->set_domain(domain);
+      dp->set_policy_count(n);
+    }
+    out->set_catalog_products(static_cast<int>(b->catalog().products().size()));
+    out->set_catalog_contracts(static_cast<int>(b->catalog().contracts().size()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PolicyServiceImpl::ListPolicies(grpc::ServerContext*,
+                                             const v1::ListPoliciesRequest* req,
+                                             v1::ListPoliciesResponse* out) {
+  std::shared_ptr<const Bundle> b = decider_->bundles().Current();
+  if (b == nullptr) return ToGrpcStatus(absl::FailedPreconditionError("no bundle loaded"));
+  out->set_bundle_revision(b->revision());
+  for (const PolicyInfo& p : b->policies()) {
+    std::string domain = p.domain.empty() ? "global" : p.domain;
+    if (!req->domain().empty() && req->domain() != domain) continue;
+    auto* info = out->add_policies();
+    info->set_id(p.id);
+    info->set_description(p.description);
+    for (Kind k : p.kinds) info->add_kinds(std::string(KindName(k)));
+    info->set_mode(p.mode);
+    info->set_severity(std::string(SeverityName(p.severity)));
+    info->set_overrides(p.overrides);
+    info->set_origin(p.origin());
+    info->set_file(p.file);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PolicyServiceImpl::Reload(grpc::ServerContext*, const v1::ReloadRequest*,
+                                       v1::ReloadResponse* out) {
+  absl::Status s = decider_->bundles().Reload();
+  out->set_activated(s.ok());
+  out->set_bundle_revision(decider_->bundles().status().revision);
+  if (!s.ok()) {
+    for (auto& line : LoadErrorLines(s)) out->add_errors(std::move(line));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PolicyServiceImpl::ValidateBundle(grpc::ServerContext*,
+                                               const v1::ValidateBundleRequest* req,
+                                               v1::ValidateBundleResponse* out) {
+  absl::StatusOr<BundleFiles> files;
+  switch (req->source_case()) {
+    case v1::ValidateBundleRequest::kInline: {
+      BundleFiles f;
+      for (const auto& [path, content] : req->inline_().files()) f.files[path] = content;
+      files = std::move(f);
+      break;
+    }
+    case v1::ValidateBundleRequest::kPath:
+      files = ReadBundleDir(req->path());
+      break;
+    default:
+      return ToGrpcStatus(absl::InvalidArgumentError("source: required (inline or path)"));
+  }
+  if (!files.ok()) return ToGrpcStatus(files.status());
+  auto bundle = Bundle::Load(*files);
+  out->set_valid(bundle.ok());
+  if (bundle.ok()) {
+    out->set_bundle_revision((*bundle)->revision());
+    out->set_policy_count(static_cast<int>((*bundle)->policies().size()));
+  } else {
+    for (auto& line : LoadErrorLines(bundle.status())) out->add_errors(std::move(line));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PolicyServiceImpl::DryRun(grpc::ServerContext* ctx, const v1::DryRunRequest* req,
+                                       v1::DryRunResponse* out) {
+  if (!dry_run_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "dry-run is not enabled");
+  if (absl::Status s = gate_->Enter(); !s.ok()) return ToGrpcStatus(s);
+  GateSlot slot(gate_);
+  // A dry-run replays many requests: allow it the maximum deadline rather than the default.
+  absl::Time deadline =
+      ctx->deadline() == std::chrono::system_clock::time_point::max()
+          ? absl::Now() + config_->max_deadline
+          : std::min(absl::FromChrono(ctx->deadline()), absl::Now() + config_->max_deadline);
+  absl::StatusOr<v1::DryRunResponse> r = dry_run_(*req, deadline);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *out = *std::move(r);
+  return grpc::Status::OK;
+}
+
+}  // namespace arbiter

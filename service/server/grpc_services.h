@@ -1,0 +1,96 @@
+// The gRPC handler layer: arbiter.v1 DecisionService and PolicyService. The only code that knows
+// gRPC; it converts protos to engine requests (service/convert), enforces the server's limits
+// (concurrency, batch size, deadlines, draining) and maps absl::Status to grpc::Status.
+#ifndef ARBITER_SERVICE_SERVER_GRPC_SERVICES_H_
+#define ARBITER_SERVICE_SERVER_GRPC_SERVICES_H_
+
+#include <atomic>
+#include <functional>
+
+#include "absl/status/status.h"
+#include "arbiter/v1/decision_service.grpc.pb.h"
+#include "arbiter/v1/policy_service.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "service/server/config.h"
+#include "service/server/decider.h"
+
+namespace arbiter {
+
+// absl::Status -> grpc::Status (the codes are the same numbers).
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Admission control shared by every handler: at most `max` calls in progress (more get
+// RESOURCE_EXHAUSTED at once rather than queueing without bound), and none once draining
+// (UNAVAILABLE). Thread-safe.
+class CallGate {
+ public:
+  explicit CallGate(int max) : max_(max) {}
+  // OK and a slot taken, or the status to answer with.
+  absl::Status Enter();
+  void Leave() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  void StartDraining() { draining_.store(true); }
+  bool draining() const { return draining_.load(); }
+  int in_flight() const { return in_flight_.load(); }
+
+ private:
+  const int max_;
+  std::atomic<int> in_flight_{0};
+  std::atomic<bool> draining_{false};
+};
+
+class DecisionServiceImpl final : public v1::DecisionService::Service {
+ public:
+  DecisionServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate)
+      : decider_(decider), config_(config), gate_(gate) {}
+
+  grpc::Status CheckAccess(grpc::ServerContext* ctx, const v1::AccessRequest* req,
+                           v1::Decision* out) override;
+  grpc::Status CheckProduct(grpc::ServerContext* ctx, const v1::ProductRequest* req,
+                            v1::Decision* out) override;
+  grpc::Status CheckDeployment(grpc::ServerContext* ctx, const v1::DeploymentRequest* req,
+                               v1::Decision* out) override;
+  grpc::Status CheckBatch(grpc::ServerContext* ctx, const v1::CheckBatchRequest* req,
+                          v1::CheckBatchResponse* out) override;
+
+ private:
+  grpc::Status Decide(grpc::ServerContext* ctx, const v1::DryRunCase& proto, v1::Decision* out);
+
+  Decider* decider_;
+  const ServerConfig* config_;
+  CallGate* gate_;
+};
+
+// DryRun is provided by the dry-run module through this hook (see service/dryrun).
+using DryRunHandler = std::function<absl::StatusOr<v1::DryRunResponse>(const v1::DryRunRequest&,
+                                                                       absl::Time deadline)>;
+
+class PolicyServiceImpl final : public v1::PolicyService::Service {
+ public:
+  PolicyServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate,
+                    DryRunHandler dry_run)
+      : decider_(decider), config_(config), gate_(gate), dry_run_(std::move(dry_run)) {}
+
+  grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::GetStatusRequest* req,
+                         v1::GetStatusResponse* out) override;
+  grpc::Status ListPolicies(grpc::ServerContext* ctx, const v1::ListPoliciesRequest* req,
+                            v1::ListPoliciesResponse* out) override;
+  grpc::Status Reload(grpc::ServerContext* ctx, const v1::ReloadRequest* req,
+                      v1::ReloadResponse* out) override;
+  grpc::Status ValidateBundle(grpc::ServerContext* ctx, const v1::ValidateBundleRequest* req,
+                              v1::ValidateBundleResponse* out) override;
+  grpc::Status DryRun(grpc::ServerContext* ctx, const v1::DryRunRequest* req,
+                      v1::DryRunResponse* out) override;
+
+ private:
+  Decider* decider_;
+  const ServerConfig* config_;
+  CallGate* gate_;
+  DryRunHandler dry_run_;
+};
+
+// Splits a load error status into its "file:line: message" lines.
+std::vector<std::string> LoadErrorLines(const absl::Status& status);
+
+}  // namespace arbiter
+
+#endif  // ARBITER_SERVICE_SERVER_GRPC_SERVICES_H_

@@ -1,0 +1,87 @@
+// arbiterd: the Arbiter policy decision server.
+//
+//   arbiterd --bundle DIR --listen HOST:PORT [--http-listen HOST:PORT] [--config FILE]
+//
+// Flags are parsed here and only here; the optional YAML config file holds everything else.
+// SIGTERM/SIGINT drain the server and exit 0.
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "service/server/config.h"
+#include "service/server/server.h"
+
+ABSL_FLAG(std::string, bundle, "", "Policy bundle directory (required).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address HOST:PORT (port 0 = any).");
+ABSL_FLAG(std::string, http_listen, "",
+          "HTTP side port HOST:PORT for /metrics, /healthz, /readyz and the OPA/Trino API.");
+ABSL_FLAG(std::string, config, "", "Optional YAML config file (limits, decision log, ...).");
+ABSL_FLAG(std::string, port_file, "",
+          "Write the bound gRPC and HTTP ports here once serving (for tests and scripts).");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "arbiterd --bundle DIR --listen HOST:PORT [--http-listen HOST:PORT] [--config FILE]");
+  // The documented spelling is --http-listen; abseil's flags use underscores.
+  std::vector<std::string> storage(argv, argv + argc);
+  std::vector<char*> args;
+  for (std::string& a : storage) {
+    if (a.rfind("--", 0) == 0) {
+      size_t end = std::min(a.find('='), a.size());
+      std::replace(a.begin() + 2, a.begin() + static_cast<long>(end), '-', '_');
+    }
+    args.push_back(a.data());
+  }
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+
+  // Signals are handled by one thread with sigwait; block them everywhere else first, before
+  // any other thread exists.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  arbiter::ServerConfig config;
+  if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
+    if (absl::Status s = arbiter::LoadServerConfig(path, config); !s.ok()) {
+      std::fprintf(stderr, "arbiterd: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  config.bundle_dir = absl::GetFlag(FLAGS_bundle);
+  config.listen = absl::GetFlag(FLAGS_listen);
+  if (std::string h = absl::GetFlag(FLAGS_http_listen); !h.empty()) config.http_listen = h;
+
+  arbiter::ArbiterServer server(config);
+  if (absl::Status s = server.Start(); !s.ok()) {
+    std::fprintf(stderr, "arbiterd: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  std::fprintf(
+      stderr, "arbiterd: serving bundle %s on %s (gRPC port %d%s)\n", config.bundle_dir.c_str(),
+      config.listen.c_str(), server.grpc_port(),
+      server.http_port() ? (", HTTP port " + std::to_string(server.http_port())).c_str() : "");
+  if (std::string pf = absl::GetFlag(FLAGS_port_file); !pf.empty()) {
+    std::string tmp = pf + ".tmp";
+    if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+      std::fprintf(f, "grpc=%d\nhttp=%d\n", server.grpc_port(), server.http_port());
+      std::fclose(f);
+      std::rename(tmp.c_str(), pf.c_str());
+    }
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "arbiterd: signal %d, draining\n", sig);
+  server.Shutdown();
+  server.Wait();
+  std::fprintf(stderr, "arbiterd: stopped\n");
+  return 0;
+}

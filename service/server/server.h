@@ -1,0 +1,63 @@
+// ArbiterServer wires the parts of arbiterd together: the bundle manager (and its watcher), the
+// decision log, metrics, the decider, the gRPC services (plus health and reflection) and the
+// HTTP side port. main() parses flags and signals; everything else starts and stops here.
+#ifndef ARBITER_SERVICE_SERVER_SERVER_H_
+#define ARBITER_SERVICE_SERVER_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "grpcpp/grpcpp.h"
+#include "service/decision_log/decision_log.h"
+#include "service/http/http_server.h"
+#include "service/metrics/metrics.h"
+#include "service/server/bundle_manager.h"
+#include "service/server/config.h"
+#include "service/server/decider.h"
+#include "service/server/grpc_services.h"
+
+namespace arbiter {
+
+// Lets other modules (the Trino endpoint) add HTTP routes before the side port starts.
+using HttpRouteInstaller = std::function<void(HttpServer&, Decider&, const ServerConfig&)>;
+
+class ArbiterServer {
+ public:
+  explicit ArbiterServer(ServerConfig config);
+  ~ArbiterServer();
+
+  // Loads the bundle (refusing to start without one), opens the decision log, binds the gRPC
+  // and HTTP ports and starts the watcher. Errors name the file, field or address at fault.
+  absl::Status Start(const std::vector<HttpRouteInstaller>& http_routes = {});
+
+  // Drains: health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish (up to the drain
+  // timeout), the decision log is flushed. Idempotent.
+  void Shutdown();
+
+  void Wait();
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_ != nullptr ? http_->port() : 0; }
+  Decider& decider() { return *decider_; }
+
+ private:
+  ServerConfig config_;
+  std::unique_ptr<BundleManager> bundles_;
+  std::unique_ptr<DecisionLog> log_;
+  metrics::Registry registry_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<Decider> decider_;
+  std::unique_ptr<CallGate> gate_;
+  std::unique_ptr<DecisionServiceImpl> decision_service_;
+  std::unique_ptr<PolicyServiceImpl> policy_service_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<HttpServer> http_;
+  int grpc_port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace arbiter
+
+#endif  // ARBITER_SERVICE_SERVER_SERVER_H_
