@@ -55,9 +55,15 @@ const Value* FirstOf(const Value& doc,
   return nullptr;
 }
 
+// A document's name goes into every change it yields; only scalars qualify, so that a name
+// written as a large map cannot multiply into every change.
+std::string NameText(const Value* v) {
+  if (v == nullptr || !(v->is_string() || v->is_number() || v->is_bool())) return "";
+  return ScalarText(*v);
+}
+
 std::string ContractName(const Value& c) {
-  const Value* v = FirstOf(c, {{"metadata", "name"}, {"name"}, {"id"}, {"info", "title"}});
-  return v == nullptr ? "" : ScalarText(*v);
+  return NameText(FirstOf(c, {{"metadata", "name"}, {"name"}, {"id"}, {"info", "title"}}));
 }
 
 const Value* ContractVersion(const Value& c) {
@@ -65,8 +71,7 @@ const Value* ContractVersion(const Value& c) {
 }
 
 std::string ProductName(const Value& p) {
-  const Value* v = FirstOf(p, {{"metadata", "name"}, {"name"}});
-  return v == nullptr ? "" : ScalarText(*v);
+  return NameText(FirstOf(p, {{"metadata", "name"}, {"name"}}));
 }
 
 using Problems = std::vector<std::pair<std::string, std::string>>;  // path, message
@@ -118,30 +123,32 @@ std::map<std::string, const Value*> IndexOf(
 // ---------------------------------------------------------------------------------------------
 // Recording changes.
 
-enum class Severity { kBreaking, kWarning, kInfo };
+// Which list of a ChangeSet a change goes to.
+enum class ChangeClass { kBreaking, kWarning, kInfo };
 
 class Recorder {
  public:
   Recorder(std::string document, ChangeSet* out) : document_(std::move(document)), out_(out) {}
 
-  void Add(Severity s, std::string path, absl::string_view rule, Value old_value, Value new_value) {
+  void Add(ChangeClass s, std::string path, absl::string_view rule, Value old_value,
+           Value new_value) {
     Change c{document_, std::move(path), std::string(rule), std::move(old_value),
              std::move(new_value)};
     switch (s) {
-      case Severity::kBreaking:
+      case ChangeClass::kBreaking:
         out_->breaking.push_back(std::move(c));
         break;
-      case Severity::kWarning:
+      case ChangeClass::kWarning:
         out_->warnings.push_back(std::move(c));
         break;
-      case Severity::kInfo:
+      case ChangeClass::kInfo:
         out_->info.push_back(std::move(c));
         break;
     }
   }
 
   void Unparseable(std::string path, std::string message) {
-    Add(Severity::kWarning, std::move(path), "unparseable_schema", Value(),
+    Add(ChangeClass::kWarning, std::move(path), "unparseable_schema", Value(),
         Value(std::move(message)));
   }
 
@@ -150,7 +157,7 @@ class Recorder {
   }
 
   // A value that must not change at all (a port's endpoint, the domain): equal or `rule`.
-  void IfDiffers(Severity s, std::string path, absl::string_view rule, const Value* old_value,
+  void IfDiffers(ChangeClass s, std::string path, absl::string_view rule, const Value* old_value,
                  const Value* new_value) {
     Value o = OrNull(old_value);
     Value n = OrNull(new_value);
@@ -582,8 +589,8 @@ Value ModelSummary(const Model& m) {
 void CompareTypeLike(Recorder& rec, const std::string& path, absl::string_view rule,
                      const Value& old_value, const Value& new_value) {
   if (old_value == new_value) return;
-  Severity s =
-      old_value.is_null() || new_value.is_null() ? Severity::kWarning : Severity::kBreaking;
+  ChangeClass s =
+      old_value.is_null() || new_value.is_null() ? ChangeClass::kWarning : ChangeClass::kBreaking;
   rec.Add(s, path, rule, old_value, new_value);
 }
 
@@ -596,44 +603,47 @@ void DiffField(Recorder& rec, const std::string& path, const Field& o, const Fie
                   n.physical_type);
   CompareTypeLike(rec, JoinPath(path, "format"), "field_format_changed", o.format, n.format);
   if (!o.required && n.required) {
-    rec.Add(Severity::kBreaking, JoinPath(path, "required"), "field_required_changed", false, true);
+    rec.Add(ChangeClass::kBreaking, JoinPath(path, "required"), "field_required_changed", false,
+            true);
   } else if (o.required && !n.required) {
-    rec.Add(Severity::kWarning, JoinPath(path, "required"), "field_required_relaxed", true, false);
+    rec.Add(ChangeClass::kWarning, JoinPath(path, "required"), "field_required_relaxed", true,
+            false);
   }
   if (o.unique != n.unique) {
-    rec.Add(Severity::kBreaking, JoinPath(path, "unique"), "field_unique_changed", o.unique,
+    rec.Add(ChangeClass::kBreaking, JoinPath(path, "unique"), "field_unique_changed", o.unique,
             n.unique);
   }
   if (o.primary_key != n.primary_key) {
-    rec.Add(Severity::kWarning, JoinPath(path, "primaryKey"), "field_primary_key_changed",
+    rec.Add(ChangeClass::kWarning, JoinPath(path, "primaryKey"), "field_primary_key_changed",
             o.primary_key, n.primary_key);
   }
   if (!(o.references == n.references)) {
-    rec.Add(Severity::kWarning, JoinPath(path, "references"), "field_references_changed",
+    rec.Add(ChangeClass::kWarning, JoinPath(path, "references"), "field_references_changed",
             o.references, n.references);
   }
   bool old_pii = Truthy(&o.pii);
   bool new_pii = Truthy(&n.pii);
   if (old_pii && !new_pii) {
-    rec.Add(Severity::kBreaking, JoinPath(path, "pii"), "field_pii_removed", o.pii, n.pii);
+    rec.Add(ChangeClass::kBreaking, JoinPath(path, "pii"), "field_pii_removed", o.pii, n.pii);
   } else if (!old_pii && new_pii) {
-    rec.Add(Severity::kWarning, JoinPath(path, "pii"), "field_pii_added", o.pii, n.pii);
+    rec.Add(ChangeClass::kWarning, JoinPath(path, "pii"), "field_pii_added", o.pii, n.pii);
   }
   if (!(o.classification == n.classification)) {
     int old_rank = ClassificationRank(o.classification);
     int new_rank = ClassificationRank(n.classification);
     std::string cpath = JoinPath(path, "classification");
     if (old_rank >= kProtectedRank && new_rank < old_rank) {
-      rec.Add(Severity::kBreaking, cpath, "field_pii_removed", o.classification, n.classification);
+      rec.Add(ChangeClass::kBreaking, cpath, "field_pii_removed", o.classification,
+              n.classification);
     } else if (new_rank >= kProtectedRank && new_rank > old_rank) {
-      rec.Add(Severity::kWarning, cpath, "field_pii_added", o.classification, n.classification);
+      rec.Add(ChangeClass::kWarning, cpath, "field_pii_added", o.classification, n.classification);
     } else {
-      rec.Add(Severity::kInfo, cpath, "field_classification_changed", o.classification,
+      rec.Add(ChangeClass::kInfo, cpath, "field_classification_changed", o.classification,
               n.classification);
     }
   }
   if (!(o.description == n.description)) {
-    rec.Add(Severity::kInfo, JoinPath(path, "description"), "description_changed", o.description,
+    rec.Add(ChangeClass::kInfo, JoinPath(path, "description"), "description_changed", o.description,
             n.description);
   }
   // A field that stopped (or started) being an enum already shows as a type change.
@@ -643,10 +653,11 @@ void DiffField(Recorder& rec, const std::string& path, const Field& o, const Fie
     for (const std::string& s : n.symbols) new_set.emplace(s, true);
     std::string spath = JoinPath(path, "symbols");
     for (const std::string& s : o.symbols) {
-      if (!new_set.count(s)) rec.Add(Severity::kBreaking, spath, "enum_symbol_removed", s, Value());
+      if (!new_set.count(s))
+        rec.Add(ChangeClass::kBreaking, spath, "enum_symbol_removed", s, Value());
     }
     for (const std::string& s : n.symbols) {
-      if (!old_set.count(s)) rec.Add(Severity::kWarning, spath, "enum_symbol_added", Value(), s);
+      if (!old_set.count(s)) rec.Add(ChangeClass::kWarning, spath, "enum_symbol_added", Value(), s);
     }
   }
   DiffFields(rec, path, o.children, n.children);
@@ -661,7 +672,7 @@ void DiffFields(Recorder& rec, const std::string& path, const std::vector<Field>
     std::string fpath = JoinPath(path, o.name);
     auto it = new_index.find(o.name);
     if (it == new_index.end()) {
-      rec.Add(Severity::kBreaking, fpath, "field_removed", FieldSummary(o), Value());
+      rec.Add(ChangeClass::kBreaking, fpath, "field_removed", FieldSummary(o), Value());
     } else {
       DiffField(rec, fpath, o, *it->second);
     }
@@ -670,7 +681,7 @@ void DiffFields(Recorder& rec, const std::string& path, const std::vector<Field>
     if (old_index.count(n.name)) continue;
     // Readers of the new schema cannot read old data that lacks a required field.
     bool breaking = n.required && !n.has_default;
-    rec.Add(breaking ? Severity::kBreaking : Severity::kInfo, JoinPath(path, n.name),
+    rec.Add(breaking ? ChangeClass::kBreaking : ChangeClass::kInfo, JoinPath(path, n.name),
             breaking ? "field_added_required" : "field_added", Value(), FieldSummary(n));
   }
 }
@@ -684,19 +695,20 @@ void DiffModels(Recorder& rec, const std::string& prefix, const std::vector<Mode
     std::string path = JoinPath(prefix, o.name);
     auto it = new_index.find(o.name);
     if (it == new_index.end()) {
-      rec.Add(Severity::kBreaking, path, "model_removed", ModelSummary(o), Value());
+      rec.Add(ChangeClass::kBreaking, path, "model_removed", ModelSummary(o), Value());
       continue;
     }
     const Model& n = *it->second;
     if (!(o.description == n.description)) {
-      rec.Add(Severity::kInfo, JoinPath(path, "description"), "description_changed", o.description,
-              n.description);
+      rec.Add(ChangeClass::kInfo, JoinPath(path, "description"), "description_changed",
+              o.description, n.description);
     }
     DiffFields(rec, path, o.fields, n.fields);
   }
   for (const Model& n : new_models) {
     if (!old_index.count(n.name)) {
-      rec.Add(Severity::kInfo, JoinPath(prefix, n.name), "model_added", Value(), ModelSummary(n));
+      rec.Add(ChangeClass::kInfo, JoinPath(prefix, n.name), "model_added", Value(),
+              ModelSummary(n));
     }
   }
 }
@@ -710,7 +722,7 @@ void DiffSchemas(Recorder& rec, const Schema& o, const Schema& n) {
     }
   }
   if (o.present && n.present && !(o.type == n.type)) {
-    rec.Add(Severity::kWarning, "schema.type", "schema_type_changed", o.type, n.type);
+    rec.Add(ChangeClass::kWarning, "schema.type", "schema_type_changed", o.type, n.type);
   }
   bool old_ok = !o.present || o.comparable;
   bool new_ok = !n.present || n.comparable;
@@ -771,14 +783,14 @@ void DiffQuality(Recorder& rec, const Value& o, const Value& n) {
     std::string path = JoinPath("quality.rules", key);
     auto it = new_index.find(key);
     if (it == new_index.end()) {
-      rec.Add(Severity::kWarning, path, "quality_rule_removed", *rule, Value());
+      rec.Add(ChangeClass::kWarning, path, "quality_rule_removed", *rule, Value());
     } else if (!(*rule == *it->second)) {
-      rec.Add(Severity::kWarning, path, "quality_rule_changed", *rule, *it->second);
+      rec.Add(ChangeClass::kWarning, path, "quality_rule_changed", *rule, *it->second);
     }
   }
   for (const auto& [key, rule] : new_rules) {
     if (!old_index.count(key)) {
-      rec.Add(Severity::kInfo, JoinPath("quality.rules", key), "quality_rule_added", Value(),
+      rec.Add(ChangeClass::kInfo, JoinPath("quality.rules", key), "quality_rule_added", Value(),
               *rule);
     }
   }
@@ -798,15 +810,15 @@ void DiffSlos(Recorder& rec, const std::string& path, const Value* o, const Valu
     std::string spath = JoinPath(path, name);
     auto it = new_index.find(name);
     if (it == new_index.end()) {
-      rec.Add(Severity::kWarning, spath, "slo_changed", *slo, Value());
+      rec.Add(ChangeClass::kWarning, spath, "slo_changed", *slo, Value());
       continue;
     }
-    rec.IfDiffers(Severity::kWarning, JoinPath(spath, "target"), "slo_changed", SloTarget(*slo),
+    rec.IfDiffers(ChangeClass::kWarning, JoinPath(spath, "target"), "slo_changed", SloTarget(*slo),
                   SloTarget(*it->second));
   }
   for (const auto& [name, slo] : new_slos) {
     if (!old_index.count(name)) {
-      rec.Add(Severity::kInfo, JoinPath(path, name), "slo_added", Value(), *slo);
+      rec.Add(ChangeClass::kInfo, JoinPath(path, name), "slo_added", Value(), *slo);
     }
   }
 }
@@ -825,7 +837,7 @@ void DiffDescription(Recorder& rec, const Value& o, const Value& n,
   auto [old_path, old_value] = find(o);
   auto [new_path, new_value] = find(n);
   std::string path = !new_path.empty() ? new_path : old_path;
-  rec.IfDiffers(Severity::kInfo, path, "description_changed", old_value, new_value);
+  rec.IfDiffers(ChangeClass::kInfo, path, "description_changed", old_value, new_value);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -851,7 +863,7 @@ void DiffColumns(Recorder& rec, const std::string& path, const Value* o, const V
     std::string cpath = JoinPath(path, name);
     auto it = new_index.find(name);
     if (it == new_index.end()) {
-      rec.Add(Severity::kBreaking, cpath, "column_removed", *oc, Value());
+      rec.Add(ChangeClass::kBreaking, cpath, "column_removed", *oc, Value());
       continue;
     }
     const Value& nc = *it->second;
@@ -860,18 +872,18 @@ void DiffColumns(Recorder& rec, const std::string& path, const Value* o, const V
     bool old_pii = ColumnPii(*oc);
     bool new_pii = ColumnPii(nc);
     if (old_pii && !new_pii) {
-      rec.Add(Severity::kBreaking, JoinPath(cpath, "pii"), "column_pii_removed", true, false);
+      rec.Add(ChangeClass::kBreaking, JoinPath(cpath, "pii"), "column_pii_removed", true, false);
     } else if (!old_pii && new_pii) {
-      rec.Add(Severity::kWarning, JoinPath(cpath, "pii"), "column_pii_added", false, true);
+      rec.Add(ChangeClass::kWarning, JoinPath(cpath, "pii"), "column_pii_added", false, true);
     }
-    rec.IfDiffers(Severity::kInfo, JoinPath(cpath, "tags"), "column_tags_changed", oc->Find("tags"),
-                  nc.Find("tags"));
-    rec.IfDiffers(Severity::kInfo, JoinPath(cpath, "description"), "description_changed",
+    rec.IfDiffers(ChangeClass::kInfo, JoinPath(cpath, "tags"), "column_tags_changed",
+                  oc->Find("tags"), nc.Find("tags"));
+    rec.IfDiffers(ChangeClass::kInfo, JoinPath(cpath, "description"), "description_changed",
                   oc->Find("description"), nc.Find("description"));
   }
   for (const auto& [name, nc] : new_cols) {
     if (!old_index.count(name)) {
-      rec.Add(Severity::kInfo, JoinPath(path, name), "column_added", Value(), *nc);
+      rec.Add(ChangeClass::kInfo, JoinPath(path, name), "column_added", Value(), *nc);
     }
   }
 }
@@ -886,17 +898,17 @@ void DiffTables(Recorder& rec, const std::string& path, const Value* o, const Va
     std::string tpath = JoinPath(path, name);
     auto it = new_index.find(name);
     if (it == new_index.end()) {
-      rec.Add(Severity::kBreaking, tpath, "table_removed", *ot, Value());
+      rec.Add(ChangeClass::kBreaking, tpath, "table_removed", *ot, Value());
       continue;
     }
-    rec.IfDiffers(Severity::kInfo, JoinPath(tpath, "description"), "description_changed",
+    rec.IfDiffers(ChangeClass::kInfo, JoinPath(tpath, "description"), "description_changed",
                   ot->Find("description"), it->second->Find("description"));
     DiffColumns(rec, JoinPath(tpath, "columns"), ot->Find("columns"), it->second->Find("columns"),
                 problems);
   }
   for (const auto& [name, nt] : new_tables) {
     if (!old_index.count(name)) {
-      rec.Add(Severity::kInfo, JoinPath(path, name), "table_added", Value(), *nt);
+      rec.Add(ChangeClass::kInfo, JoinPath(path, name), "table_added", Value(), *nt);
     }
   }
 }
@@ -909,21 +921,25 @@ bool IsAddressKey(absl::string_view key) {
 void DiffPort(Recorder& rec, const std::string& path, const Value& o, const Value& n,
               Problems* problems) {
   if (!o.is_map() || !n.is_map()) return;  // NamedEntries only yields named maps
+  // Every key of either side once, in the order the documents give them; std::map keeps a port
+  // with very many keys from costing quadratic time.
+  std::map<absl::string_view, bool> seen;
   std::vector<absl::string_view> keys;
-  for (const auto& [k, v] : o.as_map()) keys.push_back(k);
-  for (const auto& [k, v] : n.as_map()) {
-    if (o.Find(k) == nullptr) keys.push_back(k);
+  for (const Value* side : {&o, &n}) {
+    for (const auto& [k, v] : side->as_map()) {
+      if (seen.emplace(k, true).second) keys.push_back(k);
+    }
   }
   for (absl::string_view key : keys) {
     if (key == "name" || key == "tables") continue;
     std::string kpath = JoinPath(path, key);
     if (key == "description") {
-      rec.IfDiffers(Severity::kInfo, kpath, "description_changed", o.Find(key), n.Find(key));
+      rec.IfDiffers(ChangeClass::kInfo, kpath, "description_changed", o.Find(key), n.Find(key));
     } else if (IsAddressKey(key)) {
       // Consumers connect by these: any change moves the data out from under them.
-      rec.IfDiffers(Severity::kBreaking, kpath, "output_port_changed", o.Find(key), n.Find(key));
+      rec.IfDiffers(ChangeClass::kBreaking, kpath, "output_port_changed", o.Find(key), n.Find(key));
     } else {
-      rec.IfDiffers(Severity::kWarning, kpath, "output_port_updated", o.Find(key), n.Find(key));
+      rec.IfDiffers(ChangeClass::kWarning, kpath, "output_port_updated", o.Find(key), n.Find(key));
     }
   }
   DiffTables(rec, JoinPath(path, "tables"), o.Find("tables"), n.Find("tables"), problems);
@@ -973,10 +989,10 @@ ChangeSet DiffProducts(const Value& previous, const Value& current) {
     return out;
   }
   Problems problems;
-  rec.IfDiffers(Severity::kBreaking, "metadata.domain", "domain_changed",
+  rec.IfDiffers(ChangeClass::kBreaking, "metadata.domain", "domain_changed",
                 previous.FindPath({"metadata", "domain"}),
                 current.FindPath({"metadata", "domain"}));
-  rec.IfDiffers(Severity::kWarning, "metadata.owner", "owner_changed",
+  rec.IfDiffers(ChangeClass::kWarning, "metadata.owner", "owner_changed",
                 previous.FindPath({"metadata", "owner"}), current.FindPath({"metadata", "owner"}));
   DiffDescription(rec, previous, current,
                   {{"spec", "description"}, {"metadata", "description"}, {"description"}});
@@ -984,9 +1000,9 @@ ChangeSet DiffProducts(const Value& previous, const Value& current) {
   bool old_pii = Truthy(previous.FindPath({"spec", "classification", "pii"}));
   bool new_pii = Truthy(current.FindPath({"spec", "classification", "pii"}));
   if (old_pii && !new_pii) {
-    rec.Add(Severity::kBreaking, "spec.classification.pii", "pii_removed", true, false);
+    rec.Add(ChangeClass::kBreaking, "spec.classification.pii", "pii_removed", true, false);
   } else if (!old_pii && new_pii) {
-    rec.Add(Severity::kWarning, "spec.classification.pii", "pii_added", false, true);
+    rec.Add(ChangeClass::kWarning, "spec.classification.pii", "pii_added", false, true);
   }
 
   const Value* old_gov = Section(previous, "governance").second;
@@ -995,11 +1011,12 @@ ChangeSet DiffProducts(const Value& previous, const Value& current) {
   auto gov = [](const Value* g, absl::string_view key) -> const Value* {
     return g == nullptr ? nullptr : g->Find(key);
   };
-  rec.IfDiffers(Severity::kWarning, JoinPath(gov_path, "dataClassification"),
+  rec.IfDiffers(ChangeClass::kWarning, JoinPath(gov_path, "dataClassification"),
                 "classification_changed", gov(old_gov, "dataClassification"),
                 gov(new_gov, "dataClassification"));
-  rec.IfDiffers(Severity::kWarning, JoinPath(gov_path, "accessControl"), "access_control_changed",
-                gov(old_gov, "accessControl"), gov(new_gov, "accessControl"));
+  rec.IfDiffers(ChangeClass::kWarning, JoinPath(gov_path, "accessControl"),
+                "access_control_changed", gov(old_gov, "accessControl"),
+                gov(new_gov, "accessControl"));
 
   DiffSlos(rec, SectionPath(previous, current, "slos"), Section(previous, "slos").second,
            Section(current, "slos").second);
@@ -1015,14 +1032,14 @@ ChangeSet DiffProducts(const Value& previous, const Value& current) {
     std::string path = JoinPath(ports_path, name);
     auto it = new_index.find(name);
     if (it == new_index.end()) {
-      rec.Add(Severity::kBreaking, path, "output_port_removed", *port, Value());
+      rec.Add(ChangeClass::kBreaking, path, "output_port_removed", *port, Value());
     } else {
       DiffPort(rec, path, *port, *it->second, &problems);
     }
   }
   for (const auto& [name, port] : new_ports) {
     if (!old_index.count(name)) {
-      rec.Add(Severity::kInfo, JoinPath(ports_path, name), "output_port_added", Value(), *port);
+      rec.Add(ChangeClass::kInfo, JoinPath(ports_path, name), "output_port_added", Value(), *port);
     }
   }
   rec.Report(problems, "");
@@ -1103,7 +1120,7 @@ Value ComputeChange(const Value& product, const Value* previous_product,
     auto it = previous.find(name);
     if (it == previous.end()) {
       Recorder(absl::StrCat("contract:", name), &all)
-          .Add(Severity::kInfo, "metadata.name", "contract_added", Value(), name);
+          .Add(ChangeClass::kInfo, "metadata.name", "contract_added", Value(), name);
       versions[name] = VersionDelta(nullptr, ContractVersion(*doc), /*initial=*/true);
       continue;
     }
@@ -1113,7 +1130,7 @@ Value ComputeChange(const Value& product, const Value* previous_product,
   for (const auto& [name, doc] : previous) {
     if (current.count(name)) continue;
     Recorder(absl::StrCat("contract:", name), &all)
-        .Add(Severity::kBreaking, "metadata.name", "contract_removed", name, Value());
+        .Add(ChangeClass::kBreaking, "metadata.name", "contract_removed", name, Value());
     Value d = Value::EmptyMap();
     d.Set("from", VersionText(ContractVersion(*doc)));
     d.Set("bump", "removed");

@@ -8,6 +8,12 @@
 //   - ODCS: `schema: [{name, description, properties: [{name, logicalType|type, ...}]}]`;
 //   - datacontract.com: `models: {<model>: {description, fields: {<field>: {type, ...}}}}`.
 //
+// Paths start with "schema." (Avro, ODCS) or "models." (datacontract.com), then the model and
+// the field, nested fields joined by dots. Field types are compared as canonical text: Avro
+// "bytes[decimal(10,2)]", "long[timestamp-millis]", "array<string>", "union<long,string>"
+// (branch order ignored); a union's "null" branch is not part of the type but of `required`.
+// Enum symbol changes carry the symbol in `old`/`new`, one change per symbol.
+//
 // Rules (the `rule` of a Change) by class:
 //   breaking: model_removed, field_removed, field_added_required, field_type_changed,
 //     field_format_changed, field_required_changed, field_unique_changed, field_pii_removed,
@@ -16,19 +22,24 @@
 //     column_pii_removed, pii_removed, domain_changed.
 //   warnings: field_primary_key_changed, field_references_changed, field_pii_added,
 //     field_required_relaxed, enum_symbol_added, quality_rule_removed, quality_rule_changed,
-//     slo_changed, schema_type_changed, unparseable_schema, duplicate_name; a type or format
-//     that appears or disappears (rather than changing) is a field_type_changed /
-//     field_format_changed warning, as in datacontract-cli; for products: output_port_updated
+//     slo_changed, schema_type_changed, unparseable_schema; a type or format that appears or
+//     disappears (rather than changing) is a field_type_changed / field_format_changed /
+//     column_type_changed warning, as in datacontract-cli; for products: output_port_updated
 //     (a port attribute other than type/catalog/schema/endpoint/topic), column_pii_added,
 //     pii_added, classification_changed, access_control_changed, owner_changed.
 //   info: model_added, field_added, description_changed, quality_rule_added, slo_added,
-//     contract_added, field_classification_changed (between two levels below confidential);
-//     for products: output_port_added, table_added, column_added, column_tags_changed.
+//     contract_added, field_classification_changed (a classification change that neither
+//     lowers nor raises it to confidential or above, e.g. public → internal); for products:
+//     output_port_added, table_added, column_added, column_tags_changed.
 //
-// Malformed input never fails the diff: each problem becomes an `unparseable_schema` warning
-// whose `new` holds the error text, and the rest of the documents is still compared. Work is
-// linear in the size of the documents (up to sorting) and recursion never goes deeper than the
-// Value trees, which the parsers already bound.
+// Malformed input never fails the diff: each problem (spec text that is not JSON, fields that
+// are neither a list nor a map, an entry without a name, a repeated name of which the first is
+// compared) becomes an `unparseable_schema` warning whose `new` holds the error text, and the
+// rest of the documents is still compared. A specification that does not parse at all is not
+// compared field by field; inside one that does, what cannot be read counts as absent, so
+// fields that became unreadable also show as removed. Work is linear in the size of the
+// documents (up
+// to sorting) and recursion is no deeper than the Value trees, which the parsers bound.
 //
 // All functions are pure and thread-safe.
 #ifndef ARBITER_SERVICE_DIFF_SCHEMA_DIFF_H_

@@ -588,6 +588,25 @@ TEST(DiffContractsTest, CarriesOldAndNewValues) {
   EXPECT_TRUE(cs.breaking[0].new_value.is_null());
 }
 
+TEST(DiffContractsTest, ManyFields) {
+  // Matching is by name through an index: one change among thousands is found exactly once.
+  auto contract = [](absl::string_view changed_type) {
+    Value::Map fields;
+    for (int i = 0; i < 5000; ++i) {
+      Value field = Value::EmptyMap();
+      field.Set("type", i == 4321 ? changed_type : "string");
+      fields.emplace_back(absl::StrCat("f", i), std::move(field));
+    }
+    Value model = Value::EmptyMap();
+    model.Set("fields", Value(std::move(fields)));
+    Value doc = Value::EmptyMap();
+    doc.Set("models", Value::EmptyMap()).Set("m", std::move(model));
+    return doc;
+  };
+  EXPECT_EQ(Summary(DiffContracts(contract("string"), contract("long"))),
+            std::vector<std::string>{"breaking field_type_changed models.m.f4321.type"});
+}
+
 TEST(DiffContractsTest, SpecificationMayBeAMap) {
   // Some descriptors embed the Avro schema as YAML rather than JSON text; both compare equal.
   Value previous = Yaml(kAvroContract);
