@@ -5,6 +5,7 @@
 #include <string>
 
 #include "clients/cli/offline_commands.h"
+#include "clients/cli/online_commands.h"
 
 namespace {
 
@@ -15,6 +16,11 @@ Offline, with the engine as a library:
        [--now RFC3339] [--output text|json]
   test DIR [--output text|junit] [--verbose]
   validate DIR
+
+Against a server (arbiterd), over gRPC:
+  check access|product|deployment --server HOST:PORT (--request FILE | per-field flags)
+       [--output text|json] [--timeout-ms N]
+  status --server HOST:PORT
 
 Per-field request flags:
   access:      --principal ID [--roles a,b] [--groups g] [--attr k=v] --action ACTION
@@ -37,6 +43,8 @@ int main(int argc, char** argv) {
   if (command == "eval") return arbiter::cli::EvalCommand(argc, argv);
   if (command == "test") return arbiter::cli::TestCommand(argc, argv);
   if (command == "validate") return arbiter::cli::ValidateCommand(argc, argv);
+  if (command == "check") return arbiter::cli::CheckCommand(argc, argv);
+  if (command == "status") return arbiter::cli::StatusCommand(argc, argv);
   std::cerr << "arbiter: unknown command \"" << command << "\"\n" << kUsage;
   return 2;
 }
