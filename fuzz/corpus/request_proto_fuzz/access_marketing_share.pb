@@ -1,0 +1,5 @@
+
+N
+%
+miaaudit"	marketing*
+regioneureadsales_analytics.orders.orders

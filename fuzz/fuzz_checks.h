@@ -1,0 +1,161 @@
+// Invariants the request and policy fuzzers check on every outcome, beyond "no crash": a rejected
+// request is INVALID_ARGUMENT; an evaluation is a decision or INVALID_ARGUMENT (never INTERNAL,
+// and never DEADLINE_EXCEEDED: the fuzzers set no request deadline); a decision obeys DESIGN §1's
+// combining rules and SANDBOX.md #16 (reason text capped, free of control characters).
+#ifndef ARBITER_FUZZ_FUZZ_CHECKS_H_
+#define ARBITER_FUZZ_FUZZ_CHECKS_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "service/engine/bundle.h"
+#include "service/engine/types.h"
+#include "service/value/value.h"
+
+namespace arbiter::fuzz {
+
+[[noreturn]] inline void Fail(absl::string_view what) {
+  std::fprintf(stderr, "invariant violated: %.*s\n", static_cast<int>(what.size()), what.data());
+  std::abort();
+}
+
+// Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF), as JSON parsers
+// require.
+inline bool IsUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+// Every string and map key of `v` is UTF-8 (JSON, protobuf strings and Lua consumers need it).
+inline bool AllStringsUtf8(const Value& v) {
+  switch (v.type()) {
+    case Value::Type::kString:
+      return IsUtf8(v.as_string());
+    case Value::Type::kList:
+      for (const Value& e : v.as_list()) {
+        if (!AllStringsUtf8(e)) return false;
+      }
+      return true;
+    case Value::Type::kMap:
+      for (const auto& [k, e] : v.as_map()) {
+        if (!IsUtf8(k) || !AllStringsUtf8(e)) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
+// Known, reported findings that are not fixed yet (each has a reproducer in crashes/<target>/).
+// scripts/fuzz.sh sets ARBITER_FUZZ_SKIP_KNOWN=1 while fuzzing so that a known finding does not
+// stop the search for new ones, and replays crashes/ without it to report whether they still
+// reproduce. Run a harness by hand without the variable to see the finding.
+inline bool SkipKnown() {
+  static const bool skip = [] {
+    const char* env = std::getenv("ARBITER_FUZZ_SKIP_KNOWN");
+    return env != nullptr && env[0] != '\0' && env[0] != '0';
+  }();
+  return skip;
+}
+
+inline void CheckRejection(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kInvalidArgument) {
+    Fail("a rejected request must be INVALID_ARGUMENT, got " + status.ToString());
+  }
+  if (status.message().empty()) Fail("a rejection must say why");
+}
+
+inline bool CleanReasonText(absl::string_view s, size_t cap) {
+  // The engine may prefix a policy's capped text with a short explanation of its own.
+  if (s.size() > cap + 512) return false;
+  return std::none_of(s.begin(), s.end(), [](char ch) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == 0x7F;
+  });
+}
+
+inline void CheckDecision(const Bundle& bundle, const Request& request,
+                          const absl::StatusOr<Decision>& result) {
+  if (!result.ok()) {
+    CheckRejection(result.status());
+    return;
+  }
+  const Decision& d = *result;
+  if (d.bundle_revision != bundle.revision()) Fail("decision names another bundle revision");
+  bool error_deny = false;
+  for (const Reason& r : d.reasons) {
+    if (r.policy_id.empty()) Fail("reason without a policy id");
+    if (std::find(d.evaluated_policies.begin(), d.evaluated_policies.end(), r.policy_id) ==
+        d.evaluated_policies.end()) {
+      Fail("reason from policy " + r.policy_id + " that did not run");
+    }
+    if (r.origin != "global" && r.origin.rfind("domain:", 0) != 0) {
+      Fail("reason origin \"" + r.origin + "\"");
+    }
+    if (!r.origin.empty() && r.origin != "global" && r.origin != "domain:" + d.domain) {
+      Fail("policy of domain " + r.origin + " ran for a resource of domain " + d.domain);
+    }
+    if (!CleanReasonText(r.message, bundle.limits().max_message_bytes) ||
+        !CleanReasonText(r.detail, bundle.limits().max_message_bytes)) {
+      Fail("reason text of " + r.policy_id + " is too long or has control characters");
+    }
+    if (r.effect == Effect::kDeny && r.severity == Severity::kError) error_deny = true;
+  }
+  if (d.effect == Effect::kAllow && error_deny) {
+    // Only a mandatory allow beats a deny, and only a non-mandatory one. (A mandatory obligate()
+    // also shows as an allow, so this cannot tell every wrong ALLOW.)
+    bool mandatory_allow = false, mandatory_deny = false;
+    for (const Reason& r : d.reasons) {
+      if (r.mode != "mandatory") continue;
+      if (r.effect == Effect::kAllow) mandatory_allow = true;
+      if (r.effect == Effect::kDeny && r.severity == Severity::kError) mandatory_deny = true;
+    }
+    if (!mandatory_allow || mandatory_deny) Fail("ALLOW despite a deny of severity error");
+  }
+  if (d.effect == Effect::kDeny && !error_deny) {
+    if (!d.defaulted) Fail("DENY without a deny finding and not defaulted");
+    if (KindOf(request) != Kind::kAccess) Fail("non-access request denied by default");
+  }
+  // (obligate() findings are reported as allows but never decide, so only denies are checked.)
+  if (d.defaulted && error_deny) Fail("defaulted although a policy denied");
+  if (d.effect == Effect::kDeny && !d.obligations.empty()) Fail("obligations on a DENY");
+  if (KindOf(request) != Kind::kDeployment && !d.change.is_null()) {
+    Fail("req.change on a request that is not a deployment");
+  }
+}
+
+}  // namespace arbiter::fuzz
+
+#endif  // ARBITER_FUZZ_FUZZ_CHECKS_H_

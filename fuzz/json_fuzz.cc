@@ -1,0 +1,40 @@
+// libFuzzer target for ParseJson: any text must come back as a Value or an INVALID_ARGUMENT
+// status naming "<source>:<line>:<col>", never as a crash, a hang or unbounded recursion. A
+// document that parses renders back to JSON that parses to the same rendering.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "fuzz/fuzz_bundle.h"
+#include "service/value/parse.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  absl::string_view text(reinterpret_cast<const char*>(data), size);
+  absl::StatusOr<arbiter::Value> v = arbiter::ParseJson(text, "in.json",
+                                                        arbiter::fuzz::SmallParseLimits());
+  if (!v.ok()) {
+    if (v.status().code() != absl::StatusCode::kInvalidArgument ||
+        !absl::StartsWith(v.status().message(), "in.json:")) {
+      std::fprintf(stderr, "unexpected status: %s\n", v.status().ToString().c_str());
+      std::abort();
+    }
+    return 0;
+  }
+  std::string json = v->ToJson();
+  absl::StatusOr<arbiter::Value> back = arbiter::ParseJson(json, "rendered.json");
+  if (!back.ok()) {
+    std::fprintf(stderr, "ToJson output does not parse: %s\n", back.status().ToString().c_str());
+    std::abort();
+  }
+  if (back->ToJson() != json) {
+    std::fprintf(stderr, "JSON round trip differs:\n%s\n%s\n", json.c_str(),
+                 back->ToJson().c_str());
+    std::abort();
+  }
+  return 0;
+}
