@@ -14,7 +14,7 @@ BUILD_PACKAGES=(
 )
 TEST_PACKAGES=(
   clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format
-  nghttp2-client python3 python3-grpcio python3-protobuf python3-yaml python3-pytest
+  grpc-proto nghttp2-client python3 python3-grpcio python3-protobuf python3-yaml python3-pytest
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
 )
 
