@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# gRPC load benchmark: starts arbiterd on the shipped bundle (decision logging on, to a file)
+# and drives CheckAccess over loopback with h2load (Debian's nghttp2-client), a load generator
+# that is not part of the server, sending a pre-encoded gRPC frame. Prints requests/s and
+# p50/p99 latency at 16 and 64 concurrent streams (computed from h2load's per-request log).
+#
+#   bench/grpc_load.sh [BUILD_DIR] [REQUESTS_PER_RUN]
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-$repo/build}"
+n="${2:-200000}"
+work="$(mktemp -d)"
+trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
+"$build/bench/grpc_frame" --kind access --request "$repo/bench/access_request.json" > "$work/frame"
+cat > "$work/config.yaml" <<CFG
+server:
+  max_concurrent_calls: 4096
+decision_log:
+  path: $work/decisions.jsonl
+  overflow: drop
+CFG
+"$build/service/server/arbiterd" --bundle "$repo/policies" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+  --config "$work/config.yaml" --port-file "$work/ports" 2>"$work/stderr" &
+echo $! > "$work/pid"
+for _ in $(seq 100); do [ -s "$work/ports" ] && break; sleep 0.1; done
+port="$(sed -n "s/^grpc=//p" "$work/ports")"; http_port="$(sed -n "s/^http=//p" "$work/ports")"
+[ -n "$port" ] || { cat "$work/stderr"; exit 1; }
+
+run() {  # streams clients
+  local streams=$1 clients=$2
+  local per=$((streams / clients))
+  # Warm up, then measure.
+  h2load -n 5000 -c "$clients" -m "$per" -H 'content-type: application/grpc' -H 'te: trailers' \
+    -d "$work/frame" "http://127.0.0.1:$port/arbiter.v1.DecisionService/CheckAccess" >/dev/null
+  h2load -n "$n" -c "$clients" -m "$per" -H 'content-type: application/grpc' -H 'te: trailers' \
+    -d "$work/frame" --log-file="$work/h2load.log" \
+    "http://127.0.0.1:$port/arbiter.v1.DecisionService/CheckAccess" > "$work/out"
+  local rps errors
+  rps="$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$work/out")"
+  errors="$(sed -n 's/^requests: .* \([0-9]*\) errored.*/\1/p' "$work/out")"
+  # h2load's log: start time, HTTP status, elapsed microseconds per request.
+  python3 - "$work/h2load.log" "$streams" "$rps" "$errors" <<'PY'
+import sys
+path, streams, rps, errors = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+lat = sorted(int(line.split()[2]) for line in open(path) if line.strip())
+p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] / 1000.0
+print(f"streams={streams:>3}  requests={len(lat)}  {float(rps):>9.0f} req/s  "
+      f"p50={p(0.50):.2f} ms  p99={p(0.99):.2f} ms  errored={errors}")
+PY
+  rm -f "$work/h2load.log"
+}
+
+echo "arbiterd CheckAccess over loopback, shipped bundle, decision log on ($(nproc) cores shared with h2load)"
+run 16 4
+run 64 4
+dropped="$(curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null | sed -n 's/^arbiter_decision_log_dropped //p' || true)"
+echo "decision log: $(wc -l < "$work/decisions.jsonl") lines written${dropped:+, $dropped dropped}"
