@@ -16,6 +16,7 @@
 #include "absl/flags/usage.h"
 #include "service/server/config.h"
 #include "service/server/server.h"
+#include "service/trino/routes.h"
 
 ABSL_FLAG(std::string, bundle, "", "Policy bundle directory (required).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address HOST:PORT (port 0 = any).");
@@ -61,7 +62,7 @@ int main(int argc, char** argv) {
   if (std::string h = absl::GetFlag(FLAGS_http_listen); !h.empty()) config.http_listen = h;
 
   arbiter::ArbiterServer server(config);
-  if (absl::Status s = server.Start(); !s.ok()) {
+  if (absl::Status s = server.Start({arbiter::trino::InstallTrinoRoutes}); !s.ok()) {
     std::fprintf(stderr, "arbiterd: %s\n", std::string(s.message()).c_str());
     return 1;
   }

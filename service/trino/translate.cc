@@ -1,0 +1,761 @@
+#include "service/trino/translate.h"
+
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace arbiter::trino {
+namespace {
+
+struct OperationAction {
+  absl::string_view operation;
+  absl::string_view action;
+};
+
+// Trino's operation names (plugin/trino-opa OpaAccessControl) and what each asks of the data.
+constexpr OperationAction kOperations[] = {
+    // Reading data; the masks and row filters of a read decide what is seen.
+    {"SelectFromColumns", "read"},
+    {"CreateViewWithSelectFromColumns", "read"},
+    {"GetRowFilters", "read"},
+    {"GetColumnMask", "read"},
+    // Seeing that something exists.
+    {"AccessCatalog", "discover"},
+    {"FilterCatalogs", "discover"},
+    {"ShowSchemas", "discover"},
+    {"FilterSchemas", "discover"},
+    {"ShowCreateSchema", "discover"},
+    {"ShowTables", "discover"},
+    {"FilterTables", "discover"},
+    {"ShowColumns", "discover"},
+    {"FilterColumns", "discover"},
+    {"ShowCreateTable", "discover"},
+    {"ShowFunctions", "discover"},
+    // Changing data.
+    {"InsertIntoTable", "write"},
+    {"DeleteFromTable", "write"},
+    {"UpdateTableColumns", "write"},
+    {"TruncateTable", "write"},
+    {"RefreshMaterializedView", "write"},
+    // Changing the shape, properties or ownership of a product's objects.
+    {"CreateSchema", "admin"},
+    {"DropSchema", "admin"},
+    {"RenameSchema", "admin"},
+    {"SetSchemaAuthorization", "admin"},
+    {"CreateTable", "admin"},
+    {"DropTable", "admin"},
+    {"RenameTable", "admin"},
+    {"SetTableProperties", "admin"},
+    {"SetTableComment", "admin"},
+    {"SetViewComment", "admin"},
+    {"SetColumnComment", "admin"},
+    {"SetMaterializedViewComment", "admin"},
+    {"AddColumn", "admin"},
+    {"AlterColumn", "admin"},
+    {"DropColumn", "admin"},
+    {"RenameColumn", "admin"},
+    {"SetTableAuthorization", "admin"},
+    {"SetViewAuthorization", "admin"},
+    {"CreateView", "admin"},
+    {"DropView", "admin"},
+    {"RenameView", "admin"},
+    {"CreateMaterializedView", "admin"},
+    {"DropMaterializedView", "admin"},
+    {"RenameMaterializedView", "admin"},
+    {"SetMaterializedViewProperties", "admin"},
+    {"ExecuteTableProcedure", "admin"},
+    // Running queries and functions; what a query reads is checked table by table.
+    {"ExecuteQuery", "execute"},
+    {"ExecuteFunction", "execute"},
+    {"CreateViewWithExecuteFunction", "execute"},
+    {"FilterFunctions", "execute"},
+    {"ShowCreateFunction", "execute"},
+    // The platform's business: other users' queries, system information, session properties,
+    // catalogs, procedures, functions and grants.
+    {"ImpersonateUser", "system"},
+    {"ViewQueryOwnedBy", "system"},
+    {"FilterViewQueryOwnedBy", "system"},
+    {"KillQueryOwnedBy", "system"},
+    {"ReadSystemInformation", "system"},
+    {"WriteSystemInformation", "system"},
+    {"SetSystemSessionProperty", "system"},
+    {"SetCatalogSessionProperty", "system"},
+    {"CreateCatalog", "system"},
+    {"DropCatalog", "system"},
+    {"ExecuteProcedure", "system"},
+    {"CreateFunction", "system"},
+    {"DropFunction", "system"},
+    {"GrantSchemaPrivilege", "system"},
+    {"DenySchemaPrivilege", "system"},
+    {"RevokeSchemaPrivilege", "system"},
+    {"GrantTablePrivilege", "system"},
+    {"DenyTablePrivilege", "system"},
+    {"RevokeTablePrivilege", "system"},
+    {"CreateRole", "system"},
+    {"DropRole", "system"},
+    {"GrantRoles", "system"},
+    {"RevokeRoles", "system"},
+};
+
+constexpr absl::string_view kUnknownAction = "unknown";
+
+const absl::flat_hash_map<absl::string_view, absl::string_view>& OperationTable() {
+  static const auto* table = [] {
+    auto* t = new absl::flat_hash_map<absl::string_view, absl::string_view>();
+    for (const OperationAction& o : kOperations) t->emplace(o.operation, o.action);
+    return t;
+  }();
+  return *table;
+}
+
+// A name that can be one part of "catalog.schema.table".
+bool Addressable(absl::string_view name) { return !name.empty() && !absl::StrContains(name, '.'); }
+
+std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
+
+// Schemas of Trino's `system` catalog that only describe objects (and that Trino filters object
+// by object): reading them is like running a query.
+bool IsSystemMetadataSchema(absl::string_view schema) {
+  return absl::EqualsIgnoreCase(schema, "jdbc") || absl::EqualsIgnoreCase(schema, "metadata") ||
+         absl::EqualsIgnoreCase(schema, "information_schema");
+}
+
+bool IsLookAction(absl::string_view action) { return action == "read" || action == "discover"; }
+
+// One Trino resource, flattened.
+struct Resource {
+  enum class Kind {
+    kNone,
+    kCatalog,
+    kSchema,
+    kTable,
+    kColumn,
+    kFunction,
+    kUser,
+    kSystemSessionProperty,
+    kCatalogSessionProperty,
+    kOther,
+  };
+  Kind kind = Kind::kNone;
+  std::string catalog, schema, table, column, column_type, function, property, user;
+  std::vector<std::string> columns;
+};
+
+absl::string_view KindName(Resource::Kind kind) {
+  switch (kind) {
+    case Resource::Kind::kNone:
+      return "query";
+    case Resource::Kind::kCatalog:
+      return "catalog";
+    case Resource::Kind::kSchema:
+      return "schema";
+    case Resource::Kind::kTable:
+      return "table";
+    case Resource::Kind::kColumn:
+      return "column";
+    case Resource::Kind::kFunction:
+      return "function";
+    case Resource::Kind::kUser:
+      return "user";
+    case Resource::Kind::kSystemSessionProperty:
+      return "systemSessionProperty";
+    case Resource::Kind::kCatalogSessionProperty:
+      return "catalogSessionProperty";
+    case Resource::Kind::kOther:
+      return "other";
+  }
+  return "other";
+}
+
+absl::Status Invalid(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+// The string at `key` of map `m`; INVALID_ARGUMENT naming `field.key` when absent or not a
+// non-empty string.
+absl::StatusOr<std::string> RequiredString(const Value& m, absl::string_view key,
+                                           absl::string_view field) {
+  const Value* v = m.Find(key);
+  if (v == nullptr || v->is_null()) return Invalid(absl::StrCat(field, ".", key), "required");
+  if (!v->is_string()) return Invalid(absl::StrCat(field, ".", key), "expected a string");
+  if (v->as_string().empty()) return Invalid(absl::StrCat(field, ".", key), "must not be empty");
+  return v->as_string();
+}
+
+absl::StatusOr<std::vector<std::string>> StringList(const Value* v, absl::string_view field) {
+  std::vector<std::string> out;
+  if (v == nullptr || v->is_null()) return out;
+  if (!v->is_list()) return Invalid(field, "expected a list of strings");
+  out.reserve(v->size());
+  for (size_t i = 0; i < v->as_list().size(); ++i) {
+    const Value& e = v->as_list()[i];
+    if (!e.is_string()) return Invalid(absl::StrCat(field, "[", i, "]"), "expected a string");
+    out.push_back(e.as_string());
+  }
+  return out;
+}
+
+const Value* MapAt(const Value& v, absl::string_view key) {
+  const Value* f = v.Find(key);
+  return f != nullptr && f->is_map() ? f : nullptr;
+}
+
+// Parses one `resource` object. The first of column, table, schema, catalog, function, user,
+// session property present decides the kind; a function next to a table (ExecuteTableProcedure)
+// is kept as a detail.
+absl::StatusOr<Resource> ParseResource(const Value& v, absl::string_view field) {
+  Resource r;
+  if (v.is_null()) return r;
+  if (!v.is_map()) return Invalid(field, "expected an object");
+  if (const Value* f = MapAt(v, "function")) {
+    r.function = f->GetString("functionName", f->GetString("name"));
+  }
+  if (const Value* c = MapAt(v, "column")) {
+    std::string f = absl::StrCat(field, ".column");
+    absl::StatusOr<std::string> s;
+    if (!(s = RequiredString(*c, "catalogName", f)).ok()) return s.status();
+    r.catalog = *std::move(s);
+    if (!(s = RequiredString(*c, "schemaName", f)).ok()) return s.status();
+    r.schema = *std::move(s);
+    if (!(s = RequiredString(*c, "tableName", f)).ok()) return s.status();
+    r.table = *std::move(s);
+    if (!(s = RequiredString(*c, "columnName", f)).ok()) return s.status();
+    r.column = *std::move(s);
+    r.column_type = c->GetString("columnType");
+    r.columns = {r.column};
+    r.kind = Resource::Kind::kColumn;
+    return r;
+  }
+  if (const Value* t = MapAt(v, "table")) {
+    std::string f = absl::StrCat(field, ".table");
+    absl::StatusOr<std::string> s;
+    if (!(s = RequiredString(*t, "catalogName", f)).ok()) return s.status();
+    r.catalog = *std::move(s);
+    if (!(s = RequiredString(*t, "schemaName", f)).ok()) return s.status();
+    r.schema = *std::move(s);
+    if (!(s = RequiredString(*t, "tableName", f)).ok()) return s.status();
+    r.table = *std::move(s);
+    auto columns = StringList(t->Find("columns"), absl::StrCat(f, ".columns"));
+    if (!columns.ok()) return columns.status();
+    r.columns = *std::move(columns);
+    r.kind = Resource::Kind::kTable;
+    return r;
+  }
+  if (const Value* s = MapAt(v, "schema")) {
+    std::string f = absl::StrCat(field, ".schema");
+    absl::StatusOr<std::string> n;
+    if (!(n = RequiredString(*s, "catalogName", f)).ok()) return n.status();
+    r.catalog = *std::move(n);
+    if (!(n = RequiredString(*s, "schemaName", f)).ok()) return n.status();
+    r.schema = *std::move(n);
+    r.kind = Resource::Kind::kSchema;
+    return r;
+  }
+  if (const Value* c = MapAt(v, "catalog")) {
+    auto n = RequiredString(*c, "name", absl::StrCat(field, ".catalog"));
+    if (!n.ok()) return n.status();
+    r.catalog = *std::move(n);
+    r.kind = Resource::Kind::kCatalog;
+    return r;
+  }
+  if (const Value* f = MapAt(v, "function")) {
+    r.catalog = f->GetString("catalogName");
+    r.schema = f->GetString("schemaName");
+    r.kind = Resource::Kind::kFunction;
+    return r;
+  }
+  if (const Value* u = MapAt(v, "user")) {
+    r.user = u->GetString("user", u->GetString("name"));
+    r.kind = Resource::Kind::kUser;
+    return r;
+  }
+  if (const Value* p = MapAt(v, "systemSessionProperty")) {
+    r.property = p->GetString("name");
+    r.kind = Resource::Kind::kSystemSessionProperty;
+    return r;
+  }
+  if (const Value* p = MapAt(v, "catalogSessionProperty")) {
+    r.catalog = p->GetString("catalogName");
+    r.property = p->GetString("propertyName");
+    r.kind = Resource::Kind::kCatalogSessionProperty;
+    return r;
+  }
+  r.kind = v.size() == 0 ? Resource::Kind::kNone : Resource::Kind::kOther;
+  return r;
+}
+
+// "catalog.schema.table" for a target resource (RenameTable, RenameSchema), or "".
+std::string TargetName(const Value* target) {
+  if (target == nullptr) return "";
+  if (const Value* t = MapAt(*target, "table")) {
+    return absl::StrCat(t->GetString("catalogName"), ".", t->GetString("schemaName"), ".",
+                        t->GetString("tableName"));
+  }
+  if (const Value* s = MapAt(*target, "schema")) {
+    return absl::StrCat(s->GetString("catalogName"), ".", s->GetString("schemaName"));
+  }
+  return "";
+}
+
+// Builds the checks of one answer item.
+class ItemBuilder {
+ public:
+  ItemBuilder(const Principal& principal, const std::map<std::string, std::string>& base_context,
+              const ProductLocator& products, Plan& plan)
+      : principal_(principal), base_context_(base_context), products_(products), plan_(plan) {}
+
+  // Appends the checks for `r` under `action` and records the item.
+  void Add(const Resource& r, absl::string_view action) {
+    size_t begin = plan_.checks.size();
+    AddChecks(r, action);
+    plan_.items.emplace_back(begin, plan_.checks.size());
+  }
+
+ private:
+  std::map<std::string, std::string> ContextFor(const Resource& r) const {
+    std::map<std::string, std::string> ctx = base_context_;
+    ctx["trino_resource"] = std::string(KindName(r.kind));
+    auto put = [&](const char* key, const std::string& v) {
+      if (!v.empty()) ctx[key] = v;
+    };
+    put("catalog", r.catalog);
+    put("schema", r.schema);
+    put("table", r.table);
+    put("column", r.column);
+    put("column_type", r.column_type);
+    put("function", r.function);
+    put("property", r.property);
+    put("user", r.user);
+    return ctx;
+  }
+
+  AccessRequest& NewCheck(const Resource& r, absl::string_view action) {
+    AccessRequest& a = plan_.checks.emplace_back();
+    a.principal = principal_;
+    a.action = std::string(action);
+    a.context = ContextFor(r);
+    return a;
+  }
+
+  std::string Pseudo(const Resource& r) const {
+    return absl::StrCat("$trino.", KindName(r.kind), ".",
+                        Addressable(plan_.operation) ? plan_.operation : "operation");
+  }
+
+  void TableCheck(const Resource& r, absl::string_view action) {
+    AccessRequest& a = NewCheck(r, action);
+    if (Addressable(r.catalog) && Addressable(r.schema) && Addressable(r.table)) {
+      a.resource.table = absl::StrCat(r.catalog, ".", r.schema, ".", r.table);
+    } else {
+      // Quoted names with dots cannot be addressed as catalog.schema.table: no product serves
+      // them, and the policies refuse them like any other unknown table.
+      a.resource.table = Pseudo(r);
+    }
+    a.resource.columns = r.columns;
+  }
+
+  // One check per product in the catalog (or schema); one check on a table no product serves
+  // when there is none, so that the refusal is decided and logged like any other.
+  void ProductChecks(const Resource& r, bool whole_catalog, absl::string_view action) {
+    const std::vector<std::string>& names =
+        whole_catalog ? products_.InCatalog(r.catalog) : products_.InSchema(r.catalog, r.schema);
+    if (names.empty()) {
+      AccessRequest& a = NewCheck(r, action);
+      std::string schema = whole_catalog ? "*" : r.schema;
+      a.resource.table = Addressable(r.catalog) && Addressable(schema)
+                             ? absl::StrCat(r.catalog, ".", schema, ".*")
+                             : Pseudo(r);
+      return;
+    }
+    for (const std::string& product : names) {
+      AccessRequest& a = NewCheck(r, action);
+      a.resource.product = product;
+    }
+  }
+
+  void AddChecks(const Resource& r, absl::string_view action) {
+    bool system_catalog = absl::EqualsIgnoreCase(r.catalog, "system");
+    bool info_schema = absl::EqualsIgnoreCase(r.schema, "information_schema");
+    // Trino's own catalog: metadata views are like a query, the rest is the platform's.
+    absl::string_view system_action =
+        action == kUnknownAction ? kUnknownAction
+        : IsLookAction(action) &&
+                (r.kind == Resource::Kind::kCatalog || r.kind == Resource::Kind::kSchema ||
+                 IsSystemMetadataSchema(r.schema))
+            ? "execute"
+            : "system";
+    switch (r.kind) {
+      case Resource::Kind::kTable:
+      case Resource::Kind::kColumn:
+        if (system_catalog) {
+          TableCheck(r, system_action);
+        } else if (info_schema && IsLookAction(action)) {
+          ProductChecks(r, /*whole_catalog=*/true, "discover");
+        } else {
+          TableCheck(r, action);
+        }
+        return;
+      case Resource::Kind::kSchema:
+        if (system_catalog) {
+          // A schema of the system catalog is addressed as all of its tables.
+          AccessRequest& a = NewCheck(r, system_action);
+          a.resource.table =
+              Addressable(r.schema) ? absl::StrCat("system.", r.schema, ".*") : Pseudo(r);
+        } else {
+          ProductChecks(r, /*whole_catalog=*/info_schema, action);
+        }
+        return;
+      case Resource::Kind::kCatalog:
+        if (system_catalog) {
+          AccessRequest& a = NewCheck(r, system_action);
+          a.resource.table = "system.*.*";
+        } else {
+          ProductChecks(r, /*whole_catalog=*/true, action);
+        }
+        return;
+      default: {
+        AccessRequest& a = NewCheck(r, action);
+        a.resource.table = Pseudo(r);
+        return;
+      }
+    }
+  }
+
+  const Principal& principal_;
+  const std::map<std::string, std::string>& base_context_;
+  const ProductLocator& products_;
+  Plan& plan_;
+};
+
+std::string Quote(absl::string_view s) { return Value(s).ToJson(); }
+
+}  // namespace
+
+absl::string_view ActionForOperation(absl::string_view operation) {
+  const auto& table = OperationTable();
+  auto it = table.find(operation);
+  return it == table.end() ? kUnknownAction : it->second;
+}
+
+IdentityMapper::IdentityMapper(const std::map<std::string, std::string>& group_roles) {
+  for (const auto& [group, value] : group_roles) {
+    Grant& g = groups_[group];
+    for (absl::string_view part : absl::StrSplit(value, ',')) {
+      part = absl::StripAsciiWhitespace(part);
+      if (part.empty()) continue;
+      if (absl::ConsumePrefix(&part, "domain:")) {
+        g.domain = std::string(absl::StripAsciiWhitespace(part));
+      } else if (size_t eq = part.find('='); eq != absl::string_view::npos) {
+        g.attributes.emplace_back(std::string(absl::StripAsciiWhitespace(part.substr(0, eq))),
+                                  std::string(absl::StripAsciiWhitespace(part.substr(eq + 1))));
+      } else {
+        g.roles.emplace_back(part);
+      }
+    }
+  }
+}
+
+Principal IdentityMapper::Map(std::string user, std::vector<std::string> groups) const {
+  Principal p;
+  p.id = std::move(user);
+  absl::flat_hash_set<std::string> seen_roles;
+  for (const std::string& group : groups) {
+    auto it = groups_.find(group);
+    if (it == groups_.end()) continue;
+    const Grant& g = it->second;
+    for (const std::string& role : g.roles) {
+      if (seen_roles.insert(role).second) p.roles.push_back(role);
+    }
+    if (p.domain.empty()) p.domain = g.domain;
+    for (const auto& [k, v] : g.attributes) p.attributes.emplace(k, v);
+  }
+  p.groups = std::move(groups);
+  return p;
+}
+
+ProductLocator ProductLocator::Build(const Catalog& catalog) {
+  ProductLocator out;
+  auto add = [](std::vector<std::string>& names, const std::string& name) {
+    for (const std::string& n : names) {
+      if (n == name) return;
+    }
+    names.push_back(name);
+  };
+  for (const Catalog::Document& doc : catalog.products()) {
+    if (doc.tree == nullptr) continue;
+    const Value* name = doc.tree->FindPath({"metadata", "name"});
+    const Value* ports = doc.tree->FindPath({"spec", "outputPorts"});
+    if (name == nullptr || !name->is_string() || ports == nullptr || !ports->is_list()) continue;
+    for (const Value& port : ports->as_list()) {
+      if (!absl::EqualsIgnoreCase(port.GetString("type"), "sql")) continue;
+      std::string c = Lower(port.GetString("catalog"));
+      std::string s = Lower(port.GetString("schema"));
+      if (c.empty()) continue;
+      add(out.by_catalog_[c], name->as_string());
+      if (!s.empty()) add(out.by_schema_[absl::StrCat(c, ".", s)], name->as_string());
+    }
+  }
+  return out;
+}
+
+const std::vector<std::string>& ProductLocator::InCatalog(absl::string_view catalog) const {
+  static const std::vector<std::string> kNone;
+  auto it = by_catalog_.find(Lower(catalog));
+  return it == by_catalog_.end() ? kNone : it->second;
+}
+
+const std::vector<std::string>& ProductLocator::InSchema(absl::string_view catalog,
+                                                         absl::string_view schema) const {
+  static const std::vector<std::string> kNone;
+  auto it = by_schema_.find(Lower(absl::StrCat(catalog, ".", schema)));
+  return it == by_schema_.end() ? kNone : it->second;
+}
+
+ParseLimits DefaultTrinoParseLimits() {
+  ParseLimits limits;
+  limits.max_bytes = 16 << 20;
+  limits.max_depth = 32;
+  limits.max_nodes = 1'000'000;
+  return limits;
+}
+
+absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
+                               const IdentityMapper& identities, const ProductLocator& products,
+                               const ParseLimits& limits) {
+  absl::StatusOr<Value> doc = ParseJson(body, "request body", limits);
+  if (!doc.ok()) return doc.status();
+  if (!doc->is_map()) return Invalid("request body", "expected a JSON object");
+  const Value* input = MapAt(*doc, "input");
+  if (input == nullptr) return Invalid("input", "required (an object)");
+  const Value* action = MapAt(*input, "action");
+  if (action == nullptr) return Invalid("input.action", "required (an object)");
+  Plan plan;
+  plan.endpoint = endpoint;
+  {
+    auto op = RequiredString(*action, "operation", "input.action");
+    if (!op.ok()) return op.status();
+    plan.operation = *std::move(op);
+  }
+  const Value* context = MapAt(*input, "context");
+  const Value* identity = context != nullptr ? MapAt(*context, "identity") : nullptr;
+  if (identity == nullptr) return Invalid("input.context.identity", "required (an object)");
+  auto user = RequiredString(*identity, "user", "input.context.identity");
+  if (!user.ok()) return user.status();
+  plan.user = *user;
+  auto groups = StringList(identity->Find("groups"), "input.context.identity.groups");
+  if (!groups.ok()) return groups.status();
+  Principal principal = identities.Map(*std::move(user), *std::move(groups));
+
+  std::map<std::string, std::string> base_context;
+  base_context["operation"] = plan.operation;
+  base_context["source"] = "trino";
+  if (const Value* v = context->FindPath({"softwareStack", "trinoVersion"});
+      v != nullptr && v->is_string()) {
+    base_context["trino_version"] = v->as_string();
+  }
+  if (const Value* v = context->Find("queryId"); v != nullptr && v->is_string()) {
+    base_context["query_id"] = v->as_string();
+  }
+  if (std::string target = TargetName(MapAt(*action, "targetResource")); !target.empty()) {
+    base_context["target"] = target;
+  }
+  if (const Value* grantee = MapAt(*action, "grantee")) {
+    base_context["grantee"] = grantee->GetString("name");
+  }
+
+  absl::string_view act = ActionForOperation(plan.operation);
+  ItemBuilder items(principal, base_context, products, plan);
+  const Value* resource_value = action->Find("resource");
+  const Value* filter = action->Find("filterResources");
+
+  switch (endpoint) {
+    case Endpoint::kAllow:
+    case Endpoint::kRowFilters: {
+      auto r = ParseResource(resource_value != nullptr ? *resource_value : Value(),
+                             "input.action.resource");
+      if (!r.ok()) return r.status();
+      if (endpoint == Endpoint::kRowFilters && r->kind != Resource::Kind::kTable) {
+        return Invalid("input.action.resource.table", "required for row filters");
+      }
+      items.Add(*r, act);
+      return plan;
+    }
+    case Endpoint::kColumnMask: {
+      auto r = ParseResource(resource_value != nullptr ? *resource_value : Value(),
+                             "input.action.resource");
+      if (!r.ok()) return r.status();
+      if (r->kind != Resource::Kind::kColumn) {
+        return Invalid("input.action.resource.column", "required for a column mask");
+      }
+      plan.mask_columns.push_back(r->column);
+      items.Add(*r, act);
+      return plan;
+    }
+    case Endpoint::kBatch:
+    case Endpoint::kBatchColumnMask: {
+      if (filter == nullptr || filter->is_null()) {
+        return Invalid("input.action.filterResources", "required (a list)");
+      }
+      if (!filter->is_list()) return Invalid("input.action.filterResources", "expected a list");
+      const Value::List& list = filter->as_list();
+      plan.checks.reserve(list.size());
+      plan.items.reserve(list.size());
+      bool per_column = endpoint == Endpoint::kBatch && plan.operation == "FilterColumns";
+      for (size_t i = 0; i < list.size(); ++i) {
+        std::string field = absl::StrCat("input.action.filterResources[", i, "]");
+        auto r = ParseResource(list[i], field);
+        if (!r.ok()) return r.status();
+        if (endpoint == Endpoint::kBatchColumnMask) {
+          if (r->kind != Resource::Kind::kColumn) {
+            return Invalid(absl::StrCat(field, ".column"), "required for a column mask");
+          }
+          plan.mask_columns.push_back(r->column);
+          items.Add(*r, act);
+        } else if (per_column) {
+          if (r->kind != Resource::Kind::kTable) {
+            return Invalid(absl::StrCat(field, ".table"), "required for FilterColumns");
+          }
+          // The answer's indices refer to the columns list: one item per column.
+          Resource column = *r;
+          for (const std::string& c : r->columns) {
+            column.kind = Resource::Kind::kColumn;
+            column.column = c;
+            column.columns = {c};
+            items.Add(column, act);
+          }
+        } else {
+          items.Add(*r, act);
+        }
+      }
+      return plan;
+    }
+  }
+  return plan;
+}
+
+namespace {
+
+// The decision that decides item [begin, end): its first allow, else its first decision.
+const Decision& Deciding(const std::vector<absl::StatusOr<Decision>>& decisions,
+                         std::pair<size_t, size_t> item) {
+  for (size_t i = item.first; i < item.second; ++i) {
+    if (decisions[i]->effect == Effect::kAllow) return *decisions[i];
+  }
+  return *decisions[item.first];
+}
+
+const ColumnMask* MaskFor(const Decision& d, absl::string_view column) {
+  for (const ColumnMask& m : d.obligations.column_masks) {
+    if (absl::EqualsIgnoreCase(m.column, column)) return &m;
+  }
+  return nullptr;
+}
+
+// A denied read masks the column whole; NULL has every type in Trino.
+constexpr absl::string_view kDeniedMask = "NULL";
+constexpr absl::string_view kDeniedRowFilter = "false";
+
+}  // namespace
+
+std::string ErrorBody(absl::string_view code, absl::string_view message) {
+  return absl::StrCat("{\"code\":", Quote(code), ",\"message\":", Quote(message), "}");
+}
+
+Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& decisions) {
+  Answer a;
+  if (decisions.size() != plan.checks.size()) {
+    a.status = 500;
+    a.body = ErrorBody("internal_error", "decision count does not match the request");
+    return a;
+  }
+  for (size_t i = 0; i < decisions.size(); ++i) {
+    if (!decisions[i].ok()) {
+      a.status = 500;
+      a.body = ErrorBody("internal_error", absl::StrCat("could not decide ", plan.operation, ": ",
+                                                        decisions[i].status().ToString()));
+      return a;
+    }
+  }
+  for (const auto& item : plan.items) {
+    if (item.first >= item.second) {
+      a.status = 500;
+      a.body = ErrorBody("internal_error", "empty check range");
+      return a;
+    }
+  }
+  std::string& out = a.body;
+  switch (plan.endpoint) {
+    case Endpoint::kAllow: {
+      bool allowed =
+          !plan.items.empty() && Deciding(decisions, plan.items[0]).effect == Effect::kAllow;
+      out = allowed ? "{\"result\":true}" : "{\"result\":false}";
+      return a;
+    }
+    case Endpoint::kBatch: {
+      out.reserve(16 + plan.items.size() * 5);
+      out = "{\"result\":[";
+      bool first = true;
+      for (size_t i = 0; i < plan.items.size(); ++i) {
+        if (Deciding(decisions, plan.items[i]).effect != Effect::kAllow) continue;
+        absl::StrAppend(&out, first ? "" : ",", i);
+        first = false;
+      }
+      out += "]}";
+      return a;
+    }
+    case Endpoint::kRowFilters: {
+      const Decision& d = Deciding(decisions, plan.items[0]);
+      out = "{\"result\":[";
+      if (d.effect != Effect::kAllow) {
+        absl::StrAppend(&out, "{\"expression\":", Quote(kDeniedRowFilter), "}");
+      } else {
+        for (size_t i = 0; i < d.obligations.row_filters.size(); ++i) {
+          absl::StrAppend(&out, i == 0 ? "" : ",",
+                          "{\"expression\":", Quote(d.obligations.row_filters[i]), "}");
+        }
+      }
+      out += "]}";
+      return a;
+    }
+    case Endpoint::kColumnMask: {
+      const Decision& d = Deciding(decisions, plan.items[0]);
+      if (d.effect != Effect::kAllow) {
+        out = absl::StrCat("{\"result\":{\"expression\":", Quote(kDeniedMask), "}}");
+      } else if (const ColumnMask* m = MaskFor(d, plan.mask_columns[0])) {
+        out = absl::StrCat("{\"result\":{\"expression\":", Quote(m->expression), "}}");
+      } else {
+        out = "{}";
+      }
+      return a;
+    }
+    case Endpoint::kBatchColumnMask: {
+      out = "{\"result\":[";
+      bool first = true;
+      for (size_t i = 0; i < plan.items.size(); ++i) {
+        const Decision& d = Deciding(decisions, plan.items[i]);
+        absl::string_view expression;
+        if (d.effect != Effect::kAllow) {
+          expression = kDeniedMask;
+        } else if (const ColumnMask* m = MaskFor(d, plan.mask_columns[i])) {
+          expression = m->expression;
+        } else {
+          continue;
+        }
+        absl::StrAppend(&out, first ? "" : ",", "{\"index\":", i,
+                        ",\"viewExpression\":{\"expression\":", Quote(expression), "}}");
+        first = false;
+      }
+      out += "]}";
+      return a;
+    }
+  }
+  return a;
+}
+
+}  // namespace arbiter::trino

@@ -1,0 +1,144 @@
+// Trino's OPA access-control protocol, translated to Arbiter access requests and back. Trino's
+// `plugin/trino-opa` POSTs `{"input": {"context": {"identity": {"user", "groups"}, ...},
+// "action": {"operation", "resource" | "filterResources"}}}` and expects OPA-shaped answers; this
+// file turns one such body into the access checks that decide it (a Plan) and the decisions back
+// into the exact JSON Trino decodes. It knows nothing of HTTP or of the server: routes.h serves
+// it, and the unit tests call it directly.
+//
+// The mapping, in short (docs/trino.md has the full table):
+//   - operation -> action: read, write, admin, discover, execute, system, or "unknown" for an
+//     operation this version does not know (fail closed: policies see it and deny).
+//   - identity.user -> principal.id; identity.groups -> principal.groups, and through
+//     `trino.group_roles` to roles, a domain and attributes (IdentityMapper).
+//   - a table or column -> resource.table "catalog.schema.table" (+ columns), resolved by the
+//     engine through the catalog to its product and domain.
+//   - a catalog or schema -> one check per data product that lives there (resource.product);
+//     the catalog or schema is allowed when any of them is. `information_schema` counts as its
+//     catalog. A catalog or schema without products gets one check on "<catalog>.<schema>.*",
+//     which no product serves (policies refuse it and the refusal is logged).
+//   - Trino's own `system` catalog: its metadata schemas (jdbc, metadata, information_schema)
+//     are `execute` (Trino filters what they list object by object); everything else in it is
+//     `system`.
+//   - resources that are not data (the query itself, functions, users, session properties) ->
+//     a pseudo table "$trino.<kind>.<operation>", with the details in req.context.
+// Every check carries req.context.operation (Trino's name) and the resource's names
+// (catalog, schema, table, column, column_type, function, property, user, target).
+#ifndef ARBITER_SERVICE_TRINO_TRANSLATE_H_
+#define ARBITER_SERVICE_TRINO_TRANSLATE_H_
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "service/engine/catalog.h"
+#include "service/engine/types.h"
+#include "service/value/parse.h"
+
+namespace arbiter::trino {
+
+// The action a Trino operation maps to, or "unknown" for an operation not in the table.
+absl::string_view ActionForOperation(absl::string_view operation);
+
+// The compiled form of the server config's `trino.group_roles` (group -> value). A value is a
+// comma-separated list of grants, so that one directory group can carry everything Arbiter's
+// policies test:
+//   "sales-analysts"          a role
+//   "domain:finance"          the principal's domain
+//   "region=EU"               an attribute
+// e.g. `finance-analysts: "finance-analysts, domain:finance, region=EU"`.
+// Immutable after construction; thread-safe.
+class IdentityMapper {
+ public:
+  IdentityMapper() = default;
+  explicit IdentityMapper(const std::map<std::string, std::string>& group_roles);
+
+  // The principal for a Trino identity: id = user, groups as given, roles (deduplicated, in
+  // group order), domain and attributes from the groups' grants. When two groups grant
+  // different domains the first group wins, so the result does not depend on map order.
+  Principal Map(std::string user, std::vector<std::string> groups) const;
+
+ private:
+  struct Grant {
+    std::vector<std::string> roles;
+    std::string domain;
+    std::vector<std::pair<std::string, std::string>> attributes;
+  };
+  absl::flat_hash_map<std::string, Grant> groups_;
+};
+
+// Which data products live in which Trino catalog and schema, from the products' sql output
+// ports. Names are compared case-insensitively, as Trino does. Built once per bundle snapshot;
+// immutable and thread-safe afterwards.
+class ProductLocator {
+ public:
+  ProductLocator() = default;
+  static ProductLocator Build(const Catalog& catalog);
+
+  // Product names (metadata.name) in this catalog, or in this catalog and schema; empty when
+  // none. Each product appears once, in catalog order.
+  const std::vector<std::string>& InCatalog(absl::string_view catalog) const;
+  const std::vector<std::string>& InSchema(absl::string_view catalog,
+                                           absl::string_view schema) const;
+
+ private:
+  absl::flat_hash_map<std::string, std::vector<std::string>> by_catalog_;
+  absl::flat_hash_map<std::string, std::vector<std::string>> by_schema_;  // "catalog.schema"
+};
+
+// The five OPA documents Trino can be configured to ask for.
+enum class Endpoint {
+  kAllow,            // opa.policy.uri: {"result": true|false}
+  kBatch,            // opa.policy.batched-uri: {"result": [allowed indices]}
+  kRowFilters,       // opa.policy.row-filters-uri: {"result": [{"expression"}]}
+  kColumnMask,       // opa.policy.column-masking-uri: {"result": {"expression"}} or {}
+  kBatchColumnMask,  // opa.policy.batch-column-masking-uri: {"result": [{index, viewExpression}]}
+};
+
+// One Trino request, translated: the access checks to evaluate (all on one bundle snapshot)
+// and how their decisions combine into the answer.
+struct Plan {
+  Endpoint endpoint = Endpoint::kAllow;
+  std::string operation;
+  std::string user;
+  std::vector<AccessRequest> checks;
+  // items[i] = [begin, end) into `checks`: answer item i is allowed when any of its checks is
+  // allowed. Allow/row-filter/column-mask plans have one item; batches one per filter resource
+  // (for FilterColumns: one per column, in the order of the columns lists).
+  std::vector<std::pair<size_t, size_t>> items;
+  // Column-mask plans: the column each item asks a mask for.
+  std::vector<std::string> mask_columns;
+};
+
+// Bounds on a request body: Trino's batches are wide (every table of a catalog) but shallow.
+ParseLimits DefaultTrinoParseLimits();
+
+// Parses `body` and translates it. INVALID_ARGUMENT with a message naming the field for a body
+// that is not JSON, has no `input` or `input.action.operation`, no `input.context.identity.user`,
+// or lacks the resource(s) the endpoint needs. An unknown operation is not an error: it is
+// translated with action "unknown" and decided (denied) by the policies.
+absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
+                               const IdentityMapper& identities, const ProductLocator& products,
+                               const ParseLimits& limits = DefaultTrinoParseLimits());
+
+// An HTTP status and JSON body.
+struct Answer {
+  int status = 200;
+  std::string body;
+};
+
+// Shapes the decisions of `plan.checks` (one per check, in order) into Trino's answer. Any
+// decision that is an error (deadline, internal, no bundle) makes the whole answer a 500, so
+// that Trino fails the query instead of guessing. A denied read yields the row filter `false`
+// and NULL masks, so that a path reaching data without the select check still sees nothing.
+Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& decisions);
+
+// OPA's error shape: {"code": code, "message": message}.
+std::string ErrorBody(absl::string_view code, absl::string_view message);
+
+}  // namespace arbiter::trino
+
+#endif  // ARBITER_SERVICE_TRINO_TRANSLATE_H_

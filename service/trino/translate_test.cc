@@ -1,0 +1,284 @@
+// Translation of Trino's OPA requests into access checks, and of decisions into Trino's answers,
+// without HTTP or a server.
+#include "service/trino/translate.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "service/value/parse.h"
+
+namespace arbiter::trino {
+namespace {
+
+constexpr char kSalesProduct[] = R"(
+metadata: {name: customer-360, domain: sales}
+spec:
+  outputPorts:
+    - {type: sql, catalog: customer_analytics, schema: customer_360,
+       tables: [{name: customers, columns: [{name: email, pii: true}]}]}
+    - {type: rest}
+)";
+constexpr char kMarketingProduct[] = R"(
+metadata: {name: campaign-performance, domain: marketing}
+spec:
+  outputPorts:
+    - {type: sql, catalog: Customer_Analytics, schema: campaigns}
+)";
+
+ProductLocator TestProducts() {
+  std::vector<Catalog::Document> docs;
+  for (const char* text : {kSalesProduct, kMarketingProduct}) {
+    auto v = ParseYaml(text, "product.yaml");
+    EXPECT_TRUE(v.ok()) << v.status();
+    docs.push_back({"product.yaml", std::make_shared<const Value>(*v)});
+  }
+  std::vector<std::string> errors;
+  Catalog catalog = Catalog::Build(std::move(docs), {}, errors);
+  EXPECT_TRUE(errors.empty());
+  return ProductLocator::Build(catalog);
+}
+
+// A request body for `operation` by user ana (groups analysts, eu) with `action_rest` spliced
+// into the action object (e.g. `"resource": {...}`).
+std::string Body(const std::string& operation, const std::string& action_rest = "") {
+  return R"({"input":{"context":{"identity":{"user":"ana","groups":["analysts","eu"]},)"
+         R"("softwareStack":{"trinoVersion":"455"}},"action":{"operation":")" +
+         operation + "\"" + (action_rest.empty() ? "" : "," + action_rest) + "}}}";
+}
+
+class TranslateTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<Plan> Run(Endpoint e, const std::string& body) {
+    return Translate(e, body, identities_, products_);
+  }
+  IdentityMapper identities_{
+      {{"analysts", "sales-analysts, data-scientists, domain:sales"}, {"eu", "region=EU"}}};
+  ProductLocator products_ = TestProducts();
+};
+
+TEST(OperationTest, MapsOperationFamilies) {
+  EXPECT_EQ(ActionForOperation("SelectFromColumns"), "read");
+  EXPECT_EQ(ActionForOperation("GetColumnMask"), "read");
+  EXPECT_EQ(ActionForOperation("FilterTables"), "discover");
+  EXPECT_EQ(ActionForOperation("AccessCatalog"), "discover");
+  EXPECT_EQ(ActionForOperation("InsertIntoTable"), "write");
+  EXPECT_EQ(ActionForOperation("DropTable"), "admin");
+  EXPECT_EQ(ActionForOperation("ExecuteQuery"), "execute");
+  EXPECT_EQ(ActionForOperation("SetSystemSessionProperty"), "system");
+  EXPECT_EQ(ActionForOperation("ReadSystemInformation"), "system");
+  EXPECT_EQ(ActionForOperation("LaunchMissiles"), "unknown");
+  EXPECT_EQ(ActionForOperation("selectfromcolumns"), "unknown");  // names are case-sensitive
+}
+
+TEST(IdentityMapperTest, GroupsGrantRolesDomainAndAttributes) {
+  IdentityMapper m({{"a", "r1, r2 ,domain:sales"}, {"b", "r2,region=EU,domain:finance"}});
+  Principal p = m.Map("ana", {"b", "a", "other"});
+  EXPECT_EQ(p.id, "ana");
+  EXPECT_EQ(p.groups, (std::vector<std::string>{"b", "a", "other"}));
+  EXPECT_EQ(p.roles, (std::vector<std::string>{"r2", "r1"}));
+  EXPECT_EQ(p.domain, "finance");  // the first group that names a domain
+  EXPECT_EQ(p.attributes.at("region"), "EU");
+}
+
+TEST_F(TranslateTest, SelectFromColumnsIsOneReadOfTheTable) {
+  auto plan =
+      Run(Endpoint::kAllow,
+          Body("SelectFromColumns", R"("resource":{"table":{"catalogName":"customer_analytics",)"
+                                    R"("schemaName":"customer_360","tableName":"customers",)"
+                                    R"("columns":["email","segment"]}})"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 1u);
+  ASSERT_EQ(plan->items.size(), 1u);
+  const AccessRequest& a = plan->checks[0];
+  EXPECT_EQ(a.action, "read");
+  EXPECT_EQ(a.resource.table, "customer_analytics.customer_360.customers");
+  EXPECT_EQ(a.resource.columns, (std::vector<std::string>{"email", "segment"}));
+  EXPECT_EQ(a.principal.id, "ana");
+  EXPECT_EQ(a.principal.roles, (std::vector<std::string>{"sales-analysts", "data-scientists"}));
+  EXPECT_EQ(a.principal.domain, "sales");
+  EXPECT_EQ(a.context.at("operation"), "SelectFromColumns");
+  EXPECT_EQ(a.context.at("trino_version"), "455");
+  EXPECT_EQ(a.context.at("catalog"), "customer_analytics");
+}
+
+TEST_F(TranslateTest, ExecuteQueryHasAPseudoResource) {
+  auto plan = Run(Endpoint::kAllow, Body("ExecuteQuery"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 1u);
+  EXPECT_EQ(plan->checks[0].action, "execute");
+  EXPECT_EQ(plan->checks[0].resource.table, "$trino.query.ExecuteQuery");
+}
+
+TEST_F(TranslateTest, UnknownOperationIsTranslatedNotRejected) {
+  auto plan =
+      Run(Endpoint::kAllow, Body("Frobnicate.v2", R"("resource":{"catalog":{"name":"x"}})"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 1u);
+  EXPECT_EQ(plan->checks[0].action, "unknown");
+  EXPECT_EQ(plan->checks[0].resource.table, "x.*.*");
+  EXPECT_EQ(plan->checks[0].context.at("operation"), "Frobnicate.v2");
+}
+
+TEST_F(TranslateTest, CatalogExpandsToItsProducts) {
+  auto plan =
+      Run(Endpoint::kBatch, Body("FilterCatalogs", R"("filterResources":[)"
+                                                   R"({"catalog":{"name":"customer_analytics"}},)"
+                                                   R"({"catalog":{"name":"hive"}},)"
+                                                   R"({"catalog":{"name":"system"}}])"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->items.size(), 3u);
+  EXPECT_EQ(plan->items[0], std::make_pair(size_t{0}, size_t{2}));
+  EXPECT_EQ(plan->checks[0].resource.product, "customer-360");
+  EXPECT_EQ(plan->checks[1].resource.product, "campaign-performance");
+  EXPECT_EQ(plan->checks[0].action, "discover");
+  EXPECT_EQ(plan->checks[2].resource.table, "hive.*.*");
+  EXPECT_EQ(plan->checks[3].resource.table, "system.*.*");
+  EXPECT_EQ(plan->checks[3].action, "execute");
+}
+
+TEST_F(TranslateTest, SchemaAndInformationSchema) {
+  auto plan = Run(
+      Endpoint::kBatch,
+      Body("FilterSchemas",
+           R"("filterResources":[)"
+           R"({"schema":{"catalogName":"customer_analytics","schemaName":"CUSTOMER_360"}},)"
+           R"({"schema":{"catalogName":"customer_analytics","schemaName":"information_schema"}},)"
+           R"({"schema":{"catalogName":"customer_analytics","schemaName":"nope"}}])"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->items.size(), 3u);
+  EXPECT_EQ(plan->checks[plan->items[0].first].resource.product, "customer-360");
+  EXPECT_EQ(plan->items[0].second - plan->items[0].first, 1u);
+  EXPECT_EQ(plan->items[1].second - plan->items[1].first, 2u);  // the whole catalog
+  EXPECT_EQ(plan->checks[plan->items[2].first].resource.table, "customer_analytics.nope.*");
+}
+
+TEST_F(TranslateTest, FilterColumnsIndicesReferToColumns) {
+  auto plan =
+      Run(Endpoint::kBatch,
+          Body("FilterColumns", R"("filterResources":[{"table":{"catalogName":"c",)"
+                                R"("schemaName":"s","tableName":"t","columns":["a","b","c"]}}])"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->items.size(), 3u);
+  EXPECT_EQ(plan->checks[1].resource.columns, std::vector<std::string>{"b"});
+  EXPECT_EQ(plan->checks[1].context.at("column"), "b");
+  EXPECT_EQ(plan->checks[1].action, "discover");
+}
+
+TEST_F(TranslateTest, SystemCatalogTables) {
+  auto runtime = Run(Endpoint::kAllow, Body("SelectFromColumns",
+                                            R"("resource":{"table":{"catalogName":"system",)"
+                                            R"("schemaName":"runtime","tableName":"queries"}})"));
+  ASSERT_TRUE(runtime.ok());
+  EXPECT_EQ(runtime->checks[0].action, "system");
+  EXPECT_EQ(runtime->checks[0].resource.table, "system.runtime.queries");
+  auto jdbc = Run(Endpoint::kAllow,
+                  Body("SelectFromColumns", R"("resource":{"table":{"catalogName":"system",)"
+                                            R"("schemaName":"jdbc","tableName":"tables"}})"));
+  ASSERT_TRUE(jdbc.ok());
+  EXPECT_EQ(jdbc->checks[0].action, "execute");
+}
+
+TEST_F(TranslateTest, DottedNamesAreNotAddressable) {
+  auto plan =
+      Run(Endpoint::kAllow, Body("SelectFromColumns", R"("resource":{"table":{"catalogName":"c",)"
+                                                      R"("schemaName":"s","tableName":"a.b"}})"));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->checks[0].resource.table, "$trino.table.SelectFromColumns");
+}
+
+TEST_F(TranslateTest, MalformedRequestsNameTheProblem) {
+  struct Case {
+    Endpoint endpoint;
+    std::string body;
+    std::string message;
+  };
+  const Case cases[] = {
+      {Endpoint::kAllow, "{not json", "request body:1:"},
+      {Endpoint::kAllow, "[]", "expected a JSON object"},
+      {Endpoint::kAllow, "{}", "input: required"},
+      {Endpoint::kAllow, R"({"input":{"action":{}}})", "input.action.operation: required"},
+      {Endpoint::kAllow, R"({"input":{"action":{"operation":7}}})", "expected a string"},
+      {Endpoint::kAllow, R"({"input":{"action":{"operation":"ExecuteQuery"}}})",
+       "input.context.identity: required"},
+      {Endpoint::kAllow,
+       R"({"input":{"context":{"identity":{"groups":[]}},"action":{"operation":"ExecuteQuery"}}})",
+       "input.context.identity.user: required"},
+      {Endpoint::kBatch, Body("FilterTables"), "input.action.filterResources: required"},
+      {Endpoint::kAllow, Body("SelectFromColumns", R"("resource":{"table":{"catalogName":"c"}})"),
+       "input.action.resource.table.schemaName: required"},
+      {Endpoint::kRowFilters, Body("GetRowFilters"), "input.action.resource.table: required"},
+      {Endpoint::kColumnMask, Body("GetColumnMask", R"("resource":{"catalog":{"name":"c"}})"),
+       "input.action.resource.column: required"},
+  };
+  for (const Case& c : cases) {
+    auto plan = Run(c.endpoint, c.body);
+    ASSERT_FALSE(plan.ok()) << c.body;
+    EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StrContains(plan.status().message(), c.message))
+        << plan.status().message() << " vs " << c.message;
+  }
+}
+
+Decision Allow(std::vector<ColumnMask> masks = {}, std::vector<std::string> filters = {}) {
+  Decision d;
+  d.effect = Effect::kAllow;
+  d.obligations.column_masks = std::move(masks);
+  d.obligations.row_filters = std::move(filters);
+  return d;
+}
+Decision Deny() { return Decision{}; }
+
+Plan PlanOf(Endpoint e, std::vector<std::pair<size_t, size_t>> items,
+            std::vector<std::string> columns = {}) {
+  Plan p;
+  p.endpoint = e;
+  p.operation = "Op";
+  size_t n = items.empty() ? 0 : items.back().second;
+  p.checks.resize(n);
+  p.items = std::move(items);
+  p.mask_columns = std::move(columns);
+  return p;
+}
+
+TEST(ShapeTest, Answers) {
+  EXPECT_EQ(Shape(PlanOf(Endpoint::kAllow, {{0, 1}}), {Allow()}).body, R"({"result":true})");
+  EXPECT_EQ(Shape(PlanOf(Endpoint::kAllow, {{0, 2}}), {Deny(), Allow()}).body,
+            R"({"result":true})");
+  EXPECT_EQ(Shape(PlanOf(Endpoint::kAllow, {{0, 1}}), {Deny()}).body, R"({"result":false})");
+  EXPECT_EQ(
+      Shape(PlanOf(Endpoint::kBatch, {{0, 1}, {1, 2}, {2, 4}}), {Allow(), Deny(), Deny(), Allow()})
+          .body,
+      R"({"result":[0,2]})");
+  EXPECT_EQ(Shape(PlanOf(Endpoint::kBatch, {}), {}).body, R"({"result":[]})");
+  EXPECT_EQ(Shape(PlanOf(Endpoint::kRowFilters, {{0, 1}}), {Allow({}, {"a = 1", "b = 'x'"})}).body,
+            R"({"result":[{"expression":"a = 1"},{"expression":"b = 'x'"}]})");
+  EXPECT_EQ(Shape(PlanOf(Endpoint::kRowFilters, {{0, 1}}), {Allow()}).body, R"({"result":[]})");
+  EXPECT_EQ(Shape(PlanOf(Endpoint::kRowFilters, {{0, 1}}), {Deny()}).body,
+            R"({"result":[{"expression":"false"}]})");
+  EXPECT_EQ(
+      Shape(PlanOf(Endpoint::kColumnMask, {{0, 1}}, {"Email"}), {Allow({{"email", "'***'"}})}).body,
+      R"({"result":{"expression":"'***'"}})");
+  EXPECT_EQ(Shape(PlanOf(Endpoint::kColumnMask, {{0, 1}}, {"id"}), {Allow({{"email", "x"}})}).body,
+            "{}");
+  EXPECT_EQ(Shape(PlanOf(Endpoint::kColumnMask, {{0, 1}}, {"id"}), {Deny()}).body,
+            R"({"result":{"expression":"NULL"}})");
+  EXPECT_EQ(
+      Shape(PlanOf(Endpoint::kBatchColumnMask, {{0, 1}, {1, 2}, {2, 3}}, {"id", "email", "x"}),
+            {Allow({{"email", "'***'"}}), Allow({{"email", "'***'"}}), Deny()})
+          .body,
+      R"({"result":[{"index":1,"viewExpression":{"expression":"'***'"}},)"
+      R"({"index":2,"viewExpression":{"expression":"NULL"}}]})");
+}
+
+TEST(ShapeTest, AnUndecidedCheckFailsTheWholeAnswer) {
+  Answer a = Shape(PlanOf(Endpoint::kBatch, {{0, 1}, {1, 2}}),
+                   {Allow(), absl::DeadlineExceededError("deadline passed")});
+  EXPECT_EQ(a.status, 500);
+  EXPECT_TRUE(absl::StrContains(a.body, "deadline passed")) << a.body;
+  EXPECT_TRUE(absl::StartsWith(a.body, R"({"code":"internal_error")")) << a.body;
+}
+
+}  // namespace
+}  // namespace arbiter::trino
