@@ -6,6 +6,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
+#include "service/dryrun/dry_run.h"
 
 namespace arbiter {
 namespace {
@@ -68,8 +69,9 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
   decider_ = std::make_unique<Decider>(bundles_.get(), log_.get(), metrics_.get());
   gate_ = std::make_unique<CallGate>(config_.max_concurrent_calls);
   decision_service_ = std::make_unique<DecisionServiceImpl>(decider_.get(), &config_, gate_.get());
-  policy_service_ =
-      std::make_unique<PolicyServiceImpl>(decider_.get(), &config_, gate_.get(), nullptr);
+  policy_service_ = std::make_unique<PolicyServiceImpl>(
+      decider_.get(), &config_, gate_.get(),
+      MakeDryRunHandler([b = bundles_.get()] { return b->Current(); }, log_.get()));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
