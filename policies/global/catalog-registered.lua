@@ -1,7 +1,9 @@
 -- Addressability: only data the mesh knows can be governed, so access to anything that is not
 -- in the catalog is refused: a table no product serves, a table a product's schema holds but
 -- its descriptor does not list (its columns have no PII marks), a column the catalog does not
--- know, or a product name that is not registered. `system` actions have no data resource.
+-- know, or a product name that is not registered. `system` and `execute` actions (platform
+-- operations, running a query or a function) have no data resource: what a query reads is
+-- checked table by table.
 
 local function get(t, path)
   for key in string.gmatch(path, "[^.]+") do
@@ -18,7 +20,7 @@ return {
   kinds = {"access"},
   mode = "mandatory",
   check = function(req, ctx)
-    if req.action == "system" then return end
+    if req.action == "system" or req.action == "execute" then return end
     local table_name = get(req, "resource.table")
     local product_name = get(req, "resource.product")
     if type(table_name) == "string" and table_name ~= "" then

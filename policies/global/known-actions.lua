@@ -1,0 +1,21 @@
+-- Fail closed, and say why: an access request whose action Arbiter's policies do not know (a
+-- query engine operation newer than this bundle, say: the Trino endpoint sends action "unknown"
+-- with Trino's operation name in req.context.operation) is refused by a named policy, so the
+-- decision log shows what was asked instead of a silent default deny.
+
+local KNOWN = {"read", "write", "admin", "discover", "execute", "system"}
+
+return {
+  id = "global.known-actions",
+  description = "Denies access requests whose action is not one of " .. table.concat(KNOWN, ", ")
+    .. ".",
+  kinds = {"access"},
+  mode = "mandatory",
+  check = function(req, ctx)
+    if list.contains(KNOWN, req.action) then return end
+    local operation = req.context and req.context.operation
+    return deny("This operation is not supported by the data mesh's access policies.",
+      {detail = "action " .. tostring(req.action) .. ", operation " .. tostring(operation)
+        .. " by " .. tostring(req.principal.id)})
+  end,
+}
