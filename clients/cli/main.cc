@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "clients/cli/dry_run_command.h"
 #include "clients/cli/offline_commands.h"
 #include "clients/cli/online_commands.h"
 
@@ -21,6 +22,14 @@ Against a server (arbiterd), over gRPC:
   check access|product|deployment --server HOST:PORT (--request FILE | per-field flags)
        [--output text|json] [--timeout-ms N]
   status --server HOST:PORT
+
+Dry-run of a candidate bundle (docs/dry-run.md): which decisions would change?
+  dry-run --candidate DIR (--requests FILE | --replay DECISIONS.jsonl
+          | --server HOST:PORT --recent N [--since RFC3339])
+          [--bundle DIR] [--output text|json|markdown] [--examples N] [--timeout-ms N]
+    Offline the active bundle is --bundle (default: policies); with --server it is the
+    server's, and the candidate is sent inline. --requests/--replay read JSON lines in the
+    decision log's shape ({"kind": ..., "request": {...}}). Exit 1 when a decision flips.
 
 Per-field request flags:
   access:      --principal ID [--roles a,b] [--groups g] [--attr k=v] --action ACTION
@@ -45,6 +54,7 @@ int main(int argc, char** argv) {
   if (command == "validate") return arbiter::cli::ValidateCommand(argc, argv);
   if (command == "check") return arbiter::cli::CheckCommand(argc, argv);
   if (command == "status") return arbiter::cli::StatusCommand(argc, argv);
+  if (command == "dry-run") return arbiter::cli::DryRunCommand(argc, argv);
   std::cerr << "arbiter: unknown command \"" << command << "\"\n" << kUsage;
   return 2;
 }
