@@ -1,0 +1,283 @@
+// arbiterd's Trino endpoint over HTTP, on the shipped bundle: the documented request shapes of
+// each operation family and the exact bodies and statuses Trino decodes.
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "tests/support/arbiterd_process.h"
+
+namespace arbiter {
+namespace {
+
+using ::arbiter::testing::ArbiterdOptions;
+using ::arbiter::testing::ArbiterdProcess;
+using ::arbiter::testing::HttpResult;
+
+constexpr char kConfig[] = R"(trino:
+  group_roles:
+    analysts: "sales-analysts"
+    marketing-eu: "marketing-analytics, domain:marketing, region=EU"
+    platform: "platform-admin"
+)";
+
+// A Trino request body: identity `user` in `groups`, `operation`, and the rest of the action
+// object (a "resource" or "filterResources" member), as plugin/trino-opa sends them.
+std::string Input(const std::string& user, const std::string& groups, const std::string& operation,
+                  const std::string& action_rest = "") {
+  return absl::StrCat(R"({"input":{"context":{"identity":{"user":")", user, R"(","groups":[)",
+                      groups,
+                      R"(]},"softwareStack":{"trinoVersion":"455"}},"action":{"operation":")",
+                      operation, "\"", action_rest.empty() ? "" : ",", action_rest, "}}}");
+}
+
+std::string Table(const std::string& qualified, const std::string& columns = "") {
+  std::vector<std::string> p = absl::StrSplit(qualified, '.');
+  return absl::StrCat(R"({"table":{"catalogName":")", p[0], R"(","schemaName":")", p[1],
+                      R"(","tableName":")", p[2], "\"",
+                      columns.empty() ? "" : absl::StrCat(R"(,"columns":[)", columns, "]"), "}}");
+}
+
+std::string Column(const std::string& qualified, const std::string& column,
+                   const std::string& type = "varchar") {
+  std::vector<std::string> p = absl::StrSplit(qualified, '.');
+  return absl::StrCat(R"({"column":{"catalogName":")", p[0], R"(","schemaName":")", p[1],
+                      R"(","tableName":")", p[2], R"(","columnName":")", column,
+                      R"(","columnType":")", type, R"("}})");
+}
+
+constexpr char kCustomers[] = "customer_analytics.customer_360.customers";
+constexpr char kSegments[] = "customer_analytics.customer_360.customer_segments";
+constexpr char kAna[] = R"("analysts")";
+
+class TrinoEndpointTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ArbiterdOptions o;
+    o.bundle_dir = testing::ShippedBundleDir();
+    o.config_yaml = kConfig;
+    auto p = ArbiterdProcess::Start(o);
+    ASSERT_TRUE(p.ok()) << p.status();
+    server_ = p->release();
+  }
+  static void TearDownTestSuite() { delete server_; }
+
+  static HttpResult Post(const std::string& document, const std::string& body) {
+    return testing::HttpRequest(server_->http_port(), "POST", "/v1/data/trino/" + document, body);
+  }
+  // Expects a 200 with exactly `expected`.
+  static void ExpectAnswer(const std::string& document, const std::string& body,
+                           const std::string& expected) {
+    HttpResult r = Post(document, body);
+    EXPECT_EQ(r.status, 200) << body << "\n" << r.body;
+    EXPECT_EQ(r.body, expected) << body;
+  }
+
+  static ArbiterdProcess* server_;
+};
+ArbiterdProcess* TrinoEndpointTest::server_ = nullptr;
+
+TEST_F(TrinoEndpointTest, ExecuteQuery) {
+  ExpectAnswer("allow", Input("ana", kAna, "ExecuteQuery"), R"({"result":true})");
+  ExpectAnswer("allow", Input("guest", "", "ExecuteQuery"), R"({"result":false})");
+}
+
+TEST_F(TrinoEndpointTest, SelectFromColumnsSingleAllowAndDeny) {
+  std::string columns = R"("customer_id","email","segment")";
+  ExpectAnswer("allow",
+               Input("ana", kAna, "SelectFromColumns",
+                     absl::StrCat(R"("resource":)", Table(kCustomers, columns))),
+               R"({"result":true})");
+  // No group that maps to a granting role.
+  ExpectAnswer("allow",
+               Input("mallory", R"("interns")", "SelectFromColumns",
+                     absl::StrCat(R"("resource":)", Table(kCustomers, columns))),
+               R"({"result":false})");
+  // A table no data product serves.
+  ExpectAnswer("allow",
+               Input("ana", kAna, "SelectFromColumns",
+                     absl::StrCat(R"("resource":)", Table("hive.default.orders", R"("id")"))),
+               R"({"result":false})");
+  // A column the catalog does not know.
+  ExpectAnswer("allow",
+               Input("ana", kAna, "SelectFromColumns",
+                     absl::StrCat(R"("resource":)", Table(kCustomers, R"("ssn")"))),
+               R"({"result":false})");
+}
+
+TEST_F(TrinoEndpointTest, WritesAndAdminFollowTheProductsGrants) {
+  ExpectAnswer(
+      "allow",
+      Input("ana", kAna, "InsertIntoTable", absl::StrCat(R"("resource":)", Table(kCustomers))),
+      R"({"result":false})");
+  ExpectAnswer("allow",
+               Input("ana", kAna, "DropTable", absl::StrCat(R"("resource":)", Table(kCustomers))),
+               R"({"result":false})");
+}
+
+TEST_F(TrinoEndpointTest, SystemOperationsAreThePlatformsOnly) {
+  std::string resource = R"("resource":{"systemSessionProperty":{"name":"query_max_memory"}})";
+  ExpectAnswer("allow", Input("ana", kAna, "SetSystemSessionProperty", resource),
+               R"({"result":false})");
+  ExpectAnswer("allow", Input("root", R"("platform")", "SetSystemSessionProperty", resource),
+               R"({"result":true})");
+  ExpectAnswer("allow", Input("ana", kAna, "ReadSystemInformation"), R"({"result":false})");
+  ExpectAnswer("allow",
+               Input("ana", kAna, "SelectFromColumns",
+                     absl::StrCat(R"("resource":)", Table("system.runtime.queries"))),
+               R"({"result":false})");
+}
+
+TEST_F(TrinoEndpointTest, BatchFilterTablesIncludingOutOfCatalog) {
+  std::string items =
+      absl::StrJoin({Table(kCustomers), Table(kSegments), Table("hive.default.orders"),
+                     Table("sales_analytics.customer_transactions.transactions"),
+                     Table("customer_analytics.customer_360.scratch_copy")},
+                    ",");
+  ExpectAnswer(
+      "batch",
+      Input("ana", kAna, "FilterTables", absl::StrCat(R"("filterResources":[)", items, "]")),
+      R"({"result":[0,1,3]})");
+  // Discovery needs a role in the mesh.
+  ExpectAnswer(
+      "batch",
+      Input("guest", "", "FilterTables", absl::StrCat(R"("filterResources":[)", items, "]")),
+      R"({"result":[]})");
+}
+
+TEST_F(TrinoEndpointTest, BatchFilterColumnsIndicesReferToTheColumns) {
+  ExpectAnswer(
+      "batch",
+      Input("ana", kAna, "FilterColumns",
+            absl::StrCat(R"("filterResources":[)",
+                         Table(kCustomers, R"("customer_id","bogus","email","region")"), "]")),
+      R"({"result":[0,2,3]})");
+}
+
+TEST_F(TrinoEndpointTest, BatchFilterCatalogsAndSchemas) {
+  ExpectAnswer("batch",
+               Input("ana", kAna, "FilterCatalogs",
+                     R"("filterResources":[{"catalog":{"name":"customer_analytics"}},)"
+                     R"({"catalog":{"name":"hive"}},{"catalog":{"name":"system"}},)"
+                     R"({"catalog":{"name":"finance"}}])"),
+               R"({"result":[0,2,3]})");
+  ExpectAnswer(
+      "batch",
+      Input(
+          "ana", kAna, "FilterSchemas",
+          R"("filterResources":[)"
+          R"({"schema":{"catalogName":"customer_analytics","schemaName":"customer_360"}},)"
+          R"({"schema":{"catalogName":"customer_analytics","schemaName":"tmp"}},)"
+          R"({"schema":{"catalogName":"customer_analytics","schemaName":"information_schema"}}])"),
+      R"({"result":[0,2]})");
+  // The single-check form Trino uses without opa.policy.batched-uri.
+  ExpectAnswer("allow",
+               Input("ana", kAna, "AccessCatalog", R"("resource":{"catalog":{"name":"hive"}})"),
+               R"({"result":false})");
+  ExpectAnswer("allow",
+               Input("ana", kAna, "AccessCatalog",
+                     R"("resource":{"catalog":{"name":"customer_analytics"}})"),
+               R"({"result":true})");
+}
+
+TEST_F(TrinoEndpointTest, RowFilters) {
+  ExpectAnswer("rowFilters",
+               Input("max", R"("marketing-eu")", "GetRowFilters",
+                     absl::StrCat(R"("resource":)", Table(kSegments))),
+               R"({"result":[{"expression":"region = 'EU'"}]})");
+  ExpectAnswer(
+      "rowFilters",
+      Input("ana", kAna, "GetRowFilters", absl::StrCat(R"("resource":)", Table(kSegments))),
+      R"({"result":[]})");
+  // A read that is denied filters every row.
+  ExpectAnswer(
+      "rowFilters",
+      Input("mallory", "", "GetRowFilters", absl::StrCat(R"("resource":)", Table(kSegments))),
+      R"({"result":[{"expression":"false"}]})");
+}
+
+TEST_F(TrinoEndpointTest, SingleColumnMask) {
+  ExpectAnswer("columnMask",
+               Input("ana", kAna, "GetColumnMask",
+                     absl::StrCat(R"("resource":)", Column(kCustomers, "email"))),
+               R"({"result":{"expression":"'***'"}})");
+  ExpectAnswer("columnMask",
+               Input("ana", kAna, "GetColumnMask",
+                     absl::StrCat(R"("resource":)", Column(kCustomers, "segment"))),
+               "{}");
+}
+
+TEST_F(TrinoEndpointTest, BatchColumnMasks) {
+  std::string items = absl::StrJoin(
+      {Column(kCustomers, "customer_id"), Column(kCustomers, "email"),
+       Column(kCustomers, "first_name"), Column(kCustomers, "lifetime_value", "decimal(12,2)")},
+      ",");
+  std::string body =
+      Input("ana", kAna, "GetColumnMask", absl::StrCat(R"("filterResources":[)", items, "]"));
+  std::string expected = R"({"result":[{"index":1,"viewExpression":{"expression":"'***'"}},)"
+                         R"({"index":2,"viewExpression":{"expression":"'***'"}}]})";
+  ExpectAnswer("batchColumnMask", body, expected);
+  ExpectAnswer("batchColumnMasks", body, expected);  // the spelling of Trino's docs example
+}
+
+TEST_F(TrinoEndpointTest, MalformedRequestsAre400WithAMessage) {
+  struct Case {
+    std::string document, body, message;
+  };
+  const Case cases[] = {
+      {"allow", "{\"input\": {", "request body:1:"},
+      {"allow", "", "request body"},
+      {"allow", R"({"inptu":{}})", "input: required"},
+      {"allow", R"({"input":{"context":{"identity":{"user":"ana"}},"action":{}}})",
+       "input.action.operation: required"},
+      {"batch", Input("ana", kAna, "FilterTables"), "input.action.filterResources: required"},
+      {"columnMask", Input("ana", kAna, "GetColumnMask"), "input.action.resource.column"},
+  };
+  for (const Case& c : cases) {
+    HttpResult r = Post(c.document, c.body);
+    EXPECT_EQ(r.status, 400) << c.body << "\n" << r.body;
+    EXPECT_TRUE(absl::StartsWith(r.body, R"({"code":"invalid_parameter","message":")")) << r.body;
+    EXPECT_TRUE(absl::StrContains(r.body, c.message)) << r.body;
+    EXPECT_FALSE(absl::StrContains(r.body, "\"result\"")) << r.body;
+  }
+}
+
+TEST_F(TrinoEndpointTest, HealthAndUnknownPaths) {
+  HttpResult health = testing::HttpRequest(server_->http_port(), "GET", "/health");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "{}");
+  EXPECT_EQ(Post("nothing", Input("ana", kAna, "ExecuteQuery")).status, 404);
+  EXPECT_EQ(testing::HttpRequest(server_->http_port(), "GET", "/v1/data/trino/allow").status, 405);
+}
+
+TEST(TrinoDecisionLogTest, UnknownOperationIsDeniedWithAReasonInTheLog) {
+  std::string dir = testing::MakeTempDir("arbiter-trino-log");
+  std::string log = dir + "/decisions.jsonl";
+  ArbiterdOptions o;
+  o.bundle_dir = testing::ShippedBundleDir();
+  o.config_yaml = absl::StrCat(kConfig, "decision_log:\n  path: ", log, "\n");
+  auto server = ArbiterdProcess::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  HttpResult r = testing::HttpRequest((*server)->http_port(), "POST", "/v1/data/trino/allow",
+                                      Input("root", R"("platform")", "FrobnicateTable",
+                                            absl::StrCat(R"("resource":)", Table(kCustomers))));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"result":false})");
+  EXPECT_EQ((*server)->Stop(SIGTERM), 0);  // drains: the log is flushed
+  std::string lines = testing::ReadFileOrEmpty(log);
+  bool found = false;
+  for (absl::string_view line : absl::StrSplit(lines, '\n', absl::SkipEmpty())) {
+    if (!absl::StrContains(line, "FrobnicateTable")) continue;
+    found = true;
+    EXPECT_TRUE(absl::StrContains(line, R"("effect":"deny")")) << line;
+    EXPECT_TRUE(absl::StrContains(line, R"("policy_id":"global.known-actions")")) << line;
+    EXPECT_TRUE(absl::StrContains(line, R"("transport":"http")")) << line;
+  }
+  EXPECT_TRUE(found) << lines;
+}
+
+}  // namespace
+}  // namespace arbiter
