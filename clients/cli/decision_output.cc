@@ -13,10 +13,12 @@ std::string FormatDecisionText(const v1::Decision& d, const std::string& kind) {
   absl::StrAppend(&out, "\n");
   for (const v1::Reason& r : d.reasons()) {
     const char* mark = r.severity() == v1::SEVERITY_WARNING ? "!"
+                       : r.obligation()                     ? "~"
                        : r.effect() == v1::EFFECT_ALLOW     ? "+"
                                                             : "x";
     const char* sev = r.severity() == v1::SEVERITY_WARNING ? "warning"
                       : r.severity() == v1::SEVERITY_ERROR ? "error"
+                      : r.obligation()                     ? "obligation"
                                                            : "allow";
     absl::StrAppend(&out, "  ", mark, " ", r.policy_id(), " [", r.origin(), ", ", r.mode(), "] ",
                     sev, ": ", r.message(), "\n");

@@ -9,7 +9,8 @@
 
 namespace arbiter::cli {
 
-// "ALLOW access ..." with one line per reason (marks: x deny, + allow, ! warning), the
+// "ALLOW access ..." with one line per reason (marks: x deny, + allow, ~ obligation,
+// ! warning), the
 // obligations, and which policies ran or were overridden.
 std::string FormatDecisionText(const v1::Decision& d, const std::string& kind);
 

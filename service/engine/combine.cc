@@ -71,6 +71,7 @@ void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, 
       bool grants =
           pf.finding.type == Finding::Type::kAllow || pf.finding.type == Finding::Type::kObligate;
       r.effect = grants ? Effect::kAllow : Effect::kDeny;
+      r.obligation = pf.finding.type == Finding::Type::kObligate;
       r.severity = wanted == Role::kErrorDeny ? Severity::kError
                    : wanted == Role::kWarning ? Severity::kWarning
                                               : Severity::kNone;

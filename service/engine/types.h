@@ -79,6 +79,7 @@ struct Reason {
   std::string message;  // safe to show to the requester
   std::string detail;   // governance and audit only
   std::string mode;     // mandatory / default / advisory / domain
+  bool obligation = false;  // from obligate(): adds masks/filters, grants nothing
 };
 
 struct ColumnMask {
