@@ -1,0 +1,588 @@
+// Every item of ../shared/SANDBOX.md, through Bundle::Evaluate: an escape attempt or a budget
+// overrun fails closed (a deny finding naming the policy, a PolicyFault; a warning for advisory
+// policies) and the next decision works normally. Also the helpers policies are given.
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "service/engine/bundle.h"
+#include "service/engine/testing.h"
+
+namespace arbiter {
+namespace {
+
+using enginetest::BundleYaml;
+using enginetest::Describe;
+using enginetest::DomainAccess;
+using enginetest::FindFault;
+using enginetest::FindReason;
+using enginetest::MustEvaluate;
+using enginetest::MustLoad;
+using enginetest::Policy;
+
+// The probe policy runs `attack` for action "attack" and allows otherwise; a default grant
+// allows everything, so a fault is the only way to a deny.
+std::shared_ptr<const Bundle> ProbeBundle(absl::string_view attack, absl::string_view limits = "",
+                                          absl::string_view mode = "mandatory") {
+  BundleFiles f;
+  f.files["bundle.yaml"] = BundleYaml(limits.empty() ? "" : absl::StrCat("limits: ", limits, "\n"));
+  f.files["global/grant.lua"] =
+      Policy("global.grant", "return allow('granted')", "  mode = 'default',\n");
+  f.files["global/probe.lua"] = Policy(
+      "global.probe",
+      absl::StrCat("if req.action == 'attack' then\n", attack, "\nend\nreturn allow('fine')"),
+      absl::StrCat("  mode = '", mode, "',\n"));
+  return MustLoad(f);
+}
+
+struct FaultCase {
+  std::string attack;
+  PolicyFault::Type type;
+  std::string detail;  // expected in the reason's detail
+  std::string limits = "";
+};
+
+// Runs the attack, expects it to fail closed (mandatory: deny; advisory: warning), then expects
+// the next two decisions to be normal. Returns the attack's decision.
+Decision ExpectFault(const FaultCase& c, absl::string_view mode = "mandatory",
+                     absl::Duration max_time = absl::Seconds(2)) {
+  SCOPED_TRACE(absl::StrCat(mode, ": ", c.attack));
+  auto b = ProbeBundle(c.attack, c.limits, mode);
+  if (b == nullptr) return Decision{};
+  absl::Time start = absl::Now();
+  Decision d = MustEvaluate(*b, DomainAccess("sales", "attack"));
+  EXPECT_LT(absl::Now() - start, max_time);
+  const PolicyFault* fault = FindFault(d, "global.probe");
+  EXPECT_NE(fault, nullptr) << Describe(d);
+  if (fault != nullptr) {
+    EXPECT_EQ(PolicyFaultTypeName(fault->type), PolicyFaultTypeName(c.type)) << Describe(d);
+  }
+  const Reason* r = FindReason(d, "global.probe");
+  EXPECT_NE(r, nullptr) << Describe(d);
+  if (r != nullptr) {
+    EXPECT_EQ(r->effect, Effect::kDeny);
+    EXPECT_TRUE(absl::StrContains(r->message, "global.probe")) << r->message;
+    EXPECT_TRUE(absl::StrContains(r->detail, c.detail)) << "detail: " << r->detail;
+    EXPECT_EQ(r->severity, mode == "advisory" ? Severity::kWarning : Severity::kError);
+  }
+  EXPECT_EQ(d.effect, mode == "advisory" ? Effect::kAllow : Effect::kDeny) << Describe(d);
+  for (int i = 0; i < 2; ++i) {
+    Decision next = MustEvaluate(*b, DomainAccess("sales", "read"));
+    EXPECT_EQ(next.effect, Effect::kAllow) << Describe(next);
+    EXPECT_TRUE(next.faults.empty()) << Describe(next);
+    const Reason* fine = FindReason(next, "global.probe");
+    EXPECT_TRUE(fine != nullptr && fine->message == "fine") << Describe(next);
+  }
+  return d;
+}
+
+// The message of `return allow(tostring(<expr>))` in a fresh bundle; "<fault: detail>" when the
+// policy failed.
+std::string Eval(absl::string_view expr, absl::string_view limits = "") {
+  BundleFiles f;
+  f.files["bundle.yaml"] = BundleYaml(limits.empty() ? "" : absl::StrCat("limits: ", limits, "\n"));
+  f.files["global/eval.lua"] =
+      Policy("global.eval", absl::StrCat("return allow(tostring(", expr, "))"));
+  auto b = MustLoad(f);
+  if (b == nullptr) return "<no bundle>";
+  Decision d = MustEvaluate(*b, DomainAccess("sales"));
+  const Reason* r = FindReason(d, "global.eval");
+  if (r == nullptr) return "<no reason>";
+  if (!d.faults.empty()) return absl::StrCat("<fault: ", r->detail, ">");
+  return r->message;
+}
+
+// --- Loading and the environment (SANDBOX.md 1, 4, 6, 9). ---
+
+TEST(SandboxTest, UnsafeNamesAreAbsent) {
+  for (const char* name : {"io",
+                           "os",
+                           "debug",
+                           "package",
+                           "require",
+                           "load",
+                           "loadstring",
+                           "dofile",
+                           "loadfile",
+                           "collectgarbage",
+                           "setmetatable",
+                           "getmetatable",
+                           "rawset",
+                           "rawget",
+                           "rawequal",
+                           "rawlen",
+                           "print",
+                           "_G",
+                           "coroutine",
+                           "module",
+                           "newproxy",
+                           "math.random",
+                           "math.randomseed",
+                           "string.dump",
+                           "(\"\").dump",
+                           "string.pack and nil"}) {
+    EXPECT_EQ(Eval(absl::StrCat("type(", name, ")")), "nil") << name;
+  }
+}
+
+TEST(SandboxTest, TheSafeLibraryIsThere) {
+  for (const char* name : {"assert",         "error",         "ipairs",
+                           "next",           "pairs",         "pcall",
+                           "select",         "tonumber",      "tostring",
+                           "type",           "xpcall",        "string.format",
+                           "string.upper",   "table.concat",  "table.insert",
+                           "table.remove",   "table.sort",    "table.unpack",
+                           "math.floor",     "math.max",      "utf8.char",
+                           "allow",          "deny",          "warn",
+                           "obligate",       "re.match",      "re.find",
+                           "re.captures",    "semver.parse",  "semver.valid",
+                           "semver.compare", "semver.bump",   "duration",
+                           "percent",        "has_role",      "has_any_role",
+                           "in_group",       "list.contains", "list.intersects",
+                           "list.len"}) {
+    EXPECT_EQ(Eval(absl::StrCat("type(", name, ")")), "function") << name;
+  }
+  EXPECT_EQ(Eval("math.pi > 3"), "true");
+}
+
+TEST(SandboxTest, CallingUnsafeFunctionsFailsClosed) {
+  for (const char* attack :
+       {"io.open('/etc/passwd')", "os.execute('true')", "require('os')", "load('return 1')()",
+        "dofile('/etc/passwd')", "loadfile('/etc/passwd')", "string.dump(tostring)",
+        "collectgarbage('count')", "setmetatable({}, {})", "getmetatable('').__index.x = 1",
+        "debug.sethook()", "coroutine.create(print)", "math.random()", "print('x')",
+        "rawset(_ENV, 'x', 1)", "_G.x = 1", "package.loaded.os.exit()"}) {
+    ExpectFault({attack, PolicyFault::Type::kError, "attempt to"});
+  }
+}
+
+TEST(SandboxTest, AdvisoryPolicyFaultIsAWarning) {
+  ExpectFault({"error('advisory broke')", PolicyFault::Type::kError, "advisory broke"}, "advisory");
+  ExpectFault({"while true do end", PolicyFault::Type::kBudget, "instruction budget exceeded"},
+              "advisory");
+}
+
+// --- The string metatable and Lua patterns (SANDBOX.md 5, 10). ---
+
+TEST(SandboxTest, TheStringMetatableReachesTheCappedLibrary) {
+  EXPECT_EQ(Eval("(\"\").rep == string.rep"), "true");
+  EXPECT_EQ(Eval("#('ab'):rep(3)"), "6");
+  ExpectFault({"local r = ('').rep; r('x', 1e9)", PolicyFault::Type::kError,
+               "string.rep result over the limit"},
+              "mandatory", absl::Milliseconds(200));
+  ExpectFault({"string.rep('x', 1e9)", PolicyFault::Type::kError, "over the limit"}, "mandatory",
+              absl::Milliseconds(200));
+  ExpectFault({"(''):rep(1e18)", PolicyFault::Type::kError, "over the limit"}, "mandatory",
+              absl::Milliseconds(200));
+  ExpectFault({"('x'):rep(1e6, ('y'):rep(1e6))", PolicyFault::Type::kError, "over the limit"},
+              "mandatory", absl::Milliseconds(200));
+  ExpectFault({"('x'):rep(100, ('y'):rep(100000))", PolicyFault::Type::kError, "over the limit"},
+              "mandatory", absl::Milliseconds(200));
+}
+
+TEST(SandboxTest, PatternBombIsRefusedQuickly) {
+  const char* bomb = "(\"a\"):rep(26), (\"a?\"):rep(26) .. (\"a\"):rep(26)";
+  for (const char* fn : {"string.find", "string.match", "string.gmatch", "string.gsub"}) {
+    std::string call =
+        absl::StrCat(fn, "(", bomb, absl::string_view(fn) == "string.gsub" ? ", ''" : "", ")");
+    ExpectFault({call, PolicyFault::Type::kError, "too costly"}, "mandatory",
+                absl::Milliseconds(200));
+  }
+  // Through the string metatable too.
+  ExpectFault({"local s = ('a'):rep(26); s:find(('a?'):rep(26) .. ('a'):rep(26))",
+               PolicyFault::Type::kError, "too costly"},
+              "mandatory", absl::Milliseconds(200));
+  // RE2 does the same match in linear time.
+  EXPECT_EQ(Eval("re.match(('a?'):rep(26) .. ('a'):rep(26), ('a'):rep(26))"), "true");
+  // Subjects over the cap are refused for patterns, not for plain finds.
+  ExpectFault({"string.find(('a'):rep(20000), 'b')", PolicyFault::Type::kError,
+               "over the Lua pattern limit"});
+  EXPECT_EQ(Eval("string.find(('a'):rep(20000) .. 'b', 'b', 1, true)"), "20001");
+  // Ordinary patterns still work.
+  EXPECT_EQ(Eval("string.match('customer-360', '^(%a+)%-(%d+)$')"), "customer");
+  EXPECT_EQ(Eval("select(2, string.gsub('a,b,c', ',', ';'))"), "2");
+}
+
+// --- CPU (SANDBOX.md 7, 8). ---
+
+TEST(SandboxTest, InfiniteLoopStopsOnTheBudget) {
+  ExpectFault({"while true do end", PolicyFault::Type::kBudget, "instruction budget exceeded"});
+  ExpectFault({"local i = 0 repeat i = i + 1 until false", PolicyFault::Type::kBudget,
+               "instruction budget exceeded"});
+}
+
+TEST(SandboxTest, TheHookIsStickyAcrossPcall) {
+  ExpectFault({"while true do pcall(function() while true do end end) end",
+               PolicyFault::Type::kBudget, "instruction budget exceeded"});
+}
+
+TEST(SandboxTest, TheHookIsStickyAcrossXpcallHandlers) {
+  GTEST_SKIP() << "engine bug (CPU budget escape, hangs the worker forever): lua_sandbox.cc "
+                  "Hook() raises the budget error with luaL_error from inside the count hook, "
+                  "where Lua has set L->allowhook = 0; for an error raised inside xpcall, Lua "
+                  "runs the message handler before unwinding, still with hooks disabled, so "
+                  "`xpcall(function() while true do end end, function() while true do end end)` "
+                  "loops forever (no instruction budget, no policy timeout, no request "
+                  "deadline). Fix: replace xpcall in the safe library (lua_library.cc "
+                  "InstallSafeLibrary) by a C wrapper that runs pcall and calls the handler "
+                  "after unwinding (hooks enabled), or drop xpcall";
+  ExpectFault({"xpcall(function() while true do end end, function() while true do end end)",
+               PolicyFault::Type::kBudget, "instruction budget exceeded"});
+  ExpectFault(
+      {"while true do xpcall(function() while true do end end, function() "
+       "while true do end end) end",
+       PolicyFault::Type::kBudget, "instruction budget exceeded"});
+}
+
+TEST(SandboxTest, TheHookIsStickyAcrossRecursivePcall) {
+  ExpectFault({"local function f() while true do pcall(f) end end f()", PolicyFault::Type::kBudget,
+               "exceeded"});
+}
+
+TEST(SandboxTest, SlowCallsStopOnThePolicyTimeout) {
+  // Few VM instructions, much time in C: only the wall clock stops it.
+  ExpectFault({"local s = ('a'):rep(1000000) while true do s:find('b', 1, true) end",
+               PolicyFault::Type::kBudget, "policy time budget exceeded",
+               "{instruction_budget: 100000000000, policy_timeout_ms: 20}"},
+              "mandatory", absl::Milliseconds(500));
+}
+
+// --- Memory (SANDBOX.md 11, 12). ---
+
+TEST(SandboxTest, MemoryBombsStopAndTheNextEvaluationSucceeds) {
+  const std::string limits =
+      "{memory_limit_mb: 8, instruction_budget: 100000000000, policy_timeout_ms: 5000}";
+  ExpectFault({"local t = {} for i = 1, 1e12 do t[i] = i end", PolicyFault::Type::kMemory,
+               "memory limit of 8388608 bytes exceeded", limits});
+  ExpectFault({"local s = 'x' while true do s = s .. s end", PolicyFault::Type::kMemory,
+               "memory limit", limits});
+  ExpectFault({"local t = {} while true do t[#t + 1] = {} end", PolicyFault::Type::kMemory,
+               "memory limit", limits});
+  // Kept reachable in the policy's environment: the state cannot recover by collecting, so the
+  // engine must replace it.
+  ExpectFault({"hoard = {} while true do hoard[#hoard + 1] = ('z'):rep(100000) .. #hoard end",
+               PolicyFault::Type::kMemory, "memory limit", limits});
+  ExpectFault({"local t = {} while true do t[#t + 1] = table.concat({('a'):rep(1000), #t}) end",
+               PolicyFault::Type::kMemory, "memory limit", limits});
+}
+
+TEST(SandboxTest, DeepRecursionFailsCleanly) {
+  // Lua recursion: under the default 32 MiB ceiling the memory cap stops it just before Lua's
+  // own stack limit (~1M slots) would; with more memory, Lua's "stack overflow" does.
+  ExpectFault({"local function f(n) return f(n + 1) + 1 end f(1)", PolicyFault::Type::kMemory,
+               "memory limit", "{policy_timeout_ms: 5000, instruction_budget: 100000000}"});
+  ExpectFault({"local function f(n) return f(n + 1) + 1 end f(1)", PolicyFault::Type::kError,
+               "stack overflow",
+               "{policy_timeout_ms: 5000, instruction_budget: 100000000, memory_limit_mb: 128}"});
+  // Recursion through C functions hits the C stack limit.
+  ExpectFault({"local function f(s) return (string.gsub(s, '.', f)) end f('a')",
+               PolicyFault::Type::kError, "stack overflow"});
+  ExpectFault(
+      {"local function f() return table.sort({2, 1}, function() f() return true end) "
+       "end f()",
+       PolicyFault::Type::kError, ""});
+}
+
+// --- Error values (SANDBOX.md 15). ---
+
+TEST(SandboxTest, NonStringErrorValues) {
+  ExpectFault({"error({})", PolicyFault::Type::kError, "error object is a table value"});
+  ExpectFault({"error(nil)", PolicyFault::Type::kError, "error object is a nil value"});
+  ExpectFault({"error()", PolicyFault::Type::kError, "error object is a nil value"});
+  ExpectFault({"error(true)", PolicyFault::Type::kError, "error object is a boolean value"});
+  ExpectFault({"error(allow('x'))", PolicyFault::Type::kError, "error object is a table value"});
+  // A view has a __tostring; the engine must not call it.
+  ExpectFault(
+      {"error(req.principal)", PolicyFault::Type::kError, "error object is a userdata value"});
+  ExpectFault({"error(setmetatable({}, {__tostring = function() while true do end end}))",
+               PolicyFault::Type::kError, "setmetatable"});
+  ExpectFault({"error(42)", PolicyFault::Type::kError, "error object is a number value"});
+}
+
+// --- Requests are read-only; isolation between policies (SANDBOX.md 13, 14). ---
+
+TEST(SandboxTest, TheRequestIsReadOnly) {
+  for (const char* attack :
+       {"req.principal.id = 'x'", "req.principal.roles[1] = 'admin'", "req.action = 'read'",
+        "req.resource.columns[1] = 'x'", "ctx.now = 0", "req.principal.attributes.x = 'y'"}) {
+    ExpectFault({attack, PolicyFault::Type::kError, "the request is read-only"});
+  }
+  ExpectFault({"table.insert(req.principal.roles, 'admin')", PolicyFault::Type::kError,
+               "the request is read-only"});
+}
+
+TEST(SandboxTest, OnePolicyCannotChangeWhatTheNextSees) {
+  BundleFiles f;
+  f.files["global/a-tamper.lua"] = Policy("global.tamper", R"(
+    pcall(function() req.principal.roles[1] = 'admin' end)
+    pcall(function() req.principal.id = 'root' end)
+    pcall(function() req.principal.roles = {'admin'} end)
+    tostring = function() return 'pwned' end
+    type = nil
+    leaked = 'from tamper'
+    return nil)");
+  f.files["global/b-reader.lua"] = Policy("global.reader", R"(
+    return allow(table.concat({req.principal.id, req.principal.roles[1], tostring(1),
+                               type(leaked), type(type)}, '|')))");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 2; ++i) {
+    Decision d = MustEvaluate(*b, DomainAccess("sales"));
+    const Reason* r = FindReason(d, "global.reader");
+    ASSERT_NE(r, nullptr) << Describe(d);
+    EXPECT_EQ(r->message, "ana|analyst|1|nil|function");
+    EXPECT_TRUE(d.faults.empty()) << Describe(d);
+  }
+}
+
+TEST(SandboxTest, AStashedViewRaisesInsteadOfReadingFreedMemory) {
+  const char* const uses[] = {"saved.id",
+                              "saved.roles[1]",
+                              "#saved.roles",
+                              "has_role(saved, 'analyst')",
+                              "list.len(saved.roles)",
+                              "pairs(saved)",
+                              "tostring(saved)"};
+  for (const char* use : uses) {
+    SCOPED_TRACE(use);
+    BundleFiles f;
+    f.files["global/stash.lua"] = absl::StrCat(
+        "local saved\nreturn {\n  id = 'global.stash',\n  kinds = {'access'},\n"
+        "  check = function(req, ctx)\n    if saved then local x = ",
+        use, " end\n    saved = req.principal\n    return allow('ok')\n  end,\n}\n");
+    auto b = MustLoad(f);
+    ASSERT_NE(b, nullptr);
+    Decision first = MustEvaluate(*b, DomainAccess("sales"));
+    EXPECT_TRUE(first.faults.empty()) << Describe(first);
+    Decision second = MustEvaluate(*b, DomainAccess("sales"));
+    const Reason* r = FindReason(second, "global.stash");
+    ASSERT_NE(r, nullptr);
+    EXPECT_NE(FindFault(second, "global.stash"), nullptr) << Describe(second);
+    EXPECT_TRUE(absl::StrContains(r->detail, "kept beyond the check call")) << r->detail;
+  }
+}
+
+TEST(SandboxTest, LibraryTablesAreReadOnly) {
+  for (const char* attack :
+       {"string.upper = nil", "string.x = 1", "table.concat = print", "math.pi = 3",
+        "utf8.char = nil", "re.match = nil", "semver.valid = nil", "list.len = nil"}) {
+    ExpectFault({attack, PolicyFault::Type::kError, "read-only"});
+  }
+  // Findings cannot be extended either.
+  ExpectFault({"local f = allow('x'); f.extra = 1", PolicyFault::Type::kError, "read-only"});
+}
+
+TEST(SandboxTest, GlobalsOnlyChangeTheirOwnEnvironment) {
+  BundleFiles f;
+  f.files["global/a.lua"] =
+      Policy("global.a", "allow = function() return deny('hijacked') end\nx = 1\nreturn nil");
+  f.files["global/b.lua"] = Policy("global.b", "return allow('b sees x=' .. tostring(x))");
+  f.files["domains/sales/c.lua"] = Policy("sales.c", "return allow('c sees x=' .. tostring(x))");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  Decision d = MustEvaluate(*b, DomainAccess("sales"));
+  EXPECT_EQ(d.effect, Effect::kAllow) << Describe(d);
+  ASSERT_NE(FindReason(d, "global.b"), nullptr);
+  EXPECT_EQ(FindReason(d, "global.b")->message, "b sees x=nil");
+  EXPECT_EQ(FindReason(d, "sales.c")->message, "c sees x=nil");
+}
+
+// --- Output (SANDBOX.md 16, 17). ---
+
+TEST(SandboxTest, ReasonStringsAreCappedAndCleaned) {
+  BundleFiles f;
+  f.files["bundle.yaml"] = BundleYaml("limits: {max_message_bytes: 64}\n");
+  f.files["global/long.lua"] =
+      Policy("global.long",
+             "return allow(('x'):rep(1000), {detail = ('y'):rep(1000), masks = {[('c'):rep(100)] = "
+             "('e'):rep(100)}})");
+  f.files["global/ctrl.lua"] =
+      Policy("global.ctrl", "return warn('a\\nb\\0c\\27[31mred\\t\\127!', {detail = '\\255ok'})");
+  f.files["global/utf8.lua"] = Policy("global.utf8", "return warn(('\\u{e9}'):rep(40))");
+  f.files["global/err.lua"] =
+      Policy("global.err", "error(('e'):rep(5000) .. '\\n\\27[2J')", "  mode = 'advisory',\n");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  Decision d = MustEvaluate(*b, DomainAccess("sales"));
+  const Reason* lng = FindReason(d, "global.long");
+  ASSERT_NE(lng, nullptr);
+  EXPECT_EQ(lng->message, std::string(64, 'x'));
+  EXPECT_EQ(lng->detail, std::string(64, 'y'));
+  ASSERT_EQ(d.obligations.column_masks.size(), 1u) << Describe(d);
+  EXPECT_LE(d.obligations.column_masks[0].column.size(), 64u);
+  EXPECT_LE(d.obligations.column_masks[0].expression.size(), 64u);
+  const Reason* ctrl = FindReason(d, "global.ctrl");
+  ASSERT_NE(ctrl, nullptr);
+  EXPECT_EQ(ctrl->message, "a b c [31mred  !");
+  EXPECT_EQ(ctrl->detail, "?ok");
+  const Reason* u = FindReason(d, "global.utf8");
+  ASSERT_NE(u, nullptr);
+  EXPECT_EQ(u->message.size(), 64u);  // 32 whole two-byte characters, none split
+  const Reason* err = FindReason(d, "global.err");
+  ASSERT_NE(err, nullptr);
+  EXPECT_LE(err->detail.size(), 64u) << err->detail;
+  EXPECT_EQ(err->detail.find('\x1b'), std::string::npos);
+  EXPECT_EQ(err->detail.find('\n'), std::string::npos);
+}
+
+TEST(SandboxTest, MalformedReturnsAreFaults) {
+  for (const char* ret :
+       {"return {effect = 'allow'}", "return 'allow'", "return {allow('x'), 'y'}",
+        "return {allow('x'), {type = 'allow', message = 'forged'}}", "return 42", "return true",
+        "return function() end", "return req", "return {type = 'allow', message = 'forged'}"}) {
+    ExpectFault({ret, PolicyFault::Type::kMalformed, ""});
+  }
+  ExpectFault({"local t = {} for i = 1, 300 do t[i] = warn('w') end return t",
+               PolicyFault::Type::kMalformed, "limit is 256"});
+  // Several findings and an empty list are fine.
+  EXPECT_EQ(Eval("'x'"), "x");
+  BundleFiles f;
+  f.files["global/many.lua"] = Policy("global.many", "return {warn('a'), allow('b')}");
+  f.files["global/none.lua"] = Policy("global.none", "return {}");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  Decision d = MustEvaluate(*b, DomainAccess("sales"));
+  EXPECT_EQ(d.effect, Effect::kAllow) << Describe(d);
+  EXPECT_EQ(d.reasons.size(), 2u);
+  EXPECT_TRUE(d.faults.empty());
+}
+
+TEST(SandboxTest, FindingBuildersRejectBadArguments) {
+  for (const char* call :
+       {"allow({})", "allow(nil)", "allow(true)", "deny(print)", "warn()", "obligate({})"}) {
+    ExpectFault({call, PolicyFault::Type::kError, "the message must be a string"});
+  }
+  ExpectFault({"allow('x', 'opts')", PolicyFault::Type::kError, "opts must be a table"});
+  ExpectFault({"deny('x', {masks = {a = 'b'}})", PolicyFault::Type::kError,
+               "masks apply only to allow() and obligate()"});
+  ExpectFault(
+      {"warn('x', {row_filters = {'a'}})", PolicyFault::Type::kError, "row_filters apply only"});
+  ExpectFault({"allow('x', {masks = {a = 1}})", PolicyFault::Type::kError, "opts.masks"});
+  ExpectFault({"allow('x', {masks = 'a'})", PolicyFault::Type::kError, "opts.masks"});
+  ExpectFault({"allow('x', {row_filters = {1}})", PolicyFault::Type::kError,
+               "opts.row_filters[1] must be a string"});
+  ExpectFault(
+      {"allow('x', {detail = {}})", PolicyFault::Type::kError, "opts.detail must be a string"});
+}
+
+// --- Helpers. ---
+
+TEST(HelpersTest, Regex) {
+  EXPECT_EQ(Eval("re.match('[a-z][a-z0-9-]*', 'customer-360')"), "true");
+  EXPECT_EQ(Eval("re.match('[a-z][a-z0-9-]*', 'Customer_360')"), "false");
+  EXPECT_EQ(Eval("re.match('[a-z]+', 'abc1')"), "false");  // full match
+  EXPECT_EQ(Eval("re.find('[0-9]', 'abc1')"), "true");     // partial match
+  EXPECT_EQ(Eval("re.find('^x', 'abc')"), "false");
+  EXPECT_EQ(Eval("re.match('.*', nil)"), "false");
+  EXPECT_EQ(Eval("re.match('a', req.principal.id)"), "false");
+  EXPECT_EQ(Eval("re.find('an', req.principal.id)"), "true");
+  EXPECT_EQ(Eval("table.concat(re.captures('(\\\\w+)@(\\\\w+)', 'mail: me@host!'), ',')"),
+            "me,host");
+  EXPECT_EQ(Eval("re.captures('(a)|(b)', 'b')[1]"), "false");
+  EXPECT_EQ(Eval("re.captures('(x)', 'abc')"), "nil");
+  EXPECT_TRUE(absl::StartsWith(Eval("re.match('(', 'x')"), "<fault: "));
+  EXPECT_TRUE(absl::StrContains(Eval("re.find('a(', 'x')"), "invalid pattern"))
+      << Eval("re.find('a(', 'x')");
+  EXPECT_TRUE(absl::StrContains(Eval("re.match(('a'):rep(5000), 'x')"), "longer than"));
+}
+
+TEST(HelpersTest, SemanticVersions) {
+  EXPECT_EQ(Eval("semver.parse('1.2.3-rc.1').major"), "1");
+  EXPECT_EQ(Eval("semver.parse('1.2.3-rc.1').minor"), "2");
+  EXPECT_EQ(Eval("semver.parse('v1.2.3-rc.1').patch"), "3");
+  EXPECT_EQ(Eval("semver.parse('1.2.3-rc.1').prerelease"), "rc.1");
+  EXPECT_EQ(Eval("semver.parse('latest')"), "nil");
+  EXPECT_EQ(Eval("semver.valid('1.2.3')"), "true");
+  EXPECT_EQ(Eval("semver.valid(2)"), "true");
+  EXPECT_EQ(Eval("semver.valid('1.2.3.4')"), "false");
+  EXPECT_EQ(Eval("semver.valid({})"), "false");
+  EXPECT_EQ(Eval("semver.compare('1.2.3', '1.10.0')"), "-1");
+  EXPECT_EQ(Eval("semver.compare('2.0.0', '2.0.0+build')"), "0");
+  EXPECT_EQ(Eval("semver.compare('2.0.0', '2.0.0-rc.1')"), "1");
+  EXPECT_EQ(Eval("semver.bump('1.2.3', '2.0.0')"), "major");
+  EXPECT_EQ(Eval("semver.bump('1.2.3', '1.3.0')"), "minor");
+  EXPECT_EQ(Eval("semver.bump('1.2.3', '1.2.4')"), "patch");
+  EXPECT_EQ(Eval("semver.bump('1.2.3', '1.2.3')"), "none");
+  EXPECT_EQ(Eval("semver.bump('1.2.3', '1.2.2')"), "downgrade");
+  EXPECT_TRUE(absl::StrContains(Eval("semver.compare('x', '1.0.0')"), "semantic versions"));
+}
+
+TEST(HelpersTest, SemanticVersionsAreNotTruncated) {
+  GTEST_SKIP() << "engine bug: lua_library.cc VersionArg() copies the argument into a 128-byte "
+                  "buffer with snprintf(\"%s\"), so it stops at an embedded NUL and truncates "
+                  "long strings: semver.valid('1.2.3\\0junk') and a 1.2.3-aaa...(200)...! are "
+                  "reported valid";
+  EXPECT_EQ(Eval("semver.valid('1.2.3\\0junk')"), "false");
+  EXPECT_EQ(Eval("semver.valid('1.2.3-' .. ('a'):rep(200) .. '!')"), "false");
+  EXPECT_EQ(Eval("#semver.parse('1.0.0-' .. ('a'):rep(100)).prerelease"), "100");
+}
+
+TEST(HelpersTest, DurationsAndPercentages) {
+  EXPECT_EQ(Eval("duration('4h')"), "14400.0");
+  EXPECT_EQ(Eval("duration('15m')"), "900.0");
+  EXPECT_EQ(Eval("duration('1h30m')"), "5400.0");
+  EXPECT_EQ(Eval("duration('250ms')"), "0.25");
+  EXPECT_EQ(Eval("duration('30s')"), "30.0");
+  EXPECT_EQ(Eval("duration('7d')"), "604800.0");
+  EXPECT_EQ(Eval("duration('2w')"), "1209600.0");
+  EXPECT_EQ(Eval("duration(42)"), "42.0");
+  EXPECT_EQ(Eval("duration('5')"), "nil");
+  EXPECT_EQ(Eval("duration('abc')"), "nil");
+  EXPECT_EQ(Eval("duration('-1h')"), "nil");
+  EXPECT_EQ(Eval("duration('')"), "nil");
+  EXPECT_EQ(Eval("duration(nil)"), "nil");
+  EXPECT_EQ(Eval("percent('99.5%')"), "99.5");
+  EXPECT_EQ(Eval("percent('100%')"), "100.0");
+  EXPECT_EQ(Eval("percent(99.9)"), "99.9");
+  EXPECT_EQ(Eval("percent('99.5')"), "nil");
+  EXPECT_EQ(Eval("percent('abc%')"), "nil");
+  EXPECT_EQ(Eval("percent('%')"), "nil");
+  EXPECT_EQ(Eval("percent({})"), "nil");
+}
+
+TEST(HelpersTest, RolesGroupsAndLists) {
+  // Views (the request) and plain tables alike.
+  EXPECT_EQ(Eval("has_role(req.principal, 'analyst')"), "true");
+  EXPECT_EQ(Eval("has_role(req.principal, 'admin')"), "false");
+  EXPECT_EQ(Eval("has_role({roles = {'a', 'b'}}, 'b')"), "true");
+  EXPECT_EQ(Eval("has_role({}, 'b')"), "false");
+  EXPECT_EQ(Eval("has_role(nil, 'b')"), "false");
+  EXPECT_EQ(Eval("has_any_role(req.principal, {'x', 'analyst'})"), "true");
+  EXPECT_EQ(Eval("has_any_role(req.principal, {'x', 'y'})"), "false");
+  EXPECT_EQ(Eval("has_any_role({roles = {'y'}}, {'x', 'y'})"), "true");
+  EXPECT_EQ(Eval("has_any_role(req.principal, req.principal.roles)"), "true");
+  EXPECT_EQ(Eval("in_group(req.principal, 'everyone')"), "true");
+  EXPECT_EQ(Eval("in_group(req.principal, 'admins')"), "false");
+  EXPECT_EQ(Eval("in_group({groups = {'g'}}, 'g')"), "true");
+  EXPECT_EQ(Eval("list.contains(req.principal.roles, 'analyst')"), "true");
+  EXPECT_EQ(Eval("list.contains(req.principal.roles, 'x')"), "false");
+  EXPECT_EQ(Eval("list.contains({'a', 'b'}, 'b')"), "true");
+  EXPECT_EQ(Eval("list.contains({1, 2}, 2)"), "true");
+  EXPECT_EQ(Eval("list.contains(nil, 'a')"), "false");
+  EXPECT_EQ(Eval("list.intersects(req.principal.roles, {'x', 'analyst'})"), "true");
+  EXPECT_EQ(Eval("list.intersects({'x', 'analyst'}, req.principal.roles)"), "true");
+  EXPECT_EQ(Eval("list.intersects({'a'}, {'b'})"), "false");
+  EXPECT_EQ(Eval("list.intersects({}, nil)"), "false");
+  EXPECT_EQ(Eval("list.len(req.principal.roles)"), "1");
+  EXPECT_EQ(Eval("list.len({1, 2, 3})"), "3");
+  EXPECT_EQ(Eval("list.len(nil)"), "0");
+  EXPECT_EQ(Eval("list.len(req.principal)"), "0");  // a map view is not a list
+  // The views behave like tables for the language itself.
+  EXPECT_EQ(Eval("#req.principal.roles"), "1");
+  EXPECT_EQ(Eval("(function() local n = 0 for k, v in pairs(req.principal) do n = n + 1 end "
+                 "return n end)()"),
+            "5");
+  EXPECT_EQ(Eval("(function() local s = '' for i, r in ipairs(req.principal.groups) do s = s .. "
+                 "i .. r end return s end)()"),
+            "1everyone");
+  EXPECT_EQ(Eval("req.principal.nope"), "nil");
+  EXPECT_EQ(Eval("req.principal.roles.x"), "nil");
+  EXPECT_EQ(Eval("req.principal.roles[2]"), "nil");
+}
+
+}  // namespace
+}  // namespace arbiter
