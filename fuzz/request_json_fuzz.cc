@@ -17,7 +17,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::shared_ptr<const arbiter::Bundle> bundle = arbiter::fuzz::FuzzBundle();
   if (size == 0) return 0;
   static constexpr arbiter::Kind kKinds[] = {arbiter::Kind::kAccess, arbiter::Kind::kProduct,
                                              arbiter::Kind::kDeployment};
@@ -30,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   if (arbiter::KindOf(*request) != kind) arbiter::fuzz::Fail("RequestFromJson changed the kind");
+  std::shared_ptr<const arbiter::Bundle> bundle = arbiter::fuzz::LoadFuzzBundle();
   absl::StatusOr<arbiter::Decision> decision =
       bundle->Evaluate(*request, arbiter::fuzz::FuzzEvalOptions());
   arbiter::fuzz::CheckDecision(*bundle, *request, decision);

@@ -22,7 +22,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::shared_ptr<const arbiter::Bundle> bundle = arbiter::fuzz::FuzzBundle();
   arbiter::v1::DryRunCase c;
   if (!c.ParseFromArray(data, static_cast<int>(size))) return 0;
   absl::StatusOr<arbiter::Request> request =
@@ -31,6 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     arbiter::fuzz::CheckRejection(request.status());
     return 0;
   }
+  std::shared_ptr<const arbiter::Bundle> bundle = arbiter::fuzz::LoadFuzzBundle();
   absl::StatusOr<arbiter::Decision> decision =
       bundle->Evaluate(*request, arbiter::fuzz::FuzzEvalOptions());
   arbiter::fuzz::CheckDecision(*bundle, *request, decision);
