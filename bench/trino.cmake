@@ -1,0 +1,3 @@
+# Load client for the Trino endpoint (bench/trino_bench.sh drives arbiterd with it).
+add_executable(trino_load trino_load.cc)
+target_link_libraries(trino_load PRIVATE Threads::Threads)

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Trino endpoint benchmark: starts arbiterd on the shipped bundle (decision logging off unless
+# LOG=1) pinned to one core with one HTTP thread, then measures with bench/trino_load:
+#   - FilterTables over 1,000 tables, one batch at a time (target: <= 10 ms);
+#   - single SelectFromColumns checks over HTTP keep-alive (target: >= 10,000/s), this time
+#     with arbiterd on every core and 4 HTTP threads.
+#
+#   bench/trino_bench.sh [BUILD_DIR]
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-$repo/build}"
+work="$(mktemp -d)"
+trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+start() {  # start THREADS [taskset-prefix...]
+  local threads="$1"; shift
+  rm -f "$work/ports"
+  {
+    printf 'http:\n  threads: %s\ntrino:\n  group_roles:\n    analysts: "sales-analysts"\n' "$threads"
+    if [ "${LOG:-0}" = 1 ]; then printf 'decision_log:\n  path: %s/decisions.jsonl\n  overflow: drop\n' "$work"; fi
+  } > "$work/config.yaml"
+  "$@" "$build/service/server/arbiterd" --bundle "$repo/policies" --listen 127.0.0.1:0 \
+    --http-listen 127.0.0.1:0 --config "$work/config.yaml" --port-file "$work/ports" \
+    2>"$work/stderr" &
+  echo $! > "$work/pid"
+  for _ in $(seq 100); do [ -s "$work/ports" ] && break; sleep 0.1; done
+  port="$(sed -n "s/^http=//p" "$work/ports")"
+  [ -n "$port" ] || { cat "$work/stderr"; exit 1; }
+}
+stop() { kill "$(cat "$work/pid")"; wait "$(cat "$work/pid")" 2>/dev/null || true; }
+
+# CPU seconds (user + system) arbiterd has used so far: on a shared machine the wall-clock
+# latency includes waiting for a core, the CPU time per batch does not.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$(cat "$work/pid")/stat"; }
+
+start 1 taskset -c 0
+requests=200
+before="$(cpu)"
+"$build/bench/trino_load" --port "$port" --mode filter-tables --tables 1000 --requests "$requests"
+after="$(cpu)"
+awk -v a="$after" -v b="$before" -v n="$((requests + 10))" \
+  'BEGIN {printf "FilterTables x1000: arbiterd CPU time %.2f ms per batch\n", (a - b) * 1000 / n}'
+stop
+start 4
+before="$(cpu)"
+"$build/bench/trino_load" --port "$port" --mode select --connections 4 --seconds 5 | tee "$work/select"
+after="$(cpu)"
+checks="$(sed -n 's/.*s: \([0-9]*\) checks.*/\1/p' "$work/select")"
+awk -v a="$after" -v b="$before" -v n="$checks" \
+  'BEGIN {printf "SelectFromColumns: arbiterd CPU time %.1f us per check (%.0f checks/s per core)\n", (a - b) * 1e6 / n, n / (a - b)}'
+stop
