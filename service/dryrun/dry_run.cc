@@ -373,8 +373,12 @@ absl::StatusOr<v1::DryRunResponse> CompareBundles(const Bundle& active, const Bu
     r.set_domain(domain);
     if (!a.ok() || !c.ok()) {
       std::vector<std::string> errors;
-      if (!a.ok()) errors.push_back(ErrorLine("active", a.status()));
-      if (!c.ok()) errors.push_back(ErrorLine("candidate", c.status()));
+      if (!a.ok() && !c.ok() && a.status().message() == c.status().message()) {
+        errors.push_back(ErrorLine("both bundles", a.status()));
+      } else {
+        if (!a.ok()) errors.push_back(ErrorLine("active", a.status()));
+        if (!c.ok()) errors.push_back(ErrorLine("candidate", c.status()));
+      }
       fail(absl::StrJoin(errors, "; "));
       continue;
     }
@@ -455,6 +459,7 @@ absl::StatusOr<v1::DryRunResponse> RunDryRun(const v1::DryRunRequest& request, c
       if (!read.ok()) {
         v1::DryRunResponse response;
         response.set_active_revision(active.revision());
+        response.mutable_summary();  // all zero: nothing was evaluated
         response.add_candidate_errors(ErrorLine("candidate_path", read.status()));
         return response;
       }
@@ -469,6 +474,7 @@ absl::StatusOr<v1::DryRunResponse> RunDryRun(const v1::DryRunRequest& request, c
   if (candidate.bundle == nullptr) {
     v1::DryRunResponse response;
     response.set_active_revision(active.revision());
+    response.mutable_summary();  // all zero: nothing was evaluated
     for (std::string& e : candidate.errors) response.add_candidate_errors(std::move(e));
     return response;
   }

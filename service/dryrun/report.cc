@@ -277,7 +277,11 @@ std::string FormatDryRunJson(const v1::DryRunResponse& response) {
   options.add_whitespace = true;
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = false;
-  (void)google::protobuf::util::MessageToJsonString(response, &out, options);
+  // A message field that was never set is left out even with always_print_primitive_fields;
+  // programs reading `summary.total` must find it, also when the candidate did not load.
+  v1::DryRunResponse copy = response;
+  copy.mutable_summary();
+  (void)google::protobuf::util::MessageToJsonString(copy, &out, options);
   return out;
 }
 
