@@ -114,7 +114,7 @@ inline void CheckDecision(const Bundle& bundle, const Request& request,
   }
   const Decision& d = *result;
   if (d.bundle_revision != bundle.revision()) Fail("decision names another bundle revision");
-  bool error_deny = false;
+  bool error_deny = false, grant = false;
   for (const Reason& r : d.reasons) {
     if (r.policy_id.empty()) Fail("reason without a policy id");
     if (std::find(d.evaluated_policies.begin(), d.evaluated_policies.end(), r.policy_id) ==
@@ -132,14 +132,17 @@ inline void CheckDecision(const Bundle& bundle, const Request& request,
       Fail("reason text of " + r.policy_id + " is too long or has control characters");
     }
     if (r.effect == Effect::kDeny && r.severity == Severity::kError) error_deny = true;
+    if (r.effect == Effect::kAllow && !r.obligation && r.severity != Severity::kWarning) {
+      grant = true;
+    }
+    if (r.obligation && r.effect != Effect::kAllow) Fail("an obligation that is not an allow");
   }
   if (d.effect == Effect::kAllow && error_deny) {
-    // Only a mandatory allow beats a deny, and only a non-mandatory one. (A mandatory obligate()
-    // also shows as an allow, so this cannot tell every wrong ALLOW.)
+    // Only a mandatory allow (not an obligation) beats a deny, and only a non-mandatory one.
     bool mandatory_allow = false, mandatory_deny = false;
     for (const Reason& r : d.reasons) {
       if (r.mode != "mandatory") continue;
-      if (r.effect == Effect::kAllow) mandatory_allow = true;
+      if (r.effect == Effect::kAllow && !r.obligation) mandatory_allow = true;
       if (r.effect == Effect::kDeny && r.severity == Severity::kError) mandatory_deny = true;
     }
     if (!mandatory_allow || mandatory_deny) Fail("ALLOW despite a deny of severity error");
@@ -148,8 +151,8 @@ inline void CheckDecision(const Bundle& bundle, const Request& request,
     if (!d.defaulted) Fail("DENY without a deny finding and not defaulted");
     if (KindOf(request) != Kind::kAccess) Fail("non-access request denied by default");
   }
-  // (obligate() findings are reported as allows but never decide, so only denies are checked.)
-  if (d.defaulted && error_deny) Fail("defaulted although a policy denied");
+  if (d.effect == Effect::kAllow && !grant && !d.defaulted) Fail("ALLOW without a grant");
+  if (d.defaulted && (error_deny || grant)) Fail("defaulted although a policy decided");
   if (d.effect == Effect::kDeny && !d.obligations.empty()) Fail("obligations on a DENY");
   if (KindOf(request) != Kind::kDeployment && !d.change.is_null()) {
     Fail("req.change on a request that is not a deployment");
