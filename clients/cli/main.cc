@@ -1,10 +1,11 @@
 // arbiter: the command-line client. Offline (eval, test, validate) it uses the engine as a
-// library; online (check) it calls an arbiterd over gRPC.
+// library; online (check) it calls an arbiterd over gRPC; gate does either.
 #include <cstring>
 #include <iostream>
 #include <string>
 
 #include "clients/cli/dry_run_command.h"
+#include "clients/cli/gate_command.h"
 #include "clients/cli/offline_commands.h"
 #include "clients/cli/online_commands.h"
 
@@ -22,6 +23,18 @@ Against a server (arbiterd), over gRPC:
   check access|product|deployment --server HOST:PORT (--request FILE | per-field flags)
        [--output text|json] [--timeout-ms N]
   status --server HOST:PORT
+
+Deployment gate, for CI/CD pipelines (docs/gate.md), against a server or offline:
+  gate [--product FILE] [--contract FILE]...
+       [--previous FILE [--previous-contract FILE]... | --previous-ref REF]
+       --env ENV (--server HOST:PORT | --bundle DIR)
+       [--output text|json|junit|github] [--fail-on-warn]
+       [--commit SHA] [--actor ID] [--run-url URL] [--pipeline k=v]... [--requester ID]
+       [--timeout-ms N]
+    Without --product/--contract: ./data-product.yaml, ./contracts/*.yaml, ./data-contract*.yaml.
+    Without a previous version: the bundle's catalog offline, a first deployment with --server.
+    Pipeline metadata defaults to GitHub Actions / GitLab CI variables.
+    Exit 1 also for warnings with --fail-on-warn.
 
 Dry-run of a candidate bundle (docs/dry-run.md): which decisions would change?
   dry-run --candidate DIR (--requests FILE | --replay DECISIONS.jsonl
@@ -55,6 +68,7 @@ int main(int argc, char** argv) {
   if (command == "check") return arbiter::cli::CheckCommand(argc, argv);
   if (command == "status") return arbiter::cli::StatusCommand(argc, argv);
   if (command == "dry-run") return arbiter::cli::DryRunCommand(argc, argv);
+  if (command == "gate") return arbiter::cli::GateCommand(argc, argv);
   std::cerr << "arbiter: unknown command \"" << command << "\"\n" << kUsage;
   return 2;
 }

@@ -1,0 +1,582 @@
+#include "clients/cli/gate_output.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "service/convert/convert.h"
+#include "yaml-cpp/yaml.h"
+
+namespace arbiter::cli {
+namespace {
+
+using google::protobuf::Struct;
+using PValue = google::protobuf::Value;
+
+// ---- the `change` struct -------------------------------------------------------------------
+
+struct ChangeEntry {
+  std::string cls;  // breaking, warnings, info
+  std::string document, path, rule, old_text, new_text;
+};
+
+std::string ValueText(const PValue& v) {
+  switch (v.kind_case()) {
+    case PValue::kStringValue:
+      return v.string_value();
+    case PValue::kNumberValue: {
+      double n = v.number_value();
+      if (std::floor(n) == n && std::fabs(n) < 9e15) return absl::StrCat(static_cast<int64_t>(n));
+      return absl::StrCat(n);
+    }
+    case PValue::kBoolValue:
+      return v.bool_value() ? "true" : "false";
+    case PValue::kStructValue:
+    case PValue::kListValue:
+      // Struct fields are a map without order; sorted keys keep the output reproducible.
+      return nlohmann::json::parse(ToJson(v)).dump();
+    default:
+      return "";
+  }
+}
+
+const PValue* Field(const Struct& s, const std::string& name) {
+  auto it = s.fields().find(name);
+  return it == s.fields().end() ? nullptr : &it->second;
+}
+
+std::string FieldText(const Struct& s, const std::string& name) {
+  const PValue* v = Field(s, name);
+  return v == nullptr ? "" : ValueText(*v);
+}
+
+std::vector<ChangeEntry> Changes(const v1::Decision& d) {
+  std::vector<ChangeEntry> out;
+  for (const char* cls : {"breaking", "warnings", "info"}) {
+    const PValue* list = Field(d.change(), cls);
+    if (list == nullptr || !list->has_list_value()) continue;
+    for (const PValue& item : list->list_value().values()) {
+      if (!item.has_struct_value()) continue;
+      const Struct& s = item.struct_value();
+      out.push_back({cls, FieldText(s, "document"), FieldText(s, "path"), FieldText(s, "rule"),
+                     FieldText(s, "old"), FieldText(s, "new")});
+    }
+  }
+  return out;
+}
+
+struct VersionLine {
+  std::string what;  // "product customer-transactions" / "contract x"
+  std::string from, to, bump;
+};
+
+std::vector<VersionLine> Versions(const GateInputs& in, const v1::Decision& d) {
+  std::vector<VersionLine> out;
+  if (const PValue* v = Field(d.change(), "version"); v != nullptr && v->has_struct_value()) {
+    const Struct& s = v->struct_value();
+    out.push_back({absl::StrCat("product ", in.product.name), FieldText(s, "from"),
+                   FieldText(s, "to"), FieldText(s, "bump")});
+  }
+  if (const PValue* cv = Field(d.change(), "contract_versions");
+      cv != nullptr && cv->has_struct_value()) {
+    std::vector<std::string> names;
+    for (const auto& [name, _] : cv->struct_value().fields()) names.push_back(name);
+    std::sort(names.begin(), names.end());  // Struct fields are a map with no order
+    for (const std::string& name : names) {
+      const PValue& v = cv->struct_value().fields().at(name);
+      if (!v.has_struct_value()) continue;
+      const Struct& s = v.struct_value();
+      out.push_back({absl::StrCat("contract ", name), FieldText(s, "from"), FieldText(s, "to"),
+                     FieldText(s, "bump")});
+    }
+  }
+  return out;
+}
+
+std::string VersionDeltaText(const VersionLine& v) {
+  if (v.bump == "initial") return absl::StrCat(v.to.empty() ? "(no version)" : v.to, " (initial)");
+  if (v.bump == "removed") return absl::StrCat(v.from, " -> (removed)");
+  return absl::StrCat(v.from.empty() ? "?" : v.from, " -> ", v.to.empty() ? "?" : v.to, " (",
+                      v.bump, ")");
+}
+
+// The file a change's document ("contract:<name>", "product:<name>") was read from.
+const GateFile* FileOfDocument(const GateInputs& in, const std::string& document) {
+  if (absl::StartsWith(document, "contract:")) {
+    std::string name = document.substr(9);
+    for (const GateFile& c : in.contracts) {
+      if (c.name == name) return &c;
+    }
+    return nullptr;
+  }
+  return &in.product;
+}
+
+// ---- YAML locations ------------------------------------------------------------------------
+
+class PathWalker {
+ public:
+  PathWalker(const std::string& text, std::vector<std::string> segs)
+      : text_(text), segs_(std::move(segs)) {}
+
+  YamlLocation Run() {
+    try {
+      YAML::Node root = YAML::Load(text_);
+      Walk(root, 0, text_.size());
+    } catch (const YAML::Exception&) {
+      // Malformed YAML was rejected before the request was sent; no line is the safe answer.
+    }
+    best_.complete = best_.matched == segs_.size() && !segs_.empty();
+    return best_;
+  }
+
+ private:
+  void Record(size_t matched, int line) {
+    if (matched > best_.matched) {
+      best_.matched = matched;
+      best_.line = line;
+    }
+  }
+
+  static bool NameIs(const YAML::Node& entry, const std::string& name) {
+    if (!entry.IsMap()) return false;
+    for (auto it = entry.begin(); it != entry.end(); ++it) {
+      if (it->first.IsScalar() && it->first.Scalar() == "name") {
+        return it->second.IsScalar() && it->second.Scalar() == name;
+      }
+    }
+    return false;
+  }
+
+  // Tries `node` as the container of segment i: a map key or a named list entry. Returns true
+  // when found (and walked further).
+  bool Step(const YAML::Node& node, size_t i, size_t end) {
+    if (node.IsMap()) {
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        if (!it->first.IsScalar() || it->first.Scalar() != segs_[i]) continue;
+        auto next = it;
+        ++next;
+        size_t child_end = next == node.end() ? end : next->first.Mark().pos;
+        Record(i + 1, it->first.Mark().line + 1);
+        Walk(it->second, i + 1, child_end);
+        return true;
+      }
+    } else if (node.IsSequence()) {
+      for (size_t k = 0; k < node.size(); ++k) {
+        const YAML::Node entry = node[k];
+        if (NameIs(entry, segs_[i]) || segs_[i] == std::to_string(k)) {
+          size_t child_end = k + 1 < node.size() ? node[k + 1].Mark().pos : end;
+          Record(i + 1, entry.Mark().line + 1);
+          Walk(entry, i + 1, child_end);
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  void Walk(const YAML::Node& node, size_t i, size_t end) {
+    if (i >= segs_.size()) return;
+    if (node.IsScalar()) {
+      SearchText(node.Mark().pos, end, i);
+      return;
+    }
+    if (Step(node, i, end)) return;
+    if (!node.IsMap()) return;
+    // Not a key here: the segment may name an entry of one of this map's children (a model's
+    // `fields`, an ODCS table's `properties`), or sit in embedded JSON (an Avro specification).
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      auto next = it;
+      ++next;
+      size_t child_end = next == node.end() ? end : next->first.Mark().pos;
+      if ((it->second.IsMap() || it->second.IsSequence()) && Step(it->second, i, child_end)) {
+        return;
+      }
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      auto next = it;
+      ++next;
+      size_t child_end = next == node.end() ? end : next->first.Mark().pos;
+      if (it->second.IsScalar()) {
+        std::string s = std::string(absl::StripLeadingAsciiWhitespace(it->second.Scalar()));
+        if (!s.empty() && (s[0] == '{' || s[0] == '[')) {
+          SearchText(it->second.Mark().pos, child_end, i);
+          return;
+        }
+      }
+    }
+  }
+
+  void SearchText(size_t from, size_t end, size_t i) {
+    end = std::min(end, text_.size());
+    for (; i < segs_.size() && from < end; ++i) {
+      std::string quoted = absl::StrCat("\"", segs_[i], "\"");
+      size_t at = text_.find(quoted, from);
+      if (at == std::string::npos || at >= end) return;
+      Record(i + 1, 1 + static_cast<int>(std::count(text_.begin(), text_.begin() + at, '\n')));
+      from = at + quoted.size();
+    }
+  }
+
+  const std::string& text_;
+  std::vector<std::string> segs_;
+  YamlLocation best_;
+};
+
+// Dotted words in a message ("quality.rules", "metadata.version"), trailing punctuation off.
+std::vector<std::string> DottedTokens(const std::string& text) {
+  std::vector<std::string> out;
+  for (absl::string_view word : absl::StrSplit(text, absl::ByAnyChar(" \t\n()[]{},;'\""))) {
+    while (!word.empty() && (word.back() == '.' || word.back() == ':')) word.remove_suffix(1);
+    if (word.find('.') == absl::string_view::npos || word.find("://") != absl::string_view::npos) {
+      continue;
+    }
+    if (!absl::ascii_isalpha(static_cast<unsigned char>(word.front()))) continue;
+    out.emplace_back(word);
+  }
+  return out;
+}
+
+std::string EscapeData(const std::string& s) {
+  return absl::StrReplaceAll(s, {{"%", "%25"}, {"\r", "%0D"}, {"\n", "%0A"}});
+}
+
+std::string EscapeProperty(const std::string& s) {
+  return absl::StrReplaceAll(
+      s, {{"%", "%25"}, {"\r", "%0D"}, {"\n", "%0A"}, {":", "%3A"}, {",", "%2C"}});
+}
+
+// Escapes text for XML; `attribute` also encodes newlines and tabs, which attribute value
+// normalisation would otherwise turn into spaces.
+std::string XmlEscape(const std::string& s, bool attribute = true) {
+  std::string out;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\n':
+        out += attribute ? "&#10;" : "\n";
+        break;
+      case '\t':
+        out += attribute ? "&#9;" : "\t";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
+      default:
+        // Other control characters are not allowed in XML 1.0 at all.
+        if (c < 0x20) {
+          out += '?';
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+std::string SeverityWord(const v1::Reason& r) {
+  if (r.severity() == v1::SEVERITY_WARNING) return "warning";
+  if (r.severity() == v1::SEVERITY_ERROR) return "error";
+  return r.effect() == v1::EFFECT_ALLOW ? "allow" : "error";
+}
+
+bool IsError(const v1::Reason& r) {
+  return r.effect() == v1::EFFECT_DENY && r.severity() != v1::SEVERITY_WARNING;
+}
+bool IsWarning(const v1::Reason& r) { return r.severity() == v1::SEVERITY_WARNING; }
+
+std::string Outcome(const GateOutcome& o) {
+  if (!o.allowed) return "DENIED";
+  if (o.warnings > 0) return o.fail_on_warn ? "FAILED ON WARNINGS" : "ALLOWED WITH WARNINGS";
+  return "ALLOWED";
+}
+
+std::string Summary(const GateInputs& in, const GateOutcome& o) {
+  return absl::StrCat(
+      Outcome(o), ": deploy ", in.product.name.empty() ? in.product.path : in.product.name,
+      in.product.version.empty() ? "" : absl::StrCat(" ", in.product.version), " to ",
+      in.environment, " (", o.errors, o.errors == 1 ? " error, " : " errors, ", o.warnings,
+      o.warnings == 1 ? " warning)" : " warnings)");
+}
+
+std::string ChangeLine(const GateInputs& in, const ChangeEntry& c) {
+  std::string out = absl::StrCat(c.rule, "  ", c.document, "  ", c.path);
+  if (!c.old_text.empty() || !c.new_text.empty()) {
+    absl::StrAppend(&out, "  (", c.old_text.empty() ? "-" : c.old_text, " -> ",
+                    c.new_text.empty() ? "-" : c.new_text, ")");
+  }
+  const GateFile* f = FileOfDocument(in, c.document);
+  if (f != nullptr && !f->text.empty()) {
+    YamlLocation loc = LocateYamlPath(f->text, c.path);
+    absl::StrAppend(&out, "  at ", f->path, loc.line > 0 ? absl::StrCat(":", loc.line) : "");
+  }
+  return out;
+}
+
+// The policies that took part: every evaluated policy, then any that found something without
+// being listed (a policy that failed), in order.
+std::vector<std::string> PoliciesThatRan(const v1::Decision& d) {
+  std::vector<std::string> ids(d.evaluated_policies().begin(), d.evaluated_policies().end());
+  std::set<std::string> seen(ids.begin(), ids.end());
+  for (const v1::Reason& r : d.reasons()) {
+    if (seen.insert(r.policy_id()).second) ids.push_back(r.policy_id());
+  }
+  return ids;
+}
+
+}  // namespace
+
+GateOutcome OutcomeOf(const v1::Decision& d, bool fail_on_warn) {
+  GateOutcome o;
+  o.allowed = d.effect() == v1::EFFECT_ALLOW;
+  o.fail_on_warn = fail_on_warn;
+  for (const v1::Reason& r : d.reasons()) {
+    if (IsWarning(r))
+      ++o.warnings;
+    else if (IsError(r))
+      ++o.errors;
+  }
+  return o;
+}
+
+YamlLocation LocateYamlPath(const std::string& yaml_text, const std::string& dotted_path) {
+  std::vector<std::string> segs = absl::StrSplit(dotted_path, '.', absl::SkipEmpty());
+  return PathWalker(yaml_text, std::move(segs)).Run();
+}
+
+std::vector<Annotation> GateAnnotations(const GateInputs& in, const v1::Decision& d) {
+  std::vector<Annotation> out;
+  for (const v1::Reason& r : d.reasons()) {
+    if (!IsError(r) && !IsWarning(r)) continue;
+    // The file: a contract the message names (longest name first, so "x-contract-v2" beats
+    // "x-contract"), else the descriptor.
+    const GateFile* file = &in.product;
+    size_t best = 0;
+    for (const GateFile& c : in.contracts) {
+      if (!c.name.empty() && c.name.size() > best && absl::StrContains(r.message(), c.name)) {
+        file = &c;
+        best = c.name.size();
+      }
+    }
+    Annotation a{IsError(r) ? "error" : "warning", file->path, 0, r.policy_id(), r.message()};
+    for (const std::string& text : {r.message(), r.detail()}) {
+      for (const std::string& token : DottedTokens(text)) {
+        YamlLocation loc = LocateYamlPath(file->text, token);
+        if (loc.complete) {
+          a.line = loc.line;
+          break;
+        }
+      }
+      if (a.line > 0) break;
+    }
+    if (a.line == 0 && absl::StrContains(absl::AsciiStrToLower(r.message()), "version")) {
+      a.line = LocateYamlPath(file->text, "metadata.version").line;
+    }
+    out.push_back(std::move(a));
+  }
+  for (const ChangeEntry& c : Changes(d)) {
+    if (c.cls == "info") continue;
+    const GateFile* f = FileOfDocument(in, c.document);
+    Annotation a{
+        "notice", f != nullptr ? f->path : in.product.path, 0,
+        absl::StrCat(c.cls == "breaking" ? "breaking change: " : "schema change: ", c.rule),
+        absl::StrCat(c.document, " ", c.path)};
+    if (!c.old_text.empty() || !c.new_text.empty()) {
+      absl::StrAppend(&a.message, " (", c.old_text.empty() ? "-" : c.old_text, " -> ",
+                      c.new_text.empty() ? "-" : c.new_text, ")");
+    }
+    if (f != nullptr) a.line = LocateYamlPath(f->text, c.path).line;
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::string FormatAnnotation(const Annotation& a) {
+  std::string out = absl::StrCat("::", a.level, " file=", EscapeProperty(a.file));
+  if (a.line > 0) absl::StrAppend(&out, ",line=", a.line);
+  absl::StrAppend(&out, ",title=", EscapeProperty(a.title), "::", EscapeData(a.message));
+  return out;
+}
+
+std::string FormatGateText(const GateInputs& in, const v1::Decision& d, const GateOutcome& o) {
+  std::string out = absl::StrCat(Summary(in, o), "\n");
+  absl::StrAppend(&out, "  descriptor  ", in.product.path, "\n");
+  for (const GateFile& c : in.contracts) absl::StrAppend(&out, "  contract    ", c.path, "\n");
+  absl::StrAppend(&out, "  previous    ", in.previous_source, "\n");
+  absl::StrAppend(&out, "  decision    ", d.decision_id(), "  bundle revision ",
+                  d.bundle_revision(), d.domain().empty() ? "" : "  domain " + d.domain(), "\n");
+  if (!in.pipeline.empty()) {
+    std::vector<std::string> kv;
+    for (const auto& [k, v] : in.pipeline) kv.push_back(absl::StrCat(k, "=", v));
+    absl::StrAppend(&out, "  pipeline    ", absl::StrJoin(kv, " "), "\n");
+  }
+  auto group = [&](const char* title, auto pred) {
+    std::vector<const v1::Reason*> rs;
+    for (const v1::Reason& r : d.reasons()) {
+      if (pred(r)) rs.push_back(&r);
+    }
+    if (rs.empty()) return;
+    absl::StrAppend(&out, "\n", title, " (", rs.size(), "):\n");
+    for (const v1::Reason* r : rs) {
+      absl::StrAppend(&out, "  ", r->policy_id(), " [", r->origin(),
+                      r->mode().empty() ? "" : ", " + r->mode(), "]: ", r->message(), "\n");
+      if (!r->detail().empty()) absl::StrAppend(&out, "      detail: ", r->detail(), "\n");
+    }
+  };
+  group("Errors", IsError);
+  group("Warnings", IsWarning);
+  group("Allowed by", [](const v1::Reason& r) { return r.effect() == v1::EFFECT_ALLOW; });
+
+  absl::StrAppend(&out, "\nVersions:\n");
+  for (const VersionLine& v : Versions(in, d)) {
+    absl::StrAppend(&out, "  ", v.what, ": ", VersionDeltaText(v), "\n");
+  }
+  std::vector<ChangeEntry> changes = Changes(d);
+  absl::StrAppend(&out, "\nSchema changes",
+                  changes.empty() ? ": none\n" : absl::StrCat(" (", changes.size(), "):\n"));
+  for (const char* cls : {"breaking", "warnings", "info"}) {
+    for (const ChangeEntry& c : changes) {
+      if (c.cls == cls) absl::StrAppend(&out, "  ", cls, "  ", ChangeLine(in, c), "\n");
+    }
+  }
+  absl::StrAppend(
+      &out, "\nPolicies evaluated: ",
+      d.evaluated_policies().empty() ? "(none)" : absl::StrJoin(d.evaluated_policies(), ", "),
+      "\n");
+  return out;
+}
+
+std::string FormatGateJson(const GateInputs& in, const v1::Decision& d, const GateOutcome& o) {
+  nlohmann::ordered_json j;
+  j["outcome"] = o.allowed ? (o.warnings > 0 ? "allowed_with_warnings" : "allowed") : "denied";
+  j["exitCode"] = o.ExitCode();
+  j["allowed"] = o.allowed;
+  j["errors"] = o.errors;
+  j["warnings"] = o.warnings;
+  nlohmann::ordered_json req;
+  req["environment"] = in.environment;
+  req["product"] = {
+      {"path", in.product.path}, {"name", in.product.name}, {"version", in.product.version}};
+  req["contracts"] = nlohmann::ordered_json::array();
+  for (const GateFile& c : in.contracts) {
+    req["contracts"].push_back({{"path", c.path}, {"name", c.name}, {"version", c.version}});
+  }
+  req["previousSource"] = in.previous_source;
+  if (in.previous.has_value()) {
+    req["previous"] = {{"path", in.previous->path},
+                       {"name", in.previous->name},
+                       {"version", in.previous->version}};
+  }
+  req["previousContracts"] = nlohmann::ordered_json::array();
+  for (const GateFile& c : in.previous_contracts) {
+    req["previousContracts"].push_back(
+        {{"path", c.path}, {"name", c.name}, {"version", c.version}});
+  }
+  req["pipeline"] = in.pipeline;
+  if (!in.requester.empty()) req["requester"] = in.requester;
+  j["request"] = std::move(req);
+  j["decision"] = nlohmann::ordered_json::parse(ToJson(d));
+  return j.dump(2) + "\n";
+}
+
+std::string FormatGateJunit(const GateInputs& in, const v1::Decision& d, const GateOutcome& o) {
+  std::vector<std::string> ids = PoliciesThatRan(d);
+  int failures = 0;
+  std::string cases;
+  for (const std::string& id : ids) {
+    std::vector<const v1::Reason*> errors, warnings;
+    for (const v1::Reason& r : d.reasons()) {
+      if (r.policy_id() != id) continue;
+      if (IsError(r)) errors.push_back(&r);
+      if (IsWarning(r)) warnings.push_back(&r);
+    }
+    const std::vector<const v1::Reason*>& failing =
+        !errors.empty() ? errors : (o.fail_on_warn ? warnings : errors);
+    std::string origin = absl::StartsWith(id, "global.") ? "global" : "domain";
+    absl::StrAppend(&cases, "    <testcase classname=\"arbiter.gate.", origin, "\" name=\"",
+                    XmlEscape(id), "\" time=\"0\">\n");
+    if (!failing.empty()) {
+      ++failures;
+      std::vector<std::string> messages, bodies;
+      for (const v1::Reason* r : failing) {
+        messages.push_back(r->message());
+        bodies.push_back(absl::StrCat(SeverityWord(*r), ": ", r->message(),
+                                      r->detail().empty() ? "" : "\ndetail: " + r->detail()));
+      }
+      absl::StrAppend(&cases, "      <failure type=\"", errors.empty() ? "warning" : "deny",
+                      "\" message=\"", XmlEscape(absl::StrJoin(messages, " / ")), "\">",
+                      XmlEscape(absl::StrJoin(bodies, "\n\n"), false), "</failure>\n");
+    }
+    if (!warnings.empty() && &failing != &warnings) {
+      std::vector<std::string> bodies;
+      for (const v1::Reason* r : warnings) {
+        bodies.push_back(absl::StrCat("warning: ", r->message(),
+                                      r->detail().empty() ? "" : " (" + r->detail() + ")"));
+      }
+      absl::StrAppend(&cases, "      <system-out>", XmlEscape(absl::StrJoin(bodies, "\n"), false),
+                      "</system-out>\n");
+    }
+    absl::StrAppend(&cases, "    </testcase>\n");
+  }
+  std::string suite_name = absl::StrCat("arbiter gate ", in.product.name, " to ", in.environment);
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  absl::StrAppend(&out, "<testsuites name=\"arbiter gate\" tests=\"", ids.size(), "\" failures=\"",
+                  failures, "\" errors=\"0\">\n");
+  absl::StrAppend(&out, "  <testsuite name=\"", XmlEscape(suite_name), "\" tests=\"", ids.size(),
+                  "\" failures=\"", failures, "\" errors=\"0\" skipped=\"0\" time=\"0\">\n");
+  absl::StrAppend(&out, "    <properties>\n");
+  auto prop = [&out](const std::string& k, const std::string& v) {
+    absl::StrAppend(&out, "      <property name=\"", XmlEscape(k), "\" value=\"", XmlEscape(v),
+                    "\"/>\n");
+  };
+  prop("outcome", Outcome(o));
+  prop("decision_id", d.decision_id());
+  prop("bundle_revision", d.bundle_revision());
+  prop("environment", in.environment);
+  prop("product", in.product.path);
+  for (const auto& [k, v] : in.pipeline) prop("pipeline." + k, v);
+  absl::StrAppend(&out, "    </properties>\n", cases);
+  // The schema diff, so that a report viewer shows what changed even when everything passed.
+  std::string diff;
+  for (const VersionLine& v : Versions(in, d)) {
+    absl::StrAppend(&diff, v.what, ": ", VersionDeltaText(v), "\n");
+  }
+  for (const ChangeEntry& c : Changes(d)) {
+    absl::StrAppend(&diff, c.cls, "  ", ChangeLine(in, c), "\n");
+  }
+  absl::StrAppend(&out, "    <system-out>", XmlEscape(diff, false), "</system-out>\n");
+  absl::StrAppend(&out, "  </testsuite>\n</testsuites>\n");
+  return out;
+}
+
+std::string FormatGateGithub(const GateInputs& in, const v1::Decision& d, const GateOutcome& o) {
+  std::string out;
+  for (const Annotation& a : GateAnnotations(in, d))
+    absl::StrAppend(&out, FormatAnnotation(a), "\n");
+  // Plain lines after the commands: the job log keeps the whole story for a reviewer.
+  absl::StrAppend(&out, FormatGateText(in, d, o));
+  return out;
+}
+
+}  // namespace arbiter::cli

@@ -1,0 +1,316 @@
+// `arbiter gate` as a pipeline runs it: the CLI binary in a scratch domain repository (a git
+// repository where a test needs history), offline with the shipped bundle or against a real
+// arbiterd. Checks exit codes (0 allowed, 1 denied or warned under --fail-on-warn, 2 could not
+// decide) and the shape of every output format.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/arbiterd_process.h"
+
+namespace arbiter::testing {
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs a shell command line in `dir`, capturing stdout and stderr in files of that directory.
+RunResult RunIn(const std::string& dir, const std::string& command) {
+  std::string out = dir + "/.stdout", err = dir + "/.stderr";
+  int status = std::system(
+      absl::StrCat("cd '", dir, "' && ", command, " >'", out, "' 2>'", err, "'").c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadFileOrEmpty(out);
+  r.err = ReadFileOrEmpty(err);
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return r;
+}
+
+// `arbiter gate <args>` in `dir`, with the CI variables of the machine running the tests
+// cleared so that only what a test sets is seen.
+RunResult Gate(const std::string& dir, const std::string& args, const std::string& env = "") {
+  return RunIn(dir, absl::StrCat("env -u GITHUB_ACTIONS -u GITHUB_SHA -u GITLAB_CI -u "
+                                 "CI_COMMIT_SHA ",
+                                 env, " '", ArbiterCliBinary(), "' gate ", args));
+}
+
+std::string Catalog(const std::string& rel) { return ShippedBundleDir() + "/catalog/" + rel; }
+std::string Bundle() { return absl::StrCat("--bundle '", ShippedBundleDir(), "'"); }
+
+// A domain repository in the conventional layout: data-product.yaml + contracts/.
+std::string DomainRepo(const std::string& product, const std::string& contract) {
+  std::string dir = MakeTempDir("gate");
+  WriteFile(dir + "/data-product.yaml", ReadFileOrEmpty(Catalog("products/" + product)));
+  if (!contract.empty()) {
+    WriteFile(dir + "/contracts/" + contract, ReadFileOrEmpty(Catalog("contracts/" + contract)));
+  }
+  return dir;
+}
+
+// The next version of customer-transactions: 1.3.0, with the contract's `amount` field removed
+// (a breaking change in a minor release).
+void RemoveAmountInMinorRelease(const std::string& dir) {
+  std::string product = ReadFileOrEmpty(dir + "/data-product.yaml");
+  WriteFile(dir + "/data-product.yaml",
+            absl::StrReplaceAll(product, {{"version: 1.2.0", "version: 1.3.0"}}));
+  std::string path = dir + "/contracts/customer-transactions-contract.yaml";
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(ReadFileOrEmpty(path), '\n')) {
+    if (absl::StrContains(line, "\"name\": \"amount\"")) continue;
+    absl::StrAppend(&out, absl::StrReplaceAll(line, {{"version: 1.2.0", "version: 1.3.0"}}), "\n");
+  }
+  WriteFile(path, out);
+}
+
+// A scratch git repository holding the released version in its HEAD and the breaking change
+// in the working tree.
+std::string GitRepoWithBreakingChange() {
+  std::string dir = DomainRepo("customer-transactions.yaml", "customer-transactions-contract.yaml");
+  RunResult init = RunIn(dir,
+                         "git init -q . && git add . && git -c user.email=ci@example.com "
+                         "-c user.name=ci commit -q -m 'release 1.2.0'");
+  EXPECT_EQ(init.exit_code, 0) << init.err;
+  RemoveAmountInMinorRelease(dir);
+  return dir;
+}
+
+TEST(GateTest, AllowedWhenNothingChanged) {
+  // Offline, without a previous version: the bundle's catalog holds the deployed one, which is
+  // the same as what is deployed again.
+  std::string dir = DomainRepo("customer-transactions.yaml", "customer-transactions-contract.yaml");
+  RunResult r = Gate(dir, absl::StrCat(Bundle(), " --env production"));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "ALLOWED: deploy customer-transactions 1.2.0 to production"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "previous    bundle catalog")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "product customer-transactions: 1.2.0 -> 1.2.0 (none)"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "Schema changes: none")) << r.out;
+}
+
+TEST(GateTest, DeniedAgainstPreviousFiles) {
+  std::string dir = DomainRepo("customer-transactions.yaml", "customer-transactions-contract.yaml");
+  RemoveAmountInMinorRelease(dir);
+  RunResult r = Gate(
+      dir, absl::StrCat(Bundle(),
+                        " --env staging --product data-product.yaml"
+                        " --contract contracts/customer-transactions-contract.yaml"
+                        " --previous '",
+                        Catalog("products/customer-transactions.yaml"), "' --previous-contract '",
+                        Catalog("contracts/customer-transactions-contract.yaml"), "'"));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "DENIED")) << r.out;
+  EXPECT_TRUE(
+      absl::StrContains(r.out, "Errors (1):\n  global.breaking-changes [global, mandatory]"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out,
+                                "field_removed  contract:customer-transactions-contract  "
+                                "schema.CustomerTransaction.amount"))
+      << r.out;
+}
+
+TEST(GateTest, WarningsAllowUnlessFailOnWarn) {
+  // A production deployment without any contract is only warned by global.production-readiness.
+  // The same descriptor as its own previous version: no change but the missing contract.
+  std::string dir = DomainRepo("financial-statements.yaml", "");
+  std::string flags = absl::StrCat(Bundle(), " --env production --product data-product.yaml",
+                                   " --previous data-product.yaml");
+  RunResult r = Gate(dir, flags);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "ALLOWED WITH WARNINGS")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "Warnings (1):\n  global.production-readiness")) << r.out;
+
+  r = Gate(dir, flags + " --fail-on-warn");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "FAILED ON WARNINGS")) << r.out;
+}
+
+TEST(GateTest, UnreachableServerCouldNotDecide) {
+  std::string dir = DomainRepo("customer-transactions.yaml", "customer-transactions-contract.yaml");
+  // Port 1 on loopback: nothing listens, the connection is refused at once.
+  RunResult r = Gate(dir, "--server 127.0.0.1:1 --env production --timeout-ms 2000");
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "server 127.0.0.1:1")) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(GateTest, MalformedYamlNamesFileAndLine) {
+  std::string dir = DomainRepo("customer-transactions.yaml", "customer-transactions-contract.yaml");
+  WriteFile(dir + "/contracts/broken.yaml", "metadata:\n  name: broken\n  version: [1.0.0\n");
+  RunResult r = Gate(dir, absl::StrCat(Bundle(), " --env dev"));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex(R"(contracts/broken\.yaml:\d+:)"))) << r.err;
+}
+
+TEST(GateTest, BadInvocationsCouldNotDecide) {
+  std::string dir = DomainRepo("customer-transactions.yaml", "customer-transactions-contract.yaml");
+  EXPECT_EQ(Gate(dir, Bundle()).exit_code, 2);     // no --env
+  EXPECT_EQ(Gate(dir, "--env dev").exit_code, 2);  // no server/bundle
+  EXPECT_EQ(Gate(dir, absl::StrCat(Bundle(), " --env dev --output xml")).exit_code, 2);
+  EXPECT_EQ(Gate(dir, absl::StrCat("--bundle /nonexistent --env dev")).exit_code, 2);
+  RunResult r = Gate(dir, absl::StrCat(Bundle(), " --env dev --previous-ref HEAD"));
+  EXPECT_EQ(r.exit_code, 2) << r.out;  // not a git repository
+  EXPECT_TRUE(absl::StrContains(r.err, "--previous-ref HEAD")) << r.err;
+  std::string empty = MakeTempDir("gate-empty");
+  r = Gate(empty, absl::StrCat(Bundle(), " --env dev"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.err, "data-product.yaml")) << r.err;
+}
+
+TEST(GateTest, PreviousRefFindsBreakingChange) {
+  std::string dir = GitRepoWithBreakingChange();
+  RunResult r = Gate(dir, absl::StrCat(Bundle(), " --env production --previous-ref HEAD"));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "previous    git HEAD")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "product customer-transactions: 1.2.0 -> 1.3.0 (minor)"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "breaking  field_removed")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "at contracts/customer-transactions-contract.yaml:"))
+      << r.out;
+
+  // A contract deleted since the ref is a removed contract.
+  std::filesystem::remove(dir + "/contracts/customer-transactions-contract.yaml");
+  r = Gate(dir, absl::StrCat(Bundle(), " --env staging --previous-ref HEAD"));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "contract_removed")) << r.out;
+
+  r = Gate(dir, absl::StrCat(Bundle(), " --env staging --previous-ref no-such-ref"));
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+}
+
+TEST(GateTest, JsonOutput) {
+  std::string dir = GitRepoWithBreakingChange();
+  RunResult r =
+      Gate(dir, absl::StrCat(Bundle(), " --env production --previous-ref HEAD --output json"),
+           "GITHUB_ACTIONS=true GITHUB_SHA=abc123 GITHUB_ACTOR=octocat "
+           "GITHUB_SERVER_URL=https://github.example GITHUB_REPOSITORY=sales/ct "
+           "GITHUB_RUN_ID=77");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["outcome"], "denied");
+  EXPECT_EQ(j["exitCode"], 1);
+  EXPECT_EQ(j["decision"]["effect"], "EFFECT_DENY");
+  EXPECT_EQ(j["decision"]["reasons"][0]["policyId"], "global.breaking-changes");
+  EXPECT_EQ(j["decision"]["change"]["version"]["bump"], "minor");
+  EXPECT_EQ(j["decision"]["change"]["breaking"][0]["rule"], "field_removed");
+  EXPECT_EQ(j["request"]["environment"], "production");
+  EXPECT_EQ(j["request"]["product"]["path"], "data-product.yaml");
+  EXPECT_EQ(j["request"]["previousSource"], "git HEAD");
+  EXPECT_EQ(j["request"]["pipeline"]["commit"], "abc123");
+  EXPECT_EQ(j["request"]["pipeline"]["actor"], "octocat");
+  EXPECT_EQ(j["request"]["pipeline"]["run_url"], "https://github.example/sales/ct/actions/runs/77");
+
+  // GitLab's variables, and flags winning over them.
+  r = Gate(
+      dir,
+      absl::StrCat(Bundle(), " --env dev --previous-ref HEAD --output json --actor release-bot"),
+      "GITLAB_CI=true CI_COMMIT_SHA=def456 GITLAB_USER_LOGIN=ada "
+      "CI_JOB_URL=https://gitlab.example/jobs/9");
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["request"]["pipeline"]["commit"], "def456");
+  EXPECT_EQ(j["request"]["pipeline"]["actor"], "release-bot");
+  EXPECT_EQ(j["request"]["pipeline"]["run_url"], "https://gitlab.example/jobs/9");
+  EXPECT_EQ(j["request"]["pipeline"]["ci"], "gitlab");
+}
+
+TEST(GateTest, JunitOutputParses) {
+  std::string dir = GitRepoWithBreakingChange();
+  RunResult r =
+      Gate(dir, absl::StrCat(Bundle(), " --env production --previous-ref HEAD --output junit"));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  WriteFile(dir + "/report.xml", r.out);
+  // Parsed by a real XML parser, checked the way CI report parsers read JUnit.
+  WriteFile(dir + "/check.py", R"(
+import sys, xml.etree.ElementTree as ET
+root = ET.parse("report.xml").getroot()
+assert root.tag == "testsuites", root.tag
+suite = root.find("testsuite")
+cases = suite.findall("testcase")
+assert int(suite.get("tests")) == len(cases) == 3, len(cases)
+names = [c.get("name") for c in cases]
+assert names == ["global.breaking-changes", "global.no-downgrade",
+                 "global.production-readiness"], names
+failed = [c.get("name") for c in cases if c.find("failure") is not None]
+assert failed == ["global.breaking-changes"], failed
+assert int(suite.get("failures")) == 1
+assert "major version" in cases[0].find("failure").get("message")
+assert "field_removed" in suite.find("system-out").text
+print("ok")
+)");
+  RunResult check = RunIn(dir, absl::StrCat(PYTHON3, " check.py"));
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err << r.out;
+}
+
+TEST(GateTest, GithubAnnotations) {
+  std::string dir = GitRepoWithBreakingChange();
+  RunResult r =
+      Gate(dir, absl::StrCat(Bundle(), " --env production --previous-ref HEAD --output github"));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  std::regex shape(R"(^::(error|warning|notice) file=[^,:]+(,line=[1-9][0-9]*)?,title=[^:]+::.+$)");
+  std::vector<std::string> commands;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    if (!absl::StartsWith(line, "::")) continue;
+    commands.emplace_back(line);
+    EXPECT_TRUE(std::regex_match(commands.back(), shape)) << line;
+  }
+  ASSERT_GE(commands.size(), 3u) << r.out;
+  // The deny points at the descriptor's metadata.version line (line 8 of the seed descriptor).
+  EXPECT_EQ(commands[0],
+            "::error file=data-product.yaml,line=8,title=global.breaking-changes::This version "
+            "makes breaking changes; release it as a new major version.");
+  EXPECT_TRUE(
+      absl::StartsWith(commands[1],
+                       "::warning file=contracts/customer-transactions-contract.yaml,line=6,"
+                       "title=global.breaking-changes::Contract customer-transactions-contract"))
+      << commands[1];
+  // The removed field: the contract, at the record that lost it.
+  EXPECT_TRUE(absl::StartsWith(commands[2],
+                               "::notice file=contracts/customer-transactions-contract.yaml,line="))
+      << commands[2];
+  EXPECT_TRUE(absl::StrContains(commands[2], "title=breaking change%3A field_removed::"))
+      << commands[2];
+}
+
+TEST(GateTest, AgainstRealArbiterd) {
+  ArbiterdOptions options;
+  options.bundle_dir = ShippedBundleDir();
+  options.http = false;
+  auto server = ArbiterdProcess::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  std::string target = (*server)->grpc_target();
+  std::string dir = GitRepoWithBreakingChange();
+
+  RunResult r = Gate(
+      dir, absl::StrCat("--server ", target, " --env production --previous-ref HEAD --commit abc"));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "global.breaking-changes")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "field_removed")) << r.out;
+  EXPECT_FALSE(absl::StrContains(r.out, "decision    gate ")) << "a server-made decision id";
+
+  // With a server and no previous version, this is a first deployment: nothing to break.
+  r = Gate(dir, absl::StrCat("--server ", target, " --env production --output json"));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["decision"]["change"]["firstDeployment"].is_null()
+                ? j["decision"]["change"]["first_deployment"]
+                : j["decision"]["change"]["firstDeployment"],
+            true);
+  EXPECT_EQ(j["request"]["previousSource"], "none");
+}
+
+}  // namespace
+}  // namespace arbiter::testing
