@@ -351,10 +351,16 @@ int RegexCaptures(lua_State* L) {
 
 // --- Semantic versions, durations, percentages. ---
 
-// Renders the version argument at `idx` (string or number) into `buf`; false if neither.
+// Renders the version argument at `idx` (string or number) into `buf`; false if neither, or
+// if the text would not fit or holds a NUL (so that it cannot be mistaken for a shorter valid
+// version).
 bool VersionArg(lua_State* L, int idx, char* buf, size_t size) {
   if (lua_type(L, idx) == LUA_TSTRING) {
-    std::snprintf(buf, size, "%s", lua_tostring(L, idx));
+    size_t n;
+    const char* s = lua_tolstring(L, idx, &n);
+    if (n >= size || std::memchr(s, '\0', n) != nullptr) return false;
+    std::memcpy(buf, s, n);
+    buf[n] = '\0';
     return true;
   }
   if (lua_type(L, idx) == LUA_TNUMBER) {
@@ -371,12 +377,12 @@ bool VersionArg(lua_State* L, int idx, char* buf, size_t size) {
 struct PlainSemVer {
   bool ok = false;
   int64_t major = 0, minor = 0, patch = 0;
-  char prerelease[64] = {0};
+  char prerelease[256] = {0};
 };
 
 PlainSemVer ParseVersionArg(lua_State* L, int idx) {
   PlainSemVer out;
-  char buf[128];
+  char buf[256];
   if (!VersionArg(L, idx, buf, sizeof buf)) return out;
   std::optional<SemVer> v = ParseSemVer(buf);
   if (!v) return out;
@@ -413,7 +419,7 @@ int SemverValid(lua_State* L) {
 
 // Compares or classifies two version arguments; `op` 0 = compare, 1 = bump.
 int SemverBinary(lua_State* L, int op) {
-  char a[128], b[128];
+  char a[256], b[256];
   bool ok_a = VersionArg(L, 1, a, sizeof a), ok_b = VersionArg(L, 2, b, sizeof b);
   int cmp = 0;
   const char* bump = nullptr;
@@ -521,6 +527,28 @@ int Percent(lua_State* L) {
   }
   lua_pushnumber(L, d);
   return 1;
+}
+
+// xpcall(f, msgh, ...) that runs the message handler after unwinding. Lua's own xpcall runs
+// the handler at the point of the error; for an error raised by the budget hook that is inside
+// the hook, with hooks disabled, so a looping handler would never be stopped.
+int SafeXpcall(lua_State* L) {
+  int n = lua_gettop(L);
+  luaL_checkany(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 1);
+  for (int i = 3; i <= n; ++i) lua_pushvalue(L, i);
+  if (lua_pcall(L, n - 2, LUA_MULTRET, 0) == LUA_OK) {
+    lua_pushboolean(L, 1);
+    lua_insert(L, n + 1);
+    return lua_gettop(L) - n;
+  }
+  lua_pushvalue(L, 2);
+  lua_insert(L, -2);
+  lua_call(L, 1, 1);
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
 }
 
 // --- The patched string library. ---
@@ -659,7 +687,9 @@ void InstallSafeLibrary(lua_State* L, const EngineLimits& limits) {
   int safe = lua_gettop(L);
   CopyFields(L, base, safe,
              {"assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber",
-              "tostring", "type", "xpcall"});
+              "tostring", "type"});
+  lua_pushcfunction(L, SafeXpcall);
+  lua_setfield(L, safe, "xpcall");
 
   lua_pushvalue(L, string_lib);
   MakeReadOnlyProxy(L);

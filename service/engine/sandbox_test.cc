@@ -221,15 +221,6 @@ TEST(SandboxTest, TheHookIsStickyAcrossPcall) {
 }
 
 TEST(SandboxTest, TheHookIsStickyAcrossXpcallHandlers) {
-  GTEST_SKIP() << "engine bug (CPU budget escape, hangs the worker forever): lua_sandbox.cc "
-                  "Hook() raises the budget error with luaL_error from inside the count hook, "
-                  "where Lua has set L->allowhook = 0; for an error raised inside xpcall, Lua "
-                  "runs the message handler before unwinding, still with hooks disabled, so "
-                  "`xpcall(function() while true do end end, function() while true do end end)` "
-                  "loops forever (no instruction budget, no policy timeout, no request "
-                  "deadline). Fix: replace xpcall in the safe library (lua_library.cc "
-                  "InstallSafeLibrary) by a C wrapper that runs pcall and calls the handler "
-                  "after unwinding (hooks enabled), or drop xpcall";
   ExpectFault({"xpcall(function() while true do end end, function() while true do end end)",
                PolicyFault::Type::kBudget, "instruction budget exceeded"});
   ExpectFault(
@@ -512,10 +503,6 @@ TEST(HelpersTest, SemanticVersions) {
 }
 
 TEST(HelpersTest, SemanticVersionsAreNotTruncated) {
-  GTEST_SKIP() << "engine bug: lua_library.cc VersionArg() copies the argument into a 128-byte "
-                  "buffer with snprintf(\"%s\"), so it stops at an embedded NUL and truncates "
-                  "long strings: semver.valid('1.2.3\\0junk') and a 1.2.3-aaa...(200)...! are "
-                  "reported valid";
   EXPECT_EQ(Eval("semver.valid('1.2.3\\0junk')"), "false");
   EXPECT_EQ(Eval("semver.valid('1.2.3-' .. ('a'):rep(200) .. '!')"), "false");
   EXPECT_EQ(Eval("#semver.parse('1.0.0-' .. ('a'):rep(100)).prerelease"), "100");
