@@ -5,8 +5,11 @@
 // request and deployment request of the sales domain are evaluated, so `check` runs too.
 // Arbitrary Lua must end as a load error or a decision (a fault is a deny finding) — never a
 // crash, an escape from the sandbox, a hang past the limits, a leak or unbounded memory.
+// ARBITER_FUZZ_VERBOSE=1 prints the load status and the reasons (to check a seed).
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -74,6 +77,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   files.files[arbiter::fuzz::kFuzzedPolicyPath] =
       std::string(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<std::shared_ptr<const arbiter::Bundle>> bundle = arbiter::Bundle::Load(files);
+  static const bool verbose = std::getenv("ARBITER_FUZZ_VERBOSE") != nullptr;
+  if (verbose) {
+    std::fprintf(stderr, "load: %s\n", bundle.ok() ? "OK" : bundle.status().ToString().c_str());
+  }
   if (!bundle.ok()) {
     if (bundle.status().code() != absl::StatusCode::kInvalidArgument) {
       arbiter::fuzz::Fail("Bundle::Load must fail with INVALID_ARGUMENT, got " +
@@ -85,6 +92,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     absl::StatusOr<arbiter::Decision> decision =
         (*bundle)->Evaluate(request, arbiter::fuzz::FuzzEvalOptions());
     arbiter::fuzz::CheckDecision(**bundle, request, decision);
+    if (verbose && decision.ok()) {
+      for (const arbiter::Reason& r : decision->reasons) {
+        std::fprintf(stderr, "  %s %s: %s | %s\n", std::string(arbiter::KindName(arbiter::KindOf(request))).c_str(),
+                     r.policy_id.c_str(), r.message.c_str(), r.detail.c_str());
+      }
+    }
     // Run the same request again: state a policy kept in its chunk's upvalues must not turn a
     // second evaluation into a crash either.
     decision = (*bundle)->Evaluate(request, arbiter::fuzz::FuzzEvalOptions());
