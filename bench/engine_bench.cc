@@ -1,0 +1,298 @@
+// Single-thread cost of one decision of each kind on the shipped bundle (policies/), end to end
+// as the service pays it:
+//   BM_Access      proto AccessRequest -> engine request (convert.h) -> Bundle::Evaluate, for a
+//                  sales analyst reading three non-PII columns of
+//                  customer_analytics.customer_360.customers (target: median <= 8 us);
+//   BM_AccessPii   the same with PII columns, so the masking policies produce obligations;
+//   BM_Product     ParseYaml of the seed customer-360 descriptor + Evaluate (target <= 150 us);
+//   BM_Deployment  ParseYaml of product, previous product (a minor version bump), contract and a
+//                  modified previous contract + the schema diff + Evaluate (target <= 300 us).
+//
+// Run: engine_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "arbiter/v1/types.pb.h"
+#include "benchmark/benchmark.h"
+#include "service/convert/convert.h"
+#include "service/engine/bundle.h"
+#include "service/value/parse.h"
+
+namespace arbiter {
+namespace {
+
+// The bundle to measure: ARBITER_BENCH_POLICIES when set (e.g. a committed snapshot while the
+// working tree's policies are being edited), else the source tree's policies/.
+const std::string& PoliciesDir() {
+  static const std::string dir = [] {
+    const char* env = std::getenv("ARBITER_BENCH_POLICIES");
+    return std::string(env != nullptr && *env != '\0' ? env : ARBITER_POLICIES_DIR);
+  }();
+  return dir;
+}
+
+// The shipped bundle, loaded once per process.
+const Bundle& Shipped() {
+  static const std::shared_ptr<const Bundle> bundle = [] {
+    absl::StatusOr<BundleFiles> files = ReadBundleDir(PoliciesDir());
+    if (!files.ok()) {
+      std::fprintf(stderr, "engine_bench: %s\n", std::string(files.status().message()).c_str());
+      std::abort();
+    }
+    absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(*files);
+    if (!b.ok()) {
+      std::fprintf(stderr, "engine_bench: %s\n", std::string(b.status().message()).c_str());
+      std::abort();
+    }
+    return *b;
+  }();
+  return *bundle;
+}
+
+std::string ReadFile(const std::string& relative) {
+  std::ifstream in(absl::StrCat(PoliciesDir(), "/", relative), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().empty()) {
+    std::fprintf(stderr, "engine_bench: cannot read %s\n", relative.c_str());
+    std::abort();
+  }
+  return ss.str();
+}
+
+EvalOptions Options() {
+  EvalOptions o;
+  o.now = absl::FromCivil(absl::CivilSecond(2026, 11, 24, 10, 0, 0), absl::UTCTimeZone());
+  o.decision_id = "bench";
+  return o;
+}
+
+// Reports the decision's effect as a counter (1 = allow) so that a run shows what it measured.
+void Evaluate(benchmark::State& state, const Request& request, const EvalOptions& options,
+              bool* allow) {
+  absl::StatusOr<Decision> d = Shipped().Evaluate(request, options);
+  if (!d.ok()) {
+    state.SkipWithError(std::string(d.status().message()).c_str());
+    return;
+  }
+  *allow = d->effect == Effect::kAllow;
+  benchmark::DoNotOptimize(*d);
+}
+
+v1::AccessRequest AccessProto(std::initializer_list<const char*> columns) {
+  v1::AccessRequest r;
+  v1::Principal* p = r.mutable_principal();
+  p->set_id("ana@company.com");
+  p->add_roles("sales-analysts");
+  p->add_groups("sales");
+  p->add_groups("analytics");
+  p->set_domain("sales");
+  (*p->mutable_attributes())["region"] = "EU";
+  r.set_action("read");
+  r.mutable_resource()->set_table("customer_analytics.customer_360.customers");
+  for (const char* c : columns) r.mutable_resource()->add_columns(c);
+  (*r.mutable_context())["query_id"] = "20261124_100000_00001_abcde";
+  return r;
+}
+
+void RunAccess(benchmark::State& state, const v1::AccessRequest& proto) {
+  Shipped();
+  EvalOptions options = Options();
+  bool allow = false;
+  for (auto _ : state) {
+    Request request = FromProto(proto);
+    Evaluate(state, request, options, &allow);
+  }
+  state.counters["allow"] = allow;
+}
+
+void BM_Access(benchmark::State& state) {
+  RunAccess(state, AccessProto({"customer_id", "segment", "lifetime_value"}));
+}
+BENCHMARK(BM_Access);
+
+void BM_AccessPii(benchmark::State& state) {
+  RunAccess(state, AccessProto({"customer_id", "email", "last_name"}));
+}
+BENCHMARK(BM_AccessPii);
+
+// Where BM_Access's time goes: the same request on a bundle with the shipped catalog and no
+// policy (conversion, catalog resolution, request tree), then with one shipped policy at a time
+// (a domain policy that overrides a global one is loaded with it).
+void RunAccessOn(benchmark::State& state, std::shared_ptr<const Bundle> bundle) {
+  v1::AccessRequest proto = AccessProto({"customer_id", "segment", "lifetime_value"});
+  EvalOptions options = Options();
+  for (auto _ : state) {
+    Request request = FromProto(proto);
+    absl::StatusOr<Decision> d = bundle->Evaluate(request, options);
+    if (!d.ok()) {
+      state.SkipWithError(std::string(d.status().message()).c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(*d);
+  }
+}
+
+const int kPerPolicyRegistered = [] {
+  absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
+  if (!all.ok()) return 0;
+  BundleFiles base;
+  for (const auto& [path, content] : all->files) {
+    if (path == "bundle.yaml" || absl::StartsWith(path, "catalog/")) base.files[path] = content;
+  }
+  auto reg = [](const std::string& name, const BundleFiles& files) {
+    absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(files);
+    if (!b.ok()) return;
+    std::shared_ptr<const Bundle> bundle = *b;
+    benchmark::RegisterBenchmark(name.c_str(),
+                                 [bundle](benchmark::State& state) { RunAccessOn(state, bundle); });
+  };
+  reg("BM_AccessNoPolicy", base);
+  for (const auto& [path, content] : all->files) {
+    if (!absl::EndsWith(path, ".lua")) continue;
+    if (!absl::StartsWith(path, "global/") && !absl::StartsWith(path, "domains/sales/")) continue;
+    BundleFiles one = base;
+    one.files[path] = content;
+    if (absl::StartsWith(path, "domains/")) {
+      // Keep the global policies it may override; they are measured on their own.
+      for (const auto& [p, c] : all->files) {
+        if (absl::StartsWith(p, "global/")) one.files[p] = c;
+      }
+    }
+    reg(absl::StrCat("BM_AccessOnePolicy/", path), one);
+  }
+  return 1;
+}();
+
+// The price of the operations policies use, 100 times per check (subtract BM_LuaOp/empty): the
+// shipped policies' cost is the sum of such operations.
+const int kLuaOpsRegistered = [] {
+  BundleFiles base;
+  base.files["bundle.yaml"] = "revision: bench\n";
+  absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
+  if (!all.ok()) return 0;
+  for (const auto& [path, content] : all->files) {
+    if (absl::StartsWith(path, "catalog/")) base.files[path] = content;
+  }
+  const std::pair<const char*, const char*> ops[] = {
+      {"empty", ""},
+      {"scalar_field", "local x = req.action"},
+      {"nested_scalar", "local x = req.principal.id"},
+      {"container_view", "local x = req.principal"},
+      {"ipairs_10_columns", "for _, c in ipairs(req.table.columns) do end"},
+      {"gmatch_split", "for k in string.gmatch('resource.table', '[^.]+') do end"},
+      {"string_find", "local x = string.find('resource.table', '.', 1, true)"},
+      {"string_lower", "local x = string.lower('Customer_ID')"},
+      {"has_role", "local x = has_role(req.principal, 'pii-reader')"},
+      {"re_match", "local x = re.match('[a-z]+', 'varchar')"},
+      {"table_alloc", "local x = {name = 'a', pii = true}"},
+      {"closure", "local f = function() return 1 end"},
+  };
+  for (const auto& [name, body] : ops) {
+    BundleFiles files = base;
+    files.files["global/op.lua"] = absl::StrCat(
+        "return {id = 'global.op', kinds = {'access'}, check = function(req, ctx)\n"
+        "  for i = 1, 100 do ",
+        body, " end\nend}\n");
+    absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(files);
+    if (!b.ok()) {
+      std::fprintf(stderr, "engine_bench: %s\n", std::string(b.status().message()).c_str());
+      continue;
+    }
+    std::shared_ptr<const Bundle> bundle = *b;
+    benchmark::RegisterBenchmark(absl::StrCat("BM_LuaOp/", name).c_str(),
+                                 [bundle](benchmark::State& state) { RunAccessOn(state, bundle); });
+  }
+  return 1;
+}();
+
+absl::StatusOr<Value> Parse(const std::string& text, absl::string_view name) {
+  return ParseYaml(text, name);
+}
+
+void BM_Product(benchmark::State& state) {
+  Shipped();
+  const std::string text = ReadFile("catalog/products/customer-360.yaml");
+  EvalOptions options = Options();
+  bool allow = false;
+  for (auto _ : state) {
+    absl::StatusOr<Value> product = Parse(text, "product");
+    if (!product.ok()) {
+      state.SkipWithError(std::string(product.status().message()).c_str());
+      break;
+    }
+    ProductRequest request;
+    request.product = *std::move(product);
+    request.operation = "register";
+    request.requester.id = "sales-ci";
+    request.requester.domain = "sales";
+    Evaluate(state, Request(std::move(request)), options, &allow);
+  }
+  state.counters["allow"] = allow;
+}
+BENCHMARK(BM_Product);
+
+// The YAML share of BM_Product and BM_Deployment.
+void BM_ParseYamlOnly(benchmark::State& state) {
+  const std::string text = ReadFile("catalog/products/customer-360.yaml");
+  for (auto _ : state) {
+    absl::StatusOr<Value> v = Parse(text, "product");
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+BENCHMARK(BM_ParseYamlOnly);
+
+void BM_Deployment(benchmark::State& state) {
+  Shipped();
+  const std::string previous = ReadFile("catalog/products/customer-transactions.yaml");
+  // The new release: a minor version bump.
+  const std::string product = absl::StrReplaceAll(previous, {{"version: 1.2.0", "version: 1.3.0"}});
+  const std::string contract =
+      absl::StrReplaceAll(ReadFile("catalog/contracts/customer-transactions-contract.yaml"),
+                          {{"version: 1.2.0", "version: 1.3.0"}});
+  // The previous contract: without the currency field and with another description, so the
+  // diff has an added field and a description change to classify.
+  std::string previous_contract = absl::StrReplaceAll(
+      ReadFile("catalog/contracts/customer-transactions-contract.yaml"),
+      {{"        {\"name\": \"currency\", \"type\": \"string\"},\n", ""},
+       {"Percentage of transactions captured", "Share of transactions captured"}});
+  if (absl::StrContains(previous_contract, "\"currency\"") || product == previous ||
+      contract == ReadFile("catalog/contracts/customer-transactions-contract.yaml")) {
+    state.SkipWithError("the seed files changed; update the benchmark's edits");
+    return;
+  }
+  EvalOptions options = Options();
+  bool allow = false;
+  for (auto _ : state) {
+    DeploymentRequest request;
+    absl::StatusOr<Value> p = Parse(product, "product");
+    absl::StatusOr<Value> prev = Parse(previous, "previous");
+    absl::StatusOr<Value> c = Parse(contract, "contracts[0]");
+    absl::StatusOr<Value> pc = Parse(previous_contract, "previous_contracts[0]");
+    if (!p.ok() || !prev.ok() || !c.ok() || !pc.ok()) {
+      state.SkipWithError("cannot parse the seed documents");
+      break;
+    }
+    request.product = *std::move(p);
+    request.previous = *std::move(prev);
+    request.contracts.push_back(*std::move(c));
+    request.previous_contracts.push_back(*std::move(pc));
+    request.environment = "production";
+    request.pipeline = {{"commit", "3f2a9c1"}, {"actor", "sales-ci"}};
+    request.requester.id = "sales-ci";
+    Evaluate(state, Request(std::move(request)), options, &allow);
+  }
+  state.counters["allow"] = allow;
+}
+BENCHMARK(BM_Deployment);
+
+}  // namespace
+}  // namespace arbiter
