@@ -4,14 +4,6 @@
 
 local AUDIT_ROLE = "auditor"
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 return {
   id = "global.audit-read",
   description = "Role " .. AUDIT_ROLE .. " may read every registered data product (PII masked "

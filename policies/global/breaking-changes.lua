@@ -4,14 +4,6 @@
 -- working. A breaking change in a contract whose own version did not move by a major step is
 -- reported as a warning: consumers read the contract's version too.
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 local function describe(changes, limit)
   local parts = {}
   for i, c in ipairs(changes) do

@@ -5,14 +5,6 @@
 -- operations, running a query or a function) have no data resource: what a query reads is
 -- checked table by table.
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 return {
   id = "global.catalog-registered",
   description = "Denies access to tables, columns and products that are not registered in the "

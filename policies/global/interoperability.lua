@@ -9,14 +9,6 @@
 local NAME_RULE = [[^[a-z]+\.[a-z][a-z0-9-]*\.v\d+$]]
 local STANDARD_PORTS = {"sql", "rest", "graphql", "kafka"}
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 local function blank(v)
   return v == nil or (type(v) == "string" and not re.find([[\S]], v))
 end

@@ -2,14 +2,6 @@
 -- lower version (consumers and caches key on versions), nor ship a version that is not a
 -- semantic version (nothing could then be compared).
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 return {
   id = "global.no-downgrade",
   description = "Product and contract versions must be semantic versions and never go down.",

@@ -4,14 +4,6 @@
 
 local ACTIONS = {"read", "write", "admin"}
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 return {
   id = "global.owner-access",
   description = "The owning team (metadata.owner, as a role or a group) may read, write and "

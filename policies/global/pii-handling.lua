@@ -8,14 +8,6 @@ local PII_NAMES = [[(?i)name|(.*_)?(email|e_mail|ssn|phone|phone_number|address|
   .. [[birth_date|date_of_birth|first_name|last_name|full_name)]]
 local PII_CLASSIFICATIONS = {"confidential", "restricted"}
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 local function truthy(v)
   return v == true or v == "true" or v == "yes"
 end

@@ -7,14 +7,6 @@
 
 local PII_ROLE = "pii-reader"
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 local function truthy(v)
   return v == true or v == "true"
 end

@@ -3,14 +3,6 @@
 
 local PRODUCTION = {"production", "prod", "prd"}
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 local function non_empty_map(m)
   if type(m) ~= "userdata" and type(m) ~= "table" then return false end
   for _ in pairs(m) do return true end

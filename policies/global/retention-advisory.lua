@@ -1,14 +1,6 @@
 -- Being rolled out (advisory: reported as a warning, never denies). Once every domain's
 -- products comply, the governance council switches it to mandatory.
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 return {
   id = "global.retention-advisory",
   description = "Products should declare governance.retentionPeriod as a duration (e.g. 7y).",

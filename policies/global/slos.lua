@@ -2,14 +2,6 @@
 -- the platform can measure: freshness as a duration, completeness and availability as
 -- percentages (accuracy too, when declared).
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 local function as_percent(v)
   if type(v) == "number" then return v end
   if type(v) == "string" then return percent(v) end

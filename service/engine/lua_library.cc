@@ -243,6 +243,60 @@ void PushPrincipalField(lua_State* L, int p, const char* field) {
   lua_pushnil(L);
 }
 
+// get(t, "a.b.1.c"): the value at a dotted path through views and tables, or nil when any step
+// is missing or not a container. On views the walk happens in C over the Value tree, so only
+// the final value becomes a Lua value (the hot path of most policies).
+int GetPath(lua_State* L) {
+  size_t n;
+  const char* path = luaL_checklstring(L, 2, &n);
+  lua_settop(L, 2);
+  lua_pushvalue(L, 1);  // the current value, at index 3
+  const Value* v = nullptr;
+  size_t start = 0;
+  while (start <= n) {
+    size_t end = start;
+    while (end < n && path[end] != '.') ++end;
+    absl::string_view key(path + start, end - start);
+    start = end + 1;
+    if (key.empty()) continue;
+    if (v == nullptr) v = ToView(L, 3);
+    if (v != nullptr) {
+      const Value& cur = v->Get();
+      v = nullptr;
+      if (cur.is_map()) {
+        v = cur.Find(key);
+      } else if (cur.is_list()) {
+        size_t index;
+        if (absl::SimpleAtoi(key, &index) && index >= 1 && index <= cur.size()) {
+          v = &cur.as_list()[index - 1];
+        }
+      }
+      if (v == nullptr) {
+        lua_pushnil(L);
+        return 1;
+      }
+      continue;
+    }
+    if (lua_type(L, 3) != LUA_TTABLE) {
+      lua_pushnil(L);
+      return 1;
+    }
+    lua_pushlstring(L, key.data(), key.size());
+    int64_t index;
+    if (lua_gettable(L, 3) == LUA_TNIL && absl::SimpleAtoi(key, &index)) {
+      lua_pop(L, 1);
+      lua_geti(L, 3, index);
+    }
+    lua_replace(L, 3);
+  }
+  if (v != nullptr) {
+    PushView(L, v);
+  } else {
+    lua_pushvalue(L, 3);
+  }
+  return 1;
+}
+
 int HasRole(lua_State* L) {
   luaL_checkany(L, 2);
   PushPrincipalField(L, 1, "roles");
@@ -744,9 +798,10 @@ void InstallSafeLibrary(lua_State* L, const EngineLimits& limits) {
   PushFunctionTable(L, kList);
   lua_setfield(L, safe, "list");
 
-  static const luaL_Reg kTop[] = {{"duration", Duration}, {"percent", Percent},
-                                  {"has_role", HasRole},  {"has_any_role", HasAnyRole},
-                                  {"in_group", InGroup},  {nullptr, nullptr}};
+  static const luaL_Reg kTop[] = {
+      {"get", GetPath},      {"duration", Duration},       {"percent", Percent},
+      {"has_role", HasRole}, {"has_any_role", HasAnyRole}, {"in_group", InGroup},
+      {nullptr, nullptr}};
   luaL_setfuncs(L, kTop, 0);
 
   lua_pushvalue(L, safe);

@@ -6,14 +6,6 @@
 local ACTIONS = {"read", "write", "admin"}
 local ANALYSTS = "finance-analysts"
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 return {
   id = "finance.access-grants",
   description = "Finance data only to finance principals holding a granting role; "

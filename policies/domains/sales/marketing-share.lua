@@ -6,14 +6,6 @@ local PRODUCT = "customer-360"
 local ROLE = "marketing-analytics"
 local REGION = "EU"
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 return {
   id = "sales.marketing-share",
   description = "Role " .. ROLE .. " with region " .. REGION .. " may read " .. PRODUCT

@@ -3,14 +3,6 @@
 
 local MAX_SECONDS = 3600
 
-local function get(t, path)
-  for key in string.gmatch(path, "[^.]+") do
-    if type(t) ~= "userdata" and type(t) ~= "table" then return nil end
-    t = t[key]
-  end
-  return t
-end
-
 return {
   id = "supplychain.freshness-target",
   description = "Supply chain products should promise a freshness of one hour or better.",
