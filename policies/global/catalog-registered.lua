@@ -22,24 +22,9 @@ return {
             .. (req.product ~= nil and (" in a schema of product "
               .. tostring(get(req.product, "metadata.name"))) or "")})
       end
-      local known = {}
-      local columns = get(req.table, "columns")
-      if columns ~= nil then
-        for _, c in ipairs(columns) do
-          local n = get(c, "name")
-          if type(n) == "string" then known[string.lower(n)] = true end
-        end
-      end
+      -- The engine lists the requested columns that the catalog's table does not have.
       local unknown = {}
-      local requested = get(req, "resource.columns")
-      if requested ~= nil then
-        for _, c in ipairs(requested) do
-          local n = type(c) == "string" and c or get(c, "name")
-          if type(n) ~= "string" or not known[string.lower(n)] then
-            unknown[#unknown + 1] = tostring(n)
-          end
-        end
-      end
+      for _, n in ipairs(req.resource.unknown_columns) do unknown[#unknown + 1] = n end
       if #unknown > 0 then
         return deny("The request names columns that are not registered in the catalog.",
           {detail = "unknown columns of " .. table_name .. ": " .. table.concat(unknown, ", ")})

@@ -44,9 +44,19 @@ end
 
 -- PII columns the request touches (all of them when it names no column).
 local function touched_pii(req)
-  local cols, by_name = catalog_columns(req)
-  local requested = get(req, "resource.columns")
+  local requested = req.resource.columns
   local out = {}
+  -- Fast path: requested columns already carry the catalog's marks (the engine attaches the
+  -- catalog's column entry to each one it knows).
+  if req.table ~= nil and #requested > 0 then
+    for _, c in ipairs(requested) do
+      if c.pii == true or c.pii == "true" then
+        out[#out + 1] = {name = c.name, type = c.type, pii = true}
+      end
+    end
+    return out
+  end
+  local cols, by_name = catalog_columns(req)
   if requested ~= nil and #requested > 0 then
     for _, c in ipairs(requested) do
       local n = type(c) == "string" and c or get(c, "name")

@@ -31,6 +31,10 @@ struct WorkerSet {
   std::unique_ptr<LuaSandbox> global;
   absl::flat_hash_map<std::string, std::unique_ptr<LuaSandbox>> domains;
   std::vector<int> handles;  // per policy index
+  void EndEvaluation() {
+    global->EndEvaluation();
+    for (auto& [d, s] : domains) s->EndEvaluation();
+  }
   bool healthy() const {
     if (!global->healthy()) return false;
     for (const auto& [d, s] : domains) {
@@ -42,7 +46,8 @@ struct WorkerSet {
 
 // Line of the first `key =` in a policy's source, for messages about table keys.
 int LineOfKey(absl::string_view source, absl::string_view key) {
-  RE2 re(absl::StrCat("\\b(", RE2::QuoteMeta(re2::StringPiece(key.data(), key.size())), ")\\s*="));
+  RE2 re(absl::StrCat("\\b(", RE2::QuoteMeta(re2::StringPiece(key.data(), key.size())),
+                      ")\\s*=(?:[^=]|$)"));
   re2::StringPiece m;
   if (!RE2::PartialMatch(re2::StringPiece(source.data(), source.size()), re, &m)) return 1;
   return 1 + static_cast<int>(std::count(source.data(), m.data(), '\n'));
@@ -137,22 +142,22 @@ void Bundle::Impl::Release(std::unique_ptr<WorkerSet> w) const {
 namespace {
 
 Value PrincipalValue(const Principal& p) {
-  Value v = Value::EmptyMap();
-  v.Set("id", p.id);
+  Value v = Value::MapWithCapacity(8);
+  v.Add("id", p.id);
   Value::List roles(p.roles.begin(), p.roles.end());
-  v.Set("roles", Value(std::move(roles)));
+  v.Add("roles", Value(std::move(roles)));
   Value::List groups(p.groups.begin(), p.groups.end());
-  v.Set("groups", Value(std::move(groups)));
-  v.Set("domain", p.domain);
-  Value attrs = Value::EmptyMap();
-  for (const auto& [k, a] : p.attributes) attrs.Set(k, a);
-  v.Set("attributes", std::move(attrs));
+  v.Add("groups", Value(std::move(groups)));
+  v.Add("domain", p.domain);
+  Value attrs = Value::MapWithCapacity(8);
+  for (const auto& [k, a] : p.attributes) attrs.Add(k, a);
+  v.Add("attributes", std::move(attrs));
   return v;
 }
 
 Value StringMapValue(const std::map<std::string, std::string>& m) {
-  Value v = Value::EmptyMap();
-  for (const auto& [k, s] : m) v.Set(k, s);
+  Value v = Value::MapWithCapacity(8);
+  for (const auto& [k, s] : m) v.Add(k, s);
   return v;
 }
 
@@ -174,8 +179,8 @@ absl::Status RequireMap(const Value& v, absl::string_view field) {
 
 absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::string& domain,
                                                  Decision& decision) const {
-  Value req = Value::EmptyMap();
-  req.Set("kind", std::string(KindName(KindOf(request))));
+  Value req = Value::MapWithCapacity(8);
+  req.Add("kind", std::string(KindName(KindOf(request))));
   if (const auto* a = std::get_if<AccessRequest>(&request)) {
     if (a->principal.id.empty()) return absl::InvalidArgumentError("principal.id: required");
     if (a->action.empty()) return absl::InvalidArgumentError("action: required");
@@ -224,15 +229,16 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::st
       }
       domain = owner;
     }
-    req.Set("domain", domain);
-    req.Set("principal", PrincipalValue(a->principal));
-    req.Set("action", a->action);
-    req.Set("context", StringMapValue(a->context));
-    Value resource = Value::EmptyMap();
-    resource.Set("domain", domain);
-    resource.Set("product", product_name);
-    resource.Set("table", r.table);
+    req.Add("domain", domain);
+    req.Add("principal", PrincipalValue(a->principal));
+    req.Add("action", a->action);
+    req.Add("context", StringMapValue(a->context));
+    Value resource = Value::MapWithCapacity(8);
+    resource.Add("domain", domain);
+    resource.Add("product", product_name);
+    resource.Add("table", r.table);
     Value columns = Value::EmptyList();
+    Value unknown_columns = Value::EmptyList();
     const Value* known = table != nullptr ? table->Find("columns") : nullptr;
     for (const std::string& name : r.columns) {
       const Value* found = nullptr;
@@ -247,24 +253,28 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::st
       if (found != nullptr) {
         columns.Append(Value::Shared(std::shared_ptr<const Value>(table, found)));
       } else {
-        Value c = Value::EmptyMap();
-        c.Set("name", name);
+        Value c = Value::MapWithCapacity(8);
+        c.Add("name", name);
         columns.Append(std::move(c));
+        if (table != nullptr) unknown_columns.Append(name);
       }
     }
-    resource.Set("columns", std::move(columns));
-    req.Set("resource", std::move(resource));
-    if (product != nullptr) req.Set("product", Value::Shared(product));
-    if (table != nullptr) req.Set("table", Value::Shared(table));
+    resource.Add("columns", std::move(columns));
+    // Computed natively because nearly every access policy needs it and a Lua loop over the
+    // catalog per request is the most expensive thing a policy can do.
+    resource.Add("unknown_columns", std::move(unknown_columns));
+    req.Add("resource", std::move(resource));
+    if (product != nullptr) req.Add("product", Value::Shared(product));
+    if (table != nullptr) req.Add("table", Value::Shared(table));
     return req;
   }
   if (const auto* p = std::get_if<ProductRequest>(&request)) {
     if (auto s = RequireMap(p->product, "product"); !s.ok()) return s;
     domain = DomainOf(p->product);
-    req.Set("domain", domain);
-    req.Set("product", p->product);
-    req.Set("operation", p->operation.empty() ? "register" : p->operation);
-    req.Set("requester", PrincipalValue(p->requester));
+    req.Add("domain", domain);
+    req.Add("product", p->product);
+    req.Add("operation", p->operation.empty() ? "register" : p->operation);
+    req.Add("requester", PrincipalValue(p->requester));
     return req;
   }
   const auto& d = std::get<DeploymentRequest>(request);
@@ -283,18 +293,18 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::st
   }
   if (d.environment.empty()) return absl::InvalidArgumentError("environment: required");
   domain = DomainOf(d.product);
-  req.Set("domain", domain);
-  req.Set("product", d.product);
-  if (d.previous.has_value()) req.Set("previous", *d.previous);
-  req.Set("contracts", Value(Value::List(d.contracts.begin(), d.contracts.end())));
-  req.Set("previous_contracts",
+  req.Add("domain", domain);
+  req.Add("product", d.product);
+  if (d.previous.has_value()) req.Add("previous", *d.previous);
+  req.Add("contracts", Value(Value::List(d.contracts.begin(), d.contracts.end())));
+  req.Add("previous_contracts",
           Value(Value::List(d.previous_contracts.begin(), d.previous_contracts.end())));
-  req.Set("environment", d.environment);
-  req.Set("pipeline", StringMapValue(d.pipeline));
-  req.Set("requester", PrincipalValue(d.requester));
+  req.Add("environment", d.environment);
+  req.Add("pipeline", StringMapValue(d.pipeline));
+  req.Add("requester", PrincipalValue(d.requester));
   decision.change = ComputeChange(d.product, d.previous ? &*d.previous : nullptr, d.contracts,
                                   d.previous_contracts);
-  req.Set("change", decision.change);
+  req.Add("change", decision.change);
   return req;
 }
 
@@ -323,11 +333,11 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   decision.domain = domain;
   Kind kind = KindOf(request);
 
-  Value ctx = Value::EmptyMap();
-  ctx.Set("now", static_cast<int64_t>(absl::ToUnixSeconds(options.now)));
-  ctx.Set("revision", impl.revision);
-  ctx.Set("domain", domain);
-  ctx.Set("kind", std::string(KindName(kind)));
+  Value ctx = Value::MapWithCapacity(4);
+  ctx.Add("now", static_cast<int64_t>(absl::ToUnixSeconds(options.now)));
+  ctx.Add("revision", impl.revision);
+  ctx.Add("domain", domain);
+  ctx.Add("kind", std::string(KindName(kind)));
 
   auto applies = [kind](const PolicyInfo& p) {
     return std::find(p.kinds.begin(), p.kinds.end(), kind) != p.kinds.end();
@@ -360,6 +370,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     CheckOutcome outcome = sandbox->RunCheck(
         w->handles[i], *req, ctx, absl::Now() + impl.limits.policy_timeout, options.deadline);
     if (outcome.request_deadline_exceeded) {
+      w->EndEvaluation();
       impl.Release(std::move(w));
       return absl::DeadlineExceededError(absl::StrCat("deadline exceeded while evaluating ", p.id));
     }
@@ -376,6 +387,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     }
     for (Finding& f : outcome.findings) findings.push_back({&p, std::move(f)});
   }
+  w->EndEvaluation();
   impl.Release(std::move(w));
 
   Effect default_effect = kind == Kind::kAccess    ? impl.defaults.access
@@ -504,6 +516,10 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
     } else if (parts[0] == "tests" && parts.size() == 2 &&
                (absl::EndsWith(path, ".yaml") || absl::EndsWith(path, ".yml"))) {
       impl->tests[path] = content;
+    } else if (absl::EndsWith(path, ".lua")) {
+      // A policy that would never run must not pass unnoticed.
+      errors.push_back(absl::StrCat(
+          path, ":1: policy files live in global/ or domains/<domain>/; this one would never run"));
     }
   }
   if (policy_bytes > impl->limits.max_bundle_policy_bytes) {

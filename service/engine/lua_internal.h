@@ -36,8 +36,14 @@ struct LuaSandbox::Context {
   absl::Time deadline = absl::InfiniteFuture();
   absl::Time request_deadline = absl::InfiniteFuture();
   Abort abort = Abort::kNone;
-  // Views carry the generation they were made in; a view used after its call ended is refused.
+  // Views carry the generation they were made in; a view used after its evaluation ended is
+  // refused (a policy may stash one in its environment).
   uint32_t generation = 1;
+  // Registry refs: the view metatable, and the table of views made during this evaluation
+  // (Value* -> userdata), so that repeated accesses to req.principal & co. reuse one object.
+  int view_meta_ref = -2;  // LUA_NOREF
+  int view_cache_ref = -2;
+  int view_cache_inserts = 0;
   // Compiled RE2 patterns, bounded (see lua_library.cc).
   absl::flat_hash_map<std::string, std::unique_ptr<re2::RE2>> regex_cache;
   ~Context();
@@ -57,6 +63,9 @@ std::string CleanText(absl::string_view s, size_t cap);
 // Installs the safe library, the patched string library, the view and finding metatables and
 // the helpers into the registry. Pushes nothing.
 void InstallSafeLibrary(lua_State* L, const EngineLimits& limits);
+
+// Ends an evaluation: views made so far die (cached ones included). Pushes nothing.
+void EndEvaluation(lua_State* L);
 
 // Pushes a new, empty policy environment whose locked metatable falls back to the safe library.
 void PushPolicyEnv(lua_State* L);

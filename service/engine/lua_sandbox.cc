@@ -90,10 +90,7 @@ void StartBudget(Ctx* c, lua_State* L, absl::Time policy_deadline, absl::Time re
   lua_sethook(L, Hook, LUA_MASKCOUNT, kHookInterval);
 }
 
-void StopBudget(Ctx* c, lua_State* L) {
-  lua_sethook(L, nullptr, 0, 0);
-  ++c->generation;  // views handed out so far are dead
-}
+void StopBudget(Ctx* c, lua_State* L) { lua_sethook(L, nullptr, 0, 0); }
 
 // The message of the error value at the top of the stack, without calling any metamethod.
 std::string ErrorText(lua_State* L, size_t cap) {
@@ -395,6 +392,8 @@ CheckOutcome LuaSandbox::RunCheck(int handle, const Value& request, const Value&
   lua_settop(L, 0);
   return out;
 }
+
+void LuaSandbox::EndEvaluation() { lua_internal::EndEvaluation(L_); }
 
 bool LuaSandbox::healthy() const { return !ctx_->unhealthy; }
 size_t LuaSandbox::memory_used() const { return ctx_->mem_used; }

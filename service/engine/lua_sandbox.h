@@ -85,6 +85,10 @@ class LuaSandbox {
   CheckOutcome RunCheck(int handle, const Value& request, const Value& ctx,
                         absl::Time policy_deadline, absl::Time request_deadline);
 
+  // Ends one evaluation (after its last RunCheck): views handed to policies die, so a view a
+  // policy kept cannot be read once the request it points into is gone.
+  void EndEvaluation();
+
   // False once a memory abort left the state above its baseline after a full collection; the
   // owner should then discard it and build a fresh one.
   bool healthy() const;

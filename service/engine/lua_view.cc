@@ -18,6 +18,9 @@ LuaSandbox::Context::~Context() = default;
 namespace lua_internal {
 namespace {
 
+constexpr int kViewCacheSize = 64;
+constexpr int kViewCacheMaxInserts = 4096;
+
 struct View {
   const Value* value;
   uint32_t generation;
@@ -45,10 +48,32 @@ void PushValue(lua_State* L, const Value& v) {
     }
     case Value::Type::kList:
     case Value::Type::kMap: {
+      Ctx* c = GetCtx(L);
+      const Value* target = &v.Get();
+      lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_cache_ref);
+      if (lua_rawgetp(L, -1, target) == LUA_TUSERDATA &&
+          static_cast<View*>(lua_touserdata(L, -1))->generation == c->generation) {
+        lua_remove(L, -2);
+        break;
+      }
+      lua_pop(L, 1);
+      // Entries of earlier evaluations are overwritten as addresses repeat; the table is
+      // replaced once it has taken many inserts so that it cannot grow without bound.
+      if (++c->view_cache_inserts > kViewCacheMaxInserts) {
+        c->view_cache_inserts = 0;
+        lua_pop(L, 1);
+        lua_createtable(L, 0, kViewCacheSize);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, LUA_REGISTRYINDEX, c->view_cache_ref);
+      }
       auto* view = static_cast<View*>(lua_newuserdatauv(L, sizeof(View), 0));
-      view->value = &v.Get();
-      view->generation = GetCtx(L)->generation;
-      luaL_setmetatable(L, kViewMeta);
+      view->value = target;
+      view->generation = c->generation;
+      lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_meta_ref);
+      lua_setmetatable(L, -2);
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, -3, target);
+      lua_remove(L, -2);
       break;
     }
   }
@@ -156,8 +181,14 @@ void RegisterViewMetatable(lua_State* L) {
   luaL_setfuncs(L, kMethods, 0);
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+  GetCtx(L)->view_meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  // Sized up front: growing the hash part on the first inserts of every evaluation costs more
+  // than the cache saves.
+  lua_createtable(L, 0, kViewCacheSize);
+  GetCtx(L)->view_cache_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
+
+void EndEvaluation(lua_State* L) { ++GetCtx(L)->generation; }
 
 void PushView(lua_State* L, const Value* v) { PushValue(L, *v); }
 

@@ -168,6 +168,13 @@ Value& Value::Set(std::string key, Value v) {
   return m.back().second;
 }
 
+Value& Value::Add(std::string key, Value v) {
+  if (std::holds_alternative<std::monostate>(v_)) v_ = Map{};
+  Map& m = std::get<Map>(v_);
+  m.emplace_back(std::move(key), std::move(v));
+  return m.back().second;
+}
+
 Value& Value::Append(Value v) {
   if (std::holds_alternative<std::monostate>(v_)) v_ = List{};
   List& l = std::get<List>(v_);

@@ -40,6 +40,12 @@ class Value {
 
   static Value EmptyList() { return Value(List{}); }
   static Value EmptyMap() { return Value(Map{}); }
+  // An empty map with room for `n` entries (requests are built with a known shape).
+  static Value MapWithCapacity(size_t n) {
+    Map m;
+    m.reserve(n);
+    return Value(std::move(m));
+  }
   // Shares `target` (which must not be null) instead of copying it.
   static Value Shared(std::shared_ptr<const Value> target);
 
@@ -74,6 +80,9 @@ class Value {
 
   // Inserts or replaces `key` in a map value (a null value becomes an empty map first).
   Value& Set(std::string key, Value v);
+  // Appends `key` to a map value without looking for an existing entry: the caller knows the key
+  // is new (a null value becomes an empty map first).
+  Value& Add(std::string key, Value v);
   // Appends to a list value (a null value becomes an empty list first).
   Value& Append(Value v);
 
