@@ -76,9 +76,9 @@ struct Reason {
   std::string origin;  // "global" or "domain:<name>"
   Effect effect = Effect::kDeny;
   Severity severity = Severity::kNone;
-  std::string message;  // safe to show to the requester
-  std::string detail;   // governance and audit only
-  std::string mode;     // mandatory / default / advisory / domain
+  std::string message;      // safe to show to the requester
+  std::string detail;       // governance and audit only
+  std::string mode;         // mandatory / default / advisory / domain
   bool obligation = false;  // from obligate(): adds masks/filters, grants nothing
 };
 
