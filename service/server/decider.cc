@@ -65,8 +65,8 @@ std::string Decider::NextDecisionId() {
 }
 
 absl::StatusOr<Decision> Decider::Decide(const Request& request,
-                                         const v1::DryRunCase& request_proto, absl::Time deadline,
-                                         const CallerInfo& caller) {
+                                         const google::protobuf::Message& request_proto,
+                                         absl::Time deadline, const CallerInfo& caller) {
   std::shared_ptr<const Bundle> bundle = bundles_->Current();
   if (bundle == nullptr) return absl::FailedPreconditionError("no policy bundle is loaded");
   return DecideOn(*bundle, request, request_proto, deadline, caller);
@@ -83,17 +83,15 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(
   }
   *revision = bundle->revision();
   out.reserve(requests.size());
-  v1::DryRunCase proto;
   for (size_t i = 0; i < requests.size(); ++i) {
-    *proto.mutable_access() = *protos[i];
-    out.push_back(DecideOn(*bundle, Request(requests[i]), proto, deadline, caller));
+    out.push_back(DecideOn(*bundle, Request(requests[i]), *protos[i], deadline, caller));
   }
   return out;
 }
 
 absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& request,
-                                           const v1::DryRunCase& request_proto, absl::Time deadline,
-                                           const CallerInfo& caller) {
+                                           const google::protobuf::Message& request_proto,
+                                           absl::Time deadline, const CallerInfo& caller) {
   Kind kind = KindOf(request);
   std::string kind_name(KindName(kind));
   absl::Time start = absl::Now();
@@ -119,26 +117,14 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
   return d;
 }
 
-std::string DecisionLogLine(const Decision& d, Kind kind, const v1::DryRunCase& request,
+std::string DecisionLogLine(const Decision& d, Kind kind, const google::protobuf::Message& request,
                             absl::Time time, absl::Duration latency, const CallerInfo& caller) {
   std::string out;
   out.reserve(1024);
   absl::StrAppend(&out, "{\"decision_id\":", Quote(d.decision_id), ",\"time\":",
                   Quote(absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone())),
                   ",\"kind\":\"", KindName(kind), "\",\"request\":");
-  switch (request.request_case()) {
-    case v1::DryRunCase::kAccess:
-      absl::StrAppend(&out, ToJson(request.access()));
-      break;
-    case v1::DryRunCase::kProduct:
-      absl::StrAppend(&out, ToJson(request.product()));
-      break;
-    case v1::DryRunCase::kDeployment:
-      absl::StrAppend(&out, ToJson(request.deployment()));
-      break;
-    default:
-      absl::StrAppend(&out, "null");
-  }
+  absl::StrAppend(&out, ToJson(request));
   absl::StrAppend(&out, ",\"effect\":\"", EffectName(d.effect), "\",\"reasons\":[");
   for (size_t i = 0; i < d.reasons.size(); ++i) {
     const Reason& r = d.reasons[i];

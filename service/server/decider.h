@@ -47,10 +47,12 @@ class Decider {
   // `log` may be null (decision logging off). All pointers must outlive the Decider.
   Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metrics);
 
-  // Evaluates `request` (whose wire form `request_proto` is what the log records) on the active
+  // Evaluates `request` (whose wire form `request_proto` — the AccessRequest, ProductRequest or
+  // DeploymentRequest message — is what the log records) on the active
   // snapshot. Errors are the engine's (INVALID_ARGUMENT, DEADLINE_EXCEEDED, INTERNAL) plus
   // FAILED_PRECONDITION when no bundle is loaded.
-  absl::StatusOr<Decision> Decide(const Request& request, const v1::DryRunCase& request_proto,
+  absl::StatusOr<Decision> Decide(const Request& request,
+                                  const google::protobuf::Message& request_proto,
                                   absl::Time deadline, const CallerInfo& caller);
 
   // Evaluates several access requests on ONE snapshot; one result per request, in order.
@@ -65,8 +67,8 @@ class Decider {
 
  private:
   absl::StatusOr<Decision> DecideOn(const Bundle& bundle, const Request& request,
-                                    const v1::DryRunCase& request_proto, absl::Time deadline,
-                                    const CallerInfo& caller);
+                                    const google::protobuf::Message& request_proto,
+                                    absl::Time deadline, const CallerInfo& caller);
   std::string NextDecisionId();
 
   BundleManager* bundles_;
@@ -79,7 +81,7 @@ class Decider {
 // The decision log line for one decision (one JSON object, no newline): decision_id, time, kind,
 // request (proto3 JSON, as accepted by `arbiter dry-run --requests`), effect, reasons,
 // obligations, bundle_revision, domain, evaluated/overridden policies, faults, latency_us, caller.
-std::string DecisionLogLine(const Decision& d, Kind kind, const v1::DryRunCase& request,
+std::string DecisionLogLine(const Decision& d, Kind kind, const google::protobuf::Message& request,
                             absl::Time time, absl::Duration latency, const CallerInfo& caller);
 
 }  // namespace arbiter

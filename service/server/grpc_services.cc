@@ -72,7 +72,9 @@ std::vector<std::string> LoadErrorLines(const absl::Status& status) {
   return lines;
 }
 
-grpc::Status DecisionServiceImpl::Decide(grpc::ServerContext* ctx, const v1::DryRunCase& proto,
+grpc::Status DecisionServiceImpl::Decide(grpc::ServerContext* ctx,
+                                         const google::protobuf::Message& wire,
+                                         const std::function<absl::StatusOr<Request>()>& convert,
                                          v1::Decision* out) {
   if (absl::Status s = gate_->Enter(); !s.ok()) {
     decider_->metrics()
@@ -82,10 +84,10 @@ grpc::Status DecisionServiceImpl::Decide(grpc::ServerContext* ctx, const v1::Dry
     return ToGrpcStatus(s);
   }
   GateSlot slot(gate_);
-  absl::StatusOr<Request> request = FromProto(proto);
+  absl::StatusOr<Request> request = convert();
   if (!request.ok()) return ToGrpcStatus(request.status());
   absl::StatusOr<Decision> d =
-      decider_->Decide(*request, proto, DeadlineOf(ctx, *config_), CallerOf(ctx));
+      decider_->Decide(*request, wire, DeadlineOf(ctx, *config_), CallerOf(ctx));
   if (!d.ok()) return ToGrpcStatus(d.status());
   ToProto(*d, out);
   return grpc::Status::OK;
@@ -93,24 +95,33 @@ grpc::Status DecisionServiceImpl::Decide(grpc::ServerContext* ctx, const v1::Dry
 
 grpc::Status DecisionServiceImpl::CheckAccess(grpc::ServerContext* ctx,
                                               const v1::AccessRequest* req, v1::Decision* out) {
-  v1::DryRunCase proto;
-  *proto.mutable_access() = *req;
-  return Decide(ctx, proto, out);
+  return Decide(
+      ctx, *req, [req]() -> absl::StatusOr<Request> { return Request(FromProto(*req)); }, out);
 }
 
 grpc::Status DecisionServiceImpl::CheckProduct(grpc::ServerContext* ctx,
                                                const v1::ProductRequest* req, v1::Decision* out) {
-  v1::DryRunCase proto;
-  *proto.mutable_product() = *req;
-  return Decide(ctx, proto, out);
+  return Decide(
+      ctx, *req,
+      [req]() -> absl::StatusOr<Request> {
+        auto r = FromProto(*req);
+        if (!r.ok()) return r.status();
+        return Request(*std::move(r));
+      },
+      out);
 }
 
 grpc::Status DecisionServiceImpl::CheckDeployment(grpc::ServerContext* ctx,
                                                   const v1::DeploymentRequest* req,
                                                   v1::Decision* out) {
-  v1::DryRunCase proto;
-  *proto.mutable_deployment() = *req;
-  return Decide(ctx, proto, out);
+  return Decide(
+      ctx, *req,
+      [req]() -> absl::StatusOr<Request> {
+        auto r = FromProto(*req);
+        if (!r.ok()) return r.status();
+        return Request(*std::move(r));
+      },
+      out);
 }
 
 grpc::Status DecisionServiceImpl::CheckBatch(grpc::ServerContext* ctx,

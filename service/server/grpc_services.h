@@ -53,7 +53,9 @@ class DecisionServiceImpl final : public v1::DecisionService::Service {
                           v1::CheckBatchResponse* out) override;
 
  private:
-  grpc::Status Decide(grpc::ServerContext* ctx, const v1::DryRunCase& proto, v1::Decision* out);
+  // `convert` turns the wire request into the engine's (it may fail with INVALID_ARGUMENT).
+  grpc::Status Decide(grpc::ServerContext* ctx, const google::protobuf::Message& wire,
+                      const std::function<absl::StatusOr<Request>()>& convert, v1::Decision* out);
 
   Decider* decider_;
   const ServerConfig* config_;
