@@ -1,15 +1,18 @@
 #include "service/value/parse.h"
 
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
-#include <string>
+#include <yaml.h>
 
-#include "absl/strings/ascii.h"
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
-#include "yaml-cpp/yaml.h"
 
 namespace arbiter {
 namespace {
@@ -18,8 +21,22 @@ absl::Status LimitError(absl::string_view source, int line, int col, absl::strin
   return absl::InvalidArgumentError(absl::StrCat(source, ":", line, ":", col, ": ", what));
 }
 
+// 1-based line and column of a byte offset.
+std::pair<int, int> LineCol(absl::string_view text, size_t pos) {
+  int line = 1, col = 1;
+  for (size_t i = 0; i < pos && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return {line, col};
+}
+
 // Resolves a plain (unquoted) YAML scalar by the core schema.
-Value ResolvePlainScalar(const std::string& s) {
+Value ResolvePlainScalar(absl::string_view s) {
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return Value();
   if (s == "true" || s == "True" || s == "TRUE") return Value(true);
   if (s == "false" || s == "False" || s == "FALSE") return Value(false);
@@ -30,7 +47,7 @@ Value ResolvePlainScalar(const std::string& s) {
     bool leading_zero = s.size() > 1 && s[0] == '0' && s[1] != '.';
     if (!leading_zero && absl::SimpleAtoi(s, &i)) return Value(i);
     double d;
-    if (!leading_zero && s.find_first_not_of("0123456789+-.eE") == std::string::npos &&
+    if (!leading_zero && s.find_first_not_of("0123456789+-.eE") == absl::string_view::npos &&
         absl::SimpleAtod(s, &d) && std::isfinite(d)) {
       return Value(d);
     }
@@ -38,66 +55,303 @@ Value ResolvePlainScalar(const std::string& s) {
   return Value(s);
 }
 
-class YamlConverter {
- public:
-  YamlConverter(absl::string_view source, const ParseLimits& limits)
-      : source_(source), limits_(limits) {}
+absl::string_view ScalarText(const yaml_event_t& e) {
+  return absl::string_view(reinterpret_cast<const char*>(e.data.scalar.value),
+                           e.data.scalar.length);
+}
 
-  absl::Status Convert(const YAML::Node& node, int depth, Value& out) {
-    if (++nodes_ > limits_.max_nodes) {
-      return LimitError(source_, node.Mark().line + 1, node.Mark().column + 1,
-                        absl::StrCat("document has more than ", limits_.max_nodes, " nodes"));
-    }
-    if (depth > limits_.max_depth) {
-      return LimitError(source_, node.Mark().line + 1, node.Mark().column + 1,
-                        absl::StrCat("nesting deeper than ", limits_.max_depth, " levels"));
-    }
-    switch (node.Type()) {
-      case YAML::NodeType::Undefined:
-      case YAML::NodeType::Null:
-        out = Value();
-        return absl::OkStatus();
-      case YAML::NodeType::Scalar:
-        out = node.Tag() == "!" ? Value(node.Scalar()) : ResolvePlainScalar(node.Scalar());
-        return absl::OkStatus();
-      case YAML::NodeType::Sequence: {
-        Value::List list;
-        list.reserve(node.size());
-        for (const YAML::Node& child : node) {
-          Value v;
-          if (auto s = Convert(child, depth + 1, v); !s.ok()) return s;
-          list.push_back(std::move(v));
-        }
-        out = Value(std::move(list));
-        return absl::OkStatus();
+// Whether a scalar event resolves by the core schema: plain, and without a tag that makes it a
+// string ("!", the non-specific tag of `! text`, or `!!str`). Quoted and block scalars are
+// strings.
+bool IsResolvedScalar(const yaml_event_t& e) {
+  if (e.data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+  const char* tag = reinterpret_cast<const char*>(e.data.scalar.tag);
+  if (tag == nullptr) return true;
+  absl::string_view t(tag);
+  return t != "!" && t != YAML_STR_TAG;
+}
+
+Value ScalarValue(const yaml_event_t& e) {
+  return IsResolvedScalar(e) ? ResolvePlainScalar(ScalarText(e)) : Value(ScalarText(e));
+}
+
+// A plain untagged scalar that reads as null: not a usable map key (`: x`, `~: x`, `null: x`).
+bool IsNullScalar(const yaml_event_t& e) {
+  if (e.data.scalar.style != YAML_PLAIN_SCALAR_STYLE || e.data.scalar.tag != nullptr) return false;
+  absl::string_view s = ScalarText(e);
+  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
+}
+
+// Builds a Value straight from libyaml's events: no node tree and no recursion. Depth and node
+// count are checked as each node starts, so deeply nested or alias-expanded input is rejected
+// before it costs anything. Only the first document is read.
+class YamlBuilder {
+ public:
+  YamlBuilder(absl::string_view text, absl::string_view source, const ParseLimits& limits)
+      : text_(text), source_(source), limits_(limits) {
+    yaml_parser_initialize(&parser_);
+    yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()),
+                                 text.size());
+  }
+  ~YamlBuilder() { yaml_parser_delete(&parser_); }
+  YamlBuilder(const YamlBuilder&) = delete;
+  YamlBuilder& operator=(const YamlBuilder&) = delete;
+
+  absl::StatusOr<Value> Build() {
+    for (;;) {
+      yaml_event_t event;
+      if (!yaml_parser_parse(&parser_, &event)) return ParserError();
+      absl::Status status;
+      bool done = false;
+      switch (event.type) {
+        case YAML_SCALAR_EVENT:
+          status = OnScalar(event);
+          break;
+        case YAML_ALIAS_EVENT:
+          status = OnAlias(event);
+          break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+          status = OnStart(event);
+          break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+          OnEnd();
+          break;
+        case YAML_DOCUMENT_END_EVENT:  // the first document is the one
+        case YAML_STREAM_END_EVENT:    // no document at all: null
+          done = true;
+          break;
+        default:
+          break;
       }
-      case YAML::NodeType::Map: {
-        Value map = Value::EmptyMap();
-        for (const auto& kv : node) {
-          if (!kv.first.IsScalar()) {
-            return LimitError(source_, kv.first.Mark().line + 1, kv.first.Mark().column + 1,
-                              "map keys must be scalars");
-          }
-          const std::string& key = kv.first.Scalar();
-          if (map.Find(key) != nullptr) {
-            return LimitError(source_, kv.first.Mark().line + 1, kv.first.Mark().column + 1,
-                              absl::StrCat("duplicate key \"", key, "\""));
-          }
-          Value v;
-          if (auto s = Convert(kv.second, depth + 1, v); !s.ok()) return s;
-          map.mutable_map().emplace_back(key, std::move(v));
-        }
-        out = std::move(map);
-        return absl::OkStatus();
+      yaml_event_delete(&event);
+      if (!status.ok()) return semantic_ ? Drain(std::move(status)) : status;
+      if (done) return std::move(root_);
+    }
+  }
+
+ private:
+  struct Frame {
+    Value value;  // the list or map being built
+    bool is_map = false;
+    bool have_key = false;  // a map's key waiting for its value
+    std::string key;
+    int flow = 0;         // flow collections down to this one, when it is a flow collection
+    int height = 0;       // levels below this collection
+    size_t nodes_at = 0;  // nodes_ before this collection
+    std::string anchor;   // empty when not anchored
+  };
+  // What an alias copies.
+  struct Anchored {
+    Value value;
+    size_t nodes = 0;
+    int height = 0;
+    bool complete = false;    // false while the anchored collection is still being read
+    bool scalar_key = false;  // usable as a map key: a scalar that is not null
+    std::string key;          // the scalar's text
+  };
+
+  absl::Status Error(const yaml_mark_t& mark, absl::string_view what) const {
+    return LimitError(source_, static_cast<int>(mark.line) + 1, static_cast<int>(mark.column) + 1,
+                      what);
+  }
+  absl::Status TooManyNodes(const yaml_mark_t& mark) const {
+    return Error(mark, absl::StrCat("document has more than ", limits_.max_nodes, " nodes"));
+  }
+  absl::Status TooDeep(const yaml_mark_t& mark) const {
+    return Error(mark, absl::StrCat("nesting deeper than ", limits_.max_depth, " levels"));
+  }
+  // An error in what the document means rather than in its syntax. As with the tree-building
+  // parser this replaced, a syntax error anywhere in the document wins over it, so the rest of
+  // the document is still read (see Drain).
+  absl::Status Semantic(absl::Status s) {
+    semantic_ = true;
+    return s;
+  }
+
+  int depth() const { return static_cast<int>(stack_.size()); }
+  bool ExpectingKey() const {
+    return !stack_.empty() && stack_.back().is_map && !stack_.back().have_key;
+  }
+
+  absl::Status OnKey(absl::string_view key, const yaml_mark_t& mark) {
+    Frame& top = stack_.back();
+    for (const auto& kv : top.value.mutable_map()) {
+      if (kv.first == key) {
+        return Semantic(Error(mark, absl::StrCat("duplicate key \"", key, "\"")));
       }
+    }
+    top.key.assign(key.data(), key.size());
+    top.have_key = true;
+    return absl::OkStatus();
+  }
+
+  // Adds a finished node `height` levels tall to the collection being read, or makes it the
+  // document.
+  void Attach(Value v, int height) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return;
+    }
+    Frame& top = stack_.back();
+    if (height + 1 > top.height) top.height = height + 1;
+    if (top.is_map) {
+      top.value.mutable_map().emplace_back(std::move(top.key), std::move(v));
+      top.have_key = false;
+    } else {
+      top.value.mutable_list().push_back(std::move(v));
+    }
+  }
+
+  // Keys are not nodes: they are neither counted nor depth-checked.
+  absl::Status OnScalar(const yaml_event_t& e) {
+    const char* anchor = reinterpret_cast<const char*>(e.data.scalar.anchor);
+    if (ExpectingKey()) {
+      if (IsNullScalar(e)) return Semantic(Error(e.start_mark, "map keys must be scalars"));
+      if (anchor != nullptr) Remember(anchor, e);
+      return OnKey(ScalarText(e), e.start_mark);
+    }
+    if (++nodes_ > limits_.max_nodes) return TooManyNodes(e.start_mark);
+    if (depth() > limits_.max_depth) return TooDeep(e.start_mark);
+    if (anchor != nullptr) Remember(anchor, e);
+    Attach(ScalarValue(e), 0);
+    return absl::OkStatus();
+  }
+
+  void Remember(const char* name, const yaml_event_t& e) {
+    Anchored& a = anchors_[name];
+    a.value = ScalarValue(e);
+    a.nodes = 1;
+    a.height = 0;
+    a.complete = true;
+    a.scalar_key = !IsNullScalar(e);
+    a.key = std::string(ScalarText(e));
+  }
+
+  absl::Status OnAlias(const yaml_event_t& e) {
+    const char* name = reinterpret_cast<const char*>(e.data.alias.anchor);
+    auto it = anchors_.find(name);
+    if (it == anchors_.end()) {
+      return Error(e.start_mark, absl::StrCat("the referenced anchor is not defined: *", name));
+    }
+    const Anchored& a = it->second;
+    if (ExpectingKey()) {
+      if (!a.complete || !a.scalar_key) {
+        return Semantic(Error(e.start_mark, "map keys must be scalars"));
+      }
+      return OnKey(a.key, e.start_mark);
+    }
+    // An alias inside the collection it names would expand forever.
+    if (!a.complete) return Semantic(TooDeep(e.start_mark));
+    // The copy counts as many nodes as the original (the "billion laughs" stop here).
+    if (a.nodes > limits_.max_nodes - nodes_) return TooManyNodes(e.start_mark);
+    nodes_ += a.nodes;
+    if (depth() + a.height > limits_.max_depth) return TooDeep(e.start_mark);
+    Attach(a.value, a.height);
+    return absl::OkStatus();
+  }
+
+  absl::Status OnStart(const yaml_event_t& e) {
+    bool is_map = e.type == YAML_MAPPING_START_EVENT;
+    // Flow collections ([...] and {...}) may not nest deeper than the limit even when the
+    // innermost is empty.
+    int flow = 0;
+    if (is_map ? e.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+               : e.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE) {
+      flow = (stack_.empty() ? 0 : stack_.back().flow) + 1;
+      if (flow > limits_.max_depth) return TooDeep(e.start_mark);
+    }
+    if (ExpectingKey()) return Semantic(Error(e.start_mark, "map keys must be scalars"));
+    size_t nodes_at = nodes_;
+    if (++nodes_ > limits_.max_nodes) return TooManyNodes(e.start_mark);
+    if (depth() > limits_.max_depth) return TooDeep(e.start_mark);
+    const yaml_char_t* anchor = is_map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor;
+    Frame& f = stack_.emplace_back();
+    f.is_map = is_map;
+    f.value = is_map ? Value::EmptyMap() : Value::EmptyList();
+    f.nodes_at = nodes_at;
+    f.flow = flow;
+    if (anchor != nullptr) {
+      f.anchor = reinterpret_cast<const char*>(anchor);
+      anchors_[f.anchor] = Anchored();  // incomplete until its end; a redefinition replaces it
     }
     return absl::OkStatus();
   }
 
- private:
+  void OnEnd() {
+    Frame f = std::move(stack_.back());
+    stack_.pop_back();
+    if (!f.anchor.empty()) {
+      Anchored& a = anchors_[f.anchor];
+      a.value = f.value;
+      a.nodes = nodes_ - f.nodes_at;
+      a.height = f.height;
+      a.complete = true;
+    }
+    Attach(std::move(f.value), f.height);
+  }
+
+  // After a semantic error: reads on to the end of the document, building nothing, so that a
+  // later syntax error is reported instead; input nested deeper than the limit ends the reading.
+  absl::Status Drain(absl::Status first) {
+    int depth = static_cast<int>(stack_.size());
+    for (;;) {
+      yaml_event_t event;
+      if (!yaml_parser_parse(&parser_, &event)) return ParserError();
+      yaml_event_type_t type = event.type;
+      yaml_event_delete(&event);
+      switch (type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+          if (++depth > limits_.max_depth) return first;
+          break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+          --depth;
+          break;
+        case YAML_DOCUMENT_END_EVENT:
+        case YAML_STREAM_END_EVENT:
+          return first;
+        default:
+          break;
+      }
+    }
+  }
+
+  absl::Status ParserError() const {
+    std::string what = parser_.problem != nullptr ? parser_.problem : "invalid YAML";
+    switch (parser_.error) {
+      case YAML_MEMORY_ERROR:
+        return LimitError(source_, 1, 1, "out of memory");
+      case YAML_READER_ERROR: {
+        // Encoding problems name a byte offset rather than a mark.
+        if (parser_.problem_value >= 0) {
+          char hex[16];
+          std::snprintf(hex, sizeof(hex), "0x%02x", static_cast<unsigned>(parser_.problem_value));
+          absl::StrAppend(&what, " (", hex, ")");
+        }
+        auto [line, col] = LineCol(text_, parser_.problem_offset);
+        return LimitError(source_, line, col, what);
+      }
+      default:
+        if (parser_.context != nullptr) {
+          absl::StrAppend(&what, " ", parser_.context, " at ", parser_.context_mark.line + 1, ":",
+                          parser_.context_mark.column + 1);
+        }
+        return Error(parser_.problem_mark, what);
+    }
+  }
+
+  absl::string_view text_;
   absl::string_view source_;
   const ParseLimits& limits_;
+  yaml_parser_t parser_;
+  std::vector<Frame> stack_;
+  absl::flat_hash_map<std::string, Anchored> anchors_;
+  Value root_;
   size_t nodes_ = 0;
+  bool semantic_ = false;
 };
 
 // Builds Values straight from nlohmann's SAX events so that depth and size are bounded while
@@ -189,20 +443,6 @@ class JsonSax : public nlohmann::json_sax<nlohmann::json> {
   size_t position_ = 0;
 };
 
-// 1-based line and column of a byte offset.
-std::pair<int, int> LineCol(absl::string_view text, size_t pos) {
-  int line = 1, col = 1;
-  for (size_t i = 0; i < pos && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      col = 1;
-    } else {
-      ++col;
-    }
-  }
-  return {line, col};
-}
-
 }  // namespace
 
 absl::StatusOr<Value> ParseYaml(absl::string_view text, absl::string_view source,
@@ -212,39 +452,8 @@ absl::StatusOr<Value> ParseYaml(absl::string_view text, absl::string_view source
         source, 1, 1,
         absl::StrCat("document is ", text.size(), " bytes, over the limit of ", limits.max_bytes));
   }
-  // yaml-cpp's recursion guard allows far deeper nesting than we do; reject obviously deep flow
-  // collections before handing them to it.
-  int flow = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '[' || c == '{') {
-      if (++flow > limits.max_depth) {
-        auto [line, col] = LineCol(text, i);
-        return LimitError(source, line, col,
-                          absl::StrCat("nesting deeper than ", limits.max_depth, " levels"));
-      }
-    } else if (c == ']' || c == '}') {
-      if (flow > 0) --flow;
-    } else if (c == '\n') {
-      flow = flow > 0 ? flow : 0;
-    }
-  }
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception& e) {
-    return LimitError(source, e.mark.line + 1, e.mark.column + 1, e.msg);
-  } catch (const std::exception& e) {
-    return LimitError(source, 1, 1, e.what());
-  }
-  Value out;
-  try {
-    YamlConverter converter(source, limits);
-    if (auto s = converter.Convert(root, 0, out); !s.ok()) return s;
-  } catch (const YAML::Exception& e) {
-    return LimitError(source, e.mark.line + 1, e.mark.column + 1, e.msg);
-  }
-  return out;
+  YamlBuilder builder(text, source, limits);
+  return builder.Build();
 }
 
 absl::StatusOr<Value> ParseJson(absl::string_view text, absl::string_view source,

@@ -1,0 +1,355 @@
+#include "service/value/parse.h"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace arbiter {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+Value Yaml(const std::string& text, const ParseLimits& limits = {}) {
+  absl::StatusOr<Value> v = ParseYaml(text, "t.yaml", limits);
+  EXPECT_TRUE(v.ok()) << v.status() << "\n" << text;
+  return v.ok() ? *std::move(v) : Value();
+}
+
+// The message of a parse that must fail with INVALID_ARGUMENT.
+std::string YamlError(const std::string& text, const ParseLimits& limits = {}) {
+  absl::StatusOr<Value> v = ParseYaml(text, "t.yaml", limits);
+  EXPECT_FALSE(v.ok()) << text << "\nparsed as " << (v.ok() ? v->ToJson() : "");
+  if (v.ok()) return "";
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument) << v.status();
+  return std::string(v.status().message());
+}
+
+std::string J(const std::string& yaml) { return Yaml(yaml).ToJson(); }
+
+TEST(ParseYamlTest, PlainScalarsResolveByCoreSchema) {
+  for (const char* null_text : {"~", "null", "Null", "NULL", ""}) {
+    EXPECT_TRUE(Yaml(absl::StrCat("v: ", null_text)).Find("v")->is_null()) << null_text;
+  }
+  for (const char* t : {"true", "True", "TRUE"}) {
+    Value v = Yaml(absl::StrCat("v: ", t));
+    ASSERT_TRUE(v.Find("v")->is_bool()) << t;
+    EXPECT_TRUE(v.Find("v")->as_bool());
+  }
+  for (const char* f : {"false", "False", "FALSE"}) {
+    Value v = Yaml(absl::StrCat("v: ", f));
+    ASSERT_TRUE(v.Find("v")->is_bool()) << f;
+    EXPECT_FALSE(v.Find("v")->as_bool());
+  }
+  // YAML 1.1 booleans are strings in the core schema.
+  EXPECT_EQ(J("[yes, no, on, off, y, n, tRUE]"), R"(["yes","no","on","off","y","n","tRUE"])");
+  Value ints = Yaml("[0, 7, -12, +5, 9223372036854775807, -9223372036854775808]");
+  ASSERT_EQ(ints.size(), 6u);
+  for (const Value& i : ints.as_list()) EXPECT_TRUE(i.is_int()) << i.ToJson();
+  EXPECT_EQ(ints.as_list()[2].as_int(), -12);
+  EXPECT_EQ(ints.as_list()[3].as_int(), 5);
+  EXPECT_EQ(ints.as_list()[4].as_int(), INT64_MAX);
+  Value floats = Yaml("[1.5, -0.25, .5, 1e3, 2.5E-2, 0.0, 9223372036854775808]");
+  for (const Value& d : floats.as_list()) EXPECT_TRUE(d.is_double()) << d.ToJson();
+  EXPECT_DOUBLE_EQ(floats.as_list()[0].as_double(), 1.5);
+  EXPECT_DOUBLE_EQ(floats.as_list()[2].as_double(), 0.5);
+  EXPECT_DOUBLE_EQ(floats.as_list()[3].as_double(), 1000);
+  // Leading zeros, versions, hex, infinities and other look-alikes stay strings.
+  EXPECT_EQ(J("[007, 00, 1.2.0, 0x1F, .inf, -.inf, .nan, 1e999, 1_000, 12abc, '-', +]"),
+            R"(["007","00","1.2.0","0x1F",".inf","-.inf",".nan","1e999","1_000","12abc","-","+"])");
+  EXPECT_TRUE(Yaml("3.").is_double());
+  EXPECT_EQ(J("v: 0.5"), R"({"v":0.5})");
+  EXPECT_EQ(J("v: hello world"), R"({"v":"hello world"})");
+}
+
+TEST(ParseYamlTest, QuotedBlockAndStrTaggedScalarsAreStrings) {
+  EXPECT_EQ(J(R"(["1", '2', "true", 'null', "", '~', "1.5", "007"])"),
+            R"(["1","2","true","null","","~","1.5","007"])");
+  EXPECT_EQ(J("a: |\n  12\nb: >\n  true\nc: |-\n  null\n"),
+            R"({"a":"12\n","b":"true\n","c":"null"})");
+  EXPECT_EQ(J("[!!str 12, !!str true, ! 12, !!str null, !!str ]"),
+            R"(["12","true","12","null",""])");
+  // Other explicit tags on plain scalars keep the core-schema resolution.
+  EXPECT_EQ(J("[!!int 12, !custom true, !!float 1.5]"), R"([12,true,1.5])");
+}
+
+TEST(ParseYamlTest, ScalarText) {
+  EXPECT_EQ(J("a: \"tab\\there \\u00e9 \\\"q\\\"\"\nb: 'it''s'\n"),
+            "{\"a\":\"tab\\there \xc3\xa9 \\\"q\\\"\",\"b\":\"it's\"}");
+  EXPECT_EQ(J("a: folded\n  across lines\nb: >\n  one\n  two\n\n  three\n"),
+            R"({"a":"folded across lines","b":"one two\nthree\n"})");
+  EXPECT_EQ(J("a: x # comment\n# whole line\nb: 'y # not a comment'\n"),
+            R"({"a":"x","b":"y # not a comment"})");
+  EXPECT_EQ(J("a: |+\n  keep\n\nb: 1\n"), R"({"a":"keep\n\n","b":1})");
+  EXPECT_EQ(J("url: http://x.example/a?b=c:d"), R"({"url":"http://x.example/a?b=c:d"})");
+  Value nul = Yaml(R"(a: "x\0y")");
+  EXPECT_EQ(nul.Find("a")->as_string(), std::string("x\0y", 3));
+}
+
+TEST(ParseYamlTest, MapsKeepInsertionOrderAndKeysAreText) {
+  Value v = Yaml("zeta: 1\nalpha: 2\nmid: {b: 1, a: 2}\n");
+  ASSERT_TRUE(v.is_map());
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v.as_map()[0].first, "zeta");
+  EXPECT_EQ(v.as_map()[1].first, "alpha");
+  EXPECT_EQ(v.as_map()[2].first, "mid");
+  EXPECT_EQ(v.Find("mid")->ToJson(), R"({"b":1,"a":2})");
+  // Keys are the scalar's text, whatever it would resolve to as a value.
+  EXPECT_EQ(J("1: a\ntrue: b\n1.50: c\n\"q\": d\n007: e\n!!str x: f\n"),
+            R"({"1":"a","true":"b","1.50":"c","q":"d","007":"e","x":"f"})");
+  EXPECT_EQ(J("{}"), "{}");
+  EXPECT_EQ(J("[]"), "[]");
+  EXPECT_EQ(J("- a\n- - b\n  - c\n- {x: [1, {y: z}]}\n"), R"(["a",["b","c"],{"x":[1,{"y":"z"}]}])");
+}
+
+TEST(ParseYamlTest, DuplicateKeysAreErrorsNamingTheSecondKey) {
+  EXPECT_EQ(YamlError("a: 1\nb: 2\na: 3\n"), "t.yaml:3:1: duplicate key \"a\"");
+  EXPECT_EQ(YamlError("top:\n  x: 1\n  x: 2\n"), "t.yaml:3:3: duplicate key \"x\"");
+  EXPECT_EQ(YamlError("{k: 1, k: 2}"), "t.yaml:1:8: duplicate key \"k\"");
+  // Same text, different style: still the same key.
+  EXPECT_EQ(YamlError("1: a\n\"1\": b\n"), "t.yaml:2:1: duplicate key \"1\"");
+  // The same key in different maps is fine.
+  EXPECT_EQ(J("a: {k: 1}\nb: {k: 2}\n"), R"({"a":{"k":1},"b":{"k":2}})");
+}
+
+TEST(ParseYamlTest, NonScalarKeysAreErrors) {
+  EXPECT_EQ(YamlError("? [a, b]\n: 1\n"), "t.yaml:1:3: map keys must be scalars");
+  EXPECT_EQ(YamlError("{[a]: 1}"), "t.yaml:1:2: map keys must be scalars");
+  EXPECT_EQ(YamlError("ok: 1\n? {a: 1}\n: 2\n"), "t.yaml:2:3: map keys must be scalars");
+  // A null key is not a scalar key either.
+  EXPECT_THAT(YamlError("~: 1\n"), HasSubstr("map keys must be scalars"));
+  EXPECT_THAT(YamlError("null: 1\n"), HasSubstr("map keys must be scalars"));
+  EXPECT_THAT(YamlError("a: 1\n?\n: 2\n"), HasSubstr("map keys must be scalars"));
+  // ... unless quoted.
+  EXPECT_EQ(J("\"~\": 1\n'null': 2\n\"\": 3\n"), R"({"~":1,"null":2,"":3})");
+}
+
+TEST(ParseYamlTest, AliasesCopyTheAnchoredValue) {
+  Value v = Yaml(
+      "base: &b {owner: sales, tier: 1}\n"
+      "copy: *b\n"
+      "name: &n \"007\"\n"
+      "again: *n\n"
+      "list: &l [1, 2]\n"
+      "lists: [*l, *l]\n");
+  EXPECT_EQ(v.ToJson(), R"({"base":{"owner":"sales","tier":1},"copy":{"owner":"sales","tier":1},)"
+                        R"("name":"007","again":"007","list":[1,2],"lists":[[1,2],[1,2]]})");
+  // A copy, not a reference: the values are independent.
+  EXPECT_FALSE(v.Find("copy")->is_null());
+  // Aliased scalars as keys use the scalar's text.
+  EXPECT_EQ(J("k: &k 1.50\n*k : x\n"), R"({"k":1.5,"1.50":"x"})");
+  EXPECT_EQ(J("&k key: 1\nother: *k\n"), R"({"key":1,"other":"key"})");
+  EXPECT_EQ(YamlError("a: &m {x: 1}\n*m : 2\n"), "t.yaml:2:1: map keys must be scalars");
+  // A redefined anchor names the latest node.
+  EXPECT_EQ(J("a: &x 1\nb: &x 2\nc: *x\n"), R"({"a":1,"b":2,"c":2})");
+  EXPECT_EQ(YamlError("a: *nowhere\n"),
+            "t.yaml:1:4: the referenced anchor is not defined: *nowhere");
+}
+
+TEST(ParseYamlTest, AliasesCountTowardTheNodeLimit) {
+  ParseLimits limits;
+  limits.max_nodes = 10;
+  // Root map + a list + its 3 items = 5 nodes (keys do not count); the alias adds 4 more.
+  EXPECT_EQ(Yaml("a: &a [1, 2, 3]\nb: 1\nc: *a\n", limits).ToJson(),
+            R"({"a":[1,2,3],"b":1,"c":[1,2,3]})");
+  limits.max_nodes = 9;
+  EXPECT_EQ(YamlError("a: &a [1, 2, 3]\nb: 1\nc: *a\n", limits),
+            "t.yaml:3:4: document has more than 9 nodes");
+  EXPECT_EQ(Yaml("a: &a [1, 2]\nb: *a\n", limits).ToJson(), R"({"a":[1,2],"b":[1,2]})");
+  limits.max_nodes = 6;
+  EXPECT_EQ(Yaml("a: &a [1, 2]\nb: 3\nc: 4\n", limits).ToJson(), R"({"a":[1,2],"b":3,"c":4})");
+  EXPECT_EQ(YamlError("a: &a [1, 2]\nb: 3\nc: 4\nd: 5\n", limits),
+            "t.yaml:4:4: document has more than 6 nodes");
+}
+
+TEST(ParseYamlTest, BillionLaughsIsRejectedByTheNodeLimit) {
+  std::string text = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  char prev = 'a';
+  for (char c = 'b'; c <= 'i'; ++c) {
+    absl::StrAppend(&text, std::string(1, c), ": &", std::string(1, c), " [");
+    for (int i = 0; i < 9; ++i) absl::StrAppend(&text, i ? ", " : "", "*", std::string(1, prev));
+    absl::StrAppend(&text, "]\n");
+    prev = c;
+  }
+  std::string message = YamlError(text);
+  EXPECT_THAT(message, StartsWith("t.yaml:"));
+  EXPECT_THAT(message, HasSubstr("document has more than 200000 nodes"));
+}
+
+TEST(ParseYamlTest, DepthLimit) {
+  ParseLimits limits;
+  limits.max_depth = 3;
+  // The document is at depth 0; any node (collection or scalar) deeper than 3 is rejected.
+  EXPECT_EQ(Yaml("a:\n  b:\n    c: x\n", limits).ToJson(), R"({"a":{"b":{"c":"x"}}})");
+  EXPECT_EQ(Yaml("a:\n  b:\n    c: []\n", limits).ToJson(), R"({"a":{"b":{"c":[]}}})");
+  EXPECT_EQ(YamlError("a:\n  b:\n    c: [x]\n", limits),
+            "t.yaml:3:9: nesting deeper than 3 levels");
+  EXPECT_EQ(YamlError("a:\n  b:\n    c:\n      d: 1\n", limits),
+            "t.yaml:4:10: nesting deeper than 3 levels");
+  EXPECT_EQ(YamlError("a:\n  b:\n    c:\n      - 1\n", limits),
+            "t.yaml:4:9: nesting deeper than 3 levels");
+  // Nor may flow collections nest more than 3 deep, even with nothing inside.
+  EXPECT_EQ(Yaml("[[[]]]", limits).ToJson(), "[[[]]]");
+  EXPECT_EQ(Yaml("[[[x]]]", limits).ToJson(), R"([[["x"]]])");
+  EXPECT_EQ(YamlError("[[[[]]]]", limits), "t.yaml:1:4: nesting deeper than 3 levels");
+  EXPECT_EQ(YamlError("[{a: [{}]}]", limits), "t.yaml:1:7: nesting deeper than 3 levels");
+  EXPECT_EQ(YamlError("[[[[x]]]]", limits), "t.yaml:1:4: nesting deeper than 3 levels");
+  // An alias is as deep as what it copies.
+  EXPECT_EQ(Yaml("a: &a [[1]]\nb: *a\n", limits).ToJson(), R"({"a":[[1]],"b":[[1]]})");
+  EXPECT_THAT(YamlError("a: &a [[1]]\nb: [*a]\n", limits),
+              HasSubstr("nesting deeper than 3 levels"));
+}
+
+TEST(ParseYamlTest, DeepNestingIsRejectedWithoutRecursing) {
+  EXPECT_THAT(YamlError(std::string(1000000, '[')), HasSubstr("nesting deeper than 64 levels"));
+  for (int n : {65, 1000, 100000}) {
+    std::string flow = std::string(n, '[') + std::string(n, ']');
+    EXPECT_THAT(YamlError(flow), HasSubstr("nesting deeper than 64 levels")) << n;
+    std::string flow_maps;
+    for (int i = 0; i < n; ++i) flow_maps += "{a: ";
+    flow_maps += "1" + std::string(n, '}');
+    EXPECT_THAT(YamlError(flow_maps), HasSubstr("nesting deeper than 64 levels")) << n;
+  }
+  std::string block;
+  for (int i = 0; i < 200; ++i) absl::StrAppend(&block, std::string(i * 2, ' '), "k:\n");
+  EXPECT_EQ(YamlError(block), "t.yaml:66:131: nesting deeper than 64 levels");
+  std::string list;
+  for (int i = 0; i < 200; ++i) list += "- ";
+  list += "x\n";
+  EXPECT_THAT(YamlError(list), HasSubstr("nesting deeper than 64 levels"));
+  // 64 levels below the root are fine.
+  std::string ok = std::string(64, '[') + "1" + std::string(64, ']');
+  EXPECT_TRUE(ParseYaml(ok, "t.yaml").ok());
+}
+
+TEST(ParseYamlTest, ByteLimit) {
+  ParseLimits limits;
+  limits.max_bytes = 10;
+  EXPECT_EQ(Yaml("a: 1234567", limits).ToJson(), R"({"a":1234567})");
+  EXPECT_EQ(YamlError("a: 12345678", limits),
+            "t.yaml:1:1: document is 11 bytes, over the limit of 10");
+}
+
+TEST(ParseYamlTest, EmptyAndMultipleDocuments) {
+  EXPECT_TRUE(Yaml("").is_null());
+  EXPECT_TRUE(Yaml("# only a comment\n\n").is_null());
+  EXPECT_TRUE(Yaml("---\n").is_null());
+  EXPECT_TRUE(Yaml("--- ~\n").is_null());
+  EXPECT_EQ(J("--- 5\n"), "5");
+  EXPECT_EQ(J("plain text"), R"("plain text")");
+  // Only the first document is read; the rest is not even parsed.
+  EXPECT_EQ(J("a: 1\n---\nb: 2\n"), R"({"a":1})");
+  EXPECT_EQ(J("---\na: 1\n...\n---\nb: 2\n"), R"({"a":1})");
+  EXPECT_EQ(J("a: 1\n---\nb: [\n"), R"({"a":1})");
+  EXPECT_TRUE(Yaml("---\n---\na: 1\n").is_null());
+}
+
+TEST(ParseYamlTest, SyntaxErrorsNameLineAndColumn) {
+  for (const char* bad : {"a: [1, 2\n", "a: 'open\n", "a: 1\n b: 2\n", "a:\n- 1\n  - 2\nc: }\n",
+                          "key: value: other\n", "\"a\" b: 1\n", "- a\nb: 1\n"}) {
+    std::string message = YamlError(bad);
+    ASSERT_TRUE(absl::StartsWith(message, "t.yaml:")) << message;
+    // "<source>:<line>:<col>: <message>" with 1-based numbers.
+    std::string rest = message.substr(7);
+    int line = 0, col = 0;
+    ASSERT_EQ(std::sscanf(rest.c_str(), "%d:%d: ", &line, &col), 2) << message;
+    EXPECT_GE(line, 1) << message;
+    EXPECT_GE(col, 1) << message;
+    EXPECT_LE(line, 4) << message;
+  }
+  EXPECT_THAT(YamlError("a: 1\nb: [1, 2\n"), StartsWith("t.yaml:3:1: "));
+  EXPECT_THAT(YamlError("a: 1\nb: *\n"), StartsWith("t.yaml:2:"));
+}
+
+TEST(ParseYamlTest, SyntaxErrorsWinOverDuplicateKeys) {
+  // The whole document is checked for syntax first, as with a tree-building parser.
+  EXPECT_THAT(YamlError("a: 1\na: 2\nb: [\n"), Not(HasSubstr("duplicate")));
+  EXPECT_THAT(YamlError("? [x]\n: 1\nb: [\n"), Not(HasSubstr("map keys")));
+}
+
+TEST(ParseYamlTest, TextMustBeUtf8) {
+  EXPECT_THAT(YamlError("a: x\xffy\n"), StartsWith("t.yaml:1:"));
+  EXPECT_THAT(YamlError(std::string("\x0b\0\0\0\0\0\0:", 8)), StartsWith("t.yaml:"));
+  EXPECT_EQ(J("a: \xc3\xa9\n"), "{\"a\":\"\xc3\xa9\"}");
+  EXPECT_EQ(J("\xef\xbb\xbf"
+              "a: 1\n"),
+            R"({"a":1})");  // a UTF-8 byte order mark
+}
+
+TEST(ParseYamlTest, ErrorsUseTheSourceName) {
+  absl::StatusOr<Value> v = ParseYaml("a: [", "policies/catalog/x.yaml");
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(v.status().message()), StartsWith("policies/catalog/x.yaml:"));
+}
+
+#ifdef ARBITER_POLICIES_DIR
+TEST(ParseYamlTest, ShippedProductDescriptor) {
+  std::ifstream in(std::string(ARBITER_POLICIES_DIR) + "/catalog/products/customer-360.yaml");
+  ASSERT_TRUE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Value v = Yaml(ss.str());
+  ASSERT_TRUE(v.is_map());
+  EXPECT_GT(v.size(), 0u);
+}
+#endif
+
+// ParseJson is unchanged; these pin its behaviour.
+Value Json(const std::string& text, const ParseLimits& limits = {}) {
+  absl::StatusOr<Value> v = ParseJson(text, "t.json", limits);
+  EXPECT_TRUE(v.ok()) << v.status() << "\n" << text;
+  return v.ok() ? *std::move(v) : Value();
+}
+
+std::string JsonError(const std::string& text, const ParseLimits& limits = {}) {
+  absl::StatusOr<Value> v = ParseJson(text, "t.json", limits);
+  EXPECT_FALSE(v.ok()) << text;
+  if (v.ok()) return "";
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument) << v.status();
+  return std::string(v.status().message());
+}
+
+TEST(ParseJsonTest, Values) {
+  Value v = Json(R"({"z": 1, "a": [true, false, null, 1.5, "s", -3], "big": 18446744073709551615,
+                     "max": 9223372036854775807})");
+  EXPECT_EQ(v.as_map()[0].first, "z");
+  EXPECT_TRUE(v.Find("z")->is_int());
+  EXPECT_EQ(v.Find("a")->ToJson(), R"([true,false,null,1.5,"s",-3])");
+  EXPECT_TRUE(v.Find("big")->is_double());
+  EXPECT_TRUE(v.Find("max")->is_int());
+  EXPECT_EQ(v.Find("max")->as_int(), INT64_MAX);
+  // Strings are never resolved.
+  EXPECT_EQ(Json(R"(["1", "true", "null", "007"])").ToJson(), R"(["1","true","null","007"])");
+  EXPECT_TRUE(Json("null").is_null());
+  EXPECT_EQ(Json("{}").ToJson(), "{}");
+}
+
+TEST(ParseJsonTest, Errors) {
+  EXPECT_EQ(JsonError(R"({"a": 1, "a": 2})"), "t.json:1:1: duplicate key \"a\"");
+  EXPECT_THAT(JsonError("{\"a\": [1,\n 2"), StartsWith("t.json:2:"));
+  EXPECT_THAT(JsonError(""), StartsWith("t.json:1:1: "));
+  EXPECT_THAT(JsonError("[1] x"), StartsWith("t.json:1:"));
+  ParseLimits limits;
+  limits.max_depth = 2;
+  EXPECT_EQ(Json("[[1]]", limits).ToJson(), "[[1]]");
+  EXPECT_THAT(JsonError("[[[1]]]", limits), HasSubstr("nesting deeper than 2 levels"));
+  limits = ParseLimits();
+  limits.max_nodes = 3;
+  EXPECT_EQ(Json("[1, 2]", limits).ToJson(), "[1,2]");
+  EXPECT_THAT(JsonError("[1, 2, 3]", limits), HasSubstr("document has more than 3 nodes"));
+  limits = ParseLimits();
+  limits.max_bytes = 4;
+  EXPECT_EQ(JsonError("[1, 2]", limits), "t.json:1:1: document is 6 bytes, over the limit of 4");
+  EXPECT_THAT(JsonError(std::string(100000, '[')), HasSubstr("nesting deeper than 64 levels"));
+}
+
+}  // namespace
+}  // namespace arbiter
