@@ -13,7 +13,7 @@
 #
 # Environment:
 #   FUZZ_JOBS         targets fuzzed at once (default: the number of CPUs, at most 2)
-#   FUZZ_TARGETS      space-separated subset of targets (default: every fuzz/*_fuzz target)
+#   FUZZ_TARGETS      space-separated subset of targets to build and run (default: all)
 #   FUZZ_WORK         scratch directory (default: build-fuzz/fuzz-runs/<UTC time>)
 #   FUZZ_ALLOW_KNOWN  1: a known reproducer that still reproduces is reported, not fatal
 #   BUILD_DIR         build directory (default: build-fuzz)
@@ -53,8 +53,11 @@ cmake -S . -B "$BUILD_DIR" -G Ninja \
   echo "fuzz.sh: configure failed" >&2
   exit 1
 }
-log "building the fuzz targets (-j$NCPU)"
-if ! cmake --build "$BUILD_DIR" --target fuzz -j "$NCPU"; then
+# FUZZ_TARGETS builds only those targets (and what they link); otherwise every fuzz target.
+build_targets=(fuzz)
+if [[ -n "${FUZZ_TARGETS:-}" ]]; then read -r -a build_targets <<<"$FUZZ_TARGETS"; fi
+log "building ${build_targets[*]} (-j$NCPU)"
+if ! cmake --build "$BUILD_DIR" --target "${build_targets[@]}" -j "$NCPU"; then
   echo "fuzz.sh: build failed" >&2
   exit 1
 fi
