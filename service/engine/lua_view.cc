@@ -213,8 +213,18 @@ std::string CleanText(absl::string_view s, size_t cap) {
                  : (c >> 3) == 0x1E ? 4
                                     : 0;
     bool valid = len > 0 && i + len <= s.size();
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
     for (size_t k = 1; valid && k < len; ++k) {
-      valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      valid = (cc & 0xC0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Well-formed only: no overlong forms, no surrogates, nothing above U+10FFFF (protobuf
+    // refuses to serialize such strings, which would make the decision undeliverable).
+    if (valid &&
+        ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+         (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))) {
+      valid = false;
     }
     if (!valid) len = 1;
     if (out.size() + (valid ? len : 1) > cap) break;

@@ -382,9 +382,10 @@ class JsonSax : public nlohmann::json_sax<nlohmann::json> {
                    const nlohmann::detail::exception& ex) override {
     error_ = ex.what();
     // nlohmann's message already names the byte position; keep just its explanation.
-    if (auto p = error_.find("; last read"); p != std::string::npos) {
-      error_ = error_.substr(error_.find(']') + 2);
-    }
+    // Drop "; last read: '...'": it echoes the input's raw bytes, which may not be UTF-8 and
+    // must not reach an error response.
+    if (auto p = error_.find("; last read"); p != std::string::npos) error_.resize(p);
+    if (auto b = error_.find("] "); b != std::string::npos) error_ = error_.substr(b + 2);
     position_ = position;
     return false;
   }

@@ -365,11 +365,6 @@ TEST(LoadTimeBombTest, LoopingOrAllocatingTopLevelIsRejectedWhileServingContinue
 // A broken policy file whose syntax error quotes bytes that are not UTF-8: the load error travels
 // in proto3 strings (ReloadResponse.errors, GetStatus.last_load_error), which must stay UTF-8.
 TEST(LoadTimeBombTest, LoadErrorsQuotingInvalidUtf8StayDeliverable) {
-  GTEST_SKIP() << "engine bug: service/engine/lua_view.cc CleanText() only checks the lead byte "
-                  "and the number of continuation bytes, so surrogates (ED A0 80), overlong forms "
-                  "(C0 80) and code points beyond U+10FFFF (F4 90 80 80) pass into reasons and "
-                  "load errors; protobuf then refuses the response and the client gets "
-                  "UNIMPLEMENTED \"No message returned for unary request\"";
   ScratchBundle sb;
   ArbiterdOptions o;
   o.bundle_dir = sb.bundle();
@@ -945,11 +940,6 @@ TEST_F(AbusiveClientTest, InvalidUtf8InTrinoJson) {
 // must still give a deliverable decision: proto3 strings must be UTF-8, and so must the JSON of
 // the decision log.
 TEST(UntrustedPolicyOutputTest, InvalidUtf8InMessagesStaysDeliverable) {
-  GTEST_SKIP() << "engine bug: service/engine/lua_view.cc CleanText() only checks the lead byte "
-                  "and the number of continuation bytes, so surrogates (ED A0 80), overlong forms "
-                  "(C0 80) and code points beyond U+10FFFF (F4 90 80 80) pass into reasons and "
-                  "load errors; protobuf then refuses the response and the client gets "
-                  "UNIMPLEMENTED \"No message returned for unary request\"";
   std::string dir = testing::MakeTempDir("arbiter-utf8");
   std::string bundle = WriteBundle(
       dir,
@@ -1004,10 +994,6 @@ TEST(UntrustedPolicyOutputTest, InvalidUtf8InMessagesStaysDeliverable) {
 }
 
 TEST_F(AbusiveClientTest, InvalidUtf8InTrinoJsonGetsAUtf8ErrorBody) {
-  GTEST_SKIP() << "value bug: service/value/parse.cc JSON parse_error() means to drop nlohmann's "
-                  "\"; last read: '...'\" suffix but keeps it (it only strips the \"[json.exception"
-                  "...]\" prefix), so the 400 body echoes the raw request bytes and is not UTF-8 "
-                  "JSON";
   ASSERT_NE(server_, nullptr);
   std::string body = "{\"input\":{\"context\":{\"identity\":{\"user\":\"an\xff\xfe\"}}}}";
   auto r = testing::HttpRequest(server_->http_port(), "POST", "/v1/data/trino/allow", body);
