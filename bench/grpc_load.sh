@@ -55,5 +55,10 @@ PY
 echo "arbiterd CheckAccess over loopback, shipped bundle, decision log on ($(nproc) cores shared with h2load)"
 run 16 4
 run 64 4
-dropped="$(curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null | sed -n 's/^arbiter_decision_log_dropped //p' || true)"
-echo "decision log: $(wc -l < "$work/decisions.jsonl") lines written${dropped:+, $dropped dropped}"
+metrics="$(curl -s "http://127.0.0.1:$http_port/metrics" || true)"
+decided="$(echo "$metrics" | awk '/^arbiter_decisions_total/ {s += $2} END {print s + 0}')"
+rejected="$(echo "$metrics" | awk '/^arbiter_rejected_calls_total/ {s += $2} END {print s + 0}')"
+# SIGTERM drains and flushes the log, so the line count below is final.
+kill -TERM "$(cat "$work/pid")"; wait "$(cat "$work/pid")" 2>/dev/null || true
+dropped="$(echo "$metrics" | sed -n 's/^arbiter_decision_log_dropped //p')"
+echo "server: $decided decisions (warm-up included), $rejected calls rejected; decision log: $(cat "$work"/decisions.jsonl* | wc -l) lines (rotated files included), ${dropped:-0} dropped"
