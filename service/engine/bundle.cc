@@ -53,6 +53,18 @@ int LineOfKey(absl::string_view source, absl::string_view key) {
   return 1 + static_cast<int>(std::count(source.data(), m.data(), '\n'));
 }
 
+bool ValidPolicyName(absl::string_view s) {
+  static const RE2* re = new RE2("[a-z0-9][a-z0-9._-]{0,127}");
+  return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), *re);
+}
+
+// An id as it may appear in an error message: printable ASCII only, bounded.
+std::string CleanId(absl::string_view id) {
+  std::string out;
+  for (char c : id.substr(0, 128)) out.push_back(c >= 0x20 && c < 0x7F ? c : '?');
+  return out;
+}
+
 bool ValidName(absl::string_view s) {
   static const RE2* re = new RE2("[a-z][a-z0-9_-]*");
   return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), *re);
@@ -582,7 +594,12 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         if (spec.id.empty()) {
           err("", "missing id");
         } else if (!absl::StartsWith(spec.id, prefix) || spec.id.size() == prefix.size()) {
-          err("id", absl::StrCat("id \"", spec.id, "\" must start with \"", prefix, "\""));
+          err("id", absl::StrCat("id \"", CleanId(spec.id), "\" must start with \"", prefix, "\""));
+        } else if (!ValidPolicyName(absl::string_view(spec.id).substr(prefix.size()))) {
+          // Ids reach logs, metrics labels and responses: no control bytes, no free text.
+          err("id", absl::StrCat("id \"", CleanId(spec.id), "\" must be ", prefix,
+                                 "<name> with a name of lower-case letters, digits, '.', '-' and "
+                                 "'_'"));
         } else if (auto [it, inserted] = ids.emplace(spec.id, i); !inserted) {
           err("id", absl::StrCat("duplicate policy id ", spec.id, " (also in ",
                                  impl->policies[it->second].file, ")"));

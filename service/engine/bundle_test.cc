@@ -107,6 +107,14 @@ TEST(BundleLoadTest, WrongIdPrefix) {
                  "must start with");
 }
 
+TEST(BundleLoadTest, IdsAreNamesNotFreeText) {
+  // Found by policy_load_fuzz: ids reach logs and responses, so control bytes must not load.
+  ExpectOneError(One("domains/sales/x.lua", Policy("sales.x\\1\\ninjected log line", "return nil")),
+                 "domains/sales/x.lua:2", "with a name of lower-case letters");
+  ExpectOneError(One("global/x.lua", Policy("global.Has Spaces", "return nil")), "global/x.lua:2",
+                 "with a name of lower-case letters");
+}
+
 TEST(BundleLoadTest, KeyLineIgnoresComparisonsInTheCheckFunction) {
   // `req.principal.id == 'bob'` comes before the `id =` key; the error must name the key's line.
   ExpectOneError(One("global/x.lua",
