@@ -23,7 +23,7 @@ class GateSlot {
   CallGate* gate_;
 };
 
-absl::Time DeadlineOf(grpc::ServerContextBase* ctx, const ServerConfig& config) {
+absl::Time DeadlineOf(grpc::ServerContext* ctx, const ServerConfig& config) {
   absl::Time now = absl::Now();
   absl::Time client = absl::FromChrono(ctx->deadline());
   absl::Time deadline = ctx->deadline() == std::chrono::system_clock::time_point::max()
@@ -32,7 +32,7 @@ absl::Time DeadlineOf(grpc::ServerContextBase* ctx, const ServerConfig& config) 
   return std::min(deadline, now + config.max_deadline);
 }
 
-CallerInfo CallerOf(grpc::ServerContextBase* ctx) {
+CallerInfo CallerOf(grpc::ServerContext* ctx) {
   CallerInfo c;
   c.peer = ctx->peer();
   c.transport = "grpc";
@@ -72,13 +72,7 @@ std::vector<std::string> LoadErrorLines(const absl::Status& status) {
   return lines;
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
-grpc::Status DecisionServiceImpl::Decide(grpc::ServerContextBase* ctx,
+grpc::Status DecisionServiceImpl::Decide(grpc::ServerContext* ctx,
                                          const google::protobuf::Message& wire,
                                          const std::function<absl::StatusOr<Request>()>& convert,
                                          v1::Decision* out) {
@@ -99,50 +93,40 @@ grpc::Status DecisionServiceImpl::Decide(grpc::ServerContextBase* ctx,
   return grpc::Status::OK;
 }
 
-namespace {
-
-// The engine request for a product or deployment message (their conversion may fail).
-template <typename Proto>
-absl::StatusOr<Request> Convert(const Proto& req) {
-  auto r = FromProto(req);
-  if (!r.ok()) return r.status();
-  return Request(*std::move(r));
+grpc::Status DecisionServiceImpl::CheckAccess(grpc::ServerContext* ctx,
+                                              const v1::AccessRequest* req, v1::Decision* out) {
+  return Decide(
+      ctx, *req, [req]() -> absl::StatusOr<Request> { return Request(FromProto(*req)); }, out);
 }
 
-}  // namespace
-
-grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerContext* ctx,
-                                                           const v1::AccessRequest* req,
-                                                           v1::Decision* out) {
-  return Finish(
-      ctx,
-      Decide(
-          ctx, *req, [req]() -> absl::StatusOr<Request> { return Request(FromProto(*req)); }, out));
+grpc::Status DecisionServiceImpl::CheckProduct(grpc::ServerContext* ctx,
+                                               const v1::ProductRequest* req, v1::Decision* out) {
+  return Decide(
+      ctx, *req,
+      [req]() -> absl::StatusOr<Request> {
+        auto r = FromProto(*req);
+        if (!r.ok()) return r.status();
+        return Request(*std::move(r));
+      },
+      out);
 }
 
-grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServerContext* ctx,
-                                                            const v1::ProductRequest* req,
-                                                            v1::Decision* out) {
-  return Finish(ctx, Decide(
-                         ctx, *req, [req] { return Convert(*req); }, out));
+grpc::Status DecisionServiceImpl::CheckDeployment(grpc::ServerContext* ctx,
+                                                  const v1::DeploymentRequest* req,
+                                                  v1::Decision* out) {
+  return Decide(
+      ctx, *req,
+      [req]() -> absl::StatusOr<Request> {
+        auto r = FromProto(*req);
+        if (!r.ok()) return r.status();
+        return Request(*std::move(r));
+      },
+      out);
 }
 
-grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackServerContext* ctx,
-                                                               const v1::DeploymentRequest* req,
-                                                               v1::Decision* out) {
-  return Finish(ctx, Decide(
-                         ctx, *req, [req] { return Convert(*req); }, out));
-}
-
-grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerContext* ctx,
-                                                          const v1::CheckBatchRequest* req,
-                                                          v1::CheckBatchResponse* out) {
-  return Finish(ctx, Batch(ctx, req, out));
-}
-
-grpc::Status DecisionServiceImpl::Batch(grpc::ServerContextBase* ctx,
-                                        const v1::CheckBatchRequest* req,
-                                        v1::CheckBatchResponse* out) {
+grpc::Status DecisionServiceImpl::CheckBatch(grpc::ServerContext* ctx,
+                                             const v1::CheckBatchRequest* req,
+                                             v1::CheckBatchResponse* out) {
   if (req->requests_size() > config_->max_batch_size) {
     return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("requests: ", req->requests_size(),
                                                                 " items, over the limit of ",

@@ -38,31 +38,23 @@ class CallGate {
   std::atomic<bool> draining_{false};
 };
 
-// The decision calls use gRPC's callback API: a decision takes microseconds, so it runs on the
-// thread that received the call instead of being handed to a worker thread (the synchronous
-// API's thread switch per call cost more than the evaluation itself). Policy budgets bound how
-// long a call can hold that thread.
-class DecisionServiceImpl final : public v1::DecisionService::CallbackService {
+class DecisionServiceImpl final : public v1::DecisionService::Service {
  public:
   DecisionServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate)
       : decider_(decider), config_(config), gate_(gate) {}
 
-  grpc::ServerUnaryReactor* CheckAccess(grpc::CallbackServerContext* ctx,
-                                        const v1::AccessRequest* req, v1::Decision* out) override;
-  grpc::ServerUnaryReactor* CheckProduct(grpc::CallbackServerContext* ctx,
-                                         const v1::ProductRequest* req, v1::Decision* out) override;
-  grpc::ServerUnaryReactor* CheckDeployment(grpc::CallbackServerContext* ctx,
-                                            const v1::DeploymentRequest* req,
-                                            v1::Decision* out) override;
-  grpc::ServerUnaryReactor* CheckBatch(grpc::CallbackServerContext* ctx,
-                                       const v1::CheckBatchRequest* req,
-                                       v1::CheckBatchResponse* out) override;
+  grpc::Status CheckAccess(grpc::ServerContext* ctx, const v1::AccessRequest* req,
+                           v1::Decision* out) override;
+  grpc::Status CheckProduct(grpc::ServerContext* ctx, const v1::ProductRequest* req,
+                            v1::Decision* out) override;
+  grpc::Status CheckDeployment(grpc::ServerContext* ctx, const v1::DeploymentRequest* req,
+                               v1::Decision* out) override;
+  grpc::Status CheckBatch(grpc::ServerContext* ctx, const v1::CheckBatchRequest* req,
+                          v1::CheckBatchResponse* out) override;
 
  private:
-  grpc::Status Batch(grpc::ServerContextBase* ctx, const v1::CheckBatchRequest* req,
-                     v1::CheckBatchResponse* out);
   // `convert` turns the wire request into the engine's (it may fail with INVALID_ARGUMENT).
-  grpc::Status Decide(grpc::ServerContextBase* ctx, const google::protobuf::Message& wire,
+  grpc::Status Decide(grpc::ServerContext* ctx, const google::protobuf::Message& wire,
                       const std::function<absl::StatusOr<Request>()>& convert, v1::Decision* out);
 
   Decider* decider_;
