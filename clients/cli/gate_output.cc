@@ -11,6 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "service/bundle_test/policy_tests.h"
 #include "service/convert/convert.h"
 #include "yaml-cpp/yaml.h"
 
@@ -251,48 +252,6 @@ std::string EscapeData(const std::string& s) {
 std::string EscapeProperty(const std::string& s) {
   return absl::StrReplaceAll(
       s, {{"%", "%25"}, {"\r", "%0D"}, {"\n", "%0A"}, {":", "%3A"}, {",", "%2C"}});
-}
-
-// Escapes text for XML; `attribute` also encodes newlines and tabs, which attribute value
-// normalisation would otherwise turn into spaces.
-std::string XmlEscape(const std::string& s, bool attribute = true) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      case '\n':
-        out += attribute ? "&#10;" : "\n";
-        break;
-      case '\t':
-        out += attribute ? "&#9;" : "\t";
-        break;
-      case '\r':
-        out += "&#13;";
-        break;
-      default:
-        // Other control characters are not allowed in XML 1.0 at all.
-        if (c < 0x20) {
-          out += '?';
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
 }
 
 std::string SeverityWord(const v1::Reason& r) {

@@ -184,9 +184,13 @@ void Check(const Value& expect, const Decision& d, std::vector<std::string>& fai
   }
 }
 
-std::string XmlEscape(absl::string_view s) {
+}  // namespace
+
+// Escapes text for XML; `attribute` also encodes newlines and tabs, which attribute value
+// normalisation would otherwise turn into spaces.
+std::string XmlEscape(absl::string_view s, bool attribute) {
   std::string out;
-  for (char c : s) {
+  for (unsigned char c : s) {
     switch (c) {
       case '&':
         out += "&amp;";
@@ -203,18 +207,26 @@ std::string XmlEscape(absl::string_view s) {
       case '\'':
         out += "&apos;";
         break;
+      case '\n':
+        out += attribute ? "&#10;" : "\n";
+        break;
+      case '\t':
+        out += attribute ? "&#9;" : "\t";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') {
-          out += ' ';
+        // Other control characters are not allowed in XML 1.0 at all.
+        if (c < 0x20) {
+          out += '?';
         } else {
-          out += c;
+          out += static_cast<char>(c);
         }
     }
   }
   return out;
 }
-
-}  // namespace
 
 absl::Status ExpandDocuments(Kind kind, const BundleFiles& files, Value& request) {
   if (kind == Kind::kAccess || !request.is_map()) return absl::OkStatus();
@@ -352,7 +364,8 @@ std::string FormatTestJunit(const TestReport& report) {
         continue;
       }
       absl::StrAppend(&out, ">\n      <failure message=\"", XmlEscape(c->failures.front()), "\">",
-                      XmlEscape(absl::StrJoin(c->failures, "\n")), "</failure>\n    </testcase>\n");
+                      XmlEscape(absl::StrJoin(c->failures, "\n"), false),
+                      "</failure>\n    </testcase>\n");
     }
     absl::StrAppend(&out, "  </testsuite>\n");
   }

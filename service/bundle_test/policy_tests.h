@@ -54,6 +54,11 @@ absl::Status ExpandDocuments(Kind kind, const BundleFiles& files, Value& request
 
 // Human-readable report: one line per failing case with expected vs actual, then a summary.
 std::string FormatTestText(const TestReport& report, bool verbose);
+// Escapes text for XML 1.0 (used by every JUnit report the CLI writes). `attribute` also
+// encodes newlines and tabs, which attribute-value normalisation would turn into spaces;
+// other control characters, which XML 1.0 does not allow, become '?'.
+std::string XmlEscape(absl::string_view s, bool attribute = true);
+
 // JUnit XML (one <testsuite> per test file) for CI systems.
 std::string FormatTestJunit(const TestReport& report);
 

@@ -204,18 +204,22 @@ int LuaListContains(lua_State* L) {
   return 1;
 }
 
-int LuaListIntersects(lua_State* L) {
-  int n = ListLength(L, 1);
+// Whether any element of list `needles` is in list `haystack` (tables or views).
+bool AnyIn(lua_State* L, int needles, int haystack) {
+  needles = lua_absindex(L, needles);
+  haystack = lua_absindex(L, haystack);
+  int n = ListLength(L, needles);
   for (int i = 1; i <= n; ++i) {
-    PushListElement(L, 1, i);
-    bool found = ListContains(L, 2, -1);
+    PushListElement(L, needles, i);
+    bool found = ListContains(L, haystack, -1);
     lua_pop(L, 1);
-    if (found) {
-      lua_pushboolean(L, 1);
-      return 1;
-    }
+    if (found) return true;
   }
-  lua_pushboolean(L, 0);
+  return false;
+}
+
+int LuaListIntersects(lua_State* L) {
+  lua_pushboolean(L, AnyIn(L, 1, 2));
   return 1;
 }
 
@@ -306,18 +310,7 @@ int HasRole(lua_State* L) {
 
 int HasAnyRole(lua_State* L) {
   PushPrincipalField(L, 1, "roles");
-  int roles = lua_gettop(L);
-  int n = ListLength(L, 2);
-  for (int i = 1; i <= n; ++i) {
-    PushListElement(L, 2, i);
-    bool found = ListContains(L, roles, -1);
-    lua_pop(L, 1);
-    if (found) {
-      lua_pushboolean(L, 1);
-      return 1;
-    }
-  }
-  lua_pushboolean(L, 0);
+  lua_pushboolean(L, AnyIn(L, 2, -1));
   return 1;
 }
 
