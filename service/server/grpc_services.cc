@@ -93,6 +93,18 @@ grpc::Status DecisionServiceImpl::Decide(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+namespace {
+
+// The engine request for a product or deployment message (their documents may not parse).
+template <typename Proto>
+absl::StatusOr<Request> ToRequest(const Proto& req) {
+  auto r = FromProto(req);
+  if (!r.ok()) return r.status();
+  return Request(*std::move(r));
+}
+
+}  // namespace
+
 grpc::Status DecisionServiceImpl::CheckAccess(grpc::ServerContext* ctx,
                                               const v1::AccessRequest* req, v1::Decision* out) {
   return Decide(
@@ -102,26 +114,14 @@ grpc::Status DecisionServiceImpl::CheckAccess(grpc::ServerContext* ctx,
 grpc::Status DecisionServiceImpl::CheckProduct(grpc::ServerContext* ctx,
                                                const v1::ProductRequest* req, v1::Decision* out) {
   return Decide(
-      ctx, *req,
-      [req]() -> absl::StatusOr<Request> {
-        auto r = FromProto(*req);
-        if (!r.ok()) return r.status();
-        return Request(*std::move(r));
-      },
-      out);
+      ctx, *req, [req] { return ToRequest(*req); }, out);
 }
 
 grpc::Status DecisionServiceImpl::CheckDeployment(grpc::ServerContext* ctx,
                                                   const v1::DeploymentRequest* req,
                                                   v1::Decision* out) {
   return Decide(
-      ctx, *req,
-      [req]() -> absl::StatusOr<Request> {
-        auto r = FromProto(*req);
-        if (!r.ok()) return r.status();
-        return Request(*std::move(r));
-      },
-      out);
+      ctx, *req, [req] { return ToRequest(*req); }, out);
 }
 
 grpc::Status DecisionServiceImpl::CheckBatch(grpc::ServerContext* ctx,
