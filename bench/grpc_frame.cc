@@ -27,9 +27,15 @@ int main(int argc, char** argv) {
   }
   std::string payload;
   switch (*kind) {
-    case arbiter::Kind::kAccess: payload = c->access().SerializeAsString(); break;
-    case arbiter::Kind::kProduct: payload = c->product().SerializeAsString(); break;
-    case arbiter::Kind::kDeployment: payload = c->deployment().SerializeAsString(); break;
+    case arbiter::Kind::kAccess:
+      payload = c->access().SerializeAsString();
+      break;
+    case arbiter::Kind::kProduct:
+      payload = c->product().SerializeAsString();
+      break;
+    case arbiter::Kind::kDeployment:
+      payload = c->deployment().SerializeAsString();
+      break;
   }
   uint32_t n = static_cast<uint32_t>(payload.size());
   char prefix[5] = {0, static_cast<char>(n >> 24), static_cast<char>(n >> 16),

@@ -16,8 +16,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view text(reinterpret_cast<const char*>(data), size);
-  absl::StatusOr<arbiter::Value> v = arbiter::ParseJson(text, "in.json",
-                                                        arbiter::fuzz::SmallParseLimits());
+  absl::StatusOr<arbiter::Value> v =
+      arbiter::ParseJson(text, "in.json", arbiter::fuzz::SmallParseLimits());
   if (!v.ok()) {
     if (v.status().code() != absl::StatusCode::kInvalidArgument ||
         !absl::StartsWith(v.status().message(), "in.json:")) {

@@ -35,9 +35,8 @@ const std::vector<Request>& FixedRequests() {
     a.context = {{"operation", "SelectFromColumns"}};
     out->push_back(a);
 
-    absl::StatusOr<arbiter::Value> product =
-        arbiter::ParseYaml(arbiter::fuzz::FuzzBundleFiles().files["catalog/products/orders.yaml"],
-                           "orders.yaml");
+    absl::StatusOr<arbiter::Value> product = arbiter::ParseYaml(
+        arbiter::fuzz::FuzzBundleFiles().files["catalog/products/orders.yaml"], "orders.yaml");
     absl::StatusOr<arbiter::Value> contract = arbiter::ParseYaml(
         arbiter::fuzz::FuzzBundleFiles().files["catalog/contracts/orders-contract.yaml"],
         "orders-contract.yaml");
@@ -94,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     arbiter::fuzz::CheckDecision(**bundle, request, decision);
     if (verbose && decision.ok()) {
       for (const arbiter::Reason& r : decision->reasons) {
-        std::fprintf(stderr, "  %s %s: %s | %s\n", std::string(arbiter::KindName(arbiter::KindOf(request))).c_str(),
+        std::fprintf(stderr, "  %s %s: %s | %s\n",
+                     std::string(arbiter::KindName(arbiter::KindOf(request))).c_str(),
                      r.policy_id.c_str(), r.message.c_str(), r.detail.c_str());
       }
     }
