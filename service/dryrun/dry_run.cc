@@ -175,26 +175,6 @@ std::string DocumentVersion(const v1::Document& doc) {
   return version != nullptr && version->is_string() ? version->as_string() : "";
 }
 
-// Lua reports a parse error as "file.lua:LINE: <what> near <token>" without saying that it is one
-// (the engine passes the message through); say so, so that a reviewer does not look for a
-// runtime problem. Runtime errors at load never carry Lua's "near <token>" suffix.
-std::string LabelSyntaxError(absl::string_view line) {
-  size_t lua = line.find(".lua:");
-  if (lua == absl::string_view::npos || absl::StrContains(line, "syntax error")) {
-    return std::string(line);
-  }
-  size_t number_end = line.find(": ", lua + 5);
-  if (number_end == absl::string_view::npos ||
-      !absl::StrContains(line.substr(number_end), " near ")) {
-    return std::string(line);
-  }
-  for (size_t i = lua + 5; i < number_end; ++i) {
-    if (line[i] < '0' || line[i] > '9') return std::string(line);
-  }
-  return absl::StrCat(line.substr(0, number_end + 2),
-                      "syntax error: ", line.substr(number_end + 2));
-}
-
 std::string ErrorLine(absl::string_view who, const absl::Status& s) {
   return absl::StrCat(who, ": ", s.message());
 }
@@ -310,7 +290,7 @@ CandidateLoad LoadCandidate(const BundleFiles& files) {
   if (out.errors.size() > 1 && absl::StartsWith(out.errors[0], "bundle")) {
     out.errors.erase(out.errors.begin());
   }
-  for (std::string& e : out.errors) e = LabelSyntaxError(absl::StripAsciiWhitespace(e));
+  for (std::string& e : out.errors) e = std::string(absl::StripAsciiWhitespace(e));
   return out;
 }
 

@@ -62,7 +62,8 @@ std::string CleanText(absl::string_view s, size_t cap);
 
 // Installs the safe library, the patched string library, the view and finding metatables and
 // the helpers into the registry. Pushes nothing.
-void InstallSafeLibrary(lua_State* L, const EngineLimits& limits);
+// The caps it applies (string.rep, pattern subjects) are read from the state's Context.
+void InstallSafeLibrary(lua_State* L);
 
 // Ends an evaluation: views made so far die (cached ones included). Pushes nothing.
 void EndEvaluation(lua_State* L);

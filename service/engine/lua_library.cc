@@ -705,7 +705,7 @@ void PushFunctionTable(lua_State* L, const luaL_Reg* fns) {
 
 }  // namespace
 
-void InstallSafeLibrary(lua_State* L, const EngineLimits& limits) {
+void InstallSafeLibrary(lua_State* L) {
   RegisterViewMetatable(L);
 
   luaL_newmetatable(L, kFindingMeta);
@@ -817,7 +817,6 @@ void InstallSafeLibrary(lua_State* L, const EngineLimits& limits) {
     lua_rawset(L, base);
   }
   lua_settop(L, 0);
-  (void)limits;
 }
 
 void PushPolicyEnv(lua_State* L) {

@@ -110,8 +110,7 @@ struct LoadArgs {
   size_t source_len;
   PolicySpec* spec;
   int handle = LUA_NOREF;
-  int status = LUA_OK;  // of the chunk itself
-  const char* stage = nullptr;
+  int status = LUA_OK;  // of the chunk itself; LUA_ERRSYNTAX when it did not compile
 };
 
 void ReadStringList(lua_State* L, int idx, const char* key, PolicySpec* spec,
@@ -144,16 +143,13 @@ void ReadOptionalString(lua_State* L, int idx, const char* key, PolicySpec* spec
 int LoadProtected(lua_State* L) {
   auto* a = static_cast<LoadArgs*>(lua_touserdata(L, 1));
   lua_settop(L, 0);
-  a->stage = "compile";
   a->status = luaL_loadbufferx(L, a->source, a->source_len, a->file, "t");
   if (a->status != LUA_OK) return 1;  // error message on the stack
   // Fresh environment for this policy: _ENV is the chunk's first upvalue.
   lua_internal::PushPolicyEnv(L);
   lua_setupvalue(L, -2, 1);
-  a->stage = "run";
   a->status = lua_pcall(L, 0, 1, 0);
   if (a->status != LUA_OK) return 1;
-  a->stage = "read";
   if (lua_type(L, -1) != LUA_TTABLE) {
     lua_pushfstring(L, "policy file must return a table, got %s", luaL_typename(L, -1));
     a->status = LUA_ERRRUN;
@@ -216,10 +212,6 @@ struct CheckArgs {
   bool malformed = false;
 };
 
-void ReadFinding(lua_State* L, int idx, Finding* f, size_t cap) {
-  lua_internal::FindingFromTable(L, idx, f, cap);
-}
-
 int CheckProtected(lua_State* L) {
   auto* a = static_cast<CheckArgs*>(lua_touserdata(L, 1));
   lua_settop(L, 0);
@@ -233,7 +225,7 @@ int CheckProtected(lua_State* L) {
   if (lua_isnil(L, r)) return 0;
   if (lua_internal::IsFinding(L, r)) {
     a->out->findings.emplace_back();
-    ReadFinding(L, r, &a->out->findings.back(), a->message_cap);
+    lua_internal::FindingFromTable(L, r, &a->out->findings.back(), a->message_cap);
     return 0;
   }
   if (lua_type(L, r) != LUA_TTABLE) {
@@ -268,20 +260,14 @@ int CheckProtected(lua_State* L) {
       return 1;
     }
     a->out->findings.emplace_back();
-    ReadFinding(L, lua_gettop(L), &a->out->findings.back(), a->message_cap);
+    lua_internal::FindingFromTable(L, lua_gettop(L), &a->out->findings.back(), a->message_cap);
     lua_pop(L, 1);
   }
   return 0;
 }
 
-struct SetupArgs {
-  const EngineLimits* limits;
-};
-
 int SetupProtected(lua_State* L) {
-  auto* a = static_cast<SetupArgs*>(lua_touserdata(L, 1));
-  lua_settop(L, 0);
-  lua_internal::InstallSafeLibrary(L, *a->limits);
+  lua_internal::InstallSafeLibrary(L);
   return 0;
 }
 
@@ -299,10 +285,8 @@ absl::StatusOr<std::unique_ptr<LuaSandbox>> LuaSandbox::Create(const EngineLimit
   s->L_ = L;
   lua_internal::SetCtx(L, c);
   lua_atpanic(L, Panic);
-  SetupArgs args{&limits};
   lua_pushcfunction(L, SetupProtected);
-  lua_pushlightuserdata(L, &args);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
     std::string err = ErrorText(L, 512);
     return absl::ResourceExhaustedError(absl::StrCat("cannot set up the Lua sandbox: ", err));
   }
@@ -342,6 +326,12 @@ absl::StatusOr<int> LuaSandbox::LoadPolicy(absl::string_view file, absl::string_
     lua_gc(L, LUA_GCCOLLECT, 0);
     // Lua's own messages already carry "file:line:"; ours do not.
     if (!absl::StartsWith(err, file)) err = absl::StrCat(file, ":1: ", err);
+    // Lua does not say that a parse error is one ("x.lua:3: '}' expected near <eof>"); say so,
+    // so that nobody looks for a runtime problem.
+    if (args.status == LUA_ERRSYNTAX) {
+      size_t colon = err.find(": ", file.size() + 1);
+      if (colon != std::string::npos) err.insert(colon + 2, "syntax error: ");
+    }
     return absl::InvalidArgumentError(err);
   }
   c->baseline = c->mem_used;
