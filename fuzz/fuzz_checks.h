@@ -107,18 +107,6 @@ inline bool CleanIdentifier(absl::string_view s) {
   });
 }
 
-// Known, reported findings that are not fixed yet (each has a reproducer in crashes/<target>/).
-// scripts/fuzz.sh sets ARBITER_FUZZ_SKIP_KNOWN=1 while fuzzing so that a known finding does not
-// stop the search for new ones, and replays crashes/ without it to report whether they still
-// reproduce. Run a harness by hand without the variable to see the finding.
-inline bool SkipKnown() {
-  static const bool skip = [] {
-    const char* env = std::getenv("ARBITER_FUZZ_SKIP_KNOWN");
-    return env != nullptr && env[0] != '\0' && env[0] != '0';
-  }();
-  return skip;
-}
-
 inline void CheckRejection(const absl::Status& status) {
   if (status.code() != absl::StatusCode::kInvalidArgument) {
     Fail("a rejected request must be INVALID_ARGUMENT, got " + status.ToString());
@@ -145,13 +133,9 @@ inline void CheckDecision(const Bundle& bundle, const Request& request,
   if (d.bundle_revision != bundle.revision()) Fail("decision names another bundle revision");
   bool error_deny = false, grant = false;
   for (const std::string& id : d.evaluated_policies) {
-    // Known finding (crashes/policy_load_fuzz/README.md): Bundle::Load accepts any bytes after
-    // the "<domain>." prefix of a policy id.
-    if (!CleanIdentifier(id) && !SkipKnown()) Fail("policy id with control or non-ASCII bytes");
+    if (!CleanIdentifier(id)) Fail("policy id with control or non-ASCII bytes");
   }
   for (const Reason& r : d.reasons) {
-    // (With the known finding skipped, a fault message quoting such an id is not checked.)
-    bool known_bad_id = !CleanIdentifier(r.policy_id) && SkipKnown();
     if (r.policy_id.empty()) Fail("reason without a policy id");
     if (std::find(d.evaluated_policies.begin(), d.evaluated_policies.end(), r.policy_id) ==
         d.evaluated_policies.end()) {
@@ -163,8 +147,8 @@ inline void CheckDecision(const Bundle& bundle, const Request& request,
     if (!r.origin.empty() && r.origin != "global" && r.origin != "domain:" + d.domain) {
       Fail("policy of domain " + r.origin + " ran for a resource of domain " + d.domain);
     }
-    if (!known_bad_id && (!CleanReasonText(r.message, bundle.limits().max_message_bytes) ||
-                          !CleanReasonText(r.detail, bundle.limits().max_message_bytes))) {
+    if (!CleanReasonText(r.message, bundle.limits().max_message_bytes) ||
+        !CleanReasonText(r.detail, bundle.limits().max_message_bytes)) {
       Fail("reason text of " + r.policy_id + " is too long or has control characters");
     }
     if (r.effect == Effect::kDeny && r.severity == Severity::kError) error_deny = true;

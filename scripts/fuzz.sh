@@ -112,8 +112,7 @@ run_target() {
   local dict
   dict=$(dict_of "$t")
   if [[ -n "$dict" ]]; then args+=(-dict="$ROOT/$dict"); fi
-  # Known findings (fuzz/crashes/) do not stop the search for new ones; see fuzz_checks.h.
-  ARBITER_FUZZ_SKIP_KNOWN=1 "$ROOT/$BUILD_DIR/fuzz/$t" "${args[@]}" "$dir/corpus" \
+  "$ROOT/$BUILD_DIR/fuzz/$t" "${args[@]}" "$dir/corpus" \
     >"$dir/log" 2>&1
   echo $? >"$dir/rc"
 }
