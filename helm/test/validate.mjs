@@ -22,6 +22,7 @@ const k8s = {
   "networking.k8s.io/v1/NetworkPolicy": require("kubernetes-models/networking.k8s.io/v1/NetworkPolicy").NetworkPolicy,
   "monitoring.coreos.com/v1/ServiceMonitor":
     require("@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor").ServiceMonitor,
+  "cert-manager.io/v1/Certificate": require("@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate").Certificate,
 };
 
 const args = Object.fromEntries(
@@ -101,6 +102,9 @@ const one = (objs, kind, pred) => {
   return found[0];
 };
 const subset = (small, big) => Object.entries(small).every(([k, v]) => big?.[k] === v);
+/** A YAML document as a value (through the renderer's YAML parser, the one Helm's values use). */
+const parseYaml = (text) => JSON.parse(execFileSync(RENDER, ["-yaml-to-json"], { input: text, encoding: "utf8" }));
+const TLS_DIR = "/etc/arbiter/tls";
 
 /** Checks every rendering must pass. */
 function invariants({ values, objects }) {
@@ -112,14 +116,29 @@ function invariants({ values, objects }) {
   assert.ok(c, "an arbiter container");
   const grpcPort = c.ports.find((p) => p.name === "grpc").containerPort;
   const httpPort = c.ports.find((p) => p.name === "http").containerPort;
+  const healthPort = c.ports.find((p) => p.name === "health").containerPort;
   assert.equal(grpcPort, values.ports.grpc);
   assert.equal(httpPort, values.ports.http);
+  assert.equal(healthPort, values.ports.health);
+  const tls = values.tls.enabled;
 
-  // Native gRPC probes against grpc.health.v1 on the gRPC port.
-  for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
-    assert.ok(c[probe]?.grpc, `${probe} is a gRPC probe`);
-    assert.equal(c[probe].grpc.port, grpcPort, `${probe} points at the gRPC port`);
-    assert.ok(!c[probe].httpGet && !c[probe].exec && !c[probe].tcpSocket, `${probe} is only gRPC`);
+  // Probes: httpGet on the plaintext health-only port (a probe cannot present a client
+  // certificate), or, only without TLS and when asked, native gRPC probes on the gRPC port.
+  const probePath = { startupProbe: "/healthz", livenessProbe: "/healthz", readinessProbe: "/readyz" };
+  for (const probe of Object.keys(probePath)) {
+    const p = c[probe];
+    assert.ok(p, `${probe} set`);
+    assert.ok(!p.exec && !p.tcpSocket, `${probe} is not exec/tcpSocket`);
+    if (values.probes.type === "grpc") {
+      assert.ok(!tls, "gRPC probes only without TLS");
+      assert.equal(p.grpc?.port, grpcPort, `${probe} is a gRPC probe on the gRPC port`);
+      assert.ok(!p.httpGet, `${probe} is only gRPC`);
+    } else {
+      assert.ok(!p.grpc, `${probe} is not a gRPC probe`);
+      assert.equal(p.httpGet?.port, "health", `${probe} targets the health port`);
+      assert.equal(p.httpGet.path, probePath[probe], `${probe} path`);
+      assert.ok(!p.httpGet.scheme || p.httpGet.scheme === "HTTP", `${probe} is plaintext`);
+    }
   }
 
   const a = c.args;
@@ -128,6 +147,7 @@ function invariants({ values, objects }) {
   assert.equal(arg("--http-listen"), `0.0.0.0:${httpPort}`);
   assert.equal(arg("--config"), "/etc/arbiter/config.yaml");
   assert.ok(arg("--bundle").startsWith(values.bundle.mountPath), "--bundle is under the bundle mount");
+  assert.equal(a.includes("--allow-insecure"), !tls, "--allow-insecure exactly when TLS is off");
 
   // Resources, non-root, read-only root filesystem, for every container.
   assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory, "requests set");
@@ -159,6 +179,37 @@ function invariants({ values, objects }) {
   const cfgVol = pod.volumes.find((v) => v.name === c.volumeMounts.find((m) => m.mountPath === "/etc/arbiter/config.yaml").name);
   const cfg = one(objects, "ConfigMap", (o) => o.metadata.name === cfgVol.configMap.name);
   assert.ok(cfg.data["config.yaml"].includes(`drain_timeout_seconds: ${drain}`), "config carries the drain timeout");
+  const conf = parseYaml(cfg.data["config.yaml"]);
+  assert.equal(conf.http.health_listen, `0.0.0.0:${healthPort}`, "the health-only listener is where the probes look");
+
+  // TLS: the Secret mounted read-only as a directory (never subPath: rotation must propagate),
+  // the config's tls: section naming files in it; none of it without TLS.
+  const tlsMounts = c.volumeMounts.filter((m) => m.mountPath === TLS_DIR);
+  if (tls) {
+    assert.equal(tlsMounts.length, 1, `one mount at ${TLS_DIR}`);
+    const m = tlsMounts[0];
+    assert.equal(m.readOnly, true, "the TLS mount is read-only");
+    assert.ok(!m.subPath && !m.subPathExpr, "the TLS Secret is mounted as a directory, not with subPath");
+    const vol = pod.volumes.find((v) => v.name === m.name);
+    const secretName = values.tls.secretName || `${dep.metadata.name}-tls`;
+    assert.equal(vol.secret?.secretName, secretName, "the TLS volume is the TLS Secret");
+    assert.ok(!vol.secret.items, "every key of the Secret is mounted (no items filter)");
+    assert.equal(vol.secret.defaultMode & 0o007, 0, "the private key is not world-readable");
+    assert.deepEqual(conf.tls, {
+      cert_file: `${TLS_DIR}/tls.crt`,
+      key_file: `${TLS_DIR}/tls.key`,
+      client_ca_file: `${TLS_DIR}/ca.crt`,
+      client_auth: values.tls.clientAuth,
+    });
+  } else {
+    assert.equal(tlsMounts.length, 0, "no TLS mount without TLS");
+    assert.equal(conf.tls, undefined, "no tls: section without TLS");
+  }
+  assert.ok(conf.authz, "the config has an authz: section");
+  assert.deepEqual(conf.authz.identities, values.authz.identities);
+  assert.deepEqual(conf.authz.bundle_roots, values.authz.bundleRoots);
+  assert.equal(conf.authz.anonymous_role, values.authz.anonymousRole || (tls ? "none" : "engine"));
+  assert.deepEqual(conf.decision_log.redact, values.decisionLog.redact.length ? values.decisionLog.redact : undefined);
 
   // Every configMap volume names a rendered ConfigMap and only keys that exist in it.
   for (const v of pod.volumes.filter((v) => v.configMap)) {
@@ -169,6 +220,13 @@ function invariants({ values, objects }) {
     for (const k of Object.keys(cm.data)) assert.match(k, /^[-._a-zA-Z0-9]+$/, `ConfigMap key ${k}`);
     const size = Object.values(cm.data).reduce((n, s) => n + Buffer.byteLength(s), 0);
     assert.ok(size < 1 << 20, `${cm.metadata.name} fits a ConfigMap`);
+  }
+
+  // The health port is in no Service and no NetworkPolicy rule: only the kubelet needs it.
+  for (const np of find(objects, "NetworkPolicy")) {
+    for (const rule of np.spec.ingress) {
+      for (const p of rule.ports) assert.ok(["grpc", "http"].includes(p.port), `NetworkPolicy opens ${p.port}`);
+    }
   }
 
   // Services select the pods and target the named container ports.
@@ -198,7 +256,7 @@ function invariants({ values, objects }) {
   const sa = find(objects, "ServiceAccount");
   if (values.serviceAccount.create) assert.equal(sa[0]?.metadata.name, pod.serviceAccountName);
   assert.equal(pod.automountServiceAccountToken, false);
-  return { dep, pod, c, cfg, arg };
+  return { dep, pod, c, cfg, conf, arg };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,9 +296,14 @@ function bundleTree(dir, prefix = "") {
 }
 
 let defaults;
-test("default values: renders, validates, gRPC probes, bundle tree from policies/", () => {
+test("default values: renders, validates, mTLS on, probes on the health port, bundle tree from policies/", () => {
   defaults = render("default");
-  const { pod, cfg } = invariants(defaults);
+  const { pod, c, cfg, conf } = invariants(defaults);
+  assert.equal(conf.tls.client_auth, "require", "client certificates required by default");
+  assert.equal(conf.authz.anonymous_role, "none", "no anonymous callers with TLS on");
+  assert.equal(pod.volumes.find((v) => v.name === "tls").secret.secretName, "arbiter-tls");
+  assert.equal(c.ports.find((p) => p.name === "health").containerPort, 8081);
+  assert.equal(c.readinessProbe.httpGet.path, "/readyz");
   const kinds = defaults.objects.map((o) => o.kind).sort();
   assert.deepEqual(kinds, ["ConfigMap", "ConfigMap", "Deployment", "HorizontalPodAutoscaler",
     "PodDisruptionBudget", "Service", "Service", "ServiceAccount"]);
@@ -253,7 +316,10 @@ test("default values: renders, validates, gRPC probes, bundle tree from policies
   assert.equal(bundleCm.data["bundle.yaml"], fs.readFileSync(path.join(CHART, "policies/bundle.yaml"), "utf8"));
   assert.match(cfg.data["config.yaml"], /^ {2}path: ('-'|"-")$/m, "decision log to stdout");
   assert.ok(!pod.containers.some((x) => x.name === "git-sync"));
-  assert.match(defaults.notes, /opa\.policy\.uri=http:\/\/arbiter\.mesh\.svc:8181\/v1\/data\/trino\/allow/);
+  assert.match(defaults.notes, /opa\.policy\.uri=https:\/\/arbiter\.mesh\.svc:8181\/v1\/data\/trino\/allow/);
+  assert.match(defaults.notes, /WARNING: authz\.identities is empty/);
+  assert.match(defaults.notes, /Create that Secret yourself/);
+  assert.doesNotMatch(defaults.notes, /PLAINTEXT/);
 });
 
 test("bundle.source=gitSync: init clone + sidecar into a shared emptyDir, NetworkPolicy lets git out", () => {
@@ -302,14 +368,24 @@ test("decisionLog.destination=off: an empty path, no volume", () => {
   assert.ok(!pod.volumes.some((v) => v.name === "decision-log"));
 });
 
-test("every other switch on: fixed replicas, ServiceMonitor, NetworkPolicy, TLS mount, minAvailable, bundle.files", () => {
+test("every other switch on: fixed replicas, ServiceMonitor over mTLS, NetworkPolicy, own TLS Secret, identities, redaction, minAvailable, bundle.files", () => {
   const r = render("all-on", {
     fullnameOverride: "pdp",
     autoscaling: { enabled: false },
     replicaCount: 3,
     metrics: { podAnnotations: true, serviceMonitor: { enabled: true, labels: { release: "prometheus" } } },
     networkPolicy: { enabled: true, ingressFrom: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "trino" } } }] },
-    tls: { enabled: true, secretName: "arbiter-tls" },
+    tls: { enabled: true, secretName: "pdp-server-tls", clientAuth: "request" },
+    authz: {
+      identities: [
+        { match: "spiffe://mesh.example/ns/governance/*", role: "governance" },
+        { match: "spiffe://mesh.example/ns/sales/*", role: "domain:sales" },
+        { match: "spiffe://mesh.example/ns/trino/*", role: "engine" },
+      ],
+      anonymousRole: "engine",
+      bundleRoots: ["/srv/candidates"],
+    },
+    decisionLog: { redact: ["principal.attributes.email", { path: "context.*", action: "digest" }] },
     podDisruptionBudget: { minAvailable: 2, maxUnavailable: null },
     bundle: { files: { "domains/marketing/extra.lua": "return { id = \"marketing.extra\", kinds = {\"access\"}, check = function() end }\n" } },
     terminationGracePeriodSeconds: 60,
@@ -317,24 +393,109 @@ test("every other switch on: fixed replicas, ServiceMonitor, NetworkPolicy, TLS 
     config: { server: { drain_timeout_seconds: 45 }, trino: { group_roles: { "sales-analysts": "sales-analyst" } } },
     service: { headless: false },
   });
-  const { dep, pod, c, cfg } = invariants(r);
+  const { dep, pod, c, cfg, conf } = invariants(r);
   assert.equal(dep.metadata.name, "pdp");
+  assert.deepEqual(conf.authz, {
+    identities: [
+      { match: "spiffe://mesh.example/ns/governance/*", role: "governance" },
+      { match: "spiffe://mesh.example/ns/sales/*", role: "domain:sales" },
+      { match: "spiffe://mesh.example/ns/trino/*", role: "engine" },
+    ],
+    anonymous_role: "engine",
+    bundle_roots: ["/srv/candidates"],
+  });
+  assert.deepEqual(conf.decision_log.redact, ["principal.attributes.email", { path: "context.*", action: "digest" }]);
+  assert.equal(conf.tls.client_auth, "request");
+  assert.doesNotMatch(r.notes, /identities is empty/);
   assert.equal(pod.terminationGracePeriodSeconds, 60);
   assert.equal(c.lifecycle, undefined, "no preStop hook at 0 s");
   const sm = one(r.objects, "ServiceMonitor");
-  assert.equal(sm.spec.endpoints[0].port, "http");
-  assert.equal(sm.spec.endpoints[0].path, "/metrics");
+  const ep = sm.spec.endpoints[0];
+  assert.equal(ep.port, "http");
+  assert.equal(ep.path, "/metrics");
+  assert.equal(ep.scheme, "https", "the metrics port speaks TLS");
+  assert.deepEqual(ep.tlsConfig, {
+    ca: { secret: { name: "pdp-server-tls", key: "ca.crt" } },
+    cert: { secret: { name: "pdp-server-tls", key: "tls.crt" } },
+    keySecret: { name: "pdp-server-tls", key: "tls.key" },
+    serverName: "pdp.mesh.svc",
+  });
   assert.equal(sm.metadata.labels.release, "prometheus");
   assert.equal(dep.spec.template.metadata.annotations["prometheus.io/port"], "8181");
+  assert.equal(dep.spec.template.metadata.annotations["prometheus.io/scheme"], "https");
+  assert.equal(find(r.objects, "Certificate").length, 0, "no Certificate unless asked");
   const np = one(r.objects, "NetworkPolicy");
   assert.deepEqual(np.spec.ingress[0].ports.map((p) => p.port), ["grpc", "http"]);
   assert.equal(np.spec.egress.length, 1, "DNS only without git-sync");
-  assert.ok(pod.volumes.some((v) => v.secret?.secretName === "arbiter-tls"));
+  assert.ok(pod.volumes.some((v) => v.secret?.secretName === "pdp-server-tls"));
   assert.equal(one(r.objects, "PodDisruptionBudget").spec.minAvailable, 2);
   const items = pod.volumes.find((v) => v.name === "bundle").configMap.items;
   assert.ok(items.some((i) => i.key === "domains__marketing__extra.lua" && i.path === "domains/marketing/extra.lua"));
   assert.equal(find(r.objects, "Service").length, 1, "no headless Service");
   assert.match(cfg.data["config.yaml"], /sales-analysts: sales-analyst/);
+});
+
+test("tls.enabled=false: --allow-insecure, no TLS mount or tls: section, anonymous callers are engine, NOTES warn", () => {
+  const r = render("tls-off", {
+    tls: { enabled: false, certManager: { enabled: true, issuerRef: { name: "mesh-ca" } } },
+    metrics: { podAnnotations: true, serviceMonitor: { enabled: true } },
+  });
+  const { dep, c, conf } = invariants(r);
+  assert.ok(c.args.includes("--allow-insecure"));
+  assert.equal(conf.authz.anonymous_role, "engine");
+  assert.equal(conf.http.health_listen, "0.0.0.0:8081");
+  assert.equal(c.readinessProbe.httpGet.port, "health", "still the health port by default");
+  assert.equal(find(r.objects, "Certificate").length, 0, "no Certificate without TLS");
+  const ep = one(r.objects, "ServiceMonitor").spec.endpoints[0];
+  assert.equal(ep.scheme, "http");
+  assert.equal(ep.tlsConfig, undefined);
+  assert.equal(dep.spec.template.metadata.annotations["prometheus.io/scheme"], "http");
+  assert.match(r.notes, /WARNING: tls\.enabled=false\. Arbiter serves PLAINTEXT/);
+  assert.match(r.notes, /opa\.policy\.uri=http:\/\/arbiter\.mesh\.svc:8181\//);
+});
+
+test("probes.type=grpc without TLS: Kubernetes' native gRPC probes on the gRPC port", () => {
+  const r = render("grpc-probes", { tls: { enabled: false }, probes: { type: "grpc", grpcService: "arbiter.v1.DecisionService" } });
+  const { c } = invariants(r);
+  for (const p of [c.startupProbe, c.livenessProbe, c.readinessProbe]) {
+    assert.deepEqual(p.grpc, { port: 50051, service: "arbiter.v1.DecisionService" });
+  }
+  assert.equal(c.livenessProbe.periodSeconds, 10);
+});
+
+test("tls.certManager.enabled: a Certificate for the Services' names into the mounted Secret", () => {
+  const r = render("cert-manager", {
+    tls: {
+      certManager: {
+        enabled: true,
+        issuerRef: { name: "mesh-ca", kind: "ClusterIssuer" },
+        uris: ["spiffe://mesh.example/ns/mesh/sa/arbiter"],
+      },
+    },
+  });
+  const { pod } = invariants(r);
+  const cert = one(r.objects, "Certificate");
+  assert.equal(cert.spec.secretName, "arbiter-tls");
+  assert.equal(pod.volumes.find((v) => v.name === "tls").secret.secretName, cert.spec.secretName, "the pods mount what cert-manager writes");
+  assert.deepEqual(cert.spec.issuerRef, { name: "mesh-ca", kind: "ClusterIssuer", group: "cert-manager.io" });
+  for (const name of ["arbiter", "arbiter.mesh", "arbiter.mesh.svc", "arbiter.mesh.svc.cluster.local",
+    "arbiter-headless.mesh.svc", "arbiter-headless.mesh.svc.cluster.local"]) {
+    assert.ok(cert.spec.dnsNames.includes(name), `dnsNames has ${name}`);
+  }
+  assert.deepEqual(cert.spec.uris, ["spiffe://mesh.example/ns/mesh/sa/arbiter"]);
+  assert.equal(cert.spec.duration, "2160h");
+  assert.equal(cert.spec.renewBefore, "360h");
+  assert.equal(cert.spec.privateKey.rotationPolicy, "Always");
+  assert.ok(cert.spec.usages.includes("server auth") && cert.spec.usages.includes("client auth"));
+  assert.doesNotMatch(r.notes, /Create that Secret yourself/);
+
+  const own = one(render("cert-manager-names", {
+    service: { headless: false },
+    tls: { secretName: "custom", certManager: { enabled: true, issuerRef: { name: "x" }, dnsNames: ["arbiter.example.com"] } },
+  }).objects, "Certificate");
+  assert.deepEqual(own.spec.dnsNames, ["arbiter.example.com"]);
+  assert.equal(own.spec.secretName, "custom");
+  assert.equal(own.spec.uris, undefined);
 });
 
 test("a single fixed replica gets no PodDisruptionBudget (it would block node drains)", () => {
@@ -358,6 +519,10 @@ test("checksum/bundle follows the bundle, checksum/config follows the config", (
 
   const b = ann(render("bundle-files", { bundle: { files: { "global/extra.lua": "return {}\n" } } }));
   assert.notEqual(b["checksum/bundle"], base["checksum/bundle"], "bundle.files is part of the bundle");
+
+  const e = ann(render("identities-changed", { authz: { identities: [{ match: "x", role: "engine" }] } }));
+  assert.notEqual(e["checksum/config"], base["checksum/config"], "the identity map is config too");
+  assert.equal(e["checksum/bundle"], base["checksum/bundle"]);
 
   const c = ann(render("config-changed", { config: { server: { max_batch_size: 500 } } }));
   assert.notEqual(c["checksum/config"], base["checksum/config"], "a changed config rolls the pods");
@@ -383,11 +548,19 @@ expectRejected("a misspelt top-level key", { replicas: 3 }, /- \(root\): must NO
 expectRejected("a port out of range", { ports: { grpc: 70000 } }, /- ports\.grpc: must be <= 65535/);
 expectRejected("both PDB bounds", { podDisruptionBudget: { minAvailable: 1, maxUnavailable: 1 } }, /- podDisruptionBudget: must match exactly one schema in oneOf/);
 expectRejected("a bundle.files path with a space", { bundle: { files: { "domains/sales/my grant.lua": "" } } }, /- bundle\.files: property name must be valid/);
+expectRejected("an unknown client_auth", { tls: { clientAuth: "optional" } }, /- tls\.clientAuth: must be equal to one of the allowed values: require, request, none/);
+expectRejected("cert-manager without an issuer", { tls: { certManager: { enabled: true } } }, /- tls\.certManager\.issuerRef\.name: must NOT have fewer than 1 characters/);
+expectRejected("a role that does not exist", { authz: { identities: [{ match: "spiffe://x/*", role: "admin" }] } }, /- authz\.identities\.0\.role: must match pattern/);
+expectRejected("an identity without a match", { authz: { identities: [{ role: "engine" }] } }, /- authz\.identities\.0: must have required property 'match'/);
+expectRejected("a relative bundle root", { authz: { bundleRoots: ["candidates"] } }, /- authz\.bundleRoots\.0: must match pattern "\^\/"/);
+expectRejected("an unknown redaction action", { decisionLog: { redact: [{ path: "context.*", action: "hash" }] } }, /- decisionLog\.redact\.0\.action: must be equal to one of the allowed values: drop, digest/);
+expectRejected("tls set inside config", { config: { tls: { cert_file: "/x" } } }, /- config: must NOT have additional properties: tls/);
+expectRejected("http.health_listen set by hand", { config: { http: { health_listen: "0.0.0.0:9" } } }, /- config\.http: must NOT have additional properties: health_listen/);
 expectRejected("a decision-log mode that does not exist", { decisionLog: { destination: "syslog" } }, /- decisionLog\.destination: must be equal to one of the allowed values: stdout, volume, off/);
 
 // What only the templates can check.
 expectRejected("a grace period shorter than the drain", { terminationGracePeriodSeconds: 10 }, /terminationGracePeriodSeconds \(10\) must be larger than preStopSleepSeconds \+ config\.server\.drain_timeout_seconds \(25\)/);
-expectRejected("TLS without a secret", { tls: { enabled: true } }, /tls\.enabled=true needs tls\.secretName/);
+expectRejected("gRPC probes with TLS", { probes: { type: "grpc" } }, /probes\.type=grpc needs tls\.enabled=false: a Kubernetes gRPC probe cannot present a client certificate/);
 expectRejected("minReplicas above maxReplicas", { autoscaling: { minReplicas: 5, maxReplicas: 3 } }, /minReplicas must not be larger than autoscaling\.maxReplicas/);
 {
   const empty = path.join(WORK, "chart-no-bundle");

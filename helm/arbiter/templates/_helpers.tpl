@@ -64,12 +64,55 @@ app.kubernetes.io/part-of: arbiter
 {{- end }}
 {{- end }}
 
-{{/* The server configuration file: .Values.config plus what the chart decides. */}}
+{{/* The TLS Secret: tls.secretName, or <fullname>-tls (what the optional Certificate writes). */}}
+{{- define "arbiter.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "arbiter.fullname" .)) .Values.tls.secretName }}
+{{- end }}
+
+{{/* Where the TLS Secret is mounted; the config's file names point into it. */}}
+{{- define "arbiter.tlsDir" -}}/etc/arbiter/tls{{- end }}
+
+{{/* authz.anonymous_role: authz.anonymousRole, or none with TLS and engine without. */}}
+{{- define "arbiter.anonymousRole" -}}
+{{- if .Values.authz.anonymousRole }}{{ .Values.authz.anonymousRole }}
+{{- else if .Values.tls.enabled }}none
+{{- else }}engine
+{{- end }}
+{{- end }}
+
+{{/* The DNS names of the Services, for the Certificate and the ServiceMonitor's serverName. */}}
+{{- define "arbiter.serviceDnsNames" -}}
+{{- $names := list (include "arbiter.fullname" .) }}
+{{- if .Values.service.headless }}
+{{- $names = append $names (include "arbiter.headlessName" .) }}
+{{- end }}
+{{- $out := list }}
+{{- range $names }}
+{{- $out = concat $out (list . (printf "%s.%s" . $.Release.Namespace) (printf "%s.%s.svc" . $.Release.Namespace) (printf "%s.%s.svc.cluster.local" . $.Release.Namespace)) }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/*
+The server configuration file: .Values.config plus what the chart decides from other values:
+decision_log.path and .redact, http.health_listen, tls, authz.
+*/}}
 {{- define "arbiter.configYaml" -}}
 {{- $cfg := deepCopy .Values.config }}
 {{- $log := deepCopy (default dict $cfg.decision_log) }}
 {{- $_ := set $log "path" (include "arbiter.decisionLogPath" .) }}
+{{- with .Values.decisionLog.redact }}
+{{- $_ := set $log "redact" . }}
+{{- end }}
 {{- $_ := set $cfg "decision_log" $log }}
+{{- $http := deepCopy (default dict $cfg.http) }}
+{{- $_ := set $http "health_listen" (printf "0.0.0.0:%d" (int .Values.ports.health)) }}
+{{- $_ := set $cfg "http" $http }}
+{{- if .Values.tls.enabled }}
+{{- $dir := include "arbiter.tlsDir" . }}
+{{- $_ := set $cfg "tls" (dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) "client_ca_file" (printf "%s/ca.crt" $dir) "client_auth" .Values.tls.clientAuth) }}
+{{- end }}
+{{- $_ := set $cfg "authz" (dict "identities" (default list .Values.authz.identities) "anonymous_role" (include "arbiter.anonymousRole" .) "bundle_roots" (default list .Values.authz.bundleRoots)) }}
 {{- toYaml $cfg }}
 {{- end }}
 

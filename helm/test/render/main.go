@@ -10,7 +10,8 @@
 //	{"values": <coalesced values>, "notes": "...", "manifests": [{"source": ..., "object": ...}]}
 //
 // With -values-only it prints only the coalesced values, which the caller validates against
-// values.schema.json before rendering, as Helm does. Validation of the rendered objects against
+// values.schema.json before rendering, as Helm does. With -yaml-to-json it only converts the YAML
+// document on stdin to JSON (validate.mjs reads the rendered server config file with it). Validation of the rendered objects against
 // the Kubernetes schemas is the caller's too (validate.mjs).
 //
 // Build (GOPATH mode, Debian's packages): GO111MODULE=off GOPATH=/usr/share/gocode go build
@@ -322,10 +323,26 @@ func main() {
 	kubeVersion := flag.String("kube-version", "1.29.0", "Capabilities.KubeVersion")
 	manifestOut := flag.String("manifest-out", "", "also write the rendered manifests as YAML here")
 	valuesOnly := flag.Bool("values-only", false, "print only the coalesced values, as JSON (for the schema check that precedes rendering)")
+	yamlToJSON := flag.Bool("yaml-to-json", false, "convert the YAML document on stdin to JSON and exit")
 	var valueFiles, apis stringList
 	flag.Var(&valueFiles, "f", "values file (repeatable; later ones win)")
 	flag.Var(&apis, "api-versions", "extra Capabilities.APIVersions (repeatable)")
 	flag.Parse()
+	if *yamlToJSON {
+		var raw interface{}
+		dec := yaml.NewDecoder(os.Stdin)
+		if err := dec.Decode(&raw); err != nil {
+			die("stdin: %v", err)
+		}
+		v, err := jsonish(raw)
+		if err != nil {
+			die("stdin: %v", err)
+		}
+		if err := json.NewEncoder(os.Stdout).Encode(v); err != nil {
+			die("%v", err)
+		}
+		return
+	}
 	if *chartDir == "" {
 		die("-chart is required")
 	}
