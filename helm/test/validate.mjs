@@ -105,6 +105,7 @@ const subset = (small, big) => Object.entries(small).every(([k, v]) => big?.[k] 
 /** A YAML document as a value (through the renderer's YAML parser, the one Helm's values use). */
 const parseYaml = (text) => JSON.parse(execFileSync(RENDER, ["-yaml-to-json"], { input: text, encoding: "utf8" }));
 const TLS_DIR = "/etc/arbiter/tls";
+const CLIENT_CA_DIR = "/etc/arbiter/client-ca";
 
 /** Checks every rendering must pass. */
 function invariants({ values, objects }) {
@@ -195,14 +196,29 @@ function invariants({ values, objects }) {
     assert.equal(vol.secret?.secretName, secretName, "the TLS volume is the TLS Secret");
     assert.ok(!vol.secret.items, "every key of the Secret is mounted (no items filter)");
     assert.equal(vol.secret.defaultMode & 0o007, 0, "the private key is not world-readable");
+    // The client CA: the Secret's ca.crt, or its own ConfigMap/Secret mounted as a directory.
+    const ca = values.tls.clientCA;
+    const caMount = c.volumeMounts.find((x) => x.mountPath === CLIENT_CA_DIR);
+    let clientCaFile = `${TLS_DIR}/ca.crt`;
+    if (ca.configMapName || ca.secretName) {
+      assert.ok(caMount?.readOnly, "the client CA is mounted read-only");
+      assert.ok(!caMount.subPath && !caMount.subPathExpr, "the client CA is mounted as a directory, not with subPath");
+      const caVol = pod.volumes.find((v) => v.name === caMount.name);
+      if (ca.configMapName) assert.equal(caVol.configMap?.name, ca.configMapName);
+      else assert.equal(caVol.secret?.secretName, ca.secretName);
+      clientCaFile = `${CLIENT_CA_DIR}/${ca.key}`;
+    } else {
+      assert.equal(caMount, undefined, "no client-CA mount unless asked");
+    }
     assert.deepEqual(conf.tls, {
       cert_file: `${TLS_DIR}/tls.crt`,
       key_file: `${TLS_DIR}/tls.key`,
-      client_ca_file: `${TLS_DIR}/ca.crt`,
+      client_ca_file: clientCaFile,
       client_auth: values.tls.clientAuth,
     });
   } else {
     assert.equal(tlsMounts.length, 0, "no TLS mount without TLS");
+    assert.ok(!c.volumeMounts.some((x) => x.mountPath === CLIENT_CA_DIR), "no client-CA mount without TLS");
     assert.equal(conf.tls, undefined, "no tls: section without TLS");
   }
   assert.ok(conf.authz, "the config has an authz: section");
@@ -211,8 +227,9 @@ function invariants({ values, objects }) {
   assert.equal(conf.authz.anonymous_role, values.authz.anonymousRole || (tls ? "none" : "engine"));
   assert.deepEqual(conf.decision_log.redact, values.decisionLog.redact.length ? values.decisionLog.redact : undefined);
 
-  // Every configMap volume names a rendered ConfigMap and only keys that exist in it.
-  for (const v of pod.volumes.filter((v) => v.configMap)) {
+  // Every configMap volume of the chart's names a rendered ConfigMap and only keys that exist in
+  // it (the client-CA ConfigMap is the user's, e.g. trust-manager's).
+  for (const v of pod.volumes.filter((v) => v.configMap && v.name !== "client-ca")) {
     const cm = one(objects, "ConfigMap", (o) => o.metadata.name === v.configMap.name);
     for (const item of v.configMap.items || []) assert.ok(item.key in cm.data, `key ${item.key} in ${cm.metadata.name}`);
   }
@@ -498,6 +515,16 @@ test("tls.certManager.enabled: a Certificate for the Services' names into the mo
   assert.equal(own.spec.uris, undefined);
 });
 
+test("tls.clientCA: client certificates verified by a CA bundle from its own ConfigMap or Secret", () => {
+  const cm = render("client-ca-configmap", { tls: { clientCA: { configMapName: "mesh-trust-bundle", key: "trust-bundle.pem" } } });
+  const { conf } = invariants(cm);
+  assert.equal(conf.tls.client_ca_file, "/etc/arbiter/client-ca/trust-bundle.pem");
+  assert.equal(conf.tls.cert_file, "/etc/arbiter/tls/tls.crt", "the server certificate still comes from the TLS Secret");
+  const sec = render("client-ca-secret", { tls: { clientCA: { secretName: "spire-bundle" } } });
+  assert.equal(invariants(sec).conf.tls.client_ca_file, "/etc/arbiter/client-ca/ca.crt");
+  invariants(render("client-ca-tls-off", { tls: { enabled: false, clientCA: { secretName: "spire-bundle" } } }));
+});
+
 test("a single fixed replica gets no PodDisruptionBudget (it would block node drains)", () => {
   const r = render("single", { autoscaling: { enabled: false }, replicaCount: 1 });
   invariants(r);
@@ -549,6 +576,7 @@ expectRejected("a port out of range", { ports: { grpc: 70000 } }, /- ports\.grpc
 expectRejected("both PDB bounds", { podDisruptionBudget: { minAvailable: 1, maxUnavailable: 1 } }, /- podDisruptionBudget: must match exactly one schema in oneOf/);
 expectRejected("a bundle.files path with a space", { bundle: { files: { "domains/sales/my grant.lua": "" } } }, /- bundle\.files: property name must be valid/);
 expectRejected("an unknown client_auth", { tls: { clientAuth: "optional" } }, /- tls\.clientAuth: must be equal to one of the allowed values: require, request, none/);
+expectRejected("a client CA from both a ConfigMap and a Secret", { tls: { clientCA: { configMapName: "a", secretName: "b" } } }, /- tls\.clientCA: must NOT be valid/);
 expectRejected("cert-manager without an issuer", { tls: { certManager: { enabled: true } } }, /- tls\.certManager\.issuerRef\.name: must NOT have fewer than 1 characters/);
 expectRejected("a role that does not exist", { authz: { identities: [{ match: "spiffe://x/*", role: "admin" }] } }, /- authz\.identities\.0\.role: must match pattern/);
 expectRejected("an identity without a match", { authz: { identities: [{ role: "engine" }] } }, /- authz\.identities\.0: must have required property 'match'/);

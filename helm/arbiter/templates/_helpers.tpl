@@ -72,6 +72,21 @@ app.kubernetes.io/part-of: arbiter
 {{/* Where the TLS Secret is mounted; the config's file names point into it. */}}
 {{- define "arbiter.tlsDir" -}}/etc/arbiter/tls{{- end }}
 
+{{/* Where the client CA bundle is mounted when tls.clientCA names its own object. */}}
+{{- define "arbiter.clientCaDir" -}}/etc/arbiter/client-ca{{- end }}
+
+{{/* config tls.client_ca_file: in the client-CA mount, or the TLS Secret's ca.crt. */}}
+{{- define "arbiter.clientCaFile" -}}
+{{- $ca := .Values.tls.clientCA }}
+{{- if and $ca.configMapName $ca.secretName }}
+{{- fail "tls.clientCA: set configMapName or secretName, not both" }}
+{{- else if or $ca.configMapName $ca.secretName }}
+{{- printf "%s/%s" (include "arbiter.clientCaDir" .) $ca.key }}
+{{- else }}
+{{- printf "%s/ca.crt" (include "arbiter.tlsDir" .) }}
+{{- end }}
+{{- end }}
+
 {{/* authz.anonymous_role: authz.anonymousRole, or none with TLS and engine without. */}}
 {{- define "arbiter.anonymousRole" -}}
 {{- if .Values.authz.anonymousRole }}{{ .Values.authz.anonymousRole }}
@@ -110,7 +125,7 @@ decision_log.path and .redact, http.health_listen, tls, authz.
 {{- $_ := set $cfg "http" $http }}
 {{- if .Values.tls.enabled }}
 {{- $dir := include "arbiter.tlsDir" . }}
-{{- $_ := set $cfg "tls" (dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) "client_ca_file" (printf "%s/ca.crt" $dir) "client_auth" .Values.tls.clientAuth) }}
+{{- $_ := set $cfg "tls" (dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) "client_ca_file" (include "arbiter.clientCaFile" .) "client_auth" .Values.tls.clientAuth) }}
 {{- end }}
 {{- $_ := set $cfg "authz" (dict "identities" (default list .Values.authz.identities) "anonymous_role" (include "arbiter.anonymousRole" .) "bundle_roots" (default list .Values.authz.bundleRoots)) }}
 {{- toYaml $cfg }}
