@@ -525,6 +525,17 @@ test("tls.clientCA: client certificates verified by a CA bundle from its own Con
   invariants(render("client-ca-tls-off", { tls: { enabled: false, clientCA: { secretName: "spire-bundle" } } }));
 });
 
+test("the README's identities.yaml renders into the config it describes", () => {
+  const readme = fs.readFileSync(path.join(CHART, "README.md"), "utf8");
+  const block = readme.match(/```yaml\n(# identities\.yaml\n[\s\S]*?)```/);
+  assert.ok(block, "README.md has a ```yaml block starting with # identities.yaml");
+  const values = parseYaml(block[1]);
+  const { conf } = invariants(render("readme-identities", values));
+  assert.ok(conf.authz.identities.some((i) => i.role === "governance"), "a governance identity");
+  assert.deepEqual(conf.authz.identities, values.authz.identities);
+  assert.deepEqual(conf.decision_log.redact, values.decisionLog.redact);
+});
+
 test("a single fixed replica gets no PodDisruptionBudget (it would block node drains)", () => {
   const r = render("single", { autoscaling: { enabled: false }, replicaCount: 1 });
   invariants(r);
