@@ -503,6 +503,7 @@ test("tls.certManager.enabled: a Certificate for the Services' names into the mo
   assert.equal(cert.spec.duration, "2160h");
   assert.equal(cert.spec.renewBefore, "360h");
   assert.equal(cert.spec.privateKey.rotationPolicy, "Always");
+  assert.equal(cert.spec.privateKey.encoding, "PKCS8");
   assert.ok(cert.spec.usages.includes("server auth") && cert.spec.usages.includes("client auth"));
   assert.doesNotMatch(r.notes, /Create that Secret yourself/);
 
