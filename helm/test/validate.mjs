@@ -591,6 +591,7 @@ expectRejected("an unknown client_auth", { tls: { clientAuth: "optional" } }, /-
 expectRejected("a client CA from both a ConfigMap and a Secret", { tls: { clientCA: { configMapName: "a", secretName: "b" } } }, /- tls\.clientCA: must NOT be valid/);
 expectRejected("cert-manager without an issuer", { tls: { certManager: { enabled: true } } }, /- tls\.certManager\.issuerRef\.name: must NOT have fewer than 1 characters/);
 expectRejected("a role that does not exist", { authz: { identities: [{ match: "spiffe://x/*", role: "admin" }] } }, /- authz\.identities\.0\.role: must match pattern/);
+expectRejected("a domain role the server would refuse", { authz: { identities: [{ match: "x", role: "domain:Sales" }] } }, /- authz\.identities\.0\.role: must match pattern/);
 expectRejected("an identity without a match", { authz: { identities: [{ role: "engine" }] } }, /- authz\.identities\.0: must have required property 'match'/);
 expectRejected("a relative bundle root", { authz: { bundleRoots: ["candidates"] } }, /- authz\.bundleRoots\.0: must match pattern "\^\/"/);
 expectRejected("an unknown redaction action", { decisionLog: { redact: [{ path: "context.*", action: "hash" }] } }, /- decisionLog\.redact\.0\.action: must be equal to one of the allowed values: drop, digest/);
