@@ -4,13 +4,22 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <exception>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -21,32 +30,297 @@
 
 namespace arbiter {
 
+// Connections' absolute deadlines, and the worker pool with its gate. One mutex guards both
+// tables: every operation is a few pointer moves, far cheaper than the syscalls around it.
+class HttpServer::Guard {
+ public:
+  using Clock = std::chrono::steady_clock;
+  enum class Phase { kIdle, kHeaders, kBody, kHandling, kSending, kClosing };
+  struct Conn {
+    int fd = -1;
+    std::string ip;
+    Phase phase = Phase::kIdle;
+    Clock::time_point since;
+  };
+  enum class Admit { kQueued, kBusy, kClient };
+
+  explicit Guard(const HttpServerOptions& o)
+      : idle_(o.connection_timeout_seconds > 0
+                  ? std::chrono::milliseconds(int64_t{o.connection_timeout_seconds} * 1000)
+                  : std::chrono::milliseconds::max()),
+        header_(o.header_timeout_ms),
+        body_(o.body_timeout_ms),
+        max_queued_(o.max_queued),
+        max_queued_per_client_(o.max_queued_per_client),
+        max_running_per_client_(o.max_running_per_client > 0 ? o.max_running_per_client
+                                                             : std::max(1, o.worker_threads - 1)) {
+    const auto shortest = std::min(header_, body_);
+    tick_ = std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+    workers_count_ = o.worker_threads;
+    for (int i = 0; i < o.worker_threads; ++i) workers_.emplace_back([this] { Work(); });
+    watchdog_ = std::thread([this] { Watch(); });
+  }
+
+  ~Guard() {
+    StopWorkers();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_watch_ = true;
+    }
+    cv_watch_.notify_all();
+    if (watchdog_.joinable()) watchdog_.join();
+    for (Conn* c : conns_) delete c;
+  }
+
+  Conn* Open(int fd, std::string ip) {
+    auto* c = new (std::nothrow) Conn();
+    if (c == nullptr) return nullptr;
+    c->fd = fd;
+    c->ip = std::move(ip);
+    c->since = Clock::now();
+    std::lock_guard<std::mutex> lock(mu_);
+    conns_.insert(c);
+    return c;
+  }
+
+  // Called by libmicrohttpd before it closes the socket, so that the watchdog never shuts down
+  // a descriptor number that has been reused.
+  void Close(Conn* c) {
+    if (c == nullptr) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      conns_.erase(c);
+    }
+    delete c;
+  }
+
+  void SetPhase(Conn* c, Phase phase) {
+    if (c == nullptr) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (c->phase == Phase::kClosing) return;
+    c->phase = phase;
+    c->since = Clock::now();
+  }
+
+  // Admits `job` for a worker or refuses it at once. `suspend` runs (under the gate's lock)
+  // before the job can start, so that the job's completion always follows the suspension.
+  // job(true) runs the request; job(false) cancels it at shutdown.
+  Admit Submit(const std::string& client, const std::function<void()>& suspend,
+               std::function<void(bool)> job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Jobs about to get an idle worker do not count as waiting: a burst onto an idle pool is
+    // admitted whole.
+    const int idle = workers_count_ - running_total_;
+    if (stopping_ || static_cast<int>(queue_.size()) >= max_queued_ + std::max(0, idle)) {
+      ++rejected_busy_;
+      return Admit::kBusy;
+    }
+    int& waiting = waiting_[client];
+    auto r = running_.find(client);
+    const int client_free = std::min(
+        std::max(0, idle), max_running_per_client_ - (r == running_.end() ? 0 : r->second));
+    if (waiting >= max_queued_per_client_ + std::max(0, client_free)) {
+      ++rejected_client_;
+      return Admit::kClient;
+    }
+    suspend();
+    ++waiting;
+    queue_.push_back(Job{client, std::move(job)});
+    cv_work_.notify_all();
+    return Admit::kQueued;
+  }
+
+  void StopWorkers() {
+    std::deque<Job> cancelled;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      cancelled.swap(queue_);
+    }
+    cv_work_.notify_all();
+    for (std::thread& t : workers_) t.join();
+    for (Job& job : cancelled) job.run(false);
+  }
+
+  HttpServer::Stats stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return HttpServer::Stats{rejected_busy_, rejected_client_, closed_deadline_,
+                             static_cast<int>(queue_.size()), running_total_};
+  }
+
+ private:
+  struct Job {
+    std::string client;
+    std::function<void(bool)> run;
+  };
+
+  void Work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      // The oldest job whose client is under its share of the workers.
+      auto it = queue_.end();
+      if (!stopping_) {
+        it = std::find_if(queue_.begin(), queue_.end(), [&](const Job& j) {
+          auto r = running_.find(j.client);
+          return r == running_.end() || r->second < max_running_per_client_;
+        });
+      }
+      if (it == queue_.end()) {
+        if (stopping_) return;
+        cv_work_.wait(lock);
+        continue;
+      }
+      Job job = std::move(*it);
+      queue_.erase(it);
+      if (--waiting_[job.client] == 0) waiting_.erase(job.client);
+      ++running_[job.client];
+      ++running_total_;
+      lock.unlock();
+      job.run(true);
+      lock.lock();
+      if (--running_[job.client] == 0) running_.erase(job.client);
+      --running_total_;
+      cv_work_.notify_all();  // a job of this client may now be runnable
+    }
+  }
+
+  std::chrono::milliseconds Limit(Phase p) const {
+    switch (p) {
+      case Phase::kIdle:
+        return idle_;
+      case Phase::kHeaders:
+        return header_;
+      case Phase::kBody:
+      case Phase::kSending:
+        return body_;
+      default:
+        return std::chrono::milliseconds::max();
+    }
+  }
+
+  void Watch() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_watch_) {
+      cv_watch_.wait_for(lock, tick_);
+      const Clock::time_point now = Clock::now();
+      for (Conn* c : conns_) {
+        const std::chrono::milliseconds limit = Limit(c->phase);
+        if (limit == std::chrono::milliseconds::max() || now - c->since < limit) continue;
+        // shutdown, not close: libmicrohttpd still owns the descriptor; it sees end of stream
+        // and cleans the connection up on its own thread.
+        ::shutdown(c->fd, SHUT_RDWR);
+        c->phase = Phase::kClosing;
+        ++closed_deadline_;
+      }
+    }
+  }
+
+  const std::chrono::milliseconds idle_, header_, body_;
+  const int max_queued_, max_queued_per_client_, max_running_per_client_;
+  std::chrono::milliseconds tick_{100};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_work_, cv_watch_;
+  std::unordered_set<Conn*> conns_;
+  std::deque<Job> queue_;
+  std::unordered_map<std::string, int> waiting_, running_;
+  int workers_count_ = 0, running_total_ = 0;
+  bool stopping_ = false, stop_watch_ = false;
+  uint64_t rejected_busy_ = 0, rejected_client_ = 0, closed_deadline_ = 0;
+  std::vector<std::thread> workers_;
+  std::thread watchdog_;
+};
+
 struct HttpServer::RequestState {
   HttpRequest request;
-  bool started = false;    // the first access-handler call has happened
-  bool too_large = false;  // a chunked body outgrew the limit
-  const HttpHandler* handler = nullptr;
-  int error_status = 0;  // 404 or 405 when no handler
+  bool started = false;  // the first access-handler call has happened
+  const Route* route = nullptr;
+  int error_status = 0;  // 404 or 405 when no route
   std::string allow;     // for 405
+  Guard::Conn* conn = nullptr;
+  bool dispatched = false;      // handed to a worker; the connection is suspended
+  bool response_ready = false;  // the worker's answer is in `response`
+  HttpResponse response;
 };
+
+namespace {
+
+std::string AddressText(const sockaddr* sa) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (sa == nullptr) return "";
+  if (sa->sa_family == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof(buf));
+  } else if (sa->sa_family == AF_INET6) {
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof(buf));
+  }
+  return buf;
+}
+
+}  // namespace
 
 // The C callbacks libmicrohttpd calls; a struct so that they may touch HttpServer's privates.
 // None lets a C++ exception escape into C frames.
 struct HttpServerCallbacks {
+  static HttpServer::Guard::Conn* ConnOf(MHD_Connection* connection) {
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info != nullptr ? static_cast<HttpServer::Guard::Conn*>(info->socket_context) : nullptr;
+  }
+
+  static void Notify(void* cls, MHD_Connection* connection, void** socket_context,
+                     MHD_ConnectionNotificationCode code) {
+    auto* server = static_cast<HttpServer*>(cls);
+    if (server->guard_ == nullptr) return;
+    try {
+      if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const MHD_ConnectionInfo* fd =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const MHD_ConnectionInfo* addr =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        *socket_context =
+            server->guard_->Open(fd != nullptr ? fd->connect_fd : -1,
+                                 AddressText(addr != nullptr ? addr->client_addr : nullptr));
+      } else {
+        server->guard_->Close(static_cast<HttpServer::Guard::Conn*>(*socket_context));
+        *socket_context = nullptr;
+      }
+    } catch (...) {
+      *socket_context = nullptr;
+    }
+  }
+
   // Called once per request with the raw URI (query included, not yet decoded); what it returns
   // becomes the request's context pointer, freed in Completed.
-  static void* UriLog(void* /*cls*/, const char* uri, MHD_Connection* /*connection*/) {
+  static void* UriLog(void* cls, const char* uri, MHD_Connection* connection) {
+    auto* server = static_cast<HttpServer*>(cls);
     auto* state = new (std::nothrow) HttpServer::RequestState();
-    if (state != nullptr && uri != nullptr) {
-      const char* q = std::strchr(uri, '?');
-      if (q != nullptr) state->request.query = q + 1;
+    if (state == nullptr) return nullptr;
+    try {
+      if (uri != nullptr) {
+        const char* q = std::strchr(uri, '?');
+        if (q != nullptr) state->request.query = q + 1;
+      }
+      state->conn = ConnOf(connection);
+      if (state->conn != nullptr) {
+        state->request.remote_address = state->conn->ip;  // written once, at accept
+        server->guard_->SetPhase(state->conn, HttpServer::Guard::Phase::kHeaders);
+      }
+    } catch (...) {
+      delete state;
+      return nullptr;
     }
     return state;
   }
 
-  static void Completed(void* /*cls*/, MHD_Connection* /*connection*/, void** context,
+  static void Completed(void* cls, MHD_Connection* /*connection*/, void** context,
                         MHD_RequestTerminationCode /*code*/) {
-    delete static_cast<HttpServer::RequestState*>(*context);
+    auto* server = static_cast<HttpServer*>(cls);
+    auto* state = static_cast<HttpServer::RequestState*>(*context);
+    if (state != nullptr && state->conn != nullptr && server->guard_ != nullptr) {
+      server->guard_->SetPhase(state->conn, HttpServer::Guard::Phase::kIdle);
+    }
+    delete state;
     *context = nullptr;
   }
 
@@ -74,13 +348,34 @@ struct HttpServerCallbacks {
     return result;
   }
 
-  static MHD_Result SendText(MHD_Connection* connection, int status, std::string body,
-                             std::vector<std::pair<std::string, std::string>> headers = {}) {
+  static MHD_Result Respond(HttpServer* server, HttpServer::RequestState* state,
+                            MHD_Connection* connection, const HttpResponse& response) {
+    if (server->guard_ != nullptr) {
+      server->guard_->SetPhase(state->conn, HttpServer::Guard::Phase::kSending);
+    }
+    return Send(connection, response);
+  }
+
+  static MHD_Result RespondText(HttpServer* server, HttpServer::RequestState* state,
+                                MHD_Connection* connection, int status, std::string body,
+                                std::vector<std::pair<std::string, std::string>> headers = {}) {
     HttpResponse response;
     response.status = status;
     response.body = std::move(body);
     response.headers = std::move(headers);
-    return Send(connection, response);
+    return Respond(server, state, connection, response);
+  }
+
+  static HttpResponse Run(const HttpHandler& handler, const HttpRequest& request) {
+    try {
+      return handler(request);
+    } catch (...) {
+      // Exception text may name internals; the client gets a generic answer.
+      HttpResponse r;
+      r.status = 500;
+      r.body = "internal server error\n";
+      return r;
+    }
   }
 
   static MHD_Result Access(void* cls, MHD_Connection* connection, const char* url,
@@ -89,9 +384,12 @@ struct HttpServerCallbacks {
     auto* server = static_cast<HttpServer*>(cls);
     auto* state = static_cast<HttpServer::RequestState*>(*context);
     if (state == nullptr) return MHD_NO;  // out of memory in UriLog: drop the connection
+    using Phase = HttpServer::Guard::Phase;
+    HttpServer::Guard& guard = *server->guard_;
     try {
       if (!state->started) {
         state->started = true;
+        guard.SetPhase(state->conn, Phase::kBody);
         HttpRequest& req = state->request;
         req.method = method;
         req.path = url;
@@ -102,15 +400,18 @@ struct HttpServerCallbacks {
         uint64_t declared = 0;
         if (!length.empty() && absl::SimpleAtoi(length, &declared) &&
             declared > server->max_body_bytes_) {
-          return SendText(connection, 413, "request body too large\n");
+          return RespondText(server, state, connection, 413, "request body too large\n");
         }
-        state->handler = server->Resolve(req.method, req.path, state->error_status, state->allow);
+        state->route = server->Resolve(req.method, req.path, state->error_status, state->allow);
         return MHD_YES;
+      }
+      if (state->response_ready) {  // resumed: a worker has answered
+        return Respond(server, state, connection, state->response);
       }
       if (*upload_data_size > 0) {
         // 404/405 bodies are read and discarded (bounded as above) so that the connection
         // stays usable for the client's next request.
-        if (state->handler != nullptr) {
+        if (state->route != nullptr) {
           if (state->request.body.size() + *upload_data_size > server->max_body_bytes_) {
             return MHD_NO;  // chunked body over the limit: close the connection
           }
@@ -119,20 +420,53 @@ struct HttpServerCallbacks {
         *upload_data_size = 0;
         return MHD_YES;
       }
-      if (state->handler == nullptr) {
+      if (state->dispatched) return MHD_YES;  // spurious call while suspended
+      if (state->route == nullptr) {
         if (state->error_status == 405) {
-          return SendText(connection, 405, "method not allowed\n", {{"Allow", state->allow}});
+          return RespondText(server, state, connection, 405, "method not allowed\n",
+                             {{"Allow", state->allow}});
         }
-        return SendText(connection, 404, "not found\n");
+        return RespondText(server, state, connection, 404, "not found\n");
       }
-      HttpResponse response;
-      try {
-        response = (*state->handler)(state->request);
-      } catch (...) {
-        // Exception text may name internals; the client gets a generic answer.
-        return SendText(connection, 500, "internal server error\n");
+      guard.SetPhase(state->conn, Phase::kHandling);
+      if (state->route->kind == HttpRouteKind::kInline) {
+        return Respond(server, state, connection, Run(state->route->handler, state->request));
       }
-      return Send(connection, response);
+      // The connection is suspended until a worker answers; libmicrohttpd then calls Access
+      // again, which sends state->response.
+      const HttpServer::Route* route = state->route;
+      auto job = [state, route, connection](bool run) {
+        if (run) {
+          state->response = Run(route->handler, state->request);
+        } else {
+          state->response = HttpResponse{
+              503, "text/plain; charset=utf-8", "server shutting down\n", {{"Retry-After", "1"}}};
+        }
+        state->response_ready = true;
+        MHD_resume_connection(connection);
+      };
+      const auto admit = guard.Submit(
+          state->request.remote_address,
+          [&] {
+            state->dispatched = true;
+            MHD_suspend_connection(connection);
+          },
+          std::move(job));
+      switch (admit) {
+        case HttpServer::Guard::Admit::kQueued:
+          return MHD_YES;
+        case HttpServer::Guard::Admit::kBusy:
+          return RespondText(server, state, connection, 503,
+                             "server busy: every worker is taken and the queue is full "
+                             "(http.max_queued)\n",
+                             {{"Retry-After", "1"}});
+        case HttpServer::Guard::Admit::kClient:
+          return RespondText(server, state, connection, 429,
+                             "too many requests from this client waiting "
+                             "(http.max_queued_per_client)\n",
+                             {{"Retry-After", "1"}});
+      }
+      return MHD_NO;
     } catch (...) {
       return MHD_NO;  // std::bad_alloc and the like: drop the connection
     }
@@ -192,6 +526,14 @@ absl::Status HttpServerOptions::Validate() const {
   }
   if (max_body_bytes == 0) problems.push_back("max_body_bytes must be positive");
   if (connection_limit == 0) problems.push_back("connection_limit must be positive");
+  if (header_timeout_ms < 1) problems.push_back("header_timeout_ms must be positive");
+  if (body_timeout_ms < 1) problems.push_back("body_timeout_ms must be positive");
+  if (worker_threads < 1 || worker_threads > 1024) {
+    problems.push_back(absl::StrCat("worker_threads must be in [1, 1024], got ", worker_threads));
+  }
+  if (max_queued < 1) problems.push_back("max_queued must be positive");
+  if (max_queued_per_client < 1) problems.push_back("max_queued_per_client must be positive");
+  if (max_running_per_client < 0) problems.push_back("max_running_per_client must be >= 0");
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("http server options: ", absl::StrJoin(problems, "; ")));
@@ -201,26 +543,29 @@ HttpServer::HttpServer() = default;
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::AddRoute(bool prefix, std::string method, std::string path, HttpHandler handler) {
+void HttpServer::AddRoute(bool prefix, std::string method, std::string path, HttpHandler handler,
+                          HttpRouteKind kind) {
   if (daemon_ != nullptr) Fatal(absl::StrCat("route ", method, " ", path, " added after Start"));
   if (!handler) Fatal(absl::StrCat("route ", method, " ", path, " has no handler"));
   auto& methods = (prefix ? prefixes_ : exact_)[path];
-  if (!methods.emplace(method, std::move(handler)).second) {
+  if (!methods.emplace(method, Route{std::move(handler), kind}).second) {
     Fatal(absl::StrCat("route ", method, " ", path, " registered twice"));
   }
 }
 
-void HttpServer::Handle(std::string method, std::string path, HttpHandler handler) {
-  AddRoute(false, std::move(method), std::move(path), std::move(handler));
+void HttpServer::Handle(std::string method, std::string path, HttpHandler handler,
+                        HttpRouteKind kind) {
+  AddRoute(false, std::move(method), std::move(path), std::move(handler), kind);
 }
 
-void HttpServer::HandlePrefix(std::string method, std::string prefix, HttpHandler handler) {
-  AddRoute(true, std::move(method), std::move(prefix), std::move(handler));
+void HttpServer::HandlePrefix(std::string method, std::string prefix, HttpHandler handler,
+                              HttpRouteKind kind) {
+  AddRoute(true, std::move(method), std::move(prefix), std::move(handler), kind);
 }
 
-const HttpHandler* HttpServer::Resolve(const std::string& method, const std::string& path,
-                                       int& status, std::string& allow) const {
-  const std::map<std::string, HttpHandler>* methods = nullptr;
+const HttpServer::Route* HttpServer::Resolve(const std::string& method, const std::string& path,
+                                             int& status, std::string& allow) const {
+  const std::map<std::string, Route>* methods = nullptr;
   if (auto it = exact_.find(path); it != exact_.end()) {
     methods = &it->second;
   } else {
@@ -256,8 +601,10 @@ absl::Status HttpServer::Start(const HttpServerOptions& options) {
   socklen_t addr_len = 0;
   ParseHost(options.host, addr, addr_len, options.port);
   max_body_bytes_ = options.max_body_bytes;
+  guard_ = std::make_unique<Guard>(options);
 
-  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD;  // epoll on Linux
+  // epoll on Linux; suspension parks a connection while a worker runs its handler.
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
   if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
   MHD_OptionItem pool_options[2] = {{MHD_OPTION_END, 0, nullptr}, {MHD_OPTION_END, 0, nullptr}};
   if (options.threads > 1) {
@@ -270,12 +617,16 @@ absl::Status HttpServer::Start(const HttpServerOptions& options) {
                              MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),         //
                              MHD_OPTION_URI_LOG_CALLBACK, &HttpServerCallbacks::UriLog, this,  //
                              MHD_OPTION_NOTIFY_COMPLETED, &HttpServerCallbacks::Completed, this,
+                             MHD_OPTION_NOTIFY_CONNECTION, &HttpServerCallbacks::Notify, this,
                              MHD_OPTION_CONNECTION_LIMIT, options.connection_limit,  //
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                             options.per_client_connection_limit,  //
                              MHD_OPTION_CONNECTION_TIMEOUT, options.connection_timeout_seconds,
                              MHD_OPTION_ARRAY, pool_options,  //
                              MHD_OPTION_END);
   if (daemon_ == nullptr) {
     const int err = errno;
+    guard_.reset();
     return absl::UnavailableError(
         absl::StrCat("http server: cannot listen on ", options.host, ":", options.port,
                      err != 0 ? absl::StrCat(": ", std::strerror(err)) : std::string()));
@@ -287,9 +638,17 @@ absl::Status HttpServer::Start(const HttpServerOptions& options) {
 
 void HttpServer::Stop() {
   if (daemon_ == nullptr) return;
+  // Workers finish what they run and answer what waits, resuming every suspended connection,
+  // before the daemon goes: libmicrohttpd must not be stopped with connections suspended.
+  guard_->StopWorkers();
   MHD_stop_daemon(daemon_);
   daemon_ = nullptr;
+  guard_.reset();
   port_ = 0;
+}
+
+HttpServer::Stats HttpServer::stats() const {
+  return guard_ != nullptr ? guard_->stats() : Stats{};
 }
 
 }  // namespace arbiter

@@ -16,11 +16,25 @@
 // read (the connection is then closed); a handler that throws 500. A chunked body that grows past
 // max_body_bytes has its connection closed, since HTTP/1.1 offers no way to answer early there.
 //
+// Abusive clients (issue 11). The I/O threads only read, parse and write; handlers of worker
+// routes (the default) run on a separate worker pool, so cheap inline routes (health, metrics)
+// are answered even while every worker is busy with slow decisions. In front of the pool is a
+// gate: when max_queued requests already wait, a new one is answered 503 at once; when one
+// client (by IP address) already has max_queued_per_client waiting, 429 at once; and at most
+// max_running_per_client of one client's requests run at the same time, so that one client can
+// never hold every worker. Each client address may hold per_client_connection_limit
+// connections. A connection must deliver its request line within connection_timeout_seconds of
+// opening (or of its previous response), its headers within header_timeout_ms after that, its
+// body within body_timeout_ms after that, and must read its response within body_timeout_ms:
+// these are absolute deadlines that a trickle of bytes does not reset. Past one, the connection
+// is closed.
+//
 // This module knows nothing of policies or gRPC.
 #ifndef ARBITER_SERVICE_HTTP_HTTP_SERVER_H_
 #define ARBITER_SERVICE_HTTP_HTTP_SERVER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +56,8 @@ struct HttpRequest {
   std::string query;   // raw, still percent-encoded, without '?': "a=1&b=x%20y"; "" if none
   std::string body;    // the whole body (at most max_body_bytes)
   std::vector<std::pair<std::string, std::string>> headers;  // in the order received
+  std::string
+      remote_address;  // the client's IP address as text ("127.0.0.1", "::1"); "" if unknown
 
   // The value of the first header named `name` (case-insensitive), or "" when absent.
   std::string Header(absl::string_view name) const;
@@ -59,16 +75,34 @@ struct HttpResponse {
 // An exception escaping a handler is caught at the boundary and answered with a 500.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Where a route's handler runs.
+enum class HttpRouteKind {
+  // On the worker pool, behind the concurrency gate: anything that may take time (decisions).
+  kWorker,
+  // On the I/O thread that read the request, never gated: only for handlers that answer in
+  // microseconds and never block (health, readiness, metrics).
+  kInline,
+};
+
 // Configuration of an HttpServer.
 struct HttpServerOptions {
   // An IPv4 or IPv6 address literal to bind ("0.0.0.0" or "::" for every interface; an IPv6
   // literal may be bracketed), or "localhost" (127.0.0.1). Names are not resolved.
   std::string host = "127.0.0.1";
   int port = 0;     // 0 = an ephemeral port; read it back with HttpServer::port()
-  int threads = 2;  // pool threads serving connections
+  int threads = 2;  // I/O threads serving connections (and inline routes)
   size_t max_body_bytes = 4 << 20;
   unsigned connection_limit = 1024;          // concurrent connections; more are refused
   unsigned connection_timeout_seconds = 30;  // idle connections are closed after this; 0 = never
+
+  // Abuse limits (see the file comment).
+  unsigned per_client_connection_limit = 64;  // connections from one IP address; 0 = no limit
+  int header_timeout_ms = 10000;              // request line -> end of headers
+  int body_timeout_ms = 30000;                // end of headers -> end of body; response write
+  int worker_threads = 4;                     // threads running kWorker handlers
+  int max_queued = 64;                        // waiting kWorker requests before 503s
+  int max_queued_per_client = 32;             // waiting requests of one client before 429s
+  int max_running_per_client = 0;             // 0 = worker_threads - 1 (at least 1)
 
   // INVALID_ARGUMENT naming every bad field at once.
   absl::Status Validate() const;
@@ -89,12 +123,14 @@ class HttpServer {
   // (without the body) unless HEAD has a route of its own. Must be called before Start;
   // registering after Start, or the same method and path twice, is a programming error that
   // aborts.
-  void Handle(std::string method, std::string path, HttpHandler handler);
+  void Handle(std::string method, std::string path, HttpHandler handler,
+              HttpRouteKind kind = HttpRouteKind::kWorker);
 
   // Routes `method` requests whose path starts with `prefix` (and has no exact route). When
   // several prefixes match, the longest wins; its methods decide between the handler and a 405.
   // Same rules as Handle otherwise.
-  void HandlePrefix(std::string method, std::string prefix, HttpHandler handler);
+  void HandlePrefix(std::string method, std::string prefix, HttpHandler handler,
+                    HttpRouteKind kind = HttpRouteKind::kWorker);
 
   // Validates `options`, binds and starts serving. Errors: INVALID_ARGUMENT for bad options,
   // FAILED_PRECONDITION when already started, UNAVAILABLE when the address cannot be bound
@@ -107,20 +143,37 @@ class HttpServer {
   // Stops accepting, waits for requests in progress, and closes connections. Idempotent.
   void Stop();
 
+  // Counters of what the abuse limits did since Start (for metrics and tests).
+  struct Stats {
+    uint64_t rejected_busy = 0;    // 503: the worker queue was full
+    uint64_t rejected_client = 0;  // 429: one client had too many requests waiting
+    uint64_t closed_deadline = 0;  // connections closed by a header/body/idle deadline
+    int queued = 0;                // kWorker requests waiting now
+    int running = 0;               // kWorker requests running now
+  };
+  Stats stats() const;
+
  private:
   struct RequestState;  // per-request state owned by libmicrohttpd's connection
-  void AddRoute(bool prefix, std::string method, std::string path, HttpHandler handler);
-  // Finds the handler for a request, or sets `status` (404/405) and `allow`.
-  const HttpHandler* Resolve(const std::string& method, const std::string& path, int& status,
-                             std::string& allow) const;
+  struct Route {
+    HttpHandler handler;
+    HttpRouteKind kind = HttpRouteKind::kWorker;
+  };
+  class Guard;  // connections' deadlines, the worker pool and its gate
+  void AddRoute(bool prefix, std::string method, std::string path, HttpHandler handler,
+                HttpRouteKind kind);
+  // Finds the route for a request, or sets `status` (404/405) and `allow`.
+  const Route* Resolve(const std::string& method, const std::string& path, int& status,
+                       std::string& allow) const;
 
   friend struct HttpServerCallbacks;
 
-  // path -> method -> handler
-  std::map<std::string, std::map<std::string, HttpHandler>> exact_;
-  std::map<std::string, std::map<std::string, HttpHandler>> prefixes_;
+  // path -> method -> route
+  std::map<std::string, std::map<std::string, Route>> exact_;
+  std::map<std::string, std::map<std::string, Route>> prefixes_;
   size_t max_body_bytes_ = 0;
   MHD_Daemon* daemon_ = nullptr;
+  std::unique_ptr<Guard> guard_;
   int port_ = 0;
 };
 

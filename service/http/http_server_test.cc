@@ -8,8 +8,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -34,8 +37,17 @@ class RawClient {
     std::string body;
   };
 
-  explicit RawClient(int port, int family = AF_INET) {
+  // `source`: the local IPv4 address to connect from (any of 127/8 reaches loopback), so that a
+  // test can be two clients at once.
+  explicit RawClient(int port, int family = AF_INET, const char* source = nullptr) {
     fd_ = ::socket(family, SOCK_STREAM, 0);
+    if (source != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0)
+          << std::strerror(errno);
+    }
     // A guard against a hung test, not a timing assertion: a broken server fails instead of
     // blocking ctest forever.
     timeval tv{30, 0};
@@ -94,6 +106,11 @@ class RawClient {
     r.body = buffer_.substr(0, length);
     buffer_.erase(0, length);
     return r;
+  }
+
+  // Sends without asserting; false once the server has closed the connection.
+  bool TrySend(const std::string& data) {
+    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
   }
 
   // True when the server closed the connection (reads end of stream or a reset).
@@ -313,6 +330,172 @@ TEST(HttpServerLifecycleTest, ServesIpv6Loopback) {
   const RawClient::Response r = client.Request("GET", "/health");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "v6");
+}
+
+// A worker route that blocks requests from 127.0.0.1 until released and answers others at once,
+// plus an inline health route: the shape of a slow decision next to health checks.
+class HttpAbuseTest : public testing::Test {
+ protected:
+  void StartWith(HttpServerOptions options) {
+    server_.Handle("GET", "/slow", [this](const HttpRequest& req) {
+      if (req.remote_address == "127.0.0.1") {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return released_; });
+      }
+      return HttpResponse{200, "text/plain", req.remote_address, {}};
+    });
+    server_.Handle(
+        "GET", "/healthz",
+        [](const HttpRequest&) {
+          return HttpResponse{200, "text/plain", "ok\n", {}};
+        },
+        HttpRouteKind::kInline);
+    ASSERT_TRUE(server_.Start(options).ok());
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Waits (without sleeping a fixed time) until the gate shows `running` and `queued`.
+  void AwaitGate(int running, int queued) {
+    // A bound against a hung test only; the loop normally ends within milliseconds.
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    HttpServer::Stats s;
+    while (std::chrono::steady_clock::now() < end) {
+      s = server_.stats();
+      if (s.running == running && s.queued == queued) return;
+      std::this_thread::yield();
+    }
+    FAIL() << "gate never reached running=" << running << " queued=" << queued
+           << " (running=" << s.running << " queued=" << s.queued << ")";
+  }
+  void TearDown() override {
+    Release();
+    for (std::thread& t : threads_) t.join();
+    server_.Stop();
+  }
+  // Sends GET /slow from a background client; its status lands in statuses_.
+  void SlowRequest(const char* source) {
+    threads_.emplace_back([this, source] {
+      RawClient client(server_.port(), AF_INET, source);
+      const int status = client.Request("GET", "/slow").status;
+      std::lock_guard<std::mutex> lock(mu_);
+      statuses_.push_back(status);
+    });
+  }
+
+  HttpServer server_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+  std::vector<int> statuses_;
+  std::vector<std::thread> threads_;
+};
+
+TEST_F(HttpAbuseTest, HealthIsAnsweredAndOverflowRefusedAtOnceWhileEveryWorkerIsBusy) {
+  HttpServerOptions options;
+  options.worker_threads = 2;
+  options.max_running_per_client = 2;
+  options.max_queued = 1;
+  StartWith(options);
+  SlowRequest(nullptr);
+  SlowRequest(nullptr);
+  AwaitGate(2, 0);
+  SlowRequest(nullptr);
+  AwaitGate(2, 1);
+  RawClient client(server_.port());
+  EXPECT_EQ(client.Request("GET", "/healthz").status, 200);
+  RawClient::Response busy = client.Request("GET", "/slow");
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_NE(busy.body.find("http.max_queued"), std::string::npos) << busy.body;
+  EXPECT_EQ(busy.headers["retry-after"], "1");
+  EXPECT_EQ(server_.stats().rejected_busy, 1u);
+  Release();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  EXPECT_EQ(statuses_, (std::vector<int>{200, 200, 200}));
+}
+
+TEST_F(HttpAbuseTest, OneClientCannotHoldEveryWorker) {
+  HttpServerOptions options;
+  options.worker_threads = 2;  // so one client may run 1 at a time
+  options.max_queued_per_client = 1;
+  StartWith(options);
+  SlowRequest(nullptr);
+  AwaitGate(1, 0);
+  SlowRequest(nullptr);  // waits: its client already runs its share
+  AwaitGate(1, 1);
+  RawClient attacker(server_.port());
+  const RawClient::Response refused = attacker.Request("GET", "/slow");
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_NE(refused.body.find("http.max_queued_per_client"), std::string::npos) << refused.body;
+  // Another client still gets the free worker, ahead of the queued request.
+  RawClient bystander(server_.port(), AF_INET, "127.0.0.2");
+  const RawClient::Response r = bystander.Request("GET", "/slow");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "127.0.0.2");
+}
+
+TEST(HttpDeadlineTest, PerClientConnectionLimitLeavesOtherClientsServed) {
+  HttpServer server;
+  server.Handle(
+      "GET", "/healthz",
+      [](const HttpRequest&) {
+        return HttpResponse{200, "text/plain", "ok\n", {}};
+      },
+      HttpRouteKind::kInline);
+  HttpServerOptions options;
+  options.per_client_connection_limit = 2;
+  ASSERT_TRUE(server.Start(options).ok());
+  RawClient a(server.port()), b(server.port());
+  EXPECT_EQ(a.Request("GET", "/healthz").status, 200);
+  EXPECT_EQ(b.Request("GET", "/healthz").status, 200);
+  RawClient c(server.port());  // the third from 127.0.0.1: accepted by the kernel, then closed
+  c.TrySend("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_TRUE(c.ServerClosed());
+  RawClient other(server.port(), AF_INET, "127.0.0.2");
+  EXPECT_EQ(other.Request("GET", "/healthz").status, 200);
+}
+
+// Sends one byte every 20 ms until the server closes the connection or 10 s pass; true when
+// the server closed it. The deadlines in these tests are far shorter than 10 s: a trickle that
+// reset them would keep the connection open to the end.
+bool TrickleUntilClosed(RawClient& client, const std::string& head, char byte) {
+  if (!client.TrySend(head)) return true;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < end) {
+    if (!client.TrySend(std::string(1, byte))) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+TEST(HttpDeadlineTest, TrickledHeadersDoNotResetTheHeaderDeadline) {
+  HttpServer server;
+  server.Handle("GET", "/x", [](const HttpRequest&) { return HttpResponse{}; });
+  HttpServerOptions options;
+  options.header_timeout_ms = 300;
+  ASSERT_TRUE(server.Start(options).ok());
+  RawClient client(server.port());
+  EXPECT_TRUE(TrickleUntilClosed(client, "GET /x HTTP/1.1\r\nX-Slow: ", 'a'));
+  EXPECT_EQ(server.stats().closed_deadline, 1u);
+  RawClient fresh(server.port());
+  EXPECT_EQ(fresh.Request("GET", "/x").status, 200);
+}
+
+TEST(HttpDeadlineTest, TrickledBodyDoesNotResetTheBodyDeadline) {
+  HttpServer server;
+  server.Handle("POST", "/x", [](const HttpRequest&) { return HttpResponse{}; });
+  HttpServerOptions options;
+  options.body_timeout_ms = 300;
+  ASSERT_TRUE(server.Start(options).ok());
+  RawClient client(server.port());
+  EXPECT_TRUE(TrickleUntilClosed(
+      client, "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n", 'b'));
+  EXPECT_EQ(server.stats().closed_deadline, 1u);
 }
 
 TEST(HttpServerOptionsTest, ValidateNamesEveryProblem) {

@@ -84,6 +84,19 @@ absl::Status ServerConfig::Validate() const {
     errors.push_back("bundle.poll_interval_ms: must be >= 10");
   }
   if (http_threads < 1) errors.push_back("http.threads: must be >= 1");
+  if (http_worker_threads < 1) errors.push_back("http.worker_threads: must be >= 1");
+  if (http_max_queued < 1) errors.push_back("http.max_queued: must be >= 1");
+  if (http_max_queued_per_client < 1) {
+    errors.push_back("http.max_queued_per_client: must be >= 1");
+  }
+  if (http_max_running_per_client < 0) {
+    errors.push_back("http.max_running_per_client: must be >= 0");
+  }
+  if (http_per_client_connection_limit < 0) {
+    errors.push_back("http.per_client_connection_limit: must be >= 0");
+  }
+  if (http_header_timeout_ms < 1) errors.push_back("http.header_timeout_ms: must be >= 1");
+  if (http_body_timeout_ms < 1) errors.push_back("http.body_timeout_ms: must be >= 1");
   if (!decision_log.path.empty()) {
     if (auto s = decision_log.Validate(); !s.ok()) {
       errors.push_back(absl::StrCat("decision_log: ", s.message()));
@@ -183,6 +196,18 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       r.Int("http", k, v, n), c.http_threads = static_cast<int>(n);
     } else if (k == "listen") {
       r.String("http", k, v, c.http_listen);
+    } else if (int* field = k == "worker_threads"           ? &c.http_worker_threads
+                            : k == "max_queued"             ? &c.http_max_queued
+                            : k == "max_queued_per_client"  ? &c.http_max_queued_per_client
+                            : k == "max_running_per_client" ? &c.http_max_running_per_client
+                            : k == "per_client_connection_limit"
+                                ? &c.http_per_client_connection_limit
+                            : k == "header_timeout_ms" ? &c.http_header_timeout_ms
+                            : k == "body_timeout_ms"   ? &c.http_body_timeout_ms
+                                                       : nullptr;
+               field != nullptr) {
+      int64_t n = *field;
+      r.Int("http", k, v, n), *field = static_cast<int>(n);
     } else {
       r.Unknown("http", k);
     }

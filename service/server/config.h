@@ -34,7 +34,16 @@ struct ServerConfig {
 
   DecisionLogOptions decision_log;  // path "" = off, "-" = stdout
 
-  int http_threads = 2;
+  int http_threads = 2;  // I/O threads of the side port (parsing, health, metrics)
+  // Side-port abuse limits (service/http/http_server.h): decisions run on http_worker_threads
+  // behind a gate that answers 503/429 at once; absolute header/body deadlines.
+  int http_worker_threads = 4;
+  int http_max_queued = 64;
+  int http_max_queued_per_client = 32;
+  int http_max_running_per_client = 0;  // 0 = http_worker_threads - 1 (at least 1)
+  int http_per_client_connection_limit = 64;
+  int http_header_timeout_ms = 10000;
+  int http_body_timeout_ms = 30000;
 
   // Trino endpoint (OPA data API).
   std::string trino_path_prefix = "/v1/data/trino";

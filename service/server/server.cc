@@ -102,27 +102,44 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
           absl::StrCat("--http-listen: expected HOST:PORT, got \"", config_.http_listen, "\""));
     }
     options.threads = config_.http_threads;
+    options.worker_threads = config_.http_worker_threads;
+    options.max_queued = config_.http_max_queued;
+    options.max_queued_per_client = config_.http_max_queued_per_client;
+    options.max_running_per_client = config_.http_max_running_per_client;
+    options.per_client_connection_limit =
+        static_cast<unsigned>(config_.http_per_client_connection_limit);
+    options.header_timeout_ms = config_.http_header_timeout_ms;
+    options.body_timeout_ms = config_.http_body_timeout_ms;
     options.max_body_bytes = config_.max_message_bytes;
     http_ = std::make_unique<HttpServer>();
-    http_->Handle("GET", "/metrics", [this](const HttpRequest&) {
-      HttpResponse r;
-      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      r.body = registry_.Render();
-      return r;
-    });
-    http_->Handle("GET", "/healthz", [](const HttpRequest&) {
-      HttpResponse r;
-      r.body = "ok\n";
-      return r;
-    });
-    http_->Handle("GET", "/readyz", [this](const HttpRequest&) {
-      HttpResponse r;
-      bool ready = bundles_->Current() != nullptr && !gate_->draining();
-      r.status = ready ? 200 : 503;
-      r.body =
-          ready ? absl::StrCat("ready: bundle ", bundles_->status().revision, "\n") : "not ready\n";
-      return r;
-    });
+    http_->Handle(
+        "GET", "/metrics",
+        [this](const HttpRequest&) {
+          HttpResponse r;
+          r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          r.body = registry_.Render();
+          return r;
+        },
+        HttpRouteKind::kInline);
+    http_->Handle(
+        "GET", "/healthz",
+        [](const HttpRequest&) {
+          HttpResponse r;
+          r.body = "ok\n";
+          return r;
+        },
+        HttpRouteKind::kInline);
+    http_->Handle(
+        "GET", "/readyz",
+        [this](const HttpRequest&) {
+          HttpResponse r;
+          bool ready = bundles_->Current() != nullptr && !gate_->draining();
+          r.status = ready ? 200 : 503;
+          r.body = ready ? absl::StrCat("ready: bundle ", bundles_->status().revision, "\n")
+                         : "not ready\n";
+          return r;
+        },
+        HttpRouteKind::kInline);
     for (const auto& install : http_routes) install(*http_, *decider_, config_);
     if (absl::Status s = http_->Start(options); !s.ok()) return s;
   }
