@@ -140,12 +140,14 @@ class YamlBuilder {
     int flow = 0;         // flow collections down to this one, when it is a flow collection
     int height = 0;       // levels below this collection
     size_t nodes_at = 0;  // nodes_ before this collection
+    size_t bytes_at = 0;  // bytes_ before this collection
     std::string anchor;   // empty when not anchored
   };
   // What an alias copies.
   struct Anchored {
     Value value;
     size_t nodes = 0;
+    size_t bytes = 0;  // scalar text inside, keys included
     int height = 0;
     bool complete = false;    // false while the anchored collection is still being read
     bool scalar_key = false;  // usable as a map key: a scalar that is not null
@@ -158,6 +160,16 @@ class YamlBuilder {
   }
   absl::Status TooManyNodes(const yaml_mark_t& mark) const {
     return Error(mark, absl::StrCat("document has more than ", limits_.max_nodes, " nodes"));
+  }
+  absl::Status TooManyBytes(const yaml_mark_t& mark) const {
+    return Error(mark, absl::StrCat("document expands to more than ", limits_.max_expanded_bytes,
+                                    " bytes of text (aliases count what they copy)"));
+  }
+  // Counts `n` more bytes of scalar text.
+  bool AddBytes(size_t n) {
+    if (n > limits_.max_expanded_bytes - bytes_) return false;
+    bytes_ += n;
+    return true;
   }
   absl::Status TooDeep(const yaml_mark_t& mark) const {
     return Error(mark, absl::StrCat("nesting deeper than ", limits_.max_depth, " levels"));
@@ -207,6 +219,7 @@ class YamlBuilder {
   // Keys are not nodes: they are neither counted nor depth-checked.
   absl::Status OnScalar(const yaml_event_t& e) {
     const char* anchor = reinterpret_cast<const char*>(e.data.scalar.anchor);
+    if (!AddBytes(ScalarText(e).size())) return TooManyBytes(e.start_mark);
     if (ExpectingKey()) {
       if (IsNullScalar(e)) return Semantic(Error(e.start_mark, "map keys must be scalars"));
       if (anchor != nullptr) Remember(anchor, e);
@@ -223,6 +236,7 @@ class YamlBuilder {
     Anchored& a = anchors_[name];
     a.value = ScalarValue(e);
     a.nodes = 1;
+    a.bytes = ScalarText(e).size();
     a.height = 0;
     a.complete = true;
     a.scalar_key = !IsNullScalar(e);
@@ -240,6 +254,7 @@ class YamlBuilder {
       if (!a.complete || !a.scalar_key) {
         return Semantic(Error(e.start_mark, "map keys must be scalars"));
       }
+      if (!AddBytes(a.key.size())) return TooManyBytes(e.start_mark);
       return OnKey(a.key, e.start_mark);
     }
     // An alias inside the collection it names would expand forever.
@@ -247,6 +262,7 @@ class YamlBuilder {
     // The copy counts as many nodes as the original (the "billion laughs" stop here).
     if (a.nodes > limits_.max_nodes - nodes_) return TooManyNodes(e.start_mark);
     nodes_ += a.nodes;
+    if (!AddBytes(a.bytes)) return TooManyBytes(e.start_mark);
     if (depth() + a.height > limits_.max_depth) return TooDeep(e.start_mark);
     Attach(a.value, a.height);
     return absl::OkStatus();
@@ -271,6 +287,7 @@ class YamlBuilder {
     f.is_map = is_map;
     f.value = is_map ? Value::EmptyMap() : Value::EmptyList();
     f.nodes_at = nodes_at;
+    f.bytes_at = bytes_;
     f.flow = flow;
     if (anchor != nullptr) {
       f.anchor = reinterpret_cast<const char*>(anchor);
@@ -286,6 +303,7 @@ class YamlBuilder {
       Anchored& a = anchors_[f.anchor];
       a.value = f.value;
       a.nodes = nodes_ - f.nodes_at;
+      a.bytes = bytes_ - f.bytes_at;
       a.height = f.height;
       a.complete = true;
     }
@@ -351,6 +369,7 @@ class YamlBuilder {
   absl::flat_hash_map<std::string, Anchored> anchors_;
   Value root_;
   size_t nodes_ = 0;
+  size_t bytes_ = 0;  // scalar text so far, aliases expanded
   bool semantic_ = false;
 };
 

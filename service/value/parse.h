@@ -12,12 +12,19 @@
 
 namespace arbiter {
 
-// Bounds on a parsed document. Aliases in YAML are expanded, so `max_nodes` also bounds the
-// "billion laughs" expansion.
+// Bounds on a parsed document. Aliases in YAML are expanded, so an alias counts the nodes and
+// bytes of what it copies: `max_nodes` and `max_expanded_bytes` bound the "billion laughs"
+// (many aliases of one big collection) and its cousin, many aliases of one big scalar.
+//
+// Every parser of outside input uses these; the values each caller passes are listed in
+// docs/limits.md (keep that table true when changing a default or a caller).
 struct ParseLimits {
   size_t max_bytes = 4 << 20;  // size of the text
   int max_depth = 64;          // nesting of lists and maps
   size_t max_nodes = 200000;   // scalars, lists and maps after alias expansion
+  // Bytes of scalar text (values and map keys) after alias expansion. JSON has no aliases, so
+  // there it never exceeds max_bytes.
+  size_t max_expanded_bytes = 16 << 20;
 };
 
 // Parses one YAML document. Plain scalars resolve as YAML 1.2's core schema (null, true/false,

@@ -169,6 +169,29 @@ TEST(ParseYamlTest, AliasesCountTowardTheNodeLimit) {
             "t.yaml:4:4: document has more than 6 nodes");
 }
 
+TEST(ParseYamlTest, AliasesOfABigScalarCountItsBytes) {
+  // Issue 11: one 1 MiB scalar aliased 1,500 times is few nodes but 1.5 GB of text.
+  std::string text = absl::StrCat("a: &big ", std::string(1 << 20, 'x'), "\nb: [");
+  for (int i = 0; i < 1500; ++i) absl::StrAppend(&text, i ? ", " : "", "*big");
+  absl::StrAppend(&text, "]\n");
+  const std::string error = YamlError(text);
+  EXPECT_NE(error.find("t.yaml:2:"), std::string::npos) << error;
+  EXPECT_NE(error.find("document expands to more than 16777216 bytes of text"), std::string::npos)
+      << error;
+  // Keys count too, aliased keys included.
+  ParseLimits limits;
+  limits.max_expanded_bytes = 10;
+  EXPECT_EQ(Yaml("&k abcd: 1\nx: *k\n", limits).ToJson(), R"({"abcd":1,"x":"abcd"})");
+  EXPECT_EQ(YamlError("&k abcd: 1\nx: *k\ny: *k\n", limits),  // 4+1+1+4 bytes, then "y"
+            "t.yaml:3:1: document expands to more than 10 bytes of text (aliases count what "
+            "they copy)");
+  // An anchored collection counts everything inside it.
+  limits.max_expanded_bytes = 12;
+  EXPECT_EQ(YamlError("a: &a [xx, yy]\nb: *a\nc: *a\n", limits),
+            "t.yaml:3:4: document expands to more than 12 bytes of text (aliases count what "
+            "they copy)");
+}
+
 TEST(ParseYamlTest, BillionLaughsIsRejectedByTheNodeLimit) {
   std::string text = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
   char prev = 'a';
