@@ -7,9 +7,11 @@
 #  3. validate.mjs renders it for the default values and each values switch, checks the values
 #     against values.schema.json and every object against the Kubernetes schemas
 #     (kubernetes-models), and asserts probes, checksums, drain, schema rejections;
-#  4. checks that the Dockerfile builds the way CI does (scripts/install-deps.sh, scripts/build.sh).
-# Needs: golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev, node + npm
-# (all installed by scripts/install-deps.sh). Exits non-zero on any failure.
+#  4. when an arbiterd build exists (ARBITERD, or build-test/ as scripts/test.sh leaves it),
+#     serve.mjs runs it with the chart's args and rendered config over TLS (see its header);
+#  5. checks that the Dockerfile builds the way CI does (scripts/install-deps.sh, scripts/build.sh).
+# Needs: golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev, node + npm, and
+# openssl for step 4 (all installed by scripts/install-deps.sh). Exits non-zero on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -48,6 +50,16 @@ cp -r "$bundle/." "$work/chart/policies/"
 
 # 3. Render and validate.
 node "$here/validate.mjs" --render "$here/.build/render" --chart "$work/chart" --work "$work"
+
+# 3b. The real arbiterd with the chart's args and config (ports and mount paths moved here), when
+#     a build exists (scripts/test.sh builds build-test/ before this harness runs).
+arbiterd="${ARBITERD:-$repo/build-test/service/server/arbiterd}"
+if [ -x "$arbiterd" ]; then
+  node "$here/serve.mjs" --render "$here/.build/render" --chart "$work/chart" --work "$work/serve" \
+    --arbiterd "$arbiterd"
+else
+  echo "# no arbiterd at $arbiterd (set ARBITERD or build build-test/): the chart was not served"
+fi
 
 # 4. The Dockerfile builds what CI builds.
 dockerfile="$repo/Dockerfile"
