@@ -335,6 +335,8 @@ test("default values: renders, validates, mTLS on, probes on the health port, bu
   assert.ok(!pod.containers.some((x) => x.name === "git-sync"));
   assert.match(defaults.notes, /opa\.policy\.uri=https:\/\/arbiter\.mesh\.svc:8181\/v1\/data\/trino\/allow/);
   assert.match(defaults.notes, /WARNING: authz\.identities is empty/);
+  assert.match(defaults.notes, /Callers without a certificate: refused/);
+  assert.match(defaults.notes, /Probes: plaintext \/healthz and \/readyz on port 8081/);
   assert.match(defaults.notes, /Create that Secret yourself/);
   assert.doesNotMatch(defaults.notes, /PLAINTEXT/);
 });
@@ -478,6 +480,7 @@ test("probes.type=grpc without TLS: Kubernetes' native gRPC probes on the gRPC p
     assert.deepEqual(p.grpc, { port: 50051, service: "arbiter.v1.DecisionService" });
   }
   assert.equal(c.livenessProbe.periodSeconds, 10);
+  assert.match(r.notes, /Probes: gRPC health on port 50051/);
 });
 
 test("tls.certManager.enabled: a Certificate for the Services' names into the mounted Secret", () => {
