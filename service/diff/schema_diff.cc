@@ -1,6 +1,7 @@
 #include "service/diff/schema_diff.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
@@ -8,8 +9,10 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "service/diff/semver.h"
 #include "service/value/parse.h"
@@ -18,7 +21,7 @@ namespace arbiter {
 namespace {
 
 // Values built from protobuf Structs are not bounded by the parsers' limits; this keeps the
-// normalisers' recursion bounded on their own.
+// normalisers' recursion (nesting and `$ref` chains) bounded on their own.
 constexpr int kMaxNesting = 64;
 
 // ---------------------------------------------------------------------------------------------
@@ -45,6 +48,16 @@ std::string JoinPath(absl::string_view base, absl::string_view key) {
   return absl::StrCat(base, ".", key);
 }
 
+// A dotted key path such as "logicalTypeOptions.minLength".
+const Value* FindDotted(const Value& v, absl::string_view dotted) {
+  const Value* at = &v;
+  for (absl::string_view key : absl::StrSplit(dotted, '.')) {
+    at = at->Find(key);
+    if (at == nullptr) return nullptr;
+  }
+  return at;
+}
+
 // The first of several places a document may keep something, e.g. the name of an ODCS contract
 // (`name`) versus a seed-shaped one (`metadata.name`).
 const Value* FirstOf(const Value& doc,
@@ -62,27 +75,20 @@ std::string NameText(const Value* v) {
   return ScalarText(*v);
 }
 
-std::string ContractName(const Value& c) {
-  return NameText(FirstOf(c, {{"metadata", "name"}, {"name"}, {"id"}, {"info", "title"}}));
-}
-
 const Value* ContractVersion(const Value& c) {
   return FirstOf(c, {{"metadata", "version"}, {"version"}, {"info", "version"}});
 }
 
-std::string ProductName(const Value& p) {
-  return NameText(FirstOf(p, {{"metadata", "name"}, {"name"}}));
-}
-
 using Problems = std::vector<std::pair<std::string, std::string>>;  // path, message
 
-// A list of maps keyed by "name", or a map from name to entry: both spellings occur for output
-// ports, SLOs, models and fields. Entries that cannot be named are reported and skipped; a
-// repeated name keeps its first entry.
+// A list of maps keyed by `key` (usually "name"), or a map from name to entry: both spellings
+// occur for output ports, SLOs, models and fields. Entries that cannot be named are reported and
+// skipped; a repeated name keeps its first entry.
 std::vector<std::pair<std::string, const Value*>> NamedEntries(const Value* v,
                                                                const std::string& path,
                                                                absl::string_view what,
-                                                               Problems* problems) {
+                                                               Problems* problems,
+                                                               absl::string_view key = "name") {
   std::vector<std::pair<std::string, const Value*>> out;
   if (v == nullptr || v->is_null()) return out;
   std::map<std::string, bool> seen;
@@ -99,10 +105,10 @@ std::vector<std::pair<std::string, const Value*>> NamedEntries(const Value* v,
   } else if (v->is_list()) {
     const Value::List& list = v->as_list();
     for (size_t i = 0; i < list.size(); ++i) {
-      const Value* name = list[i].is_map() ? list[i].Find("name") : nullptr;
+      const Value* name = list[i].is_map() ? list[i].Find(key) : nullptr;
       if (name == nullptr || !(name->is_string() || name->is_number())) {
         problems->emplace_back(absl::StrCat(path, "[", i, "]"),
-                               absl::StrCat("one of the ", what, " is not a map with a name"));
+                               absl::StrCat("one of the ", what, " is not a map with a ", key));
         continue;
       }
       add(ScalarText(*name), &list[i]);
@@ -123,18 +129,17 @@ std::map<std::string, const Value*> IndexOf(
 // ---------------------------------------------------------------------------------------------
 // Recording changes.
 
-// Which list of a ChangeSet a change goes to.
-enum class ChangeClass { kBreaking, kWarning, kInfo };
+DiffRule Next(DiffRule r, int n) { return static_cast<DiffRule>(static_cast<int>(r) + n); }
 
 class Recorder {
  public:
-  Recorder(std::string document, ChangeSet* out) : document_(std::move(document)), out_(out) {}
+  Recorder(std::string document, const DiffRuleClasses& classes, ChangeSet* out)
+      : document_(std::move(document)), classes_(classes), out_(out) {}
 
-  void Add(ChangeClass s, std::string path, absl::string_view rule, Value old_value,
-           Value new_value) {
-    Change c{document_, std::move(path), std::string(rule), std::move(old_value),
+  void Add(DiffRule rule, std::string path, Value old_value, Value new_value) {
+    Change c{document_, std::move(path), std::string(RuleInfo(rule).name), std::move(old_value),
              std::move(new_value)};
-    switch (s) {
+    switch (classes_[static_cast<size_t>(rule)]) {
       case ChangeClass::kBreaking:
         out_->breaking.push_back(std::move(c));
         break;
@@ -148,8 +153,7 @@ class Recorder {
   }
 
   void Unparseable(std::string path, std::string message) {
-    Add(ChangeClass::kWarning, std::move(path), "unparseable_schema", Value(),
-        Value(std::move(message)));
+    Add(DiffRule::kUnparseableSchema, std::move(path), Value(), Value(std::move(message)));
   }
 
   void Report(const Problems& problems, absl::string_view prefix) {
@@ -157,15 +161,42 @@ class Recorder {
   }
 
   // A value that must not change at all (a port's endpoint, the domain): equal or `rule`.
-  void IfDiffers(ChangeClass s, std::string path, absl::string_view rule, const Value* old_value,
-                 const Value* new_value) {
+  void IfDiffers(DiffRule rule, std::string path, const Value* old_value, const Value* new_value) {
     Value o = OrNull(old_value);
     Value n = OrNull(new_value);
-    if (!(o == n)) Add(s, std::move(path), rule, std::move(o), std::move(n));
+    if (!(o == n)) Add(rule, std::move(path), std::move(o), std::move(n));
   }
 
+  // An attribute with three rules in a row: `added` (absent before), `added`+1 (absent now),
+  // `added`+2 (both present, different). Lists compare without order when `unordered`.
+  void Compare(DiffRule added, const std::string& path, const Value& o, const Value& n,
+               bool unordered = false) {
+    if (o.is_null() && n.is_null()) return;
+    if (o.is_null()) {
+      Add(added, path, o, n);
+    } else if (n.is_null()) {
+      Add(Next(added, 1), path, o, n);
+    } else if (!(unordered ? SortedEqual(o, n) : o == n)) {
+      Add(Next(added, 2), path, o, n);
+    }
+  }
+
+  const DiffRuleClasses& classes() const { return classes_; }
+
  private:
+  static bool SortedEqual(const Value& a, const Value& b) {
+    if (!a.is_list() || !b.is_list()) return a == b;
+    auto sorted = [](const Value& v) {
+      std::vector<std::string> out;
+      for (const Value& e : v.as_list()) out.push_back(e.ToJson());
+      std::sort(out.begin(), out.end());
+      return out;
+    };
+    return sorted(a) == sorted(b);
+  }
+
   std::string document_;
+  const DiffRuleClasses& classes_;
   ChangeSet* out_;
 };
 
@@ -194,27 +225,83 @@ void Merge(ChangeSet& into, ChangeSet&& from) {
 // ---------------------------------------------------------------------------------------------
 // Contract schemas, normalised: models → fields with attributes, whatever the shape.
 
+// Field attributes compared value against value (after `$ref` resolution), each with its three
+// rules and the keys the shapes keep it under, first found wins.
+enum Attr {
+  kAttrType,
+  kAttrPhysicalType,
+  kAttrTitle,
+  kAttrFormat,
+  kAttrReferences,
+  kAttrRef,
+  kAttrDescription,
+  kAttrPii,
+  kAttrClassification,
+  kAttrPattern,
+  kAttrMinLength,
+  kAttrMaxLength,
+  kAttrMinimum,
+  kAttrExclusiveMinimum,
+  kAttrMaximum,
+  kAttrExclusiveMaximum,
+  kAttrEnum,
+  kAttrTags,
+  kAttrExample,
+  kAttrCount
+};
+
+struct AttrSpec {
+  DiffRule added;  // then removed, updated
+  std::array<absl::string_view, 2> keys;
+  bool unordered;  // a list whose order carries no meaning
+};
+
+// Type is read by the shapes' own type readers; the keys here name it in paths.
+constexpr std::array<AttrSpec, kAttrCount> kAttrs = {{
+    {DiffRule::kFieldTypeAdded, {"type", "logicalType"}, false},
+    {DiffRule::kFieldPhysicalTypeAdded, {"physicalType", ""}, false},
+    {DiffRule::kFieldTitleAdded, {"title", "businessName"}, false},
+    {DiffRule::kFieldFormatAdded, {"format", "logicalTypeOptions.format"}, false},
+    {DiffRule::kFieldReferencesAdded, {"references", ""}, false},
+    {DiffRule::kFieldRefAdded, {"$ref", ""}, false},
+    {DiffRule::kFieldDescriptionAdded, {"description", ""}, false},
+    {DiffRule::kFieldPiiAdded, {"pii", ""}, false},
+    {DiffRule::kFieldClassificationAdded, {"classification", ""}, false},
+    {DiffRule::kFieldPatternAdded, {"pattern", "logicalTypeOptions.pattern"}, false},
+    {DiffRule::kFieldMinLengthAdded, {"minLength", "logicalTypeOptions.minLength"}, false},
+    {DiffRule::kFieldMaxLengthAdded, {"maxLength", "logicalTypeOptions.maxLength"}, false},
+    {DiffRule::kFieldMinimumAdded, {"minimum", "logicalTypeOptions.minimum"}, false},
+    {DiffRule::kFieldExclusiveMinimumAdded,
+     {"exclusiveMinimum", "logicalTypeOptions.exclusiveMinimum"},
+     false},
+    {DiffRule::kFieldMaximumAdded, {"maximum", "logicalTypeOptions.maximum"}, false},
+    {DiffRule::kFieldExclusiveMaximumAdded,
+     {"exclusiveMaximum", "logicalTypeOptions.exclusiveMaximum"},
+     false},
+    {DiffRule::kFieldEnumAdded, {"enum", ""}, true},
+    {DiffRule::kFieldTagsAdded, {"tags", ""}, true},
+    {DiffRule::kFieldExampleAdded, {"examples", "example"}, false},
+}};
+
 struct Field {
   std::string name;
-  Value type;  // canonical text, null when the document gives none
-  Value physical_type;
-  Value format;
-  Value description;
-  Value references;
-  Value classification;
-  Value pii;  // as written, for old/new
+  std::array<Value, kAttrCount> attrs;             // null when absent
+  std::array<absl::string_view, kAttrCount> keys;  // where each was found, for paths
   bool required = false;
   bool unique = false;
   bool primary_key = false;
   bool has_default = false;
-  bool has_symbols = false;
-  std::vector<std::string> symbols;
-  std::vector<Field> children;  // nested record / object fields, or those of array items
+  Value quality;                // a field's own list of quality rules
+  std::vector<Field> children;  // nested record / object fields
+  std::vector<Field> items;     // an array's item (datacontract.com, ODCS): zero or one
 };
 
 struct Model {
   std::string name;
   Value description;
+  Value type;
+  absl::string_view type_key = "type";
+  Value quality;
   std::vector<Field> fields;
 };
 
@@ -228,16 +315,32 @@ struct Schema {
   Problems problems;
 };
 
-// Attributes that every shape spells the same way (Avro allows them as extra attributes).
-void ReadCommonAttributes(const Value& m, Field* f) {
-  f->format = OrNull(m.Find("format"));
-  if (f->format.is_null()) f->format = OrNull(m.FindPath({"logicalTypeOptions", "format"}));
+// An empty list says nothing more than an absent one (datacontract-cli reads both alike).
+Value Present(const Value* v) {
+  if (v == nullptr || v->is_null()) return Value();
+  if (v->is_list() && v->as_list().empty()) return Value();
+  return *v;
+}
+
+// Every attribute but the type (and, for Avro, the description and enum, which Avro spells
+// `doc` and `symbols`), from the keys every shape uses.
+void ReadAttributes(const Value& m, bool avro, Field* f) {
+  for (int a = kAttrPhysicalType; a < kAttrCount; ++a) {
+    if (avro && (a == kAttrDescription || a == kAttrEnum)) continue;
+    f->keys[a] = kAttrs[a].keys[0];
+    for (absl::string_view key : kAttrs[a].keys) {
+      if (key.empty()) continue;
+      Value v = Present(FindDotted(m, key));
+      if (v.is_null()) continue;
+      f->attrs[a] = std::move(v);
+      f->keys[a] = key;
+      break;
+    }
+  }
+  f->required = f->required || Truthy(m.Find("required"));
   f->unique = Truthy(m.Find("unique"));
   f->primary_key = Truthy(m.Find("primaryKey")) || Truthy(m.Find("primary"));
-  f->pii = OrNull(m.Find("pii"));
-  f->classification = OrNull(m.Find("classification"));
-  f->references = OrNull(m.Find("references"));
-  if (f->description.is_null()) f->description = OrNull(m.Find("description"));
+  f->has_default = m.Find("default") != nullptr;
 }
 
 // The logical type a map carries, as a suffix of its physical type: "[timestamp-millis]",
@@ -381,13 +484,18 @@ void ReadAvroFields(const Value& fields, const std::string& path, int depth,
     if (!at.text.empty() && at.text.find('[') == std::string::npos) {
       at.text += LogicalSuffix(*entry);
     }
-    if (!at.text.empty()) f.type = Value(at.text);
+    if (!at.text.empty()) f.attrs[kAttrType] = Value(at.text);
+    f.keys[kAttrType] = "type";
     f.required = !at.nullable;
-    f.has_default = entry->Find("default") != nullptr;
-    f.description = OrNull(entry->Find("doc"));
-    ReadCommonAttributes(*entry, &f);
-    f.has_symbols = at.has_symbols;
-    f.symbols = std::move(at.symbols);
+    if (entry->is_map()) ReadAttributes(*entry, /*avro=*/true, &f);
+    f.attrs[kAttrDescription] = OrNull(entry->Find("doc"));
+    f.keys[kAttrDescription] = "doc";
+    f.keys[kAttrEnum] = "symbols";
+    if (at.has_symbols) {
+      Value symbols = Value::EmptyList();
+      for (std::string& s : at.symbols) symbols.Append(std::move(s));
+      f.attrs[kAttrEnum] = std::move(symbols);
+    }
     f.children = std::move(at.children);
     out->push_back(std::move(f));
   }
@@ -428,62 +536,105 @@ void ReadAvroSpec(const Value& spec, Schema* schema) {
   }
 }
 
-void ReadProperties(const Value* props, const std::string& path, int depth, std::vector<Field>* out,
-                    Problems* problems);
+// `$ref` copies a definition into every field that uses it, and definitions may use others, so
+// a small document can stand for an exponentially large one: reading stops after this many
+// fields (far more than any contract people write).
+constexpr size_t kMaxFieldsRead = 20000;
 
-// One ODCS property or datacontract.com field.
-Field ReadProperty(const std::string& name, const Value& p, const std::string& path, int depth,
-                   Problems* problems) {
-  Field f;
-  f.name = name;
-  if (!p.is_map()) {
-    problems->emplace_back(path, "field is not a map");
-    return f;
-  }
-  const Value* type = p.Find("logicalType");
-  if (type == nullptr || !type->is_string()) type = p.Find("type");
-  if (type != nullptr && type->is_string()) f.type = *type;
-  f.physical_type = OrNull(p.Find("physicalType"));
-  f.required = Truthy(p.Find("required"));
-  f.has_default = p.Find("default") != nullptr;
-  ReadCommonAttributes(p, &f);
-  if (const Value* e = p.Find("enum"); e != nullptr) {
-    f.has_symbols = true;
-    if (e->is_list()) {
-      for (const Value& s : e->as_list()) f.symbols.push_back(ScalarText(s));
-    } else {
-      problems->emplace_back(JoinPath(path, "enum"), "enum is not a list");
-    }
+// What reading datacontract.com and ODCS fields needs besides the field itself.
+struct FieldContext {
+  const Value* definitions = nullptr;  // datacontract.com `definitions`, for `$ref`
+  Problems* problems = nullptr;
+  size_t* fields_read = nullptr;  // shared by the whole schema, against kMaxFieldsRead
+};
+
+// A field with a local `$ref` ("#/definitions/<name>") resolved: the definition's attributes,
+// the field's own on top. A reference elsewhere (another file, a URL) stays unresolved: only the
+// `$ref` text is compared.
+Value ResolveRef(const Value& p, const std::string& path, int depth, const FieldContext& ctx) {
+  const Value* ref = p.Find("$ref");
+  if (ref == nullptr || !ref->is_string()) return p;
+  absl::string_view target = ref->as_string();
+  if (!absl::ConsumePrefix(&target, "#/definitions/")) return p;
+  const Value* def = ctx.definitions == nullptr ? nullptr : ctx.definitions->Find(target);
+  if (def == nullptr || !def->is_map()) {
+    ctx.problems->emplace_back(JoinPath(path, "$ref"),
+                               absl::StrCat("no definition \"", target, "\" for $ref"));
+    return p;
   }
   if (depth > kMaxNesting) {
-    problems->emplace_back(path, "fields nested too deeply");
+    ctx.problems->emplace_back(path, "$ref chain too long (or circular)");
+    return p;
+  }
+  Value merged = ResolveRef(*def, path, depth + 1, ctx);
+  if (!merged.is_map()) return p;
+  Value::Map& m = merged.mutable_map();
+  // A definition's own name and domain say what it is, not what the field is.
+  m.erase(std::remove_if(m.begin(), m.end(),
+                         [](const auto& kv) { return kv.first == "name" || kv.first == "domain"; }),
+          m.end());
+  for (const auto& [k, v] : p.as_map()) merged.Set(k, v);
+  return merged;
+}
+
+void ReadProperties(const Value* props, const std::string& path, int depth, const FieldContext& ctx,
+                    std::vector<Field>* out);
+
+// One ODCS property or datacontract.com field.
+Field ReadProperty(const std::string& name, const Value& raw, const std::string& path, int depth,
+                   const FieldContext& ctx) {
+  Field f;
+  f.name = name;
+  f.keys[kAttrType] = "type";
+  if (!raw.is_map()) {
+    ctx.problems->emplace_back(path, "field is not a map");
     return f;
   }
+  if (depth > kMaxNesting) {
+    ctx.problems->emplace_back(path, "fields nested too deeply");
+    return f;
+  }
+  if (++*ctx.fields_read > kMaxFieldsRead) {
+    if (*ctx.fields_read == kMaxFieldsRead + 1) {
+      ctx.problems->emplace_back(path, absl::StrCat("more than ", kMaxFieldsRead,
+                                                    " fields once $ref is expanded; the rest is "
+                                                    "not compared"));
+    }
+    return f;
+  }
+  Value p = ResolveRef(raw, path, 1, ctx);
+  ReadAttributes(p, /*avro=*/false, &f);
+  const Value* type = p.Find("logicalType");
+  f.keys[kAttrType] = "logicalType";
+  if (type == nullptr || !type->is_string()) {
+    type = p.Find("type");
+    f.keys[kAttrType] = "type";
+  }
+  if (type != nullptr && type->is_string()) f.attrs[kAttrType] = *type;
+  if (const Value* e = p.Find("enum"); e != nullptr && !e->is_null() && !e->is_list()) {
+    ctx.problems->emplace_back(JoinPath(path, "enum"), "enum is not a list");
+    f.attrs[kAttrEnum] = Value();
+  }
+  f.quality = Present(p.Find("quality"));
   const Value* children = p.Find("properties");
   if (children == nullptr) children = p.Find("fields");
-  ReadProperties(children, path, depth + 1, &f.children, problems);
-  if (const Value* items = p.Find("items"); items != nullptr) {
-    Field item = ReadProperty("items", *items, path, depth + 1, problems);
-    std::string item_type = item.type.is_string() ? item.type.as_string() : "?";
-    f.type =
-        Value(absl::StrCat(f.type.is_string() ? f.type.as_string() : "array", "<", item_type, ">"));
-    if (item.has_symbols) {
-      f.has_symbols = true;
-      f.symbols = std::move(item.symbols);
-    }
-    for (Field& c : item.children) f.children.push_back(std::move(c));
+  ReadProperties(children, path, depth + 1, ctx, &f.children);
+  if (const Value* items = p.Find("items"); items != nullptr && !items->is_null()) {
+    f.items.push_back(ReadProperty("items", *items, JoinPath(path, "items"), depth + 1, ctx));
   }
   return f;
 }
 
-void ReadProperties(const Value* props, const std::string& path, int depth, std::vector<Field>* out,
-                    Problems* problems) {
-  for (const auto& [name, entry] : NamedEntries(props, path, "fields", problems)) {
-    out->push_back(ReadProperty(name, *entry, JoinPath(path, name), depth, problems));
+void ReadProperties(const Value* props, const std::string& path, int depth, const FieldContext& ctx,
+                    std::vector<Field>* out) {
+  for (const auto& [name, entry] : NamedEntries(props, path, "fields", ctx.problems)) {
+    out->push_back(ReadProperty(name, *entry, JoinPath(path, name), depth, ctx));
   }
 }
 
-void ReadModels(const Value& models, Schema* schema) {
+void ReadModels(const Value& models, const Value* definitions, bool odcs, Schema* schema) {
+  size_t fields_read = 0;
+  FieldContext ctx{definitions, &schema->problems, &fields_read};
   for (const auto& [name, entry] :
        NamedEntries(&models, schema->prefix, "models", &schema->problems)) {
     std::string path = JoinPath(schema->prefix, name);
@@ -494,9 +645,14 @@ void ReadModels(const Value& models, Schema* schema) {
       continue;
     }
     m.description = OrNull(entry->Find("description"));
+    // An ODCS schema object is `logicalType: object`; what kind of thing it is (table, view,
+    // topic) is its physicalType. A datacontract.com model says so in `type`.
+    m.type_key = odcs ? "physicalType" : "type";
+    m.type = OrNull(entry->Find(m.type_key));
+    m.quality = Present(entry->Find("quality"));
     const Value* fields = entry->Find("properties");
     if (fields == nullptr) fields = entry->Find("fields");
-    ReadProperties(fields, path, 1, &m.fields, &schema->problems);
+    ReadProperties(fields, path, 1, ctx, &m.fields);
     schema->models.push_back(std::move(m));
   }
 }
@@ -507,7 +663,7 @@ Schema ReadSchema(const Value& contract, absl::string_view source) {
   const Value* models = contract.Find("models");
   if (schema != nullptr && schema->is_list()) {
     s.present = s.comparable = true;
-    ReadModels(*schema, &s);
+    ReadModels(*schema, nullptr, /*odcs=*/true, &s);
   } else if (schema != nullptr && schema->is_map()) {
     s.present = true;
     s.type = OrNull(schema->Find("type"));
@@ -540,37 +696,119 @@ Schema ReadSchema(const Value& contract, absl::string_view source) {
   } else if (models != nullptr && !models->is_null()) {
     s.present = s.comparable = true;
     s.prefix = "models";
-    ReadModels(*models, &s);
+    const Value* definitions = contract.Find("definitions");
+    if (definitions != nullptr && !definitions->is_null() && !definitions->is_map()) {
+      s.problems.emplace_back("definitions", "definitions are not a map");
+      definitions = nullptr;
+    }
+    ReadModels(*models, definitions, /*odcs=*/false, &s);
   }
   return s;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Diffing normalised schemas.
+// Quality rules.
 
-// Higher is more protected; -1 is absent, -2 a level we do not know.
-int ClassificationRank(const Value& v) {
-  if (!v.is_string()) return -1;
-  std::string s = absl::AsciiStrToLower(v.as_string());
-  if (s == "public") return 0;
-  if (s == "internal") return 1;
-  if (s == "confidential" || s == "sensitive") return 2;
-  if (s == "pii" || s == "restricted") return 3;
-  if (s == "secret" || s == "highly-confidential" || s == "highly_confidential") return 4;
-  return -2;
+// A list of quality rules, each keyed by the column it checks (for a contract-level list) and
+// what it checks: "amount.not_null", "*.sql". The same key twice is told apart by "#<n>".
+std::vector<std::pair<std::string, const Value*>> QualityRules(const Value* rules,
+                                                               const std::string& path,
+                                                               Problems* problems) {
+  std::vector<std::pair<std::string, const Value*>> out;
+  if (rules == nullptr || rules->is_null()) return out;
+  if (!rules->is_list()) {
+    problems->emplace_back(path, "quality rules are not a list");
+    return out;
+  }
+  std::map<std::string, int> seen;
+  const Value::List& list = rules->as_list();
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Value& r = list[i];
+    if (!r.is_map()) {
+      problems->emplace_back(absl::StrCat(path, "[", i, "]"), "quality rule is not a map");
+      continue;
+    }
+    const Value* column = FirstOf(r, {{"column"}, {"field"}, {"property"}});
+    const Value* check = FirstOf(r, {{"name"}, {"check"}, {"rule"}, {"metric"}, {"type"}});
+    std::string key =
+        absl::StrCat(column ? NameText(column) : "*", ".", check ? NameText(check) : "?");
+    if (int n = ++seen[key]; n > 1) absl::StrAppend(&key, "#", n);
+    out.emplace_back(std::move(key), &r);
+  }
+  return out;
 }
-constexpr int kProtectedRank = 2;
+
+void DiffQualityRules(Recorder& rec, const std::string& path, const Value* o, const Value* n) {
+  Problems problems;
+  auto old_rules = QualityRules(o, path, &problems);
+  auto new_rules = QualityRules(n, path, &problems);
+  rec.Report(problems, "");
+  auto old_index = IndexOf(old_rules);
+  auto new_index = IndexOf(new_rules);
+  for (const auto& [key, rule] : old_rules) {
+    std::string rpath = JoinPath(path, key);
+    auto it = new_index.find(key);
+    if (it == new_index.end()) {
+      rec.Add(DiffRule::kQualityRuleRemoved, rpath, *rule, Value());
+    } else if (!(*rule == *it->second)) {
+      rec.Add(DiffRule::kQualityRuleUpdated, rpath, *rule, *it->second);
+    }
+  }
+  for (const auto& [key, rule] : new_rules) {
+    if (!old_index.count(key)) {
+      rec.Add(DiffRule::kQualityRuleAdded, JoinPath(path, key), Value(), *rule);
+    }
+  }
+}
+
+// The contract's own `quality`: datacontract.com's `{type, specification}` block, the seed's
+// `{rules: [...]}`, or a list of rules.
+void DiffContractQuality(Recorder& rec, const Value& o, const Value& n) {
+  auto block = [](const Value& c) -> const Value* {
+    const Value* q = c.Find("quality");
+    return q != nullptr && q->is_map() && q->Find("rules") == nullptr ? q : nullptr;
+  };
+  auto rules = [](const Value& c) -> std::pair<std::string, const Value*> {
+    const Value* q = c.Find("quality");
+    if (q == nullptr || q->is_null()) return {"quality", nullptr};
+    if (q->is_map()) {
+      const Value* r = q->Find("rules");
+      return {"quality.rules", r};
+    }
+    return {"quality", q};
+  };
+  const Value* ob = block(o);
+  const Value* nb = block(n);
+  if (ob == nullptr && nb != nullptr) {
+    rec.Add(DiffRule::kQualityAdded, "quality", Value(), *nb);
+  } else if (ob != nullptr && nb == nullptr) {
+    rec.Add(DiffRule::kQualityRemoved, "quality", *ob, Value());
+  } else if (ob != nullptr && nb != nullptr) {
+    rec.IfDiffers(DiffRule::kQualityTypeUpdated, "quality.type", ob->Find("type"),
+                  nb->Find("type"));
+    rec.IfDiffers(DiffRule::kQualitySpecificationUpdated, "quality.specification",
+                  ob->Find("specification"), nb->Find("specification"));
+  }
+  auto [old_path, old_rules] = rules(o);
+  auto [new_path, new_rules] = rules(n);
+  DiffQualityRules(rec, new_rules != nullptr ? new_path : old_path, old_rules, new_rules);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diffing normalised schemas.
 
 Value FieldSummary(const Field& f) {
   Value v = Value::EmptyMap();
   v.Set("name", f.name);
-  if (!f.type.is_null()) v.Set("type", f.type);
+  if (!f.attrs[kAttrType].is_null()) v.Set("type", f.attrs[kAttrType]);
   v.Set("required", f.required);
-  if (!f.format.is_null()) v.Set("format", f.format);
+  if (!f.attrs[kAttrFormat].is_null()) v.Set("format", f.attrs[kAttrFormat]);
   if (f.unique) v.Set("unique", true);
   if (f.primary_key) v.Set("primaryKey", true);
-  if (!f.pii.is_null()) v.Set("pii", f.pii);
-  if (!f.classification.is_null()) v.Set("classification", f.classification);
+  if (!f.attrs[kAttrPii].is_null()) v.Set("pii", f.attrs[kAttrPii]);
+  if (!f.attrs[kAttrClassification].is_null()) {
+    v.Set("classification", f.attrs[kAttrClassification]);
+  }
   if (f.has_default) v.Set("hasDefault", true);
   return v;
 }
@@ -584,83 +822,30 @@ Value ModelSummary(const Model& m) {
   return v;
 }
 
-// Type and format: a change of value breaks readers; one that appears or disappears is a
-// warning, as datacontract-cli has it (field_type_added / field_type_removed).
-void CompareTypeLike(Recorder& rec, const std::string& path, absl::string_view rule,
-                     const Value& old_value, const Value& new_value) {
-  if (old_value == new_value) return;
-  ChangeClass s =
-      old_value.is_null() || new_value.is_null() ? ChangeClass::kWarning : ChangeClass::kBreaking;
-  rec.Add(s, path, rule, old_value, new_value);
-}
-
 void DiffFields(Recorder& rec, const std::string& path, const std::vector<Field>& old_fields,
                 const std::vector<Field>& new_fields);
 
 void DiffField(Recorder& rec, const std::string& path, const Field& o, const Field& n) {
-  CompareTypeLike(rec, JoinPath(path, "type"), "field_type_changed", o.type, n.type);
-  CompareTypeLike(rec, JoinPath(path, "physicalType"), "field_type_changed", o.physical_type,
-                  n.physical_type);
-  CompareTypeLike(rec, JoinPath(path, "format"), "field_format_changed", o.format, n.format);
+  for (int a = 0; a < kAttrCount; ++a) {
+    absl::string_view key = !n.attrs[a].is_null() ? n.keys[a] : o.keys[a];
+    if (key.empty()) key = kAttrs[a].keys[0];
+    rec.Compare(kAttrs[a].added, JoinPath(path, key), o.attrs[a], n.attrs[a], kAttrs[a].unordered);
+  }
   if (!o.required && n.required) {
-    rec.Add(ChangeClass::kBreaking, JoinPath(path, "required"), "field_required_changed", false,
-            true);
+    rec.Add(DiffRule::kFieldRequiredUpdated, JoinPath(path, "required"), false, true);
   } else if (o.required && !n.required) {
-    rec.Add(ChangeClass::kWarning, JoinPath(path, "required"), "field_required_relaxed", true,
-            false);
+    rec.Add(DiffRule::kFieldRequiredRelaxed, JoinPath(path, "required"), true, false);
   }
   if (o.unique != n.unique) {
-    rec.Add(ChangeClass::kBreaking, JoinPath(path, "unique"), "field_unique_changed", o.unique,
-            n.unique);
+    rec.Add(DiffRule::kFieldUniqueUpdated, JoinPath(path, "unique"), o.unique, n.unique);
   }
   if (o.primary_key != n.primary_key) {
-    rec.Add(ChangeClass::kWarning, JoinPath(path, "primaryKey"), "field_primary_key_changed",
-            o.primary_key, n.primary_key);
+    rec.Add(DiffRule::kFieldPrimaryKeyUpdated, JoinPath(path, "primaryKey"), o.primary_key,
+            n.primary_key);
   }
-  if (!(o.references == n.references)) {
-    rec.Add(ChangeClass::kWarning, JoinPath(path, "references"), "field_references_changed",
-            o.references, n.references);
-  }
-  bool old_pii = Truthy(&o.pii);
-  bool new_pii = Truthy(&n.pii);
-  if (old_pii && !new_pii) {
-    rec.Add(ChangeClass::kBreaking, JoinPath(path, "pii"), "field_pii_removed", o.pii, n.pii);
-  } else if (!old_pii && new_pii) {
-    rec.Add(ChangeClass::kWarning, JoinPath(path, "pii"), "field_pii_added", o.pii, n.pii);
-  }
-  if (!(o.classification == n.classification)) {
-    int old_rank = ClassificationRank(o.classification);
-    int new_rank = ClassificationRank(n.classification);
-    std::string cpath = JoinPath(path, "classification");
-    if (old_rank >= kProtectedRank && new_rank < old_rank) {
-      rec.Add(ChangeClass::kBreaking, cpath, "field_pii_removed", o.classification,
-              n.classification);
-    } else if (new_rank >= kProtectedRank && new_rank > old_rank) {
-      rec.Add(ChangeClass::kWarning, cpath, "field_pii_added", o.classification, n.classification);
-    } else {
-      rec.Add(ChangeClass::kInfo, cpath, "field_classification_changed", o.classification,
-              n.classification);
-    }
-  }
-  if (!(o.description == n.description)) {
-    rec.Add(ChangeClass::kInfo, JoinPath(path, "description"), "description_changed", o.description,
-            n.description);
-  }
-  // A field that stopped (or started) being an enum already shows as a type change.
-  if (o.has_symbols && n.has_symbols) {
-    std::map<absl::string_view, bool> old_set, new_set;
-    for (const std::string& s : o.symbols) old_set.emplace(s, true);
-    for (const std::string& s : n.symbols) new_set.emplace(s, true);
-    std::string spath = JoinPath(path, "symbols");
-    for (const std::string& s : o.symbols) {
-      if (!new_set.count(s))
-        rec.Add(ChangeClass::kBreaking, spath, "enum_symbol_removed", s, Value());
-    }
-    for (const std::string& s : n.symbols) {
-      if (!old_set.count(s)) rec.Add(ChangeClass::kWarning, spath, "enum_symbol_added", Value(), s);
-    }
-  }
+  DiffQualityRules(rec, JoinPath(path, "quality"), &o.quality, &n.quality);
   DiffFields(rec, path, o.children, n.children);
+  DiffFields(rec, path, o.items, n.items);
 }
 
 void DiffFields(Recorder& rec, const std::string& path, const std::vector<Field>& old_fields,
@@ -672,7 +857,7 @@ void DiffFields(Recorder& rec, const std::string& path, const std::vector<Field>
     std::string fpath = JoinPath(path, o.name);
     auto it = new_index.find(o.name);
     if (it == new_index.end()) {
-      rec.Add(ChangeClass::kBreaking, fpath, "field_removed", FieldSummary(o), Value());
+      rec.Add(DiffRule::kFieldRemoved, fpath, FieldSummary(o), Value());
     } else {
       DiffField(rec, fpath, o, *it->second);
     }
@@ -681,8 +866,8 @@ void DiffFields(Recorder& rec, const std::string& path, const std::vector<Field>
     if (old_index.count(n.name)) continue;
     // Readers of the new schema cannot read old data that lacks a required field.
     bool breaking = n.required && !n.has_default;
-    rec.Add(breaking ? ChangeClass::kBreaking : ChangeClass::kInfo, JoinPath(path, n.name),
-            breaking ? "field_added_required" : "field_added", Value(), FieldSummary(n));
+    rec.Add(breaking ? DiffRule::kFieldAddedRequired : DiffRule::kFieldAdded,
+            JoinPath(path, n.name), Value(), FieldSummary(n));
   }
 }
 
@@ -695,20 +880,19 @@ void DiffModels(Recorder& rec, const std::string& prefix, const std::vector<Mode
     std::string path = JoinPath(prefix, o.name);
     auto it = new_index.find(o.name);
     if (it == new_index.end()) {
-      rec.Add(ChangeClass::kBreaking, path, "model_removed", ModelSummary(o), Value());
+      rec.Add(DiffRule::kModelRemoved, path, ModelSummary(o), Value());
       continue;
     }
     const Model& n = *it->second;
-    if (!(o.description == n.description)) {
-      rec.Add(ChangeClass::kInfo, JoinPath(path, "description"), "description_changed",
-              o.description, n.description);
-    }
+    rec.Compare(DiffRule::kModelDescriptionAdded, JoinPath(path, "description"), o.description,
+                n.description);
+    rec.Compare(DiffRule::kModelTypeAdded, JoinPath(path, n.type_key), o.type, n.type);
+    DiffQualityRules(rec, JoinPath(path, "quality"), &o.quality, &n.quality);
     DiffFields(rec, path, o.fields, n.fields);
   }
   for (const Model& n : new_models) {
     if (!old_index.count(n.name)) {
-      rec.Add(ChangeClass::kInfo, JoinPath(prefix, n.name), "model_added", Value(),
-              ModelSummary(n));
+      rec.Add(DiffRule::kModelAdded, JoinPath(prefix, n.name), Value(), ModelSummary(n));
     }
   }
 }
@@ -722,7 +906,7 @@ void DiffSchemas(Recorder& rec, const Schema& o, const Schema& n) {
     }
   }
   if (o.present && n.present && !(o.type == n.type)) {
-    rec.Add(ChangeClass::kWarning, "schema.type", "schema_type_changed", o.type, n.type);
+    rec.Add(DiffRule::kSchemaTypeChanged, "schema.type", o.type, n.type);
   }
   bool old_ok = !o.present || o.comparable;
   bool new_ok = !n.present || n.comparable;
@@ -733,94 +917,90 @@ void DiffSchemas(Recorder& rec, const Schema& o, const Schema& n) {
   // One side is a schema type we cannot read field by field (protobuf, say), or did not parse.
   const Schema& opaque = !new_ok ? n : o;
   bool reported = !opaque.problems.empty();
-  if (!reported && !(o.spec == n.spec && o.type == n.type)) {
+  // A type change alone is schema_type_changed; a different specification is more.
+  if (!reported && !(o.spec == n.spec)) {
     rec.Unparseable("schema.specification", absl::StrCat("schema type ", ScalarText(opaque.type),
                                                          " cannot be compared field by field"));
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Quality rules and SLOs.
+// Service levels.
 
-std::vector<std::pair<std::string, const Value*>> QualityRules(const Value& contract,
-                                                               Problems* problems) {
-  std::vector<std::pair<std::string, const Value*>> out;
-  const Value* q = contract.Find("quality");
-  if (q == nullptr || q->is_null()) return out;
-  const Value* rules = q->is_map() ? q->Find("rules") : q;
-  if (rules == nullptr || rules->is_null()) return out;
-  if (!rules->is_list()) {
-    problems->emplace_back("quality.rules", "quality rules are not a list");
-    return out;
-  }
-  std::map<std::string, int> seen;
-  const Value::List& list = rules->as_list();
-  for (size_t i = 0; i < list.size(); ++i) {
-    const Value& r = list[i];
-    if (!r.is_map()) {
-      problems->emplace_back(absl::StrCat("quality.rules[", i, "]"), "quality rule is not a map");
-      continue;
-    }
-    const Value* column = FirstOf(r, {{"column"}, {"field"}, {"property"}});
-    const Value* check = FirstOf(r, {{"check"}, {"type"}, {"rule"}, {"name"}});
-    std::string key =
-        absl::StrCat(column ? ScalarText(*column) : "*", ".", check ? ScalarText(*check) : "?");
-    // The same check twice on one column stays distinguishable by its position among equals.
-    if (int n = ++seen[key]; n > 1) absl::StrAppend(&key, "#", n);
-    out.emplace_back(std::move(key), &r);
-  }
-  return out;
+// An SLO's target; `freshness: 4h` is its own target, and a service level without a `target`
+// (datacontract.com `servicelevels`, ODCS `slaProperties`) is compared whole.
+const Value* SloTarget(const Value& slo) {
+  if (!slo.is_map()) return &slo;
+  const Value* t = slo.Find("target");
+  return t != nullptr ? t : &slo;
 }
 
-void DiffQuality(Recorder& rec, const Value& o, const Value& n) {
-  Problems problems;
-  auto old_rules = QualityRules(o, &problems);
-  auto new_rules = QualityRules(n, &problems);
-  rec.Report(problems, "");
-  auto old_index = IndexOf(old_rules);
-  auto new_index = IndexOf(new_rules);
-  for (const auto& [key, rule] : old_rules) {
-    std::string path = JoinPath("quality.rules", key);
-    auto it = new_index.find(key);
-    if (it == new_index.end()) {
-      rec.Add(ChangeClass::kWarning, path, "quality_rule_removed", *rule, Value());
-    } else if (!(*rule == *it->second)) {
-      rec.Add(ChangeClass::kWarning, path, "quality_rule_changed", *rule, *it->second);
-    }
-  }
-  for (const auto& [key, rule] : new_rules) {
-    if (!old_index.count(key)) {
-      rec.Add(ChangeClass::kInfo, JoinPath("quality.rules", key), "quality_rule_added", Value(),
-              *rule);
-    }
-  }
-}
-
-// An SLO's target; `freshness: 4h` is its own target.
-const Value* SloTarget(const Value& slo) { return slo.is_map() ? slo.Find("target") : &slo; }
-
-void DiffSlos(Recorder& rec, const std::string& path, const Value* o, const Value* n) {
-  Problems problems;
-  auto old_slos = NamedEntries(o, path, "slos", &problems);
-  auto new_slos = NamedEntries(n, path, "slos", &problems);
-  rec.Report(problems, "");
+void DiffSloEntries(Recorder& rec, const std::string& path,
+                    const std::vector<std::pair<std::string, const Value*>>& old_slos,
+                    const std::vector<std::pair<std::string, const Value*>>& new_slos) {
   auto new_index = IndexOf(new_slos);
   auto old_index = IndexOf(old_slos);
   for (const auto& [name, slo] : old_slos) {
     std::string spath = JoinPath(path, name);
     auto it = new_index.find(name);
     if (it == new_index.end()) {
-      rec.Add(ChangeClass::kWarning, spath, "slo_changed", *slo, Value());
+      rec.Add(DiffRule::kSloRemoved, spath, *slo, Value());
       continue;
     }
-    rec.IfDiffers(ChangeClass::kWarning, JoinPath(spath, "target"), "slo_changed", SloTarget(*slo),
-                  SloTarget(*it->second));
+    const Value* ot = SloTarget(*slo);
+    const Value* nt = SloTarget(*it->second);
+    bool whole = ot == slo;
+    rec.IfDiffers(DiffRule::kSloUpdated, whole ? spath : JoinPath(spath, "target"), ot, nt);
   }
   for (const auto& [name, slo] : new_slos) {
-    if (!old_index.count(name)) {
-      rec.Add(ChangeClass::kInfo, JoinPath(path, name), "slo_added", Value(), *slo);
-    }
+    if (!old_index.count(name)) rec.Add(DiffRule::kSloAdded, JoinPath(path, name), Value(), *slo);
   }
+}
+
+void DiffSlos(Recorder& rec, const std::string& path, const Value* o, const Value* n) {
+  Problems problems;
+  auto old_slos = NamedEntries(o, path, "slos", &problems);
+  auto new_slos = NamedEntries(n, path, "slos", &problems);
+  rec.Report(problems, "");
+  DiffSloEntries(rec, path, old_slos, new_slos);
+}
+
+// ODCS `slaProperties`: a list keyed by `property` (and `element`, when one is named).
+std::vector<std::pair<std::string, const Value*>> SlaProperties(const Value* v,
+                                                                Problems* problems) {
+  std::vector<std::pair<std::string, const Value*>> out;
+  if (v == nullptr || v->is_null()) return out;
+  if (!v->is_list()) {
+    problems->emplace_back("slaProperties", "slaProperties are not a list");
+    return out;
+  }
+  std::map<std::string, int> seen;
+  const Value::List& list = v->as_list();
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Value* property = list[i].is_map() ? list[i].Find("property") : nullptr;
+    std::string key = NameText(property);
+    if (key.empty()) {
+      problems->emplace_back(absl::StrCat("slaProperties[", i, "]"),
+                             "one of the slaProperties has no property");
+      continue;
+    }
+    if (std::string element = NameText(list[i].Find("element")); !element.empty()) {
+      absl::StrAppend(&key, "@", element);
+    }
+    if (int n = ++seen[key]; n > 1) absl::StrAppend(&key, "#", n);
+    out.emplace_back(std::move(key), &list[i]);
+  }
+  return out;
+}
+
+void DiffContractSlos(Recorder& rec, const Value& o, const Value& n) {
+  DiffSlos(rec, "slos", o.Find("slos"), n.Find("slos"));
+  DiffSlos(rec, "servicelevels", o.Find("servicelevels"), n.Find("servicelevels"));
+  Problems problems;
+  auto old_sla = SlaProperties(o.Find("slaProperties"), &problems);
+  auto new_sla = SlaProperties(n.Find("slaProperties"), &problems);
+  rec.Report(problems, "");
+  DiffSloEntries(rec, "slaProperties", old_sla, new_sla);
 }
 
 // A description wherever the document keeps one; the path is where the current version has it.
@@ -837,7 +1017,7 @@ void DiffDescription(Recorder& rec, const Value& o, const Value& n,
   auto [old_path, old_value] = find(o);
   auto [new_path, new_value] = find(n);
   std::string path = !new_path.empty() ? new_path : old_path;
-  rec.IfDiffers(ChangeClass::kInfo, path, "description_changed", old_value, new_value);
+  rec.IfDiffers(DiffRule::kDescriptionChanged, path, old_value, new_value);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -863,27 +1043,27 @@ void DiffColumns(Recorder& rec, const std::string& path, const Value* o, const V
     std::string cpath = JoinPath(path, name);
     auto it = new_index.find(name);
     if (it == new_index.end()) {
-      rec.Add(ChangeClass::kBreaking, cpath, "column_removed", *oc, Value());
+      rec.Add(DiffRule::kColumnRemoved, cpath, *oc, Value());
       continue;
     }
     const Value& nc = *it->second;
-    CompareTypeLike(rec, JoinPath(cpath, "type"), "column_type_changed", OrNull(oc->Find("type")),
-                    OrNull(nc.Find("type")));
+    rec.Compare(DiffRule::kColumnTypeAdded, JoinPath(cpath, "type"), OrNull(oc->Find("type")),
+                OrNull(nc.Find("type")));
     bool old_pii = ColumnPii(*oc);
     bool new_pii = ColumnPii(nc);
     if (old_pii && !new_pii) {
-      rec.Add(ChangeClass::kBreaking, JoinPath(cpath, "pii"), "column_pii_removed", true, false);
+      rec.Add(DiffRule::kColumnPiiRemoved, JoinPath(cpath, "pii"), true, false);
     } else if (!old_pii && new_pii) {
-      rec.Add(ChangeClass::kWarning, JoinPath(cpath, "pii"), "column_pii_added", false, true);
+      rec.Add(DiffRule::kColumnPiiAdded, JoinPath(cpath, "pii"), false, true);
     }
-    rec.IfDiffers(ChangeClass::kInfo, JoinPath(cpath, "tags"), "column_tags_changed",
-                  oc->Find("tags"), nc.Find("tags"));
-    rec.IfDiffers(ChangeClass::kInfo, JoinPath(cpath, "description"), "description_changed",
+    rec.IfDiffers(DiffRule::kColumnTagsChanged, JoinPath(cpath, "tags"), oc->Find("tags"),
+                  nc.Find("tags"));
+    rec.IfDiffers(DiffRule::kDescriptionChanged, JoinPath(cpath, "description"),
                   oc->Find("description"), nc.Find("description"));
   }
   for (const auto& [name, nc] : new_cols) {
     if (!old_index.count(name)) {
-      rec.Add(ChangeClass::kInfo, JoinPath(path, name), "column_added", Value(), *nc);
+      rec.Add(DiffRule::kColumnAdded, JoinPath(path, name), Value(), *nc);
     }
   }
 }
@@ -898,17 +1078,17 @@ void DiffTables(Recorder& rec, const std::string& path, const Value* o, const Va
     std::string tpath = JoinPath(path, name);
     auto it = new_index.find(name);
     if (it == new_index.end()) {
-      rec.Add(ChangeClass::kBreaking, tpath, "table_removed", *ot, Value());
+      rec.Add(DiffRule::kTableRemoved, tpath, *ot, Value());
       continue;
     }
-    rec.IfDiffers(ChangeClass::kInfo, JoinPath(tpath, "description"), "description_changed",
+    rec.IfDiffers(DiffRule::kDescriptionChanged, JoinPath(tpath, "description"),
                   ot->Find("description"), it->second->Find("description"));
     DiffColumns(rec, JoinPath(tpath, "columns"), ot->Find("columns"), it->second->Find("columns"),
                 problems);
   }
   for (const auto& [name, nt] : new_tables) {
     if (!old_index.count(name)) {
-      rec.Add(ChangeClass::kInfo, JoinPath(path, name), "table_added", Value(), *nt);
+      rec.Add(DiffRule::kTableAdded, JoinPath(path, name), Value(), *nt);
     }
   }
 }
@@ -934,12 +1114,12 @@ void DiffPort(Recorder& rec, const std::string& path, const Value& o, const Valu
     if (key == "name" || key == "tables") continue;
     std::string kpath = JoinPath(path, key);
     if (key == "description") {
-      rec.IfDiffers(ChangeClass::kInfo, kpath, "description_changed", o.Find(key), n.Find(key));
+      rec.IfDiffers(DiffRule::kDescriptionChanged, kpath, o.Find(key), n.Find(key));
     } else if (IsAddressKey(key)) {
       // Consumers connect by these: any change moves the data out from under them.
-      rec.IfDiffers(ChangeClass::kBreaking, kpath, "output_port_changed", o.Find(key), n.Find(key));
+      rec.IfDiffers(DiffRule::kOutputPortChanged, kpath, o.Find(key), n.Find(key));
     } else {
-      rec.IfDiffers(ChangeClass::kWarning, kpath, "output_port_updated", o.Find(key), n.Find(key));
+      rec.IfDiffers(DiffRule::kOutputPortUpdated, kpath, o.Find(key), n.Find(key));
     }
   }
   DiffTables(rec, JoinPath(path, "tables"), o.Find("tables"), n.Find("tables"), problems);
@@ -961,48 +1141,56 @@ std::string SectionPath(const Value& o, const Value& n, absl::string_view key) {
 
 }  // namespace
 
-ChangeSet DiffContracts(const Value& previous, const Value& current) {
+std::string DescriptorName(const Value& doc) {
+  if (!doc.is_map()) return "";
+  return NameText(FirstOf(doc, {{"metadata", "name"}, {"name"}, {"id"}}));
+}
+
+ChangeSet DiffContracts(const Value& previous, const Value& current,
+                        const DiffRuleClasses& classes) {
   ChangeSet out;
-  std::string name = ContractName(current.is_map() ? current : previous);
+  std::string name = DescriptorName(current.is_map() ? current : previous);
   std::string document = absl::StrCat("contract:", name);
-  Recorder rec(document, &out);
+  Recorder rec(document, classes, &out);
   if (!previous.is_map() || !current.is_map()) {
     rec.Unparseable(
         "", !current.is_map() ? "the contract is not a map" : "the previous contract is not a map");
     return out;
   }
   DiffSchemas(rec, ReadSchema(previous, document), ReadSchema(current, document));
-  DiffQuality(rec, previous, current);
-  DiffSlos(rec, "slos", previous.Find("slos"), current.Find("slos"));
+  DiffContractQuality(rec, previous, current);
+  DiffContractSlos(rec, previous, current);
   DiffDescription(rec, previous, current,
                   {{"description"}, {"info", "description"}, {"metadata", "description"}});
   SortChangeSet(out);
   return out;
 }
 
-ChangeSet DiffProducts(const Value& previous, const Value& current) {
+ChangeSet DiffProducts(const Value& previous, const Value& current,
+                       const DiffRuleClasses& classes) {
   ChangeSet out;
-  Recorder rec(absl::StrCat("product:", ProductName(current.is_map() ? current : previous)), &out);
+  Recorder rec(absl::StrCat("product:", DescriptorName(current.is_map() ? current : previous)),
+               classes, &out);
   if (!previous.is_map() || !current.is_map()) {
     rec.Unparseable(
         "", !current.is_map() ? "the product is not a map" : "the previous product is not a map");
     return out;
   }
   Problems problems;
-  rec.IfDiffers(ChangeClass::kBreaking, "metadata.domain", "domain_changed",
+  rec.IfDiffers(DiffRule::kDomainChanged, "metadata.domain",
                 previous.FindPath({"metadata", "domain"}),
                 current.FindPath({"metadata", "domain"}));
-  rec.IfDiffers(ChangeClass::kWarning, "metadata.owner", "owner_changed",
-                previous.FindPath({"metadata", "owner"}), current.FindPath({"metadata", "owner"}));
+  rec.IfDiffers(DiffRule::kOwnerChanged, "metadata.owner", previous.FindPath({"metadata", "owner"}),
+                current.FindPath({"metadata", "owner"}));
   DiffDescription(rec, previous, current,
                   {{"spec", "description"}, {"metadata", "description"}, {"description"}});
 
   bool old_pii = Truthy(previous.FindPath({"spec", "classification", "pii"}));
   bool new_pii = Truthy(current.FindPath({"spec", "classification", "pii"}));
   if (old_pii && !new_pii) {
-    rec.Add(ChangeClass::kBreaking, "spec.classification.pii", "pii_removed", true, false);
+    rec.Add(DiffRule::kPiiRemoved, "spec.classification.pii", true, false);
   } else if (!old_pii && new_pii) {
-    rec.Add(ChangeClass::kWarning, "spec.classification.pii", "pii_added", false, true);
+    rec.Add(DiffRule::kPiiAdded, "spec.classification.pii", false, true);
   }
 
   const Value* old_gov = Section(previous, "governance").second;
@@ -1011,12 +1199,10 @@ ChangeSet DiffProducts(const Value& previous, const Value& current) {
   auto gov = [](const Value* g, absl::string_view key) -> const Value* {
     return g == nullptr ? nullptr : g->Find(key);
   };
-  rec.IfDiffers(ChangeClass::kWarning, JoinPath(gov_path, "dataClassification"),
-                "classification_changed", gov(old_gov, "dataClassification"),
-                gov(new_gov, "dataClassification"));
-  rec.IfDiffers(ChangeClass::kWarning, JoinPath(gov_path, "accessControl"),
-                "access_control_changed", gov(old_gov, "accessControl"),
-                gov(new_gov, "accessControl"));
+  rec.IfDiffers(DiffRule::kClassificationChanged, JoinPath(gov_path, "dataClassification"),
+                gov(old_gov, "dataClassification"), gov(new_gov, "dataClassification"));
+  rec.IfDiffers(DiffRule::kAccessControlChanged, JoinPath(gov_path, "accessControl"),
+                gov(old_gov, "accessControl"), gov(new_gov, "accessControl"));
 
   DiffSlos(rec, SectionPath(previous, current, "slos"), Section(previous, "slos").second,
            Section(current, "slos").second);
@@ -1032,14 +1218,14 @@ ChangeSet DiffProducts(const Value& previous, const Value& current) {
     std::string path = JoinPath(ports_path, name);
     auto it = new_index.find(name);
     if (it == new_index.end()) {
-      rec.Add(ChangeClass::kBreaking, path, "output_port_removed", *port, Value());
+      rec.Add(DiffRule::kOutputPortRemoved, path, *port, Value());
     } else {
       DiffPort(rec, path, *port, *it->second, &problems);
     }
   }
   for (const auto& [name, port] : new_ports) {
     if (!old_index.count(name)) {
-      rec.Add(ChangeClass::kInfo, JoinPath(ports_path, name), "output_port_added", Value(), *port);
+      rec.Add(DiffRule::kOutputPortAdded, JoinPath(ports_path, name), Value(), *port);
     }
   }
   rec.Report(problems, "");
@@ -1094,18 +1280,18 @@ Value VersionDelta(const Value* from, const Value* to, bool initial) {
 
 Value ComputeChange(const Value& product, const Value* previous_product,
                     const std::vector<Value>& contracts,
-                    const std::vector<Value>& previous_contracts) {
+                    const std::vector<Value>& previous_contracts, const DiffRuleClasses& classes) {
   ChangeSet all;
   bool first = previous_product == nullptr || previous_product->is_null();
-  if (!first) Merge(all, DiffProducts(*previous_product, product));
+  if (!first) Merge(all, DiffProducts(*previous_product, product, classes));
 
   // Name → first contract of that name; later ones are reported, not compared.
-  auto index = [&all](const std::vector<Value>& docs, absl::string_view side) {
+  auto index = [&all, &classes](const std::vector<Value>& docs, absl::string_view side) {
     std::map<std::string, const Value*> by_name;
     for (const Value& doc : docs) {
-      std::string name = ContractName(doc);
+      std::string name = DescriptorName(doc);
       if (!by_name.emplace(name, &doc).second) {
-        Recorder(absl::StrCat("contract:", name), &all)
+        Recorder(absl::StrCat("contract:", name), classes, &all)
             .Unparseable("metadata.name",
                          absl::StrCat("duplicate ", side, " contract name; the first is compared"));
       }
@@ -1119,18 +1305,18 @@ Value ComputeChange(const Value& product, const Value* previous_product,
   for (const auto& [name, doc] : current) {
     auto it = previous.find(name);
     if (it == previous.end()) {
-      Recorder(absl::StrCat("contract:", name), &all)
-          .Add(ChangeClass::kInfo, "metadata.name", "contract_added", Value(), name);
+      Recorder(absl::StrCat("contract:", name), classes, &all)
+          .Add(DiffRule::kContractAdded, "metadata.name", Value(), name);
       versions[name] = VersionDelta(nullptr, ContractVersion(*doc), /*initial=*/true);
       continue;
     }
-    Merge(all, DiffContracts(*it->second, *doc));
+    Merge(all, DiffContracts(*it->second, *doc, classes));
     versions[name] = VersionDelta(ContractVersion(*it->second), ContractVersion(*doc), false);
   }
   for (const auto& [name, doc] : previous) {
     if (current.count(name)) continue;
-    Recorder(absl::StrCat("contract:", name), &all)
-        .Add(ChangeClass::kBreaking, "metadata.name", "contract_removed", name, Value());
+    Recorder(absl::StrCat("contract:", name), classes, &all)
+        .Add(DiffRule::kContractRemoved, "metadata.name", name, Value());
     Value d = Value::EmptyMap();
     d.Set("from", VersionText(ContractVersion(*doc)));
     d.Set("bump", "removed");

@@ -2,44 +2,33 @@
 // deployment gate hands to policies as `req.change`, so that a policy can say "breaking change
 // without a major version bump" without parsing schemas in Lua.
 //
-// The classes follow datacontract-cli's breaking-change rules. Three contract shapes are
-// understood and normalised into models → fields with attributes before diffing:
-//   - `schema: {type: avro, specification: <Avro record schema as JSON text or a map>}`;
-//   - ODCS: `schema: [{name, description, properties: [{name, logicalType|type, ...}]}]`;
-//   - datacontract.com: `models: {<model>: {description, fields: {<field>: {type, ...}}}}`.
+// Every change names a rule of the one rule table (service/diff/diff_rules.h, rendered into
+// docs/diff-rules.md) and lands in the class the table gives it — or the class a bundle gave it
+// (`diff_rules:` in bundle.yaml). Contract shapes are normalised into models → fields with
+// attributes before diffing:
+//   - datacontract.com 0.9–1.x: `models: {<model>: {type, description, quality, fields: {...}}}`
+//     with nested `fields`, array `items`, and `$ref: '#/definitions/<name>'` resolved against
+//     `definitions` (a change inside a definition shows at every field that uses it);
+//   - ODCS v3.0–3.1: `schema: [{name, physicalType, quality, properties: [{name, logicalType,
+//     physicalType, logicalTypeOptions, ...}]}]` with nested `properties` and `items`;
+//   - `schema: {type: avro, specification: <Avro record schema as JSON text or a map>}`.
 //
 // Paths start with "schema." (Avro, ODCS) or "models." (datacontract.com), then the model and
-// the field, nested fields joined by dots. Field types are compared as canonical text: Avro
-// "bytes[decimal(10,2)]", "long[timestamp-millis]", "array<string>", "union<long,string>"
-// (branch order ignored); a union's "null" branch is not part of the type but of `required`.
-// Enum symbol changes carry the symbol in `old`/`new`, one change per symbol.
-//
-// Rules (the `rule` of a Change) by class:
-//   breaking: model_removed, field_removed, field_added_required, field_type_changed,
-//     field_format_changed, field_required_changed, field_unique_changed, field_pii_removed,
-//     enum_symbol_removed, contract_removed; for products: output_port_removed,
-//     output_port_changed, table_removed, column_removed, column_type_changed,
-//     column_pii_removed, pii_removed, domain_changed.
-//   warnings: field_primary_key_changed, field_references_changed, field_pii_added,
-//     field_required_relaxed, enum_symbol_added, quality_rule_removed, quality_rule_changed,
-//     slo_changed, schema_type_changed, unparseable_schema; a type or format that appears or
-//     disappears (rather than changing) is a field_type_changed / field_format_changed /
-//     column_type_changed warning, as in datacontract-cli; for products: output_port_updated
-//     (a port attribute other than type/catalog/schema/endpoint/topic), column_pii_added,
-//     pii_added, classification_changed, access_control_changed, owner_changed.
-//   info: model_added, field_added, description_changed, quality_rule_added, slo_added,
-//     contract_added, field_classification_changed (a classification change that neither
-//     lowers nor raises it to confidential or above, e.g. public → internal); for products:
-//     output_port_added, table_added, column_added, column_tags_changed.
+// the field, nested fields joined by dots (without "fields"/"properties"), an array's item as
+// "items", then the attribute key as the document spells it ("logicalTypeOptions.maxLength").
+// Avro field types are compared as canonical text: "bytes[decimal(10,2)]",
+// "long[timestamp-millis]", "array<string>", "union<long,string>" (branch order ignored); a
+// union's "null" branch is not part of the type but of `required`; enum symbols are the field's
+// `enum`.
 //
 // Malformed input never fails the diff: each problem (spec text that is not JSON, fields that
 // are neither a list nor a map, an entry without a name, a repeated name of which the first is
-// compared) becomes an `unparseable_schema` warning whose `new` holds the error text, and the
-// rest of the documents is still compared. A specification that does not parse at all is not
-// compared field by field; inside one that does, what cannot be read counts as absent, so
-// fields that became unreadable also show as removed. Work is linear in the size of the
-// documents (up
-// to sorting) and recursion is no deeper than the Value trees, which the parsers bound.
+// compared, a `$ref` to no definition) becomes an `unparseable_schema` warning whose `new` holds
+// the error text, and the rest of the documents is still compared. A specification that does
+// not parse at all is not compared field by field; inside one that does, what cannot be read
+// counts as absent, so fields that became unreadable also show as removed. Work is linear in
+// the size of the documents (up to sorting, and to `$ref` expansion, which copies a definition
+// into each field that uses it) and recursion is no deeper than kMaxNesting.
 //
 // All functions are pure and thread-safe.
 #ifndef ARBITER_SERVICE_DIFF_SCHEMA_DIFF_H_
@@ -48,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "service/diff/diff_rules.h"
 #include "service/value/value.h"
 
 namespace arbiter {
@@ -59,7 +49,7 @@ struct Change {
   // A dotted path a person can read, e.g. "schema.CustomerTransaction.amount.type" or
   // "spec.outputPorts.sql-access.schema".
   std::string path;
-  // The rule that classified the change (see the file comment).
+  // The name of the rule that classified the change (diff_rules.h).
   std::string rule;
   // What was there before and what is there now; null when absent.
   Value old_value;
@@ -73,12 +63,19 @@ struct ChangeSet {
   std::vector<Change> info;
 };
 
+// The name that identifies a contract or product everywhere (catalog, gate, diff):
+// `metadata.name` (the seed's shape), else `name` (ODCS), else `id` (datacontract.com); only a
+// scalar counts; "" when there is none.
+std::string DescriptorName(const Value& doc);
+
 // Diffs one data contract against its previous version. The document name is the current
-// contract's (metadata.name, else name, id or info.title).
-ChangeSet DiffContracts(const Value& previous, const Value& current);
+// contract's DescriptorName.
+ChangeSet DiffContracts(const Value& previous, const Value& current,
+                        const DiffRuleClasses& classes = DefaultDiffRuleClasses());
 
 // Diffs a data product descriptor against its previous version.
-ChangeSet DiffProducts(const Value& previous, const Value& current);
+ChangeSet DiffProducts(const Value& previous, const Value& current,
+                       const DiffRuleClasses& classes = DefaultDiffRuleClasses());
 
 // Builds what policies see as `req.change`, a map:
 //   breaking, warnings, info: lists of {document, path, rule, old, new}, ordered by
@@ -88,12 +85,13 @@ ChangeSet DiffProducts(const Value& previous, const Value& current);
 //   contract_versions: contract name → {from, to, bump}, in name order; a new contract has
 //     {to, bump: "initial"}, a removed one {from, bump: "removed"};
 //   first_deployment: true when there is no previous product.
-// Contracts are matched by name; a previous contract without a current counterpart is a
+// Contracts are matched by DescriptorName; a previous contract without a current counterpart is a
 // breaking `contract_removed`, a new one an info `contract_added`. `previous_product` may be
 // null; nothing is retained after the call.
 Value ComputeChange(const Value& product, const Value* previous_product,
                     const std::vector<Value>& contracts,
-                    const std::vector<Value>& previous_contracts);
+                    const std::vector<Value>& previous_contracts,
+                    const DiffRuleClasses& classes = DefaultDiffRuleClasses());
 
 }  // namespace arbiter
 

@@ -1,10 +1,13 @@
 #include "service/diff/schema_diff.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -221,14 +224,14 @@ struct DiffCase {
   std::vector<std::string> want;
 };
 
-using DiffFn = ChangeSet (*)(const Value&, const Value&);
+using DiffFn = ChangeSet (*)(const Value&, const Value&, const DiffRuleClasses&);
 
 void RunCases(absl::string_view base, DiffFn diff, const std::vector<DiffCase>& cases) {
   for (const DiffCase& c : cases) {
     SCOPED_TRACE(c.name);
     Value previous = Yaml(Apply(base, c.old_edits));
     Value current = Yaml(Apply(base, c.new_edits));
-    std::vector<std::string> got = Summary(diff(previous, current));
+    std::vector<std::string> got = Summary(diff(previous, current, DefaultDiffRuleClasses()));
     EXPECT_EQ(got, c.want) << "got:\n  " << absl::StrJoin(got, "\n  ");
   }
 }
@@ -247,23 +250,23 @@ TEST(DiffContractsTest, AvroRules) {
       {"type changed",
        {},
        {{customer, R"({"name": "customer_id", "type": "long"})"}},
-       {"breaking field_type_changed " + P("customer_id.type")}},
+       {"breaking field_type_updated " + P("customer_id.type")}},
       {"field-level logicalType changed",
        {},
        {{"timestamp-millis", "timestamp-micros"}},
-       {"breaking field_type_changed " + P("transaction_date.type")}},
+       {"breaking field_type_updated " + P("transaction_date.type")}},
       {"decimal precision changed",
        {},
        {{R"("precision": 10)", R"("precision": 12)"}},
-       {"breaking field_type_changed " + P("amount.type")}},
+       {"breaking field_type_updated " + P("amount.type")}},
       {"decimal scale changed",
        {},
        {{R"("scale": 2)", R"("scale": 4)"}},
-       {"breaking field_type_changed " + P("amount.type")}},
+       {"breaking field_type_updated " + P("amount.type")}},
       {"nullable union made non-null",
        {{currency, R"({"name": "currency", "type": ["null", "string"]})"}},
        {},
-       {"breaking field_required_changed " + P("currency.required")}},
+       {"breaking field_required_updated " + P("currency.required")}},
       {"field made nullable",
        {},
        {{currency, R"({"name": "currency", "type": ["null", "string"]})"}},
@@ -271,7 +274,7 @@ TEST(DiffContractsTest, AvroRules) {
       {"union branch removed",
        {{currency, R"({"name": "currency", "type": ["null", "string", "long"]})"}},
        {{currency, R"({"name": "currency", "type": ["null", "string"]})"}},
-       {"breaking field_type_changed " + P("currency.type")}},
+       {"breaking field_type_updated " + P("currency.type")}},
       {"union reordered",
        {{currency, R"({"name": "currency", "type": ["null", "string"]})"}},
        {{currency, R"({"name": "currency", "type": ["string", "null"]})"}},
@@ -279,11 +282,11 @@ TEST(DiffContractsTest, AvroRules) {
       {"enum symbol removed",
        {},
        {{channel_symbols, R"(["WEB", "MOBILE", "API"])"}},
-       {"breaking enum_symbol_removed " + P("channel.symbols")}},
+       {"breaking field_enum_updated " + P("channel.symbols")}},
       {"enum symbol added",
        {},
        {{channel_symbols, R"(["WEB", "MOBILE", "STORE", "API", "KIOSK"])"}},
-       {"warning enum_symbol_added " + P("channel.symbols")}},
+       {"breaking field_enum_updated " + P("channel.symbols")}},
       {"optional field added",
        {},
        {{currency,
@@ -300,7 +303,7 @@ TEST(DiffContractsTest, AvroRules) {
       {"doc changed",
        {},
        {{currency, R"({"name": "currency", "type": "string", "doc": "ISO 4217"})"}},
-       {"info description_changed " + P("currency.description")}},
+       {"info field_description_added " + P("currency.doc")}},
       {"pii mark removed",
        {{customer, R"({"name": "customer_id", "type": "string", "pii": true})"}},
        {},
@@ -313,39 +316,39 @@ TEST(DiffContractsTest, AvroRules) {
        {{customer,
          R"({"name": "customer_id", "type": "string", "classification": "confidential"})"}},
        {{customer, R"({"name": "customer_id", "type": "string", "classification": "public"})"}},
-       {"breaking field_pii_removed " + P("customer_id.classification")}},
+       {"breaking field_classification_updated " + P("customer_id.classification")}},
       {"classification removed from restricted",
        {{customer, R"({"name": "customer_id", "type": "string", "classification": "restricted"})"}},
        {},
-       {"breaking field_pii_removed " + P("customer_id.classification")}},
+       {"breaking field_classification_removed " + P("customer_id.classification")}},
       {"classification raised to pii",
        {{customer, R"({"name": "customer_id", "type": "string", "classification": "internal"})"}},
        {{customer, R"({"name": "customer_id", "type": "string", "classification": "PII"})"}},
-       {"warning field_pii_added " + P("customer_id.classification")}},
+       {"breaking field_classification_updated " + P("customer_id.classification")}},
       {"classification between unprotected levels",
        {{customer, R"({"name": "customer_id", "type": "string", "classification": "public"})"}},
        {{customer, R"({"name": "customer_id", "type": "string", "classification": "internal"})"}},
-       {"info field_classification_changed " + P("customer_id.classification")}},
+       {"breaking field_classification_updated " + P("customer_id.classification")}},
       {"format changed",
        {{customer, R"({"name": "customer_id", "type": "string", "format": "uuid"})"}},
        {{customer, R"({"name": "customer_id", "type": "string", "format": "email"})"}},
-       {"breaking field_format_changed " + P("customer_id.format")}},
+       {"breaking field_format_updated " + P("customer_id.format")}},
       {"format added",
        {},
        {{customer, R"({"name": "customer_id", "type": "string", "format": "uuid"})"}},
-       {"warning field_format_changed " + P("customer_id.format")}},
+       {"warning field_format_added " + P("customer_id.format")}},
       {"unique added",
        {},
        {{customer, R"({"name": "customer_id", "type": "string", "unique": true})"}},
-       {"breaking field_unique_changed " + P("customer_id.unique")}},
+       {"breaking field_unique_updated " + P("customer_id.unique")}},
       {"primary key changed",
        {},
        {{customer, R"({"name": "customer_id", "type": "string", "primaryKey": true})"}},
-       {"warning field_primary_key_changed " + P("customer_id.primaryKey")}},
+       {"warning field_primary_key_updated " + P("customer_id.primaryKey")}},
       {"references changed",
        {{customer, R"({"name": "customer_id", "type": "string", "references": "customers.id"})"}},
        {{customer, R"({"name": "customer_id", "type": "string", "references": "crm.id"})"}},
-       {"warning field_references_changed " + P("customer_id.references")}},
+       {"warning field_references_updated " + P("customer_id.references")}},
       {"record renamed",
        {},
        {{R"("name": "CustomerTransaction")", R"("name": "Transaction")"}},
@@ -363,17 +366,17 @@ TEST(DiffContractsTest, AvroRules) {
             {"type": "enum", "name": "Tag", "symbols": ["A", "B"]}}})"}},
        {{currency, currency + R"(, {"name": "tags", "type": {"type": "array", "items":
             {"type": "enum", "name": "Tag", "symbols": ["A"]}}})"}},
-       {"breaking enum_symbol_removed " + P("tags.symbols")}},
+       {"breaking field_enum_updated " + P("tags.symbols")}},
       {"array item type changed",
        {{currency,
          currency + R"(, {"name": "ids", "type": {"type": "array", "items": "string"}})"}},
        {{currency, currency + R"(, {"name": "ids", "type": {"type": "array", "items": "long"}})"}},
-       {"breaking field_type_changed " + P("ids.type")}},
+       {"breaking field_type_updated " + P("ids.type")}},
       {"several changes come out ordered by path",
        {},
        {{currency + ",", ""}, {customer, R"({"name": "customer_id", "type": "long"})"}},
        {"breaking field_removed " + P("currency"),
-        "breaking field_type_changed " + P("customer_id.type")}},
+        "breaking field_type_updated " + P("customer_id.type")}},
   };
   RunCases(kAvroContract, &DiffContracts, cases);
 }
@@ -392,15 +395,15 @@ TEST(DiffContractsTest, ContractLevelRules) {
       {"quality rule loosened",
        {},
        {{"^CUS-[A-Z0-9]{8}$", ".*"}},
-       {"warning quality_rule_changed quality.rules.customer_id.regex"}},
+       {"warning quality_rule_updated quality.rules.customer_id.regex"}},
       {"slo removed",
        {},
        {{"  accuracy:\n    target: 99.5%\n", ""}},
-       {"warning slo_changed slos.accuracy"}},
+       {"warning slo_removed slos.accuracy"}},
       {"slo target changed",
        {},
        {{"target: 15m", "target: 30m"}},
-       {"warning slo_changed slos.freshness.target"}},
+       {"warning slo_updated slos.freshness.target"}},
       {"slo added",
        {},
        {{"slos:\n", "slos:\n  uniqueness:\n    target: 100%\n"}},
@@ -443,20 +446,20 @@ TEST(DiffContractsTest, OdcsRules) {
       {"logical type changed",
        {},
        {{"logicalType: number", "logicalType: string"}},
-       {"breaking field_type_changed schema.orders.total.type"}},
+       {"breaking field_type_updated schema.orders.total.logicalType"}},
       {"physical type changed",
        {},
        {{"decimal(10,2)", "decimal(12,2)"}},
-       {"breaking field_type_changed schema.orders.total.physicalType"}},
+       {"breaking field_physical_type_updated schema.orders.total.physicalType"}},
       {"format changed",
        {},
        {{"format: email", "format: uri"}},
-       {"breaking field_format_changed schema.orders.customer_email.format"}},
+       {"breaking field_format_updated schema.orders.customer_email.format"}},
       {"made required",
        {},
        {{"references: customers.customer_id",
          "references: customers.customer_id\n        required: true"}},
-       {"breaking field_required_changed schema.orders.customer_id.required"}},
+       {"breaking field_required_updated schema.orders.customer_id.required"}},
       {"required relaxed",
        {},
        {{"physicalType: decimal(10,2)\n        required: true", "physicalType: decimal(10,2)"}},
@@ -464,28 +467,28 @@ TEST(DiffContractsTest, OdcsRules) {
       {"unique and primary key dropped",
        {},
        {{"        unique: true\n        primaryKey: true\n", ""}},
-       {"breaking field_unique_changed schema.orders.order_id.unique",
-        "warning field_primary_key_changed schema.orders.order_id.primaryKey"}},
+       {"breaking field_unique_updated schema.orders.order_id.unique",
+        "warning field_primary_key_updated schema.orders.order_id.primaryKey"}},
       {"pii false",
        {},
        {{"pii: true", "pii: false"}},
-       {"breaking field_pii_removed schema.orders.customer_email.pii"}},
+       {"breaking field_pii_updated schema.orders.customer_email.pii"}},
       {"classification lowered",
        {},
        {{"classification: restricted", "classification: internal"}},
-       {"breaking field_pii_removed schema.orders.customer_email.classification"}},
+       {"breaking field_classification_updated schema.orders.customer_email.classification"}},
       {"references changed",
        {},
        {{"references: customers.customer_id", "references: crm.customers.id"}},
-       {"warning field_references_changed schema.orders.customer_id.references"}},
+       {"warning field_references_updated schema.orders.customer_id.references"}},
       {"nested array item property removed",
        {},
        {{"            - name: quantity\n              logicalType: integer\n", ""}},
-       {"breaking field_removed schema.orders.lines.quantity"}},
+       {"breaking field_removed schema.orders.lines.items.quantity"}},
       {"array item type changed",
        {},
        {{"items:\n          logicalType: object", "items:\n          logicalType: string"}},
-       {"breaking field_type_changed schema.orders.lines.type"}},
+       {"breaking field_type_updated schema.orders.lines.items.logicalType"}},
       {"model renamed",
        {},
        {{"  - name: orders\n", "  - name: orders_v2\n"}},
@@ -493,7 +496,7 @@ TEST(DiffContractsTest, OdcsRules) {
       {"model description changed",
        {},
        {{"description: All orders", "description: Every order"}},
-       {"info description_changed schema.orders.description"}},
+       {"info model_description_updated schema.orders.description"}},
       {"required property added",
        {},
        {{"    properties:\n",
@@ -527,20 +530,20 @@ TEST(DiffContractsTest, DatacontractModelsRules) {
       {"type changed",
        {},
        {{"type: decimal", "type: double"}},
-       {"breaking field_type_changed models.payments.amount.type"}},
+       {"breaking field_type_updated models.payments.amount.type"}},
       {"enum value removed",
        {},
        {{"[PENDING, SETTLED, FAILED]", "[PENDING, SETTLED]"}},
-       {"breaking enum_symbol_removed models.payments.status.symbols"}},
+       {"breaking field_enum_updated models.payments.status.enum"}},
       {"enum value added",
        {},
        {{"[PENDING, SETTLED, FAILED]", "[PENDING, SETTLED, FAILED, REFUNDED]"}},
-       {"warning enum_symbol_added models.payments.status.symbols"}},
+       {"breaking field_enum_updated models.payments.status.enum"}},
       {"pii removed and classification lowered",
        {},
        {{"        pii: true\n        classification: confidential\n",
          "        classification: internal\n"}},
-       {"breaking field_pii_removed models.payments.card_holder.classification",
+       {"breaking field_classification_updated models.payments.card_holder.classification",
         "breaking field_pii_removed models.payments.card_holder.pii"}},
       {"nested object field removed",
        {},
@@ -571,6 +574,66 @@ TEST(DiffContractsTest, DatacontractModelsRules) {
   RunCases(kModelsContract, &DiffContracts, cases);
 }
 
+TEST(DiffContractsTest, DefinitionChangesShowAtEveryFieldThatUsesThem) {
+  constexpr absl::string_view kBase = R"yaml(
+dataContractSpecification: 1.1.0
+id: refs
+models:
+  orders:
+    fields:
+      billing_email: {$ref: '#/definitions/email'}
+      shipping_email: {$ref: '#/definitions/email', description: Where parcels go}
+      note: {type: string}
+definitions:
+  email: {name: email, type: string, format: email, maxLength: 64}
+)yaml";
+  Value previous = Yaml(kBase);
+  Value current = Yaml(Apply(kBase, {{"maxLength: 64", "maxLength: 32"}}));
+  EXPECT_EQ(Summary(DiffContracts(previous, current)),
+            (std::vector<std::string>{
+                "breaking field_max_length_updated models.orders.billing_email.maxLength",
+                "breaking field_max_length_updated models.orders.shipping_email.maxLength"}));
+  // The field's own attributes win over the definition's.
+  current =
+      Yaml(Apply(kBase, {{"description: Where parcels go", "description: x, maxLength: 64"},
+                         {"format: email, maxLength: 64}", "format: email, maxLength: 32}"}}));
+  EXPECT_EQ(Summary(DiffContracts(previous, current)),
+            (std::vector<std::string>{
+                "breaking field_max_length_updated models.orders.billing_email.maxLength",
+                "info field_description_updated models.orders.shipping_email.description"}));
+  // A $ref to nothing is reported; the rest is still compared.
+  current = Yaml(Apply(kBase, {{"$ref: '#/definitions/email'}", "$ref: '#/definitions/mail'}"},
+                               {"note: {type: string}", "note: {type: text}"}}));
+  EXPECT_EQ(Summary(DiffContracts(previous, current)),
+            (std::vector<std::string>{
+                "breaking field_type_updated models.orders.note.type",
+                "warning unparseable_schema models.orders.billing_email.$ref",
+                "warning field_ref_updated models.orders.billing_email.$ref",
+                "warning field_format_removed models.orders.billing_email.format",
+                "warning field_max_length_removed models.orders.billing_email.maxLength",
+                "warning field_type_removed models.orders.billing_email.type"}));
+}
+
+TEST(DiffContractsTest, RefExpansionIsBounded) {
+  std::ifstream in(std::string(ARBITER_SOURCE_DIR) + "/service/diff/testdata/ref-expansion.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  Value bomb = Yaml(text.str());
+  ASSERT_TRUE(bomb.is_map());
+  ChangeSet cs = DiffContracts(bomb, bomb);
+  std::vector<std::string> got = Summary(cs);
+  ASSERT_EQ(got.size(), 1u) << absl::StrJoin(got, "\n");
+  EXPECT_TRUE(absl::StartsWith(got[0], "warning unparseable_schema models.m.f.")) << got[0];
+  EXPECT_TRUE(absl::StrContains(cs.warnings[0].new_value.as_string(), "more than 20000 fields"));
+
+  Value loop = Yaml(R"yaml(
+models: {m: {fields: {f: {$ref: '#/definitions/a'}}}}
+definitions: {a: {$ref: '#/definitions/b'}, b: {$ref: '#/definitions/a'}}
+)yaml");
+  got = Summary(DiffContracts(loop, loop));
+  EXPECT_EQ(got, std::vector<std::string>{"warning unparseable_schema models.m.f"});
+}
+
 TEST(DiffContractsTest, CarriesOldAndNewValues) {
   Value previous = Yaml(kAvroContract);
   Value current = Yaml(Apply(kAvroContract, {{R"("precision": 10)", R"("precision": 12)"}}));
@@ -584,8 +647,8 @@ TEST(DiffContractsTest, CarriesOldAndNewValues) {
 
   cs = DiffContracts(previous, Yaml(Apply(kAvroContract, {{R"(, "STORE")", ""}})));
   ASSERT_EQ(cs.breaking.size(), 1u);
-  EXPECT_EQ(cs.breaking[0].old_value, Value("STORE"));
-  EXPECT_TRUE(cs.breaking[0].new_value.is_null());
+  EXPECT_EQ(cs.breaking[0].old_value, Yaml(R"([WEB, MOBILE, STORE, API])"));
+  EXPECT_EQ(cs.breaking[0].new_value, Yaml(R"([WEB, MOBILE, API])"));
 }
 
 TEST(DiffContractsTest, ManyFields) {
@@ -604,7 +667,7 @@ TEST(DiffContractsTest, ManyFields) {
     return doc;
   };
   EXPECT_EQ(Summary(DiffContracts(contract("string"), contract("long"))),
-            std::vector<std::string>{"breaking field_type_changed models.m.f4321.type"});
+            std::vector<std::string>{"breaking field_type_updated models.m.f4321.type"});
 }
 
 TEST(DiffContractsTest, SpecificationMayBeAMap) {
@@ -716,7 +779,7 @@ TEST(DiffProductsTest, Rules) {
       {"column type changed",
        {},
        {{"{name: segment, type: varchar}", "{name: segment, type: int}"}},
-       {"breaking column_type_changed "
+       {"breaking column_type_updated "
         "spec.outputPorts.sql-access.tables.customers.columns.segment.type"}},
       {"column pii removed",
        {},
@@ -754,11 +817,11 @@ TEST(DiffProductsTest, Rules) {
       {"slo target changed",
        {},
        {{"target: 4h", "target: 8h"}},
-       {"warning slo_changed spec.slos.freshness.target"}},
+       {"warning slo_updated spec.slos.freshness.target"}},
       {"slo removed",
        {},
        {{"    completeness:\n      target: 99.5%\n", ""}},
-       {"warning slo_changed spec.slos.completeness"}},
+       {"warning slo_removed spec.slos.completeness"}},
       {"owner changed",
        {},
        {{"owner: sales-data-team", "owner: crm-team"}},
