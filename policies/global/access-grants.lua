@@ -9,6 +9,7 @@ return {
   description = "Grants read/write/admin to principals holding a role that the product's "
     .. "governance.accessControl gives that permission.",
   kinds = {"access"},
+  actions = ACTIONS,
   mode = "default",
   check = function(req, ctx)
     if not list.contains(ACTIONS, req.action) or req.product == nil then return end

@@ -9,6 +9,7 @@ return {
   description = "Role " .. AUDIT_ROLE .. " may read every registered data product (PII masked "
     .. "by global.pii-masking).",
   kinds = {"access"},
+  actions = {"read"},
   mode = "mandatory",
   check = function(req, ctx)
     if req.action ~= "read" or req.product == nil then return end

@@ -7,6 +7,7 @@ return {
   description = "Any principal holding at least one role may discover (list, describe) "
     .. "registered data products.",
   kinds = {"access"},
+  actions = {"discover"},
   mode = "default",
   check = function(req, ctx)
     if req.action ~= "discover" or req.product == nil then return end

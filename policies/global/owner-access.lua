@@ -9,6 +9,7 @@ return {
   description = "The owning team (metadata.owner, as a role or a group) may read, write and "
     .. "administer its product.",
   kinds = {"access"},
+  actions = ACTIONS,
   mode = "default",
   check = function(req, ctx)
     if not list.contains(ACTIONS, req.action) or req.product == nil then return end

@@ -83,6 +83,7 @@ return {
   description = "Masks PII columns (pii: true in the catalog) for readers without role "
     .. PII_ROLE .. ".",
   kinds = {"access"},
+  actions = {"read"},
   mode = "mandatory",
   check = function(req, ctx)
     if req.action ~= "read" or req.product == nil then return end

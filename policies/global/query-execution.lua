@@ -8,6 +8,7 @@ return {
   description = "Any principal holding at least one role may run queries and functions "
     .. "(the data they touch is checked separately).",
   kinds = {"access"},
+  actions = {"execute"},
   mode = "default",
   check = function(req, ctx)
     if req.action ~= "execute" then return end

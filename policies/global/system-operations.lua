@@ -5,6 +5,7 @@ return {
   id = "global.system-operations",
   description = "The system action is reserved to role platform-admin.",
   kinds = {"access"},
+  actions = {"system"},
   mode = "mandatory",
   check = function(req, ctx)
     if req.action ~= "system" then return end

@@ -1,6 +1,7 @@
 #include "service/engine/bundle.h"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -80,8 +81,10 @@ struct Bundle::Impl {
   std::vector<std::string> sources;  // per policy
   Catalog catalog;
   std::map<std::string, std::string> tests;
-  std::vector<size_t> global_policies;
-  absl::flat_hash_map<std::string, std::vector<size_t>> domain_policies;
+  // The global policies and each domain's, per kind (indexed by Kind), in file order, so that an
+  // evaluation walks only what applies.
+  std::vector<size_t> global_by_kind[3];
+  absl::flat_hash_map<std::string, std::array<std::vector<size_t>, 3>> domain_by_kind;
   // domain -> global ids its policies override
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> overrides;
 
@@ -206,78 +209,92 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::st
                                                      " columns, over the limit of ",
                                                      kMaxRequestColumns));
     }
+    // Resolved once at load (Catalog::FindTable): one lookup, no copies of the trees.
     std::shared_ptr<const Value> product;
-    std::shared_ptr<const Value> table;
-    std::string product_name = r.product;
+    const Catalog::TableEntry* entry = nullptr;
+    absl::string_view product_name = r.product;
     domain = r.domain;
     if (!r.table.empty()) {
-      std::vector<absl::string_view> parts = absl::StrSplit(r.table, '.');
-      if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty()) {
+      size_t first = r.table.find('.');
+      size_t second = first == std::string::npos ? first : r.table.find('.', first + 1);
+      if (first == 0 || second == std::string::npos || second == first + 1 ||
+          second + 1 == r.table.size() || r.table.find('.', second + 1) != std::string::npos) {
         return absl::InvalidArgumentError(
             absl::StrCat("resource.table: expected catalog.schema.table, got \"", r.table, "\""));
       }
-      if (auto m = catalog.ResolveTable(r.table)) {
-        if (!r.domain.empty() && r.domain != m->domain) {
+      if ((entry = catalog.FindTable(r.table)) != nullptr) {
+        const Catalog::ProductEntry& m = *entry->product;
+        if (!r.domain.empty() && r.domain != m.domain) {
           return absl::InvalidArgumentError(absl::StrCat("resource.domain: table ", r.table,
-                                                         " belongs to domain ", m->domain, ", not ",
+                                                         " belongs to domain ", m.domain, ", not ",
                                                          r.domain));
         }
-        if (!r.product.empty() && r.product != m->product_name) {
+        if (!r.product.empty() && r.product != m.name) {
           return absl::InvalidArgumentError(absl::StrCat("resource.product: table ", r.table,
-                                                         " belongs to product ", m->product_name,
-                                                         ", not ", r.product));
+                                                         " belongs to product ", m.name, ", not ",
+                                                         r.product));
         }
-        domain = m->domain;
-        product_name = m->product_name;
-        product = m->product;
-        table = m->table;
+        domain = m.domain;
+        product_name = m.name;
+        product = m.tree;
       }
-    } else if ((product = catalog.FindProduct(r.product)) != nullptr) {
-      std::string owner = DomainOf(*product);
-      if (!r.domain.empty() && r.domain != owner) {
+    } else if (const Catalog::ProductEntry* m = catalog.FindProductEntry(r.product)) {
+      if (!r.domain.empty() && r.domain != m->domain) {
         return absl::InvalidArgumentError(absl::StrCat("resource.domain: product ", r.product,
-                                                       " belongs to domain ", owner, ", not ",
+                                                       " belongs to domain ", m->domain, ", not ",
                                                        r.domain));
       }
-      domain = owner;
+      domain = m->domain;
+      product = m->tree;
     }
+    const std::shared_ptr<const Value>* table =
+        entry != nullptr && entry->table != nullptr ? &entry->table : nullptr;
     req.Add("domain", domain);
     req.Add("principal", PrincipalValue(a->principal));
     req.Add("action", a->action);
     req.Add("context", StringMapValue(a->context));
     Value resource = Value::MapWithCapacity(8);
     resource.Add("domain", domain);
-    resource.Add("product", product_name);
+    resource.Add("product", std::string(product_name));
     resource.Add("table", r.table);
-    Value columns = Value::EmptyList();
+    Value::List column_list;
+    column_list.reserve(r.columns.size());
     Value unknown_columns = Value::EmptyList();
-    const Value* known = table != nullptr ? table->Find("columns") : nullptr;
     for (const std::string& name : r.columns) {
       const Value* found = nullptr;
-      if (known != nullptr && known->is_list()) {
-        for (const Value& c : known->as_list()) {
-          if (absl::EqualsIgnoreCase(c.GetString("name"), name)) {
-            found = &c;
-            break;
+      if (table != nullptr) {
+        // Names compare case-insensitively (as in Trino); the index holds lower-cased names.
+        char buf[128];
+        std::string long_name;
+        absl::string_view key;
+        if (name.size() <= sizeof buf) {
+          for (size_t k = 0; k < name.size(); ++k) {
+            buf[k] = absl::ascii_tolower(static_cast<unsigned char>(name[k]));
           }
+          key = absl::string_view(buf, name.size());
+        } else {
+          key = long_name = absl::AsciiStrToLower(name);
         }
+        auto it = entry->columns.find(key);
+        if (it != entry->columns.end()) found = it->second;
       }
       if (found != nullptr) {
-        columns.Append(Value::Shared(std::shared_ptr<const Value>(table, found)));
+        column_list.push_back(Value::Shared(std::shared_ptr<const Value>(*table, found)));
       } else {
-        Value c = Value::MapWithCapacity(8);
+        Value c = Value::MapWithCapacity(1);
         c.Add("name", name);
-        columns.Append(std::move(c));
+        column_list.push_back(std::move(c));
         if (table != nullptr) unknown_columns.Append(name);
       }
     }
+    Value columns(std::move(column_list));
     resource.Add("columns", std::move(columns));
     // Computed natively because nearly every access policy needs it and a Lua loop over the
     // catalog per request is the most expensive thing a policy can do.
     resource.Add("unknown_columns", std::move(unknown_columns));
     req.Add("resource", std::move(resource));
-    if (product != nullptr) req.Add("product", Value::Shared(product));
-    if (table != nullptr) req.Add("table", Value::Shared(table));
+    if (product != nullptr) req.Add("product", Value::Shared(std::move(product)));
+    if (table != nullptr) req.Add("table", Value::Shared(*table));
     return req;
   }
   if (const auto* p = std::get_if<ProductRequest>(&request)) {
@@ -351,13 +368,23 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   ctx.Add("domain", domain);
   ctx.Add("kind", std::string(KindName(kind)));
 
-  auto applies = [kind](const PolicyInfo& p) {
-    return std::find(p.kinds.begin(), p.kinds.end(), kind) != p.kinds.end();
+  // Access policies may declare the actions they are about; the others do not run.
+  const std::string* action = nullptr;
+  if (const auto* a = std::get_if<AccessRequest>(&request)) action = &a->action;
+  auto applies = [action](const PolicyInfo& p) {
+    return action == nullptr || p.actions.empty() ||
+           std::find(p.actions.begin(), p.actions.end(), *action) != p.actions.end();
   };
   const absl::flat_hash_set<std::string>* overridden = nullptr;
   if (auto it = impl.overrides.find(domain); it != impl.overrides.end()) overridden = &it->second;
+  // Which policies run, in order: the global ones (minus those this domain overrides), then the
+  // domain's own. Each group runs in its own Lua state.
   std::vector<size_t> to_run;
-  for (size_t i : impl.global_policies) {
+  std::vector<int> global_handles, domain_handles;
+  absl::Status status;
+  std::unique_ptr<WorkerSet> w = impl.Acquire(status);
+  if (w == nullptr) return status;
+  for (size_t i : impl.global_by_kind[static_cast<int>(kind)]) {
     const PolicyInfo& p = impl.policies[i];
     if (!applies(p)) continue;
     if (overridden != nullptr && p.mode == "default" && overridden->contains(p.id)) {
@@ -365,22 +392,31 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
       continue;
     }
     to_run.push_back(i);
+    global_handles.push_back(w->handles[i]);
   }
-  if (auto it = impl.domain_policies.find(domain); it != impl.domain_policies.end()) {
-    for (size_t i : it->second) {
-      if (applies(impl.policies[i])) to_run.push_back(i);
+  if (auto it = impl.domain_by_kind.find(domain); it != impl.domain_by_kind.end()) {
+    for (size_t i : it->second[static_cast<int>(kind)]) {
+      if (!applies(impl.policies[i])) continue;
+      to_run.push_back(i);
+      domain_handles.push_back(w->handles[i]);
     }
   }
 
-  absl::Status status;
-  std::unique_ptr<WorkerSet> w = impl.Acquire(status);
-  if (w == nullptr) return status;
+  std::vector<CheckOutcome> outcomes;
+  outcomes.reserve(to_run.size());
+  if (!global_handles.empty()) {
+    w->global->RunChecks(global_handles, *req, ctx, impl.limits.policy_timeout, options.deadline,
+                         outcomes);
+  }
+  if (!domain_handles.empty() && outcomes.size() == global_handles.size() &&
+      (outcomes.empty() || !outcomes.back().request_deadline_exceeded)) {
+    w->domains.at(domain)->RunChecks(domain_handles, *req, ctx, impl.limits.policy_timeout,
+                                     options.deadline, outcomes);
+  }
   std::vector<PolicyFinding> findings;
-  for (size_t i : to_run) {
-    const PolicyInfo& p = impl.policies[i];
-    LuaSandbox* sandbox = p.domain.empty() ? w->global.get() : w->domains.at(p.domain).get();
-    CheckOutcome outcome = sandbox->RunCheck(
-        w->handles[i], *req, ctx, absl::Now() + impl.limits.policy_timeout, options.deadline);
+  for (size_t k = 0; k < outcomes.size(); ++k) {
+    const PolicyInfo& p = impl.policies[to_run[k]];
+    CheckOutcome& outcome = outcomes[k];
     if (outcome.request_deadline_exceeded) {
       w->EndEvaluation();
       impl.Release(std::move(w));
@@ -584,8 +620,8 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         };
         for (const std::string& k : spec.unknown_keys) {
           err(k, absl::StrCat("unknown key \"", k,
-                              "\" (allowed: id, description, kinds, mode, severity, overrides, "
-                              "check)"));
+                              "\" (allowed: id, description, kinds, actions, mode, severity, "
+                              "overrides, check)"));
         }
         for (const std::string& e : spec.type_errors) {
           err(std::string(e.substr(0, e.find_first_of(":["))), e);
@@ -615,6 +651,19 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
             err("kinds", absl::StrCat("kinds: ", kind.status().message()));
           } else if (std::find(p.kinds.begin(), p.kinds.end(), *kind) == p.kinds.end()) {
             p.kinds.push_back(*kind);
+          }
+        }
+        if (spec.actions.has_value()) {
+          if (spec.actions->empty()) {
+            err("actions", "actions must list at least one action (or be left out: every action)");
+          } else if (std::find(p.kinds.begin(), p.kinds.end(), Kind::kAccess) == p.kinds.end()) {
+            err("actions", "actions applies to access policies only (kinds has no access)");
+          }
+          for (const std::string& a : *spec.actions) {
+            if (a.empty()) err("actions", "actions: an action cannot be empty");
+            if (std::find(p.actions.begin(), p.actions.end(), a) == p.actions.end()) {
+              p.actions.push_back(a);
+            }
           }
         }
         if (p.domain.empty()) {
@@ -665,10 +714,12 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
       }
       for (size_t i = 0; i < impl->policies.size(); ++i) {
         const PolicyInfo& p = impl->policies[i];
-        if (p.domain.empty()) {
-          impl->global_policies.push_back(i);
-        } else {
-          impl->domain_policies[p.domain].push_back(i);
+        for (Kind k : p.kinds) {
+          if (p.domain.empty()) {
+            impl->global_by_kind[static_cast<int>(k)].push_back(i);
+          } else {
+            impl->domain_by_kind[p.domain][static_cast<int>(k)].push_back(i);
+          }
         }
       }
       first = std::move(w);

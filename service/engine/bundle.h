@@ -78,6 +78,9 @@ struct PolicyInfo {
   std::string id;
   std::string description;
   std::vector<Kind> kinds;
+  // Access actions the policy is about (its `actions` key); empty: every action. The engine
+  // does not run the policy for access requests with another action.
+  std::vector<std::string> actions;
   // Global: "mandatory", "default" or "advisory". Domain: "domain".
   std::string mode;
   Severity severity = Severity::kError;

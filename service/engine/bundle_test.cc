@@ -455,6 +455,55 @@ TEST(DomainIsolationTest, ADomainsPoliciesNeverRunForAnotherDomain) {
   EXPECT_EQ(hr.evaluated_policies, std::vector<std::string>{"global.g"});
 }
 
+// `actions` narrows an access policy to some actions: for the others it does not run at all
+// (so it can neither grant nor fault), and the rest of the selection is unchanged.
+TEST(PolicySelectionTest, DeclaredActionsSkipOtherActions) {
+  BundleFiles f;
+  f.files["global/reads.lua"] =
+      Policy("global.reads", "return allow('read ok')", "  actions = {'read', 'discover'},\n");
+  f.files["global/all.lua"] = Policy("global.all", "return nil");
+  f.files["global/boom.lua"] =
+      Policy("global.boom", "error('never for reads')", "  actions = {'write'},\n");
+  f.files["domains/sales/w.lua"] =
+      Policy("sales.w", "return deny('no writes')", "  actions = {'write'},\n");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  Decision read = MustEvaluate(*b, DomainAccess("sales", "read"));
+  EXPECT_EQ(read.evaluated_policies, (std::vector<std::string>{"global.all", "global.reads"}));
+  EXPECT_EQ(read.effect, Effect::kAllow) << Describe(read);
+  EXPECT_TRUE(read.faults.empty());
+  Decision write = MustEvaluate(*b, DomainAccess("sales", "write"));
+  EXPECT_EQ(write.evaluated_policies,
+            (std::vector<std::string>{"global.all", "global.boom", "sales.w"}));
+  EXPECT_EQ(write.effect, Effect::kDeny);
+  EXPECT_NE(FindFault(write, "global.boom"), nullptr) << Describe(write);
+  Decision admin = MustEvaluate(*b, DomainAccess("sales", "admin"));
+  EXPECT_EQ(admin.evaluated_policies, std::vector<std::string>{"global.all"});
+  EXPECT_EQ(admin.effect, Effect::kDeny);  // the bundle default: nothing allowed
+  EXPECT_TRUE(admin.defaulted);
+  ASSERT_EQ(b->policies().size(), 4u);
+  for (const PolicyInfo& p : b->policies()) {
+    if (p.id == "global.reads") {
+      EXPECT_EQ(p.actions, (std::vector<std::string>{"read", "discover"}));
+    }
+    if (p.id == "global.all") {
+      EXPECT_TRUE(p.actions.empty());
+    }
+  }
+}
+
+TEST(BundleLoadTest, BadActions) {
+  ExpectOneError(One("global/x.lua", Policy("global.x", "return nil", "  actions = {},\n")),
+                 "global/x.lua:4", "actions must list at least one action");
+  ExpectOneError(
+      One("global/x.lua", Policy("global.x", "return nil", "  actions = {'read'},\n", "'product'")),
+      "global/x.lua:4", "actions applies to access policies only");
+  ExpectOneError(One("global/x.lua", Policy("global.x", "return nil", "  actions = 'read',\n")),
+                 "global/x.lua:4", "actions: expected a list of strings");
+  ExpectOneError(One("global/x.lua", Policy("global.x", "return nil", "  actions = {''},\n")),
+                 "global/x.lua:4", "an action cannot be empty");
+}
+
 TEST(DomainIsolationTest, StateStashedByOneDomainCannotReachAnother) {
   // Each domain's policies live in their own Lua state with its own memory ceiling: marketing
   // hoarding most of its 8 MiB cannot starve sales.

@@ -11,6 +11,7 @@ Catalog Catalog::Build(std::vector<Document> products, std::vector<Document> con
   Catalog c;
   c.products_ = std::move(products);
   c.contracts_ = std::move(contracts);
+  c.entries_.resize(c.products_.size());
   for (size_t i = 0; i < c.products_.size(); ++i) {
     const Document& doc = c.products_[i];
     const Value& p = *doc.tree;
@@ -31,6 +32,9 @@ Catalog Catalog::Build(std::vector<Document> products, std::vector<Document> con
                                     c.products_[c.product_by_name_[name]].file, ")"));
       continue;
     }
+    c.entries_[i] =
+        std::make_unique<ProductEntry>(ProductEntry{name, domain->as_string(), doc.tree, i});
+    const ProductEntry* entry = c.entries_[i].get();
     const Value* ports = p.FindPath({"spec", "outputPorts"});
     if (ports == nullptr || !ports->is_list()) continue;
     for (const Value& port : ports->as_list()) {
@@ -39,11 +43,14 @@ Catalog Catalog::Build(std::vector<Document> products, std::vector<Document> con
       std::string schema = absl::AsciiStrToLower(port.GetString("schema"));
       if (catalog.empty() || schema.empty()) continue;
       std::string key = absl::StrCat(catalog, ".", schema);
-      auto [it, inserted] = c.product_by_schema_.emplace(key, i);
-      if (!inserted && it->second != i) {
-        errors.push_back(absl::StrCat(doc.file, ":1: product ", name, " serves ", key,
-                                      " which product ", c.products_[it->second].file,
-                                      " already serves"));
+      auto [it, inserted] = c.schemas_.emplace(key, nullptr);
+      if (inserted) {
+        it->second = std::make_unique<TableEntry>();
+        it->second->product = entry;
+      } else if (it->second->product != entry) {
+        errors.push_back(
+            absl::StrCat(doc.file, ":1: product ", name, " serves ", key, " which product ",
+                         c.products_[it->second->product->index].file, " already serves"));
         continue;
       }
       const Value* tables = port.Find("tables");
@@ -51,8 +58,16 @@ Catalog Catalog::Build(std::vector<Document> products, std::vector<Document> con
       for (const Value& t : tables->as_list()) {
         std::string tname = absl::AsciiStrToLower(t.GetString("name"));
         if (tname.empty()) continue;
+        auto te = std::make_unique<TableEntry>();
+        te->product = entry;
         // Aliasing constructor: the table entry lives as long as the product tree.
-        c.tables_[absl::StrCat(key, ".", tname)] = {i, std::shared_ptr<const Value>(doc.tree, &t)};
+        te->table = std::shared_ptr<const Value>(doc.tree, &t);
+        if (const Value* cols = t.Find("columns"); cols != nullptr && cols->is_list()) {
+          for (const Value& col : cols->as_list()) {
+            te->columns.emplace(absl::AsciiStrToLower(col.GetString("name")), &col);
+          }
+        }
+        c.tables_[absl::StrCat(key, ".", tname)] = std::move(te);
       }
     }
   }
@@ -80,30 +95,47 @@ std::shared_ptr<const Value> Catalog::FindContract(absl::string_view name) const
   return it == contract_by_name_.end() ? nullptr : contracts_[it->second].tree;
 }
 
+const Catalog::ProductEntry* Catalog::FindProductEntry(absl::string_view name) const {
+  auto it = product_by_name_.find(name);
+  return it == product_by_name_.end() ? nullptr : entries_[it->second].get();
+}
+
+const Catalog::TableEntry* Catalog::FindTable(absl::string_view qualified) const {
+  // Lower-cased on the stack: this runs for every access request.
+  char stack[256];
+  std::string heap;
+  char* buf = stack;
+  if (qualified.size() > sizeof stack) {
+    heap.resize(qualified.size());
+    buf = heap.data();
+  }
+  size_t dots = 0, last_dot = 0;
+  for (size_t i = 0; i < qualified.size(); ++i) {
+    char ch = absl::ascii_tolower(static_cast<unsigned char>(qualified[i]));
+    buf[i] = ch;
+    if (ch == '.') {
+      if (i == 0 || (dots > 0 && i == last_dot + 1)) return nullptr;  // an empty part
+      last_dot = i;
+      ++dots;
+    }
+  }
+  if (dots != 2 || last_dot + 1 == qualified.size()) return nullptr;
+  absl::string_view lower(buf, qualified.size());
+  if (auto it = tables_.find(lower); it != tables_.end()) return it->second.get();
+  if (auto it = schemas_.find(lower.substr(0, last_dot)); it != schemas_.end()) {
+    return it->second.get();
+  }
+  return nullptr;
+}
+
 std::optional<Catalog::TableMatch> Catalog::ResolveTable(absl::string_view qualified) const {
-  std::vector<std::string> parts = absl::StrSplit(absl::AsciiStrToLower(qualified), '.');
-  if (parts.size() != 3) return std::nullopt;
-  for (const auto& part : parts) {
-    if (part.empty()) return std::nullopt;
-  }
-  size_t product_index;
-  std::shared_ptr<const Value> table;
-  if (auto it = tables_.find(absl::StrCat(parts[0], ".", parts[1], ".", parts[2]));
-      it != tables_.end()) {
-    product_index = it->second.first;
-    table = it->second.second;
-  } else if (auto s = product_by_schema_.find(absl::StrCat(parts[0], ".", parts[1]));
-             s != product_by_schema_.end()) {
-    product_index = s->second;
-  } else {
-    return std::nullopt;
-  }
-  const Document& doc = products_[product_index];
+  const TableEntry* e = FindTable(qualified);
+  if (e == nullptr) return std::nullopt;
   TableMatch m;
-  m.product = doc.tree;
-  m.product_name = doc.tree->FindPath({"metadata", "name"})->as_string();
-  m.domain = doc.tree->FindPath({"metadata", "domain"})->as_string();
-  m.table = std::move(table);
+  m.product = e->product->tree;
+  m.product_name = e->product->name;
+  m.domain = e->product->domain;
+  m.table = e->table;
   return m;
 }
 

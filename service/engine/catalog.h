@@ -39,6 +39,23 @@ class Catalog {
     std::shared_ptr<const Value> table;
   };
 
+  // What a qualified table name resolves to, precomputed at Build so that a request pays for
+  // one hash lookup and no copies. Pointers stay valid as long as the Catalog.
+  struct ProductEntry {
+    std::string name;
+    std::string domain;
+    std::shared_ptr<const Value> tree;
+    size_t index;  // in products()
+  };
+  struct TableEntry {
+    const ProductEntry* product;
+    // The port's table entry; null when the schema is known but the port does not list the
+    // table.
+    std::shared_ptr<const Value> table;
+    // Lower-cased column name -> the table's first column entry of that name.
+    absl::flat_hash_map<std::string, const Value*> columns;
+  };
+
   // Indexes products and contracts. Problems ("file:line: message") are appended to `errors`:
   // a product without metadata.name or metadata.domain, duplicate names, two products claiming
   // the same catalog.schema.
@@ -54,6 +71,10 @@ class Catalog {
   // Resolves "catalog.schema.table"; nullopt when no product serves that schema or the name does
   // not have three parts.
   std::optional<TableMatch> ResolveTable(absl::string_view qualified) const;
+  // The same without copies: null when ResolveTable would give nullopt.
+  const TableEntry* FindTable(absl::string_view qualified) const;
+  // The entry of the product with this metadata.name, or null.
+  const ProductEntry* FindProductEntry(absl::string_view name) const;
 
   const std::vector<Document>& products() const { return products_; }
   const std::vector<Document>& contracts() const { return contracts_; }
@@ -63,9 +84,12 @@ class Catalog {
   std::vector<Document> contracts_;
   absl::flat_hash_map<std::string, size_t> product_by_name_;
   absl::flat_hash_map<std::string, size_t> contract_by_name_;
-  // "catalog.schema" -> product index; "catalog.schema.table" -> (product index, table entry).
-  absl::flat_hash_map<std::string, size_t> product_by_schema_;
-  absl::flat_hash_map<std::string, std::pair<size_t, std::shared_ptr<const Value>>> tables_;
+  // Per product index (entries of rejected products stay empty); unique_ptrs so that the
+  // pointers handed out survive moves of the Catalog.
+  std::vector<std::unique_ptr<ProductEntry>> entries_;
+  // "catalog.schema" -> the schema's entry (no table); "catalog.schema.table" -> the table's.
+  absl::flat_hash_map<std::string, std::unique_ptr<TableEntry>> schemas_;
+  absl::flat_hash_map<std::string, std::unique_ptr<TableEntry>> tables_;
 };
 
 }  // namespace arbiter

@@ -39,11 +39,13 @@ struct LuaSandbox::Context {
   // Views carry the generation they were made in; a view used after its evaluation ended is
   // refused (a policy may stash one in its environment).
   uint32_t generation = 1;
-  // Registry refs: the view metatable, and the table of views made during this evaluation
-  // (Value* -> userdata), so that repeated accesses to req.principal & co. reuse one object.
+  // Registry ref of the view metatable, and its address (a view is a userdata with exactly this
+  // metatable; comparing addresses is cheaper than luaL_testudata's registry lookup).
   int view_meta_ref = -2;  // LUA_NOREF
-  int view_cache_ref = -2;
-  int view_cache_inserts = 0;
+  const void* view_meta = nullptr;
+  // The views made during this evaluation (Value -> registry ref of its userdata), so that
+  // repeated accesses to req.principal & co. reuse one object; released by EndEvaluation.
+  absl::flat_hash_map<const Value*, int> views;
   // Compiled RE2 patterns, bounded (see lua_library.cc).
   absl::flat_hash_map<std::string, std::unique_ptr<re2::RE2>> regex_cache;
   ~Context();

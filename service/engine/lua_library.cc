@@ -301,10 +301,24 @@ int GetPath(lua_State* L) {
   return 1;
 }
 
+// Whether the principal's `field` list holds the value at index 2. A principal view is read in
+// place: making a Lua view of the list just to scan it would cost more than the scan.
+bool PrincipalListContains(lua_State* L, const char* field) {
+  if (const Value* v = ToView(L, 1)) {
+    const Value* list = v->Find(field);
+    if (list == nullptr || !list->is_list()) return false;
+    for (const Value& e : list->as_list()) {
+      if (ScalarEquals(L, 2, e)) return true;
+    }
+    return false;
+  }
+  PushPrincipalField(L, 1, field);
+  return ListContains(L, -1, 2);
+}
+
 int HasRole(lua_State* L) {
   luaL_checkany(L, 2);
-  PushPrincipalField(L, 1, "roles");
-  lua_pushboolean(L, ListContains(L, -1, 2));
+  lua_pushboolean(L, PrincipalListContains(L, "roles"));
   return 1;
 }
 
@@ -316,8 +330,7 @@ int HasAnyRole(lua_State* L) {
 
 int InGroup(lua_State* L) {
   luaL_checkany(L, 2);
-  PushPrincipalField(L, 1, "groups");
-  lua_pushboolean(L, ListContains(L, -1, 2));
+  lua_pushboolean(L, PrincipalListContains(L, "groups"));
   return 1;
 }
 

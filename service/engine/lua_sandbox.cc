@@ -23,9 +23,6 @@ using lua_internal::Ctx;
 constexpr int kHookInterval = 1000;
 constexpr int kMaxFindingsPerCheck = 256;
 
-const char* const kPolicyKeys[] = {"id",       "description", "kinds", "mode",
-                                   "severity", "overrides",   "check"};
-
 void* Allocate(void* ud, void* ptr, size_t osize, size_t nsize) {
   auto* c = static_cast<LuaSandbox::Context*>(ud);
   if (ptr == nullptr) osize = 0;  // osize is a type tag then
@@ -176,6 +173,10 @@ int LoadProtected(lua_State* L) {
       if (s) spec->description = *s;
     } else if (std::strcmp(key, "kinds") == 0) {
       ReadStringList(L, v, "kinds", spec, &spec->kinds);
+    } else if (std::strcmp(key, "actions") == 0) {
+      std::vector<std::string> actions;
+      ReadStringList(L, v, "actions", spec, &actions);
+      if (lua_type(L, v) == LUA_TTABLE) spec->actions = std::move(actions);
     } else if (std::strcmp(key, "mode") == 0) {
       ReadOptionalString(L, v, "mode", spec, &spec->mode);
     } else if (std::strcmp(key, "severity") == 0) {
@@ -262,6 +263,121 @@ int CheckProtected(lua_State* L) {
     a->out->findings.emplace_back();
     lua_internal::FindingFromTable(L, lua_gettop(L), &a->out->findings.back(), a->message_cap);
     lua_pop(L, 1);
+  }
+  return 0;
+}
+
+// --- Running several checks in one protected call. ---
+
+struct ChecksArgs {
+  const std::vector<int>* handles;
+  const Value* request;
+  const Value* ctx;
+  std::vector<CheckOutcome>* outs;
+  size_t message_cap;
+  absl::Duration policy_timeout;
+  absl::Time request_deadline;
+  size_t next = 0;  // the check being run (or to run)
+  bool stop = false;
+};
+
+// Reads what the check at `r` returned into `out`, as CheckProtected does; false (with the
+// message pushed) when it is malformed.
+bool ReadFindings(lua_State* L, int r, CheckOutcome* out, size_t cap) {
+  if (lua_isnil(L, r)) return true;
+  if (lua_internal::IsFinding(L, r)) {
+    out->findings.emplace_back();
+    lua_internal::FindingFromTable(L, r, &out->findings.back(), cap);
+    return true;
+  }
+  if (lua_type(L, r) != LUA_TTABLE) {
+    lua_pushfstring(L, "check returned a %s; expected nothing, a finding or a list of findings",
+                    luaL_typename(L, r));
+    return false;
+  }
+  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, r));
+  if (n > kMaxFindingsPerCheck) {
+    lua_pushfstring(L, "check returned %d findings; the limit is %d", static_cast<int>(n),
+                    kMaxFindingsPerCheck);
+    return false;
+  }
+  lua_pushnil(L);
+  if (n == 0 && lua_next(L, r) != 0) {
+    lua_pushstring(L,
+                   "check returned a table that is not a finding; use allow(), deny(), "
+                   "warn() or obligate()");
+    return false;
+  }
+  lua_settop(L, r);
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, r, i);
+    if (!lua_internal::IsFinding(L, -1)) {
+      lua_pushfstring(L, "element %d of the returned list is a %s, not a finding",
+                      static_cast<int>(i), luaL_typename(L, -1));
+      return false;
+    }
+    out->findings.emplace_back();
+    lua_internal::FindingFromTable(L, lua_gettop(L), &out->findings.back(), cap);
+    lua_pop(L, 1);
+  }
+  return true;
+}
+
+// Classifies a failed check (error value on top of the stack) as RunCheck does.
+void RecordFailure(lua_State* L, Ctx* c, int status, CheckOutcome* out, bool malformed) {
+  out->findings.clear();
+  Ctx::Abort abort = c->abort;
+  if (status == LUA_ERRMEM) {
+    out->fault = PolicyFault::Type::kMemory;
+    out->error = absl::StrCat("memory limit of ", c->mem_limit, " bytes exceeded");
+  } else if (abort == Ctx::Abort::kRequestDeadline) {
+    out->request_deadline_exceeded = true;
+    out->fault = PolicyFault::Type::kBudget;
+    out->error = AbortMessage(abort);
+  } else if (abort != Ctx::Abort::kNone) {
+    out->fault = PolicyFault::Type::kBudget;
+    out->error = AbortMessage(abort);
+  } else {
+    out->fault = malformed ? PolicyFault::Type::kMalformed : PolicyFault::Type::kError;
+    out->error = ErrorText(L, c->limits.max_message_bytes);
+  }
+}
+
+int ChecksProtected(lua_State* L) {
+  auto* a = static_cast<ChecksArgs*>(lua_touserdata(L, 1));
+  Ctx* c = lua_internal::GetCtx(L);
+  lua_settop(L, 0);
+  lua_internal::PushView(L, a->request);
+  lua_internal::PushView(L, a->ctx);
+  for (; a->next < a->handles->size(); ++a->next) {
+    a->outs->emplace_back();
+    CheckOutcome* out = &a->outs->back();
+    absl::Time now = absl::Now();
+    StartBudget(c, L, std::min(now + a->policy_timeout, a->request_deadline), a->request_deadline);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (*a->handles)[a->next]);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    int status = lua_pcall(L, 2, 1, 0);
+    // The sticky abort hook must not fire while the findings are read.
+    StopBudget(c, L);
+    if (status != LUA_OK) {
+      RecordFailure(L, c, status, out, false);
+      lua_settop(L, 2);
+      if (status == LUA_ERRMEM) {
+        lua_gc(L, LUA_GCCOLLECT, 0);
+        if (c->mem_used > c->baseline + c->mem_limit / 4) c->unhealthy = true;
+      }
+      if (out->request_deadline_exceeded) {
+        ++a->next;
+        a->stop = true;
+        return 0;
+      }
+      continue;
+    }
+    if (!ReadFindings(L, 3, out, a->message_cap)) {
+      RecordFailure(L, c, LUA_ERRRUN, out, true);
+    }
+    lua_settop(L, 2);
   }
   return 0;
 }
@@ -381,6 +497,43 @@ CheckOutcome LuaSandbox::RunCheck(int handle, const Value& request, const Value&
   }
   lua_settop(L, 0);
   return out;
+}
+
+void LuaSandbox::RunChecks(const std::vector<int>& handles, const Value& request, const Value& ctx,
+                           absl::Duration policy_timeout, absl::Time request_deadline,
+                           std::vector<CheckOutcome>& outcomes) {
+  lua_State* L = L_;
+  Ctx* c = ctx_.get();
+  ChecksArgs args{&handles,       &request,        &ctx, &outcomes, c->limits.max_message_bytes,
+                  policy_timeout, request_deadline};
+  size_t base = outcomes.size();
+  outcomes.reserve(base + handles.size());  // ChecksProtected keeps pointers into it
+  while (args.next < handles.size() && !args.stop) {
+    lua_pushcfunction(L, ChecksProtected);
+    lua_pushlightuserdata(L, &args);
+    int status = lua_pcall(L, 1, 0, 0);
+    StopBudget(c, L);
+    if (status == LUA_OK) break;
+    // Raised outside a check (reading its findings, or making the views): that check fails
+    // closed as RunCheck's would, and the rest carry on in a fresh protected call.
+    if (outcomes.size() <= base + args.next) outcomes.emplace_back();
+    CheckOutcome& out = outcomes[base + args.next];
+    out.findings.clear();
+    if (status == LUA_ERRMEM) {
+      out.fault = PolicyFault::Type::kMemory;
+      out.error = absl::StrCat("memory limit of ", c->mem_limit, " bytes exceeded");
+    } else {
+      out.fault = PolicyFault::Type::kError;
+      out.error = ErrorText(L, c->limits.max_message_bytes);
+    }
+    lua_settop(L, 0);
+    if (status == LUA_ERRMEM) {
+      lua_gc(L, LUA_GCCOLLECT, 0);
+      if (c->mem_used > c->baseline + c->mem_limit / 4) c->unhealthy = true;
+    }
+    ++args.next;
+  }
+  lua_settop(L, 0);
 }
 
 void LuaSandbox::EndEvaluation() { lua_internal::EndEvaluation(L_); }

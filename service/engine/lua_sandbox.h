@@ -47,6 +47,7 @@ struct PolicySpec {
   std::string id;
   std::string description;
   std::vector<std::string> kinds;
+  std::optional<std::vector<std::string>> actions;  // access actions, when declared
   std::optional<std::string> mode;
   std::optional<std::string> severity;
   std::optional<std::string> overrides;
@@ -84,6 +85,14 @@ class LuaSandbox {
   // `policy_deadline` bounds this call; `request_deadline` is the caller's deadline.
   CheckOutcome RunCheck(int handle, const Value& request, const Value& ctx,
                         absl::Time policy_deadline, absl::Time request_deadline);
+
+  // Runs the checks of `handles` in order, as RunCheck would one by one (each with its own
+  // budget, `policy_timeout` from its start), but inside one protected call: entering Lua once
+  // per policy costs more than a small policy's own code. Appends one outcome per handle to
+  // `outcomes`; stops after a check whose outcome has request_deadline_exceeded.
+  void RunChecks(const std::vector<int>& handles, const Value& request, const Value& ctx,
+                 absl::Duration policy_timeout, absl::Time request_deadline,
+                 std::vector<CheckOutcome>& outcomes);
 
   // Ends one evaluation (after its last RunCheck): views handed to policies die, so a view a
   // policy kept cannot be read once the request it points into is gone.

@@ -18,9 +18,6 @@ LuaSandbox::Context::~Context() = default;
 namespace lua_internal {
 namespace {
 
-constexpr int kViewCacheSize = 64;
-constexpr int kViewCacheMaxInserts = 4096;
-
 struct View {
   const Value* value;
   uint32_t generation;
@@ -50,21 +47,9 @@ void PushValue(lua_State* L, const Value& v) {
     case Value::Type::kMap: {
       Ctx* c = GetCtx(L);
       const Value* target = &v.Get();
-      lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_cache_ref);
-      if (lua_rawgetp(L, -1, target) == LUA_TUSERDATA &&
-          static_cast<View*>(lua_touserdata(L, -1))->generation == c->generation) {
-        lua_remove(L, -2);
+      if (auto it = c->views.find(target); it != c->views.end()) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
         break;
-      }
-      lua_pop(L, 1);
-      // Entries of earlier evaluations are overwritten as addresses repeat; the table is
-      // replaced once it has taken many inserts so that it cannot grow without bound.
-      if (++c->view_cache_inserts > kViewCacheMaxInserts) {
-        c->view_cache_inserts = 0;
-        lua_pop(L, 1);
-        lua_createtable(L, 0, kViewCacheSize);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, LUA_REGISTRYINDEX, c->view_cache_ref);
       }
       auto* view = static_cast<View*>(lua_newuserdatauv(L, sizeof(View), 0));
       view->value = target;
@@ -72,8 +57,8 @@ void PushValue(lua_State* L, const Value& v) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_meta_ref);
       lua_setmetatable(L, -2);
       lua_pushvalue(L, -1);
-      lua_rawsetp(L, -3, target);
-      lua_remove(L, -2);
+      int ref = luaL_ref(L, LUA_REGISTRYINDEX);  // may raise (memory): nothing to undo yet
+      c->views.emplace(target, ref);
       break;
     }
   }
@@ -181,21 +166,29 @@ void RegisterViewMetatable(lua_State* L) {
   luaL_setfuncs(L, kMethods, 0);
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
+  GetCtx(L)->view_meta = lua_topointer(L, -1);
   GetCtx(L)->view_meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  // Sized up front: growing the hash part on the first inserts of every evaluation costs more
-  // than the cache saves.
-  lua_createtable(L, 0, kViewCacheSize);
-  GetCtx(L)->view_cache_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-void EndEvaluation(lua_State* L) { ++GetCtx(L)->generation; }
+void EndEvaluation(lua_State* L) {
+  Ctx* c = GetCtx(L);
+  ++c->generation;
+  // luaL_unref only rewrites existing registry slots (the freed ones are reused by the next
+  // evaluation's luaL_ref), so it cannot raise outside a protected call.
+  for (const auto& [value, ref] : c->views) luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  c->views.clear();
+}
 
 void PushView(lua_State* L, const Value* v) { PushValue(L, *v); }
 
 const Value* ToView(lua_State* L, int idx) {
-  auto* view = static_cast<View*>(luaL_testudata(L, idx, kViewMeta));
-  if (view == nullptr) return nullptr;
-  if (view->generation != GetCtx(L)->generation) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return nullptr;
+  Ctx* c = GetCtx(L);
+  bool is_view = lua_topointer(L, -1) == c->view_meta;
+  lua_pop(L, 1);
+  if (!is_view) return nullptr;
+  auto* view = static_cast<View*>(lua_touserdata(L, idx));
+  if (view->generation != c->generation) {
     luaL_error(L, "a request view was kept beyond the check call that received it");
   }
   return view->value;

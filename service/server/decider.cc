@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "service/convert/convert.h"
+#include "service/decision_json/decision_json.h"
 
 namespace arbiter {
 namespace {
@@ -13,8 +13,6 @@ std::vector<double> LatencyBuckets() {
   return {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
           0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   1};
 }
-
-std::string Quote(absl::string_view s) { return Value(s).ToJson(); }
 
 const char* CodeName(absl::StatusCode code) {
   switch (code) {
@@ -64,17 +62,16 @@ std::string Decider::NextDecisionId() {
   return absl::StrFormat("%016x-%08x", id_prefix_, id_counter_.fetch_add(1) + 1);
 }
 
-absl::StatusOr<Decision> Decider::Decide(const Request& request,
-                                         const google::protobuf::Message& request_proto,
-                                         absl::Time deadline, const CallerInfo& caller) {
+absl::StatusOr<Decision> Decider::Decide(const Request& request, absl::Time deadline,
+                                         const CallerInfo& caller) {
   std::shared_ptr<const Bundle> bundle = bundles_->Current();
   if (bundle == nullptr) return absl::FailedPreconditionError("no policy bundle is loaded");
-  return DecideOn(*bundle, request, request_proto, deadline, caller);
+  return DecideOn(*bundle, request, deadline, caller);
 }
 
 std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(
-    const std::vector<AccessRequest>& requests, const std::vector<const v1::AccessRequest*>& protos,
-    absl::Time deadline, const CallerInfo& caller, std::string* revision) {
+    const std::vector<AccessRequest>& requests, absl::Time deadline, const CallerInfo& caller,
+    std::string* revision) {
   std::vector<absl::StatusOr<Decision>> out;
   std::shared_ptr<const Bundle> bundle = bundles_->Current();
   if (bundle == nullptr) {
@@ -84,13 +81,12 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(
   *revision = bundle->revision();
   out.reserve(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
-    out.push_back(DecideOn(*bundle, Request(requests[i]), *protos[i], deadline, caller));
+    out.push_back(DecideOn(*bundle, Request(requests[i]), deadline, caller));
   }
   return out;
 }
 
 absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& request,
-                                           const google::protobuf::Message& request_proto,
                                            absl::Time deadline, const CallerInfo& caller) {
   Kind kind = KindOf(request);
   std::string kind_name(KindName(kind));
@@ -112,56 +108,10 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
         .Increment();
   }
   if (log_ != nullptr) {
-    log_->Append(start, DecisionLogLine(*d, kind, request_proto, start, latency, caller));
+    log_->Append(start, json::DecisionLogLine(*d, request, start, latency,
+                                              {caller.peer, caller.identity, caller.transport}));
   }
   return d;
-}
-
-std::string DecisionLogLine(const Decision& d, Kind kind, const google::protobuf::Message& request,
-                            absl::Time time, absl::Duration latency, const CallerInfo& caller) {
-  std::string out;
-  out.reserve(1024);
-  absl::StrAppend(&out, "{\"decision_id\":", Quote(d.decision_id), ",\"time\":",
-                  Quote(absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone())),
-                  ",\"kind\":\"", KindName(kind), "\",\"request\":");
-  absl::StrAppend(&out, ToJson(request));
-  absl::StrAppend(&out, ",\"effect\":\"", EffectName(d.effect), "\",\"reasons\":[");
-  for (size_t i = 0; i < d.reasons.size(); ++i) {
-    const Reason& r = d.reasons[i];
-    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"policy_id\":", Quote(r.policy_id),
-                    ",\"origin\":", Quote(r.origin), ",\"effect\":\"", EffectName(r.effect),
-                    "\",\"severity\":\"", SeverityName(r.severity),
-                    "\",\"message\":", Quote(r.message), ",\"detail\":", Quote(r.detail), "}");
-  }
-  absl::StrAppend(&out, "],\"obligations\":{\"column_masks\":[");
-  for (size_t i = 0; i < d.obligations.column_masks.size(); ++i) {
-    const ColumnMask& m = d.obligations.column_masks[i];
-    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"column\":", Quote(m.column),
-                    ",\"expression\":", Quote(m.expression), "}");
-  }
-  absl::StrAppend(&out, "],\"row_filters\":[");
-  for (size_t i = 0; i < d.obligations.row_filters.size(); ++i) {
-    absl::StrAppend(&out, i == 0 ? "" : ",", Quote(d.obligations.row_filters[i]));
-  }
-  absl::StrAppend(&out, "]},\"bundle_revision\":", Quote(d.bundle_revision),
-                  ",\"domain\":", Quote(d.domain), ",\"evaluated_policies\":[");
-  for (size_t i = 0; i < d.evaluated_policies.size(); ++i) {
-    absl::StrAppend(&out, i == 0 ? "" : ",", Quote(d.evaluated_policies[i]));
-  }
-  absl::StrAppend(&out, "],\"overridden_policies\":[");
-  for (size_t i = 0; i < d.overridden_policies.size(); ++i) {
-    absl::StrAppend(&out, i == 0 ? "" : ",", Quote(d.overridden_policies[i]));
-  }
-  absl::StrAppend(&out, "],\"faults\":[");
-  for (size_t i = 0; i < d.faults.size(); ++i) {
-    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"policy_id\":", Quote(d.faults[i].policy_id),
-                    ",\"type\":\"", PolicyFaultTypeName(d.faults[i].type), "\"}");
-  }
-  absl::StrAppend(&out, "],\"latency_us\":", absl::ToInt64Microseconds(latency),
-                  ",\"caller\":{\"peer\":", Quote(caller.peer),
-                  ",\"identity\":", Quote(caller.identity),
-                  ",\"transport\":", Quote(caller.transport), "}}");
-  return out;
 }
 
 }  // namespace arbiter

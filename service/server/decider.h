@@ -14,7 +14,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "arbiter/v1/policy_service.pb.h"
 #include "service/decision_log/decision_log.h"
 #include "service/engine/bundle.h"
 #include "service/metrics/metrics.h"
@@ -47,19 +46,16 @@ class Decider {
   // `log` may be null (decision logging off). All pointers must outlive the Decider.
   Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metrics);
 
-  // Evaluates `request` (whose wire form `request_proto` — the AccessRequest, ProductRequest or
-  // DeploymentRequest message — is what the log records) on the active
-  // snapshot. Errors are the engine's (INVALID_ARGUMENT, DEADLINE_EXCEEDED, INTERNAL) plus
-  // FAILED_PRECONDITION when no bundle is loaded.
-  absl::StatusOr<Decision> Decide(const Request& request,
-                                  const google::protobuf::Message& request_proto,
-                                  absl::Time deadline, const CallerInfo& caller);
+  // Evaluates `request` on the active snapshot; the log records the request as the proto3 JSON
+  // of its message (service/decision_json). Errors are the engine's (INVALID_ARGUMENT,
+  // DEADLINE_EXCEEDED, INTERNAL) plus FAILED_PRECONDITION when no bundle is loaded.
+  absl::StatusOr<Decision> Decide(const Request& request, absl::Time deadline,
+                                  const CallerInfo& caller);
 
   // Evaluates several access requests on ONE snapshot; one result per request, in order.
-  std::vector<absl::StatusOr<Decision>> DecideBatch(
-      const std::vector<AccessRequest>& requests,
-      const std::vector<const v1::AccessRequest*>& protos, absl::Time deadline,
-      const CallerInfo& caller, std::string* revision);
+  std::vector<absl::StatusOr<Decision>> DecideBatch(const std::vector<AccessRequest>& requests,
+                                                    absl::Time deadline, const CallerInfo& caller,
+                                                    std::string* revision);
 
   ServerMetrics& metrics() { return *metrics_; }
   BundleManager& bundles() { return *bundles_; }
@@ -67,7 +63,6 @@ class Decider {
 
  private:
   absl::StatusOr<Decision> DecideOn(const Bundle& bundle, const Request& request,
-                                    const google::protobuf::Message& request_proto,
                                     absl::Time deadline, const CallerInfo& caller);
   std::string NextDecisionId();
 
@@ -77,12 +72,6 @@ class Decider {
   const uint64_t id_prefix_;
   std::atomic<uint64_t> id_counter_{0};
 };
-
-// The decision log line for one decision (one JSON object, no newline): decision_id, time, kind,
-// request (proto3 JSON, as accepted by `arbiter dry-run --requests`), effect, reasons,
-// obligations, bundle_revision, domain, evaluated/overridden policies, faults, latency_us, caller.
-std::string DecisionLogLine(const Decision& d, Kind kind, const google::protobuf::Message& request,
-                            absl::Time time, absl::Duration latency, const CallerInfo& caller);
 
 }  // namespace arbiter
 

@@ -73,7 +73,6 @@ std::vector<std::string> LoadErrorLines(const absl::Status& status) {
 }
 
 grpc::Status DecisionServiceImpl::Decide(grpc::ServerContext* ctx,
-                                         const google::protobuf::Message& wire,
                                          const std::function<absl::StatusOr<Request>()>& convert,
                                          v1::Decision* out) {
   if (absl::Status s = gate_->Enter(); !s.ok()) {
@@ -86,8 +85,7 @@ grpc::Status DecisionServiceImpl::Decide(grpc::ServerContext* ctx,
   GateSlot slot(gate_);
   absl::StatusOr<Request> request = convert();
   if (!request.ok()) return ToGrpcStatus(request.status());
-  absl::StatusOr<Decision> d =
-      decider_->Decide(*request, wire, DeadlineOf(ctx, *config_), CallerOf(ctx));
+  absl::StatusOr<Decision> d = decider_->Decide(*request, DeadlineOf(ctx, *config_), CallerOf(ctx));
   if (!d.ok()) return ToGrpcStatus(d.status());
   ToProto(*d, out);
   return grpc::Status::OK;
@@ -108,20 +106,20 @@ absl::StatusOr<Request> ToRequest(const Proto& req) {
 grpc::Status DecisionServiceImpl::CheckAccess(grpc::ServerContext* ctx,
                                               const v1::AccessRequest* req, v1::Decision* out) {
   return Decide(
-      ctx, *req, [req]() -> absl::StatusOr<Request> { return Request(FromProto(*req)); }, out);
+      ctx, [req]() -> absl::StatusOr<Request> { return Request(FromProto(*req)); }, out);
 }
 
 grpc::Status DecisionServiceImpl::CheckProduct(grpc::ServerContext* ctx,
                                                const v1::ProductRequest* req, v1::Decision* out) {
   return Decide(
-      ctx, *req, [req] { return ToRequest(*req); }, out);
+      ctx, [req] { return ToRequest(*req); }, out);
 }
 
 grpc::Status DecisionServiceImpl::CheckDeployment(grpc::ServerContext* ctx,
                                                   const v1::DeploymentRequest* req,
                                                   v1::Decision* out) {
   return Decide(
-      ctx, *req, [req] { return ToRequest(*req); }, out);
+      ctx, [req] { return ToRequest(*req); }, out);
 }
 
 grpc::Status DecisionServiceImpl::CheckBatch(grpc::ServerContext* ctx,
@@ -135,15 +133,11 @@ grpc::Status DecisionServiceImpl::CheckBatch(grpc::ServerContext* ctx,
   if (absl::Status s = gate_->Enter(); !s.ok()) return ToGrpcStatus(s);
   GateSlot slot(gate_);
   std::vector<AccessRequest> requests;
-  std::vector<const v1::AccessRequest*> protos;
   requests.reserve(req->requests_size());
-  for (const v1::AccessRequest& r : req->requests()) {
-    requests.push_back(FromProto(r));
-    protos.push_back(&r);
-  }
+  for (const v1::AccessRequest& r : req->requests()) requests.push_back(FromProto(r));
   std::string revision;
   auto results =
-      decider_->DecideBatch(requests, protos, DeadlineOf(ctx, *config_), CallerOf(ctx), &revision);
+      decider_->DecideBatch(requests, DeadlineOf(ctx, *config_), CallerOf(ctx), &revision);
   out->set_bundle_revision(revision);
   for (size_t i = 0; i < results.size(); ++i) {
     v1::Decision* d = out->add_decisions();

@@ -54,7 +54,7 @@ class DecisionServiceImpl final : public v1::DecisionService::Service {
 
  private:
   // `convert` turns the wire request into the engine's (it may fail with INVALID_ARGUMENT).
-  grpc::Status Decide(grpc::ServerContext* ctx, const google::protobuf::Message& wire,
+  grpc::Status Decide(grpc::ServerContext* ctx,
                       const std::function<absl::StatusOr<Request>()>& convert, v1::Decision* out);
 
   Decider* decider_;

@@ -8,25 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "arbiter/v1/types.pb.h"
-#include "service/convert/convert.h"
 #include "service/trino/translate.h"
 
 namespace arbiter::trino {
 namespace {
 
 constexpr char kJson[] = "application/json";
-
-void ToProto(const AccessRequest& r, v1::AccessRequest* out) {
-  ::arbiter::ToProto(r.principal, out->mutable_principal());
-  out->set_action(r.action);
-  v1::ResourceRef* res = out->mutable_resource();
-  res->set_domain(r.resource.domain);
-  res->set_product(r.resource.product);
-  res->set_table(r.resource.table);
-  for (const std::string& c : r.resource.columns) res->add_columns(c);
-  for (const auto& [k, v] : r.context) (*out->mutable_context())[k] = v;
-}
 
 // State shared by the handlers; lives as long as the routes (the HttpServer's handlers).
 class TrinoEndpoint {
@@ -51,18 +38,12 @@ class TrinoEndpoint {
       response.body = ErrorBody("invalid_parameter", plan.status().message());
       return response;
     }
-    std::vector<v1::AccessRequest> protos(plan->checks.size());
-    std::vector<const v1::AccessRequest*> proto_ptrs(plan->checks.size());
-    for (size_t i = 0; i < plan->checks.size(); ++i) {
-      ToProto(plan->checks[i], &protos[i]);
-      proto_ptrs[i] = &protos[i];
-    }
     CallerInfo caller;
     caller.transport = "http";
     caller.identity = request.Header("User-Agent");
     std::string revision;
     std::vector<absl::StatusOr<Decision>> decisions =
-        decider_.DecideBatch(plan->checks, proto_ptrs, absl::Now() + deadline_, caller, &revision);
+        decider_.DecideBatch(plan->checks, absl::Now() + deadline_, caller, &revision);
     Answer answer = Shape(*plan, decisions);
     response.status = answer.status;
     response.body = std::move(answer.body);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "service/decision_json/decision_json.h"
 
 namespace arbiter::trino {
 namespace {
@@ -433,7 +434,7 @@ class ItemBuilder {
   Plan& plan_;
 };
 
-std::string Quote(absl::string_view s) { return Value(s).ToJson(); }
+using json::Quote;
 
 }  // namespace
 

@@ -11,6 +11,7 @@ return {
   description = "Finance data only to finance principals holding a granting role; "
     .. ANALYSTS .. " read every finance product.",
   kinds = {"access"},
+  actions = ACTIONS,
   overrides = "global.access-grants",
   check = function(req, ctx)
     if not list.contains(ACTIONS, req.action) or req.product == nil then return end

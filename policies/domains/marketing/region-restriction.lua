@@ -10,6 +10,7 @@ return {
   description = "Marketing data may be read only by principals whose region attribute is one of "
     .. table.concat(BUSINESS_REGIONS, ", ") .. ".",
   kinds = {"access"},
+  actions = {"read"},
   check = function(req, ctx)
     if req.action ~= "read" then return end
     local attributes = req.principal.attributes

@@ -11,6 +11,7 @@ return {
   description = "Role " .. ROLE .. " with region " .. REGION .. " may read " .. PRODUCT
     .. " tables, filtered to " .. REGION .. " customers.",
   kinds = {"access"},
+  actions = {"read"},
   check = function(req, ctx)
     if req.action ~= "read" or req.table == nil then return end
     if get(req.product, "metadata.name") ~= PRODUCT then return end

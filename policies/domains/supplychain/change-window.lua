@@ -11,6 +11,7 @@ return {
   description = "Writes and admin operations on supply chain data only Monday-Friday, "
     .. "06:00-18:00 UTC.",
   kinds = {"access"},
+  actions = MUTATING,
   check = function(req, ctx)
     if not list.contains(MUTATING, req.action) then return end
     local now = math.floor(ctx.now)

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Side-by-side gRPC benchmark: the transport's ceiling against arbiterd, in one run.
+
+Starts, each on loopback:
+  noop         bench/noop_server: DecisionService on gRPC's callback API answering at once
+  small        arbiterd, bench/small-bundle (one policy), no decision log
+  shipped      arbiterd, the shipped policies/ bundle, no decision log
+  shipped+log  arbiterd, the shipped bundle, decision log to a file (overflow: drop)
+and drives CheckAccess with h2load (Debian's nghttp2-client) at 64 connections with one stream
+each, rounds alternating the servers so that background load hits them alike; then one
+connection for the single-call latency. The request is bench/access_request.json (a Trino-like
+read of customer-360 with a PII column), sent as a pre-encoded gRPC frame (bench/grpc_frame).
+
+Server CPU per request comes from /proc/<pid>/stat (utime + stime) over the measured run: it
+is the figure that scales to a machine where the load generator does not share the cores.
+
+  bench/side_by_side.py [BUILD_DIR] [--requests N] [--rounds R] [--connections C]
+                        [--only noop,small,...] [--arbiterd PATH]
+"""
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+class Server:
+    def __init__(self, name, label, argv, work):
+        self.name, self.label, self.work = name, label, work
+        self.port_file = os.path.join(work, f"{name}.ports")
+        self.stderr = open(os.path.join(work, f"{name}.stderr"), "w")
+        self.proc = subprocess.Popen(argv + ["--port-file", self.port_file], stderr=self.stderr)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if os.path.exists(self.port_file) and os.path.getsize(self.port_file) > 0:
+                break
+            if self.proc.poll() is not None:
+                sys.exit(f"{name} exited: {open(self.stderr.name).read()}")
+            time.sleep(0.05)
+        ports = dict(l.strip().split("=", 1) for l in open(self.port_file) if "=" in l)
+        self.port = ports["grpc"]
+        self.runs = []
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def h2load(server, frame, n, connections, log):
+    url = f"http://127.0.0.1:{server.port}/arbiter.v1.DecisionService/CheckAccess"
+    argv = ["h2load", "-n", str(n), "-c", str(connections), "-m", "1",
+            "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", frame]
+    if log:
+        argv.append(f"--log-file={log}")
+    cpu0 = cpu_seconds(server.proc.pid)
+    out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(server.proc.pid) - cpu0
+    rps = errored = None
+    for line in out.splitlines():
+        if line.startswith("finished in"):
+            rps = float(line.split(",")[1].split()[0])
+        if line.startswith("requests:"):
+            errored = int(line.split(",")[4].split()[0])  # "... N errored"
+    lat = []
+    if log:
+        with open(log) as f:
+            lat = sorted(int(l.split()[2]) / 1000.0 for l in f if l.strip())
+        os.remove(log)
+    return rps, errored, lat, cpu
+
+
+def pct(lat, q):
+    return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build", nargs="?", default=os.path.join(REPO, "build"))
+    ap.add_argument("--requests", type=int, default=50000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--single", type=int, default=5000, help="requests on one connection")
+    ap.add_argument("--only", default="", help="comma-separated server names")
+    ap.add_argument("--arbiterd", default="", help="arbiterd binary (default: BUILD_DIR's), e.g. "
+                    "an older build for a before/after comparison")
+    args = ap.parse_args()
+    if shutil.which("h2load") is None:
+        sys.exit("h2load missing: apt-get install nghttp2-client")
+    work = tempfile.mkdtemp(prefix="arbiter-sbs-")
+    frame = os.path.join(work, "frame")
+    with open(frame, "wb") as f:
+        subprocess.run([os.path.join(args.build, "bench/grpc_frame"), "--kind", "access",
+                        "--request", os.path.join(REPO, "bench/access_request.json")],
+                       stdout=f, check=True)
+    arbiterd = args.arbiterd or os.path.join(args.build, "service/server/arbiterd")
+
+    def config(name, log):
+        path = os.path.join(work, f"{name}.yaml")
+        with open(path, "w") as f:
+            f.write("server:\n  max_concurrent_calls: 4096\nbundle:\n  watch: false\n")
+            if log:
+                f.write(f"decision_log:\n  path: {work}/{name}.jsonl\n  overflow: drop\n")
+        return path
+
+    specs = [
+        ("noop", "no-op C++ gRPC callback server (the transport's ceiling)",
+         [os.path.join(args.build, "bench/noop_server"), "--listen", "127.0.0.1:0"]),
+        ("small", "arbiterd, bench/small-bundle (1 policy), no decision log",
+         [arbiterd, "--bundle", os.path.join(REPO, "bench/small-bundle"), "--listen",
+          "127.0.0.1:0", "--config", config("small", False)]),
+        ("shipped", "arbiterd, shipped policies/, no decision log",
+         [arbiterd, "--bundle", os.path.join(REPO, "policies"), "--listen", "127.0.0.1:0",
+          "--config", config("shipped", False)]),
+        ("shipped+log", "arbiterd, shipped policies/, decision log to a file",
+         [arbiterd, "--bundle", os.path.join(REPO, "policies"), "--listen", "127.0.0.1:0",
+          "--config", config("shipped_log", True)]),
+    ]
+    if args.only:
+        keep = set(args.only.split(","))
+        specs = [s for s in specs if s[0] in keep]
+    servers = []
+    try:
+        for name, label, argv in specs:
+            servers.append(Server(name, label, argv, work))
+        for s in servers:  # warm-up: thread pools, Lua states
+            h2load(s, frame, 5000, args.connections, None)
+        for r in range(args.rounds):
+            for s in servers:
+                rps, errored, lat, cpu = h2load(s, frame, args.requests, args.connections,
+                                                os.path.join(work, "h2load.log"))
+                s.runs.append((rps, errored, pct(lat, 0.5), pct(lat, 0.99), cpu / args.requests,
+                               rss_mib(s.proc.pid)))
+                print(f"round {r + 1} {s.name:12s} {rps:9.0f} req/s p50 {pct(lat, .5):.2f} ms "
+                      f"p99 {pct(lat, .99):.2f} ms cpu {1e6 * cpu / args.requests:.1f} us/req "
+                      f"errored {errored}", file=sys.stderr)
+        single = {}
+        for s in servers:
+            _, _, lat, cpu = h2load(s, frame, args.single, 1, os.path.join(work, "h2load.log"))
+            single[s.name] = (pct(lat, 0.5), 1e6 * cpu / args.single)
+    finally:
+        for s in servers:
+            s.stop()
+    base = None
+    print(f"\nCheckAccess, {args.connections} connections x 1 stream, {args.requests} requests x "
+          f"{args.rounds} rounds (median), h2load and servers on the same {os.cpu_count()} cores\n")
+    print("| server | req/s | of no-op | p50 ms | p99 ms | server CPU µs/req | RSS MiB "
+          "| 1 conn p50 ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for s in servers:
+        med = lambda i: statistics.median(run[i] for run in s.runs)
+        rps = med(0)
+        if s.name == "noop":
+            base = rps
+        share = f"{100 * rps / base:.0f}%" if base else "-"
+        print(f"| {s.label} | {rps:,.0f} | {share} | {med(2):.2f} | {med(3):.2f} | "
+              f"{1e6 * med(4):.1f} | {max(run[5] for run in s.runs):.0f} | "
+              f"{single[s.name][0]:.3f} |")
+        errs = sum(run[1] or 0 for run in s.runs)
+        if errs:
+            print(f"  ({s.name}: {errs} requests errored)")
+    logs = [os.path.join(work, f) for f in os.listdir(work) if f.startswith("shipped_log.jsonl")]
+    if logs:
+        lines = size = 0
+        for path in logs:  # rotated files included
+            with open(path, "rb") as f:
+                lines += sum(1 for _ in f)
+            size += os.path.getsize(path)
+        print(f"\ndecision log: {lines} lines (warm-up included), {size / max(lines, 1):.0f} "
+              "bytes per line")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+#include "service/decision_json/decision_json.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace arbiter::json {
+namespace {
+
+// 0: copy as is; 1: escape.
+constexpr bool NeedsEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+void AppendStringList(std::string& out, const std::vector<std::string>& list) {
+  out.push_back('[');
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendString(out, list[i]);
+  }
+  out.push_back(']');
+}
+
+void AppendStringMap(std::string& out, const std::map<std::string, std::string>& m) {
+  out.push_back('{');
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    if (!first) out.push_back(',');
+    first = false;
+    AppendString(out, k);
+    out.push_back(':');
+    AppendString(out, v);
+  }
+  out.push_back('}');
+}
+
+// Writes `,"name":` (or `"name":` for the first field of an object), tracking `first`.
+void Key(std::string& out, bool& first, absl::string_view name) {
+  if (!first) out.push_back(',');
+  first = false;
+  out.push_back('"');
+  out.append(name.data(), name.size());
+  out.append("\":", 2);
+}
+
+// proto3 JSON leaves default values out.
+void StringField(std::string& out, bool& first, absl::string_view name, absl::string_view v) {
+  if (v.empty()) return;
+  Key(out, first, name);
+  AppendString(out, v);
+}
+
+void ListField(std::string& out, bool& first, absl::string_view name,
+               const std::vector<std::string>& v) {
+  if (v.empty()) return;
+  Key(out, first, name);
+  AppendStringList(out, v);
+}
+
+void MapField(std::string& out, bool& first, absl::string_view name,
+              const std::map<std::string, std::string>& v) {
+  if (v.empty()) return;
+  Key(out, first, name);
+  AppendStringMap(out, v);
+}
+
+bool EmptyPrincipal(const Principal& p) {
+  return p.id.empty() && p.roles.empty() && p.groups.empty() && p.domain.empty() &&
+         p.attributes.empty();
+}
+
+void PrincipalField(std::string& out, bool& first, absl::string_view name, const Principal& p) {
+  if (EmptyPrincipal(p)) return;
+  Key(out, first, name);
+  out.push_back('{');
+  bool f = true;
+  StringField(out, f, "id", p.id);
+  ListField(out, f, "roles", p.roles);
+  ListField(out, f, "groups", p.groups);
+  StringField(out, f, "domain", p.domain);
+  MapField(out, f, "attributes", p.attributes);
+  out.push_back('}');
+}
+
+// A Document message holding the tree as a google.protobuf.Struct (a JSON object). Trees that
+// are not maps cannot reach an evaluated request (the engine refuses them), but are written as
+// their JSON anyway rather than dropped.
+void AppendDocument(std::string& out, const Value& v) {
+  out.append("{\"struct\":", 10);
+  AppendValue(out, v);
+  out.push_back('}');
+}
+
+}  // namespace
+
+void AppendString(std::string& out, absl::string_view s) {
+  out.reserve(out.size() + s.size() + 2);
+  out.push_back('"');
+  const char* p = s.data();
+  const char* end = p + s.size();
+  while (p < end) {
+    const char* run = p;
+    while (p < end && !NeedsEscape(static_cast<unsigned char>(*p))) ++p;
+    out.append(run, static_cast<size_t>(p - run));
+    if (p == end) break;
+    unsigned char c = static_cast<unsigned char>(*p++);
+    switch (c) {
+      case '"':
+        out.append("\\\"", 2);
+        break;
+      case '\\':
+        out.append("\\\\", 2);
+        break;
+      case '\n':
+        out.append("\\n", 2);
+        break;
+      case '\r':
+        out.append("\\r", 2);
+        break;
+      case '\t':
+        out.append("\\t", 2);
+        break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        char buf[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(buf, 6);
+      }
+    }
+  }
+  out.push_back('"');
+}
+
+std::string Quote(absl::string_view s) {
+  std::string out;
+  AppendString(out, s);
+  return out;
+}
+
+void AppendValue(std::string& out, const Value& v) {
+  switch (v.type()) {
+    case Value::Type::kNull:
+      out.append("null", 4);
+      break;
+    case Value::Type::kBool:
+      out.append(v.as_bool() ? "true" : "false");
+      break;
+    case Value::Type::kInt:
+      absl::StrAppend(&out, v.as_int());
+      break;
+    case Value::Type::kDouble: {
+      double d = v.as_double();
+      if (!std::isfinite(d)) {
+        out.append("null", 4);
+      } else {
+        char buf[32];
+        int n = std::snprintf(buf, sizeof buf, "%.17g", d);
+        out.append(buf, static_cast<size_t>(n));
+      }
+      break;
+    }
+    case Value::Type::kString:
+      AppendString(out, v.as_string());
+      break;
+    case Value::Type::kList: {
+      out.push_back('[');
+      bool first = true;
+      for (const Value& e : v.as_list()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendValue(out, e);
+      }
+      out.push_back(']');
+      break;
+    }
+    case Value::Type::kMap: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& [k, e] : v.as_map()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendString(out, k);
+        out.push_back(':');
+        AppendValue(out, e);
+      }
+      out.push_back('}');
+      break;
+    }
+  }
+}
+
+void AppendRequest(std::string& out, const Request& request) {
+  out.push_back('{');
+  bool first = true;
+  if (const auto* a = std::get_if<AccessRequest>(&request)) {
+    PrincipalField(out, first, "principal", a->principal);
+    StringField(out, first, "action", a->action);
+    const ResourceRef& r = a->resource;
+    if (!r.domain.empty() || !r.product.empty() || !r.table.empty() || !r.columns.empty()) {
+      Key(out, first, "resource");
+      out.push_back('{');
+      bool f = true;
+      StringField(out, f, "domain", r.domain);
+      StringField(out, f, "product", r.product);
+      StringField(out, f, "table", r.table);
+      ListField(out, f, "columns", r.columns);
+      out.push_back('}');
+    }
+    MapField(out, first, "context", a->context);
+  } else if (const auto* p = std::get_if<ProductRequest>(&request)) {
+    Key(out, first, "product");
+    AppendDocument(out, p->product);
+    StringField(out, first, "operation", p->operation);
+    PrincipalField(out, first, "requester", p->requester);
+  } else {
+    const auto& d = std::get<DeploymentRequest>(request);
+    Key(out, first, "product");
+    AppendDocument(out, d.product);
+    if (d.previous.has_value()) {
+      Key(out, first, "previous");
+      AppendDocument(out, *d.previous);
+    }
+    for (const auto& [name, docs] :
+         {std::pair<absl::string_view, const std::vector<Value>*>{"contracts", &d.contracts},
+          {"previousContracts", &d.previous_contracts}}) {
+      if (docs->empty()) continue;
+      Key(out, first, name);
+      out.push_back('[');
+      for (size_t i = 0; i < docs->size(); ++i) {
+        if (i > 0) out.push_back(',');
+        AppendDocument(out, (*docs)[i]);
+      }
+      out.push_back(']');
+    }
+    StringField(out, first, "environment", d.environment);
+    MapField(out, first, "pipeline", d.pipeline);
+    PrincipalField(out, first, "requester", d.requester);
+  }
+  out.push_back('}');
+}
+
+void AppendTime(std::string& out, absl::Time t) {
+  // Formatting the calendar part is the expensive bit and changes once a second: cache it.
+  struct Cache {
+    int64_t second = INT64_MIN;
+    char text[32];
+    size_t len = 0;
+  };
+  thread_local Cache cache;
+  int64_t second = absl::ToUnixSeconds(t);
+  if (t < absl::FromUnixSeconds(second)) --second;  // floor for times before 1970
+  if (second != cache.second) {
+    absl::CivilSecond cs = absl::ToCivilSecond(absl::FromUnixSeconds(second), absl::UTCTimeZone());
+    int n = std::snprintf(cache.text, sizeof cache.text, "%04lld-%02d-%02dT%02d:%02d:%02d",
+                          static_cast<long long>(cs.year()), cs.month(), cs.day(), cs.hour(),
+                          cs.minute(), cs.second());
+    cache.len = n > 0 ? static_cast<size_t>(n) : 0;
+    cache.second = second;
+  }
+  out.append(cache.text, cache.len);
+  int64_t nanos = absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(second));
+  if (nanos > 0) {
+    char frac[11];
+    frac[0] = '.';
+    for (int i = 9; i >= 1; --i) {
+      frac[i] = static_cast<char>('0' + nanos % 10);
+      nanos /= 10;
+    }
+    size_t len = 10;
+    while (frac[len - 1] == '0') --len;
+    out.append(frac, len);
+  }
+  out.append("+00:00", 6);
+}
+
+void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& request,
+                           absl::Time time, absl::Duration latency, const Caller& caller) {
+  out.append("{\"decision_id\":");
+  AppendString(out, d.decision_id);
+  out.append(",\"time\":\"");
+  AppendTime(out, time);
+  out.append("\",\"kind\":\"");
+  absl::string_view kind = KindName(KindOf(request));
+  out.append(kind.data(), kind.size());
+  out.append("\",\"request\":");
+  AppendRequest(out, request);
+  absl::StrAppend(&out, ",\"effect\":\"", EffectName(d.effect), "\",\"reasons\":[");
+  for (size_t i = 0; i < d.reasons.size(); ++i) {
+    const Reason& r = d.reasons[i];
+    if (i > 0) out.push_back(',');
+    out.append("{\"policy_id\":");
+    AppendString(out, r.policy_id);
+    out.append(",\"origin\":");
+    AppendString(out, r.origin);
+    absl::StrAppend(&out, ",\"effect\":\"", EffectName(r.effect), "\",\"severity\":\"",
+                    SeverityName(r.severity), "\",\"message\":");
+    AppendString(out, r.message);
+    out.append(",\"detail\":");
+    AppendString(out, r.detail);
+    out.push_back('}');
+  }
+  out.append("],\"obligations\":{\"column_masks\":[");
+  for (size_t i = 0; i < d.obligations.column_masks.size(); ++i) {
+    const ColumnMask& m = d.obligations.column_masks[i];
+    if (i > 0) out.push_back(',');
+    out.append("{\"column\":");
+    AppendString(out, m.column);
+    out.append(",\"expression\":");
+    AppendString(out, m.expression);
+    out.push_back('}');
+  }
+  out.append("],\"row_filters\":");
+  AppendStringList(out, d.obligations.row_filters);
+  out.append("},\"bundle_revision\":");
+  AppendString(out, d.bundle_revision);
+  out.append(",\"domain\":");
+  AppendString(out, d.domain);
+  out.append(",\"evaluated_policies\":");
+  AppendStringList(out, d.evaluated_policies);
+  out.append(",\"overridden_policies\":");
+  AppendStringList(out, d.overridden_policies);
+  out.append(",\"faults\":[");
+  for (size_t i = 0; i < d.faults.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append("{\"policy_id\":");
+    AppendString(out, d.faults[i].policy_id);
+    absl::StrAppend(&out, ",\"type\":\"", PolicyFaultTypeName(d.faults[i].type), "\"}");
+  }
+  absl::StrAppend(&out, "],\"latency_us\":", absl::ToInt64Microseconds(latency),
+                  ",\"caller\":{\"peer\":");
+  AppendString(out, caller.peer);
+  out.append(",\"identity\":");
+  AppendString(out, caller.identity);
+  out.append(",\"transport\":");
+  AppendString(out, caller.transport);
+  out.append("}}");
+}
+
+std::string DecisionLogLine(const Decision& d, const Request& request, absl::Time time,
+                            absl::Duration latency, const Caller& caller) {
+  std::string out;
+  out.reserve(1536);
+  AppendDecisionLogLine(out, d, request, time, latency, caller);
+  return out;
+}
+
+}  // namespace arbiter::json

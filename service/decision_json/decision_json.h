@@ -1,0 +1,61 @@
+// Decisions as JSON, written straight from the engine's types (no protobuf reflection): the
+// decision log line and the strings of every hand-written JSON answer go through here, so one
+// decision has one JSON shape.
+//
+// The log line (one object, no newline), fields in this order:
+//   decision_id, time (RFC 3339, UTC), kind, request, effect ("allow"/"deny"),
+//   reasons [{policy_id, origin, effect, severity, message, detail}],
+//   obligations {column_masks [{column, expression}], row_filters []}, bundle_revision, domain,
+//   evaluated_policies, overridden_policies, faults [{policy_id, type}], latency_us,
+//   caller {peer, identity, transport}.
+// `request` is the proto3 JSON mapping of the request message (AccessRequest, ProductRequest or
+// DeploymentRequest; lowerCamelCase names, empty fields left out), so that `arbiter dry-run`
+// and the DryRun call can replay it. Documents (products, contracts) are written as
+// {"struct": <the parsed tree>}: the tree the policies saw, whatever form the caller sent (a
+// replay sees the same values; map keys may come back in another order, as from any Struct).
+//
+// Thread-safe (no shared state besides a per-thread cache of the formatted second).
+#ifndef ARBITER_SERVICE_DECISION_JSON_DECISION_JSON_H_
+#define ARBITER_SERVICE_DECISION_JSON_DECISION_JSON_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "service/engine/types.h"
+#include "service/value/value.h"
+
+namespace arbiter::json {
+
+// Appends `s` as a JSON string (quotes included). Bytes >= 0x80 pass through unchanged (the
+// engine's texts are well-formed UTF-8 already; see CleanText); control characters, quotes and
+// backslashes are escaped.
+void AppendString(std::string& out, absl::string_view s);
+std::string Quote(absl::string_view s);
+
+// Appends the JSON of a document tree (non-finite doubles become null).
+void AppendValue(std::string& out, const Value& v);
+
+// Appends the proto3 JSON mapping of the request message that `request` came from.
+void AppendRequest(std::string& out, const Request& request);
+
+// `t` as RFC 3339 in UTC with the shortest exact fraction ("2026-11-30T01:52:53.25+00:00"), the
+// form absl::RFC3339_full gives.
+void AppendTime(std::string& out, absl::Time t);
+
+// Who asked, as the log records it.
+struct Caller {
+  absl::string_view peer;
+  absl::string_view identity;
+  absl::string_view transport;
+};
+
+// The decision log line described above.
+void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& request,
+                           absl::Time time, absl::Duration latency, const Caller& caller);
+std::string DecisionLogLine(const Decision& d, const Request& request, absl::Time time,
+                            absl::Duration latency, const Caller& caller);
+
+}  // namespace arbiter::json
+
+#endif  // ARBITER_SERVICE_DECISION_JSON_DECISION_JSON_H_

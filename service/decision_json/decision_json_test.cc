@@ -1,0 +1,172 @@
+#include "service/decision_json/decision_json.h"
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "service/convert/convert.h"
+#include "service/value/parse.h"
+
+namespace arbiter::json {
+namespace {
+
+v1::AccessRequest AccessProto() {
+  v1::AccessRequest r;
+  v1::Principal* p = r.mutable_principal();
+  p->set_id("ana@company.com");
+  p->add_roles("sales-analysts");
+  p->add_groups("sales");
+  p->set_domain("sales");
+  (*p->mutable_attributes())["region"] = "EU";
+  (*p->mutable_attributes())["team"] = "a \"quoted\"\nname";
+  r.set_action("read");
+  r.mutable_resource()->set_table("customer_analytics.customer_360.customers");
+  r.mutable_resource()->add_columns("email");
+  r.mutable_resource()->add_columns("segment");
+  (*r.mutable_context())["query_id"] = "q1";
+  return r;
+}
+
+// The request written from engine types is what protobuf's own JSON printer wrote for the wire
+// message (same fields, same names, defaults left out) ...
+TEST(AppendRequestTest, AccessMatchesProtobufsJsonMapping) {
+  v1::AccessRequest proto = AccessProto();
+  std::string ours;
+  AppendRequest(ours, Request(FromProto(proto)));
+  EXPECT_EQ(nlohmann::json::parse(ours), nlohmann::json::parse(ToJson(proto))) << ours;
+
+  v1::AccessRequest sparse;
+  sparse.mutable_principal()->set_id("x");
+  sparse.set_action("discover");
+  sparse.mutable_resource()->set_product("p");
+  ours.clear();
+  AppendRequest(ours, Request(FromProto(sparse)));
+  EXPECT_EQ(nlohmann::json::parse(ours), nlohmann::json::parse(ToJson(sparse))) << ours;
+}
+
+// A tree as JSON, for comparisons that ignore key order (a Struct's keys come back sorted).
+nlohmann::json Tree(const Value& v) {
+  std::string out;
+  AppendValue(out, v);
+  return nlohmann::json::parse(out);
+}
+
+// ... and it replays: parsed back as the request message, it converts to the same request.
+TEST(AppendRequestTest, EveryKindReplaysToTheSameEngineRequest) {
+  AccessRequest access = FromProto(AccessProto());
+  std::string out;
+  AppendRequest(out, Request(access));
+  absl::StatusOr<Request> back = RequestFromJson(Kind::kAccess, out);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << out;
+  const auto& a = std::get<AccessRequest>(*back);
+  EXPECT_EQ(a.principal.attributes, access.principal.attributes);
+  EXPECT_EQ(a.resource.columns, access.resource.columns);
+  EXPECT_EQ(a.context, access.context);
+
+  absl::StatusOr<Value> product = ParseYaml(
+      "metadata: {name: p, domain: sales, version: 1.2.0}\nspec:\n  n: 3\n  ratio: 0.25\n"
+      "  flag: true\n  none: null\n  list: [a, 2, {b: c}]\n",
+      "p.yaml");
+  ASSERT_TRUE(product.ok());
+  ProductRequest pr;
+  pr.product = *product;
+  pr.operation = "update";
+  pr.requester.id = "ci";
+  out.clear();
+  AppendRequest(out, Request(pr));
+  back = RequestFromJson(Kind::kProduct, out);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << out;
+  EXPECT_EQ(Tree(std::get<ProductRequest>(*back).product), Tree(pr.product)) << out;
+  EXPECT_EQ(std::get<ProductRequest>(*back).operation, "update");
+
+  DeploymentRequest dr;
+  dr.product = *product;
+  dr.previous = *product;
+  dr.contracts = {*product};
+  dr.previous_contracts = {*product, *product};
+  dr.environment = "production";
+  dr.pipeline = {{"commit", "abc"}};
+  dr.requester.id = "ci";
+  out.clear();
+  AppendRequest(out, Request(dr));
+  back = RequestFromJson(Kind::kDeployment, out);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << out;
+  const auto& d = std::get<DeploymentRequest>(*back);
+  EXPECT_EQ(Tree(d.product), Tree(dr.product));
+  ASSERT_TRUE(d.previous.has_value());
+  EXPECT_EQ(d.contracts.size(), 1u);
+  EXPECT_EQ(d.previous_contracts.size(), 2u);
+  EXPECT_EQ(d.pipeline, dr.pipeline);
+  EXPECT_EQ(d.environment, "production");
+}
+
+TEST(AppendStringTest, EscapesControlsQuotesAndBackslashesOnly) {
+  EXPECT_EQ(Quote("plain"), "\"plain\"");
+  EXPECT_EQ(Quote(std::string("a\"b\\c\n\r\t\x01\x1f\x7f", 11)),
+            "\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\x7f\"");
+  EXPECT_EQ(Quote("é ✓"), "\"é ✓\"");
+  EXPECT_EQ(Quote(std::string("\0", 1)), "\"\\u0000\"");
+  EXPECT_EQ(Quote(""), "\"\"");
+}
+
+TEST(AppendTimeTest, IsAbslRfc3339Full) {
+  absl::Time base =
+      absl::FromCivil(absl::CivilSecond(2026, 11, 30, 1, 52, 53), absl::UTCTimeZone());
+  for (absl::Duration frac : {absl::ZeroDuration(), absl::Milliseconds(250), absl::Nanoseconds(1),
+                              absl::Microseconds(123456), absl::Nanoseconds(999999999)}) {
+    for (absl::Time t : {base + frac, base - absl::Hours(24 * 400) + frac,
+                         absl::UnixEpoch() - absl::Seconds(1) + frac}) {
+      std::string out;
+      AppendTime(out, t);
+      EXPECT_EQ(out, absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone()));
+    }
+  }
+}
+
+TEST(DecisionLogLineTest, HasEveryFieldOfTheLogLine) {
+  Decision d;
+  d.decision_id = "id-1";
+  d.effect = Effect::kAllow;
+  d.reasons.push_back({"global.grant", "global", Effect::kAllow, Severity::kNone, "ok \"fine\"",
+                       "detail\n2", "default", false});
+  d.obligations.column_masks.push_back({"email", "'***'"});
+  d.obligations.row_filters.push_back("region = 'EU'");
+  d.bundle_revision = "r1";
+  d.domain = "sales";
+  d.evaluated_policies = {"global.grant", "sales.x"};
+  d.overridden_policies = {"global.y"};
+  d.faults.push_back({"sales.x", PolicyFault::Type::kBudget});
+  absl::Time t = absl::FromUnixMillis(1700000000123);
+  std::string line = DecisionLogLine(d, Request(FromProto(AccessProto())), t,
+                                     absl::Microseconds(42), {"ipv4:1.2.3.4:5", "me", "grpc"});
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["decision_id"], "id-1");
+  EXPECT_EQ(j["time"], absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone()));
+  EXPECT_EQ(j["kind"], "access");
+  EXPECT_EQ(j["request"]["principal"]["id"], "ana@company.com");
+  EXPECT_EQ(j["effect"], "allow");
+  EXPECT_EQ(j["reasons"][0]["policy_id"], "global.grant");
+  EXPECT_EQ(j["reasons"][0]["origin"], "global");
+  EXPECT_EQ(j["reasons"][0]["effect"], "allow");
+  EXPECT_EQ(j["reasons"][0]["severity"], "");
+  EXPECT_EQ(j["reasons"][0]["message"], "ok \"fine\"");
+  EXPECT_EQ(j["reasons"][0]["detail"], "detail\n2");
+  EXPECT_EQ(j["obligations"]["column_masks"][0]["column"], "email");
+  EXPECT_EQ(j["obligations"]["column_masks"][0]["expression"], "'***'");
+  EXPECT_EQ(j["obligations"]["row_filters"][0], "region = 'EU'");
+  EXPECT_EQ(j["bundle_revision"], "r1");
+  EXPECT_EQ(j["domain"], "sales");
+  EXPECT_EQ(j["evaluated_policies"].size(), 2u);
+  EXPECT_EQ(j["overridden_policies"][0], "global.y");
+  EXPECT_EQ(j["faults"][0]["policy_id"], "sales.x");
+  EXPECT_EQ(j["faults"][0]["type"], "budget");
+  EXPECT_EQ(j["latency_us"], 42);
+  EXPECT_EQ(j["caller"]["peer"], "ipv4:1.2.3.4:5");
+  EXPECT_EQ(j["caller"]["identity"], "me");
+  EXPECT_EQ(j["caller"]["transport"], "grpc");
+}
+
+}  // namespace
+}  // namespace arbiter::json
