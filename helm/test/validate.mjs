@@ -251,6 +251,9 @@ function invariants({ values, objects }) {
     assert.deepEqual(svc.spec.selector, sel, `${svc.metadata.name} selects the pods`);
     for (const p of svc.spec.ports) assert.ok(["grpc", "http"].includes(p.targetPort), `${svc.metadata.name} targets named ports`);
   }
+  for (const svc of find(objects, "Service")) {
+    assert.equal(svc.spec.ports.find((p) => p.name === "http").appProtocol, tls ? "https" : "http", `${svc.metadata.name}: the HTTP port's protocol`);
+  }
   const main = one(objects, "Service", (s) => s.spec.clusterIP !== "None");
   assert.deepEqual(main.spec.ports.map((p) => p.port), [values.service.grpcPort, values.service.httpPort]);
   if (values.service.headless) {
