@@ -144,11 +144,13 @@ async function start(name, { c, conf }, { secretDir, dropArgs = [] } = {}) {
     }
     i++;
   }
-  const proc = spawn(ARBITERD, argv, { stdio: ["ignore", "ignore", "pipe"] });
+  const proc = spawn(ARBITERD, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
+  let stdout = ""; // the decision log (decisionLog.destination=stdout)
   proc.stderr.on("data", (d) => (stderr += d));
+  proc.stdout.on("data", (d) => (stdout += d));
   const exited = new Promise((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
-  const server = { proc, ports, argv, exited, stderr: () => stderr };
+  const server = { proc, ports, argv, exited, stderr: () => stderr, stdout: () => stdout };
   const deadline = Date.now() + 30000;
   for (;;) {
     const done = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 100))]);
@@ -168,16 +170,19 @@ async function stop(server) {
   assert.equal(code, 0, `arbiterd exits 0 on SIGTERM (code ${code}, signal ${signal}): ${server.stderr()}`);
 }
 
-function get(url, opts = {}) {
+function get(url, opts = {}, body = undefined) {
   return new Promise((resolve, reject) => {
     const mod = url.startsWith("https:") ? https : http;
-    const req = mod.get(url, { ...opts, agent: false, timeout: 5000 }, (res) => {
+    const method = body === undefined ? "GET" : "POST";
+    const headers = body === undefined ? {} : { "content-type": "application/json" };
+    const req = mod.request(url, { ...opts, method, headers, agent: false, timeout: 5000 }, (res) => {
       let body = "";
       res.on("data", (d) => (body += d));
       res.on("end", () => resolve({ status: res.statusCode, body, serial: hex(res.socket.getPeerCertificate?.().serialNumber) }));
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", reject);
+    req.end(body);
   });
 }
 
@@ -236,6 +241,25 @@ await test("arbiterd serves the chart's TLS rendering: health port plaintext, bo
     assert.equal(ok.serial, server1.serial, "the HTTP port presents the mounted certificate");
     const denied = await get(`https://127.0.0.1:${hp}/metrics`, asClient(stranger));
     assert.equal(denied.status, 403, "an unmapped identity is refused");
+    // What Trino's opa plugin sends: decided, logged with the certificate's identity (not the
+    // header) and with the chart's decisionLog.redact applied.
+    const input = { input: {
+      context: { identity: { user: "alice", groups: [] }, softwareStack: { trinoVersion: "455" } },
+      action: { operation: "ExecuteQuery" },
+    } };
+    const allow = await get(`https://127.0.0.1:${hp}/v1/data/trino/allow`,
+      { ...asClient(trino), headers: { "x-arbiter-caller": "spoofed" } }, JSON.stringify(input));
+    assert.equal(allow.status, 200, `Trino's allow endpoint over mTLS: ${allow.body}`);
+    assert.match(allow.body, /"result":(true|false)/);
+    const deadline0 = Date.now() + 10000;
+    while (!s.stdout().includes("\n") && Date.now() < deadline0) await new Promise((r) => setTimeout(r, 50));
+    const line = JSON.parse(s.stdout().split("\n")[0]);
+    assert.equal(line.caller?.identity, TRINO_ID, "the decision log records the certificate's identity");
+    assert.equal(line.caller?.role, "engine");
+    for (const [k, v] of Object.entries(line.request?.context || {})) {
+      assert.match(String(v), /^sha256:[0-9a-f]{64}$/, `context.${k} digested (decisionLog.redact)`);
+    }
+    assert.ok(Object.keys(line.request?.context || {}).length > 0, "the request had a context to digest");
     // The gRPC port: TLS (h2) with the same certificate.
     const g = await grpcPeerSerial(grpc, trino);
     assert.equal(g.serial, server1.serial, "the gRPC port presents the mounted certificate");
