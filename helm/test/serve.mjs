@@ -4,7 +4,8 @@
 // directory, swapped atomically on update). Checks what only a running server can tell about
 // the chart: the config is one the server accepts, the probes' health-only port answers
 // plaintext while the gRPC and HTTP ports demand a client certificate, the identity map of the
-// values admits a mapped certificate and refuses an unmapped one, a Secret update (kubelet's
+// values admits a mapped certificate and refuses an unmapped one, Trino's allow call is decided
+// and logged with the certificate's identity and the values' redaction, a Secret update (kubelet's
 // symlink swap) is served without a restart, and the TLS-off rendering starts only thanks to
 // the --allow-insecure the chart adds. Usage (run.sh does this when an arbiterd binary exists):
 //   node serve.mjs --render .build/render --chart <staged chart> --work <dir> --arbiterd <binary>
