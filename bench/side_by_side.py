@@ -15,7 +15,7 @@ Server CPU per request comes from /proc/<pid>/stat (utime + stime) over the meas
 is the figure that scales to a machine where the load generator does not share the cores.
 
   bench/side_by_side.py [BUILD_DIR] [--requests N] [--rounds R] [--connections C]
-                        [--only noop,small,...] [--arbiterd PATH]
+                        [--only noop,small,...] [--arbiterd PATH] [--policies DIR]
 """
 import argparse
 import os
@@ -106,6 +106,8 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--single", type=int, default=5000, help="requests on one connection")
     ap.add_argument("--only", default="", help="comma-separated server names")
+    ap.add_argument("--policies", default=os.path.join(REPO, "policies"),
+                    help="the shipped bundle to serve (e.g. an older checkout's policies/)")
     ap.add_argument("--arbiterd", default="", help="arbiterd binary (default: BUILD_DIR's), e.g. "
                     "an older build for a before/after comparison")
     args = ap.parse_args()
@@ -134,10 +136,10 @@ def main():
          [arbiterd, "--bundle", os.path.join(REPO, "bench/small-bundle"), "--listen",
           "127.0.0.1:0", "--config", config("small", False)]),
         ("shipped", "arbiterd, shipped policies/, no decision log",
-         [arbiterd, "--bundle", os.path.join(REPO, "policies"), "--listen", "127.0.0.1:0",
+         [arbiterd, "--bundle", args.policies, "--listen", "127.0.0.1:0",
           "--config", config("shipped", False)]),
         ("shipped+log", "arbiterd, shipped policies/, decision log to a file",
-         [arbiterd, "--bundle", os.path.join(REPO, "policies"), "--listen", "127.0.0.1:0",
+         [arbiterd, "--bundle", args.policies, "--listen", "127.0.0.1:0",
           "--config", config("shipped_log", True)]),
     ]
     if args.only:

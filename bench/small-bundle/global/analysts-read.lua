@@ -3,7 +3,6 @@ return {
   id = "global.analysts-read",
   description = "Principals with role sales-analysts may read.",
   kinds = {"access"},
-  actions = {"read"},
   mode = "default",
   check = function(req, ctx)
     if has_role(req.principal, "sales-analysts") then return allow("analysts read") end
