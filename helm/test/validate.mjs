@@ -182,6 +182,7 @@ function invariants({ values, objects }) {
   assert.ok(cfg.data["config.yaml"].includes(`drain_timeout_seconds: ${drain}`), "config carries the drain timeout");
   const conf = parseYaml(cfg.data["config.yaml"]);
   assert.equal(conf.http.health_listen, `0.0.0.0:${healthPort}`, "the health-only listener is where the probes look");
+  assert.equal(conf.http.listen, undefined, "the HTTP port comes from --http-listen only");
 
   // TLS: the Secret mounted read-only as a directory (never subPath: rotation must propagate),
   // the config's tls: section naming files in it; none of it without TLS.
@@ -602,6 +603,8 @@ expectRejected("an identity without a match", { authz: { identities: [{ role: "e
 expectRejected("a relative bundle root", { authz: { bundleRoots: ["candidates"] } }, /- authz\.bundleRoots\.0: must match pattern "\^\/"/);
 expectRejected("an unknown redaction action", { decisionLog: { redact: [{ path: "context.*", action: "hash" }] } }, /- decisionLog\.redact\.0\.action: must be equal to one of the allowed values: drop, digest/);
 expectRejected("tls set inside config", { config: { tls: { cert_file: "/x" } } }, /- config: must NOT have additional properties: tls/);
+expectRejected("http.listen set by hand", { config: { http: { listen: "0.0.0.0:9" } } }, /- config\.http: must NOT have additional properties: listen/);
+expectRejected("a per-client connection limit below 0", { config: { http: { per_client_connection_limit: -1 } } }, /- config\.http\.per_client_connection_limit: must be >= 0/);
 expectRejected("http.health_listen set by hand", { config: { http: { health_listen: "0.0.0.0:9" } } }, /- config\.http: must NOT have additional properties: health_listen/);
 expectRejected("a decision-log mode that does not exist", { decisionLog: { destination: "syslog" } }, /- decisionLog\.destination: must be equal to one of the allowed values: stdout, volume, off/);
 
