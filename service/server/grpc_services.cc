@@ -23,7 +23,7 @@ class GateSlot {
   CallGate* gate_;
 };
 
-absl::Time DeadlineOf(grpc::ServerContext* ctx, const ServerConfig& config) {
+absl::Time DeadlineOf(grpc::ServerContextBase* ctx, const ServerConfig& config) {
   absl::Time now = absl::Now();
   absl::Time client = absl::FromChrono(ctx->deadline());
   absl::Time deadline = ctx->deadline() == std::chrono::system_clock::time_point::max()
@@ -32,7 +32,7 @@ absl::Time DeadlineOf(grpc::ServerContext* ctx, const ServerConfig& config) {
   return std::min(deadline, now + config.max_deadline);
 }
 
-CallerInfo CallerOf(grpc::ServerContext* ctx) {
+CallerInfo CallerOf(grpc::ServerContextBase* ctx) {
   CallerInfo c;
   c.peer = ctx->peer();
   c.transport = "grpc";
@@ -72,26 +72,30 @@ std::vector<std::string> LoadErrorLines(const absl::Status& status) {
   return lines;
 }
 
-grpc::Status DecisionServiceImpl::Decide(grpc::ServerContext* ctx,
-                                         const std::function<absl::StatusOr<Request>()>& convert,
-                                         v1::Decision* out) {
-  if (absl::Status s = gate_->Enter(); !s.ok()) {
-    decider_->metrics()
-        .rejected_calls
-        .WithLabels({s.code() == absl::StatusCode::kUnavailable ? "draining" : "overload"})
-        .Increment();
-    return ToGrpcStatus(s);
-  }
-  GateSlot slot(gate_);
-  absl::StatusOr<Request> request = convert();
-  if (!request.ok()) return ToGrpcStatus(request.status());
-  absl::StatusOr<Decision> d = decider_->Decide(*request, DeadlineOf(ctx, *config_), CallerOf(ctx));
-  if (!d.ok()) return ToGrpcStatus(d.status());
-  ToProto(*d, out);
-  return grpc::Status::OK;
+namespace {
+
+// Decisions that may run on the gRPC thread that received them at once (see grpc_services.h).
+constexpr int kInlineDecisions = 1;
+
+// Decodes a raw request; a message that does not decode is the caller's error.
+template <typename Message>
+grpc::Status Parse(const grpc::ByteBuffer& raw, Message* msg) {
+  grpc::ByteBuffer copy(raw);  // Deserialize consumes its buffer; this shares the slices
+  grpc::Status s = grpc::SerializationTraits<Message>::Deserialize(&copy, msg);
+  if (s.ok()) return s;
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      absl::StrCat("request: not a valid ", Message::descriptor()->full_name(),
+                                   " message (", s.error_message(), ")"));
 }
 
-namespace {
+template <typename Message>
+grpc::Status Serialize(const Message& msg, grpc::ByteBuffer* out) {
+  grpc::ByteBuffer buf;
+  bool own = false;
+  grpc::Status s = grpc::SerializationTraits<Message>::Serialize(msg, &buf, &own);
+  if (s.ok()) out->Swap(&buf);
+  return s;
+}
 
 // The engine request for a product or deployment message (their documents may not parse).
 template <typename Proto>
@@ -103,38 +107,147 @@ absl::StatusOr<Request> ToRequest(const Proto& req) {
 
 }  // namespace
 
-grpc::Status DecisionServiceImpl::CheckAccess(grpc::ServerContext* ctx,
-                                              const v1::AccessRequest* req, v1::Decision* out) {
-  return Decide(
-      ctx, [req]() -> absl::StatusOr<Request> { return Request(FromProto(*req)); }, out);
+DecisionWorkers::DecisionWorkers(int threads) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
-grpc::Status DecisionServiceImpl::CheckProduct(grpc::ServerContext* ctx,
-                                               const v1::ProductRequest* req, v1::Decision* out) {
-  return Decide(
-      ctx, [req] { return ToRequest(*req); }, out);
-}
-
-grpc::Status DecisionServiceImpl::CheckDeployment(grpc::ServerContext* ctx,
-                                                  const v1::DeploymentRequest* req,
-                                                  v1::Decision* out) {
-  return Decide(
-      ctx, [req] { return ToRequest(*req); }, out);
-}
-
-grpc::Status DecisionServiceImpl::CheckBatch(grpc::ServerContext* ctx,
-                                             const v1::CheckBatchRequest* req,
-                                             v1::CheckBatchResponse* out) {
-  if (req->requests_size() > config_->max_batch_size) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("requests: ", req->requests_size(),
-                                                                " items, over the limit of ",
-                                                                config_->max_batch_size)));
+DecisionWorkers::~DecisionWorkers() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
   }
-  if (absl::Status s = gate_->Enter(); !s.ok()) return ToGrpcStatus(s);
-  GateSlot slot(gate_);
+  for (std::thread& t : threads_) t.join();
+}
+
+void DecisionWorkers::Run(std::function<void()> job) {
+  absl::MutexLock lock(&mu_);
+  jobs_.push_back(std::move(job));
+}
+
+void DecisionWorkers::Loop() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](DecisionWorkers* w)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->stopping_ || !w->jobs_.empty(); },
+          this));
+      if (jobs_.empty()) return;  // stopping, and nothing left to run
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    job();
+  }
+}
+
+DecisionServiceImpl::DecisionServiceImpl(Decider* decider, const ServerConfig* config,
+                                         CallGate* gate)
+    : decider_(decider),
+      config_(config),
+      gate_(gate),
+      workers_(config->worker_threads > 0
+                   ? config->worker_threads
+                   : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))) {}
+
+grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(grpc::CallbackServerContext* ctx,
+                                                     std::function<grpc::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status s = gate_->Enter(); !s.ok()) {
+    decider_->metrics()
+        .rejected_calls
+        .WithLabels({s.code() == absl::StatusCode::kUnavailable ? "draining" : "overload"})
+        .Increment();
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  auto run = [this, reactor, work = std::move(work)] {
+    grpc::Status status = work();
+    gate_->Leave();
+    reactor->Finish(status);
+  };
+  if (inline_running_.fetch_add(1) < kInlineDecisions) {
+    run();
+    inline_running_.fetch_sub(1);
+  } else {
+    inline_running_.fetch_sub(1);
+    workers_.Run(std::move(run));
+  }
+  return reactor;
+}
+
+grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx,
+                                         const std::function<absl::StatusOr<Request>()>& convert,
+                                         v1::Decision* out) {
+  absl::StatusOr<Request> request = convert();
+  if (!request.ok()) return ToGrpcStatus(request.status());
+  absl::StatusOr<Decision> d = decider_->Decide(*request, DeadlineOf(ctx, *config_), CallerOf(ctx));
+  if (!d.ok()) return ToGrpcStatus(d.status());
+  ToProto(*d, out);
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerContext* ctx,
+                                                           const grpc::ByteBuffer* req,
+                                                           grpc::ByteBuffer* out) {
+  return Serve(ctx, [this, ctx, req, out] {
+    v1::AccessRequest msg;
+    if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    v1::Decision d;
+    grpc::Status s = Decide(
+        ctx, [&msg]() -> absl::StatusOr<Request> { return Request(FromProto(msg)); }, &d);
+    return s.ok() ? Serialize(d, out) : s;
+  });
+}
+
+grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServerContext* ctx,
+                                                            const grpc::ByteBuffer* req,
+                                                            grpc::ByteBuffer* out) {
+  return Serve(ctx, [this, ctx, req, out] {
+    v1::ProductRequest msg;
+    if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    v1::Decision d;
+    grpc::Status s = Decide(
+        ctx, [&msg] { return ToRequest(msg); }, &d);
+    return s.ok() ? Serialize(d, out) : s;
+  });
+}
+
+grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackServerContext* ctx,
+                                                               const grpc::ByteBuffer* req,
+                                                               grpc::ByteBuffer* out) {
+  return Serve(ctx, [this, ctx, req, out] {
+    v1::DeploymentRequest msg;
+    if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    v1::Decision d;
+    grpc::Status s = Decide(
+        ctx, [&msg] { return ToRequest(msg); }, &d);
+    return s.ok() ? Serialize(d, out) : s;
+  });
+}
+
+grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerContext* ctx,
+                                                          const grpc::ByteBuffer* req,
+                                                          grpc::ByteBuffer* out) {
+  return Serve(ctx, [this, ctx, req, out] {
+    v1::CheckBatchRequest msg;
+    if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    v1::CheckBatchResponse response;
+    grpc::Status s = Batch(ctx, msg, &response);
+    return s.ok() ? Serialize(response, out) : s;
+  });
+}
+
+grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx,
+                                        const v1::CheckBatchRequest& req,
+                                        v1::CheckBatchResponse* out) {
+  if (req.requests_size() > config_->max_batch_size) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "requests: ", req.requests_size(), " items, over the limit of ", config_->max_batch_size)));
+  }
   std::vector<AccessRequest> requests;
-  requests.reserve(req->requests_size());
-  for (const v1::AccessRequest& r : req->requests()) requests.push_back(FromProto(r));
+  requests.reserve(req.requests_size());
+  for (const v1::AccessRequest& r : req.requests()) requests.push_back(FromProto(r));
   std::string revision;
   auto results =
       decider_->DecideBatch(requests, DeadlineOf(ctx, *config_), CallerOf(ctx), &revision);

@@ -5,9 +5,13 @@
 #define ARBITER_SERVICE_SERVER_GRPC_SERVICES_H_
 
 #include <atomic>
+#include <deque>
 #include <functional>
+#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "arbiter/v1/decision_service.grpc.pb.h"
 #include "arbiter/v1/policy_service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -38,28 +42,66 @@ class CallGate {
   std::atomic<bool> draining_{false};
 };
 
-class DecisionServiceImpl final : public v1::DecisionService::Service {
+// Runs decisions handed over by the callback handlers on a fixed set of threads. Thread-safe.
+class DecisionWorkers {
  public:
-  DecisionServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate)
-      : decider_(decider), config_(config), gate_(gate) {}
-
-  grpc::Status CheckAccess(grpc::ServerContext* ctx, const v1::AccessRequest* req,
-                           v1::Decision* out) override;
-  grpc::Status CheckProduct(grpc::ServerContext* ctx, const v1::ProductRequest* req,
-                            v1::Decision* out) override;
-  grpc::Status CheckDeployment(grpc::ServerContext* ctx, const v1::DeploymentRequest* req,
-                               v1::Decision* out) override;
-  grpc::Status CheckBatch(grpc::ServerContext* ctx, const v1::CheckBatchRequest* req,
-                          v1::CheckBatchResponse* out) override;
+  explicit DecisionWorkers(int threads);
+  ~DecisionWorkers();  // runs what was queued, then joins
+  void Run(std::function<void()> job);
 
  private:
-  // `convert` turns the wire request into the engine's (it may fail with INVALID_ARGUMENT).
-  grpc::Status Decide(grpc::ServerContext* ctx,
+  void Loop();
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+// DecisionService on gRPC's callback API, with raw (undecoded) messages:
+// - a request that does not decode is INVALID_ARGUMENT (gRPC's own decoding would answer
+//   UNIMPLEMENTED before any handler ran);
+// - admission (CallGate) happens when the call arrives, on gRPC's thread, so that an overload is
+//   RESOURCE_EXHAUSTED at once instead of a queue inside gRPC;
+// - one decision at a time runs inline on the gRPC thread that received it (no thread switch:
+//   the common case when the server keeps up); the others go to DecisionWorkers, so gRPC's few
+//   callback threads are never all held by slow policies and keep admitting or refusing calls.
+class DecisionServiceImpl final
+    : public v1::DecisionService::WithRawCallbackMethod_CheckAccess<
+          v1::DecisionService::WithRawCallbackMethod_CheckProduct<
+              v1::DecisionService::WithRawCallbackMethod_CheckDeployment<
+                  v1::DecisionService::WithRawCallbackMethod_CheckBatch<
+                      v1::DecisionService::Service>>>> {
+ public:
+  DecisionServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate);
+
+  grpc::ServerUnaryReactor* CheckAccess(grpc::CallbackServerContext* ctx,
+                                        const grpc::ByteBuffer* req,
+                                        grpc::ByteBuffer* out) override;
+  grpc::ServerUnaryReactor* CheckProduct(grpc::CallbackServerContext* ctx,
+                                         const grpc::ByteBuffer* req,
+                                         grpc::ByteBuffer* out) override;
+  grpc::ServerUnaryReactor* CheckDeployment(grpc::CallbackServerContext* ctx,
+                                            const grpc::ByteBuffer* req,
+                                            grpc::ByteBuffer* out) override;
+  grpc::ServerUnaryReactor* CheckBatch(grpc::CallbackServerContext* ctx,
+                                       const grpc::ByteBuffer* req, grpc::ByteBuffer* out) override;
+
+ private:
+  // Admits the call, then runs `work` (inline or on a worker) and finishes the call with its
+  // status; on OK, `work` has written the response message into `*response`.
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx,
+                                  std::function<grpc::Status()> work);
+  // The gRPC-independent parts of one decision call.
+  grpc::Status Decide(grpc::CallbackServerContext* ctx,
                       const std::function<absl::StatusOr<Request>()>& convert, v1::Decision* out);
+  grpc::Status Batch(grpc::CallbackServerContext* ctx, const v1::CheckBatchRequest& req,
+                     v1::CheckBatchResponse* out);
 
   Decider* decider_;
   const ServerConfig* config_;
   CallGate* gate_;
+  std::atomic<int> inline_running_{0};
+  DecisionWorkers workers_;
 };
 
 // DryRun is provided by the dry-run module through this hook (see service/dryrun).
