@@ -34,6 +34,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "clients/cpp/arbiter_client.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/arbiterd_process.h"
@@ -1013,6 +1015,42 @@ int Connect(int port) {
     return -1;
   }
   return fd;
+}
+
+// Bytes that are not a protobuf message at all reach DecisionService's handlers as the caller's
+// error (INVALID_ARGUMENT naming the message), not gRPC's UNIMPLEMENTED or INTERNAL.
+TEST_F(AbusiveClientTest, UndecodableRequestIsInvalidArgument) {
+  ASSERT_NE(server_, nullptr);
+  auto channel = grpc::CreateChannel(server_->grpc_target(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  // Field 1, length-delimited, with a length far past the end of the message.
+  const std::string garbage(
+      "\x0a\xff\xff\xff\x0f"
+      "abc",
+      8);
+  for (const char* method : {"CheckAccess", "CheckProduct", "CheckDeployment", "CheckBatch"}) {
+    SCOPED_TRACE(method);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Slice slice(garbage);
+    grpc::ByteBuffer request(&slice, 1), response;
+    auto call = stub.PrepareUnaryCall(&ctx, absl::StrCat("/arbiter.v1.DecisionService/", method),
+                                      request, &cq);
+    call->StartCall();
+    grpc::Status status;
+    call->Finish(&response, &status, reinterpret_cast<void*>(1));
+    void* tag = nullptr;
+    bool ok = false;
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_TRUE(absl::StrContains(status.error_message(), "arbiter.v1.")) << status.error_message();
+  }
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST_F(AbusiveClientTest, TwoHundredIdleConnectionsDoNotStopANormalClient) {
