@@ -38,7 +38,9 @@ struct LuaSandbox::Context {
   Abort abort = Abort::kNone;
   // Views carry the generation they were made in; a view used after its evaluation ended is
   // refused (a policy may stash one in its environment).
-  uint32_t generation = 1;
+  // 64-bit: a long-lived state ends billions of evaluations, and a wrapped counter would let
+  // a stashed view from 2^32 evaluations ago read freed memory.
+  uint64_t generation = 1;
   // Registry ref of the view metatable, and its address (a view is a userdata with exactly this
   // metatable; comparing addresses is cheaper than luaL_testudata's registry lookup).
   int view_meta_ref = -2;  // LUA_NOREF
@@ -61,6 +63,11 @@ Ctx* GetCtx(lua_State* L);
 // `s` truncated to `cap` bytes (at a UTF-8 boundary) with control characters replaced by spaces
 // and invalid UTF-8 replaced by '?'.
 std::string CleanText(absl::string_view s, size_t cap);
+
+// Raises the budget's abort (as the instruction hook would) when the policy's time budget or the
+// request's deadline has passed. C functions that may run long call it before they start, since
+// no hook fires inside them.
+void CheckDeadline(lua_State* L);
 
 // Installs the safe library, the patched string library, the view and finding metatables and
 // the helpers into the registry. Pushes nothing.

@@ -26,12 +26,20 @@ void RegisterViewMetatable(lua_State* L);  // lua_view.cc
 
 namespace {
 
-constexpr size_t kMaxRegexCache = 256;
+// Each cached RE2 program may use up to kRegexMaxMem outside the Lua allocator: the cache
+// holds at most kMaxRegexCache * kRegexMaxMem (16 MiB) per state.
+constexpr size_t kMaxRegexCache = 64;
+constexpr int64_t kRegexMaxMem = 256 << 10;
 constexpr size_t kMaxRegexPatternBytes = 4096;
 constexpr int kMaxCaptures = 16;
-// Lua patterns backtrack; a subject of n bytes and k quantifiers can cost about n^k steps in a
-// C function that no hook interrupts. Patterns whose estimate exceeds this are refused.
-constexpr double kMaxPatternCost = 1e8;
+// C functions run where no instruction hook reaches, so each call is priced before it runs and
+// refused when its worst case could overrun the policy's time budget by more than a few
+// milliseconds (issue 11). Costs are in "steps": one step of Lua's backtracking matcher, one
+// subject byte times pattern byte for RE2. Measured on the CI machine, a step takes well under
+// a nanosecond; kMaxCallSteps keeps one call to a few milliseconds even several times slower
+// (sanitizers), and the clock is checked before every call so that many calls cannot add up.
+constexpr double kMaxCallSteps = 5e6;
+constexpr double kMaxRegexSteps = 2e8;  // RE2's DFA is linear and fast per step
 
 // --- Finding builders. ---
 
@@ -355,7 +363,7 @@ const RE2* CompileRegex(lua_State* L, int idx, char* err, size_t err_size) {
   if (it != c->regex_cache.end()) return it->second.get();
   RE2::Options options;
   options.set_log_errors(false);
-  options.set_max_mem(1 << 20);
+  options.set_max_mem(kRegexMaxMem);
   auto re = std::make_unique<RE2>(re2::StringPiece(p, n), options);
   if (!re->ok()) {
     std::snprintf(err, err_size, "invalid pattern: %s", re->error().c_str());
@@ -363,6 +371,19 @@ const RE2* CompileRegex(lua_State* L, int idx, char* err, size_t err_size) {
   }
   if (c->regex_cache.size() >= kMaxRegexCache) c->regex_cache.clear();
   return c->regex_cache.emplace(std::move(key), std::move(re)).first->second.get();
+}
+
+// Refuses a regex call whose subject could take too long (raises a Lua error).
+void CheckRegexCost(lua_State* L, size_t n, int pattern_arg) {
+  lua_internal::CheckDeadline(L);
+  size_t plen = 0;
+  lua_tolstring(L, pattern_arg, &plen);
+  Ctx* c = GetCtx(L);
+  if (n > c->limits.max_string_bytes ||
+      static_cast<double>(n) * static_cast<double>(std::max<size_t>(plen, 1)) > kMaxRegexSteps) {
+    luaL_error(L, "re: subject of %d bytes is too long for this pattern (limit %d bytes)",
+               static_cast<int>(n), static_cast<int>(c->limits.max_string_bytes));
+  }
 }
 
 template <RE2::Anchor kAnchor>
@@ -376,6 +397,7 @@ int RegexTest(lua_State* L) {
     lua_pushboolean(L, 0);  // nil or a non-string never matches
     return 1;
   }
+  CheckRegexCost(L, n, 1);
   bool matched = re->Match(re2::StringPiece(s, n), 0, n, kAnchor, nullptr, 0);
   lua_pushboolean(L, matched);
   return 1;
@@ -391,6 +413,7 @@ int RegexCaptures(lua_State* L) {
     lua_pushnil(L);
     return 1;
   }
+  CheckRegexCost(L, n, 1);
   int groups = std::min(re->NumberOfCapturingGroups(), kMaxCaptures);
   re2::StringPiece subs[kMaxCaptures + 1];
   if (!re->Match(re2::StringPiece(s, n), 0, n, RE2::UNANCHORED, subs, groups + 1)) {
@@ -613,38 +636,73 @@ int SafeXpcall(lua_State* L) {
 
 // --- The patched string library. ---
 
-// Estimated backtracking cost of Lua pattern `p` on a subject of `n` bytes.
-double PatternCost(const char* p, size_t plen, size_t n) {
-  int quantifiers = 0;
+// Worst-case steps of Lua's backtracking matcher for pattern `p` over a subject of `n` bytes.
+// Every `*`, `+` or `-` may retry the rest of the pattern at each of up to n positions, `%b`
+// and back-references scan up to n bytes per attempt, `?` doubles the attempts, and an
+// unanchored search (or gmatch/gsub's iteration) restarts at every position: about
+// n^e / e! ways to place e such items, times the pattern's length per step.
+double PatternCost(const char* p, size_t plen, size_t n, bool may_anchor) {
+  int exponent = 0;
+  double factor = static_cast<double>(std::max<size_t>(plen, 1));
   size_t i = 0;
+  if (may_anchor && plen > 0 && p[0] == '^') {
+    i = 1;
+  } else {
+    ++exponent;
+  }
+  auto skip_set = [&] {  // p[i] == '['
+    ++i;
+    if (i < plen && p[i] == '^') ++i;
+    if (i < plen && p[i] == ']') ++i;
+    while (i < plen && p[i] != ']') i += p[i] == '%' ? 2 : 1;
+    ++i;
+  };
   while (i < plen) {
-    // One pattern item: %x, [set], or a single character.
+    // One pattern item: %x, %bxy, %f[set], [set], or a single character.
+    if (p[i] == '%' && i + 1 < plen && p[i + 1] == 'b') {
+      ++exponent;
+      i += 4;
+      continue;
+    }
+    if (p[i] == '%' && i + 1 < plen && p[i + 1] >= '0' && p[i + 1] <= '9') {
+      ++exponent;
+      i += 2;
+      continue;
+    }
+    if (p[i] == '%' && i + 1 < plen && p[i + 1] == 'f') {
+      i += 2;
+      if (i < plen && p[i] == '[') skip_set();
+      continue;
+    }
     if (p[i] == '%') {
       i += 2;
     } else if (p[i] == '[') {
-      ++i;
-      if (i < plen && p[i] == '^') ++i;
-      if (i < plen && p[i] == ']') ++i;
-      while (i < plen && p[i] != ']') i += p[i] == '%' ? 2 : 1;
-      ++i;
+      skip_set();
     } else {
       ++i;
     }
-    if (i < plen && (p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?')) {
-      ++quantifiers;
+    if (i < plen && (p[i] == '*' || p[i] == '+' || p[i] == '-')) {
+      ++exponent;
+      ++i;
+    } else if (i < plen && p[i] == '?') {
+      factor *= 2;
       ++i;
     }
   }
-  return std::pow(static_cast<double>(std::max<size_t>(n, 2)), quantifiers);
+  const double base = static_cast<double>(std::max<size_t>(n, 1) + 1);
+  double cost = factor;
+  for (int k = 1; k <= exponent; ++k) cost *= base / k;
+  return cost;
 }
 
 // Wraps find/match/gmatch/gsub (upvalue 1: the original). upvalue 2: 1 when argument 4 may ask
-// for a plain find.
+// for a plain find; upvalue 3: 1 when a leading '^' anchors the pattern (not for gmatch).
 int GuardedPatternCall(lua_State* L) {
   size_t n, plen;
   const char* s = luaL_checklstring(L, 1, &n);
   const char* p = luaL_checklstring(L, 2, &plen);
   (void)s;
+  lua_internal::CheckDeadline(L);
   Ctx* c = GetCtx(L);
   bool plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);
   if (n > c->limits.max_pattern_subject_bytes && !plain) {
@@ -653,7 +711,7 @@ int GuardedPatternCall(lua_State* L) {
                       "(RE2, linear time)",
                       static_cast<int>(n), static_cast<int>(c->limits.max_pattern_subject_bytes));
   }
-  if (!plain && PatternCost(p, plen, n) > kMaxPatternCost) {
+  if (!plain && PatternCost(p, plen, n, lua_toboolean(L, lua_upvalueindex(3))) > kMaxCallSteps) {
     return luaL_error(L,
                       "Lua pattern too costly to backtrack over %d bytes; use re.* (RE2, linear "
                       "time)",
@@ -665,7 +723,35 @@ int GuardedPatternCall(lua_State* L) {
   return lua_gettop(L);
 }
 
+// table.sort: with a Lua comparator the hook fires inside the comparator; without one (or with
+// a C function) the whole sort runs in C, so its length is capped.
+constexpr lua_Integer kMaxSortInC = 50000;
+int GuardedSort(lua_State* L) {
+  lua_internal::CheckDeadline(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const bool lua_comparator = lua_type(L, 2) == LUA_TFUNCTION && !lua_iscfunction(L, 2);
+  if (!lua_comparator && luaL_len(L, 1) > kMaxSortInC) {
+    return luaL_error(L, "table.sort: over %d items need a Lua comparator function",
+                      static_cast<int>(kMaxSortInC));
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 0);
+  return 0;
+}
+
+// string.format's cost is its output, bounded by the memory ceiling; the clock is checked so
+// that a loop of large formats cannot run on between hooks.
+int GuardedFormat(lua_State* L) {
+  lua_internal::CheckDeadline(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 int GuardedRep(lua_State* L) {
+  lua_internal::CheckDeadline(L);
   size_t l, lsep = 0;
   luaL_checklstring(L, 1, &l);
   lua_Integer n = luaL_checkinteger(L, 2);
@@ -690,13 +776,21 @@ void PatchStringLibrary(lua_State* L, int string_lib) {
   struct {
     const char* name;
     bool plain_arg;
-  } const kPatterned[] = {{"find", true}, {"match", false}, {"gmatch", false}, {"gsub", false}};
+    bool may_anchor;
+  } const kPatterned[] = {{"find", true, true},
+                          {"match", false, true},
+                          {"gmatch", false, false},
+                          {"gsub", false, true}};
   for (const auto& f : kPatterned) {
     lua_getfield(L, string_lib, f.name);
     lua_pushboolean(L, f.plain_arg);
-    lua_pushcclosure(L, GuardedPatternCall, 2);
+    lua_pushboolean(L, f.may_anchor);
+    lua_pushcclosure(L, GuardedPatternCall, 3);
     lua_setfield(L, string_lib, f.name);
   }
+  lua_getfield(L, string_lib, "format");
+  lua_pushcclosure(L, GuardedFormat, 1);
+  lua_setfield(L, string_lib, "format");
   lua_getfield(L, string_lib, "rep");
   lua_pushcclosure(L, GuardedRep, 1);
   lua_setfield(L, string_lib, "rep");
@@ -756,7 +850,10 @@ void InstallSafeLibrary(lua_State* L) {
   lua_setfield(L, safe, "string");
 
   lua_newtable(L);
-  CopyFields(L, table_lib, lua_gettop(L), {"concat", "insert", "remove", "sort", "unpack"});
+  CopyFields(L, table_lib, lua_gettop(L), {"concat", "insert", "remove", "unpack"});
+  lua_getfield(L, table_lib, "sort");
+  lua_pushcclosure(L, GuardedSort, 1);
+  lua_setfield(L, -2, "sort");
   MakeReadOnlyProxy(L);
   lua_setfield(L, safe, "table");
 

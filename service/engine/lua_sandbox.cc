@@ -72,6 +72,26 @@ void Hook(lua_State* L, lua_Debug*) {
   luaL_error(L, "%s", AbortMessage(c->abort));
 }
 
+}  // namespace
+
+void lua_internal::CheckDeadline(lua_State* L) {
+  Ctx* c = lua_internal::GetCtx(L);
+  if (c->abort == Ctx::Abort::kNone) {
+    const absl::Time now = absl::Now();
+    if (now > c->request_deadline) {
+      c->abort = Ctx::Abort::kRequestDeadline;
+    } else if (now > c->deadline) {
+      c->abort = Ctx::Abort::kTimeout;
+    } else {
+      return;
+    }
+    lua_sethook(L, Hook, LUA_MASKCOUNT, 1);  // sticky, as in Hook
+  }
+  luaL_error(L, "%s", AbortMessage(c->abort));
+}
+
+namespace {
+
 int Panic(lua_State* L) {
   // Unreachable by design: every API call runs under lua_pcall.
   const char* msg = lua_tostring(L, -1);

@@ -1,6 +1,9 @@
 // Every item of ../shared/SANDBOX.md, through Bundle::Evaluate: an escape attempt or a budget
 // overrun fails closed (a deny finding naming the policy, a PolicyFault; a warning for advisory
 // policies) and the next decision works normally. Also the helpers policies are given.
+#include <time.h>
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -48,13 +51,28 @@ struct FaultCase {
 
 // Runs the attack, expects it to fail closed (mandatory: deny; advisory: warning), then expects
 // the next two decisions to be normal. Returns the attack's decision.
+// CPU time of the calling thread: what a policy costs, whatever else the machine runs.
+absl::Duration ThreadCpu() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return absl::DurationFromTimespec(ts);
+}
+
 Decision ExpectFault(const FaultCase& c, absl::string_view mode = "mandatory",
-                     absl::Duration max_time = absl::Seconds(2)) {
+                     absl::Duration max_time = absl::Seconds(2),
+                     absl::Duration max_cpu = absl::InfiniteDuration()) {
   SCOPED_TRACE(absl::StrCat(mode, ": ", c.attack));
   auto b = ProbeBundle(c.attack, c.limits, mode);
   if (b == nullptr) return Decision{};
   absl::Time start = absl::Now();
+  const absl::Duration cpu_start = ThreadCpu();
   Decision d = MustEvaluate(*b, DomainAccess("sales", "attack"));
+  const absl::Duration cpu = ThreadCpu() - cpu_start;
+  EXPECT_LT(cpu, max_cpu);
+  if (max_cpu != absl::InfiniteDuration()) {  // the figures, for the record
+    std::printf("  cpu %6.1f ms  wall %6.1f ms  %s\n", absl::ToDoubleMilliseconds(cpu),
+                absl::ToDoubleMilliseconds(absl::Now() - start), c.attack.c_str());
+  }
   EXPECT_LT(absl::Now() - start, max_time);
   const PolicyFault* fault = FindFault(d, "global.probe");
   EXPECT_NE(fault, nullptr) << Describe(d);
@@ -205,6 +223,60 @@ TEST(SandboxTest, PatternBombIsRefusedQuickly) {
   // Ordinary patterns still work.
   EXPECT_EQ(Eval("string.match('customer-360', '^(%a+)%-(%d+)$')"), "customer");
   EXPECT_EQ(Eval("select(2, string.gsub('a,b,c', ',', ';'))"), "2");
+}
+
+// Issue 11: the budget holds inside C functions. Each known bad case ends as a fault (a deny
+// naming the policy) within the policy's budget (50 ms here) plus 10 ms: either refused before
+// the C function starts (priced too costly), or stopped by the clock check each guarded C
+// function makes before it runs, or by the hook in a Lua comparator.
+// CPU time is asserted (the wall clock also counts other processes on a shared machine).
+TEST(SandboxTest, CFunctionsStayWithinTheBudget) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  const absl::Duration slack = absl::Milliseconds(60);  // instrumented code runs ~3x slower
+#else
+  const absl::Duration slack = absl::Milliseconds(10);
+#endif
+  const std::string limits = "{instruction_budget: 1000000000, policy_timeout_ms: 50}";
+  const absl::Duration max_cpu = absl::Milliseconds(50) + slack;
+  const PolicyFault::Type kError = PolicyFault::Type::kError;
+  const PolicyFault::Type kTimeout = PolicyFault::Type::kBudget;
+  const FaultCase cases[] = {
+      // Adjacent quantifiers, unanchored (the issue's 3.65 s case).
+      {"('a'):rep(1500):find('a*a*c')", kError, "too costly", limits},
+      {"('a'):rep(1500):match('a*a*c')", kError, "too costly", limits},
+      {"for _ in ('a'):rep(1500):gmatch('a*a*c') do end", kError, "too costly", limits},
+      {"('a'):rep(1500):gsub('a*a*c', '')", kError, "too costly", limits},
+      // Lazy scans and many quantifiers, anchored.
+      {"('a'):rep(4000):match('^.-.-.-b')", kError, "too costly", limits},
+      {"('a'):rep(16000):find('^(a+)+b')", kError, "too costly", limits},
+      // Unanchored searches on long subjects.
+      {"('x'):rep(16000):gsub('.-y', '')", kError, "too costly", limits},
+      {"('a'):rep(16000):find('a*b')", kError, "too costly", limits},
+      {"('(('):rep(8000):find('%b()')", kError, "too costly", limits},
+      // Calls each cheap enough to run, in a loop: the clock check stops them.
+      {"local s = ('a'):rep(1500) while true do s:find('a*b') end", kTimeout, "time budget",
+       limits},
+      {"local s = ('ab'):rep(500000) while true do re.find('(a|b)*c', s) end", kTimeout,
+       "time budget", limits},
+      {"while true do local x = ('x'):rep(1000000) end", kTimeout, "time budget", limits},
+      {"local s = ('x'):rep(500000) while true do local y = string.format('%s%s', s, s) end",
+       kTimeout, "time budget", limits},
+      {"while true do local x = tostring(req) end", kTimeout, "time budget", limits},
+      // RE2 is linear, but not over any subject.
+      {"re.find('x', ('a'):rep(1000000) .. ('a'):rep(100000))", kError, "too long", limits},
+      // table.sort: a Lua comparator runs under the hook; a C sort is capped.
+      {"local t = {} for i = 1, 50000 do t[i] = i end\n"
+       "while true do table.sort(t, function(a, b) return a > b end) end",
+       kTimeout, "time budget", limits},
+      {"local t = {} for i = 1, 200000 do t[i] = -i end table.sort(t)", kError,
+       "need a Lua comparator", limits},
+  };
+  for (const FaultCase& c : cases) ExpectFault(c, "mandatory", absl::Seconds(2), max_cpu);
+  // Ordinary uses stay allowed.
+  EXPECT_EQ(Eval("('customer-360'):match('^(%a+)%-(%d+)$')"), "customer");
+  EXPECT_EQ(Eval("select(2, ('a b c d'):gsub('%s+', '_'))"), "3");
+  EXPECT_EQ(Eval("#(('x'):rep(1000):gsub('x', 'yy'))"), "2000");
+  EXPECT_EQ(Eval("(function() local t = {3, 1, 2} table.sort(t) return t[1] end)()"), "1");
 }
 
 // --- CPU (SANDBOX.md 7, 8). ---
