@@ -37,7 +37,7 @@ void CheckPlan(const arbiter::trino::Plan& plan) {
   }
   if (next != plan.checks.size()) Fail("checks outside items");
   for (const arbiter::AccessRequest& a : plan.checks) {
-    if (a.principal.id.empty() || a.action.empty()) Fail("principal or action empty");
+    if (plan.principal.id.empty() || a.action.empty()) Fail("principal or action empty");
     if (a.resource.product.empty()) {
       std::vector<absl::string_view> parts = absl::StrSplit(a.resource.table, '.');
       if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty()) {

@@ -97,6 +97,13 @@ absl::Status ServerConfig::Validate() const {
   }
   if (http_header_timeout_ms < 1) errors.push_back("http.header_timeout_ms: must be >= 1");
   if (http_body_timeout_ms < 1) errors.push_back("http.body_timeout_ms: must be >= 1");
+  if (trino_max_checks_per_request < 1) {
+    errors.push_back("trino.max_checks_per_request: must be >= 1");
+  }
+  if (trino_max_groups_per_identity < 0) {
+    errors.push_back("trino.max_groups_per_identity: must be >= 0");
+  }
+  if (trino_max_body_bytes < 1) errors.push_back("trino.max_body_bytes: must be >= 1");
   if (!decision_log.path.empty()) {
     if (auto s = decision_log.Validate(); !s.ok()) {
       errors.push_back(absl::StrCat("decision_log: ", s.message()));
@@ -215,6 +222,12 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
   r.Section(*root, "trino", [&](const std::string& k, const Value& v) {
     if (k == "path_prefix") {
       r.String("trino", k, v, c.trino_path_prefix);
+    } else if (k == "max_checks_per_request") {
+      r.Int("trino", k, v, c.trino_max_checks_per_request);
+    } else if (k == "max_groups_per_identity") {
+      r.Int("trino", k, v, c.trino_max_groups_per_identity);
+    } else if (k == "max_body_bytes") {
+      r.Int("trino", k, v, c.trino_max_body_bytes);
     } else if (k == "group_roles") {
       if (!v.is_map()) {
         r.Error(k, "trino.group_roles: expected a map of group -> role");

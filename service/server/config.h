@@ -48,6 +48,10 @@ struct ServerConfig {
   // Trino endpoint (OPA data API).
   std::string trino_path_prefix = "/v1/data/trino";
   std::map<std::string, std::string> trino_group_roles;
+  // Per-request caps of the Trino endpoint (service/trino/routes.h, docs/limits.md).
+  int64_t trino_max_checks_per_request = 10000;
+  int64_t trino_max_groups_per_identity = 1024;
+  int64_t trino_max_body_bytes = 4 << 20;
 
   // INVALID_ARGUMENT listing every bad field.
   absl::Status Validate() const;

@@ -79,9 +79,20 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(
     return out;
   }
   *revision = bundle->revision();
+  return DecideBatchOn(*bundle, requests, deadline, caller);
+}
+
+std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
+    const Bundle& bundle, const std::vector<AccessRequest>& requests, absl::Time deadline,
+    const CallerInfo& caller) {
+  std::vector<absl::StatusOr<Decision>> out;
   out.reserve(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
-    out.push_back(DecideOn(*bundle, Request(requests[i]), deadline, caller));
+    out.push_back(DecideOn(bundle, Request(requests[i]), deadline, caller));
+    // Past the deadline the rest is not decided (nor logged): the caller fails the whole batch.
+    if (!out.back().ok() && out.back().status().code() == absl::StatusCode::kDeadlineExceeded) {
+      break;
+    }
   }
   return out;
 }

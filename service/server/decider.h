@@ -56,6 +56,13 @@ class Decider {
   std::vector<absl::StatusOr<Decision>> DecideBatch(const std::vector<AccessRequest>& requests,
                                                     absl::Time deadline, const CallerInfo& caller,
                                                     std::string* revision);
+  // The same on `bundle`, a snapshot the caller holds, so that a batch decided in parts sees
+  // one revision. Stops at the first DEADLINE_EXCEEDED (the last result then): past the
+  // deadline the rest is neither decided nor logged.
+  std::vector<absl::StatusOr<Decision>> DecideBatchOn(const Bundle& bundle,
+                                                      const std::vector<AccessRequest>& requests,
+                                                      absl::Time deadline,
+                                                      const CallerInfo& caller);
 
   ServerMetrics& metrics() { return *metrics_; }
   BundleManager& bundles() { return *bundles_; }

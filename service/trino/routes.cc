@@ -1,5 +1,7 @@
 #include "service/trino/routes.h"
 
+#include <algorithm>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -21,29 +23,71 @@ class TrinoEndpoint {
   TrinoEndpoint(Decider& decider, const ServerConfig& config)
       : decider_(decider),
         identities_(config.trino_group_roles),
-        deadline_(config.default_deadline) {}
+        deadline_(config.default_deadline),
+        max_body_bytes_(static_cast<size_t>(config.trino_max_body_bytes)) {
+    caps_.max_checks = static_cast<size_t>(config.trino_max_checks_per_request);
+    caps_.max_groups = static_cast<size_t>(config.trino_max_groups_per_identity);
+  }
 
   HttpResponse Serve(Endpoint endpoint, const HttpRequest& request) {
+    // The deadline covers the whole request, translation and every check of a batch.
+    const absl::Time deadline = absl::Now() + deadline_;
     HttpResponse response;
     response.content_type = kJson;
-    std::shared_ptr<const ProductLocator> products = ProductsForCurrentBundle();
+    if (request.body.size() > max_body_bytes_) {
+      response.status = 413;
+      response.body =
+          ErrorBody("request_too_large",
+                    absl::StrCat("trino.max_body_bytes: the body is ", request.body.size(),
+                                 " bytes, over the limit of ", max_body_bytes_));
+      return response;
+    }
+    std::shared_ptr<const Bundle> bundle = decider_.bundles().Current();
+    std::shared_ptr<const ProductLocator> products =
+        bundle != nullptr ? ProductsFor(bundle) : nullptr;
     if (products == nullptr) {
       response.status = 500;
       response.body = ErrorBody("internal_error", "no policy bundle is loaded");
       return response;
     }
-    absl::StatusOr<Plan> plan = Translate(endpoint, request.body, identities_, *products);
+    absl::StatusOr<Plan> plan =
+        Translate(endpoint, request.body, identities_, *products, DefaultTrinoParseLimits(), caps_);
     if (!plan.ok()) {
-      response.status = 400;
-      response.body = ErrorBody("invalid_parameter", plan.status().message());
+      const bool too_large = plan.status().code() == absl::StatusCode::kResourceExhausted;
+      response.status = too_large ? 413 : 400;
+      response.body =
+          ErrorBody(too_large ? "request_too_large" : "invalid_parameter", plan.status().message());
       return response;
     }
     CallerInfo caller;
     caller.transport = "http";
     caller.identity = request.Header("User-Agent");
-    std::string revision;
-    std::vector<absl::StatusOr<Decision>> decisions =
-        decider_.DecideBatch(plan->checks, absl::Now() + deadline_, caller, &revision);
+    std::vector<absl::StatusOr<Decision>> decisions;
+    decisions.reserve(plan->checks.size());
+    // Decided a chunk at a time: only a chunk's checks carry a copy of the principal, whose
+    // groups may number hundreds.
+    constexpr size_t kChunk = 256;
+    std::vector<AccessRequest> chunk;
+    for (size_t begin = 0; begin < plan->checks.size(); begin += kChunk) {
+      const size_t end = std::min(plan->checks.size(), begin + kChunk);
+      chunk.assign(std::make_move_iterator(plan->checks.begin() + begin),
+                   std::make_move_iterator(plan->checks.begin() + end));
+      for (AccessRequest& check : chunk) check.principal = plan->principal;
+      std::vector<absl::StatusOr<Decision>> part =
+          decider_.DecideBatchOn(*bundle, chunk, deadline, caller);
+      const bool expired = !part.empty() && !part.back().ok() &&
+                           part.back().status().code() == absl::StatusCode::kDeadlineExceeded;
+      for (auto& d : part) decisions.push_back(std::move(d));
+      if (expired) {
+        response.status = 504;
+        response.body =
+            ErrorBody("deadline_exceeded",
+                      absl::StrCat("the deadline of ", absl::FormatDuration(deadline_),
+                                   " passed after ", begin, " of ", plan->checks.size(),
+                                   " checks (server.default_deadline_ms); send smaller batches"));
+        return response;
+      }
+    }
     Answer answer = Shape(*plan, decisions);
     response.status = answer.status;
     response.body = std::move(answer.body);
@@ -60,10 +104,9 @@ class TrinoEndpoint {
   }
 
  private:
-  // The product index of the active bundle, rebuilt when a reload publishes a new snapshot.
-  std::shared_ptr<const ProductLocator> ProductsForCurrentBundle() {
-    std::shared_ptr<const Bundle> bundle = decider_.bundles().Current();
-    if (bundle == nullptr) return nullptr;
+  // The product index of `bundle` (the active one), rebuilt when a reload publishes a new
+  // snapshot.
+  std::shared_ptr<const ProductLocator> ProductsFor(std::shared_ptr<const Bundle> bundle) {
     {
       absl::MutexLock lock(&mu_);
       if (bundle == bundle_) return products_;
@@ -79,6 +122,8 @@ class TrinoEndpoint {
   Decider& decider_;
   const IdentityMapper identities_;
   const absl::Duration deadline_;
+  const size_t max_body_bytes_;
+  TrinoLimits caps_;
   absl::Mutex mu_;
   std::shared_ptr<const Bundle> bundle_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const ProductLocator> products_ ABSL_GUARDED_BY(mu_);

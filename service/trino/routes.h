@@ -17,6 +17,13 @@
 // lacks `input`, `input.action.operation` or the identity is a 400 with
 // {"code": "invalid_parameter", "message": ...}; a request that could not be decided (no bundle,
 // deadline, engine fault) is a 500, so that Trino fails the query rather than guessing.
+//
+// Per-request caps (issue 11; docs/limits.md): a body over trino.max_body_bytes, an identity
+// with more than trino.max_groups_per_identity groups, or a request expanding to more than
+// trino.max_checks_per_request checks (batch items x columns) is a 413 with
+// {"code": "request_too_large", "message": "<the config key>: ..."}. The request's deadline
+// (server.default_deadline_ms) holds for the whole batch: past it, the remaining checks are not
+// decided and the answer is a 504 {"code": "deadline_exceeded"}.
 #ifndef ARBITER_SERVICE_TRINO_ROUTES_H_
 #define ARBITER_SERVICE_TRINO_ROUTES_H_
 

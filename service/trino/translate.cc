@@ -307,9 +307,9 @@ std::string TargetName(const Value* target) {
 // Builds the checks of one answer item.
 class ItemBuilder {
  public:
-  ItemBuilder(const Principal& principal, const std::map<std::string, std::string>& base_context,
+  ItemBuilder(const std::map<std::string, std::string>& base_context,
               const ProductLocator& products, Plan& plan)
-      : principal_(principal), base_context_(base_context), products_(products), plan_(plan) {}
+      : base_context_(base_context), products_(products), plan_(plan) {}
 
   // Appends the checks for `r` under `action` and records the item.
   void Add(const Resource& r, absl::string_view action) {
@@ -337,8 +337,7 @@ class ItemBuilder {
   }
 
   AccessRequest& NewCheck(const Resource& r, absl::string_view action) {
-    AccessRequest& a = plan_.checks.emplace_back();
-    a.principal = principal_;
+    AccessRequest& a = plan_.checks.emplace_back();  // principal: Plan::principal
     a.action = std::string(action);
     a.context = ContextFor(r);
     return a;
@@ -428,7 +427,6 @@ class ItemBuilder {
     }
   }
 
-  const Principal& principal_;
   const std::map<std::string, std::string>& base_context_;
   const ProductLocator& products_;
   Plan& plan_;
@@ -526,9 +524,19 @@ ParseLimits DefaultTrinoParseLimits() {
   return limits;
 }
 
+namespace {
+
+absl::Status TooManyChecks(const TrinoLimits& caps) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "trino.max_checks_per_request: the request expands to more than ", caps.max_checks,
+      " access checks (items x columns); send smaller batches or raise the limit"));
+}
+
+}  // namespace
+
 absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
                                const IdentityMapper& identities, const ProductLocator& products,
-                               const ParseLimits& limits) {
+                               const ParseLimits& limits, const TrinoLimits& caps) {
   absl::StatusOr<Value> doc = ParseJson(body, "request body", limits);
   if (!doc.ok()) return doc.status();
   if (!doc->is_map()) return Invalid("request body", "expected a JSON object");
@@ -549,9 +557,15 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
   auto user = RequiredString(*identity, "user", "input.context.identity");
   if (!user.ok()) return user.status();
   plan.user = *user;
+  if (const Value* g = identity->Find("groups");
+      g != nullptr && g->is_list() && g->as_list().size() > caps.max_groups) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("trino.max_groups_per_identity: input.context.identity.groups has ",
+                     g->as_list().size(), " groups, over the limit of ", caps.max_groups));
+  }
   auto groups = StringList(identity->Find("groups"), "input.context.identity.groups");
   if (!groups.ok()) return groups.status();
-  Principal principal = identities.Map(*std::move(user), *std::move(groups));
+  plan.principal = identities.Map(*std::move(user), *std::move(groups));
 
   std::map<std::string, std::string> base_context;
   base_context["operation"] = plan.operation;
@@ -571,7 +585,7 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
   }
 
   absl::string_view act = ActionForOperation(plan.operation);
-  ItemBuilder items(principal, base_context, products, plan);
+  ItemBuilder items(base_context, products, plan);
   const Value* resource_value = action->Find("resource");
   const Value* filter = action->Find("filterResources");
 
@@ -585,6 +599,7 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
         return Invalid("input.action.resource.table", "required for row filters");
       }
       items.Add(*r, act);
+      if (plan.checks.size() > caps.max_checks) return TooManyChecks(caps);
       return plan;
     }
     case Endpoint::kColumnMask: {
@@ -596,6 +611,7 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
       }
       plan.mask_columns.push_back(r->column);
       items.Add(*r, act);
+      if (plan.checks.size() > caps.max_checks) return TooManyChecks(caps);
       return plan;
     }
     case Endpoint::kBatch:
@@ -605,6 +621,7 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
       }
       if (!filter->is_list()) return Invalid("input.action.filterResources", "expected a list");
       const Value::List& list = filter->as_list();
+      if (list.size() > caps.max_checks) return TooManyChecks(caps);
       plan.checks.reserve(list.size());
       plan.items.reserve(list.size());
       bool per_column = endpoint == Endpoint::kBatch && plan.operation == "FilterColumns";
@@ -624,6 +641,9 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
           }
           // The answer's indices refer to the columns list: one item per column.
           Resource column = *r;
+          if (plan.checks.size() + r->columns.size() > caps.max_checks) {
+            return TooManyChecks(caps);
+          }
           for (const std::string& c : r->columns) {
             column.kind = Resource::Kind::kColumn;
             column.column = c;
@@ -633,6 +653,7 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
         } else {
           items.Add(*r, act);
         }
+        if (plan.checks.size() > caps.max_checks) return TooManyChecks(caps);
       }
       return plan;
     }

@@ -104,6 +104,10 @@ struct Plan {
   Endpoint endpoint = Endpoint::kAllow;
   std::string operation;
   std::string user;
+  // The one principal of every check: checks[i].principal is left empty so that a batch of
+  // thousands of checks holds one copy of a principal with hundreds of groups, not thousands
+  // (issue 11). Callers fill it in for the few checks they decide at a time.
+  Principal principal;
   std::vector<AccessRequest> checks;
   // items[i] = [begin, end) into `checks`: answer item i is allowed when any of its checks is
   // allowed. Allow/row-filter/column-mask plans have one item; batches one per filter resource
@@ -116,13 +120,21 @@ struct Plan {
 // Bounds on a request body: Trino's batches are wide (every table of a catalog) but shallow.
 ParseLimits DefaultTrinoParseLimits();
 
+// Per-request caps (config keys trino.max_checks_per_request, trino.max_groups_per_identity).
+// Over either, Translate fails with RESOURCE_EXHAUSTED and a message naming the key.
+struct TrinoLimits {
+  size_t max_checks = 10000;  // access checks one request expands to (items x columns/products)
+  size_t max_groups = 1024;   // input.context.identity.groups
+};
+
 // Parses `body` and translates it. INVALID_ARGUMENT with a message naming the field for a body
 // that is not JSON, has no `input` or `input.action.operation`, no `input.context.identity.user`,
 // or lacks the resource(s) the endpoint needs. An unknown operation is not an error: it is
 // translated with action "unknown" and decided (denied) by the policies.
 absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
                                const IdentityMapper& identities, const ProductLocator& products,
-                               const ParseLimits& limits = DefaultTrinoParseLimits());
+                               const ParseLimits& limits = DefaultTrinoParseLimits(),
+                               const TrinoLimits& caps = TrinoLimits());
 
 // An HTTP status and JSON body.
 struct Answer {

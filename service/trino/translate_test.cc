@@ -95,9 +95,10 @@ TEST_F(TranslateTest, SelectFromColumnsIsOneReadOfTheTable) {
   EXPECT_EQ(a.action, "read");
   EXPECT_EQ(a.resource.table, "customer_analytics.customer_360.customers");
   EXPECT_EQ(a.resource.columns, (std::vector<std::string>{"email", "segment"}));
-  EXPECT_EQ(a.principal.id, "ana");
-  EXPECT_EQ(a.principal.roles, (std::vector<std::string>{"sales-analysts", "data-scientists"}));
-  EXPECT_EQ(a.principal.domain, "sales");
+  EXPECT_TRUE(a.principal.id.empty());  // shared: Plan::principal
+  EXPECT_EQ(plan->principal.id, "ana");
+  EXPECT_EQ(plan->principal.roles, (std::vector<std::string>{"sales-analysts", "data-scientists"}));
+  EXPECT_EQ(plan->principal.domain, "sales");
   EXPECT_EQ(a.context.at("operation"), "SelectFromColumns");
   EXPECT_EQ(a.context.at("trino_version"), "455");
   EXPECT_EQ(a.context.at("catalog"), "customer_analytics");

@@ -253,6 +253,47 @@ TEST_F(TrinoEndpointTest, HealthAndUnknownPaths) {
   EXPECT_EQ(testing::HttpRequest(server_->http_port(), "GET", "/v1/data/trino/allow").status, 405);
 }
 
+// Issue 11: per-request caps, each a 413 naming its config key; a batch within them is answered.
+TEST(TrinoCapsTest, OversizedRequestsAre413NamingTheLimit) {
+  ArbiterdOptions o;
+  o.bundle_dir = testing::ShippedBundleDir();
+  o.config_yaml = absl::StrCat(kConfig,
+                               "  max_checks_per_request: 100\n"
+                               "  max_groups_per_identity: 8\n"
+                               "  max_body_bytes: 20000\n");
+  auto p = ArbiterdProcess::Start(o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto post = [&](const std::string& body) {
+    return testing::HttpRequest((*p)->http_port(), "POST", "/v1/data/trino/batch", body);
+  };
+  auto columns = [](int n) {
+    std::vector<std::string> c;
+    for (int i = 0; i < n; ++i) c.push_back(absl::StrCat("\"c", i, "\""));
+    return absl::StrJoin(c, ",");
+  };
+  // 2 tables x 60 columns = 120 checks.
+  HttpResult r = post(Input("ana", kAna, "FilterColumns",
+                            absl::StrCat(R"("filterResources":[)", Table(kCustomers, columns(60)),
+                                         ",", Table(kSegments, columns(60)), "]")));
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "request_too_large")) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "trino.max_checks_per_request")) << r.body;
+  // 100 checks exactly: answered.
+  r = post(Input("ana", kAna, "FilterColumns",
+                 absl::StrCat(R"("filterResources":[)", Table(kCustomers, columns(50)), ",",
+                              Table(kSegments, columns(50)), "]")));
+  EXPECT_EQ(r.status, 200) << r.body;
+  // Nine groups.
+  r = post(Input("ana", R"("a","b","c","d","e","f","g","h","analysts")", "ExecuteQuery"));
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "trino.max_groups_per_identity")) << r.body;
+  // A body over the Trino cap (but under the side port's own).
+  r = post(Input("ana", kAna, "FilterColumns",
+                 absl::StrCat(R"("filterResources":[)", Table(kCustomers, columns(3000)), "]")));
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "trino.max_body_bytes")) << r.body;
+}
+
 TEST(TrinoDecisionLogTest, UnknownOperationIsDeniedWithAReasonInTheLog) {
   std::string dir = testing::MakeTempDir("arbiter-trino-log");
   std::string log = dir + "/decisions.jsonl";
