@@ -126,9 +126,19 @@ ArbiterdProcess::~ArbiterdProcess() {
 std::string ArbiterdProcess::Stderr() const { return ReadFileOrEmpty(work_dir_ + "/stderr"); }
 
 HttpResult HttpRequest(int port, const std::string& method, const std::string& path,
-                       const std::string& body, const std::string& content_type) {
+                       const std::string& body, const std::string& content_type,
+                       const std::string& source) {
   HttpResult result;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (!source.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    inet_pton(AF_INET, source.c_str(), &local.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      close(fd);
+      return result;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));

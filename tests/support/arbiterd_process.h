@@ -58,14 +58,17 @@ std::string ShippedBundleDir();
 std::string ArbiterdBinary();
 std::string ArbiterCliBinary();
 
-// Minimal blocking HTTP/1.1 client for loopback tests: returns status and body.
+// Minimal blocking HTTP/1.1 client for loopback tests: returns status and body. `source`: the
+// local address to connect from (any of 127/8, e.g. "127.0.0.2", so that a test can be a second
+// client next to an attacker that the server limits per address); "" = the kernel's choice.
 struct HttpResult {
   int status = 0;
   std::string body;
 };
 HttpResult HttpRequest(int port, const std::string& method, const std::string& path,
                        const std::string& body = "",
-                       const std::string& content_type = "application/json");
+                       const std::string& content_type = "application/json",
+                       const std::string& source = "");
 
 }  // namespace arbiter::testing
 
