@@ -230,6 +230,14 @@ const Value* ToView(lua_State* L, int idx) {
 }
 
 std::string CleanText(absl::string_view s, size_t cap) {
+  // Fast path for the common case, printable ASCII: the result is the (capped) text itself.
+  size_t head = std::min(s.size(), cap);
+  size_t plain = 0;
+  while (plain < head && static_cast<unsigned char>(s[plain]) >= 0x20 &&
+         static_cast<unsigned char>(s[plain]) < 0x7F) {
+    ++plain;
+  }
+  if (plain == head) return std::string(s.substr(0, head));
   std::string out;
   out.reserve(std::min(s.size(), cap));
   size_t i = 0;
