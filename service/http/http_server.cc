@@ -53,7 +53,7 @@ class HttpServer::Guard {
         max_queued_(o.max_queued),
         max_queued_per_client_(o.max_queued_per_client),
         max_running_per_client_(o.max_running_per_client > 0 ? o.max_running_per_client
-                                                             : std::max(1, o.worker_threads - 1)) {
+                                                             : std::max(1, o.worker_threads / 2)) {
     const auto shortest = std::min(header_, body_);
     tick_ = std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
     workers_count_ = o.worker_threads;

@@ -102,7 +102,7 @@ struct HttpServerOptions {
   int worker_threads = 4;                     // threads running kWorker handlers
   int max_queued = 64;                        // waiting kWorker requests before 503s
   int max_queued_per_client = 32;             // waiting requests of one client before 429s
-  int max_running_per_client = 0;             // 0 = worker_threads - 1 (at least 1)
+  int max_running_per_client = 0;             // 0 = worker_threads / 2 (at least 1)
 
   // INVALID_ARGUMENT naming every bad field at once.
   absl::Status Validate() const;

@@ -40,7 +40,7 @@ struct ServerConfig {
   int http_worker_threads = 4;
   int http_max_queued = 64;
   int http_max_queued_per_client = 32;
-  int http_max_running_per_client = 0;  // 0 = http_worker_threads - 1 (at least 1)
+  int http_max_running_per_client = 0;  // 0 = http_worker_threads / 2 (at least 1)
   int http_per_client_connection_limit = 64;
   int http_header_timeout_ms = 10000;
   int http_body_timeout_ms = 30000;
