@@ -16,8 +16,12 @@ constexpr char kUsage[] = R"(usage: arbiter <command> [flags]
 Offline, with the engine as a library:
   eval --bundle DIR --kind access|product|deployment (--request FILE | per-field flags)
        [--now RFC3339] [--output text|json]
-  test DIR [--output text|junit] [--verbose]
-  validate DIR
+  test DIR [--run REGEX] [--output text|junit] [--verbose]
+  validate DIR [--strict] [--no-tests]
+    Loads the bundle, lints every policy (undefined globals, assignments to globals,
+    unreachable code), checks the test files' schema and runs their cases, and runs the
+    product policies over every catalog descriptor. Exit 1 on any error (and, with
+    --strict, any warning).
 
 Against a server (arbiterd), over gRPC:
   check access|product|deployment --server HOST:PORT (--request FILE | per-field flags)

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "clients/cli/args.h"
@@ -70,10 +71,11 @@ int EvalCommand(int argc, char** argv) {
 }
 
 int TestCommand(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2, {"output"}, {"verbose"});
+  auto args = ParseArgs(argc, argv, 2, {"output", "run"}, {"verbose"});
   if (!args.ok()) return Fail(args.status());
   if (args->positional.size() != 1) {
-    return Fail(absl::InvalidArgumentError("usage: arbiter test DIR [--output text|junit]"));
+    return Fail(absl::InvalidArgumentError(
+        "usage: arbiter test DIR [--run REGEX] [--output text|junit] [--verbose]"));
   }
   std::string output = args->Get("output", "text");
   if (output != "text" && output != "junit") {
@@ -86,8 +88,14 @@ int TestCommand(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat(args->positional[0], ": no test files (tests/*.yaml)")));
   }
-  absl::StatusOr<TestReport> report = RunBundleTests(**bundle, files);
+  TestOptions options;
+  options.run = args->Get("run");
+  absl::StatusOr<TestReport> report = RunBundleTests(**bundle, files, options);
   if (!report.ok()) return Fail(report.status());
+  if (report->cases.empty()) {
+    return Fail(
+        absl::InvalidArgumentError(absl::StrCat("--run ", options.run, ": no test case matches")));
+  }
   if (output == "junit") {
     std::cout << FormatTestJunit(*report);
   } else {
@@ -96,30 +104,107 @@ int TestCommand(int argc, char** argv) {
   return report->failed == 0 ? 0 : 1;
 }
 
+namespace {
+
+// Runs the product policies over every catalog descriptor, as a registration would: a catalog
+// that holds products its own bundle refuses is a mistake. Problems go to `lines`.
+void CheckCatalogProducts(const Bundle& bundle, std::vector<std::string>& errors,
+                          std::vector<std::string>& notes) {
+  for (const Catalog::Document& doc : bundle.catalog().products()) {
+    ProductRequest req;
+    req.product = *doc.tree;
+    req.operation = "register";
+    EvalOptions options;
+    options.decision_id = "validate";
+    absl::StatusOr<Decision> d = bundle.Evaluate(Request(std::move(req)), options);
+    if (!d.ok()) {
+      errors.push_back(absl::StrCat(
+          doc.file, ":1: error: product policies could not decide: ", d.status().message()));
+      continue;
+    }
+    for (const Reason& r : d->reasons) {
+      bool denies = r.effect == Effect::kDeny && r.severity == Severity::kError;
+      std::string line =
+          absl::StrCat(doc.file, ":1: ", denies ? "error" : "note", ": ", r.policy_id, ": ",
+                       r.message, r.detail.empty() ? "" : absl::StrCat(" (", r.detail, ")"));
+      (denies ? errors : notes).push_back(std::move(line));
+    }
+  }
+}
+
+}  // namespace
+
 int ValidateCommand(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2, {}, {});
+  auto args = ParseArgs(argc, argv, 2, {}, {"strict", "no-tests"});
   if (!args.ok()) return Fail(args.status());
   if (args->positional.size() != 1) {
-    return Fail(absl::InvalidArgumentError("usage: arbiter validate DIR"));
+    return Fail(absl::InvalidArgumentError("usage: arbiter validate DIR [--strict] [--no-tests]"));
   }
-  auto bundle = LoadBundleDir(args->positional[0], nullptr);
+  BundleFiles files;
+  auto bundle = LoadBundleDir(args->positional[0], &files);
   if (!bundle.ok()) {
     std::cerr << bundle.status().message() << "\n";
     return kExitCouldNotDecide;
   }
+  const Bundle& b = **bundle;
+  bool strict = args->Has("strict");
+  std::vector<std::string> errors, warnings, notes;
+  for (const LintFinding& f : b.Lint()) {
+    (f.level == LintFinding::Level::kError ? errors : warnings).push_back(f.Format());
+  }
+  size_t lint_errors = errors.size();
+  int cases = 0;
+  std::string tests_summary = "test cases not run (--no-tests)";
+  if (absl::Status s = ValidateTestFiles(b, files, &cases); !s.ok()) {
+    // "test files have N problems:\nfile:line: message..."
+    std::vector<std::string> lines = absl::StrSplit(s.message(), '\n');
+    for (size_t i = 1; i < lines.size(); ++i) {
+      size_t colon = lines[i].find(": ", lines[i].find(':') + 1);
+      errors.push_back(
+          colon == std::string::npos
+              ? lines[i]
+              : absl::StrCat(lines[i].substr(0, colon), ": error", lines[i].substr(colon)));
+    }
+    tests_summary = absl::StrCat("test files have ", lines.size() - 1, " problems");
+  } else if (!args->Has("no-tests")) {
+    absl::StatusOr<TestReport> report = RunBundleTests(b, files);
+    if (!report.ok()) {
+      errors.push_back(absl::StrCat(args->positional[0], ": error: ", report.status().message()));
+      tests_summary = "test cases could not run";
+    } else {
+      for (const TestCaseResult& c : report->cases) {
+        if (c.passed) continue;
+        errors.push_back(absl::StrCat(c.file, ":", c.line, ": error: test case \"", c.name,
+                                      "\" fails: ", absl::StrJoin(c.failures, "; ")));
+      }
+      tests_summary = absl::StrCat(report->passed, "/", report->cases.size(), " test cases pass");
+    }
+  }
+  CheckCatalogProducts(b, errors, notes);
+  for (const std::string& e : errors) std::cout << e << "\n";
+  for (const std::string& w : warnings) std::cout << w << "\n";
+  for (const std::string& n : notes) std::cout << n << "\n";
+
   std::map<std::string, int> per_origin;
-  for (const PolicyInfo& p : (*bundle)->policies()) per_origin[p.origin()]++;
-  std::cout << "bundle " << args->positional[0] << " is valid: revision " << (*bundle)->revision()
-            << ", " << (*bundle)->policies().size() << " policies (";
+  for (const PolicyInfo& p : b.policies()) per_origin[p.origin()]++;
+  size_t problems = errors.size() + (strict ? warnings.size() : 0);
+  std::cout << "bundle " << args->positional[0] << (problems == 0 ? " is valid" : " is NOT valid")
+            << ": revision " << b.revision() << ", " << b.policies().size() << " policies (";
   bool first = true;
   for (const auto& [origin, n] : per_origin) {
     std::cout << (first ? "" : ", ") << origin << " " << n;
     first = false;
   }
-  std::cout << "), " << (*bundle)->catalog().products().size() << " products, "
-            << (*bundle)->catalog().contracts().size() << " contracts, "
-            << (*bundle)->test_files().size() << " test files\n";
-  return 0;
+  std::cout << "), " << b.catalog().products().size() << " products, "
+            << b.catalog().contracts().size() << " contracts, " << b.test_files().size()
+            << " test files\n"
+            << "  lint: " << lint_errors << " errors, " << warnings.size() << " warnings"
+            << (strict ? " (--strict: warnings are errors)" : "") << "\n"
+            << "  tests: " << tests_summary << "\n"
+            << "  catalog: product policies run over " << b.catalog().products().size()
+            << " descriptors, " << (errors.size() - lint_errors) << " errors in tests and catalog, "
+            << notes.size() << " notes\n";
+  return problems == 0 ? 0 : 1;
 }
 
 }  // namespace arbiter::cli

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "service/convert/convert.h"
 #include "service/value/parse.h"
@@ -78,7 +79,77 @@ absl::StatusOr<v1::Document> DocumentFromFile(const std::string& path) {
   return doc;
 }
 
+absl::Status CheckRequestFlags(Kind kind, const Args& args) {
+  auto present = [&](std::initializer_list<const char*> names) {
+    std::vector<std::string> out;
+    for (const char* n : names) {
+      if (args.Has(n)) out.push_back(absl::StrCat("--", n));
+    }
+    return out;
+  };
+  if (args.Has("request")) {
+    std::vector<std::string> fields;
+    for (const std::string& f : RequestFlags()) {
+      if (f != "request" && args.Has(f)) fields.push_back(absl::StrCat("--", f));
+    }
+    if (!fields.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--request FILE gives the whole request; ", absl::StrJoin(fields, ", "),
+                       " would be ignored: put them in the file or drop --request"));
+    }
+    return absl::OkStatus();
+  }
+  std::string kind_name(KindName(kind));
+  auto only = [&](std::vector<std::string> flags, absl::string_view applies_to) {
+    if (flags.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(absl::StrJoin(flags, ", "), flags.size() == 1 ? " applies" : " apply", " to ",
+                     applies_to, " requests, not ", kind_name, " ones"));
+  };
+  if (kind != Kind::kAccess) {
+    if (auto s = only(present({"principal", "action", "table", "columns", "domain"}), "access");
+        !s.ok()) {
+      return s;
+    }
+  } else if (auto s = only(present({"requester", "operation", "previous", "contract",
+                                    "previous-contract", "env", "pipeline"}),
+                           "product or deployment");
+             !s.ok()) {
+    return s;
+  }
+  if (kind == Kind::kProduct) {
+    if (auto s = only(present({"previous", "contract", "previous-contract", "env", "pipeline"}),
+                      "deployment");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (kind == Kind::kDeployment) {
+    if (auto s = only(present({"operation"}), "product"); !s.ok()) return s;
+    if (args.Has("previous-contract") && !args.Has("previous")) {
+      // Without the previous product the deployment is judged as a first one: the previous
+      // contracts would be ignored and breaking changes could pass.
+      return absl::InvalidArgumentError(
+          "--previous-contract needs --previous FILE (the product version deployed now); "
+          "without it the deployment would be judged as a first one and the contracts not "
+          "compared");
+    }
+  }
+  if (kind == Kind::kAccess && !args.Has("principal")) {
+    std::vector<std::string> p = present({"roles", "groups", "attr", "principal-domain"});
+    if (!p.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          absl::StrJoin(p, ", "), " describe the principal: --principal ID is required"));
+    }
+  }
+  if (args.Has("columns") && !args.Has("table") && !args.Has("product")) {
+    return absl::InvalidArgumentError("--columns needs --table (or --product)");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::DryRunCase> BuildRequest(Kind kind, const Args& args) {
+  if (absl::Status s = CheckRequestFlags(kind, args); !s.ok()) return s;
   if (args.Has("request")) {
     std::string path = args.Get("request");
     absl::StatusOr<std::string> text = ReadFile(path);

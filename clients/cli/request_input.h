@@ -20,7 +20,14 @@ const std::set<std::string>& RequestFlags();
 // Reads a whole file. NOT_FOUND / INVALID_ARGUMENT naming the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
-// The request for `kind`, as the DryRunCase oneof. INVALID_ARGUMENT naming the file or flag.
+// Refuses flag combinations that make no sense, naming the flags: per-field flags beside
+// --request, flags of another kind (--env for an access request), --previous-contract without
+// --previous (the deployment would be judged as a first one), principal details without
+// --principal, --columns without a resource.
+absl::Status CheckRequestFlags(Kind kind, const Args& args);
+
+// The request for `kind`, as the DryRunCase oneof, after CheckRequestFlags. INVALID_ARGUMENT
+// naming the file or flag.
 absl::StatusOr<v1::DryRunCase> BuildRequest(Kind kind, const Args& args);
 
 // A Document holding the YAML file at `path` (checked to parse, so errors name file:line).

@@ -2,13 +2,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <set>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "re2/re2.h"
 #include "service/convert/convert.h"
 #include "service/value/parse.h"
 
@@ -246,82 +250,266 @@ absl::Status ExpandDocuments(Kind kind, const BundleFiles& files, Value& request
   return absl::OkStatus();
 }
 
-absl::StatusOr<TestReport> RunBundleTests(const Bundle& bundle, const BundleFiles& files) {
+namespace {
+
+// One case of a test file, checked against the schema and ready to run.
+struct ParsedCase {
+  std::string file;
+  std::string name;
+  int line = 1;
+  Kind kind = Kind::kAccess;
+  Value request;  // documents expanded
+  Value expect;
+  std::optional<absl::Time> now;
+};
+
+std::string Keys(std::initializer_list<absl::string_view> keys) {
+  return absl::StrJoin(keys, ", ");
+}
+
+// Reports every key of map `v` (at `path`) that is not in `allowed`.
+void CheckKeys(const Value& v, const std::string& path,
+               std::initializer_list<absl::string_view> allowed, absl::string_view what,
+               const std::function<void(const std::string&, std::string)>& err) {
+  if (!v.is_map()) return;
+  for (const auto& [k, unused] : v.as_map()) {
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+      err(SourceLines::Child(path, k),
+          absl::StrCat("unknown key \"", k, "\" in ", what, " (allowed: ", Keys(allowed), ")"));
+    }
+  }
+}
+
+// Checks that `v` (at `path`) is a string or a list of strings naming policies of the bundle.
+void CheckPolicyIds(const Value& v, const std::string& path, absl::string_view key,
+                    const absl::flat_hash_set<std::string>& ids,
+                    const std::function<void(const std::string&, std::string)>& err) {
+  std::vector<std::pair<std::string, const Value*>> items;
+  if (v.is_string()) {
+    items.emplace_back(path, &v);
+  } else if (v.is_list()) {
+    for (size_t i = 0; i < v.size(); ++i)
+      items.emplace_back(SourceLines::Child(path, i), &v.as_list()[i]);
+  } else {
+    err(path, absl::StrCat("expect.", key, ": expected a list of policy ids"));
+    return;
+  }
+  for (const auto& [p, item] : items) {
+    if (!item->is_string()) {
+      err(p, absl::StrCat("expect.", key, ": expected a policy id, got ", item->ToJson()));
+    } else if (!ids.contains(item->as_string())) {
+      err(p, absl::StrCat("expect.", key, ": no policy ", item->as_string(), " in the bundle"));
+    }
+  }
+}
+
+// Parses and checks every test file of the bundle; problems go to `problems` as
+// "file:line: message", every one of them.
+std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& files,
+                                       std::vector<std::string>& problems) {
+  std::vector<ParsedCase> out;
+  absl::flat_hash_set<std::string> ids;
+  for (const PolicyInfo& p : bundle.policies()) ids.insert(p.id);
+  ids.insert(std::string(kDefaultReasonId));
+  for (const auto& [file, content] : bundle.test_files()) {
+    SourceLines lines;
+    absl::StatusOr<Value> doc = ParseYaml(content, file, {}, &lines);
+    if (!doc.ok()) {
+      problems.emplace_back(doc.status().message());
+      continue;
+    }
+    auto err = [&, file = file](const std::string& path, std::string msg) {
+      problems.push_back(absl::StrCat(file, ":", lines.Line(path), ": ", msg));
+    };
+    if (!doc->is_map()) {
+      err("", "expected a map with a `cases:` list");
+      continue;
+    }
+    CheckKeys(*doc, "", {"cases"}, "a test file", err);
+    const Value* cases = doc->Find("cases");
+    if (cases == nullptr || !cases->is_list()) {
+      err("/cases", "expected a `cases:` list");
+      continue;
+    }
+    for (size_t i = 0; i < cases->size(); ++i) {
+      const Value& c = cases->as_list()[i];
+      std::string at = SourceLines::Child("/cases", i);
+      size_t before = problems.size();
+      ParsedCase pc;
+      pc.file = file;
+      pc.line = lines.Line(at);
+      if (!c.is_map()) {
+        err(at, "a case is a map with name, kind, request and expect");
+        continue;
+      }
+      CheckKeys(c, at, {"name", "kind", "now", "request", "expect"}, "a case", err);
+      const Value* name = c.Find("name");
+      if (name != nullptr && !name->is_string()) err(at + "/name", "name: expected a string");
+      pc.name = c.GetString("name", absl::StrCat("case ", i + 1));
+      absl::StatusOr<Kind> kind = ParseKind(c.GetString("kind"));
+      if (c.Find("kind") == nullptr) {
+        err(at, "kind: required (access, product or deployment)");
+      } else if (!kind.ok()) {
+        err(at + "/kind", absl::StrCat("kind: ", kind.status().message()));
+      } else {
+        pc.kind = *kind;
+      }
+      if (const Value* now = c.Find("now")) {
+        absl::Time t;
+        std::string perr;
+        if (!now->is_string() ||
+            !absl::ParseTime(absl::RFC3339_full, now->as_string(), &t, &perr)) {
+          err(at + "/now", absl::StrCat("now: expected an RFC 3339 time such as \"", kDefaultNow,
+                                        "\", got ", now->ToJson()));
+        } else {
+          pc.now = t;
+        }
+      }
+      const Value* expect = c.Find("expect");
+      if (expect == nullptr) {
+        err(at, "expect: required");
+      } else if (!expect->is_map() || expect->size() == 0) {
+        err(at + "/expect",
+            "expect: expected a map of effect, reasons, not_reasons, warnings, "
+            "masks, row_filters or error");
+      } else {
+        std::string ex = at + "/expect";
+        CheckKeys(*expect, ex,
+                  {"effect", "reasons", "not_reasons", "warnings", "masks", "row_filters", "error"},
+                  "expect", err);
+        if (const Value* e = expect->Find("effect");
+            e != nullptr &&
+            !(e->is_string() && (e->as_string() == "allow" || e->as_string() == "deny"))) {
+          err(ex + "/effect",
+              absl::StrCat("expect.effect: ", e->ToJson(), " is not allow or deny"));
+        }
+        for (absl::string_view key : {"reasons", "not_reasons", "warnings"}) {
+          if (const Value* v = expect->Find(key)) {
+            CheckPolicyIds(*v, SourceLines::Child(ex, key), key, ids, err);
+          }
+        }
+        if (const Value* m = expect->Find("masks")) {
+          if (!m->is_map()) {
+            err(ex + "/masks", "expect.masks: expected a map of column to SQL expression");
+          } else {
+            for (const auto& [col, e] : m->as_map()) {
+              if (!e.is_string()) {
+                err(SourceLines::Child(ex + "/masks", col),
+                    absl::StrCat("expect.masks.", col, ": expected an SQL expression string"));
+              }
+            }
+          }
+        }
+        if (const Value* r = expect->Find("row_filters")) {
+          bool ok = r->is_list();
+          for (size_t j = 0; ok && j < r->size(); ++j) ok = r->as_list()[j].is_string();
+          if (!ok) err(ex + "/row_filters", "expect.row_filters: expected a list of strings");
+        }
+        if (const Value* e = expect->Find("error"); e != nullptr && !e->is_string()) {
+          err(ex + "/error", "expect.error: expected the text the error contains");
+        }
+        pc.expect = *expect;
+      }
+      const Value* request = c.Find("request");
+      if (request == nullptr) {
+        err(at, "request: required");
+      } else if (!request->is_map()) {
+        err(at + "/request", "request: expected a map (the request message's JSON mapping)");
+      } else if (kind.ok()) {
+        pc.request = *request;
+        bool expects_error =
+            expect != nullptr && expect->is_map() && expect->Find("error") != nullptr;
+        if (auto s = ExpandDocuments(*kind, files, pc.request); !s.ok()) {
+          err(at + "/request", absl::StrCat("request: ", s.message()));
+        } else if (!expects_error) {
+          // A malformed request is a mistake in the test, not an outcome to compare (unless the
+          // case expects the error).
+          absl::StatusOr<Request> req = RequestFromJson(*kind, pc.request.ToJson());
+          if (!req.ok()) err(at + "/request", std::string(req.status().message()));
+        }
+      }
+      if (problems.size() == before) out.push_back(std::move(pc));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status ValidateTestFiles(const Bundle& bundle, const BundleFiles& files, int* cases) {
+  std::vector<std::string> problems;
+  std::vector<ParsedCase> parsed = ParseTestFiles(bundle, files, problems);
+  if (cases != nullptr) *cases = static_cast<int>(parsed.size());
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("test files have ", problems.size(),
+                                                 problems.size() == 1 ? " problem" : " problems",
+                                                 ":\n", absl::StrJoin(problems, "\n")));
+}
+
+absl::StatusOr<TestReport> RunBundleTests(const Bundle& bundle, const BundleFiles& files,
+                                          const TestOptions& test_options) {
   TestReport report;
   absl::Time default_now;
   std::string parse_err;
   absl::ParseTime(absl::RFC3339_full, kDefaultNow, &default_now, &parse_err);
-  for (const auto& [file, content] : bundle.test_files()) {
-    absl::StatusOr<Value> doc = ParseYaml(content, file);
-    if (!doc.ok()) return doc.status();
-    const Value* cases = doc->Find("cases");
-    if (cases == nullptr || !cases->is_list()) {
-      return absl::InvalidArgumentError(absl::StrCat(file, ":1: expected a `cases:` list"));
+  std::vector<std::string> problems;
+  std::vector<ParsedCase> cases = ParseTestFiles(bundle, files, problems);
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("test files have ", problems.size(),
+                                                   problems.size() == 1 ? " problem" : " problems",
+                                                   ":\n", absl::StrJoin(problems, "\n")));
+  }
+  std::optional<RE2> run;
+  if (!test_options.run.empty()) {
+    run.emplace(test_options.run, RE2::Quiet);
+    if (!run->ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--run: ", run->error()));
     }
-    for (size_t i = 0; i < cases->size(); ++i) {
-      const Value& c = cases->as_list()[i];
-      TestCaseResult result;
-      result.file = file;
-      result.name = c.GetString("name", absl::StrCat("case ", i + 1));
-      std::string where = absl::StrCat(file, ": case \"", result.name, "\": ");
-      absl::StatusOr<Kind> kind = ParseKind(c.GetString("kind"));
-      if (!kind.ok())
-        return absl::InvalidArgumentError(absl::StrCat(where, kind.status().message()));
-      const Value* request = c.Find("request");
-      const Value* expect = c.Find("expect");
-      if (request == nullptr || !request->is_map()) {
-        return absl::InvalidArgumentError(absl::StrCat(where, "request: required"));
+  }
+  int index = 0;
+  for (const ParsedCase& c : cases) {
+    ++index;
+    if (run && !RE2::PartialMatch(absl::StrCat(c.file, ": ", c.name), *run)) continue;
+    TestCaseResult result;
+    result.file = c.file;
+    result.name = c.name;
+    result.line = c.line;
+    absl::StatusOr<Request> req = RequestFromJson(c.kind, c.request.ToJson());
+    EvalOptions options;
+    options.now = c.now.value_or(default_now);
+    options.decision_id = absl::StrCat("test-", index);
+    auto start = std::chrono::steady_clock::now();
+    const Value* want_error = c.expect.Find("error");
+    if (!req.ok()) {
+      // A case may expect the request to be rejected.
+      if (want_error != nullptr &&
+          absl::StrContains(req.status().message(), want_error->as_string())) {
+        result.passed = true;
+      } else {
+        result.failures.push_back(absl::StrCat("request rejected: ", req.status().message()));
       }
-      if (expect == nullptr || !expect->is_map() || expect->size() == 0) {
-        return absl::InvalidArgumentError(absl::StrCat(where, "expect: required"));
-      }
-      Value expanded = *request;
-      if (auto s = ExpandDocuments(*kind, files, expanded); !s.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(where, s.message()));
-      }
-      absl::StatusOr<Request> req = RequestFromJson(*kind, expanded.ToJson());
-      EvalOptions options;
-      options.now = default_now;
-      if (std::string now = c.GetString("now"); !now.empty()) {
-        if (!absl::ParseTime(absl::RFC3339_full, now, &options.now, &parse_err)) {
-          return absl::InvalidArgumentError(absl::StrCat(where, "now: ", parse_err));
-        }
-      }
-      options.decision_id = absl::StrCat("test-", i + 1);
-      auto start = std::chrono::steady_clock::now();
-      if (!req.ok()) {
-        // A case may expect the request to be rejected.
-        const Value* want_error = expect->Find("error");
-        if (want_error != nullptr && want_error->is_string() &&
-            absl::StrContains(req.status().message(), want_error->as_string())) {
+    } else {
+      absl::StatusOr<Decision> d = bundle.Evaluate(*req, options);
+      if (!d.ok()) {
+        if (want_error != nullptr &&
+            absl::StrContains(d.status().message(), want_error->as_string())) {
           result.passed = true;
         } else {
-          result.failures.push_back(absl::StrCat("request rejected: ", req.status().message()));
+          result.failures.push_back(absl::StrCat("evaluation failed: ", d.status().ToString()));
         }
       } else {
-        absl::StatusOr<Decision> d = bundle.Evaluate(*req, options);
-        const Value* want_error = expect->Find("error");
-        if (!d.ok()) {
-          if (want_error != nullptr && want_error->is_string() &&
-              absl::StrContains(d.status().message(), want_error->as_string())) {
-            result.passed = true;
-          } else {
-            result.failures.push_back(absl::StrCat("evaluation failed: ", d.status().ToString()));
-          }
-        } else {
-          if (want_error != nullptr) {
-            result.failures.push_back(absl::StrCat("expected an error containing \"",
-                                                   want_error->ToJson(), "\", got a decision"));
-          }
-          Check(*expect, *d, result.failures);
-          result.passed = result.failures.empty();
+        if (want_error != nullptr) {
+          result.failures.push_back(absl::StrCat("expected an error containing \"",
+                                                 want_error->as_string(), "\", got a decision"));
         }
+        Check(c.expect, *d, result.failures);
+        result.passed = result.failures.empty();
       }
-      result.seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      (result.passed ? report.passed : report.failed)++;
-      report.cases.push_back(std::move(result));
     }
+    result.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    (result.passed ? report.passed : report.failed)++;
+    report.cases.push_back(std::move(result));
   }
   return report;
 }
@@ -333,7 +521,7 @@ std::string FormatTestText(const TestReport& report, bool verbose) {
       if (verbose) absl::StrAppend(&out, "PASS  ", c.file, ": ", c.name, "\n");
       continue;
     }
-    absl::StrAppend(&out, "FAIL  ", c.file, ": ", c.name, "\n");
+    absl::StrAppend(&out, "FAIL  ", c.file, ":", c.line, ": ", c.name, "\n");
     for (const std::string& f : c.failures) absl::StrAppend(&out, "      ", f, "\n");
   }
   absl::StrAppend(&out, report.failed == 0 ? "PASS" : "FAIL", ": ", report.passed, " passed, ",

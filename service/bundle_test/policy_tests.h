@@ -10,6 +10,7 @@
 //       expect:
 //         effect: allow                    # allow | deny
 //         reasons: [global.access-grants]  # ids that must appear among the reasons
+//                                          # (bundle.default: the closed default's own)
 //         not_reasons: [...]               # ids that must not
 //         warnings: [...]                  # ids that must appear with severity warning
 //         masks: {email: "'***'"}          # exact column masks
@@ -32,6 +33,7 @@ namespace arbiter {
 struct TestCaseResult {
   std::string file;
   std::string name;
+  int line = 1;  // of the case in its file
   bool passed = false;
   std::vector<std::string> failures;  // expected vs actual, one line each
   double seconds = 0;
@@ -43,10 +45,23 @@ struct TestReport {
   int failed = 0;
 };
 
-// Runs every case of every test file of `bundle`; `files` gives the documents that cases name by
-// path. A test file that does not parse, or a case without a kind or request, is an
-// INVALID_ARGUMENT error naming the file and case (a broken test must not pass silently).
-absl::StatusOr<TestReport> RunBundleTests(const Bundle& bundle, const BundleFiles& files);
+struct TestOptions {
+  // RE2 pattern; only cases whose "file: name" it matches (partially) run. Empty: all.
+  std::string run;
+};
+
+// Checks every test file against the case schema: unknown keys anywhere, a bad kind or effect,
+// policy ids the bundle does not have, requests that do not parse as the kind's message (unless
+// the case expects an error). OK, or INVALID_ARGUMENT listing every problem as "file:line:
+// message". `cases` (optional) receives the number of well-formed cases.
+absl::Status ValidateTestFiles(const Bundle& bundle, const BundleFiles& files,
+                               int* cases = nullptr);
+
+// Runs the cases of every test file of `bundle`; `files` gives the documents that cases name by
+// path. Test files are checked first (ValidateTestFiles): a broken test must not pass silently,
+// so any problem is an INVALID_ARGUMENT error listing all of them.
+absl::StatusOr<TestReport> RunBundleTests(const Bundle& bundle, const BundleFiles& files,
+                                          const TestOptions& options = {});
 
 // Expands test-case documents ({file, set, unset}) inside `request` into {struct: tree}. Used by
 // the test runner and by the CLI for request files that reference documents.

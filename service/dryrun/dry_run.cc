@@ -63,6 +63,9 @@ std::vector<FindingKey> Findings(const Decision& d) {
   std::vector<FindingKey> out;
   out.reserve(d.reasons.size());
   for (const Reason& r : d.reasons) {
+    // The closed default's reason only lists what ran: not a finding of any policy, and it
+    // would make every defaulted decision look changed when a candidate adds a policy.
+    if (r.policy_id == kDefaultReasonId) continue;
     absl::string_view tag = r.severity == Severity::kWarning ? " (warning)"
                             : r.effect == Effect::kAllow     ? " (allow)"
                                                              : "";

@@ -18,6 +18,7 @@
 #include "service/diff/schema_diff.h"
 #include "service/engine/combine.h"
 #include "service/engine/lua_sandbox.h"
+#include "service/engine/policy_lint.h"
 #include "service/value/parse.h"
 
 namespace arbiter {
@@ -345,6 +346,25 @@ const std::vector<PolicyInfo>& Bundle::policies() const { return impl_->policies
 const Catalog& Bundle::catalog() const { return impl_->catalog; }
 const EngineLimits& Bundle::limits() const { return impl_->limits; }
 const KindDefaults& Bundle::defaults() const { return impl_->defaults; }
+
+std::vector<LintFinding> Bundle::Lint() const {
+  absl::flat_hash_set<std::string> defined;
+  {
+    absl::Status status;
+    std::unique_ptr<WorkerSet> w = impl_->Acquire(status);
+    if (w != nullptr) {
+      for (std::string& n : w->global->GlobalNames()) defined.insert(std::move(n));
+      impl_->Release(std::move(w));
+    }
+  }
+  std::vector<LintFinding> out;
+  for (size_t i = 0; i < impl_->policies.size(); ++i) {
+    std::vector<LintFinding> f = LintPolicy(impl_->policies[i].file, impl_->sources[i], defined);
+    // Unknown finding options are load errors already; a loaded bundle has none.
+    out.insert(out.end(), f.begin(), f.end());
+  }
+  return out;
+}
 const std::map<std::string, std::string>& Bundle::test_files() const { return impl_->tests; }
 
 absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
@@ -442,6 +462,20 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
                           : kind == Kind::kProduct ? impl.defaults.product
                                                    : impl.defaults.deployment;
   Combine(findings, default_effect, decision);
+  if (decision.defaulted && decision.effect == Effect::kDeny) {
+    // A closed default is the most puzzling deny: say that nothing granted, and what ran.
+    Reason r;
+    r.policy_id = std::string(kDefaultReasonId);
+    r.origin = "global";
+    r.mode = "default";
+    r.effect = Effect::kDeny;
+    r.severity = Severity::kError;
+    r.message = absl::StrCat("no policy allowed this; policies that ran: ",
+                             decision.evaluated_policies.empty()
+                                 ? "none"
+                                 : absl::StrJoin(decision.evaluated_policies, ", "));
+    decision.reasons.push_back(std::move(r));
+  }
   return decision;
 }
 
@@ -550,7 +584,8 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
     } else if (parts[0] == "catalog" && parts.size() == 3 &&
                (parts[1] == "products" || parts[1] == "contracts") &&
                (absl::EndsWith(path, ".yaml") || absl::EndsWith(path, ".yml"))) {
-      absl::StatusOr<Value> doc = ParseYaml(content, path);
+      auto lines = std::make_shared<SourceLines>();
+      absl::StatusOr<Value> doc = ParseYaml(content, path, {}, lines.get());
       if (!doc.ok()) {
         errors.push_back(std::string(doc.status().message()));
         continue;
@@ -560,7 +595,7 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         continue;
       }
       auto& dest = parts[1] == "products" ? products : contracts;
-      dest.push_back({path, std::make_shared<const Value>(*std::move(doc))});
+      dest.push_back({path, std::make_shared<const Value>(*std::move(doc)), std::move(lines)});
     } else if (parts[0] == "tests" && parts.size() == 2 &&
                (absl::EndsWith(path, ".yaml") || absl::EndsWith(path, ".yml"))) {
       impl->tests[path] = content;
@@ -614,6 +649,11 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         }
         w->handles[i] = *handle;
         size_t before = errors.size();
+        // A literal options table with a typo (`row_filter`) is refused here rather than at the
+        // first request that reaches the call.
+        for (const LintFinding& f : LintFindingOptions(p.file, src)) {
+          errors.push_back(absl::StrCat(f.file, ":", f.line, ": ", f.message));
+        }
         auto err = [&](absl::string_view key, absl::string_view msg) {
           errors.push_back(
               absl::StrCat(p.file, ":", key.empty() ? 1 : LineOfKey(src, key), ": ", msg));

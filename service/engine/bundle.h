@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/engine/catalog.h"
+#include "service/engine/policy_lint.h"
 #include "service/engine/types.h"
 
 namespace arbiter {
@@ -90,6 +91,10 @@ struct PolicyInfo {
   std::string origin() const { return domain.empty() ? "global" : "domain:" + domain; }
 };
 
+// The policy id of the reason a closed-default deny carries ("no policy allowed this; policies
+// that ran: ..."): no policy file can have it (ids start with "global." or a domain).
+inline constexpr absl::string_view kDefaultReasonId = "bundle.default";
+
 class Bundle {
  public:
   // Compiles and validates `files`. INVALID_ARGUMENT listing every problem otherwise.
@@ -110,6 +115,9 @@ class Bundle {
   const Catalog& catalog() const;
   const EngineLimits& limits() const;
   const KindDefaults& defaults() const;
+  // Static checks of every policy's source (policy_lint.h): undefined globals, assignments to
+  // globals, unreachable code. For `arbiter validate`; loading does not depend on them.
+  std::vector<LintFinding> Lint() const;
   // The bundle's test files ("tests/*.yaml"), path -> content.
   const std::map<std::string, std::string>& test_files() const;
 

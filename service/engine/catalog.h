@@ -19,6 +19,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "service/value/parse.h"
 #include "service/value/value.h"
 
 namespace arbiter {
@@ -28,6 +29,8 @@ class Catalog {
   struct Document {
     std::string file;  // path inside the bundle
     std::shared_ptr<const Value> tree;
+    // Where each node was written, for messages; may be null (every message then says line 1).
+    std::shared_ptr<const SourceLines> lines;
   };
 
   struct TableMatch {
@@ -58,7 +61,12 @@ class Catalog {
 
   // Indexes products and contracts. Problems ("file:line: message") are appended to `errors`:
   // a product without metadata.name or metadata.domain, duplicate names, two products claiming
-  // the same catalog.schema.
+  // the same catalog.schema; and a document whose shape differs from what the shipped policies
+  // and the schema diff read: the marks `pii`, `required`, `unique`, `primaryKey` and
+  // `gdprCompliant` are booleans (`pii: yes` is a string, and would silently mean "not PII"),
+  // `metadata.version`/`info.version` are semantic versions, names and owners are strings,
+  // output ports, tables and columns are maps with a string `name`/`type`, sql ports name their
+  // catalog and schema.
   static Catalog Build(std::vector<Document> products, std::vector<Document> contracts,
                        std::vector<std::string>& errors);
 

@@ -519,7 +519,9 @@ TEST(CombineEndToEndTest, EveryLayerAgainstEveryOther) {
             EXPECT_EQ(d.defaulted, defaulted) << Describe(d);
             EXPECT_TRUE(d.faults.empty()) << Describe(d);
             EXPECT_EQ(d.evaluated_policies.size(), 2u) << Describe(d);
-            size_t want_reasons = (oa != Outcome::kNothing) + (ob != Outcome::kNothing);
+            // Plus the closed default's own reason when nothing decided an access request.
+            size_t want_reasons = (oa != Outcome::kNothing) + (ob != Outcome::kNothing) +
+                                  (defaulted && d.effect == Effect::kDeny);
             EXPECT_EQ(d.reasons.size(), want_reasons) << Describe(d);
             const std::pair<const Entry*, const char*> named[] = {{&entries[0], "a"},
                                                                   {&entries[1], "b"}};
@@ -659,7 +661,14 @@ TEST(CombineEndToEndTest, DefaultsComeFromBundleYaml) {
       Decision d = MustEvaluate(*bundle, requests[i]);
       EXPECT_EQ(d.effect, want[i]) << KindName(KindOf(requests[i]));
       EXPECT_TRUE(d.defaulted);
-      EXPECT_TRUE(d.reasons.empty());
+      if (want[i] == Effect::kDeny) {
+        // A closed default says so, and what ran (nothing here).
+        ASSERT_EQ(d.reasons.size(), 1u) << Describe(d);
+        EXPECT_EQ(d.reasons[0].policy_id, kDefaultReasonId);
+        EXPECT_EQ(d.reasons[0].message, "no policy allowed this; policies that ran: none");
+      } else {
+        EXPECT_TRUE(d.reasons.empty());
+      }
     }
   }
   {
@@ -686,6 +695,16 @@ TEST(CombineEndToEndTest, DefaultsComeFromBundleYaml) {
     EXPECT_EQ(product.effect, Effect::kDeny);
     EXPECT_TRUE(product.defaulted);
     EXPECT_TRUE(product.evaluated_policies.empty());
+  }
+  {
+    auto bundle = MustLoad(Files({{"global/a.lua", Policy("global.a", "return nil")},
+                                  {"global/b.lua", Policy("global.b", "return warn('w')")}}));
+    ASSERT_NE(bundle, nullptr);
+    Decision d = MustEvaluate(*bundle, requests[0]);
+    EXPECT_EQ(d.effect, Effect::kDeny);
+    const Reason* r = FindReason(d, kDefaultReasonId);
+    ASSERT_NE(r, nullptr) << Describe(d);
+    EXPECT_EQ(r->message, "no policy allowed this; policies that ran: global.a, global.b");
   }
 }
 

@@ -673,6 +673,17 @@ Expected Reference(const Scenario& s, const AccessRequest& r,
                                grants ? Effect::kAllow : Effect::kDeny, sev, f.message,
                                f.type == Finding::Type::kObligate, f.fault ? "*" : f.detail));
   }
+  if (e.defaulted && e.effect == Effect::kDeny) {
+    std::vector<std::string> ran_in_order;
+    for (const std::string& id : order) {
+      if (e.ran.count(id)) ran_in_order.push_back(id);
+    }
+    e.reasons.insert(
+        ReasonKey(std::string(kDefaultReasonId), "global", Effect::kDeny, Severity::kError,
+                  absl::StrCat("no policy allowed this; policies that ran: ",
+                               ran_in_order.empty() ? "none" : absl::StrJoin(ran_in_order, ", ")),
+                  false, ""));
+  }
   // Obligations of the allows that stand: mandatory masks win a conflict, then evaluation order.
   if (e.effect == Effect::kAllow) {
     auto rank = [&](const RefFinding& f) {

@@ -68,6 +68,29 @@ int MakeFinding(lua_State* L) {
   if (opts != 0 && lua_type(L, 2) != LUA_TTABLE) {
     return luaL_error(L, "%s(): opts must be a table, got %s", fname, luaL_typename(L, 2));
   }
+  // Every key of opts must be one the builder reads: a typo (`row_filter`) would otherwise drop
+  // an obligation and grant more than the author meant. The error names the key; the engine
+  // adds the policy id when it fails the policy closed.
+  if (opts != 0) {
+    lua_pushnil(L);
+    while (lua_next(L, opts) != 0) {
+      lua_pop(L, 1);
+      const char* key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : nullptr;
+      bool known =
+          key != nullptr && (std::strcmp(key, "detail") == 0 || std::strcmp(key, "masks") == 0 ||
+                             std::strcmp(key, "row_filters") == 0);
+      if (!known) {
+        if (key == nullptr) {
+          return luaL_error(L,
+                            "%s(): opts has a %s key; the options are detail, masks, row_filters",
+                            fname, luaL_typename(L, -1));
+        }
+        return luaL_error(
+            L, "%s(): unknown option \"%s\" (the options are detail, masks, row_filters)", fname,
+            key);
+      }
+    }
+  }
   lua_createtable(L, 0, 5);
   int f = lua_gettop(L);
   lua_pushstring(L, fname);

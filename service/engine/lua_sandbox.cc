@@ -558,6 +558,27 @@ void LuaSandbox::RunChecks(const std::vector<int>& handles, const Value& request
 
 void LuaSandbox::EndEvaluation() { lua_internal::EndEvaluation(L_); }
 
+namespace {
+int GlobalNamesProtected(lua_State* L) {
+  auto* out = static_cast<std::vector<std::string>*>(lua_touserdata(L, 1));
+  lua_getfield(L, LUA_REGISTRYINDEX, lua_internal::kSafeLibrary);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING) out->emplace_back(lua_tostring(L, -2));
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+}  // namespace
+
+std::vector<std::string> LuaSandbox::GlobalNames() {
+  std::vector<std::string> out;
+  lua_pushcfunction(L_, GlobalNamesProtected);
+  lua_pushlightuserdata(L_, &out);
+  if (lua_pcall(L_, 1, 0, 0) != LUA_OK) lua_settop(L_, 0);
+  return out;
+}
+
 bool LuaSandbox::healthy() const { return !ctx_->unhealthy; }
 size_t LuaSandbox::memory_used() const { return ctx_->mem_used; }
 

@@ -103,6 +103,10 @@ class LuaSandbox {
   bool healthy() const;
   size_t memory_used() const;
 
+  // The names a policy's environment defines (the safe library and Arbiter's helpers), for the
+  // linter's undefined-global check.
+  std::vector<std::string> GlobalNames();
+
   struct Context;
 
  private:

@@ -87,8 +87,9 @@ bool IsNullScalar(const yaml_event_t& e) {
 // before it costs anything. Only the first document is read.
 class YamlBuilder {
  public:
-  YamlBuilder(absl::string_view text, absl::string_view source, const ParseLimits& limits)
-      : text_(text), source_(source), limits_(limits) {
+  YamlBuilder(absl::string_view text, absl::string_view source, const ParseLimits& limits,
+              SourceLines* lines)
+      : text_(text), source_(source), limits_(limits), lines_(lines) {
     yaml_parser_initialize(&parser_);
     yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()),
                                  text.size());
@@ -142,6 +143,7 @@ class YamlBuilder {
     size_t nodes_at = 0;  // nodes_ before this collection
     size_t bytes_at = 0;  // bytes_ before this collection
     std::string anchor;   // empty when not anchored
+    std::string path;     // for SourceLines only
   };
   // What an alias copies.
   struct Anchored {
@@ -196,7 +198,21 @@ class YamlBuilder {
     }
     top.key.assign(key.data(), key.size());
     top.have_key = true;
+    if (lines_ != nullptr) {
+      lines_->Record(SourceLines::Child(top.path, key), static_cast<int>(mark.line) + 1);
+    }
     return absl::OkStatus();
+  }
+
+  // The path of the node about to be attached to the collection being read (a map's pending
+  // key, or the next list index); records the line of a list element.
+  std::string NextPath(const yaml_mark_t& mark) {
+    if (stack_.empty()) return "";
+    const Frame& top = stack_.back();
+    if (top.is_map) return SourceLines::Child(top.path, top.key);
+    std::string path = SourceLines::Child(top.path, top.value.size());
+    lines_->Record(path, static_cast<int>(mark.line) + 1);
+    return path;
   }
 
   // Adds a finished node `height` levels tall to the collection being read, or makes it the
@@ -228,6 +244,7 @@ class YamlBuilder {
     if (++nodes_ > limits_.max_nodes) return TooManyNodes(e.start_mark);
     if (depth() > limits_.max_depth) return TooDeep(e.start_mark);
     if (anchor != nullptr) Remember(anchor, e);
+    if (lines_ != nullptr) NextPath(e.start_mark);
     Attach(ScalarValue(e), 0);
     return absl::OkStatus();
   }
@@ -264,6 +281,7 @@ class YamlBuilder {
     nodes_ += a.nodes;
     if (!AddBytes(a.bytes)) return TooManyBytes(e.start_mark);
     if (depth() + a.height > limits_.max_depth) return TooDeep(e.start_mark);
+    if (lines_ != nullptr) NextPath(e.start_mark);
     Attach(a.value, a.height);
     return absl::OkStatus();
   }
@@ -283,7 +301,13 @@ class YamlBuilder {
     if (++nodes_ > limits_.max_nodes) return TooManyNodes(e.start_mark);
     if (depth() > limits_.max_depth) return TooDeep(e.start_mark);
     const yaml_char_t* anchor = is_map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor;
+    std::string path;
+    if (lines_ != nullptr) {
+      path = NextPath(e.start_mark);
+      if (stack_.empty()) lines_->Record("", static_cast<int>(e.start_mark.line) + 1);
+    }
     Frame& f = stack_.emplace_back();
+    f.path = std::move(path);
     f.is_map = is_map;
     f.value = is_map ? Value::EmptyMap() : Value::EmptyList();
     f.nodes_at = nodes_at;
@@ -364,6 +388,7 @@ class YamlBuilder {
   absl::string_view text_;
   absl::string_view source_;
   const ParseLimits& limits_;
+  SourceLines* lines_;  // may be null
   yaml_parser_t parser_;
   std::vector<Frame> stack_;
   absl::flat_hash_map<std::string, Anchored> anchors_;
@@ -465,14 +490,31 @@ class JsonSax : public nlohmann::json_sax<nlohmann::json> {
 
 }  // namespace
 
+int SourceLines::Line(absl::string_view path) const {
+  for (;;) {
+    if (auto it = lines_.find(path); it != lines_.end()) return it->second;
+    if (path.empty()) return 1;
+    size_t slash = path.rfind('/');
+    path = path.substr(0, slash == absl::string_view::npos ? 0 : slash);
+  }
+}
+
+std::string SourceLines::Child(absl::string_view path, absl::string_view key) {
+  return absl::StrCat(path, "/", key);
+}
+
+std::string SourceLines::Child(absl::string_view path, size_t index) {
+  return absl::StrCat(path, "/", index);
+}
+
 absl::StatusOr<Value> ParseYaml(absl::string_view text, absl::string_view source,
-                                const ParseLimits& limits) {
+                                const ParseLimits& limits, SourceLines* lines) {
   if (text.size() > limits.max_bytes) {
     return LimitError(
         source, 1, 1,
         absl::StrCat("document is ", text.size(), " bytes, over the limit of ", limits.max_bytes));
   }
-  YamlBuilder builder(text, source, limits);
+  YamlBuilder builder(text, source, limits, lines);
   return builder.Build();
 }
 

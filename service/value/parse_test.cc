@@ -374,5 +374,27 @@ TEST(ParseJsonTest, Errors) {
   EXPECT_THAT(JsonError(std::string(100000, '[')), HasSubstr("nesting deeper than 64 levels"));
 }
 
+TEST(SourceLinesTest, EveryNodeHasTheLineItWasWrittenOn) {
+  SourceLines lines;
+  absl::StatusOr<Value> v = ParseYaml(R"(# a comment
+cases:
+  - name: first
+    expect:
+      effect: allow
+  - {name: second, expect: {reasons: [a,
+      b]}}
+)",
+                                      "t.yaml", {}, &lines);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(lines.Line("/cases"), 2);
+  EXPECT_EQ(lines.Line("/cases/0"), 3);
+  EXPECT_EQ(lines.Line("/cases/0/expect/effect"), 5);
+  EXPECT_EQ(lines.Line("/cases/1"), 6);
+  EXPECT_EQ(lines.Line("/cases/1/expect/reasons/1"), 7);
+  // Missing paths fall back to their deepest recorded ancestor, then to the document start.
+  EXPECT_EQ(lines.Line("/cases/0/expect/not_there"), 4);
+  EXPECT_EQ(lines.Line("/nothing"), 2);
+}
+
 }  // namespace
 }  // namespace arbiter

@@ -1,0 +1,192 @@
+// A new governance engineer authors an `hr` domain from the shipped bundle. Each mistake that
+// used to pass silently (issue 14) must now fail loudly, naming the file and line, through the
+// `arbiter` binary exactly as an author runs it.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gtest/gtest.h"
+#include "tests/support/arbiterd_process.h"
+
+namespace arbiter {
+namespace {
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr
+};
+
+CliResult RunCli(const std::vector<std::string>& args) {
+  std::string command = testing::ArbiterCliBinary();
+  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
+  absl::StrAppend(&command, " 2>&1");
+  CliResult r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+  int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// A copy of the shipped bundle plus `files` (path -> content).
+std::string BundleWith(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::string dir = testing::MakeTempDir("arbiter-authoring");
+  testing::CopyTree(testing::ShippedBundleDir(), dir);
+  for (const auto& [path, content] : files) {
+    std::string full = absl::StrCat(dir, "/", path);
+    std::string parent = full.substr(0, full.rfind('/'));
+    std::string mkdir = absl::StrCat("mkdir -p '", parent, "'");
+    EXPECT_EQ(std::system(mkdir.c_str()), 0);
+    testing::WriteFile(full, content);
+  }
+  return dir;
+}
+
+constexpr char kHrPolicyHead[] =
+    "return {\n"
+    "  id = 'hr.salaries',\n"
+    "  kinds = {'access'},\n"
+    "  check = function(req, ctx)\n";
+
+TEST(AuthoringTest, ShippedBundleIsCleanUnderStrictValidation) {
+  CliResult r = RunCli({"validate", testing::ShippedBundleDir(), "--strict"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "is valid")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "lint: 0 errors, 0 warnings")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "test cases pass")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "product policies run over 5 descriptors")) << r.out;
+}
+
+TEST(AuthoringTest, SingularRowFilterOptionIsALoadErrorWithLine) {
+  std::string dir = BundleWith(
+      {{"domains/hr/salaries.lua",
+        absl::StrCat(kHrPolicyHead,
+                     "    return allow('ok', {row_filter = {\"region = 'EU'\"}})\n  end,\n}\n")}});
+  for (const char* command : {"validate", "test"}) {
+    CliResult r = RunCli({command, dir});
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_TRUE(absl::StrContains(
+        r.out, "domains/hr/salaries.lua:5: allow(): unknown option \"row_filter\""))
+        << command << ": " << r.out;
+  }
+}
+
+TEST(AuthoringTest, UndefinedGlobalIsAValidateErrorWithLine) {
+  std::string dir =
+      BundleWith({{"domains/hr/salaries.lua",
+                   absl::StrCat(kHrPolicyHead,
+                                "    if has_rol(req.principal, 'hr') then return allow('ok') end\n"
+                                "  end,\n}\n")}});
+  CliResult r = RunCli({"validate", dir});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out,
+                                "domains/hr/salaries.lua:5: error: \"has_rol\" is not defined in "
+                                "the policy environment (did you mean has_role?)"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "is NOT valid")) << r.out;
+}
+
+TEST(AuthoringTest, GlobalAssignmentWarnsAndFailsOnlyUnderStrict) {
+  std::string dir =
+      BundleWith({{"domains/hr/salaries.lua",
+                   absl::StrCat("seen = 0\n", kHrPolicyHead, "    return nil\n  end,\n}\n")}});
+  CliResult r = RunCli({"validate", dir});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "domains/hr/salaries.lua:1: warning: assignment to global"))
+      << r.out;
+  EXPECT_EQ(RunCli({"validate", dir, "--strict"}).exit_code, 1);
+}
+
+TEST(AuthoringTest, MalformedTestCasesAreAllReportedWithLines) {
+  std::string dir = BundleWith({{"tests/hr.yaml", R"(cases:
+  - name: hr reads salaries
+    kind: access
+    request: {principal: {id: ana}, action: read, resource: {product: customer-360}}
+    expect:
+      effect: allowed
+  - name: not_reason is not a key
+    kind: access
+    request: {principal: {id: ana}, action: read, resource: {product: customer-360}}
+    expect:
+      effect: deny
+      not_reason: [global.access-grants]
+  - name: a typo in the request
+    kind: access
+    request: {principal: {id: ana}, acton: read}
+    expect: {effect: deny}
+)"}});
+  CliResult test = RunCli({"test", dir});
+  EXPECT_EQ(test.exit_code, 2) << test.out;
+  for (const char* want :
+       {"tests/hr.yaml:6: expect.effect: \"allowed\" is not allow or deny",
+        "tests/hr.yaml:12: unknown key \"not_reason\" in expect", "tests/hr.yaml:15: request:"}) {
+    EXPECT_TRUE(absl::StrContains(test.out, want)) << want << "\n" << test.out;
+  }
+  CliResult validate = RunCli({"validate", dir});
+  EXPECT_EQ(validate.exit_code, 1) << validate.out;
+  EXPECT_TRUE(absl::StrContains(validate.out, "tests/hr.yaml:12: error: unknown key"))
+      << validate.out;
+  EXPECT_TRUE(absl::StrContains(validate.out, "test files have 3 problems")) << validate.out;
+}
+
+TEST(AuthoringTest, FailingTestCaseIsAValidateError) {
+  std::string dir = BundleWith({{"tests/hr.yaml", R"(cases:
+  - name: nobody reads hr
+    kind: access
+    request: {principal: {id: ana}, action: read, resource: {product: customer-360}}
+    expect: {effect: allow}
+)"}});
+  CliResult r = RunCli({"validate", dir});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_TRUE(
+      absl::StrContains(r.out, "tests/hr.yaml:2: error: test case \"nobody reads hr\" fails"))
+      << r.out;
+}
+
+TEST(AuthoringTest, PiiYesInADescriptorIsALoadErrorWithLine) {
+  std::string product = testing::ReadFileOrEmpty(
+      absl::StrCat(testing::ShippedBundleDir(), "/catalog/products/customer-360.yaml"));
+  ASSERT_TRUE(absl::StrContains(product, "pii: true")) << product;
+  std::string dir = BundleWith({{"catalog/products/customer-360.yaml",
+                                 absl::StrReplaceAll(product, {{"pii: true", "pii: yes"}})}});
+  CliResult r = RunCli({"validate", dir});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "catalog/products/customer-360.yaml:")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "pii: expected true or false, got \"yes\"")) << r.out;
+}
+
+TEST(AuthoringTest, PreviousContractWithoutPreviousIsRefused) {
+  std::string b = testing::ShippedBundleDir();
+  CliResult r =
+      RunCli({"eval", "--bundle", b, "--kind", "deployment", "--product",
+              b + "/catalog/products/customer-transactions.yaml", "--contract",
+              b + "/catalog/contracts/customer-transactions-contract.yaml", "--previous-contract",
+              b + "/catalog/contracts/customer-transactions-contract.yaml", "--env", "production"});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "--previous-contract needs --previous")) << r.out;
+
+  r = RunCli({"eval", "--bundle", b, "--kind", "access", "--principal", "ana", "--action", "read",
+              "--table", "a.b.c", "--env", "production"});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "--env applies to product or deployment requests")) << r.out;
+}
+
+TEST(AuthoringTest, ClosedDefaultDenySaysWhatRan) {
+  CliResult r = RunCli({"eval", "--bundle", testing::ShippedBundleDir(), "--kind", "access",
+                        "--principal", "eve", "--roles", "visitors", "--action", "read", "--table",
+                        "customer_analytics.customer_360.customers"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "no policy allowed this; policies that ran: global."))
+      << r.out;
+}
+
+}  // namespace
+}  // namespace arbiter
