@@ -67,6 +67,17 @@ std::string CleanId(absl::string_view id) {
   return out;
 }
 
+void AddContainers(const Value& v, absl::flat_hash_set<const Value*>& out) {
+  const Value& t = v.Get();
+  if (t.is_list()) {
+    out.insert(&t);
+    for (const Value& e : t.as_list()) AddContainers(e, out);
+  } else if (t.is_map()) {
+    out.insert(&t);
+    for (const auto& [k, e] : t.as_map()) AddContainers(e, out);
+  }
+}
+
 bool ValidName(absl::string_view s) {
   static const RE2* re = new RE2("[a-z][a-z0-9_-]*");
   return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), *re);
@@ -81,6 +92,9 @@ struct Bundle::Impl {
   std::vector<PolicyInfo> policies;
   std::vector<std::string> sources;  // per policy
   Catalog catalog;
+  // Every list and map inside the catalog's trees: their views outlive an evaluation (see
+  // LuaSandbox::Create). Declared before the pool, so it outlives every state.
+  absl::flat_hash_set<const Value*> catalog_containers;
   std::map<std::string, std::string> tests;
   // The global policies and each domain's, per kind (indexed by Kind), in file order, so that an
   // evaluation walks only what applies.
@@ -102,7 +116,7 @@ struct Bundle::Impl {
 absl::StatusOr<std::unique_ptr<WorkerSet>> Bundle::Impl::NewWorkerSet(
     std::vector<std::string>* errors) const {
   auto w = std::make_unique<WorkerSet>();
-  auto g = LuaSandbox::Create(limits);
+  auto g = LuaSandbox::Create(limits, &catalog_containers);
   if (!g.ok()) return g.status();
   w->global = *std::move(g);
   w->handles.assign(policies.size(), -1);
@@ -114,7 +128,7 @@ absl::StatusOr<std::unique_ptr<WorkerSet>> Bundle::Impl::NewWorkerSet(
     } else {
       auto& slot = w->domains[p.domain];
       if (slot == nullptr) {
-        auto s = LuaSandbox::Create(limits);
+        auto s = LuaSandbox::Create(limits, &catalog_containers);
         if (!s.ok()) return s.status();
         slot = *std::move(s);
       }
@@ -611,13 +625,16 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
                                   impl->limits.max_bundle_policy_bytes));
   }
   impl->catalog = Catalog::Build(std::move(products), std::move(contracts), errors);
+  for (const auto* docs : {&impl->catalog.products(), &impl->catalog.contracts()}) {
+    for (const Catalog::Document& d : *docs) AddContainers(*d.tree, impl->catalog_containers);
+  }
 
   // Compile every policy in a fresh worker set (which then serves as the first worker) and read
   // its declared fields.
   std::unique_ptr<WorkerSet> first;
   if (errors.empty() || !impl->policies.empty()) {
     auto w = std::make_unique<WorkerSet>();
-    auto g = LuaSandbox::Create(impl->limits);
+    auto g = LuaSandbox::Create(impl->limits, &impl->catalog_containers);
     if (!g.ok()) {
       errors.push_back(absl::StrCat("bundle.yaml:1: ", g.status().message()));
     } else {
@@ -632,7 +649,7 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         if (!p.domain.empty()) {
           auto& slot = w->domains[p.domain];
           if (slot == nullptr) {
-            auto s = LuaSandbox::Create(impl->limits);
+            auto s = LuaSandbox::Create(impl->limits, &impl->catalog_containers);
             if (!s.ok()) {
               errors.push_back(absl::StrCat(p.file, ":1: ", s.status().message()));
               continue;

@@ -725,6 +725,40 @@ TEST(CatalogResolutionTest, ProductByName) {
 
 // --- Request validation. ---
 
+// Views into the catalog point into trees that live as long as the bundle: one kept by a policy
+// stays readable in later evaluations (and is the same object), while a view of the request
+// still dies with its evaluation.
+TEST(CatalogResolutionTest, CatalogViewsOutliveTheEvaluationRequestViewsDoNot) {
+  BundleFiles f;
+  f.files["catalog/products/p.yaml"] =
+      "metadata: {name: p, domain: sales}\nspec:\n  tags: [a, b]\n";
+  f.files["global/keep.lua"] =
+      Policy("global.keep",
+             "if saved_product == nil then saved_product = req.product; saved_req = req.principal\n"
+             "  return allow('first') end\n"
+             "local same = saved_product == req.product\n"
+             "local tags = saved_product.spec.tags\n"
+             "if saved_product.metadata.name ~= 'p' or #tags ~= 2 or not same then\n"
+             "  return deny('catalog view lost') end\n"
+             "local x = saved_req.id\n"
+             "return allow('unreachable')",
+             "  mode = 'default',\n");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  AccessRequest r;
+  r.principal.id = "ana";
+  r.action = "read";
+  r.resource.product = "p";
+  Decision first = MustEvaluate(*b, r);
+  EXPECT_EQ(first.effect, Effect::kAllow) << Describe(first);
+  Decision second = MustEvaluate(*b, r);
+  // The catalog view passed every check; the stashed principal view then faulted.
+  const Reason* reason = FindReason(second, "global.keep");
+  ASSERT_NE(reason, nullptr) << Describe(second);
+  EXPECT_NE(FindFault(second, "global.keep"), nullptr) << Describe(second);
+  EXPECT_TRUE(absl::StrContains(reason->detail, "kept beyond the check call")) << reason->detail;
+}
+
 TEST(RequestValidationTest, MissingFieldsAreNamed) {
   BundleFiles f;
   f.files["global/a.lua"] = Policy("global.a", "return allow('ok')");

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "re2/re2.h"
@@ -37,7 +38,8 @@ struct LuaSandbox::Context {
   absl::Time request_deadline = absl::InfiniteFuture();
   Abort abort = Abort::kNone;
   // Views carry the generation they were made in; a view used after its evaluation ended is
-  // refused (a policy may stash one in its environment).
+  // refused (a policy may stash one in its environment). Catalog views (generation 0, see
+  // `stable` below) point into trees that live as long as the state, so they stay valid.
   // 64-bit: a long-lived state ends billions of evaluations, and a wrapped counter would let
   // a stashed view from 2^32 evaluations ago read freed memory.
   uint64_t generation = 1;
@@ -48,6 +50,11 @@ struct LuaSandbox::Context {
   // The views made during this evaluation (Value -> registry ref of its userdata), so that
   // repeated accesses to req.principal & co. reuse one object; released by EndEvaluation.
   absl::flat_hash_map<const Value*, int> views;
+  // Containers of the bundle's catalog (owned by the Bundle, which outlives this state): their
+  // views stay valid across evaluations (generation 0), so they are made once per state and
+  // kept in `stable_views` (Value -> registry ref). Null: none.
+  const absl::flat_hash_set<const Value*>* stable = nullptr;
+  absl::flat_hash_map<const Value*, int> stable_views;
   // Compiled RE2 patterns, bounded (see lua_library.cc).
   absl::flat_hash_map<std::string, std::unique_ptr<re2::RE2>> regex_cache;
   ~Context();

@@ -409,13 +409,15 @@ int SetupProtected(lua_State* L) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<LuaSandbox>> LuaSandbox::Create(const EngineLimits& limits) {
+absl::StatusOr<std::unique_ptr<LuaSandbox>> LuaSandbox::Create(
+    const EngineLimits& limits, const absl::flat_hash_set<const Value*>* stable) {
   std::unique_ptr<LuaSandbox> s(new LuaSandbox());
   s->ctx_ = std::make_unique<Context>();
   Ctx* c = s->ctx_.get();
   c->limits = limits;
   c->mem_limit = limits.memory_limit_bytes;
   c->budget = limits.instruction_budget;
+  c->stable = stable;
   lua_State* L = lua_newstate(Allocate, c);
   if (L == nullptr) return absl::ResourceExhaustedError("cannot create a Lua state");
   s->L_ = L;

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -70,7 +71,10 @@ class LuaSandbox {
  public:
   // Creates a state with the safe library and helpers installed. RESOURCE_EXHAUSTED if the
   // memory limit is too small for even that.
-  static absl::StatusOr<std::unique_ptr<LuaSandbox>> Create(const EngineLimits& limits);
+  // `stable`, when given, lists Values that outlive the state (the bundle's catalog trees):
+  // their views are made once and stay valid across evaluations. It must outlive the state.
+  static absl::StatusOr<std::unique_ptr<LuaSandbox>> Create(
+      const EngineLimits& limits, const absl::flat_hash_set<const Value*>* stable = nullptr);
   ~LuaSandbox();
   LuaSandbox(const LuaSandbox&) = delete;
   LuaSandbox& operator=(const LuaSandbox&) = delete;

@@ -47,18 +47,20 @@ void PushValue(lua_State* L, const Value& v) {
     case Value::Type::kMap: {
       Ctx* c = GetCtx(L);
       const Value* target = &v.Get();
-      if (auto it = c->views.find(target); it != c->views.end()) {
+      bool stable = c->stable != nullptr && c->stable->contains(target);
+      auto& cache = stable ? c->stable_views : c->views;
+      if (auto it = cache.find(target); it != cache.end()) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
         break;
       }
       auto* view = static_cast<View*>(lua_newuserdatauv(L, sizeof(View), 0));
       view->value = target;
-      view->generation = c->generation;
+      view->generation = stable ? 0 : c->generation;
       lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_meta_ref);
       lua_setmetatable(L, -2);
       lua_pushvalue(L, -1);
       int ref = luaL_ref(L, LUA_REGISTRYINDEX);  // may raise (memory): nothing to undo yet
-      c->views.emplace(target, ref);
+      cache.emplace(target, ref);
       break;
     }
   }
@@ -68,7 +70,7 @@ void PushValue(lua_State* L, const Value& v) {
 // view metatable, so argument 1 is always a view.
 const Value& SelfView(lua_State* L) {
   auto* view = static_cast<View*>(lua_touserdata(L, 1));
-  if (view->generation != GetCtx(L)->generation) {
+  if (view->generation != 0 && view->generation != GetCtx(L)->generation) {
     luaL_error(L, "a request view was kept beyond the check call that received it");
   }
   return *view->value;
@@ -223,7 +225,7 @@ const Value* ToView(lua_State* L, int idx) {
   lua_pop(L, 1);
   if (!is_view) return nullptr;
   auto* view = static_cast<View*>(lua_touserdata(L, idx));
-  if (view->generation != c->generation) {
+  if (view->generation != 0 && view->generation != c->generation) {
     luaL_error(L, "a request view was kept beyond the check call that received it");
   }
   return view->value;
