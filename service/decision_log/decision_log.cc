@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -95,6 +96,36 @@ bool IsRegularFile(const std::string& path) {
 
 }  // namespace
 
+// The marker that replaces a line over `max` bytes: one JSON object holding the line's start as
+// a string (cut at a UTF-8 boundary), so that the file stays one JSON object per line.
+std::string TruncatedLine(const std::string& line, size_t max) {
+  std::string out = absl::StrCat("{\"arbiter_truncated_line\":{\"original_bytes\":", line.size(),
+                                 ",\"prefix\":\"");
+  const size_t budget = max > 128 ? max - 128 : 0;  // room for the wrapper and escapes
+  size_t i = 0;
+  while (i < line.size() && out.size() < budget) {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", c);
+      out.append(esc);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+    ++i;
+  }
+  // Do not end inside a multi-byte sequence: drop continuation bytes and their lead byte.
+  if (i < line.size()) {
+    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+    if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
+  }
+  out.append("\"}}");
+  return out;
+}
+
 absl::Status DecisionLogOptions::Validate() const {
   std::vector<std::string> problems;
   if (max_file_bytes == 0) problems.push_back("max_file_bytes must be positive");
@@ -103,6 +134,9 @@ absl::Status DecisionLogOptions::Validate() const {
         absl::StrCat("max_files must be in [0, ", kMaxRotatedFiles, "], got ", max_files));
   }
   if (queue_capacity == 0) problems.push_back("queue_capacity must be positive");
+  if (max_line_bytes < 1024) problems.push_back("max_line_bytes must be at least 1024");
+  if (queue_bytes < max_line_bytes) problems.push_back("queue_bytes must be >= max_line_bytes");
+  if (rotate_interval < absl::ZeroDuration()) problems.push_back("rotate_interval must be >= 0");
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("decision log options: ", absl::StrJoin(problems, "; ")));
@@ -148,13 +182,22 @@ DecisionLog::DecisionLog(DecisionLogOptions options, std::unique_ptr<Sink> sink,
 DecisionLog::~DecisionLog() { Shutdown(); }
 
 bool DecisionLog::Append(absl::Time time, std::string line) {
+  const bool truncate = line.size() > options_.max_line_bytes;
+  if (truncate) line = TruncatedLine(line, options_.max_line_bytes);
+  const size_t bytes = line.size() + 1;
   auto shared = std::make_shared<const std::string>(std::move(line));
-  if (options_.recent_capacity > 0) {
+  if (options_.recent_capacity > 0 && options_.recent_bytes > 0) {
     absl::MutexLock lock(&recent_mu_);
     recent_.push_back(Entry{time, shared});
-    if (recent_.size() > options_.recent_capacity) recent_.pop_front();
+    recent_bytes_ += bytes;
+    while (!recent_.empty() &&
+           (recent_.size() > options_.recent_capacity || recent_bytes_ > options_.recent_bytes)) {
+      recent_bytes_ -= recent_.front().line->size() + 1;
+      recent_.pop_front();
+    }
   }
   absl::MutexLock lock(&mu_);
+  if (truncate) ++stats_.truncated;
   bool announced = false;
   while (true) {
     if (shutting_down_) {
@@ -165,7 +208,10 @@ bool DecisionLog::Append(absl::Time time, std::string line) {
       ++stats_.appended;
       return true;
     }
-    if (queue_.size() + in_flight_ < options_.queue_capacity) break;
+    if (queue_.size() + in_flight_ < options_.queue_capacity &&
+        queued_bytes_ + in_flight_bytes_ + bytes <= options_.queue_bytes) {
+      break;
+    }
     if (options_.overflow == Overflow::kDrop) {
       ++stats_.dropped_overflow;
       return false;
@@ -175,6 +221,7 @@ bool DecisionLog::Append(absl::Time time, std::string line) {
     room_cv_.Wait(&mu_);
   }
   queue_.push_back(std::move(shared));
+  queued_bytes_ += bytes;
   ++accepted_seq_;
   ++stats_.appended;
   writer_cv_.Signal();
@@ -237,6 +284,8 @@ void DecisionLog::WriterLoop() {
         queue_.pop_front();
       }
       in_flight_ = batch.size();
+      queued_bytes_ -= bytes;
+      in_flight_bytes_ = bytes;
       // Appends are refused once shutting down, so an empty queue now stays empty.
       last = shutting_down_ && queue_.empty();
     }
@@ -246,6 +295,7 @@ void DecisionLog::WriterLoop() {
       absl::MutexLock lock(&mu_);
       done_seq_ += batch.size();
       in_flight_ = 0;
+      in_flight_bytes_ = 0;
       room_cv_.SignalAll();
       if (last || (flush_requested_ > flushed_seq_ && done_seq_ >= flush_requested_)) {
         flush_through = done_seq_;
@@ -274,7 +324,9 @@ void DecisionLog::WriteBatch(const std::vector<std::shared_ptr<const std::string
   for (const auto& line : batch) {
     const size_t n = line->size() + 1;
     const uint64_t pending = file_bytes_ + buffer.size();
-    if (rotatable && pending > 0 && pending + n > options_.max_file_bytes) {
+    const bool aged = options_.rotate_interval > absl::ZeroDuration() &&
+                      absl::Now() - file_started_ >= options_.rotate_interval;
+    if (rotatable && pending > 0 && (pending + n > options_.max_file_bytes || aged)) {
       WriteBuffer(buffer, lines);
       lines = 0;
       Rotate();
@@ -306,6 +358,7 @@ void DecisionLog::Rotate() {
   // Only a regular file is rotated: never rename a device, a FIFO or a path a test sink ignores.
   if (!IsRegularFile(path)) {
     file_bytes_ = 0;
+    file_started_ = absl::Now();
     return;
   }
   absl::Status error;
@@ -332,6 +385,7 @@ void DecisionLog::Rotate() {
   }
   if (!error.ok()) RecordError(error);
   file_bytes_ = 0;
+  file_started_ = absl::Now();
   if (absl::Status s = sink_->Reopen(); !s.ok()) RecordError(s);
   absl::MutexLock lock(&mu_);
   ++stats_.rotations;

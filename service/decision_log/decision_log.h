@@ -55,6 +55,19 @@ struct DecisionLogOptions {
   // Lines kept in memory for Recent() (the dry-run replay). 0 keeps none.
   size_t recent_capacity = 10000;
 
+  // Byte budgets (issue 11: a few huge requests must not grow the server by their size times
+  // the line counts above). A line longer than max_line_bytes is replaced by a marker line that
+  // is still one JSON object and keeps the line's start:
+  //   {"arbiter_truncated_line":{"original_bytes":N,"prefix":"<the first bytes, as a string>"}}
+  // (counted in Stats::truncated). The queue refuses (kDrop) or waits for (kBlock) a line that
+  // would take it over queue_bytes; Recent() forgets its oldest lines beyond recent_bytes.
+  size_t max_line_bytes = 1 << 20;
+  size_t queue_bytes = 64 << 20;
+  size_t recent_bytes = 16 << 20;
+  // Also rotate a non-empty file this long after it was started; zero = by size only. With
+  // max_files, bounds the history kept by age as well as by size.
+  absl::Duration rotate_interval = absl::ZeroDuration();
+
   // INVALID_ARGUMENT naming every bad field at once.
   absl::Status Validate() const;
 };
@@ -98,6 +111,7 @@ class DecisionLog {
     uint64_t write_errors = 0;         // failed sink calls (write, flush, rotation, reopen)
     uint64_t queue_depth = 0;          // accepted lines not yet written or lost
     uint64_t rotations = 0;            // completed file rotations
+    uint64_t truncated = 0;            // lines over max_line_bytes, replaced by a marker line
     std::string last_error;            // the most recent write error, for status pages
     // All lines lost or refused.
     uint64_t dropped() const { return dropped_overflow + dropped_shutdown + dropped_write_error; }
@@ -162,7 +176,9 @@ class DecisionLog {
   absl::CondVar room_cv_;      // room in the queue (kBlock appenders)
   absl::CondVar progress_cv_;  // lines done or flushed (Flush callers)
   std::deque<std::shared_ptr<const std::string>> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;        // taken by the writer, not yet done
+  uint64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // queued and in flight
+  uint64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;     // taken by the writer, not yet done
+  uint64_t in_flight_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t accepted_seq_ ABSL_GUARDED_BY(mu_) = 0;     // lines accepted so far
   uint64_t done_seq_ ABSL_GUARDED_BY(mu_) = 0;         // lines written or lost so far
   uint64_t flush_requested_ ABSL_GUARDED_BY(mu_) = 0;  // flush wanted through this seq
@@ -172,10 +188,12 @@ class DecisionLog {
   Stats stats_ ABSL_GUARDED_BY(mu_);
 
   // Writer-thread state.
-  uint64_t file_bytes_ = 0;  // bytes in the current file
+  uint64_t file_bytes_ = 0;                // bytes in the current file
+  absl::Time file_started_ = absl::Now();  // for rotate_interval
 
   mutable absl::Mutex recent_mu_;
   std::deque<Entry> recent_ ABSL_GUARDED_BY(recent_mu_);
+  size_t recent_bytes_ ABSL_GUARDED_BY(recent_mu_) = 0;
 
   absl::Mutex join_mu_;  // serializes Shutdown callers around the join
   std::thread writer_;

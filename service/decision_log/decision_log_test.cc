@@ -10,9 +10,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -208,6 +210,79 @@ TEST(DecisionLogTest, DropOverflowCountsExactly) {
   EXPECT_EQ(sink->data(), "l0\nl1\nl2\nl3\n");
   // The refused lines were still decisions: the replay sees them.
   EXPECT_EQ(log->Recent(100).size(), 7u);
+}
+
+// Issue 11: budgets in bytes, not only lines.
+TEST(DecisionLogTest, QueueAndRecentAreBoundedInBytes) {
+  auto owned = std::make_unique<TestSink>();
+  TestSink* sink = owned.get();
+  sink->Stall();
+  DecisionLogOptions options;
+  options.path = "unused";
+  options.max_line_bytes = 4096;
+  options.queue_bytes = 10000;  // two 4,000-byte lines (+ newline) fit, a third does not
+  options.recent_bytes = 8000;  // one big line and small ones, not two big lines
+  auto log = MakeLog(options, std::move(owned));
+  ASSERT_NE(log, nullptr);
+  int accepted = 0;
+  for (int i = 0; i < 5; ++i) {
+    accepted += log->Append(kT0, absl::StrCat(i, std::string(3999, 'x'))) ? 1 : 0;
+  }
+  EXPECT_EQ(accepted, 2);
+  EXPECT_EQ(log->stats().dropped_overflow, 3u);
+  // Small lines still fit beside them.
+  EXPECT_TRUE(log->Append(kT0, "small"));
+  // The replay ring keeps only what fits in its bytes: the newest big line and the small one.
+  const std::vector<std::string> recent = log->Recent(100);
+  sink->Release();  // before any assertion can return: the log's destructor drains the queue
+  ASSERT_EQ(recent.size(), 2u);
+  EXPECT_EQ(recent[0][0], '4');
+  EXPECT_EQ(recent[1], "small");
+  log->Flush();
+  EXPECT_EQ(log->stats().written, 3u);
+}
+
+TEST(DecisionLogTest, OversizedLineIsTruncatedWithAMarkerNotDropped) {
+  auto owned = std::make_unique<TestSink>();
+  TestSink* sink = owned.get();
+  DecisionLogOptions options;
+  options.path = "unused";
+  options.max_line_bytes = 2048;
+  auto log = MakeLog(options, std::move(owned));
+  ASSERT_NE(log, nullptr);
+  std::string big = "{\"decision_id\":\"d-1\",\"request\":\"";
+  big += std::string(5000, 'y') + "\u00e9\"}";
+  ASSERT_TRUE(log->Append(kT0, big));
+  log->Flush();
+  EXPECT_EQ(log->stats().truncated, 1u);
+  EXPECT_EQ(log->stats().written, 1u);
+  const std::vector<std::string> lines = Lines(sink->data());
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_LE(lines[0].size(), 2048u);
+  // Still one JSON object, with the size and the escaped start of the original.
+  auto parsed = nlohmann::json::parse(lines[0], nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << lines[0].substr(0, 200);
+  EXPECT_EQ(parsed["arbiter_truncated_line"]["original_bytes"], big.size());
+  EXPECT_TRUE(absl::StartsWith(parsed["arbiter_truncated_line"]["prefix"].get<std::string>(),
+                               "{\"decision_id\":\"d-1\""));
+}
+
+TEST(DecisionLogTest, RotatesByTimeAsWellAsSize) {
+  DecisionLogOptions options;
+  options.path = TempPath("timed.log");
+  options.max_files = 3;
+  options.rotate_interval = absl::Milliseconds(1);
+  auto log = MakeLog(options);
+  ASSERT_NE(log, nullptr);
+  ASSERT_TRUE(log->Append(kT0, "first"));
+  log->Flush();
+  // Well past the interval (the file's age, not a synchronization): the next line starts a file.
+  absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_TRUE(log->Append(kT0, "second"));
+  log->Flush();
+  EXPECT_EQ(log->stats().rotations, 1u);
+  EXPECT_EQ(Lines(ReadFile(options.path + ".1")), std::vector<std::string>{"first"});
+  EXPECT_EQ(Lines(ReadFile(options.path)), std::vector<std::string>{"second"});
 }
 
 TEST(DecisionLogTest, BlockWaitsForRoomUntilSinkReleased) {

@@ -183,6 +183,20 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
     } else if (k == "recent_capacity") {
       n = static_cast<int64_t>(d.recent_capacity);
       r.Int("decision_log", k, v, n), d.recent_capacity = static_cast<size_t>(n);
+    } else if (k == "max_line_bytes" || k == "queue_bytes" || k == "recent_bytes") {
+      size_t& field = k == "max_line_bytes" ? d.max_line_bytes
+                      : k == "queue_bytes"  ? d.queue_bytes
+                                            : d.recent_bytes;
+      n = static_cast<int64_t>(field);
+      r.Int("decision_log", k, v, n);
+      if (n < 0) {
+        r.Error(k, absl::StrCat("decision_log.", k, ": must be >= 0"));
+      } else {
+        field = static_cast<size_t>(n);
+      }
+    } else if (k == "rotate_interval_seconds") {
+      n = absl::ToInt64Seconds(d.rotate_interval);
+      r.Int("decision_log", k, v, n), d.rotate_interval = absl::Seconds(n);
     } else if (k == "overflow") {
       std::string s;
       r.String("decision_log", k, v, s);

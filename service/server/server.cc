@@ -65,6 +65,9 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
                                [l] { return static_cast<double>(l->stats().dropped()); });
     registry_.AddGaugeCallback("arbiter_decision_log_write_errors", "Failed decision log writes.",
                                [l] { return static_cast<double>(l->stats().write_errors); });
+    registry_.AddGaugeCallback("arbiter_decision_log_truncated",
+                               "Decision log lines over max_line_bytes, cut to a marker.",
+                               [l] { return static_cast<double>(l->stats().truncated); });
   }
   decider_ = std::make_unique<Decider>(bundles_.get(), log_.get(), metrics_.get());
   gate_ = std::make_unique<CallGate>(config_.max_concurrent_calls);

@@ -162,7 +162,9 @@ class HostileTest : public ::testing::Test {
                                  "end"));
     ArbiterdOptions o;
     o.bundle_dir = b;
-    o.config_yaml = "bundle:\n  watch: false\n";
+    log_path_ = dir + "/decisions.log";
+    o.config_yaml =
+        absl::StrCat("bundle:\n  watch: false\ndecision_log:\n  path: ", log_path_, "\n");
     auto p = ArbiterdProcess::Start(o);
     ASSERT_TRUE(p.ok()) << p.status();
     server_ = p->release();
@@ -218,9 +220,42 @@ class HostileTest : public ::testing::Test {
 
   static ArbiterdProcess* server_;
   static int64_t idle_rss_kb_;
+  static std::string log_path_;
 };
 ArbiterdProcess* HostileTest::server_ = nullptr;
 int64_t HostileTest::idle_rss_kb_ = 0;
+std::string HostileTest::log_path_;
+
+// 42 decisions of 3 MiB each: the line-bounded queue and replay ring grew the server by 144 MB
+// before issue 11, and ~160 of them rotated away all 5 x 100 MiB of history.
+TEST_F(HostileTest, DecisionLogOfHugeRequests) {
+  Measure("decision log: 42 requests of 3 MiB", [] {
+    v1::AccessRequest r;
+    r.mutable_principal()->set_id("ana");
+    r.set_action("read");
+    r.mutable_resource()->set_domain("sales");
+    r.mutable_resource()->set_product("p");
+    (*r.mutable_context())["blob"] = std::string(3 << 20, 'z');
+    client::Client c = Client();
+    for (int i = 0; i < 42; ++i) {
+      auto d = c.CheckAccess(r);
+      ASSERT_TRUE(d.ok()) << d.status();
+    }
+  });
+  // Every line is there, each cut to a marker of at most 1 MiB.
+  std::ifstream in(log_path_);
+  std::string line;
+  int markers = 0;
+  size_t longest = 0;
+  while (std::getline(in, line)) {
+    markers += absl::StartsWith(line, "{\"arbiter_truncated_line\"") ? 1 : 0;
+    longest = std::max(longest, line.size());
+  }
+  EXPECT_GE(markers, 42);
+  EXPECT_LE(longest, size_t{1} << 20);
+  std::printf("[ hostile ] decision log: %d truncated lines, longest %zu bytes\n", markers,
+              longest);
+}
 
 // 1 MiB scalar aliased 1,500 times: 3.1 GB before issue 11.
 TEST_F(HostileTest, YamlAliasesOfABigScalar) {
