@@ -675,13 +675,26 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
           errors.push_back(
               absl::StrCat(p.file, ":", key.empty() ? 1 : LineOfKey(src, key), ": ", msg));
         };
-        for (const std::string& k : spec.unknown_keys) {
-          err(k, absl::StrCat("unknown key \"", k,
-                              "\" (allowed: id, description, kinds, actions, mode, severity, "
-                              "overrides, check)"));
+        // Capped: each reported key costs a scan of the source for its line, and a policy
+        // returning 20,000 unknown keys must not make loading quadratic (issue 11).
+        constexpr size_t kMaxKeyErrors = 20;
+        for (size_t k = 0; k < spec.unknown_keys.size() && k < kMaxKeyErrors; ++k) {
+          const std::string& key = spec.unknown_keys[k];
+          err(key, absl::StrCat("unknown key \"", key,
+                                "\" (allowed: id, description, kinds, actions, mode, severity, "
+                                "overrides, check)"));
         }
-        for (const std::string& e : spec.type_errors) {
+        if (spec.unknown_keys.size() > kMaxKeyErrors) {
+          err("",
+              absl::StrCat("and ", spec.unknown_keys.size() - kMaxKeyErrors, " more unknown keys"));
+        }
+        for (size_t k = 0; k < spec.type_errors.size() && k < kMaxKeyErrors; ++k) {
+          const std::string& e = spec.type_errors[k];
           err(std::string(e.substr(0, e.find_first_of(":["))), e);
+        }
+        if (spec.type_errors.size() > kMaxKeyErrors) {
+          err("", absl::StrCat("and ", spec.type_errors.size() - kMaxKeyErrors,
+                               " more errors in the policy table"));
         }
         std::string prefix = p.domain.empty() ? "global." : absl::StrCat(p.domain, ".");
         if (spec.id.empty()) {

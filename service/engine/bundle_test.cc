@@ -90,6 +90,22 @@ TEST(BundleLoadTest, UnknownKeyNamesItsLine) {
                  "global/x.lua:4", "unknown key \"colour\"");
 }
 
+// Issue 11: 20,000 unknown keys are reported as 20 and a count, not 20,000 source scans.
+TEST(BundleLoadTest, ManyUnknownKeysAreCappedInTheReport) {
+  std::string keys;
+  for (int i = 0; i < 20000; ++i) absl::StrAppend(&keys, "k", i, "=1,\n");  // 180 KB
+  const std::string msg = LoadError(One("global/x.lua", Policy("global.x", "return nil", keys)));
+  // The first 20 in the table's order (Lua's, not the source's), each with its line.
+  size_t reported = 0;
+  for (size_t at = msg.find(": unknown key \"k"); at != std::string::npos;
+       at = msg.find(": unknown key \"k", at + 1)) {
+    ++reported;
+  }
+  EXPECT_EQ(reported, 20u) << msg.substr(0, 500);
+  EXPECT_TRUE(absl::StrContains(msg, "and 19980 more unknown keys")) << msg.substr(0, 2000);
+  EXPECT_FALSE(absl::StrContains(msg, "\"k19999\"")) << msg.substr(0, 2000);
+}
+
 TEST(BundleLoadTest, MissingId) {
   ExpectOneError(
       One("global/x.lua", "return {\n  kinds = {'access'},\n  check = function() end,\n}\n"),
