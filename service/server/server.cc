@@ -115,6 +115,20 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
     options.body_timeout_ms = config_.http_body_timeout_ms;
     options.max_body_bytes = config_.max_message_bytes;
     http_ = std::make_unique<HttpServer>();
+    {
+      // What the side port's abuse limits did (issue 11; service/http/http_server.h).
+      HttpServer* h = http_.get();
+      registry_.AddGaugeCallback("arbiter_http_rejected_busy",
+                                 "Side-port requests answered 503 because the queue was full.",
+                                 [h] { return static_cast<double>(h->stats().rejected_busy); });
+      registry_.AddGaugeCallback(
+          "arbiter_http_rejected_client",
+          "Side-port requests answered 429 because their client had too many waiting.",
+          [h] { return static_cast<double>(h->stats().rejected_client); });
+      registry_.AddGaugeCallback("arbiter_http_closed_deadline",
+                                 "Side-port connections closed by a header, body or idle deadline.",
+                                 [h] { return static_cast<double>(h->stats().closed_deadline); });
+    }
     http_->Handle(
         "GET", "/metrics",
         [this](const HttpRequest&) {

@@ -421,6 +421,13 @@ TEST_F(HostileTest, SlowDecisionsFromOneClient) {
     }
     for (std::thread& t : attackers) t.join();
     EXPECT_EQ(answered.load(), 12);
+    // What the gate did is in the metrics.
+    HttpResult m = testing::HttpRequest(server_->http_port(), "GET", "/metrics", "",
+                                        "application/json", "127.0.0.3");
+    for (const char* name : {"arbiter_http_rejected_busy", "arbiter_http_rejected_client",
+                             "arbiter_http_closed_deadline"}) {
+      EXPECT_TRUE(absl::StrContains(m.body, name)) << name;
+    }
   });
 }
 
