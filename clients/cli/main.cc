@@ -15,8 +15,12 @@ constexpr char kUsage[] = R"(usage: arbiter <command> [flags]
 
 Offline, with the engine as a library:
   eval --bundle DIR --kind access|product|deployment (--request FILE | per-field flags)
-       [--now RFC3339] [--output text|json]
-  test DIR [--run REGEX] [--output text|junit] [--verbose]
+       [--now RFC3339] [--output text|json] [--explain]
+    --explain: each policy that ran, its findings, print(...) output, instructions and
+    time, and which combining step decided and why.
+  test DIR [--run REGEX] [--coverage [--threshold PCT] [--lcov FILE]]
+       [--output text|junit] [--verbose]
+    --coverage: per-policy line coverage by the cases (exit 1 under --threshold).
   validate DIR [--strict] [--no-tests]
     Loads the bundle, lints every policy (undefined globals, assignments to globals,
     unreachable code), checks the test files' schema and runs their cases, and runs the

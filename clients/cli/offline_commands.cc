@@ -2,8 +2,12 @@
 // server (as `opa eval` / `opa test` do).
 #include "clients/cli/offline_commands.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -31,10 +35,72 @@ int Fail(const absl::Status& status) {
   return kExitCouldNotDecide;
 }
 
+namespace {
+
+// Which layer of DESIGN §1's combining decided, and why.
+std::string DecidingLayer(const Decision& d, Kind kind) {
+  auto ids = [&](auto pred) {
+    std::vector<std::string> out;
+    for (const Reason& r : d.reasons) {
+      if (pred(r) && std::find(out.begin(), out.end(), r.policy_id) == out.end()) {
+        out.push_back(r.policy_id);
+      }
+    }
+    return absl::StrJoin(out, ", ");
+  };
+  auto error_deny = [](const Reason& r) {
+    return r.effect == Effect::kDeny && r.severity == Severity::kError;
+  };
+  auto grant = [](const Reason& r) {
+    return r.effect == Effect::kAllow && !r.obligation && r.severity == Severity::kNone;
+  };
+  if (d.defaulted) {
+    return absl::StrCat("step 6, the bundle default for ", KindName(kind), " (",
+                        EffectName(d.effect), "): no policy allowed or denied with severity error");
+  }
+  if (std::string m = ids([&](const Reason& r) { return error_deny(r) && r.mode == "mandatory"; });
+      !m.empty()) {
+    return absl::StrCat("step 2, a mandatory deny (final): ", m);
+  }
+  if (d.effect == Effect::kAllow) {
+    if (std::string m = ids([&](const Reason& r) { return grant(r) && r.mode == "mandatory"; });
+        !m.empty()) {
+      return absl::StrCat("step 3, a mandatory allow (final, no domain can take it away): ", m);
+    }
+    return absl::StrCat("step 5, an allow with no error deny: ", ids(grant));
+  }
+  return absl::StrCat("step 4, a deny of severity error: ", ids(error_deny));
+}
+
+std::string FormatExplain(const Decision& d, Kind kind) {
+  std::string out = "explain:\n";
+  absl::StrAppend(&out, "  decided by ", DecidingLayer(d, kind), "\n");
+  if (!d.overridden_policies.empty()) {
+    absl::StrAppend(&out, "  not run (overridden by domain ", d.domain,
+                    "): ", absl::StrJoin(d.overridden_policies, ", "), "\n");
+  }
+  if (d.trace == nullptr) return out;
+  int n = 0;
+  for (const PolicyTrace& p : d.trace->policies) {
+    char time[32];
+    std::snprintf(time, sizeof time, "%.3f ms", absl::ToDoubleMilliseconds(p.time));
+    absl::StrAppend(&out, "  ", ++n, ". ", p.policy_id, " [", p.origin, ", ", p.mode, "]  ", time,
+                    ", ", p.instructions < 1000 ? "<1000" : absl::StrCat("~", p.instructions),
+                    " instructions\n");
+    if (!p.fault.empty()) absl::StrAppend(&out, "       could not decide: ", p.fault, "\n");
+    if (p.findings.empty() && p.fault.empty()) absl::StrAppend(&out, "       no finding\n");
+    for (const std::string& f : p.findings) absl::StrAppend(&out, "       ", f, "\n");
+    for (const std::string& line : p.prints) absl::StrAppend(&out, "       print: ", line, "\n");
+  }
+  return out;
+}
+
+}  // namespace
+
 int EvalCommand(int argc, char** argv) {
   std::set<std::string> with_value = RequestFlags();
   with_value.insert({"bundle", "kind", "output", "now"});
-  auto args = ParseArgs(argc, argv, 2, with_value, {});
+  auto args = ParseArgs(argc, argv, 2, with_value, {"explain"});
   if (!args.ok()) return Fail(args.status());
   if (!args->Has("bundle")) return Fail(absl::InvalidArgumentError("--bundle DIR: required"));
   absl::StatusOr<Kind> kind = ParseKind(args->Get("kind"));
@@ -43,6 +109,9 @@ int EvalCommand(int argc, char** argv) {
   std::string output = args->Get("output", "text");
   if (output != "text" && output != "json") {
     return Fail(absl::InvalidArgumentError("--output: expected text or json"));
+  }
+  if (args->Has("explain") && output != "text") {
+    return Fail(absl::InvalidArgumentError("--explain prints text: drop --output json"));
   }
   auto bundle = LoadBundleDir(args->Get("bundle"), nullptr);
   if (!bundle.ok()) return Fail(bundle.status());
@@ -58,6 +127,7 @@ int EvalCommand(int argc, char** argv) {
     }
   }
   options.decision_id = "eval";
+  options.trace = args->Has("explain");
   absl::StatusOr<Decision> decision = (*bundle)->Evaluate(*request, options);
   if (!decision.ok()) return Fail(decision.status());
   v1::Decision out;
@@ -66,16 +136,19 @@ int EvalCommand(int argc, char** argv) {
     std::cout << ToJson(out, true);
   } else {
     std::cout << FormatDecisionText(out, std::string(KindName(*kind)));
+    if (args->Has("explain")) std::cout << FormatExplain(*decision, *kind);
   }
   return ExitCodeFor(out);
 }
 
 int TestCommand(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2, {"output", "run"}, {"verbose"});
+  auto args =
+      ParseArgs(argc, argv, 2, {"output", "run", "threshold", "lcov"}, {"verbose", "coverage"});
   if (!args.ok()) return Fail(args.status());
   if (args->positional.size() != 1) {
     return Fail(absl::InvalidArgumentError(
-        "usage: arbiter test DIR [--run REGEX] [--output text|junit] [--verbose]"));
+        "usage: arbiter test DIR [--run REGEX] [--coverage [--threshold PCT] [--lcov FILE]] "
+        "[--output text|junit] [--verbose]"));
   }
   std::string output = args->Get("output", "text");
   if (output != "text" && output != "junit") {
@@ -88,8 +161,16 @@ int TestCommand(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat(args->positional[0], ": no test files (tests/*.yaml)")));
   }
+  bool coverage = args->Has("coverage") || args->Has("threshold") || args->Has("lcov");
+  double threshold = 0;
+  if (args->Has("threshold") &&
+      (!absl::SimpleAtod(args->Get("threshold"), &threshold) || threshold < 0 || threshold > 100)) {
+    return Fail(absl::InvalidArgumentError("--threshold: expected a percentage 0..100"));
+  }
   TestOptions options;
   options.run = args->Get("run");
+  LineCoverage lines;
+  if (coverage) options.coverage = &lines;
   absl::StatusOr<TestReport> report = RunBundleTests(**bundle, files, options);
   if (!report.ok()) return Fail(report.status());
   if (report->cases.empty()) {
@@ -100,6 +181,23 @@ int TestCommand(int argc, char** argv) {
     std::cout << FormatTestJunit(*report);
   } else {
     std::cout << FormatTestText(*report, args->Has("verbose"));
+  }
+  if (!coverage) return report->failed == 0 ? 0 : 1;
+  CoverageReport cov = BuildCoverage(**bundle, lines);
+  // With junit on stdout, the coverage table goes to stderr so the XML stays well-formed.
+  (output == "junit" ? std::cerr : std::cout) << FormatCoverageText(cov);
+  if (args->Has("lcov")) {
+    std::ofstream lcov(args->Get("lcov"), std::ios::binary | std::ios::trunc);
+    lcov << FormatCoverageLcov(cov, lines, args->positional[0]);
+    if (!lcov) {
+      return Fail(
+          absl::UnavailableError(absl::StrCat("--lcov ", args->Get("lcov"), ": cannot write")));
+    }
+  }
+  if (cov.percent() + 1e-9 < threshold) {
+    std::cerr << "arbiter: coverage " << cov.percent() << "% is under the threshold of "
+              << threshold << "%\n";
+    return 1;
   }
   return report->failed == 0 ? 0 : 1;
 }

@@ -478,6 +478,7 @@ absl::StatusOr<TestReport> RunBundleTests(const Bundle& bundle, const BundleFile
     EvalOptions options;
     options.now = c.now.value_or(default_now);
     options.decision_id = absl::StrCat("test-", index);
+    options.coverage = test_options.coverage;
     auto start = std::chrono::steady_clock::now();
     const Value* want_error = c.expect.Find("error");
     if (!req.ok()) {
@@ -512,6 +513,56 @@ absl::StatusOr<TestReport> RunBundleTests(const Bundle& bundle, const BundleFile
     report.cases.push_back(std::move(result));
   }
   return report;
+}
+
+CoverageReport BuildCoverage(const Bundle& bundle, const LineCoverage& lines) {
+  CoverageReport out;
+  for (const auto& [file, coverable] : bundle.CoverableLines()) {
+    CoverageReport::File f;
+    f.file = file;
+    auto it = lines.find(file);
+    for (int line : coverable) {
+      bool hit = it != lines.end() && it->second.count(line) > 0;
+      (hit ? f.hit : f.missed).push_back(line);
+    }
+    out.hit += f.hit.size();
+    out.total += f.hit.size() + f.missed.size();
+    out.files.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::string FormatCoverageText(const CoverageReport& report) {
+  std::string out = "coverage of policy lines by the test cases:\n";
+  for (const CoverageReport::File& f : report.files) {
+    size_t total = f.hit.size() + f.missed.size();
+    double pct = total == 0 ? 100.0 : 100.0 * f.hit.size() / total;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%6.1f%%", pct);
+    absl::StrAppend(&out, "  ", buf, "  ", f.file, " (", f.hit.size(), "/", total, ")");
+    if (!f.missed.empty()) absl::StrAppend(&out, "  missed lines ", absl::StrJoin(f.missed, ","));
+    absl::StrAppend(&out, "\n");
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", report.percent());
+  absl::StrAppend(&out, "total: ", buf, " of ", report.total, " policy lines (", report.hit,
+                  " hit)\n");
+  return out;
+}
+
+std::string FormatCoverageLcov(const CoverageReport& report, const LineCoverage& lines,
+                               const std::string& root) {
+  std::string out;
+  for (const CoverageReport::File& f : report.files) {
+    absl::StrAppend(&out, "TN:\nSF:", root.empty() ? "" : absl::StrCat(root, "/"), f.file, "\n");
+    std::map<int, int64_t> counts;
+    auto it = lines.find(f.file);
+    for (int l : f.hit) counts[l] = it != lines.end() ? it->second.at(l) : 1;
+    for (int l : f.missed) counts[l] = 0;
+    for (const auto& [l, n] : counts) absl::StrAppend(&out, "DA:", l, ",", n, "\n");
+    absl::StrAppend(&out, "LF:", counts.size(), "\nLH:", f.hit.size(), "\nend_of_record\n");
+  }
+  return out;
 }
 
 std::string FormatTestText(const TestReport& report, bool verbose) {

@@ -48,7 +48,28 @@ struct TestReport {
 struct TestOptions {
   // RE2 pattern; only cases whose "file: name" it matches (partially) run. Empty: all.
   std::string run;
+  // When set, lines of policy code the cases run are counted here (Bundle::CoverableLines()
+  // gives what could run). Not owned.
+  LineCoverage* coverage = nullptr;
 };
+
+// Line coverage of the policies by the cases that ran: per file, lines hit / lines coverable.
+struct CoverageReport {
+  struct File {
+    std::string file;
+    std::vector<int> hit, missed;
+  };
+  std::vector<File> files;
+  size_t hit = 0, total = 0;
+  double percent() const { return total == 0 ? 100.0 : 100.0 * hit / total; }
+};
+CoverageReport BuildCoverage(const Bundle& bundle, const LineCoverage& lines);
+// The report as text: one line per policy file, the lines missed, and the total.
+std::string FormatCoverageText(const CoverageReport& report);
+// The report as an lcov tracefile (genhtml, Codecov and most CI tools read it); `root` is
+// prefixed to every path (the bundle directory).
+std::string FormatCoverageLcov(const CoverageReport& report, const LineCoverage& lines,
+                               const std::string& root);
 
 // Checks every test file against the case schema: unknown keys anywhere, a bad kind or effect,
 // policy ids the bundle does not have, requests that do not parse as the kind's message (unless

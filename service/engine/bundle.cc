@@ -361,6 +361,14 @@ const Catalog& Bundle::catalog() const { return impl_->catalog; }
 const EngineLimits& Bundle::limits() const { return impl_->limits; }
 const KindDefaults& Bundle::defaults() const { return impl_->defaults; }
 
+std::map<std::string, std::set<int>> Bundle::CoverableLines() const {
+  std::map<std::string, std::set<int>> out;
+  for (size_t i = 0; i < impl_->policies.size(); ++i) {
+    out[impl_->policies[i].file] = ExecutableLines(impl_->sources[i]);
+  }
+  return out;
+}
+
 std::vector<LintFinding> Bundle::Lint() const {
   absl::flat_hash_set<std::string> defined;
   {
@@ -436,17 +444,22 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     }
   }
 
+  CheckDebug debug;
+  debug.trace = options.trace;
+  debug.coverage = options.coverage;
   std::vector<CheckOutcome> outcomes;
   outcomes.reserve(to_run.size());
   if (!global_handles.empty()) {
     w->global->RunChecks(global_handles, *req, ctx, impl.limits.policy_timeout, options.deadline,
-                         outcomes);
+                         outcomes, debug);
   }
   if (!domain_handles.empty() && outcomes.size() == global_handles.size() &&
       (outcomes.empty() || !outcomes.back().request_deadline_exceeded)) {
     w->domains.at(domain)->RunChecks(domain_handles, *req, ctx, impl.limits.policy_timeout,
-                                     options.deadline, outcomes);
+                                     options.deadline, outcomes, debug);
   }
+  std::shared_ptr<EvaluationTrace> trace;
+  if (options.trace) trace = std::make_shared<EvaluationTrace>();
   std::vector<PolicyFinding> findings;
   for (size_t k = 0; k < outcomes.size(); ++k) {
     const PolicyInfo& p = impl.policies[to_run[k]];
@@ -455,6 +468,22 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
       w->EndEvaluation();
       impl.Release(std::move(w));
       return absl::DeadlineExceededError(absl::StrCat("deadline exceeded while evaluating ", p.id));
+    }
+    if (trace != nullptr) {
+      PolicyTrace& pt = trace->policies.emplace_back();
+      pt.policy_id = p.id;
+      pt.origin = p.origin();
+      pt.mode = p.mode;
+      pt.instructions = outcome.instructions;
+      pt.time = outcome.time;
+      pt.prints = std::move(outcome.prints);
+      if (outcome.fault) pt.fault = outcome.error;
+      for (const Finding& f : outcome.findings) {
+        static constexpr const char* kTypes[] = {"allow", "deny", "warn", "obligate"};
+        pt.findings.push_back(
+            absl::StrCat(kTypes[static_cast<int>(f.type)], ": ", f.message,
+                         f.detail.empty() ? "" : absl::StrCat(" (", f.detail, ")")));
+      }
     }
     decision.evaluated_policies.push_back(p.id);
     if (outcome.fault) {
@@ -476,6 +505,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
                           : kind == Kind::kProduct ? impl.defaults.product
                                                    : impl.defaults.deployment;
   Combine(findings, default_effect, decision);
+  decision.trace = std::move(trace);
   if (decision.defaulted && decision.effect == Effect::kDeny) {
     // A closed default is the most puzzling deny: say that nothing granted, and what ran.
     Reason r;

@@ -18,6 +18,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,8 @@ class Bundle {
   // Static checks of every policy's source (policy_lint.h): undefined globals, assignments to
   // globals, unreachable code. For `arbiter validate`; loading does not depend on them.
   std::vector<LintFinding> Lint() const;
+  // Per policy file, the lines `arbiter test --coverage` counts (policy_lint.h).
+  std::map<std::string, std::set<int>> CoverableLines() const;
   // The bundle's test files ("tests/*.yaml"), path -> content.
   const std::map<std::string, std::string>& test_files() const;
 

@@ -55,6 +55,11 @@ struct LuaSandbox::Context {
   // kept in `stable_views` (Value -> registry ref). Null: none.
   const absl::flat_hash_set<const Value*>* stable = nullptr;
   absl::flat_hash_map<const Value*, int> stable_views;
+  // print(...) output of the running check when tracing (null: print does nothing), and the
+  // bytes it holds; lines run when measuring coverage (null: no line hook).
+  std::vector<std::string>* prints = nullptr;
+  size_t print_bytes = 0;
+  LineCoverage* coverage = nullptr;
   // Compiled RE2 patterns, bounded (see lua_library.cc).
   absl::flat_hash_map<std::string, std::unique_ptr<re2::RE2>> regex_cache;
   ~Context();

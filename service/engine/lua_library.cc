@@ -151,6 +151,96 @@ int MakeFinding(lua_State* L) {
   return 1;
 }
 
+// --- print(...): into the evaluation's trace, never to stdout. ---
+
+constexpr size_t kMaxPrintLines = 100;
+constexpr size_t kMaxPrintBytes = 16 << 10;
+constexpr size_t kMaxPrintLineBytes = 1024;
+
+// Appends a rendering of the value at `idx` to buf[*len..cap) without calling any metamethod:
+// strings, numbers, booleans and nil as Lua prints them, a request view as its JSON, a finding
+// as "allow(message)", anything else by its type.
+void RenderPrintArg(lua_State* L, int idx, char* buf, size_t cap, size_t* len) {
+  auto append = [&](const char* s, size_t n) {
+    n = std::min(n, cap - *len);
+    std::memcpy(buf + *len, s, n);
+    *len += n;
+  };
+  char tmp[64];
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+      size_t n;
+      const char* s = lua_tolstring(L, idx, &n);  // a string: no conversion, no allocation
+      append(s, n);
+      return;
+    }
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        std::snprintf(tmp, sizeof tmp, "%lld", static_cast<long long>(lua_tointeger(L, idx)));
+      } else {
+        std::snprintf(tmp, sizeof tmp, "%.14g", lua_tonumber(L, idx));
+      }
+      append(tmp, std::strlen(tmp));
+      return;
+    case LUA_TBOOLEAN:
+      append(lua_toboolean(L, idx) ? "true" : "false", lua_toboolean(L, idx) ? 4 : 5);
+      return;
+    case LUA_TNIL:
+      append("nil", 3);
+      return;
+    default:
+      break;
+  }
+  if (IsFinding(L, idx)) {
+    lua_pushliteral(L, "type");
+    lua_rawget(L, idx < 0 ? idx - 1 : idx);
+    lua_pushliteral(L, "message");
+    lua_rawget(L, idx < 0 ? idx - 2 : idx);
+    size_t tn = 0, mn = 0;
+    const char* t = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &tn) : "finding";
+    const char* m = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &mn) : "";
+    append(t, tn == 0 ? std::strlen(t) : tn);
+    append("(", 1);
+    append(m, mn);
+    append(")", 1);
+    lua_pop(L, 2);
+    return;
+  }
+  if (lua_type(L, idx) == LUA_TUSERDATA) {
+    const Value* v = ToView(L, idx);  // may raise for a dead view: no C++ object is alive here
+    if (v != nullptr) {
+      size_t before = *len;
+      {
+        std::string json = v->ToJson();
+        append(json.data(), json.size());
+      }
+      if (*len == before) append("{}", 2);
+      return;
+    }
+  }
+  append(luaL_typename(L, idx), std::strlen(luaL_typename(L, idx)));
+}
+
+int Print(lua_State* L) {
+  Ctx* c = GetCtx(L);
+  if (c->prints == nullptr || c->prints->size() > kMaxPrintLines) return 0;
+  if (c->prints->size() == kMaxPrintLines || c->print_bytes >= kMaxPrintBytes) {
+    c->prints->push_back("(print: output capped)");
+    return 0;
+  }
+  char buf[kMaxPrintLineBytes];
+  size_t len = 0;
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n && len < sizeof buf; ++i) {
+    if (i > 1 && len < sizeof buf) buf[len++] = ' ';
+    RenderPrintArg(L, i, buf, sizeof buf, &len);
+  }
+  std::string line = CleanText(absl::string_view(buf, len), kMaxPrintLineBytes);
+  c->print_bytes += line.size();
+  c->prints->push_back(std::move(line));
+  return 0;
+}
+
 // --- Read-only proxies. ---
 
 int ReadOnlyError(lua_State* L) { return luaL_error(L, "this library table is read-only"); }
@@ -924,10 +1014,14 @@ void InstallSafeLibrary(lua_State* L) {
   PushFunctionTable(L, kList);
   lua_setfield(L, safe, "list");
 
-  static const luaL_Reg kTop[] = {
-      {"get", GetPath},      {"duration", Duration},       {"percent", Percent},
-      {"has_role", HasRole}, {"has_any_role", HasAnyRole}, {"in_group", InGroup},
-      {nullptr, nullptr}};
+  static const luaL_Reg kTop[] = {{"get", GetPath},
+                                  {"duration", Duration},
+                                  {"percent", Percent},
+                                  {"has_role", HasRole},
+                                  {"has_any_role", HasAnyRole},
+                                  {"in_group", InGroup},
+                                  {"print", Print},
+                                  {nullptr, nullptr}};
   luaL_setfuncs(L, kTop, 0);
 
   lua_pushvalue(L, safe);

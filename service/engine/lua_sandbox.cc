@@ -50,8 +50,18 @@ const char* AbortMessage(Ctx::Abort a) {
   }
 }
 
-void Hook(lua_State* L, lua_Debug*) {
+// Test mode: counts the line about to run against its chunk ("@global/x.lua" -> the file).
+void RecordLine(Ctx* c, lua_State* L, lua_Debug* ar) {
+  if (!lua_getinfo(L, "S", ar) || ar->source == nullptr || ar->source[0] != '@') return;
+  (*c->coverage)[ar->source + 1][ar->currentline]++;
+}
+
+void Hook(lua_State* L, lua_Debug* ar) {
   Ctx* c = lua_internal::GetCtx(L);
+  if (ar->event == LUA_HOOKLINE) {
+    if (c->coverage != nullptr && c->abort == Ctx::Abort::kNone) RecordLine(c, L, ar);
+    return;
+  }
   if (c->abort == Ctx::Abort::kNone) {
     c->instructions += kHookInterval;
     if (c->instructions > c->budget) {
@@ -104,7 +114,7 @@ void StartBudget(Ctx* c, lua_State* L, absl::Time policy_deadline, absl::Time re
   c->instructions = 0;
   c->deadline = policy_deadline;
   c->request_deadline = request_deadline;
-  lua_sethook(L, Hook, LUA_MASKCOUNT, kHookInterval);
+  lua_sethook(L, Hook, LUA_MASKCOUNT | (c->coverage != nullptr ? LUA_MASKLINE : 0), kHookInterval);
 }
 
 void StopBudget(Ctx* c, lua_State* L) { lua_sethook(L, nullptr, 0, 0); }
@@ -297,6 +307,7 @@ struct ChecksArgs {
   size_t message_cap;
   absl::Duration policy_timeout;
   absl::Time request_deadline;
+  const CheckDebug* debug;
   size_t next = 0;  // the check being run (or to run)
   bool stop = false;
 };
@@ -373,6 +384,9 @@ int ChecksProtected(lua_State* L) {
     a->outs->emplace_back();
     CheckOutcome* out = &a->outs->back();
     absl::Time now = absl::Now();
+    c->prints = a->debug->trace ? &out->prints : nullptr;
+    c->print_bytes = 0;
+    c->coverage = a->debug->coverage;
     StartBudget(c, L, std::min(now + a->policy_timeout, a->request_deadline), a->request_deadline);
     lua_rawgeti(L, LUA_REGISTRYINDEX, (*a->handles)[a->next]);
     lua_pushvalue(L, 1);
@@ -380,6 +394,10 @@ int ChecksProtected(lua_State* L) {
     int status = lua_pcall(L, 2, 1, 0);
     // The sticky abort hook must not fire while the findings are read.
     StopBudget(c, L);
+    out->instructions = c->instructions;
+    out->time = absl::Now() - now;
+    c->prints = nullptr;
+    c->coverage = nullptr;
     if (status != LUA_OK) {
       RecordFailure(L, c, status, out, false);
       lua_settop(L, 2);
@@ -523,11 +541,11 @@ CheckOutcome LuaSandbox::RunCheck(int handle, const Value& request, const Value&
 
 void LuaSandbox::RunChecks(const std::vector<int>& handles, const Value& request, const Value& ctx,
                            absl::Duration policy_timeout, absl::Time request_deadline,
-                           std::vector<CheckOutcome>& outcomes) {
+                           std::vector<CheckOutcome>& outcomes, const CheckDebug& debug) {
   lua_State* L = L_;
   Ctx* c = ctx_.get();
-  ChecksArgs args{&handles,       &request,        &ctx, &outcomes, c->limits.max_message_bytes,
-                  policy_timeout, request_deadline};
+  ChecksArgs args{&handles,       &request,         &ctx,  &outcomes, c->limits.max_message_bytes,
+                  policy_timeout, request_deadline, &debug};
   size_t base = outcomes.size();
   outcomes.reserve(base + handles.size());  // ChecksProtected keeps pointers into it
   while (args.next < handles.size() && !args.stop) {
@@ -535,6 +553,8 @@ void LuaSandbox::RunChecks(const std::vector<int>& handles, const Value& request
     lua_pushlightuserdata(L, &args);
     int status = lua_pcall(L, 1, 0, 0);
     StopBudget(c, L);
+    c->prints = nullptr;
+    c->coverage = nullptr;
     if (status == LUA_OK) break;
     // Raised outside a check (reading its findings, or making the views): that check fails
     // closed as RunCheck's would, and the rest carry on in a fresh protected call.

@@ -65,6 +65,17 @@ struct CheckOutcome {
   std::string error;
   // The caller's deadline (not the policy's own budget) passed: the whole evaluation stops.
   bool request_deadline_exceeded = false;
+  // Filled by RunChecks: instructions run as counted by the budget hook (multiples of its
+  // interval), wall time, and print(...) output when tracing.
+  int64_t instructions = 0;
+  absl::Duration time;
+  std::vector<std::string> prints;
+};
+
+// Debugging aids for RunChecks; both off by default.
+struct CheckDebug {
+  bool trace = false;                // print(...) output kept in CheckOutcome::prints
+  LineCoverage* coverage = nullptr;  // lines run are counted here when set (line hook)
 };
 
 class LuaSandbox {
@@ -96,7 +107,7 @@ class LuaSandbox {
   // `outcomes`; stops after a check whose outcome has request_deadline_exceeded.
   void RunChecks(const std::vector<int>& handles, const Value& request, const Value& ctx,
                  absl::Duration policy_timeout, absl::Time request_deadline,
-                 std::vector<CheckOutcome>& outcomes);
+                 std::vector<CheckOutcome>& outcomes, const CheckDebug& debug = {});
 
   // Ends one evaluation (after its last RunCheck): views handed to policies die, so a view a
   // policy kept cannot be read once the request it points into is gone.

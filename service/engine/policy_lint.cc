@@ -414,7 +414,31 @@ size_t EditDistance(absl::string_view a, absl::string_view b) {
   return prev[b.size()];
 }
 
+void CollectLines(const Proto& f, std::set<int>& out) {
+  constexpr uint32_t kReturn = 70, kReturn0 = 71, kVarargPrep = 81;
+  for (size_t pc = 0; pc < f.code.size(); ++pc) {
+    uint32_t op = f.code[pc] & 0x7f;
+    if (op == kVarargPrep) continue;
+    if (pc + 1 == f.code.size() && (op == kReturn0 || op == kReturn)) continue;
+    out.insert(f.Line(static_cast<int>(pc)));
+  }
+  for (const Proto& p : f.protos) CollectLines(p, out);
+}
+
 }  // namespace
+
+std::set<int> ExecutableLines(absl::string_view source) {
+  std::set<int> out;
+  std::string bytecode = Bytecode(source);
+  if (bytecode.empty()) return out;
+  DumpReader reader(bytecode);
+  Proto main;
+  if (!reader.Header()) return out;
+  reader.Function(main);
+  if (!reader.ok()) return out;
+  for (const Proto& p : main.protos) CollectLines(p, out);
+  return out;
+}
 
 std::string LintFinding::Format() const {
   return absl::StrCat(file, ":", line, ": ", level == Level::kError ? "error" : "warning", ": ",

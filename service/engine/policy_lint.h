@@ -17,6 +17,7 @@
 #ifndef ARBITER_SERVICE_ENGINE_POLICY_LINT_H_
 #define ARBITER_SERVICE_ENGINE_POLICY_LINT_H_
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,11 @@ std::vector<LintFinding> LintFindingOptions(absl::string_view file, absl::string
 // yields nothing (loading reports that).
 std::vector<LintFinding> LintPolicy(absl::string_view file, absl::string_view source,
                                     const absl::flat_hash_set<std::string>& defined);
+
+// The lines of `source` that hold code of its functions — not of the chunk's top level, which
+// runs once at load, and not each function's implicit final return (the `end` line) — which is
+// what `arbiter test --coverage` counts. Empty when the source does not compile.
+std::set<int> ExecutableLines(absl::string_view source);
 
 }  // namespace arbiter
 

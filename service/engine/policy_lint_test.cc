@@ -1,6 +1,8 @@
 // The policy linter, and the strict finding options it shares with loading and evaluation.
 #include "service/engine/policy_lint.h"
 
+#include <set>
+
 #include "gtest/gtest.h"
 #include "service/engine/testing.h"
 
@@ -151,6 +153,70 @@ models:
                        "catalog/contracts/hr.yaml:3: metadata.version: \"two\" is not a semantic"));
   EXPECT_TRUE(StatusIs(b, absl::StatusCode::kInvalidArgument,
                        "catalog/contracts/hr.yaml:7: required: expected true or false"));
+}
+
+// print(...) and the evaluation trace (EvalOptions::trace), and test-mode line coverage.
+TEST(DebugTest, PrintGoesToTheTraceOnlyWhenTracing) {
+  std::shared_ptr<const Bundle> b = MustLoad(
+      Files({{"global/p.lua",
+              Policy("global.p",
+                     "    print('checking', req.action, 42, 1.5, nil, true, req.principal.roles)\n"
+                     "    return allow('ok', {detail = 'because'})")}}));
+  ASSERT_NE(b, nullptr);
+  Decision quiet = MustEvaluate(*b, DomainAccess("sales"));
+  EXPECT_EQ(quiet.trace, nullptr);
+  EvalOptions o = enginetest::Opts();
+  o.trace = true;
+  Decision d = MustEvaluate(*b, DomainAccess("sales"), o);
+  ASSERT_NE(d.trace, nullptr);
+  ASSERT_EQ(d.trace->policies.size(), 1u);
+  const PolicyTrace& t = d.trace->policies[0];
+  EXPECT_EQ(t.policy_id, "global.p");
+  ASSERT_EQ(t.prints.size(), 1u);
+  EXPECT_EQ(t.prints[0], "checking read 42 1.5 nil true [\"analyst\"]");
+  ASSERT_EQ(t.findings.size(), 1u);
+  EXPECT_EQ(t.findings[0], "allow: ok (because)");
+  EXPECT_GE(t.time, absl::ZeroDuration());
+}
+
+TEST(DebugTest, PrintIsCapped) {
+  std::shared_ptr<const Bundle> b =
+      MustLoad(Files({{"global/p.lua", Policy("global.p", "    for i = 1, 500 do print(i) end")}}));
+  ASSERT_NE(b, nullptr);
+  EvalOptions o = enginetest::Opts();
+  o.trace = true;
+  Decision d = MustEvaluate(*b, DomainAccess("sales"), o);
+  ASSERT_NE(d.trace, nullptr);
+  const std::vector<std::string>& prints = d.trace->policies[0].prints;
+  ASSERT_EQ(prints.size(), 101u);
+  EXPECT_EQ(prints.back(), "(print: output capped)");
+}
+
+TEST(DebugTest, CoverageCountsTheLinesRun) {
+  std::shared_ptr<const Bundle> b =
+      MustLoad(Files({{"global/p.lua",
+                       "return {\n"                                // 1
+                       "  id = 'global.p', kinds = {'access'},\n"  // 2
+                       "  check = function(req, ctx)\n"            // 3
+                       "    if req.action == 'read' then\n"        // 4
+                       "      return allow('read')\n"              // 5
+                       "    end\n"                                 // 6
+                       "    return deny('other')\n"                // 7
+                       "  end,\n"                                  // 8
+                       "}\n"}}));
+  ASSERT_NE(b, nullptr);
+  std::set<int> coverable = b->CoverableLines().at("global/p.lua");
+  EXPECT_EQ(coverable, (std::set<int>{4, 5, 7})) << absl::StrJoin(coverable, ",");
+  LineCoverage lines;
+  EvalOptions o = enginetest::Opts();
+  o.coverage = &lines;
+  MustEvaluate(*b, DomainAccess("sales", "read"), o);
+  MustEvaluate(*b, DomainAccess("sales", "read"), o);
+  ASSERT_EQ(lines.count("global/p.lua"), 1u);
+  const std::map<int, int64_t>& hit = lines["global/p.lua"];
+  EXPECT_EQ(hit.count(4), 1u);
+  EXPECT_EQ(hit.at(5), 2);
+  EXPECT_EQ(hit.count(7), 0u);
 }
 
 }  // namespace

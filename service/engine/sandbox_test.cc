@@ -117,32 +117,12 @@ std::string Eval(absl::string_view expr, absl::string_view limits = "") {
 // --- Loading and the environment (SANDBOX.md 1, 4, 6, 9). ---
 
 TEST(SandboxTest, UnsafeNamesAreAbsent) {
-  for (const char* name : {"io",
-                           "os",
-                           "debug",
-                           "package",
-                           "require",
-                           "load",
-                           "loadstring",
-                           "dofile",
-                           "loadfile",
-                           "collectgarbage",
-                           "setmetatable",
-                           "getmetatable",
-                           "rawset",
-                           "rawget",
-                           "rawequal",
-                           "rawlen",
-                           "print",
-                           "_G",
-                           "coroutine",
-                           "module",
-                           "newproxy",
-                           "math.random",
-                           "math.randomseed",
-                           "string.dump",
-                           "(\"\").dump",
-                           "string.pack and nil"}) {
+  for (const char* name :
+       {"io", "os", "debug", "package", "require", "load", "loadstring", "dofile", "loadfile",
+        "collectgarbage", "setmetatable", "getmetatable", "rawset", "rawget", "rawequal", "rawlen",
+        // print is Arbiter's own: it writes to the evaluation's trace only.
+        "_G", "coroutine", "module", "newproxy", "math.random", "math.randomseed", "string.dump",
+        "(\"\").dump", "string.pack and nil"}) {
     EXPECT_EQ(Eval(absl::StrCat("type(", name, ")")), "nil") << name;
   }
 }
@@ -172,8 +152,8 @@ TEST(SandboxTest, CallingUnsafeFunctionsFailsClosed) {
        {"io.open('/etc/passwd')", "os.execute('true')", "require('os')", "load('return 1')()",
         "dofile('/etc/passwd')", "loadfile('/etc/passwd')", "string.dump(tostring)",
         "collectgarbage('count')", "setmetatable({}, {})", "getmetatable('').__index.x = 1",
-        "debug.sethook()", "coroutine.create(print)", "math.random()", "print('x')",
-        "rawset(_ENV, 'x', 1)", "_G.x = 1", "package.loaded.os.exit()"}) {
+        "debug.sethook()", "coroutine.create(print)", "math.random()", "rawset(_ENV, 'x', 1)",
+        "_G.x = 1", "package.loaded.os.exit()"}) {
     ExpectFault({attack, PolicyFault::Type::kError, "attempt to"});
   }
 }

@@ -103,6 +103,30 @@ struct PolicyFault {
 };
 absl::string_view PolicyFaultTypeName(PolicyFault::Type type);
 
+// What one policy did in a traced evaluation (EvalOptions::trace): `arbiter eval --explain`.
+struct PolicyTrace {
+  std::string policy_id;
+  std::string origin;
+  std::string mode;
+  // Lua VM instructions the check ran, counted by the budget hook (a multiple of its interval,
+  // so an approximation for small checks).
+  int64_t instructions = 0;
+  absl::Duration time;
+  // What the check passed to print(...), capped (see lua_library.cc); never written anywhere
+  // else.
+  std::vector<std::string> prints;
+  // One line per finding: "allow: message (detail)".
+  std::vector<std::string> findings;
+  std::string fault;  // the error, when the policy could not decide
+};
+
+struct EvaluationTrace {
+  std::vector<PolicyTrace> policies;  // in evaluation order
+};
+
+// Lines of policy code run, per policy file, with how often: test mode only.
+using LineCoverage = std::map<std::string, std::map<int, int64_t>>;
+
 struct Decision {
   std::string decision_id;
   Effect effect = Effect::kDeny;
@@ -115,6 +139,8 @@ struct Decision {
   Value change;        // deployments: what req.change held
   bool defaulted = false;
   std::vector<PolicyFault> faults;
+  // Only when EvalOptions::trace was set.
+  std::shared_ptr<const EvaluationTrace> trace;
 };
 
 // Per-evaluation inputs that are not part of the request.
@@ -126,6 +152,12 @@ struct EvalOptions {
   absl::Time deadline = absl::InfiniteFuture();
   // Copied into the decision; the caller (service, CLI) makes it unique.
   std::string decision_id;
+  // Debugging: record what each policy did, its print(...) output included, in
+  // Decision::trace. Off, print(...) does nothing.
+  bool trace = false;
+  // Test mode only (`arbiter test --coverage`): when set, every line of policy code run is
+  // counted here (a line hook: slower, never used by the server). Not owned.
+  LineCoverage* coverage = nullptr;
 };
 
 }  // namespace arbiter

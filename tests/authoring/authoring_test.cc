@@ -188,5 +188,60 @@ TEST(AuthoringTest, ClosedDefaultDenySaysWhatRan) {
       << r.out;
 }
 
+TEST(AuthoringTest, ExplainShowsEachPolicyItsFindingsPrintsAndTheDecidingLayer) {
+  std::string dir = BundleWith(
+      {{"domains/sales/debug.lua",
+        "return {\n  id = 'sales.debug',\n  kinds = {'access'},\n"
+        "  check = function(req, ctx)\n    print('principal', req.principal.id)\n  end,\n}\n"}});
+  CliResult r = RunCli({"eval", "--bundle", dir, "--kind", "access", "--principal", "ana",
+                        "--roles", "sales-analysts", "--action", "read", "--table",
+                        "customer_analytics.customer_360.customers", "--columns",
+                        "customer_id,email", "--explain"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  for (const char* want :
+       {"explain:", "decided by step 5, an allow with no error deny: global.access-grants",
+        ". global.access-grants [global, default]", "allow: Granted by the data product",
+        ". sales.debug [domain:sales, domain]", "print: principal ana", " instructions"}) {
+    EXPECT_TRUE(absl::StrContains(r.out, want)) << want << "\n" << r.out;
+  }
+  // print(...) never reaches stdout without --explain.
+  r = RunCli({"eval", "--bundle", dir, "--kind", "access", "--principal", "ana", "--roles",
+              "sales-analysts", "--action", "read", "--table",
+              "customer_analytics.customer_360.customers"});
+  EXPECT_FALSE(absl::StrContains(r.out, "principal ana")) << r.out;
+}
+
+TEST(AuthoringTest, CoverageOfTheShippedBundleMeetsItsThresholdAndWritesLcov) {
+  std::string lcov = testing::MakeTempDir("arbiter-lcov") + "/policies.lcov";
+  CliResult r = RunCli(
+      {"test", testing::ShippedBundleDir(), "--coverage", "--threshold", "90", "--lcov", lcov});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "global/access-grants.lua")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "total: ")) << r.out;
+  std::string trace = testing::ReadFileOrEmpty(lcov);
+  EXPECT_TRUE(absl::StrContains(trace, "SF:")) << trace;
+  EXPECT_TRUE(absl::StrContains(trace, "/global/pii-masking.lua\nDA:")) << trace;
+  EXPECT_TRUE(absl::StrContains(trace, "end_of_record")) << trace;
+  // A threshold above what the cases reach fails the run.
+  std::string dir =
+      BundleWith({{"domains/sales/untested.lua",
+                   "return {\n  id = 'sales.untested',\n  kinds = {'access'},\n"
+                   "  check = function(req, ctx)\n    if req.action == 'frobnicate' then\n"
+                   "      return deny('never tested')\n    end\n  end,\n}\n"}});
+  r = RunCli({"test", dir, "--coverage", "--threshold", "100"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "domains/sales/untested.lua")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "missed lines 6")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "under the threshold of 100%")) << r.out;
+}
+
+TEST(AuthoringTest, RunSelectsCases) {
+  CliResult r = RunCli({"test", testing::ShippedBundleDir(), "--run", "Trino user", "--verbose"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "PASS: 2 passed, 0 failed, 2 cases")) << r.out;
+  r = RunCli({"test", testing::ShippedBundleDir(), "--run", "no such case at all"});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+}
+
 }  // namespace
 }  // namespace arbiter
