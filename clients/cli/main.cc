@@ -12,6 +12,7 @@
 namespace {
 
 constexpr char kUsage[] = R"(usage: arbiter <command> [flags]
+       arbiter --version
 
 Offline, with the engine as a library:
   eval --bundle DIR --kind access|product|deployment (--request FILE | per-field flags)
@@ -68,6 +69,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "help") == 0 || std::strcmp(argv[1], "--help") == 0) {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0) {
+    std::cout << "arbiter " << ARBITER_VERSION << "\n";
+    return 0;
   }
   std::string command = argv[1];
   if (command == "eval") return arbiter::cli::EvalCommand(argc, argv);

@@ -243,5 +243,11 @@ TEST(AuthoringTest, RunSelectsCases) {
   EXPECT_EQ(r.exit_code, 2) << r.out;
 }
 
+TEST(AuthoringTest, VersionIsPrinted) {
+  CliResult r = RunCli({"--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(absl::StartsWith(r.out, "arbiter ")) << r.out;
+}
+
 }  // namespace
 }  // namespace arbiter
