@@ -1,8 +1,9 @@
 // libFuzzer target for the schema diff: the input's first half is the previous version and its
 // second half the current one. Each half is used both as a product descriptor and as a data
 // contract, so that one input exercises DiffProducts, DiffContracts (when the names match) and
-// the version deltas. Malformed documents must come back as `unparseable_schema` warnings,
-// never as a crash, a hang or unbounded recursion.
+// the version deltas, with the current half's source lines (the `line` of each change).
+// Malformed documents must come back as `unparseable_schema` warnings, never as a crash, a hang
+// or unbounded recursion (datacontract.com `$ref` expansion included).
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -16,12 +17,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view first = input.substr(0, size / 2);
   absl::string_view second = input.substr(size / 2);
   absl::StatusOr<arbiter::Value> previous = arbiter::ParseYaml(first, "previous");
-  absl::StatusOr<arbiter::Value> current = arbiter::ParseYaml(second, "current");
+  arbiter::SourceLines key_lines;  // gives every change its `line` (LineOfPath)
+  absl::StatusOr<arbiter::Value> current = arbiter::ParseYaml(second, "current", {}, &key_lines);
   if (!previous.ok() || !current.ok()) return 0;
   std::vector<arbiter::Value> contracts = {*current};
   std::vector<arbiter::Value> previous_contracts = {*previous};
+  arbiter::DocumentLines lines;
+  lines.product = &key_lines;
+  lines.contracts = {&key_lines};
   arbiter::Value change =
-      arbiter::ComputeChange(*current, &*previous, contracts, previous_contracts);
+      arbiter::ComputeChange(*current, &*previous, contracts, previous_contracts,
+                             arbiter::DefaultDiffRuleClasses(), lines);
   // Rendering walks the whole result, so a malformed tree would show here too.
   (void)change.ToJson();
   return 0;

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "clients/cli/request_input.h"
+#include "service/diff/schema_diff.h"
 #include "service/value/parse.h"
 
 extern char** environ;
@@ -46,9 +47,7 @@ std::string ScalarText(const Value* v) {
 }
 
 void FillNames(const Value& tree, GateFile* f) {
-  f->name = ScalarText(tree.FindPath({"metadata", "name"}));
-  if (f->name.empty()) f->name = ScalarText(tree.Find("name"));
-  if (f->name.empty()) f->name = ScalarText(tree.Find("id"));
+  f->name = DescriptorName(tree);
   f->version = ScalarText(tree.FindPath({"metadata", "version"}));
   if (f->version.empty()) f->version = ScalarText(tree.Find("version"));
 }
@@ -307,7 +306,7 @@ absl::Status PreviousFromCatalog(const std::string& bundle_dir, const Catalog& c
     }
   }
   for (const Catalog::Document& d : catalog.contracts()) {
-    std::string name = ScalarText(d.tree->FindPath({"metadata", "name"}));
+    std::string name = DescriptorName(*d.tree);
     if (wanted.count(name) == 0) continue;
     absl::StatusOr<GateFile> c = FromCatalog(bundle_dir, d);
     if (!c.ok()) return c.status();

@@ -26,6 +26,7 @@ using PValue = google::protobuf::Value;
 struct ChangeEntry {
   std::string cls;  // breaking, warnings, info
   std::string document, path, rule, old_text, new_text;
+  int line = 0;  // the diff's `line` of the key in the new document, 0 when it gave none
 };
 
 std::string ValueText(const PValue& v) {
@@ -66,8 +67,12 @@ std::vector<ChangeEntry> Changes(const v1::Decision& d) {
     for (const PValue& item : list->list_value().values()) {
       if (!item.has_struct_value()) continue;
       const Struct& s = item.struct_value();
+      const PValue* line = Field(s, "line");
       out.push_back({cls, FieldText(s, "document"), FieldText(s, "path"), FieldText(s, "rule"),
-                     FieldText(s, "old"), FieldText(s, "new")});
+                     FieldText(s, "old"), FieldText(s, "new"),
+                     line != nullptr && line->has_number_value()
+                         ? static_cast<int>(line->number_value())
+                         : 0});
     }
   }
   return out;
@@ -287,8 +292,8 @@ std::string ChangeLine(const GateInputs& in, const ChangeEntry& c) {
   }
   const GateFile* f = FileOfDocument(in, c.document);
   if (f != nullptr && !f->text.empty()) {
-    YamlLocation loc = LocateYamlPath(f->text, c.path);
-    absl::StrAppend(&out, "  at ", f->path, loc.line > 0 ? absl::StrCat(":", loc.line) : "");
+    int line = c.line > 0 ? c.line : LocateYamlPath(f->text, c.path).line;
+    absl::StrAppend(&out, "  at ", f->path, line > 0 ? absl::StrCat(":", line) : "");
   }
   return out;
 }
@@ -365,7 +370,7 @@ std::vector<Annotation> GateAnnotations(const GateInputs& in, const v1::Decision
       absl::StrAppend(&a.message, " (", c.old_text.empty() ? "-" : c.old_text, " -> ",
                       c.new_text.empty() ? "-" : c.new_text, ")");
     }
-    if (f != nullptr) a.line = LocateYamlPath(f->text, c.path).line;
+    if (f != nullptr) a.line = c.line > 0 ? c.line : LocateYamlPath(f->text, c.path).line;
     out.push_back(std::move(a));
   }
   return out;

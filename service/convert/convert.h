@@ -31,9 +31,11 @@ void ValueToProtoValue(const Value& v, google::protobuf::Value* out);
 void ValueToStruct(const Value& v, google::protobuf::Struct* out);
 
 // A Document's tree: its YAML parsed (with `limits`), or its struct converted. `field` names the
-// document in error messages. INVALID_ARGUMENT when empty or unparseable.
+// document in error messages. INVALID_ARGUMENT when empty or unparseable. With `lines`, a YAML
+// document's node lines are recorded there (a struct has none).
 absl::StatusOr<Value> DocumentToValue(const v1::Document& doc, absl::string_view field,
-                                      const ParseLimits& limits = {});
+                                      const ParseLimits& limits = {},
+                                      SourceLines* lines = nullptr);
 
 Principal FromProto(const v1::Principal& p);
 AccessRequest FromProto(const v1::AccessRequest& r);

@@ -370,7 +370,21 @@ v3.0–3.1 (`schema[]` → `properties[]`, nested `properties` and `items`, `log
 `quality` on objects and properties, `slaProperties`); the Avro record in
 `schema.specification`. Paths start with `models.` (datacontract.com) or `schema.` (ODCS,
 Avro), then the model and the field; nested fields are joined by dots (`fields`/`properties`
-left out), array items are `.items`. Each change is `{document, path, rule, old, new}`.
+left out), array items are `.items`. Each change is `{document, path, rule, old, new}` and,
+when the new document came as YAML text, `line`: the line of the key the path names, or of the
+nearest enclosing key the new version still has (none inside an Avro specification, which is
+JSON in a string; `arbiter gate` then searches the text itself).
+
+**Reclassifying.** A council that is stricter or looser sets classes per rule in `bundle.yaml`;
+the bundle's deployment decisions (and `req.change`) use them:
+
+```yaml
+diff_rules:
+  field_enum_removed: breaking
+  field_description_updated: warning
+```
+
+An unknown rule name or class is a load error naming `bundle.yaml:<line>`.
 
 ## Rules
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -537,44 +538,77 @@ void ReadAvroSpec(const Value& spec, Schema* schema) {
 }
 
 // `$ref` copies a definition into every field that uses it, and definitions may use others, so
-// a small document can stand for an exponentially large one: reading stops after this many
-// fields (far more than any contract people write).
-constexpr size_t kMaxFieldsRead = 20000;
+// a small document can stand for an exponentially large one. Reading a schema stops after this
+// much work: one unit per field read, and per node (or 64 bytes of text) a `$ref` copies — as
+// much as the largest document the parser accepts, far more than any contract people write.
+constexpr size_t kMaxReadWork = 200000;
 
 // What reading datacontract.com and ODCS fields needs besides the field itself.
 struct FieldContext {
   const Value* definitions = nullptr;  // datacontract.com `definitions`, for `$ref`
   Problems* problems = nullptr;
-  size_t* fields_read = nullptr;  // shared by the whole schema, against kMaxFieldsRead
+  size_t* work = nullptr;  // shared by the whole schema, against kMaxReadWork
 };
 
+// What copying `v` costs: its nodes, and its text in 64-byte units.
+size_t Weight(const Value& v, int depth) {
+  if (depth > kMaxNesting) return 1;
+  size_t w = 1;
+  if (v.is_string()) {
+    w += v.as_string().size() / 64;
+  } else if (v.is_list()) {
+    for (const Value& e : v.as_list()) w += Weight(e, depth + 1);
+  } else if (v.is_map()) {
+    for (const auto& [k, e] : v.as_map()) w += k.size() / 64 + Weight(e, depth + 1);
+  }
+  return w;
+}
+
+// Spends `units` of the schema's work; false (and, the first time, a problem at `path`) once
+// the budget is gone.
+bool Spend(const FieldContext& ctx, size_t units, const std::string& path) {
+  bool was_over = *ctx.work > kMaxReadWork;
+  *ctx.work = units > kMaxReadWork ? kMaxReadWork + 1 : *ctx.work + units;
+  if (*ctx.work <= kMaxReadWork) return true;
+  if (!was_over) {
+    ctx.problems->emplace_back(
+        path, absl::StrCat("the schema is too large once $ref is expanded (more than ",
+                           kMaxReadWork, " fields and copied nodes); the rest is not compared"));
+  }
+  return false;
+}
+
 // A field with a local `$ref` ("#/definitions/<name>") resolved: the definition's attributes,
-// the field's own on top. A reference elsewhere (another file, a URL) stays unresolved: only the
-// `$ref` text is compared.
-Value ResolveRef(const Value& p, const std::string& path, int depth, const FieldContext& ctx) {
+// the field's own on top; nullopt when there is nothing to resolve. A reference elsewhere
+// (another file, a URL) stays unresolved: only the `$ref` text is compared.
+std::optional<Value> ResolveRef(const Value& p, const std::string& path, int depth,
+                                const FieldContext& ctx) {
   const Value* ref = p.Find("$ref");
-  if (ref == nullptr || !ref->is_string()) return p;
+  if (ref == nullptr || !ref->is_string()) return std::nullopt;
   absl::string_view target = ref->as_string();
-  if (!absl::ConsumePrefix(&target, "#/definitions/")) return p;
+  if (!absl::ConsumePrefix(&target, "#/definitions/")) return std::nullopt;
   const Value* def = ctx.definitions == nullptr ? nullptr : ctx.definitions->Find(target);
   if (def == nullptr || !def->is_map()) {
     ctx.problems->emplace_back(JoinPath(path, "$ref"),
                                absl::StrCat("no definition \"", target, "\" for $ref"));
-    return p;
+    return std::nullopt;
   }
   if (depth > kMaxNesting) {
     ctx.problems->emplace_back(path, "$ref chain too long (or circular)");
-    return p;
+    return std::nullopt;
   }
-  Value merged = ResolveRef(*def, path, depth + 1, ctx);
-  if (!merged.is_map()) return p;
-  Value::Map& m = merged.mutable_map();
-  // A definition's own name and domain say what it is, not what the field is.
-  m.erase(std::remove_if(m.begin(), m.end(),
-                         [](const auto& kv) { return kv.first == "name" || kv.first == "domain"; }),
-          m.end());
-  for (const auto& [k, v] : p.as_map()) merged.Set(k, v);
-  return merged;
+  if (*ctx.work > kMaxReadWork || !Spend(ctx, Weight(*def, 0), path)) return std::nullopt;
+  std::optional<Value> inner = ResolveRef(*def, path, depth + 1, ctx);
+  const Value& resolved = inner.has_value() ? *inner : *def;
+  absl::flat_hash_set<absl::string_view> own;
+  for (const auto& [k, v] : p.as_map()) own.insert(k);
+  Value::Map merged;
+  for (const auto& [k, v] : resolved.as_map()) {
+    // A definition's own name and domain say what it is, not what the field is.
+    if (k != "name" && k != "domain" && !own.contains(k)) merged.emplace_back(k, v);
+  }
+  for (const auto& [k, v] : p.as_map()) merged.emplace_back(k, v);
+  return Value(std::move(merged));
 }
 
 void ReadProperties(const Value* props, const std::string& path, int depth, const FieldContext& ctx,
@@ -594,15 +628,9 @@ Field ReadProperty(const std::string& name, const Value& raw, const std::string&
     ctx.problems->emplace_back(path, "fields nested too deeply");
     return f;
   }
-  if (++*ctx.fields_read > kMaxFieldsRead) {
-    if (*ctx.fields_read == kMaxFieldsRead + 1) {
-      ctx.problems->emplace_back(path, absl::StrCat("more than ", kMaxFieldsRead,
-                                                    " fields once $ref is expanded; the rest is "
-                                                    "not compared"));
-    }
-    return f;
-  }
-  Value p = ResolveRef(raw, path, 1, ctx);
+  if (!Spend(ctx, 1, path)) return f;
+  std::optional<Value> resolved = ResolveRef(raw, path, 1, ctx);
+  const Value& p = resolved.has_value() ? *resolved : raw;
   ReadAttributes(p, /*avro=*/false, &f);
   const Value* type = p.Find("logicalType");
   f.keys[kAttrType] = "logicalType";
@@ -633,8 +661,8 @@ void ReadProperties(const Value* props, const std::string& path, int depth, cons
 }
 
 void ReadModels(const Value& models, const Value* definitions, bool odcs, Schema* schema) {
-  size_t fields_read = 0;
-  FieldContext ctx{definitions, &schema->problems, &fields_read};
+  size_t work = 0;
+  FieldContext ctx{definitions, &schema->problems, &work};
   for (const auto& [name, entry] :
        NamedEntries(&models, schema->prefix, "models", &schema->problems)) {
     std::string path = JoinPath(schema->prefix, name);
@@ -1139,7 +1167,61 @@ std::string SectionPath(const Value& o, const Value& n, absl::string_view key) {
   return Section(o, key).first;
 }
 
+// The entry of a list of named maps (`name`, or ODCS slaProperties' `property`) called `name`.
+std::optional<size_t> NamedIndex(const Value& list, absl::string_view name) {
+  const Value::List& l = list.as_list();
+  for (size_t i = 0; i < l.size(); ++i) {
+    if (!l[i].is_map()) continue;
+    for (absl::string_view key : {"name", "property"}) {
+      const Value* n = l[i].Find(key);
+      if (n != nullptr && (n->is_string() || n->is_number()) && ScalarText(*n) == name) return i;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+int LineOfPath(const Value& doc, const SourceLines& lines, absl::string_view path) {
+  std::string raw;  // where `at` is, in SourceLines' terms
+  const Value* at = &doc;
+  for (absl::string_view segment : absl::StrSplit(path, '.')) {
+    const Value* next = nullptr;
+    if (at->is_map()) {
+      if ((next = at->Find(segment)) != nullptr) {
+        raw = SourceLines::Child(raw, segment);
+      } else {
+        // Paths leave out the `fields` / `properties` between a model or field and its fields.
+        for (absl::string_view container : {"fields", "properties"}) {
+          const Value* c = at->Find(container);
+          if (c == nullptr) continue;
+          if (c->is_map() && (next = c->Find(segment)) != nullptr) {
+            raw = SourceLines::Child(SourceLines::Child(raw, container), segment);
+            break;
+          }
+          if (c->is_list()) {
+            if (std::optional<size_t> i = NamedIndex(*c, segment); i.has_value()) {
+              next = &c->as_list()[*i];
+              raw = SourceLines::Child(SourceLines::Child(raw, container), *i);
+              break;
+            }
+          }
+        }
+        // Inside an Avro specification (JSON in a string) the YAML has no lines to give.
+        if (next == nullptr && at->Find("specification") != nullptr) return 0;
+      }
+    } else if (at->is_list()) {
+      if (std::optional<size_t> i = NamedIndex(*at, segment); i.has_value()) {
+        next = &at->as_list()[*i];
+        raw = SourceLines::Child(raw, *i);
+      }
+    }
+    if (next == nullptr) break;
+    at = next;
+  }
+  // Nothing of the path in the document (a contract that is gone): no line to point at.
+  return raw.empty() ? 0 : lines.Line(raw);
+}
 
 std::string DescriptorName(const Value& doc) {
   if (!doc.is_map()) return "";
@@ -1242,7 +1324,15 @@ Value ChangeToValue(const Change& c) {
   v.Set("rule", c.rule);
   v.Set("old", c.old_value);
   v.Set("new", c.new_value);
+  if (c.line > 0) v.Set("line", c.line);
   return v;
+}
+
+void AddLines(ChangeSet& set, const Value& doc, const SourceLines* lines) {
+  if (lines == nullptr) return;
+  for (std::vector<Change>* list : {&set.breaking, &set.warnings, &set.info}) {
+    for (Change& c : *list) c.line = LineOfPath(doc, *lines, c.path);
+  }
 }
 
 Value ChangeList(const std::vector<Change>& changes) {
@@ -1280,10 +1370,19 @@ Value VersionDelta(const Value* from, const Value* to, bool initial) {
 
 Value ComputeChange(const Value& product, const Value* previous_product,
                     const std::vector<Value>& contracts,
-                    const std::vector<Value>& previous_contracts, const DiffRuleClasses& classes) {
+                    const std::vector<Value>& previous_contracts, const DiffRuleClasses& classes,
+                    const DocumentLines& lines) {
   ChangeSet all;
   bool first = previous_product == nullptr || previous_product->is_null();
-  if (!first) Merge(all, DiffProducts(*previous_product, product, classes));
+  if (!first) {
+    ChangeSet product_changes = DiffProducts(*previous_product, product, classes);
+    AddLines(product_changes, product, lines.product);
+    Merge(all, std::move(product_changes));
+  }
+  std::map<const Value*, const SourceLines*> contract_lines;
+  for (size_t i = 0; i < contracts.size() && i < lines.contracts.size(); ++i) {
+    contract_lines[&contracts[i]] = lines.contracts[i];
+  }
 
   // Name → first contract of that name; later ones are reported, not compared.
   auto index = [&all, &classes](const std::vector<Value>& docs, absl::string_view side) {
@@ -1310,7 +1409,11 @@ Value ComputeChange(const Value& product, const Value* previous_product,
       versions[name] = VersionDelta(nullptr, ContractVersion(*doc), /*initial=*/true);
       continue;
     }
-    Merge(all, DiffContracts(*it->second, *doc, classes));
+    ChangeSet changes = DiffContracts(*it->second, *doc, classes);
+    if (auto l = contract_lines.find(doc); l != contract_lines.end()) {
+      AddLines(changes, *doc, l->second);
+    }
+    Merge(all, std::move(changes));
     versions[name] = VersionDelta(ContractVersion(*it->second), ContractVersion(*doc), false);
   }
   for (const auto& [name, doc] : previous) {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "service/diff/diff_rules.h"
+#include "service/value/parse.h"
 #include "service/value/value.h"
 
 namespace arbiter {
@@ -54,6 +55,10 @@ struct Change {
   // What was there before and what is there now; null when absent.
   Value old_value;
   Value new_value;
+  // 1-based line in the current document of the key the path names, or of the nearest enclosing
+  // key it still has (a removed field: its model); 0 when unknown (the document did not come as
+  // YAML text, or the path is inside an Avro specification, which is JSON text in a string).
+  int line = 0;
 };
 
 // Changes by class, each ordered by (document, path) and then by discovery order.
@@ -77,9 +82,19 @@ ChangeSet DiffContracts(const Value& previous, const Value& current,
 ChangeSet DiffProducts(const Value& previous, const Value& current,
                        const DiffRuleClasses& classes = DefaultDiffRuleClasses());
 
+// Where the current documents were written (ParseYaml's SourceLines), for Change::line: the
+// product's and each current contract's, parallel to `contracts`; null where not known.
+struct DocumentLines {
+  const SourceLines* product = nullptr;
+  std::vector<const SourceLines*> contracts;
+};
+
+// The line of `path` (a Change path) in `doc`, by `lines` (see Change::line).
+int LineOfPath(const Value& doc, const SourceLines& lines, absl::string_view path);
+
 // Builds what policies see as `req.change`, a map:
-//   breaking, warnings, info: lists of {document, path, rule, old, new}, ordered by
-//     (document, path);
+//   breaking, warnings, info: lists of {document, path, rule, old, new, line}, ordered by
+//     (document, path); `line` only where known (see Change::line);
 //   version: {from, to, bump} for the product's metadata.version; without a previous product
 //     {to, bump: "initial"}; bump is "invalid" when a side is not a semantic version;
 //   contract_versions: contract name → {from, to, bump}, in name order; a new contract has
@@ -91,7 +106,8 @@ ChangeSet DiffProducts(const Value& previous, const Value& current,
 Value ComputeChange(const Value& product, const Value* previous_product,
                     const std::vector<Value>& contracts,
                     const std::vector<Value>& previous_contracts,
-                    const DiffRuleClasses& classes = DefaultDiffRuleClasses());
+                    const DiffRuleClasses& classes = DefaultDiffRuleClasses(),
+                    const DocumentLines& lines = {});
 
 }  // namespace arbiter
 

@@ -624,7 +624,7 @@ TEST(DiffContractsTest, RefExpansionIsBounded) {
   std::vector<std::string> got = Summary(cs);
   ASSERT_EQ(got.size(), 1u) << absl::StrJoin(got, "\n");
   EXPECT_TRUE(absl::StartsWith(got[0], "warning unparseable_schema models.m.f.")) << got[0];
-  EXPECT_TRUE(absl::StrContains(cs.warnings[0].new_value.as_string(), "more than 20000 fields"));
+  EXPECT_TRUE(absl::StrContains(cs.warnings[0].new_value.as_string(), "too large once $ref is expanded"));
 
   Value loop = Yaml(R"yaml(
 models: {m: {fields: {f: {$ref: '#/definitions/a'}}}}
@@ -632,6 +632,77 @@ definitions: {a: {$ref: '#/definitions/b'}, b: {$ref: '#/definitions/a'}}
 )yaml");
   got = Summary(DiffContracts(loop, loop));
   EXPECT_EQ(got, std::vector<std::string>{"warning unparseable_schema models.m.f"});
+}
+
+// Each change's `line` is the line of the key its path names in the current document, or of
+// the nearest enclosing key it still has; 0 inside an Avro specification.
+TEST(ComputeChangeTest, ChangesCarryTheLineOfTheirKey) {
+  constexpr absl::string_view kDcs = R"yaml(dataContractSpecification: 1.1.0
+id: payments
+models:
+  payments:
+    type: table
+    fields:
+      id:
+        type: string
+        maxLength: 36
+      status:
+        type: string
+      gone:
+        type: string
+)yaml";
+  constexpr absl::string_view kOdcs = R"yaml(apiVersion: v3.0.2
+kind: DataContract
+id: 0b3e7a52
+name: orders
+schema:
+  - name: orders
+    properties:
+      - name: id
+        logicalType: string
+        logicalTypeOptions:
+          maxLength: 36
+slaProperties:
+  - property: latency
+    value: 4
+)yaml";
+  std::string new_dcs = Apply(
+      kDcs, {{"maxLength: 36", "maxLength: 20"}, {"      gone:\n        type: string\n", ""}});
+  std::string new_odcs =
+      Apply(kOdcs, {{"maxLength: 36", "maxLength: 20"}, {"value: 4", "value: 1"}});
+  SourceLines dcs_lines, odcs_lines, avro_lines;
+  std::vector<Value> current;
+  for (auto [text, lines] : {std::pair<const std::string*, SourceLines*>{&new_dcs, &dcs_lines},
+                             {&new_odcs, &odcs_lines}}) {
+    absl::StatusOr<Value> v = ParseYaml(*text, "test", {}, lines);
+    ASSERT_TRUE(v.ok()) << v.status();
+    current.push_back(*v);
+  }
+  std::string new_avro = Apply(kAvroContract, {{R"(, "STORE")", ""}});
+  absl::StatusOr<Value> avro = ParseYaml(new_avro, "test", {}, &avro_lines);
+  ASSERT_TRUE(avro.ok());
+  current.push_back(*avro);
+  std::vector<Value> previous = {Yaml(kDcs), Yaml(kOdcs), Yaml(kAvroContract)};
+  DocumentLines lines;
+  lines.contracts = {&dcs_lines, &odcs_lines, &avro_lines};
+  Value product = Yaml(kProduct);
+  Value change =
+      ComputeChange(product, &product, current, previous, DefaultDiffRuleClasses(), lines);
+  std::vector<std::string> got;
+  for (const char* cls : {"breaking", "warnings", "info"}) {
+    for (const Value& c : change.Find(cls)->as_list()) {
+      const Value* line = c.Find("line");
+      got.push_back(absl::StrCat(c.GetString("path"), " ", line ? line->ToJson() : "-"));
+    }
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "schema.CustomerTransaction.channel.symbols -",  // Avro: the gate searches
+                     "schema.orders.id.logicalTypeOptions.maxLength 11",
+                     "models.payments.gone 4",  // removed: the model that lost it
+                     "models.payments.id.maxLength 9",
+                     "slaProperties.latency 13",
+                 }))
+      << absl::StrJoin(got, "\n");
 }
 
 TEST(DiffContractsTest, CarriesOldAndNewValues) {

@@ -4,6 +4,7 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/container/flat_hash_map.h"
@@ -89,6 +90,8 @@ struct Bundle::Impl {
   std::string revision;
   EngineLimits limits;
   KindDefaults defaults;
+  // `diff_rules:` in bundle.yaml: the class of every schema diff rule for this bundle.
+  DiffRuleClasses diff_classes = DefaultDiffRuleClasses();
   std::vector<PolicyInfo> policies;
   std::vector<std::string> sources;  // per policy
   Catalog catalog;
@@ -346,8 +349,11 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::st
   req.Add("environment", d.environment);
   req.Add("pipeline", StringMapValue(d.pipeline));
   req.Add("requester", PrincipalValue(d.requester));
+  DocumentLines lines;
+  lines.product = d.product_lines.get();
+  for (const auto& l : d.contract_lines) lines.contracts.push_back(l.get());
   decision.change = ComputeChange(d.product, d.previous ? &*d.previous : nullptr, d.contracts,
-                                  d.previous_contracts);
+                                  d.previous_contracts, diff_classes, lines);
   req.Add("change", decision.change);
   return req;
 }
@@ -920,8 +926,28 @@ void ReadBundleConfig(const BundleFiles& files, Bundle::Impl& impl,
       if (impl.limits.memory_limit_bytes < (1 << 20)) {
         err("memory_limit_mb", "limits.memory_limit_mb must be at least 1");
       }
+    } else if (key == "diff_rules") {
+      // A council that is stricter or looser than datacontract-cli reclassifies rules by name.
+      if (!v.is_map()) {
+        err(key, "diff_rules must map rule names to breaking, warning or info");
+        continue;
+      }
+      for (const auto& [rule, cls] : v.as_map()) {
+        std::optional<DiffRule> r = FindDiffRule(rule);
+        std::optional<ChangeClass> c =
+            cls.is_string() ? ParseChangeClass(cls.as_string()) : std::nullopt;
+        if (!r.has_value()) {
+          err(rule, absl::StrCat("diff_rules: unknown rule \"", CleanId(rule),
+                                 "\" (the rules are in docs/diff-rules.md)"));
+        } else if (!c.has_value()) {
+          err(rule, absl::StrCat("diff_rules.", rule, ": expected breaking, warning or info"));
+        } else {
+          impl.diff_classes[static_cast<size_t>(*r)] = *c;
+        }
+      }
     } else {
-      err(key, absl::StrCat("unknown key \"", key, "\" (allowed: revision, defaults, limits)"));
+      err(key, absl::StrCat("unknown key \"", key,
+                            "\" (allowed: revision, defaults, limits, diff_rules)"));
     }
   }
   if (impl.revision.empty()) err("revision", "revision: required");

@@ -341,7 +341,16 @@ TEST(BundleLoadTest, BundleYamlErrors) {
                          "bundle has 1 error:\nbundle.yaml:1: missing"));
   }
   ExpectOneError(One("bundle.yaml", "revision: r1\ncolour: red\n"), "bundle.yaml:2",
-                 "unknown key \"colour\" (allowed: revision, defaults, limits)");
+                 "unknown key \"colour\" (allowed: revision, defaults, limits, diff_rules)");
+  ExpectOneError(One("bundle.yaml",
+                     "revision: r1\ndiff_rules:\n  field_removed: warning\n"
+                     "  field_maxLength_updated: info\n"),
+                 "bundle.yaml:4", "diff_rules: unknown rule \"field_maxLength_updated\"");
+  ExpectOneError(One("bundle.yaml", "revision: r1\ndiff_rules:\n  field_enum_removed: error\n"),
+                 "bundle.yaml:3",
+                 "diff_rules.field_enum_removed: expected breaking, warning or info");
+  ExpectOneError(One("bundle.yaml", "revision: r1\ndiff_rules: [field_removed]\n"), "bundle.yaml:2",
+                 "diff_rules must map rule names to breaking, warning or info");
   ExpectOneError(One("bundle.yaml", "revision: r1\ndefaults:\n  access: maybe\n"), "bundle.yaml:3",
                  "defaults.access: expected allow or deny");
   ExpectOneError(One("bundle.yaml", "revision: r1\ndefaults:\n  query: deny\n"), "bundle.yaml:3",
@@ -724,6 +733,22 @@ TEST(CatalogResolutionTest, MalformedTableNames) {
   }
 }
 
+TEST(CatalogResolutionTest, ContractsAreNamedAsTheDiffNamesThem) {
+  BundleFiles f;
+  f.files["global/a.lua"] = Policy("global.a", "return nil");
+  f.files["catalog/contracts/odcs.yaml"] =
+      "apiVersion: v3.0.2\nkind: DataContract\nid: 0b3e7a52\nname: orders\nversion: 1.0.0\n";
+  f.files["catalog/contracts/dcs.yaml"] =
+      "dataContractSpecification: 1.1.0\nid: payments\ninfo: {title: Payments}\n";
+  f.files["catalog/contracts/seed.yaml"] = "metadata: {name: shipments}\nname: ignored\n";
+  std::shared_ptr<const Bundle> b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(b->catalog().FindContract("orders"), nullptr);
+  EXPECT_NE(b->catalog().FindContract("payments"), nullptr);
+  EXPECT_NE(b->catalog().FindContract("shipments"), nullptr);
+  EXPECT_EQ(b->catalog().FindContract("0b3e7a52"), nullptr);
+}
+
 TEST(CatalogResolutionTest, ProductByName) {
   auto b = CatalogBundle();
   ASSERT_NE(b, nullptr);
@@ -811,6 +836,39 @@ TEST(RequestValidationTest, MissingFieldsAreNamed) {
   dep.contracts.push_back(Value("not a map"));
   EXPECT_TRUE(StatusIs(b->Evaluate(dep, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
                        "contracts[0]"));
+}
+
+// `diff_rules:` in bundle.yaml reclassifies schema diff rules for this bundle's decisions.
+TEST(DiffRulesConfigTest, ReclassifiedRulesReachReqChange) {
+  auto field = [](absl::string_view type) { return Value(Value::Map{{"type", Value(type)}}); };
+  DeploymentRequest dep;
+  dep.product = Value::Map{{"metadata", Value::Map{{"name", Value("p")}}}};
+  dep.previous = dep.product;
+  dep.environment = "prod";
+  Value::Map old_fields{{"id", field("string")}, {"status", field("string")}};
+  Value::Map new_fields{{"id", field("string")}};
+  dep.previous_contracts.push_back(Value(
+      Value::Map{{"id", Value("orders")},
+                 {"models", Value::Map{{"orders", Value::Map{{"fields", Value(old_fields)}}}}}}));
+  dep.contracts.push_back(Value(
+      Value::Map{{"id", Value("orders")},
+                 {"models", Value::Map{{"orders", Value::Map{{"fields", Value(new_fields)}}}}}}));
+  BundleFiles files;
+  files.files["global/a.lua"] = Policy("global.a", "return nil");
+
+  std::shared_ptr<const Bundle> defaults = MustLoad(files);
+  ASSERT_NE(defaults, nullptr);
+  Decision d = MustEvaluate(*defaults, dep);
+  ASSERT_EQ(d.change.Find("breaking")->size(), 1u);
+  EXPECT_EQ(d.change.Find("breaking")->as_list()[0].GetString("rule"), "field_removed");
+
+  files.files["bundle.yaml"] = BundleYaml("diff_rules:\n  field_removed: info\n");
+  std::shared_ptr<const Bundle> looser = MustLoad(files);
+  ASSERT_NE(looser, nullptr);
+  d = MustEvaluate(*looser, dep);
+  EXPECT_EQ(d.change.Find("breaking")->size(), 0u);
+  ASSERT_EQ(d.change.Find("info")->size(), 1u);
+  EXPECT_EQ(d.change.Find("info")->as_list()[0].GetString("rule"), "field_removed");
 }
 
 TEST(RequestValidationTest, DeadlineAlreadyPassed) {

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "service/diff/schema_diff.h"
 #include "service/diff/semver.h"
 
 namespace arbiter {
@@ -217,13 +218,14 @@ Catalog Catalog::Build(std::vector<Document> products, std::vector<Document> con
   for (size_t i = 0; i < c.contracts_.size(); ++i) {
     const Document& doc = c.contracts_[i];
     ShapeChecker(doc, errors).Common(*doc.tree);
-    const Value* name = doc.tree->FindPath({"metadata", "name"});
-    if (name == nullptr || !name->is_string() || name->as_string().empty()) {
-      errors.push_back(absl::StrCat(doc.file, ":1: contract has no metadata.name"));
+    // The name the gate and the diff match contracts by: metadata.name, name (ODCS) or id.
+    std::string name = DescriptorName(*doc.tree);
+    if (name.empty()) {
+      errors.push_back(absl::StrCat(doc.file, ":1: contract has no metadata.name, name or id"));
       continue;
     }
-    if (!c.contract_by_name_.emplace(name->as_string(), i).second) {
-      errors.push_back(absl::StrCat(doc.file, ":1: duplicate contract name ", name->as_string()));
+    if (!c.contract_by_name_.emplace(name, i).second) {
+      errors.push_back(absl::StrCat(doc.file, ":1: duplicate contract name ", name));
     }
   }
   return c;

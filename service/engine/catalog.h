@@ -74,7 +74,7 @@ class Catalog {
 
   // The descriptor of the product with this metadata.name, or null.
   std::shared_ptr<const Value> FindProduct(absl::string_view name) const;
-  // The contract with this metadata.name, or null.
+  // The contract of this DescriptorName (metadata.name, name or id; service/diff), or null.
   std::shared_ptr<const Value> FindContract(absl::string_view name) const;
   // Resolves "catalog.schema.table"; nullopt when no product serves that schema or the name does
   // not have three parts.

@@ -4,6 +4,7 @@
 #define ARBITER_SERVICE_ENGINE_TYPES_H_
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "service/value/parse.h"
 #include "service/value/value.h"
 
 namespace arbiter {
@@ -56,6 +58,10 @@ struct DeploymentRequest {
   std::optional<Value> previous;
   std::vector<Value> contracts;
   std::vector<Value> previous_contracts;
+  // Where the keys of `product` and of each of `contracts` (parallel; null entries allowed) are
+  // in the YAML text they came from, for the `line` of schema changes; empty when not known.
+  std::shared_ptr<const SourceLines> product_lines;
+  std::vector<std::shared_ptr<const SourceLines>> contract_lines;
   std::string environment;
   std::map<std::string, std::string> pipeline;
   Principal requester;

@@ -285,6 +285,48 @@ TEST(GateTest, GithubAnnotations) {
       << commands[2];
 }
 
+TEST(GateTest, DatacontractComChangesCarryTheLineOfTheirKey) {
+  // A datacontract.com contract whose maxLength tightens (36 -> 20): breaking by
+  // datacontract-cli's rules, reported at the line of the new document's maxLength key.
+  std::string dir = DomainRepo("financial-statements.yaml", "");
+  const std::string v1 =
+      "dataContractSpecification: 1.1.0\n"  // 1
+      "id: ledger-lines\n"
+      "info:\n"
+      "  title: Ledger lines\n"
+      "  version: 1.0.0\n"  // 5
+      "models:\n"
+      "  ledger_line:\n"
+      "    type: table\n"
+      "    fields:\n"
+      "      account_id:\n"  // 10
+      "        type: string\n"
+      "        maxLength: 36\n";  // 12
+  WriteFile(dir + "/previous-contract.yaml", v1);
+  WriteFile(dir + "/contracts/ledger-lines.yaml",
+            absl::StrReplaceAll(v1, {{"maxLength: 36", "maxLength: 20"}}));
+  std::string flags = absl::StrCat(
+      Bundle(), " --env staging --product data-product.yaml --previous data-product.yaml",
+      " --contract contracts/ledger-lines.yaml --previous-contract previous-contract.yaml");
+  RunResult r = Gate(dir, flags + " --output json");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  const nlohmann::json& breaking = j["decision"]["change"]["breaking"];
+  ASSERT_EQ(breaking.size(), 1u) << r.out;
+  EXPECT_EQ(breaking[0]["rule"], "field_max_length_updated");
+  EXPECT_EQ(breaking[0]["path"], "models.ledger_line.account_id.maxLength");
+  EXPECT_EQ(breaking[0]["line"], 12);
+
+  r = Gate(dir, flags + " --output github");
+  EXPECT_TRUE(absl::StrContains(
+      r.out,
+      "::notice file=contracts/ledger-lines.yaml,line=12,title=breaking change%3A "
+      "field_max_length_updated::contract:ledger-lines models.ledger_line.account_id.maxLength "
+      "(36 -> 20)"))
+      << r.out;
+}
+
 TEST(GateTest, AgainstRealArbiterd) {
   ArbiterdOptions options;
   options.bundle_dir = ShippedBundleDir();
