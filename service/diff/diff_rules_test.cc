@@ -41,8 +41,10 @@ const char* FamilyName(Family f) {
 // One version of a document, built from the family's template. `field` is the inside of the
 // flow map of field "f" (JSON syntax, which is also YAML, so that Avro can use it too).
 struct Side {
-  std::string field;        // "" = the family's default
-  std::string field2;       // a second field "g" when not empty
+  Side() = default;
+  Side(std::string f) : field(std::move(f)) {}  // NOLINT: cases write {"<field>"}
+  std::string field;                            // "" = the family's default
+  std::string field2;                           // a second field "g" when not empty
   std::string model = "-";  // lines of model "orders" besides its fields; "-" = default
   bool model2 = false;      // a second model "other"
   std::string info;         // datacontract.com: lines inside `info`
@@ -590,11 +592,15 @@ TEST(DiffRulesTest, EveryRuleHasACaseForEveryShapeItAppliesTo) {
   for (const RuleCase& c : Cases()) covered.emplace(c.rule, c.family);
   for (const DiffRuleInfo& r : kDiffRules) {
     std::string name(r.name);
-    if (r.shapes & kShapeDcs) EXPECT_TRUE(covered.count({name, Family::kDcs})) << name << " dcs";
+    if (r.shapes & kShapeDcs) {
+      EXPECT_TRUE(covered.count({name, Family::kDcs})) << name << " dcs";
+    }
     if (r.shapes & kShapeOdcs) {
       EXPECT_TRUE(covered.count({name, Family::kOdcs})) << name << " ODCS";
     }
-    if (r.shapes & kShapeAvro) EXPECT_TRUE(covered.count({name, Family::kAvro})) << name << " Avro";
+    if (r.shapes & kShapeAvro) {
+      EXPECT_TRUE(covered.count({name, Family::kAvro})) << name << " Avro";
+    }
     if (r.shapes & kShapeProduct) {
       EXPECT_TRUE(covered.count({name, Family::kProduct})) << name << " product";
     }
