@@ -108,6 +108,8 @@ Principal FromProto(const v1::Principal& p) {
   out.groups.assign(p.groups().begin(), p.groups().end());
   out.domain = p.domain();
   for (const auto& [k, v] : p.attributes()) out.attributes[k] = v;
+  out.type = p.type();
+  if (p.has_properties()) out.properties = StructToValue(p.properties());
   return out;
 }
 
@@ -119,8 +121,32 @@ AccessRequest FromProto(const v1::AccessRequest& r) {
   out.resource.product = r.resource().product();
   out.resource.table = r.resource().table();
   out.resource.columns.assign(r.resource().columns().begin(), r.resource().columns().end());
+  out.resource.type = r.resource().type();
+  out.resource.id = r.resource().id();
+  if (r.resource().has_properties())
+    out.resource.properties = StructToValue(r.resource().properties());
   for (const auto& [k, v] : r.context()) out.context[k] = v;
+  if (r.has_action_properties()) out.action_properties = StructToValue(r.action_properties());
+  if (r.has_context_values()) out.context_values = StructToValue(r.context_values());
   return out;
+}
+
+void ToProto(const AccessRequest& r, v1::AccessRequest* out) {
+  ToProto(r.principal, out->mutable_principal());
+  out->set_action(r.action);
+  v1::ResourceRef* res = out->mutable_resource();
+  res->set_domain(r.resource.domain);
+  res->set_product(r.resource.product);
+  res->set_table(r.resource.table);
+  for (const std::string& c : r.resource.columns) res->add_columns(c);
+  res->set_type(r.resource.type);
+  res->set_id(r.resource.id);
+  if (r.resource.properties.is_map())
+    ValueToStruct(r.resource.properties, res->mutable_properties());
+  for (const auto& [k, v] : r.context) (*out->mutable_context())[k] = v;
+  if (r.action_properties.is_map())
+    ValueToStruct(r.action_properties, out->mutable_action_properties());
+  if (r.context_values.is_map()) ValueToStruct(r.context_values, out->mutable_context_values());
 }
 
 absl::StatusOr<ProductRequest> FromProto(const v1::ProductRequest& r, const ParseLimits& limits) {
@@ -177,6 +203,8 @@ void ToProto(const Principal& p, v1::Principal* out) {
   for (const auto& g : p.groups) out->add_groups(g);
   out->set_domain(p.domain);
   for (const auto& [k, v] : p.attributes) (*out->mutable_attributes())[k] = v;
+  out->set_type(p.type);
+  if (p.properties.is_map()) ValueToStruct(p.properties, out->mutable_properties());
 }
 
 void ToProto(const Decision& d, v1::Decision* out) {

@@ -45,6 +45,9 @@ absl::StatusOr<DeploymentRequest> FromProto(const v1::DeploymentRequest& r,
                                             const ParseLimits& limits = {});
 
 void ToProto(const Principal& p, v1::Principal* out);
+// The wire form of an engine access request (what the decision log records for requests that
+// reached the server in another shape: Trino, Envoy, AuthZEN).
+void ToProto(const AccessRequest& r, v1::AccessRequest* out);
 void ToProto(const Decision& d, v1::Decision* out);
 
 // One request of any kind as a proto (the DryRunCase oneof), and back.

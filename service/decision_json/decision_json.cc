@@ -66,7 +66,14 @@ void MapField(std::string& out, bool& first, absl::string_view name,
 
 bool EmptyPrincipal(const Principal& p) {
   return p.id.empty() && p.roles.empty() && p.groups.empty() && p.domain.empty() &&
-         p.attributes.empty();
+         p.attributes.empty() && p.type.empty() && p.properties.is_null();
+}
+
+// A google.protobuf.Struct field: the object as JSON; absent when null.
+void StructField(std::string& out, bool& first, absl::string_view name, const Value& v) {
+  if (!v.is_map()) return;
+  Key(out, first, name);
+  AppendValue(out, v);
 }
 
 void PrincipalField(std::string& out, bool& first, absl::string_view name, const Principal& p) {
@@ -79,6 +86,8 @@ void PrincipalField(std::string& out, bool& first, absl::string_view name, const
   ListField(out, f, "groups", p.groups);
   StringField(out, f, "domain", p.domain);
   MapField(out, f, "attributes", p.attributes);
+  StringField(out, f, "type", p.type);
+  StructField(out, f, "properties", p.properties);
   out.push_back('}');
 }
 
@@ -195,7 +204,8 @@ void AppendRequest(std::string& out, const Request& request) {
     PrincipalField(out, first, "principal", a->principal);
     StringField(out, first, "action", a->action);
     const ResourceRef& r = a->resource;
-    if (!r.domain.empty() || !r.product.empty() || !r.table.empty() || !r.columns.empty()) {
+    if (!r.domain.empty() || !r.product.empty() || !r.table.empty() || !r.columns.empty() ||
+        !r.type.empty() || !r.id.empty() || r.properties.is_map()) {
       Key(out, first, "resource");
       out.push_back('{');
       bool f = true;
@@ -203,9 +213,14 @@ void AppendRequest(std::string& out, const Request& request) {
       StringField(out, f, "product", r.product);
       StringField(out, f, "table", r.table);
       ListField(out, f, "columns", r.columns);
+      StringField(out, f, "type", r.type);
+      StringField(out, f, "id", r.id);
+      StructField(out, f, "properties", r.properties);
       out.push_back('}');
     }
     MapField(out, first, "context", a->context);
+    StructField(out, first, "actionProperties", a->action_properties);
+    StructField(out, first, "contextValues", a->context_values);
   } else if (const auto* p = std::get_if<ProductRequest>(&request)) {
     Key(out, first, "product");
     AppendDocument(out, p->product);

@@ -43,6 +43,22 @@ TEST(AppendRequestTest, AccessMatchesProtobufsJsonMapping) {
   ours.clear();
   AppendRequest(ours, Request(FromProto(sparse)));
   EXPECT_EQ(nlohmann::json::parse(ours), nlohmann::json::parse(ToJson(sparse))) << ours;
+
+  // The typed, structured fields the AuthZEN door fills.
+  v1::AccessRequest typed;
+  typed.mutable_principal()->set_id("alice@example.com");
+  typed.mutable_principal()->set_type("user");
+  (*typed.mutable_principal()->mutable_properties()->mutable_fields())["clearance"]
+      .set_number_value(3);
+  typed.set_action("can_read");
+  (*typed.mutable_action_properties()->mutable_fields())["method"].set_string_value("GET");
+  typed.mutable_resource()->set_type("document");
+  typed.mutable_resource()->set_id("boxcarring.md");
+  (*typed.mutable_resource()->mutable_properties()->mutable_fields())["draft"].set_bool_value(true);
+  (*typed.mutable_context_values()->mutable_fields())["time"].set_string_value("1985");
+  ours.clear();
+  AppendRequest(ours, Request(FromProto(typed)));
+  EXPECT_EQ(nlohmann::json::parse(ours), nlohmann::json::parse(ToJson(typed))) << ours;
 }
 
 // A tree as JSON, for comparisons that ignore key order (a Struct's keys come back sorted).

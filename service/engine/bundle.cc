@@ -185,6 +185,8 @@ Value PrincipalValue(const Principal& p) {
   Value attrs = Value::MapWithCapacity(8);
   for (const auto& [k, a] : p.attributes) attrs.Add(k, a);
   v.Add("attributes", std::move(attrs));
+  if (!p.type.empty()) v.Add("type", p.type);
+  if (!p.properties.is_null()) v.Add("properties", p.properties);
   return v;
 }
 
@@ -192,6 +194,22 @@ Value StringMapValue(const std::map<std::string, std::string>& m) {
   Value v = Value::MapWithCapacity(8);
   for (const auto& [k, s] : m) v.Add(k, s);
   return v;
+}
+
+// req.context: the string entries, then the JSON-valued ones (which win on a clash).
+Value ContextValue(const std::map<std::string, std::string>& strings, const Value& values) {
+  if (!values.is_map()) return StringMapValue(strings);
+  Value v = Value::MapWithCapacity(strings.size() + values.size());
+  for (const auto& [k, s] : strings) {
+    if (values.Find(k) == nullptr) v.Add(k, s);
+  }
+  for (const auto& [k, e] : values.as_map()) v.Add(k, e);
+  return v;
+}
+
+// Resource types the catalog resolves; any other type has no owner.
+bool IsCatalogType(const std::string& type) {
+  return type.empty() || type == "table" || type == "product";
 }
 
 std::string DomainOf(const Value& product) {
@@ -218,9 +236,19 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::st
     if (a->principal.id.empty()) return absl::InvalidArgumentError("principal.id: required");
     if (a->action.empty()) return absl::InvalidArgumentError("action: required");
     const ResourceRef& r = a->resource;
-    if (r.table.empty() && r.product.empty()) {
+    const bool catalog_type = IsCatalogType(r.type);
+    if (catalog_type && r.table.empty() && r.product.empty()) {
       return absl::InvalidArgumentError(
           "resource: name a table (catalog.schema.table) or a product");
+    }
+    if (!catalog_type && r.id.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("resource.id: required for a resource of type \"", r.type, "\""));
+    }
+    if (!catalog_type && (!r.table.empty() || !r.product.empty() || !r.domain.empty())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "resource: a resource of type \"", r.type,
+          "\" has no catalog owner; table, product and domain apply to tables and products"));
     }
     if (r.columns.size() > kMaxRequestColumns) {
       return absl::InvalidArgumentError(absl::StrCat("resource.columns: ", r.columns.size(),
@@ -270,11 +298,15 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::st
     req.Add("domain", domain);
     req.Add("principal", PrincipalValue(a->principal));
     req.Add("action", a->action);
-    req.Add("context", StringMapValue(a->context));
+    req.Add("context", ContextValue(a->context, a->context_values));
+    if (!a->action_properties.is_null()) req.Add("action_properties", a->action_properties);
     Value resource = Value::MapWithCapacity(8);
     resource.Add("domain", domain);
     resource.Add("product", std::string(product_name));
     resource.Add("table", r.table);
+    resource.Add("type", !r.type.empty() ? r.type : !r.table.empty() ? "table" : "product");
+    resource.Add("id", !r.id.empty() ? r.id : !r.table.empty() ? r.table : r.product);
+    if (!r.properties.is_null()) resource.Add("properties", r.properties);
     Value::List column_list;
     column_list.reserve(r.columns.size());
     Value unknown_columns = Value::EmptyList();

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "service/engine/catalog.h"
 #include "service/engine/testing.h"
+#include "service/value/parse.h"
 
 namespace arbiter {
 namespace {
@@ -869,6 +870,62 @@ TEST(DiffRulesConfigTest, ReclassifiedRulesReachReqChange) {
   EXPECT_EQ(d.change.Find("breaking")->size(), 0u);
   ASSERT_EQ(d.change.Find("info")->size(), 1u);
   EXPECT_EQ(d.change.Find("info")->as_list()[0].GetString("rule"), "field_removed");
+}
+
+// AuthZEN's fields reach policies: principal.type/properties, action_properties,
+// resource.type/id/properties and JSON-valued context entries; a resource of another type has no
+// catalog owner.
+TEST(RequestFieldsTest, StructuredFieldsReachPolicies) {
+  BundleFiles f;
+  f.files["global/a.lua"] = Policy("global.a", R"(
+    local ok = req.principal.type == "user" and req.principal.properties.department == "Sales"
+      and req.principal.properties.clearance == 3 and req.action_properties.method == "GET"
+      and req.resource.type == "document" and req.resource.id == "boxcarring.md"
+      and req.resource.properties.pages[2] == 20 and req.context.time == "1985-10-26T01:22-07:00"
+      and req.context.nested.deep == true and req.context.plain == "text" and req.domain == ""
+    return ok and allow("structured") or deny("missing")
+  )");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  AccessRequest r;
+  r.principal.id = "alice@example.com";
+  r.principal.type = "user";
+  r.principal.properties = *ParseJson(R"({"department":"Sales","clearance":3})", "t");
+  r.action = "can_read";
+  r.action_properties = *ParseJson(R"({"method":"GET"})", "t");
+  r.resource.type = "document";
+  r.resource.id = "boxcarring.md";
+  r.resource.properties = *ParseJson(R"({"pages":[10,20]})", "t");
+  r.context["plain"] = "text";
+  r.context["time"] = "overridden";
+  r.context_values = *ParseJson(R"({"time":"1985-10-26T01:22-07:00","nested":{"deep":true}})", "t");
+  Decision d = MustEvaluate(*b, r);
+  EXPECT_EQ(d.effect, Effect::kAllow) << Describe(d);
+
+  // A catalog-free type must not name a catalog resource or a domain, and needs an id.
+  AccessRequest bad = r;
+  bad.resource.domain = "sales";
+  EXPECT_TRUE(StatusIs(b->Evaluate(bad, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
+                       "no catalog owner"));
+  bad = r;
+  bad.resource.id.clear();
+  EXPECT_TRUE(StatusIs(b->Evaluate(bad, enginetest::Opts()), absl::StatusCode::kInvalidArgument,
+                       "resource.id"));
+}
+
+// Requests that name a table or product see resource.type and resource.id derived from them.
+TEST(RequestFieldsTest, TableAndProductTypesAreDerived) {
+  BundleFiles f;
+  f.files["global/a.lua"] = Policy("global.a", R"(
+    if req.resource.type == "product" and req.resource.id == req.resource.product then
+      return allow("product")
+    end
+    return deny(tostring(req.resource.type) .. " " .. tostring(req.resource.id))
+  )");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  Decision d = MustEvaluate(*b, DomainAccess("sales"));
+  EXPECT_EQ(d.effect, Effect::kAllow) << Describe(d);
 }
 
 TEST(RequestValidationTest, DeadlineAlreadyPassed) {

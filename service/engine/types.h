@@ -31,6 +31,12 @@ struct Principal {
   std::vector<std::string> groups;
   std::string domain;
   std::map<std::string, std::string> attributes;
+  // The kind of principal ("user", "service", ...), as AuthZEN's subject.type names it; "" when
+  // the caller gave none.
+  std::string type;
+  // Free-form properties with their JSON values kept (AuthZEN's subject.properties); null when
+  // the caller sent none.
+  Value properties;
 };
 
 struct ResourceRef {
@@ -38,6 +44,12 @@ struct ResourceRef {
   std::string product;
   std::string table;  // catalog.schema.table
   std::vector<std::string> columns;
+  // The resource's kind: "table" and "product" (the default, from `table` / `product`) resolve
+  // through the catalog; any other type (an AuthZEN resource such as "document") is named by
+  // `id`, has no catalog owner and is judged by the global policies only.
+  std::string type;
+  std::string id;
+  Value properties;  // free-form, JSON values kept; null when absent
 };
 
 struct AccessRequest {
@@ -45,6 +57,11 @@ struct AccessRequest {
   std::string action;
   ResourceRef resource;
   std::map<std::string, std::string> context;
+  // Parameters of the action (AuthZEN's action.properties); null when absent.
+  Value action_properties;
+  // Context entries with JSON values (AuthZEN's context): a map, merged into req.context over
+  // the string entries of `context`; null when absent.
+  Value context_values;
 };
 
 struct ProductRequest {
