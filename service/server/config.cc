@@ -4,8 +4,11 @@
 #include <sstream>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "service/value/parse.h"
 
 namespace arbiter {
@@ -125,9 +128,11 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
   if (!root->is_map()) return absl::InvalidArgumentError(absl::StrCat(path, ":1: expected a map"));
   Reader r(path, text);
   for (const auto& [k, v] : root->as_map()) {
-    if (k != "server" && k != "bundle" && k != "decision_log" && k != "http" && k != "trino") {
+    if (k != "server" && k != "bundle" && k != "decision_log" && k != "http" && k != "trino" &&
+        k != "envoy" && k != "authzen") {
       r.Error(k, absl::StrCat("unknown section \"", k,
-                              "\" (allowed: server, bundle, decision_log, http, trino)"));
+                              "\" (allowed: server, bundle, decision_log, http, trino, envoy, "
+                              "authzen)"));
     }
   }
   r.Section(*root, "server", [&](const std::string& k, const Value& v) {
@@ -256,6 +261,99 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       }
     } else {
       r.Unknown("trino", k);
+    }
+  });
+  r.Section(*root, "envoy", [&](const std::string& k, const Value& v) {
+    EnvoyDoorConfig& e = c.envoy;
+    if (k == "jwt_payload_header") {
+      r.String("envoy", k, v, e.jwt_payload_header);
+      e.jwt_payload_header = absl::AsciiStrToLower(e.jwt_payload_header);
+    } else if (k == "claims") {
+      if (!v.is_map()) {
+        r.Error(k, "envoy.claims: expected a map (id, roles, groups, domain)");
+        return;
+      }
+      for (const auto& [ck, cv] : v.as_map()) {
+        std::string* target = ck == "id"       ? &e.id_claim
+                              : ck == "roles"  ? &e.roles_claim
+                              : ck == "groups" ? &e.groups_claim
+                              : ck == "domain" ? &e.domain_claim
+                                               : nullptr;
+        if (target == nullptr) {
+          r.Error(ck, absl::StrCat("envoy.claims: unknown key \"", ck,
+                                   "\" (allowed: id, roles, groups, domain)"));
+        } else {
+          r.String("envoy.claims", ck, cv, *target);
+        }
+      }
+    } else if (k == "method_actions") {
+      if (!v.is_map()) {
+        r.Error(k, "envoy.method_actions: expected a map of HTTP method -> action");
+        return;
+      }
+      for (const auto& [m, a] : v.as_map()) {
+        if (!a.is_string() || a.as_string().empty()) {
+          r.Error(m, absl::StrCat("envoy.method_actions.", m, ": expected an action name"));
+        } else {
+          e.method_actions[absl::AsciiStrToUpper(m)] = a.as_string();
+        }
+      }
+    } else if (k == "routes") {
+      if (!v.is_list()) {
+        r.Error(k, "envoy.routes: expected a list of {path_prefix, product | table, ...}");
+        return;
+      }
+      for (size_t i = 0; i < v.as_list().size(); ++i) {
+        const Value& route = v.as_list()[i];
+        std::string where = absl::StrCat("envoy.routes[", i, "]");
+        if (!route.is_map()) {
+          r.Error(k, absl::StrCat(where, ": expected a map"));
+          continue;
+        }
+        EnvoyRoute out;
+        for (const auto& [rk, rv] : route.as_map()) {
+          if (rk == "path_prefix") {
+            r.String(where, rk, rv, out.path_prefix);
+          } else if (rk == "product") {
+            r.String(where, rk, rv, out.product);
+          } else if (rk == "table") {
+            r.String(where, rk, rv, out.table);
+          } else if (rk == "domain") {
+            r.String(where, rk, rv, out.domain);
+          } else if (rk == "columns" && rv.is_list()) {
+            for (const Value& col : rv.as_list()) {
+              if (col.is_string()) out.columns.push_back(col.as_string());
+            }
+          } else if (rk == "columns" && rv.is_string()) {
+            for (absl::string_view col :
+                 absl::StrSplit(rv.as_string(), ',', absl::SkipWhitespace())) {
+              out.columns.emplace_back(absl::StripAsciiWhitespace(col));
+            }
+          } else {
+            r.Error(rk, absl::StrCat(where, ": unknown key \"", rk,
+                                     "\" (allowed: path_prefix, product, table, domain, columns)"));
+          }
+        }
+        if (out.path_prefix.empty() || out.path_prefix[0] != '/') {
+          r.Error(k, absl::StrCat(where, ".path_prefix: required, starting with '/'"));
+        }
+        if (out.product.empty() && out.table.empty()) {
+          r.Error(k, absl::StrCat(where, ": name a product or a table"));
+        }
+        e.routes.push_back(std::move(out));
+      }
+    } else {
+      r.Unknown("envoy", k);
+    }
+  });
+  r.Section(*root, "authzen", [&](const std::string& k, const Value& v) {
+    if (k == "base_url") {
+      r.String("authzen", k, v, c.authzen_base_url);
+      while (!c.authzen_base_url.empty() && c.authzen_base_url.back() == '/') {
+        c.authzen_base_url.pop_back();
+      }
+    } else {
+      r.Unknown("authzen", k);
     }
   });
   if (!r.errors().empty()) return absl::InvalidArgumentError(absl::StrJoin(r.errors(), "\n"));

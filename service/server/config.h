@@ -6,12 +6,41 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/decision_log/decision_log.h"
 
 namespace arbiter {
+
+// One entry of the Envoy door's path -> resource table (config `envoy.routes`): requests whose
+// path (without the query) is `path_prefix` or continues it with '/' are checked against this
+// resource. Routes with `context_extensions` in Envoy's config do not need an entry here.
+struct EnvoyRoute {
+  std::string path_prefix;
+  std::string product;
+  std::string table;  // catalog.schema.table
+  std::string domain;
+  std::vector<std::string> columns;
+};
+
+// The Envoy ext_authz door (service/envoy): how a CheckRequest becomes an access request.
+struct EnvoyDoorConfig {
+  // The header Envoy's jwt_authn filter forwards the verified payload in (forward_payload_header).
+  std::string jwt_payload_header = "x-jwt-payload";
+  // JWT claim names for the principal's id, roles, groups and domain. Other scalar claims become
+  // principal attributes.
+  std::string id_claim = "sub";
+  std::string roles_claim = "roles";
+  std::string groups_claim = "groups";
+  std::string domain_claim = "domain";
+  // HTTP method -> action; a method not listed becomes "unknown" (which policies deny).
+  std::map<std::string, std::string> method_actions = {{"GET", "read"},    {"HEAD", "read"},
+                                                       {"POST", "write"},  {"PUT", "write"},
+                                                       {"PATCH", "write"}, {"DELETE", "delete"}};
+  std::vector<EnvoyRoute> routes;
+};
 
 struct ServerConfig {
   std::string bundle_dir;
@@ -52,6 +81,14 @@ struct ServerConfig {
   int64_t trino_max_checks_per_request = 10000;
   int64_t trino_max_groups_per_identity = 1024;
   int64_t trino_max_body_bytes = 4 << 20;
+
+  // Envoy ext_authz on the gRPC port (section `envoy`).
+  EnvoyDoorConfig envoy;
+
+  // AuthZEN on the HTTP side port (section `authzen`): the PDP's own URL ("https://pdp.example"),
+  // as PEPs reach it, for /.well-known/authzen-configuration. Empty: "http://" + the request's
+  // Host header.
+  std::string authzen_base_url;
 
   // INVALID_ARGUMENT listing every bad field.
   absl::Status Validate() const;

@@ -7,21 +7,6 @@
 #include "service/convert/convert.h"
 
 namespace arbiter {
-namespace {
-
-// Releases a CallGate slot when the handler returns.
-class GateSlot {
- public:
-  explicit GateSlot(CallGate* gate) : gate_(gate) {}
-  ~GateSlot() {
-    if (gate_ != nullptr) gate_->Leave();
-  }
-  GateSlot(const GateSlot&) = delete;
-  GateSlot& operator=(const GateSlot&) = delete;
-
- private:
-  CallGate* gate_;
-};
 
 absl::Time DeadlineOf(grpc::ServerContextBase* ctx, const ServerConfig& config) {
   absl::Time now = absl::Now();
@@ -44,6 +29,8 @@ CallerInfo CallerOf(grpc::ServerContextBase* ctx) {
   }
   return c;
 }
+
+namespace {
 
 google::protobuf::Timestamp ToTimestamp(absl::Time t) {
   return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));

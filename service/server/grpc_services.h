@@ -42,6 +42,28 @@ class CallGate {
   std::atomic<bool> draining_{false};
 };
 
+// Releases a CallGate slot when the handler returns (take the slot with CallGate::Enter first).
+class GateSlot {
+ public:
+  explicit GateSlot(CallGate* gate) : gate_(gate) {}
+  ~GateSlot() {
+    if (gate_ != nullptr) gate_->Leave();
+  }
+  GateSlot(const GateSlot&) = delete;
+  GateSlot& operator=(const GateSlot&) = delete;
+
+ private:
+  CallGate* gate_;
+};
+
+// The evaluation deadline of a call: the client's, or config.default_deadline when it set none,
+// capped at config.max_deadline.
+absl::Time DeadlineOf(grpc::ServerContextBase* ctx, const ServerConfig& config);
+
+// Who is calling, for the decision log: the peer address and the x-arbiter-caller metadata (or
+// the user agent).
+CallerInfo CallerOf(grpc::ServerContextBase* ctx);
+
 // Runs decisions handed over by the callback handlers on a fixed set of threads. Thread-safe.
 class DecisionWorkers {
  public:

@@ -15,14 +15,17 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
+#include "service/authzen/routes.h"
+#include "service/envoy/ext_authz_service.h"
 #include "service/server/config.h"
 #include "service/server/server.h"
 #include "service/trino/routes.h"
 
 ABSL_FLAG(std::string, bundle, "", "Policy bundle directory (required).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address HOST:PORT (port 0 = any).");
-ABSL_FLAG(std::string, http_listen, "",
-          "HTTP side port HOST:PORT for /metrics, /healthz, /readyz and the OPA/Trino API.");
+ABSL_FLAG(
+    std::string, http_listen, "",
+    "HTTP side port HOST:PORT for /metrics, /healthz, /readyz, the OPA/Trino API and AuthZEN.");
 ABSL_FLAG(std::string, config, "", "Optional YAML config file (limits, decision log, ...).");
 ABSL_FLAG(std::string, port_file, "",
           "Write the bound gRPC and HTTP ports here once serving (for tests and scripts).");
@@ -67,7 +70,12 @@ int main(int argc, char** argv) {
   if (std::string h = absl::GetFlag(FLAGS_http_listen); !h.empty()) config.http_listen = h;
 
   arbiter::ArbiterServer server(config);
-  if (absl::Status s = server.Start({arbiter::trino::InstallTrinoRoutes}); !s.ok()) {
+  // The doors onto the same decisions beside arbiter.v1: Trino's OPA API and AuthZEN on the HTTP
+  // side port, Envoy's ext_authz on the gRPC port.
+  if (absl::Status s =
+          server.Start({arbiter::trino::InstallTrinoRoutes, arbiter::authzen::InstallAuthzenRoutes},
+                       {arbiter::ext_authz::MakeAuthorizationService});
+      !s.ok()) {
     std::fprintf(stderr, "arbiterd: %s\n", std::string(s.message()).c_str());
     return 1;
   }

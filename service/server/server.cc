@@ -30,7 +30,8 @@ ArbiterServer::ArbiterServer(ServerConfig config) : config_(std::move(config)) {
 
 ArbiterServer::~ArbiterServer() { Shutdown(); }
 
-absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_routes) {
+absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_routes,
+                                  const std::vector<GrpcServiceInstaller>& grpc_services) {
   if (absl::Status s = config_.Validate(); !s.ok()) return s;
   bundles_ = std::make_unique<BundleManager>(config_.bundle_dir);
   metrics_ = std::make_unique<ServerMetrics>(registry_);
@@ -90,6 +91,10 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, threads);
   builder.RegisterService(decision_service_.get());
   builder.RegisterService(policy_service_.get());
+  for (const auto& install : grpc_services) {
+    extra_services_.push_back(install(*decider_, config_, *gate_));
+    builder.RegisterService(extra_services_.back().get());
+  }
   grpc_ = builder.BuildAndStart();
   if (grpc_ == nullptr || grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.listen));

@@ -23,6 +23,12 @@ namespace arbiter {
 // Lets other modules (the Trino endpoint) add HTTP routes before the side port starts.
 using HttpRouteInstaller = std::function<void(HttpServer&, Decider&, const ServerConfig&)>;
 
+// Lets other modules (the Envoy ext_authz door) serve more gRPC services beside arbiter.v1 on
+// the same port, with the same decider, limits and concurrency gate. The server owns what it
+// returns and registers it before the port starts.
+using GrpcServiceInstaller =
+    std::function<std::unique_ptr<grpc::Service>(Decider&, const ServerConfig&, CallGate&)>;
+
 class ArbiterServer {
  public:
   explicit ArbiterServer(ServerConfig config);
@@ -30,7 +36,8 @@ class ArbiterServer {
 
   // Loads the bundle (refusing to start without one), opens the decision log, binds the gRPC
   // and HTTP ports and starts the watcher. Errors name the file, field or address at fault.
-  absl::Status Start(const std::vector<HttpRouteInstaller>& http_routes = {});
+  absl::Status Start(const std::vector<HttpRouteInstaller>& http_routes = {},
+                     const std::vector<GrpcServiceInstaller>& grpc_services = {});
 
   // Drains: health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish (up to the drain
   // timeout), the decision log is flushed. Idempotent.
@@ -52,6 +59,7 @@ class ArbiterServer {
   std::unique_ptr<CallGate> gate_;
   std::unique_ptr<DecisionServiceImpl> decision_service_;
   std::unique_ptr<PolicyServiceImpl> policy_service_;
+  std::vector<std::unique_ptr<grpc::Service>> extra_services_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpServer> http_;
   int grpc_port_ = 0;

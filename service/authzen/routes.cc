@@ -1,0 +1,173 @@
+#include "service/authzen/routes.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+#include "service/authzen/translate.h"
+
+namespace arbiter::authzen {
+namespace {
+
+constexpr char kJson[] = "application/json";
+constexpr char kEvaluationPath[] = "/access/v1/evaluation";
+constexpr char kEvaluationsPath[] = "/access/v1/evaluations";
+constexpr char kMetadataPath[] = "/.well-known/authzen-configuration";
+
+HttpResponse Error(int status, absl::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::string(message);
+  return r;
+}
+
+// A Host header that can be part of a URL: a name or address and an optional port.
+bool SafeHost(absl::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  for (char c : host) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != ':' &&
+        c != '[' && c != ']') {
+      return false;
+    }
+  }
+  return true;
+}
+
+class AuthzenEndpoint {
+ public:
+  AuthzenEndpoint(Decider& decider, const ServerConfig& config)
+      : decider_(decider),
+        base_url_(config.authzen_base_url),
+        deadline_(config.default_deadline),
+        max_items_(static_cast<size_t>(config.max_batch_size)) {}
+
+  HttpResponse Evaluation(const HttpRequest& http) {
+    absl::StatusOr<AccessRequest> request = ParseEvaluation(http.body);
+    if (!request.ok()) return WithRequestId(http, Error(400, request.status().message()));
+    Stamp(http, *request);
+    absl::StatusOr<Decision> d = decider_.Decide(*request, absl::Now() + deadline_, Caller(http));
+    if (!d.ok()) return WithRequestId(http, Failure(d.status()));
+    return WithRequestId(http, Json(DecisionJson(*d)));
+  }
+
+  HttpResponse Evaluations(const HttpRequest& http) {
+    absl::StatusOr<authzen::Evaluations> batch = ParseEvaluations(http.body, max_items_);
+    if (!batch.ok()) return WithRequestId(http, Error(400, batch.status().message()));
+    if (batch->single) return WithRequestId(http, Single(http, batch->items.front()));
+    for (AccessRequest& r : batch->items) Stamp(http, r);
+    absl::Time deadline = absl::Now() + deadline_;
+    CallerInfo caller = Caller(http);
+    std::vector<std::string> answers;
+    if (batch->semantic == Semantic::kExecuteAll) {
+      std::string revision;
+      auto decisions = decider_.DecideBatch(batch->items, deadline, caller, &revision);
+      for (const auto& d : decisions) {
+        absl::StatusOr<std::string> a = Answer(d);
+        if (!a.ok()) return WithRequestId(http, Failure(a.status()));
+        answers.push_back(*std::move(a));
+      }
+    } else {
+      const bool stop_on_allow = batch->semantic == Semantic::kPermitOnFirstPermit;
+      for (size_t i = 0; i < batch->items.size(); ++i) {
+        absl::StatusOr<Decision> d = decider_.Decide(batch->items[i], deadline, caller);
+        absl::StatusOr<std::string> a = Answer(d);
+        if (!a.ok()) return WithRequestId(http, Failure(a.status()));
+        answers.push_back(*std::move(a));
+        // A malformed evaluation counts as a denial (the specification: "error, or decision
+        // false").
+        bool allowed = d.ok() && d->effect == Effect::kAllow;
+        if (allowed == stop_on_allow) break;
+      }
+    }
+    return WithRequestId(
+        http, Json(absl::StrCat("{\"evaluations\":[", absl::StrJoin(answers, ","), "]}")));
+  }
+
+  HttpResponse Metadata(const HttpRequest& http) {
+    std::string base = base_url_;
+    if (base.empty()) {
+      std::string host = http.Header("Host");
+      if (!SafeHost(host)) return Error(400, "Host: required (a host name or address and port)");
+      base = absl::StrCat("http://", host);
+    }
+    nlohmann::ordered_json j = {{"policy_decision_point", base},
+                                {"access_evaluation_endpoint", base + kEvaluationPath},
+                                {"access_evaluations_endpoint", base + kEvaluationsPath}};
+    return Json(j.dump());
+  }
+
+ private:
+  static HttpResponse Json(std::string body) {
+    HttpResponse r;
+    r.content_type = kJson;
+    r.body = std::move(body);
+    return r;
+  }
+
+  static HttpResponse WithRequestId(const HttpRequest& http, HttpResponse r) {
+    if (std::string id = http.Header("X-Request-ID"); !id.empty()) {
+      r.headers.emplace_back("X-Request-ID", std::move(id));
+    }
+    return r;
+  }
+
+  // Could not decide: the PEP must fail closed, so never a decision.
+  static HttpResponse Failure(const absl::Status& s) {
+    if (s.code() == absl::StatusCode::kInvalidArgument) return Error(400, s.message());
+    return Error(500, absl::StrCat("could not decide: ", s.message()));
+  }
+
+  static CallerInfo Caller(const HttpRequest& http) {
+    CallerInfo c;
+    c.transport = "http";
+    c.identity = http.Header("User-Agent");
+    return c;
+  }
+
+  // The PEP's request id, for the decision log.
+  static void Stamp(const HttpRequest& http, AccessRequest& r) {
+    if (std::string id = http.Header("X-Request-ID"); !id.empty()) r.context["request_id"] = id;
+  }
+
+  // One decision of a batch: the Decision object, a per-evaluation error for a malformed one, or
+  // (any other error) the status that fails the whole call.
+  static absl::StatusOr<std::string> Answer(const absl::StatusOr<Decision>& d) {
+    if (d.ok()) return DecisionJson(*d);
+    if (d.status().code() == absl::StatusCode::kInvalidArgument) {
+      return EvaluationErrorJson(d.status());
+    }
+    return d.status();
+  }
+
+  HttpResponse Single(const HttpRequest& http, AccessRequest request) {
+    Stamp(http, request);
+    absl::StatusOr<Decision> d = decider_.Decide(request, absl::Now() + deadline_, Caller(http));
+    if (!d.ok()) return Failure(d.status());
+    return Json(DecisionJson(*d));
+  }
+
+  Decider& decider_;
+  const std::string base_url_;
+  const absl::Duration deadline_;
+  const size_t max_items_;
+};
+
+}  // namespace
+
+void InstallAuthzenRoutes(HttpServer& http, Decider& decider, const ServerConfig& config) {
+  auto endpoint = std::make_shared<AuthzenEndpoint>(decider, config);
+  http.Handle("POST", kEvaluationPath,
+              [endpoint](const HttpRequest& r) { return endpoint->Evaluation(r); });
+  http.Handle("POST", kEvaluationsPath,
+              [endpoint](const HttpRequest& r) { return endpoint->Evaluations(r); });
+  http.Handle("GET", kMetadataPath,
+              [endpoint](const HttpRequest& r) { return endpoint->Metadata(r); });
+}
+
+}  // namespace arbiter::authzen
