@@ -20,7 +20,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libabsl20220623 liblua5.4-0 libyaml-cpp0.7 libyaml-0-2 libre2-9 \
-      libmicrohttpd12 ca-certificates \
+      libmicrohttpd12 libgnutls30 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # A fixed non-root uid/gid: the Helm chart's podSecurityContext runs as the same ids.
 RUN groupadd --system --gid 10001 arbiter \
@@ -35,4 +35,5 @@ USER 10001:10001
 # gRPC (arbiter.v1, grpc.health.v1, reflection) and HTTP (/metrics, /healthz, /readyz, OPA API).
 EXPOSE 50051 8181
 ENTRYPOINT ["/usr/local/bin/arbiterd"]
-CMD ["--bundle", "/usr/share/arbiter/policies", "--listen", "0.0.0.0:50051", "--http-listen", "0.0.0.0:8181"]
+# Plaintext for a local try only (every caller "anonymous"); the Helm chart runs it with mutual TLS.
+CMD ["--bundle", "/usr/share/arbiter/policies", "--listen", "0.0.0.0:50051", "--http-listen", "0.0.0.0:8181", "--allow-insecure"]

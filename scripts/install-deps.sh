@@ -10,10 +10,11 @@ BUILD_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev liblua5.4-dev libyaml-cpp-dev libyaml-dev libre2-dev nlohmann-json3-dev libmicrohttpd-dev
+  libgnutls28-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TEST_PACKAGES=(
-  clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format openssl curl
   grpc-proto nghttp2-client python3 python3-grpcio python3-protobuf python3-yaml python3-pytest
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
 )

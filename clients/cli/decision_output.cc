@@ -12,6 +12,11 @@ std::string FormatDecisionText(const v1::Decision& d, const std::string& kind) {
   if (d.defaulted()) absl::StrAppend(&out, "  (no policy decided: bundle default)");
   absl::StrAppend(&out, "\n");
   for (const v1::Reason& r : d.reasons()) {
+    if (r.severity() == v1::SEVERITY_INFO) {
+      absl::StrAppend(&out, "  i ", r.message(), "\n");
+      if (!r.detail().empty()) absl::StrAppend(&out, "      detail: ", r.detail(), "\n");
+      continue;
+    }
     const char* mark = r.severity() == v1::SEVERITY_WARNING ? "!"
                        : r.obligation()                     ? "~"
                        : r.effect() == v1::EFFECT_ALLOW     ? "+"

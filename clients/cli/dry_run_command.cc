@@ -1,6 +1,7 @@
 #include "clients/cli/dry_run_command.h"
 
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "clients/cli/args.h"
+#include "clients/cli/connection.h"
 #include "clients/cli/offline_commands.h"
 #include "clients/cli/request_input.h"
 #include "clients/cpp/arbiter_client.h"
@@ -37,6 +39,7 @@ struct DryRunFlags {
   std::string output = "text";
   int examples = 5;
   int timeout_ms = 60000;
+  client::ClientOptions client;  // TLS to the server
 };
 
 absl::StatusOr<DryRunFlags> CheckFlags(const Args& args) {
@@ -46,6 +49,7 @@ absl::StatusOr<DryRunFlags> CheckFlags(const Args& args) {
   f.candidate = args.Get("candidate");
   if (f.candidate.empty()) problems.push_back("--candidate DIR: required");
   f.server = args.Get("server");
+  if (absl::Status s = ApplyTls(args, f.client); !s.ok()) problems.emplace_back(s.message());
   if (args.Has("requests") && args.Has("replay")) {
     problems.push_back("--requests and --replay: give one");
   }
@@ -141,7 +145,7 @@ absl::StatusOr<v1::DryRunResponse> RunOnServer(const DryRunFlags& f, const Bundl
           static_cast<int32_t>(absl::ToInt64Nanoseconds(f.since - absl::FromUnixSeconds(seconds))));
     }
   }
-  client::ClientOptions options;
+  client::ClientOptions options = f.client;
   options.caller = "arbiter-cli dry-run";
   options.timeout = absl::Milliseconds(f.timeout_ms);
   client::Client c(f.server, options);
@@ -151,10 +155,10 @@ absl::StatusOr<v1::DryRunResponse> RunOnServer(const DryRunFlags& f, const Bundl
 }  // namespace
 
 int DryRunCommand(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2,
-                        {"candidate", "requests", "replay", "server", "recent", "since", "bundle",
-                         "output", "examples", "timeout-ms"},
-                        {});
+  std::set<std::string> with_value = {"candidate", "requests", "replay", "server",   "recent",
+                                      "since",     "bundle",   "output", "examples", "timeout-ms"};
+  with_value.insert(TlsFlags().begin(), TlsFlags().end());
+  auto args = ParseArgs(argc, argv, 2, with_value, {});
   if (!args.ok()) return Fail(args.status());
   absl::StatusOr<DryRunFlags> flags = CheckFlags(*args);
   if (!flags.ok()) return Fail(flags.status());

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "clients/cli/args.h"
+#include "clients/cli/connection.h"
 #include "clients/cli/gate_input.h"
 #include "clients/cli/gate_output.h"
 #include "clients/cli/offline_commands.h"
@@ -113,11 +114,12 @@ absl::StatusOr<v1::Decision> DecideOffline(const std::string& bundle_dir, GateIn
 }  // namespace
 
 int GateCommand(int argc, char** argv) {
-  auto args = ParseArgs(
-      argc, argv, 2,
-      {"product", "contract", "previous", "previous-contract", "previous-ref", "env", "server",
-       "bundle", "output", "commit", "actor", "run-url", "pipeline", "requester", "timeout-ms"},
-      {"fail-on-warn"});
+  std::set<std::string> with_value = {"product",      "contract",  "previous",  "previous-contract",
+                                      "previous-ref", "env",       "server",    "bundle",
+                                      "output",       "commit",    "actor",     "run-url",
+                                      "pipeline",     "requester", "timeout-ms"};
+  with_value.insert(TlsFlags().begin(), TlsFlags().end());
+  auto args = ParseArgs(argc, argv, 2, with_value, {"fail-on-warn"});
   if (!args.ok()) return Fail(args.status());
   if (!args->positional.empty()) {
     return Fail(absl::InvalidArgumentError(
@@ -152,6 +154,7 @@ int GateCommand(int argc, char** argv) {
         DecideOffline(args->Get("bundle"), *in, args->Has("previous") || args->Has("previous-ref"));
   } else {
     client::ClientOptions options;
+    if (absl::Status s = ApplyTls(*args, options); !s.ok()) return Fail(s);
     options.caller = "arbiter-gate";
     options.timeout = absl::Milliseconds(timeout_ms);
     client::Client c(args->Get("server"), options);

@@ -262,11 +262,13 @@ std::string EscapeProperty(const std::string& s) {
 std::string SeverityWord(const v1::Reason& r) {
   if (r.severity() == v1::SEVERITY_WARNING) return "warning";
   if (r.severity() == v1::SEVERITY_ERROR) return "error";
+  if (r.severity() == v1::SEVERITY_INFO) return "info";
   return r.effect() == v1::EFFECT_ALLOW ? "allow" : "error";
 }
 
 bool IsError(const v1::Reason& r) {
-  return r.effect() == v1::EFFECT_DENY && r.severity() != v1::SEVERITY_WARNING;
+  return r.effect() == v1::EFFECT_DENY && r.severity() != v1::SEVERITY_WARNING &&
+         r.severity() != v1::SEVERITY_INFO;
 }
 bool IsWarning(const v1::Reason& r) { return r.severity() == v1::SEVERITY_WARNING; }
 

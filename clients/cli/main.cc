@@ -60,6 +60,10 @@ Per-field request flags:
   deployment:  --product FILE [--previous FILE] [--contract FILE]... [--previous-contract FILE]...
                --env ENV [--pipeline k=v]... [--requester ID]
 
+TLS, for every command given --server (mutual TLS: arbiterd authorizes the certificate's
+identity; defaults from ARBITER_TLS_CA, ARBITER_TLS_CERT, ARBITER_TLS_KEY, ARBITER_TLS_SERVER_NAME):
+  --tls-ca FILE  --tls-cert FILE --tls-key FILE  [--tls-server-name NAME]
+
 Exit codes: 0 allowed (or tests passed), 1 denied (or tests failed), 2 could not decide.
 )";
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/cli/args.h"
+#include "clients/cli/connection.h"
 #include "clients/cli/decision_output.h"
 #include "clients/cli/offline_commands.h"
 #include "clients/cli/request_input.h"
@@ -21,6 +22,7 @@ int CheckCommand(int argc, char** argv) {
   if (!kind.ok()) return Fail(kind.status());
   std::set<std::string> with_value = RequestFlags();
   with_value.insert({"server", "output", "timeout-ms"});
+  with_value.insert(TlsFlags().begin(), TlsFlags().end());
   auto args = ParseArgs(argc, argv, 3, with_value, {});
   if (!args.ok()) return Fail(args.status());
   if (!args->Has("server")) return Fail(absl::InvalidArgumentError("--server ADDR: required"));
@@ -31,6 +33,7 @@ int CheckCommand(int argc, char** argv) {
   absl::StatusOr<v1::DryRunCase> request = BuildRequest(*kind, *args);
   if (!request.ok()) return Fail(request.status());
   client::ClientOptions options;
+  if (absl::Status s = ApplyTls(*args, options); !s.ok()) return Fail(s);
   options.caller = "arbiter-cli";
   int timeout_ms = 5000;
   if (args->Has("timeout-ms") && !absl::SimpleAtoi(args->Get("timeout-ms"), &timeout_ms)) {
@@ -49,10 +52,14 @@ int CheckCommand(int argc, char** argv) {
 }
 
 int StatusCommand(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2, {"server"}, {});
+  std::set<std::string> with_value = TlsFlags();
+  with_value.insert("server");
+  auto args = ParseArgs(argc, argv, 2, with_value, {});
   if (!args.ok()) return Fail(args.status());
   if (!args->Has("server")) return Fail(absl::InvalidArgumentError("--server ADDR: required"));
-  client::Client c(args->Get("server"));
+  client::ClientOptions options;
+  if (absl::Status s = ApplyTls(*args, options); !s.ok()) return Fail(s);
+  client::Client c(args->Get("server"), options);
   auto status = c.GetStatus();
   if (!status.ok()) return Fail(status.status());
   std::cout << ToJson(*status, true);

@@ -1,5 +1,8 @@
 #include "clients/cpp/arbiter_client.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 
 namespace arbiter::client {
@@ -12,11 +15,58 @@ absl::Status FromGrpcStatus(const grpc::Status& status, const char* method) {
 
 namespace {
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
-                                           const ClientOptions& options) {
+absl::StatusOr<std::string> ReadPem(const char* what, const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in || ss.str().find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": cannot read a PEM file at ", path));
+  }
+  return ss.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const ClientOptions& options) {
+  if (options.tls_ca.empty() && options.tls_cert.empty() && options.tls_key.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("tls: a client certificate needs its key and vice versa");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!options.tls_ca.empty()) {
+    auto ca = ReadPem("tls ca", options.tls_ca);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+  }
+  if (!options.tls_cert.empty()) {
+    auto cert = ReadPem("tls cert", options.tls_cert);
+    if (!cert.ok()) return cert.status();
+    auto key = ReadPem("tls key", options.tls_key);
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+namespace {
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const ClientOptions& options,
+                                           absl::Status& error) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  if (!options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
+  auto credentials = ChannelCredentialsFor(options);
+  if (!credentials.ok()) {
+    error = credentials.status();
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  }
+  return grpc::CreateCustomChannel(target, *credentials, args);
 }
 
 template <typename Req, typename Resp, typename Stub>
@@ -32,8 +82,11 @@ absl::StatusOr<Resp> Call(const Stub& stub,
 
 }  // namespace
 
-Client::Client(const std::string& target, ClientOptions options)
-    : Client(MakeChannel(target, options), options) {}
+Client::Client(const std::string& target, ClientOptions options) : options_(options) {
+  channel_ = MakeChannel(target, options_, init_error_);
+  decisions_ = v1::DecisionService::NewStub(channel_);
+  policies_ = v1::PolicyService::NewStub(channel_);
+}
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : options_(std::move(options)),
@@ -48,6 +101,7 @@ void Client::Prepare(grpc::ClientContext& ctx) const {
 
 #define ARBITER_CLIENT_CALL(stub, Method, Req, Resp)                                              \
   absl::StatusOr<Resp> Client::Method(const Req& request) const {                                 \
+    if (!init_error_.ok()) return init_error_;                                                    \
     grpc::ClientContext ctx;                                                                      \
     Prepare(ctx);                                                                                 \
     return Call<Req, Resp>(stub, &std::remove_reference_t<decltype(*stub)>::Method, ctx, request, \
@@ -64,6 +118,7 @@ ARBITER_CLIENT_CALL(policies_, DryRun, v1::DryRunRequest, v1::DryRunResponse)
 #undef ARBITER_CLIENT_CALL
 
 absl::StatusOr<v1::GetStatusResponse> Client::GetStatus() const {
+  if (!init_error_.ok()) return init_error_;
   grpc::ClientContext ctx;
   Prepare(ctx);
   v1::GetStatusResponse resp;
@@ -73,6 +128,7 @@ absl::StatusOr<v1::GetStatusResponse> Client::GetStatus() const {
 }
 
 absl::StatusOr<v1::ListPoliciesResponse> Client::ListPolicies(const std::string& domain) const {
+  if (!init_error_.ok()) return init_error_;
   grpc::ClientContext ctx;
   Prepare(ctx);
   v1::ListPoliciesRequest req;
@@ -84,6 +140,7 @@ absl::StatusOr<v1::ListPoliciesResponse> Client::ListPolicies(const std::string&
 }
 
 absl::StatusOr<v1::ReloadResponse> Client::Reload() const {
+  if (!init_error_.ok()) return init_error_;
   grpc::ClientContext ctx;
   Prepare(ctx);
   v1::ReloadResponse resp;

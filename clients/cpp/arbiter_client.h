@@ -26,8 +26,17 @@ namespace arbiter::client {
 struct ClientOptions {
   // Deadline of each call; Arbiter also caps it server-side.
   absl::Duration timeout = absl::Seconds(5);
-  // Sent as x-arbiter-caller, recorded in the decision log.
+  // Sent as x-arbiter-caller: recorded in the decision log as a *claimed* name beside the
+  // identity the server authenticated (it never sets the identity).
   std::string caller;
+  // TLS (PEM file paths). With any of them set the channel uses TLS: the server is verified
+  // against `tls_ca` (the system roots when empty); `tls_cert` and `tls_key` are the client's
+  // certificate for mutual TLS, the identity arbiterd authorizes.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  // The name the server certificate must carry, when it differs from the target's host.
+  std::string tls_server_name;
   // Largest response accepted (batches and dry-runs can be large).
   int max_receive_message_bytes = 64 << 20;
 };
@@ -37,7 +46,8 @@ inline bool Allowed(const v1::Decision& d) { return d.effect() == v1::EFFECT_ALL
 
 class Client {
  public:
-  // Connects lazily to `target` ("host:port" or any gRPC target URI) without TLS.
+  // Connects lazily to `target` ("host:port" or any gRPC target URI), over TLS when the options
+  // name TLS files. A file that cannot be read makes every call fail with its error.
   explicit Client(const std::string& target, ClientOptions options = {});
   // Uses an existing channel (for TLS or custom load balancing).
   Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options);
@@ -61,10 +71,16 @@ class Client {
   void Prepare(grpc::ClientContext& ctx) const;
 
   ClientOptions options_;
+  absl::Status init_error_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::DecisionService::Stub> decisions_;
   std::unique_ptr<v1::PolicyService::Stub> policies_;
 };
+
+// The channel credentials `options` ask for: insecure without TLS files, else TLS (and mTLS with
+// a client certificate). INVALID_ARGUMENT naming an unreadable file or a cert without its key.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const ClientOptions& options);
 
 // grpc::Status -> absl::Status (same codes), prefixed with the method name.
 absl::Status FromGrpcStatus(const grpc::Status& status, const char* method);

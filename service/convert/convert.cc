@@ -217,6 +217,7 @@ void ToProto(const Decision& d, v1::Decision* out) {
     pr->set_effect(r.effect == Effect::kAllow ? v1::EFFECT_ALLOW : v1::EFFECT_DENY);
     pr->set_severity(r.severity == Severity::kError     ? v1::SEVERITY_ERROR
                      : r.severity == Severity::kWarning ? v1::SEVERITY_WARNING
+                     : r.severity == Severity::kInfo    ? v1::SEVERITY_INFO
                                                         : v1::SEVERITY_UNSPECIFIED);
     pr->set_message(r.message);
     pr->set_detail(r.detail);

@@ -287,17 +287,23 @@ void AppendTime(std::string& out, absl::Time t) {
   out.append("+00:00", 6);
 }
 
-void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& request,
-                           absl::Time time, absl::Duration latency, const Caller& caller) {
+namespace {
+
+// The log line, with the request written by `write_request` (the request itself, or its
+// redacted JSON).
+template <typename WriteRequest>
+void AppendLine(std::string& out, const Decision& d, Kind request_kind,
+                WriteRequest&& write_request, absl::Time time, absl::Duration latency,
+                const Caller& caller) {
   out.append("{\"decision_id\":");
   AppendString(out, d.decision_id);
   out.append(",\"time\":\"");
   AppendTime(out, time);
   out.append("\",\"kind\":\"");
-  absl::string_view kind = KindName(KindOf(request));
+  absl::string_view kind = KindName(request_kind);
   out.append(kind.data(), kind.size());
   out.append("\",\"request\":");
-  AppendRequest(out, request);
+  write_request(out);
   absl::StrAppend(&out, ",\"effect\":\"", EffectName(d.effect), "\",\"reasons\":[");
   for (size_t i = 0; i < d.reasons.size(); ++i) {
     const Reason& r = d.reasons[i];
@@ -345,9 +351,22 @@ void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& r
   AppendString(out, caller.peer);
   out.append(",\"identity\":");
   AppendString(out, caller.identity);
+  out.append(",\"role\":");
+  AppendString(out, caller.role);
+  out.append(",\"claimed\":");
+  AppendString(out, caller.claimed);
   out.append(",\"transport\":");
   AppendString(out, caller.transport);
   out.append("}}");
+}
+
+}  // namespace
+
+void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& request,
+                           absl::Time time, absl::Duration latency, const Caller& caller) {
+  AppendLine(
+      out, d, KindOf(request), [&](std::string& o) { AppendRequest(o, request); }, time, latency,
+      caller);
 }
 
 std::string DecisionLogLine(const Decision& d, const Request& request, absl::Time time,
@@ -355,6 +374,16 @@ std::string DecisionLogLine(const Decision& d, const Request& request, absl::Tim
   std::string out;
   out.reserve(1536);
   AppendDecisionLogLine(out, d, request, time, latency, caller);
+  return out;
+}
+
+std::string DecisionLogLine(const Decision& d, Kind kind, absl::string_view request_json,
+                            absl::Time time, absl::Duration latency, const Caller& caller) {
+  std::string out;
+  out.reserve(1536 + request_json.size());
+  AppendLine(
+      out, d, kind, [&](std::string& o) { o.append(request_json.data(), request_json.size()); },
+      time, latency, caller);
   return out;
 }
 

@@ -7,7 +7,8 @@
 //   reasons [{policy_id, origin, effect, severity, message, detail}],
 //   obligations {column_masks [{column, expression}], row_filters []}, bundle_revision, domain,
 //   evaluated_policies, overridden_policies, faults [{policy_id, type}], latency_us,
-//   caller {peer, identity, transport}.
+//   caller {peer, identity, role, claimed, transport} (identity and role as authenticated;
+//   claimed: what the client's x-arbiter-caller header said, recorded only).
 // `request` is the proto3 JSON mapping of the request message (AccessRequest, ProductRequest or
 // DeploymentRequest; lowerCamelCase names, empty fields left out), so that `arbiter dry-run`
 // and the DryRun call can replay it. Documents (products, contracts) are written as
@@ -47,6 +48,8 @@ void AppendTime(std::string& out, absl::Time t);
 struct Caller {
   absl::string_view peer;
   absl::string_view identity;
+  absl::string_view role;
+  absl::string_view claimed;
   absl::string_view transport;
 };
 
@@ -55,6 +58,10 @@ void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& r
                            absl::Time time, absl::Duration latency, const Caller& caller);
 std::string DecisionLogLine(const Decision& d, const Request& request, absl::Time time,
                             absl::Duration latency, const Caller& caller);
+// The same with the request already written as JSON (`request_json`, of a `kind` request): the
+// decision log's redacted form.
+std::string DecisionLogLine(const Decision& d, Kind kind, absl::string_view request_json,
+                            absl::Time time, absl::Duration latency, const Caller& caller);
 
 }  // namespace arbiter::json
 

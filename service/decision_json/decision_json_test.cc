@@ -155,7 +155,8 @@ TEST(DecisionLogLineTest, HasEveryFieldOfTheLogLine) {
   d.faults.push_back({"sales.x", PolicyFault::Type::kBudget});
   absl::Time t = absl::FromUnixMillis(1700000000123);
   std::string line = DecisionLogLine(d, Request(FromProto(AccessProto())), t,
-                                     absl::Microseconds(42), {"ipv4:1.2.3.4:5", "me", "grpc"});
+                                     absl::Microseconds(42),
+                                     {"ipv4:1.2.3.4:5", "me", "engine", "a-claim", "grpc"});
   EXPECT_EQ(line.find('\n'), std::string::npos);
   auto j = nlohmann::json::parse(line);
   EXPECT_EQ(j["decision_id"], "id-1");
@@ -181,7 +182,15 @@ TEST(DecisionLogLineTest, HasEveryFieldOfTheLogLine) {
   EXPECT_EQ(j["latency_us"], 42);
   EXPECT_EQ(j["caller"]["peer"], "ipv4:1.2.3.4:5");
   EXPECT_EQ(j["caller"]["identity"], "me");
+  EXPECT_EQ(j["caller"]["role"], "engine");
+  EXPECT_EQ(j["caller"]["claimed"], "a-claim");
   EXPECT_EQ(j["caller"]["transport"], "grpc");
+  // The same line from the request's JSON (the redacted path) is the same line.
+  std::string request_json;
+  AppendRequest(request_json, Request(FromProto(AccessProto())));
+  EXPECT_EQ(DecisionLogLine(d, Kind::kAccess, request_json, t, absl::Microseconds(42),
+                            {"ipv4:1.2.3.4:5", "me", "engine", "a-claim", "grpc"}),
+            line);
 }
 
 }  // namespace

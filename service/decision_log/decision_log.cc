@@ -32,13 +32,20 @@ class FileSink : public DecisionLogSink {
       fd_ = STDOUT_FILENO;
       return absl::OkStatus();
     }
-    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    // The log holds who read what: readable by the server's user only, and never written
+    // through a symlink someone planted where the log goes.
+    const int fd =
+        ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("decision log: cannot open ", Quoted(path_)));
+      return absl::ErrnoToStatus(
+          errno, absl::StrCat("decision log: cannot open ", Quoted(path_),
+                              errno == ELOOP ? " (it is a symlink; give the real path)" : ""));
     }
     fd_ = fd;
     struct stat st;
     regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
+    // A file left by an older version or another tool may be wider open than 0600.
+    if (regular_ && (st.st_mode & 077) != 0) ::fchmod(fd_, 0600);
     return absl::OkStatus();
   }
 

@@ -66,6 +66,8 @@ std::vector<FindingKey> Findings(const Decision& d) {
     // The closed default's reason only lists what ran: not a finding of any policy, and it
     // would make every defaulted decision look changed when a candidate adds a policy.
     if (r.policy_id == kDefaultReasonId) continue;
+    // The engine's own notes are not findings: they follow from what is compared already.
+    if (r.severity == Severity::kInfo) continue;
     absl::string_view tag = r.severity == Severity::kWarning ? " (warning)"
                             : r.effect == Effect::kAllow     ? " (allow)"
                                                              : "";
@@ -281,9 +283,9 @@ absl::StatusOr<std::vector<DryRunInput>> ParseCaseLines(absl::string_view conten
   return out;
 }
 
-CandidateLoad LoadCandidate(const BundleFiles& files) {
+CandidateLoad LoadCandidate(const BundleFiles& files, const LoadOptions& options) {
   CandidateLoad out;
-  absl::StatusOr<std::shared_ptr<const Bundle>> bundle = Bundle::Load(files);
+  absl::StatusOr<std::shared_ptr<const Bundle>> bundle = Bundle::Load(files, options);
   if (bundle.ok()) {
     out.bundle = *std::move(bundle);
     return out;
@@ -408,8 +410,20 @@ absl::StatusOr<v1::DryRunResponse> CompareBundles(const Bundle& active, const Bu
   return response;
 }
 
+namespace {
+
+// The `domain` a decision-log line records, or "" when the line does not say (or is torn).
+std::string RecordedDomain(absl::string_view line) {
+  absl::StatusOr<Value> tree = ParseJson(line, "line");
+  if (!tree.ok() || !tree->is_map()) return "";
+  return tree->GetString("domain");
+}
+
+}  // namespace
+
 absl::StatusOr<v1::DryRunResponse> RunDryRun(const v1::DryRunRequest& request, const Bundle& active,
-                                             const DecisionLog* log, absl::Time deadline) {
+                                             const DecisionLog* log, absl::Time deadline,
+                                             const DryRunAccess& access) {
   DryRunOptions options;
   options.deadline = deadline;
   options.max_examples = request.max_examples() == 0 ? kDefaultExamples : request.max_examples();
@@ -438,7 +452,13 @@ absl::StatusOr<v1::DryRunResponse> RunDryRun(const v1::DryRunRequest& request, c
       for (const auto& [path, content] : request.candidate().files()) files.files[path] = content;
       break;
     case v1::DryRunRequest::kCandidatePath: {
-      absl::StatusOr<BundleFiles> read = ReadBundleDir(request.candidate_path());
+      std::string dir = request.candidate_path();
+      if (access.resolve_path) {
+        absl::StatusOr<std::string> resolved = access.resolve_path(dir);
+        if (!resolved.ok()) return resolved.status();
+        dir = *std::move(resolved);
+      }
+      absl::StatusOr<BundleFiles> read = ReadBundleDir(dir);
       if (!read.ok()) {
         v1::DryRunResponse response;
         response.set_active_revision(active.revision());
@@ -453,7 +473,15 @@ absl::StatusOr<v1::DryRunResponse> RunDryRun(const v1::DryRunRequest& request, c
       return absl::InvalidArgumentError(
           "candidate_source: required (candidate inline files or candidate_path)");
   }
-  CandidateLoad candidate = LoadCandidate(files);
+  if (access.check_candidate) {
+    if (absl::Status s = access.check_candidate(files); !s.ok()) return s;
+  }
+  LoadOptions load = access.load;
+  load.deadline = std::min(load.deadline, deadline);
+  CandidateLoad candidate = LoadCandidate(files, load);
+  if (absl::Now() > deadline) {
+    return absl::DeadlineExceededError("deadline exceeded while loading the candidate bundle");
+  }
   if (candidate.bundle == nullptr) {
     v1::DryRunResponse response;
     response.set_active_revision(active.revision());
@@ -471,6 +499,7 @@ absl::StatusOr<v1::DryRunResponse> RunDryRun(const v1::DryRunRequest& request, c
                                             : std::numeric_limits<size_t>::max();
     absl::Time since = request.has_since() ? FromTimestamp(request.since()) : absl::InfinitePast();
     for (const std::string& line : log->Recent(max_lines, since)) {
+      if (!access.replay_domain.empty() && RecordedDomain(line) != access.replay_domain) continue;
       absl::StatusOr<v1::DryRunCase> c = ParseCaseLine(line);
       if (c.ok()) {
         inputs.push_back({*std::move(c), ""});
@@ -482,16 +511,20 @@ absl::StatusOr<v1::DryRunResponse> RunDryRun(const v1::DryRunRequest& request, c
   return CompareBundles(active, *candidate.bundle, inputs, options);
 }
 
-std::function<absl::StatusOr<v1::DryRunResponse>(const v1::DryRunRequest&, absl::Time)>
+std::function<absl::StatusOr<v1::DryRunResponse>(const v1::DryRunRequest&, absl::Time,
+                                                 const DryRunAccess&)>
 MakeDryRunHandler(std::function<std::shared_ptr<const Bundle>()> active, const DecisionLog* log) {
-  return
-      [active = std::move(active), log](const v1::DryRunRequest& request,
-                                        absl::Time deadline) -> absl::StatusOr<v1::DryRunResponse> {
-        // One snapshot for the whole run: a reload in the middle must not mix two active bundles.
-        std::shared_ptr<const Bundle> bundle = active();
-        if (bundle == nullptr) return absl::FailedPreconditionError("no policy bundle is loaded");
-        return RunDryRun(request, *bundle, log, deadline);
-      };
+  return [active = std::move(active), log](
+             const v1::DryRunRequest& request, absl::Time deadline,
+             const DryRunAccess& access) -> absl::StatusOr<v1::DryRunResponse> {
+    // One snapshot for the whole run: a reload in the middle must not mix two active bundles.
+    std::shared_ptr<const Bundle> bundle = active();
+    if (bundle == nullptr) return absl::FailedPreconditionError("no policy bundle is loaded");
+    DryRunAccess scoped = access;
+    // A candidate never gets more than the active bundle allows.
+    scoped.load.max_limits = &bundle->limits();
+    return RunDryRun(request, *bundle, log, deadline, scoped);
+  };
 }
 
 }  // namespace arbiter

@@ -80,7 +80,23 @@ struct CandidateLoad {
   std::shared_ptr<const Bundle> bundle;
   std::vector<std::string> errors;
 };
-CandidateLoad LoadCandidate(const BundleFiles& files);
+CandidateLoad LoadCandidate(const BundleFiles& files, const LoadOptions& options = {});
+
+// What one caller of the server's DryRun may submit and see. The server fills it from the
+// caller's role (service/authz); the defaults trust the caller fully (the offline CLI).
+struct DryRunAccess {
+  // Maps candidate_path to the directory to read, or refuses it (PERMISSION_DENIED). Null:
+  // the path is read as given.
+  std::function<absl::StatusOr<std::string>(const std::string&)> resolve_path;
+  // Refuses a candidate the caller may not submit (a domain's change outside its own files).
+  // Null: any candidate.
+  std::function<absl::Status(const BundleFiles&)> check_candidate;
+  // Non-empty: only recorded decisions whose `domain` is this one are replayed; the rest are
+  // neither evaluated nor counted.
+  std::string replay_domain;
+  // Limits ceiling and deadline for loading the candidate.
+  LoadOptions load;
+};
 
 // Evaluates every input on `active` and on `candidate` and compares. Results are in input order
 // (`index` is the position); the summary counts flips by kind, by domain (the candidate's
@@ -100,13 +116,15 @@ absl::StatusOr<v1::DryRunResponse> CompareBundles(const Bundle& active, const Bu
 // recent or max_examples); FAILED_PRECONDITION when a replay is asked of a server whose decision
 // logging is off (`log` null); DEADLINE_EXCEEDED. Nothing is logged: the log is only read.
 absl::StatusOr<v1::DryRunResponse> RunDryRun(const v1::DryRunRequest& request, const Bundle& active,
-                                             const DecisionLog* log, absl::Time deadline);
+                                             const DecisionLog* log, absl::Time deadline,
+                                             const DryRunAccess& access = {});
 
 // The server's DryRun hook (same signature as server/grpc_services.h's DryRunHandler): takes
 // the active snapshot from `active` on each call (FAILED_PRECONDITION when it is null) and runs
 // RunDryRun. `log` may be null (decision logging off); it and whatever `active` reads must
 // outlive the handler. Thread-safe.
-std::function<absl::StatusOr<v1::DryRunResponse>(const v1::DryRunRequest&, absl::Time)>
+std::function<absl::StatusOr<v1::DryRunResponse>(const v1::DryRunRequest&, absl::Time,
+                                                 const DryRunAccess&)>
 MakeDryRunHandler(std::function<std::shared_ptr<const Bundle>()> active, const DecisionLog* log);
 
 // A one-line description of a request for reports: "ana [sales-analysts] read

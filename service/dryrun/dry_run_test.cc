@@ -20,9 +20,12 @@ using enginetest::MustLoad;
 using enginetest::Policy;
 using enginetest::StatusIs;
 
-// The active bundle: sales grants reads to analysts; access is closed otherwise.
+// The active bundle: sales grants reads to analysts; access is closed otherwise. `orders` is
+// sales' product and `leads` marketing's (ownership comes from the catalog).
 BundleFiles ActiveFiles() {
   return Files({{"bundle.yaml", BundleYaml()},
+                {"catalog/products/orders.yaml", "metadata: {name: orders, domain: sales}\n"},
+                {"catalog/products/leads.yaml", "metadata: {name: leads, domain: marketing}\n"},
                 {"domains/sales/grant.lua",
                  Policy("sales.grant",
                         "if has_role(req.principal, 'analyst') then return allow('analysts "
@@ -46,7 +49,8 @@ DryRunInput Access(const std::string& id, const std::string& role, const std::st
                    const std::string& domain = "sales") {
   std::string json = absl::StrCat(
       R"({"principal":{"id":")", id, R"(","roles":[")", role, R"("],"attributes":{"region":")",
-      region, R"("}},"action":"read","resource":{"domain":")", domain, R"(","product":"orders"}})");
+      region, R"("}},"action":"read","resource":{"product":")",
+      domain == "sales" ? "orders" : "leads", R"("}})");
   absl::StatusOr<v1::DryRunCase> c = CaseFromJson(Kind::kAccess, json);
   EXPECT_TRUE(IsOk(c));
   return {c.ok() ? *c : v1::DryRunCase(), ""};
@@ -163,7 +167,7 @@ TEST(CompareBundlesTest, CountsFlipsByKindDomainAndPolicy) {
   EXPECT_EQ(r.results(1).candidate().effect(), v1::EFFECT_DENY);
   EXPECT_EQ(r.results(1).domain(), "sales");
   EXPECT_EQ(r.results(1).kind(), "access");
-  EXPECT_EQ(r.results(1).request_summary(), "bob (roles analyst; region=US) read sales/orders");
+  EXPECT_EQ(r.results(1).request_summary(), "bob (roles analyst; region=US) read product orders");
   EXPECT_EQ(std::vector<std::string>(r.results(1).changed_policies().begin(),
                                      r.results(1).changed_policies().end()),
             (std::vector<std::string>{"sales.region"}));
@@ -324,7 +328,7 @@ TEST(RunDryRunTest, ABrokenCandidateReturnsItsErrorsAndEvaluatesNothing) {
 
 TEST(MakeDryRunHandlerTest, NoActiveBundleIsAFailedPrecondition) {
   auto handler = MakeDryRunHandler([] { return std::shared_ptr<const Bundle>(); }, nullptr);
-  EXPECT_TRUE(StatusIs(handler(v1::DryRunRequest(), absl::InfiniteFuture()),
+  EXPECT_TRUE(StatusIs(handler(v1::DryRunRequest(), absl::InfiniteFuture(), {}),
                        absl::StatusCode::kFailedPrecondition, "no policy bundle"));
 }
 

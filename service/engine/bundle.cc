@@ -228,6 +228,23 @@ absl::Status RequireMap(const Value& v, absl::string_view field) {
 
 }  // namespace
 
+namespace {
+
+// Lowers every limit of `l` to at most the ceiling's.
+void ClampLimits(const EngineLimits& ceiling, EngineLimits& l) {
+  l.instruction_budget = std::min(l.instruction_budget, ceiling.instruction_budget);
+  l.policy_timeout = std::min(l.policy_timeout, ceiling.policy_timeout);
+  l.memory_limit_bytes = std::min(l.memory_limit_bytes, ceiling.memory_limit_bytes);
+  l.max_policy_bytes = std::min(l.max_policy_bytes, ceiling.max_policy_bytes);
+  l.max_bundle_policy_bytes = std::min(l.max_bundle_policy_bytes, ceiling.max_bundle_policy_bytes);
+  l.max_message_bytes = std::min(l.max_message_bytes, ceiling.max_message_bytes);
+  l.max_pattern_subject_bytes =
+      std::min(l.max_pattern_subject_bytes, ceiling.max_pattern_subject_bytes);
+  l.max_string_bytes = std::min(l.max_string_bytes, ceiling.max_string_bytes);
+}
+
+}  // namespace
+
 absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::string& domain,
                                                  Decision& decision) const {
   Value req = Value::MapWithCapacity(8);
@@ -259,7 +276,9 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::st
     std::shared_ptr<const Value> product;
     const Catalog::TableEntry* entry = nullptr;
     absl::string_view product_name = r.product;
-    domain = r.domain;
+    // The catalog says who owns a resource; a request never does. An uncatalogued resource has
+    // no owner, so only global policies judge it (Evaluate notes why).
+    domain.clear();
     if (!r.table.empty()) {
       size_t first = r.table.find('.');
       size_t second = first == std::string::npos ? first : r.table.find('.', first + 1);
@@ -558,6 +577,22 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
                                  : absl::StrJoin(decision.evaluated_policies, ", "));
     decision.reasons.push_back(std::move(r));
   }
+  if (const auto* a = std::get_if<AccessRequest>(&request); a != nullptr && domain.empty()) {
+    Reason note;
+    note.policy_id = "catalog";
+    note.origin = "engine";
+    note.effect = decision.effect;
+    note.severity = Severity::kInfo;
+    note.message = "resource not in the catalog: domain policies not applied";
+    note.detail = absl::StrCat(a->resource.table.empty() ? "product " : "table ",
+                               a->resource.table.empty() ? a->resource.product : a->resource.table,
+                               " has no owner in the catalog",
+                               a->resource.domain.empty()
+                                   ? ""
+                                   : absl::StrCat("; the request's domain \"", a->resource.domain,
+                                                  "\" is not trusted for ownership"));
+    decision.reasons.push_back(std::move(note));
+  }
   return decision;
 }
 
@@ -617,10 +652,12 @@ void ReadBundleConfig(const BundleFiles& files, Bundle::Impl& impl,
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& files) {
+absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& files,
+                                                           const LoadOptions& options) {
   auto impl = std::make_unique<Impl>();
   std::vector<std::string> errors;
   ReadBundleConfig(files, *impl, errors);
+  if (options.max_limits != nullptr) ClampLimits(*options.max_limits, impl->limits);
 
   std::vector<Catalog::Document> products, contracts;
   size_t policy_bytes = 0;
@@ -726,8 +763,12 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
           }
           sandbox = slot.get();
         }
+        if (absl::Now() > options.deadline) {
+          return absl::DeadlineExceededError(
+              absl::StrCat("deadline exceeded while loading the bundle (at ", p.file, ")"));
+        }
         PolicySpec spec;
-        absl::StatusOr<int> handle = sandbox->LoadPolicy(p.file, src, spec);
+        absl::StatusOr<int> handle = sandbox->LoadPolicy(p.file, src, spec, options.deadline);
         if (!handle.ok()) {
           errors.push_back(std::string(handle.status().message()));
           continue;

@@ -96,10 +96,22 @@ struct PolicyInfo {
 // that ran: ..."): no policy file can have it (ids start with "global." or a domain).
 inline constexpr absl::string_view kDefaultReasonId = "bundle.default";
 
+// How a bundle is loaded: the server loads candidates (ValidateBundle, DryRun) from callers it
+// trusts less than its own bundle directory.
+struct LoadOptions {
+  // A ceiling on every limit bundle.yaml sets: a candidate never gets more than the active
+  // bundle allows. Null: the bundle's own limits.
+  const EngineLimits* max_limits = nullptr;
+  // The whole load (every policy's top level included) ends with DEADLINE_EXCEEDED after this.
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
 class Bundle {
  public:
-  // Compiles and validates `files`. INVALID_ARGUMENT listing every problem otherwise.
-  static absl::StatusOr<std::shared_ptr<const Bundle>> Load(const BundleFiles& files);
+  // Compiles and validates `files`. INVALID_ARGUMENT listing every problem otherwise;
+  // DEADLINE_EXCEEDED when options.deadline passes first.
+  static absl::StatusOr<std::shared_ptr<const Bundle>> Load(const BundleFiles& files,
+                                                            const LoadOptions& options = {});
 
   ~Bundle();
   Bundle(const Bundle&) = delete;

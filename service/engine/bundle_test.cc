@@ -430,6 +430,44 @@ TEST(BundleLoadTest, RootNamesTheBundleInTheSummary) {
                        "bundle /srv/policies has 1 error:\nglobal/x.lua:1:"));
 }
 
+TEST(BundleLoadTest, ACandidatesLimitsAreClampedToTheCeiling) {
+  BundleFiles f;
+  f.files["bundle.yaml"] =
+      "revision: greedy\nlimits: {instruction_budget: 9000000000000000000, policy_timeout_ms: "
+      "100000000, memory_limit_mb: 100000, max_string_bytes: 999999999}\n";
+  f.files["global/a.lua"] = Policy("global.a", "return nil");
+  EngineLimits ceiling;
+  LoadOptions options;
+  options.max_limits = &ceiling;
+  absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(f, options);
+  ASSERT_TRUE(IsOk(b));
+  EXPECT_EQ((*b)->limits().instruction_budget, ceiling.instruction_budget);
+  EXPECT_EQ((*b)->limits().policy_timeout, ceiling.policy_timeout);
+  EXPECT_EQ((*b)->limits().memory_limit_bytes, ceiling.memory_limit_bytes);
+  EXPECT_EQ((*b)->limits().max_string_bytes, ceiling.max_string_bytes);
+  // Lower limits stay as the bundle set them.
+  f.files["bundle.yaml"] = "revision: modest\nlimits: {policy_timeout_ms: 5}\n";
+  b = Bundle::Load(f, options);
+  ASSERT_TRUE(IsOk(b));
+  EXPECT_EQ((*b)->limits().policy_timeout, absl::Milliseconds(5));
+}
+
+TEST(BundleLoadTest, LoadingStopsAtTheDeadline) {
+  BundleFiles f;
+  f.files["bundle.yaml"] = "revision: spin\nlimits: {policy_timeout_ms: 100000}\n";
+  for (int i = 0; i < 5; ++i) {
+    f.files[absl::StrCat("global/spin", i, ".lua")] = "while true do end\n";
+  }
+  LoadOptions options;
+  options.deadline = absl::Now() + absl::Milliseconds(200);
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(f, options);
+  ASSERT_FALSE(b.ok());
+  // Either the first spinning top level was cut at the deadline and reported, or loading
+  // stopped before the next file; never five times the 1000 s load budget.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
 TEST(BundleLoadTest, ValidBundleExposesItsParts) {
   BundleFiles f;
   f.files["bundle.yaml"] = "revision: 42\nlimits: {policy_timeout_ms: 20, max_message_bytes: 99}\n";

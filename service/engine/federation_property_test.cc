@@ -462,7 +462,8 @@ class Gen {
     } else if (form < 65) {
       r.resource.product = ProductName(d, k);
     } else if (form < 90) {
-      // An uncatalogued product: the domain is the caller's claim ("hr" has no policies).
+      // An uncatalogued product with a claimed domain: the catalog, not the claim, says who
+      // owns a resource, so no domain's policies may run for it.
       r.resource.domain = Chance(0.85) ? kDomains[static_cast<size_t>(d)] : "hr";
       r.resource.product = absl::StrCat("x-", Int(0, 3));
     } else {
@@ -505,10 +506,8 @@ Resolved Resolve(const AccessRequest& r) {
       }
     }
   }
-  if (r.resource.table.empty()) {
-    out.domain = r.resource.domain;
-    out.product = r.resource.product;
-  }
+  // Not in the catalog: no owner, whatever the request claims.
+  if (r.resource.table.empty()) out.product = r.resource.product;
   return out;
 }
 
@@ -684,6 +683,11 @@ Expected Reference(const Scenario& s, const AccessRequest& r,
                                ran_in_order.empty() ? "none" : absl::StrJoin(ran_in_order, ", ")),
                   false, ""));
   }
+  if (res.domain.empty()) {
+    e.reasons.insert(ReasonKey("catalog", "engine", e.effect, Severity::kInfo,
+                               "resource not in the catalog: domain policies not applied", false,
+                               "*"));
+  }
   // Obligations of the allows that stand: mandatory masks win a conflict, then evaluation order.
   if (e.effect == Effect::kAllow) {
     auto rank = [&](const RefFinding& f) {
@@ -716,8 +720,9 @@ Expected Observed(const Decision& d) {
   }
   for (const Reason& r : d.reasons) {
     bool fault = fault_ids.count(r.policy_id) > 0;
+    bool note = r.severity == Severity::kInfo;
     e.reasons.insert(ReasonKey(r.policy_id, r.origin, r.effect, r.severity, r.message, r.obligation,
-                               fault ? "*" : r.detail));
+                               fault || note ? "*" : r.detail));
   }
   for (const ColumnMask& m : d.obligations.column_masks) e.masks.emplace(m.column, m.expression);
   for (const std::string& f : d.obligations.row_filters) e.filters.insert(f);

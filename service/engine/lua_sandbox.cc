@@ -456,12 +456,13 @@ LuaSandbox::~LuaSandbox() {
 }
 
 absl::StatusOr<int> LuaSandbox::LoadPolicy(absl::string_view file, absl::string_view source,
-                                           PolicySpec& spec) {
+                                           PolicySpec& spec, absl::Time load_deadline) {
   lua_State* L = L_;
   Ctx* c = ctx_.get();
   std::string chunkname = absl::StrCat("@", file);
   LoadArgs args{chunkname.c_str(), source.data(), source.size(), &spec};
-  absl::Time deadline = absl::Now() + c->limits.policy_timeout * 10;  // load may do more work
+  // The top level may do more work than a check (tables, compiled patterns), within the load's.
+  absl::Time deadline = std::min(absl::Now() + c->limits.policy_timeout * 10, load_deadline);
   StartBudget(c, L, deadline, deadline);
   lua_pushcfunction(L, LoadProtected);
   lua_pushlightuserdata(L, &args);

@@ -93,8 +93,9 @@ class LuaSandbox {
   // Compiles `source` as a text chunk named `file`, runs its top level under the instruction,
   // time and memory limits in a fresh environment, and reads the returned policy table.
   // Returns a handle for RunCheck. INVALID_ARGUMENT "file:line: message" on any failure.
-  absl::StatusOr<int> LoadPolicy(absl::string_view file, absl::string_view source,
-                                 PolicySpec& spec);
+  // `deadline` (the whole load's) cuts the top level short when it comes before the time limit.
+  absl::StatusOr<int> LoadPolicy(absl::string_view file, absl::string_view source, PolicySpec& spec,
+                                 absl::Time deadline = absl::InfiniteFuture());
 
   // Calls the `check` function of policy `handle` with read-only views of `request` and `ctx`.
   // `policy_deadline` bounds this call; `request_deadline` is the caller's deadline.

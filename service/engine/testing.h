@@ -6,6 +6,7 @@
 
 #include <initializer_list>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "service/engine/bundle.h"
@@ -70,24 +72,41 @@ inline BundleFiles Files(std::initializer_list<std::pair<const std::string, std:
   return b;
 }
 
-// Loads `files` (bundle.yaml added when missing) and fails the test if that does not work.
+// Catalogues a product `<d>-data` owned by domain d for each domains/<d>/ folder of `files` and
+// for the usual test domains, unless the files have one: DomainAccess reads it, since only the
+// catalog says who owns a resource.
+inline void AddDomainProducts(BundleFiles& files) {
+  std::set<std::string> domains = {"sales", "marketing", "finance", "supplychain"};
+  for (const auto& [path, content] : files.files) {
+    std::vector<std::string> parts = absl::StrSplit(path, '/');
+    if (parts.size() == 3 && parts[0] == "domains") domains.insert(parts[1]);
+  }
+  for (const std::string& d : domains) {
+    std::string path = absl::StrCat("catalog/products/", d, "-data.yaml");
+    if (files.files.count(path) == 0) {
+      files.files[path] = absl::StrCat("metadata: {name: ", d, "-data, domain: ", d, "}\n");
+    }
+  }
+}
+
+// Loads `files` (bundle.yaml added when missing, and the products of AddDomainProducts) and
+// fails the test if that does not work.
 inline std::shared_ptr<const Bundle> MustLoad(BundleFiles files) {
   if (files.files.count("bundle.yaml") == 0) files.files["bundle.yaml"] = BundleYaml();
+  AddDomainProducts(files);
   absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(files);
   EXPECT_TRUE(IsOk(b));
   return b.ok() ? *b : nullptr;
 }
 
-// An access request for an uncatalogued product of `domain` (the domain is then the caller's
-// claim), read by principal `ana`.
+// An access request for product `<domain>-data` (see AddDomainProducts), read by `ana`.
 inline AccessRequest DomainAccess(absl::string_view domain, absl::string_view action = "read") {
   AccessRequest r;
   r.principal.id = "ana";
   r.principal.roles = {"analyst"};
   r.principal.groups = {"everyone"};
   r.action = std::string(action);
-  r.resource.domain = std::string(domain);
-  r.resource.product = "some-product";
+  r.resource.product = absl::StrCat(domain, "-data");
   return r;
 }
 

@@ -43,6 +43,8 @@ absl::string_view SeverityName(Severity severity) {
       return "error";
     case Severity::kWarning:
       return "warning";
+    case Severity::kInfo:
+      return "info";
     default:
       return "";
   }

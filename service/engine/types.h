@@ -89,10 +89,12 @@ using Request = std::variant<AccessRequest, ProductRequest, DeploymentRequest>;
 Kind KindOf(const Request& request);
 
 enum class Effect { kAllow, kDeny };
-enum class Severity { kNone, kError, kWarning };
+// kInfo marks a reason the engine itself adds to explain a decision (no policy's finding): it
+// never changes the effect.
+enum class Severity { kNone, kError, kWarning, kInfo };
 
 absl::string_view EffectName(Effect effect);        // "allow" / "deny"
-absl::string_view SeverityName(Severity severity);  // "" / "error" / "warning"
+absl::string_view SeverityName(Severity severity);  // "" / "error" / "warning" / "info"
 
 struct Reason {
   std::string policy_id;

@@ -1,6 +1,8 @@
 #include "service/http/http_server.h"
 
 #include <arpa/inet.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -41,6 +43,9 @@ class HttpServer::Guard {
     std::string ip;
     Phase phase = Phase::kIdle;
     Clock::time_point since;
+    // HTTPS: the verified client certificate, read at the connection's first request.
+    bool peer_read = false;
+    tls::PeerCertificate peer;
   };
   enum class Admit { kQueued, kBusy, kClient };
 
@@ -262,6 +267,82 @@ std::string AddressText(const sockaddr* sa) {
 // The C callbacks libmicrohttpd calls; a struct so that they may touch HttpServer's privates.
 // None lets a C++ exception escape into C frames.
 struct HttpServerCallbacks {
+  // TLS: the server certificate for each handshake, from the credentials' current generation
+  // (so a rotated certificate is served from the next handshake on).
+  static int RetrieveCertificate(gnutls_session_t session, const gnutls_datum_t*, int,
+                                 const gnutls_pk_algorithm_t*, int, gnutls_pcert_st** pcert,
+                                 unsigned int* pcert_length, gnutls_privkey_t* key) {
+    auto* server = static_cast<HttpServer*>(gnutls_session_get_ptr(session));
+    if (server == nullptr || server->tls_ == nullptr) return -1;
+    try {
+      std::shared_ptr<const tls::GnutlsCredentials::Generation> g = server->tls_->Current();
+      // Generations stay alive as long as the credentials (see tls_files.h).
+      *pcert = const_cast<gnutls_pcert_st*>(g->chain.data());
+      *pcert_length = static_cast<unsigned>(g->chain.size());
+      *key = g->key;
+      return 0;
+    } catch (...) {
+      return -1;
+    }
+  }
+
+  // TLS: the client's chain is verified against tls.client_ca_file during the handshake; a
+  // failure ends the handshake.
+  static int VerifyClient(gnutls_session_t session) {
+    auto* server = static_cast<HttpServer*>(gnutls_session_get_ptr(session));
+    if (server == nullptr || server->tls_ == nullptr) return -1;
+    unsigned n = 0;
+    const gnutls_datum_t* chain = gnutls_certificate_get_peers(session, &n);
+    if (n == 0 || chain == nullptr) {
+      return server->tls_->files().client_auth == tls::TlsFiles::ClientAuth::kRequire ? -1 : 0;
+    }
+    try {
+      return server->tls_->VerifyClient(chain, n).ok() ? 0 : -1;
+    } catch (...) {
+      return -1;
+    }
+  }
+
+  // TLS: what this connection's handshake will ask of the client.
+  static void PrepareTls(HttpServer* server, MHD_Connection* connection) {
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (info == nullptr || info->tls_session == nullptr) return;
+    auto session = static_cast<gnutls_session_t>(info->tls_session);
+    gnutls_session_set_ptr(session, server);
+    switch (server->tls_->files().client_auth) {
+      case tls::TlsFiles::ClientAuth::kRequire:
+        gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+        break;
+      case tls::TlsFiles::ClientAuth::kRequest:
+        gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
+        break;
+      case tls::TlsFiles::ClientAuth::kNone:
+        gnutls_certificate_server_set_request(session, GNUTLS_CERT_IGNORE);
+        return;
+    }
+    gnutls_session_set_verify_function(session, &VerifyClient);
+  }
+
+  // The verified client certificate of a TLS connection (read once per connection).
+  static tls::PeerCertificate PeerOf(HttpServer::Guard::Conn* conn, MHD_Connection* connection) {
+    if (conn != nullptr && conn->peer_read) return conn->peer;
+    tls::PeerCertificate peer;
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (info != nullptr && info->tls_session != nullptr) {
+      unsigned n = 0;
+      const gnutls_datum_t* chain =
+          gnutls_certificate_get_peers(static_cast<gnutls_session_t>(info->tls_session), &n);
+      if (chain != nullptr && n > 0) peer = tls::DescribeCertificate(chain[0]);
+    }
+    if (conn != nullptr) {
+      conn->peer = peer;
+      conn->peer_read = true;
+    }
+    return peer;
+  }
+
   static HttpServer::Guard::Conn* ConnOf(MHD_Connection* connection) {
     const MHD_ConnectionInfo* info =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -281,6 +362,7 @@ struct HttpServerCallbacks {
         *socket_context =
             server->guard_->Open(fd != nullptr ? fd->connect_fd : -1,
                                  AddressText(addr != nullptr ? addr->client_addr : nullptr));
+        if (server->tls_ != nullptr) PrepareTls(server, connection);
       } else {
         server->guard_->Close(static_cast<HttpServer::Guard::Conn*>(*socket_context));
         *socket_context = nullptr;
@@ -403,6 +485,13 @@ struct HttpServerCallbacks {
           return RespondText(server, state, connection, 413, "request body too large\n");
         }
         state->route = server->Resolve(req.method, req.path, state->error_status, state->allow);
+        if (server->tls_ != nullptr) req.peer = PeerOf(state->conn, connection);
+        // Refused before the body is read: an unauthorized client cannot make us buffer it.
+        if (state->route != nullptr && server->authorizer_) {
+          if (std::optional<HttpResponse> refused = server->authorizer_(req)) {
+            return Respond(server, state, connection, *refused);
+          }
+        }
         return MHD_YES;
       }
       if (state->response_ready) {  // resumed: a worker has answered
@@ -481,6 +570,9 @@ std::string HttpRequest::Header(absl::string_view name) const {
 }
 
 namespace {
+
+// TLS 1.2 and 1.3 only, GnuTLS' NORMAL ciphers otherwise.
+constexpr char kTlsPriorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
 
 [[noreturn]] void Fatal(const std::string& message) {
   std::fprintf(stderr, "arbiter http: %s\n", message.c_str());
@@ -594,6 +686,11 @@ const HttpServer::Route* HttpServer::Resolve(const std::string& method, const st
   return nullptr;
 }
 
+void HttpServer::SetAuthorizer(HttpAuthorizer authorizer) {
+  if (daemon_ != nullptr) Fatal("authorizer set after Start");
+  authorizer_ = std::move(authorizer);
+}
+
 absl::Status HttpServer::Start(const HttpServerOptions& options) {
   if (daemon_ != nullptr) return absl::FailedPreconditionError("http server already started");
   if (absl::Status s = options.Validate(); !s.ok()) return s;
@@ -601,16 +698,30 @@ absl::Status HttpServer::Start(const HttpServerOptions& options) {
   socklen_t addr_len = 0;
   ParseHost(options.host, addr, addr_len, options.port);
   max_body_bytes_ = options.max_body_bytes;
+  tls_ = options.tls;
   guard_ = std::make_unique<Guard>(options);
 
   // epoll on Linux; suspension parks a connection while a worker runs its handler.
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
   if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-  MHD_OptionItem pool_options[2] = {{MHD_OPTION_END, 0, nullptr}, {MHD_OPTION_END, 0, nullptr}};
+  MHD_OptionItem pool_options[4] = {{MHD_OPTION_END, 0, nullptr},
+                                    {MHD_OPTION_END, 0, nullptr},
+                                    {MHD_OPTION_END, 0, nullptr},
+                                    {MHD_OPTION_END, 0, nullptr}};
+  int n_options = 0;
   if (options.threads > 1) {
     // A pool of one is not a pool to libmicrohttpd; it then serves from the polling thread.
-    pool_options[0] = {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(options.threads),
-                       nullptr};
+    pool_options[n_options++] = {MHD_OPTION_THREAD_POOL_SIZE,
+                                 static_cast<intptr_t>(options.threads), nullptr};
+  }
+  if (tls_ != nullptr) {
+    flags |= MHD_USE_TLS;
+    // The certificate comes from a callback, per handshake, so that rotations need no restart.
+    pool_options[n_options++] = {
+        MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+        reinterpret_cast<void*>(&HttpServerCallbacks::RetrieveCertificate)};
+    pool_options[n_options++] = {MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                 const_cast<char*>(kTlsPriorities)};
   }
   errno = 0;
   daemon_ = MHD_start_daemon(flags, 0, nullptr, nullptr, &HttpServerCallbacks::Access, this,   //

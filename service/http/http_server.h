@@ -38,12 +38,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "service/tls/tls_files.h"
 
 struct MHD_Daemon;
 
@@ -58,6 +60,12 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // in the order received
   std::string
       remote_address;  // the client's IP address as text ("127.0.0.1", "::1"); "" if unknown
+  // The client certificate the TLS handshake verified (HTTPS only; `present` false otherwise).
+  tls::PeerCertificate peer;
+  // Who the caller is, as the server's authorizer (HttpServer::SetAuthorizer) established it.
+  std::string caller_identity;
+  std::string caller_role;
+  std::string caller_claimed;
 
   // The value of the first header named `name` (case-insensitive), or "" when absent.
   std::string Header(absl::string_view name) const;
@@ -84,6 +92,11 @@ enum class HttpRouteKind {
   kInline,
 };
 
+// Runs before every routed request, once its headers (not its body) have arrived: returns a
+// response to refuse the request with (its body is then never read), or nothing to let it
+// through; it may fill the request's caller_* fields for the handler.
+using HttpAuthorizer = std::function<std::optional<HttpResponse>(HttpRequest&)>;
+
 // Configuration of an HttpServer.
 struct HttpServerOptions {
   // An IPv4 or IPv6 address literal to bind ("0.0.0.0" or "::" for every interface; an IPv6
@@ -94,6 +107,10 @@ struct HttpServerOptions {
   size_t max_body_bytes = 4 << 20;
   unsigned connection_limit = 1024;          // concurrent connections; more are refused
   unsigned connection_timeout_seconds = 30;  // idle connections are closed after this; 0 = never
+  // HTTPS only (TLS 1.2 or later) with these credentials, re-read as they rotate; client
+  // certificates are asked for and verified as its files' client_auth says. Null: plaintext.
+  // Must outlive the server.
+  tls::GnutlsCredentials* tls = nullptr;
 
   // Abuse limits (see the file comment).
   unsigned per_client_connection_limit = 64;  // connections from one IP address; 0 = no limit
@@ -131,6 +148,10 @@ class HttpServer {
   // Same rules as Handle otherwise.
   void HandlePrefix(std::string method, std::string prefix, HttpHandler handler,
                     HttpRouteKind kind = HttpRouteKind::kWorker);
+
+  // Sets the authorizer every routed request passes first (authentication, authorization).
+  // Before Start only.
+  void SetAuthorizer(HttpAuthorizer authorizer);
 
   // Validates `options`, binds and starts serving. Errors: INVALID_ARGUMENT for bad options,
   // FAILED_PRECONDITION when already started, UNAVAILABLE when the address cannot be bound
@@ -172,6 +193,8 @@ class HttpServer {
   std::map<std::string, std::map<std::string, Route>> exact_;
   std::map<std::string, std::map<std::string, Route>> prefixes_;
   size_t max_body_bytes_ = 0;
+  HttpAuthorizer authorizer_;
+  tls::GnutlsCredentials* tls_ = nullptr;
   MHD_Daemon* daemon_ = nullptr;
   std::unique_ptr<Guard> guard_;
   int port_ = 0;

@@ -42,11 +42,17 @@ std::string BundleManager::Fingerprint() const {
 
 absl::Status BundleManager::LoadInitial() { return Reload(); }
 
+std::shared_ptr<const BundleFiles> BundleManager::CurrentFiles() const {
+  absl::MutexLock lock(&mu_);
+  return current_files_;
+}
+
 absl::Status BundleManager::Reload() {
   absl::MutexLock reload_lock(&reload_mu_);
   std::string fingerprint = Fingerprint();
   absl::Status result;
   std::shared_ptr<const Bundle> loaded;
+  std::shared_ptr<const BundleFiles> loaded_files;
   absl::StatusOr<BundleFiles> files = ReadBundleDir(dir_);
   if (!files.ok()) {
     result = files.status();
@@ -54,6 +60,7 @@ absl::Status BundleManager::Reload() {
     auto bundle = Bundle::Load(*files);
     if (bundle.ok()) {
       loaded = *std::move(bundle);
+      loaded_files = std::make_shared<const BundleFiles>(*std::move(files));
     } else {
       result = bundle.status();
     }
@@ -65,6 +72,7 @@ absl::Status BundleManager::Reload() {
     status_.last_attempt = absl::Now();
     if (loaded != nullptr) {
       current_ = loaded;
+      current_files_ = loaded_files;
       status_.revision = loaded->revision();
       status_.loaded_at = status_.last_attempt;
       status_.last_error.clear();

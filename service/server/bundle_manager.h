@@ -45,6 +45,9 @@ class BundleManager {
   // The active snapshot (never null after a successful LoadInitial).
   std::shared_ptr<const Bundle> Current() const;
 
+  // The files the active snapshot was built from (to compare a domain's candidate against).
+  std::shared_ptr<const BundleFiles> CurrentFiles() const;
+
   // Loads the directory again now. On failure the old snapshot stays and the status says why.
   // Returns the load status (OK when the new bundle is active).
   absl::Status Reload();
@@ -64,6 +67,7 @@ class BundleManager {
   const std::string dir_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const Bundle> current_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const BundleFiles> current_files_ ABSL_GUARDED_BY(mu_);
   Status status_ ABSL_GUARDED_BY(mu_);
   Observer observer_ ABSL_GUARDED_BY(mu_);
   std::string fingerprint_ ABSL_GUARDED_BY(mu_);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -67,6 +68,15 @@ class Reader {
   std::vector<std::string> errors_;
 };
 
+// "127.0.0.1:50051", "localhost:0", "[::1]:8181": plaintext there reaches only this machine.
+bool IsLoopback(const std::string& addr) {
+  std::string host = addr.substr(0, addr.rfind(':'));
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
 }  // namespace
 
 absl::Status ServerConfig::Validate() const {
@@ -112,8 +122,37 @@ absl::Status ServerConfig::Validate() const {
       errors.push_back(absl::StrCat("decision_log: ", s.message()));
     }
   }
+  if (tls.enabled()) {
+    if (tls.cert_file.empty()) errors.push_back("tls.cert_file: required with tls.key_file");
+    if (tls.key_file.empty()) errors.push_back("tls.key_file: required with tls.cert_file");
+    if (tls.client_auth != TlsConfig::ClientAuth::kNone && tls.client_ca_file.empty()) {
+      errors.push_back(
+          "tls.client_ca_file: required to verify client certificates (or client_auth: none)");
+    }
+  } else if (!allow_insecure) {
+    for (const auto& [name, addr] : {std::pair<const char*, const std::string&>{"listen", listen},
+                                     {"http_listen", http_listen}}) {
+      if (!addr.empty() && !IsLoopback(addr)) {
+        errors.push_back(absl::StrCat(
+            name, ": plaintext on the non-loopback address ", addr,
+            " would let anyone on the network call as \"anonymous\"; configure tls: or pass "
+            "--allow-insecure"));
+      }
+    }
+  }
+  if (auto s = authz.Validate(); !s.ok()) errors.push_back(std::string(s.message()));
+  if (auto s = redact::Redactor::Validate(log_redact); !s.ok()) {
+    errors.push_back(std::string(s.message()));
+  }
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+}
+
+bool ServerConfig::Plaintext() const { return !tls.enabled(); }
+
+bool ServerConfig::PlaintextBeyondLoopback() const {
+  return !tls.enabled() &&
+         (!IsLoopback(listen) || (!http_listen.empty() && !IsLoopback(http_listen)));
 }
 
 absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
@@ -129,10 +168,10 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
   Reader r(path, text);
   for (const auto& [k, v] : root->as_map()) {
     if (k != "server" && k != "bundle" && k != "decision_log" && k != "http" && k != "trino" &&
-        k != "envoy" && k != "authzen") {
+        k != "envoy" && k != "authzen" && k != "tls" && k != "authz") {
       r.Error(k, absl::StrCat("unknown section \"", k,
                               "\" (allowed: server, bundle, decision_log, http, trino, envoy, "
-                              "authzen)"));
+                              "authzen, tls, authz)"));
     }
   }
   r.Section(*root, "server", [&](const std::string& k, const Value& v) {
@@ -212,8 +251,107 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       } else {
         r.Error(k, "decision_log.overflow: expected drop or block");
       }
+    } else if (k == "redact") {
+      if (!v.is_list()) {
+        r.Error(k, "decision_log.redact: expected a list of request field paths");
+        return;
+      }
+      for (size_t i = 0; i < v.as_list().size(); ++i) {
+        const Value& e = v.as_list()[i];
+        std::string where = absl::StrCat("decision_log.redact[", i, "]");
+        redact::Rule rule;
+        if (e.is_string()) {
+          rule.path = e.as_string();
+        } else if (e.is_map()) {
+          for (const auto& [ek, ev] : e.as_map()) {
+            if (ek == "path") {
+              r.String(where, ek, ev, rule.path);
+            } else if (ek == "action") {
+              std::string a;
+              r.String(where, ek, ev, a);
+              if (a == "digest") {
+                rule.action = redact::Rule::Action::kDigest;
+              } else if (a != "drop") {
+                r.Error(k, absl::StrCat(where, ".action: expected drop or digest"));
+              }
+            } else {
+              r.Unknown(where, ek);
+            }
+          }
+        } else {
+          r.Error(k, absl::StrCat(where, ": expected a path or {path, action}"));
+          continue;
+        }
+        c.log_redact.push_back(std::move(rule));
+      }
     } else {
       r.Unknown("decision_log", k);
+    }
+  });
+  r.Section(*root, "tls", [&](const std::string& k, const Value& v) {
+    if (k == "cert_file") {
+      r.String("tls", k, v, c.tls.cert_file);
+    } else if (k == "key_file") {
+      r.String("tls", k, v, c.tls.key_file);
+    } else if (k == "client_ca_file") {
+      r.String("tls", k, v, c.tls.client_ca_file);
+    } else if (k == "client_auth") {
+      std::string s;
+      r.String("tls", k, v, s);
+      if (s == "require") {
+        c.tls.client_auth = TlsConfig::ClientAuth::kRequire;
+      } else if (s == "request") {
+        c.tls.client_auth = TlsConfig::ClientAuth::kRequest;
+      } else if (s == "none") {
+        c.tls.client_auth = TlsConfig::ClientAuth::kNone;
+      } else {
+        r.Error(k, "tls.client_auth: expected require, request or none");
+      }
+    } else {
+      r.Unknown("tls", k);
+    }
+  });
+  r.Section(*root, "authz", [&](const std::string& k, const Value& v) {
+    if (k == "identities") {
+      if (!v.is_list()) {
+        r.Error(k, "authz.identities: expected a list of {match, role}");
+        return;
+      }
+      for (size_t i = 0; i < v.as_list().size(); ++i) {
+        const Value& e = v.as_list()[i];
+        std::string where = absl::StrCat("authz.identities[", i, "]");
+        if (!e.is_map()) {
+          r.Error(k, absl::StrCat(where, ": expected {match, role}"));
+          continue;
+        }
+        authz::IdentityRule rule;
+        for (const auto& [ek, ev] : e.as_map()) {
+          if (ek == "match") {
+            r.String(where, ek, ev, rule.match);
+          } else if (ek == "role") {
+            r.String(where, ek, ev, rule.role);
+          } else {
+            r.Unknown(where, ek);
+          }
+        }
+        c.authz.identities.push_back(std::move(rule));
+      }
+    } else if (k == "anonymous_role") {
+      r.String("authz", k, v, c.authz.anonymous_role);
+    } else if (k == "bundle_roots") {
+      if (!v.is_list()) {
+        r.Error(k, "authz.bundle_roots: expected a list of directories");
+        return;
+      }
+      for (const Value& e : v.as_list()) {
+        if (e.is_string()) {
+          c.authz.bundle_roots.push_back(e.as_string());
+        } else {
+          r.Error(k, "authz.bundle_roots: expected directory names");
+        }
+      }
+    } else {
+      r.Unknown("authz", k);
     }
   });
   r.Section(*root, "http", [&](const std::string& k, const Value& v) {
@@ -222,6 +360,8 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       r.Int("http", k, v, n), c.http_threads = static_cast<int>(n);
     } else if (k == "listen") {
       r.String("http", k, v, c.http_listen);
+    } else if (k == "health_listen") {
+      r.String("http", k, v, c.health_listen);
     } else if (int* field = k == "worker_threads"           ? &c.http_worker_threads
                             : k == "max_queued"             ? &c.http_max_queued
                             : k == "max_queued_per_client"  ? &c.http_max_queued_per_client

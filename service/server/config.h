@@ -10,7 +10,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/authz/authz.h"
 #include "service/decision_log/decision_log.h"
+#include "service/redact/redact.h"
+#include "service/tls/tls_files.h"
 
 namespace arbiter {
 
@@ -41,6 +44,10 @@ struct EnvoyDoorConfig {
                                                        {"PATCH", "write"}, {"DELETE", "delete"}};
   std::vector<EnvoyRoute> routes;
 };
+
+// The `tls:` section: one server certificate for the gRPC port and the HTTP side port. The files
+// are watched and re-read when they change (cert-manager and SPIRE rotate them in place).
+using TlsConfig = tls::TlsFiles;
 
 struct ServerConfig {
   std::string bundle_dir;
@@ -73,6 +80,9 @@ struct ServerConfig {
   int http_per_client_connection_limit = 64;
   int http_header_timeout_ms = 10000;
   int http_body_timeout_ms = 30000;
+  // A plaintext listener that serves only /healthz and /readyz (for kubelet probes, which cannot
+  // present client certificates); empty: none.
+  std::string health_listen;
 
   // Trino endpoint (OPA data API).
   std::string trino_path_prefix = "/v1/data/trino";
@@ -90,8 +100,21 @@ struct ServerConfig {
   // Host header.
   std::string authzen_base_url;
 
+  // Transport security; without it both ports are plaintext and every caller is "anonymous".
+  TlsConfig tls;
+  // Plaintext on an address other than loopback is refused unless this is set (--allow-insecure).
+  bool allow_insecure = false;
+  // Who may do what (roles per identity, bundle roots).
+  authz::AuthzConfig authz;
+  // decision_log.redact: request fields dropped or digested before a line is written.
+  std::vector<redact::Rule> log_redact;
+
   // INVALID_ARGUMENT listing every bad field.
   absl::Status Validate() const;
+  // No tls: section: both ports plaintext.
+  bool Plaintext() const;
+  // Plaintext on an address beyond loopback (only with allow_insecure): worth a warning.
+  bool PlaintextBeyondLoopback() const;
 };
 
 // Reads `path` into `config` (keys absent from the file keep their values). INVALID_ARGUMENT

@@ -50,12 +50,17 @@ ServerMetrics::ServerMetrics(metrics::Registry& r)
                                 "1 when the last bundle load attempt succeeded.")),
       rejected_calls(r.AddCounter("arbiter_rejected_calls_total",
                                   "Calls refused before evaluation (overload, size, draining).",
-                                  {"reason"})) {}
+                                  {"reason"})),
+      authz_denied(r.AddCounter("arbiter_authz_denied_total",
+                                "Calls refused by authorization, by method and reason.",
+                                {"method", "reason"})) {}
 
-Decider::Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metrics)
+Decider::Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metrics,
+                 redact::Redactor redactor)
     : bundles_(bundles),
       log_(log),
       metrics_(metrics),
+      redactor_(std::move(redactor)),
       id_prefix_(std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32)) {}
 
 std::string Decider::NextDecisionId() {
@@ -119,8 +124,17 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
         .Increment();
   }
   if (log_ != nullptr) {
-    log_->Append(start, json::DecisionLogLine(*d, request, start, latency,
-                                              {caller.peer, caller.identity, caller.transport}));
+    json::Caller who{caller.peer, caller.identity, caller.role, caller.claimed, caller.transport};
+    if (redactor_.empty()) {
+      log_->Append(start, json::DecisionLogLine(*d, request, start, latency, who));
+    } else {
+      // Redaction works on the request as the log shows it; only configured servers pay for it.
+      std::string request_json;
+      json::AppendRequest(request_json, request);
+      log_->Append(start, json::DecisionLogLine(*d, KindOf(request),
+                                                redactor_.ApplyToJson(request_json), start,
+                                                latency, who));
+    }
   }
   return d;
 }

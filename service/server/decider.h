@@ -17,6 +17,7 @@
 #include "service/decision_log/decision_log.h"
 #include "service/engine/bundle.h"
 #include "service/metrics/metrics.h"
+#include "service/redact/redact.h"
 #include "service/server/bundle_manager.h"
 
 namespace arbiter {
@@ -24,7 +25,9 @@ namespace arbiter {
 // Who asked, for the decision log.
 struct CallerInfo {
   std::string peer;       // transport address
-  std::string identity;   // authenticated identity or user agent
+  std::string identity;   // from the verified client certificate, or "anonymous"
+  std::string role;       // the role the identity maps to ("" when none)
+  std::string claimed;    // a client-set x-arbiter-caller, recorded beside the identity only
   std::string transport;  // "grpc" or "http"
 };
 
@@ -39,12 +42,15 @@ struct ServerMetrics {
   metrics::GaugeFamily& bundle_info;      // revision
   metrics::GaugeFamily& last_reload_ok;
   metrics::CounterFamily& rejected_calls;  // reason
+  metrics::CounterFamily& authz_denied;    // method, reason
 };
 
 class Decider {
  public:
-  // `log` may be null (decision logging off). All pointers must outlive the Decider.
-  Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metrics);
+  // `log` may be null (decision logging off). All pointers must outlive the Decider. `redactor`
+  // applies to each request's JSON before its log line is written.
+  Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metrics,
+          redact::Redactor redactor = {});
 
   // Evaluates `request` on the active snapshot; the log records the request as the proto3 JSON
   // of its message (service/decision_json). Errors are the engine's (INVALID_ARGUMENT,
@@ -76,6 +82,7 @@ class Decider {
   BundleManager* bundles_;
   DecisionLog* log_;
   ServerMetrics* metrics_;
+  const redact::Redactor redactor_;
   const uint64_t id_prefix_;
   std::atomic<uint64_t> id_counter_{0};
 };

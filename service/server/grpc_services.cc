@@ -17,17 +17,39 @@ absl::Time DeadlineOf(grpc::ServerContextBase* ctx, const ServerConfig& config) 
   return std::min(deadline, now + config.max_deadline);
 }
 
-CallerInfo CallerOf(grpc::ServerContextBase* ctx) {
-  CallerInfo c;
-  c.peer = ctx->peer();
-  c.transport = "grpc";
-  const auto& md = ctx->client_metadata();
-  if (auto it = md.find("x-arbiter-caller"); it != md.end()) {
-    c.identity.assign(it->second.data(), it->second.size());
-  } else if (auto ua = md.find("user-agent"); ua != md.end()) {
-    c.identity.assign(ua->second.data(), ua->second.size());
+std::vector<std::string> AuthProperty(const grpc::AuthContext& auth, const char* name) {
+  std::vector<std::string> out;
+  for (const grpc::string_ref& v : auth.FindPropertyValues(name))
+    out.emplace_back(v.data(), v.size());
+  return out;
+}
+
+// A claimed name is only recorded: bounded and printable, so it cannot forge log structure.
+std::string Claimed(absl::string_view raw) {
+  std::string out;
+  for (char c : raw.substr(0, 256)) out.push_back(static_cast<unsigned char>(c) < 0x20 ? '?' : c);
+  return out;
+}
+
+// Releases a candidate-load slot when the handler returns.
+class CandidateSlot {
+ public:
+  explicit CandidateSlot(std::atomic<int>* count) : count_(count) {}
+  ~CandidateSlot() { count_->fetch_sub(1); }
+  CandidateSlot(const CandidateSlot&) = delete;
+  CandidateSlot& operator=(const CandidateSlot&) = delete;
+
+ private:
+  std::atomic<int>* count_;
+};
+
+absl::Status TakeCandidateSlot(std::atomic<int>& count) {
+  if (count.fetch_add(1) >= kMaxConcurrentCandidates) {
+    count.fetch_sub(1);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the server is already loading ", kMaxConcurrentCandidates, " candidate bundles; retry"));
   }
-  return c;
+  return absl::OkStatus();
 }
 
 namespace {
@@ -41,6 +63,47 @@ google::protobuf::Timestamp ToTimestamp(absl::Time t) {
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+authz::Caller IdentifyGrpcCaller(grpc::ServerContextBase* ctx, const authz::Authorizer& authorizer) {
+  std::string identity;
+  std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+  // Peer identity is set only for a certificate the TLS handshake verified against client_ca.
+  if (auth != nullptr && auth->IsPeerAuthenticated()) {
+    std::vector<std::string> cn = AuthProperty(*auth, GRPC_X509_CN_PROPERTY_NAME);
+    identity = authz::ChooseCertificateIdentity(AuthProperty(*auth, GRPC_PEER_URI_PROPERTY_NAME),
+                                                AuthProperty(*auth, GRPC_PEER_DNS_PROPERTY_NAME),
+                                                cn.empty() ? "" : cn.front());
+  }
+  authz::Caller c = authorizer.Identify(identity, !identity.empty());
+  const auto& md = ctx->client_metadata();
+  if (auto it = md.find("x-arbiter-caller"); it != md.end()) {
+    c.claimed = Claimed(absl::string_view(it->second.data(), it->second.size()));
+  }
+  return c;
+}
+
+absl::StatusOr<authz::Caller> Admit(grpc::ServerContextBase* ctx, const authz::Authorizer& authorizer,
+                                    authz::Operation op, absl::string_view method,
+                                    ServerMetrics& metrics) {
+  authz::Caller caller = IdentifyGrpcCaller(ctx, authorizer);
+  if (absl::Status s = authorizer.Authorize(caller, op); !s.ok()) {
+    metrics.authz_denied
+        .WithLabels({std::string(method), caller.role.has_value() ? "role" : "no_role"})
+        .Increment();
+    return s;
+  }
+  return caller;
+}
+
+CallerInfo ToCallerInfo(const authz::Caller& caller, std::string peer, std::string transport) {
+  CallerInfo c;
+  c.peer = std::move(peer);
+  c.identity = caller.identity;
+  c.role = caller.role.has_value() ? caller.role->Name() : "";
+  c.claimed = caller.claimed;
+  c.transport = std::move(transport);
+  return c;
 }
 
 absl::Status CallGate::Enter() {
@@ -129,17 +192,25 @@ void DecisionWorkers::Loop() {
 }
 
 DecisionServiceImpl::DecisionServiceImpl(Decider* decider, const ServerConfig* config,
-                                         CallGate* gate)
+                                         CallGate* gate, const authz::Authorizer* authorizer)
     : decider_(decider),
       config_(config),
       gate_(gate),
+      authorizer_(authorizer),
       workers_(config->worker_threads > 0
                    ? config->worker_threads
                    : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))) {}
 
-grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(grpc::CallbackServerContext* ctx,
-                                                     std::function<grpc::Status()> work) {
+grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(
+    grpc::CallbackServerContext* ctx, absl::string_view method,
+    std::function<grpc::Status(const CallerInfo&)> work) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<authz::Caller> caller =
+      Admit(ctx, *authorizer_, authz::Operation::kDecide, method, decider_->metrics());
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   if (absl::Status s = gate_->Enter(); !s.ok()) {
     decider_->metrics()
         .rejected_calls
@@ -148,8 +219,9 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(grpc::CallbackServerContext
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  auto run = [this, reactor, work = std::move(work)] {
-    grpc::Status status = work();
+  auto run = [this, reactor, work = std::move(work),
+              who = ToCallerInfo(*caller, ctx->peer(), "grpc")] {
+    grpc::Status status = work(who);
     gate_->Leave();
     reactor->Finish(status);
   };
@@ -163,12 +235,12 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(grpc::CallbackServerContext
   return reactor;
 }
 
-grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx,
+grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
                                          const std::function<absl::StatusOr<Request>()>& convert,
                                          v1::Decision* out) {
   absl::StatusOr<Request> request = convert();
   if (!request.ok()) return ToGrpcStatus(request.status());
-  absl::StatusOr<Decision> d = decider_->Decide(*request, DeadlineOf(ctx, *config_), CallerOf(ctx));
+  absl::StatusOr<Decision> d = decider_->Decide(*request, DeadlineOf(ctx, *config_), caller);
   if (!d.ok()) return ToGrpcStatus(d.status());
   ToProto(*d, out);
   return grpc::Status::OK;
@@ -177,12 +249,12 @@ grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerContext* ctx,
                                                            const grpc::ByteBuffer* req,
                                                            grpc::ByteBuffer* out) {
-  return Serve(ctx, [this, ctx, req, out] {
+  return Serve(ctx, "CheckAccess", [this, ctx, req, out](const CallerInfo& caller) {
     v1::AccessRequest msg;
     if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
     v1::Decision d;
     grpc::Status s = Decide(
-        ctx, [&msg]() -> absl::StatusOr<Request> { return Request(FromProto(msg)); }, &d);
+        ctx, caller, [&msg]() -> absl::StatusOr<Request> { return Request(FromProto(msg)); }, &d);
     return s.ok() ? Serialize(d, out) : s;
   });
 }
@@ -190,12 +262,12 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServerContext* ctx,
                                                             const grpc::ByteBuffer* req,
                                                             grpc::ByteBuffer* out) {
-  return Serve(ctx, [this, ctx, req, out] {
+  return Serve(ctx, "CheckProduct", [this, ctx, req, out](const CallerInfo& caller) {
     v1::ProductRequest msg;
     if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
     v1::Decision d;
     grpc::Status s = Decide(
-        ctx, [&msg] { return ToRequest(msg); }, &d);
+        ctx, caller, [&msg] { return ToRequest(msg); }, &d);
     return s.ok() ? Serialize(d, out) : s;
   });
 }
@@ -203,12 +275,12 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServer
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackServerContext* ctx,
                                                                const grpc::ByteBuffer* req,
                                                                grpc::ByteBuffer* out) {
-  return Serve(ctx, [this, ctx, req, out] {
+  return Serve(ctx, "CheckDeployment", [this, ctx, req, out](const CallerInfo& caller) {
     v1::DeploymentRequest msg;
     if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
     v1::Decision d;
     grpc::Status s = Decide(
-        ctx, [&msg] { return ToRequest(msg); }, &d);
+        ctx, caller, [&msg] { return ToRequest(msg); }, &d);
     return s.ok() ? Serialize(d, out) : s;
   });
 }
@@ -216,16 +288,16 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackSer
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerContext* ctx,
                                                           const grpc::ByteBuffer* req,
                                                           grpc::ByteBuffer* out) {
-  return Serve(ctx, [this, ctx, req, out] {
+  return Serve(ctx, "CheckBatch", [this, ctx, req, out](const CallerInfo& caller) {
     v1::CheckBatchRequest msg;
     if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
     v1::CheckBatchResponse response;
-    grpc::Status s = Batch(ctx, msg, &response);
+    grpc::Status s = Batch(ctx, caller, msg, &response);
     return s.ok() ? Serialize(response, out) : s;
   });
 }
 
-grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx,
+grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
                                         const v1::CheckBatchRequest& req,
                                         v1::CheckBatchResponse* out) {
   if (req.requests_size() > config_->max_batch_size) {
@@ -236,8 +308,8 @@ grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx,
   requests.reserve(req.requests_size());
   for (const v1::AccessRequest& r : req.requests()) requests.push_back(FromProto(r));
   std::string revision;
-  auto results =
-      decider_->DecideBatch(requests, DeadlineOf(ctx, *config_), CallerOf(ctx), &revision);
+  auto results = decider_->DecideBatch(requests, DeadlineOf(ctx, *config_),
+                                       ToCallerInfo(*caller, ctx->peer(), "grpc"), &revision);
   out->set_bundle_revision(revision);
   for (size_t i = 0; i < results.size(); ++i) {
     v1::Decision* d = out->add_decisions();
@@ -256,15 +328,24 @@ grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status PolicyServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+grpc::Status PolicyServiceImpl::GetStatus(grpc::ServerContext* ctx, const v1::GetStatusRequest*,
                                           v1::GetStatusResponse* out) {
+  if (auto caller =
+          Admit(ctx, *authorizer_, authz::Operation::kGetStatus, "GetStatus", decider_->metrics());
+      !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   BundleManager& bundles = decider_->bundles();
   BundleManager::Status st = bundles.status();
   std::shared_ptr<const Bundle> b = bundles.Current();
   out->set_bundle_revision(st.revision);
   *out->mutable_loaded_at() = ToTimestamp(st.loaded_at);
   *out->mutable_last_load_attempt() = ToTimestamp(st.last_attempt);
-  out->set_bundle_path(bundles.dir());
+  // The server's directory is a governance matter, not something every engine needs to learn.
+  if (auto c = IdentifyGrpcCaller(ctx, *authorizer_);
+      c.role.has_value() && c.role->kind == authz::Role::Kind::kGovernance) {
+    out->set_bundle_path(bundles.dir());
+  }
   out->set_last_load_error(st.last_error);
   out->set_reloads_succeeded(st.reloads_succeeded);
   out->set_reloads_failed(st.reloads_failed);
@@ -282,9 +363,14 @@ grpc::Status PolicyServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetSta
   return grpc::Status::OK;
 }
 
-grpc::Status PolicyServiceImpl::ListPolicies(grpc::ServerContext*,
+grpc::Status PolicyServiceImpl::ListPolicies(grpc::ServerContext* ctx,
                                              const v1::ListPoliciesRequest* req,
                                              v1::ListPoliciesResponse* out) {
+  if (auto caller = Admit(ctx, *authorizer_, authz::Operation::kListPolicies, "ListPolicies",
+                          decider_->metrics());
+      !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   std::shared_ptr<const Bundle> b = decider_->bundles().Current();
   if (b == nullptr) return ToGrpcStatus(absl::FailedPreconditionError("no bundle loaded"));
   out->set_bundle_revision(b->revision());
@@ -304,8 +390,13 @@ grpc::Status PolicyServiceImpl::ListPolicies(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status PolicyServiceImpl::Reload(grpc::ServerContext*, const v1::ReloadRequest*,
+grpc::Status PolicyServiceImpl::Reload(grpc::ServerContext* ctx, const v1::ReloadRequest*,
                                        v1::ReloadResponse* out) {
+  if (auto caller =
+          Admit(ctx, *authorizer_, authz::Operation::kReload, "Reload", decider_->metrics());
+      !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   absl::Status s = decider_->bundles().Reload();
   out->set_activated(s.ok());
   out->set_bundle_revision(decider_->bundles().status().revision);
@@ -315,9 +406,33 @@ grpc::Status PolicyServiceImpl::Reload(grpc::ServerContext*, const v1::ReloadReq
   return grpc::Status::OK;
 }
 
-grpc::Status PolicyServiceImpl::ValidateBundle(grpc::ServerContext*,
+DryRunAccess PolicyServiceImpl::AccessFor(const authz::Caller& caller) const {
+  DryRunAccess access;
+  const authz::Authorizer* a = authorizer_;
+  access.resolve_path = [a](const std::string& path) { return a->ResolveBundlePath(path); };
+  if (caller.role.has_value() && caller.role->kind == authz::Role::Kind::kDomain) {
+    std::string domain = caller.role->domain;
+    std::shared_ptr<const BundleFiles> active = decider_->bundles().CurrentFiles();
+    access.check_candidate = [domain, active](const BundleFiles& candidate) {
+      if (active == nullptr) return absl::FailedPreconditionError("no policy bundle is loaded");
+      return authz::CheckCandidateScope(*active, candidate, domain);
+    };
+    access.replay_domain = domain;
+  }
+  return access;
+}
+
+grpc::Status PolicyServiceImpl::ValidateBundle(grpc::ServerContext* ctx,
                                                const v1::ValidateBundleRequest* req,
                                                v1::ValidateBundleResponse* out) {
+  absl::StatusOr<authz::Caller> caller = Admit(ctx, *authorizer_, authz::Operation::kValidateBundle,
+                                               "ValidateBundle", decider_->metrics());
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (absl::Status s = gate_->Enter(); !s.ok()) return ToGrpcStatus(s);
+  GateSlot slot(gate_);
+  if (absl::Status s = TakeCandidateSlot(candidates_); !s.ok()) return ToGrpcStatus(s);
+  CandidateSlot candidate_slot(&candidates_);
+  DryRunAccess access = AccessFor(*caller);
   absl::StatusOr<BundleFiles> files;
   switch (req->source_case()) {
     case v1::ValidateBundleRequest::kInline: {
@@ -326,14 +441,33 @@ grpc::Status PolicyServiceImpl::ValidateBundle(grpc::ServerContext*,
       files = std::move(f);
       break;
     }
-    case v1::ValidateBundleRequest::kPath:
-      files = ReadBundleDir(req->path());
+    case v1::ValidateBundleRequest::kPath: {
+      absl::StatusOr<std::string> dir = access.resolve_path(req->path());
+      if (!dir.ok()) {
+        decider_->metrics().authz_denied.WithLabels({"ValidateBundle", "path"}).Increment();
+        return ToGrpcStatus(dir.status());
+      }
+      files = ReadBundleDir(*dir);
       break;
+    }
     default:
       return ToGrpcStatus(absl::InvalidArgumentError("source: required (inline or path)"));
   }
   if (!files.ok()) return ToGrpcStatus(files.status());
-  auto bundle = Bundle::Load(*files);
+  if (access.check_candidate) {
+    if (absl::Status s = access.check_candidate(*files); !s.ok()) {
+      decider_->metrics().authz_denied.WithLabels({"ValidateBundle", "scope"}).Increment();
+      return ToGrpcStatus(s);
+    }
+  }
+  std::shared_ptr<const Bundle> active = decider_->bundles().Current();
+  LoadOptions load;
+  if (active != nullptr) load.max_limits = &active->limits();
+  load.deadline = DeadlineOf(ctx, *config_);
+  auto bundle = Bundle::Load(*files, load);
+  if (bundle.status().code() == absl::StatusCode::kDeadlineExceeded) {
+    return ToGrpcStatus(bundle.status());
+  }
   out->set_valid(bundle.ok());
   if (bundle.ok()) {
     out->set_bundle_revision((*bundle)->revision());
@@ -346,16 +480,26 @@ grpc::Status PolicyServiceImpl::ValidateBundle(grpc::ServerContext*,
 
 grpc::Status PolicyServiceImpl::DryRun(grpc::ServerContext* ctx, const v1::DryRunRequest* req,
                                        v1::DryRunResponse* out) {
+  absl::StatusOr<authz::Caller> caller =
+      Admit(ctx, *authorizer_, authz::Operation::kDryRun, "DryRun", decider_->metrics());
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   if (!dry_run_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "dry-run is not enabled");
   if (absl::Status s = gate_->Enter(); !s.ok()) return ToGrpcStatus(s);
   GateSlot slot(gate_);
+  if (absl::Status s = TakeCandidateSlot(candidates_); !s.ok()) return ToGrpcStatus(s);
+  CandidateSlot candidate_slot(&candidates_);
   // A dry-run replays many requests: allow it the maximum deadline rather than the default.
   absl::Time deadline =
       ctx->deadline() == std::chrono::system_clock::time_point::max()
           ? absl::Now() + config_->max_deadline
           : std::min(absl::FromChrono(ctx->deadline()), absl::Now() + config_->max_deadline);
-  absl::StatusOr<v1::DryRunResponse> r = dry_run_(*req, deadline);
-  if (!r.ok()) return ToGrpcStatus(r.status());
+  absl::StatusOr<v1::DryRunResponse> r = dry_run_(*req, deadline, AccessFor(*caller));
+  if (!r.ok()) {
+    if (r.status().code() == absl::StatusCode::kPermissionDenied) {
+      decider_->metrics().authz_denied.WithLabels({"DryRun", "scope"}).Increment();
+    }
+    return ToGrpcStatus(r.status());
+  }
   *out = *std::move(r);
   return grpc::Status::OK;
 }

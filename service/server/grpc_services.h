@@ -15,6 +15,8 @@
 #include "arbiter/v1/decision_service.grpc.pb.h"
 #include "arbiter/v1/policy_service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "service/authz/authz.h"
+#include "service/dryrun/dry_run.h"
 #include "service/server/config.h"
 #include "service/server/decider.h"
 
@@ -22,6 +24,20 @@ namespace arbiter {
 
 // absl::Status -> grpc::Status (the codes are the same numbers).
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The caller of a gRPC call as authorization knows it: the identity of its verified client
+// certificate (SPIFFE URI SAN, then DNS SAN, then subject CN), else "anonymous"; the client-set
+// x-arbiter-caller header only as `claimed`.
+authz::Caller IdentifyGrpcCaller(grpc::ServerContextBase* ctx, const authz::Authorizer& authorizer);
+
+// Identifies the caller and authorizes `op` for it; PERMISSION_DENIED (counted in
+// arbiter_authz_denied_total by method and reason) otherwise. Every handler starts here.
+absl::StatusOr<authz::Caller> Admit(grpc::ServerContextBase* ctx, const authz::Authorizer& authorizer,
+                                    authz::Operation op, absl::string_view method,
+                                    ServerMetrics& metrics);
+
+// The decision log's view of a caller.
+CallerInfo ToCallerInfo(const authz::Caller& caller, std::string peer, std::string transport);
 
 // Admission control shared by every handler: at most `max` calls in progress (more get
 // RESOURCE_EXHAUSTED at once rather than queueing without bound), and none once draining
@@ -94,7 +110,8 @@ class DecisionServiceImpl final
                   v1::DecisionService::WithRawCallbackMethod_CheckBatch<
                       v1::DecisionService::Service>>>> {
  public:
-  DecisionServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate);
+  DecisionServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate,
+                      const authz::Authorizer* authorizer);
 
   grpc::ServerUnaryReactor* CheckAccess(grpc::CallbackServerContext* ctx,
                                         const grpc::ByteBuffer* req,
@@ -109,32 +126,43 @@ class DecisionServiceImpl final
                                        const grpc::ByteBuffer* req, grpc::ByteBuffer* out) override;
 
  private:
-  // Admits the call, then runs `work` (inline or on a worker) and finishes the call with its
-  // status; on OK, `work` has written the response message into `*response`.
-  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx,
-                                  std::function<grpc::Status()> work);
+  // Authorizes and admits the call, then runs `work` for the authenticated caller (inline or
+  // on a worker) and finishes the call with its status; on OK, `work` has written the
+  // response message into `*response`.
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, absl::string_view method,
+                                  std::function<grpc::Status(const CallerInfo&)> work);
   // The gRPC-independent parts of one decision call.
-  grpc::Status Decide(grpc::CallbackServerContext* ctx,
+  grpc::Status Decide(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
                       const std::function<absl::StatusOr<Request>()>& convert, v1::Decision* out);
-  grpc::Status Batch(grpc::CallbackServerContext* ctx, const v1::CheckBatchRequest& req,
-                     v1::CheckBatchResponse* out);
+  grpc::Status Batch(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
+                     const v1::CheckBatchRequest& req, v1::CheckBatchResponse* out);
 
   Decider* decider_;
   const ServerConfig* config_;
   CallGate* gate_;
   std::atomic<int> inline_running_{0};
   DecisionWorkers workers_;
+  const authz::Authorizer* authorizer_;
 };
 
-// DryRun is provided by the dry-run module through this hook (see service/dryrun).
-using DryRunHandler = std::function<absl::StatusOr<v1::DryRunResponse>(const v1::DryRunRequest&,
-                                                                       absl::Time deadline)>;
+// DryRun is provided by the dry-run module through this hook (see service/dryrun); `access`
+// carries what the caller's role lets it submit and see.
+using DryRunHandler = std::function<absl::StatusOr<v1::DryRunResponse>(
+    const v1::DryRunRequest&, absl::Time deadline, const DryRunAccess& access)>;
+
+// How many candidate bundles (ValidateBundle, DryRun) load at once; more get RESOURCE_EXHAUSTED:
+// a candidate is the caller's Lua, compiled and run at load.
+inline constexpr int kMaxConcurrentCandidates = 2;
 
 class PolicyServiceImpl final : public v1::PolicyService::Service {
  public:
   PolicyServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate,
-                    DryRunHandler dry_run)
-      : decider_(decider), config_(config), gate_(gate), dry_run_(std::move(dry_run)) {}
+                    const authz::Authorizer* authorizer, DryRunHandler dry_run)
+      : decider_(decider),
+        config_(config),
+        gate_(gate),
+        authorizer_(authorizer),
+        dry_run_(std::move(dry_run)) {}
 
   grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::GetStatusRequest* req,
                          v1::GetStatusResponse* out) override;
@@ -148,10 +176,16 @@ class PolicyServiceImpl final : public v1::PolicyService::Service {
                       v1::DryRunResponse* out) override;
 
  private:
+  // What a caller's role lets it do with a candidate bundle: paths inside bundle_roots, and
+  // for domain roles only their own files and recorded decisions.
+  DryRunAccess AccessFor(const authz::Caller& caller) const;
+
   Decider* decider_;
   const ServerConfig* config_;
   CallGate* gate_;
+  const authz::Authorizer* authorizer_;
   DryRunHandler dry_run_;
+  std::atomic<int> candidates_{0};
 };
 
 // Splits a load error status into its "file:line: message" lines.

@@ -27,6 +27,9 @@ ABSL_FLAG(
     std::string, http_listen, "",
     "HTTP side port HOST:PORT for /metrics, /healthz, /readyz, the OPA/Trino API and AuthZEN.");
 ABSL_FLAG(std::string, config, "", "Optional YAML config file (limits, decision log, ...).");
+ABSL_FLAG(bool, allow_insecure, false,
+          "Serve plaintext on a non-loopback address (every caller is then \"anonymous\"). "
+          "Without tls: in the config, only loopback addresses are served otherwise.");
 ABSL_FLAG(std::string, port_file, "",
           "Write the bound gRPC and HTTP ports here once serving (for tests and scripts).");
 
@@ -68,6 +71,13 @@ int main(int argc, char** argv) {
   config.bundle_dir = absl::GetFlag(FLAGS_bundle);
   config.listen = absl::GetFlag(FLAGS_listen);
   if (std::string h = absl::GetFlag(FLAGS_http_listen); !h.empty()) config.http_listen = h;
+  config.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
+  if (config.PlaintextBeyondLoopback() && config.allow_insecure) {
+    std::fprintf(stderr,
+                 "arbiterd: WARNING: serving plaintext beyond loopback (--allow-insecure): callers "
+                 "are unauthenticated and act as \"anonymous\" (role %s)\n",
+                 config.authz.anonymous_role.c_str());
+  }
 
   arbiter::ArbiterServer server(config);
   // The doors onto the same decisions beside arbiter.v1: Trino's OPA API and AuthZEN on the HTTP
@@ -86,7 +96,8 @@ int main(int argc, char** argv) {
   if (std::string pf = absl::GetFlag(FLAGS_port_file); !pf.empty()) {
     std::string tmp = pf + ".tmp";
     if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-      std::fprintf(f, "grpc=%d\nhttp=%d\n", server.grpc_port(), server.http_port());
+      std::fprintf(f, "grpc=%d\nhttp=%d\nhealth=%d\n", server.grpc_port(), server.http_port(),
+                   server.health_port());
       std::fclose(f);
       std::rename(tmp.c_str(), pf.c_str());
     }

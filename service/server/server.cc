@@ -1,11 +1,15 @@
 #include "service/server/server.h"
 
+#include <cstdio>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "service/dryrun/dry_run.h"
 
 namespace arbiter {
@@ -24,6 +28,91 @@ bool SplitHostPort(const std::string& addr, std::string& host, int& port) {
 
 const char* const kServices[] = {"", "arbiter.v1.DecisionService", "arbiter.v1.PolicyService"};
 
+// How often the certificate, key and CA files are re-read: a rotation (cert-manager, SPIRE)
+// is served within this many seconds, without a restart; connections already open keep theirs.
+constexpr unsigned kCertificateRefreshSeconds = 1;
+
+absl::Status CheckReadable(const char* field, const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": cannot read ", path));
+  }
+  char head[64] = {};
+  size_t n = std::fread(head, 1, sizeof(head) - 1, f);
+  std::fclose(f);
+  if (!absl::StrContains(absl::string_view(head, n), "-----BEGIN")) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, " is not a PEM file"));
+  }
+  return absl::OkStatus();
+}
+
+// Every call on a TLS port, whatever its service (health, reflection and any service added
+// later included), is refused before its handler when the caller's identity maps to no role;
+// the handlers of arbiter.v1 then authorize the operation for the role.
+class RoleRequired final : public grpc::AuthMetadataProcessor {
+ public:
+  RoleRequired(const authz::Authorizer* authorizer, ServerMetrics* metrics)
+      : authorizer_(authorizer), metrics_(metrics) {}
+  bool IsBlocking() const override { return false; }
+  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context, OutputMetadata*,
+                       OutputMetadata*) override {
+    std::string identity;
+    if (context != nullptr && context->IsPeerAuthenticated()) {
+      auto values = [&](const char* name) {
+        std::vector<std::string> out;
+        for (const auto& v : context->FindPropertyValues(name))
+          out.emplace_back(v.data(), v.size());
+        return out;
+      };
+      std::vector<std::string> cn = values(GRPC_X509_CN_PROPERTY_NAME);
+      identity = authz::ChooseCertificateIdentity(values(GRPC_PEER_URI_PROPERTY_NAME),
+                                                  values(GRPC_PEER_DNS_PROPERTY_NAME),
+                                                  cn.empty() ? "" : cn.front());
+    }
+    authz::Caller caller = authorizer_->Identify(identity, !identity.empty());
+    if (caller.role.has_value()) return grpc::Status::OK;
+    std::string method = "*";
+    if (auto it = metadata.find(":path"); it != metadata.end()) {
+      method = std::string(it->second.data(), it->second.size());
+      method = method.substr(method.rfind('/') + 1);
+    }
+    metrics_->authz_denied.WithLabels({method.substr(0, 64), "no_role"}).Increment();
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("caller \"", caller.identity,
+                                     "\" has no role (no authz.identities rule matches it); ",
+                                     method, " needs any role"));
+  }
+
+ private:
+  const authz::Authorizer* authorizer_;
+  ServerMetrics* metrics_;
+};
+
+// TLS 1.2 or later (gRPC's floor) with the files watched for rotation.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials(const TlsConfig& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  for (auto [field, path] :
+       {std::pair<const char*, const std::string*>{"tls.cert_file", &tls.cert_file},
+        {"tls.key_file", &tls.key_file}}) {
+    if (absl::Status s = CheckReadable(field, *path); !s.ok()) return s;
+  }
+  bool verify = tls.client_auth != TlsConfig::ClientAuth::kNone;
+  if (verify) {
+    if (absl::Status s = CheckReadable("tls.client_ca_file", tls.client_ca_file); !s.ok()) return s;
+  }
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      tls.key_file, tls.cert_file, verify ? tls.client_ca_file : "", kCertificateRefreshSeconds);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (verify) options.watch_root_certs();
+  options.set_cert_request_type(tls.client_auth == TlsConfig::ClientAuth::kRequire
+                                    ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                : tls.client_auth == TlsConfig::ClientAuth::kRequest
+                                    ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+                                    : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
 }  // namespace
 
 ArbiterServer::ArbiterServer(ServerConfig config) : config_(std::move(config)) {}
@@ -33,6 +122,12 @@ ArbiterServer::~ArbiterServer() { Shutdown(); }
 absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_routes,
                                   const std::vector<GrpcServiceInstaller>& grpc_services) {
   if (absl::Status s = config_.Validate(); !s.ok()) return s;
+  absl::StatusOr<authz::Authorizer> authorizer = authz::Authorizer::Create(config_.authz);
+  if (!authorizer.ok()) return authorizer.status();
+  authorizer_ = std::make_unique<authz::Authorizer>(*std::move(authorizer));
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      GrpcCredentials(config_.tls);
+  if (!credentials.ok()) return credentials.status();
   bundles_ = std::make_unique<BundleManager>(config_.bundle_dir);
   metrics_ = std::make_unique<ServerMetrics>(registry_);
   ServerMetrics* m = metrics_.get();
@@ -70,17 +165,24 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
                                "Decision log lines over max_line_bytes, cut to a marker.",
                                [l] { return static_cast<double>(l->stats().truncated); });
   }
-  decider_ = std::make_unique<Decider>(bundles_.get(), log_.get(), metrics_.get());
+  decider_ = std::make_unique<Decider>(bundles_.get(), log_.get(), metrics_.get(),
+                                       redact::Redactor(config_.log_redact));
   gate_ = std::make_unique<CallGate>(config_.max_concurrent_calls);
-  decision_service_ = std::make_unique<DecisionServiceImpl>(decider_.get(), &config_, gate_.get());
+  decision_service_ = std::make_unique<DecisionServiceImpl>(decider_.get(), &config_, gate_.get(),
+                                                            authorizer_.get());
   policy_service_ = std::make_unique<PolicyServiceImpl>(
-      decider_.get(), &config_, gate_.get(),
+      decider_.get(), &config_, gate_.get(), authorizer_.get(),
       MakeDryRunHandler([b = bundles_.get()] { return b->Current(); }, log_.get()));
 
+  if (config_.tls.enabled()) {
+    (*credentials)
+        ->SetAuthMetadataProcessor(
+            std::make_shared<RoleRequired>(authorizer_.get(), metrics_.get()));
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.AddListeningPort(config_.listen, *credentials, &grpc_port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config_.max_message_bytes) * 4);
   int threads = config_.worker_threads > 0
@@ -103,6 +205,44 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
     grpc_->GetHealthCheckService()->SetServingStatus(service, true);
   }
 
+  // Health answers on the I/O thread (never queued behind decisions).
+  auto health = [this](HttpServer& http) {
+    http.Handle(
+        "GET", "/healthz",
+        [](const HttpRequest&) {
+          HttpResponse r;
+          r.body = "ok\n";
+          return r;
+        },
+        HttpRouteKind::kInline);
+    http.Handle(
+        "GET", "/readyz",
+        [this](const HttpRequest&) {
+          HttpResponse r;
+          bool ready = bundles_->Current() != nullptr && !gate_->draining();
+          r.status = ready ? 200 : 503;
+          r.body = ready ? absl::StrCat("ready: bundle ", bundles_->status().revision, "\n")
+                         : "not ready\n";
+          return r;
+        },
+        HttpRouteKind::kInline);
+  };
+  if (!config_.health_listen.empty()) {
+    // Health only, plaintext: what kubelet probes (which cannot present client certificates)
+    // need, and nothing else.
+    HttpServerOptions options;
+    if (!SplitHostPort(config_.health_listen, options.host, options.port)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "http.health_listen: expected HOST:PORT, got \"", config_.health_listen, "\""));
+    }
+    options.threads = 1;
+    options.max_body_bytes = 1024;
+    options.connection_limit = 64;
+    options.connection_timeout_seconds = 5;
+    health_ = std::make_unique<HttpServer>();
+    health(*health_);
+    if (absl::Status s = health_->Start(options); !s.ok()) return s;
+  }
   if (!config_.http_listen.empty()) {
     HttpServerOptions options;
     if (!SplitHostPort(config_.http_listen, options.host, options.port)) {
@@ -143,30 +283,47 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
           return r;
         },
         HttpRouteKind::kInline);
-    http_->Handle(
-        "GET", "/healthz",
-        [](const HttpRequest&) {
-          HttpResponse r;
-          r.body = "ok\n";
-          return r;
-        },
-        HttpRouteKind::kInline);
-    http_->Handle(
-        "GET", "/readyz",
-        [this](const HttpRequest&) {
-          HttpResponse r;
-          bool ready = bundles_->Current() != nullptr && !gate_->draining();
-          r.status = ready ? 200 : 503;
-          r.body = ready ? absl::StrCat("ready: bundle ", bundles_->status().revision, "\n")
-                         : "not ready\n";
-          return r;
-        },
-        HttpRouteKind::kInline);
+    health(*http_);
+    if (config_.tls.enabled()) {
+      auto creds = tls::GnutlsCredentials::Load(config_.tls);
+      if (!creds.ok()) return creds.status();
+      http_tls_ = *std::move(creds);
+      options.tls = http_tls_.get();
+    }
+    http_->SetAuthorizer([this](HttpRequest& r) { return AuthorizeHttp(r); });
     for (const auto& install : http_routes) install(*http_, *decider_, config_);
     if (absl::Status s = http_->Start(options); !s.ok()) return s;
   }
   if (config_.watch_bundle) bundles_->StartWatching(config_.poll_interval);
   return absl::OkStatus();
+}
+
+std::optional<HttpResponse> ArbiterServer::AuthorizeHttp(HttpRequest& r) {
+  std::string identity = r.peer.present ? authz::ChooseCertificateIdentity(
+                                              r.peer.uri_sans, r.peer.dns_sans, r.peer.common_name)
+                                        : "";
+  authz::Caller caller = authorizer_->Identify(identity, !identity.empty());
+  authz::Operation op = r.path == "/healthz" || r.path == "/readyz" || r.path == "/metrics"
+                            ? authz::Operation::kHealth
+                            : authz::Operation::kDecide;
+  if (absl::Status s = authorizer_->Authorize(caller, op); !s.ok()) {
+    metrics_->authz_denied.WithLabels({r.path, caller.role.has_value() ? "role" : "no_role"})
+        .Increment();
+    HttpResponse denied;
+    denied.status = 403;
+    denied.content_type = "application/json";
+    denied.body = absl::StrCat(
+        "{\"code\":\"permission_denied\",\"message\":", Value(s.message()).ToJson(), "}");
+    return denied;
+  }
+  r.caller_identity = caller.identity;
+  r.caller_role = caller.role.has_value() ? caller.role->Name() : "";
+  std::string claimed = r.Header("x-arbiter-caller").substr(0, 256);
+  for (char& c : claimed) {
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  }
+  r.caller_claimed = std::move(claimed);
+  return std::nullopt;
 }
 
 void ArbiterServer::Shutdown() {
@@ -179,6 +336,7 @@ void ArbiterServer::Shutdown() {
   bundles_->StopWatching();
   grpc_->Shutdown(absl::ToChronoTime(absl::Now() + config_.drain_timeout));
   if (http_ != nullptr) http_->Stop();
+  if (health_ != nullptr) health_->Stop();
   if (log_ != nullptr) log_->Shutdown();
 }
 

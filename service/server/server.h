@@ -47,9 +47,13 @@ class ArbiterServer {
 
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_ != nullptr ? http_->port() : 0; }
+  int health_port() const { return health_ != nullptr ? health_->port() : 0; }
   Decider& decider() { return *decider_; }
 
  private:
+  // Authenticates and authorizes a side-port request (the same roles as the gRPC port).
+  std::optional<HttpResponse> AuthorizeHttp(HttpRequest& request);
+
   ServerConfig config_;
   std::unique_ptr<BundleManager> bundles_;
   std::unique_ptr<DecisionLog> log_;
@@ -57,11 +61,14 @@ class ArbiterServer {
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<Decider> decider_;
   std::unique_ptr<CallGate> gate_;
+  std::unique_ptr<authz::Authorizer> authorizer_;
   std::unique_ptr<DecisionServiceImpl> decision_service_;
   std::unique_ptr<PolicyServiceImpl> policy_service_;
   std::vector<std::unique_ptr<grpc::Service>> extra_services_;
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<tls::GnutlsCredentials> http_tls_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<HttpServer> health_;
   int grpc_port_ = 0;
   bool shut_down_ = false;
 };

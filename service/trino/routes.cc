@@ -61,7 +61,10 @@ class TrinoEndpoint {
     }
     CallerInfo caller;
     caller.transport = "http";
-    caller.identity = request.Header("User-Agent");
+    caller.peer = request.remote_address;
+    caller.identity = request.caller_identity;
+    caller.role = request.caller_role;
+    caller.claimed = request.caller_claimed;
     std::vector<absl::StatusOr<Decision>> decisions;
     decisions.reserve(plan->checks.size());
     // Decided a chunk at a time: only a chunk's checks carry a copy of the principal, whose

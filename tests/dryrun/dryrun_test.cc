@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -113,7 +114,10 @@ class DryRunTest : public ::testing::Test {
     testing::ArbiterdOptions o;
     o.bundle_dir = testing::ShippedBundleDir();
     o.http = false;
-    o.config_yaml = absl::StrCat("decision_log:\n  path: ", *log_path_, "\n");
+    // Candidates are written under the temporary directory, which is therefore a bundle root.
+    o.config_yaml = absl::StrCat("decision_log:\n  path: ", *log_path_,
+                                 "\nauthz:\n  anonymous_role: governance\n  bundle_roots: [",
+                                 std::filesystem::temp_directory_path().string(), "]\n");
     auto server = testing::ArbiterdProcess::Start(o);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();

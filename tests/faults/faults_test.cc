@@ -69,13 +69,14 @@ v1::AccessRequest Access(const std::string& id, std::vector<std::string> roles,
   return r;
 }
 
-// An access request for an uncatalogued product of `domain` (the domain is the caller's claim).
+// An access request for the product `<domain>-data`, which WriteBundle catalogues for every
+// domain folder (ownership is the catalog's word, so domain policies run only for catalogued
+// resources).
 v1::AccessRequest DomainAccess(const std::string& id, const std::string& domain) {
   v1::AccessRequest r;
   r.mutable_principal()->set_id(id);
   r.set_action("read");
-  r.mutable_resource()->set_domain(domain);
-  r.mutable_resource()->set_product("some-product");
+  r.mutable_resource()->set_product(domain + "-data");
   return r;
 }
 
@@ -203,11 +204,21 @@ class ScratchBundle {
   std::string dir_, bundle_;
 };
 
-// A small bundle of our own, written to a scratch directory.
+// A small bundle of our own, written to a scratch directory. Each domains/<d>/ folder gets a
+// catalogued product `<d>-data` owned by <d>, so that DomainAccess reaches its policies.
 std::string WriteBundle(const std::string& dir,
                         const std::vector<std::pair<std::string, std::string>>& files) {
   std::string b = dir + "/bundle";
-  for (const auto& [path, content] : files) testing::WriteFile(b + "/" + path, content);
+  std::set<std::string> domains;
+  for (const auto& [path, content] : files) {
+    testing::WriteFile(b + "/" + path, content);
+    std::vector<std::string> parts = absl::StrSplit(path, '/');
+    if (parts.size() == 3 && parts[0] == "domains") domains.insert(parts[1]);
+  }
+  for (const std::string& d : domains) {
+    testing::WriteFile(absl::StrCat(b, "/catalog/products/", d, "-data.yaml"),
+                       absl::StrCat("metadata: {name: ", d, "-data, domain: ", d, "}\n"));
+  }
   return b;
 }
 
@@ -558,8 +569,8 @@ std::vector<std::string> Lines(const std::string& text) {
 
 TEST(DecisionLogFaultTest, FullDiskIsCountedWhileDecisionsKeepFlowing) {
   std::string dir = testing::MakeTempDir("arbiter-full");
-  std::string log = dir + "/decisions.jsonl";
-  ASSERT_EQ(symlink("/dev/full", log.c_str()), 0);
+  // The device itself: the log is never opened through a symlink (O_NOFOLLOW).
+  std::string log = "/dev/full";
   ArbiterdOptions o;
   o.bundle_dir = testing::ShippedBundleDir();
   o.config_yaml = absl::StrCat("bundle:\n  watch: false\ndecision_log:\n  path: ", log, "\n");

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -65,8 +66,13 @@ absl::StatusOr<std::unique_ptr<ArbiterdProcess>> ArbiterdProcess::Start(
     args.push_back("--http-listen");
     args.push_back("127.0.0.1:0");
   }
-  if (!options.config_yaml.empty()) {
-    WriteFile(p->work_dir_ + "/config.yaml", options.config_yaml);
+  std::string config = options.config_yaml;
+  if (!options.anonymous_role.empty() && !absl::StrContains(config, "authz:")) {
+    absl::StrAppend(&config, config.empty() || absl::EndsWith(config, "\n") ? "" : "\n",
+                    "authz:\n  anonymous_role: ", options.anonymous_role, "\n");
+  }
+  if (!config.empty()) {
+    WriteFile(p->work_dir_ + "/config.yaml", config);
     args.push_back("--config");
     args.push_back(p->work_dir_ + "/config.yaml");
   }
@@ -181,6 +187,34 @@ HttpResult HttpRequest(int port, const std::string& method, const std::string& p
     }
     result.body = out;
   }
+  return result;
+}
+
+HttpResult HttpsRequest(int port, const std::string& method, const std::string& path,
+                        const std::string& body, const std::string& pki_dir,
+                        const std::string& client) {
+  std::string dir = MakeTempDir("arbiter-https");
+  WriteFile(dir + "/body", body);
+  std::string command = absl::StrCat(
+      "curl -sS --max-time 10 -X ", method, " --cacert ", pki_dir, "/ca.crt",
+      client.empty() ? ""
+                     : absl::StrCat(" --cert ", pki_dir, "/", client, ".crt --key ", pki_dir, "/",
+                                    client, ".key"),
+      body.empty()
+          ? ""
+          : absl::StrCat(" -H 'Content-Type: application/json' --data-binary @", dir, "/body"),
+      " -o ", dir, "/out -w '%{http_code}' https://127.0.0.1:", port, path, " 2>", dir, "/err");
+  HttpResult result;
+  std::string code;
+  if (FILE* p = popen(command.c_str(), "r")) {
+    char buf[64];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) code.append(buf, n);
+    pclose(p);
+  }
+  if (!absl::SimpleAtoi(code, &result.status)) result.status = 0;
+  result.body = ReadFileOrEmpty(dir + "/out") + ReadFileOrEmpty(dir + "/err");
+  std::filesystem::remove_all(dir);
   return result;
 }
 

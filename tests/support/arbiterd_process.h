@@ -19,6 +19,10 @@ struct ArbiterdOptions {
   std::string config_yaml;  // written to a temp file and passed as --config when non-empty
   bool http = true;
   std::vector<std::string> extra_args;
+  // Plaintext callers on loopback are "anonymous"; most suites exercise the admin calls too, so
+  // they run as this role — unless the config has an `authz:` section of its own (the security
+  // suite's), or this is empty (the server's default, engine).
+  std::string anonymous_role = "governance";
 };
 
 class ArbiterdProcess {
@@ -69,6 +73,13 @@ HttpResult HttpRequest(int port, const std::string& method, const std::string& p
                        const std::string& body = "",
                        const std::string& content_type = "application/json",
                        const std::string& source = "");
+
+// The same over HTTPS, with curl: the server is verified against `pki_dir`/ca.crt and the
+// client presents `pki_dir`/<client>.crt (none when `client` is empty). status 0 when no HTTP
+// answer came (a refused handshake).
+HttpResult HttpsRequest(int port, const std::string& method, const std::string& path,
+                        const std::string& body, const std::string& pki_dir,
+                        const std::string& client);
 
 }  // namespace arbiter::testing
 

@@ -118,24 +118,52 @@ def _read_bundle_dir(path: Union[str, "os.PathLike[str]"]) -> Dict[str, str]:
     return files
 
 
+def _tls_credentials(ca: Optional[str], cert: Optional[str],
+                     key: Optional[str]) -> Optional[grpc.ChannelCredentials]:
+    """TLS channel credentials from PEM files (arguments, else ARBITER_TLS_* variables), or None
+    for plaintext when none is given."""
+    ca = ca or os.environ.get("ARBITER_TLS_CA") or None
+    cert = cert or os.environ.get("ARBITER_TLS_CERT") or None
+    key = key or os.environ.get("ARBITER_TLS_KEY") or None
+    if not (ca or cert or key):
+        return None
+    if bool(cert) != bool(key):
+        raise ValueError("tls_cert and tls_key go together (a client certificate needs its key)")
+    read = lambda p: Path(p).read_bytes() if p else None  # noqa: E731
+    return grpc.ssl_channel_credentials(root_certificates=read(ca), private_key=read(key),
+                                        certificate_chain=read(cert))
+
+
 class Client:
     """A connection to arbiterd.
 
     Args:
         target: "host:port" or any gRPC target URI.
         timeout: deadline of each call, in seconds (the server caps it too).
-        caller: sent as ``x-arbiter-caller`` and recorded in the decision log.
-        channel: an existing channel (TLS, custom options); ``target`` is then ignored.
+        caller: sent as ``x-arbiter-caller``; the decision log records it as a *claimed* name
+            beside the identity the server authenticated (it never sets the identity).
+        channel: an existing channel (custom options); ``target`` is then ignored.
         credentials: channel credentials for a secure channel to ``target``.
+        tls_ca, tls_cert, tls_key: PEM file paths for TLS (the CA that signed arbiterd's
+            certificate; the client's certificate and key for mutual TLS: arbiterd authorizes
+            the certificate's identity). Default to $ARBITER_TLS_CA, $ARBITER_TLS_CERT and
+            $ARBITER_TLS_KEY, like the CLI.
+        tls_server_name: the name arbiterd's certificate carries, when the target's host differs.
     """
 
     def __init__(self, target: str, timeout: float = 5.0, *, caller: str = "arbiter-python",
                  channel: Optional[grpc.Channel] = None,
-                 credentials: Optional[grpc.ChannelCredentials] = None) -> None:
+                 credentials: Optional[grpc.ChannelCredentials] = None,
+                 tls_ca: Optional[str] = None, tls_cert: Optional[str] = None,
+                 tls_key: Optional[str] = None, tls_server_name: Optional[str] = None) -> None:
         self.target = target
         self.timeout = timeout
         self._metadata = (("x-arbiter-caller", caller),) if caller else ()
         options = [("grpc.max_receive_message_length", 64 << 20)]
+        if credentials is None and channel is None:
+            credentials = _tls_credentials(tls_ca, tls_cert, tls_key)
+        if tls_server_name:
+            options.append(("grpc.ssl_target_name_override", tls_server_name))
         if channel is not None:
             self._channel = channel
         elif credentials is not None:
@@ -226,6 +254,12 @@ class Client:
         """The server's active bundle: revision, load time, policies per domain, last error."""
         return BundleStatus.from_proto(
             self._call(self._policies.GetStatus, policy_pb2.GetStatusRequest(), "GetStatus"))
+
+    def reload(self) -> List[str]:
+        """Asks the server to load its bundle directory now (role governance). Returns the load
+        errors ("file:line: message"); empty when the new bundle is active."""
+        r = self._call(self._policies.Reload, policy_pb2.ReloadRequest(), "Reload")
+        return list(r.errors)
 
     def dry_run(self, candidate: Union[str, "os.PathLike[str]", Mapping[str, str]], *,
                 requests: Optional[Sequence[Mapping[str, Any]]] = None,

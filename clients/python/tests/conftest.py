@@ -3,6 +3,7 @@ shipped bundle policies/. The binary is $ARBITERD (run_tests.sh and ctest set it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pytest
 
@@ -32,15 +33,21 @@ def _arbiterd() -> str:
     pytest.exit("no arbiterd binary: set ARBITERD or build build/service/server/arbiterd", 2)
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[str]:
-    """The gRPC target of a running arbiterd on the shipped bundle."""
+@contextlib.contextmanager
+def start_arbiterd(extra_args: Sequence[str] = ()) -> Iterator[str]:
+    """Runs arbiterd on the shipped bundle (plus `extra_args`) and yields its gRPC target.
+    Without a --config of the caller's, plaintext callers get the governance role, since the
+    tests exercise the admin calls (dry-run, reload) too."""
     with tempfile.TemporaryDirectory(prefix="arbiter-py-") as work:
         port_file = Path(work) / "ports"
+        if "--config" not in extra_args:
+            config = Path(work) / "config.yaml"
+            config.write_text("authz:\n  anonymous_role: governance\n")
+            extra_args = [*extra_args, "--config", str(config)]
         stderr = open(Path(work) / "stderr", "w+b")
         proc = subprocess.Popen(
             [_arbiterd(), "--bundle", str(POLICIES), "--listen", "127.0.0.1:0",
-             "--port-file", str(port_file)],
+             "--port-file", str(port_file), *extra_args],
             stdout=subprocess.DEVNULL, stderr=stderr)
         try:
             deadline = time.monotonic() + 20
@@ -69,6 +76,13 @@ def server() -> Iterator[str]:
                 proc.kill()
                 proc.wait()
             stderr.close()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """The gRPC target of a running arbiterd on the shipped bundle."""
+    with start_arbiterd() as target:
+        yield target
 
 
 @pytest.fixture()
