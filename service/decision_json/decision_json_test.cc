@@ -154,9 +154,9 @@ TEST(DecisionLogLineTest, HasEveryFieldOfTheLogLine) {
   d.overridden_policies = {"global.y"};
   d.faults.push_back({"sales.x", PolicyFault::Type::kBudget});
   absl::Time t = absl::FromUnixMillis(1700000000123);
-  std::string line = DecisionLogLine(d, Request(FromProto(AccessProto())), t,
-                                     absl::Microseconds(42),
-                                     {"ipv4:1.2.3.4:5", "me", "engine", "a-claim", "grpc"});
+  std::string line =
+      DecisionLogLine(d, Request(FromProto(AccessProto())), t, absl::Microseconds(42),
+                      {"ipv4:1.2.3.4:5", "me", "engine", "a-claim", "grpc"});
   EXPECT_EQ(line.find('\n'), std::string::npos);
   auto j = nlohmann::json::parse(line);
   EXPECT_EQ(j["decision_id"], "id-1");

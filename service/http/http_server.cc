@@ -720,8 +720,7 @@ absl::Status HttpServer::Start(const HttpServerOptions& options) {
     pool_options[n_options++] = {
         MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
         reinterpret_cast<void*>(&HttpServerCallbacks::RetrieveCertificate)};
-    pool_options[n_options++] = {MHD_OPTION_HTTPS_PRIORITIES, 0,
-                                 const_cast<char*>(kTlsPriorities)};
+    pool_options[n_options++] = {MHD_OPTION_HTTPS_PRIORITIES, 0, const_cast<char*>(kTlsPriorities)};
   }
   errno = 0;
   daemon_ = MHD_start_daemon(flags, 0, nullptr, nullptr, &HttpServerCallbacks::Access, this,   //

@@ -28,8 +28,8 @@ TEST(RedactTest, DigestsEveryKeyUnderAStar) {
   auto j = Redact({{"principal.attributes.*", Rule::Action::kDigest}}, kAccess);
   ASSERT_EQ(j["principal"]["attributes"].size(), 3u);
   EXPECT_EQ(j["principal"]["attributes"]["email"], Digest("ana@example.com"));
-  EXPECT_TRUE(absl::StartsWith(j["principal"]["attributes"]["region"].get<std::string>(),
-                               "sha256:"));
+  EXPECT_TRUE(
+      absl::StartsWith(j["principal"]["attributes"]["region"].get<std::string>(), "sha256:"));
   EXPECT_EQ(j["principal"]["id"], "ana");
 }
 
@@ -56,8 +56,8 @@ TEST(RedactTest, WholeDocumentsListsAndProtoFieldNames) {
 }
 
 TEST(RedactTest, PathsThatNameNothingChangeNothing) {
-  auto j = Redact({{"principal.nope", Rule::Action::kDrop}, {"action.x", Rule::Action::kDrop}},
-                  kAccess);
+  auto j =
+      Redact({{"principal.nope", Rule::Action::kDrop}, {"action.x", Rule::Action::kDrop}}, kAccess);
   EXPECT_EQ(j, nlohmann::json::parse(kAccess));
 }
 

@@ -131,9 +131,9 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
       // Redaction works on the request as the log shows it; only configured servers pay for it.
       std::string request_json;
       json::AppendRequest(request_json, request);
-      log_->Append(start, json::DecisionLogLine(*d, KindOf(request),
-                                                redactor_.ApplyToJson(request_json), start,
-                                                latency, who));
+      log_->Append(start,
+                   json::DecisionLogLine(*d, KindOf(request), redactor_.ApplyToJson(request_json),
+                                         start, latency, who));
     }
   }
   return d;

@@ -65,7 +65,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-authz::Caller IdentifyGrpcCaller(grpc::ServerContextBase* ctx, const authz::Authorizer& authorizer) {
+authz::Caller IdentifyGrpcCaller(grpc::ServerContextBase* ctx,
+                                 const authz::Authorizer& authorizer) {
   std::string identity;
   std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
   // Peer identity is set only for a certificate the TLS handshake verified against client_ca.
@@ -83,9 +84,9 @@ authz::Caller IdentifyGrpcCaller(grpc::ServerContextBase* ctx, const authz::Auth
   return c;
 }
 
-absl::StatusOr<authz::Caller> Admit(grpc::ServerContextBase* ctx, const authz::Authorizer& authorizer,
-                                    authz::Operation op, absl::string_view method,
-                                    ServerMetrics& metrics) {
+absl::StatusOr<authz::Caller> Admit(grpc::ServerContextBase* ctx,
+                                    const authz::Authorizer& authorizer, authz::Operation op,
+                                    absl::string_view method, ServerMetrics& metrics) {
   authz::Caller caller = IdentifyGrpcCaller(ctx, authorizer);
   if (absl::Status s = authorizer.Authorize(caller, op); !s.ok()) {
     metrics.authz_denied
@@ -308,8 +309,7 @@ grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx, const 
   requests.reserve(req.requests_size());
   for (const v1::AccessRequest& r : req.requests()) requests.push_back(FromProto(r));
   std::string revision;
-  auto results = decider_->DecideBatch(requests, DeadlineOf(ctx, *config_),
-                                       ToCallerInfo(*caller, ctx->peer(), "grpc"), &revision);
+  auto results = decider_->DecideBatch(requests, DeadlineOf(ctx, *config_), caller, &revision);
   out->set_bundle_revision(revision);
   for (size_t i = 0; i < results.size(); ++i) {
     v1::Decision* d = out->add_decisions();

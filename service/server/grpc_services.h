@@ -32,9 +32,9 @@ authz::Caller IdentifyGrpcCaller(grpc::ServerContextBase* ctx, const authz::Auth
 
 // Identifies the caller and authorizes `op` for it; PERMISSION_DENIED (counted in
 // arbiter_authz_denied_total by method and reason) otherwise. Every handler starts here.
-absl::StatusOr<authz::Caller> Admit(grpc::ServerContextBase* ctx, const authz::Authorizer& authorizer,
-                                    authz::Operation op, absl::string_view method,
-                                    ServerMetrics& metrics);
+absl::StatusOr<authz::Caller> Admit(grpc::ServerContextBase* ctx,
+                                    const authz::Authorizer& authorizer, authz::Operation op,
+                                    absl::string_view method, ServerMetrics& metrics);
 
 // The decision log's view of a caller.
 CallerInfo ToCallerInfo(const authz::Caller& caller, std::string peer, std::string transport);
@@ -140,9 +140,9 @@ class DecisionServiceImpl final
   Decider* decider_;
   const ServerConfig* config_;
   CallGate* gate_;
+  const authz::Authorizer* authorizer_;
   std::atomic<int> inline_running_{0};
   DecisionWorkers workers_;
-  const authz::Authorizer* authorizer_;
 };
 
 // DryRun is provided by the dry-run module through this hook (see service/dryrun); `access`
