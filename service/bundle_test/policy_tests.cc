@@ -311,6 +311,7 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
   absl::flat_hash_set<std::string> ids;
   for (const PolicyInfo& p : bundle.policies()) ids.insert(p.id);
   ids.insert(std::string(kDefaultReasonId));
+  ids.insert(std::string(kUncataloguedReasonId));
   for (const auto& [file, content] : bundle.test_files()) {
     SourceLines lines;
     absl::StatusOr<Value> doc = ParseYaml(content, file, {}, &lines);

@@ -579,7 +579,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   }
   if (const auto* a = std::get_if<AccessRequest>(&request); a != nullptr && domain.empty()) {
     Reason note;
-    note.policy_id = "catalog";
+    note.policy_id = std::string(kUncataloguedReasonId);
     note.origin = "engine";
     note.effect = decision.effect;
     note.severity = Severity::kInfo;

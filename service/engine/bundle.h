@@ -95,6 +95,9 @@ struct PolicyInfo {
 // The policy id of the reason a closed-default deny carries ("no policy allowed this; policies
 // that ran: ..."): no policy file can have it (ids start with "global." or a domain).
 inline constexpr absl::string_view kDefaultReasonId = "bundle.default";
+// The policy id of the info reason on an access decision about a resource the catalog does not
+// know ("resource not in the catalog: domain policies not applied").
+inline constexpr absl::string_view kUncataloguedReasonId = "bundle.catalog";
 
 // How a bundle is loaded: the server loads candidates (ValidateBundle, DryRun) from callers it
 // trusts less than its own bundle directory.

@@ -684,9 +684,9 @@ Expected Reference(const Scenario& s, const AccessRequest& r,
                   false, ""));
   }
   if (res.domain.empty()) {
-    e.reasons.insert(ReasonKey("catalog", "engine", e.effect, Severity::kInfo,
-                               "resource not in the catalog: domain policies not applied", false,
-                               "*"));
+    e.reasons.insert(
+        ReasonKey(std::string(kUncataloguedReasonId), "engine", e.effect, Severity::kInfo,
+                  "resource not in the catalog: domain policies not applied", false, "*"));
   }
   // Obligations of the allows that stand: mandatory masks win a conflict, then evaluation order.
   if (e.effect == Effect::kAllow) {
