@@ -235,7 +235,6 @@ TEST_F(HostileTest, DecisionLogOfHugeRequests) {
     v1::AccessRequest r;
     r.mutable_principal()->set_id("ana");
     r.set_action("read");
-    r.mutable_resource()->set_domain("sales");
     r.mutable_resource()->set_product("p");
     (*r.mutable_context())["blob"] = std::string(3 << 20, 'z');
     client::Client c = Client();
