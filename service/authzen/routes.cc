@@ -124,9 +124,13 @@ class AuthzenEndpoint {
   }
 
   static CallerInfo Caller(const HttpRequest& http) {
+    // Authenticated and authorized by the side port's authorizer before this handler ran.
     CallerInfo c;
     c.transport = "http";
-    c.identity = http.Header("User-Agent");
+    c.peer = http.remote_address;
+    c.identity = http.caller_identity;
+    c.role = http.caller_role;
+    c.claimed = http.caller_claimed;
     return c;
   }
 

@@ -23,8 +23,9 @@ namespace arbiter::ext_authz {
 class AuthorizationServiceImpl final : public ::envoy::service::auth::v3::Authorization::Service {
  public:
   // All pointers must outlive the service.
-  AuthorizationServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate)
-      : decider_(decider), config_(config), gate_(gate) {}
+  AuthorizationServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate,
+                           const authz::Authorizer* authorizer)
+      : decider_(decider), config_(config), gate_(gate), authorizer_(authorizer) {}
 
   grpc::Status Check(grpc::ServerContext* ctx, const ::envoy::service::auth::v3::CheckRequest* req,
                      ::envoy::service::auth::v3::CheckResponse* out) override;
@@ -33,11 +34,13 @@ class AuthorizationServiceImpl final : public ::envoy::service::auth::v3::Author
   Decider* decider_;
   const ServerConfig* config_;
   CallGate* gate_;
+  const authz::Authorizer* authorizer_;
 };
 
 // Matches ArbiterServer's GrpcServiceInstaller: arbiterd's main passes it to Start.
 std::unique_ptr<grpc::Service> MakeAuthorizationService(Decider& decider,
-                                                        const ServerConfig& config, CallGate& gate);
+                                                        const ServerConfig& config, CallGate& gate,
+                                                        const authz::Authorizer& authorizer);
 
 }  // namespace arbiter::ext_authz
 

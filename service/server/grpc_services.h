@@ -76,9 +76,6 @@ class GateSlot {
 // capped at config.max_deadline.
 absl::Time DeadlineOf(grpc::ServerContextBase* ctx, const ServerConfig& config);
 
-// Who is calling, for the decision log: the peer address and the x-arbiter-caller metadata (or
-// the user agent).
-CallerInfo CallerOf(grpc::ServerContextBase* ctx);
 
 // Runs decisions handed over by the callback handlers on a fixed set of threads. Thread-safe.
 class DecisionWorkers {

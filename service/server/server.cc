@@ -194,7 +194,7 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
   builder.RegisterService(decision_service_.get());
   builder.RegisterService(policy_service_.get());
   for (const auto& install : grpc_services) {
-    extra_services_.push_back(install(*decider_, config_, *gate_));
+    extra_services_.push_back(install(*decider_, config_, *gate_, *authorizer_));
     builder.RegisterService(extra_services_.back().get());
   }
   grpc_ = builder.BuildAndStart();

@@ -24,10 +24,10 @@ namespace arbiter {
 using HttpRouteInstaller = std::function<void(HttpServer&, Decider&, const ServerConfig&)>;
 
 // Lets other modules (the Envoy ext_authz door) serve more gRPC services beside arbiter.v1 on
-// the same port, with the same decider, limits and concurrency gate. The server owns what it
-// returns and registers it before the port starts.
-using GrpcServiceInstaller =
-    std::function<std::unique_ptr<grpc::Service>(Decider&, const ServerConfig&, CallGate&)>;
+// the same port, with the same decider, limits, concurrency gate and authorization (each
+// handler calls Admit). The server owns what it returns and registers it before the port starts.
+using GrpcServiceInstaller = std::function<std::unique_ptr<grpc::Service>(
+    Decider&, const ServerConfig&, CallGate&, const authz::Authorizer&)>;
 
 class ArbiterServer {
  public:
