@@ -37,7 +37,8 @@ absl::Status CheckReadable(const char* field, const std::string& path) {
   if (f == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": cannot read ", path));
   }
-  char head[64] = {};
+  // PEM files may carry attribute lines (openssl pkcs12 exports) before the first block.
+  char head[8192] = {};
   size_t n = std::fread(head, 1, sizeof(head) - 1, f);
   std::fclose(f);
   if (!absl::StrContains(absl::string_view(head, n), "-----BEGIN")) {
