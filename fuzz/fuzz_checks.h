@@ -137,6 +137,20 @@ inline void CheckDecision(const Bundle& bundle, const Request& request,
   }
   for (const Reason& r : d.reasons) {
     if (r.policy_id.empty()) Fail("reason without a policy id");
+    // The engine's own reasons: the closed default's, and the note on an uncatalogued resource
+    // (whose owner is nobody: no domain policy may have run).
+    if (r.policy_id == kDefaultReasonId) {
+      if (!d.defaulted || d.effect != Effect::kDeny) Fail("bundle.default on a decided decision");
+      error_deny = true;
+      continue;
+    }
+    if (r.policy_id == kUncataloguedReasonId) {
+      if (r.severity != Severity::kInfo || !d.domain.empty()) Fail("bundle.catalog misplaced");
+      for (const std::string& id : d.evaluated_policies) {
+        if (id.rfind("global.", 0) != 0) Fail("domain policy " + id + " ran for no owner");
+      }
+      continue;
+    }
     if (std::find(d.evaluated_policies.begin(), d.evaluated_policies.end(), r.policy_id) ==
         d.evaluated_policies.end()) {
       Fail("reason from policy " + r.policy_id + " that did not run");
