@@ -141,7 +141,6 @@ inline void CheckDecision(const Bundle& bundle, const Request& request,
     // (whose owner is nobody: no domain policy may have run).
     if (r.policy_id == kDefaultReasonId) {
       if (!d.defaulted || d.effect != Effect::kDeny) Fail("bundle.default on a decided decision");
-      error_deny = true;
       continue;
     }
     if (r.policy_id == kUncataloguedReasonId) {
