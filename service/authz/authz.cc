@@ -232,6 +232,14 @@ std::string ChooseCertificateIdentity(const std::vector<std::string>& uri_sans,
   return common_name;
 }
 
+std::string SanitizeClaim(absl::string_view raw) {
+  std::string out(raw.substr(0, 256));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 absl::Status CheckCandidateScope(const BundleFiles& active, const BundleFiles& candidate,
                                  const std::string& domain) {
   std::set<std::string> changed;

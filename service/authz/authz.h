@@ -117,6 +117,10 @@ std::string ChooseCertificateIdentity(const std::vector<std::string>& uri_sans,
                                       const std::vector<std::string>& dns_sans,
                                       const std::string& common_name);
 
+// A client-set claimed name (x-arbiter-caller) as it may be recorded: at most 256 bytes, control
+// characters replaced, so that it can neither forge log structure nor grow a log line.
+std::string SanitizeClaim(absl::string_view raw);
+
 // Whether a domain-scoped caller may submit `candidate`: it may differ from `active` only in
 // files under domains/<domain>/ and in catalog/products/*.yaml descriptors owned by `domain`
 // (metadata.domain) both before and after the change. PERMISSION_DENIED naming the first few

@@ -133,6 +133,12 @@ TEST(AuthzTest, CertificateIdentityPrefersSpiffeThenDnsThenCn) {
   EXPECT_EQ(ChooseCertificateIdentity({}, {}, "cn"), "cn");
 }
 
+TEST(AuthzTest, ClaimedNamesAreBoundedAndPrintable) {
+  EXPECT_EQ(SanitizeClaim("ci-bot"), "ci-bot");
+  EXPECT_EQ(SanitizeClaim("a\nb\x01c\x7f"), "a?b?c?");
+  EXPECT_EQ(SanitizeClaim(std::string(1000, 'x')).size(), 256u);
+}
+
 TEST(AuthzTest, DomainCandidatesMayOnlyChangeTheirOwnFiles) {
   BundleFiles active;
   active.files = {{"bundle.yaml", "revision: 1\n"},

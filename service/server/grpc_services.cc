@@ -24,13 +24,6 @@ std::vector<std::string> AuthProperty(const grpc::AuthContext& auth, const char*
   return out;
 }
 
-// A claimed name is only recorded: bounded and printable, so it cannot forge log structure.
-std::string Claimed(absl::string_view raw) {
-  std::string out;
-  for (char c : raw.substr(0, 256)) out.push_back(static_cast<unsigned char>(c) < 0x20 ? '?' : c);
-  return out;
-}
-
 // Releases a candidate-load slot when the handler returns.
 class CandidateSlot {
  public:
@@ -65,21 +58,23 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+std::string CertificateIdentity(const grpc::AuthContext* auth) {
+  // Peer identity is set only for a certificate the TLS handshake verified against client_ca.
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return "";
+  std::vector<std::string> cn = AuthProperty(*auth, GRPC_X509_CN_PROPERTY_NAME);
+  return authz::ChooseCertificateIdentity(AuthProperty(*auth, GRPC_PEER_URI_PROPERTY_NAME),
+                                          AuthProperty(*auth, GRPC_PEER_DNS_PROPERTY_NAME),
+                                          cn.empty() ? "" : cn.front());
+}
+
 authz::Caller IdentifyGrpcCaller(grpc::ServerContextBase* ctx,
                                  const authz::Authorizer& authorizer) {
-  std::string identity;
   std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
-  // Peer identity is set only for a certificate the TLS handshake verified against client_ca.
-  if (auth != nullptr && auth->IsPeerAuthenticated()) {
-    std::vector<std::string> cn = AuthProperty(*auth, GRPC_X509_CN_PROPERTY_NAME);
-    identity = authz::ChooseCertificateIdentity(AuthProperty(*auth, GRPC_PEER_URI_PROPERTY_NAME),
-                                                AuthProperty(*auth, GRPC_PEER_DNS_PROPERTY_NAME),
-                                                cn.empty() ? "" : cn.front());
-  }
+  std::string identity = CertificateIdentity(auth.get());
   authz::Caller c = authorizer.Identify(identity, !identity.empty());
   const auto& md = ctx->client_metadata();
   if (auto it = md.find("x-arbiter-caller"); it != md.end()) {
-    c.claimed = Claimed(absl::string_view(it->second.data(), it->second.size()));
+    c.claimed = authz::SanitizeClaim(absl::string_view(it->second.data(), it->second.size()));
   }
   return c;
 }

@@ -25,6 +25,10 @@ namespace arbiter {
 // absl::Status -> grpc::Status (the codes are the same numbers).
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// The identity a verified client certificate stands for (SPIFFE URI SAN, then DNS SAN, then
+// subject CN), from a call's auth context; "" without one.
+std::string CertificateIdentity(const grpc::AuthContext* auth);
+
 // The caller of a gRPC call as authorization knows it: the identity of its verified client
 // certificate (SPIFFE URI SAN, then DNS SAN, then subject CN), else "anonymous"; the client-set
 // x-arbiter-caller header only as `claimed`.
@@ -75,7 +79,6 @@ class GateSlot {
 // The evaluation deadline of a call: the client's, or config.default_deadline when it set none,
 // capped at config.max_deadline.
 absl::Time DeadlineOf(grpc::ServerContextBase* ctx, const ServerConfig& config);
-
 
 // Runs decisions handed over by the callback handlers on a fixed set of threads. Thread-safe.
 class DecisionWorkers {

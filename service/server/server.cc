@@ -57,19 +57,7 @@ class RoleRequired final : public grpc::AuthMetadataProcessor {
   bool IsBlocking() const override { return false; }
   grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context, OutputMetadata*,
                        OutputMetadata*) override {
-    std::string identity;
-    if (context != nullptr && context->IsPeerAuthenticated()) {
-      auto values = [&](const char* name) {
-        std::vector<std::string> out;
-        for (const auto& v : context->FindPropertyValues(name))
-          out.emplace_back(v.data(), v.size());
-        return out;
-      };
-      std::vector<std::string> cn = values(GRPC_X509_CN_PROPERTY_NAME);
-      identity = authz::ChooseCertificateIdentity(values(GRPC_PEER_URI_PROPERTY_NAME),
-                                                  values(GRPC_PEER_DNS_PROPERTY_NAME),
-                                                  cn.empty() ? "" : cn.front());
-    }
+    std::string identity = CertificateIdentity(context);
     authz::Caller caller = authorizer_->Identify(identity, !identity.empty());
     if (caller.role.has_value()) return grpc::Status::OK;
     std::string method = "*";
@@ -319,11 +307,7 @@ std::optional<HttpResponse> ArbiterServer::AuthorizeHttp(HttpRequest& r) {
   }
   r.caller_identity = caller.identity;
   r.caller_role = caller.role.has_value() ? caller.role->Name() : "";
-  std::string claimed = r.Header("x-arbiter-caller").substr(0, 256);
-  for (char& c : claimed) {
-    if (static_cast<unsigned char>(c) < 0x20) c = '?';
-  }
-  r.caller_claimed = std::move(claimed);
+  r.caller_claimed = authz::SanitizeClaim(r.Header("x-arbiter-caller"));
   return std::nullopt;
 }
 
