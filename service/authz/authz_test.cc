@@ -135,7 +135,9 @@ TEST(AuthzTest, CertificateIdentityPrefersSpiffeThenDnsThenCn) {
 
 TEST(AuthzTest, ClaimedNamesAreBoundedAndPrintable) {
   EXPECT_EQ(SanitizeClaim("ci-bot"), "ci-bot");
-  EXPECT_EQ(SanitizeClaim("a\nb\x01c\x7f"), "a?b?c?");
+  EXPECT_EQ(SanitizeClaim("a\nb\x01"
+                          "c\x7f"),
+            "a?b?c?");
   EXPECT_EQ(SanitizeClaim(std::string(1000, 'x')).size(), 256u);
 }
 
