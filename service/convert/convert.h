@@ -34,8 +34,7 @@ void ValueToStruct(const Value& v, google::protobuf::Struct* out);
 // document in error messages. INVALID_ARGUMENT when empty or unparseable. With `lines`, a YAML
 // document's node lines are recorded there (a struct has none).
 absl::StatusOr<Value> DocumentToValue(const v1::Document& doc, absl::string_view field,
-                                      const ParseLimits& limits = {},
-                                      SourceLines* lines = nullptr);
+                                      const ParseLimits& limits = {}, SourceLines* lines = nullptr);
 
 Principal FromProto(const v1::Principal& p);
 AccessRequest FromProto(const v1::AccessRequest& r);

@@ -624,7 +624,8 @@ TEST(DiffContractsTest, RefExpansionIsBounded) {
   std::vector<std::string> got = Summary(cs);
   ASSERT_EQ(got.size(), 1u) << absl::StrJoin(got, "\n");
   EXPECT_TRUE(absl::StartsWith(got[0], "warning unparseable_schema models.m.f.")) << got[0];
-  EXPECT_TRUE(absl::StrContains(cs.warnings[0].new_value.as_string(), "too large once $ref is expanded"));
+  EXPECT_TRUE(
+      absl::StrContains(cs.warnings[0].new_value.as_string(), "too large once $ref is expanded"));
 
   Value loop = Yaml(R"yaml(
 models: {m: {fields: {f: {$ref: '#/definitions/a'}}}}

@@ -47,10 +47,10 @@ BundleFiles CandidateFiles() {
 // One access case as a decision-log line would carry it.
 DryRunInput Access(const std::string& id, const std::string& role, const std::string& region,
                    const std::string& domain = "sales") {
-  std::string json = absl::StrCat(
-      R"({"principal":{"id":")", id, R"(","roles":[")", role, R"("],"attributes":{"region":")",
-      region, R"("}},"action":"read","resource":{"product":")",
-      domain == "sales" ? "orders" : "leads", R"("}})");
+  std::string json = absl::StrCat(R"({"principal":{"id":")", id, R"(","roles":[")", role,
+                                  R"("],"attributes":{"region":")", region,
+                                  R"("}},"action":"read","resource":{"product":")",
+                                  domain == "sales" ? "orders" : "leads", R"("}})");
   absl::StatusOr<v1::DryRunCase> c = CaseFromJson(Kind::kAccess, json);
   EXPECT_TRUE(IsOk(c));
   return {c.ok() ? *c : v1::DryRunCase(), ""};
