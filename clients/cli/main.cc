@@ -19,6 +19,13 @@ Offline, with the engine as a library:
        [--now RFC3339] [--output text|json] [--explain]
     --explain: each policy that ran, its findings, print(...) output, instructions and
     time, and which combining step decided and why.
+  eval --bundle DIR --trino FILE [--trino-endpoint allow|batch|rowFilters|columnMask|
+       batchColumnMask] [--group-roles FILE] [--now RFC3339] [--explain]
+    Replays a body Trino's OPA plugin POSTed (as `opa eval -i` would) through arbiterd's
+    Trino translation and prints the JSON answer the HTTP route gives. The endpoint is
+    inferred from the body unless given; --group-roles is a map of group -> grants or an
+    arbiterd config (its trino.group_roles). Exit 0 when every item is allowed, 1 when one
+    is not, 2 when the endpoint would refuse the body.
   test DIR [--run REGEX] [--coverage [--threshold PCT] [--lcov FILE]]
        [--output text|junit] [--verbose]
     --coverage: per-policy line coverage by the cases (exit 1 under --threshold).

@@ -18,6 +18,9 @@
 #include "service/bundle_test/policy_tests.h"
 #include "service/convert/convert.h"
 #include "service/engine/bundle.h"
+#include "service/trino/replay.h"
+#include "service/trino/translate.h"
+#include "service/value/parse.h"
 
 namespace arbiter::cli {
 
@@ -95,15 +98,112 @@ std::string FormatExplain(const Decision& d, Kind kind) {
   return out;
 }
 
+// `--group-roles FILE`: a YAML map of group -> grants, or an arbiterd config file, whose
+// trino.group_roles is used.
+absl::StatusOr<std::map<std::string, std::string>> ReadGroupRoles(const std::string& path) {
+  std::map<std::string, std::string> out;
+  if (path.empty()) return out;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("--group-roles ", path, ": cannot read"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  absl::StatusOr<Value> doc = ParseYaml(text, path);
+  if (!doc.ok()) return doc.status();
+  const Value* roles = &*doc;
+  if (const Value* from_config = doc->FindPath({"trino", "group_roles"})) roles = from_config;
+  if (roles->is_null()) return out;
+  if (!roles->is_map()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--group-roles ", path, ": expected a map of group -> grants, or arbiterd's config"));
+  }
+  for (const auto& [group, grants] : roles->as_map()) {
+    if (!grants.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--group-roles ", path, ": group ", group, ": expected a string of grants"));
+    }
+    out[group] = grants.as_string();
+  }
+  return out;
+}
+
+// `arbiter eval --trino FILE`: the body Trino's OPA plugin POSTed, replayed on the bundle through
+// the Trino endpoint's own translation. Prints the JSON answer the HTTP route gives.
+int EvalTrino(const Args& args, std::shared_ptr<const Bundle> bundle, EvalOptions options) {
+  std::ifstream in(args.Get("trino"), std::ios::binary);
+  if (!in) {
+    return Fail(absl::NotFoundError(absl::StrCat("--trino ", args.Get("trino"), ": cannot read")));
+  }
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  trino::Endpoint endpoint = trino::InferEndpoint(body);
+  if (args.Has("trino-endpoint")) {
+    absl::StatusOr<trino::Endpoint> e = trino::ParseEndpoint(args.Get("trino-endpoint"));
+    if (!e.ok()) {
+      return Fail(
+          absl::InvalidArgumentError(absl::StrCat("--trino-endpoint: ", e.status().message())));
+    }
+    endpoint = *e;
+  }
+  auto group_roles = ReadGroupRoles(args.Get("group-roles"));
+  if (!group_roles.ok()) return Fail(group_roles.status());
+  trino::Replay replay =
+      trino::ReplayRequest(*bundle, endpoint, body, trino::IdentityMapper(*group_roles), options);
+  std::cout << replay.answer.body << "\n";
+  if (replay.answer.status != 200) {
+    std::cerr << "arbiter: the " << trino::EndpointName(endpoint) << " endpoint answers HTTP "
+              << replay.answer.status << "\n";
+    return kExitCouldNotDecide;
+  }
+  bool all_allowed = !replay.plan.items.empty();
+  for (const auto& [begin, end] : replay.plan.items) {
+    bool any = false;
+    for (size_t i = begin; i < end; ++i) any = any || replay.decisions[i]->effect == Effect::kAllow;
+    all_allowed = all_allowed && any;
+  }
+  if (args.Has("explain")) {
+    std::cout << "endpoint: " << trino::EndpointName(endpoint) << ", operation "
+              << replay.plan.operation << ", user " << replay.plan.user << ", "
+              << replay.plan.checks.size() << " checks\n";
+    for (size_t i = 0; i < replay.plan.checks.size(); ++i) {
+      const AccessRequest& check = replay.plan.checks[i];
+      const Decision& d = *replay.decisions[i];
+      std::cout << "check " << i << ": " << check.action << " "
+                << (check.resource.table.empty() ? check.resource.product : check.resource.table)
+                << " -> " << EffectName(d.effect) << "\n"
+                << FormatExplain(d, Kind::kAccess);
+    }
+  }
+  return all_allowed ? 0 : 1;
+}
+
 }  // namespace
 
 int EvalCommand(int argc, char** argv) {
   std::set<std::string> with_value = RequestFlags();
-  with_value.insert({"bundle", "kind", "output", "now"});
+  with_value.insert({"bundle", "kind", "output", "now", "trino", "trino-endpoint", "group-roles"});
   auto args = ParseArgs(argc, argv, 2, with_value, {"explain"});
   if (!args.ok()) return Fail(args.status());
   if (!args->Has("bundle")) return Fail(absl::InvalidArgumentError("--bundle DIR: required"));
-  absl::StatusOr<Kind> kind = ParseKind(args->Get("kind"));
+  if (args->Has("trino")) {
+    std::vector<std::string> refused;
+    for (const std::string& f : RequestFlags()) {
+      if (args->Has(f)) refused.push_back(absl::StrCat("--", f));
+    }
+    for (const char* f : {"kind", "output"}) {
+      if (args->Has(f)) refused.push_back(absl::StrCat("--", f));
+    }
+    if (!refused.empty()) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--trino FILE is the whole request (and the answer is Trino's JSON): drop ",
+                       absl::StrJoin(refused, ", "))));
+    }
+  } else {
+    for (const char* f : {"trino-endpoint", "group-roles"}) {
+      if (args->Has(f)) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat("--", f, ": only with --trino FILE")));
+      }
+    }
+  }
+  // A Trino request is access checks.
+  absl::StatusOr<Kind> kind = ParseKind(args->Has("trino") ? "access" : args->Get("kind"));
   if (!kind.ok())
     return Fail(absl::InvalidArgumentError(absl::StrCat("--kind: ", kind.status().message())));
   std::string output = args->Get("output", "text");
@@ -115,10 +215,6 @@ int EvalCommand(int argc, char** argv) {
   }
   auto bundle = LoadBundleDir(args->Get("bundle"), nullptr);
   if (!bundle.ok()) return Fail(bundle.status());
-  absl::StatusOr<v1::DryRunCase> proto = BuildRequest(*kind, *args);
-  if (!proto.ok()) return Fail(proto.status());
-  absl::StatusOr<Request> request = FromProto(*proto);
-  if (!request.ok()) return Fail(request.status());
   EvalOptions options;
   if (args->Has("now")) {
     std::string err;
@@ -128,6 +224,11 @@ int EvalCommand(int argc, char** argv) {
   }
   options.decision_id = "eval";
   options.trace = args->Has("explain");
+  if (args->Has("trino")) return EvalTrino(*args, *bundle, options);
+  absl::StatusOr<v1::DryRunCase> proto = BuildRequest(*kind, *args);
+  if (!proto.ok()) return Fail(proto.status());
+  absl::StatusOr<Request> request = FromProto(*proto);
+  if (!request.ok()) return Fail(request.status());
   absl::StatusOr<Decision> decision = (*bundle)->Evaluate(*request, options);
   if (!decision.ok()) return Fail(decision.status());
   v1::Decision out;

@@ -14,6 +14,8 @@
 #include "absl/time/time.h"
 #include "re2/re2.h"
 #include "service/convert/convert.h"
+#include "service/trino/replay.h"
+#include "service/trino/translate.h"
 #include "service/value/parse.h"
 
 namespace arbiter {
@@ -261,7 +263,54 @@ struct ParsedCase {
   Value request;  // documents expanded
   Value expect;
   std::optional<absl::Time> now;
+  // Trino-shaped cases (`trino:`): the body as Trino POSTs it, the endpoint it goes to and the
+  // group mapping (the file's `group_roles`, or the case's own).
+  bool trino = false;
+  trino::Endpoint endpoint = trino::Endpoint::kAllow;
+  std::string trino_body;
+  std::map<std::string, std::string> group_roles;
 };
+
+// `group_roles:` (a file's or a case's): group -> grants, as arbiterd's trino.group_roles.
+std::map<std::string, std::string> ParseGroupRoles(
+    const Value& v, const std::string& path,
+    const std::function<void(const std::string&, std::string)>& err) {
+  std::map<std::string, std::string> out;
+  if (!v.is_map()) {
+    err(path, "group_roles: expected a map of Trino group -> grants (as trino.group_roles)");
+    return out;
+  }
+  for (const auto& [group, grants] : v.as_map()) {
+    if (!grants.is_string()) {
+      err(SourceLines::Child(path, group),
+          absl::StrCat("group_roles.", group,
+                       ": expected a string of grants such as \"analysts, domain:sales\""));
+      continue;
+    }
+    out[group] = grants.as_string();
+  }
+  return out;
+}
+
+// Equality of JSON trees where the order of a map's keys does not matter.
+bool SameJson(const Value& a, const Value& b) {
+  if (a.is_map() && b.is_map()) {
+    if (a.size() != b.size()) return false;
+    for (const auto& [k, v] : a.as_map()) {
+      const Value* other = b.Find(k);
+      if (other == nullptr || !SameJson(v, *other)) return false;
+    }
+    return true;
+  }
+  if (a.is_list() && b.is_list()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!SameJson(a.as_list()[i], b.as_list()[i])) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
 
 std::string Keys(std::initializer_list<absl::string_view> keys) {
   return absl::StrJoin(keys, ", ");
@@ -326,7 +375,11 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
       err("", "expected a map with a `cases:` list");
       continue;
     }
-    CheckKeys(*doc, "", {"cases"}, "a test file", err);
+    CheckKeys(*doc, "", {"cases", "group_roles"}, "a test file", err);
+    std::map<std::string, std::string> file_group_roles;
+    if (const Value* g = doc->Find("group_roles")) {
+      file_group_roles = ParseGroupRoles(*g, "/group_roles", err);
+    }
     const Value* cases = doc->Find("cases");
     if (cases == nullptr || !cases->is_list()) {
       err("/cases", "expected a `cases:` list");
@@ -343,13 +396,35 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
         err(at, "a case is a map with name, kind, request and expect");
         continue;
       }
-      CheckKeys(c, at, {"name", "kind", "now", "request", "expect"}, "a case", err);
+      CheckKeys(c, at,
+                {"name", "kind", "now", "request", "expect", "trino", "endpoint", "group_roles"},
+                "a case", err);
       const Value* name = c.Find("name");
       if (name != nullptr && !name->is_string()) err(at + "/name", "name: expected a string");
       pc.name = c.GetString("name", absl::StrCat("case ", i + 1));
+      const Value* trino_input = c.Find("trino");
+      pc.trino = trino_input != nullptr;
       absl::StatusOr<Kind> kind = ParseKind(c.GetString("kind"));
-      if (c.Find("kind") == nullptr) {
-        err(at, "kind: required (access, product or deployment)");
+      if (pc.trino) {
+        // A Trino request is always access checks; `kind:` may say so, or be left out.
+        if (const Value* k = c.Find("kind"); k != nullptr && k->ToJson() != "\"trino\"") {
+          err(at + "/kind", "kind: a case with `trino:` is kind trino (or leaves kind out)");
+        }
+        if (c.Find("request") != nullptr) {
+          err(at + "/request", "request: a case has either request or trino, not both");
+        }
+      } else {
+        for (absl::string_view key : {"endpoint", "group_roles"}) {
+          if (c.Find(key) != nullptr) {
+            err(SourceLines::Child(at, key),
+                absl::StrCat(key, ": only for Trino-shaped cases (with `trino:`)"));
+          }
+        }
+      }
+      if (pc.trino) {
+        pc.kind = Kind::kAccess;
+      } else if (c.Find("kind") == nullptr) {
+        err(at, "kind: required (access, product, deployment or trino)");
       } else if (!kind.ok()) {
         err(at + "/kind", absl::StrCat("kind: ", kind.status().message()));
       } else {
@@ -366,6 +441,33 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
           pc.now = t;
         }
       }
+      if (pc.trino) {
+        if (trino_input->is_string()) {
+          pc.trino_body = trino_input->as_string();  // the JSON text, as captured
+        } else if (trino_input->is_map()) {
+          pc.trino_body = trino_input->ToJson();
+        } else {
+          err(at + "/trino",
+              "trino: expected the body Trino POSTs ({input: {context, action}}), as YAML or as "
+              "a JSON string");
+        }
+        pc.endpoint = trino::InferEndpoint(pc.trino_body);
+        if (const Value* e = c.Find("endpoint")) {
+          absl::StatusOr<trino::Endpoint> endpoint =
+              trino::ParseEndpoint(e->is_string() ? e->as_string() : "");
+          if (!e->is_string() || !endpoint.ok()) {
+            err(at + "/endpoint",
+                absl::StrCat("endpoint: ", e->is_string() ? endpoint.status().message()
+                                                          : "expected an endpoint name"));
+          } else {
+            pc.endpoint = *endpoint;
+          }
+        }
+        pc.group_roles = file_group_roles;
+        if (const Value* g = c.Find("group_roles")) {
+          pc.group_roles = ParseGroupRoles(*g, at + "/group_roles", err);
+        }
+      }
       const Value* expect = c.Find("expect");
       if (expect == nullptr) {
         err(at, "expect: required");
@@ -375,9 +477,41 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
             "masks, row_filters or error");
       } else {
         std::string ex = at + "/expect";
-        CheckKeys(*expect, ex,
-                  {"effect", "reasons", "not_reasons", "warnings", "masks", "row_filters", "error"},
-                  "expect", err);
+        if (pc.trino) {
+          CheckKeys(*expect, ex,
+                    {"effect", "allowed", "result", "reasons", "not_reasons", "warnings", "masks",
+                     "row_filters", "error"},
+                    "expect", err);
+          // Each expectation where the endpoint's answer has it.
+          const bool batch = pc.endpoint == trino::Endpoint::kBatch ||
+                             pc.endpoint == trino::Endpoint::kBatchColumnMask;
+          const bool masks = pc.endpoint == trino::Endpoint::kColumnMask ||
+                             pc.endpoint == trino::Endpoint::kBatchColumnMask;
+          auto only = [&](absl::string_view key, bool ok, absl::string_view where) {
+            if (!ok && expect->Find(key) != nullptr) {
+              err(SourceLines::Child(ex, key),
+                  absl::StrCat("expect.", key, ": only for ", where, " (this case goes to ",
+                               trino::EndpointName(pc.endpoint), ")"));
+            }
+          };
+          only("effect", !batch, "allow, rowFilters and columnMask; use `allowed:` for a batch");
+          only("allowed", batch, "batch and batchColumnMask");
+          only("masks", masks, "columnMask and batchColumnMask");
+          only("row_filters", pc.endpoint == trino::Endpoint::kRowFilters, "rowFilters");
+          if (const Value* a = expect->Find("allowed")) {
+            bool ok = a->is_list();
+            for (size_t j = 0; ok && j < a->size(); ++j) ok = a->as_list()[j].is_int();
+            if (!ok) {
+              err(ex + "/allowed",
+                  "expect.allowed: expected the list of allowed item indexes, e.g. [0, 2]");
+            }
+          }
+        } else {
+          CheckKeys(
+              *expect, ex,
+              {"effect", "reasons", "not_reasons", "warnings", "masks", "row_filters", "error"},
+              "expect", err);
+        }
         if (const Value* e = expect->Find("effect");
             e != nullptr &&
             !(e->is_string() && (e->as_string() == "allow" || e->as_string() == "deny"))) {
@@ -412,7 +546,17 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
         pc.expect = *expect;
       }
       const Value* request = c.Find("request");
-      if (request == nullptr) {
+      if (pc.trino) {
+        // A body the endpoint would refuse is a mistake in the test (unless expected).
+        bool expects_error =
+            expect != nullptr && expect->is_map() && expect->Find("error") != nullptr;
+        absl::StatusOr<trino::Plan> plan =
+            trino::Translate(pc.endpoint, pc.trino_body, trino::IdentityMapper(pc.group_roles),
+                             trino::ProductLocator());
+        if (!plan.ok() && !expects_error && !pc.trino_body.empty()) {
+          err(at + "/trino", absl::StrCat("trino: ", plan.status().message()));
+        }
+      } else if (request == nullptr) {
         err(at, "request: required");
       } else if (!request->is_map()) {
         err(at + "/request", "request: expected a map (the request message's JSON mapping)");
@@ -433,6 +577,123 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
     }
   }
   return out;
+}
+
+// Runs a Trino-shaped case: the body through the Trino endpoint's own translation and shaping
+// (service/trino), every check on `bundle`, and the expectations on the answer.
+void RunTrinoCase(const Bundle& bundle, const ParsedCase& c, const EvalOptions& options,
+                  std::vector<std::string>& failures) {
+  trino::Replay replay = trino::ReplayRequest(bundle, c.endpoint, c.trino_body,
+                                              trino::IdentityMapper(c.group_roles), options);
+  const std::string endpoint(trino::EndpointName(c.endpoint));
+  if (const Value* want = c.expect.Find("error")) {
+    if (replay.answer.status == 200) {
+      failures.push_back(absl::StrCat("expected an error containing \"", want->as_string(),
+                                      "\", got ", replay.answer.body));
+    } else if (!absl::StrContains(replay.answer.body, want->as_string())) {
+      failures.push_back(absl::StrCat("error: expected \"", want->as_string(), "\" in HTTP ",
+                                      replay.answer.status, " ", replay.answer.body));
+    }
+    return;
+  }
+  if (replay.answer.status != 200) {
+    failures.push_back(
+        absl::StrCat(endpoint, " answered HTTP ", replay.answer.status, " ", replay.answer.body));
+    return;
+  }
+  absl::StatusOr<Value> answer = ParseJson(replay.answer.body, "answer");
+  if (!answer.ok()) {
+    failures.push_back(absl::StrCat("answer is not JSON: ", replay.answer.body));
+    return;
+  }
+  const Value* result = answer->Find("result");
+  const Value null_result;
+  if (result == nullptr) result = &null_result;  // columnMask's "{}": no mask
+  // Whether answer item i is allowed: any of its checks is (translate.h).
+  std::vector<bool> allowed;
+  for (const auto& [begin, end] : replay.plan.items) {
+    bool any = false;
+    for (size_t i = begin; i < end; ++i) {
+      any = any || (replay.decisions[i].ok() && replay.decisions[i]->effect == Effect::kAllow);
+    }
+    allowed.push_back(any);
+  }
+  // Every check's reasons, for reasons/not_reasons/warnings.
+  Decision all;
+  for (const auto& d : replay.decisions) {
+    if (d.ok()) all.reasons.insert(all.reasons.end(), d->reasons.begin(), d->reasons.end());
+  }
+  if (const Value* want = c.expect.Find("result"); want != nullptr && !SameJson(*want, *result)) {
+    failures.push_back(
+        absl::StrCat("result: expected ", want->ToJson(), ", got ", result->ToJson()));
+  }
+  if (const Value* want = c.expect.Find("effect")) {
+    const bool got = !allowed.empty() && allowed[0];
+    if (want->as_string() != (got ? "allow" : "deny")) {
+      failures.push_back(absl::StrCat("effect: expected ", want->as_string(), ", got ",
+                                      got ? "allow" : "deny", " (", replay.answer.body, ") — ",
+                                      DescribeReasons(all)));
+    }
+  }
+  if (const Value* want = c.expect.Find("allowed")) {
+    std::vector<int64_t> want_list, got_list;
+    for (const Value& v : want->as_list()) want_list.push_back(v.as_int());
+    for (size_t i = 0; i < allowed.size(); ++i) {
+      if (allowed[i]) got_list.push_back(static_cast<int64_t>(i));
+    }
+    if (want_list != got_list) {
+      failures.push_back(absl::StrCat("allowed: expected [", absl::StrJoin(want_list, ", "),
+                                      "], got [", absl::StrJoin(got_list, ", "), "] — ",
+                                      DescribeReasons(all)));
+    }
+  }
+  if (const Value* want = c.expect.Find("masks")) {
+    // The masks of the answer by column name (the plan knows each item's column).
+    std::map<std::string, std::string> want_masks, got_masks;
+    for (const auto& [k, v] : want->as_map()) want_masks[k] = v.as_string();
+    if (c.endpoint == trino::Endpoint::kColumnMask) {
+      if (result->is_map() && !replay.plan.mask_columns.empty()) {
+        got_masks[replay.plan.mask_columns[0]] = result->GetString("expression");
+      }
+    } else if (result->is_list()) {
+      for (const Value& item : result->as_list()) {
+        const Value* index = item.Find("index");
+        const Value* expression = item.FindPath({"viewExpression", "expression"});
+        if (index == nullptr || !index->is_int() || expression == nullptr || index->as_int() < 0 ||
+            static_cast<size_t>(index->as_int()) >= replay.plan.mask_columns.size()) {
+          continue;
+        }
+        got_masks[replay.plan.mask_columns[static_cast<size_t>(index->as_int())]] =
+            expression->is_string() ? expression->as_string() : expression->ToJson();
+      }
+    }
+    if (want_masks != got_masks) {
+      auto render = [](const std::map<std::string, std::string>& m) {
+        std::vector<std::string> parts;
+        for (const auto& [k, v] : m) parts.push_back(absl::StrCat(k, " => ", v));
+        return absl::StrCat("{", absl::StrJoin(parts, ", "), "}");
+      };
+      failures.push_back(
+          absl::StrCat("masks: expected ", render(want_masks), ", got ", render(got_masks)));
+    }
+  }
+  if (const Value* want = c.expect.Find("row_filters")) {
+    std::vector<std::string> want_list = StringList(want), got_list;
+    if (result->is_list()) {
+      for (const Value& f : result->as_list()) got_list.push_back(f.GetString("expression"));
+    }
+    std::sort(want_list.begin(), want_list.end());
+    std::sort(got_list.begin(), got_list.end());
+    if (want_list != got_list) {
+      failures.push_back(absl::StrCat("row_filters: expected [", absl::StrJoin(want_list, ", "),
+                                      "], got [", absl::StrJoin(got_list, ", "), "]"));
+    }
+  }
+  Value reasons_only = Value::EmptyMap();
+  for (absl::string_view key : {"reasons", "not_reasons", "warnings"}) {
+    if (const Value* v = c.expect.Find(key)) reasons_only.Set(std::string(key), *v);
+  }
+  Check(reasons_only, all, failures);
 }
 
 }  // namespace
@@ -475,14 +736,18 @@ absl::StatusOr<TestReport> RunBundleTests(const Bundle& bundle, const BundleFile
     result.file = c.file;
     result.name = c.name;
     result.line = c.line;
-    absl::StatusOr<Request> req = RequestFromJson(c.kind, c.request.ToJson());
     EvalOptions options;
     options.now = c.now.value_or(default_now);
     options.decision_id = absl::StrCat("test-", index);
     options.coverage = test_options.coverage;
     auto start = std::chrono::steady_clock::now();
     const Value* want_error = c.expect.Find("error");
-    if (!req.ok()) {
+    absl::StatusOr<Request> req = c.trino ? absl::StatusOr<Request>(Request(AccessRequest()))
+                                          : RequestFromJson(c.kind, c.request.ToJson());
+    if (c.trino) {
+      RunTrinoCase(bundle, c, options, result.failures);
+      result.passed = result.failures.empty();
+    } else if (!req.ok()) {
       // A case may expect the request to be rejected.
       if (want_error != nullptr &&
           absl::StrContains(req.status().message(), want_error->as_string())) {

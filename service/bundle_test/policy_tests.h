@@ -1,7 +1,7 @@
 // Runs a bundle's own test cases (tests/*.yaml): each case is a request and the decision it must
 // get. Like `opa test`, this is how a governance team proves a policy change before it ships.
 //
-// Case format (see policies/tests/ for examples):
+// Case format (see policies/tests/ for examples; docs/trino.md for Trino-shaped cases):
 //   cases:
 //     - name: analyst reads customers
 //       kind: access                       # access | product | deployment
@@ -15,6 +15,22 @@
 //         warnings: [...]                  # ids that must appear with severity warning
 //         masks: {email: "'***'"}          # exact column masks
 //         row_filters: ["region = 'EU'"]   # exact row filters (any order)
+// Trino-shaped cases replace kind/request with the body Trino's OPA plugin POSTs, decided through
+// the Trino endpoint's own translation (service/trino):
+//   group_roles: {analysts: "sales-analysts, domain:sales"}   # file level: every case's mapping
+//   cases:
+//     - name: ...
+//       trino: {input: {context: {identity: {...}}, action: {...}}}   # or the JSON text
+//       endpoint: batch            # optional: allow | batch | rowFilters | columnMask |
+//                                  # batchColumnMask; inferred from the body when left out
+//       group_roles: {...}         # optional: this case's mapping instead of the file's
+//       expect:
+//         effect: allow            # allow/rowFilters/columnMask: whether the item is allowed
+//         allowed: [0, 2]          # batch/batchColumnMask: the allowed item indexes
+//         result: ...              # the answer's exact `result`
+//         masks / row_filters      # as the answer gives them, by column name
+//         reasons / not_reasons / warnings   # among the reasons of all the checks
+//         error: "text"            # the endpoint refuses the body (400/413) with this text
 // Documents in a request may be {file: <path in the bundle>, set: {dotted.path: value},
 // unset: [dotted.path]}, {yaml: text} or {struct: tree}.
 #ifndef ARBITER_SERVICE_BUNDLE_TEST_POLICY_TESTS_H_

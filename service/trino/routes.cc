@@ -53,10 +53,9 @@ class TrinoEndpoint {
     absl::StatusOr<Plan> plan =
         Translate(endpoint, request.body, identities_, *products, DefaultTrinoParseLimits(), caps_);
     if (!plan.ok()) {
-      const bool too_large = plan.status().code() == absl::StatusCode::kResourceExhausted;
-      response.status = too_large ? 413 : 400;
-      response.body =
-          ErrorBody(too_large ? "request_too_large" : "invalid_parameter", plan.status().message());
+      Answer rejected = RejectedAnswer(plan.status());
+      response.status = rejected.status;
+      response.body = std::move(rejected.body);
       return response;
     }
     CallerInfo caller;

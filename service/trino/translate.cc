@@ -689,6 +689,55 @@ std::string ErrorBody(absl::string_view code, absl::string_view message) {
   return absl::StrCat("{\"code\":", Quote(code), ",\"message\":", Quote(message), "}");
 }
 
+Answer RejectedAnswer(const absl::Status& status) {
+  const bool too_large = status.code() == absl::StatusCode::kResourceExhausted;
+  Answer a;
+  a.status = too_large ? 413 : 400;
+  a.body = ErrorBody(too_large ? "request_too_large" : "invalid_parameter", status.message());
+  return a;
+}
+
+absl::string_view EndpointName(Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::kAllow:
+      return "allow";
+    case Endpoint::kBatch:
+      return "batch";
+    case Endpoint::kRowFilters:
+      return "rowFilters";
+    case Endpoint::kColumnMask:
+      return "columnMask";
+    case Endpoint::kBatchColumnMask:
+      return "batchColumnMask";
+  }
+  return "allow";
+}
+
+absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view name) {
+  for (Endpoint e : {Endpoint::kAllow, Endpoint::kBatch, Endpoint::kRowFilters,
+                     Endpoint::kColumnMask, Endpoint::kBatchColumnMask}) {
+    if (name == EndpointName(e)) return e;
+  }
+  if (name == "batchColumnMasks") return Endpoint::kBatchColumnMask;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown Trino endpoint \"", name,
+                   "\" (expected allow, batch, rowFilters, columnMask or batchColumnMask)"));
+}
+
+Endpoint InferEndpoint(absl::string_view body) {
+  absl::StatusOr<Value> doc = ParseJson(body, "request body", DefaultTrinoParseLimits());
+  if (!doc.ok()) return Endpoint::kAllow;
+  const Value* action = doc->FindPath({"input", "action"});
+  if (action == nullptr || !action->is_map()) return Endpoint::kAllow;
+  const std::string operation = action->GetString("operation");
+  if (action->Find("filterResources") != nullptr) {
+    return operation == "GetColumnMask" ? Endpoint::kBatchColumnMask : Endpoint::kBatch;
+  }
+  if (operation == "GetRowFilters") return Endpoint::kRowFilters;
+  if (operation == "GetColumnMask") return Endpoint::kColumnMask;
+  return Endpoint::kAllow;
+}
+
 Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& decisions) {
   Answer a;
   if (decisions.size() != plan.checks.size()) {

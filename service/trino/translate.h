@@ -98,6 +98,17 @@ enum class Endpoint {
   kBatchColumnMask,  // opa.policy.batch-column-masking-uri: {"result": [{index, viewExpression}]}
 };
 
+// The endpoint's name as Trino's config and arbiterd's paths spell it: "allow", "batch",
+// "rowFilters", "columnMask", "batchColumnMask".
+absl::string_view EndpointName(Endpoint endpoint);
+// The inverse of EndpointName (also "batchColumnMasks"); INVALID_ARGUMENT listing the names.
+absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view name);
+// The endpoint Trino would have POSTed `body` to, for replaying a request captured without its
+// path: a `filterResources` list is a batch (of masks for GetColumnMask), GetRowFilters asks for
+// row filters, GetColumnMask (one column) for a mask, everything else is allow. A body that does
+// not parse is "allow" (Translate then reports what is wrong with it).
+Endpoint InferEndpoint(absl::string_view body);
+
 // One Trino request, translated: the access checks to evaluate (all on one bundle snapshot)
 // and how their decisions combine into the answer.
 struct Plan {
@@ -150,6 +161,10 @@ Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& deci
 
 // OPA's error shape: {"code": code, "message": message}.
 std::string ErrorBody(absl::string_view code, absl::string_view message);
+
+// The answer to a request Translate refused: 413 request_too_large for a cap
+// (RESOURCE_EXHAUSTED), else 400 invalid_parameter.
+Answer RejectedAnswer(const absl::Status& status);
 
 }  // namespace arbiter::trino
 

@@ -137,6 +137,64 @@ TEST(AuthoringTest, MalformedTestCasesAreAllReportedWithLines) {
   EXPECT_TRUE(absl::StrContains(validate.out, "test files have 3 problems")) << validate.out;
 }
 
+// Trino-shaped cases: a wrong expectation fails the run with the case's line, and a malformed
+// case (a bad endpoint, an expectation the endpoint's answer has not, a body the endpoint refuses)
+// is reported with file:line like any other.
+TEST(AuthoringTest, TrinoShapedCasesFailLoudlyWithLines) {
+  std::string dir = BundleWith({{"tests/hr-trino.yaml", R"(group_roles:
+  hr: "hr-analysts, domain:hr"
+cases:
+  - name: hr may not list the finance tables
+    trino:
+      input:
+        context: {identity: {user: hana, groups: [hr]}}
+        action:
+          operation: FilterTables
+          filterResources:
+            - table: {catalogName: finance, schemaName: financial_statements, tableName: nope}
+    expect:
+      allowed: [0]
+)"}});
+  CliResult r = RunCli({"test", dir, "--run", "hr-trino"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "FAIL  tests/hr-trino.yaml:4: hr may not list")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "allowed: expected [0], got []")) << r.out;
+
+  dir = BundleWith({{"tests/hr-trino.yaml", R"(cases:
+  - name: a bad endpoint
+    endpoint: allowed
+    trino: {input: {context: {identity: {user: hana}}, action: {operation: ExecuteQuery}}}
+    expect: {effect: allow}
+  - name: a batch has no single effect
+    trino:
+      input:
+        context: {identity: {user: hana}}
+        action: {operation: FilterCatalogs, filterResources: [{catalog: {name: finance}}]}
+    expect: {effect: allow}
+  - name: no identity
+    trino: {input: {action: {operation: ExecuteQuery}}}
+    expect: {effect: deny}
+)"}});
+  r = RunCli({"validate", dir});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  for (const char* want : {"tests/hr-trino.yaml:3: error: endpoint: unknown Trino endpoint",
+                           "tests/hr-trino.yaml:11: error: expect.effect: only for allow",
+                           "tests/hr-trino.yaml:13: error: trino: input.context.identity"}) {
+    EXPECT_TRUE(absl::StrContains(r.out, want)) << want << "\n" << r.out;
+  }
+}
+
+TEST(AuthoringTest, EvalTrinoRefusesFlagsThatMakeNoSense) {
+  std::string b = testing::ShippedBundleDir();
+  CliResult r = RunCli({"eval", "--bundle", b, "--trino", "x.json", "--kind", "access"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.out, "drop --kind")) << r.out;
+  r = RunCli({"eval", "--bundle", b, "--kind", "access", "--principal", "ana", "--action", "read",
+              "--table", "a.b.c", "--group-roles", "x.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.out, "--group-roles: only with --trino FILE")) << r.out;
+}
+
 TEST(AuthoringTest, FailingTestCaseIsAValidateError) {
   std::string dir = BundleWith({{"tests/hr.yaml", R"(cases:
   - name: nobody reads hr

@@ -1,5 +1,8 @@
 // arbiterd's Trino endpoint over HTTP, on the shipped bundle: the documented request shapes of
 // each operation family and the exact bodies and statuses Trino decodes.
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -292,6 +295,52 @@ TEST(TrinoCapsTest, OversizedRequestsAre413NamingTheLimit) {
                  absl::StrCat(R"("filterResources":[)", Table(kCustomers, columns(3000)), "]")));
   EXPECT_EQ(r.status, 413) << r.body;
   EXPECT_TRUE(absl::StrContains(r.body, "trino.max_body_bytes")) << r.body;
+}
+
+// `arbiter eval --trino FILE` replays a body offline and prints the answer the HTTP route gives:
+// the same bytes as the real server's, for each endpoint, with the group mapping read from the
+// server's own config file.
+TEST_F(TrinoEndpointTest, EvalTrinoPrintsTheAnswerTheServerGives) {
+  std::string dir = testing::MakeTempDir("arbiter-eval-trino");
+  testing::WriteFile(dir + "/arbiterd.yaml", kConfig);
+  const std::pair<std::string, std::string> requests[] = {
+      {"allow", Input("ana", kAna, "SelectFromColumns",
+                      absl::StrCat(R"("resource":)", Table(kCustomers, R"("email")")))},
+      {"allow", Input("guest", R"("visitors")", "ExecuteQuery")},
+      {"batch", Input("ana", kAna, "FilterTables",
+                      absl::StrCat(R"("filterResources":[)", Table(kCustomers), ",",
+                                   Table("customer_analytics.customer_360.scratch"), ",",
+                                   Table(kSegments), "]"))},
+      {"rowFilters", Input("max", R"("marketing-eu")", "GetRowFilters",
+                           absl::StrCat(R"("resource":)", Table(kSegments)))},
+      {"columnMask", Input("ana", kAna, "GetColumnMask",
+                           absl::StrCat(R"("resource":)", Column(kCustomers, "email")))},
+      {"batchColumnMask", Input("ana", kAna, "GetColumnMask",
+                                absl::StrCat(R"("filterResources":[)", Column(kCustomers, "email"),
+                                             ",", Column(kCustomers, "segment"), "]"))},
+  };
+  int n = 0;
+  for (const auto& [document, body] : requests) {
+    HttpResult served = Post(document, body);
+    ASSERT_EQ(served.status, 200) << body;
+    std::string file = absl::StrCat(dir, "/request-", n++, ".json");
+    testing::WriteFile(file, body);
+    // The endpoint is inferred from the body, as a captured request carries no path.
+    std::string command =
+        absl::StrCat(testing::ArbiterCliBinary(), " eval --bundle '", testing::ShippedBundleDir(),
+                     "' --trino '", file, "' --group-roles '", dir, "/arbiterd.yaml'");
+    FILE* pipe = popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, got);
+    int status = pclose(pipe);
+    EXPECT_EQ(out, served.body + "\n") << document << " " << body;
+    // Exit 0 only when every item is allowed.
+    bool all = served.body != R"({"result":false})" && document != "batch";
+    EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, all ? 0 : 1) << document << out;
+  }
 }
 
 TEST(TrinoDecisionLogTest, UnknownOperationIsDeniedWithAReasonInTheLog) {
