@@ -26,8 +26,10 @@ void RegisterViewMetatable(lua_State* L);  // lua_view.cc
 
 namespace {
 
-// Each cached RE2 program may use up to kRegexMaxMem outside the Lua allocator: the cache
-// holds at most kMaxRegexCache * kRegexMaxMem (16 MiB) per state.
+// Each cached RE2 program may use up to kRegexMaxMem outside the Lua allocator (its program and
+// its DFA caches, which grow as it matches). That much is charged to the state's memory (the
+// same count the Lua allocator checks against memory_limit_mb) while the program is cached, so
+// patterns and Lua data share one ceiling; the cache holds at most kMaxRegexCache programs.
 constexpr size_t kMaxRegexCache = 64;
 constexpr int64_t kRegexMaxMem = 256 << 10;
 constexpr size_t kMaxRegexPatternBytes = 4096;
@@ -457,6 +459,11 @@ int InGroup(lua_State* L) {
 
 // --- RE2. ---
 
+void ClearRegexCache(Ctx* c) {
+  c->mem_used -= c->regex_cache.size() * static_cast<size_t>(kRegexMaxMem);
+  c->regex_cache.clear();
+}
+
 // The compiled pattern at `idx`, or nullptr with `err` filled (no Lua error raised here, so no
 // C++ temporaries are skipped by longjmp).
 const RE2* CompileRegex(lua_State* L, int idx, char* err, size_t err_size) {
@@ -474,6 +481,17 @@ const RE2* CompileRegex(lua_State* L, int idx, char* err, size_t err_size) {
   std::string key(p, n);
   auto it = c->regex_cache.find(key);
   if (it != c->regex_cache.end()) return it->second.get();
+  // Room for one more program: first by forgetting the cached ones (recompiling is cheap), and
+  // only when the Lua heap itself leaves no room, a memory error.
+  if (c->regex_cache.size() >= kMaxRegexCache || c->mem_used + kRegexMaxMem > c->mem_limit) {
+    ClearRegexCache(c);
+  }
+  if (c->mem_used + kRegexMaxMem > c->mem_limit) {
+    std::snprintf(err, err_size,
+                  "memory limit of %zu bytes exceeded (a compiled pattern takes up to %zu bytes)",
+                  c->mem_limit, static_cast<size_t>(kRegexMaxMem));
+    return nullptr;
+  }
   RE2::Options options;
   options.set_log_errors(false);
   options.set_max_mem(kRegexMaxMem);
@@ -482,7 +500,7 @@ const RE2* CompileRegex(lua_State* L, int idx, char* err, size_t err_size) {
     std::snprintf(err, err_size, "invalid pattern: %s", re->error().c_str());
     return nullptr;
   }
-  if (c->regex_cache.size() >= kMaxRegexCache) c->regex_cache.clear();
+  c->mem_used += kRegexMaxMem;
   return c->regex_cache.emplace(std::move(key), std::move(re)).first->second.get();
 }
 

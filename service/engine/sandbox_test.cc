@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "service/engine/bundle.h"
+#include "service/engine/lua_sandbox.h"
 #include "service/engine/testing.h"
 
 namespace arbiter {
@@ -311,6 +312,35 @@ TEST(SandboxTest, MemoryBombsStopAndTheNextEvaluationSucceeds) {
                PolicyFault::Type::kMemory, "memory limit", limits});
   ExpectFault({"local t = {} while true do t[#t + 1] = table.concat({('a'):rep(1000), #t}) end",
                PolicyFault::Type::kMemory, "memory limit", limits});
+}
+
+// RE2 programs live outside the Lua allocator; each cached one is charged its memory budget
+// (256 KiB) against the state's memory limit, so patterns cannot add memory beside the ceiling.
+TEST(SandboxTest, CompiledPatternsCountAgainstTheMemoryLimit) {
+  EngineLimits limits;
+  limits.memory_limit_bytes = 8 << 20;
+  auto loaded = [&](const std::string& top) -> size_t {
+    auto sandbox = LuaSandbox::Create(limits);
+    EXPECT_TRUE(sandbox.ok()) << sandbox.status();
+    if (!sandbox.ok()) return 0;
+    PolicySpec spec;
+    auto handle = (*sandbox)->LoadPolicy(
+        "global/p.lua", absl::StrCat(top, Policy("global.p", "return allow('x')")), spec);
+    EXPECT_TRUE(handle.ok()) << handle.status();
+    return (*sandbox)->memory_used();
+  };
+  const size_t none = loaded("");
+  const size_t three = loaded("re.find('a1', 'x') re.find('a2', 'x') re.find('a3', 'x')\n");
+  EXPECT_GE(three, none + 3 * (256 << 10));
+  // Five hundred distinct patterns: the cache forgets programs rather than pass the ceiling.
+  const size_t many = loaded("for i = 1, 500 do re.find('p' .. i, 'x') end\n");
+  EXPECT_LE(many, limits.memory_limit_bytes);
+  EXPECT_GE(many, none + (256 << 10));
+  // A heap that leaves no room for a program: the call fails closed, naming the limit.
+  ExpectFault(
+      {"local t = {} pcall(function() while true do t[#t + 1] = ('x'):rep(65536) .. #t "
+       "end end) re.find('needs room', 'x')",
+       PolicyFault::Type::kError, "a compiled pattern takes up to", "{memory_limit_mb: 8}"});
 }
 
 TEST(SandboxTest, DeepRecursionFailsCleanly) {
