@@ -197,11 +197,11 @@ void AppendValue(std::string& out, const Value& v) {
   }
 }
 
-void AppendRequest(std::string& out, const Request& request) {
+void AppendRequest(std::string& out, const Request& request, const Principal* principal) {
   out.push_back('{');
   bool first = true;
   if (const auto* a = std::get_if<AccessRequest>(&request)) {
-    PrincipalField(out, first, "principal", a->principal);
+    PrincipalField(out, first, "principal", principal != nullptr ? *principal : a->principal);
     StringField(out, first, "action", a->action);
     const ResourceRef& r = a->resource;
     if (!r.domain.empty() || !r.product.empty() || !r.table.empty() || !r.columns.empty() ||
@@ -363,17 +363,19 @@ void AppendLine(std::string& out, const Decision& d, Kind request_kind,
 }  // namespace
 
 void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& request,
-                           absl::Time time, absl::Duration latency, const Caller& caller) {
+                           absl::Time time, absl::Duration latency, const Caller& caller,
+                           const Principal* principal) {
   AppendLine(
-      out, d, KindOf(request), [&](std::string& o) { AppendRequest(o, request); }, time, latency,
-      caller);
+      out, d, KindOf(request), [&](std::string& o) { AppendRequest(o, request, principal); },
+      time, latency, caller);
 }
 
 std::string DecisionLogLine(const Decision& d, const Request& request, absl::Time time,
-                            absl::Duration latency, const Caller& caller) {
+                            absl::Duration latency, const Caller& caller,
+                            const Principal* principal) {
   std::string out;
   out.reserve(1536);
-  AppendDecisionLogLine(out, d, request, time, latency, caller);
+  AppendDecisionLogLine(out, d, request, time, latency, caller, principal);
   return out;
 }
 

@@ -37,8 +37,10 @@ std::string Quote(absl::string_view s);
 // Appends the JSON of a document tree (non-finite doubles become null).
 void AppendValue(std::string& out, const Value& v);
 
-// Appends the proto3 JSON mapping of the request message that `request` came from.
-void AppendRequest(std::string& out, const Request& request);
+// Appends the proto3 JSON mapping of the request message that `request` came from. `principal`,
+// when set, is the access request's principal (a batch's shared one, EvalOptions::principal).
+void AppendRequest(std::string& out, const Request& request,
+                   const Principal* principal = nullptr);
 
 // `t` as RFC 3339 in UTC with the shortest exact fraction ("2026-11-30T01:52:53.25+00:00"), the
 // form absl::RFC3339_full gives.
@@ -55,9 +57,11 @@ struct Caller {
 
 // The decision log line described above.
 void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& request,
-                           absl::Time time, absl::Duration latency, const Caller& caller);
+                           absl::Time time, absl::Duration latency, const Caller& caller,
+                           const Principal* principal = nullptr);
 std::string DecisionLogLine(const Decision& d, const Request& request, absl::Time time,
-                            absl::Duration latency, const Caller& caller);
+                            absl::Duration latency, const Caller& caller,
+                            const Principal* principal = nullptr);
 // The same with the request already written as JSON (`request_json`, of a `kind` request): the
 // decision log's redacted form.
 std::string DecisionLogLine(const Decision& d, Kind kind, absl::string_view request_json,

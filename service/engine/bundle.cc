@@ -112,8 +112,8 @@ struct Bundle::Impl {
   absl::StatusOr<std::unique_ptr<WorkerSet>> NewWorkerSet(std::vector<std::string>* errors) const;
   std::unique_ptr<WorkerSet> Acquire(absl::Status& status) const;
   void Release(std::unique_ptr<WorkerSet> w) const;
-  absl::StatusOr<Value> BuildRequest(const Request& request, std::string& domain,
-                                     Decision& decision) const;
+  absl::StatusOr<Value> BuildRequest(const Request& request, const SharedPrincipal* principal,
+                                     std::string& domain, Decision& decision) const;
 };
 
 absl::StatusOr<std::unique_ptr<WorkerSet>> Bundle::Impl::NewWorkerSet(
@@ -190,6 +190,14 @@ Value PrincipalValue(const Principal& p) {
   return v;
 }
 
+}  // namespace
+
+SharedPrincipal::SharedPrincipal(Principal principal)
+    : principal_(std::move(principal)),
+      value_(std::make_shared<const Value>(PrincipalValue(principal_))) {}
+
+namespace {
+
 Value StringMapValue(const std::map<std::string, std::string>& m) {
   Value v = Value::MapWithCapacity(8);
   for (const auto& [k, s] : m) v.Add(k, s);
@@ -245,12 +253,14 @@ void ClampLimits(const EngineLimits& ceiling, EngineLimits& l) {
 
 }  // namespace
 
-absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::string& domain,
-                                                 Decision& decision) const {
+absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request,
+                                                 const SharedPrincipal* principal,
+                                                 std::string& domain, Decision& decision) const {
   Value req = Value::MapWithCapacity(8);
   req.Add("kind", std::string(KindName(KindOf(request))));
   if (const auto* a = std::get_if<AccessRequest>(&request)) {
-    if (a->principal.id.empty()) return absl::InvalidArgumentError("principal.id: required");
+    const Principal& who = principal != nullptr ? principal->principal() : a->principal;
+    if (who.id.empty()) return absl::InvalidArgumentError("principal.id: required");
     if (a->action.empty()) return absl::InvalidArgumentError("action: required");
     const ResourceRef& r = a->resource;
     const bool catalog_type = IsCatalogType(r.type);
@@ -315,7 +325,8 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request, std::st
     const std::shared_ptr<const Value>* table =
         entry != nullptr && entry->table != nullptr ? &entry->table : nullptr;
     req.Add("domain", domain);
-    req.Add("principal", PrincipalValue(a->principal));
+    req.Add("principal", principal != nullptr ? Value::Shared(principal->value())
+                                               : PrincipalValue(a->principal));
     req.Add("action", a->action);
     req.Add("context", ContextValue(a->context, a->context_values));
     if (!a->action_properties.is_null()) req.Add("action_properties", a->action_properties);
@@ -456,7 +467,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   decision.decision_id = options.decision_id;
   decision.bundle_revision = impl.revision;
   std::string domain;
-  absl::StatusOr<Value> req = impl.BuildRequest(request, domain, decision);
+  absl::StatusOr<Value> req = impl.BuildRequest(request, options.principal, domain, decision);
   if (!req.ok()) return req.status();
   decision.domain = domain;
   Kind kind = KindOf(request);

@@ -1057,5 +1057,39 @@ TEST(ConcurrencyTest, CtxNowComesFromEvalOptions) {
   }
 }
 
+// A batch's shared principal is what policies see: the request's own (empty) one is ignored,
+// and the decision is the one the same principal in the request gets.
+TEST(BundleEvaluateTest, ASharedPrincipalStandsForTheRequestsOwn) {
+  BundleFiles f;
+  f.files["bundle.yaml"] = BundleYaml();
+  f.files["global/who.lua"] = Policy(
+      "global.who",
+      "if req.principal.id == 'ana' and req.principal.roles[1] == 'analyst' then\n"
+      "  return allow('hello ' .. req.principal.id .. ' of ' .. req.principal.groups[1])\n"
+      "end\nreturn deny('who are you')");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  AccessRequest own = DomainAccess("sales");
+  Decision expected = MustEvaluate(*b, own);
+  ASSERT_EQ(expected.effect, Effect::kAllow) << Describe(expected);
+
+  SharedPrincipal shared(own.principal);
+  AccessRequest bare = own;
+  bare.principal = Principal{};
+  EvalOptions options = enginetest::Opts();
+  options.principal = &shared;
+  for (int i = 0; i < 3; ++i) {  // one converted view, many evaluations
+    absl::StatusOr<Decision> d = b->Evaluate(Request(bare), options);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->effect, Effect::kAllow) << Describe(*d);
+    const Reason* r = FindReason(*d, "global.who");
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->message, "hello ana of everyone");
+  }
+  // Without it, the empty principal is refused as before.
+  EXPECT_TRUE(StatusIs(b->Evaluate(Request(bare), enginetest::Opts()),
+                       absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace arbiter

@@ -340,7 +340,8 @@ TEST(SandboxTest, CompiledPatternsCountAgainstTheMemoryLimit) {
   ExpectFault(
       {"local t = {} pcall(function() while true do t[#t + 1] = ('x'):rep(65536) .. #t "
        "end end) re.find('needs room', 'x')",
-       PolicyFault::Type::kError, "a compiled pattern takes up to", "{memory_limit_mb: 8}"});
+       PolicyFault::Type::kError, "a compiled pattern takes up to",
+       "{memory_limit_mb: 8, instruction_budget: 100000000000, policy_timeout_ms: 5000}"});
 }
 
 TEST(SandboxTest, DeepRecursionFailsCleanly) {

@@ -169,6 +169,22 @@ struct Decision {
 };
 
 // Per-evaluation inputs that are not part of the request.
+// One principal for every access request of a batch (a Trino request's checks, which can number
+// thousands for one user with hundreds of groups): the batch holds it once, each request's own
+// `principal` is left empty, and the engine builds the policies' view of it (req.principal) once
+// instead of once per check. Immutable after construction; safe to share between threads.
+class SharedPrincipal {
+ public:
+  explicit SharedPrincipal(Principal principal);
+  const Principal& principal() const { return principal_; }
+  // req.principal as policies read it.
+  const std::shared_ptr<const Value>& value() const { return value_; }
+
+ private:
+  Principal principal_;
+  std::shared_ptr<const Value> value_;
+};
+
 struct EvalOptions {
   // What `ctx.now` is; injected so that tests and replays are deterministic.
   absl::Time now = absl::Now();
@@ -183,6 +199,9 @@ struct EvalOptions {
   // Test mode only (`arbiter test --coverage`): when set, every line of policy code run is
   // counted here (a line hook: slower, never used by the server). Not owned.
   LineCoverage* coverage = nullptr;
+  // When set, the principal of an access request (whose own `principal` is then ignored): the
+  // checks of one batch share it. Not owned.
+  const SharedPrincipal* principal = nullptr;
 };
 
 }  // namespace arbiter

@@ -87,13 +87,15 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(
   return DecideBatchOn(*bundle, requests, deadline, caller);
 }
 
-std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
-    const Bundle& bundle, const std::vector<AccessRequest>& requests, absl::Time deadline,
-    const CallerInfo& caller) {
+std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundle,
+                                                             std::vector<AccessRequest> requests,
+                                                             absl::Time deadline,
+                                                             const CallerInfo& caller,
+                                                             const SharedPrincipal* principal) {
   std::vector<absl::StatusOr<Decision>> out;
   out.reserve(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
-    out.push_back(DecideOn(bundle, Request(requests[i]), deadline, caller));
+    out.push_back(DecideOn(bundle, Request(std::move(requests[i])), deadline, caller, principal));
     // Past the deadline the rest is not decided (nor logged): the caller fails the whole batch.
     if (!out.back().ok() && out.back().status().code() == absl::StatusCode::kDeadlineExceeded) {
       break;
@@ -103,7 +105,8 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
 }
 
 absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& request,
-                                           absl::Time deadline, const CallerInfo& caller) {
+                                           absl::Time deadline, const CallerInfo& caller,
+                                           const SharedPrincipal* principal) {
   Kind kind = KindOf(request);
   std::string kind_name(KindName(kind));
   absl::Time start = absl::Now();
@@ -111,6 +114,7 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
   options.now = start;
   options.deadline = deadline;
   options.decision_id = NextDecisionId();
+  options.principal = principal;
   absl::StatusOr<Decision> d = bundle.Evaluate(request, options);
   absl::Duration latency = absl::Now() - start;
   if (!d.ok()) {
@@ -126,11 +130,13 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
   if (log_ != nullptr) {
     json::Caller who{caller.peer, caller.identity, caller.role, caller.claimed, caller.transport};
     if (redactor_.empty()) {
-      log_->Append(start, json::DecisionLogLine(*d, request, start, latency, who));
+      const Principal* shown = principal != nullptr ? &principal->principal() : nullptr;
+      log_->Append(start, json::DecisionLogLine(*d, request, start, latency, who, shown));
     } else {
       // Redaction works on the request as the log shows it; only configured servers pay for it.
       std::string request_json;
-      json::AppendRequest(request_json, request);
+      json::AppendRequest(request_json, request,
+                          principal != nullptr ? &principal->principal() : nullptr);
       log_->Append(start,
                    json::DecisionLogLine(*d, KindOf(request), redactor_.ApplyToJson(request_json),
                                          start, latency, who));

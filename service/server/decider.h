@@ -64,11 +64,12 @@ class Decider {
                                                     std::string* revision);
   // The same on `bundle`, a snapshot the caller holds, so that a batch decided in parts sees
   // one revision. Stops at the first DEADLINE_EXCEEDED (the last result then): past the
-  // deadline the rest is neither decided nor logged.
+  // deadline the rest is neither decided nor logged. `principal`, when set, is every request's
+  // principal (theirs are left empty): a batch holds one, the log shows it on each line.
   std::vector<absl::StatusOr<Decision>> DecideBatchOn(const Bundle& bundle,
-                                                      const std::vector<AccessRequest>& requests,
-                                                      absl::Time deadline,
-                                                      const CallerInfo& caller);
+                                                      std::vector<AccessRequest> requests,
+                                                      absl::Time deadline, const CallerInfo& caller,
+                                                      const SharedPrincipal* principal = nullptr);
 
   ServerMetrics& metrics() { return *metrics_; }
   BundleManager& bundles() { return *bundles_; }
@@ -76,7 +77,8 @@ class Decider {
 
  private:
   absl::StatusOr<Decision> DecideOn(const Bundle& bundle, const Request& request,
-                                    absl::Time deadline, const CallerInfo& caller);
+                                    absl::Time deadline, const CallerInfo& caller,
+                                    const SharedPrincipal* principal = nullptr);
   std::string NextDecisionId();
 
   BundleManager* bundles_;

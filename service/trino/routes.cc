@@ -66,17 +66,19 @@ class TrinoEndpoint {
     caller.claimed = request.caller_claimed;
     std::vector<absl::StatusOr<Decision>> decisions;
     decisions.reserve(plan->checks.size());
-    // Decided a chunk at a time: only a chunk's checks carry a copy of the principal, whose
-    // groups may number hundreds.
+    // One principal for every check (its groups may number hundreds): converted for the
+    // policies once, never copied into the checks. Decided a chunk at a time so that the
+    // deadline is checked between chunks with the decisions so far in hand.
+    const SharedPrincipal principal(std::move(plan->principal));
     constexpr size_t kChunk = 256;
     std::vector<AccessRequest> chunk;
     for (size_t begin = 0; begin < plan->checks.size(); begin += kChunk) {
       const size_t end = std::min(plan->checks.size(), begin + kChunk);
       chunk.assign(std::make_move_iterator(plan->checks.begin() + begin),
                    std::make_move_iterator(plan->checks.begin() + end));
-      for (AccessRequest& check : chunk) check.principal = plan->principal;
       std::vector<absl::StatusOr<Decision>> part =
-          decider_.DecideBatchOn(*bundle, chunk, deadline, caller);
+          decider_.DecideBatchOn(*bundle, std::move(chunk), deadline, caller, &principal);
+      chunk.clear();
       const bool expired = !part.empty() && !part.back().ok() &&
                            part.back().status().code() == absl::StatusCode::kDeadlineExceeded;
       for (auto& d : part) decisions.push_back(std::move(d));
