@@ -200,19 +200,34 @@ class HostileTest : public ::testing::Test {
     bystander.Stop();
     const int64_t rss_after = StatusKb(pid, "VmRSS");
     const int64_t peak = StatusKb(pid, "VmHWM");
-    // CPU stops: over the next 500 ms (nobody calling) the server uses little CPU.
-    const double cpu0 = CpuMs(pid);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the window measured
-    const double cpu_after = CpuMs(pid) - cpu0;
+    // CPU stops: with nobody calling, the server is idle (under 10 ms of CPU in a 100 ms slice)
+    // within a second of the call's end. What it may still owe then is bounded: the decision
+    // log's writer draining at most decision_log.queue_bytes of lines the call produced, which
+    // takes longer on a loaded machine.
+    double cpu_after = 0, idle_after_ms = -1;
+    double last = CpuMs(pid);
+    for (int slice = 1; slice <= 20; ++slice) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const double now = CpuMs(pid);
+      cpu_after += now - last;
+      const bool idle = now - last < 10.0;
+      last = now;
+      if (idle) {
+        idle_after_ms = 100.0 * (slice - 1);
+        break;
+      }
+    }
     std::printf(
         "[ hostile ] %s: attack %.0f ms; RSS idle %ld kB, before %ld kB, after %ld kB, peak %ld "
-        "kB; CPU in the 500 ms after %.0f ms; bystander %zu calls, p99 %.1f ms, %zu failed\n",
+        "kB; idle %.0f ms after (CPU %.0f ms until then); bystander %zu calls, p99 %.1f ms, %zu "
+        "failed\n",
         name.c_str(), attack_ms, static_cast<long>(idle_rss_kb_), static_cast<long>(rss_before),
-        static_cast<long>(rss_after), static_cast<long>(peak), cpu_after, bystander.calls(),
-        bystander.p99(), bystander.failures().size());
+        static_cast<long>(rss_after), static_cast<long>(peak), idle_after_ms, cpu_after,
+        bystander.calls(), bystander.p99(), bystander.failures().size());
     std::fflush(stdout);
     EXPECT_LE(peak - idle_rss_kb_, kMaxRssGrowthKb) << name;
-    EXPECT_LT(cpu_after, 100.0) << name;
+    EXPECT_GE(idle_after_ms, 0.0) << name << ": still busy 2 s after the call";
+    EXPECT_LE(idle_after_ms, 1000.0) << name;
     EXPECT_GT(bystander.calls(), 0u);
     EXPECT_TRUE(bystander.failures().empty())
         << name << ": " << absl::StrJoin(bystander.failures(), "; ");
