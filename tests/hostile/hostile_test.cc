@@ -3,7 +3,7 @@
 // limits on the attacker, at 127.0.0.1, do not hide it), and each asserts:
 //   - the attack's answer is a clear error or a normal decision, within its deadline;
 //   - the server's peak RSS (VmHWM) grows by at most 256 MiB over its idle size;
-//   - its CPU stops when the call ends;
+//   - its CPU stops when the call ends (idle within 1 s: at most the decision log still drains);
 //   - the second client's calls all succeed, with p99 under 50 ms.
 // The figures are printed ("[ hostile ] ...") for the record. Waits poll a condition with a
 // deadline; the bystander's pacing is what is measured, not a synchronization.
@@ -296,6 +296,68 @@ TEST_F(HostileTest, YamlAliasesOfABigScalar) {
     ASSERT_FALSE(d.ok());
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << d.status();
     EXPECT_TRUE(absl::StrContains(d.status().message(), "expands to more than")) << d.status();
+  });
+}
+
+// One of my own for the YAML parser: "billion laughs", aliases of aliases nine levels deep
+// (10^9 nodes once expanded) in a 1 KB document.
+TEST_F(HostileTest, YamlNestedAliases) {
+  Measure("YAML billion laughs (10^9 nodes in 1 KB)", [] {
+    std::string yaml =
+        "apiVersion: datamesh/v1\nkind: DataProduct\nmetadata:\n  name: laughs\n  domain: sales\n"
+        "spec:\n  l0: &l0 lol\n";
+    for (int level = 1; level <= 9; ++level) {
+      absl::StrAppend(&yaml, "  l", level, ": &l", level, " [");
+      for (int i = 0; i < 10; ++i) absl::StrAppend(&yaml, i ? ", " : "", "*l", level - 1);
+      absl::StrAppend(&yaml, "]\n");
+    }
+    v1::ProductRequest p;
+    p.mutable_product()->set_yaml(yaml);
+    const auto start = Clock::now();
+    auto d = Client().CheckProduct(p);
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << d.status();
+    std::printf("[ hostile ] billion laughs: %s\n", std::string(d.status().message()).c_str());
+  });
+}
+
+// One of my own for the HTTP parser: a request whose header block is 2 MB (100,000 headers),
+// sent as fast as the socket takes it. The server must refuse it (431/413 or closing the
+// connection) without buffering it all.
+TEST_F(HostileTest, HttpHeaderFlood) {
+  Measure("HTTP request with 100,000 headers (2 MB)", [] {
+    std::string request = "POST /v1/data/trino/allow HTTP/1.1\r\nHost: x\r\n";
+    for (int i = 0; i < 100000; ++i) absl::StrAppend(&request, "X-Flood-", i, ": yes\r\n");
+    request += "Content-Length: 2\r\n\r\n{}";
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_->http_port()));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval tv{3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const auto start = Clock::now();
+    size_t sent = 0;
+    while (sent < request.size()) {
+      ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;  // refused part way: the server closed on us
+      sent += static_cast<size_t>(n);
+    }
+    std::string answer;
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, static_cast<size_t>(n));
+    close(fd);
+    const auto took = Clock::now() - start;
+    std::printf("[ hostile ] header flood: sent %zu of %zu bytes, answer \"%s\"\n", sent,
+                request.size(), answer.substr(0, answer.find('\r')).c_str());
+    EXPECT_LT(took, std::chrono::seconds(3));
+    // Refused: a 4xx status line, or the connection closed without a 2xx.
+    EXPECT_FALSE(absl::StartsWith(answer, "HTTP/1.1 2")) << answer.substr(0, 200);
+    if (!answer.empty()) EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 4")) << answer;
   });
 }
 
