@@ -1,6 +1,9 @@
 // Writes one request as a gRPC length-prefixed message (the body h2load sends for each call):
 //   grpc_frame --kind access --request request.json > frame.bin
-// The request is JSON in the proto3 mapping, as for `arbiter eval --request`.
+//   grpc_frame --kind access --request request.json --batch 100 > frame.bin   # CheckBatch
+// The request is JSON in the proto3 mapping, as for `arbiter eval --request`; with --batch N
+// (access only) the frame is a CheckBatchRequest of N copies of it.
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -8,8 +11,11 @@
 #include "service/convert/convert.h"
 
 int main(int argc, char** argv) {
-  if (argc != 5 || std::string(argv[1]) != "--kind" || std::string(argv[3]) != "--request") {
-    std::cerr << "usage: grpc_frame --kind access|product|deployment --request FILE\n";
+  int batch = 0;
+  if (argc == 7 && std::string(argv[5]) == "--batch") batch = std::atoi(argv[6]);
+  if ((argc != 5 && !(argc == 7 && batch > 0)) || std::string(argv[1]) != "--kind" ||
+      std::string(argv[3]) != "--request") {
+    std::cerr << "usage: grpc_frame --kind access|product|deployment --request FILE [--batch N]\n";
     return 2;
   }
   auto kind = arbiter::ParseKind(argv[2]);
@@ -28,7 +34,13 @@ int main(int argc, char** argv) {
   std::string payload;
   switch (*kind) {
     case arbiter::Kind::kAccess:
-      payload = c->access().SerializeAsString();
+      if (batch > 0) {
+        arbiter::v1::CheckBatchRequest b;
+        for (int i = 0; i < batch; ++i) *b.add_requests() = c->access();
+        payload = b.SerializeAsString();
+      } else {
+        payload = c->access().SerializeAsString();
+      }
       break;
     case arbiter::Kind::kProduct:
       payload = c->product().SerializeAsString();

@@ -5,6 +5,7 @@
 # p50/p99 latency at 16 and 64 concurrent streams (computed from h2load's per-request log).
 #
 #   bench/grpc_load.sh [BUILD_DIR] [REQUESTS_PER_RUN]
+#   BATCH=100 bench/grpc_load.sh ...   # CheckBatch of 100 copies instead; reports decisions/s
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$repo/build}"
@@ -13,7 +14,14 @@ work="$(mktemp -d)"
 trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
-"$build/bench/grpc_frame" --kind access --request "$repo/bench/access_request.json" > "$work/frame"
+batch="${BATCH:-0}"
+method=CheckAccess
+if [ "$batch" -gt 0 ]; then
+  method=CheckBatch
+  "$build/bench/grpc_frame" --kind access --request "$repo/bench/access_request.json" --batch "$batch" > "$work/frame"
+else
+  "$build/bench/grpc_frame" --kind access --request "$repo/bench/access_request.json" > "$work/frame"
+fi
 cat > "$work/config.yaml" <<CFG
 server:
   max_concurrent_calls: 4096
@@ -33,26 +41,27 @@ run() {  # streams clients
   local per=$((streams / clients))
   # Warm up, then measure.
   h2load -n 5000 -c "$clients" -m "$per" -H 'content-type: application/grpc' -H 'te: trailers' \
-    -d "$work/frame" "http://127.0.0.1:$port/arbiter.v1.DecisionService/CheckAccess" >/dev/null
+    -d "$work/frame" "http://127.0.0.1:$port/arbiter.v1.DecisionService/$method" >/dev/null
   h2load -n "$n" -c "$clients" -m "$per" -H 'content-type: application/grpc' -H 'te: trailers' \
     -d "$work/frame" --log-file="$work/h2load.log" \
-    "http://127.0.0.1:$port/arbiter.v1.DecisionService/CheckAccess" > "$work/out"
+    "http://127.0.0.1:$port/arbiter.v1.DecisionService/$method" > "$work/out"
   local rps errors
   rps="$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$work/out")"
   errors="$(sed -n 's/^requests: .* \([0-9]*\) errored.*/\1/p' "$work/out")"
   # h2load's log: start time, HTTP status, elapsed microseconds per request.
-  python3 - "$work/h2load.log" "$streams" "$rps" "$errors" <<'PY'
+  python3 - "$work/h2load.log" "$streams" "$rps" "$errors" "$batch" <<'PY'
 import sys
-path, streams, rps, errors = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+path, streams, rps, errors, batch = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 lat = sorted(int(line.split()[2]) for line in open(path) if line.strip())
 p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] / 1000.0
 print(f"streams={streams:>3}  requests={len(lat)}  {float(rps):>9.0f} req/s  "
-      f"p50={p(0.50):.2f} ms  p99={p(0.99):.2f} ms  errored={errors}")
+      f"p50={p(0.50):.2f} ms  p99={p(0.99):.2f} ms  errored={errors}"
+      + (f"  {float(rps) * batch:,.0f} decisions/s" if batch else ""))
 PY
   rm -f "$work/h2load.log"
 }
 
-echo "arbiterd CheckAccess over loopback, shipped bundle, decision log on ($(nproc) cores shared with h2load)"
+echo "arbiterd $method${BATCH:+ x$BATCH} over loopback, shipped bundle, decision log on ($(nproc) cores shared with h2load)"
 run 16 4
 run 64 4
 metrics="$(curl -s "http://127.0.0.1:$http_port/metrics" || true)"
