@@ -3,8 +3,10 @@
 #include <iostream>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "clients/cli/args.h"
 #include "clients/cli/connection.h"
 #include "clients/cli/gate_input.h"
@@ -12,6 +14,7 @@
 #include "clients/cli/offline_commands.h"
 #include "clients/cpp/arbiter_client.h"
 #include "service/convert/convert.h"
+#include "service/impact/impact.h"
 
 namespace arbiter::cli {
 namespace {
@@ -87,8 +90,26 @@ absl::StatusOr<GateInputs> ReadInputs(const Args& args) {
   return in;
 }
 
+// The decision log files `--decisions` names, each with its rotations (FILE.1, FILE.2, ...
+// that exist), each read once. NOT_FOUND naming a file that does not exist.
+absl::StatusOr<std::vector<std::string>> DecisionFiles(const std::vector<std::string>& named) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const std::string& path : named) {
+    std::vector<std::string> files = impact::RotatedFiles(path, 1000);
+    if (files.empty() || files[0] != path) {
+      return absl::NotFoundError(absl::StrCat("--decisions ", path, ": no such file"));
+    }
+    for (std::string& f : files) {
+      if (seen.insert(f).second) out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<v1::Decision> DecideOffline(const std::string& bundle_dir, GateInputs& in,
-                                           bool previous_given) {
+                                           bool previous_given, const impact::Options& impact,
+                                           const impact::Source& source) {
   absl::StatusOr<std::shared_ptr<const Bundle>> bundle = LoadBundleDir(bundle_dir, nullptr);
   if (!bundle.ok()) {
     return absl::Status(bundle.status().code(),
@@ -104,6 +125,12 @@ absl::StatusOr<v1::Decision> DecideOffline(const std::string& bundle_dir, GateIn
   if (!request.ok()) return request.status();
   EvalOptions options;
   options.decision_id = "gate";
+  options.deployment_impact = [&](const DeploymentRequest& d, const Value& change) {
+    impact::Options o = impact;
+    o.now = options.now;
+    return impact::Compute(d.product, d.previous ? &*d.previous : nullptr, d.contracts,
+                           d.previous_contracts, change, o, source);
+  };
   absl::StatusOr<Decision> decision = (*bundle)->Evaluate(*request, options);
   if (!decision.ok()) return decision.status();
   v1::Decision out;
@@ -114,12 +141,30 @@ absl::StatusOr<v1::Decision> DecideOffline(const std::string& bundle_dir, GateIn
 }  // namespace
 
 int GateCommand(int argc, char** argv) {
-  std::set<std::string> with_value = {"product",      "contract",  "previous",  "previous-contract",
-                                      "previous-ref", "env",       "server",    "bundle",
-                                      "output",       "commit",    "actor",     "run-url",
-                                      "pipeline",     "requester", "timeout-ms"};
+  std::set<std::string> with_value = {
+      "product",      "contract",  "previous",   "previous-contract",
+      "previous-ref", "env",       "server",     "bundle",
+      "output",       "commit",    "actor",      "run-url",
+      "pipeline",     "requester", "timeout-ms", "decisions",
+      "since"};
   with_value.insert(TlsFlags().begin(), TlsFlags().end());
-  auto args = ParseArgs(argc, argv, 2, with_value, {"fail-on-warn"});
+  // `--decisions FILE...`: the words after --decisions up to the next flag are all files (a
+  // shell glob such as decisions.log* gives several).
+  std::vector<std::string> words(argv, argv + argc);
+  std::vector<std::string> expanded;
+  for (size_t i = 0; i < words.size(); ++i) {
+    expanded.push_back(words[i]);
+    if (words[i] != "--decisions") continue;
+    if (i + 1 < words.size()) expanded.push_back(words[++i]);
+    while (i + 1 < words.size() && !absl::StartsWith(words[i + 1], "--")) {
+      expanded.push_back("--decisions");
+      expanded.push_back(words[++i]);
+    }
+  }
+  std::vector<char*> argv2;
+  for (std::string& w : expanded) argv2.push_back(w.data());
+  auto args =
+      ParseArgs(static_cast<int>(argv2.size()), argv2.data(), 2, with_value, {"fail-on-warn"});
   if (!args.ok()) return Fail(args.status());
   if (!args->positional.empty()) {
     return Fail(absl::InvalidArgumentError(
@@ -137,8 +182,29 @@ int GateCommand(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError("--previous-contract needs --previous FILE"));
   }
   std::string output = args->Get("output", "text");
-  if (output != "text" && output != "json" && output != "junit" && output != "github") {
-    return Fail(absl::InvalidArgumentError("--output: expected text, json, junit or github"));
+  if (output != "text" && output != "json" && output != "junit" && output != "github" &&
+      output != "markdown") {
+    return Fail(
+        absl::InvalidArgumentError("--output: expected text, json, junit, github or markdown"));
+  }
+  // The blast radius: offline from the decision log files named here; arbiterd reads its own.
+  impact::Options impact_options;
+  impact::Source impact_source;
+  if (args->Has("server") && (args->Has("decisions") || args->Has("since"))) {
+    return Fail(absl::InvalidArgumentError(
+        "--decisions and --since are for --bundle: with --server, arbiterd reads its own "
+        "decision log"));
+  }
+  if (args->Has("since")) {
+    absl::StatusOr<absl::Duration> w = impact::ParseWindow(args->Get("since"), "--since");
+    if (!w.ok()) return Fail(w.status());
+    impact_options.window = *w;
+  }
+  if (args->Has("decisions")) {
+    absl::StatusOr<std::vector<std::string>> files = DecisionFiles(args->GetAll("decisions"));
+    if (!files.ok()) return Fail(files.status());
+    impact_source.files = *std::move(files);
+    impact_source.name = absl::StrCat("decision log ", absl::StrJoin(impact_source.files, ", "));
   }
   int timeout_ms = 10000;
   if (args->Has("timeout-ms") && !absl::SimpleAtoi(args->Get("timeout-ms"), &timeout_ms)) {
@@ -151,7 +217,8 @@ int GateCommand(int argc, char** argv) {
   absl::StatusOr<v1::Decision> decision;
   if (args->Has("bundle")) {
     decision =
-        DecideOffline(args->Get("bundle"), *in, args->Has("previous") || args->Has("previous-ref"));
+        DecideOffline(args->Get("bundle"), *in, args->Has("previous") || args->Has("previous-ref"),
+                      impact_options, impact_source);
   } else {
     client::ClientOptions options;
     if (absl::Status s = ApplyTls(*args, options); !s.ok()) return Fail(s);
@@ -174,6 +241,8 @@ int GateCommand(int argc, char** argv) {
     std::cout << FormatGateJunit(*in, *decision, outcome);
   } else if (output == "github") {
     std::cout << FormatGateGithub(*in, *decision, outcome);
+  } else if (output == "markdown") {
+    std::cout << FormatGateMarkdown(*in, *decision, outcome);
   } else {
     std::cout << FormatGateText(*in, *decision, outcome);
   }

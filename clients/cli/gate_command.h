@@ -13,8 +13,9 @@ namespace arbiter::cli {
 
 // arbiter gate [--product FILE] [--contract FILE]... [--previous FILE [--previous-contract
 //   FILE]... | --previous-ref REF] --env ENV (--server ADDR | --bundle DIR)
-//   [--output text|json|junit|github] [--fail-on-warn] [--commit SHA] [--actor ID]
+//   [--output text|json|junit|github|markdown] [--fail-on-warn] [--commit SHA] [--actor ID]
 //   [--run-url URL] [--pipeline k=v]... [--requester ID] [--timeout-ms N]
+//   [--decisions FILE... [--since 30d]]   (the blast radius, offline; service/impact)
 // Takes main's argc/argv (argv[1] is "gate") and returns the exit code.
 int GateCommand(int argc, char** argv);
 

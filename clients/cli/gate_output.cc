@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "service/bundle_test/policy_tests.h"
 #include "service/convert/convert.h"
@@ -124,6 +125,157 @@ const GateFile* FileOfDocument(const GateInputs& in, const std::string& document
   }
   return &in.product;
 }
+
+// ---- the blast radius: change.impact (service/impact) ------------------------------------
+
+int64_t NumberField(const Struct& s, const std::string& name) {
+  const PValue* v = Field(s, name);
+  return v != nullptr && v->has_number_value() ? static_cast<int64_t>(v->number_value()) : 0;
+}
+
+struct ImpactReader {
+  std::string id, domain;
+  int64_t decisions = 0;
+  int64_t last_seen = 0;  // unix seconds; 0: never seen (a declared consumer only)
+  bool consumer = false;
+};
+
+struct ImpactEntry {
+  std::string document, path, rule;
+  int line = 0;
+  std::vector<std::string> columns;
+  std::vector<std::string> consumers;  // "domain (team: use case)"
+  int64_t decisions = 0, other_principals = 0;
+  std::vector<ImpactReader> domains, principals;
+};
+
+struct ImpactView {
+  bool present = false;
+  std::string source, limit;
+  bool complete = true;
+  int64_t window_seconds = 0, files = 0, lines = 0, bytes = 0, skipped = 0, matched = 0;
+  std::vector<std::string> errors;
+  std::vector<ImpactEntry> entries;
+  std::vector<ImpactReader> domains;
+};
+
+std::vector<ImpactReader> Readers(const Struct& s, const std::string& name) {
+  std::vector<ImpactReader> out;
+  const PValue* list = Field(s, name);
+  if (list == nullptr || !list->has_list_value()) return out;
+  for (const PValue& v : list->list_value().values()) {
+    if (!v.has_struct_value()) continue;
+    const Struct& r = v.struct_value();
+    const PValue* consumer = Field(r, "consumer");
+    out.push_back({FieldText(r, "id"), FieldText(r, "domain"), NumberField(r, "decisions"),
+                   NumberField(r, "last_seen"), consumer != nullptr && consumer->bool_value()});
+  }
+  return out;
+}
+
+ImpactView ImpactOf(const v1::Decision& d) {
+  ImpactView view;
+  const PValue* impact = Field(d.change(), "impact");
+  if (impact == nullptr || !impact->has_struct_value()) return view;
+  const Struct& s = impact->struct_value();
+  view.present = true;
+  view.source = FieldText(s, "source");
+  view.limit = FieldText(s, "limit");
+  const PValue* complete = Field(s, "complete");
+  view.complete = complete == nullptr || complete->bool_value();
+  view.window_seconds = NumberField(s, "window_seconds");
+  if (const PValue* sc = Field(s, "scanned"); sc != nullptr && sc->has_struct_value()) {
+    const Struct& c = sc->struct_value();
+    view.files = NumberField(c, "files");
+    view.lines = NumberField(c, "lines");
+    view.bytes = NumberField(c, "bytes");
+    view.skipped = NumberField(c, "skipped");
+    view.matched = NumberField(c, "matched");
+  }
+  if (const PValue* e = Field(s, "errors"); e != nullptr && e->has_list_value()) {
+    for (const PValue& v : e->list_value().values()) view.errors.push_back(ValueText(v));
+  }
+  view.domains = Readers(s, "domains");
+  const PValue* entries = Field(s, "entries");
+  if (entries == nullptr || !entries->has_list_value()) return view;
+  for (const PValue& v : entries->list_value().values()) {
+    if (!v.has_struct_value()) continue;
+    const Struct& e = v.struct_value();
+    ImpactEntry entry;
+    entry.document = FieldText(e, "document");
+    entry.path = FieldText(e, "path");
+    entry.rule = FieldText(e, "rule");
+    entry.line = static_cast<int>(NumberField(e, "line"));
+    if (const PValue* c = Field(e, "columns"); c != nullptr && c->has_list_value()) {
+      for (const PValue& col : c->list_value().values()) entry.columns.push_back(ValueText(col));
+    }
+    if (const PValue* c = Field(e, "consumers"); c != nullptr && c->has_list_value()) {
+      for (const PValue& cv : c->list_value().values()) {
+        if (!cv.has_struct_value()) continue;
+        const Struct& cs = cv.struct_value();
+        std::string team = FieldText(cs, "team"), use = FieldText(cs, "use_case");
+        std::string text = FieldText(cs, "domain");
+        if (!team.empty() || !use.empty()) {
+          absl::StrAppend(&text, " (", team, !team.empty() && !use.empty() ? ": " : "", use, ")");
+        }
+        entry.consumers.push_back(std::move(text));
+      }
+    }
+    entry.decisions = NumberField(e, "decisions");
+    entry.other_principals = NumberField(e, "other_principals");
+    entry.domains = Readers(e, "domains");
+    entry.principals = Readers(e, "principals");
+    view.entries.push_back(std::move(entry));
+  }
+  return view;
+}
+
+std::string SeenText(int64_t unix_seconds) {
+  return absl::FormatTime("%Y-%m-%dT%H:%MZ", absl::FromUnixSeconds(unix_seconds),
+                          absl::UTCTimeZone());
+}
+
+std::string WindowText(int64_t seconds) {
+  if (seconds > 0 && seconds % 86400 == 0) return absl::StrCat(seconds / 86400, " days");
+  if (seconds > 0 && seconds % 3600 == 0) return absl::StrCat(seconds / 3600, " hours");
+  return absl::StrCat(seconds, " seconds");
+}
+
+std::string NameOr(const std::string& s, const char* fallback) { return s.empty() ? fallback : s; }
+
+// "marketing 2 (last 2026-11-29T00:01Z)" for a domain that read; declared consumers that did not
+// read say so; readers that are not declared consumers say that.
+std::string DomainText(const ImpactReader& r) {
+  std::string out = NameOr(r.domain, "(no domain)");
+  if (r.decisions == 0) return absl::StrCat(out, " (declared consumer, no reads in the log)");
+  absl::StrAppend(&out, " ", r.decisions, r.decisions == 1 ? " read" : " reads", ", last ",
+                  SeenText(r.last_seen));
+  if (!r.consumer) absl::StrAppend(&out, ", not a declared consumer");
+  return out;
+}
+
+std::string PrincipalText(const ImpactReader& r) {
+  return absl::StrCat(NameOr(r.id, "(redacted)"), " (", NameOr(r.domain, "no domain"), ") ",
+                      r.decisions, ", last ", SeenText(r.last_seen));
+}
+
+// One line about where the readers came from.
+std::string ImpactSourceText(const ImpactView& v) {
+  if (v.source == "none") {
+    return "no decision log read (arbiter gate --decisions FILE...): declared consumers only";
+  }
+  std::string out = absl::StrCat(v.source, ", last ", WindowText(v.window_seconds), ": ", v.matched,
+                                 " of ", v.lines, " decisions read a changed column");
+  if (v.skipped > 0) absl::StrAppend(&out, ", ", v.skipped, " lines skipped (unreadable)");
+  if (!v.limit.empty()) {
+    absl::StrAppend(&out, "; INCOMPLETE: the scan stopped at its ", v.limit, " limit after ",
+                    v.bytes, " bytes (older decisions not counted)");
+  }
+  for (const std::string& e : v.errors) absl::StrAppend(&out, "; not read: ", e);
+  return out;
+}
+
+constexpr size_t kListedPrincipals = 10;
 
 // ---- YAML locations ------------------------------------------------------------------------
 
@@ -375,6 +527,34 @@ std::vector<Annotation> GateAnnotations(const GateInputs& in, const v1::Decision
     if (f != nullptr) a.line = c.line > 0 ? c.line : LocateYamlPath(f->text, c.path).line;
     out.push_back(std::move(a));
   }
+  // The blast radius, on the changed field: who read it, and who declared they consume it.
+  ImpactView impact = ImpactOf(d);
+  for (const ImpactEntry& e : impact.entries) {
+    const GateFile* f = FileOfDocument(in, e.document);
+    std::vector<std::string> readers;
+    for (const ImpactReader& r : e.domains) {
+      if (r.decisions > 0) {
+        readers.push_back(absl::StrCat(NameOr(r.domain, "(no domain)"), " ", r.decisions, " (last ",
+                                       SeenText(r.last_seen), ")"));
+      }
+    }
+    std::string message =
+        readers.empty()
+            ? std::string(impact.source == "none" ? "readers unknown (no decision log read)"
+                                                  : "no reads in the decision log")
+            : absl::StrCat("read by ", absl::StrJoin(readers, ", "));
+    if (impact.source != "none") {
+      absl::StrAppend(&message, " in the last ", WindowText(impact.window_seconds));
+      if (!impact.complete) absl::StrAppend(&message, " (incomplete scan)");
+    }
+    absl::StrAppend(&message, "; declared consumers: ",
+                    e.consumers.empty() ? "none" : absl::StrJoin(e.consumers, ", "), "; columns ",
+                    absl::StrJoin(e.columns, ", "));
+    Annotation a{e.decisions > 0 ? "warning" : "notice", f != nullptr ? f->path : in.product.path,
+                 0, absl::StrCat("blast radius: ", e.rule), std::move(message)};
+    if (f != nullptr) a.line = e.line > 0 ? e.line : LocateYamlPath(f->text, e.path).line;
+    out.push_back(std::move(a));
+  }
   return out;
 }
 
@@ -424,6 +604,37 @@ std::string FormatGateText(const GateInputs& in, const v1::Decision& d, const Ga
   for (const char* cls : {"breaking", "warnings", "info"}) {
     for (const ChangeEntry& c : changes) {
       if (c.cls == cls) absl::StrAppend(&out, "  ", cls, "  ", ChangeLine(in, c), "\n");
+    }
+  }
+  ImpactView impact = ImpactOf(d);
+  if (impact.present) {
+    absl::StrAppend(&out, "\nBlast radius (", impact.entries.size(),
+                    impact.entries.size() == 1 ? " breaking change" : " breaking changes",
+                    " on served columns):\n  source      ", ImpactSourceText(impact), "\n");
+    for (const ImpactEntry& e : impact.entries) {
+      absl::StrAppend(&out, "  ", e.rule, "  ", e.document, "  ", e.path, "\n");
+      absl::StrAppend(&out, "    columns     ", absl::StrJoin(e.columns, ", "), "\n");
+      absl::StrAppend(&out, "    consumers   ",
+                      e.consumers.empty() ? "(none declared)" : absl::StrJoin(e.consumers, ", "),
+                      "\n");
+      std::vector<std::string> domains;
+      for (const ImpactReader& r : e.domains) domains.push_back(DomainText(r));
+      absl::StrAppend(&out, "    readers     ", e.decisions, e.decisions == 1 ? " read" : " reads",
+                      domains.empty() ? "" : ": ", absl::StrJoin(domains, "; "), "\n");
+      for (size_t i = 0; i < e.principals.size() && i < kListedPrincipals; ++i) {
+        absl::StrAppend(&out, i == 0 ? "    principals  " : "                ",
+                        PrincipalText(e.principals[i]), "\n");
+      }
+      size_t more =
+          e.principals.size() > kListedPrincipals ? e.principals.size() - kListedPrincipals : 0;
+      if (more > 0 || e.other_principals > 0) {
+        absl::StrAppend(&out, "                ... ", more, " more principals",
+                        e.other_principals > 0
+                            ? absl::StrCat(" (and ", e.other_principals,
+                                           " reads by principals past the tracking cap)")
+                            : "",
+                        "\n");
+      }
     }
   }
   absl::StrAppend(
@@ -542,6 +753,79 @@ std::string FormatGateGithub(const GateInputs& in, const v1::Decision& d, const 
     absl::StrAppend(&out, FormatAnnotation(a), "\n");
   // Plain lines after the commands: the job log keeps the whole story for a reviewer.
   absl::StrAppend(&out, FormatGateText(in, d, o));
+  return out;
+}
+
+std::string FormatGateMarkdown(const GateInputs& in, const v1::Decision& d, const GateOutcome& o) {
+  // Table cells: pipes and newlines would break the table.
+  auto cell = [](const std::string& text) {
+    return absl::StrReplaceAll(text, {{"|", "\\|"}, {"\n", " "}, {"\r", " "}});
+  };
+  std::string out = absl::StrCat("### Arbiter deployment gate: ", Summary(in, o), "\n\n");
+  absl::StrAppend(&out, "Decision `", d.decision_id(), "`, bundle revision `", d.bundle_revision(),
+                  "`", d.domain().empty() ? "" : absl::StrCat(", domain `", d.domain(), "`"),
+                  ", previous version: ", in.previous_source, ".\n");
+  std::vector<const v1::Reason*> findings;
+  for (const v1::Reason& r : d.reasons()) {
+    if (IsError(r) || IsWarning(r)) findings.push_back(&r);
+  }
+  if (!findings.empty()) {
+    absl::StrAppend(&out, "\n| | policy | message | detail |\n| --- | --- | --- | --- |\n");
+    for (const v1::Reason* r : findings) {
+      absl::StrAppend(&out, "| ", IsError(*r) ? "error" : "warning", " | `", r->policy_id(), "` | ",
+                      cell(r->message()), " | ", cell(r->detail()), " |\n");
+    }
+  }
+  std::vector<VersionLine> versions = Versions(in, d);
+  if (!versions.empty()) {
+    absl::StrAppend(&out, "\n**Versions:** ");
+    std::vector<std::string> parts;
+    for (const VersionLine& v : versions) {
+      parts.push_back(absl::StrCat(v.what, " ", VersionDeltaText(v)));
+    }
+    absl::StrAppend(&out, cell(absl::StrJoin(parts, "; ")), "\n");
+  }
+  std::vector<ChangeEntry> changes = Changes(d);
+  if (!changes.empty()) {
+    absl::StrAppend(&out, "\n| class | rule | document | path | old -> new |\n",
+                    "| --- | --- | --- | --- | --- |\n");
+    for (const ChangeEntry& c : changes) {
+      if (c.cls == "info") continue;
+      absl::StrAppend(&out, "| ", c.cls, " | `", c.rule, "` | ", cell(c.document), " | `",
+                      cell(c.path), "` | ", cell(c.old_text.empty() ? "-" : c.old_text), " -> ",
+                      cell(c.new_text.empty() ? "-" : c.new_text), " |\n");
+    }
+  }
+  ImpactView impact = ImpactOf(d);
+  if (impact.present) {
+    absl::StrAppend(&out, "\n#### Blast radius\n\n", cell(ImpactSourceText(impact)), "\n\n");
+    absl::StrAppend(&out,
+                    "| change | columns | declared consumers | read by (domain, reads, last) |\n",
+                    "| --- | --- | --- | --- |\n");
+    for (const ImpactEntry& e : impact.entries) {
+      std::vector<std::string> domains;
+      for (const ImpactReader& r : e.domains) domains.push_back(DomainText(r));
+      absl::StrAppend(&out, "| `", e.rule, "` `", cell(e.path), "` | ",
+                      cell(absl::StrJoin(e.columns, ", ")), " | ",
+                      cell(e.consumers.empty() ? "none" : absl::StrJoin(e.consumers, ", ")), " | ",
+                      cell(domains.empty() ? "-" : absl::StrJoin(domains, "; ")), " |\n");
+    }
+    // Principals over all entries, in a collapsed block: useful to the council, noisy otherwise.
+    const Struct& s = Field(d.change(), "impact")->struct_value();
+    std::vector<ImpactReader> principals = Readers(s, "principals");
+    if (!principals.empty()) {
+      absl::StrAppend(&out, "\n<details><summary>", principals.size(),
+                      principals.size() == 1 ? " principal" : " principals",
+                      " read the changed columns</summary>\n\n| principal | domain | reads | "
+                      "last |\n| --- | --- | --- | --- |\n");
+      for (const ImpactReader& r : principals) {
+        absl::StrAppend(&out, "| ", cell(NameOr(r.id, "(redacted)")), " | ",
+                        cell(NameOr(r.domain, "-")), " | ", r.decisions, " | ",
+                        SeenText(r.last_seen), " |\n");
+      }
+      absl::StrAppend(&out, "\n</details>\n");
+    }
+  }
   return out;
 }
 

@@ -52,7 +52,9 @@ struct Annotation {
 // The annotations for a decision: one per deny or warning finding, titled with the policy id,
 // on the file the message names (a contract by its name, else the descriptor) and the line of
 // a key the message or detail names (else the version line when it speaks of versions); and a
-// notice for each breaking or warning schema change at the line of its path.
+// notice for each breaking or warning schema change at the line of its path; and for each entry
+// of the blast radius (change.impact), at the same line, who read the changed column (a warning
+// when the decision log shows reads, else a notice) and who declared they consume it.
 std::vector<Annotation> GateAnnotations(const GateInputs& in, const v1::Decision& d);
 
 // "::error file=F,line=N,title=T::message" with GitHub's escaping of properties and data.
@@ -62,6 +64,9 @@ std::string FormatGateText(const GateInputs& in, const v1::Decision& d, const Ga
 std::string FormatGateJson(const GateInputs& in, const v1::Decision& d, const GateOutcome& o);
 std::string FormatGateJunit(const GateInputs& in, const v1::Decision& d, const GateOutcome& o);
 std::string FormatGateGithub(const GateInputs& in, const v1::Decision& d, const GateOutcome& o);
+// A pull request comment: the outcome, the findings, the schema changes and the blast radius
+// (change.impact) as GitHub-flavoured Markdown tables.
+std::string FormatGateMarkdown(const GateInputs& in, const v1::Decision& d, const GateOutcome& o);
 
 }  // namespace arbiter::cli
 

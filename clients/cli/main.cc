@@ -44,13 +44,16 @@ Deployment gate, for CI/CD pipelines (docs/gate.md), against a server or offline
   gate [--product FILE] [--contract FILE]...
        [--previous FILE [--previous-contract FILE]... | --previous-ref REF]
        --env ENV (--server HOST:PORT | --bundle DIR)
-       [--output text|json|junit|github] [--fail-on-warn]
+       [--output text|json|junit|github|markdown] [--fail-on-warn]
        [--commit SHA] [--actor ID] [--run-url URL] [--pipeline k=v]... [--requester ID]
-       [--timeout-ms N]
+       [--timeout-ms N] [--decisions FILE... [--since 30d]]
     Without --product/--contract: ./data-product.yaml, ./contracts/*.yaml, ./data-contract*.yaml.
     Without a previous version: the bundle's catalog offline, a first deployment with --server.
     Pipeline metadata defaults to GitHub Actions / GitLab CI variables.
     Exit 1 also for warnings with --fail-on-warn.
+    Blast radius of breaking changes: offline, who read the changed columns in the decision
+    log FILEs (and their rotations FILE.1, ...) within --since (default 30d); arbiterd reads
+    its own log.
 
 Dry-run of a candidate bundle (docs/dry-run.md): which decisions would change?
   dry-run --candidate DIR (--requests FILE | --replay DECISIONS.jsonl

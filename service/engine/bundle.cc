@@ -469,6 +469,14 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   std::string domain;
   absl::StatusOr<Value> req = impl.BuildRequest(request, options.principal, domain, decision);
   if (!req.ok()) return req.status();
+  if (const auto* d = std::get_if<DeploymentRequest>(&request);
+      d != nullptr && options.deployment_impact && decision.change.is_map()) {
+    Value impact = options.deployment_impact(*d, decision.change);
+    if (!impact.is_null()) {
+      decision.change.Set("impact", std::move(impact));
+      req->Set("change", decision.change);
+    }
+  }
   decision.domain = domain;
   Kind kind = KindOf(request);
 

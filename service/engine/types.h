@@ -3,6 +3,7 @@
 #ifndef ARBITER_SERVICE_ENGINE_TYPES_H_
 #define ARBITER_SERVICE_ENGINE_TYPES_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -202,6 +203,10 @@ struct EvalOptions {
   // When set, the principal of an access request (whose own `principal` is then ignored): the
   // checks of one batch share it. Not owned.
   const SharedPrincipal* principal = nullptr;
+  // Deployments: when set, called with the request and the computed req.change; a result that
+  // is not null becomes req.change.impact (and so the decision's change.impact). The server and
+  // `arbiter gate` compute it from a decision log (service/impact): the engine reads no logs.
+  std::function<Value(const DeploymentRequest&, const Value& change)> deployment_impact;
 };
 
 }  // namespace arbiter

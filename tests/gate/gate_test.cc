@@ -13,6 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/arbiterd_process.h"
@@ -325,6 +327,121 @@ TEST(GateTest, DatacontractComChangesCarryTheLineOfTheirKey) {
       "field_max_length_updated::contract:ledger-lines models.ledger_line.account_id.maxLength "
       "(36 -> 20)"))
       << r.out;
+}
+
+// One decision log line (service/decision_json's shape, the fields the impact reads) of an
+// access decision `days_ago` days before now.
+std::string DecisionLine(double days_ago, const std::string& id, const std::string& domain,
+                         const std::string& columns_json, const std::string& effect = "allow") {
+  absl::Time t = absl::Now() - absl::Seconds(days_ago * 86400);
+  return absl::StrCat(
+      R"({"decision_id":"d","time":")",
+      absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone()),
+      R"(","kind":"access","request":{"principal":{"id":")", id, R"(","domain":")", domain,
+      R"("},"action":"read","resource":{"table":"sales_analytics.customer_transactions.)",
+      R"(transactions")", columns_json.empty() ? "" : absl::StrCat(R"(,"columns":)", columns_json),
+      R"(}},"effect":")", effect, R"(","reasons":[]})", "\n");
+}
+
+// The decision log of the scratch repository's readers: the live file and one rotation.
+void WriteDecisionLog(const std::string& dir) {
+  WriteFile(dir + "/decisions.log.1",
+            DecisionLine(45, "old-report", "finance", R"(["amount"])") +
+                DecisionLine(10, "fin-batch", "finance", "") +  // SELECT *: every column
+                DecisionLine(9, "intruder", "marketing", R"(["amount"])", "deny"));
+  WriteFile(dir + "/decisions.log",
+            DecisionLine(2, "mkt-analyst", "marketing", R"(["amount","channel"])") +
+                DecisionLine(1, "mkt-analyst", "marketing", R"(["AMOUNT"])") +
+                DecisionLine(1, "ops-bot", "sales", R"(["transaction_id"])"));
+}
+
+TEST(GateTest, BlastRadiusFromDecisionLogs) {
+  std::string dir = GitRepoWithBreakingChange();
+  WriteDecisionLog(dir);
+  std::string base = absl::StrCat(Bundle(), " --env production --previous-ref HEAD");
+  // The rotation decisions.log.1 is found from the live file's name.
+  RunResult r = Gate(dir, base + " --decisions decisions.log");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(
+      r.out,
+      "Blast radius (1 breaking change on served columns):\n  source      decision log "
+      "decisions.log, decisions.log.1, last 30 days: 3 of 6 decisions read a changed "
+      "column\n  field_removed  contract:customer-transactions-contract  "
+      "schema.CustomerTransaction.amount\n    columns     "
+      "sales_analytics.customer_transactions.transactions.amount\n    consumers   "
+      "marketing (marketing-analytics: Campaign attribution analysis), finance "
+      "(financial-reporting: Revenue recognition)\n    readers     3 reads: marketing 2 "
+      "reads, last "))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "; finance 1 read, last ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "    principals  mkt-analyst (marketing) 2, last")) << r.out;
+  EXPECT_FALSE(absl::StrContains(r.out, "intruder")) << "a denied read is no reader";
+  EXPECT_FALSE(absl::StrContains(r.out, "old-report")) << "outside the window";
+  EXPECT_FALSE(absl::StrContains(r.out, "ops-bot")) << "read another column";
+
+  // A wider window; files named as a glob gives them (each read once).
+  r = Gate(dir, base + " --decisions decisions.log* --since 60d --output json");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  const nlohmann::json& impact = j["decision"]["change"]["impact"];
+  EXPECT_EQ(impact["window_seconds"], 60 * 86400);
+  EXPECT_EQ(impact["scanned"]["files"], 2);
+  ASSERT_EQ(impact["entries"].size(), 1u) << impact;
+  EXPECT_EQ(impact["entries"][0]["decisions"], 4);
+  EXPECT_EQ(impact["entries"][0]["principals"].size(), 3u);  // old-report is back
+
+  // Markdown for the pull request.
+  r = Gate(dir, base + " --decisions decisions.log --output markdown");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "### Arbiter deployment gate: DENIED")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "#### Blast radius\n")) << r.out;
+  EXPECT_TRUE(absl::StrContains(
+      r.out,
+      "| `field_removed` `schema.CustomerTransaction.amount` | "
+      "sales_analytics.customer_transactions.transactions.amount | marketing "
+      "(marketing-analytics: Campaign attribution analysis), finance (financial-reporting: "
+      "Revenue recognition) | marketing 2 reads, last "))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "| mkt-analyst | marketing | 2 | ")) << r.out;
+
+  // GitHub: a warning on the changed field, at the line of the schema change's notice.
+  r = Gate(dir, base + " --decisions decisions.log --output github");
+  std::string notice_line, radius;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    if (absl::StrContains(line, "title=breaking change%3A field_removed")) {
+      notice_line = std::string(line.substr(0, line.find(",title")));
+    }
+    if (absl::StrContains(line, "title=blast radius%3A field_removed")) radius = std::string(line);
+  }
+  ASSERT_FALSE(notice_line.empty()) << r.out;
+  EXPECT_TRUE(
+      absl::StartsWith(radius, absl::StrReplaceAll(notice_line, {{"::notice", "::warning"}})))
+      << radius;
+  EXPECT_TRUE(absl::StrContains(radius, "::read by marketing 2 (last ")) << radius;
+  EXPECT_TRUE(absl::StrContains(radius, "in the last 30 days; declared consumers: marketing"))
+      << radius;
+
+  // Without a log: the declared consumers only, and it says so.
+  r = Gate(dir, base);
+  EXPECT_TRUE(absl::StrContains(r.out, "no decision log read (arbiter gate --decisions FILE...)"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "marketing (declared consumer, no reads in the log)"))
+      << r.out;
+}
+
+TEST(GateTest, BlastRadiusBadFlagsCouldNotDecide) {
+  std::string dir = GitRepoWithBreakingChange();
+  std::string base = absl::StrCat(Bundle(), " --env production --previous-ref HEAD");
+  RunResult r = Gate(dir, base + " --decisions missing.log");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.err, "--decisions missing.log: no such file")) << r.err;
+  WriteDecisionLog(dir);
+  r = Gate(dir, base + " --decisions decisions.log --since 3w");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.err, "--since: expected a positive number")) << r.err;
+  r = Gate(dir, "--server 127.0.0.1:1 --env production --decisions decisions.log");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.err, "arbiterd reads its own decision log")) << r.err;
 }
 
 TEST(GateTest, AgainstRealArbiterd) {
