@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "re2/re2.h"
 #include "service/convert/convert.h"
+#include "service/impact/impact.h"
 #include "service/trino/replay.h"
 #include "service/trino/translate.h"
 #include "service/value/parse.h"
@@ -269,6 +270,9 @@ struct ParsedCase {
   trino::Endpoint endpoint = trino::Endpoint::kAllow;
   std::string trino_body;
   std::map<std::string, std::string> group_roles;
+  // Deployment cases: the decision log lines req.change.impact is computed from (`decisions:`,
+  // each a decision log entry as a map, written back as one JSON line).
+  std::vector<std::string> decisions;
 };
 
 // `group_roles:` (a file's or a case's): group -> grants, as arbiterd's trino.group_roles.
@@ -397,7 +401,8 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
         continue;
       }
       CheckKeys(c, at,
-                {"name", "kind", "now", "request", "expect", "trino", "endpoint", "group_roles"},
+                {"name", "kind", "now", "request", "expect", "trino", "endpoint", "group_roles",
+                 "decisions"},
                 "a case", err);
       const Value* name = c.Find("name");
       if (name != nullptr && !name->is_string()) err(at + "/name", "name: expected a string");
@@ -429,6 +434,14 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
         err(at + "/kind", absl::StrCat("kind: ", kind.status().message()));
       } else {
         pc.kind = *kind;
+      }
+      if (const Value* d = c.Find("decisions")) {
+        if (!d->is_list()) {
+          err(at + "/decisions",
+              "decisions: expected a list of decision log entries (the impact's recorded log)");
+        } else {
+          for (const Value& line : d->as_list()) pc.decisions.push_back(line.ToJson());
+        }
       }
       if (const Value* now = c.Find("now")) {
         absl::Time t;
@@ -744,6 +757,19 @@ absl::StatusOr<TestReport> RunBundleTests(const Bundle& bundle, const BundleFile
     const Value* want_error = c.expect.Find("error");
     absl::StatusOr<Request> req = c.trino ? absl::StatusOr<Request>(Request(AccessRequest()))
                                           : RequestFromJson(c.kind, c.request.ToJson());
+    // Deployments see the blast radius as the offline gate computes it: from the case's
+    // recorded decision log (`decisions:`), else the declared consumers only.
+    impact::Source impact_source;
+    if (!c.decisions.empty()) {
+      impact_source.lines = c.decisions;
+      impact_source.name = "test case decisions";
+    }
+    options.deployment_impact = [&](const DeploymentRequest& dep, const Value& change) {
+      impact::Options o;
+      o.now = options.now;
+      return impact::Compute(dep.product, dep.previous ? &*dep.previous : nullptr, dep.contracts,
+                             dep.previous_contracts, change, o, impact_source);
+    };
     if (c.trino) {
       RunTrinoCase(bundle, c, options, result.failures);
       result.passed = result.failures.empty();

@@ -6,6 +6,9 @@
 //     - name: analyst reads customers
 //       kind: access                       # access | product | deployment
 //       now: "2026-11-21T10:00:00Z"        # optional; ctx.now
+//       decisions: [{time, kind, request, effect}, ...]  # deployments: the decision log
+//                                          # req.change.impact reads (service/impact; 30 days
+//                                          # before `now`); without it, declared consumers only
 //       request: {...}                     # proto3 JSON mapping of the request message
 //       expect:
 //         effect: allow                    # allow | deny

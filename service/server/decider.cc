@@ -67,6 +67,12 @@ std::string Decider::NextDecisionId() {
   return absl::StrFormat("%016x-%08x", id_prefix_, id_counter_.fetch_add(1) + 1);
 }
 
+void Decider::SetImpactSource(std::string log_path, int max_files, impact::Options options) {
+  impact_path_ = std::move(log_path);
+  impact_max_files_ = max_files;
+  impact_options_ = options;
+}
+
 absl::StatusOr<Decision> Decider::Decide(const Request& request, absl::Time deadline,
                                          const CallerInfo& caller) {
   std::shared_ptr<const Bundle> bundle = bundles_->Current();
@@ -115,6 +121,29 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
   options.deadline = deadline;
   options.decision_id = NextDecisionId();
   options.principal = principal;
+  if (kind == Kind::kDeployment) {
+    // Called by the engine only when a breaking change names a served column.
+    options.deployment_impact = [&](const DeploymentRequest& dep, const Value& change) {
+      impact::Source source;
+      if (log_ != nullptr) {
+        log_->Flush();  // decisions made until now count
+        if (!impact_path_.empty() && impact_path_ != "-") {
+          source.files = impact::RotatedFiles(impact_path_, impact_max_files_);
+          source.rotation_order = true;
+          source.name = absl::StrCat("decision log ", impact_path_);
+        } else {
+          source.lines = log_->Recent(SIZE_MAX, start - impact_options_.window);
+          source.name = "recent decisions (in memory)";
+        }
+      }
+      impact::Options o = impact_options_;
+      o.now = start;
+      o.deadline = deadline;
+      absl::MutexLock scan(&impact_mu_);
+      return impact::Compute(dep.product, dep.previous ? &*dep.previous : nullptr, dep.contracts,
+                             dep.previous_contracts, change, o, source);
+    };
+  }
   absl::StatusOr<Decision> d = bundle.Evaluate(request, options);
   absl::Duration latency = absl::Now() - start;
   if (!d.ok()) {

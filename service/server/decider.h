@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "service/decision_log/decision_log.h"
 #include "service/engine/bundle.h"
+#include "service/impact/impact.h"
 #include "service/metrics/metrics.h"
 #include "service/redact/redact.h"
 #include "service/server/bundle_manager.h"
@@ -71,6 +72,15 @@ class Decider {
                                                       absl::Time deadline, const CallerInfo& caller,
                                                       const SharedPrincipal* principal = nullptr);
 
+  // Deployments get the blast radius of their breaking changes (req.change.impact,
+  // service/impact) from the decision log at `log_path` and its rotations up to `max_files`,
+  // read newest first within `options` (window, byte/line/time caps; `now` and the deadline are
+  // the request's). A path of "" or "-" reads the in-memory recent decisions instead. Lines are
+  // as the log wrote them, so readers appear redacted as the log redacts them. One scan runs at
+  // a time: concurrent deployments wait (each scan is bounded by options.limits.max_time and
+  // the caller's deadline). Call before serving.
+  void SetImpactSource(std::string log_path, int max_files, impact::Options options);
+
   ServerMetrics& metrics() { return *metrics_; }
   BundleManager& bundles() { return *bundles_; }
   DecisionLog* log() { return log_; }
@@ -85,6 +95,10 @@ class Decider {
   DecisionLog* log_;
   ServerMetrics* metrics_;
   const redact::Redactor redactor_;
+  std::string impact_path_;
+  int impact_max_files_ = 0;
+  impact::Options impact_options_;
+  absl::Mutex impact_mu_;  // one scan at a time
   const uint64_t id_prefix_;
   std::atomic<uint64_t> id_counter_{0};
 };

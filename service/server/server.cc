@@ -156,6 +156,7 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
   }
   decider_ = std::make_unique<Decider>(bundles_.get(), log_.get(), metrics_.get(),
                                        redact::Redactor(config_.log_redact));
+  decider_->SetImpactSource(config_.decision_log.path, config_.decision_log.max_files, {});
   gate_ = std::make_unique<CallGate>(config_.max_concurrent_calls);
   decision_service_ = std::make_unique<DecisionServiceImpl>(decider_.get(), &config_, gate_.get(),
                                                             authorizer_.get());
