@@ -242,14 +242,14 @@ root = ET.parse("report.xml").getroot()
 assert root.tag == "testsuites", root.tag
 suite = root.find("testsuite")
 cases = suite.findall("testcase")
-assert int(suite.get("tests")) == len(cases) == 3, len(cases)
+assert int(suite.get("tests")) == len(cases) == 4, len(cases)
 names = [c.get("name") for c in cases]
-assert names == ["global.breaking-changes", "global.no-downgrade",
+assert names == ["global.blast-radius", "global.breaking-changes", "global.no-downgrade",
                  "global.production-readiness"], names
 failed = [c.get("name") for c in cases if c.find("failure") is not None]
 assert failed == ["global.breaking-changes"], failed
 assert int(suite.get("failures")) == 1
-assert "major version" in cases[0].find("failure").get("message")
+assert "major version" in cases[1].find("failure").get("message")
 assert "field_removed" in suite.find("system-out").text
 print("ok")
 )");
