@@ -138,6 +138,7 @@ struct ImpactReader {
   int64_t decisions = 0;
   int64_t last_seen = 0;  // unix seconds; 0: never seen (a declared consumer only)
   bool consumer = false;
+  bool producer = false;  // the product's own domain
 };
 
 struct ImpactEntry {
@@ -250,7 +251,11 @@ std::string DomainText(const ImpactReader& r) {
   if (r.decisions == 0) return absl::StrCat(out, " (declared consumer, no reads in the log)");
   absl::StrAppend(&out, " ", r.decisions, r.decisions == 1 ? " read" : " reads", ", last ",
                   SeenText(r.last_seen));
-  if (!r.consumer) absl::StrAppend(&out, ", not a declared consumer");
+  if (r.producer) {
+    absl::StrAppend(&out, " (the producing domain)");
+  } else if (!r.consumer) {
+    absl::StrAppend(&out, ", not a declared consumer");
+  }
   return out;
 }
 

@@ -41,7 +41,8 @@ return {
     table.sort(order)
     local parts = {}
     for _, domain in ipairs(order) do
-      parts[#parts + 1] = domain .. " (" .. reads[domain] .. " reads of "
+      parts[#parts + 1] = domain .. " (" .. reads[domain]
+        .. (reads[domain] == 1 and " read of " or " reads of ")
         .. table.concat(columns[domain], ", ") .. ")"
     end
     local incomplete = impact.complete == false and "; the log scan was incomplete" or ""

@@ -121,6 +121,10 @@ Impact::Impact(const Value& product, const Value* previous_product,
   since_ = options_.now - options_.window;
   stop_at_ = std::min(absl::Now() + options_.limits.max_time, options_.deadline);
   product_name_ = DescriptorName(product);
+  if (const Value* domain = product.FindPath({"metadata", "domain"});
+      domain != nullptr && domain->is_string()) {
+    product_domain_ = domain->as_string();
+  }
   std::vector<Table> tables;
   CollectTables(previous_product, tables);
   CollectTables(&product, tables);
@@ -443,11 +447,12 @@ Value Impact::ToValue() const {
   auto domains = [&](const Aggregate& a, const std::set<std::string>& declared) {
     Value list = Value::EmptyList();
     for (const Reader* r : sorted(a.domains)) {
-      Value d = Value::MapWithCapacity(4);
+      Value d = Value::MapWithCapacity(5);
       d.Add("domain", r->domain);
       d.Add("decisions", static_cast<int64_t>(r->decisions));
       d.Add("last_seen", r->last_seen);
       d.Add("consumer", declared.count(r->domain) > 0);
+      if (r->domain == product_domain_) d.Add("producer", true);
       list.Append(std::move(d));
     }
     // Declared consumers the log never showed reading: they break too, or are stale.

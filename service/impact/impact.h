@@ -103,7 +103,7 @@ class Impact {
   //    scanned = {files, lines, bytes, skipped, matched}, errors?,
   //    entries = [{document, path, rule, line?, columns = ["cat.schema.table.column" | ".*"],
   //                consumers = [{domain, team, use_case, contract}],
-  //                decisions, domains = [{domain, decisions, last_seen, consumer}],
+  //                decisions, domains = [{domain, decisions, last_seen, consumer, producer?}],
   //                principals = [{id, domain, decisions, last_seen}], other_principals}],
   //    domains = [{domain, decisions, last_seen, consumer}] (over all entries, readers and
   //              declared consumers), principals = [...] (over all entries)}
@@ -144,6 +144,7 @@ class Impact {
   Options options_;
   absl::Time since_, stop_at_;
   std::string product_name_;
+  std::string product_domain_;    // the product's metadata.domain: its readers are "producer"
   std::set<std::string> tables_;  // lower-cased tables that any entry names
   std::vector<Entry> entries_;
   std::set<std::string> consumer_domains_;

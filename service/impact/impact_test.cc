@@ -397,6 +397,19 @@ TEST(ImpactTest, NoColumnNoImpact) {
   EXPECT_EQ(e.Find("decisions")->as_int(), 6);
 }
 
+TEST(ImpactTest, TheProducingDomainIsMarked) {
+  Deployment dep;
+  Impact impact = dep.Make(At());
+  impact.ScanLines({Line(R(1, "sam", "sales", kTable, {"amount"})),
+                    Line(R(1, "max", "marketing", kTable, {"amount"}))});
+  Value v = impact.ToValue();
+  for (const Value& d : EntryFor(v, "field_removed").Find("domains")->as_list()) {
+    const Value* producer = d.Find("producer");
+    EXPECT_EQ(producer != nullptr && producer->as_bool(), d.GetString("domain") == "sales")
+        << d.ToJson();
+  }
+}
+
 TEST(ImpactTest, ParseWindow) {
   EXPECT_EQ(*ParseWindow("30d", "--since"), absl::Hours(720));
   EXPECT_EQ(*ParseWindow("12h", "--since"), absl::Hours(12));
