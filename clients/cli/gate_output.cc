@@ -168,8 +168,10 @@ std::vector<ImpactReader> Readers(const Struct& s, const std::string& name) {
     if (!v.has_struct_value()) continue;
     const Struct& r = v.struct_value();
     const PValue* consumer = Field(r, "consumer");
+    const PValue* producer = Field(r, "producer");
     out.push_back({FieldText(r, "id"), FieldText(r, "domain"), NumberField(r, "decisions"),
-                   NumberField(r, "last_seen"), consumer != nullptr && consumer->bool_value()});
+                   NumberField(r, "last_seen"), consumer != nullptr && consumer->bool_value(),
+                   producer != nullptr && producer->bool_value()});
   }
   return out;
 }

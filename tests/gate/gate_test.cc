@@ -352,7 +352,8 @@ void WriteDecisionLog(const std::string& dir) {
   WriteFile(dir + "/decisions.log",
             DecisionLine(2, "mkt-analyst", "marketing", R"(["amount","channel"])") +
                 DecisionLine(1, "mkt-analyst", "marketing", R"(["AMOUNT"])") +
-                DecisionLine(1, "ops-bot", "sales", R"(["transaction_id"])"));
+                DecisionLine(1, "ops-bot", "sales", R"(["transaction_id"])") +
+                DecisionLine(0.5, "sam", "sales", R"(["amount"])"));
 }
 
 TEST(GateTest, BlastRadiusFromDecisionLogs) {
@@ -365,15 +366,17 @@ TEST(GateTest, BlastRadiusFromDecisionLogs) {
   EXPECT_TRUE(absl::StrContains(
       r.out,
       "Blast radius (1 breaking change on served columns):\n  source      decision log "
-      "decisions.log, decisions.log.1, last 30 days: 3 of 6 decisions read a changed "
+      "decisions.log, decisions.log.1, last 30 days: 4 of 7 decisions read a changed "
       "column\n  field_removed  contract:customer-transactions-contract  "
       "schema.CustomerTransaction.amount\n    columns     "
       "sales_analytics.customer_transactions.transactions.amount\n    consumers   "
       "marketing (marketing-analytics: Campaign attribution analysis), finance "
-      "(financial-reporting: Revenue recognition)\n    readers     3 reads: marketing 2 "
+      "(financial-reporting: Revenue recognition)\n    readers     4 reads: marketing 2 "
       "reads, last "))
       << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "; finance 1 read, last ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "; sales 1 read, last ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, " (the producing domain); ")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "    principals  mkt-analyst (marketing) 2, last")) << r.out;
   EXPECT_FALSE(absl::StrContains(r.out, "intruder")) << "a denied read is no reader";
   EXPECT_FALSE(absl::StrContains(r.out, "old-report")) << "outside the window";
@@ -387,8 +390,8 @@ TEST(GateTest, BlastRadiusFromDecisionLogs) {
   EXPECT_EQ(impact["window_seconds"], 60 * 86400);
   EXPECT_EQ(impact["scanned"]["files"], 2);
   ASSERT_EQ(impact["entries"].size(), 1u) << impact;
-  EXPECT_EQ(impact["entries"][0]["decisions"], 4);
-  EXPECT_EQ(impact["entries"][0]["principals"].size(), 3u);  // old-report is back
+  EXPECT_EQ(impact["entries"][0]["decisions"], 5);
+  EXPECT_EQ(impact["entries"][0]["principals"].size(), 4u);  // old-report is back
 
   // Markdown for the pull request.
   r = Gate(dir, base + " --decisions decisions.log --output markdown");
