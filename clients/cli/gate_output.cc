@@ -624,6 +624,10 @@ std::string FormatGateText(const GateInputs& in, const v1::Decision& d, const Ga
       absl::StrAppend(&out, "    consumers   ",
                       e.consumers.empty() ? "(none declared)" : absl::StrJoin(e.consumers, ", "),
                       "\n");
+      if (impact.source == "none") {
+        absl::StrAppend(&out, "    readers     unknown (no decision log read)\n");
+        continue;
+      }
       std::vector<std::string> domains;
       for (const ImpactReader& r : e.domains) domains.push_back(DomainText(r));
       absl::StrAppend(&out, "    readers     ", e.decisions, e.decisions == 1 ? " read" : " reads",
@@ -812,6 +816,7 @@ std::string FormatGateMarkdown(const GateInputs& in, const v1::Decision& d, cons
     for (const ImpactEntry& e : impact.entries) {
       std::vector<std::string> domains;
       for (const ImpactReader& r : e.domains) domains.push_back(DomainText(r));
+      if (impact.source == "none") domains = {"unknown (no decision log read)"};
       absl::StrAppend(&out, "| `", e.rule, "` `", cell(e.path), "` | ",
                       cell(absl::StrJoin(e.columns, ", ")), " | ",
                       cell(e.consumers.empty() ? "none" : absl::StrJoin(e.consumers, ", ")), " | ",

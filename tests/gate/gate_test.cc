@@ -428,7 +428,7 @@ TEST(GateTest, BlastRadiusFromDecisionLogs) {
   r = Gate(dir, base);
   EXPECT_TRUE(absl::StrContains(r.out, "no decision log read (arbiter gate --decisions FILE...)"))
       << r.out;
-  EXPECT_TRUE(absl::StrContains(r.out, "marketing (declared consumer, no reads in the log)"))
+  EXPECT_TRUE(absl::StrContains(r.out, "    readers     unknown (no decision log read)\n"))
       << r.out;
 }
 
