@@ -121,6 +121,9 @@ Impact::Impact(const Value& product, const Value* previous_product,
   since_ = options_.now - options_.window;
   stop_at_ = std::min(absl::Now() + options_.limits.max_time, options_.deadline);
   product_name_ = DescriptorName(product);
+  product_needle_ = product_name_.empty()
+                        ? std::string("\x01")
+                        : absl::StrCat("\"", absl::AsciiStrToLower(product_name_), "\"");
   if (const Value* domain = product.FindPath({"metadata", "domain"});
       domain != nullptr && domain->is_string()) {
     product_domain_ = domain->as_string();
@@ -279,7 +282,51 @@ bool Impact::Line(absl::string_view line) {
       line.find("\"allow\"") == absl::string_view::npos) {
     return false;
   }
-  absl::StatusOr<Value> v = ParseJson(line, "decision log");
+  // Most access decisions are about other tables: a line that names none of ours (nor the
+  // product) anywhere is not parsed. Names compare case-insensitively, so the line is lowered.
+  std::string lowered = absl::AsciiStrToLower(line);
+  bool mentions = lowered.find(product_needle_) != std::string::npos;
+  for (auto it = tables_.begin(); !mentions && it != tables_.end(); ++it) {
+    mentions = lowered.find(*it) != std::string::npos;
+  }
+  if (!mentions) {
+    // The time still matters: an old line ends a backward read.
+    size_t at = line.find("\"time\":\"");
+    absl::Time t;
+    std::string err;
+    if (at != absl::string_view::npos) {
+      absl::string_view rest = line.substr(at + 8);
+      size_t q = rest.find('"');
+      if (q != absl::string_view::npos &&
+          absl::ParseTime(absl::RFC3339_full, rest.substr(0, q), &t, &err) && t < since_) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // The log's own lines put decision_id, time, kind and request first, then the top-level
+  // "effect": parsing only that head skips the reasons, obligations and caller (half of an
+  // access line). A JSON string cannot hold an unescaped quote, so `,"effect":"` is structure;
+  // if the first one is inside the request (a context key "effect"), the head does not parse
+  // and the whole line is parsed instead. Lines in another order (written by other tools) are
+  // parsed whole.
+  absl::StatusOr<Value> v = absl::InvalidArgumentError("");
+  std::string effect;
+  size_t request_at = line.find("\"request\":");
+  size_t effect_at = request_at == absl::string_view::npos
+                         ? absl::string_view::npos
+                         : line.find(",\"effect\":\"", request_at);
+  if (effect_at != absl::string_view::npos) {
+    std::string head(line.substr(0, effect_at));
+    head.push_back('}');
+    v = ParseJson(head, "decision log");
+    absl::string_view rest = line.substr(effect_at + 11);
+    effect = std::string(rest.substr(0, rest.find('"')));
+  }
+  if (!v.ok() || !v->is_map() || v->Find("request") == nullptr) {
+    v = ParseJson(line, "decision log");
+    if (v.ok()) effect = StringAt(&*v, "effect");
+  }
   if (!v.ok() || !v->is_map()) {
     ++skipped_;
     return false;
@@ -291,7 +338,7 @@ bool Impact::Line(absl::string_view line) {
   }
   if (t < since_) return true;
   if (t > options_.now) return false;
-  if (StringAt(&*v, "kind") != "access" || StringAt(&*v, "effect") != "allow") return false;
+  if (StringAt(&*v, "kind") != "access" || effect != "allow") return false;
   const Value* req = v->Find("request");
   if (StringAt(req, "action") != "read") return false;
   const Value* resource = req->Find("resource");
@@ -353,7 +400,11 @@ void Impact::ScanLines(const std::vector<std::string>& lines) {
 
 void Impact::ScanFiles(const std::vector<std::string>& paths, bool rotation_order) {
   if (entries_.empty()) return;
-  std::vector<char> buf(1 << 20);
+  // Each file is read backwards, newest line first, in blocks: whatever a limit cuts off is the
+  // oldest part, and the first line older than the window ends the file (its lines are in time
+  // order) and, in rotation order, the scan (older rotations are older still).
+  constexpr size_t kBlock = 1 << 20;
+  std::vector<char> buf(kBlock);
   for (const std::string& path : paths) {
     if (OverLimit()) return;
     if (bytes_ >= options_.limits.max_bytes) {
@@ -367,26 +418,13 @@ void Impact::ScanFiles(const std::vector<std::string>& paths, bool rotation_orde
     }
     ++files_;
     struct stat st;
-    uint64_t size = fstat(fileno(f.get()), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-    uint64_t budget = options_.limits.max_bytes - bytes_;
-    // Of a file bigger than what is left to read, read its newest part: skip to the line that
-    // starts after the cut.
-    bool skip_partial = false;
-    if (size > budget) {
-      limit_ = "max_bytes";  // what is before the cut is not read
-      if (std::fseek(f.get(), static_cast<long>(size - budget), SEEK_SET) == 0) {
-        skip_partial = true;
-      }
-    }
-    std::string pending;
-    bool too_long = false;  // discarding the rest of an over-long line
+    uint64_t pos = fstat(fileno(f.get()), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    std::string carry;      // the end of the line that starts in an earlier block
+    bool too_long = false;  // `carry` overflowed: the rest of that line is dropped
     bool old = false;
+    bool stopped = false;  // a limit
     auto consume = [&](absl::string_view line) {
-      if (skip_partial) {
-        skip_partial = false;
-        return;
-      }
-      if (too_long) {
+      if (too_long || line.size() > options_.limits.max_line_bytes) {
         too_long = false;
         ++lines_;
         ++skipped_;
@@ -394,42 +432,69 @@ void Impact::ScanFiles(const std::vector<std::string>& paths, bool rotation_orde
       }
       if (!line.empty() && Line(line)) old = true;
     };
-    size_t n;
-    // The byte budget is checked per read (a file bigger than it was cut above); the line and
-    // time limits per line. `stopped`: a line or time limit, not the byte cut.
-    auto stopped = [&] { return OverLimit() && limit_ != "max_bytes"; };
-    while (!stopped() && bytes_ < options_.limits.max_bytes &&
-           (n = std::fread(buf.data(), 1,
-                           static_cast<size_t>(
-                               std::min<uint64_t>(buf.size(), options_.limits.max_bytes - bytes_)),
-                           f.get())) > 0) {
+    while (pos > 0 && !old) {
+      if (OverLimit()) {
+        stopped = true;
+        break;
+      }
+      if (bytes_ >= options_.limits.max_bytes) {
+        limit_ = "max_bytes";
+        stopped = true;
+        break;
+      }
+      size_t n = static_cast<size_t>(
+          std::min<uint64_t>({kBlock, pos, options_.limits.max_bytes - bytes_}));
+      pos -= n;
+      if (std::fseek(f.get(), static_cast<long>(pos), SEEK_SET) != 0 ||
+          std::fread(buf.data(), 1, n, f.get()) != n) {
+        errors_.push_back(absl::StrCat(path, ": read error"));
+        break;
+      }
       bytes_ += n;
-      absl::string_view chunk(buf.data(), n);
-      while (!chunk.empty()) {
-        size_t nl = chunk.find('\n');
-        if (nl == absl::string_view::npos) {
-          if (!too_long) pending.append(chunk.data(), chunk.size());
-          if (pending.size() > options_.limits.max_line_bytes) {
-            pending.clear();
-            too_long = true;
-          }
+      absl::string_view block(buf.data(), n);
+      // Lines that end in this block, newest first; the block's first segment may continue a
+      // line that starts earlier, so it waits in `carry`.
+      size_t first_nl = block.find('\n');
+      if (first_nl == absl::string_view::npos) {
+        if (!too_long) carry.insert(0, block.data(), block.size());
+        if (carry.size() > options_.limits.max_line_bytes) {
+          carry.clear();
+          too_long = true;
+        }
+        continue;
+      }
+      // The line ending at the block's end (the carry continues it).
+      size_t end = block.size();
+      size_t nl = block.rfind('\n', end - 1);
+      std::string last(block.substr(nl + 1));
+      if (!too_long) {
+        last += carry;
+      }
+      carry.clear();
+      consume(last);
+      end = nl;
+      while (!old && end > first_nl) {
+        if (OverLimit()) {
+          stopped = true;
           break;
         }
-        if (pending.empty()) {
-          consume(chunk.substr(0, nl));
-        } else {
-          pending.append(chunk.data(), nl);
-          consume(pending);
-          pending.clear();
-        }
-        chunk.remove_prefix(nl + 1);
-        if (stopped()) break;
+        nl = block.rfind('\n', end - 1);
+        consume(block.substr(nl + 1, end - nl - 1));
+        end = nl;
+      }
+      if (stopped) break;
+      carry.assign(block.data(), first_nl);
+    }
+    // The file's first line (or, cut by the byte budget, a partial one, which is dropped).
+    if (!old && !stopped && !carry.empty()) {
+      if (pos == 0) {
+        consume(carry);
+      } else {
+        limit_ = "max_bytes";
       }
     }
-    // A final line without its newline (a crash mid-write) is still read; it may not parse.
-    if (!pending.empty() && !stopped()) consume(pending);
-    if (std::ferror(f.get())) errors_.push_back(absl::StrCat(path, ": read error"));
-    if (rotation_order && old) return;
+    if (pos > 0 && !old && limit_.empty() && !stopped) limit_ = "max_bytes";
+    if (old && rotation_order) return;
   }
 }
 

@@ -31,8 +31,9 @@
 // wall time) and says so (`complete = false`, `limit`); lines that do not parse, or that are
 // longer than Limits::max_line_bytes, are skipped and counted; at most Limits::max_principals
 // distinct principals are tracked per computation (reads by others are still counted, in
-// `other_principals`). Files are read newest first, and of a file bigger than the remaining
-// byte budget only its newest part (the tail) is read, so a cap loses the oldest decisions.
+// `other_principals`). Files are read newest first, each from its end backwards, so a cap
+// loses the oldest decisions. Lines that name none of the changed tables (nor the product) are
+// not parsed.
 //
 // No transport, no engine: everything here works on document trees and text. Thread-compatible
 // (an Impact is one computation's state); the free functions are thread-safe.
@@ -88,9 +89,10 @@ class Impact {
   bool empty() const { return entries_.empty(); }
 
   // Reads decision log files. `paths` are read in the order given, which should be newest
-  // first (a live log, then its rotations .1, .2, ...); with `rotation_order`, a file whose
-  // oldest decision is older than the window ends the scan (its older rotations cannot hold
-  // anything newer). A file that cannot be opened is recorded in `errors` (shown in the
+  // first (a live log, then its rotations .1, .2, ...); each file backwards, newest line
+  // first, so that a limit loses the oldest decisions. A line older than the window ends its
+  // file (a log is in time order) and, with `rotation_order`, the scan (older rotations
+  // cannot hold anything newer). A file that cannot be opened is recorded in `errors` (shown in the
   // result) and skipped: the impact is advisory, a missing rotation must not fail a gate.
   void ScanFiles(const std::vector<std::string>& paths, bool rotation_order);
   // Feeds lines already in memory (the server's recent-decision ring, a test case's lines).
@@ -144,7 +146,9 @@ class Impact {
   Options options_;
   absl::Time since_, stop_at_;
   std::string product_name_;
-  std::string product_domain_;    // the product's metadata.domain: its readers are "producer"
+  std::string product_domain_;
+  std::string product_needle_;  // "\"<lower-cased product name>\"", for the cheap filter    // the
+                                // product's metadata.domain: its readers are "producer"
   std::set<std::string> tables_;  // lower-cased tables that any entry names
   std::vector<Entry> entries_;
   std::set<std::string> consumer_domains_;

@@ -315,8 +315,8 @@ TEST(ImpactTest, HostileLogsAreBoundedAndSaySo) {
   Deployment dep;
   std::vector<std::string> log = RecordedLog();
   // Garbage, an over-long line and a truncated line are skipped and counted.
-  std::vector<std::string> hostile = {"{\"kind\":\"access\",\"allow\"", std::string(100, 'x'),
-                                      log[1].substr(0, log[1].size() / 2)};
+  std::vector<std::string> hostile = {absl::StrCat("{\"kind\":\"access\",\"allow\",\"", kTable),
+                                      std::string(100, 'x'), log[1].substr(0, log[1].size() / 2)};
   Options o = At();
   o.limits.max_line_bytes = 99;
   Impact skip = dep.Make(o);
@@ -346,6 +346,16 @@ TEST(ImpactTest, HostileLogsAreBoundedAndSaySo) {
   EXPECT_EQ(tv.GetString("limit"), "max_bytes");
   EXPECT_EQ(Readers(*EntryFor(tv, "column_removed").Find("principals"), "id"), "mkt-analyst:1");
   EXPECT_EQ(Readers(*EntryFor(tv, "field_removed").Find("principals"), "id"), "MKT-ANALYST-2:1");
+
+  // A line cap on a file keeps the newest lines: files are read backwards.
+  Options newest = At();
+  newest.limits.max_lines = 2;
+  Impact nl = dep.Make(newest);
+  nl.ScanFiles({file}, true);
+  Value nv = nl.ToValue();
+  EXPECT_EQ(nv.GetString("limit"), "max_lines");
+  EXPECT_EQ(Readers(*EntryFor(nv, "field_removed").Find("principals"), "id"), "MKT-ANALYST-2:1");
+  EXPECT_EQ(Readers(*EntryFor(nv, "column_removed").Find("principals"), "id"), "mkt-analyst:1");
 
   // The line cap and the principal cap.
   Options lines = At();
@@ -408,6 +418,31 @@ TEST(ImpactTest, TheProducingDomainIsMarked) {
     EXPECT_EQ(producer != nullptr && producer->as_bool(), d.GetString("domain") == "sales")
         << d.ToJson();
   }
+}
+
+TEST(ImpactTest, AContextKeyNamedEffectDoesNotConfuseTheDecisionsEffect) {
+  // Only the head of a line up to the top-level "effect" is parsed; a request whose context has
+  // an "effect" key of its own must still be judged by the decision's effect.
+  Deployment dep;
+  auto line = [](const std::string& id, Effect effect, const std::string& context_effect) {
+    AccessRequest a;
+    a.principal.id = id;
+    a.principal.domain = "marketing";
+    a.action = "read";
+    a.resource.table = kTable;
+    a.resource.columns = {"amount"};
+    a.context["a"] = "x";  // so that the request holds `,"effect":"` itself
+    a.context["effect"] = context_effect;
+    Decision d;
+    d.effect = effect;
+    return json::DecisionLogLine(d, Request(a), kNow - absl::Hours(1), absl::Microseconds(1),
+                                 json::Caller{});
+  };
+  Impact impact = dep.Make(At());
+  impact.ScanLines(
+      {line("allowed", Effect::kAllow, "deny"), line("denied", Effect::kDeny, "allow")});
+  EXPECT_EQ(Readers(*EntryFor(impact.ToValue(), "field_removed").Find("principals"), "id"),
+            "allowed:1");
 }
 
 TEST(ImpactTest, ParseWindow) {
