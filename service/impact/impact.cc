@@ -485,6 +485,12 @@ void Impact::ScanFiles(const std::vector<std::string>& paths, bool rotation_orde
       if (stopped) break;
       carry.assign(block.data(), first_nl);
     }
+    // An over-long line the scan stopped inside is skipped all the same.
+    if (too_long) {
+      too_long = false;
+      ++lines_;
+      ++skipped_;
+    }
     // The file's first line (or, cut by the byte budget, a partial one, which is dropped).
     if (!old && !stopped && !carry.empty()) {
       if (pos == 0) {

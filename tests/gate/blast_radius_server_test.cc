@@ -2,9 +2,13 @@
 // computed from the server's own decision log (the live file it writes and a rotation it finds
 // beside it), with principals redacted as the log redacts them, and the shipped bundle's
 // global.blast-radius warning.
+#include <unistd.h>
+
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -137,6 +141,59 @@ TEST(BlastRadiusServerTest, CheckDeploymentNamesTheReadersFromTheServersOwnLog) 
                                    At(s, "consumer").bool_value()));
   }
   EXPECT_EQ(domains, (std::vector<std::string>{"marketing:1:1", "finance:1:1"}));
+}
+
+// The peak resident size of a process, from /proc (kB); 0 when unknown.
+int64_t PeakRssKb(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      int64_t kb = 0;
+      std::string digits;
+      for (char ch : line) {
+        if (ch >= '0' && ch <= '9') digits.push_back(ch);
+      }
+      return absl::SimpleAtoi(digits, &kb) ? kb : 0;
+    }
+  }
+  return 0;
+}
+
+TEST(BlastRadiusServerTest, AHugeRotatedLogIsCutShortNotLoaded) {
+  // A 1 GiB rotation with no newline at all (a sparse file: no disk used) beside a log whose
+  // live file holds one real read. The scan reads the live file, then stops in the huge one at
+  // its byte or time bound, says so, and never holds more than a line's budget of it.
+  std::string dir = MakeTempDir("blast-radius-huge");
+  std::string log = dir + "/decisions.jsonl";
+  { std::ofstream touch(log + ".1"); }
+  ASSERT_EQ(truncate((log + ".1").c_str(), 1ll << 30), 0);
+  ArbiterdOptions o;
+  o.bundle_dir = ShippedBundleDir();
+  o.http = false;
+  o.config_yaml = absl::StrCat("decision_log:\n  path: ", log, "\n");
+  auto server = ArbiterdProcess::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  client::ClientOptions options;
+  options.timeout = absl::Seconds(30);
+  client::Client c((*server)->grpc_target(), options);
+  auto allowed = c.CheckAccess(Read("max", "marketing", {"marketing-analytics"}, {"amount"}));
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  ASSERT_EQ(allowed->effect(), v1::EFFECT_ALLOW);
+
+  auto d = c.CheckDeployment(RemoveAmountInMajorRelease());
+  ASSERT_TRUE(d.ok()) << d.status();
+  const Struct& impact = At(d->change(), "impact").struct_value();
+  EXPECT_FALSE(At(impact, "complete").bool_value());
+  std::string limit = At(impact, "limit").string_value();
+  EXPECT_TRUE(limit == "max_bytes" || limit == "max_time") << limit;
+  EXPECT_GE(At(At(impact, "scanned").struct_value(), "skipped").number_value(), 1);
+  // The newest decisions were read first: max's read counts.
+  const Struct& e = At(impact, "entries").list_value().values(0).struct_value();
+  EXPECT_EQ(At(e, "decisions").number_value(), 1);
+  int64_t peak = PeakRssKb((*server)->pid());
+  EXPECT_GT(peak, 0);
+  EXPECT_LT(peak, 512 * 1024) << "the server's peak RSS (kB) grew with the 1 GiB file";
 }
 
 }  // namespace
