@@ -20,6 +20,8 @@ return {
     .. "availability (and accuracy, if declared) as percentages between 0 and 100.",
   kinds = {"product"},
   mode = "mandatory",
+  -- A council may grant a product time to meet its SLOs (waivers/, docs/waivers.md).
+  waivable = true,
   check = function(req, ctx)
     if req.operation == "deprecate" then return end
     local slos = get(req.product, "spec.slos")

@@ -164,6 +164,14 @@ void Check(const Value& expect, const Decision& d, std::vector<std::string>& fai
           absl::StrCat("warnings: expected a warning from ", id, ", got ", DescribeReasons(d)));
     }
   }
+  // Waiver ids (waivers/*.yaml) that must have turned a deny into a warning.
+  for (const std::string& id : StringList(expect.Find("waivers"))) {
+    if (std::none_of(d.reasons.begin(), d.reasons.end(),
+                     [&](const Reason& r) { return r.waiver == id; })) {
+      failures.push_back(
+          absl::StrCat("waivers: expected a finding waived by ", id, ", got ", DescribeReasons(d)));
+    }
+  }
   if (const Value* masks = expect.Find("masks"); masks != nullptr) {
     std::map<std::string, std::string> want, got;
     if (masks->is_map()) {
@@ -486,14 +494,14 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
         err(at, "expect: required");
       } else if (!expect->is_map() || expect->size() == 0) {
         err(at + "/expect",
-            "expect: expected a map of effect, reasons, not_reasons, warnings, "
+            "expect: expected a map of effect, reasons, not_reasons, warnings, waivers, "
             "masks, row_filters or error");
       } else {
         std::string ex = at + "/expect";
         if (pc.trino) {
           CheckKeys(*expect, ex,
-                    {"effect", "allowed", "result", "reasons", "not_reasons", "warnings", "masks",
-                     "row_filters", "error"},
+                    {"effect", "allowed", "result", "reasons", "not_reasons", "warnings", "waivers",
+                     "masks", "row_filters", "error"},
                     "expect", err);
           // Each expectation where the endpoint's answer has it.
           const bool batch = pc.endpoint == trino::Endpoint::kBatch ||
@@ -520,10 +528,10 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
             }
           }
         } else {
-          CheckKeys(
-              *expect, ex,
-              {"effect", "reasons", "not_reasons", "warnings", "masks", "row_filters", "error"},
-              "expect", err);
+          CheckKeys(*expect, ex,
+                    {"effect", "reasons", "not_reasons", "warnings", "waivers", "masks",
+                     "row_filters", "error"},
+                    "expect", err);
         }
         if (const Value* e = expect->Find("effect");
             e != nullptr &&
@@ -534,6 +542,19 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
         for (absl::string_view key : {"reasons", "not_reasons", "warnings"}) {
           if (const Value* v = expect->Find(key)) {
             CheckPolicyIds(*v, SourceLines::Child(ex, key), key, ids, err);
+          }
+        }
+        if (const Value* wv = expect->Find("waivers")) {
+          bool ok = wv->is_list() && wv->size() > 0;
+          for (size_t j = 0; ok && j < wv->size(); ++j) {
+            const Value& e = wv->as_list()[j];
+            ok = e.is_string() &&
+                 std::any_of(bundle.waivers().begin(), bundle.waivers().end(),
+                             [&](const Waiver& w) { return w.id == e.as_string(); });
+          }
+          if (!ok) {
+            err(ex + "/waivers",
+                "expect.waivers: expected a list of the bundle's waiver ids (waivers/*.yaml)");
           }
         }
         if (const Value* m = expect->Find("masks")) {

@@ -223,6 +223,7 @@ void ToProto(const Decision& d, v1::Decision* out) {
     pr->set_detail(r.detail);
     pr->set_mode(r.mode);
     pr->set_obligation(r.obligation);
+    pr->set_waiver(r.waiver);
   }
   for (const ColumnMask& m : d.obligations.column_masks) {
     auto* pm = out->mutable_obligations()->add_column_masks();

@@ -317,6 +317,10 @@ void AppendLine(std::string& out, const Decision& d, Kind request_kind,
     AppendString(out, r.message);
     out.append(",\"detail\":");
     AppendString(out, r.detail);
+    if (!r.waiver.empty()) {  // only on waived denies, so other lines keep their shape
+      out.append(",\"waiver\":");
+      AppendString(out, r.waiver);
+    }
     out.push_back('}');
   }
   out.append("],\"obligations\":{\"column_masks\":[");

@@ -193,5 +193,25 @@ TEST(DecisionLogLineTest, HasEveryFieldOfTheLogLine) {
             line);
 }
 
+TEST(DecisionLogLineTest, AWaivedReasonNamesItsWaiver) {
+  Decision d;
+  d.decision_id = "id-2";
+  d.effect = Effect::kAllow;
+  Reason waived{
+      "global.slos", "global", Effect::kDeny, Severity::kWarning, "no SLO [waived by W-12]", "",
+      "mandatory",   false};
+  waived.waiver = "W-12";
+  d.reasons.push_back(waived);
+  d.reasons.push_back(
+      {"global.grant", "global", Effect::kAllow, Severity::kNone, "ok", "", "default", false});
+  auto j = nlohmann::json::parse(DecisionLogLine(d, Request(FromProto(AccessProto())),
+                                                 absl::FromUnixSeconds(1700000000),
+                                                 absl::Microseconds(1), {}));
+  EXPECT_EQ(j["reasons"][0]["waiver"], "W-12");
+  EXPECT_EQ(j["reasons"][0]["severity"], "warning");
+  // Only waived reasons carry the key, so every other line keeps its shape.
+  EXPECT_FALSE(j["reasons"][1].contains("waiver"));
+}
+
 }  // namespace
 }  // namespace arbiter::json

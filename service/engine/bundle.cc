@@ -99,6 +99,9 @@ struct Bundle::Impl {
   // LuaSandbox::Create). Declared before the pool, so it outlives every state.
   absl::flat_hash_set<const Value*> catalog_containers;
   std::map<std::string, std::string> tests;
+  // bundle.yaml's `waivers:` and the waivers/*.yaml files (waivers.h).
+  WaiverSettings waiver_settings;
+  WaiverIndex waivers;
   // The global policies and each domain's, per kind (indexed by Kind), in file order, so that an
   // evaluation walks only what applies.
   std::vector<size_t> global_by_kind[3];
@@ -223,6 +226,28 @@ bool IsCatalogType(const std::string& type) {
 std::string DomainOf(const Value& product) {
   const Value* d = product.FindPath({"metadata", "domain"});
   return d != nullptr && d->is_string() ? d->as_string() : "";
+}
+
+// What a request offers to waiver scopes; views into `request` and the built `req`.
+WaiverSubject WaiverSubjectOf(const Request& request, const Value& req, const std::string& domain) {
+  WaiverSubject s;
+  s.domain = domain;
+  s.kind = KindName(KindOf(request));
+  const Value* product = nullptr;
+  if (const auto* a = std::get_if<AccessRequest>(&request)) {
+    s.principal = a->principal.id;
+    product = req.FindPath({"resource", "product"});
+  } else if (const auto* p = std::get_if<ProductRequest>(&request)) {
+    s.principal = p->requester.id;
+    product = p->product.FindPath({"metadata", "name"});
+  } else {
+    const auto& d = std::get<DeploymentRequest>(request);
+    s.principal = d.requester.id;
+    s.environment = d.environment;
+    product = d.product.FindPath({"metadata", "name"});
+  }
+  if (product != nullptr && product->is_string()) s.product = product->as_string();
+  return s;
 }
 
 absl::Status RequireMap(const Value& v, absl::string_view field) {
@@ -456,6 +481,7 @@ std::vector<LintFinding> Bundle::Lint() const {
   return out;
 }
 const std::map<std::string, std::string>& Bundle::test_files() const { return impl_->tests; }
+const std::vector<Waiver>& Bundle::waivers() const { return impl_->waivers.all(); }
 
 absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
                                           const EvalOptions& options) const {
@@ -572,7 +598,13 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
       findings.push_back({&p, std::move(f)});
       continue;
     }
-    for (Finding& f : outcome.findings) findings.push_back({&p, std::move(f)});
+    for (Finding& f : outcome.findings) {
+      const Waiver* waiver = nullptr;
+      if (f.type == Finding::Type::kDeny && !impl.waivers.empty()) {
+        waiver = impl.waivers.Find(p.id, WaiverSubjectOf(request, *req, domain), options.now);
+      }
+      findings.push_back({&p, std::move(f), waiver});
+    }
   }
   w->EndEvaluation();
   impl.Release(std::move(w));
@@ -679,6 +711,7 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
   if (options.max_limits != nullptr) ClampLimits(*options.max_limits, impl->limits);
 
   std::vector<Catalog::Document> products, contracts;
+  std::vector<Waiver> waivers;
   size_t policy_bytes = 0;
   for (const auto& [path, content] : files.files) {
     std::vector<std::string> parts = absl::StrSplit(path, '/');
@@ -734,6 +767,13 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
       }
       auto& dest = parts[1] == "products" ? products : contracts;
       dest.push_back({path, std::make_shared<const Value>(*std::move(doc)), std::move(lines)});
+    } else if (parts[0] == "waivers") {
+      if (parts.size() == 2 && (absl::EndsWith(path, ".yaml") || absl::EndsWith(path, ".yml"))) {
+        ParseWaiverFile(path, content, impl->waiver_settings, options.now, waivers, errors);
+      } else if (!absl::EndsWith(path, ".md")) {
+        errors.push_back(
+            absl::StrCat(path, ":1: waivers/ holds waiver files (waivers/<name>.yaml)"));
+      }
     } else if (parts[0] == "tests" && parts.size() == 2 &&
                (absl::EndsWith(path, ".yaml") || absl::EndsWith(path, ".yml"))) {
       impl->tests[path] = content;
@@ -810,7 +850,7 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
           const std::string& key = spec.unknown_keys[k];
           err(key, absl::StrCat("unknown key \"", key,
                                 "\" (allowed: id, description, kinds, actions, mode, severity, "
-                                "overrides, check)"));
+                                "overrides, waivable, check)"));
         }
         if (spec.unknown_keys.size() > kMaxKeyErrors) {
           err("",
@@ -879,6 +919,7 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
           }
           if (spec.overrides) p.overrides = *spec.overrides;
         }
+        p.waivable = spec.waivable.value_or(p.mode != "mandatory");
         std::string severity = spec.severity.value_or("error");
         if (severity == "error") {
           p.severity = Severity::kError;
@@ -923,6 +964,8 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
       first = std::move(w);
     }
   }
+  CheckWaivers(waivers, impl->policies, errors);
+  impl->waivers = WaiverIndex(std::move(waivers));
   if (!errors.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bundle", files.root.empty() ? "" : " ", files.root, " has ", errors.size(),
@@ -1037,9 +1080,11 @@ void ReadBundleConfig(const BundleFiles& files, Bundle::Impl& impl,
           impl.diff_classes[static_cast<size_t>(*r)] = *c;
         }
       }
+    } else if (key == "waivers") {
+      if (auto e = ParseWaiverSettings(v, impl.waiver_settings)) err(key, *e);
     } else {
       err(key, absl::StrCat("unknown key \"", key,
-                            "\" (allowed: revision, defaults, limits, diff_rules)"));
+                            "\" (allowed: revision, defaults, limits, diff_rules, waivers)"));
     }
   }
   if (impl.revision.empty()) err("revision", "revision: required");

@@ -27,6 +27,7 @@
 #include "service/engine/catalog.h"
 #include "service/engine/policy_lint.h"
 #include "service/engine/types.h"
+#include "service/engine/waivers.h"
 
 namespace arbiter {
 
@@ -87,8 +88,11 @@ struct PolicyInfo {
   std::string mode;
   Severity severity = Severity::kError;
   std::string overrides;  // domain policies only
-  std::string domain;     // empty for global policies
-  std::string file;       // path inside the bundle
+  // Whether waivers (waivers.h) may apply: a mandatory policy only when it declares
+  // `waivable = true`; any other policy unless it declares `waivable = false`.
+  bool waivable = true;
+  std::string domain;  // empty for global policies
+  std::string file;    // path inside the bundle
   std::string origin() const { return domain.empty() ? "global" : "domain:" + domain; }
 };
 
@@ -107,6 +111,8 @@ struct LoadOptions {
   const EngineLimits* max_limits = nullptr;
   // The whole load (every policy's top level included) ends with DEADLINE_EXCEEDED after this.
   absl::Time deadline = absl::InfiniteFuture();
+  // What waivers' `expires` is judged against (at most waivers.max_days ahead of it).
+  absl::Time now = absl::Now();
 };
 
 class Bundle {
@@ -136,6 +142,8 @@ class Bundle {
   std::vector<LintFinding> Lint() const;
   // Per policy file, the lines `arbiter test --coverage` counts (policy_lint.h).
   std::map<std::string, std::set<int>> CoverableLines() const;
+  // The bundle's waivers (waivers/*.yaml), in file order, expired ones included.
+  const std::vector<Waiver>& waivers() const;
   // The bundle's test files ("tests/*.yaml"), path -> content.
   const std::map<std::string, std::string>& test_files() const;
 

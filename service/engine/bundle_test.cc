@@ -341,8 +341,9 @@ TEST(BundleLoadTest, BundleYamlErrors) {
     EXPECT_TRUE(StatusIs(Bundle::Load(f), absl::StatusCode::kInvalidArgument,
                          "bundle has 1 error:\nbundle.yaml:1: missing"));
   }
-  ExpectOneError(One("bundle.yaml", "revision: r1\ncolour: red\n"), "bundle.yaml:2",
-                 "unknown key \"colour\" (allowed: revision, defaults, limits, diff_rules)");
+  ExpectOneError(
+      One("bundle.yaml", "revision: r1\ncolour: red\n"), "bundle.yaml:2",
+      "unknown key \"colour\" (allowed: revision, defaults, limits, diff_rules, waivers)");
   ExpectOneError(One("bundle.yaml",
                      "revision: r1\ndiff_rules:\n  field_removed: warning\n"
                      "  field_maxLength_updated: info\n"),

@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 
 namespace arbiter {
 namespace {
@@ -21,6 +22,7 @@ Role RoleOf(const PolicyFinding& pf) {
     case Finding::Type::kWarn:
       return Role::kWarning;
     case Finding::Type::kDeny:
+      if (pf.waiver != nullptr) return Role::kWarning;
       return p.severity == Severity::kWarning ? Role::kWarning : Role::kErrorDeny;
   }
   return Role::kErrorDeny;
@@ -72,6 +74,10 @@ void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, 
           pf.finding.type == Finding::Type::kAllow || pf.finding.type == Finding::Type::kObligate;
       r.effect = grants ? Effect::kAllow : Effect::kDeny;
       r.obligation = pf.finding.type == Finding::Type::kObligate;
+      if (pf.waiver != nullptr && pf.finding.type == Finding::Type::kDeny) {
+        r.waiver = pf.waiver->id;
+        r.message = absl::StrCat(r.message, " [", pf.waiver->Note(), "]");
+      }
       r.severity = wanted == Role::kErrorDeny ? Severity::kError
                    : wanted == Role::kWarning ? Severity::kWarning
                                               : Severity::kNone;

@@ -15,6 +15,8 @@ namespace arbiter {
 struct PolicyFinding {
   const PolicyInfo* policy;  // not owned
   Finding finding;
+  // A waiver in force for this deny finding (waivers.h): reported as a warning naming it.
+  const Waiver* waiver = nullptr;
 };
 
 // Combines findings into the decision's effect, reasons, obligations and `defaulted`:
@@ -24,7 +26,8 @@ struct PolicyFinding {
 //   4. else any allow: ALLOW;
 //   5. else `default_effect`.
 // warn() findings, denies of severity-warning policies and every finding of an advisory policy
-// are reported with severity WARNING and never change the effect. obligate() findings add
+// are reported with severity WARNING and never change the effect; so are waived denies, whose
+// reason names the waiver. obligate() findings add
 // masks and row filters to an ALLOW and never grant. When the effect is ALLOW, the masks and
 // filters of every allow and obligate finding are merged; for a column masked twice the
 // mandatory policy's mask wins, then the first in evaluation order.

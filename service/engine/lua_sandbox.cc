@@ -213,6 +213,12 @@ int LoadProtected(lua_State* L) {
       ReadOptionalString(L, v, "severity", spec, &spec->severity);
     } else if (std::strcmp(key, "overrides") == 0) {
       ReadOptionalString(L, v, "overrides", spec, &spec->overrides);
+    } else if (std::strcmp(key, "waivable") == 0) {
+      if (lua_type(L, v) == LUA_TBOOLEAN) {
+        spec->waivable = lua_toboolean(L, v) != 0;
+      } else {
+        spec->type_errors.push_back("waivable: expected true or false");
+      }
     } else if (std::strcmp(key, "check") == 0) {
       if (lua_type(L, v) == LUA_TFUNCTION) {
         spec->has_check = true;

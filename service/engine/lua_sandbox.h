@@ -52,6 +52,7 @@ struct PolicySpec {
   std::optional<std::string> mode;
   std::optional<std::string> severity;
   std::optional<std::string> overrides;
+  std::optional<bool> waivable;  // `waivable = true`: waivers may apply (issue 15)
   std::vector<std::string> unknown_keys;
   std::vector<std::string> type_errors;  // "key: expected a string" etc.
   bool has_check = false;

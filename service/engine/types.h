@@ -106,6 +106,8 @@ struct Reason {
   std::string detail;       // governance and audit only
   std::string mode;         // mandatory / default / advisory / domain
   bool obligation = false;  // from obligate(): adds masks/filters, grants nothing
+  // The id of the waiver that turned this policy's deny into a warning (waivers.h); else empty.
+  std::string waiver;
 };
 
 struct ColumnMask {
