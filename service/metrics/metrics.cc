@@ -61,6 +61,31 @@ class GaugeCallbackFamily : public internal::FamilyBase {
   const std::function<double()> fn_;
 };
 
+// A labelled gauge family whose samples are computed at scrape time, so that a sample whose
+// subject is gone (a waiver removed by a reload) disappears instead of lingering.
+class LabelledGaugeCallbackFamily : public internal::FamilyBase {
+ public:
+  LabelledGaugeCallbackFamily(std::string name, std::string help, std::vector<std::string> labels,
+                              std::function<std::vector<LabelledValue>()> fn)
+      : FamilyBase(std::move(name), std::move(help), std::move(labels)), fn_(std::move(fn)) {}
+
+  void Render(std::string& out) const override {
+    AppendHeader(out, "gauge");
+    std::vector<LabelledValue> samples = fn_();
+    std::sort(samples.begin(), samples.end(),
+              [](const LabelledValue& a, const LabelledValue& b) { return a.labels < b.labels; });
+    for (const LabelledValue& s : samples) {
+      CheckArity(s.labels);
+      out += name_;
+      AppendLabels(out, s.labels);
+      absl::StrAppend(&out, " ", FormatValue(s.value), "\n");
+    }
+  }
+
+ private:
+  const std::function<std::vector<LabelledValue>()> fn_;
+};
+
 }  // namespace
 
 std::string FormatValue(double value) {
@@ -279,6 +304,16 @@ void Registry::AddGaugeCallback(std::string name, std::string help, std::functio
   if (!fn) Fatal(absl::StrCat("gauge callback ", name, " is empty"));
   Register(std::make_unique<GaugeCallbackFamily>(std::move(name), std::move(help), std::move(fn)),
            {}, false);
+}
+
+void Registry::AddLabelledGaugeCallback(std::string name, std::string help,
+                                        std::vector<std::string> label_names,
+                                        std::function<std::vector<LabelledValue>()> fn) {
+  if (!fn) Fatal(absl::StrCat("gauge callback ", name, " is empty"));
+  std::vector<std::string> labels = label_names;
+  Register(std::make_unique<LabelledGaugeCallbackFamily>(std::move(name), std::move(help),
+                                                         std::move(label_names), std::move(fn)),
+           labels, false);
 }
 
 std::string Registry::Render() const {

@@ -195,6 +195,12 @@ class HistogramFamily : public internal::Family<Histogram> {
 // The default histogram buckets of the Prometheus client libraries (seconds: 5ms .. 10s).
 std::vector<double> DefaultBuckets();
 
+// One sample of a labelled callback gauge: label values (one per label name) and its value.
+struct LabelledValue {
+  std::vector<std::string> labels;
+  double value = 0;
+};
+
 // Owns metric families and renders them. Families render in registration order; children of a
 // family render sorted by their label values.
 //
@@ -224,6 +230,11 @@ class Registry {
   // thread-safe, must not call back into this registry, and must stay callable (with everything
   // it captures alive) for the registry's lifetime.
   void AddGaugeCallback(std::string name, std::string help, std::function<double()> fn);
+  // Registers a labelled gauge family whose samples `fn` computes at every Render (one per label
+  // combination it returns; none renders only HELP and TYPE). Same rules for `fn` as above.
+  void AddLabelledGaugeCallback(std::string name, std::string help,
+                                std::vector<std::string> label_names,
+                                std::function<std::vector<LabelledValue>()> fn);
 
   // The text exposition format 0.0.4 (content type `text/plain; version=0.0.4`).
   std::string Render() const;

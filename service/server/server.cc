@@ -137,6 +137,34 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start without a valid bundle: ", s.message()));
   }
+  {
+    // Waivers in force in the active bundle, judged at scrape time: one that lapses or is
+    // removed by a reload leaves the gauges without a stale sample (docs/waivers.md).
+    BundleManager* bundles = bundles_.get();
+    registry_.AddLabelledGaugeCallback(
+        "arbiter_waiver_expiry_timestamp_seconds",
+        "When each waiver in force in the active bundle expires (Unix seconds).",
+        {"waiver", "policy"}, [bundles] {
+          std::vector<metrics::LabelledValue> out;
+          std::shared_ptr<const Bundle> b = bundles->Current();
+          if (b == nullptr) return out;
+          absl::Time now = absl::Now();
+          for (const Waiver& w : b->waivers()) {
+            if (!w.ActiveAt(now)) continue;
+            out.push_back({{w.id, w.policy}, static_cast<double>(absl::ToUnixSeconds(w.expires))});
+          }
+          return out;
+        });
+    registry_.AddGaugeCallback("arbiter_waivers_active", "Waivers in force in the active bundle.",
+                               [bundles] {
+                                 std::shared_ptr<const Bundle> b = bundles->Current();
+                                 if (b == nullptr) return 0.0;
+                                 absl::Time now = absl::Now();
+                                 double n = 0;
+                                 for (const Waiver& w : b->waivers()) n += w.ActiveAt(now) ? 1 : 0;
+                                 return n;
+                               });
+  }
   if (!config_.decision_log.path.empty()) {
     auto log = DecisionLog::Create(config_.decision_log);
     if (!log.ok()) return log.status();
