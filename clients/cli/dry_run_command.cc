@@ -1,6 +1,7 @@
 #include "clients/cli/dry_run_command.h"
 
 #include <iostream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,7 +25,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: arbiter dry-run --candidate DIR (--requests FILE | --replay DECISIONS.jsonl | "
     "--server ADDR --recent N [--since RFC3339]) [--bundle DIR] [--output text|json|markdown] "
-    "[--examples N]";
+    "[--examples N] [--at RFC3339]";
 
 // What the command line asks for, checked as a whole before anything is read.
 struct DryRunFlags {
@@ -36,6 +37,7 @@ struct DryRunFlags {
   int recent = 0;
   bool has_since = false;
   absl::Time since;
+  std::optional<absl::Time> at;  // --at: the candidate's ctx.now
   std::string output = "text";
   int examples = 5;
   int timeout_ms = 60000;
@@ -62,6 +64,15 @@ absl::StatusOr<DryRunFlags> CheckFlags(const Args& args) {
     std::string err;
     f.has_since = absl::ParseTime(absl::RFC3339_full, args.Get("since"), &f.since, &err);
     if (!f.has_since) problems.push_back(absl::StrCat("--since: expected RFC 3339: ", err));
+  }
+  if (args.Has("at")) {
+    std::string err;
+    absl::Time t;
+    if (absl::ParseTime(absl::RFC3339_full, args.Get("at"), &t, &err)) {
+      f.at = t;
+    } else {
+      problems.push_back(absl::StrCat("--at: expected RFC 3339 (2027-03-01T00:00:00Z): ", err));
+    }
   }
   bool replay_server = args.Has("recent") || args.Has("since");
   if (replay_server && f.server.empty()) {
@@ -122,6 +133,7 @@ absl::StatusOr<v1::DryRunResponse> RunOffline(const DryRunFlags& f, const Bundle
   }
   DryRunOptions options;
   options.max_examples = f.examples;
+  options.candidate_at = f.at;
   return CompareBundles(**active, *candidate.bundle, *inputs, options);
 }
 
@@ -131,6 +143,9 @@ absl::StatusOr<v1::DryRunResponse> RunOnServer(const DryRunFlags& f, const Bundl
   for (const auto& [path, content] : files.files) inline_files[path] = content;
   // On the wire 0 means the server's default (5), so --examples 0 gets the default from a server.
   request.set_max_examples(f.examples);
+  if (f.at.has_value()) {
+    request.mutable_candidate_at()->set_seconds(absl::ToUnixSeconds(*f.at));
+  }
   if (!f.cases_file.empty()) {
     // Cases travel as protos: a line that cannot be read cannot be sent, so it is an error here.
     absl::StatusOr<std::vector<DryRunInput>> inputs = ReadCases(f, /*lenient=*/false);
@@ -155,8 +170,9 @@ absl::StatusOr<v1::DryRunResponse> RunOnServer(const DryRunFlags& f, const Bundl
 }  // namespace
 
 int DryRunCommand(int argc, char** argv) {
-  std::set<std::string> with_value = {"candidate", "requests", "replay", "server",   "recent",
-                                      "since",     "bundle",   "output", "examples", "timeout-ms"};
+  std::set<std::string> with_value = {"candidate", "requests",   "replay", "server",
+                                      "recent",    "since",      "bundle", "output",
+                                      "examples",  "timeout-ms", "at"};
   with_value.insert(TlsFlags().begin(), TlsFlags().end());
   auto args = ParseArgs(argc, argv, 2, with_value, {});
   if (!args.ok()) return Fail(args.status());
@@ -173,6 +189,7 @@ int DryRunCommand(int argc, char** argv) {
 
   DryRunReportLabels labels;
   labels.candidate = flags->candidate;
+  if (flags->at.has_value()) labels.candidate_at = args->Get("at");
   labels.active =
       flags->server.empty() ? flags->active_dir : absl::StrCat("server ", flags->server);
   if (flags->output == "json") {

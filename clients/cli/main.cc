@@ -8,6 +8,7 @@
 #include "clients/cli/gate_command.h"
 #include "clients/cli/offline_commands.h"
 #include "clients/cli/online_commands.h"
+#include "clients/cli/waivers_command.h"
 
 namespace {
 
@@ -29,11 +30,12 @@ Offline, with the engine as a library:
   test DIR [--run REGEX] [--coverage [--threshold PCT] [--lcov FILE]]
        [--output text|junit] [--verbose]
     --coverage: per-policy line coverage by the cases (exit 1 under --threshold).
-  validate DIR [--strict] [--no-tests]
+  validate DIR [--strict] [--no-tests] [--now RFC3339]
     Loads the bundle, lints every policy (undefined globals, assignments to globals,
     unreachable code), checks the test files' schema and runs their cases, and runs the
-    product policies over every catalog descriptor. Exit 1 on any error (and, with
-    --strict, any warning).
+    product policies over every catalog descriptor; warns about waivers that expire within
+    14 days (or have expired) as of --now (default: the clock). Exit 1 on any error (and,
+    with --strict, any warning).
 
 Against a server (arbiterd), over gRPC:
   check access|product|deployment --server HOST:PORT (--request FILE | per-field flags)
@@ -59,9 +61,16 @@ Dry-run of a candidate bundle (docs/dry-run.md): which decisions would change?
   dry-run --candidate DIR (--requests FILE | --replay DECISIONS.jsonl
           | --server HOST:PORT --recent N [--since RFC3339])
           [--bundle DIR] [--output text|json|markdown] [--examples N] [--timeout-ms N]
+          [--at RFC3339]
     Offline the active bundle is --bundle (default: policies); with --server it is the
     server's, and the candidate is sent inline. --requests/--replay read JSON lines in the
     decision log's shape ({"kind": ..., "request": {...}}). Exit 1 when a decision flips.
+    --at: evaluate the candidate at that time (ctx.now): which waivers will have lapsed.
+
+Waivers (docs/waivers.md), for a governance council's review:
+  waivers BUNDLE_DIR [--expiring 30d] [--now RFC3339] [--output text|json|markdown]
+    Lists the bundle's waivers, soonest expiry first; --expiring: only those that end within
+    that time (h, d or w), expired ones included.
 
 Per-field request flags:
   access:      --principal ID [--roles a,b] [--groups g] [--attr k=v] --action ACTION
@@ -96,6 +105,7 @@ int main(int argc, char** argv) {
   if (command == "status") return arbiter::cli::StatusCommand(argc, argv);
   if (command == "dry-run") return arbiter::cli::DryRunCommand(argc, argv);
   if (command == "gate") return arbiter::cli::GateCommand(argc, argv);
+  if (command == "waivers") return arbiter::cli::WaiversCommand(argc, argv);
   std::cerr << "arbiter: unknown command \"" << command << "\"\n" << kUsage;
   return 2;
 }

@@ -25,10 +25,11 @@
 namespace arbiter::cli {
 
 absl::StatusOr<std::shared_ptr<const Bundle>> LoadBundleDir(const std::string& dir,
-                                                            BundleFiles* files_out) {
+                                                            BundleFiles* files_out,
+                                                            const LoadOptions& options) {
   absl::StatusOr<BundleFiles> files = ReadBundleDir(dir);
   if (!files.ok()) return files.status();
-  auto bundle = Bundle::Load(*files);
+  auto bundle = Bundle::Load(*files, options);
   if (files_out != nullptr) *files_out = *std::move(files);
   return bundle;
 }
@@ -305,6 +306,16 @@ int TestCommand(int argc, char** argv) {
 
 namespace {
 
+// `arbiter validate` warns about waivers that end within this many days (issue 15).
+constexpr int kWaiverWarningDays = 14;
+
+// "in 9 days", "in 1 day", "within a day".
+std::string InDays(absl::Duration left) {
+  int64_t days = absl::IDivDuration(left, absl::Hours(24), &left);
+  if (days == 0) return "within a day";
+  return absl::StrCat("in ", days, days == 1 ? " day" : " days");
+}
+
 // Runs the product policies over every catalog descriptor, as a registration would: a catalog
 // that holds products its own bundle refuses is a mistake. Problems go to `lines`.
 void CheckCatalogProducts(const Bundle& bundle, std::vector<std::string>& errors,
@@ -334,13 +345,23 @@ void CheckCatalogProducts(const Bundle& bundle, std::vector<std::string>& errors
 }  // namespace
 
 int ValidateCommand(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2, {}, {"strict", "no-tests"});
+  auto args = ParseArgs(argc, argv, 2, {"now"}, {"strict", "no-tests"});
   if (!args.ok()) return Fail(args.status());
   if (args->positional.size() != 1) {
-    return Fail(absl::InvalidArgumentError("usage: arbiter validate DIR [--strict] [--no-tests]"));
+    return Fail(absl::InvalidArgumentError(
+        "usage: arbiter validate DIR [--strict] [--no-tests] [--now RFC3339]"));
+  }
+  // Waivers are judged at --now (the clock by default): when they may be at most, and which
+  // expire soon.
+  LoadOptions load;
+  if (args->Has("now")) {
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, args->Get("now"), &load.now, &err)) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat("--now: ", err)));
+    }
   }
   BundleFiles files;
-  auto bundle = LoadBundleDir(args->positional[0], &files);
+  auto bundle = LoadBundleDir(args->positional[0], &files, load);
   if (!bundle.ok()) {
     std::cerr << bundle.status().message() << "\n";
     return kExitCouldNotDecide;
@@ -352,6 +373,7 @@ int ValidateCommand(int argc, char** argv) {
     (f.level == LintFinding::Level::kError ? errors : warnings).push_back(f.Format());
   }
   size_t lint_errors = errors.size();
+  size_t lint_warnings = warnings.size();
   int cases = 0;
   std::string tests_summary = "test cases not run (--no-tests)";
   if (absl::Status s = ValidateTestFiles(b, files, &cases); !s.ok()) {
@@ -380,6 +402,24 @@ int ValidateCommand(int argc, char** argv) {
     }
   }
   CheckCatalogProducts(b, errors, notes);
+  int waivers_in_force = 0, waivers_ending = 0;
+  for (const Waiver& w : b.waivers()) {
+    // Unknown and non-waivable policies are load errors; here only time is judged.
+    if (!w.ActiveAt(load.now)) {
+      warnings.push_back(absl::StrCat(w.file, ":", w.line, ": warning: waiver ", w.id, " (",
+                                      w.policy, ") expired ", w.expires_text,
+                                      " and no longer applies: remove or renew it"));
+      continue;
+    }
+    ++waivers_in_force;
+    absl::Duration left = w.expires - load.now;
+    if (left <= absl::Hours(24 * kWaiverWarningDays)) {
+      ++waivers_ending;
+      warnings.push_back(absl::StrCat(w.file, ":", w.line, ": warning: waiver ", w.id, " (",
+                                      w.policy, ") expires ", w.expires_text, ", ", InDays(left),
+                                      ": renew it or let ", w.policy, " apply again"));
+    }
+  }
   for (const std::string& e : errors) std::cout << e << "\n";
   for (const std::string& w : warnings) std::cout << w << "\n";
   for (const std::string& n : notes) std::cout << n << "\n";
@@ -397,12 +437,14 @@ int ValidateCommand(int argc, char** argv) {
   std::cout << "), " << b.catalog().products().size() << " products, "
             << b.catalog().contracts().size() << " contracts, " << b.test_files().size()
             << " test files\n"
-            << "  lint: " << lint_errors << " errors, " << warnings.size() << " warnings"
+            << "  lint: " << lint_errors << " errors, " << lint_warnings << " warnings"
             << (strict ? " (--strict: warnings are errors)" : "") << "\n"
             << "  tests: " << tests_summary << "\n"
             << "  catalog: product policies run over " << b.catalog().products().size()
             << " descriptors, " << (errors.size() - lint_errors) << " errors in tests and catalog, "
-            << notes.size() << " notes\n";
+            << notes.size() << " notes\n"
+            << "  waivers: " << b.waivers().size() << " (" << waivers_in_force << " in force, "
+            << waivers_ending << " expiring within " << kWaiverWarningDays << " days)\n";
   return problems == 0 ? 0 : 1;
 }
 

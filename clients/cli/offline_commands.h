@@ -20,7 +20,8 @@ int Fail(const absl::Status& status);
 
 // Reads and loads the bundle in `dir`; the files are copied to `files_out` when given.
 absl::StatusOr<std::shared_ptr<const Bundle>> LoadBundleDir(const std::string& dir,
-                                                            BundleFiles* files_out);
+                                                            BundleFiles* files_out,
+                                                            const LoadOptions& options = {});
 
 int EvalCommand(int argc, char** argv);
 int TestCommand(int argc, char** argv);

@@ -283,6 +283,39 @@ absl::StatusOr<std::vector<DryRunInput>> ParseCaseLines(absl::string_view conten
   return out;
 }
 
+namespace {
+
+std::set<std::string> WaiversApplied(const Decision& d) {
+  std::set<std::string> out;
+  for (const Reason& r : d.reasons) {
+    if (!r.waiver.empty()) out.insert(r.waiver);
+  }
+  return out;
+}
+
+// Waivers that waive a finding of one decision and not of the other, and why (dry_run.h).
+std::vector<std::string> WaiverChanges(const Decision& active, const Decision& cand,
+                                       const Bundle& candidate, absl::Time candidate_now) {
+  std::set<std::string> a = WaiversApplied(active), c = WaiversApplied(cand);
+  std::vector<std::string> out;
+  for (const std::string& id : a) {
+    if (c.contains(id)) continue;
+    const Waiver* w = nullptr;
+    for (const Waiver& x : candidate.waivers()) {
+      if (x.id == id) w = &x;
+    }
+    out.push_back(absl::StrCat(id, w == nullptr                  ? " removed"
+                                   : !w->ActiveAt(candidate_now) ? " expired"
+                                                                 : " no longer matches"));
+  }
+  for (const std::string& id : c) {
+    if (!a.contains(id)) out.push_back(absl::StrCat(id, " added"));
+  }
+  return out;
+}
+
+}  // namespace
+
 CandidateLoad LoadCandidate(const BundleFiles& files, const LoadOptions& options) {
   CandidateLoad out;
   absl::StatusOr<std::shared_ptr<const Bundle>> bundle = Bundle::Load(files, options);
@@ -310,7 +343,7 @@ absl::StatusOr<v1::DryRunResponse> CompareBundles(const Bundle& active, const Bu
   response.set_active_revision(active.revision());
   response.set_candidate_revision(candidate.revision());
   v1::DryRunSummary& summary = *response.mutable_summary();
-  std::map<std::string, Flips> by_kind, by_domain, by_policy;
+  std::map<std::string, Flips> by_kind, by_domain, by_policy, by_waiver;
   std::map<std::string, int> added, removed;
 
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -344,7 +377,9 @@ absl::StatusOr<v1::DryRunResponse> CompareBundles(const Bundle& active, const Bu
         input.request.has_recorded_at() ? FromTimestamp(input.request.recorded_at()) : options.now;
     eval.deadline = options.deadline;
     absl::StatusOr<Decision> a = active.Evaluate(*request, eval);
-    absl::StatusOr<Decision> c = candidate.Evaluate(*request, eval);
+    EvalOptions candidate_eval = eval;
+    if (options.candidate_at.has_value()) candidate_eval.now = *options.candidate_at;
+    absl::StatusOr<Decision> c = candidate.Evaluate(*request, candidate_eval);
     for (const absl::Status& s : {a.status(), c.status()}) {
       if (s.code() == absl::StatusCode::kDeadlineExceeded && absl::Now() >= options.deadline) {
         return absl::DeadlineExceededError(
@@ -374,6 +409,8 @@ absl::StatusOr<v1::DryRunResponse> CompareBundles(const Bundle& active, const Bu
     for (std::string& s : Minus(before, after)) r.add_reasons_removed(std::move(s));
     std::vector<std::string> policies = ChangedPolicies(before, after);
     for (const std::string& p : policies) r.add_changed_policies(p);
+    std::vector<std::string> waiver_changes = WaiverChanges(*a, *c, candidate, candidate_eval.now);
+    for (const std::string& w : waiver_changes) r.add_waiver_changes(w);
 
     if (a->effect == c->effect) {
       bool same = before == after && SameObligations(a->obligations, c->obligations);
@@ -398,6 +435,7 @@ absl::StatusOr<v1::DryRunResponse> CompareBundles(const Bundle& active, const Bu
       Count(by_domain, domain.empty() ? kNoDomain : domain, to_deny);
       if (policies.empty()) Count(by_policy, kDefaultsKey, to_deny);
       for (const std::string& p : policies) Count(by_policy, p, to_deny);
+      for (const std::string& w : waiver_changes) Count(by_waiver, w, to_deny);
     }
     for (const std::string& s : r.reasons_added()) added[s]++;
     for (const std::string& s : r.reasons_removed()) removed[s]++;
@@ -405,6 +443,7 @@ absl::StatusOr<v1::DryRunResponse> CompareBundles(const Bundle& active, const Bu
   AddFlipCounts(by_kind, summary.mutable_by_kind());
   AddFlipCounts(by_domain, summary.mutable_by_domain());
   AddFlipCounts(by_policy, summary.mutable_by_policy());
+  AddFlipCounts(by_waiver, summary.mutable_by_waiver());
   AddByFrequency(added, summary.mutable_reasons_added());
   AddByFrequency(removed, summary.mutable_reasons_removed());
   return response;
@@ -508,6 +547,7 @@ absl::StatusOr<v1::DryRunResponse> RunDryRun(const v1::DryRunRequest& request, c
       }
     }
   }
+  if (request.has_candidate_at()) options.candidate_at = FromTimestamp(request.candidate_at());
   return CompareBundles(active, *candidate.bundle, inputs, options);
 }
 

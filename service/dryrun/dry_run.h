@@ -20,12 +20,16 @@
 //   - "reasons_changed": the effect stayed, but a finding (policy, effect, severity, message) or
 //     an obligation differs. Details are not compared: they may name values, not outcomes.
 //   - "unchanged" otherwise.
+// Waivers (docs/waivers.md) that waive a finding in one decision and not the other are listed
+// per result (waiver_changes: "W-12 added", "W-12 removed", "W-12 expired", "W-12 no longer
+// matches") and flips are counted per such change in summary.by_waiver.
 // summary.changed counts the flips and the reasons_changed results.
 #ifndef ARBITER_SERVICE_DRYRUN_DRY_RUN_H_
 #define ARBITER_SERVICE_DRYRUN_DRY_RUN_H_
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +52,9 @@ struct DryRunOptions {
   // `ctx.now` for cases without a recorded time; one instant for the whole run, so that the two
   // bundles see the same clock.
   absl::Time now = absl::Now();
+  // When set, `ctx.now` of every candidate evaluation (the active bundle keeps the times
+  // above): a candidate "at" a future date shows which waivers will have lapsed.
+  std::optional<absl::Time> candidate_at;
 };
 
 // Largest accepted DryRunRequest.max_examples.

@@ -84,6 +84,7 @@ void TextExample(std::string& out, const v1::DryRunResult& r) {
   if (!r.error().empty()) absl::StrAppend(&out, "      error: ", r.error(), "\n");
   for (const std::string& s : r.reasons_added()) absl::StrAppend(&out, "      + ", s, "\n");
   for (const std::string& s : r.reasons_removed()) absl::StrAppend(&out, "      - ", s, "\n");
+  for (const std::string& s : r.waiver_changes()) absl::StrAppend(&out, "      waiver ", s, "\n");
 }
 
 void TextExamples(std::string& out, const v1::DryRunResponse& r, absl::string_view title, int total,
@@ -184,6 +185,7 @@ std::string FormatDryRunText(const v1::DryRunResponse& r, const DryRunReportLabe
   }
   const v1::DryRunSummary& s = r.summary();
   absl::StrAppend(&out, "dry-run: candidate ", Revision(labels.candidate, r.candidate_revision()),
+                  labels.candidate_at.empty() ? "" : " at ", labels.candidate_at,
                   "\n    against active ", Revision(labels.active, r.active_revision()), "\n\n");
   absl::StrAppend(&out, absl::StrFormat("  requests      %6d\n", s.total()));
   absl::StrAppend(&out, absl::StrFormat("  changed       %6d\n", s.changed()));
@@ -199,6 +201,7 @@ std::string FormatDryRunText(const v1::DryRunResponse& r, const DryRunReportLabe
   TextFlips(out, "flips by kind", s.by_kind());
   TextFlips(out, "flips by domain", s.by_domain());
   TextFlips(out, "flips by policy", s.by_policy());
+  TextFlips(out, "flips by waiver", s.by_waiver());
   TextReasons(out, "reasons that appear with the candidate", s.reasons_added(),
               ReasonCounts(r, true));
   TextReasons(out, "reasons that disappear with the candidate", s.reasons_removed(),
@@ -227,6 +230,7 @@ std::string FormatDryRunMarkdown(const v1::DryRunResponse& r, const DryRunReport
   absl::StrAppend(&out, "## Policy dry-run: ", Code(r.candidate_revision()), " against ",
                   Code(r.active_revision()), "\n\n");
   absl::StrAppend(&out, "Candidate: ", Cell(Revision(labels.candidate, r.candidate_revision())),
+                  labels.candidate_at.empty() ? "" : " evaluated at ", Cell(labels.candidate_at),
                   "  \nActive: ", Cell(Revision(labels.active, r.active_revision())), "\n\n");
   int flips = s.allow_to_deny() + s.deny_to_allow();
   if (flips == 0 && s.changed() == 0) {
@@ -251,6 +255,7 @@ std::string FormatDryRunMarkdown(const v1::DryRunResponse& r, const DryRunReport
   MarkdownFlips(out, "kind", "kind", s.by_kind());
   MarkdownFlips(out, "domain", "domain", s.by_domain());
   MarkdownFlips(out, "policy", "policy", s.by_policy());
+  MarkdownFlips(out, "waiver", "waiver", s.by_waiver());
   if (!s.reasons_added().empty() || !s.reasons_removed().empty()) {
     absl::StrAppend(&out,
                     "\n### Reasons that change\n\n| | decisions | reason |\n|---|---:|---|\n");

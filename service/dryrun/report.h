@@ -15,6 +15,8 @@ namespace arbiter {
 struct DryRunReportLabels {
   std::string active;
   std::string candidate;
+  // The candidate's `ctx.now` when the run chose one (`--at`), as given; else empty.
+  std::string candidate_at;
 };
 
 // Counts, breakdowns, reasons that appear or disappear, and the examples the summary names

@@ -57,7 +57,9 @@ constexpr char kHrPolicyHead[] =
     "  check = function(req, ctx)\n";
 
 TEST(AuthoringTest, ShippedBundleIsCleanUnderStrictValidation) {
-  CliResult r = RunCli({"validate", testing::ShippedBundleDir(), "--strict"});
+  // At a fixed time: the shipped waiver W-12 ends 2027-03-01, and validate warns two weeks ahead.
+  CliResult r = RunCli(
+      {"validate", testing::ShippedBundleDir(), "--strict", "--now", "2026-12-01T00:00:00Z"});
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "is valid")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "lint: 0 errors, 0 warnings")) << r.out;
