@@ -145,7 +145,7 @@ TEST(DecisionLogLineTest, HasEveryFieldOfTheLogLine) {
   d.decision_id = "id-1";
   d.effect = Effect::kAllow;
   d.reasons.push_back({"global.grant", "global", Effect::kAllow, Severity::kNone, "ok \"fine\"",
-                       "detail\n2", "default", false});
+                       "detail\n2", "default", false, ""});
   d.obligations.column_masks.push_back({"email", "'***'"});
   d.obligations.row_filters.push_back("region = 'EU'");
   d.bundle_revision = "r1";
@@ -197,13 +197,17 @@ TEST(DecisionLogLineTest, AWaivedReasonNamesItsWaiver) {
   Decision d;
   d.decision_id = "id-2";
   d.effect = Effect::kAllow;
-  Reason waived{
-      "global.slos", "global", Effect::kDeny, Severity::kWarning, "no SLO [waived by W-12]", "",
-      "mandatory",   false};
+  Reason waived;
+  waived.policy_id = "global.slos";
+  waived.origin = "global";
+  waived.effect = Effect::kDeny;
+  waived.severity = Severity::kWarning;
+  waived.message = "no SLO [waived by W-12]";
+  waived.mode = "mandatory";
   waived.waiver = "W-12";
   d.reasons.push_back(waived);
   d.reasons.push_back(
-      {"global.grant", "global", Effect::kAllow, Severity::kNone, "ok", "", "default", false});
+      {"global.grant", "global", Effect::kAllow, Severity::kNone, "ok", "", "default", false, ""});
   auto j = nlohmann::json::parse(DecisionLogLine(d, Request(FromProto(AccessProto())),
                                                  absl::FromUnixSeconds(1700000000),
                                                  absl::Microseconds(1), {}));

@@ -336,13 +336,13 @@ TEST(ReportTest, RendersCountsBreakdownsAndExamples) {
   v1::DryRunResponse r =
       MustCompare({Access("ana", "analyst", "EU"), Access("bob", "analyst", "US"),
                    Access("dee", "auditor", "EU")});
-  std::string text = FormatDryRunText(r, {"policies/", "candidate/"});
+  std::string text = FormatDryRunText(r, {"policies/", "candidate/", ""});
   EXPECT_TRUE(absl::StrContains(text, "allow->deny      1")) << text;
   EXPECT_TRUE(absl::StrContains(text, "sales.region")) << text;
   EXPECT_TRUE(absl::StrContains(text, "#1 access [sales]: bob (roles analyst; region=US)")) << text;
   EXPECT_TRUE(absl::StrContains(text, "+ sales.region: EU only")) << text;
 
-  std::string md = FormatDryRunMarkdown(r, {"policies/", "candidate/"});
+  std::string md = FormatDryRunMarkdown(r, {"policies/", "candidate/", ""});
   EXPECT_TRUE(absl::StrContains(md, "| allow → deny | 1 |")) << md;
   EXPECT_TRUE(absl::StrContains(md, "### Flips by policy")) << md;
   EXPECT_TRUE(absl::StrContains(md, "| `sales.region` | 1 | 0 |")) << md;
@@ -373,6 +373,62 @@ TEST(SummarizeRequestTest, ProductAndDeployment) {
       "metadata: {name: orders, version: 1.2.0}\n");
   deploy.mutable_deployment()->set_environment("production");
   EXPECT_EQ(SummarizeRequest(deploy), "deploy orders 2.0.0 (from 1.2.0) to production");
+}
+
+// Waivers (docs/waivers.md): a sales rule denies outside the EU; W-1 waives it for ana until
+// 2027-03-01. Bundles are loaded as of 2027-01-01 (waivers end at most 180 days after load).
+TEST(CompareBundlesTest, WaiverChangesAndCandidateAt) {
+  absl::Time load_time = absl::FromCivil(absl::CivilDay(2027, 1, 1), absl::UTCTimeZone());
+  auto load = [&](BundleFiles f) {
+    LoadOptions o;
+    o.now = load_time;
+    absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(f, o);
+    EXPECT_TRUE(IsOk(b));
+    return b.ok() ? *b : nullptr;
+  };
+  BundleFiles without = CandidateFiles();
+  BundleFiles with = without;
+  with.files["waivers/w1.yaml"] =
+      "id: W-1\npolicy: sales.region\nscope: {domain: sales, principal: ana}\nreason: pilot\n"
+      "approved_by: council\nexpires: 2027-03-01\n";
+  auto active = load(with);
+  auto removed = load(without);
+  ASSERT_NE(active, nullptr);
+  ASSERT_NE(removed, nullptr);
+  DryRunOptions options;
+  options.now = load_time;
+  std::vector<DryRunInput> inputs = {Access("ana", "analyst", "NA"),
+                                     Access("bob", "analyst", "NA")};
+
+  // The same bundle at a time after the expiry: ana's read flips, bob's was never waived.
+  options.candidate_at = absl::FromCivil(absl::CivilDay(2027, 3, 1), absl::UTCTimeZone());
+  absl::StatusOr<v1::DryRunResponse> lapse = CompareBundles(*active, *active, inputs, options);
+  ASSERT_TRUE(IsOk(lapse));
+  EXPECT_EQ(lapse->summary().allow_to_deny(), 1);
+  ASSERT_EQ(lapse->results(0).waiver_changes_size(), 1);
+  EXPECT_EQ(lapse->results(0).waiver_changes(0), "W-1 expired");
+  EXPECT_EQ(lapse->results(1).waiver_changes_size(), 0);
+  ASSERT_EQ(lapse->summary().by_waiver_size(), 1);
+  EXPECT_EQ(lapse->summary().by_waiver(0).key(), "W-1 expired");
+  EXPECT_EQ(lapse->summary().by_waiver(0).allow_to_deny(), 1);
+  // One second before, nothing changes.
+  options.candidate_at = *options.candidate_at - absl::Seconds(1);
+  lapse = CompareBundles(*active, *active, inputs, options);
+  ASSERT_TRUE(IsOk(lapse));
+  EXPECT_EQ(lapse->summary().changed(), 0);
+
+  options.candidate_at.reset();
+  absl::StatusOr<v1::DryRunResponse> gone = CompareBundles(*active, *removed, inputs, options);
+  ASSERT_TRUE(IsOk(gone));
+  EXPECT_EQ(gone->results(0).waiver_changes(0), "W-1 removed");
+  absl::StatusOr<v1::DryRunResponse> added = CompareBundles(*removed, *active, inputs, options);
+  ASSERT_TRUE(IsOk(added));
+  EXPECT_EQ(added->results(0).change(), "deny_to_allow");
+  EXPECT_EQ(added->results(0).waiver_changes(0), "W-1 added");
+  std::string text = FormatDryRunText(*added, {"active", "candidate", ""});
+  EXPECT_TRUE(
+      absl::StrContains(text, "flips by waiver:\n  W-1 added  allow->deny 0  deny->allow 1"))
+      << text;
 }
 
 }  // namespace

@@ -46,12 +46,13 @@ class Reason:
     message: str
     detail: str = ""
     mode: str = ""
+    waiver: str = ""  # the waiver that turned this deny into a warning (docs/waivers.md)
 
     @classmethod
     def from_proto(cls, r: types_pb2.Reason) -> "Reason":
         return cls(policy_id=r.policy_id, origin=r.origin, effect=_EFFECTS.get(r.effect, ""),
                    severity=_SEVERITIES.get(r.severity, ""), message=r.message,
-                   detail=r.detail, mode=r.mode)
+                   detail=r.detail, mode=r.mode, waiver=r.waiver)
 
 
 @dataclass(frozen=True)
