@@ -234,8 +234,11 @@ WaiverSubject WaiverSubjectOf(const Request& request, const Value& req, const st
   s.domain = domain;
   s.kind = KindName(KindOf(request));
   const Value* product = nullptr;
-  if (const auto* a = std::get_if<AccessRequest>(&request)) {
-    s.principal = a->principal.id;
+  if (std::holds_alternative<AccessRequest>(request)) {
+    // From the built request: a batch's principal may be shared (EvalOptions::principal).
+    if (const Value* id = req.FindPath({"principal", "id"}); id != nullptr && id->is_string()) {
+      s.principal = id->as_string();
+    }
     product = req.FindPath({"resource", "product"});
   } else if (const auto* p = std::get_if<ProductRequest>(&request)) {
     s.principal = p->requester.id;
@@ -351,7 +354,7 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request,
         entry != nullptr && entry->table != nullptr ? &entry->table : nullptr;
     req.Add("domain", domain);
     req.Add("principal", principal != nullptr ? Value::Shared(principal->value())
-                                               : PrincipalValue(a->principal));
+                                              : PrincipalValue(a->principal));
     req.Add("action", a->action);
     req.Add("context", ContextValue(a->context, a->context_values));
     if (!a->action_properties.is_null()) req.Add("action_properties", a->action_properties);

@@ -174,6 +174,20 @@ TEST(WaiverTest, ScopePrincipal) {
   EXPECT_FALSE(Waived(Eval(*b, Register())));
 }
 
+TEST(WaiverTest, ScopePrincipalOfASharedBatchPrincipal) {
+  // A Trino batch's checks share one principal (EvalOptions::principal); theirs is left empty.
+  auto b = MustLoad(GateBundle(Waiver("{principal: ana}")));
+  ASSERT_NE(b, nullptr);
+  AccessRequest r = DomainAccess("sales");
+  SharedPrincipal ana(r.principal);
+  r.principal = Principal();
+  EvalOptions o = OptsAt(kNow);
+  o.principal = &ana;
+  absl::StatusOr<Decision> d = b->Evaluate(r, o);
+  ASSERT_TRUE(IsOk(d));
+  EXPECT_TRUE(Waived(*d)) << Describe(*d);
+}
+
 TEST(WaiverTest, ScopeEnvironment) {
   auto b = MustLoad(GateBundle(Waiver("{environment: staging}")));
   ASSERT_NE(b, nullptr);
