@@ -18,6 +18,7 @@
 #include "service/bundle_test/policy_tests.h"
 #include "service/convert/convert.h"
 #include "service/engine/bundle.h"
+#include "service/explain/explain.h"
 #include "service/trino/replay.h"
 #include "service/trino/translate.h"
 #include "service/value/parse.h"
@@ -40,64 +41,6 @@ int Fail(const absl::Status& status) {
 }
 
 namespace {
-
-// Which layer of DESIGN §1's combining decided, and why.
-std::string DecidingLayer(const Decision& d, Kind kind) {
-  auto ids = [&](auto pred) {
-    std::vector<std::string> out;
-    for (const Reason& r : d.reasons) {
-      if (pred(r) && std::find(out.begin(), out.end(), r.policy_id) == out.end()) {
-        out.push_back(r.policy_id);
-      }
-    }
-    return absl::StrJoin(out, ", ");
-  };
-  auto error_deny = [](const Reason& r) {
-    return r.effect == Effect::kDeny && r.severity == Severity::kError;
-  };
-  auto grant = [](const Reason& r) {
-    return r.effect == Effect::kAllow && !r.obligation && r.severity == Severity::kNone;
-  };
-  if (d.defaulted) {
-    return absl::StrCat("step 6, the bundle default for ", KindName(kind), " (",
-                        EffectName(d.effect), "): no policy allowed or denied with severity error");
-  }
-  if (std::string m = ids([&](const Reason& r) { return error_deny(r) && r.mode == "mandatory"; });
-      !m.empty()) {
-    return absl::StrCat("step 2, a mandatory deny (final): ", m);
-  }
-  if (d.effect == Effect::kAllow) {
-    if (std::string m = ids([&](const Reason& r) { return grant(r) && r.mode == "mandatory"; });
-        !m.empty()) {
-      return absl::StrCat("step 3, a mandatory allow (final, no domain can take it away): ", m);
-    }
-    return absl::StrCat("step 5, an allow with no error deny: ", ids(grant));
-  }
-  return absl::StrCat("step 4, a deny of severity error: ", ids(error_deny));
-}
-
-std::string FormatExplain(const Decision& d, Kind kind) {
-  std::string out = "explain:\n";
-  absl::StrAppend(&out, "  decided by ", DecidingLayer(d, kind), "\n");
-  if (!d.overridden_policies.empty()) {
-    absl::StrAppend(&out, "  not run (overridden by domain ", d.domain,
-                    "): ", absl::StrJoin(d.overridden_policies, ", "), "\n");
-  }
-  if (d.trace == nullptr) return out;
-  int n = 0;
-  for (const PolicyTrace& p : d.trace->policies) {
-    char time[32];
-    std::snprintf(time, sizeof time, "%.3f ms", absl::ToDoubleMilliseconds(p.time));
-    absl::StrAppend(&out, "  ", ++n, ". ", p.policy_id, " [", p.origin, ", ", p.mode, "]  ", time,
-                    ", ", p.instructions < 1000 ? "<1000" : absl::StrCat("~", p.instructions),
-                    " instructions\n");
-    if (!p.fault.empty()) absl::StrAppend(&out, "       could not decide: ", p.fault, "\n");
-    if (p.findings.empty() && p.fault.empty()) absl::StrAppend(&out, "       no finding\n");
-    for (const std::string& f : p.findings) absl::StrAppend(&out, "       ", f, "\n");
-    for (const std::string& line : p.prints) absl::StrAppend(&out, "       print: ", line, "\n");
-  }
-  return out;
-}
 
 // `--group-roles FILE`: a YAML map of group -> grants, or an arbiterd config file, whose
 // trino.group_roles is used.
@@ -160,17 +103,10 @@ int EvalTrino(const Args& args, std::shared_ptr<const Bundle> bundle, EvalOption
     all_allowed = all_allowed && any;
   }
   if (args.Has("explain")) {
-    std::cout << "endpoint: " << trino::EndpointName(endpoint) << ", operation "
-              << replay.plan.operation << ", user " << replay.plan.user << ", "
-              << replay.plan.checks.size() << " checks\n";
-    for (size_t i = 0; i < replay.plan.checks.size(); ++i) {
-      const AccessRequest& check = replay.plan.checks[i];
-      const Decision& d = *replay.decisions[i];
-      std::cout << "check " << i << ": " << check.action << " "
-                << (check.resource.table.empty() ? check.resource.product : check.resource.table)
-                << " -> " << EffectName(d.effect) << "\n"
-                << FormatExplain(d, Kind::kAccess);
-    }
+    std::cout << FormatChecksExplain(
+        absl::StrCat("endpoint: ", trino::EndpointName(endpoint), ", operation ",
+                     replay.plan.operation, ", user ", replay.plan.user),
+        replay.plan.checks, replay.decisions);
   }
   return all_allowed ? 0 : 1;
 }

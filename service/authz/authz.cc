@@ -57,6 +57,7 @@ bool Allowed(const Role& role, Operation op) {
     case Operation::kDryRun:
       return role.kind != Role::Kind::kEngine;
     case Operation::kReload:
+    case Operation::kExplain:
       return role.kind == Role::Kind::kGovernance;
   }
   return false;
@@ -68,6 +69,7 @@ const char* NeededRoles(Operation op) {
     case Operation::kDryRun:
       return "governance or domain:<D>";
     case Operation::kReload:
+    case Operation::kExplain:
       return "governance";
     default:
       return "any role";
@@ -136,6 +138,8 @@ absl::string_view OperationName(Operation op) {
       return "DryRun";
     case Operation::kReload:
       return "Reload";
+    case Operation::kExplain:
+      return "explain";
   }
   return "";
 }
@@ -207,6 +211,19 @@ absl::Status Authorizer::Authorize(const Caller& caller, Operation op) const {
   return absl::PermissionDeniedError(
       absl::StrCat("caller \"", caller.identity, "\" (role ", caller.role->Name(), ") may not ",
                    OperationName(op), ": it needs role ", NeededRoles(op)));
+}
+
+absl::Status Authorizer::AuthorizeRoleName(absl::string_view identity, absl::string_view role,
+                                           Operation op) {
+  Caller caller;
+  caller.identity = std::string(identity);
+  caller.authenticated = identity != kAnonymous;
+  if (!role.empty()) {
+    absl::StatusOr<Role> parsed = ParseRole(role);
+    if (parsed.ok()) caller.role = *parsed;
+  }
+  // Authorize reads nothing of the authorizer's own state.
+  return Authorizer().Authorize(caller, op);
 }
 
 absl::StatusOr<std::string> Authorizer::ResolveBundlePath(const std::string& path) const {

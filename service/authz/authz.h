@@ -55,6 +55,7 @@ enum class Operation {
   kValidateBundle,  // PolicyService.ValidateBundle (domain: own files only)
   kDryRun,          // PolicyService.DryRun (domain: own files and own decisions only)
   kReload,          // PolicyService.Reload
+  kExplain,         // `explain` on a decision call: the evaluation's trace (governance only)
 };
 absl::string_view OperationName(Operation op);
 
@@ -95,6 +96,10 @@ class Authorizer {
 
   // OK, or PERMISSION_DENIED whose message names the caller and the role it lacks.
   absl::Status Authorize(const Caller& caller, Operation op) const;
+  // The same for a caller a transport already identified and knows by its role's name only
+  // ("" = no role), as CallerInfo and the HTTP side port carry it.
+  static absl::Status AuthorizeRoleName(absl::string_view identity, absl::string_view role,
+                                        Operation op);
 
   // The real path (symlinks followed) of `path` when it lies inside one of the bundle roots;
   // otherwise PERMISSION_DENIED with one message whether or not the path exists, so that the

@@ -10,7 +10,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+#include "service/authz/authz.h"
 #include "service/authzen/translate.h"
+#include "service/explain/explain.h"
 
 namespace arbiter::authzen {
 namespace {
@@ -48,27 +50,31 @@ class AuthzenEndpoint {
         max_items_(static_cast<size_t>(config.max_batch_size)) {}
 
   HttpResponse Evaluation(const HttpRequest& http) {
+    absl::StatusOr<CallerInfo> caller = Caller(http);
+    if (!caller.ok()) return WithRequestId(http, Error(403, caller.status().message()));
     absl::StatusOr<AccessRequest> request = ParseEvaluation(http.body);
     if (!request.ok()) return WithRequestId(http, Error(400, request.status().message()));
     Stamp(http, *request);
-    absl::StatusOr<Decision> d = decider_.Decide(*request, absl::Now() + deadline_, Caller(http));
+    absl::StatusOr<Decision> d = decider_.Decide(*request, absl::Now() + deadline_, *caller);
     if (!d.ok()) return WithRequestId(http, Failure(d.status()));
-    return WithRequestId(http, Json(DecisionJson(*d)));
+    return WithRequestId(http, Json(DecisionJson(*d, Explain(*caller, *d))));
   }
 
   HttpResponse Evaluations(const HttpRequest& http) {
     absl::StatusOr<authzen::Evaluations> batch = ParseEvaluations(http.body, max_items_);
     if (!batch.ok()) return WithRequestId(http, Error(400, batch.status().message()));
-    if (batch->single) return WithRequestId(http, Single(http, batch->items.front()));
+    absl::StatusOr<CallerInfo> asking = Caller(http);
+    if (!asking.ok()) return WithRequestId(http, Error(403, asking.status().message()));
+    const CallerInfo& caller = *asking;
+    if (batch->single) return WithRequestId(http, Single(caller, http, batch->items.front()));
     for (AccessRequest& r : batch->items) Stamp(http, r);
     absl::Time deadline = absl::Now() + deadline_;
-    CallerInfo caller = Caller(http);
     std::vector<std::string> answers;
     if (batch->semantic == Semantic::kExecuteAll) {
       std::string revision;
       auto decisions = decider_.DecideBatch(batch->items, deadline, caller, &revision);
       for (const auto& d : decisions) {
-        absl::StatusOr<std::string> a = Answer(d);
+        absl::StatusOr<std::string> a = Answer(caller, d);
         if (!a.ok()) return WithRequestId(http, Failure(a.status()));
         answers.push_back(*std::move(a));
       }
@@ -76,7 +82,7 @@ class AuthzenEndpoint {
       const bool stop_on_allow = batch->semantic == Semantic::kPermitOnFirstPermit;
       for (size_t i = 0; i < batch->items.size(); ++i) {
         absl::StatusOr<Decision> d = decider_.Decide(batch->items[i], deadline, caller);
-        absl::StatusOr<std::string> a = Answer(d);
+        absl::StatusOr<std::string> a = Answer(caller, d);
         if (!a.ok()) return WithRequestId(http, Failure(a.status()));
         answers.push_back(*std::move(a));
         // A malformed evaluation counts as a denial (the specification: "error, or decision
@@ -123,15 +129,29 @@ class AuthzenEndpoint {
     return Error(500, absl::StrCat("could not decide: ", s.message()));
   }
 
-  static CallerInfo Caller(const HttpRequest& http) {
-    // Authenticated and authorized by the side port's authorizer before this handler ran.
+  // The caller, authenticated and authorized to decide by the side port's authorizer before this
+  // handler ran. `?explain=true` asks for each decision's trace (context.explain): governance
+  // callers only, anyone else gets a 403 (PERMISSION_DENIED's message).
+  static absl::StatusOr<CallerInfo> Caller(const HttpRequest& http) {
     CallerInfo c;
     c.transport = "http";
     c.peer = http.remote_address;
     c.identity = http.caller_identity;
     c.role = http.caller_role;
     c.claimed = http.caller_claimed;
+    if (QueryAsksExplain(http.query)) {
+      if (absl::Status s =
+              authz::Authorizer::AuthorizeRoleName(c.identity, c.role, authz::Operation::kExplain);
+          !s.ok()) {
+        return s;
+      }
+      c.explain = true;
+    }
     return c;
+  }
+
+  static std::string Explain(const CallerInfo& caller, const Decision& d) {
+    return caller.explain ? FormatExplain(d, Kind::kAccess) : "";
   }
 
   // The PEP's request id, for the decision log.
@@ -141,19 +161,20 @@ class AuthzenEndpoint {
 
   // One decision of a batch: the Decision object, a per-evaluation error for a malformed one, or
   // (any other error) the status that fails the whole call.
-  static absl::StatusOr<std::string> Answer(const absl::StatusOr<Decision>& d) {
-    if (d.ok()) return DecisionJson(*d);
+  static absl::StatusOr<std::string> Answer(const CallerInfo& caller,
+                                            const absl::StatusOr<Decision>& d) {
+    if (d.ok()) return DecisionJson(*d, Explain(caller, *d));
     if (d.status().code() == absl::StatusCode::kInvalidArgument) {
       return EvaluationErrorJson(d.status());
     }
     return d.status();
   }
 
-  HttpResponse Single(const HttpRequest& http, AccessRequest request) {
+  HttpResponse Single(const CallerInfo& caller, const HttpRequest& http, AccessRequest request) {
     Stamp(http, request);
-    absl::StatusOr<Decision> d = decider_.Decide(request, absl::Now() + deadline_, Caller(http));
+    absl::StatusOr<Decision> d = decider_.Decide(request, absl::Now() + deadline_, caller);
     if (!d.ok()) return Failure(d.status());
-    return Json(DecisionJson(*d));
+    return Json(DecisionJson(*d, Explain(caller, *d)));
   }
 
   Decider& decider_;

@@ -256,8 +256,9 @@ absl::StatusOr<Evaluations> ParseEvaluations(absl::string_view body, size_t max_
   return out;
 }
 
-std::string DecisionJson(const Decision& d) {
+std::string DecisionJson(const Decision& d, absl::string_view explain) {
   Json context = {{"decision_id", d.decision_id}, {"reasons", ReasonsJson(d)}};
+  if (!explain.empty()) context["explain"] = std::string(explain);
   if (!d.obligations.empty()) {
     Json obligations = Json::object();
     if (!d.obligations.row_filters.empty()) obligations["row_filters"] = d.obligations.row_filters;

@@ -57,7 +57,9 @@ absl::StatusOr<Evaluations> ParseEvaluations(absl::string_view body, size_t max_
 // One Decision object: {"decision": bool, "context": {"decision_id", "reasons": [{"effect",
 // "severity", "message"}], "obligations": {"row_filters", "column_masks"}}}. Reasons carry only
 // requester-safe messages, never a policy's detail.
-std::string DecisionJson(const Decision& decision);
+// `explain` (the trace a governance caller asked for with ?explain=true) goes to
+// context.explain when not empty.
+std::string DecisionJson(const Decision& decision, absl::string_view explain = "");
 
 // A Decision object for an evaluation the engine refused as malformed: {"decision": false,
 // "context": {"error": {"status": 400, "message"}}} (the specification's per-evaluation error).

@@ -144,6 +144,7 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
                              dep.previous_contracts, change, o, source);
     };
   }
+  options.trace = caller.explain;
   absl::StatusOr<Decision> d = bundle.Evaluate(request, options);
   absl::Duration latency = absl::Now() - start;
   if (!d.ok()) {

@@ -30,6 +30,9 @@ struct CallerInfo {
   std::string role;       // the role the identity maps to ("" when none)
   std::string claimed;    // a client-set x-arbiter-caller, recorded beside the identity only
   std::string transport;  // "grpc" or "http"
+  // The caller asked for the evaluations' traces (`explain`) and its role may have them (the
+  // transport checked authz::Operation::kExplain): the engine traces, Decision::trace is set.
+  bool explain = false;
 };
 
 // The metrics the server exports; registered once in a Registry.

@@ -5,6 +5,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "service/convert/convert.h"
+#include "service/explain/explain.h"
 
 namespace arbiter {
 
@@ -89,6 +90,23 @@ absl::StatusOr<authz::Caller> Admit(grpc::ServerContextBase* ctx,
         .Increment();
     return s;
   }
+  return caller;
+}
+
+// A decision call that asks for `explain`: the caller with tracing on when its role may have the
+// trace (authz::Operation::kExplain, governance), else PERMISSION_DENIED, counted as a refused
+// call. Refusing rather than ignoring tells a caller that expected a trace why it has none.
+absl::StatusOr<CallerInfo> WithExplain(CallerInfo caller, bool asked, absl::string_view method,
+                                       ServerMetrics& metrics) {
+  if (!asked) return caller;
+  if (absl::Status s = authz::Authorizer::AuthorizeRoleName(caller.identity, caller.role,
+                                                            authz::Operation::kExplain);
+      !s.ok()) {
+    metrics.authz_denied.WithLabels({std::string(method), caller.role.empty() ? "no_role" : "role"})
+        .Increment();
+    return s;
+  }
+  caller.explain = true;
   return caller;
 }
 
@@ -239,18 +257,22 @@ grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx, const
   absl::StatusOr<Decision> d = decider_->Decide(*request, DeadlineOf(ctx, *config_), caller);
   if (!d.ok()) return ToGrpcStatus(d.status());
   ToProto(*d, out);
+  if (caller.explain) out->set_explain(FormatExplain(*d, KindOf(*request)));
   return grpc::Status::OK;
 }
 
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerContext* ctx,
                                                            const grpc::ByteBuffer* req,
                                                            grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckAccess", [this, ctx, req, out](const CallerInfo& caller) {
+  return Serve(ctx, "CheckAccess", [this, ctx, req, out](const CallerInfo& who) {
     v1::AccessRequest msg;
     if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    absl::StatusOr<CallerInfo> caller =
+        WithExplain(who, msg.explain(), "CheckAccess", decider_->metrics());
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
     v1::Decision d;
     grpc::Status s = Decide(
-        ctx, caller, [&msg]() -> absl::StatusOr<Request> { return Request(FromProto(msg)); }, &d);
+        ctx, *caller, [&msg]() -> absl::StatusOr<Request> { return Request(FromProto(msg)); }, &d);
     return s.ok() ? Serialize(d, out) : s;
   });
 }
@@ -258,12 +280,15 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServerContext* ctx,
                                                             const grpc::ByteBuffer* req,
                                                             grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckProduct", [this, ctx, req, out](const CallerInfo& caller) {
+  return Serve(ctx, "CheckProduct", [this, ctx, req, out](const CallerInfo& who) {
     v1::ProductRequest msg;
     if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    absl::StatusOr<CallerInfo> caller =
+        WithExplain(who, msg.explain(), "CheckProduct", decider_->metrics());
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
     v1::Decision d;
     grpc::Status s = Decide(
-        ctx, caller, [&msg] { return ToRequest(msg); }, &d);
+        ctx, *caller, [&msg] { return ToRequest(msg); }, &d);
     return s.ok() ? Serialize(d, out) : s;
   });
 }
@@ -271,12 +296,15 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServer
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackServerContext* ctx,
                                                                const grpc::ByteBuffer* req,
                                                                grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckDeployment", [this, ctx, req, out](const CallerInfo& caller) {
+  return Serve(ctx, "CheckDeployment", [this, ctx, req, out](const CallerInfo& who) {
     v1::DeploymentRequest msg;
     if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    absl::StatusOr<CallerInfo> caller =
+        WithExplain(who, msg.explain(), "CheckDeployment", decider_->metrics());
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
     v1::Decision d;
     grpc::Status s = Decide(
-        ctx, caller, [&msg] { return ToRequest(msg); }, &d);
+        ctx, *caller, [&msg] { return ToRequest(msg); }, &d);
     return s.ok() ? Serialize(d, out) : s;
   });
 }
@@ -284,11 +312,15 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackSer
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerContext* ctx,
                                                           const grpc::ByteBuffer* req,
                                                           grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckBatch", [this, ctx, req, out](const CallerInfo& caller) {
+  return Serve(ctx, "CheckBatch", [this, ctx, req, out](const CallerInfo& who) {
     v1::CheckBatchRequest msg;
     if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    bool asked = msg.explain();
+    for (const v1::AccessRequest& r : msg.requests()) asked = asked || r.explain();
+    absl::StatusOr<CallerInfo> caller = WithExplain(who, asked, "CheckBatch", decider_->metrics());
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
     v1::CheckBatchResponse response;
-    grpc::Status s = Batch(ctx, caller, msg, &response);
+    grpc::Status s = Batch(ctx, *caller, msg, &response);
     return s.ok() ? Serialize(response, out) : s;
   });
 }
@@ -310,6 +342,9 @@ grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx, const 
     v1::Decision* d = out->add_decisions();
     if (results[i].ok()) {
       ToProto(*results[i], d);
+      if (caller.explain && (req.explain() || req.requests(static_cast<int>(i)).explain())) {
+        d->set_explain(FormatExplain(*results[i], Kind::kAccess));
+      }
       continue;
     }
     const absl::Status& s = results[i].status();

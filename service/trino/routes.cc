@@ -10,6 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "service/authz/authz.h"
+#include "service/decision_json/decision_json.h"
+#include "service/explain/explain.h"
 #include "service/trino/translate.h"
 
 namespace arbiter::trino {
@@ -64,6 +67,19 @@ class TrinoEndpoint {
     caller.identity = request.caller_identity;
     caller.role = request.caller_role;
     caller.claimed = request.caller_claimed;
+    // `?explain=true`: the checks' traces in the answer's "explain" member (Trino never asks;
+    // a governance engineer replaying a request with curl does). Other roles get a 403.
+    if (QueryAsksExplain(request.query)) {
+      if (absl::Status s = authz::Authorizer::AuthorizeRoleName(caller.identity, caller.role,
+                                                                authz::Operation::kExplain);
+          !s.ok()) {
+        response.status = 403;
+        response.body = ErrorBody("permission_denied", s.message());
+        return response;
+      }
+      caller.explain = true;
+    }
+    std::vector<AccessRequest> explained;  // the checks, kept for the explanation
     std::vector<absl::StatusOr<Decision>> decisions;
     decisions.reserve(plan->checks.size());
     // One principal for every check (its groups may number hundreds): converted for the
@@ -76,6 +92,7 @@ class TrinoEndpoint {
       const size_t end = std::min(plan->checks.size(), begin + kChunk);
       chunk.assign(std::make_move_iterator(plan->checks.begin() + begin),
                    std::make_move_iterator(plan->checks.begin() + end));
+      if (caller.explain) explained.insert(explained.end(), chunk.begin(), chunk.end());
       std::vector<absl::StatusOr<Decision>> part =
           decider_.DecideBatchOn(*bundle, std::move(chunk), deadline, caller, &principal);
       chunk.clear();
@@ -95,6 +112,17 @@ class TrinoEndpoint {
     Answer answer = Shape(*plan, decisions);
     response.status = answer.status;
     response.body = std::move(answer.body);
+    if (caller.explain && response.status == 200 && !response.body.empty() &&
+        response.body.back() == '}') {
+      // One more member beside "result": the text `arbiter eval --trino FILE --explain` prints.
+      response.body.pop_back();
+      absl::StrAppend(&response.body, response.body.size() > 1 ? "," : "", "\"explain\":",
+                      json::Quote(FormatChecksExplain(
+                          absl::StrCat("endpoint: ", EndpointName(endpoint), ", operation ",
+                                       plan->operation, ", user ", plan->user),
+                          explained, decisions)),
+                      "}");
+    }
     return response;
   }
 
