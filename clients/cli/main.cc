@@ -73,8 +73,12 @@ Waivers (docs/waivers.md), for a governance council's review:
     that time (h, d or w), expired ones included.
 
 Per-field request flags:
-  access:      --principal ID [--roles a,b] [--groups g] [--attr k=v] --action ACTION
-               (--table catalog.schema.table | --product NAME) [--columns c1,c2] [--domain D]
+  access:      --principal ID [--roles a,b] [--groups g] [--attr k=v] [--principal-domain D]
+               --action ACTION (--table catalog.schema.table | --product NAME) [--columns c1,c2]
+               [--domain D]
+               --principal-domain: the domain the principal belongs to (principal.domain, what
+               policies compare with the resource's owner); --domain: the resource's owning
+               domain when no catalog entry says it.
   product:     --product FILE [--operation register|update|deprecate] [--requester ID]
   deployment:  --product FILE [--previous FILE] [--contract FILE]... [--previous-contract FILE]...
                --env ENV [--pipeline k=v]... [--requester ID]

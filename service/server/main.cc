@@ -1,6 +1,7 @@
 // arbiterd: the Arbiter policy decision server.
 //
 //   arbiterd --bundle DIR --listen HOST:PORT [--http-listen HOST:PORT] [--config FILE]
+//   arbiterd --help | --version
 //
 // Flags are parsed here and only here; the optional YAML config file holds everything else.
 // SIGTERM/SIGINT drain the server and exit 0.
@@ -13,7 +14,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "service/authzen/routes.h"
 #include "service/envoy/ext_authz_service.h"
@@ -33,7 +37,52 @@ ABSL_FLAG(bool, allow_insecure, false,
 ABSL_FLAG(std::string, port_file, "",
           "Write the bound gRPC and HTTP ports here once serving (for tests and scripts).");
 
+namespace {
+
+constexpr char kUsage[] =
+    "usage: arbiterd --bundle DIR [--listen HOST:PORT] [--http-listen HOST:PORT] [--config FILE]\n"
+    "                [--allow-insecure] [--port-file FILE]\n"
+    "       arbiterd --help | --version\n";
+
+// --help: the usage and every flag this file defines (with its default), spelled as documented
+// (dashes); abseil's own --help would list only flags matching the program's name, i.e. none.
+void PrintHelp() {
+  std::string out = kUsage;
+  absl::StrAppend(&out, "\nFlags:\n");
+  std::vector<std::pair<std::string, const absl::CommandLineFlag*>> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::EndsWith(flag->Filename(), "service/server/main.cc")) {
+      std::string dashed(name);
+      std::replace(dashed.begin(), dashed.end(), '_', '-');
+      flags.emplace_back(dashed, flag);
+    }
+  }
+  std::sort(flags.begin(), flags.end());
+  for (const auto& [name, flag] : flags) {
+    std::string def = flag->DefaultValue();
+    absl::StrAppend(&out, "  --", name, def.empty() ? "" : absl::StrCat(" (default ", def, ")"),
+                    "\n      ", flag->Help(), "\n");
+  }
+  absl::StrAppend(&out,
+                  "\nEverything else (TLS, authz, limits, decision log, Trino, metrics) is in the "
+                  "--config YAML file; see README.md, \"Running arbiterd\".\n");
+  std::fputs(out.c_str(), stdout);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h" || a == "--helpfull") {
+      PrintHelp();
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("arbiterd %s\n", ARBITER_VERSION);
+      return 0;
+    }
+  }
   absl::SetProgramUsageMessage(
       "arbiterd --bundle DIR --listen HOST:PORT [--http-listen HOST:PORT] [--config FILE]");
   // The documented spelling is --http-listen; abseil's flags use underscores.

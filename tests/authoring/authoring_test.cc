@@ -311,3 +311,36 @@ TEST(AuthoringTest, VersionIsPrinted) {
 
 }  // namespace
 }  // namespace arbiter
+
+namespace arbiter {
+namespace {
+
+// `arbiterd --version` and `arbiterd --help` (which lists every flag, as documented, with dashes).
+TEST(ArbiterdFlagsTest, VersionAndHelpListTheFlags) {
+  auto run = [](const std::string& args) {
+    std::string command = absl::StrCat(testing::ArbiterdBinary(), " ", args, " 2>&1");
+    CliResult r;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+    int status = pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+  };
+  CliResult version = run("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_TRUE(absl::StartsWith(version.out, "arbiterd 0.")) << version.out;
+  CliResult help = run("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* flag : {"--bundle", "--listen (default 127.0.0.1:50051)", "--http-listen",
+                           "--config", "--allow-insecure", "--port-file"}) {
+    EXPECT_TRUE(absl::StrContains(help.out, flag)) << flag << "\n" << help.out;
+  }
+  CliResult cli = RunCli({"--help"});
+  EXPECT_TRUE(absl::StrContains(cli.out, "--principal-domain D")) << cli.out;
+}
+
+}  // namespace
+}  // namespace arbiter
