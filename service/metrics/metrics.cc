@@ -46,19 +46,21 @@ std::string EscapeHelp(absl::string_view help) {
   return out;
 }
 
-// An unlabelled gauge computed at scrape time.
+// An unlabelled gauge (or counter) computed at scrape time.
 class GaugeCallbackFamily : public internal::FamilyBase {
  public:
-  GaugeCallbackFamily(std::string name, std::string help, std::function<double()> fn)
-      : FamilyBase(std::move(name), std::move(help), {}), fn_(std::move(fn)) {}
+  GaugeCallbackFamily(std::string name, std::string help, std::function<double()> fn,
+                      absl::string_view type = "gauge")
+      : FamilyBase(std::move(name), std::move(help), {}), fn_(std::move(fn)), type_(type) {}
 
   void Render(std::string& out) const override {
-    AppendHeader(out, "gauge");
+    AppendHeader(out, type_);
     absl::StrAppend(&out, name_, " ", FormatValue(fn_()), "\n");
   }
 
  private:
   const std::function<double()> fn_;
+  const absl::string_view type_;
 };
 
 // A labelled gauge family whose samples are computed at scrape time, so that a sample whose
@@ -314,6 +316,14 @@ void Registry::AddLabelledGaugeCallback(std::string name, std::string help,
   Register(std::make_unique<LabelledGaugeCallbackFamily>(std::move(name), std::move(help),
                                                          std::move(label_names), std::move(fn)),
            labels, false);
+}
+
+void Registry::AddCounterCallback(std::string name, std::string help, std::function<double()> fn) {
+  if (!fn) Fatal(absl::StrCat("counter callback ", name, " is empty"));
+  if (!absl::EndsWith(name, "_total")) Fatal(absl::StrCat("counter ", name, " must end in _total"));
+  Register(std::make_unique<GaugeCallbackFamily>(std::move(name), std::move(help), std::move(fn),
+                                                 "counter"),
+           {}, false);
 }
 
 std::string Registry::Render() const {

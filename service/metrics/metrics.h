@@ -235,6 +235,9 @@ class Registry {
   void AddLabelledGaugeCallback(std::string name, std::string help,
                                 std::vector<std::string> label_names,
                                 std::function<std::vector<LabelledValue>()> fn);
+  // The same for a counter a component already keeps (a count of dropped lines): rendered with
+  // TYPE counter; the name must end in `_total`.
+  void AddCounterCallback(std::string name, std::string help, std::function<double()> fn);
 
   // The text exposition format 0.0.4 (content type `text/plain; version=0.0.4`).
   std::string Render() const;
@@ -254,6 +257,12 @@ std::string FormatValue(double value);
 
 // Escapes a label value: backslash, double quote and newline.
 std::string EscapeLabelValue(absl::string_view value);
+
+// The standard process metrics of the Prometheus client libraries, read from /proc/self at
+// scrape time: process_cpu_seconds_total, process_resident_memory_bytes,
+// process_virtual_memory_bytes, process_open_fds, process_max_fds, process_start_time_seconds.
+// Linux only; a value that cannot be read renders as NaN.
+void RegisterProcessMetrics(Registry& registry);
 
 }  // namespace arbiter::metrics
 

@@ -1,11 +1,14 @@
 #include "service/metrics/metrics.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace arbiter::metrics {
@@ -150,6 +153,41 @@ TEST(MetricsDeathTest, RegistrationMistakesAbort) {
   EXPECT_DEATH(registry.AddHistogram("h", "x", {}, {2, 1}), "strictly increasing");
   CounterFamily& family = registry.AddCounter("l_total", "x", {"a", "b"});
   EXPECT_DEATH(family.WithLabels({"only-one"}), "2 labels but 1 values");
+}
+
+}  // namespace
+}  // namespace arbiter::metrics
+
+namespace arbiter::metrics {
+namespace {
+
+TEST(ProcessMetricsTest, RendersTheStandardProcessFamilies) {
+  Registry r;
+  RegisterProcessMetrics(r);
+  std::string text = r.Render();
+  EXPECT_NE(text.find("# TYPE process_cpu_seconds_total counter\n"), std::string::npos) << text;
+  for (const char* name :
+       {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ",
+        "process_max_fds ", "process_start_time_seconds ", "process_virtual_memory_bytes "}) {
+    size_t at = text.find(absl::StrCat("\n", name));
+    ASSERT_NE(at, std::string::npos) << name << "\n" << text;
+    size_t end = text.find('\n', at + 1);
+    double v = std::strtod(text.substr(at + 1 + strlen(name), end - at).c_str(), nullptr);
+    // A running process has all of them above 0, but a young one may not have a CPU tick yet.
+    if (std::strcmp(name, "process_cpu_seconds_total ") == 0) {
+      EXPECT_GE(v, 0) << text;
+    } else {
+      EXPECT_GT(v, 0) << name << "\n" << text;
+    }
+  }
+}
+
+TEST(CounterCallbackTest, RendersAsACounter) {
+  Registry r;
+  r.AddCounterCallback("things_dropped_total", "Things dropped.", [] { return 3.0; });
+  EXPECT_NE(r.Render().find("# TYPE things_dropped_total counter\nthings_dropped_total 3\n"),
+            std::string::npos)
+      << r.Render();
 }
 
 }  // namespace

@@ -32,8 +32,10 @@ const char* CodeName(absl::StatusCode code) {
 }  // namespace
 
 ServerMetrics::ServerMetrics(metrics::Registry& r)
-    : decisions(r.AddCounter("arbiter_decisions_total", "Decisions by kind and effect.",
-                             {"kind", "effect"})),
+    : decisions(r.AddCounter("arbiter_decisions_total",
+                             "Decisions by kind, effect, owning domain (\"\" when none) and "
+                             "transport (grpc, http).",
+                             {"kind", "effect", "domain", "transport"})),
       errors(r.AddCounter("arbiter_decision_errors_total",
                           "Requests that could not be decided, by kind and status.",
                           {"kind", "code"})),
@@ -44,16 +46,58 @@ ServerMetrics::ServerMetrics(metrics::Registry& r)
                                  {"policy", "type"})),
       reloads(r.AddCounter("arbiter_bundle_reloads_total", "Bundle load attempts by outcome.",
                            {"outcome"})),
-      bundle_info(
-          r.AddGauge("arbiter_bundle_info", "1 for the active bundle revision.", {"revision"})),
+      bundle_info(r.AddGauge("arbiter_bundle_info",
+                             "1 for the active bundle: its revision and the SHA-256 of its files.",
+                             {"revision", "digest"})),
       last_reload_ok(r.AddGauge("arbiter_bundle_last_reload_success",
                                 "1 when the last bundle load attempt succeeded.")),
+      last_reload_success_time(
+          r.AddGauge("arbiter_bundle_last_reload_success_timestamp_seconds",
+                     "When a bundle was last loaded and activated (unix seconds).")),
+      last_reload_failure_time(
+          r.AddGauge("arbiter_bundle_last_reload_failure_timestamp_seconds",
+                     "When a bundle load attempt last failed (unix seconds; 0: never).")),
       rejected_calls(r.AddCounter("arbiter_rejected_calls_total",
                                   "Calls refused before evaluation (overload, size, draining).",
                                   {"reason"})),
       authz_denied(r.AddCounter("arbiter_authz_denied_total",
                                 "Calls refused by authorization, by method and reason.",
-                                {"method", "reason"})) {}
+                                {"method", "reason"})),
+      build_info(r.AddGauge("arbiter_build_info", "1, labelled with the version of arbiterd.",
+                            {"version"})) {
+  InitDomain("");
+  for (Kind kind : {Kind::kAccess, Kind::kProduct, Kind::kDeployment}) {
+    std::string k(KindName(kind));
+    for (absl::StatusCode code :
+         {absl::StatusCode::kInvalidArgument, absl::StatusCode::kDeadlineExceeded,
+          absl::StatusCode::kFailedPrecondition, absl::StatusCode::kResourceExhausted,
+          absl::StatusCode::kInternal}) {
+      errors.WithLabels({k, CodeName(code)});
+    }
+    latency.WithLabels({k});
+  }
+  for (const char* outcome : {"success", "failure"}) reloads.WithLabels({outcome});
+  for (const char* reason : {"draining", "overload"}) rejected_calls.WithLabels({reason});
+  last_reload_ok.WithLabels({});
+  last_reload_success_time.WithLabels({});
+  last_reload_failure_time.WithLabels({});
+#ifdef ARBITER_VERSION
+  build_info.WithLabels({ARBITER_VERSION}).Set(1);
+#else
+  build_info.WithLabels({"unknown"}).Set(1);
+#endif
+}
+
+void ServerMetrics::InitDomain(const std::string& domain) {
+  for (Kind kind : {Kind::kAccess, Kind::kProduct, Kind::kDeployment}) {
+    for (Effect effect : {Effect::kAllow, Effect::kDeny}) {
+      for (const char* transport : {"grpc", "http"}) {
+        decisions.WithLabels(
+            {std::string(KindName(kind)), std::string(EffectName(effect)), domain, transport});
+      }
+    }
+  }
+}
 
 Decider::Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metrics,
                  redact::Redactor redactor)
@@ -151,7 +195,9 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
     metrics_->errors.WithLabels({kind_name, CodeName(d.status().code())}).Increment();
     return d;
   }
-  metrics_->decisions.WithLabels({kind_name, std::string(EffectName(d->effect))}).Increment();
+  metrics_->decisions
+      .WithLabels({kind_name, std::string(EffectName(d->effect)), d->domain, caller.transport})
+      .Increment();
   metrics_->latency.WithLabels({kind_name}).Observe(absl::ToDoubleSeconds(latency));
   for (const PolicyFault& f : d->faults) {
     metrics_->policy_faults.WithLabels({f.policy_id, std::string(PolicyFaultTypeName(f.type))})

@@ -38,15 +38,23 @@ struct CallerInfo {
 // The metrics the server exports; registered once in a Registry.
 struct ServerMetrics {
   explicit ServerMetrics(metrics::Registry& registry);
-  metrics::CounterFamily& decisions;      // kind, effect
+  // Series that can appear are created at 0 here (and per domain by InitDomain), so that rate()
+  // and absent() alerts see them before the first event.
+  metrics::CounterFamily& decisions;      // kind, effect, domain, transport
   metrics::CounterFamily& errors;         // kind, code
   metrics::HistogramFamily& latency;      // kind
   metrics::CounterFamily& policy_faults;  // policy, type
   metrics::CounterFamily& reloads;        // outcome
-  metrics::GaugeFamily& bundle_info;      // revision
+  metrics::GaugeFamily& bundle_info;      // revision, digest
   metrics::GaugeFamily& last_reload_ok;
-  metrics::CounterFamily& rejected_calls;  // reason
-  metrics::CounterFamily& authz_denied;    // method, reason
+  metrics::GaugeFamily& last_reload_success_time;  // unix seconds
+  metrics::GaugeFamily& last_reload_failure_time;  // unix seconds, 0 before any failure
+  metrics::CounterFamily& rejected_calls;          // reason
+  metrics::CounterFamily& authz_denied;            // method, reason
+  metrics::GaugeFamily& build_info;                // version
+
+  // Creates the decision series of `domain` (a domain of a newly loaded bundle) at 0.
+  void InitDomain(const std::string& domain);
 };
 
 class Decider {

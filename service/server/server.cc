@@ -11,6 +11,8 @@
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "service/dryrun/dry_run.h"
+#include "service/metrics/metrics.h"
+#include "service/redact/redact.h"
 
 namespace arbiter {
 namespace {
@@ -102,6 +104,18 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials(const T
   return grpc::experimental::TlsServerCredentials(options);
 }
 
+// The content digest of a bundle (arbiter_bundle_info's `digest`): SHA-256 over every file's
+// path and content, in path order, so that two servers (or two reloads) with the same revision
+// but different files tell apart.
+std::string BundleDigest(const BundleFiles* files) {
+  if (files == nullptr) return "";
+  std::string all;
+  for (const auto& [path, content] : files->files) {
+    absl::StrAppend(&all, path.size(), ":", path, content.size(), ":", content);
+  }
+  return redact::Digest(all);
+}
+
 }  // namespace
 
 ArbiterServer::ArbiterServer(ServerConfig config) : config_(std::move(config)) {}
@@ -120,19 +134,30 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
   bundles_ = std::make_unique<BundleManager>(config_.bundle_dir);
   metrics_ = std::make_unique<ServerMetrics>(registry_);
   ServerMetrics* m = metrics_.get();
-  bundles_->SetObserver(
-      [m, last = std::make_shared<std::string>()](bool ok, const std::string& what) {
-        m->reloads.WithLabels({ok ? "success" : "failure"}).Increment();
-        m->last_reload_ok.WithLabels({}).Set(ok ? 1 : 0);
-        if (ok) {
-          if (!last->empty() && *last != what) m->bundle_info.WithLabels({*last}).Set(0);
-          m->bundle_info.WithLabels({what}).Set(1);
-          *last = what;
-        } else {
-          std::fprintf(stderr, "arbiterd: bundle rejected, keeping the active one:\n%s\n",
-                       what.c_str());
+  metrics::RegisterProcessMetrics(registry_);
+  BundleManager* bundles = bundles_.get();
+  bundles_->SetObserver([m, bundles, last = std::make_shared<std::vector<std::string>>()](
+                            bool ok, const std::string& what) {
+    m->reloads.WithLabels({ok ? "success" : "failure"}).Increment();
+    m->last_reload_ok.WithLabels({}).Set(ok ? 1 : 0);
+    const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+    (ok ? m->last_reload_success_time : m->last_reload_failure_time).WithLabels({}).Set(now);
+    if (ok) {
+      // The active bundle's revision and content digest; the previous pair drops to 0.
+      std::vector<std::string> labels = {what, BundleDigest(bundles->CurrentFiles().get())};
+      if (!last->empty() && *last != labels) m->bundle_info.WithLabels(*last).Set(0);
+      m->bundle_info.WithLabels(labels).Set(1);
+      *last = labels;
+      if (std::shared_ptr<const Bundle> b = bundles->Current()) {
+        for (const PolicyInfo& p : b->policies()) {
+          if (!p.domain.empty()) m->InitDomain(p.domain);
         }
-      });
+      }
+    } else {
+      std::fprintf(stderr, "arbiterd: bundle rejected, keeping the active one:\n%s\n",
+                   what.c_str());
+    }
+  });
   if (absl::Status s = bundles_->LoadInitial(); !s.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start without a valid bundle: ", s.message()));
@@ -173,14 +198,15 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
     registry_.AddGaugeCallback("arbiter_decision_log_queue_depth",
                                "Decision log lines waiting to be written.",
                                [l] { return static_cast<double>(l->stats().queue_depth); });
-    registry_.AddGaugeCallback("arbiter_decision_log_dropped",
-                               "Decision log lines lost (overflow, write errors, shutdown).",
-                               [l] { return static_cast<double>(l->stats().dropped()); });
-    registry_.AddGaugeCallback("arbiter_decision_log_write_errors", "Failed decision log writes.",
-                               [l] { return static_cast<double>(l->stats().write_errors); });
-    registry_.AddGaugeCallback("arbiter_decision_log_truncated",
-                               "Decision log lines over max_line_bytes, cut to a marker.",
-                               [l] { return static_cast<double>(l->stats().truncated); });
+    registry_.AddCounterCallback("arbiter_decision_log_dropped_total",
+                                 "Decision log lines lost (overflow, write errors, shutdown).",
+                                 [l] { return static_cast<double>(l->stats().dropped()); });
+    registry_.AddCounterCallback("arbiter_decision_log_write_errors_total",
+                                 "Failed decision log writes.",
+                                 [l] { return static_cast<double>(l->stats().write_errors); });
+    registry_.AddCounterCallback("arbiter_decision_log_truncated_total",
+                                 "Decision log lines over max_line_bytes, cut to a marker.",
+                                 [l] { return static_cast<double>(l->stats().truncated); });
   }
   decider_ = std::make_unique<Decider>(bundles_.get(), log_.get(), metrics_.get(),
                                        redact::Redactor(config_.log_redact));
@@ -281,16 +307,17 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
     {
       // What the side port's abuse limits did (issue 11; service/http/http_server.h).
       HttpServer* h = http_.get();
-      registry_.AddGaugeCallback("arbiter_http_rejected_busy",
-                                 "Side-port requests answered 503 because the queue was full.",
-                                 [h] { return static_cast<double>(h->stats().rejected_busy); });
-      registry_.AddGaugeCallback(
-          "arbiter_http_rejected_client",
+      registry_.AddCounterCallback("arbiter_http_rejected_busy_total",
+                                   "Side-port requests answered 503 because the queue was full.",
+                                   [h] { return static_cast<double>(h->stats().rejected_busy); });
+      registry_.AddCounterCallback(
+          "arbiter_http_rejected_client_total",
           "Side-port requests answered 429 because their client had too many waiting.",
           [h] { return static_cast<double>(h->stats().rejected_client); });
-      registry_.AddGaugeCallback("arbiter_http_closed_deadline",
-                                 "Side-port connections closed by a header, body or idle deadline.",
-                                 [h] { return static_cast<double>(h->stats().closed_deadline); });
+      registry_.AddCounterCallback(
+          "arbiter_http_closed_deadline_total",
+          "Side-port connections closed by a header, body or idle deadline.",
+          [h] { return static_cast<double>(h->stats().closed_deadline); });
     }
     http_->Handle(
         "GET", "/metrics",

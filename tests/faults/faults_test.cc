@@ -95,17 +95,24 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
 }
 
 // The value of the first sample of `name` whose labels contain `labels` ("" for any), or -1.
+// The sum of the series of `name` whose labels contain `labels` (series are created at 0, so
+// several may match), or -1 when none does.
 double Metric(int http_port, const std::string& name, const std::string& labels = "") {
   auto m = testing::HttpRequest(http_port, "GET", "/metrics");
+  double sum = 0;
+  bool found = false;
   for (absl::string_view line : absl::StrSplit(m.body, '\n')) {
     if (!absl::StartsWith(line, name)) continue;
     absl::string_view rest = line.substr(name.size());
     if (rest.empty() || (rest[0] != ' ' && rest[0] != '{')) continue;
     if (!labels.empty() && !absl::StrContains(rest, labels)) continue;
     double v;
-    if (absl::SimpleAtod(rest.substr(rest.rfind(' ') + 1), &v)) return v;
+    if (absl::SimpleAtod(rest.substr(rest.rfind(' ') + 1), &v)) {
+      sum += v;
+      found = true;
+    }
   }
-  return -1;
+  return found ? sum : -1;
 }
 
 // Resident set size of `pid` in KiB (VmRSS in /proc/<pid>/status), or -1.
@@ -586,11 +593,11 @@ TEST(DecisionLogFaultTest, FullDiskIsCountedWhileDecisionsKeepFlowing) {
     }
   }
   // The writer is asynchronous: wait (bounded) for it to have tried.
-  EXPECT_TRUE(
-      WaitFor([&] { return Metric(server->http_port(), "arbiter_decision_log_dropped") >= 300; },
-              std::chrono::seconds(10)))
-      << Metric(server->http_port(), "arbiter_decision_log_dropped");
-  EXPECT_GT(Metric(server->http_port(), "arbiter_decision_log_write_errors"), 0);
+  EXPECT_TRUE(WaitFor(
+      [&] { return Metric(server->http_port(), "arbiter_decision_log_dropped_total") >= 300; },
+      std::chrono::seconds(10)))
+      << Metric(server->http_port(), "arbiter_decision_log_dropped_total");
+  EXPECT_GT(Metric(server->http_port(), "arbiter_decision_log_write_errors_total"), 0);
   EXPECT_GE(Metric(server->http_port(), "arbiter_decisions_total", "kind=\"access\""), 300);
   EXPECT_EQ(server->Stop(SIGTERM), 0) << server->Stderr();
   std::filesystem::remove_all(dir);
@@ -632,11 +639,11 @@ TEST(DecisionLogFaultTest, TinyTmpfsFillsUpWithWholeLinesOnly) {
   EXPECT_TRUE(WaitFor(
       [&] {
         return Metric(server->http_port(), "arbiter_decision_log_queue_depth") == 0 &&
-               Metric(server->http_port(), "arbiter_decision_log_dropped") > 0;
+               Metric(server->http_port(), "arbiter_decision_log_dropped_total") > 0;
       },
       std::chrono::seconds(10)));
-  double dropped = Metric(server->http_port(), "arbiter_decision_log_dropped");
-  EXPECT_GT(Metric(server->http_port(), "arbiter_decision_log_write_errors"), 0);
+  double dropped = Metric(server->http_port(), "arbiter_decision_log_dropped_total");
+  EXPECT_GT(Metric(server->http_port(), "arbiter_decision_log_write_errors_total"), 0);
   server->Stop(SIGTERM);
   std::string text = Read(log);
   ASSERT_FALSE(text.empty());
@@ -700,7 +707,7 @@ TEST(DecisionLogFaultTest, BlockOverflowWithAStalledWriterBlocksRatherThanDrops)
   EXPECT_GT(blocked_at, 10);
   EXPECT_EQ(blocked_at, last) << "calls kept completing: the log did not block";
   EXPECT_EQ(failed.load(), 0);
-  EXPECT_EQ(Metric(server->http_port(), "arbiter_decision_log_dropped"), 0);
+  EXPECT_EQ(Metric(server->http_port(), "arbiter_decision_log_dropped_total"), 0);
 
   // Unblock: read the FIFO until the server closes it.
   std::string received;
@@ -715,7 +722,7 @@ TEST(DecisionLogFaultTest, BlockOverflowWithAStalledWriterBlocksRatherThanDrops)
   stop = true;
   for (auto& t : clients) t.join();
   EXPECT_EQ(failed.load(), 0);
-  EXPECT_EQ(Metric(server->http_port(), "arbiter_decision_log_dropped"), 0);
+  EXPECT_EQ(Metric(server->http_port(), "arbiter_decision_log_dropped_total"), 0);
   EXPECT_EQ(server->Stop(SIGTERM), 0);  // flushes, then closes the FIFO: the drain sees EOF
   drain.join();
   close(reader);

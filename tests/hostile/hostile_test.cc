@@ -507,8 +507,9 @@ TEST_F(HostileTest, SlowDecisionsFromOneClient) {
     // What the gate did is in the metrics.
     HttpResult m = testing::HttpRequest(server_->http_port(), "GET", "/metrics", "",
                                         "application/json", "127.0.0.3");
-    for (const char* name : {"arbiter_http_rejected_busy", "arbiter_http_rejected_client",
-                             "arbiter_http_closed_deadline"}) {
+    for (const char* name :
+         {"arbiter_http_rejected_busy_total", "arbiter_http_rejected_client_total",
+          "arbiter_http_closed_deadline_total"}) {
       EXPECT_TRUE(absl::StrContains(m.body, name)) << name;
     }
   });

@@ -433,7 +433,7 @@ TEST_F(ScratchBundleTest, DecisionLogOverflowIsCountedNotSilent) {
   auto metrics = testing::HttpRequest(server->http_port(), "GET", "/metrics");
   double dropped = -1;
   for (absl::string_view line : absl::StrSplit(metrics.body, '\n')) {
-    if (absl::StartsWith(line, "arbiter_decision_log_dropped ")) {
+    if (absl::StartsWith(line, "arbiter_decision_log_dropped_total ")) {
       (void)absl::SimpleAtod(line.substr(line.find(' ') + 1), &dropped);
     }
   }
