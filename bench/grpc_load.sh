@@ -69,5 +69,5 @@ decided="$(echo "$metrics" | awk '/^arbiter_decisions_total/ {s += $2} END {prin
 rejected="$(echo "$metrics" | awk '/^arbiter_rejected_calls_total/ {s += $2} END {print s + 0}')"
 # SIGTERM drains and flushes the log, so the line count below is final.
 kill -TERM "$(cat "$work/pid")"; wait "$(cat "$work/pid")" 2>/dev/null || true
-dropped="$(echo "$metrics" | sed -n 's/^arbiter_decision_log_dropped //p')"
+dropped="$(echo "$metrics" | sed -n 's/^arbiter_decision_log_dropped_total //p')"
 echo "server: $decided decisions (warm-up included), $rejected calls rejected; decision log: $(cat "$work"/decisions.jsonl* | wc -l) lines (rotated files included), ${dropped:-0} dropped"
