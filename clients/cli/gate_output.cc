@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "service/bundle_test/policy_tests.h"
 #include "service/convert/convert.h"
+#include "service/decision_json/decision_json.h"
 #include "yaml-cpp/yaml.h"
 
 namespace arbiter::cli {
@@ -658,7 +659,7 @@ std::string FormatGateText(const GateInputs& in, const v1::Decision& d, const Ga
 std::string FormatGateJson(const GateInputs& in, const v1::Decision& d, const GateOutcome& o) {
   nlohmann::ordered_json j;
   j["outcome"] = o.allowed ? (o.warnings > 0 ? "allowed_with_warnings" : "allowed") : "denied";
-  j["exitCode"] = o.ExitCode();
+  j["exit_code"] = o.ExitCode();
   j["allowed"] = o.allowed;
   j["errors"] = o.errors;
   j["warnings"] = o.warnings;
@@ -670,21 +671,23 @@ std::string FormatGateJson(const GateInputs& in, const v1::Decision& d, const Ga
   for (const GateFile& c : in.contracts) {
     req["contracts"].push_back({{"path", c.path}, {"name", c.name}, {"version", c.version}});
   }
-  req["previousSource"] = in.previous_source;
+  req["previous_source"] = in.previous_source;
   if (in.previous.has_value()) {
     req["previous"] = {{"path", in.previous->path},
                        {"name", in.previous->name},
                        {"version", in.previous->version}};
   }
-  req["previousContracts"] = nlohmann::ordered_json::array();
+  req["previous_contracts"] = nlohmann::ordered_json::array();
   for (const GateFile& c : in.previous_contracts) {
-    req["previousContracts"].push_back(
+    req["previous_contracts"].push_back(
         {{"path", c.path}, {"name", c.name}, {"version", c.version}});
   }
   req["pipeline"] = in.pipeline;
   if (!in.requester.empty()) req["requester"] = in.requester;
   j["request"] = std::move(req);
-  j["decision"] = nlohmann::ordered_json::parse(ToJson(d));
+  // The one decision shape (docs/decision-json.md), as the decision log writes it.
+  j["decision"] =
+      nlohmann::ordered_json::parse(json::DecisionJson(FromProto(d), Kind::kDeployment));
   return j.dump(2) + "\n";
 }
 

@@ -17,6 +17,7 @@
 #include "clients/cli/request_input.h"
 #include "service/bundle_test/policy_tests.h"
 #include "service/convert/convert.h"
+#include "service/decision_json/decision_json.h"
 #include "service/engine/bundle.h"
 #include "service/explain/explain.h"
 #include "service/trino/replay.h"
@@ -171,7 +172,8 @@ int EvalCommand(int argc, char** argv) {
   v1::Decision out;
   ToProto(*decision, &out);
   if (output == "json") {
-    std::cout << ToJson(out, true);
+    // The one decision shape (docs/decision-json.md), as the decision log writes it.
+    std::cout << json::DecisionJson(*decision, *kind) << "\n";
   } else {
     std::cout << FormatDecisionText(out, std::string(KindName(*kind)));
     if (args->Has("explain")) std::cout << FormatExplain(*decision, *kind);

@@ -10,6 +10,7 @@
 #include "clients/cli/request_input.h"
 #include "clients/cpp/arbiter_client.h"
 #include "service/convert/convert.h"
+#include "service/decision_json/decision_json.h"
 
 namespace arbiter::cli {
 
@@ -44,7 +45,8 @@ int CheckCommand(int argc, char** argv) {
   absl::StatusOr<v1::Decision> d = c.Check(*request);
   if (!d.ok()) return Fail(d.status());
   if (output == "json") {
-    std::cout << ToJson(*d, true);
+    // The one decision shape (docs/decision-json.md), as the decision log writes it.
+    std::cout << json::DecisionJson(FromProto(*d), *kind) << "\n";
   } else {
     std::cout << FormatDecisionText(*d, std::string(KindName(*kind)));
   }

@@ -241,6 +241,40 @@ void ToProto(const Decision& d, v1::Decision* out) {
   out->set_defaulted(d.defaulted);
 }
 
+Decision FromProto(const v1::Decision& d) {
+  Decision out;
+  out.decision_id = d.decision_id();
+  out.effect = d.effect() == v1::EFFECT_ALLOW ? Effect::kAllow : Effect::kDeny;
+  for (const v1::Reason& pr : d.reasons()) {
+    Reason r;
+    r.policy_id = pr.policy_id();
+    r.origin = pr.origin();
+    r.effect = pr.effect() == v1::EFFECT_ALLOW ? Effect::kAllow : Effect::kDeny;
+    r.severity = pr.severity() == v1::SEVERITY_ERROR     ? Severity::kError
+                 : pr.severity() == v1::SEVERITY_WARNING ? Severity::kWarning
+                 : pr.severity() == v1::SEVERITY_INFO    ? Severity::kInfo
+                                                         : Severity::kNone;
+    r.message = pr.message();
+    r.detail = pr.detail();
+    r.mode = pr.mode();
+    r.obligation = pr.obligation();
+    out.reasons.push_back(std::move(r));
+  }
+  for (const auto& m : d.obligations().column_masks()) {
+    out.obligations.column_masks.push_back({m.column(), m.expression()});
+  }
+  for (const auto& f : d.obligations().row_filters()) {
+    out.obligations.row_filters.push_back(f.expression());
+  }
+  out.bundle_revision = d.bundle_revision();
+  out.evaluated_policies.assign(d.evaluated_policies().begin(), d.evaluated_policies().end());
+  out.overridden_policies.assign(d.overridden_policies().begin(), d.overridden_policies().end());
+  out.domain = d.domain();
+  if (d.has_change()) out.change = StructToValue(d.change());
+  out.defaulted = d.defaulted();
+  return out;
+}
+
 absl::StatusOr<Request> FromProto(const v1::DryRunCase& c, const ParseLimits& limits) {
   switch (c.request_case()) {
     case v1::DryRunCase::kAccess:

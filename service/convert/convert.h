@@ -48,6 +48,9 @@ void ToProto(const Principal& p, v1::Principal* out);
 // reached the server in another shape: Trino, Envoy, AuthZEN).
 void ToProto(const AccessRequest& r, v1::AccessRequest* out);
 void ToProto(const Decision& d, v1::Decision* out);
+// And back, for clients that print a server's decision in the one JSON shape
+// (service/decision_json): everything the wire carries (faults are not on the wire).
+Decision FromProto(const v1::Decision& d);
 
 // One request of any kind as a proto (the DryRunCase oneof), and back.
 absl::StatusOr<Request> FromProto(const v1::DryRunCase& c, const ParseLimits& limits = {});

@@ -289,21 +289,9 @@ void AppendTime(std::string& out, absl::Time t) {
 
 namespace {
 
-// The log line, with the request written by `write_request` (the request itself, or its
-// redacted JSON).
-template <typename WriteRequest>
-void AppendLine(std::string& out, const Decision& d, Kind request_kind,
-                WriteRequest&& write_request, absl::Time time, absl::Duration latency,
-                const Caller& caller) {
-  out.append("{\"decision_id\":");
-  AppendString(out, d.decision_id);
-  out.append(",\"time\":\"");
-  AppendTime(out, time);
-  out.append("\",\"kind\":\"");
-  absl::string_view kind = KindName(request_kind);
-  out.append(kind.data(), kind.size());
-  out.append("\",\"request\":");
-  write_request(out);
+// The fields every decision object has, from ,"effect" to "faults" (see the header): shared by
+// the log line and DecisionJson, so that the two cannot drift apart.
+void AppendDecisionFields(std::string& out, const Decision& d) {
   absl::StrAppend(&out, ",\"effect\":\"", EffectName(d.effect), "\",\"reasons\":[");
   for (size_t i = 0; i < d.reasons.size(); ++i) {
     const Reason& r = d.reasons[i];
@@ -350,7 +338,26 @@ void AppendLine(std::string& out, const Decision& d, Kind request_kind,
     AppendString(out, d.faults[i].policy_id);
     absl::StrAppend(&out, ",\"type\":\"", PolicyFaultTypeName(d.faults[i].type), "\"}");
   }
-  absl::StrAppend(&out, "],\"latency_us\":", absl::ToInt64Microseconds(latency),
+  out.push_back(']');
+}
+
+// The log line, with the request written by `write_request` (the request itself, or its
+// redacted JSON).
+template <typename WriteRequest>
+void AppendLine(std::string& out, const Decision& d, Kind request_kind,
+                WriteRequest&& write_request, absl::Time time, absl::Duration latency,
+                const Caller& caller) {
+  out.append("{\"decision_id\":");
+  AppendString(out, d.decision_id);
+  out.append(",\"time\":\"");
+  AppendTime(out, time);
+  out.append("\",\"kind\":\"");
+  absl::string_view kind = KindName(request_kind);
+  out.append(kind.data(), kind.size());
+  out.append("\",\"request\":");
+  write_request(out);
+  AppendDecisionFields(out, d);
+  absl::StrAppend(&out, ",\"latency_us\":", absl::ToInt64Microseconds(latency),
                   ",\"caller\":{\"peer\":");
   AppendString(out, caller.peer);
   out.append(",\"identity\":");
@@ -390,6 +397,25 @@ std::string DecisionLogLine(const Decision& d, Kind kind, absl::string_view requ
   AppendLine(
       out, d, kind, [&](std::string& o) { o.append(request_json.data(), request_json.size()); },
       time, latency, caller);
+  return out;
+}
+
+void AppendDecision(std::string& out, const Decision& d, Kind kind) {
+  out.append("{\"decision_id\":");
+  AppendString(out, d.decision_id);
+  absl::StrAppend(&out, ",\"kind\":\"", KindName(kind), "\"");
+  AppendDecisionFields(out, d);
+  absl::StrAppend(&out, ",\"defaulted\":", d.defaulted ? "true" : "false");
+  if (d.change.is_map()) {
+    out.append(",\"change\":");
+    AppendValue(out, d.change);
+  }
+  out.push_back('}');
+}
+
+std::string DecisionJson(const Decision& d, Kind kind) {
+  std::string out;
+  AppendDecision(out, d, kind);
   return out;
 }
 

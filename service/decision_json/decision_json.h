@@ -67,6 +67,13 @@ std::string DecisionLogLine(const Decision& d, const Request& request, absl::Tim
 std::string DecisionLogLine(const Decision& d, Kind kind, absl::string_view request_json,
                             absl::Time time, absl::Duration latency, const Caller& caller);
 
+// One decision as JSON, the shape docs/decision-json.md describes and every JSON output of
+// Arbiter uses (`arbiter eval|check --output json`, the gate's "decision", the log line's
+// decision fields): decision_id, kind, then the log line's effect .. faults, then defaulted and,
+// for deployments, change (the classified changes policies saw).
+void AppendDecision(std::string& out, const Decision& d, Kind kind);
+std::string DecisionJson(const Decision& d, Kind kind);
+
 }  // namespace arbiter::json
 
 #endif  // ARBITER_SERVICE_DECISION_JSON_DECISION_JSON_H_

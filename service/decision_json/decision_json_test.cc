@@ -219,3 +219,44 @@ TEST(DecisionLogLineTest, AWaivedReasonNamesItsWaiver) {
 
 }  // namespace
 }  // namespace arbiter::json
+
+namespace arbiter::json {
+namespace {
+
+// The decision object (CLI --output json, the gate) and the log line share their fields: one
+// shape, written by one serializer.
+TEST(DecisionJsonTest, DecisionObjectMatchesTheLogLinesFields) {
+  Decision d;
+  d.decision_id = "d-1";
+  d.effect = Effect::kDeny;
+  Reason r;
+  r.policy_id = "global.breaking-changes";
+  r.origin = "global";
+  r.effect = Effect::kDeny;
+  r.severity = Severity::kError;
+  r.message = "a field was removed";
+  d.reasons.push_back(r);
+  d.bundle_revision = "rev-1";
+  d.domain = "sales";
+  d.evaluated_policies = {"global.breaking-changes"};
+  d.change = Value::EmptyMap();
+  d.change.Set("breaking", Value::EmptyList());
+  d.defaulted = false;
+  std::string object = DecisionJson(d, Kind::kDeployment);
+  EXPECT_EQ(object,
+            R"({"decision_id":"d-1","kind":"deployment","effect":"deny","reasons":[{"policy_id":)"
+            R"("global.breaking-changes","origin":"global","effect":"deny","severity":"error",)"
+            R"("message":"a field was removed","detail":""}],"obligations":{"column_masks":[],)"
+            R"("row_filters":[]},"bundle_revision":"rev-1","domain":"sales","evaluated_policies":)"
+            R"(["global.breaking-changes"],"overridden_policies":[],"faults":[],"defaulted":false,)"
+            R"("change":{"breaking":[]}})");
+  // The log line carries the same text from "effect" to "faults".
+  AccessRequest req;
+  std::string line = DecisionLogLine(d, Request(req), absl::UnixEpoch(), absl::ZeroDuration(), {});
+  size_t from = object.find(",\"effect\"");
+  size_t to = object.find(",\"defaulted\"");
+  EXPECT_NE(line.find(object.substr(from, to - from)), std::string::npos) << line;
+}
+
+}  // namespace
+}  // namespace arbiter::json

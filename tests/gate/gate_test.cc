@@ -204,14 +204,14 @@ TEST(GateTest, JsonOutput) {
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["outcome"], "denied");
-  EXPECT_EQ(j["exitCode"], 1);
-  EXPECT_EQ(j["decision"]["effect"], "EFFECT_DENY");
-  EXPECT_EQ(j["decision"]["reasons"][0]["policyId"], "global.breaking-changes");
+  EXPECT_EQ(j["exit_code"], 1);
+  EXPECT_EQ(j["decision"]["effect"], "deny");
+  EXPECT_EQ(j["decision"]["reasons"][0]["policy_id"], "global.breaking-changes");
   EXPECT_EQ(j["decision"]["change"]["version"]["bump"], "minor");
   EXPECT_EQ(j["decision"]["change"]["breaking"][0]["rule"], "field_removed");
   EXPECT_EQ(j["request"]["environment"], "production");
   EXPECT_EQ(j["request"]["product"]["path"], "data-product.yaml");
-  EXPECT_EQ(j["request"]["previousSource"], "git HEAD");
+  EXPECT_EQ(j["request"]["previous_source"], "git HEAD");
   EXPECT_EQ(j["request"]["pipeline"]["commit"], "abc123");
   EXPECT_EQ(j["request"]["pipeline"]["actor"], "octocat");
   EXPECT_EQ(j["request"]["pipeline"]["run_url"], "https://github.example/sales/ct/actions/runs/77");
@@ -471,7 +471,7 @@ TEST(GateTest, AgainstRealArbiterd) {
                 ? j["decision"]["change"]["first_deployment"]
                 : j["decision"]["change"]["firstDeployment"],
             true);
-  EXPECT_EQ(j["request"]["previousSource"], "none");
+  EXPECT_EQ(j["request"]["previous_source"], "none");
 }
 
 }  // namespace
