@@ -235,8 +235,9 @@ class Registry {
   void AddLabelledGaugeCallback(std::string name, std::string help,
                                 std::vector<std::string> label_names,
                                 std::function<std::vector<LabelledValue>()> fn);
-  // The same for a counter a component already keeps (a count of dropped lines): rendered with
-  // TYPE counter; the name must end in `_total`.
+  // Registers an unlabelled counter computed at every Render, for a count a component already
+  // keeps (dropped log lines): rendered with
+  // TYPE counter; the name must end in `_total`. Same rules for `fn` as AddGaugeCallback.
   void AddCounterCallback(std::string name, std::string help, std::function<double()> fn);
 
   // The text exposition format 0.0.4 (content type `text/plain; version=0.0.4`).
