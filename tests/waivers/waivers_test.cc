@@ -98,13 +98,13 @@ TEST(WaiversCliTest, EvalNamesTheWaiverUntilItsExpiry) {
                             false);
   EXPECT_EQ(before.exit_code, 0) << before.out;
   nlohmann::json d = nlohmann::json::parse(before.out);
-  EXPECT_EQ(d["effect"], "EFFECT_ALLOW") << before.out;
+  EXPECT_EQ(d["effect"], "allow") << before.out;
   bool named = false;
   for (const auto& r : d["reasons"]) {
     if (r.value("waiver", "") != "W-12") continue;
     named = true;
-    EXPECT_EQ(r["policyId"], "global.slos");
-    EXPECT_EQ(r["severity"], "SEVERITY_WARNING");
+    EXPECT_EQ(r["policy_id"], "global.slos");
+    EXPECT_EQ(r["severity"], "warning");
     EXPECT_TRUE(absl::StrContains(r["message"].get<std::string>(),
                                   "[waived by W-12, approved by governance-council, until "
                                   "2027-03-01: nightly batch feed"))
