@@ -9,6 +9,7 @@ Exit 1 listing every broken link as file:line: link (reason).
 
 import os
 import re
+import subprocess
 import sys
 
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|!\[[^\]]*\]\(([^)\s]+)\)")
@@ -70,11 +71,19 @@ def check(root, md):
 
 def main():
     root = os.path.abspath(sys.argv[1])
-    files = []
-    for directory, subdirs, names in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs
-                            if not d.startswith((".", "build")) and d not in ("_gen", "Testing"))
-        files += [os.path.join(directory, n) for n in sorted(names) if n.endswith(".md")]
+    # The repository's own Markdown: what git tracks (not the node_modules, build trees and
+    # scratch files that test runs leave behind); outside a git work tree, a filtered walk.
+    try:
+        listed = subprocess.run(["git", "-C", root, "ls-files", "-z", "--", "*.md"],
+                                capture_output=True, check=True).stdout.decode()
+        files = sorted(os.path.join(root, f) for f in listed.split("\0") if f)
+    except (OSError, subprocess.CalledProcessError):
+        files = []
+        for directory, subdirs, names in os.walk(root):
+            subdirs[:] = sorted(d for d in subdirs
+                                if not d.startswith((".", "build")) and
+                                d not in ("_gen", "Testing", "node_modules", "out"))
+            files += [os.path.join(directory, n) for n in sorted(names) if n.endswith(".md")]
     for required in ("README.md", os.path.join("docs", "trino.md")):
         if os.path.join(root, required) not in files:
             print(f"{required}: missing")
