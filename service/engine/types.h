@@ -171,7 +171,6 @@ struct Decision {
   std::shared_ptr<const EvaluationTrace> trace;
 };
 
-// Per-evaluation inputs that are not part of the request.
 // One principal for every access request of a batch (a Trino request's checks, which can number
 // thousands for one user with hundreds of groups): the batch holds it once, each request's own
 // `principal` is left empty, and the engine builds the policies' view of it (req.principal) once
@@ -188,6 +187,7 @@ class SharedPrincipal {
   std::shared_ptr<const Value> value_;
 };
 
+// Per-evaluation inputs that are not part of the request.
 struct EvalOptions {
   // What `ctx.now` is; injected so that tests and replays are deterministic.
   absl::Time now = absl::Now();
