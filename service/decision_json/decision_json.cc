@@ -377,8 +377,8 @@ void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& r
                            absl::Time time, absl::Duration latency, const Caller& caller,
                            const Principal* principal) {
   AppendLine(
-      out, d, KindOf(request), [&](std::string& o) { AppendRequest(o, request, principal); },
-      time, latency, caller);
+      out, d, KindOf(request), [&](std::string& o) { AppendRequest(o, request, principal); }, time,
+      latency, caller);
 }
 
 std::string DecisionLogLine(const Decision& d, const Request& request, absl::Time time,

@@ -39,8 +39,7 @@ void AppendValue(std::string& out, const Value& v);
 
 // Appends the proto3 JSON mapping of the request message that `request` came from. `principal`,
 // when set, is the access request's principal (a batch's shared one, EvalOptions::principal).
-void AppendRequest(std::string& out, const Request& request,
-                   const Principal* principal = nullptr);
+void AppendRequest(std::string& out, const Request& request, const Principal* principal = nullptr);
 
 // `t` as RFC 3339 in UTC with the shortest exact fraction ("2026-11-30T01:52:53.25+00:00"), the
 // form absl::RFC3339_full gives.

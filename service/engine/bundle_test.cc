@@ -1063,11 +1063,11 @@ TEST(ConcurrencyTest, CtxNowComesFromEvalOptions) {
 TEST(BundleEvaluateTest, ASharedPrincipalStandsForTheRequestsOwn) {
   BundleFiles f;
   f.files["bundle.yaml"] = BundleYaml();
-  f.files["global/who.lua"] = Policy(
-      "global.who",
-      "if req.principal.id == 'ana' and req.principal.roles[1] == 'analyst' then\n"
-      "  return allow('hello ' .. req.principal.id .. ' of ' .. req.principal.groups[1])\n"
-      "end\nreturn deny('who are you')");
+  f.files["global/who.lua"] =
+      Policy("global.who",
+             "if req.principal.id == 'ana' and req.principal.roles[1] == 'analyst' then\n"
+             "  return allow('hello ' .. req.principal.id .. ' of ' .. req.principal.groups[1])\n"
+             "end\nreturn deny('who are you')");
   auto b = MustLoad(f);
   ASSERT_NE(b, nullptr);
   AccessRequest own = DomainAccess("sales");
@@ -1088,8 +1088,8 @@ TEST(BundleEvaluateTest, ASharedPrincipalStandsForTheRequestsOwn) {
     EXPECT_EQ(r->message, "hello ana of everyone");
   }
   // Without it, the empty principal is refused as before.
-  EXPECT_TRUE(StatusIs(b->Evaluate(Request(bare), enginetest::Opts()),
-                       absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(
+      StatusIs(b->Evaluate(Request(bare), enginetest::Opts()), absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace
