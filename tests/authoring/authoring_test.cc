@@ -16,24 +16,10 @@
 namespace arbiter {
 namespace {
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
+using CliResult = testing::CommandResult;  // out: stdout and stderr
 
 CliResult RunCli(const std::vector<std::string>& args) {
-  std::string command = testing::ArbiterCliBinary();
-  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-  absl::StrAppend(&command, " 2>&1");
-  CliResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-  int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return testing::RunArbiterCli(args, true);
 }
 
 // A copy of the shipped bundle plus `files` (path -> content).
@@ -318,16 +304,7 @@ namespace {
 // `arbiterd --version` and `arbiterd --help` (which lists every flag, as documented, with dashes).
 TEST(ArbiterdFlagsTest, VersionAndHelpListTheFlags) {
   auto run = [](const std::string& args) {
-    std::string command = absl::StrCat(testing::ArbiterdBinary(), " ", args, " 2>&1");
-    CliResult r;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-    int status = pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
+    return testing::RunCommand(absl::StrCat(testing::ArbiterdBinary(), " ", args, " 2>&1"));
   };
   CliResult version = run("--version");
   EXPECT_EQ(version.exit_code, 0);

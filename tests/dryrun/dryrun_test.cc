@@ -55,25 +55,11 @@ std::vector<std::string> RecordedAccess() {
   };
 }
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out;
-};
+using CliResult = testing::CommandResult;  // out: stdout
 
 // Runs the arbiter CLI with `args` (no shell quoting needed: temp paths have no spaces).
 CliResult RunCli(const std::vector<std::string>& args, bool with_stderr = false) {
-  std::string command = testing::ArbiterCliBinary();
-  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-  if (with_stderr) absl::StrAppend(&command, " 2>&1");
-  CliResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-  int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return testing::RunArbiterCli(args, with_stderr);
 }
 
 std::vector<std::string> Lines(const std::string& text) {

@@ -357,7 +357,9 @@ TEST_F(HostileTest, HttpHeaderFlood) {
     EXPECT_LT(took, std::chrono::seconds(3));
     // Refused: a 4xx status line, or the connection closed without a 2xx.
     EXPECT_FALSE(absl::StartsWith(answer, "HTTP/1.1 2")) << answer.substr(0, 200);
-    if (!answer.empty()) EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 4")) << answer;
+    if (!answer.empty()) {
+      EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 4")) << answer;
+    }
   });
 }
 

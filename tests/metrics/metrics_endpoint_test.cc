@@ -65,8 +65,12 @@ ArbiterdProcess* MetricsEndpointTest::server_ = nullptr;
 TEST_F(MetricsEndpointTest, CountersEndInTotalAndSeriesStartAtZero) {
   std::string text = Scrape();
   for (const auto& [name, type] : Families(text)) {
-    if (type == "counter") EXPECT_TRUE(absl::EndsWith(name, "_total")) << name;
-    if (absl::EndsWith(name, "_total")) EXPECT_EQ(type, "counter") << name;
+    if (type == "counter") {
+      EXPECT_TRUE(absl::EndsWith(name, "_total")) << name;
+    }
+    if (absl::EndsWith(name, "_total")) {
+      EXPECT_EQ(type, "counter") << name;
+    }
   }
   // Before any decision, the series that can appear are there at 0.
   EXPECT_EQ(

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +55,25 @@ std::string ReadFileOrEmpty(const std::string& path) {
 std::string ShippedBundleDir() { return ARBITER_SOURCE_DIR "/policies"; }
 std::string ArbiterdBinary() { return ARBITERD_BINARY; }
 std::string ArbiterCliBinary() { return ARBITER_CLI_BINARY; }
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+CommandResult RunArbiterCli(const std::vector<std::string>& args, bool with_stderr) {
+  std::string command = ArbiterCliBinary();
+  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
+  if (with_stderr) absl::StrAppend(&command, " 2>&1");
+  return RunCommand(command);
+}
 
 absl::StatusOr<std::unique_ptr<ArbiterdProcess>> ArbiterdProcess::Start(
     const ArbiterdOptions& options) {

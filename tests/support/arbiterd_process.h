@@ -62,6 +62,16 @@ std::string ShippedBundleDir();
 std::string ArbiterdBinary();
 std::string ArbiterCliBinary();
 
+// What a shell command printed on its stdout, and its exit code (-1 when it did not exit).
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+CommandResult RunCommand(const std::string& command);
+// The arbiter CLI with `args` (each single-quoted: no argument may contain a quote), its stderr
+// merged into `out` when `with_stderr`.
+CommandResult RunArbiterCli(const std::vector<std::string>& args, bool with_stderr);
+
 // Minimal blocking HTTP/1.1 client for loopback tests: returns status and body. `source`: the
 // local address to connect from (any of 127/8, e.g. "127.0.0.2", so that a test can be a second
 // client next to an attacker that the server limits per address); "" = the kernel's choice.

@@ -329,17 +329,11 @@ TEST_F(TrinoEndpointTest, EvalTrinoPrintsTheAnswerTheServerGives) {
     std::string command =
         absl::StrCat(testing::ArbiterCliBinary(), " eval --bundle '", testing::ShippedBundleDir(),
                      "' --trino '", file, "' --group-roles '", dir, "/arbiterd.yaml'");
-    FILE* pipe = popen(command.c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
-    std::string out;
-    char buf[4096];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, got);
-    int status = pclose(pipe);
-    EXPECT_EQ(out, served.body + "\n") << document << " " << body;
+    testing::CommandResult run = testing::RunCommand(command);
+    EXPECT_EQ(run.out, served.body + "\n") << document << " " << body;
     // Exit 0 only when every item is allowed.
     bool all = served.body != R"({"result":false})" && document != "batch";
-    EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, all ? 0 : 1) << document << out;
+    EXPECT_EQ(run.exit_code, all ? 0 : 1) << document << run.out;
   }
 }
 

@@ -21,24 +21,10 @@
 namespace arbiter {
 namespace {
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
+using CliResult = testing::CommandResult;  // out: stdout and stderr
 
 CliResult RunCli(const std::vector<std::string>& args, bool with_stderr = true) {
-  std::string command = testing::ArbiterCliBinary();
-  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-  if (with_stderr) absl::StrAppend(&command, " 2>&1");
-  CliResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-  int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return testing::RunArbiterCli(args, with_stderr);
 }
 
 void Write(const std::string& dir, const std::string& path, const std::string& content) {
