@@ -17,17 +17,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view first = input.substr(0, size / 2);
   absl::string_view second = input.substr(size / 2);
   absl::StatusOr<arbiter::Value> previous = arbiter::ParseYaml(first, "previous");
-  arbiter::SourceLines key_lines;  // gives every change its `line` (LineOfPath)
-  absl::StatusOr<arbiter::Value> current = arbiter::ParseYaml(second, "current", {}, &key_lines);
+  // Parsed positions give every change its `line` (LineOfPath).
+  absl::StatusOr<arbiter::Value> current = arbiter::ParseYaml(second, "current");
   if (!previous.ok() || !current.ok()) return 0;
   std::vector<arbiter::Value> contracts = {*current};
   std::vector<arbiter::Value> previous_contracts = {*previous};
-  arbiter::DocumentLines lines;
-  lines.product = &key_lines;
-  lines.contracts = {&key_lines};
   arbiter::Value change =
       arbiter::ComputeChange(*current, &*previous, contracts, previous_contracts,
-                             arbiter::DefaultDiffRuleClasses(), lines);
+                             arbiter::DefaultDiffRuleClasses(), /*with_lines=*/true);
   // Rendering walks the whole result, so a malformed tree would show here too.
   (void)change.ToJson();
   return 0;

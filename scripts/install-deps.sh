@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 BUILD_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev liblua5.4-dev libyaml-cpp-dev libyaml-dev libre2-dev nlohmann-json3-dev libmicrohttpd-dev
+  libabsl-dev liblua5.4-dev libyaml-dev libre2-dev nlohmann-json3-dev libmicrohttpd-dev
   libgnutls28-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )

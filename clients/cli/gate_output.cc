@@ -15,7 +15,7 @@
 #include "service/bundle_test/policy_tests.h"
 #include "service/convert/convert.h"
 #include "service/decision_json/decision_json.h"
-#include "yaml-cpp/yaml.h"
+#include "service/value/parse.h"
 
 namespace arbiter::cli {
 namespace {
@@ -287,18 +287,22 @@ constexpr size_t kListedPrincipals = 10;
 
 // ---- YAML locations ------------------------------------------------------------------------
 
+// Walks a document parsed with positions (ParseYaml's Value::pos); the text between a node and
+// its next sibling bounds the search inside embedded JSON.
 class PathWalker {
  public:
   PathWalker(const std::string& text, std::vector<std::string> segs)
-      : text_(text), segs_(std::move(segs)) {}
+      : text_(text), segs_(std::move(segs)) {
+    line_starts_.push_back(0);
+    for (size_t k = 0; k < text_.size(); ++k) {
+      if (text_[k] == '\n') line_starts_.push_back(k + 1);
+    }
+  }
 
   YamlLocation Run() {
-    try {
-      YAML::Node root = YAML::Load(text_);
-      Walk(root, 0, text_.size());
-    } catch (const YAML::Exception&) {
-      // Malformed YAML was rejected before the request was sent; no line is the safe answer.
-    }
+    absl::StatusOr<Value> root = ParseYaml(text_, "gate");
+    // Malformed YAML was rejected before the request was sent; no line is the safe answer.
+    if (root.ok()) Walk(*root, 0, text_.size());
     best_.complete = best_.matched == segs_.size() && !segs_.empty();
     return best_;
   }
@@ -311,35 +315,48 @@ class PathWalker {
     }
   }
 
-  static bool NameIs(const YAML::Node& entry, const std::string& name) {
-    if (!entry.IsMap()) return false;
-    for (auto it = entry.begin(); it != entry.end(); ++it) {
-      if (it->first.IsScalar() && it->first.Scalar() == "name") {
-        return it->second.IsScalar() && it->second.Scalar() == name;
-      }
+  // The byte offset of a node's position (libyaml counts columns in characters).
+  size_t Offset(const Value& node) const {
+    SourcePos p = node.pos();
+    if (p.line <= 0 || static_cast<size_t>(p.line) > line_starts_.size()) return text_.size();
+    size_t at = line_starts_[p.line - 1];
+    for (int c = 1; c < p.column && at < text_.size(); ++c) {
+      ++at;  // past one character: a lead byte and its continuation bytes
+      while (at < text_.size() && (static_cast<unsigned char>(text_[at]) & 0xC0) == 0x80) ++at;
     }
-    return false;
+    return at;
+  }
+
+  static bool IsScalar(const Value& v) { return !v.is_null() && !v.is_list() && !v.is_map(); }
+  static std::string ScalarText(const Value& v) {
+    return v.is_string() ? v.as_string() : v.ToJson();
+  }
+
+  static bool NameIs(const Value& entry, const std::string& name) {
+    if (!entry.is_map()) return false;
+    const Value* n = entry.Find("name");
+    return n != nullptr && IsScalar(*n) && ScalarText(*n) == name;
   }
 
   // Tries `node` as the container of segment i: a map key or a named list entry. Returns true
   // when found (and walked further).
-  bool Step(const YAML::Node& node, size_t i, size_t end) {
-    if (node.IsMap()) {
-      for (auto it = node.begin(); it != node.end(); ++it) {
-        if (!it->first.IsScalar() || it->first.Scalar() != segs_[i]) continue;
-        auto next = it;
-        ++next;
-        size_t child_end = next == node.end() ? end : next->first.Mark().pos;
-        Record(i + 1, it->first.Mark().line + 1);
-        Walk(it->second, i + 1, child_end);
+  bool Step(const Value& node, size_t i, size_t end) {
+    if (node.is_map()) {
+      const Value::Map& m = node.as_map();
+      for (size_t k = 0; k < m.size(); ++k) {
+        if (m[k].first != segs_[i]) continue;
+        size_t child_end = k + 1 < m.size() ? Offset(m[k + 1].second) : end;
+        Record(i + 1, m[k].second.line());
+        Walk(m[k].second, i + 1, child_end);
         return true;
       }
-    } else if (node.IsSequence()) {
-      for (size_t k = 0; k < node.size(); ++k) {
-        const YAML::Node entry = node[k];
+    } else if (node.is_list()) {
+      const Value::List& l = node.as_list();
+      for (size_t k = 0; k < l.size(); ++k) {
+        const Value& entry = l[k];
         if (NameIs(entry, segs_[i]) || segs_[i] == std::to_string(k)) {
-          size_t child_end = k + 1 < node.size() ? node[k + 1].Mark().pos : end;
-          Record(i + 1, entry.Mark().line + 1);
+          size_t child_end = k + 1 < l.size() ? Offset(l[k + 1]) : end;
+          Record(i + 1, entry.line());
           Walk(entry, i + 1, child_end);
           return true;
         }
@@ -348,32 +365,29 @@ class PathWalker {
     return false;
   }
 
-  void Walk(const YAML::Node& node, size_t i, size_t end) {
+  void Walk(const Value& node, size_t i, size_t end) {
     if (i >= segs_.size()) return;
-    if (node.IsScalar()) {
-      SearchText(node.Mark().pos, end, i);
+    if (IsScalar(node)) {
+      SearchText(Offset(node), end, i);
       return;
     }
     if (Step(node, i, end)) return;
-    if (!node.IsMap()) return;
+    if (!node.is_map()) return;
     // Not a key here: the segment may name an entry of one of this map's children (a model's
     // `fields`, an ODCS table's `properties`), or sit in embedded JSON (an Avro specification).
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      auto next = it;
-      ++next;
-      size_t child_end = next == node.end() ? end : next->first.Mark().pos;
-      if ((it->second.IsMap() || it->second.IsSequence()) && Step(it->second, i, child_end)) {
-        return;
-      }
+    const Value::Map& m = node.as_map();
+    for (size_t k = 0; k < m.size(); ++k) {
+      size_t child_end = k + 1 < m.size() ? Offset(m[k + 1].second) : end;
+      const Value& child = m[k].second;
+      if ((child.is_map() || child.is_list()) && Step(child, i, child_end)) return;
     }
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      auto next = it;
-      ++next;
-      size_t child_end = next == node.end() ? end : next->first.Mark().pos;
-      if (it->second.IsScalar()) {
-        std::string s = std::string(absl::StripLeadingAsciiWhitespace(it->second.Scalar()));
+    for (size_t k = 0; k < m.size(); ++k) {
+      size_t child_end = k + 1 < m.size() ? Offset(m[k + 1].second) : end;
+      const Value& child = m[k].second;
+      if (IsScalar(child)) {
+        std::string s = std::string(absl::StripLeadingAsciiWhitespace(ScalarText(child)));
         if (!s.empty() && (s[0] == '{' || s[0] == '[')) {
-          SearchText(it->second.Mark().pos, child_end, i);
+          SearchText(Offset(child), child_end, i);
           return;
         }
       }
@@ -393,6 +407,7 @@ class PathWalker {
 
   const std::string& text_;
   std::vector<std::string> segs_;
+  std::vector<size_t> line_starts_;
   YamlLocation best_;
 };
 

@@ -283,20 +283,20 @@ struct ParsedCase {
   std::vector<std::string> decisions;
 };
 
+// Reports a problem at a node of a test file (its line is the parser's).
+using ErrorAt = std::function<void(const Value&, std::string)>;
+
 // `group_roles:` (a file's or a case's): group -> grants, as arbiterd's trino.group_roles.
-std::map<std::string, std::string> ParseGroupRoles(
-    const Value& v, const std::string& path,
-    const std::function<void(const std::string&, std::string)>& err) {
+std::map<std::string, std::string> ParseGroupRoles(const Value& v, const ErrorAt& err) {
   std::map<std::string, std::string> out;
   if (!v.is_map()) {
-    err(path, "group_roles: expected a map of Trino group -> grants (as trino.group_roles)");
+    err(v, "group_roles: expected a map of Trino group -> grants (as trino.group_roles)");
     return out;
   }
   for (const auto& [group, grants] : v.as_map()) {
     if (!grants.is_string()) {
-      err(SourceLines::Child(path, group),
-          absl::StrCat("group_roles.", group,
-                       ": expected a string of grants such as \"analysts, domain:sales\""));
+      err(grants, absl::StrCat("group_roles.", group,
+                               ": expected a string of grants such as \"analysts, domain:sales\""));
       continue;
     }
     out[group] = grants.as_string();
@@ -328,38 +328,35 @@ std::string Keys(std::initializer_list<absl::string_view> keys) {
   return absl::StrJoin(keys, ", ");
 }
 
-// Reports every key of map `v` (at `path`) that is not in `allowed`.
-void CheckKeys(const Value& v, const std::string& path,
-               std::initializer_list<absl::string_view> allowed, absl::string_view what,
-               const std::function<void(const std::string&, std::string)>& err) {
+// Reports every key of map `v` that is not in `allowed`.
+void CheckKeys(const Value& v, std::initializer_list<absl::string_view> allowed,
+               absl::string_view what, const ErrorAt& err) {
   if (!v.is_map()) return;
-  for (const auto& [k, unused] : v.as_map()) {
+  for (const auto& [k, entry] : v.as_map()) {
     if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
-      err(SourceLines::Child(path, k),
+      err(entry,
           absl::StrCat("unknown key \"", k, "\" in ", what, " (allowed: ", Keys(allowed), ")"));
     }
   }
 }
 
-// Checks that `v` (at `path`) is a string or a list of strings naming policies of the bundle.
-void CheckPolicyIds(const Value& v, const std::string& path, absl::string_view key,
-                    const absl::flat_hash_set<std::string>& ids,
-                    const std::function<void(const std::string&, std::string)>& err) {
-  std::vector<std::pair<std::string, const Value*>> items;
+// Checks that `v` is a string or a list of strings naming policies of the bundle.
+void CheckPolicyIds(const Value& v, absl::string_view key,
+                    const absl::flat_hash_set<std::string>& ids, const ErrorAt& err) {
+  std::vector<const Value*> items;
   if (v.is_string()) {
-    items.emplace_back(path, &v);
+    items.push_back(&v);
   } else if (v.is_list()) {
-    for (size_t i = 0; i < v.size(); ++i)
-      items.emplace_back(SourceLines::Child(path, i), &v.as_list()[i]);
+    for (const Value& e : v.as_list()) items.push_back(&e);
   } else {
-    err(path, absl::StrCat("expect.", key, ": expected a list of policy ids"));
+    err(v, absl::StrCat("expect.", key, ": expected a list of policy ids"));
     return;
   }
-  for (const auto& [p, item] : items) {
+  for (const Value* item : items) {
     if (!item->is_string()) {
-      err(p, absl::StrCat("expect.", key, ": expected a policy id, got ", item->ToJson()));
+      err(*item, absl::StrCat("expect.", key, ": expected a policy id, got ", item->ToJson()));
     } else if (!ids.contains(item->as_string())) {
-      err(p, absl::StrCat("expect.", key, ": no policy ", item->as_string(), " in the bundle"));
+      err(*item, absl::StrCat("expect.", key, ": no policy ", item->as_string(), " in the bundle"));
     }
   }
 }
@@ -374,46 +371,45 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
   ids.insert(std::string(kDefaultReasonId));
   ids.insert(std::string(kUncataloguedReasonId));
   for (const auto& [file, content] : bundle.test_files()) {
-    SourceLines lines;
-    absl::StatusOr<Value> doc = ParseYaml(content, file, {}, &lines);
+    absl::StatusOr<Value> doc = ParseYaml(content, file);
     if (!doc.ok()) {
       problems.emplace_back(doc.status().message());
       continue;
     }
-    auto err = [&, file = file](const std::string& path, std::string msg) {
-      problems.push_back(absl::StrCat(file, ":", lines.Line(path), ": ", msg));
+    // A message about a node, on the line the parser gave it (a map entry's: its key's).
+    auto err = [&, file = file](const Value& at, std::string msg) {
+      problems.push_back(absl::StrCat(file, ":", std::max(at.line(), 1), ": ", msg));
     };
     if (!doc->is_map()) {
-      err("", "expected a map with a `cases:` list");
+      err(*doc, "expected a map with a `cases:` list");
       continue;
     }
-    CheckKeys(*doc, "", {"cases", "group_roles"}, "a test file", err);
+    CheckKeys(*doc, {"cases", "group_roles"}, "a test file", err);
     std::map<std::string, std::string> file_group_roles;
     if (const Value* g = doc->Find("group_roles")) {
-      file_group_roles = ParseGroupRoles(*g, "/group_roles", err);
+      file_group_roles = ParseGroupRoles(*g, err);
     }
     const Value* cases = doc->Find("cases");
     if (cases == nullptr || !cases->is_list()) {
-      err("/cases", "expected a `cases:` list");
+      err(cases != nullptr ? *cases : *doc, "expected a `cases:` list");
       continue;
     }
     for (size_t i = 0; i < cases->size(); ++i) {
       const Value& c = cases->as_list()[i];
-      std::string at = SourceLines::Child("/cases", i);
       size_t before = problems.size();
       ParsedCase pc;
       pc.file = file;
-      pc.line = lines.Line(at);
+      pc.line = std::max(c.line(), 1);
       if (!c.is_map()) {
-        err(at, "a case is a map with name, kind, request and expect");
+        err(c, "a case is a map with name, kind, request and expect");
         continue;
       }
-      CheckKeys(c, at,
+      CheckKeys(c,
                 {"name", "kind", "now", "request", "expect", "trino", "endpoint", "group_roles",
                  "decisions"},
                 "a case", err);
       const Value* name = c.Find("name");
-      if (name != nullptr && !name->is_string()) err(at + "/name", "name: expected a string");
+      if (name != nullptr && !name->is_string()) err(*name, "name: expected a string");
       pc.name = c.GetString("name", absl::StrCat("case ", i + 1));
       const Value* trino_input = c.Find("trino");
       pc.trino = trino_input != nullptr;
@@ -421,32 +417,30 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
       if (pc.trino) {
         // A Trino request is always access checks; `kind:` may say so, or be left out.
         if (const Value* k = c.Find("kind"); k != nullptr && k->ToJson() != "\"trino\"") {
-          err(at + "/kind", "kind: a case with `trino:` is kind trino (or leaves kind out)");
+          err(*k, "kind: a case with `trino:` is kind trino (or leaves kind out)");
         }
         if (c.Find("request") != nullptr) {
-          err(at + "/request", "request: a case has either request or trino, not both");
+          err(*c.Find("request"), "request: a case has either request or trino, not both");
         }
       } else {
         for (absl::string_view key : {"endpoint", "group_roles"}) {
-          if (c.Find(key) != nullptr) {
-            err(SourceLines::Child(at, key),
-                absl::StrCat(key, ": only for Trino-shaped cases (with `trino:`)"));
+          if (const Value* v = c.Find(key)) {
+            err(*v, absl::StrCat(key, ": only for Trino-shaped cases (with `trino:`)"));
           }
         }
       }
       if (pc.trino) {
         pc.kind = Kind::kAccess;
       } else if (c.Find("kind") == nullptr) {
-        err(at, "kind: required (access, product, deployment or trino)");
+        err(c, "kind: required (access, product, deployment or trino)");
       } else if (!kind.ok()) {
-        err(at + "/kind", absl::StrCat("kind: ", kind.status().message()));
+        err(*c.Find("kind"), absl::StrCat("kind: ", kind.status().message()));
       } else {
         pc.kind = *kind;
       }
       if (const Value* d = c.Find("decisions")) {
         if (!d->is_list()) {
-          err(at + "/decisions",
-              "decisions: expected a list of decision log entries (the impact's recorded log)");
+          err(*d, "decisions: expected a list of decision log entries (the impact's recorded log)");
         } else {
           for (const Value& line : d->as_list()) pc.decisions.push_back(line.ToJson());
         }
@@ -456,8 +450,8 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
         std::string perr;
         if (!now->is_string() ||
             !absl::ParseTime(absl::RFC3339_full, now->as_string(), &t, &perr)) {
-          err(at + "/now", absl::StrCat("now: expected an RFC 3339 time such as \"", kDefaultNow,
-                                        "\", got ", now->ToJson()));
+          err(*now, absl::StrCat("now: expected an RFC 3339 time such as \"", kDefaultNow,
+                                 "\", got ", now->ToJson()));
         } else {
           pc.now = t;
         }
@@ -468,7 +462,7 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
         } else if (trino_input->is_map()) {
           pc.trino_body = trino_input->ToJson();
         } else {
-          err(at + "/trino",
+          err(*trino_input,
               "trino: expected the body Trino POSTs ({input: {context, action}}), as YAML or as "
               "a JSON string");
         }
@@ -477,29 +471,27 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
           absl::StatusOr<trino::Endpoint> endpoint =
               trino::ParseEndpoint(e->is_string() ? e->as_string() : "");
           if (!e->is_string() || !endpoint.ok()) {
-            err(at + "/endpoint",
-                absl::StrCat("endpoint: ", e->is_string() ? endpoint.status().message()
-                                                          : "expected an endpoint name"));
+            err(*e, absl::StrCat("endpoint: ", e->is_string() ? endpoint.status().message()
+                                                              : "expected an endpoint name"));
           } else {
             pc.endpoint = *endpoint;
           }
         }
         pc.group_roles = file_group_roles;
         if (const Value* g = c.Find("group_roles")) {
-          pc.group_roles = ParseGroupRoles(*g, at + "/group_roles", err);
+          pc.group_roles = ParseGroupRoles(*g, err);
         }
       }
       const Value* expect = c.Find("expect");
       if (expect == nullptr) {
-        err(at, "expect: required");
+        err(c, "expect: required");
       } else if (!expect->is_map() || expect->size() == 0) {
-        err(at + "/expect",
+        err(*expect,
             "expect: expected a map of effect, reasons, not_reasons, warnings, waivers, "
             "masks, row_filters or error");
       } else {
-        std::string ex = at + "/expect";
         if (pc.trino) {
-          CheckKeys(*expect, ex,
+          CheckKeys(*expect,
                     {"effect", "allowed", "result", "reasons", "not_reasons", "warnings", "waivers",
                      "masks", "row_filters", "error"},
                     "expect", err);
@@ -509,10 +501,9 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
           const bool masks = pc.endpoint == trino::Endpoint::kColumnMask ||
                              pc.endpoint == trino::Endpoint::kBatchColumnMask;
           auto only = [&](absl::string_view key, bool ok, absl::string_view where) {
-            if (!ok && expect->Find(key) != nullptr) {
-              err(SourceLines::Child(ex, key),
-                  absl::StrCat("expect.", key, ": only for ", where, " (this case goes to ",
-                               trino::EndpointName(pc.endpoint), ")"));
+            if (const Value* v = expect->Find(key); !ok && v != nullptr) {
+              err(*v, absl::StrCat("expect.", key, ": only for ", where, " (this case goes to ",
+                                   trino::EndpointName(pc.endpoint), ")"));
             }
           };
           only("effect", !batch, "allow, rowFilters and columnMask; use `allowed:` for a batch");
@@ -523,12 +514,11 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
             bool ok = a->is_list();
             for (size_t j = 0; ok && j < a->size(); ++j) ok = a->as_list()[j].is_int();
             if (!ok) {
-              err(ex + "/allowed",
-                  "expect.allowed: expected the list of allowed item indexes, e.g. [0, 2]");
+              err(*a, "expect.allowed: expected the list of allowed item indexes, e.g. [0, 2]");
             }
           }
         } else {
-          CheckKeys(*expect, ex,
+          CheckKeys(*expect,
                     {"effect", "reasons", "not_reasons", "warnings", "waivers", "masks",
                      "row_filters", "error"},
                     "expect", err);
@@ -536,12 +526,11 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
         if (const Value* e = expect->Find("effect");
             e != nullptr &&
             !(e->is_string() && (e->as_string() == "allow" || e->as_string() == "deny"))) {
-          err(ex + "/effect",
-              absl::StrCat("expect.effect: ", e->ToJson(), " is not allow or deny"));
+          err(*e, absl::StrCat("expect.effect: ", e->ToJson(), " is not allow or deny"));
         }
         for (absl::string_view key : {"reasons", "not_reasons", "warnings"}) {
           if (const Value* v = expect->Find(key)) {
-            CheckPolicyIds(*v, SourceLines::Child(ex, key), key, ids, err);
+            CheckPolicyIds(*v, key, ids, err);
           }
         }
         if (const Value* wv = expect->Find("waivers")) {
@@ -553,18 +542,16 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
                              [&](const Waiver& w) { return w.id == e.as_string(); });
           }
           if (!ok) {
-            err(ex + "/waivers",
-                "expect.waivers: expected a list of the bundle's waiver ids (waivers/*.yaml)");
+            err(*wv, "expect.waivers: expected a list of the bundle's waiver ids (waivers/*.yaml)");
           }
         }
         if (const Value* m = expect->Find("masks")) {
           if (!m->is_map()) {
-            err(ex + "/masks", "expect.masks: expected a map of column to SQL expression");
+            err(*m, "expect.masks: expected a map of column to SQL expression");
           } else {
             for (const auto& [col, e] : m->as_map()) {
               if (!e.is_string()) {
-                err(SourceLines::Child(ex + "/masks", col),
-                    absl::StrCat("expect.masks.", col, ": expected an SQL expression string"));
+                err(e, absl::StrCat("expect.masks.", col, ": expected an SQL expression string"));
               }
             }
           }
@@ -572,10 +559,10 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
         if (const Value* r = expect->Find("row_filters")) {
           bool ok = r->is_list();
           for (size_t j = 0; ok && j < r->size(); ++j) ok = r->as_list()[j].is_string();
-          if (!ok) err(ex + "/row_filters", "expect.row_filters: expected a list of strings");
+          if (!ok) err(*r, "expect.row_filters: expected a list of strings");
         }
         if (const Value* e = expect->Find("error"); e != nullptr && !e->is_string()) {
-          err(ex + "/error", "expect.error: expected the text the error contains");
+          err(*e, "expect.error: expected the text the error contains");
         }
         pc.expect = *expect;
       }
@@ -588,23 +575,23 @@ std::vector<ParsedCase> ParseTestFiles(const Bundle& bundle, const BundleFiles& 
             trino::Translate(pc.endpoint, pc.trino_body, trino::IdentityMapper(pc.group_roles),
                              trino::ProductLocator());
         if (!plan.ok() && !expects_error && !pc.trino_body.empty()) {
-          err(at + "/trino", absl::StrCat("trino: ", plan.status().message()));
+          err(*trino_input, absl::StrCat("trino: ", plan.status().message()));
         }
       } else if (request == nullptr) {
-        err(at, "request: required");
+        err(c, "request: required");
       } else if (!request->is_map()) {
-        err(at + "/request", "request: expected a map (the request message's JSON mapping)");
+        err(*request, "request: expected a map (the request message's JSON mapping)");
       } else if (kind.ok()) {
         pc.request = *request;
         bool expects_error =
             expect != nullptr && expect->is_map() && expect->Find("error") != nullptr;
         if (auto s = ExpandDocuments(*kind, files, pc.request); !s.ok()) {
-          err(at + "/request", absl::StrCat("request: ", s.message()));
+          err(*request, absl::StrCat("request: ", s.message()));
         } else if (!expects_error) {
           // A malformed request is a mistake in the test, not an outcome to compare (unless the
           // case expects the error).
           absl::StatusOr<Request> req = RequestFromJson(*kind, pc.request.ToJson());
-          if (!req.ok()) err(at + "/request", std::string(req.status().message()));
+          if (!req.ok()) err(*request, std::string(req.status().message()));
         }
       }
       if (problems.size() == before) out.push_back(std::move(pc));

@@ -80,11 +80,11 @@ void ValueToStruct(const Value& v, google::protobuf::Struct* out) {
 }
 
 absl::StatusOr<Value> DocumentToValue(const v1::Document& doc, absl::string_view field,
-                                      const ParseLimits& limits, SourceLines* lines) {
+                                      const ParseLimits& limits) {
   switch (doc.content_case()) {
     case v1::Document::kYaml: {
       std::string source = doc.source().empty() ? std::string(field) : doc.source();
-      absl::StatusOr<Value> v = ParseYaml(doc.yaml(), source, limits, lines);
+      absl::StatusOr<Value> v = ParseYaml(doc.yaml(), source, limits);
       if (!v.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(field, ": ", v.status().message()));
       }
@@ -162,28 +162,20 @@ absl::StatusOr<ProductRequest> FromProto(const v1::ProductRequest& r, const Pars
 absl::StatusOr<DeploymentRequest> FromProto(const v1::DeploymentRequest& r,
                                             const ParseLimits& limits) {
   DeploymentRequest out;
-  // Where the new version's YAML documents were written gives schema changes their `line`.
-  auto lines_of = [](const v1::Document& doc) {
-    return doc.content_case() == v1::Document::kYaml ? std::make_shared<SourceLines>() : nullptr;
-  };
-  std::shared_ptr<SourceLines> product_lines = lines_of(r.product());
-  absl::StatusOr<Value> product =
-      DocumentToValue(r.product(), "product", limits, product_lines.get());
+  // YAML documents keep their positions, which give schema changes their `line`.
+  absl::StatusOr<Value> product = DocumentToValue(r.product(), "product", limits);
   if (!product.ok()) return product.status();
   out.product = *std::move(product);
-  out.product_lines = std::move(product_lines);
   if (r.has_previous()) {
     absl::StatusOr<Value> prev = DocumentToValue(r.previous(), "previous", limits);
     if (!prev.ok()) return prev.status();
     out.previous = *std::move(prev);
   }
   for (int i = 0; i < r.contracts_size(); ++i) {
-    std::shared_ptr<SourceLines> lines = lines_of(r.contracts(i));
     absl::StatusOr<Value> c =
-        DocumentToValue(r.contracts(i), absl::StrCat("contracts[", i, "]"), limits, lines.get());
+        DocumentToValue(r.contracts(i), absl::StrCat("contracts[", i, "]"), limits);
     if (!c.ok()) return c.status();
     out.contracts.push_back(*std::move(c));
-    out.contract_lines.push_back(std::move(lines));
   }
   for (int i = 0; i < r.previous_contracts_size(); ++i) {
     absl::StatusOr<Value> c = DocumentToValue(r.previous_contracts(i),

@@ -31,10 +31,10 @@ void ValueToProtoValue(const Value& v, google::protobuf::Value* out);
 void ValueToStruct(const Value& v, google::protobuf::Struct* out);
 
 // A Document's tree: its YAML parsed (with `limits`), or its struct converted. `field` names the
-// document in error messages. INVALID_ARGUMENT when empty or unparseable. With `lines`, a YAML
-// document's node lines are recorded there (a struct has none).
+// document in error messages. INVALID_ARGUMENT when empty or unparseable. A YAML document's
+// nodes carry their positions (a struct's have none).
 absl::StatusOr<Value> DocumentToValue(const v1::Document& doc, absl::string_view field,
-                                      const ParseLimits& limits = {}, SourceLines* lines = nullptr);
+                                      const ParseLimits& limits = {});
 
 Principal FromProto(const v1::Principal& p);
 AccessRequest FromProto(const v1::AccessRequest& r);

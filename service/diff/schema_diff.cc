@@ -1182,27 +1182,21 @@ std::optional<size_t> NamedIndex(const Value& list, absl::string_view name) {
 
 }  // namespace
 
-int LineOfPath(const Value& doc, const SourceLines& lines, absl::string_view path) {
-  std::string raw;  // where `at` is, in SourceLines' terms
+int LineOfPath(const Value& doc, absl::string_view path) {
+  const Value* found = nullptr;  // the deepest node of the path the document has
   const Value* at = &doc;
   for (absl::string_view segment : absl::StrSplit(path, '.')) {
     const Value* next = nullptr;
     if (at->is_map()) {
-      if ((next = at->Find(segment)) != nullptr) {
-        raw = SourceLines::Child(raw, segment);
-      } else {
+      if ((next = at->Find(segment)) == nullptr) {
         // Paths leave out the `fields` / `properties` between a model or field and its fields.
         for (absl::string_view container : {"fields", "properties"}) {
           const Value* c = at->Find(container);
           if (c == nullptr) continue;
-          if (c->is_map() && (next = c->Find(segment)) != nullptr) {
-            raw = SourceLines::Child(SourceLines::Child(raw, container), segment);
-            break;
-          }
+          if (c->is_map() && (next = c->Find(segment)) != nullptr) break;
           if (c->is_list()) {
             if (std::optional<size_t> i = NamedIndex(*c, segment); i.has_value()) {
               next = &c->as_list()[*i];
-              raw = SourceLines::Child(SourceLines::Child(raw, container), *i);
               break;
             }
           }
@@ -1213,14 +1207,14 @@ int LineOfPath(const Value& doc, const SourceLines& lines, absl::string_view pat
     } else if (at->is_list()) {
       if (std::optional<size_t> i = NamedIndex(*at, segment); i.has_value()) {
         next = &at->as_list()[*i];
-        raw = SourceLines::Child(raw, *i);
       }
     }
     if (next == nullptr) break;
-    at = next;
+    at = found = next;
   }
-  // Nothing of the path in the document (a contract that is gone): no line to point at.
-  return raw.empty() ? 0 : lines.Line(raw);
+  // Nothing of the path in the document (a contract that is gone): no line to point at. A
+  // document built in code (not parsed) has no positions: 0 too.
+  return found == nullptr ? 0 : found->line();
 }
 
 std::string DescriptorName(const Value& doc) {
@@ -1328,10 +1322,9 @@ Value ChangeToValue(const Change& c) {
   return v;
 }
 
-void AddLines(ChangeSet& set, const Value& doc, const SourceLines* lines) {
-  if (lines == nullptr) return;
+void AddLines(ChangeSet& set, const Value& doc) {
   for (std::vector<Change>* list : {&set.breaking, &set.warnings, &set.info}) {
-    for (Change& c : *list) c.line = LineOfPath(doc, *lines, c.path);
+    for (Change& c : *list) c.line = LineOfPath(doc, c.path);
   }
 }
 
@@ -1371,17 +1364,13 @@ Value VersionDelta(const Value* from, const Value* to, bool initial) {
 Value ComputeChange(const Value& product, const Value* previous_product,
                     const std::vector<Value>& contracts,
                     const std::vector<Value>& previous_contracts, const DiffRuleClasses& classes,
-                    const DocumentLines& lines) {
+                    bool with_lines) {
   ChangeSet all;
   bool first = previous_product == nullptr || previous_product->is_null();
   if (!first) {
     ChangeSet product_changes = DiffProducts(*previous_product, product, classes);
-    AddLines(product_changes, product, lines.product);
+    if (with_lines) AddLines(product_changes, product);
     Merge(all, std::move(product_changes));
-  }
-  std::map<const Value*, const SourceLines*> contract_lines;
-  for (size_t i = 0; i < contracts.size() && i < lines.contracts.size(); ++i) {
-    contract_lines[&contracts[i]] = lines.contracts[i];
   }
 
   // Name → first contract of that name; later ones are reported, not compared.
@@ -1410,9 +1399,7 @@ Value ComputeChange(const Value& product, const Value* previous_product,
       continue;
     }
     ChangeSet changes = DiffContracts(*it->second, *doc, classes);
-    if (auto l = contract_lines.find(doc); l != contract_lines.end()) {
-      AddLines(changes, *doc, l->second);
-    }
+    if (with_lines) AddLines(changes, *doc);
     Merge(all, std::move(changes));
     versions[name] = VersionDelta(ContractVersion(*it->second), ContractVersion(*doc), false);
   }

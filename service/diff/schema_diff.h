@@ -82,19 +82,12 @@ ChangeSet DiffContracts(const Value& previous, const Value& current,
 ChangeSet DiffProducts(const Value& previous, const Value& current,
                        const DiffRuleClasses& classes = DefaultDiffRuleClasses());
 
-// Where the current documents were written (ParseYaml's SourceLines), for Change::line: the
-// product's and each current contract's, parallel to `contracts`; null where not known.
-struct DocumentLines {
-  const SourceLines* product = nullptr;
-  std::vector<const SourceLines*> contracts;
-};
-
-// The line of `path` (a Change path) in `doc`, by `lines` (see Change::line).
-int LineOfPath(const Value& doc, const SourceLines& lines, absl::string_view path);
+// The line of `path` (a Change path) in `doc`, from the parser's positions (see Change::line).
+int LineOfPath(const Value& doc, absl::string_view path);
 
 // Builds what policies see as `req.change`, a map:
 //   breaking, warnings, info: lists of {document, path, rule, old, new, line}, ordered by
-//     (document, path); `line` only where known (see Change::line);
+//     (document, path); `line` only when `with_lines` and known (see Change::line);
 //   version: {from, to, bump} for the product's metadata.version; without a previous product
 //     {to, bump: "initial"}; bump is "invalid" when a side is not a semantic version;
 //   contract_versions: contract name → {from, to, bump}, in name order; a new contract has
@@ -107,7 +100,7 @@ Value ComputeChange(const Value& product, const Value* previous_product,
                     const std::vector<Value>& contracts,
                     const std::vector<Value>& previous_contracts,
                     const DiffRuleClasses& classes = DefaultDiffRuleClasses(),
-                    const DocumentLines& lines = {});
+                    bool with_lines = false);
 
 }  // namespace arbiter
 

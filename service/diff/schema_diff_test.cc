@@ -671,24 +671,20 @@ slaProperties:
       kDcs, {{"maxLength: 36", "maxLength: 20"}, {"      gone:\n        type: string\n", ""}});
   std::string new_odcs =
       Apply(kOdcs, {{"maxLength: 36", "maxLength: 20"}, {"value: 4", "value: 1"}});
-  SourceLines dcs_lines, odcs_lines, avro_lines;
   std::vector<Value> current;
-  for (auto [text, lines] : {std::pair<const std::string*, SourceLines*>{&new_dcs, &dcs_lines},
-                             {&new_odcs, &odcs_lines}}) {
-    absl::StatusOr<Value> v = ParseYaml(*text, "test", {}, lines);
+  for (const std::string* text : {&new_dcs, &new_odcs}) {
+    absl::StatusOr<Value> v = ParseYaml(*text, "test");
     ASSERT_TRUE(v.ok()) << v.status();
     current.push_back(*v);
   }
   std::string new_avro = Apply(kAvroContract, {{R"(, "STORE")", ""}});
-  absl::StatusOr<Value> avro = ParseYaml(new_avro, "test", {}, &avro_lines);
+  absl::StatusOr<Value> avro = ParseYaml(new_avro, "test");
   ASSERT_TRUE(avro.ok());
   current.push_back(*avro);
   std::vector<Value> previous = {Yaml(kDcs), Yaml(kOdcs), Yaml(kAvroContract)};
-  DocumentLines lines;
-  lines.contracts = {&dcs_lines, &odcs_lines, &avro_lines};
   Value product = Yaml(kProduct);
-  Value change =
-      ComputeChange(product, &product, current, previous, DefaultDiffRuleClasses(), lines);
+  Value change = ComputeChange(product, &product, current, previous, DefaultDiffRuleClasses(),
+                               /*with_lines=*/true);
   std::vector<std::string> got;
   for (const char* cls : {"breaking", "warnings", "info"}) {
     for (const Value& c : change.Find(cls)->as_list()) {

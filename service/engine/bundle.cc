@@ -439,11 +439,9 @@ absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request,
   req.Add("environment", d.environment);
   req.Add("pipeline", StringMapValue(d.pipeline));
   req.Add("requester", PrincipalValue(d.requester));
-  DocumentLines lines;
-  lines.product = d.product_lines.get();
-  for (const auto& l : d.contract_lines) lines.contracts.push_back(l.get());
+  // Documents sent as YAML text carry positions, which give each change its `line`.
   decision.change = ComputeChange(d.product, d.previous ? &*d.previous : nullptr, d.contracts,
-                                  d.previous_contracts, diff_classes, lines);
+                                  d.previous_contracts, diff_classes, /*with_lines=*/true);
   req.Add("change", decision.change);
   return req;
 }
@@ -758,8 +756,7 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
     } else if (parts[0] == "catalog" && parts.size() == 3 &&
                (parts[1] == "products" || parts[1] == "contracts") &&
                (absl::EndsWith(path, ".yaml") || absl::EndsWith(path, ".yml"))) {
-      auto lines = std::make_shared<SourceLines>();
-      absl::StatusOr<Value> doc = ParseYaml(content, path, {}, lines.get());
+      absl::StatusOr<Value> doc = ParseYaml(content, path);
       if (!doc.ok()) {
         errors.push_back(std::string(doc.status().message()));
         continue;
@@ -769,7 +766,7 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         continue;
       }
       auto& dest = parts[1] == "products" ? products : contracts;
-      dest.push_back({path, std::make_shared<const Value>(*std::move(doc)), std::move(lines)});
+      dest.push_back({path, std::make_shared<const Value>(*std::move(doc))});
     } else if (parts[0] == "waivers") {
       if (parts.size() == 2 && (absl::EndsWith(path, ".yaml") || absl::EndsWith(path, ".yml"))) {
         ParseWaiverFile(path, content, impl->waiver_settings, options.now, waivers, errors);
@@ -996,13 +993,10 @@ void ReadBundleConfig(const BundleFiles& files, Bundle::Impl& impl,
     errors.push_back("bundle.yaml:1: expected a map with revision, defaults and limits");
     return;
   }
-  const std::string& text = it->second;
-  auto line_of = [&](absl::string_view key) {
-    size_t pos = text.find(absl::StrCat(key, ":"));
-    return pos == std::string::npos ? 1 : 1 + std::count(text.begin(), text.begin() + pos, '\n');
-  };
-  auto err = [&](absl::string_view key, absl::string_view msg) {
-    errors.push_back(absl::StrCat("bundle.yaml:", line_of(key), ": ", msg));
+  // A message about the entry `at` (its key's line); line 1 for what is missing.
+  auto err = [&](const Value* at, absl::string_view msg) {
+    int line = at != nullptr && at->line() > 0 ? at->line() : 1;
+    errors.push_back(absl::StrCat("bundle.yaml:", line, ": ", msg));
   };
   for (const auto& [key, v] : cfg->as_map()) {
     if (key == "revision") {
@@ -1011,11 +1005,11 @@ void ReadBundleConfig(const BundleFiles& files, Bundle::Impl& impl,
       } else if (v.is_number()) {
         impl.revision = v.ToJson();
       } else {
-        err(key, "revision must be a string");
+        err(&v, "revision must be a string");
       }
     } else if (key == "defaults") {
       if (!v.is_map()) {
-        err(key, "defaults must map kinds to allow or deny");
+        err(&v, "defaults must map kinds to allow or deny");
         continue;
       }
       for (const auto& [kind, eff] : v.as_map()) {
@@ -1024,21 +1018,21 @@ void ReadBundleConfig(const BundleFiles& files, Bundle::Impl& impl,
                          : kind == "deployment" ? &impl.defaults.deployment
                                                 : nullptr;
         if (target == nullptr) {
-          err(kind, absl::StrCat("defaults: unknown kind \"", kind, "\""));
+          err(&eff, absl::StrCat("defaults: unknown kind \"", kind, "\""));
         } else if (eff.is_string() && (eff.as_string() == "allow" || eff.as_string() == "deny")) {
           *target = eff.as_string() == "allow" ? Effect::kAllow : Effect::kDeny;
         } else {
-          err(kind, absl::StrCat("defaults.", kind, ": expected allow or deny"));
+          err(&eff, absl::StrCat("defaults.", kind, ": expected allow or deny"));
         }
       }
     } else if (key == "limits") {
       if (!v.is_map()) {
-        err(key, "limits must be a map");
+        err(&v, "limits must be a map");
         continue;
       }
       for (const auto& [name, lv] : v.as_map()) {
         if (!lv.is_int() || lv.as_int() <= 0) {
-          err(name, absl::StrCat("limits.", name, ": expected a positive integer"));
+          err(&lv, absl::StrCat("limits.", name, ": expected a positive integer"));
           continue;
         }
         int64_t n = lv.as_int();
@@ -1058,16 +1052,16 @@ void ReadBundleConfig(const BundleFiles& files, Bundle::Impl& impl,
         } else if (name == "max_string_bytes") {
           l.max_string_bytes = static_cast<size_t>(n);
         } else {
-          err(name, absl::StrCat("limits: unknown key \"", name, "\""));
+          err(&lv, absl::StrCat("limits: unknown key \"", name, "\""));
         }
       }
       if (impl.limits.memory_limit_bytes < (1 << 20)) {
-        err("memory_limit_mb", "limits.memory_limit_mb must be at least 1");
+        err(v.Find("memory_limit_mb"), "limits.memory_limit_mb must be at least 1");
       }
     } else if (key == "diff_rules") {
       // A council that is stricter or looser than datacontract-cli reclassifies rules by name.
       if (!v.is_map()) {
-        err(key, "diff_rules must map rule names to breaking, warning or info");
+        err(&v, "diff_rules must map rule names to breaking, warning or info");
         continue;
       }
       for (const auto& [rule, cls] : v.as_map()) {
@@ -1075,22 +1069,22 @@ void ReadBundleConfig(const BundleFiles& files, Bundle::Impl& impl,
         std::optional<ChangeClass> c =
             cls.is_string() ? ParseChangeClass(cls.as_string()) : std::nullopt;
         if (!r.has_value()) {
-          err(rule, absl::StrCat("diff_rules: unknown rule \"", CleanId(rule),
+          err(&cls, absl::StrCat("diff_rules: unknown rule \"", CleanId(rule),
                                  "\" (the rules are in docs/diff-rules.md)"));
         } else if (!c.has_value()) {
-          err(rule, absl::StrCat("diff_rules.", rule, ": expected breaking, warning or info"));
+          err(&cls, absl::StrCat("diff_rules.", rule, ": expected breaking, warning or info"));
         } else {
           impl.diff_classes[static_cast<size_t>(*r)] = *c;
         }
       }
     } else if (key == "waivers") {
-      if (auto e = ParseWaiverSettings(v, impl.waiver_settings)) err(key, *e);
+      if (auto e = ParseWaiverSettings(v, impl.waiver_settings)) err(&v, *e);
     } else {
-      err(key, absl::StrCat("unknown key \"", key,
-                            "\" (allowed: revision, defaults, limits, diff_rules, waivers)"));
+      err(&v, absl::StrCat("unknown key \"", key,
+                           "\" (allowed: revision, defaults, limits, diff_rules, waivers)"));
     }
   }
-  if (impl.revision.empty()) err("revision", "revision: required");
+  if (impl.revision.empty()) err(nullptr, "revision: required");
 }
 
 }  // namespace

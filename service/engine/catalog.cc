@@ -21,81 +21,76 @@ class ShapeChecker {
   ShapeChecker(const Catalog::Document& doc, std::vector<std::string>& errors)
       : doc_(doc), errors_(errors) {}
 
-  void Error(const std::string& path, absl::string_view msg) {
-    int line = doc_.lines != nullptr ? doc_.lines->Line(path) : 1;
+  // A message about the node `at` (its line is the parser's; a map entry's is its key's).
+  void Error(const Value& at, absl::string_view msg) {
+    int line = at.line() > 0 ? at.line() : 1;
     errors_.push_back(absl::StrCat(doc_.file, ":", line, ": ", msg));
   }
 
-  // `what` at `path` in `v`: a string when present.
-  void String(const Value& v, const std::string& path, absl::string_view what) {
-    if (!v.is_string()) Error(path, absl::StrCat(what, ": expected a string, got ", v.ToJson()));
+  // `what` at `v`: a string when present.
+  void String(const Value& v, absl::string_view what) {
+    if (!v.is_string()) Error(v, absl::StrCat(what, ": expected a string, got ", v.ToJson()));
   }
 
   void Version(const Value& root, absl::string_view parent) {
     const Value* p = root.Find(parent);
     const Value* v = p != nullptr ? p->Find("version") : nullptr;
     if (v == nullptr) return;
-    std::string path = absl::StrCat("/", parent, "/version");
     if (v->is_number()) {
       // YAML reads 1.10 as the number 1.1: a version must be a string.
-      Error(path, absl::StrCat(parent,
-                               ".version: a number, not a semantic version string; "
-                               "write MAJOR.MINOR.PATCH (1.10 would read as 1.1)"));
+      Error(*v, absl::StrCat(parent,
+                             ".version: a number, not a semantic version string; "
+                             "write MAJOR.MINOR.PATCH (1.10 would read as 1.1)"));
     } else if (!v->is_string() || !ParseSemVer(v->as_string())) {
-      Error(path, absl::StrCat(parent, ".version: ", v->ToJson(),
-                               " is not a semantic version (MAJOR.MINOR.PATCH)"));
+      Error(*v, absl::StrCat(parent, ".version: ", v->ToJson(),
+                             " is not a semantic version (MAJOR.MINOR.PATCH)"));
     }
   }
 
   // Booleans anywhere in the tree; `depth` bounds the walk (the parser bounds it too).
-  void Booleans(const Value& v, const std::string& path, int depth = 0) {
+  void Booleans(const Value& v, int depth = 0) {
     if (depth > 64) return;
     if (v.is_map()) {
       for (const auto& [k, child] : v.as_map()) {
-        std::string child_path = SourceLines::Child(path, k);
         if (std::find(std::begin(kBooleanKeys), std::end(kBooleanKeys), k) !=
                 std::end(kBooleanKeys) &&
             !child.is_bool() && !child.is_map() && !child.is_null() &&
             !(k == "required" && child.is_list())) {  // JSON Schema's required: [names]
-          Error(child_path,
+          Error(child,
                 absl::StrCat(k, ": expected true or false, got ", child.ToJson(),
                              child.is_string() ? " (a string: quoted, or a word YAML 1.2 does "
                                                  "not read as a boolean)"
                                                : ""));
         }
-        Booleans(child, child_path, depth + 1);
+        Booleans(child, depth + 1);
       }
     } else if (v.is_list()) {
-      for (size_t i = 0; i < v.size(); ++i) {
-        Booleans(v.as_list()[i], SourceLines::Child(path, i), depth + 1);
-      }
+      for (const Value& e : v.as_list()) Booleans(e, depth + 1);
     }
   }
 
   // A list of maps each with a string `key` (when `key` is given).
-  void ListOfMaps(const Value& v, const std::string& path, absl::string_view what,
-                  absl::string_view key,
-                  const std::function<void(const Value&, const std::string&)>& each) {
+  void ListOfMaps(const Value& v, absl::string_view what, absl::string_view key,
+                  const std::function<void(const Value&)>& each) {
     if (!v.is_list()) {
-      Error(path, absl::StrCat(what, ": expected a list, got ", v.ToJson().substr(0, 80)));
+      Error(v, absl::StrCat(what, ": expected a list, got ", v.ToJson().substr(0, 80)));
       return;
     }
     for (size_t i = 0; i < v.size(); ++i) {
       const Value& e = v.as_list()[i];
-      std::string at = SourceLines::Child(path, i);
       if (!e.is_map()) {
-        Error(at, absl::StrCat(what, "[", i, "]: expected a map"));
+        Error(e, absl::StrCat(what, "[", i, "]: expected a map"));
         continue;
       }
       if (!key.empty()) {
         const Value* k = e.Find(key);
         if (k == nullptr) {
-          Error(at, absl::StrCat(what, "[", i, "]: ", key, " is required"));
+          Error(e, absl::StrCat(what, "[", i, "]: ", key, " is required"));
         } else {
-          String(*k, SourceLines::Child(at, key), absl::StrCat(what, "[", i, "].", key));
+          String(*k, absl::StrCat(what, "[", i, "].", key));
         }
       }
-      if (each) each(e, at);
+      if (each) each(e);
     }
   }
 
@@ -106,40 +101,35 @@ class ShapeChecker {
     if (spec == nullptr || !spec->is_map()) return;
     const Value* ports = spec->Find("outputPorts");
     if (ports == nullptr) return;
-    ListOfMaps(*ports, "/spec/outputPorts", "spec.outputPorts", "type",
-               [&](const Value& port, const std::string& at) {
-                 if (port.GetString("type") != "sql") return;
-                 for (const char* k : {"catalog", "schema"}) {
-                   const Value* v = port.Find(k);
-                   if (v == nullptr) {
-                     Error(at, absl::StrCat("a sql output port needs `", k, "`"));
-                   } else {
-                     String(*v, SourceLines::Child(at, k), k);
-                   }
-                 }
-                 const Value* tables = port.Find("tables");
-                 if (tables == nullptr) return;
-                 ListOfMaps(*tables, SourceLines::Child(at, "tables"), "tables", "name",
-                            [&](const Value& t, const std::string& tat) {
-                              const Value* cols = t.Find("columns");
-                              if (cols == nullptr) return;
-                              ListOfMaps(*cols, SourceLines::Child(tat, "columns"), "columns",
-                                         "name", nullptr);
-                            });
-               });
+    ListOfMaps(*ports, "spec.outputPorts", "type", [&](const Value& port) {
+      if (port.GetString("type") != "sql") return;
+      for (const char* k : {"catalog", "schema"}) {
+        const Value* v = port.Find(k);
+        if (v == nullptr) {
+          Error(port, absl::StrCat("a sql output port needs `", k, "`"));
+        } else {
+          String(*v, k);
+        }
+      }
+      const Value* tables = port.Find("tables");
+      if (tables == nullptr) return;
+      ListOfMaps(*tables, "tables", "name", [&](const Value& t) {
+        const Value* cols = t.Find("columns");
+        if (cols == nullptr) return;
+        ListOfMaps(*cols, "columns", "name", nullptr);
+      });
+    });
   }
 
   void Common(const Value& d) {
     if (const Value* m = d.Find("metadata"); m != nullptr && m->is_map()) {
       for (const char* k : {"name", "domain", "owner"}) {
-        if (const Value* v = m->Find(k)) {
-          String(*v, absl::StrCat("/metadata/", k), absl::StrCat("metadata.", k));
-        }
+        if (const Value* v = m->Find(k)) String(*v, absl::StrCat("metadata.", k));
       }
     }
     Version(d, "metadata");
     Version(d, "info");
-    Booleans(d, "");
+    Booleans(d);
   }
 
  private:

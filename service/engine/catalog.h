@@ -28,9 +28,8 @@ class Catalog {
  public:
   struct Document {
     std::string file;  // path inside the bundle
+    // Parsed with positions (Value::pos) for messages; nodes without one say line 1.
     std::shared_ptr<const Value> tree;
-    // Where each node was written, for messages; may be null (every message then says line 1).
-    std::shared_ptr<const SourceLines> lines;
   };
 
   struct TableMatch {

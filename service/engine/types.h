@@ -75,11 +75,9 @@ struct DeploymentRequest {
   Value product;
   std::optional<Value> previous;
   std::vector<Value> contracts;
+  // Documents sent as YAML text carry their positions (Value::pos), which give schema changes
+  // their `line`.
   std::vector<Value> previous_contracts;
-  // Where the keys of `product` and of each of `contracts` (parallel; null entries allowed) are
-  // in the YAML text they came from, for the `line` of schema changes; empty when not known.
-  std::shared_ptr<const SourceLines> product_lines;
-  std::vector<std::shared_ptr<const SourceLines>> contract_lines;
   std::string environment;
   std::map<std::string, std::string> pipeline;
   Principal requester;

@@ -1,7 +1,9 @@
 #include "service/engine/waivers.h"
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "re2/re2.h"
 #include "service/engine/bundle.h"
 #include "service/value/parse.h"
@@ -41,6 +43,39 @@ std::string Printable(absl::string_view s) {
   for (char c : s.substr(0, 64)) out.push_back(c >= 0x20 && c < 0x7F ? c : '?');
   return out;
 }
+
+// Lines of a waiver file's nodes by slash path ("/0/scope/domain"), from the parser's positions
+// (Value::pos); a missing path gives its deepest ancestor's line, then 1.
+class SourceLines {
+ public:
+  explicit SourceLines(const Value* root) : root_(root) {}
+  int Line(absl::string_view path) const {
+    const Value* at = root_;
+    int line = root_ != nullptr && root_->line() > 0 ? root_->line() : 1;
+    for (absl::string_view seg : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+      const Value* next = nullptr;
+      size_t i = 0;
+      if (at->is_map()) {
+        next = at->Find(seg);
+      } else if (at->is_list() && absl::SimpleAtoi(seg, &i) && i < at->size()) {
+        next = &at->as_list()[i];
+      }
+      if (next == nullptr) break;
+      at = next;
+      if (at->line() > 0) line = at->line();
+    }
+    return line;
+  }
+  static std::string Child(absl::string_view path, absl::string_view key) {
+    return absl::StrCat(path, "/", key);
+  }
+  static std::string Child(absl::string_view path, size_t index) {
+    return absl::StrCat(path, "/", index);
+  }
+
+ private:
+  const Value* root_;
+};
 
 void ParseOne(const Value& doc, const std::string& at, absl::string_view path,
               const SourceLines& lines, const WaiverSettings& settings, absl::Time load_time,
@@ -164,12 +199,12 @@ std::optional<std::string> ParseWaiverSettings(const Value& v, WaiverSettings& o
 void ParseWaiverFile(absl::string_view path, absl::string_view content,
                      const WaiverSettings& settings, absl::Time load_time, std::vector<Waiver>& out,
                      std::vector<std::string>& errors) {
-  SourceLines lines;
-  absl::StatusOr<Value> doc = ParseYaml(content, path, {}, &lines);
+  absl::StatusOr<Value> doc = ParseYaml(content, path);
   if (!doc.ok()) {
     errors.push_back(std::string(doc.status().message()));
     return;
   }
+  const SourceLines lines(&*doc);
   if (doc->is_list()) {
     if (doc->size() > kMaxWaiversPerFile) {
       errors.push_back(

@@ -17,54 +17,50 @@ namespace {
 
 class Reader {
  public:
-  Reader(std::string path, std::string text) : path_(std::move(path)), text_(std::move(text)) {}
+  explicit Reader(std::string path) : path_(std::move(path)) {}
 
   void Section(const Value& root, absl::string_view section,
                const std::function<void(const std::string&, const Value&)>& fn) {
     const Value* s = root.Find(section);
     if (s == nullptr || s->is_null()) return;
     if (!s->is_map()) {
-      Error(section, absl::StrCat(section, ": expected a map"));
+      Error(*s, absl::StrCat(section, ": expected a map"));
       return;
     }
     for (const auto& [k, v] : s->as_map()) fn(k, v);
   }
   void Int(absl::string_view section, const std::string& key, const Value& v, int64_t& out) {
     if (!v.is_int()) {
-      Error(key, absl::StrCat(section, ".", key, ": expected an integer"));
+      Error(v, absl::StrCat(section, ".", key, ": expected an integer"));
     } else {
       out = v.as_int();
     }
   }
   void String(absl::string_view section, const std::string& key, const Value& v, std::string& out) {
     if (!v.is_string()) {
-      Error(key, absl::StrCat(section, ".", key, ": expected a string"));
+      Error(v, absl::StrCat(section, ".", key, ": expected a string"));
     } else {
       out = v.as_string();
     }
   }
   void Bool(absl::string_view section, const std::string& key, const Value& v, bool& out) {
     if (!v.is_bool()) {
-      Error(key, absl::StrCat(section, ".", key, ": expected true or false"));
+      Error(v, absl::StrCat(section, ".", key, ": expected true or false"));
     } else {
       out = v.as_bool();
     }
   }
-  void Unknown(absl::string_view section, const std::string& key) {
-    Error(key, absl::StrCat(section, ": unknown key \"", key, "\""));
+  void Unknown(absl::string_view section, const std::string& key, const Value& v) {
+    Error(v, absl::StrCat(section, ": unknown key \"", key, "\""));
   }
-  void Error(absl::string_view key, absl::string_view msg) {
-    size_t pos = text_.find(absl::StrCat(key, ":"));
-    int line = pos == std::string::npos
-                   ? 1
-                   : 1 + static_cast<int>(std::count(text_.begin(), text_.begin() + pos, '\n'));
-    errors_.push_back(absl::StrCat(path_, ":", line, ": ", msg));
+  // A message about the entry `at`, on its key's line (the parser's position).
+  void Error(const Value& at, absl::string_view msg) {
+    errors_.push_back(absl::StrCat(path_, ":", at.line() > 0 ? at.line() : 1, ": ", msg));
   }
   std::vector<std::string>& errors() { return errors_; }
 
  private:
   std::string path_;
-  std::string text_;
   std::vector<std::string> errors_;
 };
 
@@ -165,11 +161,11 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
   if (!root.ok()) return root.status();
   if (root->is_null()) return absl::OkStatus();
   if (!root->is_map()) return absl::InvalidArgumentError(absl::StrCat(path, ":1: expected a map"));
-  Reader r(path, text);
+  Reader r(path);
   for (const auto& [k, v] : root->as_map()) {
     if (k != "server" && k != "bundle" && k != "decision_log" && k != "http" && k != "trino" &&
         k != "envoy" && k != "authzen" && k != "tls" && k != "authz") {
-      r.Error(k, absl::StrCat("unknown section \"", k,
+      r.Error(v, absl::StrCat("unknown section \"", k,
                               "\" (allowed: server, bundle, decision_log, http, trino, envoy, "
                               "authzen, tls, authz)"));
     }
@@ -197,7 +193,7 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       n = absl::ToInt64Seconds(c.drain_timeout);
       r.Int("server", k, v, n), c.drain_timeout = absl::Seconds(n);
     } else {
-      r.Unknown("server", k);
+      r.Unknown("server", k, v);
     }
   });
   r.Section(*root, "bundle", [&](const std::string& k, const Value& v) {
@@ -207,7 +203,7 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       int64_t n = absl::ToInt64Milliseconds(c.poll_interval);
       r.Int("bundle", k, v, n), c.poll_interval = absl::Milliseconds(n);
     } else {
-      r.Unknown("bundle", k);
+      r.Unknown("bundle", k, v);
     }
   });
   r.Section(*root, "decision_log", [&](const std::string& k, const Value& v) {
@@ -234,7 +230,7 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       n = static_cast<int64_t>(field);
       r.Int("decision_log", k, v, n);
       if (n < 0) {
-        r.Error(k, absl::StrCat("decision_log.", k, ": must be >= 0"));
+        r.Error(v, absl::StrCat("decision_log.", k, ": must be >= 0"));
       } else {
         field = static_cast<size_t>(n);
       }
@@ -249,11 +245,11 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       } else if (s == "block") {
         d.overflow = DecisionLogOptions::Overflow::kBlock;
       } else {
-        r.Error(k, "decision_log.overflow: expected drop or block");
+        r.Error(v, "decision_log.overflow: expected drop or block");
       }
     } else if (k == "redact") {
       if (!v.is_list()) {
-        r.Error(k, "decision_log.redact: expected a list of request field paths");
+        r.Error(v, "decision_log.redact: expected a list of request field paths");
         return;
       }
       for (size_t i = 0; i < v.as_list().size(); ++i) {
@@ -272,20 +268,20 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
               if (a == "digest") {
                 rule.action = redact::Rule::Action::kDigest;
               } else if (a != "drop") {
-                r.Error(k, absl::StrCat(where, ".action: expected drop or digest"));
+                r.Error(v, absl::StrCat(where, ".action: expected drop or digest"));
               }
             } else {
-              r.Unknown(where, ek);
+              r.Unknown(where, ek, ev);
             }
           }
         } else {
-          r.Error(k, absl::StrCat(where, ": expected a path or {path, action}"));
+          r.Error(v, absl::StrCat(where, ": expected a path or {path, action}"));
           continue;
         }
         c.log_redact.push_back(std::move(rule));
       }
     } else {
-      r.Unknown("decision_log", k);
+      r.Unknown("decision_log", k, v);
     }
   });
   r.Section(*root, "tls", [&](const std::string& k, const Value& v) {
@@ -305,23 +301,23 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       } else if (s == "none") {
         c.tls.client_auth = TlsConfig::ClientAuth::kNone;
       } else {
-        r.Error(k, "tls.client_auth: expected require, request or none");
+        r.Error(v, "tls.client_auth: expected require, request or none");
       }
     } else {
-      r.Unknown("tls", k);
+      r.Unknown("tls", k, v);
     }
   });
   r.Section(*root, "authz", [&](const std::string& k, const Value& v) {
     if (k == "identities") {
       if (!v.is_list()) {
-        r.Error(k, "authz.identities: expected a list of {match, role}");
+        r.Error(v, "authz.identities: expected a list of {match, role}");
         return;
       }
       for (size_t i = 0; i < v.as_list().size(); ++i) {
         const Value& e = v.as_list()[i];
         std::string where = absl::StrCat("authz.identities[", i, "]");
         if (!e.is_map()) {
-          r.Error(k, absl::StrCat(where, ": expected {match, role}"));
+          r.Error(v, absl::StrCat(where, ": expected {match, role}"));
           continue;
         }
         authz::IdentityRule rule;
@@ -331,7 +327,7 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
           } else if (ek == "role") {
             r.String(where, ek, ev, rule.role);
           } else {
-            r.Unknown(where, ek);
+            r.Unknown(where, ek, ev);
           }
         }
         c.authz.identities.push_back(std::move(rule));
@@ -340,18 +336,18 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       r.String("authz", k, v, c.authz.anonymous_role);
     } else if (k == "bundle_roots") {
       if (!v.is_list()) {
-        r.Error(k, "authz.bundle_roots: expected a list of directories");
+        r.Error(v, "authz.bundle_roots: expected a list of directories");
         return;
       }
       for (const Value& e : v.as_list()) {
         if (e.is_string()) {
           c.authz.bundle_roots.push_back(e.as_string());
         } else {
-          r.Error(k, "authz.bundle_roots: expected directory names");
+          r.Error(v, "authz.bundle_roots: expected directory names");
         }
       }
     } else {
-      r.Unknown("authz", k);
+      r.Unknown("authz", k, v);
     }
   });
   r.Section(*root, "http", [&](const std::string& k, const Value& v) {
@@ -375,7 +371,7 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       int64_t n = *field;
       r.Int("http", k, v, n), *field = static_cast<int>(n);
     } else {
-      r.Unknown("http", k);
+      r.Unknown("http", k, v);
     }
   });
   r.Section(*root, "trino", [&](const std::string& k, const Value& v) {
@@ -389,18 +385,18 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       r.Int("trino", k, v, c.trino_max_body_bytes);
     } else if (k == "group_roles") {
       if (!v.is_map()) {
-        r.Error(k, "trino.group_roles: expected a map of group -> role");
+        r.Error(v, "trino.group_roles: expected a map of group -> role");
         return;
       }
       for (const auto& [g, role] : v.as_map()) {
         if (role.is_string()) {
           c.trino_group_roles[g] = role.as_string();
         } else {
-          r.Error(g, absl::StrCat("trino.group_roles.", g, ": expected a role name"));
+          r.Error(role, absl::StrCat("trino.group_roles.", g, ": expected a role name"));
         }
       }
     } else {
-      r.Unknown("trino", k);
+      r.Unknown("trino", k, v);
     }
   });
   r.Section(*root, "envoy", [&](const std::string& k, const Value& v) {
@@ -410,7 +406,7 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       e.jwt_payload_header = absl::AsciiStrToLower(e.jwt_payload_header);
     } else if (k == "claims") {
       if (!v.is_map()) {
-        r.Error(k, "envoy.claims: expected a map (id, roles, groups, domain)");
+        r.Error(v, "envoy.claims: expected a map (id, roles, groups, domain)");
         return;
       }
       for (const auto& [ck, cv] : v.as_map()) {
@@ -420,7 +416,7 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
                               : ck == "domain" ? &e.domain_claim
                                                : nullptr;
         if (target == nullptr) {
-          r.Error(ck, absl::StrCat("envoy.claims: unknown key \"", ck,
+          r.Error(cv, absl::StrCat("envoy.claims: unknown key \"", ck,
                                    "\" (allowed: id, roles, groups, domain)"));
         } else {
           r.String("envoy.claims", ck, cv, *target);
@@ -428,26 +424,26 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
       }
     } else if (k == "method_actions") {
       if (!v.is_map()) {
-        r.Error(k, "envoy.method_actions: expected a map of HTTP method -> action");
+        r.Error(v, "envoy.method_actions: expected a map of HTTP method -> action");
         return;
       }
       for (const auto& [m, a] : v.as_map()) {
         if (!a.is_string() || a.as_string().empty()) {
-          r.Error(m, absl::StrCat("envoy.method_actions.", m, ": expected an action name"));
+          r.Error(a, absl::StrCat("envoy.method_actions.", m, ": expected an action name"));
         } else {
           e.method_actions[absl::AsciiStrToUpper(m)] = a.as_string();
         }
       }
     } else if (k == "routes") {
       if (!v.is_list()) {
-        r.Error(k, "envoy.routes: expected a list of {path_prefix, product | table, ...}");
+        r.Error(v, "envoy.routes: expected a list of {path_prefix, product | table, ...}");
         return;
       }
       for (size_t i = 0; i < v.as_list().size(); ++i) {
         const Value& route = v.as_list()[i];
         std::string where = absl::StrCat("envoy.routes[", i, "]");
         if (!route.is_map()) {
-          r.Error(k, absl::StrCat(where, ": expected a map"));
+          r.Error(v, absl::StrCat(where, ": expected a map"));
           continue;
         }
         EnvoyRoute out;
@@ -470,20 +466,20 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
               out.columns.emplace_back(absl::StripAsciiWhitespace(col));
             }
           } else {
-            r.Error(rk, absl::StrCat(where, ": unknown key \"", rk,
+            r.Error(rv, absl::StrCat(where, ": unknown key \"", rk,
                                      "\" (allowed: path_prefix, product, table, domain, columns)"));
           }
         }
         if (out.path_prefix.empty() || out.path_prefix[0] != '/') {
-          r.Error(k, absl::StrCat(where, ".path_prefix: required, starting with '/'"));
+          r.Error(v, absl::StrCat(where, ".path_prefix: required, starting with '/'"));
         }
         if (out.product.empty() && out.table.empty()) {
-          r.Error(k, absl::StrCat(where, ": name a product or a table"));
+          r.Error(v, absl::StrCat(where, ": name a product or a table"));
         }
         e.routes.push_back(std::move(out));
       }
     } else {
-      r.Unknown("envoy", k);
+      r.Unknown("envoy", k, v);
     }
   });
   r.Section(*root, "authzen", [&](const std::string& k, const Value& v) {
@@ -493,7 +489,7 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
         c.authzen_base_url.pop_back();
       }
     } else {
-      r.Unknown("authzen", k);
+      r.Unknown("authzen", k, v);
     }
   });
   if (!r.errors().empty()) return absl::InvalidArgumentError(absl::StrJoin(r.errors(), "\n"));

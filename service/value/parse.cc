@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -87,9 +88,8 @@ bool IsNullScalar(const yaml_event_t& e) {
 // before it costs anything. Only the first document is read.
 class YamlBuilder {
  public:
-  YamlBuilder(absl::string_view text, absl::string_view source, const ParseLimits& limits,
-              SourceLines* lines)
-      : text_(text), source_(source), limits_(limits), lines_(lines) {
+  YamlBuilder(absl::string_view text, absl::string_view source, const ParseLimits& limits)
+      : text_(text), source_(source), limits_(limits), file_(SourceFileId(source)) {
     yaml_parser_initialize(&parser_);
     yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()),
                                  text.size());
@@ -138,12 +138,13 @@ class YamlBuilder {
     bool is_map = false;
     bool have_key = false;  // a map's key waiting for its value
     std::string key;
+    SourcePos key_pos;    // where the pending key was written
+    yaml_mark_t start{};  // where the collection starts
     int flow = 0;         // flow collections down to this one, when it is a flow collection
     int height = 0;       // levels below this collection
     size_t nodes_at = 0;  // nodes_ before this collection
     size_t bytes_at = 0;  // bytes_ before this collection
     std::string anchor;   // empty when not anchored
-    std::string path;     // for SourceLines only
   };
   // What an alias copies.
   struct Anchored {
@@ -197,33 +198,26 @@ class YamlBuilder {
       }
     }
     top.key.assign(key.data(), key.size());
+    top.key_pos = Pos(mark);
     top.have_key = true;
-    if (lines_ != nullptr) {
-      lines_->Record(SourceLines::Child(top.path, key), static_cast<int>(mark.line) + 1);
-    }
     return absl::OkStatus();
   }
 
-  // The path of the node about to be attached to the collection being read (a map's pending
-  // key, or the next list index); records the line of a list element.
-  std::string NextPath(const yaml_mark_t& mark) {
-    if (stack_.empty()) return "";
-    const Frame& top = stack_.back();
-    if (top.is_map) return SourceLines::Child(top.path, top.key);
-    std::string path = SourceLines::Child(top.path, top.value.size());
-    lines_->Record(path, static_cast<int>(mark.line) + 1);
-    return path;
+  SourcePos Pos(const yaml_mark_t& mark) const {
+    return SourcePos{file_, static_cast<int>(mark.line) + 1, static_cast<int>(mark.column) + 1};
   }
 
-  // Adds a finished node `height` levels tall to the collection being read, or makes it the
-  // document.
-  void Attach(Value v, int height) {
+  // Adds a finished node `height` levels tall, written at `mark`, to the collection being read,
+  // or makes it the document. A map entry's position is its key's.
+  void Attach(Value v, int height, const yaml_mark_t& mark) {
     if (stack_.empty()) {
+      v.set_pos(Pos(mark));
       root_ = std::move(v);
       return;
     }
     Frame& top = stack_.back();
     if (height + 1 > top.height) top.height = height + 1;
+    v.set_pos(top.is_map ? top.key_pos : Pos(mark));
     if (top.is_map) {
       top.value.mutable_map().emplace_back(std::move(top.key), std::move(v));
       top.have_key = false;
@@ -244,8 +238,7 @@ class YamlBuilder {
     if (++nodes_ > limits_.max_nodes) return TooManyNodes(e.start_mark);
     if (depth() > limits_.max_depth) return TooDeep(e.start_mark);
     if (anchor != nullptr) Remember(anchor, e);
-    if (lines_ != nullptr) NextPath(e.start_mark);
-    Attach(ScalarValue(e), 0);
+    Attach(ScalarValue(e), 0, e.start_mark);
     return absl::OkStatus();
   }
 
@@ -281,8 +274,7 @@ class YamlBuilder {
     nodes_ += a.nodes;
     if (!AddBytes(a.bytes)) return TooManyBytes(e.start_mark);
     if (depth() + a.height > limits_.max_depth) return TooDeep(e.start_mark);
-    if (lines_ != nullptr) NextPath(e.start_mark);
-    Attach(a.value, a.height);
+    Attach(a.value, a.height, e.start_mark);
     return absl::OkStatus();
   }
 
@@ -301,13 +293,8 @@ class YamlBuilder {
     if (++nodes_ > limits_.max_nodes) return TooManyNodes(e.start_mark);
     if (depth() > limits_.max_depth) return TooDeep(e.start_mark);
     const yaml_char_t* anchor = is_map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor;
-    std::string path;
-    if (lines_ != nullptr) {
-      path = NextPath(e.start_mark);
-      if (stack_.empty()) lines_->Record("", static_cast<int>(e.start_mark.line) + 1);
-    }
     Frame& f = stack_.emplace_back();
-    f.path = std::move(path);
+    f.start = e.start_mark;
     f.is_map = is_map;
     f.value = is_map ? Value::EmptyMap() : Value::EmptyList();
     f.nodes_at = nodes_at;
@@ -331,7 +318,7 @@ class YamlBuilder {
       a.height = f.height;
       a.complete = true;
     }
-    Attach(std::move(f.value), f.height);
+    Attach(std::move(f.value), f.height, f.start);
   }
 
   // After a semantic error: reads on to the end of the document, building nothing, so that a
@@ -388,7 +375,7 @@ class YamlBuilder {
   absl::string_view text_;
   absl::string_view source_;
   const ParseLimits& limits_;
-  SourceLines* lines_;  // may be null
+  uint16_t file_;  // SourceFileId(source_), for positions
   yaml_parser_t parser_;
   std::vector<Frame> stack_;
   absl::flat_hash_map<std::string, Anchored> anchors_;
@@ -398,25 +385,62 @@ class YamlBuilder {
   bool semantic_ = false;
 };
 
+// A char iterator for nlohmann's parser that publishes how far the parser has read, so that a
+// SAX event can tell where its token was written (nlohmann's events carry no position).
+class CountingIterator {
+ public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = const char&;
+
+  CountingIterator(const char* p, const char** read) : p_(p), read_(read) {}
+  reference operator*() const { return *p_; }
+  CountingIterator& operator++() {
+    *read_ = ++p_;
+    return *this;
+  }
+  CountingIterator operator++(int) {
+    CountingIterator old = *this;
+    ++*this;
+    return old;
+  }
+  bool operator==(const CountingIterator& o) const { return p_ == o.p_; }
+  bool operator!=(const CountingIterator& o) const { return p_ != o.p_; }
+
+ private:
+  const char* p_;
+  const char** read_;
+};
+
 // Builds Values straight from nlohmann's SAX events so that depth and size are bounded while
-// parsing, before any tree exists.
+// parsing, before any tree exists. Each node gets the position of its token: when an event
+// arrives the parser has just read that token (and, after a number, one character more), so
+// the token's start is found by looking back from how far the parser has read.
 class JsonSax : public nlohmann::json_sax<nlohmann::json> {
  public:
-  explicit JsonSax(const ParseLimits& limits) : limits_(limits) {}
+  JsonSax(const ParseLimits& limits, absl::string_view text, uint16_t file, const char** read)
+      : limits_(limits), text_(text), file_(file), read_(read) {}
 
-  bool null() override { return Add(Value()); }
-  bool boolean(bool b) override { return Add(Value(b)); }
-  bool number_integer(number_integer_t i) override { return Add(Value(static_cast<int64_t>(i))); }
-  bool number_unsigned(number_unsigned_t u) override {
-    if (u > static_cast<uint64_t>(INT64_MAX)) return Add(Value(static_cast<double>(u)));
-    return Add(Value(static_cast<int64_t>(u)));
+  bool null() override { return Add(Value(), Literal(4)); }
+  bool boolean(bool b) override { return Add(Value(b), Literal(b ? 4 : 5)); }
+  bool number_integer(number_integer_t i) override {
+    return Add(Value(static_cast<int64_t>(i)), Number());
   }
-  bool number_float(number_float_t d, const string_t&) override { return Add(Value(d)); }
-  bool string(string_t& s) override { return Add(Value(std::move(s))); }
+  bool number_unsigned(number_unsigned_t u) override {
+    if (u > static_cast<uint64_t>(INT64_MAX)) {
+      return Add(Value(static_cast<double>(u)), Number());
+    }
+    return Add(Value(static_cast<int64_t>(u)), Number());
+  }
+  bool number_float(number_float_t d, const string_t&) override { return Add(Value(d), Number()); }
+  bool string(string_t& s) override { return Add(Value(std::move(s)), String()); }
   bool binary(binary_t&) override { return Fail("binary values are not JSON"); }
   bool start_object(std::size_t) override { return Open(Value::EmptyMap()); }
   bool key(string_t& k) override {
     keys_.push_back(std::move(k));
+    key_pos_.push_back(String());
     return true;
   }
   bool end_object() override { return Close(); }
@@ -443,26 +467,76 @@ class JsonSax : public nlohmann::json_sax<nlohmann::json> {
     error_ = std::move(msg);
     return false;
   }
-  bool Add(Value v) {
+  // How far the parser has read, as an offset into the text.
+  size_t Read() const { return static_cast<size_t>(*read_ - text_.data()); }
+  // The position of the token that starts at byte `at`. Tokens arrive in order, so the line
+  // count only moves forward.
+  SourcePos At(size_t at) {
+    for (;;) {
+      size_t nl = text_.find('\n', line_start_);
+      if (nl == absl::string_view::npos || nl >= at) break;
+      ++line_;
+      line_start_ = nl + 1;
+    }
+    return SourcePos{file_, line_, static_cast<int>(at - line_start_) + 1};
+  }
+  // A literal of `n` characters (true, false, null) just read.
+  SourcePos Literal(size_t n) {
+    size_t end = Read();
+    return At(end >= n ? end - n : 0);
+  }
+  // A string just read: its closing quote is the last character read; the opening one is the
+  // first quote before it that no backslash escapes.
+  SourcePos String() {
+    size_t i = Read();
+    if (i >= 2) {
+      for (i -= 2; i > 0; --i) {
+        if (text_[i] != '"') continue;
+        size_t slashes = 0;
+        while (slashes < i && text_[i - 1 - slashes] == '\\') ++slashes;
+        if (slashes % 2 == 0) break;
+      }
+    }
+    return At(i);
+  }
+  // A number just read, followed by the one character the parser looked ahead at.
+  SourcePos Number() {
+    auto in_number = [](char c) {
+      return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+    };
+    size_t i = Read();
+    if (i > 0 && !in_number(text_[i - 1])) --i;
+    while (i > 0 && in_number(text_[i - 1])) --i;
+    return At(i);
+  }
+
+  bool Add(Value v, SourcePos pos) {
     if (++nodes_ > limits_.max_nodes) {
       return Fail(absl::StrCat("document has more than ", limits_.max_nodes, " nodes"));
     }
     if (stack_.empty()) {
+      v.set_pos(pos);
       root_ = std::move(v);
       return true;
     }
     Value& top = stack_.back();
     if (top.is_map()) {
+      // A map entry's position is its key's.
+      v.set_pos(key_pos_.back());
+      key_pos_.pop_back();
       std::string k = std::move(keys_.back());
       keys_.pop_back();
       if (top.Find(k) != nullptr) return Fail(absl::StrCat("duplicate key \"", k, "\""));
       top.mutable_map().emplace_back(std::move(k), std::move(v));
     } else {
+      v.set_pos(pos);
       top.mutable_list().push_back(std::move(v));
     }
     return true;
   }
   bool Open(Value container) {
+    size_t read = Read();
+    container.set_pos(At(read > 0 ? read - 1 : 0));  // the bracket just read
     if (static_cast<int>(stack_.size()) >= limits_.max_depth) {
       return Fail(absl::StrCat("nesting deeper than ", limits_.max_depth, " levels"));
     }
@@ -476,12 +550,19 @@ class JsonSax : public nlohmann::json_sax<nlohmann::json> {
     Value v = std::move(stack_.back());
     stack_.pop_back();
     --nodes_;  // counted in Open already
-    return Add(std::move(v));
+    SourcePos start = v.pos();
+    return Add(std::move(v), start);
   }
 
   const ParseLimits& limits_;
+  absl::string_view text_;
+  uint16_t file_;
+  const char** read_;
+  int line_ = 1;
+  size_t line_start_ = 0;
   std::vector<Value> stack_;
   std::vector<std::string> keys_;
+  std::vector<SourcePos> key_pos_;
   Value root_;
   size_t nodes_ = 0;
   std::string error_;
@@ -490,31 +571,14 @@ class JsonSax : public nlohmann::json_sax<nlohmann::json> {
 
 }  // namespace
 
-int SourceLines::Line(absl::string_view path) const {
-  for (;;) {
-    if (auto it = lines_.find(path); it != lines_.end()) return it->second;
-    if (path.empty()) return 1;
-    size_t slash = path.rfind('/');
-    path = path.substr(0, slash == absl::string_view::npos ? 0 : slash);
-  }
-}
-
-std::string SourceLines::Child(absl::string_view path, absl::string_view key) {
-  return absl::StrCat(path, "/", key);
-}
-
-std::string SourceLines::Child(absl::string_view path, size_t index) {
-  return absl::StrCat(path, "/", index);
-}
-
 absl::StatusOr<Value> ParseYaml(absl::string_view text, absl::string_view source,
-                                const ParseLimits& limits, SourceLines* lines) {
+                                const ParseLimits& limits) {
   if (text.size() > limits.max_bytes) {
     return LimitError(
         source, 1, 1,
         absl::StrCat("document is ", text.size(), " bytes, over the limit of ", limits.max_bytes));
   }
-  YamlBuilder builder(text, source, limits, lines);
+  YamlBuilder builder(text, source, limits);
   return builder.Build();
 }
 
@@ -525,10 +589,12 @@ absl::StatusOr<Value> ParseJson(absl::string_view text, absl::string_view source
         source, 1, 1,
         absl::StrCat("document is ", text.size(), " bytes, over the limit of ", limits.max_bytes));
   }
-  JsonSax sax(limits);
+  const char* read = text.data();
+  JsonSax sax(limits, text, SourceFileId(source), &read);
   bool ok = false;
   try {
-    ok = nlohmann::json::sax_parse(text.begin(), text.end(), &sax);
+    ok = nlohmann::json::sax_parse(CountingIterator(text.data(), &read),
+                                   CountingIterator(text.data() + text.size(), &read), &sax);
   } catch (const std::exception& e) {
     return LimitError(source, 1, 1, e.what());
   }

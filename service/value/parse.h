@@ -5,7 +5,6 @@
 #define ARBITER_SERVICE_VALUE_PARSE_H_
 
 #include <cstddef>
-#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -29,31 +28,14 @@ struct ParseLimits {
   size_t max_expanded_bytes = 16 << 20;
 };
 
-// Where the nodes of a parsed YAML document were written, for messages about what a document
-// means ("tests/a.yaml:12: unknown key ..."), which only the parser knows. Paths are
-// slash-separated map keys and 0-based list indices: "/cases/3/expect/effect"; "" is the root.
-// A map entry's line is its key's.
-class SourceLines {
- public:
-  // The 1-based line of `path`, or of its deepest recorded ancestor; 1 when none is recorded.
-  int Line(absl::string_view path) const;
-  void Record(std::string path, int line) { lines_.emplace(std::move(path), line); }
-  // Appends a key or index to a path, escaping nothing: keys with '/' are rare and only make a
-  // lookup fall back to an ancestor's line.
-  static std::string Child(absl::string_view path, absl::string_view key);
-  static std::string Child(absl::string_view path, size_t index);
-
- private:
-  std::map<std::string, int, std::less<>> lines_;
-};
-
 // Parses one YAML document. Plain scalars resolve as YAML 1.2's core schema (null, true/false,
-// integers, floats); quoted scalars are always strings. An empty document is null. When `lines`
-// is given it receives the line of every node.
+// integers, floats); quoted scalars are always strings. An empty document is null. Every node
+// carries its position (Value::pos(), file `source`); a map entry's is its key's.
 absl::StatusOr<Value> ParseYaml(absl::string_view text, absl::string_view source,
-                                const ParseLimits& limits = {}, SourceLines* lines = nullptr);
+                                const ParseLimits& limits = {});
 
-// Parses one JSON document. Integers that fit int64 stay integers.
+// Parses one JSON document. Integers that fit int64 stay integers. Nodes carry positions as
+// ParseYaml's do (columns count bytes).
 absl::StatusOr<Value> ParseJson(absl::string_view text, absl::string_view source,
                                 const ParseLimits& limits = {});
 

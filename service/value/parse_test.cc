@@ -374,8 +374,8 @@ TEST(ParseJsonTest, Errors) {
   EXPECT_THAT(JsonError(std::string(100000, '[')), HasSubstr("nesting deeper than 64 levels"));
 }
 
-TEST(SourceLinesTest, EveryNodeHasTheLineItWasWrittenOn) {
-  SourceLines lines;
+// The lines SourceLines used to record by path are now every node's own position.
+TEST(SourcePosTest, EveryNodeHasTheLineItWasWrittenOn) {
   absl::StatusOr<Value> v = ParseYaml(R"(# a comment
 cases:
   - name: first
@@ -384,16 +384,59 @@ cases:
   - {name: second, expect: {reasons: [a,
       b]}}
 )",
-                                      "t.yaml", {}, &lines);
+                                      "t.yaml");
   ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_EQ(lines.Line("/cases"), 2);
-  EXPECT_EQ(lines.Line("/cases/0"), 3);
-  EXPECT_EQ(lines.Line("/cases/0/expect/effect"), 5);
-  EXPECT_EQ(lines.Line("/cases/1"), 6);
-  EXPECT_EQ(lines.Line("/cases/1/expect/reasons/1"), 7);
-  // Missing paths fall back to their deepest recorded ancestor, then to the document start.
-  EXPECT_EQ(lines.Line("/cases/0/expect/not_there"), 4);
-  EXPECT_EQ(lines.Line("/nothing"), 2);
+  const Value& cases = *v->Find("cases");
+  EXPECT_EQ(cases.line(), 2);
+  EXPECT_EQ(cases.as_list()[0].line(), 3);
+  EXPECT_EQ(cases.as_list()[0].FindPath({"expect", "effect"})->line(), 5);
+  EXPECT_EQ(cases.as_list()[1].line(), 6);
+  EXPECT_EQ(cases.as_list()[1].FindPath({"expect", "reasons"})->as_list()[1].line(), 7);
+  // Columns are 1-based; a map entry is where its key is.
+  EXPECT_EQ(cases.as_list()[0].FindPath({"expect", "effect"})->pos().column, 7);
+  EXPECT_EQ(cases.as_list()[1].pos().column, 5);
+  EXPECT_EQ(cases.pos().FileLine(), "t.yaml:2");
+  EXPECT_EQ(SourceFileName(cases.pos().file), "t.yaml");
+}
+
+TEST(SourcePosTest, AliasesTakeThePlaceTheyAreUsed) {
+  absl::StatusOr<Value> v = ParseYaml("a: &x [1, 2]\nb:\n  - *x\n", "t.yaml");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->Find("b")->line(), 2);
+  EXPECT_EQ(v->Find("b")->as_list()[0].line(), 3);
+  EXPECT_EQ(v->Find("b")->as_list()[0].as_list()[1].line(), 1);  // inside: the original
+}
+
+TEST(SourcePosTest, JsonNodesHaveTheirTokensPosition) {
+  absl::StatusOr<Value> v =
+      ParseJson("{\"a\": [1, \"x\\\"y\",\n  true, -2.5e3],\n \"b\": {\"c\": null}}", "t.json");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->pos().line, 1);
+  EXPECT_EQ(v->pos().column, 1);
+  const Value& a = *v->Find("a");
+  EXPECT_EQ(a.pos().column, 2);  // the key
+  EXPECT_EQ(a.as_list()[0].pos().column, 8);
+  EXPECT_EQ(a.as_list()[1].pos().column, 11);
+  EXPECT_EQ(a.as_list()[2].line(), 2);
+  EXPECT_EQ(a.as_list()[2].pos().column, 3);
+  EXPECT_EQ(a.as_list()[3].pos().column, 9);
+  const Value& c = *v->FindPath({"b", "c"});
+  EXPECT_EQ(c.line(), 3);
+  EXPECT_EQ(c.pos().column, 8);
+  EXPECT_EQ(v->Find("b")->pos().FileLine(), "t.json:3");
+}
+
+TEST(SourcePosTest, ValuesBuiltInCodeHaveNoPosition) {
+  Value v = Value::EmptyMap();
+  v.Set("a", 1);
+  EXPECT_FALSE(v.pos().known());
+  EXPECT_FALSE(v.Find("a")->pos().known());
+  // A position is not part of a value's identity.
+  absl::StatusOr<Value> parsed = ParseYaml("a: 1\n", "t.yaml");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, v);
+  // Positions live in the variant's padding: requests converted on the hot path stay small.
+  EXPECT_LE(sizeof(Value), 40u);
 }
 
 }  // namespace

@@ -1,10 +1,31 @@
 #include "service/value/value.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 
 namespace arbiter {
 namespace {
+
+// The process-wide table of source names behind SourcePos::file. Append-only and bounded, so an
+// id handed out stays valid for the life of the process.
+struct SourceFiles {
+  static constexpr size_t kMaxNames = 4096;
+  static constexpr size_t kMaxNameBytes = 512;
+  std::mutex mu;
+  std::vector<std::string> names{""};  // id 0: no file
+  absl::flat_hash_map<std::string, uint16_t> ids;
+};
+
+SourceFiles& Files() {
+  static SourceFiles* files = new SourceFiles();
+  return *files;
+}
 
 void AppendQuoted(std::string& out, absl::string_view s) {
   out.push_back('"');
@@ -217,6 +238,45 @@ std::string Value::ToJson() const {
   std::string out;
   AppendDebug(out, *this);
   return out;
+}
+
+uint16_t SourceFileId(absl::string_view name) {
+  if (name.empty() || name.size() > SourceFiles::kMaxNameBytes) return 0;
+  SourceFiles& f = Files();
+  std::lock_guard<std::mutex> lock(f.mu);
+  if (auto it = f.ids.find(name); it != f.ids.end()) return it->second;
+  if (f.names.size() > SourceFiles::kMaxNames) return 0;
+  uint16_t id = static_cast<uint16_t>(f.names.size());
+  f.names.emplace_back(name);
+  f.ids.emplace(std::string(name), id);
+  return id;
+}
+
+std::string SourceFileName(uint16_t id) {
+  SourceFiles& f = Files();
+  std::lock_guard<std::mutex> lock(f.mu);
+  return id < f.names.size() ? f.names[id] : std::string();
+}
+
+std::string SourcePos::FileLine() const {
+  std::string name = SourceFileName(file);
+  return name.empty() ? absl::StrCat(line) : absl::StrCat(name, ":", line);
+}
+
+SourcePos Value::pos() const {
+  if (line_col_ == 0) {
+    if (const auto* p = std::get_if<std::shared_ptr<const Value>>(&v_)) return (*p)->pos();
+    return SourcePos{};
+  }
+  return SourcePos{file_, static_cast<int>(line_col_ >> kColumnBits),
+                   static_cast<int>(line_col_ & kMaxColumn)};
+}
+
+void Value::set_pos(uint16_t file, int line, int column) {
+  uint32_t l = line <= 0 ? 0 : std::min<uint32_t>(static_cast<uint32_t>(line), kMaxLine);
+  uint32_t c = column <= 0 ? 0 : std::min<uint32_t>(static_cast<uint32_t>(column), kMaxColumn);
+  file_ = file;
+  line_col_ = l == 0 ? 0 : (l << kColumnBits | c);
 }
 
 }  // namespace arbiter

@@ -6,6 +6,11 @@
 // A Value may share an immutable subtree (`Value::Shared`) so that, say, a catalog descriptor is
 // attached to every access request without being copied.
 //
+// A node parsed from text remembers where it was written (SourcePos: file, line, column), so
+// that every "file:line: message" about a document comes from the parser rather than from a
+// search of the text. Positions are free for Values built in code (requests converted on the
+// hot path): they live in the variant's tail padding, so a Value stays 40 bytes (checked below).
+//
 // Thread-compatible: concurrent const access is safe; mutation needs external synchronization.
 #ifndef ARBITER_SERVICE_VALUE_VALUE_H_
 #define ARBITER_SERVICE_VALUE_VALUE_H_
@@ -20,6 +25,28 @@
 #include "absl/strings/string_view.h"
 
 namespace arbiter {
+
+// Where a node was written. `file` is an id from the process-wide table of source names
+// (SourceFileId/SourceFileName); 0 means "not from a parsed text". Lines and columns are
+// 1-based (0: unknown) and saturate at 2^20-1 and 2^12-1: a compact 32 bits, since every
+// parsed node carries one. A map entry's position is its key's: a message about an entry
+// points at the key that introduced it.
+struct SourcePos {
+  uint16_t file = 0;
+  int line = 0;
+  int column = 0;
+
+  bool known() const { return line > 0; }
+  // "file:line" (just the line when the file is unknown or `file` is 0).
+  std::string FileLine() const;
+};
+
+// The id of a source name ("bundle.yaml", "catalog/products/a.yaml"), interned on first use.
+// The table is bounded (request documents may be named by callers): once it holds 4096 names, or
+// for names longer than 512 bytes, the answer is 0 and positions keep their line and column only.
+uint16_t SourceFileId(absl::string_view name);
+// The name of an id from SourceFileId; "" for 0.
+std::string SourceFileName(uint16_t id);
 
 class Value {
  public:
@@ -98,12 +125,30 @@ class Value {
   // Compact JSON (non-finite doubles become null); used for messages, diffs and logs.
   std::string ToJson() const;
 
+  // Where this node was written (a shared reference answers for its target when it has no
+  // position of its own); unknown for values built in code.
+  SourcePos pos() const;
+  int line() const { return pos().line; }
+  void set_pos(uint16_t file, int line, int column);
+  void set_pos(const SourcePos& p) { set_pos(p.file, p.line, p.column); }
+
  private:
+  static constexpr uint32_t kColumnBits = 12;
+  static constexpr uint32_t kMaxColumn = (1u << kColumnBits) - 1;
+  static constexpr uint32_t kMaxLine = (1u << (32 - kColumnBits)) - 1;
+
   Type TypeOfSelf() const;
-  std::variant<std::monostate, bool, int64_t, double, std::string, List, Map,
-               std::shared_ptr<const Value>>
+  // no_unique_address lets file_ and line_col_ sit in the variant's tail padding (its index
+  // byte is followed by 7 unused bytes), so positions cost no memory.
+  [[no_unique_address]] std::variant<std::monostate, bool, int64_t, double, std::string, List, Map,
+                                     std::shared_ptr<const Value>>
       v_;
+  uint16_t file_ = 0;
+  uint32_t line_col_ = 0;  // line << kColumnBits | column; 0 when unknown
 };
+
+// Requests are Values built on the hot path: positions must not make them bigger.
+static_assert(sizeof(Value) <= 40, "Value's source position should live in tail padding");
 
 }  // namespace arbiter
 
