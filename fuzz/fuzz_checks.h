@@ -174,7 +174,7 @@ inline void CheckDecision(const Bundle& bundle, const Request& request,
     // Only a mandatory allow (not an obligation) beats a deny, and only a non-mandatory one.
     bool mandatory_allow = false, mandatory_deny = false;
     for (const Reason& r : d.reasons) {
-      if (r.mode != "mandatory") continue;
+      if (r.mode != PolicyMode::kMandatory) continue;
       if (r.effect == Effect::kAllow && !r.obligation) mandatory_allow = true;
       if (r.effect == Effect::kDeny && r.severity == Severity::kError) mandatory_deny = true;
     }

@@ -213,7 +213,7 @@ void ToProto(const Decision& d, v1::Decision* out) {
                                                         : v1::SEVERITY_UNSPECIFIED);
     pr->set_message(r.message);
     pr->set_detail(r.detail);
-    pr->set_mode(r.mode);
+    pr->set_mode(std::string(PolicyModeName(r.mode)));
     pr->set_obligation(r.obligation);
     pr->set_waiver(r.waiver);
   }
@@ -248,7 +248,7 @@ Decision FromProto(const v1::Decision& d) {
                                                          : Severity::kNone;
     r.message = pr.message();
     r.detail = pr.detail();
-    r.mode = pr.mode();
+    r.mode = ParsePolicyMode(pr.mode()).value_or(PolicyMode::kNone);
     r.obligation = pr.obligation();
     out.reasons.push_back(std::move(r));
   }

@@ -145,7 +145,7 @@ TEST(DecisionLogLineTest, HasEveryFieldOfTheLogLine) {
   d.decision_id = "id-1";
   d.effect = Effect::kAllow;
   d.reasons.push_back({"global.grant", "global", Effect::kAllow, Severity::kNone, "ok \"fine\"",
-                       "detail\n2", "default", false, ""});
+                       "detail\n2", PolicyMode::kDefault, false, ""});
   d.obligations.column_masks.push_back({"email", "'***'"});
   d.obligations.row_filters.push_back("region = 'EU'");
   d.bundle_revision = "r1";
@@ -203,11 +203,11 @@ TEST(DecisionLogLineTest, AWaivedReasonNamesItsWaiver) {
   waived.effect = Effect::kDeny;
   waived.severity = Severity::kWarning;
   waived.message = "no SLO [waived by W-12]";
-  waived.mode = "mandatory";
+  waived.mode = PolicyMode::kMandatory;
   waived.waiver = "W-12";
   d.reasons.push_back(waived);
-  d.reasons.push_back(
-      {"global.grant", "global", Effect::kAllow, Severity::kNone, "ok", "", "default", false, ""});
+  d.reasons.push_back({"global.grant", "global", Effect::kAllow, Severity::kNone, "ok", "",
+                       PolicyMode::kDefault, false, ""});
   auto j = nlohmann::json::parse(DecisionLogLine(d, Request(FromProto(AccessProto())),
                                                  absl::FromUnixSeconds(1700000000),
                                                  absl::Microseconds(1), {}));

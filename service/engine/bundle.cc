@@ -532,7 +532,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   for (size_t i : impl.global_by_kind[static_cast<int>(kind)]) {
     const PolicyInfo& p = impl.policies[i];
     if (!applies(p)) continue;
-    if (overridden != nullptr && p.mode == "default" && overridden->contains(p.id)) {
+    if (overridden != nullptr && p.mode == PolicyMode::kDefault && overridden->contains(p.id)) {
       decision.overridden_policies.push_back(p.id);
       continue;
     }
@@ -620,7 +620,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     Reason r;
     r.policy_id = std::string(kDefaultReasonId);
     r.origin = "global";
-    r.mode = "default";
+    r.mode = PolicyMode::kDefault;
     r.effect = Effect::kDeny;
     r.severity = Severity::kError;
     r.message = absl::StrCat("no policy allowed this; policies that ran: ",
@@ -905,28 +905,35 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
           }
         }
         if (p.domain.empty()) {
-          p.mode = spec.mode.value_or("mandatory");
-          if (p.mode != "mandatory" && p.mode != "default" && p.mode != "advisory") {
-            err("mode",
-                absl::StrCat("mode \"", p.mode, "\" is not one of mandatory, default, advisory"));
+          std::optional<PolicyMode> mode =
+              spec.mode ? ParsePolicyMode(*spec.mode) : PolicyMode::kMandatory;
+          if (mode == PolicyMode::kMandatory || mode == PolicyMode::kDefault ||
+              mode == PolicyMode::kAdvisory) {
+            p.mode = *mode;
+          } else {
+            err("mode", absl::StrCat("mode \"", *spec.mode, "\" is not one of ",
+                                     PolicyModeName(PolicyMode::kMandatory), ", ",
+                                     PolicyModeName(PolicyMode::kDefault), ", ",
+                                     PolicyModeName(PolicyMode::kAdvisory)));
           }
           if (spec.overrides) err("overrides", "only domain policies may override");
         } else {
-          p.mode = "domain";
+          p.mode = PolicyMode::kDomain;
           if (spec.mode) {
             err("mode", absl::StrCat("mode applies to global policies only; domain policy ",
                                      spec.id, " cannot set it"));
           }
           if (spec.overrides) p.overrides = *spec.overrides;
         }
-        p.waivable = spec.waivable.value_or(p.mode != "mandatory");
-        std::string severity = spec.severity.value_or("error");
-        if (severity == "error") {
-          p.severity = Severity::kError;
-        } else if (severity == "warning") {
-          p.severity = Severity::kWarning;
+        p.waivable = spec.waivable.value_or(p.mode != PolicyMode::kMandatory);
+        std::optional<Severity> severity =
+            spec.severity ? ParseSeverity(*spec.severity) : Severity::kError;
+        if (severity == Severity::kError || severity == Severity::kWarning) {
+          p.severity = *severity;
         } else {
-          err("severity", absl::StrCat("severity \"", severity, "\" is not error or warning"));
+          err("severity", absl::StrCat("severity \"", *spec.severity, "\" is not ",
+                                       SeverityName(Severity::kError), " or ",
+                                       SeverityName(Severity::kWarning)));
         }
         ok[i] = errors.size() == before;
       }
@@ -940,9 +947,9 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
           msg = absl::StrCat("domain ", p.domain, " cannot override ", p.overrides,
                              ": no such global policy");
         } else if (const PolicyInfo& target = impl->policies[it->second];
-                   target.mode != "default") {
-          msg = absl::StrCat("domain ", p.domain, " cannot override ", target.mode, " policy ",
-                             target.id);
+                   target.mode != PolicyMode::kDefault) {
+          msg = absl::StrCat("domain ", p.domain, " cannot override ", PolicyModeName(target.mode),
+                             " policy ", target.id);
         }
         if (!msg.empty()) {
           errors.push_back(

@@ -84,8 +84,8 @@ struct PolicyInfo {
   // Access actions the policy is about (its `actions` key); empty: every action. The engine
   // does not run the policy for access requests with another action.
   std::vector<std::string> actions;
-  // Global: "mandatory", "default" or "advisory". Domain: "domain".
-  std::string mode;
+  // Global: kMandatory, kDefault or kAdvisory. Domain: kDomain.
+  PolicyMode mode = PolicyMode::kMandatory;
   Severity severity = Severity::kError;
   std::string overrides;  // domain policies only
   // Whether waivers (waivers.h) may apply: a mandatory policy only when it declares

@@ -487,12 +487,12 @@ TEST(BundleLoadTest, ValidBundleExposesItsParts) {
   ASSERT_EQ(b->policies().size(), 2u);
   const PolicyInfo& a = b->policies()[1];
   EXPECT_EQ(a.id, "global.a");
-  EXPECT_EQ(a.mode, "advisory");
+  EXPECT_EQ(PolicyModeName(a.mode), "advisory");
   EXPECT_EQ(a.description, "A policy");
   EXPECT_EQ(a.origin(), "global");
   const PolicyInfo& s = b->policies()[0];
   EXPECT_EQ(s.id, "sales.b");
-  EXPECT_EQ(s.mode, "domain");
+  EXPECT_EQ(PolicyModeName(s.mode), "domain");
   EXPECT_EQ(s.severity, Severity::kWarning);
   EXPECT_EQ(s.origin(), "domain:sales");
   EXPECT_EQ(s.kinds, (std::vector<Kind>{Kind::kProduct, Kind::kDeployment}));

@@ -13,7 +13,7 @@ enum class Role { kErrorDeny, kWarning, kAllow, kObligate };
 
 Role RoleOf(const PolicyFinding& pf) {
   const PolicyInfo& p = *pf.policy;
-  if (p.mode == "advisory") return Role::kWarning;
+  if (p.mode == PolicyMode::kAdvisory) return Role::kWarning;
   switch (pf.finding.type) {
     case Finding::Type::kAllow:
       return Role::kAllow;
@@ -37,7 +37,7 @@ void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, 
   for (const PolicyFinding& pf : findings) {
     Role r = RoleOf(pf);
     roles.push_back(r);
-    bool mandatory = pf.policy->mode == "mandatory";
+    bool mandatory = pf.policy->mode == PolicyMode::kMandatory;
     if (r == Role::kErrorDeny) {
       any_deny = true;
       mandatory_deny |= mandatory;
@@ -93,7 +93,7 @@ void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, 
     for (size_t i = 0; i < findings.size(); ++i) {
       if (roles[i] != Role::kAllow && roles[i] != Role::kObligate) continue;
       const PolicyFinding& pf = findings[i];
-      if ((pf.policy->mode == "mandatory") != mandatory_pass) continue;
+      if ((pf.policy->mode == PolicyMode::kMandatory) != mandatory_pass) continue;
       for (const ColumnMask& m : pf.finding.masks) {
         if (masked.insert(m.column).second) out.obligations.column_masks.push_back(m);
       }

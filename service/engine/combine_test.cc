@@ -93,10 +93,12 @@ PolicyInfo MakeInfo(Layer l, const std::string& suffix) {
   if (IsDomain(l)) {
     p.domain = "sales";
     p.id = "sales." + suffix;
-    p.mode = "domain";
+    p.mode = PolicyMode::kDomain;
   } else {
     p.id = "global." + suffix;
-    p.mode = IsMandatory(l) ? "mandatory" : l == Layer::kAdvisory ? "advisory" : "default";
+    p.mode = IsMandatory(l)          ? PolicyMode::kMandatory
+             : l == Layer::kAdvisory ? PolicyMode::kAdvisory
+                                     : PolicyMode::kDefault;
   }
   return p;
 }
@@ -605,7 +607,7 @@ TEST(CombineEndToEndTest, WarningsAndAdvisoryFindingsAreReturnedButNeverDecide) 
   const Reason* advice = FindReason(d, "global.advice");
   ASSERT_NE(advice, nullptr);
   EXPECT_EQ(advice->detail, "advisory detail");
-  EXPECT_EQ(advice->mode, "advisory");
+  EXPECT_EQ(PolicyModeName(advice->mode), "advisory");
   const Reason* note = FindReason(d, "sales.note");
   ASSERT_NE(note, nullptr);
   EXPECT_EQ(note->origin, "domain:sales");

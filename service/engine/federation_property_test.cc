@@ -980,7 +980,8 @@ Outcome IsolationProperty(const PropCase& c) {
 
 bool HasMandatoryErrorDeny(const Decision& d) {
   for (const Reason& r : d.reasons) {
-    if (r.mode == "mandatory" && r.severity == Severity::kError && r.effect == Effect::kDeny) {
+    if (PolicyModeName(r.mode) == "mandatory" && r.severity == Severity::kError &&
+        r.effect == Effect::kDeny) {
       return true;
     }
   }

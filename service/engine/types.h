@@ -3,6 +3,8 @@
 #ifndef ARBITER_SERVICE_ENGINE_TYPES_H_
 #define ARBITER_SERVICE_ENGINE_TYPES_H_
 
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -88,21 +90,42 @@ using Request = std::variant<AccessRequest, ProductRequest, DeploymentRequest>;
 Kind KindOf(const Request& request);
 
 enum class Effect { kAllow, kDeny };
-// kInfo marks a reason the engine itself adds to explain a decision (no policy's finding): it
-// never changes the effect.
-enum class Severity { kNone, kError, kWarning, kInfo };
+absl::string_view EffectName(Effect effect);  // "allow" / "deny"
 
-absl::string_view EffectName(Effect effect);        // "allow" / "deny"
+// A finding's weight. kInfo marks a reason the engine itself adds to explain a decision (no
+// policy's finding): it never changes the effect. kNone: a grant (allow, obligate).
+enum class Severity : uint8_t { kNone, kError, kWarning, kInfo };
+// A policy's layer in the combining rule (DESIGN §1). Global policies are mandatory, default or
+// advisory (bundle format: `mode = '...'`); a domain's own policies are kDomain. kNone only on
+// reasons no policy gave (the engine's own notes).
+enum class PolicyMode : uint8_t { kNone, kMandatory, kDefault, kAdvisory, kDomain };
+
+// The one table per vocabulary: each value's name (as the bundle format, the API, JSON output
+// and log lines spell it) and what it means. Indexed by the enum's value.
+template <typename E>
+struct VocabularyEntry {
+  E value;
+  absl::string_view name;
+  absl::string_view description;
+};
+extern const std::array<VocabularyEntry<Severity>, 4> kSeverities;
+extern const std::array<VocabularyEntry<PolicyMode>, 5> kPolicyModes;
+
 absl::string_view SeverityName(Severity severity);  // "" / "error" / "warning" / "info"
+// The severity of that name; nullopt for anything else ("" included).
+std::optional<Severity> ParseSeverity(absl::string_view name);
+absl::string_view PolicyModeName(PolicyMode mode);  // "" / "mandatory" / "default" / ...
+// The mode of that name; nullopt for anything else ("" included).
+std::optional<PolicyMode> ParsePolicyMode(absl::string_view name);
 
 struct Reason {
   std::string policy_id;
   std::string origin;  // "global" or "domain:<name>"
   Effect effect = Effect::kDeny;
   Severity severity = Severity::kNone;
-  std::string message;      // safe to show to the requester
-  std::string detail;       // governance and audit only
-  std::string mode;         // mandatory / default / advisory / domain
+  std::string message;  // safe to show to the requester
+  std::string detail;   // governance and audit only
+  PolicyMode mode = PolicyMode::kNone;
   bool obligation = false;  // from obligate(): adds masks/filters, grants nothing
   // The id of the waiver that turned this policy's deny into a warning (waivers.h); else empty.
   std::string waiver;
@@ -133,7 +156,7 @@ absl::string_view PolicyFaultTypeName(PolicyFault::Type type);
 struct PolicyTrace {
   std::string policy_id;
   std::string origin;
-  std::string mode;
+  PolicyMode mode = PolicyMode::kNone;
   // Lua VM instructions the check ran, counted by the budget hook (a multiple of its interval,
   // so an approximation for small checks).
   int64_t instructions = 0;

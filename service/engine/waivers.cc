@@ -244,7 +244,7 @@ void CheckWaivers(const std::vector<Waiver>& waivers, const std::vector<PolicyIn
     }
     const PolicyInfo& policy = *p->second;
     if (!policy.waivable) {
-      err(policy.mode == "mandatory"
+      err(policy.mode == PolicyMode::kMandatory
               ? absl::StrCat("policy ", policy.id, " is mandatory and not waivable (it would need ",
                              "`waivable = true` in its policy table)")
               : absl::StrCat("policy ", policy.id, " declares waivable = false"));

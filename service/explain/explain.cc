@@ -30,12 +30,14 @@ std::string DecidingLayer(const Decision& d, Kind kind) {
     return absl::StrCat("step 6, the bundle default for ", KindName(kind), " (",
                         EffectName(d.effect), "): no policy allowed or denied with severity error");
   }
-  if (std::string m = ids([&](const Reason& r) { return error_deny(r) && r.mode == "mandatory"; });
+  if (std::string m =
+          ids([&](const Reason& r) { return error_deny(r) && r.mode == PolicyMode::kMandatory; });
       !m.empty()) {
     return absl::StrCat("step 2, a mandatory deny (final): ", m);
   }
   if (d.effect == Effect::kAllow) {
-    if (std::string m = ids([&](const Reason& r) { return grant(r) && r.mode == "mandatory"; });
+    if (std::string m =
+            ids([&](const Reason& r) { return grant(r) && r.mode == PolicyMode::kMandatory; });
         !m.empty()) {
       return absl::StrCat("step 3, a mandatory allow (final, no domain can take it away): ", m);
     }
@@ -56,8 +58,9 @@ std::string FormatExplain(const Decision& d, Kind kind) {
   for (const PolicyTrace& p : d.trace->policies) {
     char time[32];
     std::snprintf(time, sizeof time, "%.3f ms", absl::ToDoubleMilliseconds(p.time));
-    absl::StrAppend(&out, "  ", ++n, ". ", p.policy_id, " [", p.origin, ", ", p.mode, "]  ", time,
-                    ", ", p.instructions < 1000 ? "<1000" : absl::StrCat("~", p.instructions),
+    absl::StrAppend(&out, "  ", ++n, ". ", p.policy_id, " [", p.origin, ", ",
+                    PolicyModeName(p.mode), "]  ", time, ", ",
+                    p.instructions < 1000 ? "<1000" : absl::StrCat("~", p.instructions),
                     " instructions\n");
     if (!p.fault.empty()) absl::StrAppend(&out, "       could not decide: ", p.fault, "\n");
     if (p.findings.empty() && p.fault.empty()) absl::StrAppend(&out, "       no finding\n");

@@ -411,7 +411,7 @@ grpc::Status PolicyServiceImpl::ListPolicies(grpc::ServerContext* ctx,
     info->set_id(p.id);
     info->set_description(p.description);
     for (Kind k : p.kinds) info->add_kinds(std::string(KindName(k)));
-    info->set_mode(p.mode);
+    info->set_mode(std::string(PolicyModeName(p.mode)));
     info->set_severity(std::string(SeverityName(p.severity)));
     info->set_overrides(p.overrides);
     info->set_origin(p.origin());
