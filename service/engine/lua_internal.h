@@ -1,6 +1,6 @@
-// Internals of the Lua sandbox shared by lua_sandbox.cc, lua_view.cc and lua_library.cc. Not
-// for use outside service/engine. Every function here that touches the Lua stack must be
-// called inside lua_pcall and says what it pushes.
+// Internals of the Lua sandbox shared by lua_sandbox.cc, lua_view.cc, lua_library.cc and
+// lua_adapter.cc. Not for use outside service/engine. Every function here that touches the Lua
+// stack must be called inside lua_pcall and says what it pushes.
 #ifndef ARBITER_SERVICE_ENGINE_LUA_INTERNAL_H_
 #define ARBITER_SERVICE_ENGINE_LUA_INTERNAL_H_
 
@@ -13,8 +13,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "re2/re2.h"
 #include "service/engine/bundle.h"
+#include "service/engine/lua_helpers/regex.h"
 #include "service/engine/lua_sandbox.h"
 #include "service/value/value.h"
 
@@ -60,8 +60,13 @@ struct LuaSandbox::Context {
   std::vector<std::string>* prints = nullptr;
   size_t print_bytes = 0;
   LineCoverage* coverage = nullptr;
-  // Compiled RE2 patterns, bounded (see lua_library.cc).
-  absl::flat_hash_map<std::string, std::unique_ptr<re2::RE2>> regex_cache;
+  // Compiled RE2 patterns, bounded and charged to mem_used (lua_helpers/regex.h).
+  lua_helpers::RegexCache regex_cache;
+  // What a helper call left for its binding to raise or push once the helper's own C++ objects
+  // are gone (lua_adapter.cc): owned here, not by the C function's frame, so that a raise while
+  // pushing it skips no destructor. Reused across calls.
+  std::string helper_error;
+  std::string helper_text;
   ~Context();
 };
 
@@ -81,6 +86,11 @@ std::string CleanText(absl::string_view s, size_t cap);
 // no hook fires inside them.
 void CheckDeadline(lua_State* L);
 
+// CheckDeadline without the raise: true (with the abort recorded and the hook made sticky, which
+// raise nothing) when the time is up; AbortText is then the message to raise.
+bool OutOfTime(lua_State* L);
+const char* AbortText(lua_State* L);
+
 // Installs the safe library, the patched string library, the view and finding metatables and
 // the helpers into the registry. Pushes nothing.
 // The caps it applies (string.rep, pattern subjects) are read from the state's Context.
@@ -92,6 +102,17 @@ void EndEvaluation(lua_State* L);
 // Pushes a new, empty policy environment whose locked metatable falls back to the safe library.
 void PushPolicyEnv(lua_State* L);
 
+// Replaces the table at the top of the stack with a read-only proxy of it.
+void MakeReadOnlyProxy(lua_State* L);
+
+// lua_adapter.cc: the helpers. SetHelpers sets re, semver, list, get, duration, percent,
+// has_role, has_any_role and in_group into the table at `safe`; PatchStringLibrary guards the
+// real string table's find/match/gmatch/gsub/format/rep and removes dump; PushGuardedSort pushes
+// a table.sort that guards the one in the table at `table_lib`. They push nothing else.
+void SetHelpers(lua_State* L, int safe);
+void PatchStringLibrary(lua_State* L, int string_lib);
+void PushGuardedSort(lua_State* L, int table_lib);
+
 // Pushes a read-only view of `v` (lists and maps become userdata views; scalars are pushed as
 // Lua values). `v` must outlive the current check call.
 void PushView(lua_State* L, const Value* v);
@@ -99,6 +120,10 @@ void PushView(lua_State* L, const Value* v);
 // The Value behind the view at `idx`, or nullptr when it is not a live view. Raises a Lua error
 // for a view whose call has ended.
 const Value* ToView(lua_State* L, int idx);
+
+// ToView without the raise: kDead for a view whose call has ended; `*value` is set for kLive.
+enum class ViewState { kNone, kLive, kDead };
+ViewState PeekView(lua_State* L, int idx, const Value** value);
 
 // True when the value at `idx` is a finding table made by allow/deny/warn/obligate.
 bool IsFinding(lua_State* L, int idx);

@@ -84,7 +84,7 @@ void Hook(lua_State* L, lua_Debug* ar) {
 
 }  // namespace
 
-void lua_internal::CheckDeadline(lua_State* L) {
+bool lua_internal::OutOfTime(lua_State* L) {
   Ctx* c = lua_internal::GetCtx(L);
   if (c->abort == Ctx::Abort::kNone) {
     const absl::Time now = absl::Now();
@@ -93,11 +93,19 @@ void lua_internal::CheckDeadline(lua_State* L) {
     } else if (now > c->deadline) {
       c->abort = Ctx::Abort::kTimeout;
     } else {
-      return;
+      return false;
     }
     lua_sethook(L, Hook, LUA_MASKCOUNT, 1);  // sticky, as in Hook
   }
-  luaL_error(L, "%s", AbortMessage(c->abort));
+  return true;
+}
+
+const char* lua_internal::AbortText(lua_State* L) {
+  return AbortMessage(lua_internal::GetCtx(L)->abort);
+}
+
+void lua_internal::CheckDeadline(lua_State* L) {
+  if (OutOfTime(L)) luaL_error(L, "%s", AbortText(L));
 }
 
 namespace {

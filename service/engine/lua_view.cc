@@ -218,17 +218,24 @@ void EndEvaluation(lua_State* L) {
 
 void PushView(lua_State* L, const Value* v) { PushValue(L, *v); }
 
-const Value* ToView(lua_State* L, int idx) {
-  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return nullptr;
+ViewState PeekView(lua_State* L, int idx, const Value** value) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return ViewState::kNone;
   Ctx* c = GetCtx(L);
   bool is_view = lua_topointer(L, -1) == c->view_meta;
   lua_pop(L, 1);
-  if (!is_view) return nullptr;
+  if (!is_view) return ViewState::kNone;
   auto* view = static_cast<View*>(lua_touserdata(L, idx));
-  if (view->generation != 0 && view->generation != c->generation) {
+  if (view->generation != 0 && view->generation != c->generation) return ViewState::kDead;
+  *value = view->value;
+  return ViewState::kLive;
+}
+
+const Value* ToView(lua_State* L, int idx) {
+  const Value* v = nullptr;
+  if (PeekView(L, idx, &v) == ViewState::kDead) {
     luaL_error(L, "a request view was kept beyond the check call that received it");
   }
-  return view->value;
+  return v;
 }
 
 std::string CleanText(absl::string_view s, size_t cap) {

@@ -1,0 +1,554 @@
+// The adapter between Lua and the helper library (lua_helpers/): the one place where a helper's
+// arguments are read off the Lua stack, its result pushed and its error raised.
+//
+// Why it is built this way. Lua raises errors with longjmp (Debian's liblua5.4 is compiled as
+// C), which unwinds the C stack without running C++ destructors: a skipped destructor leaks (a
+// std::string's buffer, a Status's message, an RE2 program) or corrupts, and the C++ standard
+// makes any longjmp over an object with a non-trivial destructor undefined behaviour. Almost
+// every Lua API call can raise: a memory error while pushing a string, a type error in
+// luaL_check*, a dead request view, the time budget. So every binding here runs in three
+// phases, and this is the only file that has to get them right:
+//   1. Read: luaL_check* and the readers below turn the arguments into plain values (Arg,
+//      string_view, numbers), all trivially destructible; a raise here skips nothing.
+//   2. Compute: Run() calls the helper in a scope of its own and makes no Lua call that can
+//      raise. The result is copied out into trivially destructible locals (or into the state's
+//      Context, which outlives the call); an error's message goes into the Context too.
+//   3. Push, or raise the error: after every C++ object of phase 2 has been destroyed.
+// Helpers themselves never see a lua_State, so they use std::string, StatusOr and RAII freely.
+//
+// The guarded string and table functions are here too: they price a call with a helper
+// (lua_helpers/guards.h) before handing it to Lua's own function.
+#include <type_traits>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/string_view.h"
+#include "service/engine/lua_helpers/arg.h"
+#include "service/engine/lua_helpers/duration.h"
+#include "service/engine/lua_helpers/get.h"
+#include "service/engine/lua_helpers/guards.h"
+#include "service/engine/lua_helpers/lists.h"
+#include "service/engine/lua_helpers/regex.h"
+#include "service/engine/lua_helpers/roles.h"
+#include "service/engine/lua_helpers/semver.h"
+#include "service/engine/lua_internal.h"
+
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+}
+
+namespace arbiter::lua_internal {
+namespace {
+
+namespace h = lua_helpers;
+using h::Arg;
+
+// What phase 1 and phase 3 hold across the raising Lua calls.
+static_assert(std::is_trivially_destructible_v<Arg>);
+static_assert(std::is_trivially_destructible_v<h::Captures>);
+static_assert(std::is_trivially_destructible_v<absl::string_view>);
+static_assert(std::is_trivially_destructible_v<std::optional<absl::string_view>>);
+
+// --- Phase 2. ---
+
+[[noreturn]] void RaiseHelperError(lua_State* L) {
+  const std::string& message = GetCtx(L)->helper_error;
+  lua_pushlstring(L, message.data(), message.size());
+  lua_error(L);
+  __builtin_unreachable();
+}
+
+// Runs `compute` (the helper call, copying its result out; see the top of the file) and raises
+// its error, if any, once the objects it made are gone. `compute` returns an absl::Status.
+template <typename F>
+void Run(lua_State* L, const F& compute) {
+  static_assert(std::is_trivially_destructible_v<F>, "capture by reference");
+  bool failed;
+  {
+    absl::Status status = compute();
+    failed = !status.ok();
+    if (failed) GetCtx(L)->helper_error.assign(status.message().data(), status.message().size());
+  }
+  if (failed) RaiseHelperError(L);
+}
+
+// --- Phase 1: reading arguments. ---
+
+Arg ReadValue(lua_State* L, int idx, int type, const h::Table* table);
+
+// A Lua table on the stack, read with raw accesses only: lua_rawlen and lua_rawgeti run no
+// metamethod and allocate nothing, so they cannot raise, and may run in phase 2. The element
+// read is pushed and popped again: a C function has LUA_MINSTACK free slots, and no binding
+// holds more than a few of them.
+class StackTable final : public h::Table {
+ public:
+  void Bind(lua_State* L, int idx) {
+    L_ = L;
+    idx_ = lua_absindex(L, idx);
+  }
+  int64_t RawLen() const override { return static_cast<int64_t>(lua_rawlen(L_, idx_)); }
+  Arg RawGet(int64_t i) const override {
+    int type = lua_rawgeti(L_, idx_, static_cast<lua_Integer>(i));
+    Arg a = ReadValue(L_, -1, type, nullptr);  // the table keeps the element alive
+    lua_pop(L_, 1);
+    return a;
+  }
+
+ private:
+  lua_State* L_ = nullptr;
+  int idx_ = 0;
+};
+static_assert(std::is_trivially_destructible_v<StackTable>);
+
+// The value at `idx`, of Lua type `type`, as an Arg, without raising (a dead view is
+// kDeadView). A table becomes a kTable read through `table` (bound by the caller), or through
+// nothing when `table` is null.
+Arg ReadValue(lua_State* L, int idx, int type, const h::Table* table) {
+  Arg a;
+  switch (type) {
+    case LUA_TNONE:
+    case LUA_TNIL:
+      return a;
+    case LUA_TBOOLEAN:
+      return Arg::Bool(lua_toboolean(L, idx));
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) return Arg::Int(lua_tointeger(L, idx));
+      return Arg::Double(lua_tonumber(L, idx));
+    case LUA_TSTRING: {
+      size_t n;
+      const char* s = lua_tolstring(L, idx, &n);  // a string already: no conversion
+      return Arg::String(absl::string_view(s, n));
+    }
+    case LUA_TTABLE:
+      a.kind = Arg::Kind::kTable;
+      a.table = table;
+      a.identity = lua_topointer(L, idx);
+      return a;
+    case LUA_TUSERDATA: {
+      const Value* v = nullptr;
+      switch (PeekView(L, idx, &v)) {
+        case ViewState::kLive:
+          a.kind = Arg::Kind::kView;
+          a.view = v;
+          return a;
+        case ViewState::kDead:
+          a.kind = Arg::Kind::kDeadView;
+          break;
+        case ViewState::kNone:
+          a.kind = Arg::Kind::kOther;
+          break;
+      }
+      a.identity = lua_topointer(L, idx);
+      return a;
+    }
+    default:
+      a.kind = Arg::Kind::kOther;
+      a.identity = lua_topointer(L, idx);
+      return a;
+  }
+}
+
+// Argument `idx`; a table argument is read through `*table`.
+Arg ReadArg(lua_State* L, int idx, StackTable* table) {
+  const int type = lua_type(L, idx);
+  if (type == LUA_TTABLE) table->Bind(L, idx);
+  return ReadValue(L, idx, type, table);
+}
+
+// Argument `idx` as text: a string, or a number converted in place (which may raise a memory
+// error: phase 1 only). nullopt for anything else.
+std::optional<absl::string_view> ReadText(lua_State* L, int idx) {
+  size_t n;
+  const char* s = lua_tolstring(L, idx, &n);
+  if (s == nullptr) return std::nullopt;
+  return absl::string_view(s, n);
+}
+
+// The principal argument's `field` as the role helpers read it (roles.h): from a view in place,
+// from a table by a raw get (the value stays pushed for the call), nil for anything else. Raises
+// for a dead view, as any use of one does.
+Arg ReadPrincipalField(lua_State* L, int idx, const char* field, StackTable* table) {
+  if (const Value* v = ToView(L, idx)) return h::PrincipalField(*v, field);
+  if (lua_type(L, idx) != LUA_TTABLE) return Arg();
+  lua_pushstring(L, field);
+  lua_rawget(L, idx);
+  return ReadArg(L, -1, table);
+}
+
+// --- re. ---
+
+h::RegexBudget Budget(lua_State* L, const absl::FunctionRef<absl::Status()>& clock) {
+  Ctx* c = GetCtx(L);
+  return h::RegexBudget{&c->mem_used, c->mem_limit, c->limits.max_string_bytes, clock};
+}
+
+absl::Status Clock(lua_State* L) {
+  return OutOfTime(L) ? absl::DeadlineExceededError(AbortText(L)) : absl::OkStatus();
+}
+
+template <RE2::Anchor kAnchor>
+int RegexTest(lua_State* L) {
+  std::optional<absl::string_view> pattern = ReadText(L, 1), subject = ReadText(L, 2);
+  bool matched = false;
+  Run(L, [&] {
+    auto clock = [L] { return Clock(L); };
+    absl::StatusOr<bool> r =
+        h::RegexTest(GetCtx(L)->regex_cache, Budget(L, clock), pattern, subject, kAnchor);
+    if (r.ok()) matched = *r;
+    return r.status();
+  });
+  lua_pushboolean(L, matched);
+  return 1;
+}
+
+int RegexCaptures(lua_State* L) {
+  std::optional<absl::string_view> pattern = ReadText(L, 1), subject = ReadText(L, 2);
+  bool matched = false;
+  h::Captures captures;
+  Run(L, [&] {
+    auto clock = [L] { return Clock(L); };
+    absl::StatusOr<std::optional<h::Captures>> r =
+        h::RegexCaptures(GetCtx(L)->regex_cache, Budget(L, clock), pattern, subject);
+    if (r.ok() && r->has_value()) {
+      matched = true;
+      captures = **r;
+    }
+    return r.status();
+  });
+  if (!matched) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, captures.count, 0);
+  for (int i = 1; i <= captures.count; ++i) {
+    absl::string_view g = captures.groups[static_cast<size_t>(i - 1)];
+    if (g.data() == nullptr) {
+      lua_pushboolean(L, 0);  // a group that took no part in the match
+    } else {
+      lua_pushlstring(L, g.data(), g.size());
+    }
+    lua_rawseti(L, -2, i);
+  }
+  return 1;
+}
+
+// --- semver. ---
+
+int SemverParse(lua_State* L) {
+  StackTable t;
+  Arg v = ReadArg(L, 1, &t);
+  bool ok = false;
+  int64_t major = 0, minor = 0, patch = 0;
+  Run(L, [&] {
+    std::optional<SemVer> parsed = h::ParseVersion(v);
+    if (parsed) {
+      ok = true;
+      major = parsed->major;
+      minor = parsed->minor;
+      patch = parsed->patch;
+      GetCtx(L)->helper_text.swap(parsed->prerelease);
+    }
+    return absl::OkStatus();
+  });
+  if (!ok) {
+    lua_pushnil(L);
+    return 1;
+  }
+  const std::string& prerelease = GetCtx(L)->helper_text;
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, major);
+  lua_setfield(L, -2, "major");
+  lua_pushinteger(L, minor);
+  lua_setfield(L, -2, "minor");
+  lua_pushinteger(L, patch);
+  lua_setfield(L, -2, "patch");
+  lua_pushlstring(L, prerelease.data(), prerelease.size());
+  lua_setfield(L, -2, "prerelease");
+  return 1;
+}
+
+int SemverValid(lua_State* L) {
+  StackTable t;
+  Arg v = ReadArg(L, 1, &t);
+  bool ok = false;
+  Run(L, [&] {
+    ok = h::ParseVersion(v).has_value();
+    return absl::OkStatus();
+  });
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+int SemverCompare(lua_State* L) {
+  StackTable ta, tb;
+  Arg a = ReadArg(L, 1, &ta), b = ReadArg(L, 2, &tb);
+  int cmp = 0;
+  Run(L, [&] {
+    absl::StatusOr<int> r = h::CompareVersions(a, b);
+    if (r.ok()) cmp = *r;
+    return r.status();
+  });
+  lua_pushinteger(L, cmp);
+  return 1;
+}
+
+int SemverBump(lua_State* L) {
+  StackTable ta, tb;
+  Arg a = ReadArg(L, 1, &ta), b = ReadArg(L, 2, &tb);
+  absl::string_view bump;  // static text
+  Run(L, [&] {
+    absl::StatusOr<absl::string_view> r = h::BumpBetween(a, b);
+    if (r.ok()) bump = *r;
+    return r.status();
+  });
+  lua_pushlstring(L, bump.data(), bump.size());
+  return 1;
+}
+
+// --- duration, percent. ---
+
+template <std::optional<double> (*kHelper)(const Arg&)>
+int NumberOrNil(lua_State* L) {
+  StackTable t;
+  Arg v = ReadArg(L, 1, &t);
+  std::optional<double> d;
+  Run(L, [&] {
+    d = kHelper(v);
+    return absl::OkStatus();
+  });
+  if (d.has_value()) {
+    lua_pushnumber(L, *d);
+  } else {
+    lua_pushnil(L);
+  }
+  return 1;
+}
+
+// --- list, roles. ---
+
+// A helper of two arguments giving a boolean.
+template <absl::StatusOr<bool> (*kHelper)(const Arg&, const Arg&)>
+int Bool2(lua_State* L, const Arg& a, const Arg& b) {
+  bool result = false;
+  Run(L, [&] {
+    absl::StatusOr<bool> r = kHelper(a, b);
+    if (r.ok()) result = *r;
+    return r.status();
+  });
+  lua_pushboolean(L, result);
+  return 1;
+}
+
+template <absl::StatusOr<bool> (*kHelper)(const Arg&, const Arg&)>
+int ListBinary(lua_State* L) {
+  StackTable ta, tb;
+  Arg a = ReadArg(L, 1, &ta), b = ReadArg(L, 2, &tb);
+  return Bool2<kHelper>(L, a, b);
+}
+
+int ListLen(lua_State* L) {
+  StackTable t;
+  Arg list = ReadArg(L, 1, &t);
+  int n = 0;
+  Run(L, [&] {
+    absl::StatusOr<int> r = h::ListLen(list);
+    if (r.ok()) n = *r;
+    return r.status();
+  });
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+// has_role(p, r), in_group(p, g): p's `kField` list holds argument 2 (which must be given).
+template <const char* kField, absl::StatusOr<bool> (*kHelper)(const Arg&, const Arg&)>
+int PrincipalTest(lua_State* L) {
+  luaL_checkany(L, 2);
+  StackTable tl, tx;
+  Arg list = ReadPrincipalField(L, 1, kField, &tl);
+  Arg x = ReadArg(L, 2, &tx);
+  return Bool2<kHelper>(L, list, x);
+}
+
+int HasAnyRole(lua_State* L) {
+  StackTable tl, tw;
+  Arg roles = ReadPrincipalField(L, 1, h::kRolesField, &tl);
+  Arg wanted = ReadArg(L, 2, &tw);
+  return Bool2<h::HasAnyRole>(L, roles, wanted);
+}
+
+// --- get. ---
+
+void PushFound(lua_State* L, const Value* found) {
+  if (found == nullptr) {
+    lua_pushnil(L);
+  } else {
+    PushView(L, found);
+  }
+}
+
+// On a view the whole walk is the helper's (the hot path). Steps through Lua tables are taken
+// here, as Lua lookups (they may raise: no C++ object is alive); at the first request view met
+// the rest of the path is the helper's.
+int GetPath(lua_State* L) {
+  size_t n;
+  const char* path = luaL_checklstring(L, 2, &n);
+  const Value* root = nullptr;
+  if (PeekView(L, 1, &root) == ViewState::kLive) {
+    // (An empty path gives the root, whose view is argument 1 itself: one view per value.)
+    PushFound(L, h::GetPath(*root, absl::string_view(path, n)));
+    return 1;
+  }
+  lua_settop(L, 2);
+  lua_pushvalue(L, 1);  // the current value, at index 3
+  h::PathKeys keys(absl::string_view(path, n));
+  absl::string_view rest = keys.rest(), key;
+  for (; keys.Next(&key); rest = keys.rest()) {
+    if (const Value* v = ToView(L, 3)) {
+      PushFound(L, h::GetPath(*v, rest));
+      return 1;
+    }
+    if (lua_type(L, 3) != LUA_TTABLE) {
+      lua_pushnil(L);
+      return 1;
+    }
+    lua_pushlstring(L, key.data(), key.size());
+    int64_t index;
+    if (lua_gettable(L, 3) == LUA_TNIL && absl::SimpleAtoi(key, &index)) {
+      lua_pop(L, 1);
+      lua_geti(L, 3, index);
+    }
+    lua_replace(L, 3);
+  }
+  lua_pushvalue(L, 3);
+  return 1;
+}
+
+// --- The guarded string and table functions. ---
+
+// Calls the original function (upvalue 1) with this call's arguments.
+int CallOriginal(lua_State* L, int results) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, results);
+  return results == LUA_MULTRET ? lua_gettop(L) : results;
+}
+
+// Wraps find/match/gmatch/gsub (upvalue 1: the original). upvalue 2: 1 when argument 4 may ask
+// for a plain find; upvalue 3: 1 when a leading '^' anchors the pattern (not for gmatch).
+int GuardedPatternCall(lua_State* L) {
+  size_t n, plen;
+  luaL_checklstring(L, 1, &n);
+  const char* p = luaL_checklstring(L, 2, &plen);
+  CheckDeadline(L);
+  const bool plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);
+  const bool may_anchor = lua_toboolean(L, lua_upvalueindex(3));
+  const size_t max_subject = GetCtx(L)->limits.max_pattern_subject_bytes;
+  Run(L, [&] {
+    return h::CheckPatternCall(n, absl::string_view(p, plen), plain, may_anchor, max_subject);
+  });
+  return CallOriginal(L, LUA_MULTRET);
+}
+
+int GuardedSort(lua_State* L) {
+  CheckDeadline(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const bool lua_comparator = lua_type(L, 2) == LUA_TFUNCTION && !lua_iscfunction(L, 2);
+  const int64_t length = lua_comparator ? 0 : luaL_len(L, 1);
+  Run(L, [&] { return h::CheckSort(length, lua_comparator); });
+  return CallOriginal(L, 0);
+}
+
+// string.format's cost is its output, bounded by the memory ceiling; the clock is checked so
+// that a loop of large formats cannot run on between hooks.
+int GuardedFormat(lua_State* L) {
+  CheckDeadline(L);
+  return CallOriginal(L, LUA_MULTRET);
+}
+
+int GuardedRep(lua_State* L) {
+  CheckDeadline(L);
+  size_t l, lsep = 0;
+  luaL_checklstring(L, 1, &l);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &lsep);
+  const size_t max = GetCtx(L)->limits.max_string_bytes;
+  Run(L, [&] { return h::CheckRep(l, n, lsep, max); });
+  return CallOriginal(L, 1);
+}
+
+void PushFunctionTable(lua_State* L, const luaL_Reg* fns) {
+  lua_newtable(L);
+  luaL_setfuncs(L, fns, 0);
+  MakeReadOnlyProxy(L);
+}
+
+}  // namespace
+
+void SetHelpers(lua_State* L, int safe) {
+  static const luaL_Reg kRe[] = {{"match", RegexTest<RE2::ANCHOR_BOTH>},
+                                 {"find", RegexTest<RE2::UNANCHORED>},
+                                 {"captures", RegexCaptures},
+                                 {nullptr, nullptr}};
+  PushFunctionTable(L, kRe);
+  lua_setfield(L, safe, "re");
+
+  static const luaL_Reg kSemver[] = {{"parse", SemverParse},
+                                     {"valid", SemverValid},
+                                     {"compare", SemverCompare},
+                                     {"bump", SemverBump},
+                                     {nullptr, nullptr}};
+  PushFunctionTable(L, kSemver);
+  lua_setfield(L, safe, "semver");
+
+  static const luaL_Reg kList[] = {{"contains", ListBinary<h::ListContains>},
+                                   {"intersects", ListBinary<h::ListIntersects>},
+                                   {"len", ListLen},
+                                   {nullptr, nullptr}};
+  PushFunctionTable(L, kList);
+  lua_setfield(L, safe, "list");
+
+  static const luaL_Reg kTop[] = {{"get", GetPath},
+                                  {"duration", NumberOrNil<h::Duration>},
+                                  {"percent", NumberOrNil<h::Percent>},
+                                  {"has_role", PrincipalTest<h::kRolesField, h::HasRole>},
+                                  {"has_any_role", HasAnyRole},
+                                  {"in_group", PrincipalTest<h::kGroupsField, h::InGroup>},
+                                  {nullptr, nullptr}};
+  lua_pushvalue(L, safe);
+  luaL_setfuncs(L, kTop, 0);
+  lua_pop(L, 1);
+}
+
+void PatchStringLibrary(lua_State* L, int string_lib) {
+  lua_pushnil(L);
+  lua_setfield(L, string_lib, "dump");
+  struct {
+    const char* name;
+    bool plain_arg;
+    bool may_anchor;
+  } const kPatterned[] = {{"find", true, true},
+                          {"match", false, true},
+                          {"gmatch", false, false},
+                          {"gsub", false, true}};
+  for (const auto& f : kPatterned) {
+    lua_getfield(L, string_lib, f.name);
+    lua_pushboolean(L, f.plain_arg);
+    lua_pushboolean(L, f.may_anchor);
+    lua_pushcclosure(L, GuardedPatternCall, 3);
+    lua_setfield(L, string_lib, f.name);
+  }
+  lua_getfield(L, string_lib, "format");
+  lua_pushcclosure(L, GuardedFormat, 1);
+  lua_setfield(L, string_lib, "format");
+  lua_getfield(L, string_lib, "rep");
+  lua_pushcclosure(L, GuardedRep, 1);
+  lua_setfield(L, string_lib, "rep");
+}
+
+void PushGuardedSort(lua_State* L, int table_lib) {
+  lua_getfield(L, table_lib, "sort");
+  lua_pushcclosure(L, GuardedSort, 1);
+}
+
+}  // namespace arbiter::lua_internal

@@ -1,0 +1,72 @@
+#include "service/engine/lua_helpers/arg.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace arbiter::lua_helpers {
+namespace {
+
+// Lua's F2Ieq conversion: the integer a float is exactly, if any.
+bool FloatToInteger(double d, int64_t* out) {
+  if (std::floor(d) != d) return false;
+  // [-2^63, 2^63): the range lua_numbertointeger accepts.
+  if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return false;
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+}  // namespace
+
+Arg Arg::Of(const Value& v) {
+  switch (v.type()) {
+    case Value::Type::kNull:
+      return Arg();
+    case Value::Type::kBool:
+      return Bool(v.as_bool());
+    case Value::Type::kInt:
+      return Int(v.as_int());
+    case Value::Type::kDouble:
+      return Double(v.as_double());
+    case Value::Type::kString:
+      return String(v.as_string());
+    case Value::Type::kList:
+    case Value::Type::kMap:
+      break;
+  }
+  Arg a;
+  a.kind = Kind::kView;
+  a.view = &v.Get();  // what a view of `v` points to (lua_view.cc)
+  return a;
+}
+
+bool RawEqual(const Arg& a, const Arg& b) {
+  using K = Arg::Kind;
+  if (a.is_number() && b.is_number()) {
+    if (a.kind == K::kInt && b.kind == K::kInt) return a.integer == b.integer;
+    if (a.kind == K::kDouble && b.kind == K::kDouble) return a.number == b.number;
+    const Arg& i = a.kind == K::kInt ? a : b;
+    const Arg& d = a.kind == K::kInt ? b : a;
+    int64_t n;
+    return FloatToInteger(d.number, &n) && n == i.integer;
+  }
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case K::kNil:
+      return true;
+    case K::kBool:
+      return a.boolean == b.boolean;
+    case K::kString:
+      return a.string == b.string;
+    case K::kView:
+      return a.view == b.view;
+    default:
+      return a.identity == b.identity;
+  }
+}
+
+absl::Status DeadViewError() {
+  return absl::FailedPreconditionError(
+      "a request view was kept beyond the check call that received it");
+}
+
+}  // namespace arbiter::lua_helpers

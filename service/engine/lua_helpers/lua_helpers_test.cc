@@ -1,0 +1,340 @@
+// The Lua helpers as plain functions, without a Lua state: what each returns for the values a
+// policy can pass, and the errors it gives. (sandbox_test.cc covers the same helpers through
+// policies, with the adapter between.)
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "service/engine/lua_helpers/arg.h"
+#include "service/engine/lua_helpers/duration.h"
+#include "service/engine/lua_helpers/get.h"
+#include "service/engine/lua_helpers/guards.h"
+#include "service/engine/lua_helpers/lists.h"
+#include "service/engine/lua_helpers/regex.h"
+#include "service/engine/lua_helpers/roles.h"
+#include "service/engine/lua_helpers/semver.h"
+#include "service/value/parse.h"
+
+namespace arbiter::lua_helpers {
+namespace {
+
+// A Lua table's array part, as the adapter would show it.
+class VectorTable final : public Table {
+ public:
+  explicit VectorTable(std::vector<Arg> items) : items_(std::move(items)) {}
+  int64_t RawLen() const override { return static_cast<int64_t>(items_.size()); }
+  Arg RawGet(int64_t i) const override {
+    return i >= 1 && i <= RawLen() ? items_[static_cast<size_t>(i - 1)] : Arg();
+  }
+  Arg AsArg() const {
+    Arg a;
+    a.kind = Arg::Kind::kTable;
+    a.table = this;
+    a.identity = this;
+    return a;
+  }
+
+ private:
+  std::vector<Arg> items_;
+};
+
+Value Json(absl::string_view text) {
+  absl::StatusOr<Value> v = ParseJson(text, "test.json");
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *std::move(v) : Value();
+}
+
+Arg Other(const void* identity, Arg::Kind kind = Arg::Kind::kOther) {
+  Arg a;
+  a.kind = kind;
+  a.identity = identity;
+  return a;
+}
+
+TEST(ArgTest, RawEqualFollowsLua) {
+  EXPECT_TRUE(RawEqual(Arg(), Arg()));
+  EXPECT_TRUE(RawEqual(Arg::Int(1), Arg::Double(1.0)));
+  EXPECT_TRUE(RawEqual(Arg::Double(2.0), Arg::Int(2)));
+  EXPECT_FALSE(RawEqual(Arg::Int(1), Arg::Double(1.5)));
+  // 2^53 + 1 has no exact double: Lua compares an integer and a float exactly, not as doubles.
+  EXPECT_FALSE(RawEqual(Arg::Int((int64_t{1} << 53) + 1), Arg::Double(9007199254740992.0)));
+  EXPECT_FALSE(RawEqual(Arg::Double(NAN), Arg::Double(NAN)));
+  EXPECT_FALSE(RawEqual(Arg::Int(1), Arg::String("1")));
+  EXPECT_TRUE(RawEqual(Arg::String("a"), Arg::String("a")));
+  EXPECT_FALSE(RawEqual(Arg::Bool(true), Arg::Bool(false)));
+  int x, y;
+  EXPECT_TRUE(RawEqual(Other(&x), Other(&x)));
+  EXPECT_FALSE(RawEqual(Other(&x), Other(&y)));
+  // A dead view is never the live view of the same data (the engine made a new one since).
+  EXPECT_FALSE(RawEqual(Other(&x, Arg::Kind::kDeadView), Other(&x)));
+  Value list = Json("[1, [2]]");
+  EXPECT_TRUE(RawEqual(Arg::Of(list.as_list()[1]), Arg::Of(list.as_list()[1])));
+  EXPECT_FALSE(RawEqual(Arg::Of(list.as_list()[1]), Arg::Of(list)));
+}
+
+TEST(ArgTest, ScalarEqualsComparesNumbersAsDoubles) {
+  EXPECT_TRUE(ScalarEquals(Arg::Int(2), Value(2.0)));
+  EXPECT_TRUE(ScalarEquals(Arg::Double(2.0), Value(2)));
+  EXPECT_TRUE(ScalarEquals(Arg::String("a"), Value("a")));
+  EXPECT_FALSE(ScalarEquals(Arg::String("2"), Value(2)));
+  EXPECT_TRUE(ScalarEquals(Arg::Bool(false), Value(false)));
+  EXPECT_FALSE(ScalarEquals(Arg(), Value()));
+  Value list = Json("[1]");
+  EXPECT_FALSE(ScalarEquals(Arg::Of(list), list));
+}
+
+TEST(ListsTest, TablesAndViews) {
+  Value roles = Json(R"(["analyst", "steward", 3])");
+  const Arg view = Arg::Of(roles);
+  VectorTable table({Arg::String("a"), Arg::Int(2)});
+  EXPECT_EQ(*ListLen(view), 3);
+  EXPECT_EQ(*ListLen(table.AsArg()), 2);
+  EXPECT_EQ(*ListLen(Arg()), 0);
+  EXPECT_EQ(*ListLen(Arg::Of(Json(R"({"a": 1})"))), 0);  // a map is not a list
+  EXPECT_TRUE(*ListContains(view, Arg::String("steward")));
+  EXPECT_TRUE(*ListContains(view, Arg::Double(3.0)));
+  EXPECT_FALSE(*ListContains(view, Arg::String("admin")));
+  EXPECT_TRUE(*ListContains(table.AsArg(), Arg::Double(2.0)));
+  EXPECT_FALSE(*ListContains(table.AsArg(), Arg::String("2")));
+  EXPECT_FALSE(*ListContains(Arg(), Arg::String("a")));
+  EXPECT_TRUE(*ListIntersects(table.AsArg(), Arg::Of(Json(R"(["x", 2])"))));
+  EXPECT_TRUE(*ListIntersects(view, VectorTable({Arg::String("analyst")}).AsArg()));
+  EXPECT_FALSE(*ListIntersects(view, table.AsArg()));
+  EXPECT_FALSE(*ListIntersects(VectorTable({}).AsArg(), Arg()));
+  // A table inside a table is compared by identity.
+  int t;
+  VectorTable nested({Other(&t, Arg::Kind::kTable)});
+  EXPECT_TRUE(*ListContains(nested.AsArg(), Other(&t, Arg::Kind::kTable)));
+}
+
+TEST(ListsTest, DeadViewsFailWhereTheyAreUsedAsLists) {
+  int stale;
+  const Arg dead = Other(&stale, Arg::Kind::kDeadView);
+  EXPECT_TRUE(absl::StrContains(ListLen(dead).status().message(), "kept beyond the check call"));
+  EXPECT_FALSE(ListContains(dead, Arg::String("a")).ok());
+  // As an element it is only compared; as an empty list's partner it is never reached.
+  EXPECT_TRUE(*ListContains(VectorTable({dead}).AsArg(), dead));
+  EXPECT_FALSE(*ListIntersects(VectorTable({}).AsArg(), dead));
+  EXPECT_FALSE(ListIntersects(VectorTable({Arg::String("a")}).AsArg(), dead).ok());
+}
+
+TEST(RolesTest, PrincipalFields) {
+  Value principal = Json(R"({"id": "ana", "roles": ["analyst"], "groups": ["everyone"]})");
+  Arg roles = PrincipalField(principal, kRolesField);
+  EXPECT_TRUE(*HasRole(roles, Arg::String("analyst")));
+  EXPECT_FALSE(*HasRole(roles, Arg::String("admin")));
+  EXPECT_TRUE(*InGroup(PrincipalField(principal, kGroupsField), Arg::String("everyone")));
+  EXPECT_TRUE(*HasAnyRole(roles, VectorTable({Arg::String("x"), Arg::String("analyst")}).AsArg()));
+  EXPECT_FALSE(*HasAnyRole(roles, VectorTable({Arg::String("x")}).AsArg()));
+  EXPECT_EQ(PrincipalField(principal, "missing").kind, Arg::Kind::kNil);
+  EXPECT_EQ(PrincipalField(Json("[1]"), kRolesField).kind, Arg::Kind::kNil);
+  // A role list that is a string holds nothing.
+  EXPECT_FALSE(*HasRole(PrincipalField(principal, "id"), Arg::String("ana")));
+}
+
+TEST(GetTest, PathKeysSkipEmptyKeys) {
+  std::vector<std::string> keys;
+  PathKeys k(".a..b.1.");
+  absl::string_view key;
+  while (k.Next(&key)) keys.emplace_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "b", "1"}));
+  EXPECT_EQ(k.rest(), "");
+  PathKeys empty("");
+  EXPECT_FALSE(empty.Next(&key));
+}
+
+TEST(GetTest, WalksMapsAndLists) {
+  Value v = Json(R"({"a": {"b": [10, {"c": "deep"}]}, "n": null})");
+  ASSERT_NE(GetPath(v, "a.b.2.c"), nullptr);
+  EXPECT_EQ(GetPath(v, "a.b.2.c")->as_string(), "deep");
+  EXPECT_EQ(GetPath(v, "a.b.1")->as_int(), 10);
+  EXPECT_EQ(GetPath(v, ""), &v);
+  EXPECT_EQ(GetPath(v, "a.b.0"), nullptr);
+  EXPECT_EQ(GetPath(v, "a.b.3"), nullptr);
+  EXPECT_EQ(GetPath(v, "a.b.x"), nullptr);
+  EXPECT_EQ(GetPath(v, "a.b.1.c"), nullptr);  // through a scalar
+  EXPECT_EQ(GetPath(v, "missing"), nullptr);
+  EXPECT_TRUE(GetPath(v, "n")->is_null());
+}
+
+TEST(DurationTest, UnitsAndNumbers) {
+  EXPECT_EQ(Duration(Arg::String("1h30m")), 5400.0);
+  EXPECT_EQ(Duration(Arg::String("250ms")), 0.25);
+  EXPECT_EQ(Duration(Arg::String("2w")), 1209600.0);
+  EXPECT_EQ(Duration(Arg::String("7y")), 7.0 * 365 * 86400);
+  EXPECT_EQ(Duration(Arg::Int(42)), 42.0);
+  EXPECT_EQ(Duration(Arg::String("5")), std::nullopt);
+  EXPECT_EQ(Duration(Arg::String("-1h")), std::nullopt);
+  EXPECT_EQ(Duration(Arg::String("")), std::nullopt);
+  EXPECT_EQ(Duration(Arg::String(std::string(65, '1'))), std::nullopt);
+  EXPECT_EQ(Duration(Arg::String(absl::string_view("5m\0junk", 7))), std::nullopt);
+  EXPECT_EQ(Duration(Arg()), std::nullopt);
+}
+
+TEST(DurationTest, Percent) {
+  EXPECT_EQ(Percent(Arg::String("99.5%")), 99.5);
+  EXPECT_EQ(Percent(Arg::Double(99.9)), 99.9);
+  EXPECT_EQ(Percent(Arg::String("99.5")), std::nullopt);
+  EXPECT_EQ(Percent(Arg::String("%")), std::nullopt);
+  EXPECT_EQ(Percent(Arg::String("inf%")), std::nullopt);
+  EXPECT_EQ(Percent(Arg::Bool(true)), std::nullopt);
+}
+
+TEST(SemverTest, VersionsFromStringsAndNumbers) {
+  std::optional<SemVer> v = ParseVersion(Arg::String("v1.2.3-rc.1"));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->major, 1);
+  EXPECT_EQ(v->patch, 3);
+  EXPECT_EQ(v->prerelease, "rc.1");
+  EXPECT_TRUE(ParseVersion(Arg::Int(2)).has_value());
+  ASSERT_TRUE(ParseVersion(Arg::Double(1.5)).has_value());
+  EXPECT_EQ(ParseVersion(Arg::Double(1.5))->minor, 5);
+  EXPECT_FALSE(ParseVersion(Arg::Double(1234567.0)).has_value());  // %g: 1.23457e+06
+  EXPECT_FALSE(ParseVersion(Arg::String(absl::string_view("1.2.3\0junk", 10))).has_value());
+  const std::string long_pre(kMaxVersionBytes - 6, 'a');
+  EXPECT_TRUE(ParseVersion(Arg::String("1.0.0-" + long_pre)).has_value());
+  EXPECT_FALSE(ParseVersion(Arg::String("1.0.0-" + long_pre + "a")).has_value());
+  EXPECT_FALSE(ParseVersion(Arg()).has_value());
+}
+
+TEST(SemverTest, CompareAndBump) {
+  EXPECT_EQ(*CompareVersions(Arg::String("1.2.3"), Arg::String("1.10.0")), -1);
+  EXPECT_EQ(*CompareVersions(Arg::Int(2), Arg::String("2.0.0")), 0);
+  EXPECT_EQ(*BumpBetween(Arg::String("1.2.3"), Arg::String("2.0.0")), "major");
+  EXPECT_EQ(*BumpBetween(Arg::String("1.2.3"), Arg::String("1.2.2")), "downgrade");
+  absl::StatusOr<int> bad = CompareVersions(Arg::String("x"), Arg::String("1.0.0"));
+  EXPECT_EQ(bad.status().message(), "semver: both arguments must be semantic versions");
+  EXPECT_FALSE(BumpBetween(Arg::String("1.0.0"), Arg()).ok());
+}
+
+// A state's memory as the regex helpers see it, with a clock that counts its calls.
+struct RegexFixture {
+  RegexCache cache;
+  size_t mem_used = 0;
+  size_t mem_limit = 64 << 20;
+  size_t max_subject = 1 << 20;
+  int clock_calls = 0;
+  absl::Status clock_status;
+  absl::StatusOr<bool> Test(std::optional<absl::string_view> pattern,
+                            std::optional<absl::string_view> subject,
+                            RE2::Anchor anchor = RE2::UNANCHORED) {
+    auto clock = [this] {
+      ++clock_calls;
+      return clock_status;
+    };
+    return RegexTest(cache, RegexBudget{&mem_used, mem_limit, max_subject, clock}, pattern, subject,
+                     anchor);
+  }
+  absl::StatusOr<std::optional<Captures>> Capture(absl::string_view pattern,
+                                                  std::optional<absl::string_view> subject) {
+    auto clock = [this] {
+      ++clock_calls;
+      return clock_status;
+    };
+    return RegexCaptures(cache, RegexBudget{&mem_used, mem_limit, max_subject, clock}, pattern,
+                         subject);
+  }
+};
+
+TEST(RegexTest, MatchAndFind) {
+  RegexFixture f;
+  EXPECT_TRUE(*f.Test("[a-z][a-z0-9-]*", "customer-360", RE2::ANCHOR_BOTH));
+  EXPECT_FALSE(*f.Test("[a-z]+", "abc1", RE2::ANCHOR_BOTH));
+  EXPECT_TRUE(*f.Test("[0-9]", "abc1"));
+  EXPECT_FALSE(*f.Test(".*", std::nullopt));
+  EXPECT_EQ(f.clock_calls, 3);  // the missing subject is never matched
+}
+
+TEST(RegexTest, CacheChargesTheStateMemory) {
+  RegexFixture f;
+  ASSERT_TRUE(f.Test("a", "x").ok());
+  ASSERT_TRUE(f.Test("a", "y").ok());
+  EXPECT_EQ(f.cache.size(), 1u);
+  EXPECT_EQ(f.mem_used, kRegexMaxMem);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(f.Test("p" + std::to_string(i), "x").ok());
+  EXPECT_LE(f.cache.size(), kMaxRegexCache);
+  EXPECT_EQ(f.mem_used, f.cache.size() * kRegexMaxMem);
+  f.cache.Clear(&f.mem_used);
+  EXPECT_EQ(f.mem_used, 0u);
+  // No room for a program under the ceiling even after giving up the cached ones: an error.
+  ASSERT_TRUE(f.Test("b", "x").ok());
+  f.mem_used += 10;  // the Lua heap
+  f.mem_limit = kRegexMaxMem + 5;
+  absl::StatusOr<bool> full = f.Test("c", "x");
+  EXPECT_EQ(full.status().message(),
+            "re: memory limit of 262149 bytes exceeded (a compiled pattern takes up to 262144 "
+            "bytes)");
+  EXPECT_EQ(f.mem_used, 10u);
+  EXPECT_EQ(f.cache.size(), 0u);
+}
+
+TEST(RegexTest, Errors) {
+  RegexFixture f;
+  EXPECT_EQ(f.Test(std::nullopt, "x").status().message(), "re: the pattern must be a string");
+  EXPECT_EQ(f.Test(std::string(5000, 'a'), "x").status().message(),
+            "re: the pattern is longer than 4096 bytes");
+  EXPECT_TRUE(absl::StartsWith(f.Test("a(", "x").status().message(), "re: invalid pattern: "));
+  EXPECT_TRUE(
+      absl::StartsWith(f.Capture("a(", "x").status().message(), "re.captures: invalid pattern"));
+  f.max_subject = 10;
+  EXPECT_EQ(f.Test("a", std::string(11, 'a')).status().message(),
+            "re: subject of 11 bytes is too long for this pattern (limit 10 bytes)");
+  // The clock is asked before the match, and its error is the call's.
+  f.clock_status = absl::DeadlineExceededError("policy time budget exceeded");
+  EXPECT_EQ(f.Test("a", "a").status().message(), "policy time budget exceeded");
+}
+
+TEST(RegexTest, Captures) {
+  RegexFixture f;
+  absl::StatusOr<std::optional<Captures>> c = f.Capture("(\\w+)@(\\w+)", "mail: me@host!");
+  ASSERT_TRUE(c.ok() && c->has_value());
+  ASSERT_EQ((*c)->count, 2);
+  EXPECT_EQ((*c)->groups[0], "me");
+  EXPECT_EQ((*c)->groups[1], "host");
+  c = f.Capture("(a)|(b)", "b");
+  ASSERT_TRUE(c.ok() && c->has_value());
+  EXPECT_EQ((*c)->groups[0].data(), nullptr);  // took no part
+  EXPECT_EQ((*c)->groups[1], "b");
+  EXPECT_FALSE(f.Capture("(x)", "abc")->has_value());
+  EXPECT_FALSE(f.Capture("(x)", std::nullopt)->has_value());
+  // Only the first kMaxCaptures groups.
+  std::string many;
+  for (int i = 0; i < 20; ++i) many += "(a)";
+  c = f.Capture(many, std::string(20, 'a'));
+  ASSERT_TRUE(c.ok() && c->has_value());
+  EXPECT_EQ((*c)->count, kMaxCaptures);
+}
+
+TEST(GuardsTest, PatternCost) {
+  // Anchoring removes the factor n of trying every start position.
+  EXPECT_EQ(PatternCost("^abc", 1000, true), 4);
+  EXPECT_EQ(PatternCost("^abc", 1000, false), 4 * 1001);  // gmatch: '^' is a character
+  // Each repetition multiplies by about n.
+  EXPECT_GT(PatternCost("a*b*c*", 1000, true), 1000 * PatternCost("a*b*", 1000, true) / 10);
+  EXPECT_GT(PatternCost(std::string(26, 'a') + "?", 26, true), PatternCost("a", 26, true));
+}
+
+TEST(GuardsTest, Checks) {
+  EXPECT_TRUE(CheckPatternCall(100, "a", false, true, 16 << 10).ok());
+  EXPECT_EQ(CheckPatternCall(20000, "a", false, true, 16 << 10).message(),
+            "subject of 20000 bytes is over the Lua pattern limit of 16384 bytes; use re.* (RE2, "
+            "linear time)");
+  EXPECT_TRUE(CheckPatternCall(20000, "a", true, true, 16 << 10).ok());  // a plain find
+  EXPECT_TRUE(
+      absl::StartsWith(CheckPatternCall(10000, "a*a*a*a*b", false, true, 16 << 10).message(),
+                       "Lua pattern too costly to backtrack over 10000 bytes"));
+  EXPECT_TRUE(CheckRep(10, 100, 1, 1 << 20).ok());
+  EXPECT_EQ(CheckRep(1 << 20, 2, 0, 1 << 20).message(),
+            "string.rep result over the limit of 1048576 bytes");
+  EXPECT_FALSE(CheckRep(0, (1 << 20) + 1, 0, 1 << 20).ok());  // an empty string, looped
+  EXPECT_TRUE(CheckRep(5, -3, 0, 10).ok());
+  EXPECT_TRUE(CheckSort(kMaxSortInC + 1, true).ok());
+  EXPECT_EQ(CheckSort(kMaxSortInC + 1, false).message(),
+            "table.sort: over 50000 items need a Lua comparator function");
+}
+
+}  // namespace
+}  // namespace arbiter::lua_helpers

@@ -1,0 +1,88 @@
+// re.match, re.find, re.captures: RE2 (linear time) for policies, with the compiled programs
+// cached per Lua state and charged against that state's memory ceiling.
+#ifndef ARBITER_SERVICE_ENGINE_LUA_HELPERS_REGEX_H_
+#define ARBITER_SERVICE_ENGINE_LUA_HELPERS_REGEX_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "re2/re2.h"
+
+namespace arbiter::lua_helpers {
+
+// Each cached RE2 program may use up to kRegexMaxMem outside the Lua allocator (its program and
+// its DFA caches, which grow as it matches). That much is charged to the state's memory (the
+// same count the Lua allocator checks against memory_limit_mb) while the program is cached, so
+// patterns and Lua data share one ceiling; the cache holds at most kMaxRegexCache programs.
+inline constexpr size_t kMaxRegexCache = 64;
+inline constexpr size_t kRegexMaxMem = 256 << 10;
+inline constexpr size_t kMaxRegexPatternBytes = 4096;
+inline constexpr int kMaxCaptures = 16;
+// A match runs in C, where no instruction hook reaches, so it is priced before it runs (one step
+// per subject byte times pattern byte) and refused over this (issue 11): RE2's DFA is linear
+// and fast per step.
+inline constexpr double kMaxRegexSteps = 2e8;
+
+// What a regex call may use of the Lua state it runs in.
+struct RegexBudget {
+  // The state's byte count, which its Lua allocator checks against `mem_limit`.
+  size_t* mem_used;
+  size_t mem_limit;
+  // The longest subject (the bundle's max_string_bytes).
+  size_t max_subject_bytes;
+  // Checked before each match: an error (the policy's time is up) is returned as it is.
+  absl::FunctionRef<absl::Status()> check_clock;
+};
+
+// The compiled programs of one Lua state.
+class RegexCache {
+ public:
+  RegexCache() = default;
+  RegexCache(const RegexCache&) = delete;
+  RegexCache& operator=(const RegexCache&) = delete;
+
+  // The program for `pattern`, cached or compiled now. Room for a new one is made first by
+  // forgetting the cached ones (recompiling is cheap), and only when the Lua heap itself leaves
+  // no room is it an error. Errors (as policies see them, after "re: "): a pattern over
+  // kMaxRegexPatternBytes, the memory ceiling, an invalid pattern.
+  absl::StatusOr<const RE2*> Compile(absl::string_view pattern, size_t* mem_used, size_t mem_limit);
+  // Forgets every program and gives back their charge.
+  void Clear(size_t* mem_used);
+  size_t size() const { return programs_.size(); }
+
+ private:
+  absl::flat_hash_map<std::string, std::unique_ptr<RE2>> programs_;
+};
+
+// re.match(pattern, s) (kAnchor RE2::ANCHOR_BOTH: the whole of s) and re.find(pattern, s)
+// (RE2::UNANCHORED: anywhere in s). `pattern` and `subject` are nullopt when the Lua argument
+// is neither a string nor a number; a missing subject never matches.
+absl::StatusOr<bool> RegexTest(RegexCache& cache, const RegexBudget& budget,
+                               std::optional<absl::string_view> pattern,
+                               std::optional<absl::string_view> subject, RE2::Anchor anchor);
+
+// The groups of re.captures' first match: group i is groups[i - 1], with a null data() for a
+// group that took no part in the match. Views into the subject.
+struct Captures {
+  int count = 0;
+  std::array<absl::string_view, kMaxCaptures> groups;
+};
+
+// re.captures(pattern, s): nullopt when s (nullopt: not a string) does not match. Only the
+// first kMaxCaptures groups are returned.
+absl::StatusOr<std::optional<Captures>> RegexCaptures(RegexCache& cache, const RegexBudget& budget,
+                                                      std::optional<absl::string_view> pattern,
+                                                      std::optional<absl::string_view> subject);
+
+}  // namespace arbiter::lua_helpers
+
+#endif  // ARBITER_SERVICE_ENGINE_LUA_HELPERS_REGEX_H_

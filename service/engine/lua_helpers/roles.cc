@@ -1,0 +1,24 @@
+#include "service/engine/lua_helpers/roles.h"
+
+#include "service/engine/lua_helpers/lists.h"
+
+namespace arbiter::lua_helpers {
+
+Arg PrincipalField(const Value& principal, absl::string_view field) {
+  const Value* f = principal.Find(field);
+  return f == nullptr ? Arg() : Arg::Of(*f);
+}
+
+absl::StatusOr<bool> HasRole(const Arg& roles, const Arg& role) {
+  return ListContains(roles, role);
+}
+
+absl::StatusOr<bool> HasAnyRole(const Arg& roles, const Arg& wanted) {
+  return ListIntersects(wanted, roles);
+}
+
+absl::StatusOr<bool> InGroup(const Arg& groups, const Arg& group) {
+  return ListContains(groups, group);
+}
+
+}  // namespace arbiter::lua_helpers

@@ -1,0 +1,32 @@
+// has_role, has_any_role, in_group: tests on a principal's roles and groups lists.
+//
+// The adapter reads the principal's field (p.roles, p.groups) off the Lua stack, since reading a
+// Lua table by key is a Lua call; a principal view is read here, in place (making a Lua view of
+// the list just to scan it would cost more than the scan: these run in most decisions).
+#ifndef ARBITER_SERVICE_ENGINE_LUA_HELPERS_ROLES_H_
+#define ARBITER_SERVICE_ENGINE_LUA_HELPERS_ROLES_H_
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "service/engine/lua_helpers/arg.h"
+
+namespace arbiter::lua_helpers {
+
+inline constexpr char kRolesField[] = "roles";
+inline constexpr char kGroupsField[] = "groups";
+
+// `field` of a principal view's map: nil when absent (or when the view is not a map).
+Arg PrincipalField(const Value& principal, absl::string_view field);
+
+// has_role(p, r): whether p.roles (`roles`) holds `role`. nil roles hold nothing.
+absl::StatusOr<bool> HasRole(const Arg& roles, const Arg& role);
+
+// has_any_role(p, wanted): whether p.roles holds any element of the list `wanted`.
+absl::StatusOr<bool> HasAnyRole(const Arg& roles, const Arg& wanted);
+
+// in_group(p, g): whether p.groups (`groups`) holds `group`.
+absl::StatusOr<bool> InGroup(const Arg& groups, const Arg& group);
+
+}  // namespace arbiter::lua_helpers
+
+#endif  // ARBITER_SERVICE_ENGINE_LUA_HELPERS_ROLES_H_
