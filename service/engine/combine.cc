@@ -1,14 +1,74 @@
+// DESIGN §1's combining rule, top to bottom: step 1 (what runs), faults (a policy that could not
+// decide), steps 2-6 (the layers), and step 6's explanation.
 #include "service/engine/combine.h"
 
 #include <algorithm>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace arbiter {
+
+// --- Step 1: the applicable global policies minus those the domain overrides, then the
+// domain's own. No other domain's policies run: the index (built at load) is by domain. ---
+
+Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIndex& index,
+                         Kind kind, const std::string& domain, const std::string* action) {
+  auto applies = [action](const PolicyInfo& p) {
+    return action == nullptr || p.actions.empty() ||
+           std::find(p.actions.begin(), p.actions.end(), *action) != p.actions.end();
+  };
+  const absl::flat_hash_set<std::string>* overridden = nullptr;
+  if (auto it = index.overrides.find(domain); it != index.overrides.end()) {
+    overridden = &it->second;
+  }
+  Selection s;
+  for (size_t i : index.global_by_kind[static_cast<int>(kind)]) {
+    const PolicyInfo& p = policies[i];
+    if (!applies(p)) continue;
+    if (overridden != nullptr && p.mode == PolicyMode::kDefault && overridden->contains(p.id)) {
+      s.overridden.push_back(p.id);
+      continue;
+    }
+    s.run.push_back(i);
+  }
+  s.globals = s.run.size();
+  if (auto it = index.domain_by_kind.find(domain); it != index.domain_by_kind.end()) {
+    for (size_t i : it->second[static_cast<int>(kind)]) {
+      if (applies(policies[i])) s.run.push_back(i);
+    }
+  }
+  return s;
+}
+
+// --- Faults: a policy that errs, runs out of budget or memory, or returns something malformed
+// could not decide, and that is a deny (fail closed). ---
+
+void AddOutcome(const PolicyInfo& policy, CheckOutcome& outcome,
+                absl::FunctionRef<const Waiver*(const PolicyInfo&)> waiver_for,
+                std::vector<PolicyFinding>& findings, std::vector<PolicyFault>& faults) {
+  if (outcome.fault) {
+    faults.push_back({policy.id, *outcome.fault});
+    Finding f;
+    f.type = Finding::Type::kDeny;
+    f.message = absl::StrCat("policy ", policy.id, " could not decide (",
+                             PolicyFaultTypeName(*outcome.fault), "); failing closed");
+    f.detail = outcome.error;
+    findings.push_back({&policy, std::move(f)});
+    return;
+  }
+  for (Finding& f : outcome.findings) {
+    const Waiver* waiver = f.type == Finding::Type::kDeny ? waiver_for(policy) : nullptr;
+    findings.push_back({&policy, std::move(f), waiver});
+  }
+}
+
+// --- Steps 2-6: layered deny-overrides, the mandatory layer first. ---
+
 namespace {
 
+// What a finding counts as. Advisory policies and severity-warning denies only warn; so does a
+// waived deny.
 enum class Role { kErrorDeny, kWarning, kAllow, kObligate };
 
 Role RoleOf(const PolicyFinding& pf) {
@@ -46,20 +106,20 @@ void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, 
       mandatory_allow |= mandatory;
     }
   }
-  if (mandatory_deny) {
+  if (mandatory_deny) {  // 2.
     out.effect = Effect::kDeny;
-  } else if (mandatory_allow) {
+  } else if (mandatory_allow) {  // 3.
     out.effect = Effect::kAllow;
-  } else if (any_deny) {
+  } else if (any_deny) {  // 4.
     out.effect = Effect::kDeny;
-  } else if (any_allow) {
+  } else if (any_allow) {  // 5.
     out.effect = Effect::kAllow;
-  } else {
+  } else {  // 6.
     out.effect = default_effect;
     out.defaulted = true;
   }
 
-  // Reasons: error denies first, then grants and obligations, then warnings.
+  // Every finding is a reason: error denies first, then grants and obligations, then warnings.
   for (Role wanted : {Role::kErrorDeny, Role::kAllow, Role::kObligate, Role::kWarning}) {
     for (size_t i = 0; i < findings.size(); ++i) {
       if (roles[i] != wanted) continue;
@@ -86,7 +146,7 @@ void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, 
   }
 
   if (out.effect != Effect::kAllow) return;
-  // Obligations: mandatory policies' masks first so that they win a conflict.
+  // Obligations of the allows that stand: mandatory policies' masks first so that they win.
   absl::flat_hash_set<std::string> masked;
   absl::flat_hash_set<std::string> filters;
   for (bool mandatory_pass : {true, false}) {
@@ -104,6 +164,29 @@ void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, 
   }
   std::sort(out.obligations.column_masks.begin(), out.obligations.column_masks.end(),
             [](const ColumnMask& a, const ColumnMask& b) { return a.column < b.column; });
+}
+
+// --- Step 6: the bundle's default, and why. ---
+
+Effect DefaultEffect(const KindDefaults& defaults, Kind kind) {
+  return kind == Kind::kAccess    ? defaults.access
+         : kind == Kind::kProduct ? defaults.product
+                                  : defaults.deployment;
+}
+
+void ExplainClosedDefault(Decision& decision) {
+  if (!decision.defaulted || decision.effect != Effect::kDeny) return;
+  Reason r;
+  r.policy_id = std::string(kDefaultReasonId);
+  r.origin = "global";
+  r.mode = PolicyMode::kDefault;
+  r.effect = Effect::kDeny;
+  r.severity = Severity::kError;
+  r.message = absl::StrCat("no policy allowed this; policies that ran: ",
+                           decision.evaluated_policies.empty()
+                               ? "none"
+                               : absl::StrJoin(decision.evaluated_policies, ", "));
+  decision.reasons.push_back(std::move(r));
 }
 
 }  // namespace arbiter

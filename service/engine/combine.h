@@ -1,15 +1,63 @@
-// DESIGN §1's combining algorithm, as a pure function: layered deny-overrides with the
-// mandatory layer first. Kept apart from Lua so that it can be tested table-driven.
+// DESIGN §1's combining rule, whole: which policies run for a request (step 1), how a policy
+// that could not decide counts (fail closed), and the layered deny-overrides, mandatory layer
+// first, that turn the findings into a decision (steps 2-6).
+//
+// Pure functions over the bundle's policy table and the results of the checks that ran: no Lua
+// runs here, so that combine_test and federation_property_test check the rule table-driven.
+// Bundle::Evaluate strings them together:
+//
+//   Selection s = SelectPolicies(policies, index, kind, domain, action);   // step 1
+//   ... run the check of each policy in s.run ...
+//   for each result: AddOutcome(policy, outcome, waiver_for, findings, decision.faults);
+//   Combine(findings, DefaultEffect(defaults, kind), decision);              // steps 2-6
+//   ExplainClosedDefault(decision);
 #ifndef ARBITER_SERVICE_ENGINE_COMBINE_H_
 #define ARBITER_SERVICE_ENGINE_COMBINE_H_
 
+#include <array>
+#include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "service/engine/bundle.h"
 #include "service/engine/lua_sandbox.h"
 #include "service/engine/types.h"
 
 namespace arbiter {
+
+// --- Step 1: what runs. ---
+
+// The bundle's policies by kind and domain, built once at load (IndexPolicies, bundle_load.h)
+// so that selecting the policies of a request walks only what applies.
+struct PolicyIndex {
+  // Indexes into the policy table, in file order; the arrays are indexed by Kind.
+  std::array<std::vector<size_t>, 3> global_by_kind;
+  absl::flat_hash_map<std::string, std::array<std::vector<size_t>, 3>> domain_by_kind;
+  // domain -> the ids of the global policies its policies override.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> overrides;
+};
+
+// The policies one request runs, as indexes into the policy table.
+struct Selection {
+  // The global policies, then the domain's own, each group in file order.
+  std::vector<size_t> run;
+  // run[0, globals) are global policies (they run in the global Lua state), the rest the
+  // domain's (in the domain's state).
+  size_t globals = 0;
+  // The ids of the global policies that applied but that the domain replaced.
+  std::vector<std::string> overridden;
+};
+
+// Step 1 for a request of `kind` about a resource that belongs to `domain` ("" for none): the
+// applicable global policies, except `default` ones that a policy of `domain` overrides, then
+// `domain`'s own policies; no other domain's, ever. For access requests `action` is the
+// request's action, and policies that declare other `actions` do not apply; null otherwise.
+Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIndex& index,
+                         Kind kind, const std::string& domain, const std::string* action);
+
+// --- What the checks that ran said, faults included. ---
 
 // One finding of one policy that ran.
 struct PolicyFinding {
@@ -19,19 +67,37 @@ struct PolicyFinding {
   const Waiver* waiver = nullptr;
 };
 
+// Appends to `findings` what one policy's check gave: its findings (moved out of `outcome`),
+// each deny with the waiver `waiver_for(policy)` finds for it (asked for deny findings only).
+// A policy that could not decide (outcome.fault) gives one deny finding that says so instead
+// (fail closed; not waivable), and its fault goes to `faults`; an advisory policy's fault, like
+// all its findings, then counts as a warning (Combine).
+void AddOutcome(const PolicyInfo& policy, CheckOutcome& outcome,
+                absl::FunctionRef<const Waiver*(const PolicyInfo&)> waiver_for,
+                std::vector<PolicyFinding>& findings, std::vector<PolicyFault>& faults);
+
+// --- Steps 2-6: the layers. ---
+
 // Combines findings into the decision's effect, reasons, obligations and `defaulted`:
-//   1. a deny of severity error from a mandatory policy: DENY, final;
-//   2. else an allow from a mandatory policy: ALLOW, final;
-//   3. else any deny of severity error: DENY;
-//   4. else any allow: ALLOW;
-//   5. else `default_effect`.
+//   2. a deny of severity error from a mandatory policy: DENY, final;
+//   3. else an allow from a mandatory policy: ALLOW, final;
+//   4. else any deny of severity error: DENY;
+//   5. else any allow: ALLOW;
+//   6. else `default_effect`.
 // warn() findings, denies of severity-warning policies and every finding of an advisory policy
 // are reported with severity WARNING and never change the effect; so are waived denies, whose
-// reason names the waiver. obligate() findings add
-// masks and row filters to an ALLOW and never grant. When the effect is ALLOW, the masks and
-// filters of every allow and obligate finding are merged; for a column masked twice the
-// mandatory policy's mask wins, then the first in evaluation order.
+// reason names the waiver. obligate() findings add masks and row filters to an ALLOW and never
+// grant. When the effect is ALLOW, the masks and filters of every allow and obligate finding
+// are merged; for a column masked twice the mandatory policy's mask wins, then the first in
+// evaluation order.
 void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, Decision& out);
+
+// Step 6's default: the bundle's (bundle.yaml `defaults:`) for `kind`.
+Effect DefaultEffect(const KindDefaults& defaults, Kind kind);
+
+// A closed default is the most puzzling deny: when `decision` was denied by default, adds the
+// reason kDefaultReasonId saying that no policy allowed it and which policies ran.
+void ExplainClosedDefault(Decision& decision);
 
 }  // namespace arbiter
 

@@ -1,6 +1,7 @@
-// DESIGN §1's combining rules, proved twice: table-driven over Combine() (every layer and outcome
-// against every other, obligations, warnings), and end to end through Bundle::Evaluate with tiny
-// Lua policies (the same matrix, overrides, defaults from bundle.yaml).
+// DESIGN §1's combining rules, proved twice: table-driven over the pure functions of combine.h
+// (Combine: every layer and outcome against every other, obligations, warnings; SelectPolicies:
+// overrides, kinds, actions, never another domain's; AddOutcome: faults), and end to end through
+// Bundle::Evaluate with tiny Lua policies (the same matrix, overrides, defaults from bundle.yaml).
 #include "service/engine/combine.h"
 
 #include <string>
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "service/engine/bundle.h"
+#include "service/engine/bundle_load.h"
 #include "service/engine/testing.h"
 
 namespace arbiter {
@@ -443,6 +445,202 @@ TEST(CombineTest, AdvisoryObligationsAreNotEnforced) {
   int warnings = 0;
   for (const Reason& r : d.reasons) warnings += r.severity == Severity::kWarning;
   EXPECT_EQ(warnings, 2);
+}
+
+// --- Step 1 alone: SelectPolicies over a policy table, no Lua. ---
+
+PolicyInfo TableEntry(const std::string& id, const std::string& mode,
+                      std::vector<Kind> kinds = {Kind::kAccess}, const std::string& overrides = "",
+                      std::vector<std::string> actions = {}) {
+  PolicyInfo p;
+  p.id = id;
+  p.mode = *ParsePolicyMode(mode);
+  p.kinds = std::move(kinds);
+  p.overrides = overrides;
+  p.actions = std::move(actions);
+  if (mode == "domain") p.domain = id.substr(0, id.find('.'));
+  return p;
+}
+
+std::vector<std::string> Ids(const std::vector<PolicyInfo>& table, const Selection& s) {
+  std::vector<std::string> ids;
+  for (size_t i : s.run) ids.push_back(table[i].id);
+  return ids;
+}
+
+TEST(SelectPoliciesTest, GlobalPoliciesThenTheDomainsOwnAndNoOtherDomains) {
+  std::vector<PolicyInfo> table = {
+      TableEntry("marketing.own", "domain"), TableEntry("global.a", "mandatory"),
+      TableEntry("sales.own", "domain"),     TableEntry("global.b", "default"),
+      TableEntry("global.c", "advisory"),    TableEntry("sales.second", "domain"),
+  };
+  PolicyIndex index = IndexPolicies(table);
+  std::string action = "read";
+  Selection sales = SelectPolicies(table, index, Kind::kAccess, "sales", &action);
+  EXPECT_EQ(Ids(table, sales), (std::vector<std::string>{"global.a", "global.b", "global.c",
+                                                         "sales.own", "sales.second"}));
+  EXPECT_EQ(sales.globals, 3u);
+  EXPECT_TRUE(sales.overridden.empty());
+  // A resource no domain owns: the global policies only.
+  Selection none = SelectPolicies(table, index, Kind::kAccess, "", &action);
+  EXPECT_EQ(Ids(table, none), (std::vector<std::string>{"global.a", "global.b", "global.c"}));
+  EXPECT_EQ(none.globals, 3u);
+  Selection unknown = SelectPolicies(table, index, Kind::kAccess, "hr", &action);
+  EXPECT_EQ(Ids(table, unknown), Ids(table, none));
+}
+
+TEST(SelectPoliciesTest, AnOverrideReplacesADefaultPolicyForItsOwnDomainOnly) {
+  std::vector<PolicyInfo> table = {
+      TableEntry("global.grants", "default"),
+      TableEntry("global.guard", "mandatory"),
+      TableEntry("sales.grants", "domain", {Kind::kAccess}, "global.grants"),
+      // Load refuses an override of a mandatory policy; selection never honours one either.
+      TableEntry("finance.guard", "domain", {Kind::kAccess}, "global.guard"),
+  };
+  PolicyIndex index = IndexPolicies(table);
+  Selection sales = SelectPolicies(table, index, Kind::kAccess, "sales", nullptr);
+  EXPECT_EQ(Ids(table, sales), (std::vector<std::string>{"global.guard", "sales.grants"}));
+  EXPECT_EQ(sales.globals, 1u);
+  EXPECT_EQ(sales.overridden, std::vector<std::string>{"global.grants"});
+  Selection marketing = SelectPolicies(table, index, Kind::kAccess, "marketing", nullptr);
+  EXPECT_EQ(Ids(table, marketing), (std::vector<std::string>{"global.grants", "global.guard"}));
+  EXPECT_TRUE(marketing.overridden.empty());
+  Selection finance = SelectPolicies(table, index, Kind::kAccess, "finance", nullptr);
+  EXPECT_EQ(Ids(table, finance),
+            (std::vector<std::string>{"global.grants", "global.guard", "finance.guard"}));
+  EXPECT_TRUE(finance.overridden.empty());
+}
+
+TEST(SelectPoliciesTest, KindsAndActionsNarrowWhatRuns) {
+  std::vector<PolicyInfo> table = {
+      TableEntry("global.reads", "mandatory", {Kind::kAccess}, "", {"read", "select"}),
+      TableEntry("global.naming", "mandatory", {Kind::kProduct, Kind::kDeployment}),
+      TableEntry("global.any", "default", {Kind::kAccess, Kind::kProduct}),
+      TableEntry("sales.writes", "domain", {Kind::kAccess}, "", {"write"}),
+      // An override counts only where the overridden policy would have run.
+      TableEntry("sales.product", "domain", {Kind::kProduct}, "global.any"),
+  };
+  PolicyIndex index = IndexPolicies(table);
+  std::string read = "read", write = "write";
+  Selection r = SelectPolicies(table, index, Kind::kAccess, "sales", &read);
+  EXPECT_EQ(Ids(table, r), (std::vector<std::string>{"global.reads"}));
+  EXPECT_EQ(r.overridden, std::vector<std::string>{"global.any"});
+  Selection w = SelectPolicies(table, index, Kind::kAccess, "sales", &write);
+  EXPECT_EQ(Ids(table, w), (std::vector<std::string>{"sales.writes"}));
+  EXPECT_EQ(w.globals, 0u);
+  Selection product = SelectPolicies(table, index, Kind::kProduct, "sales", nullptr);
+  EXPECT_EQ(Ids(table, product), (std::vector<std::string>{"global.naming", "sales.product"}));
+  EXPECT_EQ(product.overridden, std::vector<std::string>{"global.any"});
+  Selection deployment = SelectPolicies(table, index, Kind::kDeployment, "marketing", nullptr);
+  EXPECT_EQ(Ids(table, deployment), (std::vector<std::string>{"global.naming"}));
+}
+
+// --- Faults alone: AddOutcome. ---
+
+TEST(AddOutcomeTest, AFaultIsOneDenyFindingThatSaysSoAndIsRecorded) {
+  PolicyInfo p = MakeInfo(Layer::kDomain, "broken");
+  CheckOutcome outcome;
+  outcome.fault = PolicyFault::Type::kBudget;
+  outcome.error = "instruction budget exceeded";
+  outcome.findings.push_back(MakeFinding(Outcome::kAllow, "ignored"));
+  int asked = 0;
+  auto waiver_for = [&](const PolicyInfo&) -> const Waiver* {
+    ++asked;
+    return nullptr;
+  };
+  std::vector<PolicyFinding> findings;
+  std::vector<PolicyFault> faults;
+  AddOutcome(p, outcome, waiver_for, findings, faults);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].policy, &p);
+  EXPECT_EQ(findings[0].finding.type, Finding::Type::kDeny);
+  EXPECT_EQ(findings[0].finding.message,
+            "policy sales.broken could not decide (budget); failing closed");
+  EXPECT_EQ(findings[0].finding.detail, "instruction budget exceeded");
+  EXPECT_EQ(findings[0].waiver, nullptr);
+  EXPECT_EQ(asked, 0);  // a fault is never waived
+  ASSERT_EQ(faults.size(), 1u);
+  EXPECT_EQ(faults[0].policy_id, "sales.broken");
+  EXPECT_EQ(faults[0].type, PolicyFault::Type::kBudget);
+
+  Decision d;
+  Combine(findings, Effect::kAllow, d);
+  EXPECT_EQ(d.effect, Effect::kDeny) << Describe(d);
+}
+
+TEST(AddOutcomeTest, AnAdvisoryPolicysFaultOnlyWarns) {
+  PolicyInfo p = MakeInfo(Layer::kAdvisory, "broken");
+  CheckOutcome outcome;
+  outcome.fault = PolicyFault::Type::kError;
+  outcome.error = "attempt to index a nil value";
+  std::vector<PolicyFinding> findings;
+  std::vector<PolicyFault> faults;
+  AddOutcome(
+      p, outcome, [](const PolicyInfo&) -> const Waiver* { return nullptr; }, findings, faults);
+  ASSERT_EQ(faults.size(), 1u);
+  Decision d;
+  Combine(findings, Effect::kAllow, d);
+  EXPECT_EQ(d.effect, Effect::kAllow) << Describe(d);
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_EQ(d.reasons[0].severity, Severity::kWarning);
+  EXPECT_EQ(d.reasons[0].message, "policy global.broken could not decide (error); failing closed");
+}
+
+TEST(AddOutcomeTest, OnlyDenyFindingsAskForAWaiver) {
+  PolicyInfo p = MakeInfo(Layer::kDefault, "p");
+  Waiver waiver;
+  waiver.id = "w-1";
+  CheckOutcome outcome;
+  for (Outcome o : {Outcome::kAllow, Outcome::kDeny, Outcome::kWarn, Outcome::kObligate}) {
+    outcome.findings.push_back(MakeFinding(o, "p"));
+  }
+  int asked = 0;
+  std::vector<PolicyFinding> findings;
+  std::vector<PolicyFault> faults;
+  AddOutcome(
+      p, outcome,
+      [&](const PolicyInfo& policy) -> const Waiver* {
+        ++asked;
+        EXPECT_EQ(&policy, &p);
+        return &waiver;
+      },
+      findings, faults);
+  EXPECT_EQ(asked, 1);
+  ASSERT_EQ(findings.size(), 4u);
+  for (const PolicyFinding& f : findings) {
+    EXPECT_EQ(f.waiver, f.finding.type == Finding::Type::kDeny ? &waiver : nullptr);
+  }
+  EXPECT_TRUE(faults.empty());
+}
+
+// --- Step 6 alone. ---
+
+TEST(DefaultTest, TheKindsDefaultAndTheClosedDefaultsReason) {
+  KindDefaults defaults;
+  defaults.product = Effect::kDeny;
+  EXPECT_EQ(DefaultEffect(defaults, Kind::kAccess), Effect::kDeny);
+  EXPECT_EQ(DefaultEffect(defaults, Kind::kProduct), Effect::kDeny);
+  EXPECT_EQ(DefaultEffect(defaults, Kind::kDeployment), Effect::kAllow);
+
+  Decision closed;
+  Combine({}, Effect::kDeny, closed);
+  closed.evaluated_policies = {"global.a", "sales.b"};
+  ExplainClosedDefault(closed);
+  ASSERT_EQ(closed.reasons.size(), 1u);
+  EXPECT_EQ(closed.reasons[0].policy_id, kDefaultReasonId);
+  EXPECT_EQ(closed.reasons[0].severity, Severity::kError);
+  EXPECT_EQ(closed.reasons[0].message,
+            "no policy allowed this; policies that ran: global.a, sales.b");
+
+  Decision open;
+  Combine({}, Effect::kAllow, open);
+  ExplainClosedDefault(open);
+  EXPECT_TRUE(open.reasons.empty());
+  Decision decided;
+  PolicyInfo p = MakeInfo(Layer::kMandatory, "p");
+  Combine({{&p, MakeFinding(Outcome::kDeny, "p")}}, Effect::kDeny, decided);
+  ExplainClosedDefault(decided);
+  EXPECT_EQ(decided.reasons.size(), 1u);
 }
 
 // --- End to end through Bundle::Evaluate. ---

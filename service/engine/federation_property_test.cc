@@ -9,7 +9,8 @@
 //
 // plus a differential check of every decision against a tiny reference implementation of the
 // six combining steps, computed here from the findings each generated policy is known to produce
-// (as Cedar checks its engine against a reference model).
+// (as Cedar checks its engine against a reference model), and of step 1 alone (SelectPolicies,
+// combine.h) on the generated policy tables, without Lua.
 //
 // Every case is generated from its own seed: ARBITER_PROPERTY_SEED (default below) plus the
 // case index; ARBITER_PROPERTY_CASES overrides the number of cases per property. A failing case
@@ -34,6 +35,8 @@
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "service/engine/bundle.h"
+#include "service/engine/bundle_load.h"
+#include "service/engine/combine.h"
 #include "service/engine/lua_sandbox.h"
 #include "service/engine/testing.h"
 #include "service/engine/types.h"
@@ -577,16 +580,14 @@ std::string ReasonKey(const std::string& id, const std::string& origin, Effect e
                       obligation ? "obligation" : "", "|", detail);
 }
 
-// `order`: the evaluation order the engine reported, used only to break ties between masks of
-// the same column (the first policy in evaluation order wins among equals).
-Expected Reference(const Scenario& s, const AccessRequest& r,
-                   const std::vector<std::string>& order) {
-  Expected e;
-  Resolved res = Resolve(r);
-  // Step 1: what runs.
+// Step 1, what runs for an access request about a resource of `domain` ("" for none): the
+// global policies except the default ones a policy of `domain` overrides (their ids go to
+// `overridden`), and `domain`'s own, in scenario order.
+std::vector<const GenPolicy*> ReferenceRun(const Scenario& s, const std::string& domain,
+                                           std::set<std::string>& overridden) {
   std::set<std::string> overridden_ids;
   for (const GenPolicy& p : s.policies) {
-    if (!p.domain.empty() && p.domain == res.domain && !p.overrides.empty()) {
+    if (!p.domain.empty() && p.domain == domain && !p.overrides.empty()) {
       overridden_ids.insert(p.overrides);
     }
   }
@@ -595,14 +596,24 @@ Expected Reference(const Scenario& s, const AccessRequest& r,
     if (!p.access) continue;
     if (p.domain.empty()) {
       if (p.mode == "default" && overridden_ids.count(p.id)) {
-        e.overridden.insert(p.id);
+        overridden.insert(p.id);
         continue;
       }
       ran.push_back(&p);
-    } else if (p.domain == res.domain) {
+    } else if (p.domain == domain) {
       ran.push_back(&p);
     }
   }
+  return ran;
+}
+
+// `order`: the evaluation order the engine reported, used only to break ties between masks of
+// the same column (the first policy in evaluation order wins among equals).
+Expected Reference(const Scenario& s, const AccessRequest& r,
+                   const std::vector<std::string>& order) {
+  Expected e;
+  Resolved res = Resolve(r);
+  std::vector<const GenPolicy*> ran = ReferenceRun(s, res.domain, e.overridden);
   // Findings of each policy that ran.
   std::vector<RefFinding> findings;
   for (const GenPolicy* p : ran) {
@@ -1180,6 +1191,51 @@ const int kCases = NumCases(700);
 
 TEST(FederationPropertyTest, DecisionsMatchTheReferenceModel) {
   RunProperty("differential", kCases * 2, BaseCase, DifferentialProperty, kCases);
+}
+
+// Step 1 alone (combine.h's SelectPolicies, no Lua) against the reference model, on the policy
+// tables of random scenarios, for every domain, no domain, and a domain without policies.
+TEST(FederationPropertyTest, SelectionAloneMatchesTheReferenceModel) {
+  uint64_t base = BaseSeed();
+  int cases = NumCases(700) * 4;
+  for (int c = 0; c < cases; ++c) {
+    Gen g(base + static_cast<uint64_t>(c));
+    Scenario s = g.RandomScenario();
+    std::vector<PolicyInfo> table;
+    for (const GenPolicy& p : s.policies) {
+      PolicyInfo info;
+      info.id = p.id;
+      info.domain = p.domain;
+      info.mode = *ParsePolicyMode(p.domain.empty() ? p.mode : "domain");
+      info.overrides = p.overrides;
+      info.kinds = {p.access ? Kind::kAccess : Kind::kProduct};
+      table.push_back(std::move(info));
+    }
+    PolicyIndex index = IndexPolicies(table);
+    std::vector<std::string> domains = kDomains;
+    domains.push_back("");
+    domains.push_back("hr");
+    for (const std::string& domain : domains) {
+      std::set<std::string> want_overridden;
+      std::vector<std::string> want, got;
+      size_t want_globals = 0;
+      for (const GenPolicy* p : ReferenceRun(s, domain, want_overridden)) {
+        want.push_back(p->id);
+        want_globals += p->domain.empty();
+      }
+      std::string action = g.Pick(kActions);
+      Selection sel = SelectPolicies(table, index, Kind::kAccess, domain, &action);
+      for (size_t i : sel.run) got.push_back(table[i].id);
+      std::set<std::string> got_overridden(sel.overridden.begin(), sel.overridden.end());
+      ASSERT_EQ(got, want) << "case seed " << base + static_cast<uint64_t>(c) << ", domain \""
+                           << domain << "\"\n"
+                           << ShowFiles(Render(s));
+      ASSERT_EQ(sel.globals, want_globals) << "case seed " << base + static_cast<uint64_t>(c);
+      ASSERT_EQ(got_overridden, want_overridden)
+          << "case seed " << base + static_cast<uint64_t>(c) << ", domain \"" << domain << "\"";
+      ASSERT_EQ(got_overridden.size(), sel.overridden.size());
+    }
+  }
 }
 
 TEST(FederationPropertyTest, ADomainNeverChangesAnotherDomainsDecisions) {

@@ -1,0 +1,95 @@
+#include "service/engine/worker_pool.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace arbiter {
+
+absl::StatusOr<std::unique_ptr<WorkerSet>> WorkerSet::Create(
+    const EngineLimits& limits, const absl::flat_hash_set<const Value*>* stable,
+    size_t num_policies) {
+  auto w = std::make_unique<WorkerSet>();
+  auto g = LuaSandbox::Create(limits, stable);
+  if (!g.ok()) return g.status();
+  w->global = *std::move(g);
+  w->handles.assign(num_policies, -1);
+  w->limits_ = &limits;
+  w->stable_ = stable;
+  return w;
+}
+
+absl::StatusOr<LuaSandbox*> WorkerSet::StateFor(const PolicyInfo& policy) {
+  if (policy.domain.empty()) return global.get();
+  std::unique_ptr<LuaSandbox>& slot = domains[policy.domain];
+  if (slot == nullptr) {
+    auto s = LuaSandbox::Create(*limits_, stable_);
+    if (!s.ok()) return s.status();
+    slot = *std::move(s);
+  }
+  return slot.get();
+}
+
+void WorkerSet::EndEvaluation() {
+  global->EndEvaluation();
+  for (auto& [d, s] : domains) s->EndEvaluation();
+}
+
+bool WorkerSet::healthy() const {
+  if (!global->healthy()) return false;
+  for (const auto& [d, s] : domains) {
+    if (!s->healthy()) return false;
+  }
+  return true;
+}
+
+WorkerPool::WorkerPool(const EngineLimits& limits, const std::vector<PolicyInfo>& policies,
+                       const std::vector<std::string>& sources,
+                       const absl::flat_hash_set<const Value*>* stable)
+    : limits_(limits), policies_(policies), sources_(sources), stable_(stable) {}
+
+WorkerPool::Lease::~Lease() {
+  if (set_ == nullptr) return;  // moved from
+  set_->EndEvaluation();
+  pool_->Release(std::move(set_));
+}
+
+absl::StatusOr<WorkerPool::Lease> WorkerPool::Acquire() const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!sets_.empty()) {
+      std::unique_ptr<WorkerSet> w = std::move(sets_.back());
+      sets_.pop_back();
+      return Lease(this, std::move(w));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<WorkerSet>> w = NewWorkerSet();
+  if (!w.ok()) {
+    return absl::InternalError(absl::StrCat("cannot prepare policies: ", w.status().message()));
+  }
+  return Lease(this, *std::move(w));
+}
+
+void WorkerPool::Add(std::unique_ptr<WorkerSet> set) const {
+  absl::MutexLock lock(&mu_);
+  sets_.push_back(std::move(set));
+}
+
+absl::StatusOr<std::unique_ptr<WorkerSet>> WorkerPool::NewWorkerSet() const {
+  auto w = WorkerSet::Create(limits_, stable_, policies_.size());
+  if (!w.ok()) return w.status();
+  for (size_t i = 0; i < policies_.size(); ++i) {
+    absl::StatusOr<LuaSandbox*> state = (*w)->StateFor(policies_[i]);
+    if (!state.ok()) return state.status();
+    PolicySpec spec;
+    absl::StatusOr<int> handle = (*state)->LoadPolicy(policies_[i].file, sources_[i], spec);
+    if (!handle.ok()) return handle.status();
+    (*w)->handles[i] = *handle;
+  }
+  return w;
+}
+
+void WorkerPool::Release(std::unique_ptr<WorkerSet> set) const {
+  if (!set->healthy()) return;  // dropped; the next Acquire builds a fresh one
+  Add(std::move(set));
+}
+
+}  // namespace arbiter

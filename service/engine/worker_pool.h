@@ -1,0 +1,99 @@
+// The Lua states a bundle's evaluations run in, pooled: a worker set holds every policy of the
+// bundle compiled, one state for the global policies and one per domain that has policies. A
+// domain's state is only ever reached by that domain's requests, so what a domain policy keeps
+// between calls can never leak into another domain's decisions.
+//
+// An evaluation leases a set for its duration (WorkerPool::Lease); the lease ends the
+// evaluation on the set's states and returns the set to the pool, or drops it when a memory
+// abort left a state unhealthy (the next lease then builds a fresh one). The pool grows to the
+// number of threads that evaluate at once. Internal to the engine.
+#ifndef ARBITER_SERVICE_ENGINE_WORKER_POOL_H_
+#define ARBITER_SERVICE_ENGINE_WORKER_POOL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "service/engine/bundle.h"
+#include "service/engine/lua_sandbox.h"
+#include "service/value/value.h"
+
+namespace arbiter {
+
+// One Lua state for the global policies and one per domain; thread-compatible.
+struct WorkerSet {
+  // An empty set: the global state only, no policy loaded (handles all -1). `stable` as for
+  // LuaSandbox::Create; it must outlive the set.
+  static absl::StatusOr<std::unique_ptr<WorkerSet>> Create(
+      const EngineLimits& limits, const absl::flat_hash_set<const Value*>* stable,
+      size_t num_policies);
+
+  // The state `policy` runs in: the global one, or its domain's, created on first use.
+  absl::StatusOr<LuaSandbox*> StateFor(const PolicyInfo& policy);
+  // Ends one evaluation on every state (LuaSandbox::EndEvaluation).
+  void EndEvaluation();
+  bool healthy() const;
+
+  std::unique_ptr<LuaSandbox> global;
+  absl::flat_hash_map<std::string, std::unique_ptr<LuaSandbox>> domains;
+  std::vector<int> handles;  // per policy index: LuaSandbox::LoadPolicy's handle, -1 when none
+
+ private:
+  const EngineLimits* limits_ = nullptr;
+  const absl::flat_hash_set<const Value*>* stable_ = nullptr;
+};
+
+// Worker sets for one bundle. Everything the constructor takes must outlive the pool.
+// Thread-safe.
+class WorkerPool {
+ public:
+  // `sources[i]` is the source of `policies[i]`.
+  WorkerPool(const EngineLimits& limits, const std::vector<PolicyInfo>& policies,
+             const std::vector<std::string>& sources,
+             const absl::flat_hash_set<const Value*>* stable);
+
+  // A set borrowed for one evaluation (or one look at the states): on destruction it ends the
+  // evaluation and goes back to the pool.
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    WorkerSet* operator->() const { return set_.get(); }
+    WorkerSet& operator*() const { return *set_; }
+
+   private:
+    friend class WorkerPool;
+    Lease(const WorkerPool* pool, std::unique_ptr<WorkerSet> set)
+        : pool_(pool), set_(std::move(set)) {}
+    const WorkerPool* pool_;
+    std::unique_ptr<WorkerSet> set_;
+  };
+
+  // A pooled set, or a new one with every policy loaded. INTERNAL when a policy that loaded
+  // before no longer does (a state cannot be created within the memory limit, say).
+  absl::StatusOr<Lease> Acquire() const;
+
+  // Adds a set whose policies are all loaded (the one Bundle::Load compiled with).
+  void Add(std::unique_ptr<WorkerSet> set) const;
+
+ private:
+  absl::StatusOr<std::unique_ptr<WorkerSet>> NewWorkerSet() const;
+  void Release(std::unique_ptr<WorkerSet> set) const;
+
+  const EngineLimits& limits_;
+  const std::vector<PolicyInfo>& policies_;
+  const std::vector<std::string>& sources_;
+  const absl::flat_hash_set<const Value*>* stable_;
+  mutable absl::Mutex mu_;
+  mutable std::vector<std::unique_ptr<WorkerSet>> sets_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace arbiter
+
+#endif  // ARBITER_SERVICE_ENGINE_WORKER_POOL_H_
