@@ -415,6 +415,8 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     absl::StatusOr<WorkerPool::Lease> w = impl.pool.Acquire();
     if (!w.ok()) return w.status();
     std::vector<int> global_handles, domain_handles;
+    global_handles.reserve(selection.globals);
+    domain_handles.reserve(selection.run.size() - selection.globals);
     for (size_t k = 0; k < selection.run.size(); ++k) {
       (k < selection.globals ? global_handles : domain_handles)
           .push_back((*w)->handles[selection.run[k]]);

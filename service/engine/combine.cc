@@ -22,8 +22,14 @@ Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIn
   if (auto it = index.overrides.find(domain); it != index.overrides.end()) {
     overridden = &it->second;
   }
+  const std::vector<size_t>& globals = index.global_by_kind[static_cast<int>(kind)];
+  const std::vector<size_t>* own = nullptr;
+  if (auto it = index.domain_by_kind.find(domain); it != index.domain_by_kind.end()) {
+    own = &it->second[static_cast<int>(kind)];
+  }
   Selection s;
-  for (size_t i : index.global_by_kind[static_cast<int>(kind)]) {
+  s.run.reserve(globals.size() + (own != nullptr ? own->size() : 0));  // one allocation
+  for (size_t i : globals) {
     const PolicyInfo& p = policies[i];
     if (!applies(p)) continue;
     if (overridden != nullptr && p.mode == PolicyMode::kDefault && overridden->contains(p.id)) {
@@ -33,8 +39,8 @@ Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIn
     s.run.push_back(i);
   }
   s.globals = s.run.size();
-  if (auto it = index.domain_by_kind.find(domain); it != index.domain_by_kind.end()) {
-    for (size_t i : it->second[static_cast<int>(kind)]) {
+  if (own != nullptr) {
+    for (size_t i : *own) {
       if (applies(policies[i])) s.run.push_back(i);
     }
   }
