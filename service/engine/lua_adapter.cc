@@ -28,6 +28,7 @@
 #include "service/engine/lua_helpers/get.h"
 #include "service/engine/lua_helpers/guards.h"
 #include "service/engine/lua_helpers/lists.h"
+#include "service/engine/lua_helpers/print.h"
 #include "service/engine/lua_helpers/regex.h"
 #include "service/engine/lua_helpers/roles.h"
 #include "service/engine/lua_helpers/semver.h"
@@ -47,6 +48,7 @@ using h::Arg;
 // What phase 1 and phase 3 hold across the raising Lua calls.
 static_assert(std::is_trivially_destructible_v<Arg>);
 static_assert(std::is_trivially_destructible_v<h::Captures>);
+static_assert(std::is_trivially_destructible_v<h::PrintArg>);
 static_assert(std::is_trivially_destructible_v<absl::string_view>);
 static_assert(std::is_trivially_destructible_v<std::optional<absl::string_view>>);
 
@@ -424,6 +426,57 @@ int GetPath(lua_State* L) {
   return 1;
 }
 
+// --- print. ---
+
+// The string at t[key] of the table at `idx` (a raw get), or `fallback`; the table keeps it
+// alive.
+absl::string_view RawStringField(lua_State* L, int idx, const char* key,
+                                 absl::string_view fallback) {
+  lua_pushstring(L, key);
+  lua_rawget(L, idx);
+  absl::string_view s = fallback;
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    size_t n;
+    const char* p = lua_tolstring(L, -1, &n);
+    s = absl::string_view(p, n);
+  }
+  lua_pop(L, 1);
+  return s;
+}
+
+h::PrintArg ReadPrintArg(lua_State* L, int idx) {
+  h::PrintArg p;
+  const int type = lua_type(L, idx);
+  p.value = ReadValue(L, idx, type, nullptr);
+  p.type_name = lua_typename(L, type);
+  if (type == LUA_TTABLE && IsFinding(L, idx)) {
+    p.finding = true;
+    p.finding_type = RawStringField(L, idx, "type", "finding");
+    p.finding_message = RawStringField(L, idx, "message", "");
+  }
+  return p;
+}
+
+// The line is built in the Context, since arguments are read (which may raise) between appends.
+int Print(lua_State* L) {
+  Ctx* c = GetCtx(L);
+  if (c->prints == nullptr) return 0;
+  std::string& line = c->helper_text;
+  line.clear();
+  if (h::PrintTakesLine(c->prints->size(), c->print_bytes)) {
+    const int n = lua_gettop(L);
+    for (int i = 1; i <= n && line.size() < h::kMaxPrintLineBytes; ++i) {
+      h::PrintArg arg = ReadPrintArg(L, i);
+      Run(L, [&] { return h::AppendPrintArg(arg, i == 1, &line); });
+    }
+  }
+  Run(L, [&] {
+    h::AddPrintLine(line, c->prints, &c->print_bytes);
+    return absl::OkStatus();
+  });
+  return 0;
+}
+
 // --- The guarded string and table functions. ---
 
 // Calls the original function (upvalue 1) with this call's arguments.
@@ -514,6 +567,7 @@ void SetHelpers(lua_State* L, int safe) {
                                   {"has_role", PrincipalTest<h::kRolesField, h::HasRole>},
                                   {"has_any_role", HasAnyRole},
                                   {"in_group", PrincipalTest<h::kGroupsField, h::InGroup>},
+                                  {"print", Print},
                                   {nullptr, nullptr}};
   lua_pushvalue(L, safe);
   luaL_setfuncs(L, kTop, 0);

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "service/engine/bundle.h"
 #include "service/engine/lua_helpers/regex.h"
+#include "service/engine/lua_helpers/text.h"
 #include "service/engine/lua_sandbox.h"
 #include "service/value/value.h"
 
@@ -66,7 +67,7 @@ struct LuaSandbox::Context {
   // are gone (lua_adapter.cc): owned here, not by the C function's frame, so that a raise while
   // pushing it skips no destructor. Reused across calls.
   std::string helper_error;
-  std::string helper_text;
+  std::string helper_text;  // also print(...)'s line while it is built
   ~Context();
 };
 
@@ -77,9 +78,7 @@ using Ctx = LuaSandbox::Context;
 void SetCtx(lua_State* L, Ctx* c);
 Ctx* GetCtx(lua_State* L);
 
-// `s` truncated to `cap` bytes (at a UTF-8 boundary) with control characters replaced by spaces
-// and invalid UTF-8 replaced by '?'.
-std::string CleanText(absl::string_view s, size_t cap);
+using lua_helpers::CleanText;  // lua_helpers/text.h
 
 // Raises the budget's abort (as the instruction hook would) when the policy's time budget or the
 // request's deadline has passed. C functions that may run long call it before they start, since
@@ -106,9 +105,9 @@ void PushPolicyEnv(lua_State* L);
 void MakeReadOnlyProxy(lua_State* L);
 
 // lua_adapter.cc: the helpers. SetHelpers sets re, semver, list, get, duration, percent,
-// has_role, has_any_role and in_group into the table at `safe`; PatchStringLibrary guards the
-// real string table's find/match/gmatch/gsub/format/rep and removes dump; PushGuardedSort pushes
-// a table.sort that guards the one in the table at `table_lib`. They push nothing else.
+// has_role, has_any_role, in_group and print into the table at `safe`; PatchStringLibrary guards
+// the real string table's find/match/gmatch/gsub/format/rep and removes dump; PushGuardedSort
+// pushes a table.sort that guards the one in the table at `table_lib`. They push nothing else.
 void SetHelpers(lua_State* L, int safe);
 void PatchStringLibrary(lua_State* L, int string_lib);
 void PushGuardedSort(lua_State* L, int table_lib);

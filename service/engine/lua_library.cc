@@ -1,6 +1,6 @@
 // The library policies see: an allow-list of Lua's base functions, read-only string/table/math/
-// utf8, the finding builders, print, and Arbiter's helpers (RE2 regexes, semantic versions,
-// durations, percentages, role and list tests, get), which lua_adapter.cc binds. The functions
+// utf8, the finding builders, and Arbiter's helpers (RE2 regexes, semantic versions, durations,
+// percentages, role and list tests, get, print), which lua_adapter.cc binds. The functions
 // here are Lua glue: the rule they follow, no C++ object with a destructor alive across a Lua
 // call that can raise, is explained once in lua_adapter.cc.
 #include <algorithm>
@@ -135,96 +135,6 @@ int MakeFinding(lua_State* L) {
   return 1;
 }
 
-// --- print(...): into the evaluation's trace, never to stdout. ---
-
-constexpr size_t kMaxPrintLines = 100;
-constexpr size_t kMaxPrintBytes = 16 << 10;
-constexpr size_t kMaxPrintLineBytes = 1024;
-
-// Appends a rendering of the value at `idx` to buf[*len..cap) without calling any metamethod:
-// strings, numbers, booleans and nil as Lua prints them, a request view as its JSON, a finding
-// as "allow(message)", anything else by its type.
-void RenderPrintArg(lua_State* L, int idx, char* buf, size_t cap, size_t* len) {
-  auto append = [&](const char* s, size_t n) {
-    n = std::min(n, cap - *len);
-    std::memcpy(buf + *len, s, n);
-    *len += n;
-  };
-  char tmp[64];
-  switch (lua_type(L, idx)) {
-    case LUA_TSTRING: {
-      size_t n;
-      const char* s = lua_tolstring(L, idx, &n);  // a string: no conversion, no allocation
-      append(s, n);
-      return;
-    }
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) {
-        std::snprintf(tmp, sizeof tmp, "%lld", static_cast<long long>(lua_tointeger(L, idx)));
-      } else {
-        std::snprintf(tmp, sizeof tmp, "%.14g", lua_tonumber(L, idx));
-      }
-      append(tmp, std::strlen(tmp));
-      return;
-    case LUA_TBOOLEAN:
-      append(lua_toboolean(L, idx) ? "true" : "false", lua_toboolean(L, idx) ? 4 : 5);
-      return;
-    case LUA_TNIL:
-      append("nil", 3);
-      return;
-    default:
-      break;
-  }
-  if (IsFinding(L, idx)) {
-    lua_pushliteral(L, "type");
-    lua_rawget(L, idx < 0 ? idx - 1 : idx);
-    lua_pushliteral(L, "message");
-    lua_rawget(L, idx < 0 ? idx - 2 : idx);
-    size_t tn = 0, mn = 0;
-    const char* t = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &tn) : "finding";
-    const char* m = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &mn) : "";
-    append(t, tn == 0 ? std::strlen(t) : tn);
-    append("(", 1);
-    append(m, mn);
-    append(")", 1);
-    lua_pop(L, 2);
-    return;
-  }
-  if (lua_type(L, idx) == LUA_TUSERDATA) {
-    const Value* v = ToView(L, idx);  // may raise for a dead view: no C++ object is alive here
-    if (v != nullptr) {
-      size_t before = *len;
-      {
-        std::string json = v->ToJson();
-        append(json.data(), json.size());
-      }
-      if (*len == before) append("{}", 2);
-      return;
-    }
-  }
-  append(luaL_typename(L, idx), std::strlen(luaL_typename(L, idx)));
-}
-
-int Print(lua_State* L) {
-  Ctx* c = GetCtx(L);
-  if (c->prints == nullptr || c->prints->size() > kMaxPrintLines) return 0;
-  if (c->prints->size() == kMaxPrintLines || c->print_bytes >= kMaxPrintBytes) {
-    c->prints->push_back("(print: output capped)");
-    return 0;
-  }
-  char buf[kMaxPrintLineBytes];
-  size_t len = 0;
-  int n = lua_gettop(L);
-  for (int i = 1; i <= n && len < sizeof buf; ++i) {
-    if (i > 1 && len < sizeof buf) buf[len++] = ' ';
-    RenderPrintArg(L, i, buf, sizeof buf, &len);
-  }
-  std::string line = CleanText(absl::string_view(buf, len), kMaxPrintLineBytes);
-  c->print_bytes += line.size();
-  c->prints->push_back(std::move(line));
-  return 0;
-}
-
 // xpcall(f, msgh, ...) that runs the message handler after unwinding. Lua's own xpcall runs
 // the handler at the point of the error; for an error raised by the budget hook that is inside
 // the hook, with hooks disabled, so a looping handler would never be stopped.
@@ -339,8 +249,6 @@ void InstallSafeLibrary(lua_State* L) {
   }
 
   SetHelpers(L, safe);
-  lua_pushcfunction(L, Print);
-  lua_setfield(L, safe, "print");
 
   lua_pushvalue(L, safe);
   lua_setfield(L, LUA_REGISTRYINDEX, kSafeLibrary);
@@ -390,12 +298,18 @@ void FindingFromTable(lua_State* L, int idx, Finding* f, size_t cap) {
     }
     lua_pop(L, 1);
   };
-  std::string type;
-  read_string("type", &type);
+  // The type is compared in place: no std::string may be alive across the pushes below, which
+  // can raise (see lua_adapter.cc).
+  lua_pushliteral(L, "type");
+  lua_rawget(L, idx);
+  size_t tn = 0;
+  const char* t = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &tn) : "";
+  const absl::string_view type = absl::string_view(t, tn).substr(0, cap);
   f->type = type == "allow"      ? Finding::Type::kAllow
             : type == "warn"     ? Finding::Type::kWarn
             : type == "obligate" ? Finding::Type::kObligate
                                  : Finding::Type::kDeny;
+  lua_pop(L, 1);
   read_string("message", &f->message);
   read_string("detail", &f->detail);
   lua_pushliteral(L, "masks");

@@ -13,9 +13,11 @@
 #include "service/engine/lua_helpers/get.h"
 #include "service/engine/lua_helpers/guards.h"
 #include "service/engine/lua_helpers/lists.h"
+#include "service/engine/lua_helpers/print.h"
 #include "service/engine/lua_helpers/regex.h"
 #include "service/engine/lua_helpers/roles.h"
 #include "service/engine/lua_helpers/semver.h"
+#include "service/engine/lua_helpers/text.h"
 #include "service/value/parse.h"
 
 namespace arbiter::lua_helpers {
@@ -334,6 +336,67 @@ TEST(GuardsTest, Checks) {
   EXPECT_TRUE(CheckSort(kMaxSortInC + 1, true).ok());
   EXPECT_EQ(CheckSort(kMaxSortInC + 1, false).message(),
             "table.sort: over 50000 items need a Lua comparator function");
+}
+
+TEST(PrintTest, RendersWithoutMetamethods) {
+  std::string line;
+  auto add = [&line](const PrintArg& a, bool first = false) {
+    return AppendPrintArg(a, first, &line);
+  };
+  ASSERT_TRUE(add(PrintArg{Arg::String("x")}, true).ok());
+  ASSERT_TRUE(add(PrintArg{Arg::Int(42)}).ok());
+  ASSERT_TRUE(add(PrintArg{Arg::Double(0.1)}).ok());
+  ASSERT_TRUE(add(PrintArg{Arg::Bool(false)}).ok());
+  ASSERT_TRUE(add(PrintArg{Arg()}).ok());
+  Value v = Json(R"({"a": [1, "b"]})");
+  ASSERT_TRUE(add(PrintArg{Arg::Of(v)}).ok());
+  PrintArg finding;
+  finding.value.kind = Arg::Kind::kTable;
+  finding.finding = true;
+  finding.finding_type = "deny";
+  finding.finding_message = "no";
+  ASSERT_TRUE(add(finding).ok());
+  PrintArg function;
+  function.value.kind = Arg::Kind::kOther;
+  function.type_name = "function";
+  ASSERT_TRUE(add(function).ok());
+  EXPECT_EQ(line, R"(x 42 0.1 false nil {"a":[1,"b"]} deny(no) function)");
+  PrintArg dead;
+  dead.value.kind = Arg::Kind::kDeadView;
+  EXPECT_FALSE(add(dead).ok());
+}
+
+TEST(PrintTest, LinesAreCapped) {
+  std::string line;
+  ASSERT_TRUE(AppendPrintArg(PrintArg{Arg::String(std::string(2000, 'x'))}, true, &line).ok());
+  ASSERT_TRUE(AppendPrintArg(PrintArg{Arg::String("more")}, false, &line).ok());
+  EXPECT_EQ(line.size(), kMaxPrintLineBytes);
+  std::vector<std::string> lines;
+  size_t bytes = 0;
+  AddPrintLine("a\tb", &lines, &bytes);
+  EXPECT_EQ(lines.back(), "a b");  // control characters cleaned
+  EXPECT_EQ(bytes, 3u);
+  while (PrintTakesLine(lines.size(), bytes)) AddPrintLine("line", &lines, &bytes);
+  EXPECT_EQ(lines.size(), kMaxPrintLines);
+  AddPrintLine("line", &lines, &bytes);
+  EXPECT_EQ(lines.back(), "(print: output capped)");
+  AddPrintLine("line", &lines, &bytes);
+  EXPECT_EQ(lines.size(), kMaxPrintLines + 1);  // and then nothing
+  // The byte cap: a note per call until the line cap.
+  lines.clear();
+  bytes = kMaxPrintBytes;
+  AddPrintLine("x", &lines, &bytes);
+  AddPrintLine("x", &lines, &bytes);
+  EXPECT_EQ(lines, (std::vector<std::string>(2, "(print: output capped)")));
+}
+
+TEST(TextTest, CleanText) {
+  EXPECT_EQ(CleanText("plain", 10), "plain");
+  EXPECT_EQ(CleanText("plain", 3), "pla");
+  EXPECT_EQ(CleanText("a\nb\x7f", 10), "a b ");
+  EXPECT_EQ(CleanText("\xff\xc3\xa9", 10), "?\xc3\xa9");    // invalid byte; then é
+  EXPECT_EQ(CleanText("\xc3\xa9\xc3\xa9", 3), "\xc3\xa9");  // not cut inside a character
+  EXPECT_EQ(CleanText("\xed\xa0\x80", 10), "???");          // a surrogate is not UTF-8
 }
 
 }  // namespace
