@@ -87,9 +87,9 @@ void BuildBundleCatalog(std::vector<Catalog::Document> products,
                         std::vector<std::string>& errors);
 
 // Step "compile", for policy `i` (`policy` and its `source`): loads it into its state of `set`
-// (WorkerSet::StateFor), which runs its top level under the limits, sets set.handles[i] and
-// reads its table into `spec`. false when it did not compile (the error is in `errors`);
-// DEADLINE_EXCEEDED when `deadline` (the whole load's) passed before it.
+// (WorkerSet::LoadPolicy, as every later worker set does), which runs its top level under the
+// limits, sets set.handles[i] and reads its table into `spec`. false when it did not compile (the
+// error is in `errors`); DEADLINE_EXCEEDED when `deadline` (the whole load's) passed before it.
 absl::StatusOr<bool> CompilePolicy(WorkerSet& set, size_t i, const PolicyInfo& policy,
                                    const std::string& source, absl::Time deadline, PolicySpec& spec,
                                    std::vector<std::string>& errors);

@@ -7,7 +7,7 @@ namespace arbiter {
 absl::StatusOr<std::unique_ptr<WorkerSet>> WorkerSet::Create(
     const EngineLimits& limits, const absl::flat_hash_set<const Value*>* stable,
     size_t num_policies) {
-  auto w = std::make_unique<WorkerSet>();
+  std::unique_ptr<WorkerSet> w(new WorkerSet());
   auto g = LuaSandbox::Create(limits, stable);
   if (!g.ok()) return g.status();
   w->global = *std::move(g);
@@ -17,15 +17,25 @@ absl::StatusOr<std::unique_ptr<WorkerSet>> WorkerSet::Create(
   return w;
 }
 
-absl::StatusOr<LuaSandbox*> WorkerSet::StateFor(const PolicyInfo& policy) {
-  if (policy.domain.empty()) return global.get();
-  std::unique_ptr<LuaSandbox>& slot = domains[policy.domain];
-  if (slot == nullptr) {
-    auto s = LuaSandbox::Create(*limits_, stable_);
-    if (!s.ok()) return s.status();
-    slot = *std::move(s);
+absl::Status WorkerSet::LoadPolicy(size_t i, const PolicyInfo& policy, absl::string_view source,
+                                   PolicySpec& spec, absl::Time deadline) {
+  LuaSandbox* state = global.get();
+  if (!policy.domain.empty()) {
+    std::unique_ptr<LuaSandbox>& slot = domains[policy.domain];
+    if (slot == nullptr) {
+      auto s = LuaSandbox::Create(*limits_, stable_);
+      if (!s.ok()) {
+        return absl::Status(s.status().code(),
+                            absl::StrCat(policy.file, ":1: ", s.status().message()));
+      }
+      slot = *std::move(s);
+    }
+    state = slot.get();
   }
-  return slot.get();
+  absl::StatusOr<int> handle = state->LoadPolicy(policy.file, source, spec, deadline);
+  if (!handle.ok()) return handle.status();
+  handles[i] = *handle;
+  return absl::OkStatus();
 }
 
 void WorkerSet::EndEvaluation() {
@@ -77,12 +87,8 @@ absl::StatusOr<std::unique_ptr<WorkerSet>> WorkerPool::NewWorkerSet() const {
   auto w = WorkerSet::Create(limits_, stable_, policies_.size());
   if (!w.ok()) return w.status();
   for (size_t i = 0; i < policies_.size(); ++i) {
-    absl::StatusOr<LuaSandbox*> state = (*w)->StateFor(policies_[i]);
-    if (!state.ok()) return state.status();
     PolicySpec spec;
-    absl::StatusOr<int> handle = (*state)->LoadPolicy(policies_[i].file, sources_[i], spec);
-    if (!handle.ok()) return handle.status();
-    (*w)->handles[i] = *handle;
+    if (absl::Status s = (*w)->LoadPolicy(i, policies_[i], sources_[i], spec); !s.ok()) return s;
   }
   return w;
 }

@@ -17,8 +17,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "service/engine/bundle.h"
 #include "service/engine/lua_sandbox.h"
 #include "service/value/value.h"
@@ -26,15 +29,21 @@
 namespace arbiter {
 
 // One Lua state for the global policies and one per domain; thread-compatible.
-struct WorkerSet {
+class WorkerSet {
+ public:
   // An empty set: the global state only, no policy loaded (handles all -1). `stable` as for
-  // LuaSandbox::Create; it must outlive the set.
+  // LuaSandbox::Create; it and `limits` must outlive the set.
   static absl::StatusOr<std::unique_ptr<WorkerSet>> Create(
       const EngineLimits& limits, const absl::flat_hash_set<const Value*>* stable,
       size_t num_policies);
 
-  // The state `policy` runs in: the global one, or its domain's, created on first use.
-  absl::StatusOr<LuaSandbox*> StateFor(const PolicyInfo& policy);
+  // Loads policy `i` (`policy`, its `source`) into the state it runs in (the global one, or its
+  // domain's, created on first use) with LuaSandbox::LoadPolicy, which reads its table into
+  // `spec`, and sets handles[i]. INVALID_ARGUMENT "file:line: message" when it does not load;
+  // the error of LuaSandbox::Create, as "file:1: message", when its domain's state cannot be
+  // made.
+  absl::Status LoadPolicy(size_t i, const PolicyInfo& policy, absl::string_view source,
+                          PolicySpec& spec, absl::Time deadline = absl::InfiniteFuture());
   // Ends one evaluation on every state (LuaSandbox::EndEvaluation).
   void EndEvaluation();
   bool healthy() const;
@@ -44,6 +53,7 @@ struct WorkerSet {
   std::vector<int> handles;  // per policy index: LuaSandbox::LoadPolicy's handle, -1 when none
 
  private:
+  WorkerSet() = default;
   const EngineLimits* limits_ = nullptr;
   const absl::flat_hash_set<const Value*>* stable_ = nullptr;
 };
