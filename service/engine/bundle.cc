@@ -468,9 +468,11 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
 
 absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& files,
                                                            const LoadOptions& options) {
-  std::vector<std::string> errors;
+  std::vector<std::string> errors;  // every step's problems, "file:line: message"
+  // 1. config
   BundleConfig config;
   ParseBundleConfig(files, options.max_limits, config, errors);
+  // 2. read
   BundleContents contents;
   SortBundleFiles(files, config, options.now, contents, errors);
 
@@ -482,10 +484,12 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
   impl->policies = std::move(contents.policies);
   impl->sources = std::move(contents.sources);
   impl->tests = std::move(contents.tests);
+  // 3. catalog
   BuildBundleCatalog(std::move(contents.products), std::move(contents.contracts), impl->catalog,
                      impl->catalog_containers, errors);
 
-  // Every policy compiled and validated in a first worker set, which then serves evaluations.
+  // 4.-5. compile and validate every policy, in a first worker set that then serves evaluations;
+  // one policy at a time, so that each policy's problems are listed together.
   std::unique_ptr<WorkerSet> first;
   if (errors.empty() || !impl->policies.empty()) {
     auto w = WorkerSet::Create(impl->limits, &impl->catalog_containers, impl->policies.size());
@@ -501,7 +505,7 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         if (*compiled) ValidatePolicy(spec, impl->sources[i], i, impl->policies, ids, errors);
       }
       ValidateOverrides(impl->policies, impl->sources, ids, errors);
-      impl->index = IndexPolicies(impl->policies);
+      impl->index = IndexPolicies(impl->policies);  // 6. index
       first = *std::move(w);
     }
   }
