@@ -18,6 +18,8 @@
 //
 // The guarded string and table functions are here too: they price a call with a helper
 // (lua_helpers/guards.h) before handing it to Lua's own function.
+#include <optional>
+#include <string>
 #include <type_traits>
 
 #include "absl/status/status.h"
@@ -185,6 +187,8 @@ h::RegexBudget Budget(lua_State* L, const absl::FunctionRef<absl::Status()>& clo
   return h::RegexBudget{&c->mem_used, c->mem_limit, c->limits.max_string_bytes, clock};
 }
 
+// The regex helpers' clock check (phase 2): OutOfTime records the abort and makes the hook
+// sticky, neither of which raises; the abort is raised as the helper's error.
 absl::Status Clock(lua_State* L) {
   return OutOfTime(L) ? absl::DeadlineExceededError(AbortText(L)) : absl::OkStatus();
 }
