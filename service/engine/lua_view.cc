@@ -178,7 +178,10 @@ void AppendJsonBounded(const Value& v, std::string& out, size_t cap) {
 int ViewToString(lua_State* L) {
   const Value& v = SelfView(L);
   constexpr size_t kCap = 4096;
-  std::string json;
+  // Built in the Context, not in this frame: pushing it may raise (a memory error), and a raise
+  // must skip no destructor (see lua_adapter.cc).
+  std::string& json = GetCtx(L)->helper_text;
+  json.clear();
   AppendJsonBounded(v, json, kCap);
   if (json.size() > kCap) json.resize(kCap);
   lua_pushlstring(L, json.data(), json.size());

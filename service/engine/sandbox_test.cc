@@ -654,5 +654,20 @@ TEST(HelpersTest, RolesGroupsAndLists) {
   EXPECT_EQ(Eval("req.principal.roles[2]"), "nil");
 }
 
+TEST(HelpersTest, GetAndViewsAsText) {
+  EXPECT_EQ(Eval("get(req, 'principal.roles.1')"), "analyst");
+  EXPECT_EQ(Eval("get(req, '.principal..id.') == req.principal.id"), "true");
+  EXPECT_EQ(Eval("get(req, 'principal.roles.2')"), "nil");
+  EXPECT_EQ(Eval("get(req, 'principal.id.x')"), "nil");
+  EXPECT_EQ(Eval("get(req, '') == req"), "true");  // one view per value
+  // Lua tables first, then the request data below them.
+  EXPECT_EQ(Eval("get({a = {b = req}}, 'a.b.principal.roles.1')"), "analyst");
+  EXPECT_EQ(Eval("get({a = {'x', 'y'}}, 'a.2')"), "y");
+  EXPECT_EQ(Eval("get(42, 'a')"), "nil");
+  EXPECT_TRUE(absl::StrContains(Eval("get(req)"), "bad argument #2 to 'get'")) << Eval("get(req)");
+  EXPECT_EQ(Eval("list.contains({req.principal}, req.principal)"), "true");
+  EXPECT_EQ(Eval("req.principal.roles"), "[\"analyst\"]");  // __tostring: the JSON
+}
+
 }  // namespace
 }  // namespace arbiter
