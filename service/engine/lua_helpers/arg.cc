@@ -17,28 +17,6 @@ bool FloatToInteger(double d, int64_t* out) {
 
 }  // namespace
 
-Arg Arg::Of(const Value& v) {
-  switch (v.type()) {
-    case Value::Type::kNull:
-      return Arg();
-    case Value::Type::kBool:
-      return Bool(v.as_bool());
-    case Value::Type::kInt:
-      return Int(v.as_int());
-    case Value::Type::kDouble:
-      return Double(v.as_double());
-    case Value::Type::kString:
-      return String(v.as_string());
-    case Value::Type::kList:
-    case Value::Type::kMap:
-      break;
-  }
-  Arg a;
-  a.kind = Kind::kView;
-  a.view = &v.Get();  // what a view of `v` points to (lua_view.cc)
-  return a;
-}
-
 bool RawEqual(const Arg& a, const Arg& b) {
   using K = Arg::Kind;
   if (a.is_number() && b.is_number()) {

@@ -42,7 +42,28 @@ struct Arg {
   const void* identity = nullptr;
 
   // The Lua value a request view shows for `v` (a scalar, or a view of a list or map).
-  static Arg Of(const Value& v);
+  static Arg Of(const Value& v) {
+    const Value& target = v.Get();  // what a view of `v` points to (lua_view.cc)
+    switch (target.type()) {
+      case Value::Type::kNull:
+        return Arg();
+      case Value::Type::kBool:
+        return Bool(target.as_bool());
+      case Value::Type::kInt:
+        return Int(target.as_int());
+      case Value::Type::kDouble:
+        return Double(target.as_double());
+      case Value::Type::kString:
+        return String(target.as_string());
+      case Value::Type::kList:
+      case Value::Type::kMap:
+        break;
+    }
+    Arg a;
+    a.kind = Kind::kView;
+    a.view = &target;
+    return a;
+  }
   static Arg String(absl::string_view s) {
     Arg a;
     a.kind = Kind::kString;

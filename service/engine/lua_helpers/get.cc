@@ -4,22 +4,6 @@
 
 namespace arbiter::lua_helpers {
 
-bool PathKeys::Next(absl::string_view* key) {
-  while (!done_) {
-    size_t dot = rest_.find('.');
-    if (dot == absl::string_view::npos) {
-      *key = rest_;
-      rest_ = absl::string_view();
-      done_ = true;
-    } else {
-      *key = rest_.substr(0, dot);
-      rest_.remove_prefix(dot + 1);
-    }
-    if (!key->empty()) return true;
-  }
-  return false;
-}
-
 const Value* GetPath(const Value& root, absl::string_view path) {
   const Value* v = &root;
   PathKeys keys(path);

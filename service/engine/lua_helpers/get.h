@@ -17,8 +17,22 @@ namespace arbiter::lua_helpers {
 class PathKeys {
  public:
   explicit PathKeys(absl::string_view path) : rest_(path) {}
-  // The next key, or false at the end.
-  bool Next(absl::string_view* key);
+  // The next key, or false at the end. (Inline: get() runs it for every step of every path.)
+  bool Next(absl::string_view* key) {
+    while (!done_) {
+      const size_t dot = rest_.find('.');
+      if (dot == absl::string_view::npos) {
+        *key = rest_;
+        rest_ = absl::string_view();
+        done_ = true;
+      } else {
+        *key = rest_.substr(0, dot);
+        rest_.remove_prefix(dot + 1);
+      }
+      if (!key->empty()) return true;
+    }
+    return false;
+  }
   // What is left of the path (starting with the next key, if any).
   absl::string_view rest() const { return rest_; }
 
