@@ -17,7 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "clients/cli/request_input.h"
-#include "service/diff/schema_diff.h"
+#include "service/descriptor/descriptor.h"
 #include "service/value/parse.h"
 
 extern char** environ;
@@ -39,17 +39,9 @@ bool IsContractPath(absl::string_view path) {
   return parent.empty() && absl::StartsWith(name, "data-contract");
 }
 
-std::string ScalarText(const Value* v) {
-  if (v == nullptr) return "";
-  if (v->is_string()) return v->as_string();
-  if (v->is_number() || v->is_bool()) return v->ToJson();
-  return "";
-}
-
 void FillNames(const Value& tree, GateFile* f) {
   f->name = DescriptorName(tree);
-  f->version = ScalarText(tree.FindPath({"metadata", "version"}));
-  if (f->version.empty()) f->version = ScalarText(tree.Find("version"));
+  f->version = DescriptorVersion(tree);
 }
 
 struct ProcessResult {
@@ -285,8 +277,7 @@ absl::Status PreviousFromCatalog(const std::string& bundle_dir, const Catalog& c
                                  GateInputs* inputs) {
   const Catalog::Document* product = nullptr;
   for (const Catalog::Document& d : catalog.products()) {
-    if (!inputs->product.name.empty() &&
-        ScalarText(d.tree->FindPath({"metadata", "name"})) == inputs->product.name) {
+    if (!inputs->product.name.empty() && DescriptorName(*d.tree) == inputs->product.name) {
       product = &d;
       break;
     }

@@ -26,7 +26,7 @@ struct GateFile {
   std::string path;
   // The YAML text as written (line numbers for annotations are looked up in it).
   std::string text;
-  // metadata.name (else name, id), and metadata.version, as text; empty when absent.
+  // DescriptorName and DescriptorVersion (service/descriptor); empty when absent.
   std::string name;
   std::string version;
   // The document as sent: YAML text with `source` = path.

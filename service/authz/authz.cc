@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "service/descriptor/descriptor.h"
 #include "service/value/parse.h"
 
 namespace arbiter::authz {
@@ -82,12 +83,12 @@ std::string RealPath(const std::string& path) {
   return buf;
 }
 
-// metadata.domain of a product descriptor, or "" when it does not parse or has none.
-std::string DescriptorDomain(const std::string& text) {
+// The domain of a product descriptor (DescriptorDomain, as the catalog reads it), or "" when it
+// does not parse or has none.
+std::string DomainOfText(const std::string& text) {
   absl::StatusOr<Value> v = ParseYaml(text, "candidate");
   if (!v.ok()) return "";
-  const Value* d = v->FindPath({"metadata", "domain"});
-  return d != nullptr && d->is_string() ? d->as_string() : "";
+  return DescriptorDomain(*v);
 }
 
 }  // namespace
@@ -274,8 +275,8 @@ absl::Status CheckCandidateScope(const BundleFiles& active, const BundleFiles& c
     if (absl::StartsWith(path, "catalog/products/")) {
       auto before = active.files.find(path);
       auto after = candidate.files.find(path);
-      bool ok = (before == active.files.end() || DescriptorDomain(before->second) == domain) &&
-                (after == candidate.files.end() || DescriptorDomain(after->second) == domain);
+      bool ok = (before == active.files.end() || DomainOfText(before->second) == domain) &&
+                (after == candidate.files.end() || DomainOfText(after->second) == domain);
       if (ok) continue;
     }
     outside.push_back(path);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "service/descriptor/descriptor.h"
 #include "service/diff/semver.h"
 #include "service/value/parse.h"
 
@@ -59,8 +60,9 @@ const Value* FindDotted(const Value& v, absl::string_view dotted) {
   return at;
 }
 
-// The first of several places a document may keep something, e.g. the name of an ODCS contract
-// (`name`) versus a seed-shaped one (`metadata.name`).
+// The first of several places a document may keep something, e.g. a quality rule's column
+// (`column`, `field` or `property`). A document's own name, version and domain are
+// service/descriptor's.
 const Value* FirstOf(const Value& doc,
                      std::initializer_list<std::initializer_list<absl::string_view>> paths) {
   for (auto path : paths) {
@@ -69,15 +71,16 @@ const Value* FirstOf(const Value& doc,
   return nullptr;
 }
 
-// A document's name goes into every change it yields; only scalars qualify, so that a name
-// written as a large map cannot multiply into every change.
+// A name goes into every change it yields; only scalars qualify, so that a name written as a
+// large map cannot multiply into every change.
 std::string NameText(const Value* v) {
   if (v == nullptr || !(v->is_string() || v->is_number() || v->is_bool())) return "";
   return ScalarText(*v);
 }
 
-const Value* ContractVersion(const Value& c) {
-  return FirstOf(c, {{"metadata", "version"}, {"version"}, {"info", "version"}});
+// A contract's or product's version node (DescriptorVersion's), or null.
+const Value* VersionOf(const Value& doc) {
+  return FindDescriptorField(doc, DescriptorFact::kVersion).value;
 }
 
 using Problems = std::vector<std::pair<std::string, std::string>>;  // path, message
@@ -1217,11 +1220,6 @@ int LineOfPath(const Value& doc, absl::string_view path) {
   return found == nullptr ? 0 : found->line();
 }
 
-std::string DescriptorName(const Value& doc) {
-  if (!doc.is_map()) return "";
-  return NameText(FirstOf(doc, {{"metadata", "name"}, {"name"}, {"id"}}));
-}
-
 ChangeSet DiffContracts(const Value& previous, const Value& current,
                         const DiffRuleClasses& classes) {
   ChangeSet out;
@@ -1253,9 +1251,14 @@ ChangeSet DiffProducts(const Value& previous, const Value& current,
     return out;
   }
   Problems problems;
-  rec.IfDiffers(DiffRule::kDomainChanged, "metadata.domain",
-                previous.FindPath({"metadata", "domain"}),
-                current.FindPath({"metadata", "domain"}));
+  DescriptorField old_domain = FindDescriptorField(previous, DescriptorFact::kDomain);
+  DescriptorField new_domain = FindDescriptorField(current, DescriptorFact::kDomain);
+  // The path is where the domain is written (metadata.domain in the seed's shape).
+  absl::string_view domain_key = !new_domain.key.empty()   ? new_domain.key
+                                 : !old_domain.key.empty() ? old_domain.key
+                                                           : "metadata.domain";
+  rec.IfDiffers(DiffRule::kDomainChanged, std::string(domain_key), old_domain.value,
+                new_domain.value);
   rec.IfDiffers(DiffRule::kOwnerChanged, "metadata.owner", previous.FindPath({"metadata", "owner"}),
                 current.FindPath({"metadata", "owner"}));
   DiffDescription(rec, previous, current,
@@ -1395,20 +1398,20 @@ Value ComputeChange(const Value& product, const Value* previous_product,
     if (it == previous.end()) {
       Recorder(absl::StrCat("contract:", name), classes, &all)
           .Add(DiffRule::kContractAdded, "metadata.name", Value(), name);
-      versions[name] = VersionDelta(nullptr, ContractVersion(*doc), /*initial=*/true);
+      versions[name] = VersionDelta(nullptr, VersionOf(*doc), /*initial=*/true);
       continue;
     }
     ChangeSet changes = DiffContracts(*it->second, *doc, classes);
     if (with_lines) AddLines(changes, *doc);
     Merge(all, std::move(changes));
-    versions[name] = VersionDelta(ContractVersion(*it->second), ContractVersion(*doc), false);
+    versions[name] = VersionDelta(VersionOf(*it->second), VersionOf(*doc), false);
   }
   for (const auto& [name, doc] : previous) {
     if (current.count(name)) continue;
     Recorder(absl::StrCat("contract:", name), classes, &all)
         .Add(DiffRule::kContractRemoved, "metadata.name", name, Value());
     Value d = Value::EmptyMap();
-    d.Set("from", VersionText(ContractVersion(*doc)));
+    d.Set("from", VersionText(VersionOf(*doc)));
     d.Set("bump", "removed");
     versions[name] = std::move(d);
   }
@@ -1416,16 +1419,12 @@ Value ComputeChange(const Value& product, const Value* previous_product,
   for (auto& [name, d] : versions) contract_versions.mutable_map().emplace_back(name, std::move(d));
   SortChangeSet(all);
 
-  auto product_version = [](const Value& p) {
-    return FirstOf(p, {{"metadata", "version"}, {"version"}});
-  };
   Value out = Value::EmptyMap();
   out.Set("breaking", ChangeList(all.breaking));
   out.Set("warnings", ChangeList(all.warnings));
   out.Set("info", ChangeList(all.info));
-  out.Set("version", first ? VersionDelta(nullptr, product_version(product), true)
-                           : VersionDelta(product_version(*previous_product),
-                                          product_version(product), false));
+  out.Set("version", first ? VersionDelta(nullptr, VersionOf(product), true)
+                           : VersionDelta(VersionOf(*previous_product), VersionOf(product), false));
   out.Set("contract_versions", std::move(contract_versions));
   out.Set("first_deployment", first);
   return out;

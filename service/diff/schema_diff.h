@@ -68,13 +68,8 @@ struct ChangeSet {
   std::vector<Change> info;
 };
 
-// The name that identifies a contract or product everywhere (catalog, gate, diff):
-// `metadata.name` (the seed's shape), else `name` (ODCS), else `id` (datacontract.com); only a
-// scalar counts; "" when there is none.
-std::string DescriptorName(const Value& doc);
-
 // Diffs one data contract against its previous version. The document name is the current
-// contract's DescriptorName.
+// contract's DescriptorName (service/descriptor).
 ChangeSet DiffContracts(const Value& previous, const Value& current,
                         const DiffRuleClasses& classes = DefaultDiffRuleClasses());
 
@@ -88,14 +83,14 @@ int LineOfPath(const Value& doc, absl::string_view path);
 // Builds what policies see as `req.change`, a map:
 //   breaking, warnings, info: lists of {document, path, rule, old, new, line}, ordered by
 //     (document, path); `line` only when `with_lines` and known (see Change::line);
-//   version: {from, to, bump} for the product's metadata.version; without a previous product
+//   version: {from, to, bump} for the product's DescriptorVersion; without a previous product
 //     {to, bump: "initial"}; bump is "invalid" when a side is not a semantic version;
 //   contract_versions: contract name → {from, to, bump}, in name order; a new contract has
 //     {to, bump: "initial"}, a removed one {from, bump: "removed"};
 //   first_deployment: true when there is no previous product.
-// Contracts are matched by DescriptorName; a previous contract without a current counterpart is a
-// breaking `contract_removed`, a new one an info `contract_added`. `previous_product` may be
-// null; nothing is retained after the call.
+// Contracts are matched by DescriptorName and versioned by DescriptorVersion (service/descriptor);
+// a previous contract without a current counterpart is a breaking `contract_removed`, a new one
+// an info `contract_added`. `previous_product` may be null; nothing is retained after the call.
 Value ComputeChange(const Value& product, const Value* previous_product,
                     const std::vector<Value>& contracts,
                     const std::vector<Value>& previous_contracts,

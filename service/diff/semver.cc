@@ -1,14 +1,12 @@
 #include "service/diff/semver.h"
 
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "service/descriptor/descriptor.h"
 
 namespace arbiter {
 namespace {
@@ -140,26 +138,8 @@ absl::string_view BumpName(Bump bump) {
 }
 
 std::optional<std::string> VersionString(const Value& v) {
-  switch (v.type()) {
-    case Value::Type::kString:
-      return v.as_string();
-    case Value::Type::kInt:
-      return absl::StrCat(v.as_int());
-    case Value::Type::kDouble: {
-      double d = v.as_double();
-      if (!std::isfinite(d)) return std::nullopt;
-      // The shortest precision that reads back as the same double: 1.2 → "1.2", not
-      // "1.1999999999999999".
-      char buf[40];
-      for (int precision = 1; precision <= 17; ++precision) {
-        std::snprintf(buf, sizeof buf, "%.*g", precision, d);
-        if (std::strtod(buf, nullptr) == d) break;
-      }
-      return std::string(buf);
-    }
-    default:
-      return std::nullopt;
-  }
+  if (v.is_bool()) return std::nullopt;
+  return DescriptorText(v);
 }
 
 }  // namespace arbiter

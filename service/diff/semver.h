@@ -53,7 +53,8 @@ absl::string_view BumpName(Bump bump);
 // The text of a version as it appears in a parsed document: strings as they are, integers
 // (`version: 2`) and doubles (`version: 1.2`) rendered back to the shortest text that reads as
 // the same number. YAML has already lost trailing zeros ("1.10" arrives as 1.1), which is why
-// versions should be quoted. nullopt for anything else (null, maps, non-finite numbers).
+// versions should be quoted. nullopt for anything else (null, booleans, maps, non-finite
+// numbers). The rendering is DescriptorText's (service/descriptor), which names versions too.
 std::optional<std::string> VersionString(const Value& v);
 
 }  // namespace arbiter

@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "service/convert/convert.h"
+#include "service/descriptor/descriptor.h"
 #include "service/value/parse.h"
 
 namespace arbiter {
@@ -166,18 +167,18 @@ std::string JoinPrincipal(const v1::Principal& p) {
 std::string DescribeDocument(const v1::Document& doc) {
   absl::StatusOr<Value> tree = DocumentToValue(doc, "product");
   if (!tree.ok() || !tree->is_map()) return "(unreadable descriptor)";
-  const Value* name = tree->FindPath({"metadata", "name"});
-  const Value* version = tree->FindPath({"metadata", "version"});
-  std::string out = name != nullptr && name->is_string() ? name->as_string() : "(unnamed)";
-  if (version != nullptr && version->is_string()) absl::StrAppend(&out, " ", version->as_string());
+  std::string out = DescriptorName(*tree);
+  if (out.empty()) out = "(unnamed)";
+  if (std::string version = DescriptorVersion(*tree); !version.empty()) {
+    absl::StrAppend(&out, " ", version);
+  }
   return out;
 }
 
 std::string DocumentVersion(const v1::Document& doc) {
   absl::StatusOr<Value> tree = DocumentToValue(doc, "previous");
   if (!tree.ok()) return "";
-  const Value* version = tree->FindPath({"metadata", "version"});
-  return version != nullptr && version->is_string() ? version->as_string() : "";
+  return DescriptorVersion(*tree);
 }
 
 std::string ErrorLine(absl::string_view who, const absl::Status& s) {

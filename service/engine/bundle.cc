@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "service/descriptor/descriptor.h"
 #include "service/diff/schema_diff.h"
 #include "service/engine/bundle_load.h"
 #include "service/engine/combine.h"
@@ -92,10 +93,7 @@ bool IsCatalogType(const std::string& type) {
   return type.empty() || type == "table" || type == "product";
 }
 
-std::string DomainOf(const Value& product) {
-  const Value* d = product.FindPath({"metadata", "domain"});
-  return d != nullptr && d->is_string() ? d->as_string() : "";
-}
+std::string DomainOf(const Value& product) { return DescriptorDomain(product); }
 
 // What a request offers to waiver scopes; views into `request` and the built `req`.
 WaiverSubject WaiverSubjectOf(const Request& request, const Value& req, const std::string& domain) {
@@ -111,12 +109,12 @@ WaiverSubject WaiverSubjectOf(const Request& request, const Value& req, const st
     product = req.FindPath({"resource", "product"});
   } else if (const auto* p = std::get_if<ProductRequest>(&request)) {
     s.principal = p->requester.id;
-    product = p->product.FindPath({"metadata", "name"});
+    product = FindDescriptorField(p->product, DescriptorFact::kName).value;
   } else {
     const auto& d = std::get<DeploymentRequest>(request);
     s.principal = d.requester.id;
     s.environment = d.environment;
-    product = d.product.FindPath({"metadata", "name"});
+    product = FindDescriptorField(d.product, DescriptorFact::kName).value;
   }
   if (product != nullptr && product->is_string()) s.product = product->as_string();
   return s;

@@ -789,6 +789,48 @@ TEST(CatalogResolutionTest, ContractsAreNamedAsTheDiffNamesThem) {
   EXPECT_EQ(b->catalog().FindContract("0b3e7a52"), nullptr);
 }
 
+// A product named and placed by top-level keys (ODCS v3 spells them so): the diff and the gate
+// named it by `name` while the catalog rejected it for having no metadata.name; one rule
+// (service/descriptor) now names it for all of them.
+TEST(CatalogResolutionTest, ProductsAreNamedAsTheDiffNamesThem) {
+  BundleFiles f;
+  f.files["global/a.lua"] = Policy("global.a", "return allow('ok')");
+  f.files["domains/logistics/l.lua"] = Policy("logistics.l", "return nil");
+  f.files["catalog/products/parcels.yaml"] =
+      "name: parcel-hub\ndomain: logistics\nversion: 1.0.0\nspec:\n  outputPorts:\n"
+      "    - {type: sql, catalog: hive, schema: parcels, tables: [{name: events}]}\n";
+  std::shared_ptr<const Bundle> b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(b->catalog().FindProduct("parcel-hub"), nullptr);
+  Decision d = MustEvaluate(*b, TableAccess("hive.parcels.events"));
+  EXPECT_EQ(d.domain, "logistics");
+  EXPECT_EQ(d.evaluated_policies, (std::vector<std::string>{"global.a", "logistics.l"}));
+
+  // A product request about it belongs to the same domain.
+  ProductRequest p;
+  p.product = *b->catalog().FindProduct("parcel-hub");
+  p.operation = "publish";
+  p.requester.id = "ana";
+  Decision pd = MustEvaluate(*b, p);
+  EXPECT_EQ(pd.domain, "logistics");
+}
+
+// The catalog checks the version the schema diff reads (metadata.version, else ODCS's version,
+// else datacontract.com's info.version): an ODCS `version: 1.10` used to load and then diff as
+// "1.1".
+TEST(BundleLoadTest, TheCatalogChecksTheVersionTheDiffReads) {
+  ExpectOneError(One("catalog/contracts/c.yaml",
+                     "apiVersion: v3.0.2\nkind: DataContract\nid: x\nname: orders\n"
+                     "version: 1.10\n"),
+                 "catalog/contracts/c.yaml:5",
+                 "version: a number, not a semantic version string; write MAJOR.MINOR.PATCH");
+  ExpectOneError(One("catalog/contracts/c.yaml", "id: payments\ninfo:\n  version: two\n"),
+                 "catalog/contracts/c.yaml:3", "info.version: \"two\" is not a semantic version");
+  ExpectOneError(One("catalog/contracts/c.yaml",
+                     "metadata:\n  name: orders\n  version: 2.0\nversion: 3.0.0\n"),
+                 "catalog/contracts/c.yaml:3", "metadata.version: a number");
+}
+
 TEST(CatalogResolutionTest, ProductByName) {
   auto b = CatalogBundle();
   ASSERT_NE(b, nullptr);

@@ -6,7 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "service/diff/schema_diff.h"
+#include "service/descriptor/descriptor.h"
 #include "service/diff/semver.h"
 
 namespace arbiter {
@@ -32,18 +32,19 @@ class ShapeChecker {
     if (!v.is_string()) Error(v, absl::StrCat(what, ": expected a string, got ", v.ToJson()));
   }
 
-  void Version(const Value& root, absl::string_view parent) {
-    const Value* p = root.Find(parent);
-    const Value* v = p != nullptr ? p->Find("version") : nullptr;
-    if (v == nullptr) return;
-    if (v->is_number()) {
+  // The version the schema diff compares (DescriptorVersion's): a semantic version string.
+  void Version(const Value& root) {
+    DescriptorField f = FindDescriptorField(root, DescriptorFact::kVersion);
+    if (f.value == nullptr) return;
+    const Value& v = *f.value;
+    if (v.is_number()) {
       // YAML reads 1.10 as the number 1.1: a version must be a string.
-      Error(*v, absl::StrCat(parent,
-                             ".version: a number, not a semantic version string; "
-                             "write MAJOR.MINOR.PATCH (1.10 would read as 1.1)"));
-    } else if (!v->is_string() || !ParseSemVer(v->as_string())) {
-      Error(*v, absl::StrCat(parent, ".version: ", v->ToJson(),
-                             " is not a semantic version (MAJOR.MINOR.PATCH)"));
+      Error(v, absl::StrCat(f.key,
+                            ": a number, not a semantic version string; "
+                            "write MAJOR.MINOR.PATCH (1.10 would read as 1.1)"));
+    } else if (!v.is_string() || !ParseSemVer(v.as_string())) {
+      Error(v, absl::StrCat(f.key, ": ", v.ToJson(),
+                            " is not a semantic version (MAJOR.MINOR.PATCH)"));
     }
   }
 
@@ -122,13 +123,13 @@ class ShapeChecker {
   }
 
   void Common(const Value& d) {
-    if (const Value* m = d.Find("metadata"); m != nullptr && m->is_map()) {
-      for (const char* k : {"name", "domain", "owner"}) {
-        if (const Value* v = m->Find(k)) String(*v, absl::StrCat("metadata.", k));
-      }
+    // The name and domain where the one rule (service/descriptor) reads them.
+    for (DescriptorFact fact : {DescriptorFact::kName, DescriptorFact::kDomain}) {
+      DescriptorField f = FindDescriptorField(d, fact);
+      if (f.value != nullptr) String(*f.value, f.key);
     }
-    Version(d, "metadata");
-    Version(d, "info");
+    if (const Value* owner = d.FindPath({"metadata", "owner"})) String(*owner, "metadata.owner");
+    Version(d);
     Booleans(d);
   }
 
@@ -149,16 +150,16 @@ Catalog Catalog::Build(std::vector<Document> products, std::vector<Document> con
     const Document& doc = c.products_[i];
     ShapeChecker(doc, errors).Product();
     const Value& p = *doc.tree;
-    const Value* name_value = p.FindPath({"metadata", "name"});
-    std::string name =
-        name_value != nullptr && name_value->is_string() ? name_value->as_string() : "";
-    const Value* domain = p.FindPath({"metadata", "domain"});
+    std::string name = DescriptorName(p);
+    std::string domain = DescriptorDomain(p);
     if (name.empty()) {
-      errors.push_back(absl::StrCat(doc.file, ":1: product has no metadata.name"));
+      errors.push_back(
+          absl::StrCat(doc.file, ":1: product has no ", DescriptorKeys(DescriptorFact::kName)));
       continue;
     }
-    if (domain == nullptr || !domain->is_string() || domain->as_string().empty()) {
-      errors.push_back(absl::StrCat(doc.file, ":1: product ", name, " has no metadata.domain"));
+    if (domain.empty()) {
+      errors.push_back(absl::StrCat(doc.file, ":1: product ", name, " has no ",
+                                    DescriptorKeys(DescriptorFact::kDomain)));
       continue;
     }
     if (!c.product_by_name_.emplace(name, i).second) {
@@ -166,8 +167,7 @@ Catalog Catalog::Build(std::vector<Document> products, std::vector<Document> con
                                     c.products_[c.product_by_name_[name]].file, ")"));
       continue;
     }
-    c.entries_[i] =
-        std::make_unique<ProductEntry>(ProductEntry{name, domain->as_string(), doc.tree, i});
+    c.entries_[i] = std::make_unique<ProductEntry>(ProductEntry{name, domain, doc.tree, i});
     const ProductEntry* entry = c.entries_[i].get();
     const Value* ports = p.FindPath({"spec", "outputPorts"});
     if (ports == nullptr || !ports->is_list()) continue;
@@ -208,10 +208,10 @@ Catalog Catalog::Build(std::vector<Document> products, std::vector<Document> con
   for (size_t i = 0; i < c.contracts_.size(); ++i) {
     const Document& doc = c.contracts_[i];
     ShapeChecker(doc, errors).Common(*doc.tree);
-    // The name the gate and the diff match contracts by: metadata.name, name (ODCS) or id.
     std::string name = DescriptorName(*doc.tree);
     if (name.empty()) {
-      errors.push_back(absl::StrCat(doc.file, ":1: contract has no metadata.name, name or id"));
+      errors.push_back(
+          absl::StrCat(doc.file, ":1: contract has no ", DescriptorKeys(DescriptorFact::kName)));
       continue;
     }
     if (!c.contract_by_name_.emplace(name, i).second) {

@@ -58,29 +58,30 @@ class Catalog {
     absl::flat_hash_map<std::string, const Value*> columns;
   };
 
-  // Indexes products and contracts. Problems ("file:line: message") are appended to `errors`:
-  // a product without metadata.name or metadata.domain, duplicate names, two products claiming
-  // the same catalog.schema; and a document whose shape differs from what the shipped policies
-  // and the schema diff read: the marks `pii`, `required`, `unique`, `primaryKey` and
+  // Indexes products and contracts by DescriptorName (service/descriptor: the name the schema
+  // diff and `arbiter gate` use too). Problems ("file:line: message") are appended to
+  // `errors`: a product without a name or a domain, duplicate names, two products claiming the
+  // same catalog.schema; and a document whose shape differs from what the shipped policies and
+  // the schema diff read: the marks `pii`, `required`, `unique`, `primaryKey` and
   // `gdprCompliant` are booleans (`pii: yes` is a string, and would silently mean "not PII"),
-  // `metadata.version`/`info.version` are semantic versions, names and owners are strings,
-  // output ports, tables and columns are maps with a string `name`/`type`, sql ports name their
-  // catalog and schema.
+  // the version the diff compares (DescriptorVersion's key) is a semantic version, names,
+  // domains and owners are strings, output ports, tables and columns are maps with a string
+  // `name`/`type`, sql ports name their catalog and schema.
   static Catalog Build(std::vector<Document> products, std::vector<Document> contracts,
                        std::vector<std::string>& errors);
 
   Catalog() = default;
 
-  // The descriptor of the product with this metadata.name, or null.
+  // The descriptor of the product with this DescriptorName, or null.
   std::shared_ptr<const Value> FindProduct(absl::string_view name) const;
-  // The contract of this DescriptorName (metadata.name, name or id; service/diff), or null.
+  // The contract of this DescriptorName (service/descriptor), or null.
   std::shared_ptr<const Value> FindContract(absl::string_view name) const;
   // Resolves "catalog.schema.table"; nullopt when no product serves that schema or the name does
   // not have three parts.
   std::optional<TableMatch> ResolveTable(absl::string_view qualified) const;
   // The same without copies: null when ResolveTable would give nullopt.
   const TableEntry* FindTable(absl::string_view qualified) const;
-  // The entry of the product with this metadata.name, or null.
+  // The entry of the product with this DescriptorName, or null.
   const ProductEntry* FindProductEntry(absl::string_view name) const;
 
   const std::vector<Document>& products() const { return products_; }

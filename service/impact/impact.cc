@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "service/descriptor/descriptor.h"
 #include "service/diff/schema_diff.h"
 #include "service/value/parse.h"
 
@@ -124,10 +125,7 @@ Impact::Impact(const Value& product, const Value* previous_product,
   product_needle_ = product_name_.empty()
                         ? std::string("\x01")
                         : absl::StrCat("\"", absl::AsciiStrToLower(product_name_), "\"");
-  if (const Value* domain = product.FindPath({"metadata", "domain"});
-      domain != nullptr && domain->is_string()) {
-    product_domain_ = domain->as_string();
-  }
+  product_domain_ = DescriptorDomain(product);
   std::vector<Table> tables;
   CollectTables(previous_product, tables);
   CollectTables(&product, tables);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "service/decision_json/decision_json.h"
+#include "service/descriptor/descriptor.h"
 
 namespace arbiter::trino {
 namespace {
@@ -488,16 +489,16 @@ ProductLocator ProductLocator::Build(const Catalog& catalog) {
   };
   for (const Catalog::Document& doc : catalog.products()) {
     if (doc.tree == nullptr) continue;
-    const Value* name = doc.tree->FindPath({"metadata", "name"});
+    std::string name = DescriptorName(*doc.tree);
     const Value* ports = doc.tree->FindPath({"spec", "outputPorts"});
-    if (name == nullptr || !name->is_string() || ports == nullptr || !ports->is_list()) continue;
+    if (name.empty() || ports == nullptr || !ports->is_list()) continue;
     for (const Value& port : ports->as_list()) {
       if (!absl::EqualsIgnoreCase(port.GetString("type"), "sql")) continue;
       std::string c = Lower(port.GetString("catalog"));
       std::string s = Lower(port.GetString("schema"));
       if (c.empty()) continue;
-      add(out.by_catalog_[c], name->as_string());
-      if (!s.empty()) add(out.by_schema_[absl::StrCat(c, ".", s)], name->as_string());
+      add(out.by_catalog_[c], name);
+      if (!s.empty()) add(out.by_schema_[absl::StrCat(c, ".", s)], name);
     }
   }
   return out;

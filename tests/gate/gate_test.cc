@@ -329,6 +329,60 @@ TEST(GateTest, DatacontractComChangesCarryTheLineOfTheirKey) {
       << r.out;
 }
 
+// The gate names and versions its inputs by the one rule the schema diff and the catalog use
+// (service/descriptor): a datacontract.com contract's version is its info.version and an ODCS
+// one's the top-level version, in the request the gate reports as in the versions the diff
+// computed. (The gate used to read only metadata.version and version, so it reported a
+// datacontract.com contract without a version the diff had.)
+TEST(GateTest, InputsAreNamedAndVersionedAsTheDiffDoes) {
+  std::string dir = DomainRepo("financial-statements.yaml", "");
+  WriteFile(dir + "/contracts/ledger-lines.yaml",
+            "dataContractSpecification: 1.1.0\nid: ledger-lines\ninfo:\n  title: Ledger lines\n"
+            "  version: 1.1.0\n");
+  WriteFile(dir + "/contracts/orders.yaml",
+            "apiVersion: v3.0.2\nkind: DataContract\nid: 0b3e7a52\nname: orders\nversion: 2.0.0\n");
+  RunResult r = Gate(dir, absl::StrCat(Bundle(),
+                                       " --env staging --product data-product.yaml"
+                                       " --contract contracts/ledger-lines.yaml"
+                                       " --contract contracts/orders.yaml --output json"));
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out << r.err;
+  const nlohmann::json& contracts = j["request"]["contracts"];
+  ASSERT_EQ(contracts.size(), 2u) << r.out;
+  EXPECT_EQ(contracts[0]["name"], "ledger-lines");
+  EXPECT_EQ(contracts[0]["version"], "1.1.0");
+  EXPECT_EQ(contracts[1]["name"], "orders");
+  EXPECT_EQ(contracts[1]["version"], "2.0.0");
+  const nlohmann::json& versions = j["decision"]["change"]["contract_versions"];
+  for (const nlohmann::json& c : contracts) {
+    std::string name = c["name"];
+    ASSERT_TRUE(versions.contains(name)) << r.out;
+    EXPECT_EQ(versions[name]["to"], c["version"]) << r.out;
+  }
+}
+
+// A product named by a top-level `name` (no metadata.name): the gate and the diff named it so,
+// but the bundle's catalog rejected it ("product has no metadata.name"), so an offline gate could
+// not load the bundle. Now the catalog names it by the same rule and the gate finds its
+// deployed version there.
+TEST(GateTest, FindsTheDeployedVersionOfAProductNamedByTopLevelName) {
+  std::string bundle = MakeTempDir("gate-bundle");
+  std::filesystem::copy(ShippedBundleDir(), bundle, std::filesystem::copy_options::recursive);
+  std::string product = absl::StrReplaceAll(
+      ReadFileOrEmpty(Catalog("products/customer-transactions.yaml")),
+      {{"metadata:\n  name: customer-transactions\n", "name: customer-transactions\nmetadata:\n"}});
+  ASSERT_TRUE(absl::StrContains(product, "\nname: customer-transactions\nmetadata:\n  domain:"))
+      << product;
+  WriteFile(bundle + "/catalog/products/customer-transactions.yaml", product);
+  std::string dir = DomainRepo("customer-transactions.yaml", "customer-transactions-contract.yaml");
+  WriteFile(dir + "/data-product.yaml", product);
+  RunResult r = Gate(dir, absl::StrCat("--bundle '", bundle, "' --env staging"));
+  EXPECT_NE(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "previous    bundle catalog")) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "product customer-transactions: 1.2.0 -> 1.2.0 (none)"))
+      << r.out;
+}
+
 // One decision log line (service/decision_json's shape, the fields the impact reads) of an
 // access decision `days_ago` days before now.
 std::string DecisionLine(double days_ago, const std::string& id, const std::string& domain,
