@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "service/convert/convert.h"
+#include "service/engine/types.h"
 
 namespace arbiter::cli {
 
@@ -21,10 +23,11 @@ std::string FormatDecisionText(const v1::Decision& d, const std::string& kind) {
                        : r.obligation()                     ? "~"
                        : r.effect() == v1::EFFECT_ALLOW     ? "+"
                                                             : "x";
-    const char* sev = r.severity() == v1::SEVERITY_WARNING ? "warning"
-                      : r.severity() == v1::SEVERITY_ERROR ? "error"
-                      : r.obligation()                     ? "obligation"
-                                                           : "allow";
+    Severity severity = SeverityFromProto(r.severity());
+    absl::string_view sev = severity == Severity::kWarning || severity == Severity::kError
+                                ? SeverityName(severity)
+                            : r.obligation() ? "obligation"
+                                             : "allow";
     absl::StrAppend(&out, "  ", mark, " ", r.policy_id(), " [", r.origin(), ", ", r.mode(), "] ",
                     sev, ": ", r.message(), "\n");
     if (!r.detail().empty()) absl::StrAppend(&out, "      detail: ", r.detail(), "\n");

@@ -15,6 +15,8 @@
 #include "service/bundle_test/policy_tests.h"
 #include "service/convert/convert.h"
 #include "service/decision_json/decision_json.h"
+#include "service/diff/diff_rules.h"
+#include "service/diff/semver.h"
 #include "service/value/parse.h"
 
 namespace arbiter::cli {
@@ -26,7 +28,7 @@ using PValue = google::protobuf::Value;
 // ---- the `change` struct -------------------------------------------------------------------
 
 struct ChangeEntry {
-  std::string cls;  // breaking, warnings, info
+  ChangeClass cls;  // which list of req.change it came from
   std::string document, path, rule, old_text, new_text;
   int line = 0;  // the diff's `line` of the key in the new document, 0 when it gave none
 };
@@ -63,8 +65,9 @@ std::string FieldText(const Struct& s, const std::string& name) {
 
 std::vector<ChangeEntry> Changes(const v1::Decision& d) {
   std::vector<ChangeEntry> out;
-  for (const char* cls : {"breaking", "warnings", "info"}) {
-    const PValue* list = Field(d.change(), cls);
+  for (const ChangeClassInfo& info : kChangeClasses) {
+    const ChangeClass cls = info.cls;
+    const PValue* list = Field(d.change(), std::string(info.list_key));
     if (list == nullptr || !list->has_list_value()) continue;
     for (const PValue& item : list->list_value().values()) {
       if (!item.has_struct_value()) continue;
@@ -109,8 +112,10 @@ std::vector<VersionLine> Versions(const GateInputs& in, const v1::Decision& d) {
 }
 
 std::string VersionDeltaText(const VersionLine& v) {
-  if (v.bump == "initial") return absl::StrCat(v.to.empty() ? "(no version)" : v.to, " (initial)");
-  if (v.bump == "removed") return absl::StrCat(v.from, " -> (removed)");
+  std::optional<Bump> bump = ParseBump(v.bump);
+  if (bump == Bump::kInitial)
+    return absl::StrCat(v.to.empty() ? "(no version)" : v.to, " (initial)");
+  if (bump == Bump::kRemoved) return absl::StrCat(v.from, " -> (removed)");
   return absl::StrCat(v.from.empty() ? "?" : v.from, " -> ", v.to.empty() ? "?" : v.to, " (",
                       v.bump, ")");
 }
@@ -435,9 +440,9 @@ std::string EscapeProperty(const std::string& s) {
 }
 
 std::string SeverityWord(const v1::Reason& r) {
-  if (r.severity() == v1::SEVERITY_WARNING) return "warning";
-  if (r.severity() == v1::SEVERITY_ERROR) return "error";
-  if (r.severity() == v1::SEVERITY_INFO) return "info";
+  if (Severity s = SeverityFromProto(r.severity()); s != Severity::kNone) {
+    return std::string(SeverityName(s));
+  }
   return r.effect() == v1::EFFECT_ALLOW ? "allow" : "error";
 }
 
@@ -537,11 +542,12 @@ std::vector<Annotation> GateAnnotations(const GateInputs& in, const v1::Decision
     out.push_back(std::move(a));
   }
   for (const ChangeEntry& c : Changes(d)) {
-    if (c.cls == "info") continue;
+    if (c.cls == ChangeClass::kInfo) continue;
     const GateFile* f = FileOfDocument(in, c.document);
     Annotation a{
         "notice", f != nullptr ? f->path : in.product.path, 0,
-        absl::StrCat(c.cls == "breaking" ? "breaking change: " : "schema change: ", c.rule),
+        absl::StrCat(c.cls == ChangeClass::kBreaking ? "breaking change: " : "schema change: ",
+                     c.rule),
         absl::StrCat(c.document, " ", c.path)};
     if (!c.old_text.empty() || !c.new_text.empty()) {
       absl::StrAppend(&a.message, " (", c.old_text.empty() ? "-" : c.old_text, " -> ",
@@ -624,9 +630,11 @@ std::string FormatGateText(const GateInputs& in, const v1::Decision& d, const Ga
   std::vector<ChangeEntry> changes = Changes(d);
   absl::StrAppend(&out, "\nSchema changes",
                   changes.empty() ? ": none\n" : absl::StrCat(" (", changes.size(), "):\n"));
-  for (const char* cls : {"breaking", "warnings", "info"}) {
+  for (const ChangeClassInfo& cls : kChangeClasses) {
     for (const ChangeEntry& c : changes) {
-      if (c.cls == cls) absl::StrAppend(&out, "  ", cls, "  ", ChangeLine(in, c), "\n");
+      if (c.cls == cls.cls) {
+        absl::StrAppend(&out, "  ", cls.list_key, "  ", ChangeLine(in, c), "\n");
+      }
     }
   }
   ImpactView impact = ImpactOf(d);
@@ -769,7 +777,7 @@ std::string FormatGateJunit(const GateInputs& in, const v1::Decision& d, const G
     absl::StrAppend(&diff, v.what, ": ", VersionDeltaText(v), "\n");
   }
   for (const ChangeEntry& c : Changes(d)) {
-    absl::StrAppend(&diff, c.cls, "  ", ChangeLine(in, c), "\n");
+    absl::StrAppend(&diff, ChangeClassListKey(c.cls), "  ", ChangeLine(in, c), "\n");
   }
   absl::StrAppend(&out, "    <system-out>", XmlEscape(diff, false), "</system-out>\n");
   absl::StrAppend(&out, "  </testsuite>\n</testsuites>\n");
@@ -819,9 +827,10 @@ std::string FormatGateMarkdown(const GateInputs& in, const v1::Decision& d, cons
     absl::StrAppend(&out, "\n| class | rule | document | path | old -> new |\n",
                     "| --- | --- | --- | --- | --- |\n");
     for (const ChangeEntry& c : changes) {
-      if (c.cls == "info") continue;
-      absl::StrAppend(&out, "| ", c.cls, " | `", c.rule, "` | ", cell(c.document), " | `",
-                      cell(c.path), "` | ", cell(c.old_text.empty() ? "-" : c.old_text), " -> ",
+      if (c.cls == ChangeClass::kInfo) continue;
+      absl::StrAppend(&out, "| ", ChangeClassListKey(c.cls), " | `", c.rule, "` | ",
+                      cell(c.document), " | `", cell(c.path), "` | ",
+                      cell(c.old_text.empty() ? "-" : c.old_text), " -> ",
                       cell(c.new_text.empty() ? "-" : c.new_text), " |\n");
     }
   }

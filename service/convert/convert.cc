@@ -199,6 +199,33 @@ void ToProto(const Principal& p, v1::Principal* out) {
   if (p.properties.is_map()) ValueToStruct(p.properties, out->mutable_properties());
 }
 
+v1::Severity SeverityToProto(Severity severity) {
+  switch (severity) {
+    case Severity::kError:
+      return v1::SEVERITY_ERROR;
+    case Severity::kWarning:
+      return v1::SEVERITY_WARNING;
+    case Severity::kInfo:
+      return v1::SEVERITY_INFO;
+    case Severity::kNone:
+      break;
+  }
+  return v1::SEVERITY_UNSPECIFIED;
+}
+
+Severity SeverityFromProto(v1::Severity severity) {
+  switch (severity) {
+    case v1::SEVERITY_ERROR:
+      return Severity::kError;
+    case v1::SEVERITY_WARNING:
+      return Severity::kWarning;
+    case v1::SEVERITY_INFO:
+      return Severity::kInfo;
+    default:
+      return Severity::kNone;
+  }
+}
+
 void ToProto(const Decision& d, v1::Decision* out) {
   out->set_decision_id(d.decision_id);
   out->set_effect(d.effect == Effect::kAllow ? v1::EFFECT_ALLOW : v1::EFFECT_DENY);
@@ -207,10 +234,7 @@ void ToProto(const Decision& d, v1::Decision* out) {
     pr->set_policy_id(r.policy_id);
     pr->set_origin(r.origin);
     pr->set_effect(r.effect == Effect::kAllow ? v1::EFFECT_ALLOW : v1::EFFECT_DENY);
-    pr->set_severity(r.severity == Severity::kError     ? v1::SEVERITY_ERROR
-                     : r.severity == Severity::kWarning ? v1::SEVERITY_WARNING
-                     : r.severity == Severity::kInfo    ? v1::SEVERITY_INFO
-                                                        : v1::SEVERITY_UNSPECIFIED);
+    pr->set_severity(SeverityToProto(r.severity));
     pr->set_message(r.message);
     pr->set_detail(r.detail);
     pr->set_mode(std::string(PolicyModeName(r.mode)));
@@ -242,10 +266,7 @@ Decision FromProto(const v1::Decision& d) {
     r.policy_id = pr.policy_id();
     r.origin = pr.origin();
     r.effect = pr.effect() == v1::EFFECT_ALLOW ? Effect::kAllow : Effect::kDeny;
-    r.severity = pr.severity() == v1::SEVERITY_ERROR     ? Severity::kError
-                 : pr.severity() == v1::SEVERITY_WARNING ? Severity::kWarning
-                 : pr.severity() == v1::SEVERITY_INFO    ? Severity::kInfo
-                                                         : Severity::kNone;
+    r.severity = SeverityFromProto(pr.severity());
     r.message = pr.message();
     r.detail = pr.detail();
     r.mode = ParsePolicyMode(pr.mode()).value_or(PolicyMode::kNone);

@@ -36,6 +36,10 @@ void ValueToStruct(const Value& v, google::protobuf::Struct* out);
 absl::StatusOr<Value> DocumentToValue(const v1::Document& doc, absl::string_view field,
                                       const ParseLimits& limits = {});
 
+// Severity on the wire: kNone is SEVERITY_UNSPECIFIED (a grant), and back.
+v1::Severity SeverityToProto(Severity severity);
+Severity SeverityFromProto(v1::Severity severity);
+
 Principal FromProto(const v1::Principal& p);
 AccessRequest FromProto(const v1::AccessRequest& r);
 absl::StatusOr<ProductRequest> FromProto(const v1::ProductRequest& r,

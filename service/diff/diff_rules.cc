@@ -269,22 +269,40 @@ static_assert(TableInOrder(), "kDiffRules must list every DiffRule in enum order
 
 }  // namespace
 
-absl::string_view ChangeClassName(ChangeClass c) {
-  switch (c) {
-    case ChangeClass::kBreaking:
-      return "breaking";
-    case ChangeClass::kWarning:
-      return "warning";
-    case ChangeClass::kInfo:
-      return "info";
+constexpr std::array<ChangeClassInfo, 3> kChangeClasses = {{
+    {ChangeClass::kBreaking, "breaking", "breaking",
+     "can break a reader or writer of the deployed version (datacontract-cli's ERROR); "
+     "global.breaking-changes denies it without a major version bump"},
+    {ChangeClass::kWarning, "warning", "warnings",
+     "may break some readers (datacontract-cli's WARNING); reported, never denied by the "
+     "shipped policies"},
+    {ChangeClass::kInfo, "info", "info", "compatible (datacontract-cli's INFO)"},
+}};
+
+namespace {
+
+constexpr bool ClassesInOrder() {
+  for (size_t i = 0; i < kChangeClasses.size(); ++i) {
+    if (static_cast<size_t>(kChangeClasses[i].cls) != i) return false;
   }
-  return "info";
+  return true;
+}
+static_assert(ClassesInOrder(), "kChangeClasses must list every ChangeClass in enum order");
+
+}  // namespace
+
+absl::string_view ChangeClassName(ChangeClass c) {
+  return kChangeClasses[static_cast<size_t>(c)].name;
+}
+
+absl::string_view ChangeClassListKey(ChangeClass c) {
+  return kChangeClasses[static_cast<size_t>(c)].list_key;
 }
 
 std::optional<ChangeClass> ParseChangeClass(absl::string_view name) {
-  if (name == "breaking") return ChangeClass::kBreaking;
-  if (name == "warning") return ChangeClass::kWarning;
-  if (name == "info") return ChangeClass::kInfo;
+  for (const ChangeClassInfo& c : kChangeClasses) {
+    if (c.name == name) return c.cls;
+  }
   return std::nullopt;
 }
 

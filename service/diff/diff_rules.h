@@ -22,11 +22,25 @@
 
 namespace arbiter {
 
-// Which list of a ChangeSet a change goes to.
+// Which list of a ChangeSet (and of req.change) a change goes to.
 enum class ChangeClass : uint8_t { kBreaking, kWarning, kInfo };
+
+// The classes' one table, indexed by ChangeClass.
+struct ChangeClassInfo {
+  ChangeClass cls;
+  // The class as bundle.yaml's `diff_rules:` and docs/diff-rules.md spell it.
+  absl::string_view name;
+  // The list of req.change (and of `arbiter gate`'s report) that holds its changes.
+  absl::string_view list_key;
+  absl::string_view description;
+};
+extern const std::array<ChangeClassInfo, 3> kChangeClasses;
 
 // "breaking", "warning", "info".
 absl::string_view ChangeClassName(ChangeClass c);
+// "breaking", "warnings", "info".
+absl::string_view ChangeClassListKey(ChangeClass c);
+// By name (not list key); nullopt for anything else.
 std::optional<ChangeClass> ParseChangeClass(absl::string_view name);
 
 // Document shapes a rule applies to (a bit set).

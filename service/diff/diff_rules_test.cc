@@ -635,6 +635,28 @@ TEST(DiffRulesTest, NamesAndClassesParse) {
   }
 }
 
+// The class table names each class once and the lists of req.change are its list keys.
+TEST(DiffRulesTest, ChangeClassesAreOneTable) {
+  for (const ChangeClassInfo& c : kChangeClasses) {
+    EXPECT_EQ(ParseChangeClass(c.name), c.cls) << c.name;
+    EXPECT_EQ(ChangeClassName(c.cls), c.name);
+    EXPECT_EQ(ChangeClassListKey(c.cls), c.list_key);
+    EXPECT_FALSE(c.description.empty()) << c.name;
+  }
+  EXPECT_EQ(ChangeClassListKey(ChangeClass::kWarning), "warnings");
+  EXPECT_FALSE(ParseChangeClass("warnings").has_value());  // a list key, not a class name
+  absl::StatusOr<Value> product = ParseYaml("metadata: {name: p, version: 1.0.0}\n", "p.yaml");
+  ASSERT_TRUE(product.ok());
+  Value change = ComputeChange(*product, &*product, {}, {});
+  std::vector<std::string> lists;
+  for (const auto& [key, v] : change.as_map()) {
+    if (v.is_list()) lists.push_back(key);
+  }
+  std::vector<std::string> want;
+  for (const ChangeClassInfo& c : kChangeClasses) want.emplace_back(c.list_key);
+  EXPECT_EQ(lists, want);
+}
+
 // The published defaults this table promises (datacontract-cli's, spot-checked by name).
 TEST(DiffRulesTest, DefaultsFollowDatacontractCli) {
   const std::map<std::string, ChangeClass> want = {

@@ -143,17 +143,7 @@ class Recorder {
   void Add(DiffRule rule, std::string path, Value old_value, Value new_value) {
     Change c{document_, std::move(path), std::string(RuleInfo(rule).name), std::move(old_value),
              std::move(new_value)};
-    switch (classes_[static_cast<size_t>(rule)]) {
-      case ChangeClass::kBreaking:
-        out_->breaking.push_back(std::move(c));
-        break;
-      case ChangeClass::kWarning:
-        out_->warnings.push_back(std::move(c));
-        break;
-      case ChangeClass::kInfo:
-        out_->info.push_back(std::move(c));
-        break;
-    }
+    out_->of(classes_[static_cast<size_t>(rule)]).push_back(std::move(c));
   }
 
   void Unparseable(std::string path, std::string message) {
@@ -212,18 +202,14 @@ void SortChanges(std::vector<Change>& changes) {
 }
 
 void SortChangeSet(ChangeSet& set) {
-  SortChanges(set.breaking);
-  SortChanges(set.warnings);
-  SortChanges(set.info);
+  for (const ChangeClassInfo& c : kChangeClasses) SortChanges(set.of(c.cls));
 }
 
 void Merge(ChangeSet& into, ChangeSet&& from) {
   auto move_all = [](std::vector<Change>& dst, std::vector<Change>& src) {
     dst.insert(dst.end(), std::make_move_iterator(src.begin()), std::make_move_iterator(src.end()));
   };
-  move_all(into.breaking, from.breaking);
-  move_all(into.warnings, from.warnings);
-  move_all(into.info, from.info);
+  for (const ChangeClassInfo& c : kChangeClasses) move_all(into.of(c.cls), from.of(c.cls));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1326,8 +1312,8 @@ Value ChangeToValue(const Change& c) {
 }
 
 void AddLines(ChangeSet& set, const Value& doc) {
-  for (std::vector<Change>* list : {&set.breaking, &set.warnings, &set.info}) {
-    for (Change& c : *list) c.line = LineOfPath(doc, c.path);
+  for (const ChangeClassInfo& cls : kChangeClasses) {
+    for (Change& c : set.of(cls.cls)) c.line = LineOfPath(doc, c.path);
   }
 }
 
@@ -1349,7 +1335,7 @@ Value VersionDelta(const Value* from, const Value* to, bool initial) {
   Value to_text = VersionText(to);
   if (initial) {
     d.Set("to", to_text);
-    d.Set("bump", "initial");
+    d.Set("bump", BumpName(Bump::kInitial));
     return d;
   }
   Value from_text = VersionText(from);
@@ -1358,7 +1344,7 @@ Value VersionDelta(const Value* from, const Value* to, bool initial) {
   std::optional<SemVer> a, b;
   if (from_text.is_string()) a = ParseSemVer(from_text.as_string());
   if (to_text.is_string()) b = ParseSemVer(to_text.as_string());
-  d.Set("bump", a && b ? Value(BumpName(ClassifyBump(*a, *b))) : Value("invalid"));
+  d.Set("bump", BumpName(a && b ? ClassifyBump(*a, *b) : Bump::kInvalid));
   return d;
 }
 
@@ -1412,7 +1398,7 @@ Value ComputeChange(const Value& product, const Value* previous_product,
         .Add(DiffRule::kContractRemoved, "metadata.name", name, Value());
     Value d = Value::EmptyMap();
     d.Set("from", VersionText(VersionOf(*doc)));
-    d.Set("bump", "removed");
+    d.Set("bump", BumpName(Bump::kRemoved));
     versions[name] = std::move(d);
   }
   Value contract_versions = Value::EmptyMap();
@@ -1420,9 +1406,9 @@ Value ComputeChange(const Value& product, const Value* previous_product,
   SortChangeSet(all);
 
   Value out = Value::EmptyMap();
-  out.Set("breaking", ChangeList(all.breaking));
-  out.Set("warnings", ChangeList(all.warnings));
-  out.Set("info", ChangeList(all.info));
+  for (const ChangeClassInfo& c : kChangeClasses) {
+    out.Set(std::string(c.list_key), ChangeList(all.of(c.cls)));
+  }
   out.Set("version", first ? VersionDelta(nullptr, VersionOf(product), true)
                            : VersionDelta(VersionOf(*previous_product), VersionOf(product), false));
   out.Set("contract_versions", std::move(contract_versions));

@@ -66,6 +66,14 @@ struct ChangeSet {
   std::vector<Change> breaking;
   std::vector<Change> warnings;
   std::vector<Change> info;
+
+  // The list of class `c`.
+  std::vector<Change>& of(ChangeClass c) {
+    return c == ChangeClass::kBreaking ? breaking : c == ChangeClass::kWarning ? warnings : info;
+  }
+  const std::vector<Change>& of(ChangeClass c) const {
+    return c == ChangeClass::kBreaking ? breaking : c == ChangeClass::kWarning ? warnings : info;
+  }
 };
 
 // Diffs one data contract against its previous version. The document name is the current

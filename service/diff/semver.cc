@@ -121,20 +121,36 @@ Bump ClassifyBump(const SemVer& from, const SemVer& to) {
   return Bump::kPatch;
 }
 
-absl::string_view BumpName(Bump bump) {
-  switch (bump) {
-    case Bump::kMajor:
-      return "major";
-    case Bump::kMinor:
-      return "minor";
-    case Bump::kPatch:
-      return "patch";
-    case Bump::kNone:
-      return "none";
-    case Bump::kDowngrade:
-      return "downgrade";
+constexpr std::array<BumpInfo, 8> kBumps = {{
+    {Bump::kMajor, "major", "the major version increased"},
+    {Bump::kMinor, "minor", "the minor version increased (major unchanged)"},
+    {Bump::kPatch, "patch", "the patch version or only the prerelease moved up"},
+    {Bump::kNone, "none", "the same version (equal precedence)"},
+    {Bump::kDowngrade, "downgrade", "the new version sorts before the deployed one"},
+    {Bump::kInitial, "initial", "no deployed version: a first deployment or a new contract"},
+    {Bump::kRemoved, "removed", "a contract of the deployed version is gone"},
+    {Bump::kInvalid, "invalid", "one side is not a semantic version"},
+}};
+
+namespace {
+
+constexpr bool BumpsInOrder() {
+  for (size_t i = 0; i < kBumps.size(); ++i) {
+    if (static_cast<size_t>(kBumps[i].bump) != i) return false;
   }
-  return "none";
+  return true;
+}
+static_assert(BumpsInOrder(), "kBumps must list every Bump in enum order");
+
+}  // namespace
+
+absl::string_view BumpName(Bump bump) { return kBumps[static_cast<size_t>(bump)].name; }
+
+std::optional<Bump> ParseBump(absl::string_view name) {
+  for (const BumpInfo& b : kBumps) {
+    if (b.name == name) return b.bump;
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> VersionString(const Value& v) {

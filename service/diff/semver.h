@@ -6,6 +6,7 @@
 #ifndef ARBITER_SERVICE_DIFF_SEMVER_H_
 #define ARBITER_SERVICE_DIFF_SEMVER_H_
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,16 +40,37 @@ std::string FormatSemVer(const SemVer& v);
 // is ignored.
 int CompareSemVer(const SemVer& a, const SemVer& b);
 
-// How a version moved from one release to the next.
-enum class Bump { kMajor, kMinor, kPatch, kNone, kDowngrade };
+// How a version moved from one release to the next: the first five compare two semantic
+// versions (ClassifyBump, the Lua helper semver.bump); the schema diff's req.change adds the
+// last three for a document that is new, gone, or not semantically versioned on one side.
+enum class Bump : uint8_t {
+  kMajor,
+  kMinor,
+  kPatch,
+  kNone,
+  kDowngrade,
+  kInitial,
+  kRemoved,
+  kInvalid
+};
+
+// The one table of bumps, indexed by Bump: the name policies and `arbiter gate` see.
+struct BumpInfo {
+  Bump bump;
+  absl::string_view name;
+  absl::string_view description;
+};
+extern const std::array<BumpInfo, 8> kBumps;
 
 // `to` < `from` is a downgrade and equal precedence is none; otherwise the highest of major,
 // minor, patch that increased. A change of the prerelease alone (1.0.0-rc.1 → 1.0.0) counts as
 // a patch.
 Bump ClassifyBump(const SemVer& from, const SemVer& to);
 
-// "major", "minor", "patch", "none" or "downgrade": the names policies see.
+// "major", "minor", "patch", "none", "downgrade", "initial", "removed" or "invalid".
 absl::string_view BumpName(Bump bump);
+// By name; nullopt for anything else.
+std::optional<Bump> ParseBump(absl::string_view name);
 
 // The text of a version as it appears in a parsed document: strings as they are, integers
 // (`version: 2`) and doubles (`version: 1.2`) rendered back to the shortest text that reads as

@@ -132,6 +132,11 @@ TEST(SemVerTest, BumpNames) {
   EXPECT_EQ(BumpName(Bump::kPatch), "patch");
   EXPECT_EQ(BumpName(Bump::kNone), "none");
   EXPECT_EQ(BumpName(Bump::kDowngrade), "downgrade");
+  for (const BumpInfo& b : kBumps) {
+    EXPECT_EQ(ParseBump(b.name), b.bump) << b.name;
+    EXPECT_FALSE(b.description.empty()) << b.name;
+  }
+  EXPECT_FALSE(ParseBump("Major").has_value());
 }
 
 TEST(SemVerTest, VersionString) {

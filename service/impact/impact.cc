@@ -148,7 +148,7 @@ Impact::Impact(const Value& product, const Value* previous_product,
     }
   }
 
-  const Value* breaking = change.Find("breaking");
+  const Value* breaking = change.Find(ChangeClassListKey(ChangeClass::kBreaking));
   if (breaking == nullptr || !breaking->is_list()) return;
   for (const Value& b : breaking->as_list()) {
     Entry e;
