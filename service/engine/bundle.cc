@@ -4,7 +4,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/descriptor/descriptor.h"
@@ -13,14 +12,10 @@
 #include "service/engine/combine.h"
 #include "service/engine/lua_sandbox.h"
 #include "service/engine/policy_lint.h"
+#include "service/engine/request_build.h"
 #include "service/engine/worker_pool.h"
 
 namespace arbiter {
-namespace {
-
-constexpr size_t kMaxRequestColumns = 10000;
-
-}  // namespace
 
 struct Bundle::Impl {
   std::string revision;
@@ -40,60 +35,9 @@ struct Bundle::Impl {
   // The policies per kind and domain, for SelectPolicies.
   PolicyIndex index;
   WorkerPool pool{limits, policies, sources, &catalog_containers};
-
-  absl::StatusOr<Value> BuildRequest(const Request& request, const SharedPrincipal* principal,
-                                     std::string& domain, Decision& decision) const;
 };
 
 namespace {
-
-Value PrincipalValue(const Principal& p) {
-  Value v = Value::MapWithCapacity(8);
-  v.Add("id", p.id);
-  Value::List roles(p.roles.begin(), p.roles.end());
-  v.Add("roles", Value(std::move(roles)));
-  Value::List groups(p.groups.begin(), p.groups.end());
-  v.Add("groups", Value(std::move(groups)));
-  v.Add("domain", p.domain);
-  Value attrs = Value::MapWithCapacity(8);
-  for (const auto& [k, a] : p.attributes) attrs.Add(k, a);
-  v.Add("attributes", std::move(attrs));
-  if (!p.type.empty()) v.Add("type", p.type);
-  if (!p.properties.is_null()) v.Add("properties", p.properties);
-  return v;
-}
-
-}  // namespace
-
-SharedPrincipal::SharedPrincipal(Principal principal)
-    : principal_(std::move(principal)),
-      value_(std::make_shared<const Value>(PrincipalValue(principal_))) {}
-
-namespace {
-
-Value StringMapValue(const std::map<std::string, std::string>& m) {
-  Value v = Value::MapWithCapacity(8);
-  for (const auto& [k, s] : m) v.Add(k, s);
-  return v;
-}
-
-// req.context: the string entries, then the JSON-valued ones (which win on a clash).
-Value ContextValue(const std::map<std::string, std::string>& strings, const Value& values) {
-  if (!values.is_map()) return StringMapValue(strings);
-  Value v = Value::MapWithCapacity(strings.size() + values.size());
-  for (const auto& [k, s] : strings) {
-    if (values.Find(k) == nullptr) v.Add(k, s);
-  }
-  for (const auto& [k, e] : values.as_map()) v.Add(k, e);
-  return v;
-}
-
-// Resource types the catalog resolves; any other type has no owner.
-bool IsCatalogType(const std::string& type) {
-  return type.empty() || type == "table" || type == "product";
-}
-
-std::string DomainOf(const Value& product) { return DescriptorDomain(product); }
 
 // What a request offers to waiver scopes; views into `request` and the built `req`.
 WaiverSubject WaiverSubjectOf(const Request& request, const Value& req, const std::string& domain) {
@@ -120,181 +64,7 @@ WaiverSubject WaiverSubjectOf(const Request& request, const Value& req, const st
   return s;
 }
 
-absl::Status RequireMap(const Value& v, absl::string_view field) {
-  if (v.is_map()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(field, ": expected a document (a map), got ",
-                                                 v.is_null() ? "nothing" : "a ",
-                                                 v.is_null()   ? ""
-                                                 : v.is_list() ? "list"
-                                                               : "scalar"));
-}
-
 }  // namespace
-
-absl::StatusOr<Value> Bundle::Impl::BuildRequest(const Request& request,
-                                                 const SharedPrincipal* principal,
-                                                 std::string& domain, Decision& decision) const {
-  Value req = Value::MapWithCapacity(8);
-  req.Add("kind", std::string(KindName(KindOf(request))));
-  if (const auto* a = std::get_if<AccessRequest>(&request)) {
-    const Principal& who = principal != nullptr ? principal->principal() : a->principal;
-    if (who.id.empty()) return absl::InvalidArgumentError("principal.id: required");
-    if (a->action.empty()) return absl::InvalidArgumentError("action: required");
-    const ResourceRef& r = a->resource;
-    const bool catalog_type = IsCatalogType(r.type);
-    if (catalog_type && r.table.empty() && r.product.empty()) {
-      return absl::InvalidArgumentError(
-          "resource: name a table (catalog.schema.table) or a product");
-    }
-    if (!catalog_type && r.id.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("resource.id: required for a resource of type \"", r.type, "\""));
-    }
-    if (!catalog_type && (!r.table.empty() || !r.product.empty() || !r.domain.empty())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "resource: a resource of type \"", r.type,
-          "\" has no catalog owner; table, product and domain apply to tables and products"));
-    }
-    if (r.columns.size() > kMaxRequestColumns) {
-      return absl::InvalidArgumentError(absl::StrCat("resource.columns: ", r.columns.size(),
-                                                     " columns, over the limit of ",
-                                                     kMaxRequestColumns));
-    }
-    // Resolved once at load (Catalog::FindTable): one lookup, no copies of the trees.
-    std::shared_ptr<const Value> product;
-    const Catalog::TableEntry* entry = nullptr;
-    absl::string_view product_name = r.product;
-    // The catalog says who owns a resource; a request never does. An uncatalogued resource has
-    // no owner, so only global policies judge it (Evaluate notes why).
-    domain.clear();
-    if (!r.table.empty()) {
-      size_t first = r.table.find('.');
-      size_t second = first == std::string::npos ? first : r.table.find('.', first + 1);
-      if (first == 0 || second == std::string::npos || second == first + 1 ||
-          second + 1 == r.table.size() || r.table.find('.', second + 1) != std::string::npos) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("resource.table: expected catalog.schema.table, got \"", r.table, "\""));
-      }
-      if ((entry = catalog.FindTable(r.table)) != nullptr) {
-        const Catalog::ProductEntry& m = *entry->product;
-        if (!r.domain.empty() && r.domain != m.domain) {
-          return absl::InvalidArgumentError(absl::StrCat("resource.domain: table ", r.table,
-                                                         " belongs to domain ", m.domain, ", not ",
-                                                         r.domain));
-        }
-        if (!r.product.empty() && r.product != m.name) {
-          return absl::InvalidArgumentError(absl::StrCat("resource.product: table ", r.table,
-                                                         " belongs to product ", m.name, ", not ",
-                                                         r.product));
-        }
-        domain = m.domain;
-        product_name = m.name;
-        product = m.tree;
-      }
-    } else if (const Catalog::ProductEntry* m = catalog.FindProductEntry(r.product)) {
-      if (!r.domain.empty() && r.domain != m->domain) {
-        return absl::InvalidArgumentError(absl::StrCat("resource.domain: product ", r.product,
-                                                       " belongs to domain ", m->domain, ", not ",
-                                                       r.domain));
-      }
-      domain = m->domain;
-      product = m->tree;
-    }
-    const std::shared_ptr<const Value>* table =
-        entry != nullptr && entry->table != nullptr ? &entry->table : nullptr;
-    req.Add("domain", domain);
-    req.Add("principal", principal != nullptr ? Value::Shared(principal->value())
-                                              : PrincipalValue(a->principal));
-    req.Add("action", a->action);
-    req.Add("context", ContextValue(a->context, a->context_values));
-    if (!a->action_properties.is_null()) req.Add("action_properties", a->action_properties);
-    Value resource = Value::MapWithCapacity(8);
-    resource.Add("domain", domain);
-    resource.Add("product", std::string(product_name));
-    resource.Add("table", r.table);
-    resource.Add("type", !r.type.empty() ? r.type : !r.table.empty() ? "table" : "product");
-    resource.Add("id", !r.id.empty() ? r.id : !r.table.empty() ? r.table : r.product);
-    if (!r.properties.is_null()) resource.Add("properties", r.properties);
-    Value::List column_list;
-    column_list.reserve(r.columns.size());
-    Value unknown_columns = Value::EmptyList();
-    for (const std::string& name : r.columns) {
-      const Value* found = nullptr;
-      if (table != nullptr) {
-        // Names compare case-insensitively (as in Trino); the index holds lower-cased names.
-        char buf[128];
-        std::string long_name;
-        absl::string_view key;
-        if (name.size() <= sizeof buf) {
-          for (size_t k = 0; k < name.size(); ++k) {
-            buf[k] = absl::ascii_tolower(static_cast<unsigned char>(name[k]));
-          }
-          key = absl::string_view(buf, name.size());
-        } else {
-          key = long_name = absl::AsciiStrToLower(name);
-        }
-        auto it = entry->columns.find(key);
-        if (it != entry->columns.end()) found = it->second;
-      }
-      if (found != nullptr) {
-        column_list.push_back(Value::Shared(std::shared_ptr<const Value>(*table, found)));
-      } else {
-        Value c = Value::MapWithCapacity(1);
-        c.Add("name", name);
-        column_list.push_back(std::move(c));
-        if (table != nullptr) unknown_columns.Append(name);
-      }
-    }
-    Value columns(std::move(column_list));
-    resource.Add("columns", std::move(columns));
-    // Computed natively because nearly every access policy needs it and a Lua loop over the
-    // catalog per request is the most expensive thing a policy can do.
-    resource.Add("unknown_columns", std::move(unknown_columns));
-    req.Add("resource", std::move(resource));
-    if (product != nullptr) req.Add("product", Value::Shared(std::move(product)));
-    if (table != nullptr) req.Add("table", Value::Shared(*table));
-    return req;
-  }
-  if (const auto* p = std::get_if<ProductRequest>(&request)) {
-    if (auto s = RequireMap(p->product, "product"); !s.ok()) return s;
-    domain = DomainOf(p->product);
-    req.Add("domain", domain);
-    req.Add("product", p->product);
-    req.Add("operation", p->operation.empty() ? "register" : p->operation);
-    req.Add("requester", PrincipalValue(p->requester));
-    return req;
-  }
-  const auto& d = std::get<DeploymentRequest>(request);
-  if (auto s = RequireMap(d.product, "product"); !s.ok()) return s;
-  if (d.previous.has_value()) {
-    if (auto s = RequireMap(*d.previous, "previous"); !s.ok()) return s;
-  }
-  for (size_t i = 0; i < d.contracts.size(); ++i) {
-    if (auto s = RequireMap(d.contracts[i], absl::StrCat("contracts[", i, "]")); !s.ok()) return s;
-  }
-  for (size_t i = 0; i < d.previous_contracts.size(); ++i) {
-    if (auto s = RequireMap(d.previous_contracts[i], absl::StrCat("previous_contracts[", i, "]"));
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (d.environment.empty()) return absl::InvalidArgumentError("environment: required");
-  domain = DomainOf(d.product);
-  req.Add("domain", domain);
-  req.Add("product", d.product);
-  if (d.previous.has_value()) req.Add("previous", *d.previous);
-  req.Add("contracts", Value(Value::List(d.contracts.begin(), d.contracts.end())));
-  req.Add("previous_contracts",
-          Value(Value::List(d.previous_contracts.begin(), d.previous_contracts.end())));
-  req.Add("environment", d.environment);
-  req.Add("pipeline", StringMapValue(d.pipeline));
-  req.Add("requester", PrincipalValue(d.requester));
-  // Documents sent as YAML text carry positions, which give each change its `line`.
-  decision.change = ComputeChange(d.product, d.previous ? &*d.previous : nullptr, d.contracts,
-                                  d.previous_contracts, diff_classes, /*with_lines=*/true);
-  req.Add("change", decision.change);
-  return req;
-}
 
 Bundle::Bundle(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Bundle::~Bundle() = default;
@@ -378,19 +148,18 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   Decision decision;
   decision.decision_id = options.decision_id;
   decision.bundle_revision = impl.revision;
-  // The request as policies read it, and the domain its resource belongs to.
-  std::string domain;
-  absl::StatusOr<Value> req = impl.BuildRequest(request, options.principal, domain, decision);
-  if (!req.ok()) return req.status();
-  if (const auto* d = std::get_if<DeploymentRequest>(&request);
-      d != nullptr && options.deployment_impact && decision.change.is_map()) {
-    Value impact = options.deployment_impact(*d, decision.change);
-    if (!impact.is_null()) {
-      decision.change.Set("impact", std::move(impact));
-      req->Set("change", decision.change);
-    }
+  // The request as policies read it, in the steps of request_build.h: validate, resolve who owns
+  // it (the domain whose policies run), the tree, and for a deployment what it changes.
+  if (absl::Status s = ValidateRequest(request, options.principal); !s.ok()) return s;
+  absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(request, impl.catalog);
+  if (!resolved.ok()) return resolved.status();
+  Value req = RequestTree(request, options.principal, *resolved);
+  decision.domain = std::move(resolved->domain);
+  const std::string& domain = decision.domain;
+  if (const auto* d = std::get_if<DeploymentRequest>(&request)) {
+    decision.change = RequestChange(*d, impl.diff_classes, options.deployment_impact);
+    req.Add("change", decision.change);
   }
-  decision.domain = domain;
   Kind kind = KindOf(request);
 
   Value ctx = Value::MapWithCapacity(4);
@@ -423,12 +192,12 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     debug.trace = options.trace;
     debug.coverage = options.coverage;
     if (!global_handles.empty()) {
-      (*w)->global->RunChecks(global_handles, *req, ctx, impl.limits.policy_timeout,
+      (*w)->global->RunChecks(global_handles, req, ctx, impl.limits.policy_timeout,
                               options.deadline, outcomes, debug);
     }
     if (!domain_handles.empty() && outcomes.size() == global_handles.size() &&
         (outcomes.empty() || !outcomes.back().request_deadline_exceeded)) {
-      (*w)->domains.at(domain)->RunChecks(domain_handles, *req, ctx, impl.limits.policy_timeout,
+      (*w)->domains.at(domain)->RunChecks(domain_handles, req, ctx, impl.limits.policy_timeout,
                                           options.deadline, outcomes, debug);
     }
   }  // The lease ends: the policies' views of the request die, the states go back to the pool.
@@ -438,7 +207,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   if (options.trace) trace = std::make_shared<EvaluationTrace>();
   auto waiver_for = [&](const PolicyInfo& p) -> const Waiver* {
     if (impl.waivers.empty()) return nullptr;
-    return impl.waivers.Find(p.id, WaiverSubjectOf(request, *req, domain), options.now);
+    return impl.waivers.Find(p.id, WaiverSubjectOf(request, req, domain), options.now);
   };
   std::vector<PolicyFinding> findings;
   for (size_t k = 0; k < outcomes.size(); ++k) {

@@ -1,0 +1,427 @@
+// The steps that build `req` (request_build.h), each on its own against a small real catalog:
+// what each makes of a request, and that each error names the field to fix. bundle_test.cc
+// checks the same through Bundle::Evaluate as a whole.
+#include "service/engine/request_build.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "service/diff/diff_rules.h"
+#include "service/engine/catalog.h"
+#include "service/engine/testing.h"
+#include "service/value/parse.h"
+
+namespace arbiter {
+namespace {
+
+using enginetest::DomainAccess;
+using enginetest::IsOk;
+using enginetest::StatusIs;
+
+// A product `orders` of domain sales serving hive.sales: the table `orders` (columns id and a
+// PII email) is listed, any other table of the schema is known to belong to it but unlisted.
+constexpr char kOrders[] = R"(metadata: {name: orders, domain: sales}
+spec:
+  outputPorts:
+    - type: sql
+      catalog: hive
+      schema: sales
+      tables:
+        - name: orders
+          columns:
+            - {name: id, type: bigint}
+            - {name: email, type: varchar, pii: true}
+)";
+
+Catalog MakeCatalog() {
+  std::vector<Catalog::Document> products;
+  absl::StatusOr<Value> tree = ParseYaml(kOrders, "catalog/products/orders.yaml");
+  EXPECT_TRUE(IsOk(tree));
+  products.push_back(
+      {"catalog/products/orders.yaml", std::make_shared<const Value>(tree.ok() ? *tree : Value())});
+  std::vector<std::string> errors;
+  Catalog c = Catalog::Build(std::move(products), {}, errors);
+  EXPECT_TRUE(errors.empty()) << absl::StrJoin(errors, "\n");
+  return c;
+}
+
+AccessRequest TableAccess(absl::string_view table) {
+  AccessRequest r = DomainAccess("sales");
+  r.resource.product.clear();
+  r.resource.table = std::string(table);
+  return r;
+}
+
+// A product descriptor owned by `domain` ("" for none).
+Value Descriptor(absl::string_view domain) {
+  Value metadata = Value::Map{{"name", Value("orders")}};
+  if (!domain.empty()) metadata.Add("domain", Value(domain));
+  return Value::Map{{"metadata", metadata}};
+}
+
+DeploymentRequest Deployment() {
+  DeploymentRequest d;
+  d.product = Descriptor("sales");
+  d.environment = "prod";
+  return d;
+}
+
+// The keys of a map, in order.
+std::vector<std::string> Keys(const Value& v) {
+  std::vector<std::string> keys;
+  if (!v.is_map()) return keys;
+  for (const auto& [k, e] : v.as_map()) keys.push_back(k);
+  return keys;
+}
+
+// --- validate ---
+
+TEST(ValidateRequestTest, AcceptsWellFormedRequestsOfEveryKind) {
+  EXPECT_TRUE(IsOk(ValidateRequest(DomainAccess("sales"), nullptr)));
+  EXPECT_TRUE(IsOk(ValidateRequest(TableAccess("hive.sales.orders"), nullptr)));
+  // Validation needs no catalog: an unknown table is a matter for "resolve", and no error.
+  EXPECT_TRUE(IsOk(ValidateRequest(TableAccess("hive.nowhere.t"), nullptr)));
+  AccessRequest doc = DomainAccess("sales");
+  doc.resource = ResourceRef();
+  doc.resource.type = "document";
+  doc.resource.id = "doc-1";
+  EXPECT_TRUE(IsOk(ValidateRequest(doc, nullptr)));
+  ProductRequest p;
+  p.product = Descriptor("sales");
+  EXPECT_TRUE(IsOk(ValidateRequest(p, nullptr)));
+  EXPECT_TRUE(IsOk(ValidateRequest(Deployment(), nullptr)));
+}
+
+TEST(ValidateRequestTest, AccessErrorsNameTheField) {
+  const auto kInvalid = absl::StatusCode::kInvalidArgument;
+  AccessRequest r = DomainAccess("sales");
+  r.principal.id.clear();
+  EXPECT_TRUE(StatusIs(ValidateRequest(r, nullptr), kInvalid, "principal.id: required"));
+  // A batch's shared principal stands for the request's own.
+  SharedPrincipal shared(DomainAccess("sales").principal);
+  EXPECT_TRUE(IsOk(ValidateRequest(r, &shared)));
+  SharedPrincipal nobody{Principal()};
+  EXPECT_TRUE(StatusIs(ValidateRequest(DomainAccess("sales"), &nobody), kInvalid,
+                       "principal.id: required"));
+
+  r = DomainAccess("sales");
+  r.action.clear();
+  EXPECT_TRUE(StatusIs(ValidateRequest(r, nullptr), kInvalid, "action: required"));
+
+  r = DomainAccess("sales");
+  r.resource.product.clear();
+  EXPECT_TRUE(StatusIs(ValidateRequest(r, nullptr), kInvalid,
+                       "resource: name a table (catalog.schema.table) or a product"));
+
+  for (const char* bad : {"orders", "hive.orders", ".sales.orders", "hive..orders", "hive.sales.",
+                          "hive.sales.orders.x"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_TRUE(
+        StatusIs(ValidateRequest(TableAccess(bad), nullptr), kInvalid,
+                 absl::StrCat("resource.table: expected catalog.schema.table, got \"", bad, "\"")));
+  }
+
+  r = DomainAccess("sales");
+  r.resource.columns.assign(kMaxRequestColumns + 1, "c");
+  EXPECT_TRUE(StatusIs(ValidateRequest(r, nullptr), kInvalid,
+                       "resource.columns: 10001 columns, over the limit of 10000"));
+  r.resource.columns.resize(kMaxRequestColumns);
+  EXPECT_TRUE(IsOk(ValidateRequest(r, nullptr)));
+
+  r = DomainAccess("sales");
+  r.resource = ResourceRef();
+  r.resource.type = "document";
+  EXPECT_TRUE(StatusIs(ValidateRequest(r, nullptr), kInvalid,
+                       "resource.id: required for a resource of type \"document\""));
+  r.resource.id = "doc-1";
+  r.resource.domain = "sales";
+  EXPECT_TRUE(StatusIs(ValidateRequest(r, nullptr), kInvalid,
+                       "resource: a resource of type \"document\" has no catalog owner"));
+}
+
+TEST(ValidateRequestTest, DocumentErrorsNameTheField) {
+  const auto kInvalid = absl::StatusCode::kInvalidArgument;
+  ProductRequest p;
+  EXPECT_TRUE(StatusIs(ValidateRequest(p, nullptr), kInvalid,
+                       "product: expected a document (a map), got nothing"));
+  p.product = Value("orders");
+  EXPECT_TRUE(StatusIs(ValidateRequest(p, nullptr), kInvalid,
+                       "product: expected a document (a map), got a scalar"));
+
+  DeploymentRequest d = Deployment();
+  d.previous = Value::EmptyList();
+  EXPECT_TRUE(StatusIs(ValidateRequest(d, nullptr), kInvalid,
+                       "previous: expected a document (a map), got a list"));
+  d = Deployment();
+  d.contracts = {Value::EmptyMap(), Value(1)};
+  EXPECT_TRUE(StatusIs(ValidateRequest(d, nullptr), kInvalid,
+                       "contracts[1]: expected a document (a map), got a scalar"));
+  d = Deployment();
+  d.previous_contracts = {Value()};
+  EXPECT_TRUE(StatusIs(ValidateRequest(d, nullptr), kInvalid,
+                       "previous_contracts[0]: expected a document (a map), got nothing"));
+  d = Deployment();
+  d.environment.clear();
+  EXPECT_TRUE(StatusIs(ValidateRequest(d, nullptr), kInvalid, "environment: required"));
+}
+
+// --- resolve ---
+
+TEST(ResolveRequestTest, ATableResolvesToItsProductAndDomain) {
+  Catalog catalog = MakeCatalog();
+  // Names compare case-insensitively, as in Trino.
+  absl::StatusOr<ResolvedRequest> r = ResolveRequest(TableAccess("HIVE.Sales.Orders"), catalog);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->domain, "sales");
+  EXPECT_EQ(r->product_name, "orders");  // from the catalog: the request named no product
+  ASSERT_NE(r->product, nullptr);
+  EXPECT_EQ(r->product, catalog.FindProductEntry("orders"));
+  ASSERT_NE(r->table, nullptr);
+  EXPECT_EQ(r->table, catalog.FindTable("hive.sales.orders"));
+  ASSERT_NE(r->table->table, nullptr);
+  EXPECT_EQ(r->table->table->GetString("name"), "orders");
+
+  // A table of a known schema that the port does not list: owned, but without an entry.
+  r = ResolveRequest(TableAccess("hive.sales.returns"), catalog);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->domain, "sales");
+  EXPECT_EQ(r->product_name, "orders");
+  ASSERT_NE(r->table, nullptr);
+  EXPECT_EQ(r->table->table, nullptr);
+}
+
+TEST(ResolveRequestTest, AProductResolvesByName) {
+  Catalog catalog = MakeCatalog();
+  AccessRequest a = DomainAccess("sales");
+  a.resource.product = "orders";
+  absl::StatusOr<ResolvedRequest> r = ResolveRequest(a, catalog);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->domain, "sales");
+  EXPECT_EQ(r->product_name, "orders");
+  EXPECT_EQ(r->product, catalog.FindProductEntry("orders"));
+  EXPECT_EQ(r->table, nullptr);
+}
+
+TEST(ResolveRequestTest, AnUnknownResourceHasNoOwnerWhateverTheRequestSays) {
+  Catalog catalog = MakeCatalog();
+  AccessRequest a = TableAccess("hive.finance.ledger");
+  a.resource.domain = "finance";  // not trusted for ownership
+  absl::StatusOr<ResolvedRequest> r = ResolveRequest(a, catalog);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->domain, "");
+  EXPECT_EQ(r->product, nullptr);
+  EXPECT_EQ(r->table, nullptr);
+
+  a = DomainAccess("finance");  // product finance-data: not in this catalog
+  a.resource.domain = "finance";
+  r = ResolveRequest(a, catalog);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->domain, "");
+  EXPECT_EQ(r->product, nullptr);
+  EXPECT_EQ(r->product_name, "finance-data");  // the request's name, as it said it
+}
+
+TEST(ResolveRequestTest, ARequestMayConfirmTheOwnerButNotContradictIt) {
+  const auto kInvalid = absl::StatusCode::kInvalidArgument;
+  Catalog catalog = MakeCatalog();
+  AccessRequest a = TableAccess("hive.sales.orders");
+  a.resource.domain = "sales";
+  a.resource.product = "orders";
+  EXPECT_TRUE(IsOk(ResolveRequest(a, catalog)));
+  a.resource.domain = "marketing";
+  EXPECT_TRUE(StatusIs(ResolveRequest(a, catalog), kInvalid,
+                       "resource.domain: table hive.sales.orders belongs to domain sales, not "
+                       "marketing"));
+  a.resource.domain.clear();
+  a.resource.product = "leads";
+  EXPECT_TRUE(StatusIs(ResolveRequest(a, catalog), kInvalid,
+                       "resource.product: table hive.sales.orders belongs to product orders, not "
+                       "leads"));
+  a = DomainAccess("sales");
+  a.resource.product = "orders";
+  a.resource.domain = "marketing";
+  EXPECT_TRUE(StatusIs(ResolveRequest(a, catalog), kInvalid,
+                       "resource.domain: product orders belongs to domain sales, not marketing"));
+}
+
+TEST(ResolveRequestTest, DocumentsAreOwnedByTheirDescriptorsDomain) {
+  Catalog catalog = MakeCatalog();
+  ProductRequest p;
+  p.product = Descriptor("marketing");  // the catalog's `orders` is sales': not asked
+  absl::StatusOr<ResolvedRequest> r = ResolveRequest(p, catalog);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->domain, "marketing");
+  EXPECT_EQ(r->product, nullptr);
+  p.product = Descriptor("");
+  r = ResolveRequest(p, catalog);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->domain, "");
+  // The descriptor rule (service/descriptor): an ODCS document's top-level domain.
+  p.product = Value::Map{{"name", Value("orders")}, {"domain", Value("finance")}};
+  r = ResolveRequest(p, catalog);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->domain, "finance");
+  r = ResolveRequest(Deployment(), catalog);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->domain, "sales");
+}
+
+// --- tree ---
+
+TEST(RequestTreeTest, AnAccessRequestSharesTheCatalogsTreesAndTheBatchsPrincipal) {
+  Catalog catalog = MakeCatalog();
+  AccessRequest a = TableAccess("hive.sales.orders");
+  a.principal.id = "not-used";  // the shared principal stands for it
+  a.resource.columns = {"ID", "nope"};
+  a.context = {{"ip", "10.0.0.1"}};
+  Principal ana;
+  ana.id = "ana";
+  ana.roles = {"analyst"};
+  SharedPrincipal shared(ana);
+  absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(a, catalog);
+  ASSERT_TRUE(IsOk(resolved));
+
+  Value req = RequestTree(a, &shared, *resolved);
+  EXPECT_EQ(Keys(req), (std::vector<std::string>{"kind", "domain", "principal", "action", "context",
+                                                 "resource", "product", "table"}));
+  EXPECT_EQ(req.GetString("kind"), "access");
+  EXPECT_EQ(req.GetString("domain"), "sales");
+  EXPECT_EQ(req.GetString("action"), "read");
+  EXPECT_EQ(req.Find("context")->GetString("ip"), "10.0.0.1");
+  // The very tree SharedPrincipal built once, not a copy.
+  EXPECT_EQ(&req.Find("principal")->Get(), shared.value().get());
+  EXPECT_EQ(req.FindPath({"principal", "id"})->as_string(), "ana");
+
+  const Value& resource = *req.Find("resource");
+  EXPECT_EQ(Keys(resource), (std::vector<std::string>{"domain", "product", "table", "type", "id",
+                                                      "columns", "unknown_columns"}));
+  EXPECT_EQ(resource.GetString("domain"), "sales");
+  EXPECT_EQ(resource.GetString("product"), "orders");
+  EXPECT_EQ(resource.GetString("table"), "hive.sales.orders");
+  EXPECT_EQ(resource.GetString("type"), "table");
+  EXPECT_EQ(resource.GetString("id"), "hive.sales.orders");
+  // A listed column is the catalog's entry itself; an unlisted one only its name, and listed
+  // as unknown.
+  const Value::List& columns = resource.Find("columns")->as_list();
+  ASSERT_EQ(columns.size(), 2u);
+  EXPECT_EQ(&columns[0].Get(), resolved->table->columns.at("id"));
+  EXPECT_EQ(columns[0].GetString("type"), "bigint");
+  EXPECT_EQ(columns[1], Value(Value::Map{{"name", Value("nope")}}));
+  EXPECT_EQ(*resource.Find("unknown_columns"), Value(Value::List{Value("nope")}));
+
+  EXPECT_EQ(&req.Find("product")->Get(), resolved->product->tree.get());
+  EXPECT_EQ(&req.Find("table")->Get(), resolved->table->table.get());
+}
+
+TEST(RequestTreeTest, AnUncataloguedResourceHasNoProductTableOrUnknownColumns) {
+  Catalog catalog = MakeCatalog();
+  AccessRequest a = TableAccess("hive.finance.ledger");
+  a.resource.columns = {"amount"};
+  absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(a, catalog);
+  ASSERT_TRUE(IsOk(resolved));
+  Value req = RequestTree(a, nullptr, *resolved);
+  EXPECT_EQ(req.Find("product"), nullptr);
+  EXPECT_EQ(req.Find("table"), nullptr);
+  EXPECT_EQ(req.GetString("domain"), "");
+  // Without a shared principal, the request's own.
+  EXPECT_EQ(req.FindPath({"principal", "id"})->as_string(), "ana");
+  EXPECT_EQ(*req.FindPath({"principal", "roles"}), Value(Value::List{Value("analyst")}));
+  EXPECT_EQ(*req.FindPath({"resource", "columns"}),
+            Value(Value::List{Value(Value::Map{{"name", Value("amount")}})}));
+  // Nothing is known about the table, so no column of it is "unknown".
+  EXPECT_EQ(req.FindPath({"resource", "unknown_columns"})->size(), 0u);
+}
+
+TEST(RequestTreeTest, DocumentRequestsCarryTheirDocuments) {
+  Catalog catalog = MakeCatalog();
+  ProductRequest p;
+  p.product = Descriptor("sales");
+  p.requester.id = "ci";
+  Value req = RequestTree(p, nullptr, *ResolveRequest(p, catalog));
+  EXPECT_EQ(Keys(req),
+            (std::vector<std::string>{"kind", "domain", "product", "operation", "requester"}));
+  EXPECT_EQ(req.GetString("operation"), "register");
+  EXPECT_EQ(*req.Find("product"), p.product);
+
+  DeploymentRequest d = Deployment();
+  d.pipeline = {{"commit", "abc"}};
+  req = RequestTree(d, nullptr, *ResolveRequest(d, catalog));
+  // `change` comes from its own step.
+  EXPECT_EQ(Keys(req), (std::vector<std::string>{"kind", "domain", "product", "contracts",
+                                                 "previous_contracts", "environment", "pipeline",
+                                                 "requester"}));
+  EXPECT_EQ(req.GetString("kind"), "deployment");
+  EXPECT_EQ(req.GetString("domain"), "sales");
+  EXPECT_EQ(req.Find("pipeline")->GetString("commit"), "abc");
+}
+
+// --- change ---
+
+constexpr char kPreviousContract[] = R"(id: orders
+models:
+  orders:
+    fields:
+      id: {type: string}
+      status: {type: string}
+)";
+constexpr char kContract[] = R"(id: orders
+models:
+  orders:
+    fields:
+      id: {type: string}
+)";
+
+DeploymentRequest RemovesAField() {
+  DeploymentRequest d = Deployment();
+  d.previous = d.product;
+  d.previous_contracts.push_back(*ParseYaml(kPreviousContract, "previous.yaml"));
+  d.contracts.push_back(*ParseYaml(kContract, "contract.yaml"));
+  return d;
+}
+
+TEST(RequestChangeTest, ADeploymentsChangeIsClassifiedWithLines) {
+  Value change = RequestChange(RemovesAField(), DefaultDiffRuleClasses(), nullptr);
+  ASSERT_TRUE(change.is_map());
+  ASSERT_EQ(change.Find("breaking")->size(), 1u);
+  const Value& removed = change.Find("breaking")->as_list()[0];
+  EXPECT_EQ(removed.GetString("rule"), "field_removed");
+  EXPECT_EQ(removed.GetString("document"), "contract:orders");
+  // From the parser's positions: a removed field's line is its model's in the current contract.
+  ASSERT_NE(removed.Find("line"), nullptr);
+  EXPECT_EQ(removed.Find("line")->as_int(), 3);
+  EXPECT_EQ(change.Find("impact"), nullptr);
+
+  // The bundle's classes decide.
+  DiffRuleClasses looser = DefaultDiffRuleClasses();
+  looser[static_cast<size_t>(DiffRule::kFieldRemoved)] = ChangeClass::kInfo;
+  change = RequestChange(RemovesAField(), looser, nullptr);
+  EXPECT_EQ(change.Find("breaking")->size(), 0u);
+  ASSERT_EQ(change.Find("info")->size(), 1u);
+  EXPECT_EQ(change.Find("info")->as_list()[0].GetString("rule"), "field_removed");
+}
+
+TEST(RequestChangeTest, TheCallersImpactJoinsTheChange) {
+  DeploymentRequest d = RemovesAField();
+  int calls = 0;
+  auto impact = [&](const DeploymentRequest& got, const Value& change) -> Value {
+    ++calls;
+    EXPECT_EQ(&got, &d);
+    EXPECT_EQ(change.Find("breaking")->size(), 1u);  // called with the computed change
+    return Value::Map{{"consumers", Value(3)}};
+  };
+  Value change = RequestChange(d, DefaultDiffRuleClasses(), impact);
+  EXPECT_EQ(calls, 1);
+  ASSERT_NE(change.Find("impact"), nullptr);
+  EXPECT_EQ(change.FindPath({"impact", "consumers"})->as_int(), 3);
+
+  // A null answer adds nothing.
+  change = RequestChange(d, DefaultDiffRuleClasses(),
+                         [](const DeploymentRequest&, const Value&) { return Value(); });
+  EXPECT_EQ(change.Find("impact"), nullptr);
+}
+
+}  // namespace
+}  // namespace arbiter
