@@ -64,6 +64,9 @@ struct ResolvedRequest {
 // catalog; a resource the catalog does not know is not an error (it has no owner). Expects a
 // request ValidateRequest accepted.
 absl::StatusOr<ResolvedRequest> ResolveRequest(const Request& request, const Catalog& catalog);
+// The result borrows from the request: not from a temporary (an AccessRequest passed where a
+// Request is expected would be one).
+absl::StatusOr<ResolvedRequest> ResolveRequest(Request&& request, const Catalog& catalog) = delete;
 
 // Step "tree": `req` as policies read it: kind and domain, then per kind the
 // principal/requester, action, context, resource (its columns as the catalog's column entries,

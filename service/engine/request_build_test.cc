@@ -173,7 +173,8 @@ TEST(ValidateRequestTest, DocumentErrorsNameTheField) {
 TEST(ResolveRequestTest, ATableResolvesToItsProductAndDomain) {
   Catalog catalog = MakeCatalog();
   // Names compare case-insensitively, as in Trino.
-  absl::StatusOr<ResolvedRequest> r = ResolveRequest(TableAccess("HIVE.Sales.Orders"), catalog);
+  Request req = TableAccess("HIVE.Sales.Orders");
+  absl::StatusOr<ResolvedRequest> r = ResolveRequest(req, catalog);
   ASSERT_TRUE(IsOk(r));
   EXPECT_EQ(r->domain, "sales");
   EXPECT_EQ(r->product_name, "orders");  // from the catalog: the request named no product
@@ -185,7 +186,8 @@ TEST(ResolveRequestTest, ATableResolvesToItsProductAndDomain) {
   EXPECT_EQ(r->table->table->GetString("name"), "orders");
 
   // A table of a known schema that the port does not list: owned, but without an entry.
-  r = ResolveRequest(TableAccess("hive.sales.returns"), catalog);
+  req = TableAccess("hive.sales.returns");
+  r = ResolveRequest(req, catalog);
   ASSERT_TRUE(IsOk(r));
   EXPECT_EQ(r->domain, "sales");
   EXPECT_EQ(r->product_name, "orders");
@@ -195,9 +197,10 @@ TEST(ResolveRequestTest, ATableResolvesToItsProductAndDomain) {
 
 TEST(ResolveRequestTest, AProductResolvesByName) {
   Catalog catalog = MakeCatalog();
-  AccessRequest a = DomainAccess("sales");
+  Request req = DomainAccess("sales");
+  AccessRequest& a = std::get<AccessRequest>(req);
   a.resource.product = "orders";
-  absl::StatusOr<ResolvedRequest> r = ResolveRequest(a, catalog);
+  absl::StatusOr<ResolvedRequest> r = ResolveRequest(req, catalog);
   ASSERT_TRUE(IsOk(r));
   EXPECT_EQ(r->domain, "sales");
   EXPECT_EQ(r->product_name, "orders");
@@ -207,9 +210,10 @@ TEST(ResolveRequestTest, AProductResolvesByName) {
 
 TEST(ResolveRequestTest, AnUnknownResourceHasNoOwnerWhateverTheRequestSays) {
   Catalog catalog = MakeCatalog();
-  AccessRequest a = TableAccess("hive.finance.ledger");
+  Request req = TableAccess("hive.finance.ledger");
+  AccessRequest& a = std::get<AccessRequest>(req);
   a.resource.domain = "finance";  // not trusted for ownership
-  absl::StatusOr<ResolvedRequest> r = ResolveRequest(a, catalog);
+  absl::StatusOr<ResolvedRequest> r = ResolveRequest(req, catalog);
   ASSERT_TRUE(IsOk(r));
   EXPECT_EQ(r->domain, "");
   EXPECT_EQ(r->product, nullptr);
@@ -217,7 +221,7 @@ TEST(ResolveRequestTest, AnUnknownResourceHasNoOwnerWhateverTheRequestSays) {
 
   a = DomainAccess("finance");  // product finance-data: not in this catalog
   a.resource.domain = "finance";
-  r = ResolveRequest(a, catalog);
+  r = ResolveRequest(req, catalog);
   ASSERT_TRUE(IsOk(r));
   EXPECT_EQ(r->domain, "");
   EXPECT_EQ(r->product, nullptr);
@@ -227,44 +231,47 @@ TEST(ResolveRequestTest, AnUnknownResourceHasNoOwnerWhateverTheRequestSays) {
 TEST(ResolveRequestTest, ARequestMayConfirmTheOwnerButNotContradictIt) {
   const auto kInvalid = absl::StatusCode::kInvalidArgument;
   Catalog catalog = MakeCatalog();
-  AccessRequest a = TableAccess("hive.sales.orders");
+  Request req = TableAccess("hive.sales.orders");
+  AccessRequest& a = std::get<AccessRequest>(req);
   a.resource.domain = "sales";
   a.resource.product = "orders";
-  EXPECT_TRUE(IsOk(ResolveRequest(a, catalog)));
+  EXPECT_TRUE(IsOk(ResolveRequest(req, catalog)));
   a.resource.domain = "marketing";
-  EXPECT_TRUE(StatusIs(ResolveRequest(a, catalog), kInvalid,
+  EXPECT_TRUE(StatusIs(ResolveRequest(req, catalog), kInvalid,
                        "resource.domain: table hive.sales.orders belongs to domain sales, not "
                        "marketing"));
   a.resource.domain.clear();
   a.resource.product = "leads";
-  EXPECT_TRUE(StatusIs(ResolveRequest(a, catalog), kInvalid,
+  EXPECT_TRUE(StatusIs(ResolveRequest(req, catalog), kInvalid,
                        "resource.product: table hive.sales.orders belongs to product orders, not "
                        "leads"));
   a = DomainAccess("sales");
   a.resource.product = "orders";
   a.resource.domain = "marketing";
-  EXPECT_TRUE(StatusIs(ResolveRequest(a, catalog), kInvalid,
+  EXPECT_TRUE(StatusIs(ResolveRequest(req, catalog), kInvalid,
                        "resource.domain: product orders belongs to domain sales, not marketing"));
 }
 
 TEST(ResolveRequestTest, DocumentsAreOwnedByTheirDescriptorsDomain) {
   Catalog catalog = MakeCatalog();
-  ProductRequest p;
+  Request req = ProductRequest();
+  ProductRequest& p = std::get<ProductRequest>(req);
   p.product = Descriptor("marketing");  // the catalog's `orders` is sales': not asked
-  absl::StatusOr<ResolvedRequest> r = ResolveRequest(p, catalog);
+  absl::StatusOr<ResolvedRequest> r = ResolveRequest(req, catalog);
   ASSERT_TRUE(IsOk(r));
   EXPECT_EQ(r->domain, "marketing");
   EXPECT_EQ(r->product, nullptr);
   p.product = Descriptor("");
-  r = ResolveRequest(p, catalog);
+  r = ResolveRequest(req, catalog);
   ASSERT_TRUE(IsOk(r));
   EXPECT_EQ(r->domain, "");
   // The descriptor rule (service/descriptor): an ODCS document's top-level domain.
   p.product = Value::Map{{"name", Value("orders")}, {"domain", Value("finance")}};
-  r = ResolveRequest(p, catalog);
+  r = ResolveRequest(req, catalog);
   ASSERT_TRUE(IsOk(r));
   EXPECT_EQ(r->domain, "finance");
-  r = ResolveRequest(Deployment(), catalog);
+  const Request deployment = Deployment();
+  r = ResolveRequest(deployment, catalog);
   ASSERT_TRUE(IsOk(r));
   EXPECT_EQ(r->domain, "sales");
 }
@@ -273,7 +280,8 @@ TEST(ResolveRequestTest, DocumentsAreOwnedByTheirDescriptorsDomain) {
 
 TEST(RequestTreeTest, AnAccessRequestSharesTheCatalogsTreesAndTheBatchsPrincipal) {
   Catalog catalog = MakeCatalog();
-  AccessRequest a = TableAccess("hive.sales.orders");
+  Request req = TableAccess("hive.sales.orders");
+  AccessRequest& a = std::get<AccessRequest>(req);
   a.principal.id = "not-used";  // the shared principal stands for it
   a.resource.columns = {"ID", "nope"};
   a.context = {{"ip", "10.0.0.1"}};
@@ -281,21 +289,21 @@ TEST(RequestTreeTest, AnAccessRequestSharesTheCatalogsTreesAndTheBatchsPrincipal
   ana.id = "ana";
   ana.roles = {"analyst"};
   SharedPrincipal shared(ana);
-  absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(a, catalog);
+  absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(req, catalog);
   ASSERT_TRUE(IsOk(resolved));
 
-  Value req = RequestTree(a, &shared, *resolved);
-  EXPECT_EQ(Keys(req), (std::vector<std::string>{"kind", "domain", "principal", "action", "context",
-                                                 "resource", "product", "table"}));
-  EXPECT_EQ(req.GetString("kind"), "access");
-  EXPECT_EQ(req.GetString("domain"), "sales");
-  EXPECT_EQ(req.GetString("action"), "read");
-  EXPECT_EQ(req.Find("context")->GetString("ip"), "10.0.0.1");
+  Value tree = RequestTree(req, &shared, *resolved);
+  EXPECT_EQ(Keys(tree), (std::vector<std::string>{"kind", "domain", "principal", "action",
+                                                  "context", "resource", "product", "table"}));
+  EXPECT_EQ(tree.GetString("kind"), "access");
+  EXPECT_EQ(tree.GetString("domain"), "sales");
+  EXPECT_EQ(tree.GetString("action"), "read");
+  EXPECT_EQ(tree.Find("context")->GetString("ip"), "10.0.0.1");
   // The very tree SharedPrincipal built once, not a copy.
-  EXPECT_EQ(&req.Find("principal")->Get(), shared.value().get());
-  EXPECT_EQ(req.FindPath({"principal", "id"})->as_string(), "ana");
+  EXPECT_EQ(&tree.Find("principal")->Get(), shared.value().get());
+  EXPECT_EQ(tree.FindPath({"principal", "id"})->as_string(), "ana");
 
-  const Value& resource = *req.Find("resource");
+  const Value& resource = *tree.Find("resource");
   EXPECT_EQ(Keys(resource), (std::vector<std::string>{"domain", "product", "table", "type", "id",
                                                       "columns", "unknown_columns"}));
   EXPECT_EQ(resource.GetString("domain"), "sales");
@@ -312,50 +320,53 @@ TEST(RequestTreeTest, AnAccessRequestSharesTheCatalogsTreesAndTheBatchsPrincipal
   EXPECT_EQ(columns[1], Value(Value::Map{{"name", Value("nope")}}));
   EXPECT_EQ(*resource.Find("unknown_columns"), Value(Value::List{Value("nope")}));
 
-  EXPECT_EQ(&req.Find("product")->Get(), resolved->product->tree.get());
-  EXPECT_EQ(&req.Find("table")->Get(), resolved->table->table.get());
+  EXPECT_EQ(&tree.Find("product")->Get(), resolved->product->tree.get());
+  EXPECT_EQ(&tree.Find("table")->Get(), resolved->table->table.get());
 }
 
 TEST(RequestTreeTest, AnUncataloguedResourceHasNoProductTableOrUnknownColumns) {
   Catalog catalog = MakeCatalog();
-  AccessRequest a = TableAccess("hive.finance.ledger");
+  Request req = TableAccess("hive.finance.ledger");
+  AccessRequest& a = std::get<AccessRequest>(req);
   a.resource.columns = {"amount"};
-  absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(a, catalog);
+  absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(req, catalog);
   ASSERT_TRUE(IsOk(resolved));
-  Value req = RequestTree(a, nullptr, *resolved);
-  EXPECT_EQ(req.Find("product"), nullptr);
-  EXPECT_EQ(req.Find("table"), nullptr);
-  EXPECT_EQ(req.GetString("domain"), "");
+  Value tree = RequestTree(req, nullptr, *resolved);
+  EXPECT_EQ(tree.Find("product"), nullptr);
+  EXPECT_EQ(tree.Find("table"), nullptr);
+  EXPECT_EQ(tree.GetString("domain"), "");
   // Without a shared principal, the request's own.
-  EXPECT_EQ(req.FindPath({"principal", "id"})->as_string(), "ana");
-  EXPECT_EQ(*req.FindPath({"principal", "roles"}), Value(Value::List{Value("analyst")}));
-  EXPECT_EQ(*req.FindPath({"resource", "columns"}),
+  EXPECT_EQ(tree.FindPath({"principal", "id"})->as_string(), "ana");
+  EXPECT_EQ(*tree.FindPath({"principal", "roles"}), Value(Value::List{Value("analyst")}));
+  EXPECT_EQ(*tree.FindPath({"resource", "columns"}),
             Value(Value::List{Value(Value::Map{{"name", Value("amount")}})}));
   // Nothing is known about the table, so no column of it is "unknown".
-  EXPECT_EQ(req.FindPath({"resource", "unknown_columns"})->size(), 0u);
+  EXPECT_EQ(tree.FindPath({"resource", "unknown_columns"})->size(), 0u);
 }
 
 TEST(RequestTreeTest, DocumentRequestsCarryTheirDocuments) {
   Catalog catalog = MakeCatalog();
-  ProductRequest p;
+  Request req = ProductRequest();
+  ProductRequest& p = std::get<ProductRequest>(req);
   p.product = Descriptor("sales");
   p.requester.id = "ci";
-  Value req = RequestTree(p, nullptr, *ResolveRequest(p, catalog));
-  EXPECT_EQ(Keys(req),
+  Value tree = RequestTree(req, nullptr, *ResolveRequest(req, catalog));
+  EXPECT_EQ(Keys(tree),
             (std::vector<std::string>{"kind", "domain", "product", "operation", "requester"}));
-  EXPECT_EQ(req.GetString("operation"), "register");
-  EXPECT_EQ(*req.Find("product"), p.product);
+  EXPECT_EQ(tree.GetString("operation"), "register");
+  EXPECT_EQ(*tree.Find("product"), p.product);
 
   DeploymentRequest d = Deployment();
   d.pipeline = {{"commit", "abc"}};
-  req = RequestTree(d, nullptr, *ResolveRequest(d, catalog));
+  const Request deployment = d;
+  tree = RequestTree(deployment, nullptr, *ResolveRequest(deployment, catalog));
   // `change` comes from its own step.
-  EXPECT_EQ(Keys(req), (std::vector<std::string>{"kind", "domain", "product", "contracts",
-                                                 "previous_contracts", "environment", "pipeline",
-                                                 "requester"}));
-  EXPECT_EQ(req.GetString("kind"), "deployment");
-  EXPECT_EQ(req.GetString("domain"), "sales");
-  EXPECT_EQ(req.Find("pipeline")->GetString("commit"), "abc");
+  EXPECT_EQ(Keys(tree), (std::vector<std::string>{"kind", "domain", "product", "contracts",
+                                                  "previous_contracts", "environment", "pipeline",
+                                                  "requester"}));
+  EXPECT_EQ(tree.GetString("kind"), "deployment");
+  EXPECT_EQ(tree.GetString("domain"), "sales");
+  EXPECT_EQ(tree.Find("pipeline")->GetString("commit"), "abc");
 }
 
 // --- change ---
