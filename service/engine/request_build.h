@@ -14,8 +14,8 @@
 //               Decision::change.
 //
 // This is the hot path of every decision: the steps hand each other pointers and views into the
-// catalog and the request, never copies; what they return borrows from both, so it lives no
-// longer than they do.
+// catalog and the request, never copies of their trees (only the owning domain's name is a
+// string of its own); what they return borrows from both, so it lives no longer than they do.
 #ifndef ARBITER_SERVICE_ENGINE_REQUEST_BUILD_H_
 #define ARBITER_SERVICE_ENGINE_REQUEST_BUILD_H_
 
