@@ -20,6 +20,7 @@
 #include "service/metrics/metrics.h"
 #include "service/redact/redact.h"
 #include "service/server/bundle_manager.h"
+#include "service/server/fan_out.h"
 
 namespace arbiter {
 
@@ -61,12 +62,15 @@ class Decider {
  public:
   // `log` may be null (decision logging off). All pointers must outlive the Decider. `redactor`
   // applies to each request's JSON before its log line is written.
+  // `batch_helpers` threads help decide the checks of a batch (FanOut); -1 = one per core
+  // besides the caller's.
   Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metrics,
-          redact::Redactor redactor = {});
+          redact::Redactor redactor = {}, int batch_helpers = -1);
 
-  // Evaluates `request` on the active snapshot; the log records the request as the proto3 JSON
-  // of its message (service/decision_json). Errors are the engine's (INVALID_ARGUMENT,
-  // DEADLINE_EXCEEDED, INTERNAL) plus FAILED_PRECONDITION when no bundle is loaded.
+  // Evaluates `request` on the active snapshot; the log line renders the engine request and
+  // decision (service/decision_json, the shape of docs/decision-json.md). Errors are the engine's
+  // (INVALID_ARGUMENT, DEADLINE_EXCEEDED, INTERNAL) plus FAILED_PRECONDITION when no bundle is
+  // loaded.
   absl::StatusOr<Decision> Decide(const Request& request, absl::Time deadline,
                                   const CallerInfo& caller);
 
@@ -75,9 +79,11 @@ class Decider {
                                                     absl::Time deadline, const CallerInfo& caller,
                                                     std::string* revision);
   // The same on `bundle`, a snapshot the caller holds, so that a batch decided in parts sees
-  // one revision. Stops at the first DEADLINE_EXCEEDED (the last result then): past the
-  // deadline the rest is neither decided nor logged. `principal`, when set, is every request's
-  // principal (theirs are left empty): a batch holds one, the log shows it on each line.
+  // one revision. The checks are spread over the calling thread and idle helper threads
+  // (FanOut), a chunk of kBatchChunk at a time. Past the deadline no further chunk starts and
+  // the result ends at the first DEADLINE_EXCEEDED (the last result then); checks decided in
+  // time are logged. `principal`, when set, is every request's principal (theirs are left
+  // empty): a batch holds one, the log shows it on each line.
   std::vector<absl::StatusOr<Decision>> DecideBatchOn(const Bundle& bundle,
                                                       std::vector<AccessRequest> requests,
                                                       absl::Time deadline, const CallerInfo& caller,
@@ -112,6 +118,10 @@ class Decider {
   absl::Mutex impact_mu_;  // one scan at a time
   const uint64_t id_prefix_;
   std::atomic<uint64_t> id_counter_{0};
+  // Checks per claimed range: big enough that claiming costs nothing against deciding (~10 µs
+  // each), small enough that a 100-check batch spreads over a few cores.
+  static constexpr size_t kBatchChunk = 8;
+  FanOut fan_out_;
 };
 
 }  // namespace arbiter
