@@ -10,8 +10,6 @@ namespace arbiter::json {
 namespace {
 
 // 0: copy as is; 1: escape.
-constexpr bool NeedsEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
-
 void AppendStringList(std::string& out, const std::vector<std::string>& list) {
   out.push_back('[');
   for (size_t i = 0; i < list.size(); ++i) {
@@ -102,42 +100,7 @@ void AppendDocument(std::string& out, const Value& v) {
 
 }  // namespace
 
-void AppendString(std::string& out, absl::string_view s) {
-  out.reserve(out.size() + s.size() + 2);
-  out.push_back('"');
-  const char* p = s.data();
-  const char* end = p + s.size();
-  while (p < end) {
-    const char* run = p;
-    while (p < end && !NeedsEscape(static_cast<unsigned char>(*p))) ++p;
-    out.append(run, static_cast<size_t>(p - run));
-    if (p == end) break;
-    unsigned char c = static_cast<unsigned char>(*p++);
-    switch (c) {
-      case '"':
-        out.append("\\\"", 2);
-        break;
-      case '\\':
-        out.append("\\\\", 2);
-        break;
-      case '\n':
-        out.append("\\n", 2);
-        break;
-      case '\r':
-        out.append("\\r", 2);
-        break;
-      case '\t':
-        out.append("\\t", 2);
-        break;
-      default: {
-        static constexpr char kHex[] = "0123456789abcdef";
-        char buf[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        out.append(buf, 6);
-      }
-    }
-  }
-  out.push_back('"');
-}
+void AppendString(std::string& out, absl::string_view s) { AppendJsonString(out, s); }
 
 std::string Quote(absl::string_view s) {
   std::string out;
@@ -145,57 +108,7 @@ std::string Quote(absl::string_view s) {
   return out;
 }
 
-void AppendValue(std::string& out, const Value& v) {
-  switch (v.type()) {
-    case Value::Type::kNull:
-      out.append("null", 4);
-      break;
-    case Value::Type::kBool:
-      out.append(v.as_bool() ? "true" : "false");
-      break;
-    case Value::Type::kInt:
-      absl::StrAppend(&out, v.as_int());
-      break;
-    case Value::Type::kDouble: {
-      double d = v.as_double();
-      if (!std::isfinite(d)) {
-        out.append("null", 4);
-      } else {
-        char buf[32];
-        int n = std::snprintf(buf, sizeof buf, "%.17g", d);
-        out.append(buf, static_cast<size_t>(n));
-      }
-      break;
-    }
-    case Value::Type::kString:
-      AppendString(out, v.as_string());
-      break;
-    case Value::Type::kList: {
-      out.push_back('[');
-      bool first = true;
-      for (const Value& e : v.as_list()) {
-        if (!first) out.push_back(',');
-        first = false;
-        AppendValue(out, e);
-      }
-      out.push_back(']');
-      break;
-    }
-    case Value::Type::kMap: {
-      out.push_back('{');
-      bool first = true;
-      for (const auto& [k, e] : v.as_map()) {
-        if (!first) out.push_back(',');
-        first = false;
-        AppendString(out, k);
-        out.push_back(':');
-        AppendValue(out, e);
-      }
-      out.push_back('}');
-      break;
-    }
-  }
-}
+void AppendValue(std::string& out, const Value& v) { AppendJson(out, v); }
 
 void AppendRequest(std::string& out, const Request& request, const Principal* principal) {
   out.push_back('{');

@@ -28,13 +28,12 @@
 
 namespace arbiter::json {
 
-// Appends `s` as a JSON string (quotes included). Bytes >= 0x80 pass through unchanged (the
-// engine's texts are well-formed UTF-8 already; see CleanText); control characters, quotes and
-// backslashes are escaped.
+// Appends `s` as a JSON string: AppendJsonString of service/value (the one JSON writer). The
+// engine's texts are well-formed UTF-8 already (see CleanText).
 void AppendString(std::string& out, absl::string_view s);
 std::string Quote(absl::string_view s);
 
-// Appends the JSON of a document tree (non-finite doubles become null).
+// Appends the JSON of a document tree: AppendJson of service/value.
 void AppendValue(std::string& out, const Value& v);
 
 // Appends the proto3 JSON mapping of the request message that `request` came from. `principal`,

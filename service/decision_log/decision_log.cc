@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "service/value/value.h"
 
 namespace arbiter {
 namespace {
@@ -106,30 +107,27 @@ bool IsRegularFile(const std::string& path) {
 // The marker that replaces a line over `max` bytes: one JSON object holding the line's start as
 // a string (cut at a UTF-8 boundary), so that the file stays one JSON object per line.
 std::string TruncatedLine(const std::string& line, size_t max) {
-  std::string out = absl::StrCat("{\"arbiter_truncated_line\":{\"original_bytes\":", line.size(),
-                                 ",\"prefix\":\"");
-  const size_t budget = max > 128 ? max - 128 : 0;  // room for the wrapper and escapes
+  std::string out =
+      absl::StrCat("{\"arbiter_truncated_line\":{\"original_bytes\":", line.size(), ",\"prefix\":");
+  // The longest start of the line whose escaped form fits (AppendJsonString's escapes: 2 bytes
+  // for a quote, backslash, \n, \r, \t, 6 for another control character).
+  const size_t budget = max > 128 ? max - 128 : 0;  // room for the wrapper
   size_t i = 0;
-  while (i < line.size() && out.size() < budget) {
+  for (size_t escaped = 0; i < line.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(line[i]);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      char esc[8];
-      std::snprintf(esc, sizeof esc, "\\u%04x", c);
-      out.append(esc);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-    ++i;
+    const size_t n = c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' ? 2
+                     : c < 0x20                                                   ? 6
+                                                                                  : 1;
+    if (escaped + n > budget) break;
+    escaped += n;
   }
   // Do not end inside a multi-byte sequence: drop continuation bytes and their lead byte.
   if (i < line.size()) {
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-    if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
+    while (i > 0 && (static_cast<unsigned char>(line[i - 1]) & 0xC0) == 0x80) --i;
+    if (i > 0 && (static_cast<unsigned char>(line[i - 1]) & 0xC0) == 0xC0) --i;
   }
-  out.append("\"}}");
+  AppendJsonString(out, absl::string_view(line).substr(0, i));
+  out.append("}}");
   return out;
 }
 

@@ -27,89 +27,7 @@ SourceFiles& Files() {
   return *files;
 }
 
-void AppendQuoted(std::string& out, absl::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-void AppendDebug(std::string& out, const Value& v) {
-  switch (v.type()) {
-    case Value::Type::kNull:
-      out += "null";
-      break;
-    case Value::Type::kBool:
-      out += v.as_bool() ? "true" : "false";
-      break;
-    case Value::Type::kInt:
-      out += std::to_string(v.as_int());
-      break;
-    case Value::Type::kDouble: {
-      double d = v.as_double();
-      if (!std::isfinite(d)) {
-        out += "null";
-      } else {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.17g", d);
-        out += buf;
-      }
-      break;
-    }
-    case Value::Type::kString:
-      AppendQuoted(out, v.as_string());
-      break;
-    case Value::Type::kList: {
-      out.push_back('[');
-      bool first = true;
-      for (const Value& e : v.as_list()) {
-        if (!first) out.push_back(',');
-        first = false;
-        AppendDebug(out, e);
-      }
-      out.push_back(']');
-      break;
-    }
-    case Value::Type::kMap: {
-      out.push_back('{');
-      bool first = true;
-      for (const auto& [k, e] : v.as_map()) {
-        if (!first) out.push_back(',');
-        first = false;
-        AppendQuoted(out, k);
-        out.push_back(':');
-        AppendDebug(out, e);
-      }
-      out.push_back('}');
-      break;
-    }
-  }
-}
+constexpr bool NeedsEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
 
 }  // namespace
 
@@ -236,8 +154,98 @@ bool operator==(const Value& a, const Value& b) {
 
 std::string Value::ToJson() const {
   std::string out;
-  AppendDebug(out, *this);
+  AppendJson(out, *this);
   return out;
+}
+
+// Runs of bytes that need no escape are appended at once: log lines are mostly such runs.
+void AppendJsonString(std::string& out, absl::string_view s) {
+  out.reserve(out.size() + s.size() + 2);
+  out.push_back('"');
+  const char* p = s.data();
+  const char* end = p + s.size();
+  while (p < end) {
+    const char* run = p;
+    while (p < end && !NeedsEscape(static_cast<unsigned char>(*p))) ++p;
+    out.append(run, static_cast<size_t>(p - run));
+    if (p == end) break;
+    unsigned char c = static_cast<unsigned char>(*p++);
+    switch (c) {
+      case '"':
+        out.append("\\\"", 2);
+        break;
+      case '\\':
+        out.append("\\\\", 2);
+        break;
+      case '\n':
+        out.append("\\n", 2);
+        break;
+      case '\r':
+        out.append("\\r", 2);
+        break;
+      case '\t':
+        out.append("\\t", 2);
+        break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        char buf[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(buf, 6);
+      }
+    }
+  }
+  out.push_back('"');
+}
+
+void AppendJson(std::string& out, const Value& v) {
+  switch (v.type()) {
+    case Value::Type::kNull:
+      out.append("null", 4);
+      break;
+    case Value::Type::kBool:
+      out.append(v.as_bool() ? "true" : "false");
+      break;
+    case Value::Type::kInt:
+      absl::StrAppend(&out, v.as_int());
+      break;
+    case Value::Type::kDouble: {
+      double d = v.as_double();
+      if (!std::isfinite(d)) {
+        out.append("null", 4);
+      } else {
+        char buf[32];
+        int n = std::snprintf(buf, sizeof buf, "%.17g", d);
+        out.append(buf, static_cast<size_t>(n));
+      }
+      break;
+    }
+    case Value::Type::kString:
+      AppendJsonString(out, v.as_string());
+      break;
+    case Value::Type::kList: {
+      out.push_back('[');
+      bool first = true;
+      for (const Value& e : v.as_list()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendJson(out, e);
+      }
+      out.push_back(']');
+      break;
+    }
+    case Value::Type::kMap: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& [k, e] : v.as_map()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendJsonString(out, k);
+        out.push_back(':');
+        AppendJson(out, e);
+      }
+      out.push_back('}');
+      break;
+    }
+  }
 }
 
 uint16_t SourceFileId(absl::string_view name) {

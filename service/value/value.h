@@ -122,7 +122,8 @@ class Value {
   // Deep structural equality (ints and doubles compare numerically).
   friend bool operator==(const Value& a, const Value& b);
 
-  // Compact JSON (non-finite doubles become null); used for messages, diffs and logs.
+  // Compact JSON (non-finite doubles become null); used for messages, diffs and logs. The one
+  // JSON writer of a tree: AppendJson below, which the decision log also uses.
   std::string ToJson() const;
 
   // Where this node was written (a shared reference answers for its target when it has no
@@ -149,6 +150,12 @@ class Value {
 
 // Requests are Values built on the hot path: positions must not make them bigger.
 static_assert(sizeof(Value) <= 40, "Value's source position should live in tail padding");
+
+// Appends the compact JSON of `v` (as Value::ToJson) to `out`, without a temporary string.
+void AppendJson(std::string& out, const Value& v);
+// Appends `s` as a JSON string (quotes included). Bytes >= 0x80 pass through unchanged (texts
+// are well-formed UTF-8 already); control characters, quotes and backslashes are escaped.
+void AppendJsonString(std::string& out, absl::string_view s);
 
 }  // namespace arbiter
 
