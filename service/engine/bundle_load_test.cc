@@ -216,6 +216,10 @@ TEST(BuildBundleCatalogTest, CatalogErrorsNameTheFile) {
 
 // --- compile ---
 
+// A set keeps a reference to its limits (WorkerSet::Create): they must outlive it, so the
+// tests that need no particular limits share these.
+const EngineLimits kDefaultLimits{};
+
 // A worker set for `policies`, as Load makes the first one.
 std::unique_ptr<WorkerSet> NewSet(const EngineLimits& limits, size_t policies) {
   absl::StatusOr<std::unique_ptr<WorkerSet>> w = WorkerSet::Create(limits, nullptr, policies);
@@ -259,7 +263,7 @@ TEST(CompilePolicyTest, LoadsThePolicyIntoItsStateAndReadsItsTable) {
 }
 
 TEST(CompilePolicyTest, ACompileErrorNamesFileAndLine) {
-  std::unique_ptr<WorkerSet> set = NewSet(EngineLimits{}, 1);
+  std::unique_ptr<WorkerSet> set = NewSet(kDefaultLimits, 1);
   ASSERT_NE(set, nullptr);
   std::vector<std::string> errors;
   PolicySpec spec;
@@ -282,7 +286,7 @@ TEST(CompilePolicyTest, ACompileErrorNamesFileAndLine) {
 }
 
 TEST(CompilePolicyTest, APassedDeadlineStopsTheLoad) {
-  std::unique_ptr<WorkerSet> set = NewSet(EngineLimits{}, 1);
+  std::unique_ptr<WorkerSet> set = NewSet(kDefaultLimits, 1);
   ASSERT_NE(set, nullptr);
   std::vector<std::string> errors;
   PolicySpec spec;
@@ -306,7 +310,7 @@ std::vector<PolicyInfo> CompileAndValidate(
     policies.push_back(At(file));
     sources.push_back(source);
   }
-  std::unique_ptr<WorkerSet> set = NewSet(EngineLimits{}, policies.size());
+  std::unique_ptr<WorkerSet> set = NewSet(kDefaultLimits, policies.size());
   if (set == nullptr) return policies;
   absl::flat_hash_map<std::string, size_t> ids;
   for (size_t i = 0; i < policies.size(); ++i) {
