@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <set>
@@ -18,6 +19,24 @@
 #include "service/value/parse.h"
 
 namespace arbiter {
+
+static_assert([] {
+  for (size_t i = 0; i < std::size(kChangeOutcomes); ++i) {
+    if (static_cast<size_t>(kChangeOutcomes[i].outcome) != i) return false;
+  }
+  return true;
+}());
+
+absl::string_view ChangeOutcomeName(ChangeOutcome outcome) {
+  return kChangeOutcomes[static_cast<size_t>(outcome)].name;
+}
+
+std::optional<ChangeOutcome> ParseChangeOutcome(absl::string_view name) {
+  for (const ChangeOutcomeInfo& o : kChangeOutcomes) {
+    if (o.name == name) return o.outcome;
+  }
+  return std::nullopt;
+}
 namespace {
 
 constexpr char kDefaultsKey[] = "(bundle defaults)";
@@ -353,7 +372,7 @@ absl::StatusOr<v1::DryRunResponse> CompareBundles(const Bundle& active, const Bu
     r.set_index(static_cast<int>(i));
     summary.set_total(summary.total() + 1);
     auto fail = [&](std::string error) {
-      r.set_change("failed");
+      r.set_change(std::string(ChangeOutcomeName(ChangeOutcome::kFailed)));
       r.set_error(std::move(error));
       summary.set_failed(summary.failed() + 1);
       if (summary.failed_examples_size() < options.max_examples) {
@@ -415,11 +434,13 @@ absl::StatusOr<v1::DryRunResponse> CompareBundles(const Bundle& active, const Bu
 
     if (a->effect == c->effect) {
       bool same = before == after && SameObligations(a->obligations, c->obligations);
-      r.set_change(same ? "unchanged" : "reasons_changed");
+      r.set_change(std::string(
+          ChangeOutcomeName(same ? ChangeOutcome::kUnchanged : ChangeOutcome::kReasonsChanged)));
       if (!same) summary.set_changed(summary.changed() + 1);
     } else {
       bool to_deny = c->effect == Effect::kDeny;
-      r.set_change(to_deny ? "allow_to_deny" : "deny_to_allow");
+      r.set_change(std::string(
+          ChangeOutcomeName(to_deny ? ChangeOutcome::kAllowToDeny : ChangeOutcome::kDenyToAllow)));
       summary.set_changed(summary.changed() + 1);
       if (to_deny) {
         summary.set_allow_to_deny(summary.allow_to_deny() + 1);

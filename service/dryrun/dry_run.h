@@ -12,14 +12,8 @@
 // MakeDryRunHandler) and the CLI calls LoadCandidate/CompareBundles directly for offline runs, so
 // a dry-run on a laptop and one against a server count and classify changes the same way.
 //
-// How a request is judged "changed" (DryRunResult.change):
-//   - "failed": the active or the candidate bundle could not evaluate it (a malformed request,
-//     a table the candidate's catalog gives to another domain, an unreadable log line). Counted
-//     in summary.failed, never dropped, never counted as a flip.
-//   - "allow_to_deny" / "deny_to_allow": the effect flipped.
-//   - "reasons_changed": the effect stayed, but a finding (policy, effect, severity, message) or
-//     an obligation differs. Details are not compared: they may name values, not outcomes.
-//   - "unchanged" otherwise.
+// How a request is judged "changed" (DryRunResult.change): one of the ChangeOutcome values
+// below, written by its name from kChangeOutcomes (the one list of them, with what each means).
 // Waivers (docs/waivers.md) that waive a finding in one decision and not the other are listed
 // per result (waiver_changes: "W-12 added", "W-12 removed", "W-12 expired", "W-12 no longer
 // matches") and flips are counted per such change in summary.by_waiver.
@@ -41,6 +35,34 @@
 #include "service/engine/bundle.h"
 
 namespace arbiter {
+
+// What happened to one request between the active and the candidate bundle.
+enum class ChangeOutcome { kUnchanged, kReasonsChanged, kAllowToDeny, kDenyToAllow, kFailed };
+
+struct ChangeOutcomeInfo {
+  ChangeOutcome outcome;
+  absl::string_view name;  // DryRunResult.change
+  absl::string_view description;
+};
+
+// In enum order (a static_assert in dry_run.cc keeps it so).
+inline constexpr ChangeOutcomeInfo kChangeOutcomes[] = {
+    {ChangeOutcome::kUnchanged, "unchanged", "same effect, findings and obligations"},
+    {ChangeOutcome::kReasonsChanged, "reasons_changed",
+     "the effect stayed, but a finding (policy, effect, severity, message) or an obligation "
+     "differs; details are not compared: they may name values, not outcomes"},
+    {ChangeOutcome::kAllowToDeny, "allow_to_deny", "the effect flipped to deny"},
+    {ChangeOutcome::kDenyToAllow, "deny_to_allow", "the effect flipped to allow"},
+    {ChangeOutcome::kFailed, "failed",
+     "the active or the candidate bundle could not evaluate it (a malformed request, a table "
+     "the candidate's catalog gives to another domain, an unreadable log line): counted in "
+     "summary.failed, never dropped, never counted as a flip"},
+};
+
+// The outcome's name ("allow_to_deny"), as DryRunResult.change carries it.
+absl::string_view ChangeOutcomeName(ChangeOutcome outcome);
+// The outcome a DryRunResult.change names; nullopt for any other text.
+std::optional<ChangeOutcome> ParseChangeOutcome(absl::string_view name);
 
 // Bounds and knobs of one dry-run.
 struct DryRunOptions {

@@ -433,3 +433,19 @@ TEST(CompareBundlesTest, WaiverChangesAndCandidateAt) {
 
 }  // namespace
 }  // namespace arbiter
+
+namespace arbiter {
+namespace {
+
+TEST(ChangeOutcomeTest, OneTableNamesEveryOutcome) {
+  for (const ChangeOutcomeInfo& o : kChangeOutcomes) {
+    EXPECT_EQ(ChangeOutcomeName(o.outcome), o.name);
+    EXPECT_EQ(ParseChangeOutcome(o.name), o.outcome) << o.name;
+    EXPECT_FALSE(o.description.empty()) << o.name;
+  }
+  EXPECT_EQ(ChangeOutcomeName(ChangeOutcome::kAllowToDeny), "allow_to_deny");
+  EXPECT_EQ(ParseChangeOutcome("allow-to-deny"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace arbiter

@@ -9,6 +9,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/util/json_util.h"
+#include "service/dryrun/dry_run.h"
 
 namespace arbiter {
 namespace {
@@ -161,7 +162,10 @@ void MarkdownExamples(std::string& out, const v1::DryRunResponse& r, absl::strin
 int CandidateOnlyFailures(const v1::DryRunResponse& response) {
   int n = 0;
   for (const v1::DryRunResult& r : response.results()) {
-    if (r.change() == "failed" && r.has_active() && !r.has_candidate()) ++n;
+    if (ParseChangeOutcome(r.change()) == ChangeOutcome::kFailed && r.has_active() &&
+        !r.has_candidate()) {
+      ++n;
+    }
   }
   return n;
 }
