@@ -14,7 +14,7 @@ void AppendStringList(std::string& out, const std::vector<std::string>& list) {
   out.push_back('[');
   for (size_t i = 0; i < list.size(); ++i) {
     if (i > 0) out.push_back(',');
-    AppendString(out, list[i]);
+    AppendJsonString(out, list[i]);
   }
   out.push_back(']');
 }
@@ -25,9 +25,9 @@ void AppendStringMap(std::string& out, const std::map<std::string, std::string>&
   for (const auto& [k, v] : m) {
     if (!first) out.push_back(',');
     first = false;
-    AppendString(out, k);
+    AppendJsonString(out, k);
     out.push_back(':');
-    AppendString(out, v);
+    AppendJsonString(out, v);
   }
   out.push_back('}');
 }
@@ -45,7 +45,7 @@ void Key(std::string& out, bool& first, absl::string_view name) {
 void StringField(std::string& out, bool& first, absl::string_view name, absl::string_view v) {
   if (v.empty()) return;
   Key(out, first, name);
-  AppendString(out, v);
+  AppendJsonString(out, v);
 }
 
 void ListField(std::string& out, bool& first, absl::string_view name,
@@ -71,7 +71,7 @@ bool EmptyPrincipal(const Principal& p) {
 void StructField(std::string& out, bool& first, absl::string_view name, const Value& v) {
   if (!v.is_map()) return;
   Key(out, first, name);
-  AppendValue(out, v);
+  AppendJson(out, v);
 }
 
 void PrincipalField(std::string& out, bool& first, absl::string_view name, const Principal& p) {
@@ -94,21 +94,17 @@ void PrincipalField(std::string& out, bool& first, absl::string_view name, const
 // their JSON anyway rather than dropped.
 void AppendDocument(std::string& out, const Value& v) {
   out.append("{\"struct\":", 10);
-  AppendValue(out, v);
+  AppendJson(out, v);
   out.push_back('}');
 }
 
 }  // namespace
 
-void AppendString(std::string& out, absl::string_view s) { AppendJsonString(out, s); }
-
 std::string Quote(absl::string_view s) {
   std::string out;
-  AppendString(out, s);
+  AppendJsonString(out, s);
   return out;
 }
-
-void AppendValue(std::string& out, const Value& v) { AppendJson(out, v); }
 
 void AppendRequest(std::string& out, const Request& request, const Principal* principal) {
   out.push_back('{');
@@ -210,17 +206,17 @@ void AppendDecisionFields(std::string& out, const Decision& d) {
     const Reason& r = d.reasons[i];
     if (i > 0) out.push_back(',');
     out.append("{\"policy_id\":");
-    AppendString(out, r.policy_id);
+    AppendJsonString(out, r.policy_id);
     out.append(",\"origin\":");
-    AppendString(out, r.origin);
+    AppendJsonString(out, r.origin);
     absl::StrAppend(&out, ",\"effect\":\"", EffectName(r.effect), "\",\"severity\":\"",
                     SeverityName(r.severity), "\",\"message\":");
-    AppendString(out, r.message);
+    AppendJsonString(out, r.message);
     out.append(",\"detail\":");
-    AppendString(out, r.detail);
+    AppendJsonString(out, r.detail);
     if (!r.waiver.empty()) {  // only on waived denies, so other lines keep their shape
       out.append(",\"waiver\":");
-      AppendString(out, r.waiver);
+      AppendJsonString(out, r.waiver);
     }
     out.push_back('}');
   }
@@ -229,17 +225,17 @@ void AppendDecisionFields(std::string& out, const Decision& d) {
     const ColumnMask& m = d.obligations.column_masks[i];
     if (i > 0) out.push_back(',');
     out.append("{\"column\":");
-    AppendString(out, m.column);
+    AppendJsonString(out, m.column);
     out.append(",\"expression\":");
-    AppendString(out, m.expression);
+    AppendJsonString(out, m.expression);
     out.push_back('}');
   }
   out.append("],\"row_filters\":");
   AppendStringList(out, d.obligations.row_filters);
   out.append("},\"bundle_revision\":");
-  AppendString(out, d.bundle_revision);
+  AppendJsonString(out, d.bundle_revision);
   out.append(",\"domain\":");
-  AppendString(out, d.domain);
+  AppendJsonString(out, d.domain);
   out.append(",\"evaluated_policies\":");
   AppendStringList(out, d.evaluated_policies);
   out.append(",\"overridden_policies\":");
@@ -248,7 +244,7 @@ void AppendDecisionFields(std::string& out, const Decision& d) {
   for (size_t i = 0; i < d.faults.size(); ++i) {
     if (i > 0) out.push_back(',');
     out.append("{\"policy_id\":");
-    AppendString(out, d.faults[i].policy_id);
+    AppendJsonString(out, d.faults[i].policy_id);
     absl::StrAppend(&out, ",\"type\":\"", PolicyFaultTypeName(d.faults[i].type), "\"}");
   }
   out.push_back(']');
@@ -261,7 +257,7 @@ void AppendLine(std::string& out, const Decision& d, Kind request_kind,
                 WriteRequest&& write_request, absl::Time time, absl::Duration latency,
                 const Caller& caller) {
   out.append("{\"decision_id\":");
-  AppendString(out, d.decision_id);
+  AppendJsonString(out, d.decision_id);
   out.append(",\"time\":\"");
   AppendTime(out, time);
   out.append("\",\"kind\":\"");
@@ -272,15 +268,15 @@ void AppendLine(std::string& out, const Decision& d, Kind request_kind,
   AppendDecisionFields(out, d);
   absl::StrAppend(&out, ",\"latency_us\":", absl::ToInt64Microseconds(latency),
                   ",\"caller\":{\"peer\":");
-  AppendString(out, caller.peer);
+  AppendJsonString(out, caller.peer);
   out.append(",\"identity\":");
-  AppendString(out, caller.identity);
+  AppendJsonString(out, caller.identity);
   out.append(",\"role\":");
-  AppendString(out, caller.role);
+  AppendJsonString(out, caller.role);
   out.append(",\"claimed\":");
-  AppendString(out, caller.claimed);
+  AppendJsonString(out, caller.claimed);
   out.append(",\"transport\":");
-  AppendString(out, caller.transport);
+  AppendJsonString(out, caller.transport);
   out.append("}}");
 }
 
@@ -315,13 +311,13 @@ std::string DecisionLogLine(const Decision& d, Kind kind, absl::string_view requ
 
 void AppendDecision(std::string& out, const Decision& d, Kind kind) {
   out.append("{\"decision_id\":");
-  AppendString(out, d.decision_id);
+  AppendJsonString(out, d.decision_id);
   absl::StrAppend(&out, ",\"kind\":\"", KindName(kind), "\"");
   AppendDecisionFields(out, d);
   absl::StrAppend(&out, ",\"defaulted\":", d.defaulted ? "true" : "false");
   if (d.change.is_map()) {
     out.append(",\"change\":");
-    AppendValue(out, d.change);
+    AppendJson(out, d.change);
   }
   out.push_back('}');
 }

@@ -28,13 +28,9 @@
 
 namespace arbiter::json {
 
-// Appends `s` as a JSON string: AppendJsonString of service/value (the one JSON writer). The
-// engine's texts are well-formed UTF-8 already (see CleanText).
-void AppendString(std::string& out, absl::string_view s);
+// `s` as a JSON string, quotes included (AppendJsonString of service/value, the one JSON writer;
+// the engine's texts are well-formed UTF-8 already, see CleanText).
 std::string Quote(absl::string_view s);
-
-// Appends the JSON of a document tree: AppendJson of service/value.
-void AppendValue(std::string& out, const Value& v);
 
 // Appends the proto3 JSON mapping of the request message that `request` came from. `principal`,
 // when set, is the access request's principal (a batch's shared one, EvalOptions::principal).

@@ -64,7 +64,7 @@ TEST(AppendRequestTest, AccessMatchesProtobufsJsonMapping) {
 // A tree as JSON, for comparisons that ignore key order (a Struct's keys come back sorted).
 nlohmann::json Tree(const Value& v) {
   std::string out;
-  AppendValue(out, v);
+  AppendJson(out, v);
   return nlohmann::json::parse(out);
 }
 

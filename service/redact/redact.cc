@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "service/decision_json/decision_json.h"
 #include "service/value/parse.h"
+#include "service/value/value.h"
 
 namespace arbiter::redact {
 namespace {
@@ -35,7 +36,7 @@ void Act(Value& v, Rule::Action action) {
     return;
   }
   std::string json;
-  json::AppendValue(json, v);
+  AppendJson(json, v);
   v = Value(Digest(json));
 }
 
@@ -114,7 +115,7 @@ std::string Redactor::ApplyToJson(absl::string_view json) const {
   Apply(*tree);
   std::string out;
   out.reserve(json.size());
-  json::AppendValue(out, *tree);
+  AppendJson(out, *tree);
   return out;
 }
 
