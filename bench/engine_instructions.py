@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Instructions per engine decision, by callgrind: the stable figure for the engine's cost.
+
+Time on a shared 2-core machine swings by 2-3x with the other load; instruction counts do not.
+For each engine_bench benchmark named, runs it under callgrind collecting only inside
+engine_bench's DecideAccess (the proto -> engine request conversion and Bundle::Evaluate: what
+issue 12's engine target counts) and divides the collected instructions by the number of
+Bundle::Evaluate calls made from it. Access benchmarks only (those that go through DecideAccess).
+
+  bench/engine_instructions.py [BUILD_DIR] [--bench BM_Access,BM_AccessPii] [--keep DIR]
+
+Prints one row per benchmark: Ir per decision, the decisions counted, and the five functions
+with the most exclusive instructions per decision.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EVALUATE = "arbiter::Bundle::Evaluate("
+
+
+def parse(path):
+    """Returns (collected Ir, calls to Bundle::Evaluate, {function: exclusive Ir})."""
+    names = {}  # compressed id -> name, for fn= and cfn= lines
+    total = 0
+    evaluate_calls = 0
+    exclusive = {}
+    current = None
+    pending_call = None  # the cfn of the last cfn= line, waiting for its calls= line
+    in_call = False  # the line after calls= is the call's cost, inclusive: not exclusive Ir
+
+    def name_of(spec):
+        m = re.match(r"\((\d+)\)(?: (.*))?", spec)
+        if not m:
+            return spec
+        if m.group(2) is not None:
+            names[m.group(1)] = m.group(2)
+        return names.get(m.group(1), spec)
+
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("summary:") or line.startswith("totals:"):
+                total = max(total, int(line.split()[1]))
+            elif line.startswith("fn="):
+                current = name_of(line[3:])
+            elif line.startswith("cfn="):
+                pending_call = name_of(line[4:])
+            elif line.startswith("calls="):
+                if pending_call is not None and pending_call.startswith(EVALUATE):
+                    evaluate_calls += int(line[6:].split()[0])
+                in_call = True
+            elif line and (line[0].isdigit() or line[0] in "+-*"):
+                if in_call:
+                    in_call = False
+                    continue
+                parts = line.split()
+                if len(parts) >= 2 and current is not None:
+                    exclusive[current] = exclusive.get(current, 0) + int(parts[1])
+    return total, evaluate_calls, exclusive
+
+
+def short(name):
+    """A function's name without namespaces, template arguments or parameters."""
+    name = name.replace("(anonymous namespace)::", "")
+    name = re.sub(r"[(<].*", "", name)
+    return name.split("::")[-1] or name
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build", nargs="?", default="build")
+    ap.add_argument("--bench", default="BM_Access,BM_AccessPii")
+    ap.add_argument("--keep", help="keep the callgrind outputs in this directory")
+    args = ap.parse_args()
+    binary = os.path.join(args.build, "bench", "engine_bench")
+    if not os.access(binary, os.X_OK):
+        sys.exit(f"{binary}: not built (configure with -DARBITER_BUILD_BENCH=ON)")
+    out_dir = args.keep or tempfile.mkdtemp(prefix="arbiter-cg-")
+    os.makedirs(out_dir, exist_ok=True)
+    print(f"{'benchmark':<16} {'Ir/decision':>12} {'decisions':>10}  top functions (exclusive Ir/decision)")
+    for bench in args.bench.split(","):
+        out = os.path.join(out_dir, f"{bench}.callgrind")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+               "--toggle-collect=*DecideAccess*", binary,
+               f"--benchmark_filter={bench}$", "--benchmark_min_time=0.2"]
+        run = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if run.returncode != 0:
+            sys.exit(f"{bench}: callgrind failed:\n{run.stderr[-2000:]}")
+        total, calls, exclusive = parse(out)
+        if calls == 0:
+            sys.exit(f"{bench}: no call to Bundle::Evaluate was recorded")
+        top = sorted(exclusive.items(), key=lambda kv: -kv[1])[:5]
+        tops = "; ".join(f"{short(n)} {v / calls / 1000:.1f}k" for n, v in top)
+        print(f"{bench:<16} {total / calls:>12,.0f} {calls:>10}  {tops}")
+
+
+if __name__ == "__main__":
+    main()
