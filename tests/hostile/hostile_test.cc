@@ -115,6 +115,16 @@ class Bystander {
     });
   }
   ~Bystander() { Stop(); }
+  // Waits until `n` calls were answered (or `limit` passed): the attack starts on a bystander
+  // that is already calling.
+  bool WaitForCalls(size_t n, std::chrono::milliseconds limit) {
+    const auto until = Clock::now() + limit;
+    while (calls() < n) {
+      if (Clock::now() > until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
   void Stop() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
@@ -187,16 +197,37 @@ class HostileTest : public ::testing::Test {
     server_ = nullptr;
   }
 
-  // Runs `attack` with a bystander; checks and prints the figures.
+  // Runs `attack` with a bystander; checks and prints the figures. The bystander is calling
+  // before the attack starts, must be answered during it or right after it (within 10 s), and
+  // its p99 stays under 50 ms. A starved bystander is slow for the whole attack
+  // (hundreds of ms to seconds); one stall of a shared 2-core machine can push a single call
+  // of a short attack over, so a run whose only miss is that bound is run once more, and the
+  // second run decides. Every other check holds on every run.
   void Measure(const std::string& name, const std::function<void()>& attack) {
-    ASSERT_NE(server_, nullptr);
+    for (int run = 1; run <= 2; ++run) {
+      if (MeasureOnce(name, attack, /*last=*/run == 2)) break;
+      std::printf("[ hostile ] %s: the bystander's bound missed in run 1; once more\n",
+                  name.c_str());
+    }
+  }
+
+  // One run; returns false when the bystander's bound missed and `last` is false (the other
+  // checks are expected either way).
+  bool MeasureOnce(const std::string& name, const std::function<void()>& attack, bool last) {
+    EXPECT_NE(server_, nullptr);
+    if (server_ == nullptr) return true;
     const pid_t pid = server_->pid();
     const int64_t rss_before = StatusKb(pid, "VmRSS");
     Bystander bystander(server_->http_port());
+    EXPECT_TRUE(bystander.WaitForCalls(2, std::chrono::seconds(10))) << name;
+    const size_t calls_before = bystander.calls();
     const auto start = Clock::now();
     attack();
     const double attack_ms =
         std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    // A call answered after the attack began: for an attack shorter than the bystander's pacing,
+    // the one right after it.
+    bystander.WaitForCalls(calls_before + 1, std::chrono::seconds(10));
     bystander.Stop();
     const int64_t rss_after = StatusKb(pid, "VmRSS");
     const int64_t peak = StatusKb(pid, "VmHWM");
@@ -205,34 +236,38 @@ class HostileTest : public ::testing::Test {
     // log's writer draining at most decision_log.queue_bytes of lines the call produced, which
     // takes longer on a loaded machine.
     double cpu_after = 0, idle_after_ms = -1;
-    double last = CpuMs(pid);
+    double last_cpu = CpuMs(pid);
     for (int slice = 1; slice <= 20; ++slice) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       const double now = CpuMs(pid);
-      cpu_after += now - last;
-      const bool idle = now - last < 10.0;
-      last = now;
+      cpu_after += now - last_cpu;
+      const bool idle = now - last_cpu < 10.0;
+      last_cpu = now;
       if (idle) {
         idle_after_ms = 100.0 * (slice - 1);
         break;
       }
     }
+    const size_t during = bystander.calls() - calls_before;
     std::printf(
         "[ hostile ] %s: attack %.0f ms; RSS idle %ld kB, before %ld kB, after %ld kB, peak %ld "
-        "kB; idle %.0f ms after (CPU %.0f ms until then); bystander %zu calls, p99 %.1f ms, %zu "
-        "failed\n",
+        "kB; idle %.0f ms after (CPU %.0f ms until then); bystander %zu calls (%zu since the "
+        "attack began), p99 %.1f ms, %zu failed\n",
         name.c_str(), attack_ms, static_cast<long>(idle_rss_kb_), static_cast<long>(rss_before),
         static_cast<long>(rss_after), static_cast<long>(peak), idle_after_ms, cpu_after,
-        bystander.calls(), bystander.p99(), bystander.failures().size());
+        bystander.calls(), during, bystander.p99(), bystander.failures().size());
     std::fflush(stdout);
     EXPECT_LE(peak - idle_rss_kb_, kMaxRssGrowthKb) << name;
     EXPECT_GE(idle_after_ms, 0.0) << name << ": still busy 2 s after the call";
     EXPECT_LE(idle_after_ms, 1000.0) << name;
-    EXPECT_GT(bystander.calls(), 0u);
     EXPECT_TRUE(bystander.failures().empty())
         << name << ": " << absl::StrJoin(bystander.failures(), "; ");
-    EXPECT_LT(bystander.p99(), 50.0) << name;
     EXPECT_EQ(kill(pid, 0), 0) << "arbiterd died";
+    const bool timely = during > 0 && bystander.p99() < 50.0;
+    if (!timely && !last) return false;
+    EXPECT_GT(during, 0u) << name;
+    EXPECT_LT(bystander.p99(), 50.0) << name;
+    return true;
   }
 
   static client::Client Client() {
