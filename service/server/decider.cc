@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "service/decision_json/decision_json.h"
+#include "service/server/cpu_budget.h"
 
 namespace arbiter {
 namespace {
@@ -108,9 +109,7 @@ Decider::Decider(BundleManager* bundles, DecisionLog* log, ServerMetrics* metric
       metrics_(metrics),
       redactor_(std::move(redactor)),
       id_prefix_(std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32)),
-      fan_out_(batch_helpers >= 0
-                   ? batch_helpers
-                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) - 1) {}
+      fan_out_(batch_helpers >= 0 ? batch_helpers : CpuBudget() - 1) {}
 
 std::string Decider::NextDecisionId() {
   return absl::StrFormat("%016x-%08x", id_prefix_, id_counter_.fetch_add(1) + 1);

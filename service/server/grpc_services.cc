@@ -6,6 +6,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "service/convert/convert.h"
 #include "service/explain/explain.h"
+#include "service/server/cpu_budget.h"
 
 namespace arbiter {
 
@@ -211,9 +212,7 @@ DecisionServiceImpl::DecisionServiceImpl(Decider* decider, const ServerConfig* c
       config_(config),
       gate_(gate),
       authorizer_(authorizer),
-      workers_(config->worker_threads > 0
-                   ? config->worker_threads
-                   : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))) {}
+      workers_(config->worker_threads > 0 ? config->worker_threads : std::max(2, CpuBudget())) {}
 
 grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(
     grpc::CallbackServerContext* ctx, absl::string_view method,

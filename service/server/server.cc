@@ -13,6 +13,7 @@
 #include "service/dryrun/dry_run.h"
 #include "service/metrics/metrics.h"
 #include "service/redact/redact.h"
+#include "service/server/cpu_budget.h"
 
 namespace arbiter {
 namespace {
@@ -229,9 +230,7 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
   builder.AddListeningPort(config_.listen, *credentials, &grpc_port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config_.max_message_bytes) * 4);
-  int threads = config_.worker_threads > 0
-                    ? config_.worker_threads
-                    : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  int threads = config_.worker_threads > 0 ? config_.worker_threads : std::max(2, CpuBudget());
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, threads);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, threads);
