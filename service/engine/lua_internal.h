@@ -48,9 +48,12 @@ struct LuaSandbox::Context {
   // metatable; comparing addresses is cheaper than luaL_testudata's registry lookup).
   int view_meta_ref = -2;  // LUA_NOREF
   const void* view_meta = nullptr;
-  // The views made during this evaluation (Value -> registry ref of its userdata), so that
-  // repeated accesses to req.principal & co. reuse one object; released by EndEvaluation.
+  // The views made during this evaluation (Value -> index of its userdata in the anchor table,
+  // a registry-held Lua array of view_count entries), so that repeated accesses to
+  // req.principal & co. reuse one object; released by EndEvaluation.
   absl::flat_hash_map<const Value*, int> views;
+  int view_anchor_ref = -2;  // LUA_NOREF
+  int view_count = 0;
   // Containers of the bundle's catalog (owned by the Bundle, which outlives this state): their
   // views stay valid across evaluations (generation 0), so they are made once per state and
   // kept in `stable_views` (Value -> registry ref). Null: none.

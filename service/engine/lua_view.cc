@@ -50,7 +50,13 @@ void PushValue(lua_State* L, const Value& v) {
       bool stable = c->stable != nullptr && c->stable->contains(target);
       auto& cache = stable ? c->stable_views : c->views;
       if (auto it = cache.find(target); it != cache.end()) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
+        if (stable) {
+          lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
+        } else {
+          lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_anchor_ref);
+          lua_rawgeti(L, -1, it->second);
+          lua_replace(L, -2);
+        }
         break;
       }
       auto* view = static_cast<View*>(lua_newuserdatauv(L, sizeof(View), 0));
@@ -58,9 +64,20 @@ void PushValue(lua_State* L, const Value& v) {
       view->generation = stable ? 0 : c->generation;
       lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_meta_ref);
       lua_setmetatable(L, -2);
-      lua_pushvalue(L, -1);
-      int ref = luaL_ref(L, LUA_REGISTRYINDEX);  // may raise (memory): nothing to undo yet
-      cache.emplace(target, ref);
+      if (stable) {
+        lua_pushvalue(L, -1);
+        int ref = luaL_ref(L, LUA_REGISTRYINDEX);  // may raise (memory): nothing to undo yet
+        cache.emplace(target, ref);
+        break;
+      }
+      // A request view is kept alive in the anchor table, at the next index: a rawseti, not a
+      // luaL_ref, which costs ~5 times as much with its unref (two views in three are made for
+      // this one evaluation).
+      lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_anchor_ref);
+      lua_pushvalue(L, -2);
+      lua_rawseti(L, -2, c->view_count + 1);  // may raise (memory): nothing to undo yet
+      lua_pop(L, 1);
+      cache.emplace(target, ++c->view_count);
       break;
     }
   }
@@ -208,14 +225,24 @@ void RegisterViewMetatable(lua_State* L) {
   lua_setfield(L, -2, "__metatable");
   GetCtx(L)->view_meta = lua_topointer(L, -1);
   GetCtx(L)->view_meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  GetCtx(L)->view_anchor_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 void EndEvaluation(lua_State* L) {
   Ctx* c = GetCtx(L);
   ++c->generation;
-  // luaL_unref only rewrites existing registry slots (the freed ones are reused by the next
-  // evaluation's luaL_ref), so it cannot raise outside a protected call.
-  for (const auto& [value, ref] : c->views) luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  if (c->view_count == 0) return;
+  // The anchor's slots are emptied, not left for the next evaluation to overwrite: a policy
+  // that made many views would otherwise keep them alive as long as the state. Storing nil in
+  // existing slots allocates nothing, so this cannot raise outside a protected call.
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_anchor_ref);
+  for (int i = 1; i <= c->view_count; ++i) {
+    lua_pushnil(L);
+    lua_rawseti(L, -2, i);
+  }
+  lua_pop(L, 1);
+  c->view_count = 0;
   c->views.clear();
 }
 
