@@ -84,7 +84,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     print(f"{'benchmark':<16} {'Ir/decision':>12} {'decisions':>10}  top functions (exclusive Ir/decision)")
     for bench in args.bench.split(","):
-        out = os.path.join(out_dir, f"{bench}.callgrind")
+        out = os.path.join(out_dir, re.sub(r"[^A-Za-z0-9_.-]", "_", bench) + ".callgrind")
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                "--toggle-collect=*DecideAccess*", binary,
                f"--benchmark_filter={bench}$", "--benchmark_min_time=0.2"]
