@@ -402,7 +402,9 @@ int GetPath(lua_State* L) {
   const Value* root = nullptr;
   if (PeekView(L, 1, &root) == ViewState::kLive) {
     // (An empty path gives the root, whose view is argument 1 itself: one view per value.)
-    PushFound(L, h::GetPath(*root, absl::string_view(path, n)));
+    const absl::string_view p(path, n);
+    const h::CompiledPath* compiled = GetCtx(L)->path_cache.Get(p);
+    PushFound(L, compiled != nullptr ? h::GetPath(*root, *compiled) : h::GetPath(*root, p));
     return 1;
   }
   lua_settop(L, 2);

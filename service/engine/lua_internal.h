@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "service/engine/bundle.h"
+#include "service/engine/lua_helpers/get.h"
 #include "service/engine/lua_helpers/regex.h"
 #include "service/engine/lua_helpers/text.h"
 #include "service/engine/lua_sandbox.h"
@@ -66,6 +67,8 @@ struct LuaSandbox::Context {
   LineCoverage* coverage = nullptr;
   // Compiled RE2 patterns, bounded and charged to mem_used (lua_helpers/regex.h).
   lua_helpers::RegexCache regex_cache;
+  // The split forms of the paths get() was given last (lua_helpers/get.h).
+  lua_helpers::PathCache path_cache;
   // What a helper call left for its binding to raise or push once the helper's own C++ objects
   // are gone (lua_adapter.cc): owned here, not by the C function's frame, so that a raise while
   // pushing it skips no destructor. Reused across calls.

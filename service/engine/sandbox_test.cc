@@ -676,6 +676,21 @@ TEST(HelpersTest, GetAndViewsAsText) {
   EXPECT_EQ(Eval("get({a = {'x', 'y'}}, 'a.2')"), "y");
   EXPECT_EQ(Eval("get(42, 'a')"), "nil");
   EXPECT_TRUE(absl::StrContains(Eval("get(req)"), "bad argument #2 to 'get'")) << Eval("get(req)");
+  // Paths made at run time (new strings, whose memory is reused once collected) each walk their
+  // own text: the state's cache of split paths never answers for another path. Long paths,
+  // past the cache's bounds, walk too.
+  std::string expected;
+  for (int i = 1; i <= 60; ++i) {
+    expected += i % 3 == 0 ? "ana," : i % 3 == 1 ? "analyst," : "nil,";
+  }
+  EXPECT_EQ(Eval("(function() local s = '' for i = 1, 60 do local p = (i % 3 == 0) and "
+                 "('principal.' .. 'id') or (i % 3 == 1) and ('principal.roles.' .. 1) or "
+                 "('principal.roles.' .. 2) s = s .. tostring(get(req, p)) .. ',' end "
+                 "return s end)()"),
+            expected);
+  EXPECT_EQ(Eval(absl::StrCat("get(req, '", std::string(100, '.'), "principal",
+                              std::string(100, '.'), "roles.1')")),
+            "analyst");
   EXPECT_EQ(Eval("list.contains({req.principal}, req.principal)"), "true");
   EXPECT_EQ(Eval("req.principal.roles"), "[\"analyst\"]");  // __tostring: the JSON
 }

@@ -5,8 +5,15 @@
 // On request data the whole walk happens here, over the Value tree, so only the final value
 // becomes a Lua value: the hot path of most policies. Steps through Lua tables are lookups in
 // Lua, which the adapter takes with PathKeys until it meets request data.
+//
+// Policies pass the same constant paths on every decision, so the adapter keeps their split
+// form in a PathCache (one per Lua state) instead of splitting each path on every call.
 #ifndef ARBITER_SERVICE_ENGINE_LUA_HELPERS_GET_H_
 #define ARBITER_SERVICE_ENGINE_LUA_HELPERS_GET_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
 
 #include "absl/strings/string_view.h"
 #include "service/value/value.h"
@@ -44,6 +51,61 @@ class PathKeys {
 // The value at `path` below `root`, or nullptr when a step is missing or not a container.
 // An empty path is `root` itself.
 const Value* GetPath(const Value& root, absl::string_view path);
+
+// A path split once: its text and its keys, each with the list index it names. Fixed size, so
+// that a cache of them is one allocation, bounded whatever paths policies pass.
+inline constexpr size_t kMaxCompiledPathBytes = 64;
+inline constexpr size_t kMaxCompiledPathKeys = 8;
+struct CompiledPath {
+  struct Key {
+    uint8_t offset;  // into text
+    uint8_t size;
+    // The 1-based list index the key names (as GetPath reads it), saturated at UINT32_MAX (no
+    // list is that long); 0 when it names none.
+    uint32_t index;
+  };
+  uint8_t size = 0;  // of text
+  uint8_t count = 0;
+  bool valid = false;  // false: an empty cache slot
+  char text[kMaxCompiledPathBytes];
+  Key keys[kMaxCompiledPathKeys];
+
+  absl::string_view path() const { return absl::string_view(text, size); }
+  absl::string_view key(int i) const {
+    return absl::string_view(text + keys[i].offset, keys[i].size);
+  }
+};
+
+// Splits `path` into `*out`; false (and `*out` invalid) when it is longer than
+// kMaxCompiledPathBytes or has more than kMaxCompiledPathKeys keys: walk those with
+// GetPath(root, path).
+bool CompilePath(absl::string_view path, CompiledPath* out);
+
+// GetPath(root, path.path()), without splitting the path again.
+const Value* GetPath(const Value& root, const CompiledPath& path);
+
+// The compiled forms of the paths a Lua state used last, in a fixed number of slots. A path is
+// looked for by where its bytes are (a policy's constant string keeps its address in Lua), and a
+// slot is used only when its text also equals the path: two paths are never confused, whatever
+// the addresses. Not thread-safe (one per Lua state).
+class PathCache {
+ public:
+  // The compiled `path`, from its slot or compiled into one now; nullptr when CompilePath
+  // refuses it. Valid until the next call.
+  const CompiledPath* Get(absl::string_view path);
+
+ private:
+  // Set-associative: an address picks a set of kWays slots, replaced in turn, so that a few
+  // paths whose addresses share a set do not evict each other on every call.
+  static constexpr int kSetBits = 5;
+  static constexpr int kWays = 4;
+  struct Set {
+    const char* address[kWays] = {};
+    CompiledPath paths[kWays];
+    uint8_t next = 0;  // the slot a miss replaces
+  };
+  std::array<Set, size_t{1} << kSetBits> sets_;
+};
 
 }  // namespace arbiter::lua_helpers
 

@@ -162,6 +162,46 @@ TEST(GetTest, WalksMapsAndLists) {
   EXPECT_TRUE(GetPath(v, "n")->is_null());
 }
 
+TEST(GetTest, CompiledPathsWalkAsTheTextDoes) {
+  Value v = Json(R"({"a": {"b": [10, {"c": "deep"}], "1": "one"}, "n": null})");
+  for (absl::string_view path : {"a.b.2.c", "a.b.1", "", ".a..b.1.", "a.b.0", "a.b.3", "a.b.x",
+                                 "a.b.1.c", "missing", "n", "a.1", "a.b.+1", "a.b.99999999999"}) {
+    CompiledPath compiled;
+    ASSERT_TRUE(CompilePath(path, &compiled)) << path;
+    EXPECT_EQ(compiled.path(), path);
+    EXPECT_EQ(GetPath(v, compiled), GetPath(v, path)) << path;
+  }
+  CompiledPath compiled;
+  EXPECT_FALSE(CompilePath(std::string(kMaxCompiledPathBytes + 1, 'a'), &compiled));
+  EXPECT_FALSE(CompilePath("1.2.3.4.5.6.7.8.9", &compiled));  // one key too many
+  EXPECT_TRUE(CompilePath("1.2.3.4.5.6.7.8", &compiled));
+}
+
+TEST(GetTest, PathCacheNeverConfusesTwoPaths) {
+  Value v = Json(R"({"a": {"b": 1, "c": 2}})");
+  PathCache cache;
+  // Two paths at one address (a Lua string freed and its memory reused for another).
+  char buffer[] = "a.b";
+  const CompiledPath* first = cache.Get(buffer);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(GetPath(v, *first)->as_int(), 1);
+  buffer[2] = 'c';
+  const CompiledPath* second = cache.Get(buffer);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->path(), "a.c");
+  EXPECT_EQ(GetPath(v, *second)->as_int(), 2);
+  // Many paths at many addresses share the slots: each lookup still gives its own path.
+  std::vector<std::string> paths;
+  for (int i = 0; i < 500; ++i) paths.push_back(i % 2 ? "a.b" : "a.c");
+  for (const std::string& p : paths) {
+    const CompiledPath* c = cache.Get(p);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->path(), p);
+  }
+  // A path too long to compile is not cached; callers walk it as text.
+  EXPECT_EQ(cache.Get(std::string(kMaxCompiledPathBytes + 1, 'a')), nullptr);
+}
+
 TEST(DurationTest, UnitsAndNumbers) {
   EXPECT_EQ(Duration(Arg::String("1h30m")), 5400.0);
   EXPECT_EQ(Duration(Arg::String("250ms")), 0.25);
