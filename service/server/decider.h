@@ -7,11 +7,13 @@
 #ifndef ARBITER_SERVICE_SERVER_DECIDER_H_
 #define ARBITER_SERVICE_SERVER_DECIDER_H_
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/decision_log/decision_log.h"
@@ -107,6 +109,10 @@ class Decider {
                                     absl::Time deadline, const CallerInfo& caller,
                                     const SharedPrincipal* principal = nullptr);
   std::string NextDecisionId();
+  // The decisions counter of these labels, looked up once per label set and kept (the
+  // registry's lookup builds a vector of strings and takes the family's mutex).
+  metrics::Counter& DecisionCounter(Kind kind, Effect effect, const std::string& domain,
+                                    const std::string& transport);
 
   BundleManager* bundles_;
   DecisionLog* log_;
@@ -118,6 +124,11 @@ class Decider {
   absl::Mutex impact_mu_;  // one scan at a time
   const uint64_t id_prefix_;
   std::atomic<uint64_t> id_counter_{0};
+  std::array<metrics::Histogram*, 3> latency_{};  // by Kind
+  absl::Mutex counters_mu_;
+  // By domain: kind x effect x transport (grpc, http).
+  absl::flat_hash_map<std::string, std::array<metrics::Counter*, 12>> counters_
+      ABSL_GUARDED_BY(counters_mu_);
   // Checks per claimed range: big enough that claiming costs nothing against deciding (~10 µs
   // each), small enough that a 100-check batch spreads over a few cores.
   static constexpr size_t kBatchChunk = 8;

@@ -133,7 +133,8 @@ class DecisionServiceImpl final
                                   std::function<grpc::Status(const CallerInfo&)> work);
   // The gRPC-independent parts of one decision call.
   grpc::Status Decide(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
-                      const std::function<absl::StatusOr<Request>()>& convert, v1::Decision* out);
+                      const std::function<absl::StatusOr<Request>()>& convert,
+                      grpc::ByteBuffer* out);
   grpc::Status Batch(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
                      const v1::CheckBatchRequest& req, v1::CheckBatchResponse* out);
 
