@@ -403,8 +403,15 @@ int GetPath(lua_State* L) {
   if (PeekView(L, 1, &root) == ViewState::kLive) {
     // (An empty path gives the root, whose view is argument 1 itself: one view per value.)
     const absl::string_view p(path, n);
-    const h::CompiledPath* compiled = GetCtx(L)->path_cache.Get(p);
-    PushFound(L, compiled != nullptr ? h::GetPath(*root, *compiled) : h::GetPath(*root, p));
+    Ctx* c = GetCtx(L);
+    h::PathCache::Entry* cached = c->path_cache.Get(p);
+    // A request tree lives for one evaluation (a generation); the catalog's, as long as the
+    // state.
+    auto outlives_state = [c](const Value& v) {
+      return c->stable != nullptr && c->stable->contains(&v);
+    };
+    PushFound(L, cached != nullptr ? cached->Walk(*root, c->generation, outlives_state)
+                                   : h::GetPath(*root, p));
     return 1;
   }
   lua_settop(L, 2);

@@ -69,19 +69,29 @@ const Value* GetPath(const Value& root, const CompiledPath& path) {
   return v;
 }
 
-const CompiledPath* PathCache::Get(absl::string_view path) {
+PathCache::Entry* PathCache::Get(absl::string_view path) {
   // Fibonacci hashing of the address: its low bits say little (allocations are aligned).
   const uint64_t address = reinterpret_cast<uintptr_t>(path.data());
   Set& set = sets_[(address * 0x9E3779B97F4A7C15ull) >> (64 - kSetBits)];
   for (int i = 0; i < kWays; ++i) {
-    const CompiledPath& slot = set.paths[i];
-    if (set.address[i] == path.data() && slot.valid && slot.path() == path) return &slot;
+    Entry& e = set.entries[i];
+    if (set.address[i] == path.data() && e.path_.valid && e.path_.path() == path) return &e;
   }
   const int victim = set.next;
   set.next = static_cast<uint8_t>((victim + 1) % kWays);
   set.address[victim] = path.data();
-  CompiledPath& slot = set.paths[victim];
-  return CompilePath(path, &slot) ? &slot : nullptr;
+  Entry& e = set.entries[victim];
+  e.root_ = nullptr;
+  return CompilePath(path, &e.path_) ? &e : nullptr;
+}
+
+const Value* PathCache::Entry::Walk(const Value& root, uint64_t epoch,
+                                    absl::FunctionRef<bool(const Value&)> outlives_cache) {
+  if (root_ == &root && (epoch_ == kForever || epoch_ == epoch)) return found_;
+  found_ = GetPath(root, path_);
+  root_ = &root;
+  epoch_ = outlives_cache(root) ? kForever : epoch;
+  return found_;
 }
 
 }  // namespace arbiter::lua_helpers

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "service/value/value.h"
 
@@ -84,15 +85,39 @@ bool CompilePath(absl::string_view path, CompiledPath* out);
 // GetPath(root, path.path()), without splitting the path again.
 const Value* GetPath(const Value& root, const CompiledPath& path);
 
-// The compiled forms of the paths a Lua state used last, in a fixed number of slots. A path is
-// looked for by where its bytes are (a policy's constant string keeps its address in Lua), and a
-// slot is used only when its text also equals the path: two paths are never confused, whatever
-// the addresses. Not thread-safe (one per Lua state).
+// The compiled forms of the paths a Lua state used last, in a fixed number of slots, each with
+// the answer of its last walk. A path is looked for by where its bytes are (a policy's constant
+// string keeps its address in Lua), and a slot is used only when its text also equals the path:
+// two paths are never confused, whatever the addresses. Not thread-safe (one per Lua state).
 class PathCache {
  public:
-  // The compiled `path`, from its slot or compiled into one now; nullptr when CompilePath
-  // refuses it. Valid until the next call.
-  const CompiledPath* Get(absl::string_view path);
+  // An `epoch` no caller passes (see Walk).
+  static constexpr uint64_t kForever = 0;
+
+  // One slot: a compiled path and the answer of its last walk.
+  class Entry {
+   public:
+    const CompiledPath& path() const { return path_; }
+
+    // GetPath(root, path()), remembered for the last root walked. `epoch` (never kForever)
+    // names the current state of the trees walked: the answer is reused only for the same root
+    // in the same epoch, or, when `outlives_cache(root)` said so as it was walked, in any epoch
+    // (a tree that stays unchanged as long as the cache: the bundle's catalog). The caller
+    // passes a new epoch whenever a tree may have changed or been freed (one per evaluation).
+    const Value* Walk(const Value& root, uint64_t epoch,
+                      absl::FunctionRef<bool(const Value&)> outlives_cache);
+
+   private:
+    friend class PathCache;
+    CompiledPath path_;
+    const Value* root_ = nullptr;  // null: no answer
+    const Value* found_ = nullptr;
+    uint64_t epoch_ = kForever;
+  };
+
+  // The slot of `path`, found or compiled now; nullptr when CompilePath refuses the path (walk
+  // it with GetPath(root, path)). Valid until the next call.
+  Entry* Get(absl::string_view path);
 
  private:
   // Set-associative: an address picks a set of kWays slots, replaced in turn, so that a few
@@ -101,7 +126,7 @@ class PathCache {
   static constexpr int kWays = 4;
   struct Set {
     const char* address[kWays] = {};
-    CompiledPath paths[kWays];
+    Entry entries[kWays];
     uint8_t next = 0;  // the slot a miss replaces
   };
   std::array<Set, size_t{1} << kSetBits> sets_;

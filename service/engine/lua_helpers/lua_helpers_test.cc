@@ -180,26 +180,71 @@ TEST(GetTest, CompiledPathsWalkAsTheTextDoes) {
 TEST(GetTest, PathCacheNeverConfusesTwoPaths) {
   Value v = Json(R"({"a": {"b": 1, "c": 2}})");
   PathCache cache;
+  auto never = [](const Value&) { return false; };
   // Two paths at one address (a Lua string freed and its memory reused for another).
   char buffer[] = "a.b";
-  const CompiledPath* first = cache.Get(buffer);
+  PathCache::Entry* first = cache.Get(buffer);
   ASSERT_NE(first, nullptr);
-  EXPECT_EQ(GetPath(v, *first)->as_int(), 1);
+  EXPECT_EQ(first->Walk(v, 1, never)->as_int(), 1);
   buffer[2] = 'c';
-  const CompiledPath* second = cache.Get(buffer);
+  PathCache::Entry* second = cache.Get(buffer);
   ASSERT_NE(second, nullptr);
-  EXPECT_EQ(second->path(), "a.c");
-  EXPECT_EQ(GetPath(v, *second)->as_int(), 2);
+  EXPECT_EQ(second->path().path(), "a.c");
+  EXPECT_EQ(second->Walk(v, 1, never)->as_int(), 2);
   // Many paths at many addresses share the slots: each lookup still gives its own path.
   std::vector<std::string> paths;
   for (int i = 0; i < 500; ++i) paths.push_back(i % 2 ? "a.b" : "a.c");
   for (const std::string& p : paths) {
-    const CompiledPath* c = cache.Get(p);
-    ASSERT_NE(c, nullptr);
-    EXPECT_EQ(c->path(), p);
+    PathCache::Entry* e = cache.Get(p);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->path().path(), p);
+    EXPECT_EQ(e->Walk(v, 1, never)->as_int(), p == "a.b" ? 1 : 2);
   }
   // A path too long to compile is not cached; callers walk it as text.
   EXPECT_EQ(cache.Get(std::string(kMaxCompiledPathBytes + 1, 'a')), nullptr);
+}
+
+TEST(GetTest, RememberedAnswersFollowTheRootAndTheEpoch) {
+  PathCache cache;
+  int asked = 0;
+  auto never = [&](const Value&) {
+    ++asked;
+    return false;
+  };
+  auto always = [&](const Value&) {
+    ++asked;
+    return true;
+  };
+  const std::string path = "a.b";
+  Value one = Json(R"({"a": {"b": 1}})"), two = Json(R"({"a": {"b": 2}})");
+  PathCache::Entry* e = cache.Get(path);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->Walk(one, 1, never)->as_int(), 1);
+  EXPECT_EQ(e->Walk(two, 1, never)->as_int(), 2);  // another root: walked again
+  EXPECT_EQ(e->Walk(two, 1, never)->as_int(), 2);  // remembered
+  EXPECT_EQ(asked, 2);
+  // A new epoch (a new evaluation: `two` may be freed and its memory reused) walks again.
+  two = Json(R"({"a": {"b": 3}})");
+  EXPECT_EQ(e->Walk(two, 2, never)->as_int(), 3);
+  EXPECT_EQ(asked, 3);
+  EXPECT_EQ(e->Walk(two, 2, never)->as_int(), 3);
+  EXPECT_EQ(asked, 3);
+  // A tree that outlives the cache is remembered across epochs.
+  EXPECT_EQ(e->Walk(one, 3, always)->as_int(), 1);
+  EXPECT_EQ(e->Walk(one, 4, always)->as_int(), 1);
+  EXPECT_EQ(e->Walk(one, 5, never)->as_int(), 1);
+  EXPECT_EQ(asked, 4);
+  // Misses and nulls are remembered as they are.
+  PathCache::Entry* missing = cache.Get("a.x");
+  ASSERT_NE(missing, nullptr);
+  EXPECT_EQ(missing->Walk(one, 5, never), nullptr);
+  EXPECT_EQ(missing->Walk(one, 5, never), nullptr);
+  EXPECT_EQ(asked, 5);
+  // A slot taken by another path forgets the answer of the one before.
+  char buffer[] = "a.b";
+  ASSERT_EQ(cache.Get(buffer)->Walk(one, 6, always)->as_int(), 1);
+  buffer[0] = 'x';
+  EXPECT_EQ(cache.Get(buffer)->Walk(one, 6, always), nullptr);
 }
 
 TEST(DurationTest, UnitsAndNumbers) {
