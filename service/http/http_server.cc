@@ -58,7 +58,10 @@ class HttpServer::Guard {
         max_queued_(o.max_queued),
         max_queued_per_client_(o.max_queued_per_client),
         max_running_per_client_(o.max_running_per_client > 0 ? o.max_running_per_client
-                                                             : std::max(1, o.worker_threads / 2)) {
+                                                             : std::max(1, o.worker_threads / 2)),
+        inline_max_body_(o.inline_max_body_bytes),
+        inline_slow_(o.inline_slow_ms),
+        inline_pause_(o.inline_pause_ms) {
     const auto shortest = std::min(header_, body_);
     tick_ = std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
     workers_count_ = o.worker_threads;
@@ -136,6 +139,35 @@ class HttpServer::Guard {
     // idle worker per request cost ~3 futile context switches per request at 4 workers.
     cv_work_.notify_one();
     return Admit::kQueued;
+  }
+
+  // A place in the gate for a kWorkerOrInline request of `body_bytes` to run on the calling I/O
+  // thread, or false (queue it as usual): only when a worker could start it at once anyway
+  // (nothing queued, a worker free, the client under its share), the body is small and no
+  // recent inline run was slow. Counted as running until EndInline.
+  bool TryInline(const std::string& client, size_t body_bytes) {
+    if (body_bytes > inline_max_body_) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || !queue_.empty() || running_total_ >= workers_count_) return false;
+    if (inline_paused_ && Clock::now() < inline_resume_) return false;
+    inline_paused_ = false;
+    auto r = running_.find(client);
+    if (r != running_.end() && r->second >= max_running_per_client_) return false;
+    ++running_[client];
+    ++running_total_;
+    return true;
+  }
+
+  void EndInline(const std::string& client, Clock::duration took) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--running_[client] == 0) running_.erase(client);
+    --running_total_;
+    if (took > inline_slow_) {
+      inline_paused_ = true;
+      inline_resume_ = Clock::now() + inline_pause_;
+    }
+    // A queued job (one that came while this ran) may take the place this run held.
+    if (!queue_.empty()) cv_work_.notify_one();
   }
 
   void StopWorkers() {
@@ -229,6 +261,8 @@ class HttpServer::Guard {
 
   const std::chrono::milliseconds idle_, header_, body_;
   const int max_queued_, max_queued_per_client_, max_running_per_client_;
+  const size_t inline_max_body_;
+  const std::chrono::milliseconds inline_slow_, inline_pause_;
   std::chrono::milliseconds tick_{100};
 
   mutable std::mutex mu_;
@@ -238,6 +272,8 @@ class HttpServer::Guard {
   std::unordered_map<std::string, int> waiting_, running_;
   int workers_count_ = 0, running_total_ = 0;
   bool stopping_ = false, stop_watch_ = false;
+  bool inline_paused_ = false;  // a slow inline run: no inline runs before inline_resume_
+  Clock::time_point inline_resume_;
   uint64_t rejected_busy_ = 0, rejected_client_ = 0, closed_deadline_ = 0;
   std::vector<std::thread> workers_;
   std::thread watchdog_;
@@ -527,6 +563,13 @@ struct HttpServerCallbacks {
       if (state->route->kind == HttpRouteKind::kInline) {
         return Respond(server, state, connection, Run(state->route->handler, state->request));
       }
+      if (state->route->kind == HttpRouteKind::kWorkerOrInline &&
+          guard.TryInline(state->request.remote_address, state->request.body.size())) {
+        const auto start = HttpServer::Guard::Clock::now();
+        HttpResponse response = Run(state->route->handler, state->request);
+        guard.EndInline(state->request.remote_address, HttpServer::Guard::Clock::now() - start);
+        return Respond(server, state, connection, response);
+      }
       // The connection is suspended until a worker answers; libmicrohttpd then calls Access
       // again, which sends state->response.
       const HttpServer::Route* route = state->route;
@@ -632,6 +675,8 @@ absl::Status HttpServerOptions::Validate() const {
   if (max_queued < 1) problems.push_back("max_queued must be positive");
   if (max_queued_per_client < 1) problems.push_back("max_queued_per_client must be positive");
   if (max_running_per_client < 0) problems.push_back("max_running_per_client must be >= 0");
+  if (inline_slow_ms < 0) problems.push_back("inline_slow_ms must be >= 0");
+  if (inline_pause_ms < 0) problems.push_back("inline_pause_ms must be >= 0");
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("http server options: ", absl::StrJoin(problems, "; ")));

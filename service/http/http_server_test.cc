@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -350,6 +351,12 @@ class HttpAbuseTest : public testing::Test {
           return HttpResponse{200, "text/plain", "ok\n", {}};
         },
         HttpRouteKind::kInline);
+    server_.Handle(
+        "GET", "/quick",
+        [](const HttpRequest&) {
+          return HttpResponse{200, "text/plain", "quick", {}};
+        },
+        HttpRouteKind::kWorkerOrInline);
     ASSERT_TRUE(server_.Start(options).ok());
   }
   void Release() {
@@ -437,6 +444,128 @@ TEST_F(HttpAbuseTest, OneClientCannotHoldEveryWorker) {
   const RawClient::Response r = bystander.Request("GET", "/slow");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "127.0.0.2");
+}
+
+// kWorkerOrInline: the gate refuses and queues such requests like any worker request once the
+// pool is busy; they never jump the queue by running on the I/O thread.
+TEST_F(HttpAbuseTest, WorkerOrInlineRequestsAreRefusedWhenThePoolIsFull) {
+  HttpServerOptions options;
+  options.worker_threads = 2;
+  options.max_running_per_client = 2;
+  options.max_queued = 1;
+  StartWith(options);
+  SlowRequest(nullptr);
+  SlowRequest(nullptr);
+  AwaitGate(2, 0);
+  RawClient other(server_.port(), AF_INET, "127.0.0.2");
+  SlowRequest(nullptr);
+  AwaitGate(2, 1);
+  const RawClient::Response busy = other.Request("GET", "/quick");
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_EQ(server_.stats().rejected_busy, 1u);
+  Release();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  EXPECT_EQ(other.Request("GET", "/quick").body, "quick");  // idle again: answered
+}
+
+TEST_F(HttpAbuseTest, WorkerOrInlineRequestsWaitForTheClientsShare) {
+  HttpServerOptions options;
+  options.worker_threads = 2;
+  options.max_running_per_client = 1;
+  StartWith(options);
+  SlowRequest(nullptr);
+  AwaitGate(1, 0);
+  // 127.0.0.1 runs its one allowed request: its quick one waits in the queue for it, although
+  // a worker and the I/O thread are free.
+  std::atomic<int> quick_status{0};
+  std::thread quick([&] {
+    RawClient client(server_.port());
+    quick_status = client.Request("GET", "/quick").status;
+  });
+  AwaitGate(1, 1);
+  EXPECT_EQ(quick_status.load(), 0);
+  Release();
+  quick.join();
+  EXPECT_EQ(quick_status.load(), 200);
+}
+
+// Where each request of a kWorkerOrInline route ran: the I/O thread (one here) or a worker.
+class WorkerOrInlineTest : public testing::Test {
+ protected:
+  void Start(HttpServerOptions options) {
+    options.threads = 1;
+    options.worker_threads = 2;
+    server_.Handle(
+        "GET", "/io", [this](const HttpRequest&) { return Here(); }, HttpRouteKind::kInline);
+    server_.Handle(
+        "POST", "/check",
+        [this](const HttpRequest& req) {
+          // A slow policy, for the pause after a slow inline run.
+          if (req.body == "slow") std::this_thread::sleep_for(std::chrono::milliseconds(30));
+          return Here();
+        },
+        HttpRouteKind::kWorkerOrInline);
+    ASSERT_TRUE(server_.Start(options).ok());
+    RawClient client(server_.port());
+    io_thread_ = client.Request("GET", "/io").body;
+  }
+  // The answering thread's id as the body.
+  static HttpResponse Here() {
+    return HttpResponse{200,
+                        "text/plain",
+                        absl::StrCat(std::hash<std::thread::id>()(std::this_thread::get_id())),
+                        {}};
+  }
+  std::string RunsOn(const std::string& body) {
+    RawClient client(server_.port());
+    RawClient::Response r = client.Request("POST", "/check", body);
+    EXPECT_EQ(r.status, 200);
+    return r.body;
+  }
+  HttpServer server_;
+  std::string io_thread_;
+};
+
+// A run counts as slow past inline_slow_ms of wall time: a loaded machine may preempt even a
+// trivial handler for a few ms, so tests that expect no pause set it far above that.
+constexpr int kNeverSlowMs = 600000;
+
+TEST_F(WorkerOrInlineTest, RunsOnTheIoThreadWhileThePoolIsIdle) {
+  HttpServerOptions options;
+  options.inline_slow_ms = kNeverSlowMs;
+  Start(options);
+  EXPECT_EQ(RunsOn("{}"), io_thread_);
+  EXPECT_EQ(RunsOn("{}"), io_thread_);
+  EXPECT_EQ(server_.stats().running, 0);
+}
+
+TEST_F(WorkerOrInlineTest, LargeBodiesGoToTheWorkers) {
+  HttpServerOptions options;
+  options.inline_max_body_bytes = 16;
+  options.inline_slow_ms = kNeverSlowMs;
+  Start(options);
+  EXPECT_EQ(RunsOn(std::string(16, 'x')), io_thread_);
+  EXPECT_NE(RunsOn(std::string(17, 'x')), io_thread_);
+}
+
+TEST_F(WorkerOrInlineTest, ASlowInlineRunSendsLaterRequestsToTheWorkers) {
+  HttpServerOptions options;
+  options.inline_slow_ms = 10;
+  options.inline_pause_ms = 600000;  // longer than the test: the pause cannot end within it
+  Start(options);
+  EXPECT_EQ(RunsOn("slow"), io_thread_);  // found slow only once it ran
+  EXPECT_NE(RunsOn("{}"), io_thread_);
+  EXPECT_NE(RunsOn("{}"), io_thread_);
+}
+
+TEST_F(WorkerOrInlineTest, ThePauseEnds) {
+  HttpServerOptions options;
+  options.inline_slow_ms = 10;
+  options.inline_pause_ms = 0;
+  Start(options);
+  EXPECT_EQ(RunsOn("slow"), io_thread_);
+  EXPECT_EQ(RunsOn("{}"), io_thread_);
 }
 
 TEST(HttpDeadlineTest, PerClientConnectionLimitLeavesOtherClientsServed) {
