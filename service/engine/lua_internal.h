@@ -55,6 +55,16 @@ struct LuaSandbox::Context {
   absl::flat_hash_map<const Value*, int> views;
   int view_anchor_ref = -2;  // LUA_NOREF
   int view_count = 0;
+  // The request root's view caches what is read through it (lua_view.cc): registry refs of the
+  // root metatable, of the cache and of the cache's __index closure (whose upvalue is the view
+  // while one is attached, for the current evaluation).
+  struct RootView {
+    int meta_ref = -2;
+    int cache_ref = -2;
+    int fill_ref = -2;
+    const void* meta = nullptr;
+    bool attached = false;
+  } root_view;
   // Containers of the bundle's catalog (owned by the Bundle, which outlives this state): their
   // views stay valid across evaluations (generation 0), so they are made once per state and
   // kept in `stable_views` (Value -> registry ref). Null: none.
@@ -121,6 +131,10 @@ void PushGuardedSort(lua_State* L, int table_lib);
 // Pushes a read-only view of `v` (lists and maps become userdata views; scalars are pushed as
 // Lua values). `v` must outlive the current check call.
 void PushView(lua_State* L, const Value* v);
+
+// PushView for the request's root, which every policy reads: once read a few times, the
+// first such view of an evaluation caches what is read through it (lua_view.cc).
+void PushRequestView(lua_State* L, const Value* v);
 
 // The Value behind the view at `idx`, or nullptr when it is not a live view. Raises a Lua error
 // for a view whose call has ended.

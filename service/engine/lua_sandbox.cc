@@ -261,7 +261,7 @@ int CheckProtected(lua_State* L) {
   auto* a = static_cast<CheckArgs*>(lua_touserdata(L, 1));
   lua_settop(L, 0);
   lua_rawgeti(L, LUA_REGISTRYINDEX, a->handle);
-  lua_internal::PushView(L, a->request);
+  lua_internal::PushRequestView(L, a->request);
   lua_internal::PushView(L, a->ctx);
   a->status = lua_pcall(L, 2, 1, 0);
   if (a->status != LUA_OK) return 1;
@@ -392,7 +392,7 @@ int ChecksProtected(lua_State* L) {
   auto* a = static_cast<ChecksArgs*>(lua_touserdata(L, 1));
   Ctx* c = lua_internal::GetCtx(L);
   lua_settop(L, 0);
-  lua_internal::PushView(L, a->request);
+  lua_internal::PushRequestView(L, a->request);
   lua_internal::PushView(L, a->ctx);
   for (; a->next < a->handles->size(); ++a->next) {
     a->outs->emplace_back();

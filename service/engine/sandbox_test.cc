@@ -451,6 +451,126 @@ TEST(SandboxTest, AStashedViewRaisesInsteadOfReadingFreedMemory) {
   }
 }
 
+// The request's root caches what is read through it (lua_view.cc) once it has been read a few
+// times; kWarm reads it enough for that. The cache must change nothing a policy can observe.
+constexpr char kWarm[] =
+    "local _w = {req.action, req.action, req.product, req.principal, req.action, req.resource}\n";
+
+TEST(SandboxTest, ACachedKeyOfTheRequestIsStillReadOnly) {
+  for (const char* write : {"req.action = 'x'", "req.principal = {}", "req.product = nil",
+                            "req.resource = req", "req.newkey = 1"}) {
+    ExpectFault(
+        {absl::StrCat(kWarm, write), PolicyFault::Type::kError, "the request is read-only"});
+  }
+  // A later policy (same Lua state, same evaluation, the cache already filled) sees the values.
+  BundleFiles f;
+  f.files["global/a-tamper.lua"] = Policy("global.tamper", absl::StrCat(kWarm, R"(
+    local id = req.principal.id
+    pcall(function() req.action = 'write' end)
+    pcall(function() req.principal = {id = 'root'} end)
+    pcall(function() req.principal.id = 'root' end)
+    return nil)"));
+  f.files["global/b-reader.lua"] = Policy(
+      "global.reader", absl::StrCat(kWarm, "return allow(req.action .. '|' .. req.principal.id)"));
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 2; ++i) {
+    Decision d = MustEvaluate(*b, DomainAccess("sales"));
+    const Reason* r = FindReason(d, "global.reader");
+    ASSERT_NE(r, nullptr) << Describe(d);
+    EXPECT_EQ(r->message, "read|ana");
+    EXPECT_TRUE(d.faults.empty()) << Describe(d);
+  }
+}
+
+// The cache lives with the Lua state across evaluations; what one evaluation read must not
+// answer the next one's reads (same worker, requests that differ in every key read).
+TEST(SandboxTest, WhatOneEvaluationCachedIsNotSeenByTheNext) {
+  const std::string echo = absl::StrCat(
+      kWarm, "return allow(table.concat({req.action, req.principal.id, req.resource.product,",
+      " tostring(#req.principal.roles), req.principal.roles[1] or '-'}, '|'))");
+  BundleFiles f;
+  f.files["global/echo.lua"] = Policy("global.echo", echo);
+  f.files["domains/sales/echo.lua"] = Policy("sales.echo", echo);
+  f.files["domains/marketing/echo.lua"] = Policy("marketing.echo", echo);
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  AccessRequest other = DomainAccess("marketing", "write");
+  other.principal.id = "bob";
+  other.principal.roles = {"admin", "auditor"};
+  for (int i = 0; i < 3; ++i) {
+    Decision first = MustEvaluate(*b, DomainAccess("sales", "read"));
+    EXPECT_TRUE(first.faults.empty()) << Describe(first);
+    for (const char* id : {"global.echo", "sales.echo"}) {
+      const Reason* r = FindReason(first, id);
+      ASSERT_NE(r, nullptr) << id << Describe(first);
+      EXPECT_EQ(r->message, "read|ana|sales-data|1|analyst") << id;
+    }
+    Decision second = MustEvaluate(*b, other);
+    EXPECT_TRUE(second.faults.empty()) << Describe(second);
+    for (const char* id : {"global.echo", "marketing.echo"}) {
+      const Reason* r = FindReason(second, id);
+      ASSERT_NE(r, nullptr) << id << Describe(second);
+      EXPECT_EQ(r->message, "write|bob|marketing-data|2|admin") << id;
+    }
+  }
+}
+
+// pairs(), #, ipairs, tostring, equality and the helpers behave the same on the cached root as
+// on any view: pairs yields every key once, whatever part of the view is cached.
+TEST(SandboxTest, ACachedRootBehavesAsAnyView) {
+  const std::string keys = R"(
+    local function keys(v)
+      local seen, list = {}, {}
+      for k, x in pairs(v) do
+        if seen[k] then return 'twice: ' .. k end
+        if x ~= v[k] then return 'differs: ' .. k end
+        seen[k] = true
+        list[#list + 1] = k
+      end
+      table.sort(list)
+      return table.concat(list, ',')
+    end
+  )";
+  EXPECT_EQ(Eval(absl::StrCat("(function()", keys, R"(
+    local before = keys(req)
+    local _ = {req.action, req.action, req.principal, req.action, req.product}
+    local after = keys(req)
+    return before == after and after ~= '' and after
+  end)())")),
+            "action,context,domain,kind,principal,product,resource");
+  EXPECT_EQ(Eval(absl::StrCat("(function()", kWarm, R"(
+    local p = req.principal
+    return req.principal == p and get(req, '') == req and get(req, 'principal') == p
+      and get(req, 'action') == 'read' and has_role(p, 'analyst') and #p.roles == 1
+      and select(2, ipairs(p.roles)) == p.roles and req.nope == nil and req[1] == nil
+      and tostring(req):sub(1, 1) == '{' and type(req) == 'userdata'
+  end)())")),
+            "true");
+}
+
+// A stashed root raises in the next evaluation even for the keys its cache held then.
+TEST(SandboxTest, AStashedCachedRootRaises) {
+  for (const char* use : {"saved.action", "saved.principal", "saved.nope", "pairs(saved)",
+                          "tostring(saved)", "get(saved, 'action')"}) {
+    SCOPED_TRACE(use);
+    BundleFiles f;
+    f.files["global/stash.lua"] = absl::StrCat(
+        "local saved\nreturn {\n  id = 'global.stash',\n  kinds = {'access'},\n"
+        "  check = function(req, ctx)\n    if saved then local x = ",
+        use, " end\n", kWarm, "    saved = req\n    return allow('ok')\n  end,\n}\n");
+    auto b = MustLoad(f);
+    ASSERT_NE(b, nullptr);
+    Decision first = MustEvaluate(*b, DomainAccess("sales"));
+    EXPECT_TRUE(first.faults.empty()) << Describe(first);
+    Decision second = MustEvaluate(*b, DomainAccess("sales"));
+    const Reason* r = FindReason(second, "global.stash");
+    ASSERT_NE(r, nullptr);
+    EXPECT_NE(FindFault(second, "global.stash"), nullptr) << Describe(second);
+    EXPECT_TRUE(absl::StrContains(r->detail, "kept beyond the check call")) << r->detail;
+  }
+}
+
 TEST(SandboxTest, LibraryTablesAreReadOnly) {
   for (const char* attack :
        {"string.upper = nil", "string.x = 1", "table.concat = print", "math.pi = 3",
