@@ -109,15 +109,18 @@ void PushValue(lua_State* L, const Value& v) {
   }
 }
 
-// The view at index 1 of a metamethod call. Metamethods are reachable only through the locked
-// view metatable, so argument 1 is always a view.
-const Value& SelfView(lua_State* L) {
-  auto* view = static_cast<View*>(lua_touserdata(L, 1));
+// The view at `idx`, raising for a request view whose evaluation has ended.
+View* LiveView(lua_State* L, int idx) {
+  auto* view = static_cast<View*>(lua_touserdata(L, idx));
   if (view->generation != 0 && view->generation != GetCtx(L)->generation) {
     luaL_error(L, "a request view was kept beyond the check call that received it");
   }
-  return *view->value;
+  return view;
 }
+
+// The view at index 1 of a metamethod call. Metamethods are reachable only through the locked
+// view metatables, so argument 1 is always a view.
+const Value& SelfView(lua_State* L) { return *LiveView(L, 1)->value; }
 
 // Pushes v[key] for the key at index 2 (nil for an absent key or one of the wrong type).
 inline void PushChild(lua_State* L, const Value& v) {
@@ -169,8 +172,8 @@ void AttachRootCache(lua_State* L, View* view) {
 
 // __index of the shared view metatable: (view, key).
 int ViewIndex(lua_State* L) {
-  auto* view = static_cast<View*>(lua_touserdata(L, 1));
-  PushChild(L, SelfView(L));
+  View* view = LiveView(L, 1);
+  PushChild(L, *view->value);
   if (view->root && ++view->reads >= kRootCacheAfter && !GetCtx(L)->root_view.attached) {
     AttachRootCache(L, view);
   }
