@@ -72,6 +72,10 @@ size_t MaskSize(const ColumnMask& m) {
 
 }  // namespace
 
+void AppendMessageField(int field, absl::string_view message, std::string& out) {
+  PutRepeatedString(out, static_cast<uint32_t>(field), message);
+}
+
 void AppendDecisionWire(const Decision& d, absl::string_view explain, std::string& out) {
   if (d.change.is_map()) {  // deployments: the Struct is protobuf's own
     v1::Decision message;

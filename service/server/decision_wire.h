@@ -20,6 +20,10 @@ namespace arbiter {
 // v1::Decision::SerializeToString writes for ToProto(d)).
 void AppendDecisionWire(const Decision& d, absl::string_view explain, std::string& out);
 
+// Appends field `field` (below 16) of type message whose wire bytes are `message` (tag, length,
+// bytes): how a repeated Decision of a response is written around AppendDecisionWire's bytes.
+void AppendMessageField(int field, absl::string_view message, std::string& out);
+
 }  // namespace arbiter
 
 #endif  // ARBITER_SERVICE_SERVER_DECISION_WIRE_H_

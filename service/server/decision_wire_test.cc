@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "arbiter/v1/decision_service.pb.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "service/convert/convert.h"
@@ -112,6 +113,36 @@ TEST(DecisionWireTest, DeploymentChangeGoesThroughTheStruct) {
   v1::Decision expected;
   ASSERT_TRUE(expected.ParseFromString(ViaProto(d, "why")));
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, expected));
+}
+
+TEST(DecisionWireTest, BatchResponseAssembledAroundTheDecisions) {
+  Decision a;
+  a.decision_id = "a";
+  a.effect = Effect::kAllow;
+  a.reasons.push_back(
+      MakeReason("global.x", Effect::kAllow, Severity::kNone, PolicyMode::kDefault));
+  Decision b;
+  b.decision_id = "b";
+  v1::CheckBatchResponse whole;  // what the server serialized before
+  ToProto(a, whole.add_decisions());
+  whole.add_decisions();  // an item that could not be decided
+  ToProto(b, whole.add_decisions());
+  whole.mutable_decisions(2)->set_explain("why b");
+  auto* e = whole.add_errors();
+  e->set_index(1);
+  e->mutable_error()->set_code(3);
+  e->mutable_error()->set_message("requests[1].resource: required");
+  whole.set_bundle_revision("rev");
+
+  std::string bytes;
+  AppendMessageField(1, Wire(a), bytes);
+  AppendMessageField(1, "", bytes);
+  AppendMessageField(1, Wire(b, "why b"), bytes);
+  v1::CheckBatchResponse rest;
+  *rest.mutable_errors() = whole.errors();
+  rest.set_bundle_revision("rev");
+  rest.AppendToString(&bytes);
+  EXPECT_EQ(bytes, whole.SerializeAsString());
 }
 
 TEST(DecisionWireTest, AppendsToWhatIsThere) {

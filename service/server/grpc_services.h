@@ -136,7 +136,7 @@ class DecisionServiceImpl final
                       const std::function<absl::StatusOr<Request>()>& convert,
                       grpc::ByteBuffer* out);
   grpc::Status Batch(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
-                     const v1::CheckBatchRequest& req, v1::CheckBatchResponse* out);
+                     const v1::CheckBatchRequest& req, grpc::ByteBuffer* out);
 
   Decider* decider_;
   const ServerConfig* config_;
