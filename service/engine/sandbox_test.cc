@@ -596,6 +596,32 @@ TEST(SandboxTest, GlobalsOnlyChangeTheirOwnEnvironment) {
   EXPECT_EQ(FindReason(d, "sales.c")->message, "c sees x=nil");
 }
 
+// A policy's environment holds the library's entries (PushPolicyEnv) over a fallback to the
+// library: a policy's own global shadows an entry, and once set to nil the library's shows again,
+// in every evaluation; nothing of it reaches another policy.
+TEST(SandboxTest, ALibraryGlobalSetOrClearedByAPolicyIsItsOwn) {
+  BundleFiles f;
+  f.files["global/a.lua"] = Policy("global.a", R"(
+    local own = type(1)
+    type = function() return 'mine' end
+    local mine = type(1)
+    type = nil
+    string = nil
+    local back = type(1) .. ',' .. string.upper('s')
+    return allow(own .. ',' .. mine .. ',' .. back))");
+  f.files["global/b.lua"] = Policy("global.b", "return allow(type(1) .. ',' .. string.upper('s'))");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 2; ++i) {
+    Decision d = MustEvaluate(*b, DomainAccess("sales"));
+    EXPECT_TRUE(d.faults.empty()) << Describe(d);
+    ASSERT_NE(FindReason(d, "global.a"), nullptr) << Describe(d);
+    EXPECT_EQ(FindReason(d, "global.a")->message, "number,mine,number,S");
+    ASSERT_NE(FindReason(d, "global.b"), nullptr) << Describe(d);
+    EXPECT_EQ(FindReason(d, "global.b")->message, "number,S");
+  }
+}
+
 // --- Output (SANDBOX.md 16, 17). ---
 
 TEST(SandboxTest, ReasonStringsAreCappedAndCleaned) {
