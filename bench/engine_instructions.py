@@ -8,6 +8,11 @@ issue 12's engine target counts) and divides the collected instructions by the n
 Bundle::Evaluate calls made from it. Access benchmarks only (those that go through DecideAccess).
 
   bench/engine_instructions.py [BUILD_DIR] [--bench BM_Access,BM_AccessPii] [--keep DIR]
+                               [--lua-symbols]
+
+--lua-symbols relinks engine_bench against Debian's static liblua5.4.a (same code as the shared
+library, whose local symbols are stripped) so that the table names Lua's own functions
+(luaV_execute, luaG_traceexec, ...) instead of addresses. The figures are the same.
 
 Prints one row per benchmark: Ir per decision, the decisions counted, and the five functions
 with the most exclusive instructions per decision.
@@ -64,6 +69,25 @@ def parse(path):
     return total, evaluate_calls, exclusive
 
 
+STATIC_LUA = "/usr/lib/x86_64-linux-gnu/liblua5.4.a"
+
+
+def relink_with_static_lua(build, out_dir):
+    """engine_bench's own link command with liblua5.4.so replaced by liblua5.4.a."""
+    if not os.path.exists(STATIC_LUA):
+        sys.exit(f"{STATIC_LUA}: missing (Debian's liblua5.4-dev ships it)")
+    commands = subprocess.run(["ninja", "-C", build, "-t", "commands", "bench/engine_bench"],
+                              capture_output=True, text=True, check=True).stdout.splitlines()
+    link = commands[-1]
+    if "liblua5.4.so" not in link or "-o bench/engine_bench" not in link:
+        sys.exit("cannot find engine_bench's link command (is the build configured with Ninja?)")
+    out = os.path.abspath(os.path.join(out_dir, "engine_bench.static-lua"))
+    link = re.sub(r"\S*liblua5\.4\.so", STATIC_LUA, link).replace("-o bench/engine_bench",
+                                                                    f"-o {out}")
+    subprocess.run(link, shell=True, cwd=build, check=True)
+    return out
+
+
 def short(name):
     """A function's name without namespaces, template arguments or parameters."""
     name = name.replace("(anonymous namespace)::", "")
@@ -76,12 +100,16 @@ def main():
     ap.add_argument("build", nargs="?", default="build")
     ap.add_argument("--bench", default="BM_Access,BM_AccessPii")
     ap.add_argument("--keep", help="keep the callgrind outputs in this directory")
+    ap.add_argument("--lua-symbols", action="store_true",
+                    help="relink engine_bench against liblua5.4.a to name Lua's functions")
     args = ap.parse_args()
     binary = os.path.join(args.build, "bench", "engine_bench")
     if not os.access(binary, os.X_OK):
         sys.exit(f"{binary}: not built (configure with -DARBITER_BUILD_BENCH=ON)")
     out_dir = args.keep or tempfile.mkdtemp(prefix="arbiter-cg-")
     os.makedirs(out_dir, exist_ok=True)
+    if args.lua_symbols:
+        binary = relink_with_static_lua(args.build, out_dir)
     print(f"{'benchmark':<16} {'Ir/decision':>12} {'decisions':>10}  top functions (exclusive Ir/decision)")
     for bench in args.bench.split(","):
         out = os.path.join(out_dir, re.sub(r"[^A-Za-z0-9_.-]", "_", bench) + ".callgrind")
