@@ -112,7 +112,9 @@ class LuaSandbox {
                  std::vector<CheckOutcome>& outcomes, const CheckDebug& debug = {});
 
   // Ends one evaluation (after its last RunCheck): views handed to policies die, so a view a
-  // policy kept cannot be read once the request it points into is gone.
+  // policy kept cannot be read once the request it points into is gone. Within an evaluation a
+  // request tree must stay as it is and alive: views are reused by address, and what policies
+  // read through the request's root is cached (lua_view.cc) until this call.
   void EndEvaluation();
 
   // False once a memory abort left the state above its baseline after a full collection; the
