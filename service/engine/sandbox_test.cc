@@ -66,24 +66,28 @@ Decision ExpectFault(const FaultCase& c, absl::string_view mode = "mandatory",
   SCOPED_TRACE(absl::StrCat(mode, ": ", c.attack));
   auto b = ProbeBundle(c.attack, c.limits, mode);
   if (b == nullptr) return Decision{};
-  // The best of up to three runs is held to max_cpu: on a shared virtual machine a stall of the
-  // host can be charged to this thread's CPU time, once; a call the budget did not stop would
-  // be over in every run. Each run must fail closed in the same way.
+  // The best of up to three runs is held to max_cpu and max_time: on a shared virtual machine
+  // a stall of the host can be charged to this thread's CPU time, or delay it, once; a call the
+  // budget did not stop would be over in every run. Each run must fail closed in the same way
+  // (the last run's decision is checked below, and every run's leaves the worker usable).
   Decision d;
   absl::Duration cpu = absl::InfiniteDuration();
-  for (int run = 0; run < 3 && cpu >= max_cpu; ++run) {
+  absl::Duration wall = absl::InfiniteDuration();
+  for (int run = 0; run < 3 && (cpu >= max_cpu || wall >= max_time); ++run) {
     absl::Time start = absl::Now();
     const absl::Duration cpu_start = ThreadCpu();
     d = MustEvaluate(*b, DomainAccess("sales", "attack"));
     const absl::Duration took = ThreadCpu() - cpu_start;
+    const absl::Duration elapsed = absl::Now() - start;
     cpu = std::min(cpu, took);
+    wall = std::min(wall, elapsed);
     if (max_cpu != absl::InfiniteDuration()) {  // the figures, for the record
       std::printf("  cpu %6.1f ms  wall %6.1f ms  %s\n", absl::ToDoubleMilliseconds(took),
-                  absl::ToDoubleMilliseconds(absl::Now() - start), c.attack.c_str());
+                  absl::ToDoubleMilliseconds(elapsed), c.attack.c_str());
     }
-    EXPECT_LT(absl::Now() - start, max_time);
-    if (max_cpu == absl::InfiniteDuration()) break;
+    if (max_cpu == absl::InfiniteDuration()) cpu = absl::ZeroDuration();
   }
+  EXPECT_LT(wall, max_time);
   EXPECT_LT(cpu, max_cpu);
   const PolicyFault* fault = FindFault(d, "global.probe");
   EXPECT_NE(fault, nullptr) << Describe(d);
