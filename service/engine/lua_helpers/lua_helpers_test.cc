@@ -358,6 +358,27 @@ TEST(RegexTest, CacheChargesTheStateMemory) {
   EXPECT_EQ(f.cache.size(), 0u);
 }
 
+TEST(RegexTest, RecentProgramsNeverAnswerForAnotherPattern) {
+  RegexFixture f;
+  // One address, two patterns (a Lua string freed and its memory reused for another).
+  char pattern[] = "a+";
+  EXPECT_TRUE(*f.Test(pattern, "aa", RE2::ANCHOR_BOTH));
+  EXPECT_TRUE(*f.Test(pattern, "aa", RE2::ANCHOR_BOTH));
+  pattern[0] = 'b';
+  EXPECT_FALSE(*f.Test(pattern, "aa", RE2::ANCHOR_BOTH));
+  EXPECT_TRUE(*f.Test(pattern, "bb", RE2::ANCHOR_BOTH));
+  EXPECT_EQ(f.cache.size(), 2u);
+  // Programs given up (to make room) are not answered from the recent ones: under ASan a stale
+  // one would be a use after free.
+  f.cache.Clear(&f.mem_used);
+  EXPECT_TRUE(*f.Test(pattern, "bb", RE2::ANCHOR_BOTH));
+  for (int i = 0; i < 2 * static_cast<int>(kMaxRegexCache); ++i) {
+    ASSERT_TRUE(f.Test("p" + std::to_string(i), "x").ok());
+  }
+  EXPECT_TRUE(*f.Test(pattern, "bb", RE2::ANCHOR_BOTH));
+  EXPECT_EQ(f.mem_used, f.cache.size() * kRegexMaxMem);
+}
+
 TEST(RegexTest, Errors) {
   RegexFixture f;
   EXPECT_EQ(f.Test(std::nullopt, "x").status().message(), "re: the pattern must be a string");

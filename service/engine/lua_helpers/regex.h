@@ -60,6 +60,15 @@ class RegexCache {
   size_t size() const { return programs_.size(); }
 
  private:
+  // The programs last returned, by the address of their pattern's bytes (a policy's constant
+  // pattern keeps its address in Lua), so that a repeated call skips hashing the pattern. An
+  // entry is used only when its program's pattern equals the one asked for.
+  static constexpr int kRecentBits = 4;
+  struct Recent {
+    const char* address = nullptr;
+    const RE2* re = nullptr;
+  };
+  std::array<Recent, size_t{1} << kRecentBits> recent_;
   absl::flat_hash_map<std::string, std::unique_ptr<RE2>> programs_;
 };
 
