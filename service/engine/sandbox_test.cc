@@ -845,26 +845,32 @@ TEST(HelpersTest, GetAndViewsAsText) {
   EXPECT_EQ(Eval("req.principal.roles"), "[\"analyst\"]");  // __tostring: the JSON
 }
 
-// get() remembers its last answer per path: across evaluations, whose request trees may reuse
-// the last one's memory, and across catalog products, each call still answers for its own data.
+// get() remembers its last answer per path, has_role & co. the principal's roles and groups:
+// across evaluations, whose request trees may reuse the last one's memory, and across catalog
+// products, each call still answers for its own data.
 TEST(HelpersTest, GetAnswersForEachEvaluation) {
   BundleFiles f;
   f.files["global/eval.lua"] =
       Policy("global.eval",
              "return allow(table.concat({tostring(get(req, 'principal.id')), tostring(get(req, "
              "'action')), tostring(get(req.product, 'metadata.name')), tostring(get(req.product, "
-             "'metadata.domain'))}, ' '))");
+             "'metadata.domain')), tostring(has_role(req.principal, 'admin')), "
+             "tostring(in_group(req.principal, 'ops'))}, ' '))");
   auto b = MustLoad(f);
   ASSERT_NE(b, nullptr);
   for (int i = 0; i < 6; ++i) {
     const bool odd = i % 2 == 1;
     AccessRequest r = DomainAccess(odd ? "marketing" : "sales", odd ? "write" : "read");
     r.principal.id = odd ? "bob" : "ana";
+    if (odd) {
+      r.principal.roles = {"admin"};
+      r.principal.groups = {"ops"};
+    }
     Decision d = MustEvaluate(*b, r);
     const Reason* reason = FindReason(d, "global.eval");
     ASSERT_NE(reason, nullptr) << Describe(d);
-    EXPECT_EQ(reason->message,
-              odd ? "bob write marketing-data marketing" : "ana read sales-data sales")
+    EXPECT_EQ(reason->message, odd ? "bob write marketing-data marketing true true"
+                                   : "ana read sales-data sales false false")
         << i;
   }
 }
