@@ -210,6 +210,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     return impl.waivers.Find(p.id, WaiverSubjectOf(request, req, domain), options.now);
   };
   std::vector<PolicyFinding> findings;
+  decision.evaluated_policies.reserve(outcomes.size());
   for (size_t k = 0; k < outcomes.size(); ++k) {
     const PolicyInfo& p = impl.policies[selection.run[k]];
     CheckOutcome& outcome = outcomes[k];

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -37,31 +39,23 @@ Value Value::Shared(std::shared_ptr<const Value> target) {
   return v;
 }
 
-const Value& Value::Get() const {
+const Value& Value::SharedTarget() const {
+  // type() is the variant's index, and Get() tests for kSharedIndex: the enumerators and the
+  // alternatives must stay in this order.
+  using V = decltype(v_);
+  static_assert(static_cast<size_t>(Type::kNull) == 0 && static_cast<size_t>(Type::kBool) == 1 &&
+                static_cast<size_t>(Type::kInt) == 2 && static_cast<size_t>(Type::kDouble) == 3 &&
+                static_cast<size_t>(Type::kString) == 4 && static_cast<size_t>(Type::kList) == 5 &&
+                static_cast<size_t>(Type::kMap) == 6);
+  static_assert(
+      std::is_same_v<std::variant_alternative_t<4, V>, std::string> &&
+      std::is_same_v<std::variant_alternative_t<5, V>, List> &&
+      std::is_same_v<std::variant_alternative_t<6, V>, Map> &&
+      std::is_same_v<std::variant_alternative_t<kSharedIndex, V>, std::shared_ptr<const Value>> &&
+      std::variant_size_v<V> == kSharedIndex + 1);
   const Value* v = this;
   while (const auto* p = std::get_if<std::shared_ptr<const Value>>(&v->v_)) v = p->get();
   return *v;
-}
-
-Value::Type Value::TypeOfSelf() const {
-  switch (v_.index()) {
-    case 0:
-      return Type::kNull;
-    case 1:
-      return Type::kBool;
-    case 2:
-      return Type::kInt;
-    case 3:
-      return Type::kDouble;
-    case 4:
-      return Type::kString;
-    case 5:
-      return Type::kList;
-    case 6:
-      return Type::kMap;
-    default:
-      return Get().TypeOfSelf();
-  }
 }
 
 double Value::as_double() const {
@@ -70,11 +64,24 @@ double Value::as_double() const {
   return std::get<double>(v.v_);
 }
 
+// Views and helpers look keys up in small maps many times per decision. A key of another length
+// or first byte is passed over without a call to memcmp, which the few keys of a map's common
+// lengths ("id", "name", "type", "domain") would otherwise each cost.
 const Value* Value::Find(absl::string_view key) const {
   const auto* m = std::get_if<Map>(&Get().v_);
   if (m == nullptr) return nullptr;
+  const size_t n = key.size();
+  if (n == 0) {
+    for (const auto& [k, v] : *m) {
+      if (k.empty()) return &v;
+    }
+    return nullptr;
+  }
+  const char first = key[0];
   for (const auto& [k, v] : *m) {
-    if (k == key) return &v;
+    if (k.size() == n && k[0] == first && std::memcmp(k.data() + 1, key.data() + 1, n - 1) == 0) {
+      return &v;
+    }
   }
   return nullptr;
 }
@@ -103,13 +110,6 @@ Value& Value::Set(std::string key, Value v) {
       return existing;
     }
   }
-  m.emplace_back(std::move(key), std::move(v));
-  return m.back().second;
-}
-
-Value& Value::Add(std::string key, Value v) {
-  if (std::holds_alternative<std::monostate>(v_)) v_ = Map{};
-  Map& m = std::get<Map>(v_);
   m.emplace_back(std::move(key), std::move(v));
   return m.back().second;
 }

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -76,8 +77,10 @@ class Value {
   // Shares `target` (which must not be null) instead of copying it.
   static Value Shared(std::shared_ptr<const Value> target);
 
-  // The type of the value, looking through a shared reference.
-  Type type() const { return Get().TypeOfSelf(); }
+  // The type of the value, looking through a shared reference. Type's enumerators are in the
+  // order of the variant's alternatives (checked in value.cc), and Get() never answers a shared
+  // reference, so this is the variant's index.
+  Type type() const { return static_cast<Type>(Get().v_.index()); }
   bool is_null() const { return type() == Type::kNull; }
   bool is_bool() const { return type() == Type::kBool; }
   bool is_int() const { return type() == Type::kInt; }
@@ -108,16 +111,29 @@ class Value {
   // Inserts or replaces `key` in a map value (a null value becomes an empty map first).
   Value& Set(std::string key, Value v);
   // Appends `key` to a map value without looking for an existing entry: the caller knows the key
-  // is new (a null value becomes an empty map first).
-  Value& Add(std::string key, Value v);
+  // is new (a null value becomes an empty map first). The entry's value is constructed in place
+  // from `v` (anything a Value is constructible from): requests are built of these on the hot
+  // path, and a temporary Value would cost a move and a destruction per entry.
+  template <typename V>
+  Value& Add(std::string key, V&& v) {
+    return MapForAdd()
+        .emplace_back(std::piecewise_construct, std::forward_as_tuple(std::move(key)),
+                      std::forward_as_tuple(std::forward<V>(v)))
+        .second;
+  }
   // Appends to a list value (a null value becomes an empty list first).
   Value& Append(Value v);
 
   // Number of elements of a list or map, 0 otherwise.
   size_t size() const;
 
-  // The value itself, or the shared target it refers to.
-  const Value& Get() const;
+  // The value itself, or the shared target it refers to. Inline: every accessor starts here, many
+  // times per decision, and most values are not shared references.
+  const Value& Get() const {
+    if (v_.index() != kSharedIndex) [[likely]]
+      return *this;
+    return SharedTarget();
+  }
 
   // Deep structural equality (ints and doubles compare numerically).
   friend bool operator==(const Value& a, const Value& b);
@@ -138,7 +154,15 @@ class Value {
   static constexpr uint32_t kMaxColumn = (1u << kColumnBits) - 1;
   static constexpr uint32_t kMaxLine = (1u << (32 - kColumnBits)) - 1;
 
-  Type TypeOfSelf() const;
+  // The index of the shared reference in v_.
+  static constexpr size_t kSharedIndex = 7;
+  // Get() for a shared reference: its target, through any chain of shared references.
+  const Value& SharedTarget() const;
+  // This map, after turning a null value into an empty one (Add).
+  Map& MapForAdd() {
+    if (std::holds_alternative<std::monostate>(v_)) v_ = Map{};
+    return std::get<Map>(v_);
+  }
   // no_unique_address lets file_ and line_col_ sit in the variant's tail padding (its index
   // byte is followed by 7 unused bytes), so positions cost no memory.
   [[no_unique_address]] std::variant<std::monostate, bool, int64_t, double, std::string, List, Map,
