@@ -101,21 +101,32 @@ absl::StatusOr<Value> DocumentToValue(const v1::Document& doc, absl::string_view
   }
 }
 
-Principal FromProto(const v1::Principal& p) {
-  Principal out;
+namespace {
+
+// Fills a default-constructed Principal (an access request's own, in place: no move of it).
+void FillPrincipal(const v1::Principal& p, Principal& out) {
   out.id = p.id();
   out.roles.assign(p.roles().begin(), p.roles().end());
   out.groups.assign(p.groups().begin(), p.groups().end());
   out.domain = p.domain();
-  for (const auto& [k, v] : p.attributes()) out.attributes[k] = v;
+  for (const auto& [k, v] : p.attributes()) out.attributes.emplace(k, v);
   out.type = p.type();
   if (p.has_properties()) out.properties = StructToValue(p.properties());
+}
+
+}  // namespace
+
+Principal FromProto(const v1::Principal& p) {
+  Principal out;
+  FillPrincipal(p, out);
   return out;
 }
 
+// The per-request path of every access check: maps are filled by emplace (a protobuf map's keys
+// are unique) rather than default-constructed and assigned.
 AccessRequest FromProto(const v1::AccessRequest& r) {
   AccessRequest out;
-  out.principal = FromProto(r.principal());
+  FillPrincipal(r.principal(), out.principal);
   out.action = r.action();
   out.resource.domain = r.resource().domain();
   out.resource.product = r.resource().product();
@@ -125,7 +136,7 @@ AccessRequest FromProto(const v1::AccessRequest& r) {
   out.resource.id = r.resource().id();
   if (r.resource().has_properties())
     out.resource.properties = StructToValue(r.resource().properties());
-  for (const auto& [k, v] : r.context()) out.context[k] = v;
+  for (const auto& [k, v] : r.context()) out.context.emplace(k, v);
   if (r.has_action_properties()) out.action_properties = StructToValue(r.action_properties());
   if (r.has_context_values()) out.context_values = StructToValue(r.context_values());
   return out;

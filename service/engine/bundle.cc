@@ -223,7 +223,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   }
 
   // The layers (combine.h).
-  Combine(findings, DefaultEffect(impl.defaults, kind), decision);
+  Combine(std::move(findings), DefaultEffect(impl.defaults, kind), decision);
   decision.trace = std::move(trace);
   ExplainClosedDefault(decision);
   if (const auto* a = std::get_if<AccessRequest>(&request); a != nullptr && domain.empty()) {

@@ -3,6 +3,7 @@
 #include "service/engine/combine.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -96,7 +97,13 @@ Role RoleOf(const PolicyFinding& pf) {
 
 }  // namespace
 
-void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, Decision& out) {
+namespace {
+
+// Combine, for findings it may take the texts of (`Findings` not const: a reason moves its
+// message and detail out of its finding, which nothing reads afterwards) or must copy.
+template <typename Findings>
+void CombineFindings(Findings& findings, Effect default_effect, Decision& out) {
+  constexpr bool kMove = !std::is_const_v<Findings>;
   bool mandatory_deny = false, mandatory_allow = false, any_deny = false, any_allow = false;
   std::vector<Role> roles;
   roles.reserve(findings.size());
@@ -126,16 +133,23 @@ void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, 
   }
 
   // Every finding is a reason: error denies first, then grants and obligations, then warnings.
+  // Room for one more: the engine's own note (closed default, uncatalogued resource).
+  out.reasons.reserve(out.reasons.size() + findings.size() + 1);
   for (Role wanted : {Role::kErrorDeny, Role::kAllow, Role::kObligate, Role::kWarning}) {
     for (size_t i = 0; i < findings.size(); ++i) {
       if (roles[i] != wanted) continue;
-      const PolicyFinding& pf = findings[i];
+      auto& pf = findings[i];
       Reason r;
       r.policy_id = pf.policy->id;
       r.origin = pf.policy->origin();
       r.mode = pf.policy->mode;
-      r.message = pf.finding.message;
-      r.detail = pf.finding.detail;
+      if constexpr (kMove) {
+        r.message = std::move(pf.finding.message);
+        r.detail = std::move(pf.finding.detail);
+      } else {
+        r.message = pf.finding.message;
+        r.detail = pf.finding.detail;
+      }
       bool grants =
           pf.finding.type == Finding::Type::kAllow || pf.finding.type == Finding::Type::kObligate;
       r.effect = grants ? Effect::kAllow : Effect::kDeny;
@@ -170,6 +184,16 @@ void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, 
   }
   std::sort(out.obligations.column_masks.begin(), out.obligations.column_masks.end(),
             [](const ColumnMask& a, const ColumnMask& b) { return a.column < b.column; });
+}
+
+}  // namespace
+
+void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, Decision& out) {
+  CombineFindings(findings, default_effect, out);
+}
+
+void Combine(std::vector<PolicyFinding>&& findings, Effect default_effect, Decision& out) {
+  CombineFindings(findings, default_effect, out);
 }
 
 // --- Step 6: the bundle's default, and why. ---

@@ -39,6 +39,8 @@ struct LuaSandbox::Context {
   absl::Time deadline = absl::InfiniteFuture();
   absl::Time request_deadline = absl::InfiniteFuture();
   Abort abort = Abort::kNone;
+  // The finding metatable's address (IsFinding compares it instead of a registry lookup).
+  const void* finding_meta = nullptr;
   // Views carry the generation they were made in; a view used after its evaluation ended is
   // refused (a policy may stash one in its environment). Catalog views (generation 0, see
   // `stable` below) point into trees that live as long as the state, so they stay valid.

@@ -41,7 +41,8 @@ const char* FindingTypeName(Finding::Type t) {
   return "deny";
 }
 
-// allow(message [, opts]) and friends; upvalue 1 is the Finding::Type.
+// allow(message [, opts]) and friends; upvalue 1 is the Finding::Type, upvalue 2 the finding
+// metatable (no registry lookup by name per finding).
 int MakeFinding(lua_State* L) {
   auto type = static_cast<Finding::Type>(lua_tointeger(L, lua_upvalueindex(1)));
   const char* fname = FindingTypeName(type);
@@ -131,7 +132,8 @@ int MakeFinding(lua_State* L) {
     }
     lua_pop(L, lua_gettop(L) - f);
   }
-  luaL_setmetatable(L, kFindingMeta);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_setmetatable(L, -2);
   return 1;
 }
 
@@ -190,6 +192,7 @@ void InstallSafeLibrary(lua_State* L) {
   lua_setfield(L, -2, "__metatable");
   lua_pushcfunction(L, ReadOnlyError);
   lua_setfield(L, -2, "__newindex");
+  GetCtx(L)->finding_meta = lua_topointer(L, -1);
   lua_pop(L, 1);
 
   luaL_requiref(L, "_G", luaopen_base, 0);
@@ -244,7 +247,8 @@ void InstallSafeLibrary(lua_State* L) {
       {"obligate", Finding::Type::kObligate}};
   for (const auto& [name, type] : kBuilders) {
     lua_pushinteger(L, static_cast<lua_Integer>(type));
-    lua_pushcclosure(L, MakeFinding, 1);
+    luaL_getmetatable(L, kFindingMeta);
+    lua_pushcclosure(L, MakeFinding, 2);
     lua_setfield(L, safe, name);
   }
 
@@ -295,9 +299,8 @@ void PushPolicyEnv(lua_State* L) {
 
 bool IsFinding(lua_State* L, int idx) {
   if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return false;
-  luaL_getmetatable(L, kFindingMeta);
-  bool same = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
+  bool same = lua_topointer(L, -1) == GetCtx(L)->finding_meta;
+  lua_pop(L, 1);
   return same;
 }
 

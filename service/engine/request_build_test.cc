@@ -324,6 +324,43 @@ TEST(RequestTreeTest, AnAccessRequestSharesTheCatalogsTreesAndTheBatchsPrincipal
   EXPECT_EQ(&tree.Find("table")->Get(), resolved->table->table.get());
 }
 
+// Every entry an access request can put in `req`, in order, written out: the tree is built in
+// place (subtrees added empty, then filled) and must come out exactly as documented.
+TEST(RequestTreeTest, AnAccessRequestsOwnTreeInFull) {
+  Catalog catalog = MakeCatalog();
+  Request req = TableAccess("hive.sales.orders");
+  AccessRequest& a = std::get<AccessRequest>(req);
+  a.principal.groups = {"everyone", "sales"};
+  a.principal.domain = "sales";
+  a.principal.attributes = {{"region", "EU"}, {"level", "3"}};
+  a.principal.type = "user";
+  a.principal.properties = Value::Map{{"team", Value("crm")}};
+  a.resource.columns = {"Email", "id", "gone"};
+  a.resource.properties = Value::Map{{"sensitivity", Value(int64_t{2})}};
+  a.context = {{"ip", "10.0.0.1"}, {"query_id", "q1"}};
+  a.context_values = Value::Map{{"ip", Value(Value::List{Value("10.0.0.2")})}};
+  a.action_properties = Value::Map{{"method", Value("select")}};
+  absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(req, catalog);
+  ASSERT_TRUE(IsOk(resolved));
+
+  Value tree = RequestTree(req, nullptr, *resolved);
+  EXPECT_EQ(Keys(tree),
+            (std::vector<std::string>{"kind", "domain", "principal", "action", "context",
+                                      "action_properties", "resource", "product", "table"}));
+  EXPECT_EQ(tree.Find("principal")->ToJson(),
+            R"({"id":"ana","roles":["analyst"],"groups":["everyone","sales"],"domain":"sales",)"
+            R"("attributes":{"level":"3","region":"EU"},"type":"user",)"
+            R"("properties":{"team":"crm"}})");
+  // The string entries the JSON-valued ones do not replace, then the JSON-valued ones.
+  EXPECT_EQ(tree.Find("context")->ToJson(), R"({"query_id":"q1","ip":["10.0.0.2"]})");
+  EXPECT_EQ(tree.Find("action_properties")->ToJson(), R"({"method":"select"})");
+  EXPECT_EQ(tree.Find("resource")->ToJson(),
+            R"({"domain":"sales","product":"orders","table":"hive.sales.orders",)"
+            R"("type":"table","id":"hive.sales.orders","properties":{"sensitivity":2},)"
+            R"("columns":[{"name":"email","type":"varchar","pii":true},)"
+            R"({"name":"id","type":"bigint"},{"name":"gone"}],"unknown_columns":["gone"]})");
+}
+
 TEST(RequestTreeTest, AnUncataloguedResourceHasNoProductTableOrUnknownColumns) {
   Catalog catalog = MakeCatalog();
   Request req = TableAccess("hive.finance.ledger");

@@ -9,19 +9,39 @@
 namespace arbiter {
 namespace {
 
-Value PrincipalValue(const Principal& p) {
-  Value v = Value::MapWithCapacity(8);
+// Subtrees are added empty and filled where they stand (AddMap, AddList): a finished subtree
+// added by value would cost a move and the destruction of what it was moved from. The
+// reference a helper returns is only used before the next entry is added to the same parent
+// (which may move the parent's entries).
+Value& AddMap(Value& parent, std::string key, size_t capacity) {
+  Value& m = parent.Add(std::move(key), Value::Map());
+  m.mutable_map().reserve(capacity);
+  return m;
+}
+
+Value& AddList(Value& parent, std::string key, size_t capacity) {
+  Value& l = parent.Add(std::move(key), Value::List());
+  l.mutable_list().reserve(capacity);
+  return l;
+}
+
+// Fills `v` (an empty map) with the principal's tree.
+void FillPrincipal(const Principal& p, Value& v) {
   v.Add("id", p.id);
-  Value::List roles(p.roles.begin(), p.roles.end());
-  v.Add("roles", Value(std::move(roles)));
-  Value::List groups(p.groups.begin(), p.groups.end());
-  v.Add("groups", Value(std::move(groups)));
+  Value& roles = AddList(v, "roles", p.roles.size());
+  for (const std::string& r : p.roles) roles.mutable_list().emplace_back(r);
+  Value& groups = AddList(v, "groups", p.groups.size());
+  for (const std::string& g : p.groups) groups.mutable_list().emplace_back(g);
   v.Add("domain", p.domain);
-  Value attrs = Value::MapWithCapacity(8);
+  Value& attrs = AddMap(v, "attributes", p.attributes.size());
   for (const auto& [k, a] : p.attributes) attrs.Add(k, a);
-  v.Add("attributes", std::move(attrs));
   if (!p.type.empty()) v.Add("type", p.type);
   if (!p.properties.is_null()) v.Add("properties", p.properties);
+}
+
+Value PrincipalValue(const Principal& p) {
+  Value v = Value::MapWithCapacity(8);
+  FillPrincipal(p, v);
   return v;
 }
 
@@ -32,25 +52,27 @@ Value StringMapValue(const std::map<std::string, std::string>& m) {
 }
 
 // req.context: the string entries, then the JSON-valued ones (which win on a clash).
-Value ContextValue(const std::map<std::string, std::string>& strings, const Value& values) {
-  if (!values.is_map()) return StringMapValue(strings);
-  Value v = Value::MapWithCapacity(strings.size() + values.size());
+void AddContext(const std::map<std::string, std::string>& strings, const Value& values,
+                Value& req) {
+  if (!values.is_map()) {
+    Value& v = AddMap(req, "context", strings.size());
+    for (const auto& [k, s] : strings) v.Add(k, s);
+    return;
+  }
+  Value& v = AddMap(req, "context", strings.size() + values.size());
   for (const auto& [k, s] : strings) {
     if (values.Find(k) == nullptr) v.Add(k, s);
   }
   for (const auto& [k, e] : values.as_map()) v.Add(k, e);
-  return v;
 }
 
 // req.resource.columns: each requested column as the catalog's entry for it when the table is
 // known and lists it, else {name}; the names of a known table's unlisted columns go to
 // `unknown_columns`.
-Value ColumnsValue(const std::vector<std::string>& names, const Catalog::TableEntry* entry,
-                   Value& unknown_columns) {
+void FillColumns(const std::vector<std::string>& names, const Catalog::TableEntry* entry,
+                 Value::List& column_list, Value& unknown_columns) {
   const std::shared_ptr<const Value>* table =
       entry != nullptr && entry->table != nullptr ? &entry->table : nullptr;
-  Value::List column_list;
-  column_list.reserve(names.size());
   for (const std::string& name : names) {
     const Value* found = nullptr;
     if (table != nullptr) {
@@ -79,7 +101,6 @@ Value ColumnsValue(const std::vector<std::string>& names, const Catalog::TableEn
       if (table != nullptr) unknown_columns.Append(name);
     }
   }
-  return Value(std::move(column_list));
 }
 
 void AddAccess(const AccessRequest& a, const SharedPrincipal* principal,
@@ -88,24 +109,27 @@ void AddAccess(const AccessRequest& a, const SharedPrincipal* principal,
   const Catalog::TableEntry* entry = resolved.table;
   const bool has_table = entry != nullptr && entry->table != nullptr;
   req.Add("domain", resolved.domain);
-  req.Add("principal",
-          principal != nullptr ? Value::Shared(principal->value()) : PrincipalValue(a.principal));
+  if (principal != nullptr) {
+    req.Add("principal", Value::Shared(principal->value()));
+  } else {
+    FillPrincipal(a.principal, AddMap(req, "principal", 8));
+  }
   req.Add("action", a.action);
-  req.Add("context", ContextValue(a.context, a.context_values));
+  AddContext(a.context, a.context_values, req);
   if (!a.action_properties.is_null()) req.Add("action_properties", a.action_properties);
-  Value resource = Value::MapWithCapacity(8);
+  Value& resource = AddMap(req, "resource", 9);
   resource.Add("domain", resolved.domain);
   resource.Add("product", resolved.product_name);
   resource.Add("table", r.table);
   resource.Add("type", !r.type.empty() ? r.type : !r.table.empty() ? "table" : "product");
   resource.Add("id", !r.id.empty() ? r.id : !r.table.empty() ? r.table : r.product);
   if (!r.properties.is_null()) resource.Add("properties", r.properties);
-  Value unknown_columns = Value::EmptyList();
-  resource.Add("columns", ColumnsValue(r.columns, entry, unknown_columns));
+  Value& columns = AddList(resource, "columns", r.columns.size());
   // Computed natively because nearly every access policy needs it and a Lua loop over the
-  // catalog per request is the most expensive thing a policy can do.
-  resource.Add("unknown_columns", std::move(unknown_columns));
-  req.Add("resource", std::move(resource));
+  // catalog per request is the most expensive thing a policy can do. `resource` has room for
+  // every entry, so `columns` stays where it is while this one is added.
+  Value& unknown_columns = AddList(resource, "unknown_columns", 0);
+  FillColumns(r.columns, entry, columns.mutable_list(), unknown_columns);
   if (resolved.product != nullptr) req.Add("product", Value::Shared(resolved.product->tree));
   if (has_table) req.Add("table", Value::Shared(entry->table));
 }
@@ -137,7 +161,8 @@ SharedPrincipal::SharedPrincipal(Principal principal)
 
 Value RequestTree(const Request& request, const SharedPrincipal* principal,
                   const ResolvedRequest& resolved) {
-  Value req = Value::MapWithCapacity(8);
+  // Room for every entry of any kind (a deployment's 9 and its `change`, added by Evaluate).
+  Value req = Value::MapWithCapacity(10);
   req.Add("kind", std::string(KindName(KindOf(request))));
   if (const auto* a = std::get_if<AccessRequest>(&request)) {
     AddAccess(*a, principal, resolved, req);

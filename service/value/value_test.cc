@@ -1,0 +1,99 @@
+// Value's map lookup, type and in-place Add: the hot path of every decision reads and builds
+// requests through them, so each shortcut they take is pinned here against the plain meaning.
+#include "service/value/value.h"
+
+#include <memory>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace arbiter {
+namespace {
+
+TEST(ValueFindTest, KeysOfTheSameLengthAndFirstByteAreTold) {
+  Value m =
+      Value::Map{{"name", Value(1)},  {"nbme", Value(2)}, {"namf", Value(3)}, {"nam", Value(4)},
+                 {"names", Value(5)}, {"n", Value(6)},    {"", Value(7)},     {"mame", Value(8)}};
+  EXPECT_EQ(m.Find("name")->as_int(), 1);
+  EXPECT_EQ(m.Find("nbme")->as_int(), 2);
+  EXPECT_EQ(m.Find("namf")->as_int(), 3);
+  EXPECT_EQ(m.Find("nam")->as_int(), 4);
+  EXPECT_EQ(m.Find("names")->as_int(), 5);
+  EXPECT_EQ(m.Find("n")->as_int(), 6);
+  EXPECT_EQ(m.Find("")->as_int(), 7);
+  EXPECT_EQ(m.Find("mame")->as_int(), 8);
+  EXPECT_EQ(m.Find("namg"), nullptr);
+  EXPECT_EQ(m.Find("Name"), nullptr);
+  EXPECT_EQ(m.Find("na"), nullptr);
+  // A key with a NUL byte in it is compared in full.
+  Value z = Value::Map{{std::string("a\0b", 3), Value(1)}};
+  EXPECT_EQ(z.Find(absl::string_view("a\0b", 3))->as_int(), 1);
+  EXPECT_EQ(z.Find(absl::string_view("a\0c", 3)), nullptr);
+  EXPECT_EQ(z.Find("a"), nullptr);
+}
+
+TEST(ValueFindTest, FirstMatchWinsAndOnlyMapsHaveKeys) {
+  Value m = Value::Map{{"k", Value(1)}, {"k", Value(2)}};
+  EXPECT_EQ(m.Find("k")->as_int(), 1);
+  EXPECT_EQ(Value().Find(""), nullptr);
+  EXPECT_EQ(Value("k").Find("k"), nullptr);
+  EXPECT_EQ(Value(Value::List{Value("k")}).Find("k"), nullptr);
+  EXPECT_EQ(Value::EmptyMap().Find(""), nullptr);
+}
+
+TEST(ValueTypeTest, EveryTypeDirectlyAndThroughSharedReferences) {
+  const Value values[] = {Value(),    Value(true),        Value(int64_t{1}), Value(1.5),
+                          Value("s"), Value::EmptyList(), Value::EmptyMap()};
+  const Value::Type types[] = {Value::Type::kNull,   Value::Type::kBool,   Value::Type::kInt,
+                               Value::Type::kDouble, Value::Type::kString, Value::Type::kList,
+                               Value::Type::kMap};
+  for (size_t i = 0; i < 7; ++i) {
+    EXPECT_EQ(values[i].type(), types[i]) << i;
+    Value shared = Value::Shared(std::make_shared<const Value>(values[i]));
+    EXPECT_EQ(shared.type(), types[i]) << i;
+    // A shared reference to a shared reference answers for the final target.
+    Value twice = Value::Shared(std::make_shared<const Value>(shared));
+    EXPECT_EQ(twice.type(), types[i]) << i;
+    EXPECT_EQ(&twice.Get(), &shared.Get()) << i;
+    EXPECT_EQ(twice, values[i]) << i;
+  }
+  auto target = std::make_shared<const Value>(Value::Map{{"a", Value("b")}});
+  Value shared = Value::Shared(target);
+  EXPECT_EQ(&shared.Get(), target.get());
+  EXPECT_EQ(shared.Find("a")->as_string(), "b");
+  EXPECT_EQ(shared.size(), 1u);
+}
+
+TEST(ValueAddTest, BuildsEachEntryFromWhatAValueIsMadeOf) {
+  Value m;  // null becomes a map
+  std::string s = "copied";
+  const std::string cs = "const";
+  m.Add("string", s);
+  m.Add("const_string", cs);
+  m.Add("moved", std::string("moved"));
+  m.Add("view", absl::string_view("view"));
+  m.Add("chars", "chars");
+  m.Add("int", 7);
+  m.Add("int64", int64_t{1} << 40);
+  m.Add("double", 0.25);
+  m.Add("bool", false);
+  m.Add("list", Value::List{Value(1), Value("x")});
+  m.Add("map", Value::Map{{"k", Value("v")}});
+  Value v("value");
+  m.Add("value", v);
+  m.Add("null", Value());
+  Value& added = m.Add("last", Value::EmptyList());
+  added.Append("appended");
+  EXPECT_EQ(s, "copied");
+  EXPECT_EQ(v.as_string(), "value");
+  EXPECT_EQ(m.ToJson(),
+            R"({"string":"copied","const_string":"const","moved":"moved","view":"view",)"
+            R"("chars":"chars","int":7,"int64":1099511627776,"double":0.25,"bool":false,)"
+            R"("list":[1,"x"],"map":{"k":"v"},"value":"value","null":null,)"
+            R"("last":["appended"]})");
+  EXPECT_TRUE(m.Find("bool")->is_bool());
+  EXPECT_TRUE(m.Find("int")->is_int());
+}
+
+}  // namespace
+}  // namespace arbiter
