@@ -178,11 +178,17 @@ void InstallTrinoRoutes(HttpServer& http, Decider& decider, const ServerConfig& 
   // A single check (or a small batch) runs on the I/O thread that read it while the worker
   // pool is idle: Trino sends one check per call for most statements, and the hand-off to a
   // worker and back cost ~45 us of server CPU per check on a 2-core machine (about a third).
+  // Not with a decision log that blocks when full (overflow: block): a stalled log would then
+  // hold I/O threads, and with them the health checks of their connections, not only workers.
+  const bool log_may_block = !config.decision_log.path.empty() &&
+                             config.decision_log.overflow == DecisionLogOptions::Overflow::kBlock;
+  const HttpRouteKind kind =
+      log_may_block ? HttpRouteKind::kWorker : HttpRouteKind::kWorkerOrInline;
   for (const auto& [path, which] : routes) {
     http.Handle(
         "POST", absl::StrCat(prefix, path),
         [endpoint, which = which](const HttpRequest& r) { return endpoint->Serve(which, r); },
-        HttpRouteKind::kWorkerOrInline);
+        kind);
   }
   http.Handle("GET", "/health", [endpoint](const HttpRequest&) { return endpoint->Health(); });
 }

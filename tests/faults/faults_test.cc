@@ -734,6 +734,86 @@ TEST(DecisionLogFaultTest, BlockOverflowWithAStalledWriterBlocksRatherThanDrops)
   std::filesystem::remove_all(dir);
 }
 
+// The same stall over HTTP: Trino requests blocked on the log hold workers, never the I/O
+// threads, so health checks on new connections are still answered (small Trino requests run
+// on the I/O thread only when the log cannot block: service/trino/routes.cc).
+TEST(DecisionLogFaultTest, BlockOverflowHoldsHttpWorkersNotTheIoThreads) {
+  std::string dir = testing::MakeTempDir("arbiter-fifo-http");
+  std::string fifo = dir + "/stalled.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  ArbiterdOptions o;
+  o.bundle_dir = testing::ShippedBundleDir();
+  o.config_yaml = absl::StrCat(
+      "server:\n  max_deadline_ms: 60000\nbundle:\n  watch: false\n"
+      "http:\n  threads: 2\n  worker_threads: 4\n  max_running_per_client: 4\n"
+      "decision_log:\n  path: ",
+      fifo, "\n  queue_capacity: 8\n  overflow: block\n");
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  const std::string trino =
+      R"({"input":{"context":{"identity":{"user":"ana","groups":[]}},"action":{"operation":)"
+      R"("SelectFromColumns","resource":{"table":{"catalogName":"lake","schemaName":"s",)"
+      R"("tableName":"t","columns":["x"]}}}}})";
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok_calls{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      while (!stop.load()) {
+        auto r = testing::HttpRequest(server->http_port(), "POST", "/v1/data/trino/allow", trino);
+        if (r.status == 200) {
+          ++ok_calls;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  // The pipe and the queue fill; then every Trino caller blocks in the decision path: the count
+  // stops moving for 500 ms (bounded: at most 15 s of waiting).
+  int last = -1;
+  auto still_since = Clock::now();
+  auto give_up = Clock::now() + std::chrono::seconds(15);
+  while (Clock::now() < give_up) {
+    int now = ok_calls.load();
+    if (now != last) {
+      last = now;
+      still_since = Clock::now();
+    } else if (Clock::now() - still_since > std::chrono::milliseconds(500)) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GT(ok_calls.load(), 10);
+  EXPECT_EQ(ok_calls.load(), last) << "calls kept completing: the log did not block";
+  // Four decisions are blocked; health checks on new connections (spread over both I/O
+  // threads) are answered at once.
+  for (int i = 0; i < 6; ++i) {
+    const auto start = Clock::now();
+    auto h = testing::HttpRequest(server->http_port(), "GET", "/healthz");
+    EXPECT_EQ(h.status, 200) << h.body;
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  }
+  std::thread drain([&] {
+    fcntl(reader, F_SETFL, fcntl(reader, F_GETFL) & ~O_NONBLOCK);
+    char buf[65536];
+    while (read(reader, buf, sizeof buf) > 0) {
+    }
+  });
+  const int blocked_at = ok_calls.load();
+  EXPECT_TRUE(WaitFor([&] { return ok_calls.load() > blocked_at + 20; }, std::chrono::seconds(10)))
+      << "calls did not resume after the FIFO was read";
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(server->Stop(SIGTERM), 0);
+  drain.join();
+  close(reader);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(DecisionLogFaultTest, Kill9DuringHeavyLoggingLeavesOnlyWholeLinesButTheLast) {
   std::string dir = testing::MakeTempDir("arbiter-kill9");
   std::string log = dir + "/decisions.jsonl";
