@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "service/engine/bundle_load.h"
 
 namespace arbiter {
@@ -15,6 +17,28 @@ PolicyIndex IndexPolicies(const std::vector<PolicyInfo>& policies) {
     }
     // ValidateOverrides has checked that the target is a global default policy.
     if (!p.domain.empty() && !p.overrides.empty()) index.overrides[p.domain].insert(p.overrides);
+  }
+  // Access policies by action, so that a request does not test each policy's `actions`.
+  auto by_action = [&policies](const std::vector<size_t>& access) {
+    PolicyIndex::ByAction b;
+    for (size_t i : access) {
+      for (const std::string& a : policies[i].actions) b.declared.try_emplace(a);
+    }
+    for (size_t i : access) {
+      const std::vector<std::string>& actions = policies[i].actions;
+      if (actions.empty()) b.undeclared.push_back(i);
+      for (auto& [a, selected] : b.declared) {
+        if (actions.empty() || std::find(actions.begin(), actions.end(), a) != actions.end()) {
+          selected.push_back(i);
+        }
+      }
+    }
+    return b;
+  };
+  constexpr int kAccess = static_cast<int>(Kind::kAccess);
+  index.global_access = by_action(index.global_by_kind[kAccess]);
+  for (const auto& [domain, by_kind] : index.domain_by_kind) {
+    index.domain_access[domain] = by_action(by_kind[kAccess]);
   }
   return index;
 }

@@ -23,16 +23,24 @@ Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIn
   if (auto it = index.overrides.find(domain); it != index.overrides.end()) {
     overridden = &it->second;
   }
-  const std::vector<size_t>& globals = index.global_by_kind[static_cast<int>(kind)];
+  const std::vector<size_t>* globals = &index.global_by_kind[static_cast<int>(kind)];
   const std::vector<size_t>* own = nullptr;
-  if (auto it = index.domain_by_kind.find(domain); it != index.domain_by_kind.end()) {
+  // An access request's action picks its policies from the index (by_action): every policy
+  // listed there applies, and the lists hold nothing else.
+  const bool by_action = kind == Kind::kAccess && action != nullptr;
+  if (by_action) {
+    globals = &index.global_access.For(*action);
+    if (auto it = index.domain_access.find(domain); it != index.domain_access.end()) {
+      own = &it->second.For(*action);
+    }
+  } else if (auto it = index.domain_by_kind.find(domain); it != index.domain_by_kind.end()) {
     own = &it->second[static_cast<int>(kind)];
   }
   Selection s;
-  s.run.reserve(globals.size() + (own != nullptr ? own->size() : 0));  // one allocation
-  for (size_t i : globals) {
+  s.run.reserve(globals->size() + (own != nullptr ? own->size() : 0));  // one allocation
+  for (size_t i : *globals) {
     const PolicyInfo& p = policies[i];
-    if (!applies(p)) continue;
+    if (!by_action && !applies(p)) continue;
     if (overridden != nullptr && p.mode == PolicyMode::kDefault && overridden->contains(p.id)) {
       s.overridden.push_back(p.id);
       continue;
@@ -42,7 +50,7 @@ Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIn
   s.globals = s.run.size();
   if (own != nullptr) {
     for (size_t i : *own) {
-      if (applies(policies[i])) s.run.push_back(i);
+      if (by_action || applies(policies[i])) s.run.push_back(i);
     }
   }
   return s;

@@ -32,9 +32,23 @@ namespace arbiter {
 // The bundle's policies by kind and domain, built once at load (IndexPolicies, bundle_load.h)
 // so that selecting the policies of a request walks only what applies.
 struct PolicyIndex {
+  // The access policies of one scope (the global ones, or one domain's) that apply to an
+  // action, in file order: those that declare no `actions` and those that declare it. An action
+  // no policy of the scope declares selects `undeclared`.
+  struct ByAction {
+    absl::flat_hash_map<std::string, std::vector<size_t>> declared;
+    std::vector<size_t> undeclared;
+    const std::vector<size_t>& For(const std::string& action) const {
+      auto it = declared.find(action);
+      return it != declared.end() ? it->second : undeclared;
+    }
+  };
   // Indexes into the policy table, in file order; the arrays are indexed by Kind.
   std::array<std::vector<size_t>, 3> global_by_kind;
   absl::flat_hash_map<std::string, std::array<std::vector<size_t>, 3>> domain_by_kind;
+  // The access policies of global_by_kind and domain_by_kind by action.
+  ByAction global_access;
+  absl::flat_hash_map<std::string, ByAction> domain_access;
   // domain -> the ids of the global policies its policies override.
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> overrides;
 };

@@ -4,6 +4,7 @@
 // Bundle::Evaluate with tiny Lua policies (the same matrix, overrides, defaults from bundle.yaml).
 #include "service/engine/combine.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -533,6 +534,43 @@ TEST(SelectPoliciesTest, KindsAndActionsNarrowWhatRuns) {
   EXPECT_EQ(product.overridden, std::vector<std::string>{"global.any"});
   Selection deployment = SelectPolicies(table, index, Kind::kDeployment, "marketing", nullptr);
   EXPECT_EQ(Ids(table, deployment), (std::vector<std::string>{"global.naming"}));
+}
+
+// Access requests take their policies from the index by action (PolicyIndex::ByAction): for
+// every action, declared or not, by global or domain policies, once or twice, the selection is
+// the kind's policies whose `actions` are empty or name it, in file order.
+TEST(SelectPoliciesTest, TheActionIndexSelectsWhatTheActionsSay) {
+  std::vector<PolicyInfo> table = {
+      TableEntry("global.reads", "mandatory", {Kind::kAccess}, "", {"read", "select", "read"}),
+      TableEntry("sales.any", "domain", {Kind::kAccess}),
+      TableEntry("global.any", "default", {Kind::kAccess, Kind::kProduct}),
+      TableEntry("sales.writes", "domain", {Kind::kAccess}, "", {"write", "read"}),
+      TableEntry("global.products", "mandatory", {Kind::kProduct}, "", {"read"}),
+      TableEntry("global.writes", "advisory", {Kind::kAccess}, "", {"write"}),
+      TableEntry("marketing.reads", "domain", {Kind::kAccess}, "", {"read"}),
+  };
+  PolicyIndex index = IndexPolicies(table);
+  for (const std::string domain : {"sales", "marketing", "", "hr"}) {
+    for (const std::string action : {"read", "select", "write", "delete", ""}) {
+      std::vector<std::string> expected;
+      size_t globals = 0;
+      for (bool global : {true, false}) {
+        for (const PolicyInfo& p : table) {
+          if (p.domain != (global ? "" : domain) || (!global && domain.empty())) continue;
+          if (std::find(p.kinds.begin(), p.kinds.end(), Kind::kAccess) == p.kinds.end()) continue;
+          if (!p.actions.empty() &&
+              std::find(p.actions.begin(), p.actions.end(), action) == p.actions.end()) {
+            continue;
+          }
+          expected.push_back(p.id);
+          if (global) ++globals;
+        }
+      }
+      Selection s = SelectPolicies(table, index, Kind::kAccess, domain, &action);
+      EXPECT_EQ(Ids(table, s), expected) << domain << " " << action;
+      EXPECT_EQ(s.globals, globals) << domain << " " << action;
+    }
+  }
 }
 
 // --- Faults alone: AddOutcome. ---
