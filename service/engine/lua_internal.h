@@ -18,6 +18,7 @@
 #include "service/engine/lua_helpers/regex.h"
 #include "service/engine/lua_helpers/text.h"
 #include "service/engine/lua_sandbox.h"
+#include "service/engine/small_block_pool.h"
 #include "service/value/value.h"
 
 extern "C" {
@@ -34,6 +35,9 @@ struct LuaSandbox::Context {
   size_t mem_limit = 0;
   size_t baseline = 0;
   bool unhealthy = false;
+  // Where the state's blocks come from (small_block_pool.h); outlives the state (lua_close runs
+  // before the Context goes).
+  SmallBlockPool pool;
   int64_t instructions = 0;
   int64_t budget = 0;
   absl::Time deadline = absl::InfiniteFuture();

@@ -23,16 +23,18 @@ using lua_internal::Ctx;
 constexpr int kHookInterval = 1000;
 constexpr int kMaxFindingsPerCheck = 256;
 
+// Charges the sizes Lua asks for against the state's limit; the blocks come from the state's
+// small-block pool, or glibc for large ones (small_block_pool.h).
 void* Allocate(void* ud, void* ptr, size_t osize, size_t nsize) {
   auto* c = static_cast<LuaSandbox::Context*>(ud);
   if (ptr == nullptr) osize = 0;  // osize is a type tag then
   if (nsize == 0) {
-    std::free(ptr);
+    c->pool.Free(ptr, osize);
     c->mem_used -= osize;
     return nullptr;
   }
   if (nsize > osize && c->mem_used - osize + nsize > c->mem_limit) return nullptr;
-  void* p = std::realloc(ptr, nsize);
+  void* p = c->pool.Resize(ptr, osize, nsize);
   if (p != nullptr) c->mem_used = c->mem_used - osize + nsize;
   return p;
 }

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "service/engine/bundle.h"
 #include "service/engine/lua_sandbox.h"
+#include "service/engine/small_block_pool.h"
 #include "service/engine/testing.h"
 
 namespace arbiter {
@@ -357,6 +358,57 @@ TEST(SandboxTest, CompiledPatternsCountAgainstTheMemoryLimit) {
        "end end) re.find('needs room', 'x')",
        PolicyFault::Type::kError, "a compiled pattern takes up to",
        "{memory_limit_mb: 8, instruction_budget: 100000000000, policy_timeout_ms: 5000}"});
+}
+
+// The Lua states' allocator (small_block_pool.h): small blocks from the pool, reused by size
+// class; contents kept across resizes between classes and to and from glibc; past the arena,
+// small blocks come from glibc and still work.
+TEST(SmallBlockPoolTest, ServesReusesResizesAndFallsBack) {
+  SmallBlockPool pool;
+  auto fill = [](void* p, size_t n, char c) { std::fill_n(static_cast<char*>(p), n, c); };
+  auto holds = [](const void* p, size_t n, char c) {
+    const char* b = static_cast<const char*>(p);
+    return std::all_of(b, b + n, [c](char x) { return x == c; });
+  };
+  void* a = pool.Resize(nullptr, 0, 40);
+  ASSERT_TRUE(pool.Owns(a));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % SmallBlockPool::kStep, 0u);
+  fill(a, 40, 'a');
+  void* b = pool.Resize(a, 40, 48);  // same class: in place
+  EXPECT_EQ(b, a);
+  void* c = pool.Resize(b, 48, 300);  // another class: moved, contents kept
+  ASSERT_TRUE(pool.Owns(c));
+  EXPECT_TRUE(holds(c, 40, 'a'));
+  fill(c, 300, 'c');
+  void* d = pool.Resize(nullptr, 0, 33);  // the class of the 48-byte block, freed by the move
+  EXPECT_EQ(d, a);
+  void* big = pool.Resize(c, 300, 5000);  // to glibc
+  ASSERT_NE(big, nullptr);
+  EXPECT_FALSE(pool.Owns(big));
+  EXPECT_TRUE(holds(big, 300, 'c'));
+  void* back = pool.Resize(big, 5000, 100);  // glibc's block stays glibc's
+  EXPECT_FALSE(pool.Owns(back));
+  EXPECT_TRUE(holds(back, 100, 'c'));
+  pool.Free(back, 100);
+  pool.Free(d, 33);
+  // Past the arena: glibc blocks, which free as such.
+  std::vector<void*> blocks;
+  const size_t n = SmallBlockPool::kArenaBytes / SmallBlockPool::kMaxSmall + 10;
+  for (size_t i = 0; i < n; ++i) {
+    blocks.push_back(pool.Resize(nullptr, 0, SmallBlockPool::kMaxSmall));
+    ASSERT_NE(blocks.back(), nullptr);
+    fill(blocks.back(), SmallBlockPool::kMaxSmall, static_cast<char>(i));
+  }
+  EXPECT_FALSE(pool.Owns(blocks.back()));
+  EXPECT_TRUE(pool.Owns(blocks.front()));
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_TRUE(holds(blocks[i], SmallBlockPool::kMaxSmall, static_cast<char>(i))) << i;
+    pool.Free(blocks[i], SmallBlockPool::kMaxSmall);
+  }
+  // A full arena still serves a freed block's class from its free list.
+  void* again = pool.Resize(nullptr, 0, SmallBlockPool::kMaxSmall);
+  EXPECT_TRUE(pool.Owns(again));
+  pool.Free(again, SmallBlockPool::kMaxSmall);
 }
 
 TEST(SandboxTest, DeepRecursionFailsCleanly) {
