@@ -95,7 +95,9 @@ int MakeFinding(lua_State* L) {
       if (lua_type(L, -1) != LUA_TTABLE)
         return luaL_error(L, "%s(): opts.masks must be a table", fname);
       int m = lua_gettop(L);
-      lua_newtable(L);
+      // Room for a few columns from the start: growing an empty table rehashes it on each of
+      // its first inserts.
+      lua_createtable(L, 0, 4);
       int copy = lua_gettop(L);
       lua_pushnil(L);
       while (lua_next(L, m) != 0) {
