@@ -70,6 +70,9 @@ struct LuaSandbox::Context {
     int fill_ref = -2;
     const void* meta = nullptr;
     bool attached = false;
+    // Keys stored in the cache this evaluation, listed in the closure's second upvalue (a Lua
+    // array) so that EndEvaluation clears them without iterating the cache with lua_next.
+    int cached = 0;
   } root_view;
   // Containers of the bundle's catalog (owned by the Bundle, which outlives this state): their
   // views stay valid across evaluations (generation 0), so they are made once per state and
