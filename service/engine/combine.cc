@@ -108,7 +108,8 @@ Role RoleOf(const PolicyFinding& pf) {
 namespace {
 
 // Combine, for findings it may take the texts of (`Findings` not const: a reason moves its
-// message and detail out of its finding, which nothing reads afterwards) or must copy.
+// message and detail out of its finding, and the obligations its masks and row filters, each
+// read once) or must copy.
 template <typename Findings>
 void CombineFindings(Findings& findings, Effect default_effect, Decision& out) {
   constexpr bool kMove = !std::is_const_v<Findings>;
@@ -175,18 +176,29 @@ void CombineFindings(Findings& findings, Effect default_effect, Decision& out) {
 
   if (out.effect != Effect::kAllow) return;
   // Obligations of the allows that stand: mandatory policies' masks first so that they win.
+  // The sets hold copies, so that a mask or filter kept can be moved out of its finding.
   absl::flat_hash_set<std::string> masked;
   absl::flat_hash_set<std::string> filters;
   for (bool mandatory_pass : {true, false}) {
     for (size_t i = 0; i < findings.size(); ++i) {
       if (roles[i] != Role::kAllow && roles[i] != Role::kObligate) continue;
-      const PolicyFinding& pf = findings[i];
+      auto& pf = findings[i];
       if ((pf.policy->mode == PolicyMode::kMandatory) != mandatory_pass) continue;
-      for (const ColumnMask& m : pf.finding.masks) {
-        if (masked.insert(m.column).second) out.obligations.column_masks.push_back(m);
+      for (auto& m : pf.finding.masks) {
+        if (!masked.insert(m.column).second) continue;
+        if constexpr (kMove) {
+          out.obligations.column_masks.push_back(std::move(m));
+        } else {
+          out.obligations.column_masks.push_back(m);
+        }
       }
-      for (const std::string& f : pf.finding.row_filters) {
-        if (filters.insert(f).second) out.obligations.row_filters.push_back(f);
+      for (auto& f : pf.finding.row_filters) {
+        if (!filters.insert(f).second) continue;
+        if constexpr (kMove) {
+          out.obligations.row_filters.push_back(std::move(f));
+        } else {
+          out.obligations.row_filters.push_back(f);
+        }
       }
     }
   }
