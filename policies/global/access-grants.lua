@@ -11,7 +11,7 @@ return {
   kinds = {"access"},
   actions = ACTIONS,
   mode = "default",
-  check = function(req, ctx)
+  check = function(req)
     if not list.contains(ACTIONS, req.action) or req.product == nil then return end
     local acl = get(req.product, "spec.governance.accessControl")
       or get(req.product, "governance.accessControl")

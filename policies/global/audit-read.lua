@@ -11,7 +11,7 @@ return {
   kinds = {"access"},
   actions = {"read"},
   mode = "mandatory",
-  check = function(req, ctx)
+  check = function(req)
     if req.action ~= "read" or req.product == nil then return end
     if not has_role(req.principal, AUDIT_ROLE) then return end
     return allow("Auditors may read every data product.",

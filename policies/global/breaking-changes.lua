@@ -23,7 +23,7 @@ return {
     .. "product.",
   kinds = {"deployment"},
   mode = "mandatory",
-  check = function(req, ctx)
+  check = function(req)
     local change = req.change
     if change == nil or change.first_deployment then return end
     local breaking = change.breaking

@@ -11,7 +11,7 @@ return {
     .. "data mesh catalog.",
   kinds = {"access"},
   mode = "mandatory",
-  check = function(req, ctx)
+  check = function(req)
     if req.action == "system" or req.action == "execute" then return end
     local table_name = get(req, "resource.table")
     local product_name = get(req, "resource.product")

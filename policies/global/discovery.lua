@@ -9,7 +9,7 @@ return {
   kinds = {"access"},
   actions = {"discover"},
   mode = "default",
-  check = function(req, ctx)
+  check = function(req)
     if req.action ~= "discover" or req.product == nil then return end
     local roles = req.principal.roles
     if roles ~= nil and #roles > 0 then

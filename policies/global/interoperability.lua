@@ -19,7 +19,7 @@ return {
     .. "owner, SLOs, schema) and served through a standard output port (sql, rest, graphql, kafka).",
   kinds = {"product"},
   mode = "mandatory",
-  check = function(req, ctx)
+  check = function(req)
     if req.operation == "deprecate" then return end
     local p = req.product
     local findings = {}

@@ -11,7 +11,7 @@ return {
     .. ".",
   kinds = {"access"},
   mode = "mandatory",
-  check = function(req, ctx)
+  check = function(req)
     if list.contains(KNOWN, req.action) then return end
     local operation = req.context and req.context.operation
     return deny("This operation is not supported by the data mesh's access policies.",

@@ -7,7 +7,7 @@ return {
   description = "Product and contract versions must be semantic versions and never go down.",
   kinds = {"deployment"},
   mode = "mandatory",
-  check = function(req, ctx)
+  check = function(req)
     local change = req.change
     if change == nil then return end
     local findings = {}

@@ -38,7 +38,7 @@ return {
     .. "columns or declare GDPR compliance, and declare access control.",
   kinds = {"product"},
   mode = "mandatory",
-  check = function(req, ctx)
+  check = function(req)
     if req.operation == "deprecate" then return end
     local p = req.product
     local findings = {}

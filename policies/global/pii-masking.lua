@@ -85,7 +85,7 @@ return {
   kinds = {"access"},
   actions = {"read"},
   mode = "mandatory",
-  check = function(req, ctx)
+  check = function(req)
     if req.action ~= "read" or req.product == nil then return end
     if has_role(req.principal, PII_ROLE) then return end
     local pii = touched_pii(req)

@@ -14,7 +14,7 @@ return {
   description = "Production deployments need quality rules and SLOs in every data contract.",
   kinds = {"deployment"},
   mode = "mandatory",
-  check = function(req, ctx)
+  check = function(req)
     if not list.contains(PRODUCTION, string.lower(tostring(req.environment))) then return end
     local contracts = req.contracts
     if contracts == nil or #contracts == 0 then

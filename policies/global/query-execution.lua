@@ -10,7 +10,7 @@ return {
   kinds = {"access"},
   actions = {"execute"},
   mode = "default",
-  check = function(req, ctx)
+  check = function(req)
     if req.action ~= "execute" then return end
     local roles = req.principal.roles
     if roles ~= nil and #roles > 0 then

@@ -6,7 +6,7 @@ return {
   description = "Products should declare governance.retentionPeriod as a duration (e.g. 7y).",
   kinds = {"product"},
   mode = "advisory",
-  check = function(req, ctx)
+  check = function(req)
     if req.operation == "deprecate" then return end
     local period = get(req.product, "spec.governance.retentionPeriod")
       or get(req.product, "governance.retentionPeriod")

@@ -22,7 +22,7 @@ return {
   mode = "mandatory",
   -- A council may grant a product time to meet its SLOs (waivers/, docs/waivers.md).
   waivable = true,
-  check = function(req, ctx)
+  check = function(req)
     if req.operation == "deprecate" then return end
     local slos = get(req.product, "spec.slos")
     if type(slos) ~= "userdata" and type(slos) ~= "table" then

@@ -7,7 +7,7 @@ return {
   kinds = {"access"},
   actions = {"system"},
   mode = "mandatory",
-  check = function(req, ctx)
+  check = function(req)
     if req.action ~= "system" then return end
     local operation = req.context and req.context.operation
     if has_role(req.principal, "platform-admin") then

@@ -8,7 +8,7 @@ return {
   description = "Warns when a Trino identity's groups map to no Arbiter role.",
   kinds = {"access"},
   mode = "advisory",
-  check = function(req, ctx)
+  check = function(req)
     local c = req.context
     if c == nil or c.source ~= "trino" then return end
     if list.len(req.principal.roles) > 0 then return end

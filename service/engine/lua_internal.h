@@ -93,6 +93,10 @@ struct LuaSandbox::Context {
   // pushing it skips no destructor. Reused across calls.
   std::string helper_error;
   std::string helper_text;  // also print(...)'s line while it is built
+  // By policy handle (a registry ref): whether its check declares a second parameter (or
+  // `...`). A check that cannot see its second argument is given nil for ctx, not a view made
+  // for nothing (lua_sandbox.cc).
+  std::vector<bool> check_takes_ctx;
   ~Context();
 };
 

@@ -147,7 +147,8 @@ struct LoadArgs {
   size_t source_len;
   PolicySpec* spec;
   int handle = LUA_NOREF;
-  int status = LUA_OK;  // of the chunk itself; LUA_ERRSYNTAX when it did not compile
+  bool takes_ctx = true;  // the check declares a second parameter or `...`
+  int status = LUA_OK;    // of the chunk itself; LUA_ERRSYNTAX when it did not compile
 };
 
 void ReadStringList(lua_State* L, int idx, const char* key, PolicySpec* spec,
@@ -242,12 +243,24 @@ int LoadProtected(lua_State* L) {
   }
   if (spec->has_check) {
     lua_getfield(L, t, "check");
+    lua_Debug ar;
+    lua_pushvalue(L, -1);
+    lua_getinfo(L, ">u", &ar);  // pops the copy
+    a->takes_ctx = ar.isvararg || ar.nparams >= 2;
     a->handle = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   return 0;
 }
 
 // --- Running a check (under lua_pcall). ---
+
+// Whether the check of policy `handle` can see its second argument; a check declared as
+// function(req) cannot (no `...`, and no debug library in the sandbox), so it is given nil
+// instead of a ctx view that would be made, anchored and released for nothing.
+bool TakesCtx(const Ctx* c, int handle) {
+  return handle < 0 || static_cast<size_t>(handle) >= c->check_takes_ctx.size() ||
+         c->check_takes_ctx[handle];
+}
 
 struct CheckArgs {
   int handle;
@@ -264,7 +277,11 @@ int CheckProtected(lua_State* L) {
   lua_settop(L, 0);
   lua_rawgeti(L, LUA_REGISTRYINDEX, a->handle);
   lua_internal::PushRequestView(L, a->request);
-  lua_internal::PushView(L, a->ctx);
+  if (TakesCtx(lua_internal::GetCtx(L), a->handle)) {
+    lua_internal::PushView(L, a->ctx);
+  } else {
+    lua_pushnil(L);
+  }
   a->status = lua_pcall(L, 2, 1, 0);
   if (a->status != LUA_OK) return 1;
   // Findings are read with raw accesses only: nothing a policy returns can run code here.
@@ -395,16 +412,24 @@ int ChecksProtected(lua_State* L) {
   Ctx* c = lua_internal::GetCtx(L);
   lua_settop(L, 0);
   lua_internal::PushRequestView(L, a->request);
-  lua_internal::PushView(L, a->ctx);
+  lua_pushnil(L);  // ctx: its view is made for the first check that takes it
+  bool ctx_pushed = false;
   for (; a->next < a->handles->size(); ++a->next) {
     a->outs->emplace_back();
     CheckOutcome* out = &a->outs->back();
+    const int handle = (*a->handles)[a->next];
+    if (!ctx_pushed && TakesCtx(c, handle)) {
+      // May raise (memory): RunChecks fails this check closed, as for the request's view.
+      lua_internal::PushView(L, a->ctx);
+      lua_replace(L, 2);
+      ctx_pushed = true;
+    }
     absl::Time now = absl::Now();
     c->prints = a->debug->trace ? &out->prints : nullptr;
     c->print_bytes = 0;
     c->coverage = a->debug->coverage;
     StartBudget(c, L, std::min(now + a->policy_timeout, a->request_deadline), a->request_deadline);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, (*a->handles)[a->next]);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, handle);
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
     int status = lua_pcall(L, 2, 1, 0);
@@ -508,6 +533,12 @@ absl::StatusOr<int> LuaSandbox::LoadPolicy(absl::string_view file, absl::string_
     return absl::InvalidArgumentError(err);
   }
   c->baseline = c->mem_used;
+  if (args.handle >= 0) {
+    if (c->check_takes_ctx.size() <= static_cast<size_t>(args.handle)) {
+      c->check_takes_ctx.resize(args.handle + 1, true);
+    }
+    c->check_takes_ctx[args.handle] = args.takes_ctx;
+  }
   return args.handle;
 }
 

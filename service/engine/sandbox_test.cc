@@ -507,6 +507,42 @@ TEST(SandboxTest, AStashedViewRaisesInsteadOfReadingFreedMemory) {
   }
 }
 
+// A check declared function(req) is given nil for ctx (no view is made for it); one that
+// declares ctx, or `...`, still gets it, before and after such checks in the same state.
+TEST(SandboxTest, ChecksThatDeclareCtxGetItWhateverTheOthersDeclare) {
+  auto policy = [](const char* id, const char* params, const char* body) {
+    return absl::StrCat("return {\n  id = '", id, "',\n  kinds = {'access'},\n",
+                        "  check = function(", params, ")\n", body, "\n  end,\n}\n");
+  };
+  BundleFiles f;
+  f.files["global/a.lua"] = policy("global.a", "req", "return allow('a:' .. req.action)");
+  f.files["global/b.lua"] = policy("global.b", "req, ctx", "return allow('b:' .. ctx.domain)");
+  f.files["global/c.lua"] = policy("global.c", "req", "return allow('c:' .. req.action)");
+  f.files["global/d.lua"] =
+      policy("global.d", "...",
+             "local req, ctx = ...\n    return allow('d:' .. select('#', ...) .. ctx.kind)");
+  f.files["domains/sales/e.lua"] = policy("sales.e", "req", "return allow('e')");
+  f.files["domains/sales/f.lua"] =
+      policy("sales.f", "req, ctx, extra", "return allow('f:' .. ctx.domain .. tostring(extra))");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 2; ++i) {
+    Decision d = MustEvaluate(*b, DomainAccess("sales"));
+    EXPECT_TRUE(d.faults.empty()) << Describe(d);
+    for (const auto& [id, message] :
+         std::vector<std::pair<const char*, const char*>>{{"global.a", "a:read"},
+                                                          {"global.b", "b:sales"},
+                                                          {"global.c", "c:read"},
+                                                          {"global.d", "d:2access"},
+                                                          {"sales.e", "e"},
+                                                          {"sales.f", "f:salesnil"}}) {
+      const Reason* r = FindReason(d, id);
+      ASSERT_NE(r, nullptr) << id << Describe(d);
+      EXPECT_EQ(r->message, message) << id;
+    }
+  }
+}
+
 // The request's root caches what is read through it (lua_view.cc) once it has been read a few
 // times; kWarm reads it enough for that. The cache must change nothing a policy can observe.
 constexpr char kWarm[] =

@@ -13,7 +13,7 @@ return {
   kinds = {"access"},
   actions = ACTIONS,
   overrides = "global.access-grants",
-  check = function(req, ctx)
+  check = function(req)
     if not list.contains(ACTIONS, req.action) or req.product == nil then return end
     local p = req.principal
     if p.domain ~= "finance" then

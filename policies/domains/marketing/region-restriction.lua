@@ -11,7 +11,7 @@ return {
     .. table.concat(BUSINESS_REGIONS, ", ") .. ".",
   kinds = {"access"},
   actions = {"read"},
-  check = function(req, ctx)
+  check = function(req)
     if req.action ~= "read" then return end
     local attributes = req.principal.attributes
     local region = attributes and attributes.region

@@ -12,7 +12,7 @@ return {
     .. " tables, filtered to " .. REGION .. " customers.",
   kinds = {"access"},
   actions = {"read"},
-  check = function(req, ctx)
+  check = function(req)
     if req.action ~= "read" or req.table == nil then return end
     if get(req.product, "metadata.name") ~= PRODUCT then return end
     local p = req.principal

@@ -8,7 +8,7 @@ return {
   description = "Supply chain products should promise a freshness of one hour or better.",
   kinds = {"product"},
   severity = "warning",
-  check = function(req, ctx)
+  check = function(req)
     if req.operation == "deprecate" then return end
     local target = get(req.product, "spec.slos.freshness.target")
     local seconds = type(target) == "number" and target
