@@ -3,7 +3,6 @@
 #include "service/engine/combine.h"
 
 #include <algorithm>
-#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -105,14 +104,9 @@ Role RoleOf(const PolicyFinding& pf) {
 
 }  // namespace
 
-namespace {
-
-// Combine, for findings it may take the texts of (`Findings` not const: a reason moves its
-// message and detail out of its finding, and the obligations its masks and row filters, each
-// read once) or must copy.
-template <typename Findings>
-void CombineFindings(Findings& findings, Effect default_effect, Decision& out) {
-  constexpr bool kMove = !std::is_const_v<Findings>;
+// `findings` is the caller's to give (the engine moves its own in): a reason takes its message
+// and detail, and the obligations their masks and row filters, each read once.
+void Combine(std::vector<PolicyFinding> findings, Effect default_effect, Decision& out) {
   bool mandatory_deny = false, mandatory_allow = false, any_deny = false, any_allow = false;
   std::vector<Role> roles;
   roles.reserve(findings.size());
@@ -152,13 +146,8 @@ void CombineFindings(Findings& findings, Effect default_effect, Decision& out) {
       r.policy_id = pf.policy->id;
       r.origin = pf.policy->origin();
       r.mode = pf.policy->mode;
-      if constexpr (kMove) {
-        r.message = std::move(pf.finding.message);
-        r.detail = std::move(pf.finding.detail);
-      } else {
-        r.message = pf.finding.message;
-        r.detail = pf.finding.detail;
-      }
+      r.message = std::move(pf.finding.message);
+      r.detail = std::move(pf.finding.detail);
       bool grants =
           pf.finding.type == Finding::Type::kAllow || pf.finding.type == Finding::Type::kObligate;
       r.effect = grants ? Effect::kAllow : Effect::kDeny;
@@ -186,34 +175,16 @@ void CombineFindings(Findings& findings, Effect default_effect, Decision& out) {
       if ((pf.policy->mode == PolicyMode::kMandatory) != mandatory_pass) continue;
       for (auto& m : pf.finding.masks) {
         if (!masked.insert(m.column).second) continue;
-        if constexpr (kMove) {
-          out.obligations.column_masks.push_back(std::move(m));
-        } else {
-          out.obligations.column_masks.push_back(m);
-        }
+        out.obligations.column_masks.push_back(std::move(m));
       }
       for (auto& f : pf.finding.row_filters) {
         if (!filters.insert(f).second) continue;
-        if constexpr (kMove) {
-          out.obligations.row_filters.push_back(std::move(f));
-        } else {
-          out.obligations.row_filters.push_back(f);
-        }
+        out.obligations.row_filters.push_back(std::move(f));
       }
     }
   }
   std::sort(out.obligations.column_masks.begin(), out.obligations.column_masks.end(),
             [](const ColumnMask& a, const ColumnMask& b) { return a.column < b.column; });
-}
-
-}  // namespace
-
-void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, Decision& out) {
-  CombineFindings(findings, default_effect, out);
-}
-
-void Combine(std::vector<PolicyFinding>&& findings, Effect default_effect, Decision& out) {
-  CombineFindings(findings, default_effect, out);
 }
 
 // --- Step 6: the bundle's default, and why. ---

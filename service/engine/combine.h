@@ -104,9 +104,9 @@ void AddOutcome(const PolicyInfo& policy, CheckOutcome& outcome,
 // grant. When the effect is ALLOW, the masks and filters of every allow and obligate finding
 // are merged; for a column masked twice the mandatory policy's mask wins, then the first in
 // evaluation order.
-void Combine(const std::vector<PolicyFinding>& findings, Effect default_effect, Decision& out);
-// The same, taking the findings' texts instead of copying them (the engine's own call).
-void Combine(std::vector<PolicyFinding>&& findings, Effect default_effect, Decision& out);
+// The findings are taken by value: the engine moves its own in, so their texts, masks and row
+// filters move into the decision instead of being copied.
+void Combine(std::vector<PolicyFinding> findings, Effect default_effect, Decision& out);
 
 // Step 6's default: the bundle's (bundle.yaml `defaults:`) for `kind`.
 Effect DefaultEffect(const KindDefaults& defaults, Kind kind);
