@@ -91,4 +91,4 @@ case "$call" in
 esac
 ir="$(grep -E '^(summary|totals):' "$work/cg.out.1" | head -1 | awk '{print $2}')"
 awk -v ir="$ir" -v n="$calls" -v s="$server" -v c="$call" \
-  'BEGIN {printf "%s %s: %d instructions / %d = %.1fk instructions per %s\n", s, c, ir, n, ir / n / 1000, c == "batch" ? "decision" : "call"}'
+  'BEGIN {printf "%s %s: %.0f instructions / %d = %.1fk instructions per %s\n", s, c, ir, n, ir / n / 1000, c == "batch" ? "decision" : "call"}'
