@@ -529,16 +529,22 @@ TEST_F(HostileTest, SlowDecisionsFromOneClient) {
         }
       });
     }
-    // Health and metrics from a third address while the batches run.
+    // Health and metrics from a third address while the batches run: answered by the I/O
+    // threads, never behind a decision. One call of the 20 may be slow (a stall of a shared
+    // machine); a health check that waited for the batches would be slow in most of them.
+    int slow = 0;
     for (int i = 0; i < 10; ++i) {
       for (const char* path : {"/healthz", "/metrics"}) {
         const auto start = Clock::now();
         HttpResult h = testing::HttpRequest(server_->http_port(), "GET", path, "",
                                             "application/json", "127.0.0.3");
+        const auto took = Clock::now() - start;
         EXPECT_EQ(h.status, 200) << path;
-        EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(200)) << path;
+        EXPECT_LT(took, std::chrono::seconds(1)) << path;
+        if (took >= std::chrono::milliseconds(200)) ++slow;
       }
     }
+    EXPECT_LE(slow, 1) << "health and metrics calls over 200 ms of 20";
     for (std::thread& t : attackers) t.join();
     EXPECT_EQ(answered.load(), 12);
     // What the gate did is in the metrics.
