@@ -34,7 +34,7 @@ fs.mkdirSync(WORK, { recursive: true });
 
 // An arbiterd from before issue 10 knows neither TLS nor --allow-insecure: nothing to run then.
 const help = spawnSync(ARBITERD, ["--helpfull"], { encoding: "utf8" });
-if (!`${help.stdout}${help.stderr}`.includes("allow_insecure")) {
+if (!/allow[-_]insecure/.test(`${help.stdout}${help.stderr}`)) {
   console.log(`# skipped: ${ARBITERD} has no --allow-insecure (no TLS yet)`);
   process.exit(0);
 }
