@@ -1,5 +1,6 @@
 #include "service/server/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "service/server/cpu_budget.h"
 #include "service/value/parse.h"
 
 namespace arbiter {
@@ -494,6 +496,10 @@ absl::Status LoadServerConfig(const std::string& path, ServerConfig& c) {
   });
   if (!r.errors().empty()) return absl::InvalidArgumentError(absl::StrJoin(r.errors(), "\n"));
   return absl::OkStatus();
+}
+
+int ServerConfig::WorkerThreads() const {
+  return worker_threads > 0 ? worker_threads : std::max(2, CpuBudget());
 }
 
 }  // namespace arbiter

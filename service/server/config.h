@@ -55,7 +55,7 @@ struct ServerConfig {
   std::string http_listen;  // empty: no HTTP side port
 
   // gRPC server.
-  int worker_threads = 0;  // 0 = number of cores
+  int worker_threads = 0;  // 0 = the CPU budget (cpu_budget.h), at least 2: see WorkerThreads()
   size_t max_message_bytes = 4 << 20;
   int max_batch_size = 1000;
   absl::Duration default_deadline = absl::Milliseconds(1000);
@@ -115,6 +115,10 @@ struct ServerConfig {
   bool Plaintext() const;
   // Plaintext on an address beyond loopback (only with allow_insecure): worth a warning.
   bool PlaintextBeyondLoopback() const;
+
+  // worker_threads as the gRPC pollers and the decision workers use it: the configured count, or
+  // the CPU budget (at least 2).
+  int WorkerThreads() const;
 };
 
 // Reads `path` into `config` (keys absent from the file keep their values). INVALID_ARGUMENT

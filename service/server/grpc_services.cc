@@ -7,7 +7,6 @@
 #include "google/protobuf/util/time_util.h"
 #include "service/convert/convert.h"
 #include "service/explain/explain.h"
-#include "service/server/cpu_budget.h"
 #include "service/server/decision_wire.h"
 
 namespace arbiter {
@@ -227,7 +226,7 @@ DecisionServiceImpl::DecisionServiceImpl(Decider* decider, const ServerConfig* c
       config_(config),
       gate_(gate),
       authorizer_(authorizer),
-      workers_(config->worker_threads > 0 ? config->worker_threads : std::max(2, CpuBudget())) {}
+      workers_(config->WorkerThreads()) {}
 
 grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(
     grpc::CallbackServerContext* ctx, absl::string_view method,

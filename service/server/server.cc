@@ -13,7 +13,6 @@
 #include "service/dryrun/dry_run.h"
 #include "service/metrics/metrics.h"
 #include "service/redact/redact.h"
-#include "service/server/cpu_budget.h"
 
 namespace arbiter {
 namespace {
@@ -230,7 +229,7 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
   builder.AddListeningPort(config_.listen, *credentials, &grpc_port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config_.max_message_bytes) * 4);
-  int threads = config_.worker_threads > 0 ? config_.worker_threads : std::max(2, CpuBudget());
+  int threads = config_.WorkerThreads();
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, threads);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, threads);
