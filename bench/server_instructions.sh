@@ -13,6 +13,7 @@
 #                     4 connections for 10 s; N is ignored, the checks made are counted)
 #     N       calls measured (default 2000; 100 for batch)
 #   ARBITERD=PATH compares another binary (e.g. an older build).
+#   KEEP=DIR keeps the callgrind profile there (callgrind_annotate DIR/cg.out.1).
 #
 # The server runs under valgrind --tool=callgrind; after a warm-up (thread pools, Lua states) the
 # counters are zeroed (callgrind_control -z), the N calls are made, and the counters are dumped:
@@ -92,3 +93,4 @@ esac
 ir="$(grep -E '^(summary|totals):' "$work/cg.out.1" | head -1 | awk '{print $2}')"
 awk -v ir="$ir" -v n="$calls" -v s="$server" -v c="$call" \
   'BEGIN {printf "%s %s: %.0f instructions / %d = %.1fk instructions per %s\n", s, c, ir, n, ir / n / 1000, c == "batch" ? "decision" : "call"}'
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work"/cg.out.* "$KEEP"/; fi
