@@ -158,18 +158,75 @@ std::string Value::ToJson() const {
   return out;
 }
 
-// Runs of bytes that need no escape are appended at once: log lines are mostly such runs.
+namespace {
+
+// The high bit of each byte of `w` (a word of text) that needs an escape: below 0x20, '"' or
+// '\\', by the classic "has a zero byte" trick. A borrow can flag a byte above a true match
+// only, never below one, so the lowest flagged byte is always a true match.
+template <typename Word>
+constexpr Word EscapeBits(Word w) {
+  constexpr Word kOnes = static_cast<Word>(0x0101010101010101ULL);
+  constexpr Word kHigh = static_cast<Word>(0x8080808080808080ULL);
+  const Word quote = w ^ static_cast<Word>(kOnes * '"');
+  const Word backslash = w ^ static_cast<Word>(kOnes * '\\');
+  return static_cast<Word>((static_cast<Word>(w - kOnes * 0x20) & ~w) |
+                           (static_cast<Word>(quote - kOnes) & ~quote) |
+                           (static_cast<Word>(backslash - kOnes) & ~backslash)) &
+         kHigh;
+}
+
+// The index of the first byte at or after `i` that needs an escape (`n` when none does). Log
+// lines are mostly such bytes, so they are tested a word at a time (the first in memory is the
+// lowest byte, little-endian); the last word of a run overlaps bytes already found plain, which
+// cannot borrow, rather than testing the tail byte by byte.
+size_t FirstEscape(const char* p, size_t i, size_t n) {
+  if constexpr (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+    if (n - i >= 8) {
+      uint64_t w;
+      for (; i + 8 <= n; i += 8) {
+        std::memcpy(&w, p + i, 8);
+        if (uint64_t hit = EscapeBits(w); hit != 0) return i + (__builtin_ctzll(hit) >> 3);
+      }
+      if (i == n) return n;
+      std::memcpy(&w, p + n - 8, 8);
+      uint64_t hit = EscapeBits(w);
+      return hit != 0 ? n - 8 + (__builtin_ctzll(hit) >> 3) : n;
+    }
+    if (n - i >= 4) {
+      uint32_t w;
+      std::memcpy(&w, p + i, 4);
+      if (uint32_t hit = EscapeBits(w); hit != 0) return i + (__builtin_ctz(hit) >> 3);
+      std::memcpy(&w, p + n - 4, 4);
+      uint32_t hit = EscapeBits(w);
+      return hit != 0 ? n - 4 + (__builtin_ctz(hit) >> 3) : n;
+    }
+  }
+  while (i < n && !NeedsEscape(static_cast<unsigned char>(p[i]))) ++i;
+  return i;
+}
+
+}  // namespace
+
+// Runs of bytes that need no escape are copied at once, straight into the string's buffer: a
+// log line is some forty strings, mostly without a byte to escape.
 void AppendJsonString(std::string& out, absl::string_view s) {
-  out.reserve(out.size() + s.size() + 2);
-  out.push_back('"');
   const char* p = s.data();
-  const char* end = p + s.size();
-  while (p < end) {
-    const char* run = p;
-    while (p < end && !NeedsEscape(static_cast<unsigned char>(*p))) ++p;
-    out.append(run, static_cast<size_t>(p - run));
-    if (p == end) break;
-    unsigned char c = static_cast<unsigned char>(*p++);
+  const size_t n = s.size();
+  size_t i = FirstEscape(p, 0, n);
+  const size_t old = out.size();
+  if (i == n) {
+    out.resize(old + n + 2);
+    char* d = out.data() + old;
+    d[0] = '"';
+    if (n > 0) std::memcpy(d + 1, p, n);
+    d[n + 1] = '"';
+    return;
+  }
+  out.reserve(old + n + 8);
+  out.push_back('"');
+  out.append(p, i);
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(p[i++]);
     switch (c) {
       case '"':
         out.append("\\\"", 2);
@@ -192,6 +249,9 @@ void AppendJsonString(std::string& out, absl::string_view s) {
         out.append(buf, 6);
       }
     }
+    const size_t run = i;
+    i = FirstEscape(p, i, n);
+    out.append(p + run, i - run);
   }
   out.push_back('"');
 }

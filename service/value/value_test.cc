@@ -2,7 +2,9 @@
 // requests through them, so each shortcut they take is pinned here against the plain meaning.
 #include "service/value/value.h"
 
+#include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -93,6 +95,97 @@ TEST(ValueAddTest, BuildsEachEntryFromWhatAValueIsMadeOf) {
             R"("last":["appended"]})");
   EXPECT_TRUE(m.Find("bool")->is_bool());
   EXPECT_TRUE(m.Find("int")->is_int());
+}
+
+// AppendJsonString as it was before it tested eight bytes at a time: the one byte-at-a-time
+// meaning the fast path must keep, byte for byte (bytes from 0x7f up, valid UTF-8 or not, are
+// copied as they are; only control bytes, '"' and '\' are escaped).
+std::string ByteAtATime(absl::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xF];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string Quoted(absl::string_view s) {
+  std::string out;
+  AppendJsonString(out, s);
+  return out;
+}
+
+TEST(AppendJsonStringTest, EscapesExactlyControlBytesQuoteAndBackslash) {
+  EXPECT_EQ(Quoted(""), R"("")");
+  EXPECT_EQ(Quoted("plain text"), R"("plain text")");
+  EXPECT_EQ(Quoted("a\"b\\c"), R"("a\"b\\c")");
+  EXPECT_EQ(Quoted("\n\r\t\b\f"), R"("\n\r\t\u0008\u000c")");
+  EXPECT_EQ(Quoted(std::string("\0\x1f\x7f", 3)), "\"\\u0000\\u001f\x7f\"");
+  EXPECT_EQ(Quoted("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+  // Invalid UTF-8 (a lone continuation byte, a truncated sequence, 0xff) is copied as it is.
+  EXPECT_EQ(Quoted("\x80x\xc3\xff"), "\"\x80x\xc3\xff\"");
+  // Appends to what the string holds.
+  std::string out = "prefix:";
+  AppendJsonString(out, "a\"b");
+  EXPECT_EQ(out, R"(prefix:"a\"b")");
+}
+
+// Every byte value at every position of a 1..24 byte run of plain text, so that each lane of the
+// eight-byte test and the byte-wise tail sees each byte, alone and before or after an escape.
+TEST(AppendJsonStringTest, EveryByteAtEveryPositionAsByteAtATime) {
+  for (size_t len = 1; len <= 24; ++len) {
+    for (size_t pos = 0; pos < len; ++pos) {
+      for (int b = 0; b < 256; ++b) {
+        std::string s(len, 'x');
+        s[pos] = static_cast<char>(b);
+        ASSERT_EQ(Quoted(s), ByteAtATime(s)) << "len " << len << " pos " << pos << " byte " << b;
+        if (pos + 1 < len) s[pos + 1] = '"';  // a second escape right after
+        ASSERT_EQ(Quoted(s), ByteAtATime(s)) << "len " << len << " pos " << pos << " byte " << b;
+      }
+    }
+  }
+}
+
+// Random strings weighted towards the bytes near the escape boundaries (0x1f/0x20, '"' and its
+// neighbours, '\', 0x7f/0x80, 0xff), where a wrong borrow in the eight-byte test would show.
+TEST(AppendJsonStringTest, RandomStringsAsByteAtATime) {
+  std::mt19937 rng(12);
+  const unsigned char kNear[] = {0x00, 0x01, 0x09, 0x0a, 0x1f, 0x20, 0x21, 0x22, 0x23,
+                                 0x5b, 0x5c, 0x5d, 0x7f, 0x80, 0xc3, 0xe2, 0xfe, 0xff};
+  for (int round = 0; round < 20000; ++round) {
+    std::string s(rng() % 40, '\0');
+    for (char& c : s) {
+      c = rng() % 2 == 0 ? static_cast<char>(kNear[rng() % sizeof kNear])
+                         : static_cast<char>(rng() % 256);
+    }
+    ASSERT_EQ(Quoted(s), ByteAtATime(s)) << "round " << round;
+  }
 }
 
 }  // namespace
