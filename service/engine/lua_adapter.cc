@@ -129,6 +129,7 @@ Arg ReadValue(lua_State* L, int idx, int type, const h::Table* table) {
       a.table = table;
       a.identity = lua_topointer(L, idx);
       return a;
+    case LUA_TLIGHTUSERDATA:  // a view (lua_view.cc)
     case LUA_TUSERDATA: {
       const Value* v = nullptr;
       switch (PeekView(L, idx, &v)) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -49,18 +50,27 @@ struct LuaSandbox::Context {
   // refused (a policy may stash one in its environment). Catalog views (generation 0, see
   // `stable` below) point into trees that live as long as the state, so they stay valid.
   // 64-bit: a long-lived state ends billions of evaluations, and a wrapped counter would let
-  // a stashed view from 2^32 evaluations ago read freed memory.
+  // a stashed view from 2^32 evaluations ago read freed memory (lua_view.cc encodes it in a
+  // light userdata's 40 high bits, and retires the state before it wraps).
   uint64_t generation = 1;
-  // Registry ref of the view metatable, and its address (a view is a userdata with exactly this
-  // metatable; comparing addresses is cheaper than luaL_testudata's registry lookup).
+  // Registry ref of the view metatable, and its address (a request root's view is a userdata
+  // with exactly this metatable; comparing addresses is cheaper than luaL_testudata's registry
+  // lookup).
   int view_meta_ref = -2;  // LUA_NOREF
   const void* view_meta = nullptr;
-  // The views made during this evaluation (Value -> index of its userdata in the anchor table,
-  // a registry-held Lua array of view_count entries), so that repeated accesses to
-  // req.principal & co. reuse one object; released by EndEvaluation.
-  absl::flat_hash_map<const Value*, int> views;
+  // Every other view is a light userdata, the handle (generation, slot) of lua_view.cc: `views`
+  // gives the handle of each Value viewed this evaluation (one object per value, so that
+  // repeated accesses to req.principal & co. are equal), `view_values` the Value of each slot;
+  // both are emptied by EndEvaluation.
+  absl::flat_hash_map<const Value*, uint64_t> views;
+  std::vector<const Value*> view_values;
+  // The request roots' full userdata views (PushRequestView), kept alive in the anchor, a
+  // registry-held Lua array of view_count entries; root_target is this evaluation's.
   int view_anchor_ref = -2;  // LUA_NOREF
   int view_count = 0;
+  const Value* root_target = nullptr;
+  uint64_t root_generation = 0;
+  int root_anchor = 0;
   // The request root's view caches what is read through it (lua_view.cc): registry refs of the
   // root metatable, of the cache and of the cache's __index closure (whose upvalue is the view
   // while one is attached, for the current evaluation).
@@ -75,10 +85,11 @@ struct LuaSandbox::Context {
     int cached = 0;
   } root_view;
   // Containers of the bundle's catalog (owned by the Bundle, which outlives this state): their
-  // views stay valid across evaluations (generation 0), so they are made once per state and
-  // kept in `stable_views` (Value -> registry ref). Null: none.
+  // views stay valid across evaluations (generation 0): their handles are made once per state
+  // and kept in `stable_views` (Value -> handle; slot -> Value in `stable_values`). Null: none.
   const absl::flat_hash_set<const Value*>* stable = nullptr;
-  absl::flat_hash_map<const Value*, int> stable_views;
+  absl::flat_hash_map<const Value*, uint64_t> stable_views;
+  std::vector<const Value*> stable_values;
   // print(...) output of the running check when tracing (null: print does nothing), and the
   // bytes it holds; lines run when measuring coverage (null: no line hook).
   std::vector<std::string>* prints = nullptr;
@@ -148,6 +159,10 @@ void PushView(lua_State* L, const Value* v);
 // PushView for the request's root, which every policy reads: once read a few times, the
 // first such view of an evaluation caches what is read through it (lua_view.cc).
 void PushRequestView(lua_State* L, const Value* v);
+
+// ipairs for the safe library: over a view, an iterator that pushes the list's elements
+// directly (no __index call per element); anything else goes to Lua's own ipairs, upvalue 1.
+int ViewIpairs(lua_State* L);
 
 // The Value behind the view at `idx`, or nullptr when it is not a live view. Raises a Lua error
 // for a view whose call has ended.

@@ -214,11 +214,14 @@ void InstallSafeLibrary(lua_State* L) {
 
   lua_newtable(L);
   int safe = lua_gettop(L);
-  CopyFields(L, base, safe,
-             {"assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber",
-              "tostring", "type"});
+  CopyFields(
+      L, base, safe,
+      {"assert", "error", "next", "pairs", "pcall", "select", "tonumber", "tostring", "type"});
   lua_pushcfunction(L, SafeXpcall);
   lua_setfield(L, safe, "xpcall");
+  lua_getfield(L, base, "ipairs");
+  lua_pushcclosure(L, ViewIpairs, 1);
+  lua_setfield(L, safe, "ipairs");
 
   lua_pushvalue(L, string_lib);
   MakeReadOnlyProxy(L);

@@ -1,6 +1,9 @@
 // Read-only userdata views over Value trees: how requests reach policies. A view is created
 // lazily per accessed list or map, so a policy that reads three fields of a large descriptor
-// pays for three fields, not for converting the descriptor.
+// pays for three fields, not for converting the descriptor. The request root's view is a full
+// userdata (it gets a metatable of its own, below); every other view is a light userdata, a
+// handle into the evaluation's list of viewed values (see kSlotBits), which costs no allocation.
+// ipairs over a view steps through the list in C (ViewIpairsNext) rather than through __index.
 //
 // A read through a view is a call of the C function __index of the shared view metatable,
 // except for the request's root, which every policy reads (req.action, req.product,
@@ -38,6 +41,8 @@ LuaSandbox::Context::~Context() = default;
 namespace lua_internal {
 namespace {
 
+// A request root's view: a full userdata, since it gets a metatable of its own (the root
+// cache's) for one evaluation.
 struct View {
   const Value* value;
   uint64_t generation;
@@ -50,8 +55,88 @@ struct View {
 // a few times (a domain state's, whose policies read two or three keys) does not earn back.
 constexpr uint32_t kRootCacheAfter = 4;
 
-// How many of an evaluation's request views EndEvaluation leaves in the anchor (see there).
+// How many of an evaluation's root views EndEvaluation leaves in the anchor (see there).
 constexpr int kAnchorKeptViews = 32;
+
+// Every other view is a light userdata whose "pointer" is a handle, never dereferenced:
+// generation << kSlotBits | (slot + 1), the slot indexing this evaluation's view_values (or,
+// for generation 0, the state's stable_values). Light userdata cost no allocation, no
+// metatable store and no anchoring (~560 instructions a view as a full userdata, eight views
+// per BM_Access decision, and the collector's work for them); they share the one metatable Lua
+// keeps for all light userdata, which is the view metatable (policies make no light userdata
+// of their own, and the engine's are never given to them). A stashed handle of an ended
+// evaluation names a generation that is not the current one, so it is refused like any dead
+// view; EndEvaluation retires the state before the generation outgrows its 40 bits.
+constexpr int kSlotBits = 24;
+constexpr uint64_t kSlotMask = (uint64_t{1} << kSlotBits) - 1;
+constexpr size_t kMaxSlots = kSlotMask - 1;
+constexpr uint64_t kMaxGeneration = (uint64_t{1} << (64 - kSlotBits)) - 2;
+
+inline void* HandlePointer(uint64_t h) {
+  return reinterpret_cast<void*>(static_cast<uintptr_t>(h));
+}
+
+inline uint64_t HandleAt(lua_State* L, int idx) {
+  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(lua_touserdata(L, idx)));
+}
+
+// The Value of the light view `h`, or nullptr for a dead one (an ended evaluation's).
+inline const Value* HandleTarget(const Ctx* c, uint64_t h) {
+  const uint64_t generation = h >> kSlotBits;
+  const uint64_t slot = (h & kSlotMask) - 1;  // a zero slot field wraps: out of range
+  const std::vector<const Value*>* values;
+  if (generation == 0) {
+    values = &c->stable_values;
+  } else if (generation == c->generation) {
+    values = &c->view_values;
+  } else {
+    return nullptr;
+  }
+  return slot < values->size() ? (*values)[slot] : nullptr;
+}
+
+[[noreturn]] void RaiseDeadView(lua_State* L) {
+  luaL_error(L, "a request view was kept beyond the check call that received it");
+  __builtin_unreachable();
+}
+
+// A request root's view is in the anchor table while its evaluation runs.
+void PushRootView(lua_State* L, const Ctx* c) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_anchor_ref);
+  lua_rawgeti(L, -1, c->root_anchor);
+  lua_replace(L, -2);
+}
+
+// Pushes the view of the list or map `target`: the one made earlier this evaluation (the same
+// object: req.principal == req.principal), the state's for a catalog tree, or a new handle.
+void PushContainer(lua_State* L, const Value* target) {
+  Ctx* c = GetCtx(L);
+  if (target == c->root_target && c->root_generation == c->generation) {
+    PushRootView(L, c);
+    return;
+  }
+  // Both limits are checked before the map gets an entry (raising after would leave one
+  // without a handle). Neither is reached: a slot is made once per list or map viewed, and
+  // EndEvaluation retires the state long before the generation's limit.
+  if (c->view_values.size() >= kMaxSlots || c->generation > kMaxGeneration) {
+    luaL_error(L, "too many request views in one evaluation");
+  }
+  auto [it, inserted] = c->views.try_emplace(target, 0);
+  if (inserted) {
+    if (c->stable != nullptr && c->stable->contains(target)) {
+      auto [sit, made] = c->stable_views.try_emplace(target, 0);
+      if (made) {
+        c->stable_values.push_back(target);
+        sit->second = c->stable_values.size();  // generation 0; bounded by the catalog's size
+      }
+      it->second = sit->second;
+    } else {
+      c->view_values.push_back(target);
+      it->second = (c->generation << kSlotBits) | c->view_values.size();
+    }
+  }
+  lua_pushlightuserdata(L, HandlePointer(it->second));
+}
 
 // Pushes the Lua form of `v`: scalars directly, containers as views.
 void PushValue(lua_State* L, const Value& v) {
@@ -74,59 +159,32 @@ void PushValue(lua_State* L, const Value& v) {
       break;
     }
     case Value::Type::kList:
-    case Value::Type::kMap: {
-      Ctx* c = GetCtx(L);
-      const Value* target = &v.Get();
-      bool stable = c->stable != nullptr && c->stable->contains(target);
-      auto& cache = stable ? c->stable_views : c->views;
-      if (auto it = cache.find(target); it != cache.end()) {
-        if (stable) {
-          lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
-        } else {
-          lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_anchor_ref);
-          lua_rawgeti(L, -1, it->second);
-          lua_replace(L, -2);
-        }
-        break;
-      }
-      auto* view = static_cast<View*>(lua_newuserdatauv(L, sizeof(View), 0));
-      view->value = target;
-      view->generation = stable ? 0 : c->generation;
-      view->reads = 0;
-      view->root = false;
-      lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_meta_ref);
-      lua_setmetatable(L, -2);
-      if (stable) {
-        lua_pushvalue(L, -1);
-        int ref = luaL_ref(L, LUA_REGISTRYINDEX);  // may raise (memory): nothing to undo yet
-        cache.emplace(target, ref);
-        break;
-      }
-      // A request view is kept alive in the anchor table, at the next index: a rawseti, not a
-      // luaL_ref, which costs ~5 times as much with its unref (two views in three are made for
-      // this one evaluation).
-      lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_anchor_ref);
-      lua_pushvalue(L, -2);
-      lua_rawseti(L, -2, c->view_count + 1);  // may raise (memory): nothing to undo yet
-      lua_pop(L, 1);
-      cache.emplace(target, ++c->view_count);
+    case Value::Type::kMap:
+      PushContainer(L, &v.Get());
       break;
-    }
   }
 }
 
-// The view at `idx`, raising for a request view whose evaluation has ended.
+// The root view at `idx`, raising for one whose evaluation has ended.
 View* LiveView(lua_State* L, int idx) {
   auto* view = static_cast<View*>(lua_touserdata(L, idx));
-  if (view->generation != 0 && view->generation != GetCtx(L)->generation) {
-    luaL_error(L, "a request view was kept beyond the check call that received it");
-  }
+  if (view->generation != 0 && view->generation != GetCtx(L)->generation) RaiseDeadView(L);
   return view;
 }
 
-// The view at index 1 of a metamethod call. Metamethods are reachable only through the locked
-// view metatables, so argument 1 is always a view.
-const Value& SelfView(lua_State* L) { return *LiveView(L, 1)->value; }
+// The Value of the view at `idx`, raising for a dead one. Metamethods are reachable only
+// through the locked view metatables, so their argument 1 is always a view (a light userdata
+// is one: see above); iterators check theirs first.
+const Value& ViewAt(lua_State* L, int idx) {
+  if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) {
+    const Value* v = HandleTarget(GetCtx(L), HandleAt(L, idx));
+    if (v == nullptr) RaiseDeadView(L);
+    return *v;
+  }
+  return *LiveView(L, idx)->value;
+}
+
+const Value& SelfView(lua_State* L) { return ViewAt(L, 1); }
 
 // Pushes v[key] for the key at index 2 (nil for an absent key or one of the wrong type).
 inline void PushChild(lua_State* L, const Value& v) {
@@ -183,8 +241,16 @@ void AttachRootCache(lua_State* L, View* view) {
   }
 }
 
-// __index of the shared view metatable: (view, key).
+// __index of the light views' metatable: (view, key).
 int ViewIndex(lua_State* L) {
+  const Value* v = HandleTarget(GetCtx(L), HandleAt(L, 1));
+  if (v == nullptr) RaiseDeadView(L);
+  PushChild(L, *v);
+  return 1;
+}
+
+// __index of a request root's view while it has the shared root metatable: (view, key).
+int RootViewIndex(lua_State* L) {
   View* view = LiveView(L, 1);
   PushChild(L, *view->value);
   if (view->root && ++view->reads >= kRootCacheAfter && !GetCtx(L)->root_view.attached) {
@@ -251,6 +317,23 @@ int ViewPairs(lua_State* L) {
   lua_pushnil(L);
   lua_pushnil(L);
   return 3;
+}
+
+// The iterator ipairs gives for a view: (view, i) -> i + 1, the element, as Lua's ipairsaux
+// but without the __index call per element (lua_geti -> metamethod -> ViewIndex: ~300
+// instructions an element). It is a plain function a policy can call with anything, so its
+// first argument is checked: a non-view goes the way of Lua's ipairsaux.
+int ViewIpairsNext(lua_State* L) {
+  const lua_Integer i = luaL_checkinteger(L, 2) + 1;
+  const Value* v = ToView(L, 1);  // raises for a dead view
+  lua_pushinteger(L, i);
+  if (v == nullptr) return lua_geti(L, 1, i) == LUA_TNIL ? 1 : 2;
+  if (!v->is_list() || i < 1 || static_cast<uint64_t>(i) > v->as_list().size()) {
+    lua_pushnil(L);
+    return 1;
+  }
+  PushValue(L, v->as_list()[static_cast<size_t>(i - 1)]);
+  return lua_isnil(L, -1) ? 1 : 2;  // a null element ends the loop, as a nil does
 }
 
 int ViewNewIndex(lua_State* L) { return luaL_error(L, "the request is read-only"); }
@@ -320,13 +403,26 @@ void RegisterViewMetatable(lua_State* L) {
                                       {"__tostring", ViewToString},
                                       {nullptr, nullptr}};
   luaL_setfuncs(L, kMethods, 0);
-  lua_pushcfunction(L, ViewIndex);
+  lua_pushcfunction(L, RootViewIndex);
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
   Ctx* c = GetCtx(L);
   c->view_meta = lua_topointer(L, -1);
   c->view_meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  // The metatable of every light userdata, the light views': the same methods, and an __index
+  // that needs not tell a light view from a root's.
+  lua_pushlightuserdata(L, nullptr);
+  lua_createtable(L, 0, 8);
+  luaL_setfuncs(L, kMethods, 0);
+  lua_pushcfunction(L, ViewIndex);
+  lua_setfield(L, -2, "__index");
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_pushstring(L, kViewMeta);
+  lua_setfield(L, -2, "__name");
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
   lua_newtable(L);
   c->view_anchor_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
@@ -387,14 +483,21 @@ void EndEvaluation(lua_State* L) {
     c->root_view.cached = 0;
     c->root_view.attached = false;
   }
+  // The generation is the high bits of a light view's handle: a state that has ended that
+  // many evaluations (years of them) is retired before the bits run out.
+  if (c->generation >= kMaxGeneration) c->unhealthy = true;
+  if (!c->views.empty()) {
+    c->views.clear();
+    c->view_values.clear();
+  }
+  c->root_target = nullptr;
   if (c->view_count == 0) return;
-  c->views.clear();
   // The anchor's first kAnchorKeptViews slots are left for the next evaluations to overwrite:
-  // emptying them cost ~60 instructions a view (~0.9k per BM_Access decision), and the dead
-  // views they keep (at most that many, ~64 bytes each, reachable from no policy, refusing
-  // every read by their generation) cost nothing. Beyond that they are emptied: a policy that
-  // made many views would otherwise keep them alive as long as the state. Storing nil in
-  // existing slots allocates nothing, so this cannot raise outside a protected call.
+  // emptying them cost ~60 instructions a view, and the dead views they keep (at most that
+  // many, ~64 bytes each, reachable from no policy, refusing every read by their generation)
+  // cost nothing. Beyond that they are emptied: a state given many roots would otherwise keep
+  // them alive as long as the state. Storing nil in existing slots allocates nothing, so this
+  // cannot raise outside a protected call.
   if (c->view_count <= kAnchorKeptViews) {
     c->view_count = 0;
     return;
@@ -411,14 +514,41 @@ void EndEvaluation(lua_State* L) {
 void PushView(lua_State* L, const Value* v) { PushValue(L, *v); }
 
 void PushRequestView(lua_State* L, const Value* v) {
-  PushValue(L, *v);
-  if (lua_type(L, -1) != LUA_TUSERDATA) return;
-  auto* view = static_cast<View*>(lua_touserdata(L, -1));
-  if (view->generation != 0) view->root = true;
+  Ctx* c = GetCtx(L);
+  const Value* target = &v->Get();
+  if ((!target->is_map() && !target->is_list()) ||
+      (target == c->root_target && c->root_generation == c->generation) ||
+      c->views.contains(target) || (c->stable != nullptr && c->stable->contains(target))) {
+    PushValue(L, *target);  // a scalar, or a value viewed already (one view per value)
+    return;
+  }
+  auto* view = static_cast<View*>(lua_newuserdatauv(L, sizeof(View), 0));
+  view->value = target;
+  view->generation = c->generation;
+  view->reads = 0;
+  view->root = true;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_meta_ref);
+  lua_setmetatable(L, -2);
+  // Kept alive in the anchor table, at the next index: a rawseti, not a luaL_ref, which costs
+  // ~5 times as much with its unref.
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_anchor_ref);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, c->view_count + 1);  // may raise (memory): nothing to undo yet
+  lua_pop(L, 1);
+  c->root_anchor = ++c->view_count;
+  c->root_target = target;
+  c->root_generation = c->generation;
 }
 
 ViewState PeekView(lua_State* L, int idx, const Value** value) {
-  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return ViewState::kNone;
+  const int type = lua_type(L, idx);
+  if (type == LUA_TLIGHTUSERDATA) {
+    const Value* v = HandleTarget(GetCtx(L), HandleAt(L, idx));
+    if (v == nullptr) return ViewState::kDead;
+    *value = v;
+    return ViewState::kLive;
+  }
+  if (type != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return ViewState::kNone;
   Ctx* c = GetCtx(L);
   const void* meta = lua_topointer(L, -1);
   bool is_view = meta == c->view_meta || meta == c->root_view.meta;
@@ -428,6 +558,19 @@ ViewState PeekView(lua_State* L, int idx, const Value** value) {
   if (view->generation != 0 && view->generation != c->generation) return ViewState::kDead;
   *value = view->value;
   return ViewState::kLive;
+}
+
+int ViewIpairs(lua_State* L) {
+  const Value* v = nullptr;
+  if (PeekView(L, 1, &v) == ViewState::kNone) {
+    // Lua's own ipairs, called directly: its argument checks name this function, as before.
+    return lua_tocfunction(L, lua_upvalueindex(1))(L);
+  }
+  lua_settop(L, 1);  // a dead view raises at the first step, as through __index
+  lua_pushcfunction(L, ViewIpairsNext);
+  lua_insert(L, 1);
+  lua_pushinteger(L, 0);
+  return 3;
 }
 
 const Value* ToView(lua_State* L, int idx) {

@@ -498,6 +498,9 @@ TEST(SandboxTest, OnePolicyCannotChangeWhatTheNextSees) {
 TEST(SandboxTest, AStashedViewRaisesInsteadOfReadingFreedMemory) {
   const char* const uses[] = {"saved.id",
                               "saved.roles[1]",
+                              "(function() for _ in ipairs(saved.roles) do end end)()",
+                              "saved ~= req.principal and saved.roles",
+                              "list.contains(saved.roles, 'analyst')",
                               "#saved.roles",
                               "has_role(saved, 'analyst')",
                               "list.len(saved.roles)",
@@ -916,6 +919,81 @@ TEST(HelpersTest, RolesGroupsAndLists) {
   EXPECT_EQ(Eval("req.principal.nope"), "nil");
   EXPECT_EQ(Eval("req.principal.roles.x"), "nil");
   EXPECT_EQ(Eval("req.principal.roles[2]"), "nil");
+}
+
+// ipairs over a view pushes the list's elements itself (lua_view.cc): the same values, the same
+// objects and the same stops as Lua's ipairs through __index; its iterator, a plain function a
+// policy can call with anything, treats what is not a view as Lua's ipairs does.
+TEST(SandboxTest, IpairsOverViewsIsLuasIpairs) {
+  BundleFiles f;
+  f.files["catalog/products/sales-data.yaml"] =
+      "metadata: {name: sales-data, domain: sales}\n"
+      "spec:\n  tags: [a, b, null, d]\n  ports: [{name: p1}, {name: p2}]\n  empty: []\n";
+  f.files["global/probe.lua"] = Policy("global.probe", R"(
+    local out = {}
+    local function add(x) out[#out + 1] = tostring(x) end
+    for i, t in ipairs(req.product.spec.tags) do add(i .. t) end          -- stops at the null
+    for _, p in ipairs(req.product.spec.ports) do add(p.name) end
+    for _ in ipairs(req.product.spec.empty) do add('never') end
+    for _ in ipairs(req.product) do add('never') end                      -- a map has no [1]
+    for _ in ipairs(req) do add('never') end
+    local ports = req.product.spec.ports
+    local _, second = select(1, ipairs(ports))
+    add(second == ports)
+    for i, p in ipairs(ports) do add(p == ports[i]) end                   -- one view per value
+    for i, r in ipairs({'x', 'y'}) do add(r) end                          -- a table, as before
+    local step = ipairs(ports)
+    add(select('#', step({10, 20}, 1)) .. ':' .. tostring(step({10, 20}, 1)))
+    add(select(2, step({10, 20}, 1)))
+    add(select(2, step(ports, 1)).name)
+    add(select('#', step(ports, 2)))
+    add(pcall(ipairs))
+    add(select(2, pcall(step, ports, 'x')):match('number expected') ~= nil)
+    add(pcall(function() for _, p in ipairs(ports) do p.name = 'x' end end))
+    return allow(table.concat(out, ','))
+  )");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 2; ++i) {  // the catalog's views are kept from one evaluation to the next
+    Decision d = MustEvaluate(*b, DomainAccess("sales"));
+    const Reason* r = FindReason(d, "global.probe");
+    ASSERT_NE(r, nullptr) << Describe(d);
+    EXPECT_TRUE(d.faults.empty()) << Describe(d);
+    EXPECT_EQ(r->message, "1a,2b,p1,p2,true,true,true,x,y,2:2,20,p2,1,false,true,false");
+  }
+}
+
+// Views of the request stay one object per value through every way of reaching them, and each
+// evaluation's are its own.
+TEST(SandboxTest, RequestViewsAreOneObjectPerValuePerEvaluation) {
+  BundleFiles f;
+  f.files["global/probe.lua"] = R"(
+local last
+return {
+  id = 'global.probe',
+  kinds = {'access'},
+  check = function(req, ctx)
+    local p = req.principal
+    local same = p == req.principal and p == get(req, 'principal') and p.roles == p.roles
+      and get(p, 'roles') == p.roles and select(2, ipairs(p.roles)) == p.roles
+    local keyed = {[p] = 'principal'}
+    local fresh = last ~= p and last ~= nil
+    last = p
+    return allow(tostring(same) .. ',' .. keyed[req.principal] .. ',' .. tostring(fresh)
+      .. ',' .. type(p))
+  end,
+}
+)";
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  Decision first = MustEvaluate(*b, DomainAccess("sales"));
+  const Reason* r = FindReason(first, "global.probe");
+  ASSERT_NE(r, nullptr) << Describe(first);
+  EXPECT_EQ(r->message, "true,principal,false,userdata");
+  Decision second = MustEvaluate(*b, DomainAccess("sales"));
+  r = FindReason(second, "global.probe");
+  ASSERT_NE(r, nullptr) << Describe(second);
+  EXPECT_EQ(r->message, "true,principal,true,userdata") << Describe(second);
 }
 
 TEST(HelpersTest, GetAndViewsAsText) {
