@@ -226,6 +226,23 @@ TEST(SandboxTest, PatternBombIsRefusedQuickly) {
   // Ordinary patterns still work.
   EXPECT_EQ(Eval("string.match('customer-360', '^(%a+)%-(%d+)$')"), "customer");
   EXPECT_EQ(Eval("select(2, string.gsub('a,b,c', ',', ';'))"), "2");
+  // The guards call Lua's own functions directly, in their own frame (lua_adapter.cc): every
+  // result comes back, Lua functions called back from them run, and an argument error names
+  // the function as the policy called it.
+  EXPECT_EQ(Eval("table.concat({string.find('key=value', '(%w+)=(%w+)')}, ',')"), "1,9,key,value");
+  EXPECT_EQ(Eval("select('#', string.find('abc', 'x'))"), "1");
+  EXPECT_EQ(Eval("string.gsub('a,b', '%w', function(c) return c:upper() end)"), "A,B");
+  EXPECT_EQ(Eval("(function() local s = '' for k, v in string.gmatch('a=1, b=2', '(%w+)=(%w+)') "
+                 "do s = s .. k .. v end return s end)()"),
+            "a1b2");
+  EXPECT_EQ(Eval("('x'):rep(3, ',') .. string.format('%d-%s', 7, 'y')"), "x,x,x7-y");
+  EXPECT_EQ(Eval("(function() local t = {3, 1, 2} table.sort(t, function(a, b) return a > b end) "
+                 "return table.concat(t) end)()"),
+            "321");
+  EXPECT_TRUE(
+      absl::StrContains(Eval("select(2, pcall(function() return string.find('abc', 'b', {}) end))"),
+                        "bad argument #3 to 'find' (number expected, got table)"))
+      << Eval("select(2, pcall(function() return string.find('abc', 'b', {}) end))");
 }
 
 // Issue 11: the budget holds inside C functions. Each known bad case ends as a fault (a deny
