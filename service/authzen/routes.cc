@@ -72,7 +72,7 @@ class AuthzenEndpoint {
     std::vector<std::string> answers;
     if (batch->semantic == Semantic::kExecuteAll) {
       std::string revision;
-      auto decisions = decider_.DecideBatch(batch->items, deadline, caller, &revision);
+      auto decisions = decider_.DecideBatch(std::move(batch->items), deadline, caller, &revision);
       for (const auto& d : decisions) {
         absl::StatusOr<std::string> a = Answer(caller, d);
         if (!a.ok()) return WithRequestId(http, Failure(a.status()));

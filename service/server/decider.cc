@@ -168,9 +168,10 @@ absl::StatusOr<Decision> Decider::Decide(const Request& request, absl::Time dead
   return DecideOn(*bundle, request, deadline, caller);
 }
 
-std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(
-    const std::vector<AccessRequest>& requests, absl::Time deadline, const CallerInfo& caller,
-    std::string* revision) {
+std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(std::vector<AccessRequest> requests,
+                                                           absl::Time deadline,
+                                                           const CallerInfo& caller,
+                                                           std::string* revision) {
   std::vector<absl::StatusOr<Decision>> out;
   std::shared_ptr<const Bundle> bundle = bundles_->Current();
   if (bundle == nullptr) {
@@ -178,7 +179,7 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(
     return out;
   }
   *revision = bundle->revision();
-  return DecideBatchOn(*bundle, requests, deadline, caller);
+  return DecideBatchOn(*bundle, std::move(requests), deadline, caller);
 }
 
 std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundle,

@@ -77,7 +77,9 @@ class Decider {
                                   const CallerInfo& caller);
 
   // Evaluates several access requests on ONE snapshot; one result per request, in order.
-  std::vector<absl::StatusOr<Decision>> DecideBatch(const std::vector<AccessRequest>& requests,
+  // `requests` is consumed (moved into the engine's requests one by one): pass it with std::move
+  // unless a copy is wanted.
+  std::vector<absl::StatusOr<Decision>> DecideBatch(std::vector<AccessRequest> requests,
                                                     absl::Time deadline, const CallerInfo& caller,
                                                     std::string* revision);
   // The same on `bundle`, a snapshot the caller holds, so that a batch decided in parts sees
