@@ -60,9 +60,16 @@ struct LuaSandbox::Context {
   const void* view_meta = nullptr;
   // Every other view is a light userdata, the handle (generation, slot) of lua_view.cc: `views`
   // gives the handle of each Value viewed this evaluation (one object per value, so that
-  // repeated accesses to req.principal & co. are equal), `view_values` the Value of each slot;
-  // both are emptied by EndEvaluation.
-  absl::flat_hash_map<const Value*, uint64_t> views;
+  // repeated accesses to req.principal & co. are equal), `view_values` the Value of each slot.
+  // `views` is an open-addressing table (a power of two long) whose entries count only in the
+  // generation they were made in, so ending an evaluation empties it without touching it.
+  struct ViewEntry {
+    const Value* value = nullptr;
+    uint64_t handle = 0;
+    uint64_t generation = 0;
+  };
+  std::vector<ViewEntry> views;
+  size_t views_used = 0;  // entries of this generation
   std::vector<const Value*> view_values;
   // The request roots' full userdata views (PushRequestView), kept alive in the anchor, a
   // registry-held Lua array of view_count entries; root_target is this evaluation's.

@@ -107,6 +107,34 @@ void PushRootView(lua_State* L, const Ctx* c) {
   lua_replace(L, -2);
 }
 
+// The entry of `target` in this evaluation's table of views: its own, or the empty one where
+// it goes (generation not the current one). Linear probing; nothing is removed within a
+// generation, so a probe never passes over a hole that an entry of this generation was put
+// behind. The table is at most three quarters full (GrowViews), so the probe ends.
+Ctx::ViewEntry& FindView(Ctx* c, const Value* target) {
+  const size_t mask = c->views.size() - 1;
+  size_t i = static_cast<size_t>(
+                 (reinterpret_cast<uintptr_t>(target) >> 4) * uint64_t{0x9E3779B97F4A7C15} >> 32) &
+             mask;
+  while (true) {
+    Ctx::ViewEntry& e = c->views[i];
+    if (e.generation != c->generation || e.value == target) return e;
+    i = (i + 1) & mask;
+  }
+}
+
+// Makes room for one more entry: the table doubles (64 entries at first) when it would be more
+// than three quarters full, keeping this generation's entries.
+void GrowViews(Ctx* c) {
+  if (!c->views.empty() && (c->views_used + 1) * 4 <= c->views.size() * 3) return;
+  std::vector<Ctx::ViewEntry> old;
+  old.swap(c->views);
+  c->views.resize(old.empty() ? 64 : old.size() * 2);
+  for (const Ctx::ViewEntry& e : old) {
+    if (e.generation == c->generation) FindView(c, e.value) = e;
+  }
+}
+
 // Pushes the view of the list or map `target`: the one made earlier this evaluation (the same
 // object: req.principal == req.principal), the state's for a catalog tree, or a new handle.
 void PushContainer(lua_State* L, const Value* target) {
@@ -115,27 +143,31 @@ void PushContainer(lua_State* L, const Value* target) {
     PushRootView(L, c);
     return;
   }
-  // Both limits are checked before the map gets an entry (raising after would leave one
+  // Both limits are checked before the table gets an entry (raising after would leave one
   // without a handle). Neither is reached: a slot is made once per list or map viewed, and
   // EndEvaluation retires the state long before the generation's limit.
   if (c->view_values.size() >= kMaxSlots || c->generation > kMaxGeneration) {
     luaL_error(L, "too many request views in one evaluation");
   }
-  auto [it, inserted] = c->views.try_emplace(target, 0);
-  if (inserted) {
+  GrowViews(c);
+  Ctx::ViewEntry& e = FindView(c, target);
+  if (e.generation != c->generation) {
+    uint64_t handle;
     if (c->stable != nullptr && c->stable->contains(target)) {
-      auto [sit, made] = c->stable_views.try_emplace(target, 0);
+      auto [it, made] = c->stable_views.try_emplace(target, 0);
       if (made) {
         c->stable_values.push_back(target);
-        sit->second = c->stable_values.size();  // generation 0; bounded by the catalog's size
+        it->second = c->stable_values.size();  // generation 0; bounded by the catalog's size
       }
-      it->second = sit->second;
+      handle = it->second;
     } else {
       c->view_values.push_back(target);
-      it->second = (c->generation << kSlotBits) | c->view_values.size();
+      handle = (c->generation << kSlotBits) | c->view_values.size();
     }
+    e = Ctx::ViewEntry{target, handle, c->generation};
+    ++c->views_used;
   }
-  lua_pushlightuserdata(L, HandlePointer(it->second));
+  lua_pushlightuserdata(L, HandlePointer(e.handle));
 }
 
 // Pushes the Lua form of `v`: scalars directly, containers as views.
@@ -486,10 +518,11 @@ void EndEvaluation(lua_State* L) {
   // The generation is the high bits of a light view's handle: a state that has ended that
   // many evaluations (years of them) is retired before the bits run out.
   if (c->generation >= kMaxGeneration) c->unhealthy = true;
-  if (!c->views.empty()) {
-    c->views.clear();
-    c->view_values.clear();
-  }
+  // The table of views empties itself (its entries are this generation's); one a policy made
+  // large is given back.
+  if (c->views.size() > 4096) c->views = {};
+  c->views_used = 0;
+  c->view_values.clear();
   c->root_target = nullptr;
   if (c->view_count == 0) return;
   // The anchor's first kAnchorKeptViews slots are left for the next evaluations to overwrite:
@@ -518,7 +551,8 @@ void PushRequestView(lua_State* L, const Value* v) {
   const Value* target = &v->Get();
   if ((!target->is_map() && !target->is_list()) ||
       (target == c->root_target && c->root_generation == c->generation) ||
-      c->views.contains(target) || (c->stable != nullptr && c->stable->contains(target))) {
+      (!c->views.empty() && FindView(c, target).generation == c->generation) ||
+      (c->stable != nullptr && c->stable->contains(target))) {
     PushValue(L, *target);  // a scalar, or a value viewed already (one view per value)
     return;
   }

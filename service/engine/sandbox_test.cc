@@ -1013,6 +1013,47 @@ return {
   EXPECT_EQ(r->message, "true,principal,true,userdata") << Describe(second);
 }
 
+// Thousands of views in one evaluation (the table of views grows several times, and is given
+// back at the end as too large to keep, lua_view.cc):
+// each value keeps its one view, and the next evaluation's are new ones.
+TEST(SandboxTest, ManyViewsInOneEvaluationStayOnePerValue) {
+  BundleFiles f;
+  f.files["global/probe.lua"] = R"(
+local kept
+return {
+  id = 'global.probe',
+  kinds = {'access'},
+  check = function(req, ctx)
+    local cols = req.resource.columns
+    local first, n = {}, 0
+    for i, c in ipairs(cols) do first[i] = c n = n + 1 end
+    for i = 1, #cols do
+      if cols[i] ~= first[i] or get(req, 'resource.columns.' .. i) ~= first[i] then
+        return deny('not the same view at ' .. i)
+      end
+      if cols[i].name ~= 'c' .. i then return deny('wrong column at ' .. i) end
+    end
+    local stale = 'none'
+    if kept ~= nil then stale = tostring(pcall(function() return kept.name end)) end
+    kept = first[n]
+    return allow(n .. ',' .. stale)
+  end,
+}
+)";
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  AccessRequest r = DomainAccess("sales");
+  for (int i = 1; i <= 5000; ++i) r.resource.columns.push_back(absl::StrCat("c", i));
+  Decision first = MustEvaluate(*b, r);
+  const Reason* reason = FindReason(first, "global.probe");
+  ASSERT_NE(reason, nullptr) << Describe(first);
+  EXPECT_EQ(reason->message, "5000,none") << Describe(first);
+  Decision second = MustEvaluate(*b, r);
+  reason = FindReason(second, "global.probe");
+  ASSERT_NE(reason, nullptr) << Describe(second);
+  EXPECT_EQ(reason->message, "5000,false") << Describe(second);
+}
+
 TEST(HelpersTest, GetAndViewsAsText) {
   EXPECT_EQ(Eval("get(req, 'principal.roles.1')"), "analyst");
   EXPECT_EQ(Eval("get(req, '.principal..id.') == req.principal.id"), "true");
