@@ -503,6 +503,24 @@ TEST(TextTest, CleanText) {
   EXPECT_EQ(CleanText("\xff\xc3\xa9", 10), "?\xc3\xa9");    // invalid byte; then é
   EXPECT_EQ(CleanText("\xc3\xa9\xc3\xa9", 3), "\xc3\xa9");  // not cut inside a character
   EXPECT_EQ(CleanText("\xed\xa0\x80", 10), "???");          // a surrogate is not UTF-8
+  // The fast path reads eight bytes at a time: every byte value, at every position of a word and
+  // of the tail, is cleaned as one byte at a time would clean it.
+  const std::string printable = "The quick brown fox jumps over the lazy dog 0123456789 ~!";
+  EXPECT_EQ(CleanText(printable, 1000), printable);
+  EXPECT_EQ(CleanText(printable, 20), printable.substr(0, 20));
+  for (int b = 0; b < 256; ++b) {
+    for (size_t at : {0, 3, 7, 8, 15, 16, 21}) {
+      std::string s(23, 'x');
+      s[at] = static_cast<char>(b);
+      std::string expected = s;
+      if (b < 0x20 || b == 0x7F) {
+        expected[at] = ' ';
+      } else if (b >= 0x80) {
+        expected[at] = '?';  // a lone non-ASCII byte is not UTF-8
+      }
+      EXPECT_EQ(CleanText(s, 100), expected) << "byte " << b << " at " << at;
+    }
+  }
 }
 
 }  // namespace

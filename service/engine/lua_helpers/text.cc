@@ -2,13 +2,37 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 namespace arbiter::lua_helpers {
 
+namespace {
+
+constexpr uint64_t kOnes = 0x0101010101010101;
+constexpr uint64_t kHighs = 0x8080808080808080;
+
+// True when every byte of `w` is printable ASCII, 0x20..0x7E. A byte under 0x20 borrows into its
+// high bit when 0x20 is subtracted (and had it clear); a byte of 0x7F or more has its high bit
+// set or sets it when 1 is added. Carries and borrows between bytes start only at a byte that is
+// not printable, so they can make a word fail only when it fails anyway.
+inline bool AllPrintable(uint64_t w) {
+  const uint64_t below = (w - 0x20 * kOnes) & ~w;
+  const uint64_t above = (w + kOnes) | w;
+  return ((below | above) & kHighs) == 0;
+}
+
+}  // namespace
+
 std::string CleanText(absl::string_view s, size_t cap) {
   // Fast path for the common case, printable ASCII: the result is the (capped) text itself.
+  // Eight bytes at a time (a reason or detail is tens to hundreds of bytes), then the tail.
   size_t head = std::min(s.size(), cap);
   size_t plain = 0;
+  for (; plain + 8 <= head; plain += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + plain, 8);
+    if (!AllPrintable(w)) break;
+  }
   while (plain < head && static_cast<unsigned char>(s[plain]) >= 0x20 &&
          static_cast<unsigned char>(s[plain]) < 0x7F) {
     ++plain;
