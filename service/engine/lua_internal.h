@@ -87,6 +87,7 @@ struct LuaSandbox::Context {
     int fill_ref = -2;
     const void* meta = nullptr;
     bool attached = false;
+    const Value* value = nullptr;  // the attached view's (ViewFill reads it, not the upvalue)
     // Keys stored in the cache this evaluation, listed in the closure's second upvalue (a Lua
     // array) so that EndEvaluation clears them without iterating the cache with lua_next.
     int cached = 0;

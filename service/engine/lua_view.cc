@@ -256,6 +256,7 @@ void AttachRootCache(lua_State* L, View* view) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.meta_ref);
   lua_setmetatable(L, 1);
   c->root_view.attached = true;
+  c->root_view.value = view->value;
   view->root = false;
   if (!lua_isnil(L, 3)) {
     // Listed before it is stored (either may raise, for memory): a key in the cache is always
@@ -294,21 +295,19 @@ int RootViewIndex(lua_State* L) {
 // __index of the root cache: (cache, key) for a key not cached yet; upvalue 1 is the view,
 // upvalue 2 the list of the keys cached this evaluation.
 int ViewFill(lua_State* L) {
-  lua_settop(L, 2);
-  if (lua_type(L, lua_upvalueindex(1)) != LUA_TUSERDATA) {
-    lua_pushnil(L);  // not attached (unreachable: only an attached view's metatable leads here)
+  // Called by the VM as __index, with (cache, key) only: the cache and its metatable are
+  // reachable from no policy. Attached means this evaluation's (EndEvaluation detaches).
+  Ctx* c = GetCtx(L);
+  if (!c->root_view.attached) {
+    lua_pushnil(L);  // unreachable: only an attached view's metatable leads here
     return 1;
   }
-  auto* view = static_cast<View*>(lua_touserdata(L, lua_upvalueindex(1)));
-  if (view->generation != GetCtx(L)->generation) {
-    luaL_error(L, "a request view was kept beyond the check call that received it");
-  }
-  PushChild(L, *view->value);
+  PushChild(L, *c->root_view.value);
   // Nil (an absent key) is not stored; any other value's key is a string, which rawset takes.
   // The key is listed before it is stored, as in AttachRootCache.
   if (!lua_isnil(L, 3)) {
     lua_pushvalue(L, 2);
-    lua_rawseti(L, lua_upvalueindex(2), ++GetCtx(L)->root_view.cached);
+    lua_rawseti(L, lua_upvalueindex(2), ++c->root_view.cached);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);
     lua_rawset(L, 1);
@@ -514,6 +513,7 @@ void EndEvaluation(lua_State* L) {
     lua_pop(L, 3);
     c->root_view.cached = 0;
     c->root_view.attached = false;
+    c->root_view.value = nullptr;
   }
   // The generation is the high bits of a light view's handle: a state that has ended that
   // many evaluations (years of them) is retired before the bits run out.
