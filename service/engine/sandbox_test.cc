@@ -1018,6 +1018,9 @@ return {
 // each value keeps its one view, and the next evaluation's are new ones.
 TEST(SandboxTest, ManyViewsInOneEvaluationStayOnePerValue) {
   BundleFiles f;
+  // Room for 5,000 columns read three ways under the sanitizers' Debug build.
+  f.files["bundle.yaml"] =
+      BundleYaml("limits: {instruction_budget: 1000000000, policy_timeout_ms: 60000}\n");
   f.files["global/probe.lua"] = R"(
 local kept
 return {
