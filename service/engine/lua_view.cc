@@ -355,16 +355,20 @@ int ViewPairs(lua_State* L) {
 // instructions an element). It is a plain function a policy can call with anything, so its
 // first argument is checked: a non-view goes the way of Lua's ipairsaux.
 int ViewIpairsNext(lua_State* L) {
-  const lua_Integer i = luaL_checkinteger(L, 2) + 1;
-  const Value* v = ToView(L, 1);  // raises for a dead view
+  int isnum = 0;
+  lua_Integer i = lua_tointegerx(L, 2, &isnum);
+  if (!isnum) luaL_checkinteger(L, 2);                             // raises Lua's own error
+  i = static_cast<lua_Integer>(static_cast<lua_Unsigned>(i) + 1);  // wraps, as in ipairsaux
+  const Value* v = ToView(L, 1);                                   // raises for a dead view
   lua_pushinteger(L, i);
   if (v == nullptr) return lua_geti(L, 1, i) == LUA_TNIL ? 1 : 2;
   if (!v->is_list() || i < 1 || static_cast<uint64_t>(i) > v->as_list().size()) {
     lua_pushnil(L);
     return 1;
   }
-  PushValue(L, v->as_list()[static_cast<size_t>(i - 1)]);
-  return lua_isnil(L, -1) ? 1 : 2;  // a null element ends the loop, as a nil does
+  const Value& element = v->as_list()[static_cast<size_t>(i - 1)];
+  PushValue(L, element);
+  return element.is_null() ? 1 : 2;  // a null element (pushed as nil) ends the loop
 }
 
 int ViewNewIndex(lua_State* L) { return luaL_error(L, "the request is read-only"); }
