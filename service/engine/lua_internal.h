@@ -30,7 +30,9 @@ namespace arbiter {
 
 // Per-state bookkeeping, reachable from the lua_State through its extra space.
 struct LuaSandbox::Context {
-  enum class Abort { kNone, kBudget, kTimeout, kRequestDeadline };
+  // kInterrupted: the watchdog stopped a hookless fast run (lua_sandbox.cc); never reported,
+  // the check is run again under the counting hook.
+  enum class Abort { kNone, kBudget, kTimeout, kRequestDeadline, kInterrupted };
   EngineLimits limits;
   size_t mem_used = 0;
   size_t mem_limit = 0;
@@ -41,9 +43,15 @@ struct LuaSandbox::Context {
   SmallBlockPool pool;
   int64_t instructions = 0;
   int64_t budget = 0;
+  // How long a hookless run may take and still be certified within `budget` (budget / R_max,
+  // lua_sandbox.cc).
+  absl::Duration fast_bound;
   absl::Time deadline = absl::InfiniteFuture();
   absl::Time request_deadline = absl::InfiniteFuture();
   Abort abort = Abort::kNone;
+  // A hookless fast run is in progress (lua_sandbox.cc): the hook, when it fires, was set by
+  // the watchdog's interrupt or by OutOfTime, not by the count.
+  bool fast_run = false;
   // The finding metatable's address (IsFinding compares it instead of a registry lookup).
   const void* finding_meta = nullptr;
   // Views carry the generation they were made in; a view used after its evaluation ended is

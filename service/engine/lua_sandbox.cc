@@ -1,11 +1,19 @@
 #include "service/engine/lua_sandbox.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service/engine/lua_internal.h"
+#include "service/engine/run_watchdog.h"
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 extern "C" {
 #include <lauxlib.h>
@@ -22,6 +30,30 @@ using lua_internal::Ctx;
 // within microseconds of its budget, large enough that the hook costs little.
 constexpr int kHookInterval = 1000;
 constexpr int kMaxFindingsPerCheck = 256;
+
+// R_max of the fast path (see RunChecks' fast runs below): no Lua 5.4 VM executes more than this
+// many VM instructions per nanosecond of wall time. Hookless `for i = 1, N do end` (one
+// OP_FORLOOP per iteration, the cheapest loop there is) runs at 0.31 instructions/ns on the
+// 2.4 GHz EPYC this was measured on; a 6 GHz desktop core with twice the IPC would do ~1.5. 8
+// leaves a margin of 5x over that and 26x over the measured rate.
+constexpr int64_t kMaxInstructionsPerNanosecond = 8;
+
+// Whether every check runs under the counting hook (LuaSandbox::SetAlwaysCounted). ThreadSanitizer
+// delivers signals only when the thread enters an intercepted call, which a runaway loop in
+// (uninstrumented) liblua never does: under it the watchdog could not stop a fast run.
+#if defined(__SANITIZE_THREAD__)
+constinit std::atomic<bool> g_always_counted{true};
+#else
+constinit std::atomic<bool> g_always_counted{false};
+#endif
+constinit std::atomic<int64_t> g_counted_reruns{0};
+
+// Under valgrind (bench/engine_instructions.py and server_instructions.sh count instructions
+// under callgrind, ~50x slower than the CPU; its lightest tool runs several times slower) the VM
+// runs far below R_max; without this, no check would be certified there and every measurement
+// would count a fast run plus a counted one instead of what production does. R_max / 4 = 2
+// instructions/ns still bounds what the VM can do under valgrind (6x this machine's native rate).
+int64_t ValgrindSlowdown() { return RUNNING_ON_VALGRIND ? 4 : 1; }
 
 // Charges the sizes Lua asks for against the state's limit; the blocks come from the state's
 // small-block pool, or glibc for large ones (small_block_pool.h).
@@ -47,6 +79,8 @@ const char* AbortMessage(Ctx::Abort a) {
       return "policy time budget exceeded";
     case Ctx::Abort::kRequestDeadline:
       return "request deadline exceeded";
+    case Ctx::Abort::kInterrupted:
+      return "interrupted (run again under the instruction count)";
     default:
       return "aborted";
   }
@@ -64,7 +98,16 @@ void Hook(lua_State* L, lua_Debug* ar) {
     if (c->coverage != nullptr && c->abort == Ctx::Abort::kNone) RecordLine(c, L, ar);
     return;
   }
-  if (c->abort == Ctx::Abort::kNone) {
+  if (c->abort == Ctx::Abort::kNone && c->fast_run) {
+    // A hookless run: only the watchdog's interrupt sets this hook (OutOfTime records its abort
+    // first). Past a deadline that is the outcome; otherwise the run outlasted what can be
+    // certified without counting, and RunChecks runs it again, counted.
+    const absl::Time now = absl::Now();
+    c->abort = now > c->request_deadline ? Ctx::Abort::kRequestDeadline
+               : now > c->deadline       ? Ctx::Abort::kTimeout
+                                         : Ctx::Abort::kInterrupted;
+    lua_sethook(L, Hook, LUA_MASKCOUNT, 1);  // sticky, as below
+  } else if (c->abort == Ctx::Abort::kNone) {
     c->instructions += kHookInterval;
     if (c->instructions > c->budget) {
       c->abort = Ctx::Abort::kBudget;
@@ -127,7 +170,75 @@ void StartBudget(Ctx* c, lua_State* L, absl::Time policy_deadline, absl::Time re
   lua_sethook(L, Hook, LUA_MASKCOUNT | (c->coverage != nullptr ? LUA_MASKLINE : 0), kHookInterval);
 }
 
-void StopBudget(Ctx* c, lua_State* L) { lua_sethook(L, nullptr, 0, 0); }
+// The watchdog's interrupt, in a signal handler on the thread running the fast run: makes the
+// hook fire at the next VM instruction. lua_sethook is the one Lua API function meant to be
+// called from a signal (ldebug.c says so; lua.c stops a running script on SIGINT this way).
+void InterruptFastRun(void* L) { lua_sethook(static_cast<lua_State*>(L), Hook, LUA_MASKCOUNT, 1); }
+
+// Starts a hookless run of one check: no hook at all (each run sets its hook state itself, so a
+// hook that a late interrupt set cannot leak into it), and the watchdog armed for the certified
+// bound or the policy's deadline, whichever comes first. False (nothing started) when this
+// thread cannot be interrupted: the caller then runs the check counted.
+bool StartFastRun(Ctx* c, lua_State* L, absl::Time start, absl::Time policy_deadline,
+                  absl::Time request_deadline) {
+  c->abort = Ctx::Abort::kNone;
+  c->instructions = 0;
+  c->deadline = policy_deadline;
+  c->request_deadline = request_deadline;
+  lua_sethook(L, nullptr, 0, 0);
+  const absl::Time due = std::min(start + c->fast_bound, policy_deadline);
+  c->fast_run = RunWatchdog::Begin(absl::ToUnixNanos(due), InterruptFastRun, L);
+  return c->fast_run;
+}
+
+void StopBudget(Ctx* c, lua_State* L) {
+  if (c->fast_run) {
+    RunWatchdog::End();  // before the hook goes: an interrupt after this does nothing
+    c->fast_run = false;
+  }
+  lua_sethook(L, nullptr, 0, 0);
+}
+
+// Whether a fast run's outcome is the one the counted run would have had, so that it can stand.
+//
+// The counted run aborts with "instruction budget exceeded" once it has run more than the budget
+// in VM instructions; the fast run counts nothing, but it ran at most elapsed * R_max of them
+// (the count never includes time in C functions, and being descheduled only adds time). So
+// when elapsed <= budget / R_max (c->fast_bound) the counted run could not have reached its
+// budget: whatever the fast run ended in (a result, an error, a memory fault, a time abort from
+// the clock checks of the C helpers or from the watchdog at the policy's deadline), the counted
+// run ends the same way. Beyond the bound, or interrupted for it, it is run again counted.
+//
+// "The same way" holds because a check is a deterministic function of its arguments: the
+// sandbox offers no clock, no random numbers and no I/O (SANDBOX.md 4; lua_library.cc installs
+// only the safe library and the helpers of lua_adapter.cc, none of which reads time except for
+// the deadline checks), and the caches a run fills (get()'s path cache, the compiled regex
+// cache, the request root's view cache, the views themselves) return what they would compute.
+// Two things a check can see are not its arguments: table addresses (tostring of a table,
+// pairs order over table keys), as in any two runs today; and its own environment and chunk
+// upvalues, which persist across calls (SANDBOX.md 14; the linter warns on global assignment).
+// A discarded fast run leaves what it wrote there, as a run cut short by its budget does today:
+// to such a check the fast attempt is one more call.
+bool FastRunStands(const Ctx* c, absl::Duration elapsed, absl::Time end) {
+  if (elapsed < absl::ZeroDuration() || elapsed > c->fast_bound) return false;
+  switch (c->abort) {
+    case Ctx::Abort::kNone:
+      // Finished after a deadline: the counted run's clock checks decide, as they do today.
+      return end <= c->deadline;
+    case Ctx::Abort::kTimeout:
+    case Ctx::Abort::kRequestDeadline:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int CallCheck(lua_State* L, int handle) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, handle);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  return lua_pcall(L, 2, 1, 0);
+}
 
 // The message of the error value at the top of the stack, without calling any metamethod.
 std::string ErrorText(lua_State* L, size_t cap) {
@@ -341,6 +452,7 @@ struct ChecksArgs {
   absl::Duration policy_timeout;
   absl::Time request_deadline;
   const CheckDebug* debug;
+  bool fast;        // run each check hookless first (see FastRunStands)
   size_t next = 0;  // the check being run (or to run)
   bool stop = false;
 };
@@ -424,19 +536,44 @@ int ChecksProtected(lua_State* L) {
       lua_replace(L, 2);
       ctx_pushed = true;
     }
-    absl::Time now = absl::Now();
+    const absl::Time start = absl::Now();
     c->prints = a->debug->trace ? &out->prints : nullptr;
     c->print_bytes = 0;
     c->coverage = a->debug->coverage;
-    StartBudget(c, L, std::min(now + a->policy_timeout, a->request_deadline), a->request_deadline);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, handle);
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, 2);
-    int status = lua_pcall(L, 2, 1, 0);
-    // The sticky abort hook must not fire while the findings are read.
-    StopBudget(c, L);
-    out->instructions = c->instructions;
-    out->time = absl::Now() - now;
+    int status = LUA_OK;
+    absl::Time end;
+    absl::Time counted_from = start;
+    bool done = false;
+    if (a->fast &&
+        StartFastRun(c, L, start, std::min(start + a->policy_timeout, a->request_deadline),
+                     a->request_deadline)) {
+      status = CallCheck(L, handle);
+      StopBudget(c, L);
+      end = absl::Now();
+      done = FastRunStands(c, end - start, end);
+      if (!done) {
+        // Nothing of the fast run is kept: its return value or error (findings are read only
+        // from a run that stands), its print output, and its garbage after a memory error.
+        lua_settop(L, 2);
+        if (status == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT, 0);
+        out->prints.clear();
+        c->print_bytes = 0;
+        g_counted_reruns.fetch_add(1, std::memory_order_relaxed);
+        counted_from = end;
+      }
+    }
+    if (!done) {
+      // Counted: today's run, with the policy's full time from now (a fast attempt that did not
+      // stand took about fast_bound, where the watchdog stops it, or less).
+      StartBudget(c, L, std::min(counted_from + a->policy_timeout, a->request_deadline),
+                  a->request_deadline);
+      status = CallCheck(L, handle);
+      // The sticky abort hook must not fire while the findings are read.
+      StopBudget(c, L);
+      out->instructions = c->instructions;
+      end = absl::Now();
+    }
+    out->time = end - start;
     c->prints = nullptr;
     c->coverage = nullptr;
     if (status != LUA_OK) {
@@ -476,6 +613,8 @@ absl::StatusOr<std::unique_ptr<LuaSandbox>> LuaSandbox::Create(
   c->limits = limits;
   c->mem_limit = limits.memory_limit_bytes;
   c->budget = limits.instruction_budget;
+  c->fast_bound = absl::Nanoseconds(limits.instruction_budget / kMaxInstructionsPerNanosecond *
+                                    ValgrindSlowdown());
   c->stable = stable;
   lua_State* L = lua_newstate(Allocate, c);
   if (L == nullptr) return absl::ResourceExhaustedError("cannot create a Lua state");
@@ -592,8 +731,11 @@ void LuaSandbox::RunChecks(const std::vector<int>& handles, const Value& request
                            std::vector<CheckOutcome>& outcomes, const CheckDebug& debug) {
   lua_State* L = L_;
   Ctx* c = ctx_.get();
-  ChecksArgs args{&handles,       &request,         &ctx,  &outcomes, c->limits.max_message_bytes,
-                  policy_timeout, request_deadline, &debug};
+  // The line hook of coverage needs the hook on, and explain shows the instructions counted.
+  const bool fast = !debug.trace && debug.coverage == nullptr &&
+                    !g_always_counted.load(std::memory_order_relaxed);
+  ChecksArgs args{&handles,       &request,         &ctx,   &outcomes, c->limits.max_message_bytes,
+                  policy_timeout, request_deadline, &debug, fast};
   size_t base = outcomes.size();
   outcomes.reserve(base + handles.size());  // ChecksProtected keeps pointers into it
   while (args.next < handles.size() && !args.stop) {
@@ -648,6 +790,9 @@ std::vector<std::string> LuaSandbox::GlobalNames() {
   if (lua_pcall(L_, 1, 0, 0) != LUA_OK) lua_settop(L_, 0);
   return out;
 }
+
+bool LuaSandbox::SetAlwaysCounted(bool on) { return g_always_counted.exchange(on); }
+int64_t LuaSandbox::counted_reruns() { return g_counted_reruns.load(std::memory_order_relaxed); }
 
 bool LuaSandbox::healthy() const { return !ctx_->unhealthy; }
 size_t LuaSandbox::memory_used() const { return ctx_->mem_used; }

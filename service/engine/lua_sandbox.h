@@ -3,8 +3,9 @@
 // The sandbox follows ../shared/SANDBOX.md: text chunks only; every policy in its own
 // environment whose locked metatable falls back to a read-only safe library; the shared string
 // metatable's library patched (no dump, capped rep, subject caps for Lua patterns); a sticky
-// instruction-count hook that also checks wall-clock deadlines; a per-state memory ceiling via
-// the allocator; requests as read-only userdata views over Value trees, invalidated after each
+// instruction-count hook that also checks wall-clock deadlines (for a check, only once a hookless
+// first run could not be certified within the budget: see RunChecks); a per-state memory ceiling
+// via the allocator; requests as read-only userdata views over Value trees, invalidated after each
 // call so a policy that stashes one cannot read freed memory; non-string error values handled;
 // reason strings capped and stripped of control characters.
 //
@@ -67,7 +68,8 @@ struct CheckOutcome {
   // The caller's deadline (not the policy's own budget) passed: the whole evaluation stops.
   bool request_deadline_exceeded = false;
   // Filled by RunChecks: instructions run as counted by the budget hook (multiples of its
-  // interval), wall time, and print(...) output when tracing.
+  // interval; 0 when the check ran hookless and was certified within its budget by its wall
+  // time, which never happens when tracing), wall time, and print(...) output when tracing.
   int64_t instructions = 0;
   absl::Duration time;
   std::vector<std::string> prints;
@@ -107,6 +109,12 @@ class LuaSandbox {
   // budget, `policy_timeout` from its start), but inside one protected call: entering Lua once
   // per policy costs more than a small policy's own code. Appends one outcome per handle to
   // `outcomes`; stops after a check whose outcome has request_deadline_exceeded.
+  //
+  // The outcomes are those of runs under the counting hook, but a check is first run without
+  // any hook (a count hook makes Lua trace every VM instruction, ~10% of a decision): when it
+  // ends within budget / R_max of wall time, it cannot have run more than its budget and its
+  // outcome stands; when it takes longer (a watchdog thread interrupts it, run_watchdog.h), it
+  // is run again under the hook and that run decides. Tracing and coverage always count.
   void RunChecks(const std::vector<int>& handles, const Value& request, const Value& ctx,
                  absl::Duration policy_timeout, absl::Time request_deadline,
                  std::vector<CheckOutcome>& outcomes, const CheckDebug& debug = {});
@@ -116,6 +124,14 @@ class LuaSandbox {
   // request tree must stay as it is and alive: views are reused by address, and what policies
   // read through the request's root is cached (lua_view.cc) until this call.
   void EndEvaluation();
+
+  // Every RunChecks runs its checks under the counting hook (no hookless first run) while set:
+  // for tests that compare both ways. Always set in ThreadSanitizer builds, where the
+  // watchdog's signal would not reach a runaway loop. Process-wide; returns the previous value.
+  static bool SetAlwaysCounted(bool on);
+  // Checks run again under the counting hook because their hookless run could not be
+  // certified, since the process started.
+  static int64_t counted_reruns();
 
   // False once a memory abort left the state above its baseline after a full collection; the
   // owner should then discard it and build a fresh one.
