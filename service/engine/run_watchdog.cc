@@ -239,4 +239,6 @@ void RunWatchdog::ScanForTesting(int64_t now_ns) { Watchdog::Get().ScanNow(now_n
 
 int RunWatchdog::registered_threads_for_testing() { return Watchdog::Get().threads(); }
 
+bool RunWatchdog::parked_for_testing() { return g_parked.load(); }
+
 }  // namespace arbiter

@@ -55,6 +55,8 @@ class RunWatchdog {
   // number of threads registered.
   static void ScanForTesting(int64_t now_ns);
   static int registered_threads_for_testing();
+  // Whether the watchdog is parked (no run for about a second).
+  static bool parked_for_testing();
 };
 
 }  // namespace arbiter

@@ -113,6 +113,27 @@ TEST(RunWatchdogTest, AnExitedThreadLeavesNoSlot) {
   EXPECT_EQ(RunWatchdog::signals_sent(), signals);
 }
 
+TEST(RunWatchdogTest, AParkedWatchdogWakesForTheNextRun) {
+  // Idle for about a second, the watchdog parks on its condition variable; the next run must
+  // wake it, or a runaway after a quiet spell would never be stopped. (Polls for the parked
+  // state, up to a minute; not a timing assertion.)
+  Probe warm;
+  ASSERT_TRUE(RunWatchdog::Begin(absl::GetCurrentTimeNanos() + kHour, Interrupt, &warm));
+  RunWatchdog::End();
+  const absl::Time give_up = absl::Now() + absl::Minutes(1);
+  while (!RunWatchdog::parked_for_testing() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(RunWatchdog::parked_for_testing());
+  Probe p;
+  tls_in_run = true;
+  ASSERT_TRUE(RunWatchdog::Begin(absl::GetCurrentTimeNanos() - 1, Interrupt, &p));
+  EXPECT_TRUE(SpinUntilInterrupted(p));
+  RunWatchdog::End();
+  tls_in_run = false;
+  EXPECT_TRUE(p.on_the_running_thread.load());
+}
+
 TEST(RunWatchdogTest, AThreadThatBlocksTheSignalIsRefused) {
   std::thread t([] {
     sigset_t s;
