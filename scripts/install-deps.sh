@@ -17,6 +17,9 @@ TEST_PACKAGES=(
   clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format openssl curl
   grpc-proto nghttp2-client python3 python3-grpcio python3-protobuf python3-yaml python3-pytest
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  # bench/*_instructions.* count with callgrind; the sandbox's fast path reads
+  # <valgrind/valgrind.h> to know when it runs under valgrind (lua_sandbox.cc).
+  valgrind
 )
 
 want=("${BUILD_PACKAGES[@]}")
