@@ -11,6 +11,9 @@
 #             batch   CheckBatch of 100 copies of it (the figure is per decision)
 #             select  Trino SelectFromColumns single checks over HTTP keep-alive (trino_load,
 #                     4 connections for 10 s; N is ignored, the checks made are counted)
+#             filter-tables   Trino FilterTables batches of 1,000 tables, one connection
+#             filter-columns  Trino FilterColumns batches of one table's 1,000 columns
+#                     (the figure is per item: per table or column; N batches, default 20)
 #     N       calls measured (default 2000; 100 for batch)
 #   ARBITERD=PATH compares another binary (e.g. an older build).
 #   KEEP=DIR keeps the callgrind profile there (callgrind_annotate DIR/cg.out.1).
@@ -32,7 +35,11 @@ done
 work="$(mktemp -d)"
 trap 'kill "$(cat "$work/pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-printf 'server:\n  max_concurrent_calls: 4096\nbundle:\n  watch: false\nhttp:\n  threads: 4\n' \
+# A batch of 1,000 checks takes seconds under callgrind: past the default deadline (1 s) the
+# answer would be a 504.
+deadline=""
+case "$call" in filter-*) deadline='  default_deadline_ms: 600000\n  max_deadline_ms: 600000\n' ;; esac
+printf "server:\n  max_concurrent_calls: 4096\n${deadline}bundle:\n  watch: false\nhttp:\n  threads: 4\n" \
   > "$work/config.yaml"
 printf 'trino:\n  group_roles:\n    analysts: "sales-analysts"\n' >> "$work/config.yaml"
 case "$server" in
@@ -88,9 +95,21 @@ case "$call" in
     callgrind_control -d "$pid" >/dev/null 2>&1
     calls="$(sed -n 's/.*s: \([0-9]*\) checks.*/\1/p' "$work/select")"
     ;;
+  filter-tables | filter-columns)
+    [ "$server" != noop ] || { echo "noop serves gRPC only" >&2; exit 2; }
+    port="$(sed -n 's/^http=//p' "$work/ports")"
+    n="${n:-20}"
+    [ "$n" -gt 10 ] || { echo "N must be over 10 for $call" >&2; exit 2; }
+    "$build/bench/trino_load" --port "$port" --mode "$call" --requests 0 >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    # trino_load sends 10 warm-up batches before the N it times: all are counted.
+    "$build/bench/trino_load" --port "$port" --mode "$call" --requests "$((n - 10))" >/dev/null
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    calls=$((n * 1000))
+    ;;
   *) echo "unknown call $call" >&2; exit 2 ;;
 esac
 ir="$(grep -E '^(summary|totals):' "$work/cg.out.1" | head -1 | awk '{print $2}')"
 awk -v ir="$ir" -v n="$calls" -v s="$server" -v c="$call" \
-  'BEGIN {printf "%s %s: %.0f instructions / %d = %.1fk instructions per %s\n", s, c, ir, n, ir / n / 1000, c == "batch" ? "decision" : "call"}'
+  'BEGIN {printf "%s %s: %.0f instructions / %d = %.1fk instructions per %s\n", s, c, ir, n, ir / n / 1000, c == "batch" ? "decision" : c ~ /^filter/ ? "item" : "call"}'
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work"/cg.out.* "$KEEP"/; fi
