@@ -130,7 +130,9 @@ bool IsSystemMetadataSchema(absl::string_view schema) {
 
 bool IsLookAction(absl::string_view action) { return action == "read" || action == "discover"; }
 
-// One Trino resource, flattened.
+// One Trino resource, flattened. The names are views of the parsed body, which outlives every
+// Resource (Translate's document): a batch of thousands of items copies each name only into the
+// checks that need it.
 struct Resource {
   enum class Kind {
     kNone,
@@ -145,8 +147,20 @@ struct Resource {
     kOther,
   };
   Kind kind = Kind::kNone;
-  std::string catalog, schema, table, column, column_type, function, property, user;
-  std::vector<std::string> columns;
+  absl::string_view catalog, schema, table, column, column_type, function, property, user;
+  std::vector<absl::string_view> columns;
+};
+
+// The name of a field of the request in error messages: "input.action.resource", or item
+// `index` of a list ("input.action.filterResources[3]"). Spelled out only for an error, not once
+// per item of a batch.
+struct FieldName {
+  absl::string_view base;
+  size_t index = SIZE_MAX;
+  std::string Str(absl::string_view member = "") const {
+    return index == SIZE_MAX ? absl::StrCat(base, member)
+                             : absl::StrCat(base, "[", index, "]", member);
+  }
 };
 
 absl::string_view KindName(Resource::Kind kind) {
@@ -190,6 +204,23 @@ absl::StatusOr<std::string> RequiredString(const Value& m, absl::string_view key
   return v->as_string();
 }
 
+// The same for a resource's names, as views of `m`; the error names `field` + `member` + key.
+absl::StatusOr<absl::string_view> RequiredName(const Value& m, absl::string_view key,
+                                               const FieldName& field, absl::string_view member) {
+  const Value* v = m.Find(key);
+  auto name = [&] { return absl::StrCat(field.Str(member), ".", key); };
+  if (v == nullptr || v->is_null()) return Invalid(name(), "required");
+  if (!v->is_string()) return Invalid(name(), "expected a string");
+  if (v->as_string().empty()) return Invalid(name(), "must not be empty");
+  return absl::string_view(v->as_string());
+}
+
+// The string at `key` of map `m` as a view of it, or `fallback` when absent or not a string.
+absl::string_view StringAt(const Value& m, absl::string_view key, absl::string_view fallback = "") {
+  const Value* v = m.Find(key);
+  return v != nullptr && v->is_string() ? absl::string_view(v->as_string()) : fallback;
+}
+
 absl::StatusOr<std::vector<std::string>> StringList(const Value* v, absl::string_view field) {
   std::vector<std::string> out;
   if (v == nullptr || v->is_null()) return out;
@@ -203,88 +234,109 @@ absl::StatusOr<std::vector<std::string>> StringList(const Value* v, absl::string
   return out;
 }
 
+// A list of strings as views of `v`; the error names `field` + `member`.
+absl::StatusOr<std::vector<absl::string_view>> NameList(const Value* v, const FieldName& field,
+                                                        absl::string_view member) {
+  std::vector<absl::string_view> out;
+  if (v == nullptr || v->is_null()) return out;
+  if (!v->is_list()) return Invalid(field.Str(member), "expected a list of strings");
+  out.reserve(v->size());
+  for (size_t i = 0; i < v->as_list().size(); ++i) {
+    const Value& e = v->as_list()[i];
+    if (!e.is_string()) {
+      return Invalid(absl::StrCat(field.Str(member), "[", i, "]"), "expected a string");
+    }
+    out.push_back(e.as_string());
+  }
+  return out;
+}
+
 const Value* MapAt(const Value& v, absl::string_view key) {
   const Value* f = v.Find(key);
   return f != nullptr && f->is_map() ? f : nullptr;
 }
 
-// Parses one `resource` object. The first of column, table, schema, catalog, function, user,
-// session property present decides the kind; a function next to a table (ExecuteTableProcedure)
-// is kept as a detail.
-absl::StatusOr<Resource> ParseResource(const Value& v, absl::string_view field) {
+// Parses one `resource` object (a view of it: `v` must outlive the result). The first of
+// column, table, schema, catalog, function, user, session property present decides the kind; a
+// function next to a table (ExecuteTableProcedure) is kept as a detail.
+absl::StatusOr<Resource> ParseResource(const Value& v, const FieldName& field) {
   Resource r;
   if (v.is_null()) return r;
-  if (!v.is_map()) return Invalid(field, "expected an object");
+  if (!v.is_map()) return Invalid(field.Str(), "expected an object");
   if (const Value* f = MapAt(v, "function")) {
-    r.function = f->GetString("functionName", f->GetString("name"));
+    r.function = StringAt(*f, "functionName", StringAt(*f, "name"));
   }
+  // Each name is required; the first missing one is the error.
+  auto names = [&](const Value& m, absl::string_view member,
+                   std::initializer_list<std::pair<absl::string_view, absl::string_view*>> want)
+      -> absl::Status {
+    for (const auto& [key, out] : want) {
+      absl::StatusOr<absl::string_view> n = RequiredName(m, key, field, member);
+      if (!n.ok()) return n.status();
+      *out = *n;
+    }
+    return absl::OkStatus();
+  };
   if (const Value* c = MapAt(v, "column")) {
-    std::string f = absl::StrCat(field, ".column");
-    absl::StatusOr<std::string> s;
-    if (!(s = RequiredString(*c, "catalogName", f)).ok()) return s.status();
-    r.catalog = *std::move(s);
-    if (!(s = RequiredString(*c, "schemaName", f)).ok()) return s.status();
-    r.schema = *std::move(s);
-    if (!(s = RequiredString(*c, "tableName", f)).ok()) return s.status();
-    r.table = *std::move(s);
-    if (!(s = RequiredString(*c, "columnName", f)).ok()) return s.status();
-    r.column = *std::move(s);
-    r.column_type = c->GetString("columnType");
+    if (absl::Status s = names(*c, ".column",
+                               {{"catalogName", &r.catalog},
+                                {"schemaName", &r.schema},
+                                {"tableName", &r.table},
+                                {"columnName", &r.column}});
+        !s.ok()) {
+      return s;
+    }
+    r.column_type = StringAt(*c, "columnType");
     r.columns = {r.column};
     r.kind = Resource::Kind::kColumn;
     return r;
   }
   if (const Value* t = MapAt(v, "table")) {
-    std::string f = absl::StrCat(field, ".table");
-    absl::StatusOr<std::string> s;
-    if (!(s = RequiredString(*t, "catalogName", f)).ok()) return s.status();
-    r.catalog = *std::move(s);
-    if (!(s = RequiredString(*t, "schemaName", f)).ok()) return s.status();
-    r.schema = *std::move(s);
-    if (!(s = RequiredString(*t, "tableName", f)).ok()) return s.status();
-    r.table = *std::move(s);
-    auto columns = StringList(t->Find("columns"), absl::StrCat(f, ".columns"));
+    if (absl::Status s = names(
+            *t, ".table",
+            {{"catalogName", &r.catalog}, {"schemaName", &r.schema}, {"tableName", &r.table}});
+        !s.ok()) {
+      return s;
+    }
+    auto columns = NameList(t->Find("columns"), field, ".table.columns");
     if (!columns.ok()) return columns.status();
     r.columns = *std::move(columns);
     r.kind = Resource::Kind::kTable;
     return r;
   }
   if (const Value* s = MapAt(v, "schema")) {
-    std::string f = absl::StrCat(field, ".schema");
-    absl::StatusOr<std::string> n;
-    if (!(n = RequiredString(*s, "catalogName", f)).ok()) return n.status();
-    r.catalog = *std::move(n);
-    if (!(n = RequiredString(*s, "schemaName", f)).ok()) return n.status();
-    r.schema = *std::move(n);
+    if (absl::Status st =
+            names(*s, ".schema", {{"catalogName", &r.catalog}, {"schemaName", &r.schema}});
+        !st.ok()) {
+      return st;
+    }
     r.kind = Resource::Kind::kSchema;
     return r;
   }
   if (const Value* c = MapAt(v, "catalog")) {
-    auto n = RequiredString(*c, "name", absl::StrCat(field, ".catalog"));
-    if (!n.ok()) return n.status();
-    r.catalog = *std::move(n);
+    if (absl::Status s = names(*c, ".catalog", {{"name", &r.catalog}}); !s.ok()) return s;
     r.kind = Resource::Kind::kCatalog;
     return r;
   }
   if (const Value* f = MapAt(v, "function")) {
-    r.catalog = f->GetString("catalogName");
-    r.schema = f->GetString("schemaName");
+    r.catalog = StringAt(*f, "catalogName");
+    r.schema = StringAt(*f, "schemaName");
     r.kind = Resource::Kind::kFunction;
     return r;
   }
   if (const Value* u = MapAt(v, "user")) {
-    r.user = u->GetString("user", u->GetString("name"));
+    r.user = StringAt(*u, "user", StringAt(*u, "name"));
     r.kind = Resource::Kind::kUser;
     return r;
   }
   if (const Value* p = MapAt(v, "systemSessionProperty")) {
-    r.property = p->GetString("name");
+    r.property = StringAt(*p, "name");
     r.kind = Resource::Kind::kSystemSessionProperty;
     return r;
   }
   if (const Value* p = MapAt(v, "catalogSessionProperty")) {
-    r.catalog = p->GetString("catalogName");
-    r.property = p->GetString("propertyName");
+    r.catalog = StringAt(*p, "catalogName");
+    r.property = StringAt(*p, "propertyName");
     r.kind = Resource::Kind::kCatalogSessionProperty;
     return r;
   }
@@ -322,9 +374,10 @@ class ItemBuilder {
  private:
   std::map<std::string, std::string> ContextFor(const Resource& r) const {
     std::map<std::string, std::string> ctx = base_context_;
-    ctx["trino_resource"] = std::string(KindName(r.kind));
-    auto put = [&](const char* key, const std::string& v) {
-      if (!v.empty()) ctx[key] = v;
+    ctx.emplace("trino_resource", KindName(r.kind));
+    // The base context's keys are never a resource's: emplace, not assignment.
+    auto put = [&](const char* key, absl::string_view v) {
+      if (!v.empty()) ctx.emplace(key, v);
     };
     put("catalog", r.catalog);
     put("schema", r.schema);
@@ -358,7 +411,8 @@ class ItemBuilder {
       // them, and the policies refuse them like any other unknown table.
       a.resource.table = Pseudo(r);
     }
-    a.resource.columns = r.columns;
+    a.resource.columns.reserve(r.columns.size());
+    for (absl::string_view c : r.columns) a.resource.columns.emplace_back(c);
   }
 
   // One check per product in the catalog (or schema); one check on a table no product serves
@@ -368,7 +422,7 @@ class ItemBuilder {
         whole_catalog ? products_.InCatalog(r.catalog) : products_.InSchema(r.catalog, r.schema);
     if (names.empty()) {
       AccessRequest& a = NewCheck(r, action);
-      std::string schema = whole_catalog ? "*" : r.schema;
+      absl::string_view schema = whole_catalog ? "*" : r.schema;
       a.resource.table = Addressable(r.catalog) && Addressable(schema)
                              ? absl::StrCat(r.catalog, ".", schema, ".*")
                              : Pseudo(r);
@@ -586,6 +640,7 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
   }
 
   absl::string_view act = ActionForOperation(plan.operation);
+  static const Value kNull;
   ItemBuilder items(base_context, products, plan);
   const Value* resource_value = action->Find("resource");
   const Value* filter = action->Find("filterResources");
@@ -593,8 +648,8 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
   switch (endpoint) {
     case Endpoint::kAllow:
     case Endpoint::kRowFilters: {
-      auto r = ParseResource(resource_value != nullptr ? *resource_value : Value(),
-                             "input.action.resource");
+      auto r = ParseResource(resource_value != nullptr ? *resource_value : kNull,
+                             FieldName{"input.action.resource"});
       if (!r.ok()) return r.status();
       if (endpoint == Endpoint::kRowFilters && r->kind != Resource::Kind::kTable) {
         return Invalid("input.action.resource.table", "required for row filters");
@@ -604,13 +659,13 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
       return plan;
     }
     case Endpoint::kColumnMask: {
-      auto r = ParseResource(resource_value != nullptr ? *resource_value : Value(),
-                             "input.action.resource");
+      auto r = ParseResource(resource_value != nullptr ? *resource_value : kNull,
+                             FieldName{"input.action.resource"});
       if (!r.ok()) return r.status();
       if (r->kind != Resource::Kind::kColumn) {
         return Invalid("input.action.resource.column", "required for a column mask");
       }
-      plan.mask_columns.push_back(r->column);
+      plan.mask_columns.emplace_back(r->column);
       items.Add(*r, act);
       if (plan.checks.size() > caps.max_checks) return TooManyChecks(caps);
       return plan;
@@ -627,25 +682,25 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
       plan.items.reserve(list.size());
       bool per_column = endpoint == Endpoint::kBatch && plan.operation == "FilterColumns";
       for (size_t i = 0; i < list.size(); ++i) {
-        std::string field = absl::StrCat("input.action.filterResources[", i, "]");
+        const FieldName field{"input.action.filterResources", i};
         auto r = ParseResource(list[i], field);
         if (!r.ok()) return r.status();
         if (endpoint == Endpoint::kBatchColumnMask) {
           if (r->kind != Resource::Kind::kColumn) {
-            return Invalid(absl::StrCat(field, ".column"), "required for a column mask");
+            return Invalid(field.Str(".column"), "required for a column mask");
           }
-          plan.mask_columns.push_back(r->column);
+          plan.mask_columns.emplace_back(r->column);
           items.Add(*r, act);
         } else if (per_column) {
           if (r->kind != Resource::Kind::kTable) {
-            return Invalid(absl::StrCat(field, ".table"), "required for FilterColumns");
+            return Invalid(field.Str(".table"), "required for FilterColumns");
           }
           // The answer's indices refer to the columns list: one item per column.
           Resource column = *r;
           if (plan.checks.size() + r->columns.size() > caps.max_checks) {
             return TooManyChecks(caps);
           }
-          for (const std::string& c : r->columns) {
+          for (absl::string_view c : r->columns) {
             column.kind = Resource::Kind::kColumn;
             column.column = c;
             column.columns = {c};

@@ -39,6 +39,13 @@ absl::StatusOr<Value> ParseYaml(absl::string_view text, absl::string_view source
 absl::StatusOr<Value> ParseJson(absl::string_view text, absl::string_view source,
                                 const ParseLimits& limits = {});
 
+// ParseJson by nlohmann's parser alone. ParseJson parses the common documents (strings without
+// \u escapes, integers, no floats) with a faster parser of its own and hands everything else,
+// errors included, to this one; tests and the JSON fuzzer check that both build the same tree
+// with the same positions.
+absl::StatusOr<Value> ParseJsonReference(absl::string_view text, absl::string_view source,
+                                         const ParseLimits& limits = {});
+
 }  // namespace arbiter
 
 #endif  // ARBITER_SERVICE_VALUE_PARSE_H_

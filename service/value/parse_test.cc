@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -325,7 +326,7 @@ TEST(ParseYamlTest, ShippedProductDescriptor) {
 }
 #endif
 
-// ParseJson is unchanged; these pin its behaviour.
+// These pin ParseJson's behaviour (nlohmann's, also through its faster common path).
 Value Json(const std::string& text, const ParseLimits& limits = {}) {
   absl::StatusOr<Value> v = ParseJson(text, "t.json", limits);
   EXPECT_TRUE(v.ok()) << v.status() << "\n" << text;
@@ -372,6 +373,153 @@ TEST(ParseJsonTest, Errors) {
   limits.max_bytes = 4;
   EXPECT_EQ(JsonError("[1, 2]", limits), "t.json:1:1: document is 6 bytes, over the limit of 4");
   EXPECT_THAT(JsonError(std::string(100000, '[')), HasSubstr("nesting deeper than 64 levels"));
+}
+
+// The same tree, types and positions (operator== compares numbers across int and double and
+// ignores positions).
+void ExpectSameTree(const Value& a, const Value& b, const std::string& where) {
+  ASSERT_EQ(a.type(), b.type()) << where;
+  EXPECT_EQ(a.pos().file, b.pos().file) << where;
+  EXPECT_EQ(a.pos().line, b.pos().line) << where;
+  EXPECT_EQ(a.pos().column, b.pos().column) << where;
+  switch (a.type()) {
+    case Value::Type::kList:
+      ASSERT_EQ(a.size(), b.size()) << where;
+      for (size_t i = 0; i < a.size(); ++i) {
+        ExpectSameTree(a.as_list()[i], b.as_list()[i], absl::StrCat(where, "[", i, "]"));
+      }
+      return;
+    case Value::Type::kMap:
+      ASSERT_EQ(a.size(), b.size()) << where;
+      for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a.as_map()[i].first, b.as_map()[i].first) << where;
+        ExpectSameTree(a.as_map()[i].second, b.as_map()[i].second,
+                       absl::StrCat(where, ".", a.as_map()[i].first));
+      }
+      return;
+    default:
+      EXPECT_EQ(a, b) << where;
+  }
+}
+
+// ParseJson's own parser of the common case and nlohmann's (ParseJsonReference) agree on every
+// document: the same tree with the same positions, or the same error.
+TEST(ParseJsonTest, FastPathAgreesWithTheReferenceParser) {
+  const std::string deep_ok = std::string(64, '[') + std::string(64, ']');
+  const std::string deep_bad = std::string(65, '[') + std::string(65, ']');
+  const std::string deeper = std::string(300, '[') + std::string(300, ']');
+  const std::vector<std::string> texts = {
+      R"({"input":{"context":{"identity":{"user":"ana","groups":["analysts"]}},"action":{"operation":"FilterTables","filterResources":[{"table":{"catalogName":"c","schemaName":"s","tableName":"t"}}]}}})",
+      "{\"a\": [1, \"x\\\"y\",\n  true, -2.5e3],\n \"b\": {\"c\": null}}",
+      " \r\n\t[ 1 , -0 , 0 , -7 , 123456789012345678 , 1234567890123456789 , -9223372036854775808 "
+      "]\n",
+      "[9223372036854775807, 18446744073709551615, 1e2, 1.0, 1E+2, -0.0, 1e999]",
+      R"(["\"\\\/\b\f\n\r\t", "\u00e9", "\ud83d\ude00", "\ud800", "a\u0000b", "tab\there"])",
+      "[\"caf\xc3\xa9\", \"\xe2\x82\xac\", \"\xf0\x9f\x98\x80\", \"\x7f\"]",
+      "[\"\xc3\"]",
+      "[\"\xc0\xaf\"]",
+      "[\"\xed\xa0\x80\"]",
+      "[\"\xf4\x90\x80\x80\"]",
+      "[\"\xe0\x80\x80\"]",
+      "[\"\xf0\x80\x80\x80\"]",
+      "[\"\xff\"]",
+      "[\"\x80\"]",
+      "\"ctl\x01\"",
+      "\"new\nline\"",
+      "\xef\xbb\xbf{\"bom\": 1}",
+      "",
+      " ",
+      "{",
+      "}",
+      "[",
+      "]",
+      "[1,]",
+      "{\"a\":1,}",
+      "{,}",
+      "[,1]",
+      "{\"a\" 1}",
+      "{\"a\":}",
+      "{1:2}",
+      "{'a':1}",
+      "[01]",
+      "[-]",
+      "[-01]",
+      "[+1]",
+      "[.5]",
+      "[1.]",
+      "[1e]",
+      "[0x1]",
+      "[tru]",
+      "[truex]",
+      "[nul]",
+      "[True]",
+      "nullx",
+      "[1] x",
+      "[1] [2]",
+      "\"\\x\"",
+      "\"\\u12\"",
+      "\"unterminated",
+      "\"esc\\",
+      "[\"a\"\"b\"]",
+      "{\"a\":1 \"b\":2}",
+      R"({"a": 1, "a": 2})",
+      R"({"a": {"b": 1, "b": 2}})",
+      R"([{"k": 1}, {"k": 2}])",
+      "{}",
+      "[]",
+      "{ }",
+      "[ ]",
+      "null",
+      "true",
+      "false",
+      "0",
+      "-1",
+      "\"s\"",
+      "42 ",
+      "\n\n  7",
+      "[\n{\n\"x\"\n:\n[\n1\n,\n2\n]\n}\n]",
+      "[1\n,\n\"\\\"\\\\\"\n, {\"q\\\"\": \"\\\\\"}]",
+      std::string("[\"a\0b\"]", 7),
+      std::string("[1,\0]", 5),
+      deep_ok,
+      deep_bad,
+      deeper,
+  };
+  for (const std::string& text : texts) {
+    absl::StatusOr<Value> fast = ParseJson(text, "t.json");
+    absl::StatusOr<Value> reference = ParseJsonReference(text, "t.json");
+    ASSERT_EQ(fast.ok(), reference.ok()) << text;
+    if (!fast.ok()) {
+      EXPECT_EQ(fast.status(), reference.status()) << text;
+      continue;
+    }
+    ExpectSameTree(*fast, *reference, text);
+  }
+  // The limits: the same node count and depth at which each gives up.
+  for (size_t nodes : {1, 2, 3, 4, 5, 6, 7}) {
+    ParseLimits limits;
+    limits.max_nodes = nodes;
+    for (const std::string text : {"[1, [2], {\"a\": 3}]", "{\"a\": [1, 2]}", "[[[]]]", "7"}) {
+      absl::StatusOr<Value> fast = ParseJson(text, "t.json", limits);
+      absl::StatusOr<Value> reference = ParseJsonReference(text, "t.json", limits);
+      ASSERT_EQ(fast.ok(), reference.ok()) << text << " max_nodes " << nodes;
+      if (!fast.ok()) {
+        EXPECT_EQ(fast.status(), reference.status()) << text;
+      }
+    }
+  }
+  for (int depth : {0, 1, 2, 3}) {
+    ParseLimits limits;
+    limits.max_depth = depth;
+    for (const std::string text : {"[[1]]", "{\"a\": {\"b\": []}}", "[]", "1"}) {
+      absl::StatusOr<Value> fast = ParseJson(text, "t.json", limits);
+      absl::StatusOr<Value> reference = ParseJsonReference(text, "t.json", limits);
+      ASSERT_EQ(fast.ok(), reference.ok()) << text << " max_depth " << depth;
+      if (!fast.ok()) {
+        EXPECT_EQ(fast.status(), reference.status()) << text;
+      }
+    }
+  }
 }
 
 // The lines SourceLines used to record by path are now every node's own position.
