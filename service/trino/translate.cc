@@ -796,7 +796,11 @@ Endpoint InferEndpoint(absl::string_view body) {
 
 Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& decisions) {
   Answer a;
-  if (decisions.size() != plan.checks.size()) {
+  // The items tile the checks in order, so the last one's end is how many there were, also when
+  // the server has moved `plan.checks` into the batch that decided them.
+  const size_t checks = plan.items.empty() ? plan.checks.size() : plan.items.back().second;
+  if (decisions.size() != checks ||
+      (!plan.checks.empty() && plan.checks.size() != decisions.size())) {
     a.status = 500;
     a.body = ErrorBody("internal_error", "decision count does not match the request");
     return a;
@@ -810,7 +814,7 @@ Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& deci
     }
   }
   for (const auto& item : plan.items) {
-    if (item.first >= item.second) {
+    if (item.first >= item.second || item.second > decisions.size()) {
       a.status = 500;
       a.body = ErrorBody("internal_error", "empty check range");
       return a;

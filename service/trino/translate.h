@@ -153,7 +153,8 @@ struct Answer {
   std::string body;
 };
 
-// Shapes the decisions of `plan.checks` (one per check, in order) into Trino's answer. Any
+// Shapes the decisions of `plan.checks` (one per check, in order) into Trino's answer; the
+// checks themselves may have been moved out (plan.items say how many there were). Any
 // decision that is an error (deadline, internal, no bundle) makes the whole answer a 500, so
 // that Trino fails the query instead of guessing. A denied read yields the row filter `false`
 // and NULL masks, so that a path reaching data without the select check still sees nothing.

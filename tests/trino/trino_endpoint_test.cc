@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -295,6 +296,29 @@ TEST(TrinoCapsTest, OversizedRequestsAre413NamingTheLimit) {
                  absl::StrCat(R"("filterResources":[)", Table(kCustomers, columns(3000)), "]")));
   EXPECT_EQ(r.status, 413) << r.body;
   EXPECT_TRUE(absl::StrContains(r.body, "trino.max_body_bytes")) << r.body;
+}
+
+// A batch that cannot be decided within server.default_deadline_ms is a 504 naming how many of
+// its checks were decided; a small batch on the same server still gets its answer. 5,000 checks
+// take tens of milliseconds on any machine, far past a 1 ms deadline.
+TEST(TrinoDeadlineTest, ABatchPastTheDeadlineIs504) {
+  ArbiterdOptions o;
+  o.bundle_dir = testing::ShippedBundleDir();
+  o.config_yaml = absl::StrCat("server:\n  default_deadline_ms: 1\n", kConfig);
+  auto p = ArbiterdProcess::Start(o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::vector<std::string> tables;
+  for (int i = 0; i < 5000; ++i) {
+    tables.push_back(Table(absl::StrCat("customer_analytics.customer_360.t", i)));
+  }
+  HttpResult r = testing::HttpRequest(
+      (*p)->http_port(), "POST", "/v1/data/trino/batch",
+      Input("ana", kAna, "FilterTables",
+            absl::StrCat(R"("filterResources":[)", absl::StrJoin(tables, ","), "]")));
+  EXPECT_EQ(r.status, 504) << r.body.substr(0, 300);
+  EXPECT_TRUE(absl::StrContains(r.body, R"("code":"deadline_exceeded")")) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "the deadline of 1ms passed after ")) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, " of 5000 checks (server.default_deadline_ms)")) << r.body;
 }
 
 // `arbiter eval --trino FILE` replays a body offline and prints the answer the HTTP route gives:
