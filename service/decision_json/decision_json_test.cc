@@ -1,6 +1,9 @@
 #include "service/decision_json/decision_json.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -256,6 +259,144 @@ TEST(DecisionJsonTest, DecisionObjectMatchesTheLogLinesFields) {
   size_t from = object.find(",\"effect\"");
   size_t to = object.find(",\"defaulted\"");
   EXPECT_NE(line.find(object.substr(from, to - from)), std::string::npos) << line;
+}
+
+}  // namespace
+}  // namespace arbiter::json
+
+namespace arbiter::json {
+namespace {
+
+// Every field of every kind, with texts that need escapes and some that do not, appended to a
+// string that already holds text: the exact bytes, pinned so that a faster writer cannot change
+// a line that dry-run replay, blast radius or a log pipeline reads.
+Principal RichPrincipal() {
+  Principal p;
+  p.id = "ana@company.com";
+  p.roles = {"sales-analysts", "r\"2"};
+  p.groups = {"emea", ""};
+  p.domain = "sales";
+  p.attributes = {{"region", "EU"}, {"team", "a \"quoted\"\nname\x01\\"}};
+  p.type = "user";
+  p.properties = Value::EmptyMap();
+  p.properties.Set("clearance", Value(3));
+  p.properties.Set("tags", Value(Value::List{Value("x"), Value(true), Value(0.5), Value()}));
+  return p;
+}
+
+Decision RichDecision() {
+  Decision d;
+  d.decision_id = "2c1a17e0af4a41eb-00000001";
+  d.effect = Effect::kAllow;
+  d.reasons.push_back({"global.grant", "global", Effect::kAllow, Severity::kNone,
+                       "Granted by the data product's access control.",
+                       "role sales-analysts has read\ton \"customer-360\"", PolicyMode::kDefault,
+                       false, ""});
+  d.reasons.push_back({"sales.slo", "domain:sales", Effect::kDeny, Severity::kWarning,
+                       "no SLO [waived by W-12]", "", PolicyMode::kMandatory, false, "W-12"});
+  d.obligations.column_masks.push_back({"email", "'***'"});
+  d.obligations.column_masks.push_back({"phone", "regexp_replace(phone, '\\d', 'x')"});
+  d.obligations.row_filters = {"region = 'EU'", "owner = current_user"};
+  d.bundle_revision = "2026.11.21-1";
+  d.domain = "sales";
+  d.evaluated_policies = {"global.grant", "global.pii-masking", "sales.slo"};
+  d.overridden_policies = {"global.y"};
+  d.faults.push_back({"sales.x", PolicyFault::Type::kBudget});
+  d.faults.push_back({"sales.z", PolicyFault::Type::kError});
+  return d;
+}
+
+const Caller kCaller{"ipv4:127.0.0.1:33238", "spiffe://x/y", "engine", "cl\"aim", "grpc"};
+
+// The lines, one per line of testdata/log_lines.golden (written by the byte-at-a-time writer
+// this one replaced; ARBITER_UPDATE_GOLDEN=1 rewrites it from the current code).
+std::vector<std::string> RichLines() {
+  std::vector<std::string> lines;
+  const absl::Time t = absl::FromUnixNanos(1764508459067216408);
+  AccessRequest access;
+  access.principal = RichPrincipal();
+  access.action = "read";
+  access.resource = {"sales",
+                     "customer-360",
+                     "customer_analytics.customer_360.customers",
+                     {"customer_id", "email", "seg\"ment"},
+                     "table",
+                     "t-1",
+                     Value::EmptyMap()};
+  access.resource.properties.Set("draft", Value(true));
+  access.context = {{"operation", "SelectFromColumns"}, {"query_id", "q\n1"}};
+  access.action_properties = Value::EmptyMap();
+  access.action_properties.Set("method", Value("GET"));
+  access.context_values = Value::EmptyMap();
+  access.context_values.Set("time", Value(1985));
+  std::string line = "prefix|";
+  AppendDecisionLogLine(line, RichDecision(), Request(access), t, absl::Microseconds(265), kCaller);
+  lines.push_back(line);
+
+  // A batch's shared principal is shown instead of the request's own (empty) one.
+  AccessRequest bare;
+  bare.action = "discover";
+  bare.resource.product = "p";
+  Principal shared = RichPrincipal();
+  lines.push_back(DecisionLogLine(Decision(), Request(bare), absl::UnixEpoch(),
+                                  absl::ZeroDuration(), Caller{}, &shared));
+  lines.push_back(DecisionLogLine(Decision(), Request(AccessRequest()), absl::UnixEpoch(),
+                                  absl::ZeroDuration(), Caller{}));
+
+  ProductRequest product;
+  product.product = Value::EmptyMap();
+  product.product.Set("name", Value("customer-360"));
+  product.product.Set("owner", Value(Value::Map{{"team", Value("crm \"core\"")}}));
+  product.operation = "register";
+  product.requester = RichPrincipal();
+  lines.push_back(
+      DecisionLogLine(RichDecision(), Request(product), t, absl::Milliseconds(3), kCaller));
+
+  DeploymentRequest deployment;
+  deployment.product = product.product;
+  deployment.previous = Value::EmptyMap();
+  deployment.previous->Set("name", Value("customer-360"));
+  deployment.contracts = {Value(Value::Map{{"id", Value("c1")}}), Value(Value::List{})};
+  deployment.previous_contracts = {Value(Value::Map{{"id", Value("c0")}})};
+  deployment.environment = "prod";
+  deployment.pipeline = {{"commit", "abc123"}, {"run", "7"}};
+  deployment.requester.id = "ci";
+  Decision changed = RichDecision();
+  changed.change = Value::EmptyMap();
+  changed.change.Set("breaking", Value(Value::List{Value("removed column x")}));
+  lines.push_back(DecisionLogLine(changed, Request(deployment), t, absl::Seconds(2), kCaller));
+  // The redacted path: the request as given JSON.
+  lines.push_back(DecisionLogLine(changed, Kind::kDeployment, "{\"redacted\":true}", t,
+                                  absl::Microseconds(-1), kCaller));
+  // The request alone, appended.
+  std::string request = "prefix|";
+  AppendRequest(request, Request(deployment));
+  lines.push_back(request);
+  // The decision object, with its change, twice in one string.
+  std::string object = "prefix|";
+  AppendDecision(object, changed, Kind::kDeployment);
+  changed.defaulted = true;
+  AppendDecision(object, changed, Kind::kDeployment);
+  lines.push_back(object);
+  lines.push_back(DecisionJson(Decision(), Kind::kAccess));
+  return lines;
+}
+
+TEST(DecisionLogLineTest, EveryFieldOfEveryKindByteForByte) {
+  const std::string path = ARBITER_DECISION_JSON_TESTDATA "/log_lines.golden";
+  std::vector<std::string> lines = RichLines();
+  if (std::getenv("ARBITER_UPDATE_GOLDEN") != nullptr) {
+    std::ofstream out(path, std::ios::binary);
+    for (const std::string& l : lines) out << l << "\n";
+  }
+  std::ifstream in(path, std::ios::binary);
+  ASSERT_TRUE(in.good()) << path;
+  std::vector<std::string> golden;
+  for (std::string l; std::getline(in, l);) golden.push_back(l);
+  ASSERT_EQ(golden.size(), lines.size()) << path;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i], golden[i]) << "line " << i + 1 << " of " << path;
+  }
 }
 
 }  // namespace
