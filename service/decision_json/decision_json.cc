@@ -1,65 +1,148 @@
 #include "service/decision_json/decision_json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 
+#include "absl/base/attributes.h"
 #include "absl/strings/str_cat.h"
 
 namespace arbiter::json {
 namespace {
 
-// 0: copy as is; 1: escape.
-void AppendStringList(std::string& out, const std::vector<std::string>& list) {
-  out.push_back('[');
-  for (size_t i = 0; i < list.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    AppendJsonString(out, list[i]);
+// Appends to a string through a cursor into the string's own buffer, sized ahead: a log line is
+// some forty literal pieces and forty strings, and std::string's append is an out-of-line call
+// with its own capacity check for each. Here a piece is one bounds check and a copy (literals
+// of known size inline). The string holds junk past the cursor until the Writer goes, when it
+// is cut to what was written.
+class Writer {
+ public:
+  Writer(std::string& s, size_t hint) : s_(s) {
+    const size_t used = s.size();
+    s.resize(used + hint);
+    Reset(used);
   }
-  out.push_back(']');
+  ~Writer() { s_.resize(Used()); }
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  template <size_t N>
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Lit(const char (&text)[N]) {
+    Raw(text, N - 1);
+  }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Raw(const char* p, size_t n) {
+    Ensure(n);
+    std::memcpy(cur_, p, n);
+    cur_ += n;
+  }
+  void Raw(absl::string_view v) { Raw(v.data(), v.size()); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Char(char c) {
+    Ensure(1);
+    *cur_++ = c;
+  }
+  // `v` as a JSON string: copied here when nothing in it needs an escape (the common case),
+  // else by AppendJsonString, the one escaper.
+  void Str(absl::string_view v) {
+    const size_t n = v.size();
+    if (JsonPlainPrefix(v) != n) {
+      WithString([v](std::string& s) { AppendJsonString(s, v); });
+      return;
+    }
+    Ensure(n + 2);
+    cur_[0] = '"';
+    if (n > 0) std::memcpy(cur_ + 1, v.data(), n);
+    cur_[n + 1] = '"';
+    cur_ += n + 2;
+  }
+  void Int(int64_t v) {
+    absl::AlphaNum a(v);  // formats into its own buffer, no allocation
+    Raw(a.data(), a.size());
+  }
+  // Hands `f` the string holding exactly what was written, for writers of their own (a tree's
+  // JSON); the cursor continues after what `f` appended.
+  template <typename F>
+  void WithString(F&& f) {
+    s_.resize(Used());
+    f(s_);
+    const size_t used = s_.size();
+    s_.resize(std::max(s_.capacity(), used + 64));
+    Reset(used);
+  }
+
+ private:
+  size_t Used() const { return static_cast<size_t>(cur_ - s_.data()); }
+  void Reset(size_t used) {
+    cur_ = s_.data() + used;
+    end_ = s_.data() + s_.size();
+  }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Ensure(size_t n) {
+    if (static_cast<size_t>(end_ - cur_) < n) Grow(n);
+  }
+  ABSL_ATTRIBUTE_NOINLINE void Grow(size_t n) {
+    const size_t used = Used();
+    s_.resize(std::max(s_.size() + s_.size() / 2, used + n));
+    Reset(used);
+  }
+
+  std::string& s_;
+  char* cur_;
+  char* end_;
+};
+
+void StringList(Writer& w, const std::vector<std::string>& list) {
+  w.Char('[');
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (i > 0) w.Char(',');
+    w.Str(list[i]);
+  }
+  w.Char(']');
 }
 
-void AppendStringMap(std::string& out, const std::map<std::string, std::string>& m) {
-  out.push_back('{');
+void StringMap(Writer& w, const std::map<std::string, std::string>& m) {
+  w.Char('{');
   bool first = true;
   for (const auto& [k, v] : m) {
-    if (!first) out.push_back(',');
+    if (!first) w.Char(',');
     first = false;
-    AppendJsonString(out, k);
-    out.push_back(':');
-    AppendJsonString(out, v);
+    w.Str(k);
+    w.Char(':');
+    w.Str(v);
   }
-  out.push_back('}');
+  w.Char('}');
 }
 
 // Writes `,"name":` (or `"name":` for the first field of an object), tracking `first`.
-void Key(std::string& out, bool& first, absl::string_view name) {
-  if (!first) out.push_back(',');
+template <size_t N>
+void Key(Writer& w, bool& first, const char (&name)[N]) {
+  if (!first) w.Char(',');
   first = false;
-  out.push_back('"');
-  out.append(name.data(), name.size());
-  out.append("\":", 2);
+  w.Char('"');
+  w.Lit(name);
+  w.Lit("\":");
 }
 
 // proto3 JSON leaves default values out.
-void StringField(std::string& out, bool& first, absl::string_view name, absl::string_view v) {
+template <size_t N>
+void StringField(Writer& w, bool& first, const char (&name)[N], absl::string_view v) {
   if (v.empty()) return;
-  Key(out, first, name);
-  AppendJsonString(out, v);
+  Key(w, first, name);
+  w.Str(v);
 }
 
-void ListField(std::string& out, bool& first, absl::string_view name,
-               const std::vector<std::string>& v) {
+template <size_t N>
+void ListField(Writer& w, bool& first, const char (&name)[N], const std::vector<std::string>& v) {
   if (v.empty()) return;
-  Key(out, first, name);
-  AppendStringList(out, v);
+  Key(w, first, name);
+  StringList(w, v);
 }
 
-void MapField(std::string& out, bool& first, absl::string_view name,
+template <size_t N>
+void MapField(Writer& w, bool& first, const char (&name)[N],
               const std::map<std::string, std::string>& v) {
   if (v.empty()) return;
-  Key(out, first, name);
-  AppendStringMap(out, v);
+  Key(w, first, name);
+  StringMap(w, v);
 }
 
 bool EmptyPrincipal(const Principal& p) {
@@ -67,102 +150,102 @@ bool EmptyPrincipal(const Principal& p) {
          p.attributes.empty() && p.type.empty() && p.properties.is_null();
 }
 
-// A google.protobuf.Struct field: the object as JSON; absent when null.
-void StructField(std::string& out, bool& first, absl::string_view name, const Value& v) {
-  if (!v.is_map()) return;
-  Key(out, first, name);
-  AppendJson(out, v);
+void Tree(Writer& w, const Value& v) {
+  w.WithString([&v](std::string& s) { AppendJson(s, v); });
 }
 
-void PrincipalField(std::string& out, bool& first, absl::string_view name, const Principal& p) {
+// A google.protobuf.Struct field: the object as JSON; absent when null.
+template <size_t N>
+void StructField(Writer& w, bool& first, const char (&name)[N], const Value& v) {
+  if (!v.is_map()) return;
+  Key(w, first, name);
+  Tree(w, v);
+}
+
+template <size_t N>
+void PrincipalField(Writer& w, bool& first, const char (&name)[N], const Principal& p) {
   if (EmptyPrincipal(p)) return;
-  Key(out, first, name);
-  out.push_back('{');
+  Key(w, first, name);
+  w.Char('{');
   bool f = true;
-  StringField(out, f, "id", p.id);
-  ListField(out, f, "roles", p.roles);
-  ListField(out, f, "groups", p.groups);
-  StringField(out, f, "domain", p.domain);
-  MapField(out, f, "attributes", p.attributes);
-  StringField(out, f, "type", p.type);
-  StructField(out, f, "properties", p.properties);
-  out.push_back('}');
+  StringField(w, f, "id", p.id);
+  ListField(w, f, "roles", p.roles);
+  ListField(w, f, "groups", p.groups);
+  StringField(w, f, "domain", p.domain);
+  MapField(w, f, "attributes", p.attributes);
+  StringField(w, f, "type", p.type);
+  StructField(w, f, "properties", p.properties);
+  w.Char('}');
 }
 
 // A Document message holding the tree as a google.protobuf.Struct (a JSON object). Trees that
 // are not maps cannot reach an evaluated request (the engine refuses them), but are written as
 // their JSON anyway rather than dropped.
-void AppendDocument(std::string& out, const Value& v) {
-  out.append("{\"struct\":", 10);
-  AppendJson(out, v);
-  out.push_back('}');
+void Document(Writer& w, const Value& v) {
+  w.Lit("{\"struct\":");
+  Tree(w, v);
+  w.Char('}');
 }
 
-}  // namespace
-
-std::string Quote(absl::string_view s) {
-  std::string out;
-  AppendJsonString(out, s);
-  return out;
+template <size_t N>
+void DocumentList(Writer& w, bool& first, const char (&name)[N], const std::vector<Value>& docs) {
+  if (docs.empty()) return;
+  Key(w, first, name);
+  w.Char('[');
+  for (size_t i = 0; i < docs.size(); ++i) {
+    if (i > 0) w.Char(',');
+    Document(w, docs[i]);
+  }
+  w.Char(']');
 }
 
-void AppendRequest(std::string& out, const Request& request, const Principal* principal) {
-  out.push_back('{');
+void WriteRequest(Writer& w, const Request& request, const Principal* principal) {
+  w.Char('{');
   bool first = true;
   if (const auto* a = std::get_if<AccessRequest>(&request)) {
-    PrincipalField(out, first, "principal", principal != nullptr ? *principal : a->principal);
-    StringField(out, first, "action", a->action);
+    PrincipalField(w, first, "principal", principal != nullptr ? *principal : a->principal);
+    StringField(w, first, "action", a->action);
     const ResourceRef& r = a->resource;
     if (!r.domain.empty() || !r.product.empty() || !r.table.empty() || !r.columns.empty() ||
         !r.type.empty() || !r.id.empty() || r.properties.is_map()) {
-      Key(out, first, "resource");
-      out.push_back('{');
+      Key(w, first, "resource");
+      w.Char('{');
       bool f = true;
-      StringField(out, f, "domain", r.domain);
-      StringField(out, f, "product", r.product);
-      StringField(out, f, "table", r.table);
-      ListField(out, f, "columns", r.columns);
-      StringField(out, f, "type", r.type);
-      StringField(out, f, "id", r.id);
-      StructField(out, f, "properties", r.properties);
-      out.push_back('}');
+      StringField(w, f, "domain", r.domain);
+      StringField(w, f, "product", r.product);
+      StringField(w, f, "table", r.table);
+      ListField(w, f, "columns", r.columns);
+      StringField(w, f, "type", r.type);
+      StringField(w, f, "id", r.id);
+      StructField(w, f, "properties", r.properties);
+      w.Char('}');
     }
-    MapField(out, first, "context", a->context);
-    StructField(out, first, "actionProperties", a->action_properties);
-    StructField(out, first, "contextValues", a->context_values);
+    MapField(w, first, "context", a->context);
+    StructField(w, first, "actionProperties", a->action_properties);
+    StructField(w, first, "contextValues", a->context_values);
   } else if (const auto* p = std::get_if<ProductRequest>(&request)) {
-    Key(out, first, "product");
-    AppendDocument(out, p->product);
-    StringField(out, first, "operation", p->operation);
-    PrincipalField(out, first, "requester", p->requester);
+    Key(w, first, "product");
+    Document(w, p->product);
+    StringField(w, first, "operation", p->operation);
+    PrincipalField(w, first, "requester", p->requester);
   } else {
     const auto& d = std::get<DeploymentRequest>(request);
-    Key(out, first, "product");
-    AppendDocument(out, d.product);
+    Key(w, first, "product");
+    Document(w, d.product);
     if (d.previous.has_value()) {
-      Key(out, first, "previous");
-      AppendDocument(out, *d.previous);
+      Key(w, first, "previous");
+      Document(w, *d.previous);
     }
-    for (const auto& [name, docs] :
-         {std::pair<absl::string_view, const std::vector<Value>*>{"contracts", &d.contracts},
-          {"previousContracts", &d.previous_contracts}}) {
-      if (docs->empty()) continue;
-      Key(out, first, name);
-      out.push_back('[');
-      for (size_t i = 0; i < docs->size(); ++i) {
-        if (i > 0) out.push_back(',');
-        AppendDocument(out, (*docs)[i]);
-      }
-      out.push_back(']');
-    }
-    StringField(out, first, "environment", d.environment);
-    MapField(out, first, "pipeline", d.pipeline);
-    PrincipalField(out, first, "requester", d.requester);
+    DocumentList(w, first, "contracts", d.contracts);
+    DocumentList(w, first, "previousContracts", d.previous_contracts);
+    StringField(w, first, "environment", d.environment);
+    MapField(w, first, "pipeline", d.pipeline);
+    PrincipalField(w, first, "requester", d.requester);
   }
-  out.push_back('}');
+  w.Char('}');
 }
 
-void AppendTime(std::string& out, absl::Time t) {
+void WriteTime(Writer& w, absl::Time t) {
   // Formatting the calendar part is the expensive bit and changes once a second: cache it.
   struct Cache {
     int64_t second = INT64_MIN;
@@ -180,7 +263,7 @@ void AppendTime(std::string& out, absl::Time t) {
     cache.len = n > 0 ? static_cast<size_t>(n) : 0;
     cache.second = second;
   }
-  out.append(cache.text, cache.len);
+  w.Raw(cache.text, cache.len);
   int64_t nanos = absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(second));
   if (nanos > 0) {
     char frac[11];
@@ -191,102 +274,139 @@ void AppendTime(std::string& out, absl::Time t) {
     }
     size_t len = 10;
     while (frac[len - 1] == '0') --len;
-    out.append(frac, len);
+    w.Raw(frac, len);
   }
-  out.append("+00:00", 6);
+  w.Lit("+00:00");
 }
-
-namespace {
 
 // The fields every decision object has, from ,"effect" to "faults" (see the header): shared by
 // the log line and DecisionJson, so that the two cannot drift apart.
-void AppendDecisionFields(std::string& out, const Decision& d) {
-  absl::StrAppend(&out, ",\"effect\":\"", EffectName(d.effect), "\",\"reasons\":[");
+void DecisionFields(Writer& w, const Decision& d) {
+  w.Lit(",\"effect\":\"");
+  w.Raw(EffectName(d.effect));
+  w.Lit("\",\"reasons\":[");
   for (size_t i = 0; i < d.reasons.size(); ++i) {
     const Reason& r = d.reasons[i];
-    if (i > 0) out.push_back(',');
-    out.append("{\"policy_id\":");
-    AppendJsonString(out, r.policy_id);
-    out.append(",\"origin\":");
-    AppendJsonString(out, r.origin);
-    absl::StrAppend(&out, ",\"effect\":\"", EffectName(r.effect), "\",\"severity\":\"",
-                    SeverityName(r.severity), "\",\"message\":");
-    AppendJsonString(out, r.message);
-    out.append(",\"detail\":");
-    AppendJsonString(out, r.detail);
+    if (i > 0) w.Char(',');
+    w.Lit("{\"policy_id\":");
+    w.Str(r.policy_id);
+    w.Lit(",\"origin\":");
+    w.Str(r.origin);
+    w.Lit(",\"effect\":\"");
+    w.Raw(EffectName(r.effect));
+    w.Lit("\",\"severity\":\"");
+    w.Raw(SeverityName(r.severity));
+    w.Lit("\",\"message\":");
+    w.Str(r.message);
+    w.Lit(",\"detail\":");
+    w.Str(r.detail);
     if (!r.waiver.empty()) {  // only on waived denies, so other lines keep their shape
-      out.append(",\"waiver\":");
-      AppendJsonString(out, r.waiver);
+      w.Lit(",\"waiver\":");
+      w.Str(r.waiver);
     }
-    out.push_back('}');
+    w.Char('}');
   }
-  out.append("],\"obligations\":{\"column_masks\":[");
+  w.Lit("],\"obligations\":{\"column_masks\":[");
   for (size_t i = 0; i < d.obligations.column_masks.size(); ++i) {
     const ColumnMask& m = d.obligations.column_masks[i];
-    if (i > 0) out.push_back(',');
-    out.append("{\"column\":");
-    AppendJsonString(out, m.column);
-    out.append(",\"expression\":");
-    AppendJsonString(out, m.expression);
-    out.push_back('}');
+    if (i > 0) w.Char(',');
+    w.Lit("{\"column\":");
+    w.Str(m.column);
+    w.Lit(",\"expression\":");
+    w.Str(m.expression);
+    w.Char('}');
   }
-  out.append("],\"row_filters\":");
-  AppendStringList(out, d.obligations.row_filters);
-  out.append("},\"bundle_revision\":");
-  AppendJsonString(out, d.bundle_revision);
-  out.append(",\"domain\":");
-  AppendJsonString(out, d.domain);
-  out.append(",\"evaluated_policies\":");
-  AppendStringList(out, d.evaluated_policies);
-  out.append(",\"overridden_policies\":");
-  AppendStringList(out, d.overridden_policies);
-  out.append(",\"faults\":[");
+  w.Lit("],\"row_filters\":");
+  StringList(w, d.obligations.row_filters);
+  w.Lit("},\"bundle_revision\":");
+  w.Str(d.bundle_revision);
+  w.Lit(",\"domain\":");
+  w.Str(d.domain);
+  w.Lit(",\"evaluated_policies\":");
+  StringList(w, d.evaluated_policies);
+  w.Lit(",\"overridden_policies\":");
+  StringList(w, d.overridden_policies);
+  w.Lit(",\"faults\":[");
   for (size_t i = 0; i < d.faults.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    out.append("{\"policy_id\":");
-    AppendJsonString(out, d.faults[i].policy_id);
-    absl::StrAppend(&out, ",\"type\":\"", PolicyFaultTypeName(d.faults[i].type), "\"}");
+    if (i > 0) w.Char(',');
+    w.Lit("{\"policy_id\":");
+    w.Str(d.faults[i].policy_id);
+    w.Lit(",\"type\":\"");
+    w.Raw(PolicyFaultTypeName(d.faults[i].type));
+    w.Lit("\"}");
   }
-  out.push_back(']');
+  w.Char(']');
 }
 
 // The log line, with the request written by `write_request` (the request itself, or its
 // redacted JSON).
 template <typename WriteRequest>
-void AppendLine(std::string& out, const Decision& d, Kind request_kind,
-                WriteRequest&& write_request, absl::Time time, absl::Duration latency,
-                const Caller& caller) {
-  out.append("{\"decision_id\":");
-  AppendJsonString(out, d.decision_id);
-  out.append(",\"time\":\"");
-  AppendTime(out, time);
-  out.append("\",\"kind\":\"");
-  absl::string_view kind = KindName(request_kind);
-  out.append(kind.data(), kind.size());
-  out.append("\",\"request\":");
-  write_request(out);
-  AppendDecisionFields(out, d);
-  absl::StrAppend(&out, ",\"latency_us\":", absl::ToInt64Microseconds(latency),
-                  ",\"caller\":{\"peer\":");
-  AppendJsonString(out, caller.peer);
-  out.append(",\"identity\":");
-  AppendJsonString(out, caller.identity);
-  out.append(",\"role\":");
-  AppendJsonString(out, caller.role);
-  out.append(",\"claimed\":");
-  AppendJsonString(out, caller.claimed);
-  out.append(",\"transport\":");
-  AppendJsonString(out, caller.transport);
-  out.append("}}");
+void Line(Writer& w, const Decision& d, Kind request_kind, WriteRequest&& write_request,
+          absl::Time time, absl::Duration latency, const Caller& caller) {
+  w.Lit("{\"decision_id\":");
+  w.Str(d.decision_id);
+  w.Lit(",\"time\":\"");
+  WriteTime(w, time);
+  w.Lit("\",\"kind\":\"");
+  w.Raw(KindName(request_kind));
+  w.Lit("\",\"request\":");
+  write_request(w);
+  DecisionFields(w, d);
+  w.Lit(",\"latency_us\":");
+  w.Int(absl::ToInt64Microseconds(latency));
+  w.Lit(",\"caller\":{\"peer\":");
+  w.Str(caller.peer);
+  w.Lit(",\"identity\":");
+  w.Str(caller.identity);
+  w.Lit(",\"role\":");
+  w.Str(caller.role);
+  w.Lit(",\"claimed\":");
+  w.Str(caller.claimed);
+  w.Lit(",\"transport\":");
+  w.Str(caller.transport);
+  w.Lit("}}");
+}
+
+// Room made for a log line ahead: the size of this thread's previous line and a margin (lines
+// of one server are much alike), so that a line is written in one buffer without growing it.
+// At most 4 KiB: the lines wait in the writer's queue and the recent-decisions buffer with the
+// capacity they were given, and one big deployment must not make every later line big.
+thread_local size_t last_line_size = 1536;
+
+template <typename WriteRequest>
+void LogLine(std::string& out, const Decision& d, Kind kind, WriteRequest&& write_request,
+             absl::Time time, absl::Duration latency, const Caller& caller) {
+  const size_t before = out.size();
+  {
+    Writer w(out, std::min<size_t>(last_line_size, 4096) + 64);
+    Line(w, d, kind, write_request, time, latency, caller);
+  }
+  last_line_size = out.size() - before;
 }
 
 }  // namespace
 
+std::string Quote(absl::string_view s) {
+  std::string out;
+  AppendJsonString(out, s);
+  return out;
+}
+
+void AppendRequest(std::string& out, const Request& request, const Principal* principal) {
+  Writer w(out, 512);
+  WriteRequest(w, request, principal);
+}
+
+void AppendTime(std::string& out, absl::Time t) {
+  Writer w(out, 40);
+  WriteTime(w, t);
+}
+
 void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& request,
                            absl::Time time, absl::Duration latency, const Caller& caller,
                            const Principal* principal) {
-  AppendLine(
-      out, d, KindOf(request), [&](std::string& o) { AppendRequest(o, request, principal); }, time,
+  LogLine(
+      out, d, KindOf(request), [&](Writer& w) { WriteRequest(w, request, principal); }, time,
       latency, caller);
 }
 
@@ -294,7 +414,6 @@ std::string DecisionLogLine(const Decision& d, const Request& request, absl::Tim
                             absl::Duration latency, const Caller& caller,
                             const Principal* principal) {
   std::string out;
-  out.reserve(1536);
   AppendDecisionLogLine(out, d, request, time, latency, caller, principal);
   return out;
 }
@@ -302,24 +421,30 @@ std::string DecisionLogLine(const Decision& d, const Request& request, absl::Tim
 std::string DecisionLogLine(const Decision& d, Kind kind, absl::string_view request_json,
                             absl::Time time, absl::Duration latency, const Caller& caller) {
   std::string out;
-  out.reserve(1536 + request_json.size());
-  AppendLine(
-      out, d, kind, [&](std::string& o) { o.append(request_json.data(), request_json.size()); },
-      time, latency, caller);
+  LogLine(
+      out, d, kind, [&](Writer& w) { w.Raw(request_json); }, time, latency, caller);
   return out;
 }
 
 void AppendDecision(std::string& out, const Decision& d, Kind kind) {
-  out.append("{\"decision_id\":");
-  AppendJsonString(out, d.decision_id);
-  absl::StrAppend(&out, ",\"kind\":\"", KindName(kind), "\"");
-  AppendDecisionFields(out, d);
-  absl::StrAppend(&out, ",\"defaulted\":", d.defaulted ? "true" : "false");
-  if (d.change.is_map()) {
-    out.append(",\"change\":");
-    AppendJson(out, d.change);
+  Writer w(out, 1024);
+  w.Lit("{\"decision_id\":");
+  w.Str(d.decision_id);
+  w.Lit(",\"kind\":\"");
+  w.Raw(KindName(kind));
+  w.Char('"');
+  DecisionFields(w, d);
+  w.Lit(",\"defaulted\":");
+  if (d.defaulted) {
+    w.Lit("true");
+  } else {
+    w.Lit("false");
   }
-  out.push_back('}');
+  if (d.change.is_map()) {
+    w.Lit(",\"change\":");
+    Tree(w, d.change);
+  }
+  w.Char('}');
 }
 
 std::string DecisionJson(const Decision& d, Kind kind) {

@@ -8,6 +8,10 @@
 #include <type_traits>
 #include <vector>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
@@ -180,6 +184,26 @@ constexpr Word EscapeBits(Word w) {
 // lowest byte, little-endian); the last word of a run overlaps bytes already found plain, which
 // cannot borrow, rather than testing the tail byte by byte.
 size_t FirstEscape(const char* p, size_t i, size_t n) {
+#ifdef __SSE2__
+  // Sixteen bytes at a time where SSE2 is (every x86-64): an exact test per byte, so the last
+  // block may overlap plain bytes freely.
+  if (n - i >= 16) {
+    const auto escapes = [](const char* at) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+      const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+      const __m128i quote = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+      const __m128i backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+      return static_cast<unsigned>(
+          _mm_movemask_epi8(_mm_or_si128(control, _mm_or_si128(quote, backslash))));
+    };
+    for (; i + 16 <= n; i += 16) {
+      if (unsigned hit = escapes(p + i); hit != 0) return i + __builtin_ctz(hit);
+    }
+    if (i == n) return n;
+    unsigned hit = escapes(p + n - 16);
+    return hit != 0 ? n - 16 + __builtin_ctz(hit) : n;
+  }
+#endif
   if constexpr (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
     if (n - i >= 8) {
       uint64_t w;
@@ -206,6 +230,8 @@ size_t FirstEscape(const char* p, size_t i, size_t n) {
 }
 
 }  // namespace
+
+size_t JsonPlainPrefix(absl::string_view s) { return FirstEscape(s.data(), 0, s.size()); }
 
 // Runs of bytes that need no escape are copied at once, straight into the string's buffer: a
 // log line is some forty strings, mostly without a byte to escape.

@@ -180,6 +180,10 @@ void AppendJson(std::string& out, const Value& v);
 // Appends `s` as a JSON string (quotes included). Bytes >= 0x80 pass through unchanged (texts
 // are well-formed UTF-8 already); control characters, quotes and backslashes are escaped.
 void AppendJsonString(std::string& out, absl::string_view s);
+// How many leading bytes of `s` AppendJsonString copies unchanged (s.size() when no byte needs
+// an escape): writers with their own buffer (the decision log line) copy such strings
+// themselves and call AppendJsonString for the rest.
+size_t JsonPlainPrefix(absl::string_view s);
 
 }  // namespace arbiter
 

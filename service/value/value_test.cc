@@ -185,6 +185,9 @@ TEST(AppendJsonStringTest, RandomStringsAsByteAtATime) {
                          : static_cast<char>(rng() % 256);
     }
     ASSERT_EQ(Quoted(s), ByteAtATime(s)) << "round " << round;
+    size_t plain = 0;
+    while (plain < s.size() && ByteAtATime(s.substr(plain, 1)).size() == 3) ++plain;
+    ASSERT_EQ(JsonPlainPrefix(s), plain) << "round " << round;
   }
 }
 
