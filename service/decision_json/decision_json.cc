@@ -36,7 +36,9 @@ class Writer {
     std::memcpy(cur_, p, n);
     cur_ += n;
   }
-  void Raw(absl::string_view v) { Raw(v.data(), v.size()); }
+  void Raw(absl::string_view v) {
+    if (!v.empty()) Raw(v.data(), v.size());  // a default string_view has no data to copy from
+  }
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Char(char c) {
     Ensure(1);
     *cur_++ = c;
