@@ -137,6 +137,24 @@ Reason UncataloguedNote(const AccessRequest& a, Effect effect) {
   return note;
 }
 
+// The evaluation's `ctx`, rebuilt in place like the request tree.
+void FillCtx(absl::Time now, const std::string& revision, const std::string& domain, Kind kind,
+             Value& ctx) {
+  MapRefill m(ctx, 4);
+  m.Next("now") = static_cast<int64_t>(absl::ToUnixSeconds(now));
+  SetString(m.Next("revision"), revision);
+  SetString(m.Next("domain"), domain);
+  SetString(m.Next("kind"), KindName(kind));
+}
+
+// A request tree this big is not kept for the next evaluation (EvaluationScratch): its storage
+// would stay with the worker set.
+bool TooBigToKeep(const Request& request) {
+  const auto* a = std::get_if<AccessRequest>(&request);
+  return a == nullptr ||
+         a->resource.columns.size() + a->principal.roles.size() + a->principal.groups.size() > 1024;
+}
+
 }  // namespace
 
 absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
@@ -153,20 +171,26 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   if (absl::Status s = ValidateRequest(request, options.principal); !s.ok()) return s;
   absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(request, impl.catalog);
   if (!resolved.ok()) return resolved.status();
-  Value req = RequestTree(request, options.principal, *resolved);
+  const auto* deployment = std::get_if<DeploymentRequest>(&request);
+  if (deployment != nullptr) {
+    // Before the lease: the impact callback may take its time.
+    decision.change = RequestChange(*deployment, impl.diff_classes, options.deployment_impact);
+  }
+
+  // The worker set that runs the checks, held to the end: its scratch holds `req` (rebuilt in
+  // place from the tree of the set's previous evaluation), which waivers read too.
+  absl::StatusOr<WorkerPool::Lease> w = impl.pool.Acquire();
+  if (!w.ok()) return w.status();
+  WorkerSet& set = **w;
+  EvaluationScratch& scratch = set.scratch;
+  Value& req = scratch.req;
+  FillRequestTree(request, options.principal, *resolved, req);
   decision.domain = std::move(resolved->domain);
   const std::string& domain = decision.domain;
-  if (const auto* d = std::get_if<DeploymentRequest>(&request)) {
-    decision.change = RequestChange(*d, impl.diff_classes, options.deployment_impact);
-    req.Add("change", decision.change);
-  }
+  if (deployment != nullptr) req.Add("change", decision.change);
   Kind kind = KindOf(request);
-
-  Value ctx = Value::MapWithCapacity(4);
-  ctx.Add("now", static_cast<int64_t>(absl::ToUnixSeconds(options.now)));
-  ctx.Add("revision", impl.revision);
-  ctx.Add("domain", domain);
-  ctx.Add("kind", std::string(KindName(kind)));
+  Value& ctx = scratch.ctx;
+  FillCtx(options.now, impl.revision, domain, kind, ctx);
 
   // What runs (combine.h).
   const std::string* action = nullptr;
@@ -176,31 +200,35 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
 
   // Each selected policy's check: the global ones in the global state, then the domain's in the
   // domain's own.
-  std::vector<CheckOutcome> outcomes;
+  std::vector<CheckOutcome>& outcomes = scratch.outcomes;
+  outcomes.clear();
   outcomes.reserve(selection.run.size());
   {
-    absl::StatusOr<WorkerPool::Lease> w = impl.pool.Acquire();
-    if (!w.ok()) return w.status();
-    std::vector<int> global_handles, domain_handles;
-    global_handles.reserve(selection.globals);
-    domain_handles.reserve(selection.run.size() - selection.globals);
+    std::vector<int>& global_handles = scratch.global_handles;
+    std::vector<int>& domain_handles = scratch.domain_handles;
+    global_handles.clear();
+    domain_handles.clear();
     for (size_t k = 0; k < selection.run.size(); ++k) {
       (k < selection.globals ? global_handles : domain_handles)
-          .push_back((*w)->handles[selection.run[k]]);
+          .push_back(set.handles[selection.run[k]]);
     }
     CheckDebug debug;
     debug.trace = options.trace;
     debug.coverage = options.coverage;
     if (!global_handles.empty()) {
-      (*w)->global->RunChecks(global_handles, req, ctx, impl.limits.policy_timeout,
-                              options.deadline, outcomes, debug);
+      set.Use(set.global.get());
+      set.global->RunChecks(global_handles, req, ctx, impl.limits.policy_timeout, options.deadline,
+                            outcomes, debug);
     }
     if (!domain_handles.empty() && outcomes.size() == global_handles.size() &&
         (outcomes.empty() || !outcomes.back().request_deadline_exceeded)) {
-      (*w)->domains.at(domain)->RunChecks(domain_handles, req, ctx, impl.limits.policy_timeout,
-                                          options.deadline, outcomes, debug);
+      // The state the domain's policies were loaded in (all of them in the same one).
+      LuaSandbox* state = set.states[selection.run[selection.globals]];
+      set.Use(state);
+      state->RunChecks(domain_handles, req, ctx, impl.limits.policy_timeout, options.deadline,
+                       outcomes, debug);
     }
-  }  // The lease ends: the policies' views of the request die, the states go back to the pool.
+  }
 
   // What each check said, a policy that could not decide failing closed (combine.h).
   std::shared_ptr<EvaluationTrace> trace;
@@ -221,6 +249,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     decision.evaluated_policies.push_back(p.id);
     AddOutcome(p, outcome, waiver_for, findings, decision.faults);
   }
+  if (TooBigToKeep(request)) req = Value();
 
   // The layers (combine.h).
   Combine(std::move(findings), DefaultEffect(impl.defaults, kind), decision);
@@ -230,7 +259,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     decision.reasons.push_back(UncataloguedNote(*a, decision.effect));
   }
   return decision;
-}
+}  // The lease ends: the policies' views of the request die, the set goes back to the pool.
 
 // --- Loading: the steps of bundle_load.h, in order. ---
 

@@ -19,7 +19,9 @@
 #ifndef ARBITER_SERVICE_ENGINE_REQUEST_BUILD_H_
 #define ARBITER_SERVICE_ENGINE_REQUEST_BUILD_H_
 
+#include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -75,6 +77,52 @@ absl::StatusOr<ResolvedRequest> ResolveRequest(Request&& request, const Catalog&
 // `change` is not part of it (step "change").
 Value RequestTree(const Request& request, const SharedPrincipal* principal,
                   const ResolvedRequest& resolved);
+// The same tree, rebuilt in `tree`: what `tree` holds (the tree of an earlier request:
+// Bundle::Evaluate keeps one per worker set) is reused where it has the same shape: its maps'
+// and lists' storage, its strings' buffers, its shared references. A decision like the one
+// before then allocates nothing here and destroys no tree. The result equals RequestTree's.
+void FillRequestTree(const Request& request, const SharedPrincipal* principal,
+                     const ResolvedRequest& resolved, Value& tree);
+
+// Rebuilding a tree in place, one map at a time: Next(key) gives each entry's value, in order,
+// for a Set* below (or another refill) to write.
+class MapRefill {
+ public:
+  // `v` becomes a map (kept, entries and all, when it owns one) with room for `capacity`
+  // entries: the references Next gives stay valid while no more entries than that are given.
+  MapRefill(Value& v, size_t capacity);
+  // Drops the entries after the last one given.
+  ~MapRefill();
+  MapRefill(const MapRefill&) = delete;
+  MapRefill& operator=(const MapRefill&) = delete;
+  // The value of the next entry, `key`: the entry in this place when it has that key (its old
+  // value left for the writer to reuse), else a new null entry in its place, the entries after
+  // it dropped (the shape changed there).
+  Value& Next(absl::string_view key);
+
+ private:
+  Value::Map* m_;
+  size_t i_ = 0;
+};
+
+// The same for a list.
+class ListRefill {
+ public:
+  ListRefill(Value& v, size_t capacity);
+  ~ListRefill();
+  ListRefill(const ListRefill&) = delete;
+  ListRefill& operator=(const ListRefill&) = delete;
+  Value& Next();
+
+ private:
+  Value::List* l_;
+  size_t i_ = 0;
+};
+
+// `v` = `s`, in the buffer of the string `v` owns when it owns one.
+void SetString(Value& v, absl::string_view s);
+// `v` = Value::Shared(target), without touching the reference count when `v` holds it already.
+void SetShared(Value& v, const std::shared_ptr<const Value>& target);
 
 // Step "change": what a deployment changes (ComputeChange with each change's `line`, from the
 // positions of documents sent as YAML text), under the bundle's diff rule classes; then, when

@@ -406,6 +406,86 @@ TEST(RequestTreeTest, DocumentRequestsCarryTheirDocuments) {
   EXPECT_EQ(tree.Find("pipeline")->GetString("commit"), "abc");
 }
 
+// Bundle::Evaluate rebuilds one tree in place per worker set (FillRequestTree): whatever the
+// tree held before, the result is the tree RequestTree builds, key order included; and a
+// request shaped like the one before reuses the tree's storage rather than allocating it again.
+TEST(RequestTreeTest, ATreeRebuiltInPlaceEqualsOneBuiltAnew) {
+  Catalog catalog = MakeCatalog();
+  Principal ana;
+  ana.id = "ana";
+  ana.roles = {"analyst", "auditor"};
+  SharedPrincipal shared(ana);
+
+  std::vector<Request> requests;
+  std::vector<const SharedPrincipal*> principals;
+  auto add = [&](Request r, const SharedPrincipal* p = nullptr) {
+    requests.push_back(std::move(r));
+    principals.push_back(p);
+  };
+  Request plain = TableAccess("hive.sales.orders");
+  std::get<AccessRequest>(plain).resource.columns = {"id", "EMAIL", "gone"};
+  std::get<AccessRequest>(plain).context = {{"ip", "10.0.0.1"}, {"query_id", "a long query id"}};
+  add(plain);
+  add(plain);             // the same again: everything reused
+  Request other = plain;  // other strings and fewer columns and groups, the same shape
+  AccessRequest& o = std::get<AccessRequest>(other);
+  o.principal.id = "a principal id longer than the small-string buffer";
+  o.principal.groups = {};
+  o.resource.columns = {"email"};
+  o.context = {{"ip", "10.0.0.2"}};
+  add(other);
+  add(plain, &shared);   // a shared principal where the own one was
+  add(plain);            // and back
+  Request rich = plain;  // entries added in the middle
+  AccessRequest& r = std::get<AccessRequest>(rich);
+  r.principal.type = "user";
+  r.principal.properties = Value::Map{{"team", Value("crm")}};
+  r.principal.attributes = {{"region", "EU"}};
+  r.action_properties = Value::Map{{"method", Value("select")}};
+  r.context_values = Value::Map{{"ip", Value(Value::List{Value("10.0.0.3")})}};
+  r.resource.properties = Value::Map{{"sensitivity", Value(int64_t{2})}};
+  add(rich);
+  add(plain);
+  add(TableAccess("hive.finance.ledger"));  // uncatalogued: no product, no table
+  Request product = ProductRequest();
+  std::get<ProductRequest>(product).product = Descriptor("sales");
+  add(product);
+  add(Deployment());
+  add(plain);
+
+  Value tree;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SCOPED_TRACE(i);
+    absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(requests[i], catalog);
+    ASSERT_TRUE(IsOk(resolved));
+    Value fresh = RequestTree(requests[i], principals[i], *resolved);
+    const Value* columns_before = nullptr;
+    const std::string* id_before = nullptr;
+    if (i == 1) {
+      columns_before = tree.FindPath({"resource", "columns"})->as_list().data();
+      id_before = &tree.FindPath({"resource", "id"})->as_string();
+    }
+    FillRequestTree(requests[i], principals[i], *resolved, tree);
+    EXPECT_EQ(tree, fresh);
+    EXPECT_EQ(tree.ToJson(), fresh.ToJson());  // key order too
+    if (i == 1) {
+      // The same shape: the same storage, the long string rewritten in its own buffer.
+      EXPECT_EQ(tree.FindPath({"resource", "columns"})->as_list().data(), columns_before);
+      EXPECT_EQ(tree.FindPath({"resource", "id"})->as_string().data(), id_before->data());
+    }
+    if (principals[i] != nullptr) {
+      EXPECT_EQ(&tree.Find("principal")->Get(), shared.value().get());
+    }
+    const auto* access = std::get_if<AccessRequest>(&requests[i]);
+    if (access != nullptr && resolved->table != nullptr && !access->resource.columns.empty() &&
+        access->resource.columns[0] == "id") {
+      // Listed columns are still the catalog's entries themselves.
+      EXPECT_EQ(&tree.FindPath({"resource", "columns"})->as_list()[0].Get(),
+                resolved->table->columns.at("id"));
+    }
+  }
+}
+
 // --- change ---
 
 constexpr char kPreviousContract[] = R"(id: orders

@@ -3,76 +3,136 @@
 // the steps before. The catalog's trees (product, table, column entries) and a batch's principal
 // are attached as shared subtrees (Value::Shared), never copied: this runs once per decision.
 // Also the principal's tree that SharedPrincipal builds once for a batch.
+//
+// Every entry is written through MapRefill/ListRefill and the Set* helpers, so that the same code
+// builds a tree anew (RequestTree) or rebuilds an earlier request's in place (FillRequestTree):
+// an evaluation then costs no allocation for what has the shape of the request before.
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <tuple>
+
 #include "absl/strings/ascii.h"
 #include "service/engine/request_build.h"
 
 namespace arbiter {
+
+// --- Rebuilding in place (request_build.h) ---
+
+MapRefill::MapRefill(Value& v, size_t capacity) {
+  m_ = v.owned_map();
+  if (m_ == nullptr) {
+    v = Value::Map();
+    m_ = v.owned_map();
+  }
+  m_->reserve(capacity);
+}
+
+MapRefill::~MapRefill() { m_->erase(m_->begin() + static_cast<ptrdiff_t>(i_), m_->end()); }
+
+Value& MapRefill::Next(absl::string_view key) {
+  if (i_ < m_->size()) {
+    auto& [k, v] = (*m_)[i_];
+    if (k == key) {
+      ++i_;
+      return v;
+    }
+    // The shape changed here: the rest is built anew.
+    m_->erase(m_->begin() + static_cast<ptrdiff_t>(i_), m_->end());
+  }
+  ++i_;
+  return m_->emplace_back(std::piecewise_construct, std::forward_as_tuple(key), std::tuple<>())
+      .second;
+}
+
+ListRefill::ListRefill(Value& v, size_t capacity) {
+  l_ = v.owned_list();
+  if (l_ == nullptr) {
+    v = Value::List();
+    l_ = v.owned_list();
+  }
+  l_->reserve(capacity);
+}
+
+ListRefill::~ListRefill() { l_->erase(l_->begin() + static_cast<ptrdiff_t>(i_), l_->end()); }
+
+Value& ListRefill::Next() {
+  if (i_ < l_->size()) return (*l_)[i_++];
+  ++i_;
+  return l_->emplace_back();
+}
+
+void SetString(Value& v, absl::string_view s) {
+  if (std::string* owned = v.owned_string()) {
+    owned->assign(s.data(), s.size());
+  } else {
+    v = Value(std::string(s));
+  }
+}
+
+void SetShared(Value& v, const std::shared_ptr<const Value>& target) {
+  // Holding `target` already: nothing else can live at its address, so it is the same tree.
+  if (v.shared_target() != target.get()) v = Value::Shared(target);
+}
+
 namespace {
 
-// Subtrees are added empty and filled where they stand (AddMap, AddList): a finished subtree
-// added by value would cost a move and the destruction of what it was moved from. The
-// reference a helper returns is only used before the next entry is added to the same parent
-// (which may move the parent's entries).
-Value& AddMap(Value& parent, std::string key, size_t capacity) {
-  Value& m = parent.Add(std::move(key), Value::Map());
-  m.mutable_map().reserve(capacity);
-  return m;
+// A copy of `from` (a caller's free-form document: properties, context values).
+void SetCopy(Value& v, const Value& from) { v = from; }
+
+void SetStrings(Value& v, const std::vector<std::string>& strings) {
+  ListRefill list(v, strings.size());
+  for (const std::string& s : strings) SetString(list.Next(), s);
 }
 
-Value& AddList(Value& parent, std::string key, size_t capacity) {
-  Value& l = parent.Add(std::move(key), Value::List());
-  l.mutable_list().reserve(capacity);
-  return l;
-}
-
-// Fills `v` (an empty map) with the principal's tree.
+// Fills `v` with the principal's tree.
 void FillPrincipal(const Principal& p, Value& v) {
-  v.Add("id", p.id);
-  Value& roles = AddList(v, "roles", p.roles.size());
-  for (const std::string& r : p.roles) roles.mutable_list().emplace_back(r);
-  Value& groups = AddList(v, "groups", p.groups.size());
-  for (const std::string& g : p.groups) groups.mutable_list().emplace_back(g);
-  v.Add("domain", p.domain);
-  Value& attrs = AddMap(v, "attributes", p.attributes.size());
-  for (const auto& [k, a] : p.attributes) attrs.Add(k, a);
-  if (!p.type.empty()) v.Add("type", p.type);
-  if (!p.properties.is_null()) v.Add("properties", p.properties);
+  MapRefill m(v, 8);
+  SetString(m.Next("id"), p.id);
+  SetStrings(m.Next("roles"), p.roles);
+  SetStrings(m.Next("groups"), p.groups);
+  SetString(m.Next("domain"), p.domain);
+  {
+    MapRefill attrs(m.Next("attributes"), p.attributes.size());
+    for (const auto& [k, a] : p.attributes) SetString(attrs.Next(k), a);
+  }
+  if (!p.type.empty()) SetString(m.Next("type"), p.type);
+  if (!p.properties.is_null()) SetCopy(m.Next("properties"), p.properties);
 }
 
 Value PrincipalValue(const Principal& p) {
-  Value v = Value::MapWithCapacity(8);
+  Value v;
   FillPrincipal(p, v);
   return v;
 }
 
-Value StringMapValue(const std::map<std::string, std::string>& m) {
-  Value v = Value::MapWithCapacity(8);
-  for (const auto& [k, s] : m) v.Add(k, s);
-  return v;
+void SetStringMap(Value& v, const std::map<std::string, std::string>& strings) {
+  MapRefill m(v, strings.size());
+  for (const auto& [k, s] : strings) SetString(m.Next(k), s);
 }
 
 // req.context: the string entries, then the JSON-valued ones (which win on a clash).
-void AddContext(const std::map<std::string, std::string>& strings, const Value& values,
-                Value& req) {
+void FillContext(const std::map<std::string, std::string>& strings, const Value& values, Value& v) {
   if (!values.is_map()) {
-    Value& v = AddMap(req, "context", strings.size());
-    for (const auto& [k, s] : strings) v.Add(k, s);
+    SetStringMap(v, strings);
     return;
   }
-  Value& v = AddMap(req, "context", strings.size() + values.size());
+  MapRefill m(v, strings.size() + values.size());
   for (const auto& [k, s] : strings) {
-    if (values.Find(k) == nullptr) v.Add(k, s);
+    if (values.Find(k) == nullptr) SetString(m.Next(k), s);
   }
-  for (const auto& [k, e] : values.as_map()) v.Add(k, e);
+  for (const auto& [k, e] : values.as_map()) SetCopy(m.Next(k), e);
 }
 
 // req.resource.columns: each requested column as the catalog's entry for it when the table is
 // known and lists it, else {name}; the names of a known table's unlisted columns go to
 // `unknown_columns`.
 void FillColumns(const std::vector<std::string>& names, const Catalog::TableEntry* entry,
-                 Value::List& column_list, Value& unknown_columns) {
+                 Value& columns, Value& unknown_columns) {
   const std::shared_ptr<const Value>* table =
       entry != nullptr && entry->table != nullptr ? &entry->table : nullptr;
+  ListRefill column_list(columns, names.size());
+  ListRefill unknown(unknown_columns, 0);
   for (const std::string& name : names) {
     const Value* found = nullptr;
     if (table != nullptr) {
@@ -91,66 +151,72 @@ void FillColumns(const std::vector<std::string>& names, const Catalog::TableEntr
       auto it = entry->columns.find(key);
       if (it != entry->columns.end()) found = it->second;
     }
+    Value& column = column_list.Next();
     if (found != nullptr) {
-      // Shares the table's ownership: the entry lives as long as the table tree.
-      column_list.push_back(Value::Shared(std::shared_ptr<const Value>(*table, found)));
+      // Shares the table's ownership: the entry lives as long as the table tree. Held already
+      // (the same column as the request before), it costs nothing.
+      if (column.shared_target() != found) {
+        column = Value::Shared(std::shared_ptr<const Value>(*table, found));
+      }
     } else {
-      Value c = Value::MapWithCapacity(1);
-      c.Add("name", name);
-      column_list.push_back(std::move(c));
-      if (table != nullptr) unknown_columns.Append(name);
+      MapRefill c(column, 1);
+      SetString(c.Next("name"), name);
+      if (table != nullptr) SetString(unknown.Next(), name);
     }
   }
 }
 
-void AddAccess(const AccessRequest& a, const SharedPrincipal* principal,
-               const ResolvedRequest& resolved, Value& req) {
+void FillAccess(const AccessRequest& a, const SharedPrincipal* principal,
+                const ResolvedRequest& resolved, MapRefill& req) {
   const ResourceRef& r = a.resource;
   const Catalog::TableEntry* entry = resolved.table;
   const bool has_table = entry != nullptr && entry->table != nullptr;
-  req.Add("domain", resolved.domain);
+  SetString(req.Next("domain"), resolved.domain);
   if (principal != nullptr) {
-    req.Add("principal", Value::Shared(principal->value()));
+    SetShared(req.Next("principal"), principal->value());
   } else {
-    FillPrincipal(a.principal, AddMap(req, "principal", 8));
+    FillPrincipal(a.principal, req.Next("principal"));
   }
-  req.Add("action", a.action);
-  AddContext(a.context, a.context_values, req);
-  if (!a.action_properties.is_null()) req.Add("action_properties", a.action_properties);
-  Value& resource = AddMap(req, "resource", 9);
-  resource.Add("domain", resolved.domain);
-  resource.Add("product", resolved.product_name);
-  resource.Add("table", r.table);
-  resource.Add("type", !r.type.empty() ? r.type : !r.table.empty() ? "table" : "product");
-  resource.Add("id", !r.id.empty() ? r.id : !r.table.empty() ? r.table : r.product);
-  if (!r.properties.is_null()) resource.Add("properties", r.properties);
-  Value& columns = AddList(resource, "columns", r.columns.size());
-  // Computed natively because nearly every access policy needs it and a Lua loop over the
-  // catalog per request is the most expensive thing a policy can do. `resource` has room for
-  // every entry, so `columns` stays where it is while this one is added.
-  Value& unknown_columns = AddList(resource, "unknown_columns", 0);
-  FillColumns(r.columns, entry, columns.mutable_list(), unknown_columns);
-  if (resolved.product != nullptr) req.Add("product", Value::Shared(resolved.product->tree));
-  if (has_table) req.Add("table", Value::Shared(entry->table));
+  SetString(req.Next("action"), a.action);
+  FillContext(a.context, a.context_values, req.Next("context"));
+  if (!a.action_properties.is_null()) SetCopy(req.Next("action_properties"), a.action_properties);
+  {
+    MapRefill resource(req.Next("resource"), 9);
+    SetString(resource.Next("domain"), resolved.domain);
+    SetString(resource.Next("product"), resolved.product_name);
+    SetString(resource.Next("table"), r.table);
+    SetString(resource.Next("type"), !r.type.empty()    ? absl::string_view(r.type)
+                                     : !r.table.empty() ? "table"
+                                                        : "product");
+    SetString(resource.Next("id"), !r.id.empty() ? r.id : !r.table.empty() ? r.table : r.product);
+    if (!r.properties.is_null()) SetCopy(resource.Next("properties"), r.properties);
+    // Computed natively because nearly every access policy needs it and a Lua loop over the
+    // catalog per request is the most expensive thing a policy can do. `resource` has room for
+    // every entry, so `columns` stays where it is while `unknown_columns` is added.
+    Value& columns = resource.Next("columns");
+    FillColumns(r.columns, entry, columns, resource.Next("unknown_columns"));
+  }
+  if (resolved.product != nullptr) SetShared(req.Next("product"), resolved.product->tree);
+  if (has_table) SetShared(req.Next("table"), entry->table);
 }
 
-void AddProduct(const ProductRequest& p, const ResolvedRequest& resolved, Value& req) {
-  req.Add("domain", resolved.domain);
-  req.Add("product", p.product);
-  req.Add("operation", p.operation.empty() ? "register" : p.operation);
-  req.Add("requester", PrincipalValue(p.requester));
+void FillProduct(const ProductRequest& p, const ResolvedRequest& resolved, MapRefill& req) {
+  SetString(req.Next("domain"), resolved.domain);
+  SetCopy(req.Next("product"), p.product);
+  SetString(req.Next("operation"), p.operation.empty() ? "register" : p.operation);
+  FillPrincipal(p.requester, req.Next("requester"));
 }
 
-void AddDeployment(const DeploymentRequest& d, const ResolvedRequest& resolved, Value& req) {
-  req.Add("domain", resolved.domain);
-  req.Add("product", d.product);
-  if (d.previous.has_value()) req.Add("previous", *d.previous);
-  req.Add("contracts", Value(Value::List(d.contracts.begin(), d.contracts.end())));
-  req.Add("previous_contracts",
-          Value(Value::List(d.previous_contracts.begin(), d.previous_contracts.end())));
-  req.Add("environment", d.environment);
-  req.Add("pipeline", StringMapValue(d.pipeline));
-  req.Add("requester", PrincipalValue(d.requester));
+void FillDeployment(const DeploymentRequest& d, const ResolvedRequest& resolved, MapRefill& req) {
+  SetString(req.Next("domain"), resolved.domain);
+  SetCopy(req.Next("product"), d.product);
+  if (d.previous.has_value()) SetCopy(req.Next("previous"), *d.previous);
+  req.Next("contracts") = Value(Value::List(d.contracts.begin(), d.contracts.end()));
+  req.Next("previous_contracts") =
+      Value(Value::List(d.previous_contracts.begin(), d.previous_contracts.end()));
+  SetString(req.Next("environment"), d.environment);
+  SetStringMap(req.Next("pipeline"), d.pipeline);
+  FillPrincipal(d.requester, req.Next("requester"));
 }
 
 }  // namespace
@@ -159,18 +225,24 @@ SharedPrincipal::SharedPrincipal(Principal principal)
     : principal_(std::move(principal)),
       value_(std::make_shared<const Value>(PrincipalValue(principal_))) {}
 
+void FillRequestTree(const Request& request, const SharedPrincipal* principal,
+                     const ResolvedRequest& resolved, Value& tree) {
+  // Room for every entry of any kind (a deployment's 9 and its `change`, added by Evaluate).
+  MapRefill req(tree, 10);
+  SetString(req.Next("kind"), KindName(KindOf(request)));
+  if (const auto* a = std::get_if<AccessRequest>(&request)) {
+    FillAccess(*a, principal, resolved, req);
+  } else if (const auto* p = std::get_if<ProductRequest>(&request)) {
+    FillProduct(*p, resolved, req);
+  } else {
+    FillDeployment(std::get<DeploymentRequest>(request), resolved, req);
+  }
+}
+
 Value RequestTree(const Request& request, const SharedPrincipal* principal,
                   const ResolvedRequest& resolved) {
-  // Room for every entry of any kind (a deployment's 9 and its `change`, added by Evaluate).
-  Value req = Value::MapWithCapacity(10);
-  req.Add("kind", std::string(KindName(KindOf(request))));
-  if (const auto* a = std::get_if<AccessRequest>(&request)) {
-    AddAccess(*a, principal, resolved, req);
-  } else if (const auto* p = std::get_if<ProductRequest>(&request)) {
-    AddProduct(*p, resolved, req);
-  } else {
-    AddDeployment(std::get<DeploymentRequest>(request), resolved, req);
-  }
+  Value req;
+  FillRequestTree(request, principal, resolved, req);
   return req;
 }
 

@@ -12,6 +12,7 @@ absl::StatusOr<std::unique_ptr<WorkerSet>> WorkerSet::Create(
   if (!g.ok()) return g.status();
   w->global = *std::move(g);
   w->handles.assign(num_policies, -1);
+  w->states.assign(num_policies, nullptr);
   w->limits_ = &limits;
   w->stable_ = stable;
   return w;
@@ -35,12 +36,38 @@ absl::Status WorkerSet::LoadPolicy(size_t i, const PolicyInfo& policy, absl::str
   absl::StatusOr<int> handle = state->LoadPolicy(policy.file, source, spec, deadline);
   if (!handle.ok()) return handle.status();
   handles[i] = *handle;
+  states[i] = state;
   return absl::OkStatus();
 }
 
-void WorkerSet::EndEvaluation() {
-  global->EndEvaluation();
-  for (auto& [d, s] : domains) s->EndEvaluation();
+void WorkerSet::Use(LuaSandbox* state) {
+  for (size_t k = 0; k < num_used_; ++k) {
+    if (used_[k] == state) return;
+  }
+  if (num_used_ < used_.size()) {
+    used_[num_used_++] = state;
+  } else {
+    all_used_ = true;
+  }
+}
+
+bool WorkerSet::EndEvaluation() {
+  bool ok = true;
+  if (num_used_ == 0 || all_used_) {
+    global->EndEvaluation();
+    for (auto& [d, s] : domains) s->EndEvaluation();
+    ok = healthy();
+  } else {
+    // The states no check ran in have nothing to end, and are as healthy as when they were
+    // pooled (the pool only keeps healthy sets).
+    for (size_t k = 0; k < num_used_; ++k) {
+      used_[k]->EndEvaluation();
+      ok = ok && used_[k]->healthy();
+    }
+  }
+  num_used_ = 0;
+  all_used_ = false;
+  return ok;
 }
 
 bool WorkerSet::healthy() const {
@@ -58,8 +85,8 @@ WorkerPool::WorkerPool(const EngineLimits& limits, const std::vector<PolicyInfo>
 
 WorkerPool::Lease::~Lease() {
   if (set_ == nullptr) return;  // moved from
-  set_->EndEvaluation();
-  pool_->Release(std::move(set_));
+  bool healthy = set_->EndEvaluation();
+  pool_->Release(std::move(set_), healthy);
 }
 
 absl::StatusOr<WorkerPool::Lease> WorkerPool::Acquire() const {
@@ -79,6 +106,8 @@ absl::StatusOr<WorkerPool::Lease> WorkerPool::Acquire() const {
 }
 
 void WorkerPool::Add(std::unique_ptr<WorkerSet> set) const {
+  // Every pooled set is healthy throughout: a lease then only checks the states it used.
+  if (!set->healthy()) return;
   absl::MutexLock lock(&mu_);
   sets_.push_back(std::move(set));
 }
@@ -93,9 +122,10 @@ absl::StatusOr<std::unique_ptr<WorkerSet>> WorkerPool::NewWorkerSet() const {
   return w;
 }
 
-void WorkerPool::Release(std::unique_ptr<WorkerSet> set) const {
-  if (!set->healthy()) return;  // dropped; the next Acquire builds a fresh one
-  Add(std::move(set));
+void WorkerPool::Release(std::unique_ptr<WorkerSet> set, bool healthy) const {
+  if (!healthy) return;  // dropped; the next Acquire builds a fresh one
+  absl::MutexLock lock(&mu_);
+  sets_.push_back(std::move(set));
 }
 
 }  // namespace arbiter

@@ -10,6 +10,7 @@
 #ifndef ARBITER_SERVICE_ENGINE_WORKER_POOL_H_
 #define ARBITER_SERVICE_ENGINE_WORKER_POOL_H_
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,19 @@
 
 namespace arbiter {
 
+// What one evaluation builds and drops, kept with the worker set it runs on so that the next
+// evaluation on the set reuses its storage instead of allocating it again (Bundle::Evaluate):
+// a set is one thread's at a time, and so is this. Between evaluations it holds the last
+// request's tree (and so keeps a batch's shared principal alive until the next one), reachable
+// from no policy: the views into it died with the evaluation.
+struct EvaluationScratch {
+  Value req;  // the request tree, rebuilt in place (FillRequestTree)
+  Value ctx;
+  std::vector<int> global_handles;
+  std::vector<int> domain_handles;
+  std::vector<CheckOutcome> outcomes;
+};
+
 // One Lua state for the global policies and one per domain; thread-compatible.
 class WorkerSet {
  public:
@@ -39,23 +53,34 @@ class WorkerSet {
 
   // Loads policy `i` (`policy`, its `source`) into the state it runs in (the global one, or its
   // domain's, created on first use) with LuaSandbox::LoadPolicy, which reads its table into
-  // `spec`, and sets handles[i]. INVALID_ARGUMENT "file:line: message" when it does not load;
-  // the error of LuaSandbox::Create, as "file:1: message", when its domain's state cannot be
-  // made.
+  // `spec`, and sets handles[i] and states[i]. INVALID_ARGUMENT "file:line: message" when it
+  // does not load; the error of LuaSandbox::Create, as "file:1: message", when its domain's
+  // state cannot be made.
   absl::Status LoadPolicy(size_t i, const PolicyInfo& policy, absl::string_view source,
                           PolicySpec& spec, absl::Time deadline = absl::InfiniteFuture());
-  // Ends one evaluation on every state (LuaSandbox::EndEvaluation).
-  void EndEvaluation();
-  bool healthy() const;
+  // Names a state an evaluation runs checks in, before it runs them: only those have an
+  // evaluation to end and can have turned unhealthy, so EndEvaluation ends and checks only them
+  // (a set has a state per domain, and a request reaches two at most). While none is named (a
+  // lease taken to look at the states), EndEvaluation takes every state.
+  void Use(LuaSandbox* state);
+  // Ends one evaluation on the states named by Use (LuaSandbox::EndEvaluation), or on every
+  // state, and forgets the names. False when one of those states is no longer healthy.
+  bool EndEvaluation();
+  bool healthy() const;  // every state
 
   std::unique_ptr<LuaSandbox> global;
   absl::flat_hash_map<std::string, std::unique_ptr<LuaSandbox>> domains;
   std::vector<int> handles;  // per policy index: LuaSandbox::LoadPolicy's handle, -1 when none
+  std::vector<LuaSandbox*> states;  // per policy index: the state it is loaded in, null when none
+  EvaluationScratch scratch;
 
  private:
   WorkerSet() = default;
   const EngineLimits* limits_ = nullptr;
   const absl::flat_hash_set<const Value*>* stable_ = nullptr;
+  std::array<LuaSandbox*, 2> used_{};
+  size_t num_used_ = 0;
+  bool all_used_ = false;  // more states were named than used_ holds
 };
 
 // Worker sets for one bundle. Everything the constructor takes must outlive the pool.
@@ -94,7 +119,8 @@ class WorkerPool {
 
  private:
   absl::StatusOr<std::unique_ptr<WorkerSet>> NewWorkerSet() const;
-  void Release(std::unique_ptr<WorkerSet> set) const;
+  // Back to the pool; dropped when `healthy` is false (the next Acquire builds a fresh set).
+  void Release(std::unique_ptr<WorkerSet> set, bool healthy) const;
 
   const EngineLimits& limits_;
   const std::vector<PolicyInfo>& policies_;

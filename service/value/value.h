@@ -100,6 +100,19 @@ class Value {
   // Mutable access to a value that owns its contents (not a shared reference).
   List& mutable_list() { return std::get<List>(v_); }
   Map& mutable_map() { return std::get<Map>(v_); }
+  // For trees rebuilt in place (the engine's request tree, once per decision), which reuse what
+  // a node already holds: the string, list or map this value owns; null when it holds anything
+  // else (a shared reference included) or has a source position of its own (reused, it would
+  // keep it).
+  std::string* owned_string() { return line_col_ == 0 ? std::get_if<std::string>(&v_) : nullptr; }
+  List* owned_list() { return line_col_ == 0 ? std::get_if<List>(&v_) : nullptr; }
+  Map* owned_map() { return line_col_ == 0 ? std::get_if<Map>(&v_) : nullptr; }
+  // The target of a shared reference (Shared) without a position of its own, not followed
+  // further; null for any other value.
+  const Value* shared_target() const {
+    const auto* p = line_col_ == 0 ? std::get_if<kSharedIndex>(&v_) : nullptr;
+    return p != nullptr ? p->get() : nullptr;
+  }
 
   // Map lookup; nullptr when this is not a map or has no such key.
   const Value* Find(absl::string_view key) const;
