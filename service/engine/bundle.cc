@@ -195,7 +195,8 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   // What runs (combine.h).
   const std::string* action = nullptr;
   if (const auto* a = std::get_if<AccessRequest>(&request)) action = &a->action;
-  Selection selection = SelectPolicies(impl.policies, impl.index, kind, domain, action);
+  Selection& selection = scratch.selection;
+  SelectPolicies(impl.policies, impl.index, kind, domain, action, selection);
   decision.overridden_policies = std::move(selection.overridden);
 
   // Each selected policy's check: the global ones in the global state, then the domain's in the
@@ -237,7 +238,8 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     if (impl.waivers.empty()) return nullptr;
     return impl.waivers.Find(p.id, WaiverSubjectOf(request, req, domain), options.now);
   };
-  std::vector<PolicyFinding> findings;
+  std::vector<PolicyFinding>& findings = scratch.findings;
+  findings.clear();
   decision.evaluated_policies.reserve(outcomes.size());
   for (size_t k = 0; k < outcomes.size(); ++k) {
     const PolicyInfo& p = impl.policies[selection.run[k]];
@@ -252,7 +254,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   if (TooBigToKeep(request)) req = Value();
 
   // The layers (combine.h).
-  Combine(std::move(findings), DefaultEffect(impl.defaults, kind), decision);
+  CombineFrom(findings, DefaultEffect(impl.defaults, kind), decision);
   decision.trace = std::move(trace);
   ExplainClosedDefault(decision);
   if (const auto* a = std::get_if<AccessRequest>(&request); a != nullptr && domain.empty()) {

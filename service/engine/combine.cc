@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -14,6 +15,16 @@ namespace arbiter {
 
 Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIndex& index,
                          Kind kind, const std::string& domain, const std::string* action) {
+  Selection s;
+  SelectPolicies(policies, index, kind, domain, action, s);
+  return s;
+}
+
+void SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIndex& index, Kind kind,
+                    const std::string& domain, const std::string* action, Selection& s) {
+  s.run.clear();
+  s.globals = 0;
+  s.overridden.clear();
   auto applies = [action](const PolicyInfo& p) {
     return action == nullptr || p.actions.empty() ||
            std::find(p.actions.begin(), p.actions.end(), *action) != p.actions.end();
@@ -35,8 +46,7 @@ Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIn
   } else if (auto it = index.domain_by_kind.find(domain); it != index.domain_by_kind.end()) {
     own = &it->second[static_cast<int>(kind)];
   }
-  Selection s;
-  s.run.reserve(globals->size() + (own != nullptr ? own->size() : 0));  // one allocation
+  s.run.reserve(globals->size() + (own != nullptr ? own->size() : 0));  // one allocation at most
   for (size_t i : *globals) {
     const PolicyInfo& p = policies[i];
     if (!by_action && !applies(p)) continue;
@@ -52,7 +62,6 @@ Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIn
       if (by_action || applies(policies[i])) s.run.push_back(i);
     }
   }
-  return s;
 }
 
 // --- Faults: a policy that errs, runs out of budget or memory, or returns something malformed
@@ -107,8 +116,13 @@ Role RoleOf(const PolicyFinding& pf) {
 // `findings` is the caller's to give (the engine moves its own in): a reason takes its message
 // and detail, and the obligations their masks and row filters, each read once.
 void Combine(std::vector<PolicyFinding> findings, Effect default_effect, Decision& out) {
+  CombineFrom(findings, default_effect, out);
+}
+
+void CombineFrom(std::vector<PolicyFinding>& findings, Effect default_effect, Decision& out) {
   bool mandatory_deny = false, mandatory_allow = false, any_deny = false, any_allow = false;
-  std::vector<Role> roles;
+  // On the stack for the usual handful of findings.
+  absl::InlinedVector<Role, 16> roles;
   roles.reserve(findings.size());
   for (const PolicyFinding& pf : findings) {
     Role r = RoleOf(pf);

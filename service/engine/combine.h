@@ -70,6 +70,9 @@ struct Selection {
 // request's action, and policies that declare other `actions` do not apply; null otherwise.
 Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIndex& index,
                          Kind kind, const std::string& domain, const std::string* action);
+// The same into `out`, whose storage is reused (Bundle::Evaluate keeps one per worker set).
+void SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIndex& index, Kind kind,
+                    const std::string& domain, const std::string* action, Selection& out);
 
 // --- What the checks that ran said, faults included. ---
 
@@ -107,6 +110,9 @@ void AddOutcome(const PolicyInfo& policy, CheckOutcome& outcome,
 // The findings are taken by value: the engine moves its own in, so their texts, masks and row
 // filters move into the decision instead of being copied.
 void Combine(std::vector<PolicyFinding> findings, Effect default_effect, Decision& out);
+// The same, moving out of the elements of `findings` (left moved-from) rather than taking the
+// vector: Bundle::Evaluate keeps its vector per worker set.
+void CombineFrom(std::vector<PolicyFinding>& findings, Effect default_effect, Decision& out);
 
 // Step 6's default: the bundle's (bundle.yaml `defaults:`) for `kind`.
 Effect DefaultEffect(const KindDefaults& defaults, Kind kind);

@@ -20,6 +20,7 @@
 #define ARBITER_SERVICE_ENGINE_REQUEST_BUILD_H_
 
 #include <cstddef>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -98,9 +99,20 @@ class MapRefill {
   // The value of the next entry, `key`: the entry in this place when it has that key (its old
   // value left for the writer to reuse), else a new null entry in its place, the entries after
   // it dropped (the shape changed there).
-  Value& Next(absl::string_view key);
+  // Inline: a request tree has ~25 entries, each rewritten per decision.
+  Value& Next(absl::string_view key) {
+    if (i_ < m_->size()) {
+      auto& [k, v] = (*m_)[i_];
+      if (k.size() == key.size() && std::memcmp(k.data(), key.data(), key.size()) == 0) {
+        ++i_;
+        return v;
+      }
+    }
+    return NextNew(key);
+  }
 
  private:
+  Value& NextNew(absl::string_view key);
   Value::Map* m_;
   size_t i_ = 0;
 };
@@ -112,7 +124,11 @@ class ListRefill {
   ~ListRefill();
   ListRefill(const ListRefill&) = delete;
   ListRefill& operator=(const ListRefill&) = delete;
-  Value& Next();
+  Value& Next() {
+    if (i_ < l_->size()) return (*l_)[i_++];
+    ++i_;
+    return l_->emplace_back();
+  }
 
  private:
   Value::List* l_;

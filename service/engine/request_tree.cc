@@ -30,16 +30,9 @@ MapRefill::MapRefill(Value& v, size_t capacity) {
 
 MapRefill::~MapRefill() { m_->erase(m_->begin() + static_cast<ptrdiff_t>(i_), m_->end()); }
 
-Value& MapRefill::Next(absl::string_view key) {
-  if (i_ < m_->size()) {
-    auto& [k, v] = (*m_)[i_];
-    if (k == key) {
-      ++i_;
-      return v;
-    }
-    // The shape changed here: the rest is built anew.
-    m_->erase(m_->begin() + static_cast<ptrdiff_t>(i_), m_->end());
-  }
+Value& MapRefill::NextNew(absl::string_view key) {
+  // The shape changed here (or the map ends): the rest is built anew.
+  m_->erase(m_->begin() + static_cast<ptrdiff_t>(i_), m_->end());
   ++i_;
   return m_->emplace_back(std::piecewise_construct, std::forward_as_tuple(key), std::tuple<>())
       .second;
@@ -55,12 +48,6 @@ ListRefill::ListRefill(Value& v, size_t capacity) {
 }
 
 ListRefill::~ListRefill() { l_->erase(l_->begin() + static_cast<ptrdiff_t>(i_), l_->end()); }
-
-Value& ListRefill::Next() {
-  if (i_ < l_->size()) return (*l_)[i_++];
-  ++i_;
-  return l_->emplace_back();
-}
 
 void SetString(Value& v, absl::string_view s) {
   if (std::string* owned = v.owned_string()) {

@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/engine/bundle.h"
+#include "service/engine/combine.h"
 #include "service/engine/lua_sandbox.h"
 #include "service/value/value.h"
 
@@ -40,6 +41,8 @@ struct EvaluationScratch {
   std::vector<int> global_handles;
   std::vector<int> domain_handles;
   std::vector<CheckOutcome> outcomes;
+  Selection selection;
+  std::vector<PolicyFinding> findings;
 };
 
 // One Lua state for the global policies and one per domain; thread-compatible.
