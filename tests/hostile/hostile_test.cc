@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -159,7 +160,8 @@ std::string LuaPolicy(const std::string& id, const std::string& body) {
 class HostileTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string dir = testing::MakeTempDir("arbiter-hostile");
+    dir_ = testing::MakeTempDir("arbiter-hostile");
+    const std::string& dir = dir_;
     const std::string b = dir + "/bundle";
     testing::WriteFile(b + "/bundle.yaml",
                        "revision: hostile-1\nlimits: {instruction_budget: 100000000, "
@@ -195,6 +197,10 @@ class HostileTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete server_;
     server_ = nullptr;
+    // The attacks leave ~300 MB of decision log here: a run must not keep it (150 runs had
+    // filled this machine's disk).
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
   }
 
   // Runs `attack` with a bystander; checks and prints the figures. The bystander is calling
@@ -279,10 +285,12 @@ class HostileTest : public ::testing::Test {
   static ArbiterdProcess* server_;
   static int64_t idle_rss_kb_;
   static std::string log_path_;
+  static std::string dir_;
 };
 ArbiterdProcess* HostileTest::server_ = nullptr;
 int64_t HostileTest::idle_rss_kb_ = 0;
 std::string HostileTest::log_path_;
+std::string HostileTest::dir_;
 
 // 42 decisions of 3 MiB each: the line-bounded queue and replay ring grew the server by 144 MB
 // before issue 11, and ~160 of them rotated away all 5 x 100 MiB of history.
