@@ -11,6 +11,7 @@
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "service/dryrun/dry_run.h"
+#include "service/engine/lua_sandbox.h"
 #include "service/metrics/metrics.h"
 #include "service/redact/redact.h"
 
@@ -190,6 +191,15 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
                                  return n;
                                });
   }
+  // Checks whose hookless first run could not be certified within the instruction budget and
+  // ran again under the count (lua_sandbox.cc, FastRunStands; docs/limits.md). A rising rate
+  // means checks near their budget, or a machine too loaded to run them in one go; each costs
+  // a second run.
+  registry_.AddCounterCallback(
+      "arbiter_policy_counted_reruns_total",
+      "Policy checks run a second time under the instruction count because their first, "
+      "hookless run could not be certified within the instruction budget.",
+      [] { return static_cast<double>(LuaSandbox::counted_reruns()); });
   if (!config_.decision_log.path.empty()) {
     auto log = DecisionLog::Create(config_.decision_log);
     if (!log.ok()) return log.status();

@@ -428,6 +428,47 @@ TEST(LoadTimeBombTest, StartingWithABombingBundleIsRefused) {
   EXPECT_TRUE(absl::StrContains(msg, "domains/sales/spin.lua")) << msg;
 }
 
+// --- A check too slow for its hookless first run to stand. ---
+
+// A check of 900,000 VM instructions is within the default budget of 1,000,000, but no machine
+// runs it within budget / R_max (0.125 ms): its first, hookless run cannot be certified, so it
+// runs again under the instruction count (lua_sandbox.cc, FastRunStands). The decision is the
+// counted run's, and /metrics counts the rerun; a cheap check is certified and counts nothing.
+TEST(CountedRerunTest, ASlowCheckIsDecidedByItsCountedRunAndCounted) {
+  std::string dir = testing::MakeTempDir("arbiter-rerun");
+  std::string bundle = WriteBundle(
+      dir, {
+               {"bundle.yaml", "revision: rerun-1\n"},
+               {"global/grant.lua",
+                LuaPolicy("global.grant", "return allow('granted')", "  mode = 'default',\n")},
+               {"domains/slow/loop.lua",
+                LuaPolicy("slow.loop", "for i = 1, 900000 do end\nreturn allow('counted')")},
+               {"domains/quick/ok.lua", LuaPolicy("quick.ok", "return allow('quick')")},
+           });
+  ArbiterdOptions o;
+  o.bundle_dir = bundle;
+  o.config_yaml = "bundle:\n  watch: false\n";
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(Metric(server->http_port(), "arbiter_policy_counted_reruns_total"), 0);
+  client::Client c(server->grpc_target(), WithTimeout(absl::Seconds(20)));
+  for (int i = 0; i < 20; ++i) {
+    auto d = c.CheckAccess(DomainAccess(absl::StrCat("q", i), "quick"));
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->effect(), v1::EFFECT_ALLOW);
+  }
+  // Twenty checks of a few microseconds: at most one stall of this shared machine.
+  EXPECT_LE(Metric(server->http_port(), "arbiter_policy_counted_reruns_total"), 1);
+  const double before = Metric(server->http_port(), "arbiter_policy_counted_reruns_total");
+  for (int i = 0; i < 3; ++i) {
+    auto d = c.CheckAccess(DomainAccess(absl::StrCat("s", i), "slow"));
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->effect(), v1::EFFECT_ALLOW) << d->DebugString();
+    EXPECT_TRUE(HasReason(*d, "slow.loop")) << d->DebugString();
+  }
+  EXPECT_GE(Metric(server->http_port(), "arbiter_policy_counted_reruns_total") - before, 3);
+}
+
 // --- One domain burning its budget. ---
 
 TEST(BudgetBurnerTest, OtherDomainsKeepTheirLatency) {
