@@ -130,8 +130,9 @@ void RunAccess(benchmark::State& state, const v1::AccessRequest& proto) {
   state.counters["allow"] = allow;
   // Checks whose hookless first run could not be certified and ran again counted: ~0 in a
   // faithful measurement (lua_sandbox.cc, FastRunStands).
-  state.counters["reruns"] = benchmark::Counter(
-      static_cast<double>(LuaSandbox::counted_reruns() - reruns), benchmark::Counter::kAvgIterations);
+  state.counters["reruns"] =
+      benchmark::Counter(static_cast<double>(LuaSandbox::counted_reruns() - reruns),
+                         benchmark::Counter::kAvgIterations);
 }
 
 void BM_Access(benchmark::State& state) {

@@ -84,6 +84,25 @@ v1::AccessRequest AnaReads() {
   return Access("ana", {"sales-analysts"}, "read", kCustomers, {"customer_id", "email"});
 }
 
+// Waits until `count` has not moved for 500 ms (at most 15 s) and returns its value then: how
+// the log-blocking tests observe that every caller is blocked in the decision path.
+int WaitUntilStill(const std::atomic<int>& count) {
+  int last = -1;
+  auto still_since = Clock::now();
+  auto give_up = Clock::now() + std::chrono::seconds(15);
+  while (Clock::now() < give_up) {
+    int now = count.load();
+    if (now != last) {
+      last = now;
+      still_since = Clock::now();
+    } else if (Clock::now() - still_since > std::chrono::milliseconds(500)) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return last;
+}
+
 // Polls `cond` every 10 ms until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
@@ -255,7 +274,7 @@ TEST(ReloadUnderLoadTest, ReloadEvery100msWhileFourClientsCall) {
   // machine one took over the client's default 5 s once (CI, load average 10). What this test
   // proves is that every reload succeeds and no call fails or sees a revision never written,
   // not how fast a reload is.
-  client::Client c(server->grpc_target(), {.timeout = absl::Seconds(60)});
+  client::Client c(server->grpc_target(), WithTimeout(absl::Seconds(60)));
   auto status = c.GetStatus();
   ASSERT_TRUE(status.ok()) << status.status();
 
@@ -756,19 +775,7 @@ TEST(DecisionLogFaultTest, BlockOverflowWithAStalledWriterBlocksRatherThanDrops)
   }
   // The pipe (64 KiB) and the queue fill; then every caller blocks in the decision path. Observe
   // that: the count stops moving for 500 ms (bounded: at most 15 s of waiting).
-  int last = -1;
-  auto still_since = Clock::now();
-  auto give_up = Clock::now() + std::chrono::seconds(15);
-  while (Clock::now() < give_up) {
-    int now = ok_calls.load();
-    if (now != last) {
-      last = now;
-      still_since = Clock::now();
-    } else if (Clock::now() - still_since > std::chrono::milliseconds(500)) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const int last = WaitUntilStill(ok_calls);
   int blocked_at = ok_calls.load();
   EXPECT_GT(blocked_at, 10);
   EXPECT_EQ(blocked_at, last) << "calls kept completing: the log did not block";
@@ -839,19 +846,7 @@ TEST(DecisionLogFaultTest, BlockOverflowHoldsHttpWorkersNotTheIoThreads) {
   }
   // The pipe and the queue fill; then every Trino caller blocks in the decision path: the count
   // stops moving for 500 ms (bounded: at most 15 s of waiting).
-  int last = -1;
-  auto still_since = Clock::now();
-  auto give_up = Clock::now() + std::chrono::seconds(15);
-  while (Clock::now() < give_up) {
-    int now = ok_calls.load();
-    if (now != last) {
-      last = now;
-      still_since = Clock::now();
-    } else if (Clock::now() - still_since > std::chrono::milliseconds(500)) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const int last = WaitUntilStill(ok_calls);
   EXPECT_GT(ok_calls.load(), 10);
   EXPECT_EQ(ok_calls.load(), last) << "calls kept completing: the log did not block";
   // Four decisions are blocked; health checks on new connections (spread over both I/O
