@@ -151,6 +151,7 @@ BENCHMARK(BM_AccessPii);
 void RunAccessOn(benchmark::State& state, std::shared_ptr<const Bundle> bundle) {
   v1::AccessRequest proto = AccessProto({"customer_id", "segment", "lifetime_value"});
   EvalOptions options = Options();
+  const int64_t reruns = LuaSandbox::counted_reruns();
   for (auto _ : state) {
     absl::StatusOr<Decision> d = DecideAccess(*bundle, proto, options);
     if (!d.ok()) {
@@ -159,6 +160,9 @@ void RunAccessOn(benchmark::State& state, std::shared_ptr<const Bundle> bundle) 
     }
     benchmark::DoNotOptimize(*d);
   }
+  state.counters["reruns"] =
+      benchmark::Counter(static_cast<double>(LuaSandbox::counted_reruns() - reruns),
+                         benchmark::Counter::kAvgIterations);
 }
 
 const int kPerPolicyRegistered = [] {

@@ -56,9 +56,15 @@ constinit std::atomic<int64_t> g_counted_reruns{0};
 // instructions/ns still bounds what the VM can do under valgrind (1.6x this machine's native
 // rate; callgrind's is ~50x lower). With 4, a check with a collector step in it was now and
 // then over the bound under callgrind: 0.02-0.10 reruns per BM_Access decision.
-bool UnderValgrind() { return RUNNING_ON_VALGRIND != 0; }
-const bool g_under_valgrind = UnderValgrind();
-int64_t ValgrindSlowdown() { return g_under_valgrind ? 16 : 1; }
+//
+// Asked on first use, not by a namespace-scope initializer: sandboxes made during static
+// initialization (engine_bench registers a bundle per shipped policy then) would otherwise read
+// it before it was set, and get production's bound under valgrind (every check run twice there).
+bool UnderValgrind() {
+  static const bool under = RUNNING_ON_VALGRIND != 0;
+  return under;
+}
+int64_t ValgrindSlowdown() { return UnderValgrind() ? 16 : 1; }
 
 // Also under valgrind, a check's wall time is mostly not its own: valgrind runs one thread at a
 // time and a 50x slower check is preempted often on a loaded machine, so wall time would
@@ -205,8 +211,8 @@ bool StartFastRun(Ctx* c, lua_State* L, absl::Time start, absl::Time policy_dead
   c->deadline = policy_deadline;
   c->request_deadline = request_deadline;
   lua_sethook(L, nullptr, 0, 0);
-  const absl::Time due = std::min(
-      start + c->fast_bound * (g_under_valgrind ? kValgrindWallSlack : 1), policy_deadline);
+  const absl::Time due =
+      std::min(start + c->fast_bound * (UnderValgrind() ? kValgrindWallSlack : 1), policy_deadline);
   c->fast_run = RunWatchdog::Begin(absl::ToUnixNanos(due), InterruptFastRun, L);
   return c->fast_run;
 }
@@ -567,12 +573,12 @@ int ChecksProtected(lua_State* L) {
     if (a->fast &&
         StartFastRun(c, L, start, std::min(start + a->policy_timeout, a->request_deadline),
                      a->request_deadline)) {
-      const int64_t cpu_start = g_under_valgrind ? ThreadCpuNanos() : 0;
+      const int64_t cpu_start = UnderValgrind() ? ThreadCpuNanos() : 0;
       status = CallCheck(L, handle);
       StopBudget(c, L);
       end = absl::Now();
       done = FastRunStands(
-          c, g_under_valgrind ? absl::Nanoseconds(ThreadCpuNanos() - cpu_start) : end - start, end);
+          c, UnderValgrind() ? absl::Nanoseconds(ThreadCpuNanos() - cpu_start) : end - start, end);
       if (!done) {
         // Nothing of the fast run is kept: its return value or error (findings are read only
         // from a run that stands), its print output, and its garbage after a memory error.
