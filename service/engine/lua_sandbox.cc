@@ -204,16 +204,16 @@ void InterruptFastRun(void* L) { lua_sethook(static_cast<lua_State*>(L), Hook, L
 // hook that a late interrupt set cannot leak into it), and the watchdog armed for the certified
 // bound or the policy's deadline, whichever comes first. False (nothing started) when this
 // thread cannot be interrupted: the caller then runs the check counted.
-bool StartFastRun(Ctx* c, lua_State* L, absl::Time start, absl::Time policy_deadline,
-                  absl::Time request_deadline) {
+bool StartFastRun(Ctx* c, lua_State* L, absl::Time start, int64_t start_ns,
+                  absl::Time policy_deadline, absl::Time request_deadline) {
   c->abort = Ctx::Abort::kNone;
   c->instructions = 0;
   c->deadline = policy_deadline;
   c->request_deadline = request_deadline;
   lua_sethook(L, nullptr, 0, 0);
-  const absl::Time due =
-      std::min(start + c->fast_bound * (UnderValgrind() ? kValgrindWallSlack : 1), policy_deadline);
-  c->fast_run = RunWatchdog::Begin(absl::ToUnixNanos(due), InterruptFastRun, L);
+  const absl::Duration bound =
+      std::min(c->fast_bound * (UnderValgrind() ? kValgrindWallSlack : 1), policy_deadline - start);
+  c->fast_run = RunWatchdog::Begin(start_ns + absl::ToInt64Nanoseconds(bound), InterruptFastRun, L);
   return c->fast_run;
 }
 
@@ -545,9 +545,21 @@ void RecordFailure(lua_State* L, Ctx* c, int status, CheckOutcome* out, bool mal
   }
 }
 
+// The clock of a batch of checks. A check's run time, which certifies a fast run, is measured on
+// the monotonic clock (RunWatchdog::NowNanos), which no step of the system clock moves: a step
+// back during a run would otherwise make it look shorter than it was, and certify a run past its
+// instruction budget. The wall-clock times that deadlines are given in are derived from one
+// reading of both clocks at the start of the batch, so each check reads one clock, as before.
+struct BatchClock {
+  absl::Time wall0 = absl::Now();
+  int64_t mono0 = RunWatchdog::NowNanos();
+  absl::Time WallAt(int64_t mono_ns) const { return wall0 + absl::Nanoseconds(mono_ns - mono0); }
+};
+
 int ChecksProtected(lua_State* L) {
   auto* a = static_cast<ChecksArgs*>(lua_touserdata(L, 1));
   Ctx* c = lua_internal::GetCtx(L);
+  const BatchClock clock;
   lua_settop(L, 0);
   lua_internal::PushRequestView(L, a->request);
   lua_pushnil(L);  // ctx: its view is made for the first check that takes it
@@ -562,23 +574,24 @@ int ChecksProtected(lua_State* L) {
       lua_replace(L, 2);
       ctx_pushed = true;
     }
-    const absl::Time start = absl::Now();
+    const int64_t start_ns = RunWatchdog::NowNanos();
+    const absl::Time start = clock.WallAt(start_ns);
     c->prints = a->debug->trace ? &out->prints : nullptr;
     c->print_bytes = 0;
     c->coverage = a->debug->coverage;
     int status = LUA_OK;
-    absl::Time end;
+    int64_t end_ns = start_ns;
     absl::Time counted_from = start;
     bool done = false;
-    if (a->fast &&
-        StartFastRun(c, L, start, std::min(start + a->policy_timeout, a->request_deadline),
-                     a->request_deadline)) {
+    if (a->fast && StartFastRun(c, L, start, start_ns,
+                                std::min(start + a->policy_timeout, a->request_deadline),
+                                a->request_deadline)) {
       const int64_t cpu_start = UnderValgrind() ? ThreadCpuNanos() : 0;
       status = CallCheck(L, handle);
       StopBudget(c, L);
-      end = absl::Now();
-      done = FastRunStands(
-          c, UnderValgrind() ? absl::Nanoseconds(ThreadCpuNanos() - cpu_start) : end - start, end);
+      end_ns = RunWatchdog::NowNanos();
+      const int64_t elapsed_ns = UnderValgrind() ? ThreadCpuNanos() - cpu_start : end_ns - start_ns;
+      done = FastRunStands(c, absl::Nanoseconds(elapsed_ns), clock.WallAt(end_ns));
       if (!done) {
         // Nothing of the fast run is kept: its return value or error (findings are read only
         // from a run that stands), its print output, and its garbage after a memory error.
@@ -587,7 +600,7 @@ int ChecksProtected(lua_State* L) {
         out->prints.clear();
         c->print_bytes = 0;
         g_counted_reruns.fetch_add(1, std::memory_order_relaxed);
-        counted_from = end;
+        counted_from = clock.WallAt(end_ns);
       }
     }
     if (!done) {
@@ -599,9 +612,9 @@ int ChecksProtected(lua_State* L) {
       // The sticky abort hook must not fire while the findings are read.
       StopBudget(c, L);
       out->instructions = c->instructions;
-      end = absl::Now();
+      end_ns = RunWatchdog::NowNanos();
     }
-    out->time = end - start;
+    out->time = absl::Nanoseconds(end_ns - start_ns);
     c->prints = nullptr;
     c->coverage = nullptr;
     if (status != LUA_OK) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <ctime>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -141,7 +142,7 @@ class Watchdog {
     for (;;) {
       absl::SleepFor(kTick);
       absl::MutexLock l(&mu_);
-      if (Scan(absl::GetCurrentTimeNanos())) {
+      if (Scan(RunWatchdog::NowNanos())) {
         idle = 0;
         continue;
       }
@@ -150,7 +151,7 @@ class Watchdog {
       // store g_parked, then scan. Either this scan sees the run or Begin sees the flag and
       // wakes us.
       g_parked.store(true, std::memory_order_seq_cst);
-      if (!Scan(absl::GetCurrentTimeNanos())) {
+      if (!Scan(RunWatchdog::NowNanos())) {
         while (g_parked.load(std::memory_order_seq_cst)) wake_.Wait(&mu_);
       }
       g_parked.store(false, std::memory_order_seq_cst);
@@ -234,6 +235,12 @@ void RunWatchdog::End() {
 }
 
 int64_t RunWatchdog::signals_sent() { return g_signals.load(std::memory_order_relaxed); }
+
+int64_t RunWatchdog::NowNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
 
 void RunWatchdog::ScanForTesting(int64_t now_ns) { Watchdog::Get().ScanNow(now_ns); }
 

@@ -38,8 +38,13 @@ class RunWatchdog {
   // Called on the running thread, in signal-handler context, with the `arg` given to Begin.
   using InterruptFn = void (*)(void* arg);
 
-  // Starts a run on the calling thread that should end by `deadline_ns` (nanoseconds since the
-  // Unix epoch, absl::GetCurrentTimeNanos's clock). Past it, `interrupt(arg)` is called on this
+  // The watchdog's clock: CLOCK_MONOTONIC, in nanoseconds. Not the wall clock: a step of the
+  // system clock (settimeofday, an NTP step) would otherwise move every deadline by as much, and
+  // a run could go on past its bound for the length of the step.
+  static int64_t NowNanos();
+
+  // Starts a run on the calling thread that should end by `deadline_ns` (on NowNanos's clock).
+  // Past it, `interrupt(arg)` is called on this
   // thread until End. Runs do not nest. Returns false, and watches nothing, when this thread
   // blocks kSignal (it could not be interrupted): the caller must then bound the run itself.
   static bool Begin(int64_t deadline_ns, InterruptFn interrupt, void* arg);

@@ -43,7 +43,7 @@ TEST(RunWatchdogTest, ARunPastItsDeadlineIsInterruptedOnItsThread) {
   const int64_t signals = RunWatchdog::signals_sent();
   std::thread t([&] {
     tls_in_run = true;
-    ASSERT_TRUE(RunWatchdog::Begin(absl::GetCurrentTimeNanos() - 1, Interrupt, &p));
+    ASSERT_TRUE(RunWatchdog::Begin(RunWatchdog::NowNanos() - 1, Interrupt, &p));
     EXPECT_TRUE(SpinUntilInterrupted(p));
     RunWatchdog::End();
     tls_in_run = false;
@@ -60,7 +60,7 @@ TEST(RunWatchdogTest, TheWatchdogThreadItselfStopsARunaway) {
   for (int i = 0; i < 2; ++i) {
     Probe p;
     tls_in_run = true;
-    ASSERT_TRUE(RunWatchdog::Begin(absl::GetCurrentTimeNanos() + 2'000'000, Interrupt, &p));
+    ASSERT_TRUE(RunWatchdog::Begin(RunWatchdog::NowNanos() + 2'000'000, Interrupt, &p));
     EXPECT_TRUE(SpinUntilInterrupted(p));
     RunWatchdog::End();
     tls_in_run = false;
@@ -71,24 +71,24 @@ TEST(RunWatchdogTest, TheWatchdogThreadItselfStopsARunaway) {
 TEST(RunWatchdogTest, AFinishedRunIsNotSignalled) {
   Probe p;
   // Due in an hour: the watchdog thread leaves it alone; the scans below pretend the hour passed.
-  ASSERT_TRUE(RunWatchdog::Begin(absl::GetCurrentTimeNanos() + kHour, Interrupt, &p));
+  ASSERT_TRUE(RunWatchdog::Begin(RunWatchdog::NowNanos() + kHour, Interrupt, &p));
   RunWatchdog::End();
   const int64_t signals = RunWatchdog::signals_sent();
-  for (int i = 0; i < 3; ++i) RunWatchdog::ScanForTesting(absl::GetCurrentTimeNanos() + 2 * kHour);
+  for (int i = 0; i < 3; ++i) RunWatchdog::ScanForTesting(RunWatchdog::NowNanos() + 2 * kHour);
   EXPECT_EQ(RunWatchdog::signals_sent(), signals);
   EXPECT_EQ(p.calls.load(), 0);
 }
 
 TEST(RunWatchdogTest, ARunBeforeItsDeadlineIsNotSignalled) {
   Probe p;
-  ASSERT_TRUE(RunWatchdog::Begin(absl::GetCurrentTimeNanos() + kHour, Interrupt, &p));
+  ASSERT_TRUE(RunWatchdog::Begin(RunWatchdog::NowNanos() + kHour, Interrupt, &p));
   const int64_t signals = RunWatchdog::signals_sent();
-  RunWatchdog::ScanForTesting(absl::GetCurrentTimeNanos());
+  RunWatchdog::ScanForTesting(RunWatchdog::NowNanos());
   EXPECT_EQ(RunWatchdog::signals_sent(), signals);
   EXPECT_EQ(p.calls.load(), 0);
   // An hour later it is.
   tls_in_run = true;
-  RunWatchdog::ScanForTesting(absl::GetCurrentTimeNanos() + 2 * kHour);
+  RunWatchdog::ScanForTesting(RunWatchdog::NowNanos() + 2 * kHour);
   EXPECT_TRUE(SpinUntilInterrupted(p));
   RunWatchdog::End();
   tls_in_run = false;
@@ -101,7 +101,7 @@ TEST(RunWatchdogTest, AnExitedThreadLeavesNoSlot) {
   std::thread t([&] {
     Probe p;
     // Ends without End (as if the thread died mid-run): its slot must still go with it.
-    ASSERT_TRUE(RunWatchdog::Begin(absl::GetCurrentTimeNanos() + kHour, Interrupt, &p));
+    ASSERT_TRUE(RunWatchdog::Begin(RunWatchdog::NowNanos() + kHour, Interrupt, &p));
     registered.store(RunWatchdog::registered_threads_for_testing() == before + 1);
   });
   t.join();
@@ -109,7 +109,7 @@ TEST(RunWatchdogTest, AnExitedThreadLeavesNoSlot) {
   EXPECT_EQ(RunWatchdog::registered_threads_for_testing(), before);
   // Scanning as if its deadline had passed signals nothing (it would be a dead thread).
   const int64_t signals = RunWatchdog::signals_sent();
-  RunWatchdog::ScanForTesting(absl::GetCurrentTimeNanos() + 2 * kHour);
+  RunWatchdog::ScanForTesting(RunWatchdog::NowNanos() + 2 * kHour);
   EXPECT_EQ(RunWatchdog::signals_sent(), signals);
 }
 
@@ -118,7 +118,7 @@ TEST(RunWatchdogTest, AParkedWatchdogWakesForTheNextRun) {
   // wake it, or a runaway after a quiet spell would never be stopped. (Polls for the parked
   // state, up to a minute; not a timing assertion.)
   Probe warm;
-  ASSERT_TRUE(RunWatchdog::Begin(absl::GetCurrentTimeNanos() + kHour, Interrupt, &warm));
+  ASSERT_TRUE(RunWatchdog::Begin(RunWatchdog::NowNanos() + kHour, Interrupt, &warm));
   RunWatchdog::End();
   const absl::Time give_up = absl::Now() + absl::Minutes(1);
   while (!RunWatchdog::parked_for_testing() && absl::Now() < give_up) {
@@ -127,7 +127,7 @@ TEST(RunWatchdogTest, AParkedWatchdogWakesForTheNextRun) {
   ASSERT_TRUE(RunWatchdog::parked_for_testing());
   Probe p;
   tls_in_run = true;
-  ASSERT_TRUE(RunWatchdog::Begin(absl::GetCurrentTimeNanos() - 1, Interrupt, &p));
+  ASSERT_TRUE(RunWatchdog::Begin(RunWatchdog::NowNanos() - 1, Interrupt, &p));
   EXPECT_TRUE(SpinUntilInterrupted(p));
   RunWatchdog::End();
   tls_in_run = false;
@@ -141,7 +141,7 @@ TEST(RunWatchdogTest, AThreadThatBlocksTheSignalIsRefused) {
     sigaddset(&s, RunWatchdog::kSignal);
     pthread_sigmask(SIG_BLOCK, &s, nullptr);
     Probe p;
-    EXPECT_FALSE(RunWatchdog::Begin(absl::GetCurrentTimeNanos() - 1, Interrupt, &p));
+    EXPECT_FALSE(RunWatchdog::Begin(RunWatchdog::NowNanos() - 1, Interrupt, &p));
     RunWatchdog::End();
   });
   t.join();
