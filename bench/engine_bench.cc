@@ -216,13 +216,22 @@ const int kLuaOpsRegistered = [] {
       {"string_find", "local x = string.find('resource.table', '.', 1, true)"},
       {"string_lower", "local x = string.lower('Customer_ID')"},
       {"has_role", "local x = has_role(req.principal, 'pii-reader')"},
+      {"in_group", "local x = in_group(req.principal, 'analytics')"},
+      {"get_catalog", "local x = get(req.product, 'metadata.owner')"},
+      {"get_table", "local x = get(T, 'a.b')"},
+      {"list_contains_table", "local x = list.contains(ACTIONS, 'admin')"},
+      // (includes reading req.principal.groups: see nested_scalar)
+      {"list_contains_view", "local x = list.contains(req.principal.groups, 'analytics')"},
       {"re_match", "local x = re.match('[a-z]+', 'varchar')"},
       {"table_alloc", "local x = {name = 'a', pii = true}"},
       {"closure", "local f = function() return 1 end"},
   };
   for (const auto& [name, body] : ops) {
     BundleFiles files = base;
+    // ACTIONS and T: tables some operations read, made once when the bundle loads.
     files.files["global/op.lua"] = absl::StrCat(
+        "local ACTIONS = {'read', 'write', 'admin'}\n"
+        "local T = {a = {b = 1}}\n"
         "return {id = 'global.op', kinds = {'access'}, check = function(req, ctx)\n"
         "  for i = 1, 100 do ",
         body, " end\nend}\n");

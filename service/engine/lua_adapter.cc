@@ -170,11 +170,16 @@ std::optional<absl::string_view> ReadText(lua_State* L, int idx) {
   return absl::string_view(s, n);
 }
 
-// The principal argument's `field` as the role helpers read it (roles.h): from a view in place,
-// from a table by a raw get (the value stays pushed for the call), nil for anything else. Raises
-// for a dead view, as any use of one does.
-Arg ReadPrincipalField(lua_State* L, int idx, const char* field, StackTable* table) {
-  if (const Value* v = ToView(L, idx)) return h::PrincipalField(*v, field);
+// The principal argument's `field` as the role helpers read it (roles.h): from a view in place
+// (through `memo`, which remembers it for this evaluation), from a table by a raw get (the value
+// stays pushed for the call), nil for anything else. Raises for a dead view, as any use of one
+// does.
+Arg ReadPrincipalField(lua_State* L, int idx, const char* field, h::FieldMemo Ctx::*memo,
+                       StackTable* table) {
+  if (const Value* v = ToView(L, idx)) {
+    Ctx* c = GetCtx(L);
+    return (c->*memo).Get(*v, field, c->generation);
+  }
   if (lua_type(L, idx) != LUA_TTABLE) return Arg();
   lua_pushstring(L, field);
   lua_rawget(L, idx);
@@ -354,6 +359,25 @@ int ListBinary(lua_State* L) {
   return Bool2<kHelper>(L, a, b);
 }
 
+// list.contains(l, x). A Lua table and a string (list.contains(ACTIONS, req.action)) are
+// compared here, element by element with lua_rawequal, without making an Arg of each: when x
+// is a string, RawEqual(element, x) holds exactly when the element is a string of the same
+// bytes, which is what lua_rawequal answers (by address for Lua's interned short strings).
+int ListContains(lua_State* L) {
+  if (lua_type(L, 1) != LUA_TTABLE || lua_type(L, 2) != LUA_TSTRING) {
+    return ListBinary<h::ListContains>(L);
+  }
+  const lua_Unsigned n = lua_rawlen(L, 1);
+  bool found = false;
+  for (lua_Unsigned i = 1; i <= n && !found; ++i) {
+    lua_rawgeti(L, 1, static_cast<lua_Integer>(i));
+    found = lua_rawequal(L, -1, 2);
+    lua_pop(L, 1);
+  }
+  lua_pushboolean(L, found);
+  return 1;
+}
+
 int ListLen(lua_State* L) {
   StackTable t;
   Arg list = ReadArg(L, 1, &t);
@@ -367,19 +391,21 @@ int ListLen(lua_State* L) {
   return 1;
 }
 
-// has_role(p, r), in_group(p, g): p's `kField` list holds argument 2 (which must be given).
-template <const char* kField, absl::StatusOr<bool> (*kHelper)(const Arg&, const Arg&)>
+// has_role(p, r), in_group(p, g): p's `kField` list (remembered in `kMemo`) holds argument 2
+// (which must be given).
+template <const char* kField, h::FieldMemo Ctx::*kMemo,
+          absl::StatusOr<bool> (*kHelper)(const Arg&, const Arg&)>
 int PrincipalTest(lua_State* L) {
-  luaL_checkany(L, 2);
+  if (lua_type(L, 2) == LUA_TNONE) luaL_checkany(L, 2);  // raises its "value expected"
   StackTable tl, tx;
-  Arg list = ReadPrincipalField(L, 1, kField, &tl);
+  Arg list = ReadPrincipalField(L, 1, kField, kMemo, &tl);
   Arg x = ReadArg(L, 2, &tx);
   return Bool2<kHelper>(L, list, x);
 }
 
 int HasAnyRole(lua_State* L) {
   StackTable tl, tw;
-  Arg roles = ReadPrincipalField(L, 1, h::kRolesField, &tl);
+  Arg roles = ReadPrincipalField(L, 1, h::kRolesField, &Ctx::principal_roles, &tl);
   Arg wanted = ReadArg(L, 2, &tw);
   return Bool2<h::HasAnyRole>(L, roles, wanted);
 }
@@ -397,6 +423,12 @@ void PushFound(lua_State* L, const Value* found) {
 // On a view the whole walk is the helper's (the hot path). Steps through Lua tables are taken
 // here, as Lua lookups (they may raise: no C++ object is alive); at the first request view met
 // the rest of the path is the helper's.
+//
+// Upvalue 1 is an array of PathCache::kSlots entries: the Lua value last pushed for each slot of
+// the state's path cache. While a slot's answer stands (the same root in the same evaluation,
+// or a catalog tree's at any time) the value pushed for it is the same (one view per value, a
+// catalog view's handle never changes, a scalar is a scalar), so it is pushed again from there:
+// one raw read instead of PushView's view lookup or string interning.
 int GetPath(lua_State* L) {
   size_t n;
   const char* path = luaL_checklstring(L, 2, &n);
@@ -406,13 +438,25 @@ int GetPath(lua_State* L) {
     const absl::string_view p(path, n);
     Ctx* c = GetCtx(L);
     h::PathCache::Entry* cached = c->path_cache.Get(p);
+    if (cached == nullptr) {
+      PushFound(L, h::GetPath(*root, p));
+      return 1;
+    }
     // A request tree lives for one evaluation (a generation); the catalog's, as long as the
     // state.
     auto outlives_state = [c](const Value& v) {
       return c->stable != nullptr && c->stable->contains(&v);
     };
-    PushFound(L, cached != nullptr ? cached->Walk(*root, c->generation, outlives_state)
-                                   : h::GetPath(*root, p));
+    const Value* found = cached->Walk(*root, c->generation, outlives_state);
+    if (cached->kept()) {
+      lua_rawgeti(L, lua_upvalueindex(1), cached->slot());
+      return 1;
+    }
+    PushFound(L, found);  // may raise: the slot stays unkept
+    // A raw set within the array's preallocated part: no allocation, no raise.
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, lua_upvalueindex(1), cached->slot());
+    cached->Keep();
     return 1;
   }
   lua_settop(L, 2);
@@ -568,24 +612,28 @@ void SetHelpers(lua_State* L, int safe) {
   PushFunctionTable(L, kSemver);
   lua_setfield(L, safe, "semver");
 
-  static const luaL_Reg kList[] = {{"contains", ListBinary<h::ListContains>},
+  static const luaL_Reg kList[] = {{"contains", ListContains},
                                    {"intersects", ListBinary<h::ListIntersects>},
                                    {"len", ListLen},
                                    {nullptr, nullptr}};
   PushFunctionTable(L, kList);
   lua_setfield(L, safe, "list");
 
-  static const luaL_Reg kTop[] = {{"get", GetPath},
-                                  {"duration", NumberOrNil<h::Duration>},
-                                  {"percent", NumberOrNil<h::Percent>},
-                                  {"has_role", PrincipalTest<h::kRolesField, h::HasRole>},
-                                  {"has_any_role", HasAnyRole},
-                                  {"in_group", PrincipalTest<h::kGroupsField, h::InGroup>},
-                                  {"print", Print},
-                                  {nullptr, nullptr}};
+  static const luaL_Reg kTop[] = {
+      {"duration", NumberOrNil<h::Duration>},
+      {"percent", NumberOrNil<h::Percent>},
+      {"has_role", PrincipalTest<h::kRolesField, &Ctx::principal_roles, h::HasRole>},
+      {"has_any_role", HasAnyRole},
+      {"in_group", PrincipalTest<h::kGroupsField, &Ctx::principal_groups, h::InGroup>},
+      {"print", Print},
+      {nullptr, nullptr}};
   lua_pushvalue(L, safe);
   luaL_setfuncs(L, kTop, 0);
   lua_pop(L, 1);
+
+  lua_createtable(L, h::PathCache::kSlots, 0);  // GetPath's kept values
+  lua_pushcclosure(L, GetPath, 1);
+  lua_setfield(L, safe, "get");
 }
 
 void PatchStringLibrary(lua_State* L, int string_lib) {

@@ -17,6 +17,7 @@
 #include "service/engine/bundle.h"
 #include "service/engine/lua_helpers/get.h"
 #include "service/engine/lua_helpers/regex.h"
+#include "service/engine/lua_helpers/roles.h"
 #include "service/engine/lua_helpers/text.h"
 #include "service/engine/lua_sandbox.h"
 #include "service/engine/small_block_pool.h"
@@ -115,6 +116,8 @@ struct LuaSandbox::Context {
   lua_helpers::RegexCache regex_cache;
   // The split forms of the paths get() was given last (lua_helpers/get.h).
   lua_helpers::PathCache path_cache;
+  // The roles and groups of the principal has_role & co. read last (lua_helpers/roles.h).
+  lua_helpers::FieldMemo principal_roles, principal_groups;
   // What a helper call left for its binding to raise or push once the helper's own C++ objects
   // are gone (lua_adapter.cc): owned here, not by the C function's frame, so that a raise while
   // pushing it skips no destructor. Reused across calls.

@@ -1222,6 +1222,78 @@ TEST(HelpersTest, GetAndViewsAsText) {
   EXPECT_EQ(Eval("req.principal.roles"), "[\"analyst\"]");  // __tostring: the JSON
 }
 
+// list.contains compares a Lua table with a string by lua_rawequal (lua_adapter.cc) and
+// anything else through the helper (lists.cc): both answer as raw equality does, whatever the
+// table holds.
+TEST(HelpersTest, ListContainsAnswersAlikeForTablesOfStringsAndAnythingElse) {
+  const std::string long_a(60, 'a');  // past Lua's interned short strings
+  struct Case {
+    std::string expr, want;
+  } cases[] = {
+      {"list.contains({'read', 'write', 'admin'}, 'admin')", "true"},
+      {"list.contains({'read', 'write', 'admin'}, 'adm')", "false"},
+      {"list.contains({}, 'a')", "false"},
+      {"list.contains({1, 2, '3'}, '3')", "true"},
+      {"list.contains({1, 2, 3}, '3')", "false"},  // a string never equals a number
+      {"list.contains({1, 2, '3'}, 3)", "false"},
+      {"list.contains({1, 2.0, '3'}, 2)", "true"},
+      {"list.contains({true, {}, req.principal, 'x'}, 'x')", "true"},
+      {"list.contains({req.principal.roles}, 'analyst')", "false"},  // not searched inside
+      {"list.contains({req.principal.id}, 'ana')", "true"},
+      {absl::StrCat("list.contains({'", long_a, "'}, string.rep('a', 60))"), "true"},
+      {absl::StrCat("list.contains({'", long_a, "'}, string.rep('a', 59))"), "false"},
+      {"list.contains({'a', nil, 'b'}, 'a')", "true"},
+      {"list.contains({'a', 'b'}, nil)", "false"},
+      {"list.contains({'a', 'b'})", "false"},
+      {"list.contains('ab', 'a')", "false"},
+      {"list.contains(req.principal.roles, 'analyst')", "true"},
+      {"list.contains(req.principal, 'ana')", "false"},  // a map view holds nothing
+  };
+  for (const Case& c : cases) EXPECT_EQ(Eval(c.expr), c.want) << c.expr;
+  // has_role's argument check names the function, as before.
+  EXPECT_TRUE(absl::StrContains(Eval("has_role(req.principal)"),
+                                "bad argument #2 to 'has_role' (value expected)"))
+      << Eval("has_role(req.principal)");
+  EXPECT_EQ(Eval("has_role(req.principal, nil)"), "false");
+  EXPECT_EQ(Eval("in_group(req.principal, 'everyone') and in_group(req.principal, 'x')"), "false");
+  EXPECT_EQ(Eval("has_role({roles = req.principal.roles}, 'analyst')"), "true");
+  EXPECT_EQ(Eval("has_role({roles = {1}}, 1.0)"), "true");
+}
+
+// get() pushes the Lua value it kept for a path while that path's answer stands: one view per
+// value within an evaluation, and a view from an earlier evaluation is never given again (it
+// is dead, and refused).
+TEST(HelpersTest, GetGivesLiveViewsAcrossEvaluations) {
+  BundleFiles f;
+  f.files["global/eval.lua"] =
+      "local saved\n"
+      "return {id = 'global.eval', kinds = {'access'}, check = function(req, ctx)\n"
+      "  local p = get(req, 'principal')\n"
+      "  local same = p == get(req, 'principal') and p == req.principal\n"
+      "  local was = saved ~= nil and saved == p\n"
+      "  local ok, err = pcall(function() return saved and saved.id end)\n"
+      "  saved = p\n"
+      "  return allow(table.concat({tostring(same), tostring(was), tostring(ok), p.id, "
+      "tostring(get(req.product, 'metadata')), tostring(get(req.product, 'metadata.x')), "
+      "tostring(get(req, 'principal.roles.1'))}, ' '))\n"
+      "end}\n";
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 4; ++i) {
+    AccessRequest r = DomainAccess("sales");
+    r.principal.id = i % 2 ? "bob" : "ana";
+    r.principal.roles = {i % 2 ? "admin" : "analyst"};
+    Decision d = MustEvaluate(*b, r);
+    const Reason* reason = FindReason(d, "global.eval");
+    ASSERT_NE(reason, nullptr) << Describe(d);
+    EXPECT_EQ(reason->message,
+              absl::StrCat("true false ", i == 0 ? "true " : "false ", i % 2 ? "bob" : "ana",
+                           " {\"name\":\"sales-data\",\"domain\":\"sales\"} nil ",
+                           i % 2 ? "admin" : "analyst"))
+        << i;
+  }
+}
+
 // get() remembers its last answer per path, has_role & co. the principal's roles and groups:
 // across evaluations, whose request trees may reuse the last one's memory, and across catalog
 // products, each call still answers for its own data.

@@ -82,13 +82,22 @@ PathCache::Entry* PathCache::Get(absl::string_view path) {
   set.address[victim] = path.data();
   Entry& e = set.entries[victim];
   e.root_ = nullptr;
+  e.kept_ = false;
   return CompilePath(path, &e.path_) ? &e : nullptr;
+}
+
+PathCache::PathCache() {
+  int slot = 0;
+  for (Set& set : sets_) {
+    for (Entry& e : set.entries) e.slot_ = static_cast<uint8_t>(++slot);
+  }
 }
 
 const Value* PathCache::Entry::Walk(const Value& root, uint64_t epoch,
                                     absl::FunctionRef<bool(const Value&)> outlives_cache) {
   if (root_ == &root && (epoch_ == kForever || epoch_ == epoch)) return found_;
   found_ = GetPath(root, path_);
+  kept_ = false;
   root_ = &root;
   epoch_ = outlives_cache(root) ? kForever : epoch;
   return found_;

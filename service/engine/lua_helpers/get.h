@@ -107,13 +107,29 @@ class PathCache {
     const Value* Walk(const Value& root, uint64_t epoch,
                       absl::FunctionRef<bool(const Value&)> outlives_cache);
 
+    // Whether the caller said (Keep) that it holds its own form of the answer the last Walk
+    // gave, and that answer has not changed since: the adapter keeps the Lua value it pushed
+    // for it, and pushes that again instead of making it anew. Any Walk that walks again, and
+    // the slot's reuse for another path, forget it.
+    bool kept() const { return kept_; }
+    void Keep() { kept_ = true; }
+    int slot() const { return slot_; }
+
    private:
     friend class PathCache;
     CompiledPath path_;
     const Value* root_ = nullptr;  // null: no answer
     const Value* found_ = nullptr;
     uint64_t epoch_ = kForever;
+    bool kept_ = false;
+    uint8_t slot_ = 0;
   };
+
+  // The number of slots; Entry::slot() numbers them 1..kSlots (the adapter keeps an entry's
+  // Lua value under its number).
+  static constexpr int kSlots = (1 << 5) * 4;
+
+  PathCache();
 
   // The slot of `path`, found or compiled now; nullptr when CompilePath refuses the path (walk
   // it with GetPath(root, path)). Valid until the next call.
@@ -130,6 +146,7 @@ class PathCache {
     uint8_t next = 0;  // the slot a miss replaces
   };
   std::array<Set, size_t{1} << kSetBits> sets_;
+  static_assert(kSlots == (1 << kSetBits) * kWays);
 };
 
 }  // namespace arbiter::lua_helpers

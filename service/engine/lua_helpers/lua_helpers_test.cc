@@ -2,11 +2,13 @@
 // policy can pass, and the errors it gives. (sandbox_test.cc covers the same helpers through
 // policies, with the adapter between.)
 #include <cmath>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "service/engine/lua_helpers/arg.h"
 #include "service/engine/lua_helpers/duration.h"
@@ -245,6 +247,68 @@ TEST(GetTest, RememberedAnswersFollowTheRootAndTheEpoch) {
   ASSERT_EQ(cache.Get(buffer)->Walk(one, 6, always)->as_int(), 1);
   buffer[0] = 'x';
   EXPECT_EQ(cache.Get(buffer)->Walk(one, 6, always), nullptr);
+}
+
+TEST(GetTest, KeptAnswersAreForgottenWhenTheAnswerMayChange) {
+  PathCache cache;
+  auto never = [](const Value&) { return false; };
+  auto always = [](const Value&) { return true; };
+  Value one = Json(R"({"a": {"b": 1}})"), two = Json(R"({"a": {"b": 2}})");
+  const std::string path = "a.b";
+  PathCache::Entry* e = cache.Get(path);
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(e->kept());
+  e->Walk(one, 1, never);
+  EXPECT_FALSE(e->kept());
+  e->Keep();
+  e->Walk(one, 1, never);  // the same answer
+  EXPECT_TRUE(e->kept());
+  e->Walk(two, 1, never);  // another root
+  EXPECT_FALSE(e->kept());
+  e->Keep();
+  e->Walk(two, 2, never);  // another epoch
+  EXPECT_FALSE(e->kept());
+  e->Walk(one, 3, always);
+  e->Keep();
+  e->Walk(one, 4, always);  // a tree that outlives the cache: the same answer
+  EXPECT_TRUE(e->kept());
+  // A slot taken by another path forgets it.
+  char buffer[] = "a.b";
+  PathCache::Entry* first = cache.Get(buffer);
+  first->Walk(one, 5, never);
+  first->Keep();
+  buffer[2] = 'c';
+  EXPECT_FALSE(cache.Get(buffer)->kept());
+  // Slots are numbered within 1..kSlots, and paths at many addresses use many of them.
+  std::vector<std::string> paths;
+  for (int i = 0; i < 4 * PathCache::kSlots; ++i) {
+    paths.push_back(absl::StrCat("a.long.path.kept.on.the.heap.", i));
+  }
+  std::set<int> slots;
+  for (const std::string& p : paths) {
+    PathCache::Entry* s = cache.Get(p);
+    ASSERT_NE(s, nullptr);
+    EXPECT_GE(s->slot(), 1);
+    EXPECT_LE(s->slot(), PathCache::kSlots);
+    slots.insert(s->slot());
+  }
+  EXPECT_GT(slots.size(), static_cast<size_t>(PathCache::kSlots / 2));
+}
+
+TEST(RolesTest, FieldMemoFollowsThePrincipalAndTheEpoch) {
+  Value ana = Json(R"({"roles": ["analyst"], "groups": ["everyone"]})");
+  Value bob = Json(R"({"roles": ["admin"]})");
+  FieldMemo memo;
+  EXPECT_TRUE(*HasRole(memo.Get(ana, kRolesField, 1), Arg::String("analyst")));
+  EXPECT_TRUE(*HasRole(memo.Get(ana, kRolesField, 1), Arg::String("analyst")));
+  EXPECT_TRUE(*HasRole(memo.Get(bob, kRolesField, 1), Arg::String("admin")));
+  EXPECT_FALSE(*HasRole(memo.Get(bob, kRolesField, 1), Arg::String("analyst")));
+  // A new epoch: `ana` may have been freed and another principal made at its address.
+  ana = Json(R"({"roles": ["auditor"]})");
+  EXPECT_TRUE(*HasRole(memo.Get(ana, kRolesField, 2), Arg::String("auditor")));
+  EXPECT_EQ(memo.Get(bob, kRolesField, 2).kind, Arg::Kind::kView);
+  Value nobody = Json(R"({"id": "x"})");
+  EXPECT_EQ(memo.Get(nobody, kRolesField, 2).kind, Arg::Kind::kNil);
 }
 
 TEST(DurationTest, UnitsAndNumbers) {

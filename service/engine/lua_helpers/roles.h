@@ -6,6 +6,8 @@
 #ifndef ARBITER_SERVICE_ENGINE_LUA_HELPERS_ROLES_H_
 #define ARBITER_SERVICE_ENGINE_LUA_HELPERS_ROLES_H_
 
+#include <cstdint>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "service/engine/lua_helpers/arg.h"
@@ -17,6 +19,26 @@ inline constexpr char kGroupsField[] = "groups";
 
 // `field` of a principal view's map: nil when absent (or when the view is not a map).
 Arg PrincipalField(const Value& principal, absl::string_view field);
+
+// PrincipalField(principal, field), remembered for the principal read last in the same `epoch`:
+// a decision's policies test the same req.principal several times. The caller passes a new
+// epoch whenever a tree may have changed or been freed (one per evaluation, as for PathCache).
+class FieldMemo {
+ public:
+  Arg Get(const Value& principal, absl::string_view field, uint64_t epoch) {
+    if (principal_ != &principal || epoch_ != epoch) {
+      field_ = PrincipalField(principal, field);
+      principal_ = &principal;
+      epoch_ = epoch;
+    }
+    return field_;
+  }
+
+ private:
+  const Value* principal_ = nullptr;  // null: nothing remembered
+  uint64_t epoch_ = 0;
+  Arg field_;
+};
 
 // has_role(p, r): whether p.roles (`roles`) holds `role`. nil roles hold nothing.
 absl::StatusOr<bool> HasRole(const Arg& roles, const Arg& role);
