@@ -55,6 +55,11 @@ struct LuaSandbox::Context {
   bool fast_run = false;
   // The finding metatable's address (IsFinding compares it instead of a registry lookup).
   const void* finding_meta = nullptr;
+  // The finding fields' names "type", "message", "detail", "masks" and "row_filters" as this
+  // state interned them (lua_library.cc, FindingKey): a short string is unique in its state, so a
+  // table key is one of them exactly when its text's address is. The builders' upvalues keep
+  // them alive.
+  const char* finding_keys[5] = {};
   // Views carry the generation they were made in; a view used after its evaluation ended is
   // refused (a policy may stash one in its environment). Catalog views (generation 0, see
   // `stable` below) point into trees that live as long as the state, so they stay valid.

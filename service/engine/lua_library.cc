@@ -41,115 +41,139 @@ const char* FindingTypeName(Finding::Type t) {
   return "deny";
 }
 
-// allow(message [, opts]) and friends; upvalue 1 is the Finding::Type, upvalue 2 the finding
-// metatable (no registry lookup by name per finding), upvalue 3 the type's name.
+// The fields of a finding table, in the order of Ctx::finding_keys and of the builders'
+// upvalues from kFirstKeyUpvalue on.
+enum FindingKey { kTypeKey, kMessageKey, kDetailKey, kMasksKey, kRowFiltersKey, kFindingKeys };
+constexpr const char* kFindingKeyNames[kFindingKeys] = {"type", "message", "detail", "masks",
+                                                        "row_filters"};
+
+// The builders' upvalues: the finding metatable (no registry lookup by name per finding), the
+// type's name (made once) and the field names (pushed as keys for lua_rawset: lua_setfield
+// would look its C string up in the string cache each time).
+constexpr int kMetaUpvalue = 1;
+constexpr int kTypeNameUpvalue = 2;
+constexpr int kFirstKeyUpvalue = 3;
+
+// Which field of a finding the key at `idx` names, or kFindingKeys: compares the key's address
+// with the state's interned names (no strcmp, no conversion of a number key).
+FindingKey KeyAt(lua_State* L, const Ctx* c, int idx) {
+  if (lua_type(L, idx) != LUA_TSTRING) return kFindingKeys;
+  const char* key = lua_tostring(L, idx);
+  int k = 0;
+  while (k < kFindingKeys && c->finding_keys[k] != key) ++k;
+  return static_cast<FindingKey>(k);
+}
+
+// Pushes the name of field `key` (a builder's upvalue).
+void PushFindingKey(lua_State* L, FindingKey key) {
+  lua_pushvalue(L, lua_upvalueindex(kFirstKeyUpvalue + key));
+}
+
+// allow(message [, opts]) and friends. The finding is a table (a policy may read its fields,
+// iterate it, keep it or return it in a list; it is read back by FindingFromTable), with just
+// the room its fields take.
+template <Finding::Type kType>
 int MakeFinding(lua_State* L) {
-  auto type = static_cast<Finding::Type>(lua_tointeger(L, lua_upvalueindex(1)));
-  const char* fname = FindingTypeName(type);
-  if (lua_type(L, 1) != LUA_TSTRING && lua_type(L, 1) != LUA_TNUMBER) {
+  const char* fname = FindingTypeName(kType);
+  const int message_type = lua_type(L, 1);
+  if (message_type != LUA_TSTRING && message_type != LUA_TNUMBER) {
     return luaL_error(L, "%s(): the message must be a string, got %s", fname, luaL_typename(L, 1));
   }
-  int opts = lua_isnoneornil(L, 2) ? 0 : 2;
-  if (opts != 0 && lua_type(L, 2) != LUA_TTABLE) {
-    return luaL_error(L, "%s(): opts must be a table, got %s", fname, luaL_typename(L, 2));
-  }
-  // Every key of opts must be one the builder reads: a typo (`row_filter`) would otherwise drop
-  // an obligation and grant more than the author meant. The error names the key; the engine
-  // adds the policy id when it fails the policy closed.
-  // Which of them opts has: the others are not looked up below (a lookup each cost ~130
-  // instructions, and most findings give a detail only).
-  bool has_detail = false, has_masks = false, has_row_filters = false;
-  if (opts != 0) {
+  const int opts_type = lua_type(L, 2);
+  // Where opts' detail, masks and row_filters are on the stack (0: opts has none). They are
+  // taken from the walk over opts that checks its keys: the same raw values a lookup would
+  // find (no table a policy can make has an __index that a present key would consult).
+  int detail = 0, masks = 0, row_filters = 0;
+  if (opts_type != LUA_TNONE && opts_type != LUA_TNIL) {
+    if (opts_type != LUA_TTABLE) {
+      return luaL_error(L, "%s(): opts must be a table, got %s", fname, luaL_typename(L, 2));
+    }
+    // Every key of opts must be one the builder reads: a typo (`row_filter`) would otherwise
+    // drop an obligation and grant more than the author meant. The error names the key; the
+    // engine adds the policy id when it fails the policy closed.
+    lua_settop(L, 2);  // arguments past opts are not options
+    const Ctx* c = GetCtx(L);
     lua_pushnil(L);
-    while (lua_next(L, opts) != 0) {
-      lua_pop(L, 1);
-      const char* key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : nullptr;
-      bool known = false;
-      if (key != nullptr) {
-        if (std::strcmp(key, "detail") == 0) {
-          known = has_detail = true;
-        } else if (std::strcmp(key, "masks") == 0) {
-          known = has_masks = true;
-        } else if (std::strcmp(key, "row_filters") == 0) {
-          known = has_row_filters = true;
-        }
-      }
-      if (!known) {
-        if (key == nullptr) {
+    while (lua_next(L, 2) != 0) {
+      const FindingKey key = KeyAt(L, c, -2);
+      int* at = key == kDetailKey       ? &detail
+                : key == kMasksKey      ? &masks
+                : key == kRowFiltersKey ? &row_filters
+                                        : nullptr;
+      if (at == nullptr) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
           return luaL_error(L,
                             "%s(): opts has a %s key; the options are detail, masks, row_filters",
-                            fname, luaL_typename(L, -1));
+                            fname, luaL_typename(L, -2));
         }
         return luaL_error(
             L, "%s(): unknown option \"%s\" (the options are detail, masks, row_filters)", fname,
-            key);
+            lua_tostring(L, -2));
       }
+      // The value stays where it is, under a copy of its key for the walk's next step.
+      *at = lua_gettop(L);
+      lua_pushvalue(L, -2);
     }
   }
-  lua_createtable(L, 0, 5);
-  int f = lua_gettop(L);
-  lua_pushvalue(L, lua_upvalueindex(3));  // the type's name, made once
-  lua_setfield(L, f, "type");
+  lua_createtable(L, 0, 2 + (detail != 0) + (masks != 0) + (row_filters != 0));
+  const int f = lua_gettop(L);
+  PushFindingKey(L, kTypeKey);
+  lua_pushvalue(L, lua_upvalueindex(kTypeNameUpvalue));
+  lua_rawset(L, f);
+  PushFindingKey(L, kMessageKey);
   lua_pushvalue(L, 1);
-  lua_setfield(L, f, "message");
-  if (has_detail) {
-    lua_getfield(L, opts, "detail");
-    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
+  lua_rawset(L, f);
+  if (detail != 0) {
+    if (lua_type(L, detail) != LUA_TSTRING) {
       return luaL_error(L, "%s(): opts.detail must be a string", fname);
     }
-    lua_setfield(L, f, "detail");
+    PushFindingKey(L, kDetailKey);
+    lua_pushvalue(L, detail);
+    lua_rawset(L, f);
   }
-  const bool grants = type == Finding::Type::kAllow || type == Finding::Type::kObligate;
-  if (has_masks) {
-    lua_getfield(L, opts, "masks");
-    if (!lua_isnil(L, -1)) {
-      if (!grants) return luaL_error(L, "%s(): masks apply only to allow() and obligate()", fname);
-      if (lua_type(L, -1) != LUA_TTABLE)
-        return luaL_error(L, "%s(): opts.masks must be a table", fname);
-      int m = lua_gettop(L);
-      // Room for a few columns from the start: growing an empty table rehashes it on each of
-      // its first inserts.
-      lua_createtable(L, 0, 4);
-      int copy = lua_gettop(L);
-      lua_pushnil(L);
-      while (lua_next(L, m) != 0) {
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
-          return luaL_error(L, "%s(): opts.masks maps column names to SQL expression strings",
-                            fname);
-        }
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, copy);
-      }
-      lua_setfield(L, f, "masks");
+  constexpr bool kGrants = kType == Finding::Type::kAllow || kType == Finding::Type::kObligate;
+  if (masks != 0) {
+    if (!kGrants) return luaL_error(L, "%s(): masks apply only to allow() and obligate()", fname);
+    if (lua_type(L, masks) != LUA_TTABLE) {
+      return luaL_error(L, "%s(): opts.masks must be a table", fname);
     }
-    lua_pop(L, lua_gettop(L) - f);
-  }
-  if (has_row_filters) {
-    lua_getfield(L, opts, "row_filters");
-    if (!lua_isnil(L, -1)) {
-      if (!grants) {
-        return luaL_error(L, "%s(): row_filters apply only to allow() and obligate()", fname);
+    PushFindingKey(L, kMasksKey);
+    // Room for a few columns from the start: growing an empty table rehashes it on each of
+    // its first inserts.
+    lua_createtable(L, 0, 4);
+    int copy = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, masks) != 0) {
+      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+        return luaL_error(L, "%s(): opts.masks maps column names to SQL expression strings", fname);
       }
-      if (lua_type(L, -1) != LUA_TTABLE) {
-        return luaL_error(L, "%s(): opts.row_filters must be a list of strings", fname);
-      }
-      int r = lua_gettop(L);
-      lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, r));
-      lua_createtable(L, static_cast<int>(n), 0);
-      for (lua_Integer i = 1; i <= n; ++i) {
-        if (lua_rawgeti(L, r, i) != LUA_TSTRING) {
-          return luaL_error(L, "%s(): opts.row_filters[%d] must be a string", fname,
-                            static_cast<int>(i));
-        }
-        lua_rawseti(L, -2, i);
-      }
-      lua_setfield(L, f, "row_filters");
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, copy);
     }
-    lua_pop(L, lua_gettop(L) - f);
+    lua_rawset(L, f);
   }
-  lua_pushvalue(L, lua_upvalueindex(2));
-  lua_setmetatable(L, -2);
+  if (row_filters != 0) {
+    if (!kGrants) {
+      return luaL_error(L, "%s(): row_filters apply only to allow() and obligate()", fname);
+    }
+    if (lua_type(L, row_filters) != LUA_TTABLE) {
+      return luaL_error(L, "%s(): opts.row_filters must be a list of strings", fname);
+    }
+    PushFindingKey(L, kRowFiltersKey);
+    lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, row_filters));
+    lua_createtable(L, static_cast<int>(n), 0);
+    for (lua_Integer i = 1; i <= n; ++i) {
+      if (lua_rawgeti(L, row_filters, i) != LUA_TSTRING) {
+        return luaL_error(L, "%s(): opts.row_filters[%d] must be a string", fname,
+                          static_cast<int>(i));
+      }
+      lua_rawseti(L, -2, i);
+    }
+    lua_rawset(L, f);
+  }
+  lua_pushvalue(L, lua_upvalueindex(kMetaUpvalue));
+  lua_setmetatable(L, f);
   return 1;
 }
 
@@ -264,13 +288,23 @@ void InstallSafeLibrary(lua_State* L) {
       {"deny", Finding::Type::kDeny},
       {"warn", Finding::Type::kWarn},
       {"obligate", Finding::Type::kObligate}};
+  // The field names stay on the stack (alive) until the closures hold them.
+  Ctx* c = GetCtx(L);
+  const int keys = lua_gettop(L) + 1;
+  for (int k = 0; k < kFindingKeys; ++k)
+    c->finding_keys[k] = lua_pushstring(L, kFindingKeyNames[k]);
   for (const auto& [name, type] : kBuilders) {
-    lua_pushinteger(L, static_cast<lua_Integer>(type));
     luaL_getmetatable(L, kFindingMeta);
     lua_pushstring(L, FindingTypeName(type));
-    lua_pushcclosure(L, MakeFinding, 3);
+    for (int k = 0; k < kFindingKeys; ++k) lua_pushvalue(L, keys + k);
+    lua_CFunction make = type == Finding::Type::kAllow  ? MakeFinding<Finding::Type::kAllow>
+                         : type == Finding::Type::kDeny ? MakeFinding<Finding::Type::kDeny>
+                         : type == Finding::Type::kWarn ? MakeFinding<Finding::Type::kWarn>
+                                                        : MakeFinding<Finding::Type::kObligate>;
+    lua_pushcclosure(L, make, kFirstKeyUpvalue + kFindingKeys - 1);
     lua_setfield(L, safe, name);
   }
+  lua_pop(L, kFindingKeys);
 
   SetHelpers(L, safe);
 
@@ -326,56 +360,66 @@ bool IsFinding(lua_State* L, int idx) {
 
 void FindingFromTable(lua_State* L, int idx, Finding* f, size_t cap) {
   idx = lua_absindex(L, idx);
-  auto read_string = [&](const char* key, std::string* out) {
-    lua_pushstring(L, key);
-    lua_rawget(L, idx);
-    if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
-      size_t n;
-      const char* s = lua_tolstring(L, -1, &n);
-      *out = CleanText(absl::string_view(s, n), cap);
+  const Ctx* c = GetCtx(L);
+  // One walk over the fields the table has (a finding has 2-5), each told by its key's address,
+  // instead of a lookup per possible field. Raw, as every access here: nothing a policy returns
+  // can run code. A field a policy set to nil is not seen, as a lookup would find nil. No
+  // std::string may be alive across the calls below, which can raise (see lua_adapter.cc):
+  // those made are the finding's own.
+  f->type = Finding::Type::kDeny;  // a type that is not a known name's
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    const FindingKey key = KeyAt(L, c, -2);
+    switch (key) {
+      case kTypeKey:
+        if (lua_type(L, -1) == LUA_TSTRING) {
+          size_t tn = 0;
+          const char* t = lua_tolstring(L, -1, &tn);
+          const absl::string_view type = absl::string_view(t, tn).substr(0, cap);
+          f->type = type == "allow"      ? Finding::Type::kAllow
+                    : type == "warn"     ? Finding::Type::kWarn
+                    : type == "obligate" ? Finding::Type::kObligate
+                                         : Finding::Type::kDeny;
+        }
+        break;
+      case kMessageKey:
+      case kDetailKey:
+        // A number is converted in this copy of it, not in the table.
+        if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+          size_t n;
+          const char* s = lua_tolstring(L, -1, &n);
+          (key == kMessageKey ? f->message : f->detail) = CleanText(absl::string_view(s, n), cap);
+        }
+        break;
+      case kMasksKey:
+        if (lua_type(L, -1) == LUA_TTABLE) {
+          int m = lua_gettop(L);
+          lua_pushnil(L);
+          while (lua_next(L, m) != 0) {
+            if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+              f->masks.push_back(
+                  {CleanText(lua_tostring(L, -2), cap), CleanText(lua_tostring(L, -1), cap)});
+            }
+            lua_pop(L, 1);
+          }
+        }
+        break;
+      case kRowFiltersKey:
+        if (lua_type(L, -1) == LUA_TTABLE) {
+          lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+          for (lua_Integer i = 1; i <= n; ++i) {
+            if (lua_rawgeti(L, -1, i) == LUA_TSTRING) {
+              f->row_filters.push_back(CleanText(lua_tostring(L, -1), cap));
+            }
+            lua_pop(L, 1);
+          }
+        }
+        break;
+      default:  // no finding has other keys: __newindex refuses them
+        break;
     }
     lua_pop(L, 1);
-  };
-  // The type is compared in place: no std::string may be alive across the pushes below, which
-  // can raise (see lua_adapter.cc).
-  lua_pushliteral(L, "type");
-  lua_rawget(L, idx);
-  size_t tn = 0;
-  const char* t = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &tn) : "";
-  const absl::string_view type = absl::string_view(t, tn).substr(0, cap);
-  f->type = type == "allow"      ? Finding::Type::kAllow
-            : type == "warn"     ? Finding::Type::kWarn
-            : type == "obligate" ? Finding::Type::kObligate
-                                 : Finding::Type::kDeny;
-  lua_pop(L, 1);
-  read_string("message", &f->message);
-  read_string("detail", &f->detail);
-  lua_pushliteral(L, "masks");
-  lua_rawget(L, idx);
-  if (lua_type(L, -1) == LUA_TTABLE) {
-    int m = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, m) != 0) {
-      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-        f->masks.push_back(
-            {CleanText(lua_tostring(L, -2), cap), CleanText(lua_tostring(L, -1), cap)});
-      }
-      lua_pop(L, 1);
-    }
   }
-  lua_pop(L, 1);
-  lua_pushliteral(L, "row_filters");
-  lua_rawget(L, idx);
-  if (lua_type(L, -1) == LUA_TTABLE) {
-    lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
-    for (lua_Integer i = 1; i <= n; ++i) {
-      if (lua_rawgeti(L, -1, i) == LUA_TSTRING) {
-        f->row_filters.push_back(CleanText(lua_tostring(L, -1), cap));
-      }
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
   // Masks come out of a Lua hash table in no stable order.
   std::sort(f->masks.begin(), f->masks.end(),
             [](const ColumnMask& a, const ColumnMask& b) { return a.column < b.column; });

@@ -951,6 +951,127 @@ TEST(SandboxTest, FindingBuildersRejectBadArguments) {
                "opts.row_filters[1] must be a string"});
   ExpectFault(
       {"allow('x', {detail = {}})", PolicyFault::Type::kError, "opts.detail must be a string"});
+  ExpectFault({"allow('x', {detail = 5})", PolicyFault::Type::kError,
+               "allow(): opts.detail must be a string"});
+  // Keys built at run time (a literal's are refused at load): the error names the key.
+  ExpectFault({"local o = {detail = 'd'}; o['row_' .. 'filter'] = {'x'}; return allow('x', o)",
+               PolicyFault::Type::kError,
+               "allow(): unknown option \"row_filter\" (the options are detail, masks, "
+               "row_filters)"});
+  ExpectFault({"local o = {masks = {}}; o[1] = 'x'; return obligate('x', o)",
+               PolicyFault::Type::kError,
+               "obligate(): opts has a number key; the options are detail, masks, row_filters"});
+  ExpectFault({"local o = {}; o['type'] = 'allow'; return deny('x', o)", PolicyFault::Type::kError,
+               "deny(): unknown option \"type\""});
+  ExpectFault({"return warn(true)", PolicyFault::Type::kError,
+               "warn(): the message must be a string, got boolean"});
+  ExpectFault({"return allow('x', 5)", PolicyFault::Type::kError,
+               "allow(): opts must be a table, got number"});
+}
+
+// What a policy may do with a finding value: read its fields, walk them, keep it, change the
+// fields it has (not add any), and return it, alone or in a list, from this check or a later one.
+// The builders make it in C and the engine reads it back; this pins what a policy sees of both.
+TEST(SandboxTest, AFindingIsATableOfItsFields) {
+  EXPECT_EQ(Eval("allow('m', {detail = 'd'}).type .. allow('m').message .. "
+                 "allow('m', {detail = 'd'}).detail"),
+            "allowmd");
+  EXPECT_EQ(Eval("obligate('m').type .. deny('m').type .. warn('m').type"), "obligatedenywarn");
+  EXPECT_EQ(Eval("allow(42).message + 1"), "43");
+  EXPECT_EQ(Eval("math.type(allow(42).message)"), "integer");
+  EXPECT_EQ(Eval("allow('m').detail == nil and allow('m').masks == nil and "
+                 "allow('m').row_filters == nil and #allow('m') == 0 and type(allow('m'))"),
+            "table");
+  // Every field it has, and only those; nil options are no options.
+  const char* keys =
+      "(function(f) local ks = {} for k in pairs(f) do ks[#ks + 1] = k end table.sort(ks) "
+      "return table.concat(ks, ',') end)";
+  EXPECT_EQ(Eval(absl::StrCat(keys, "(allow('m'))")), "message,type");
+  EXPECT_EQ(Eval(absl::StrCat(keys, "(allow('m', {detail = nil, masks = nil}))")), "message,type");
+  EXPECT_EQ(Eval(absl::StrCat(keys,
+                              "(obligate('m', {detail = 'd', masks = {c = 'NULL'}, "
+                              "row_filters = {'r'}}))")),
+            "detail,masks,message,row_filters,type");
+  // The masks and row filters are copies: changing opts afterwards changes nothing.
+  EXPECT_EQ(
+      Eval("(function() local m, r = {c = 'NULL'}, {'a'} "
+           "local f = allow('m', {masks = m, row_filters = r}) m.c = 'x' m.d = 'y' r[2] = 'b' "
+           "return f.masks.c .. tostring(f.masks.d) .. #f.row_filters end)()"),
+      "NULLnil1");
+  // Arguments past opts are not options.
+  EXPECT_EQ(Eval("allow('m', nil, {detail = 'd'}).detail"), "nil");
+  EXPECT_EQ(Eval("allow('m', {}, 'x', 'y', 'z').detail"), "nil");
+  // Distinct values, even for the same arguments.
+  EXPECT_EQ(Eval("allow('m') == allow('m')"), "false");
+
+  // Fields it has can be changed before it is returned, and the engine reads what it has then.
+  BundleFiles f;
+  f.files["global/changed.lua"] = Policy("global.changed", R"(
+    local g = allow('granted', {detail = 'gone', masks = {a = 'NULL'}, row_filters = {'x > 1'}})
+    g.message = 'changed'
+    g.detail = nil
+    g.masks.b = "'***'"
+    g.row_filters[2] = 'y < 2'
+    local w = deny('was a deny')
+    w.type = 'warn'
+    return {g, w})");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  Decision d = MustEvaluate(*b, DomainAccess("sales"));
+  EXPECT_EQ(Describe(d),
+            "effect=allow "
+            "reason[global.changed global allow  'changed' ''] "
+            "reason[global.changed global deny warning 'was a deny' ''] "
+            "mask[a=NULL] mask[b='***'] filter[x > 1] filter[y < 2] "
+            "evaluated=global.changed overridden=")
+      << Describe(d);
+  // ... but none can be added, and a field set to nil stays gone.
+  ExpectFault({"local f = allow('x'); f.extra = 1", PolicyFault::Type::kError, "read-only"});
+  ExpectFault({"local f = allow('x', {detail = 'd'}); f.detail = nil; f.detail = 'e'",
+               PolicyFault::Type::kError, "read-only"});
+}
+
+// A finding kept beyond its check (in a chunk-level local) is returned again as it is; one made
+// and not returned is no finding; none leaks into another check or evaluation.
+TEST(SandboxTest, AKeptFindingIsReturnedAsItIsAndNothingLeaks) {
+  BundleFiles f;
+  f.files["global/keep.lua"] = absl::StrCat("local kept\n", Policy("global.keep", R"(
+    if req.action == 'first' then
+      kept = obligate('kept', {detail = 'from the first', masks = {c = 'NULL'}})
+      local unused = deny('made, not returned')
+      return allow('first')
+    end
+    if req.action == 'again' then return {kept, allow('again')} end
+    return kept)"));
+  f.files["global/other.lua"] = Policy("global.other", R"(
+    local unused = deny('not returned either')
+    return warn('other ' .. req.action))");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  Decision first = MustEvaluate(*b, DomainAccess("sales", "first"));
+  EXPECT_EQ(Describe(first),
+            "effect=allow "
+            "reason[global.keep global allow  'first' ''] "
+            "reason[global.other global deny warning 'other first' ''] "
+            "evaluated=global.keep,global.other overridden=")
+      << Describe(first);
+  for (int i = 0; i < 2; ++i) {
+    Decision again = MustEvaluate(*b, DomainAccess("sales", "again"));
+    EXPECT_EQ(Describe(again),
+              "effect=allow "
+              "reason[global.keep global allow  'again' ''] "
+              "reason[global.keep global allow  'kept' 'from the first'] "
+              "reason[global.other global deny warning 'other again' ''] "
+              "mask[c=NULL] evaluated=global.keep,global.other overridden=")
+        << Describe(again);
+    // An obligation alone grants nothing: the closed default decides.
+    Decision alone = MustEvaluate(*b, DomainAccess("sales", "read"));
+    EXPECT_EQ(alone.effect, Effect::kDeny) << Describe(alone);
+    EXPECT_TRUE(alone.faults.empty()) << Describe(alone);
+    ASSERT_NE(FindReason(alone, "global.keep"), nullptr) << Describe(alone);
+    EXPECT_EQ(FindReason(alone, "global.keep")->message, "kept");
+    EXPECT_TRUE(alone.obligations.column_masks.empty()) << Describe(alone);
+  }
 }
 
 // --- Helpers. ---
