@@ -171,7 +171,8 @@ absl::StatusOr<Decision> Decider::Decide(const Request& request, absl::Time dead
 std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(std::vector<AccessRequest> requests,
                                                            absl::Time deadline,
                                                            const CallerInfo& caller,
-                                                           std::string* revision) {
+                                                           std::string* revision,
+                                                           const SharedPrincipal* principal) {
   std::vector<absl::StatusOr<Decision>> out;
   std::shared_ptr<const Bundle> bundle = bundles_->Current();
   if (bundle == nullptr) {
@@ -179,7 +180,7 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(std::vector<AccessReq
     return out;
   }
   *revision = bundle->revision();
-  return DecideBatchOn(*bundle, std::move(requests), deadline, caller);
+  return DecideBatchOn(*bundle, std::move(requests), deadline, caller, principal);
 }
 
 std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundle,

@@ -78,10 +78,11 @@ class Decider {
 
   // Evaluates several access requests on ONE snapshot; one result per request, in order.
   // `requests` is consumed (moved into the engine's requests one by one): pass it with std::move
-  // unless a copy is wanted.
+  // unless a copy is wanted. `principal` as for DecideBatchOn.
   std::vector<absl::StatusOr<Decision>> DecideBatch(std::vector<AccessRequest> requests,
                                                     absl::Time deadline, const CallerInfo& caller,
-                                                    std::string* revision);
+                                                    std::string* revision,
+                                                    const SharedPrincipal* principal = nullptr);
   // The same on `bundle`, a snapshot the caller holds, so that a batch decided in parts sees
   // one revision. The checks are spread over the calling thread and idle helper threads
   // (FanOut), a chunk of kBatchChunk at a time. Past the deadline no further chunk starts and

@@ -1,12 +1,15 @@
 #include "service/server/grpc_services.h"
 
 #include <algorithm>
+#include <optional>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/util/time_util.h"
+#include "service/convert/access_wire.h"
 #include "service/convert/convert.h"
 #include "service/explain/explain.h"
 #include "service/server/decision_wire.h"
@@ -188,6 +191,13 @@ grpc::Status Parse(const grpc::ByteBuffer& raw, Message* msg) {
                                    " message (", s.error_message(), ")"));
 }
 
+// The request's bytes in one piece: the buffer's own slice when it is one (a small message),
+// else a copy into `hold`. nullopt when the buffer cannot be read (protobuf then reports it).
+std::optional<absl::string_view> Flat(const grpc::ByteBuffer& raw, grpc::Slice& hold) {
+  if (!raw.TrySingleSlice(&hold).ok() && !raw.DumpToSingleSlice(&hold).ok()) return std::nullopt;
+  return absl::string_view(reinterpret_cast<const char*>(hold.begin()), hold.size());
+}
+
 // The engine request for a product or deployment message (their documents may not parse).
 template <typename Proto>
 absl::StatusOr<Request> ToRequest(const Proto& req) {
@@ -275,16 +285,13 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(
 }
 
 grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
-                                         const std::function<absl::StatusOr<Request>()>& convert,
-                                         grpc::ByteBuffer* out) {
-  absl::StatusOr<Request> request = convert();
-  if (!request.ok()) return ToGrpcStatus(request.status());
-  absl::StatusOr<Decision> d = decider_->Decide(*request, DeadlineOf(ctx, *config_), caller);
+                                         const Request& request, grpc::ByteBuffer* out) {
+  absl::StatusOr<Decision> d = decider_->Decide(request, DeadlineOf(ctx, *config_), caller);
   if (!d.ok()) return ToGrpcStatus(d.status());
   // The answer's bytes straight from the engine's decision (no v1::Decision built and freed).
   std::string bytes;
   bytes.reserve(256);
-  AppendDecisionWire(*d, caller.explain ? FormatExplain(*d, KindOf(*request)) : std::string(),
+  AppendDecisionWire(*d, caller.explain ? FormatExplain(*d, KindOf(request)) : std::string(),
                      bytes);
   grpc::Slice slice(bytes);
   grpc::ByteBuffer buffer(&slice, 1);
@@ -296,14 +303,23 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerC
                                                            const grpc::ByteBuffer* req,
                                                            grpc::ByteBuffer* out) {
   return Serve(ctx, "CheckAccess", [this, ctx, req, out](const CallerInfo& who) {
-    RequestArena arena;
-    auto& msg = *arena.Create<v1::AccessRequest>();
-    if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    Request request(std::in_place_type<AccessRequest>);
+    AccessRequest& access = std::get<AccessRequest>(request);
+    bool explain = false;
+    grpc::Slice flat;
+    std::optional<absl::string_view> bytes = Flat(*req, flat);
+    if (!bytes.has_value() || !AccessRequestFromWire(*bytes, access, explain)) {
+      // What the wire decoder declines (access_wire.h), protobuf decodes or refuses.
+      RequestArena arena;
+      auto& msg = *arena.Create<v1::AccessRequest>();
+      if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+      access = FromProto(msg);
+      explain = msg.explain();
+    }
     absl::StatusOr<CallerInfo> caller =
-        WithExplain(who, msg.explain(), "CheckAccess", decider_->metrics());
+        WithExplain(who, explain, "CheckAccess", decider_->metrics());
     if (!caller.ok()) return ToGrpcStatus(caller.status());
-    return Decide(
-        ctx, *caller, [&msg]() -> absl::StatusOr<Request> { return Request(FromProto(msg)); }, out);
+    return Decide(ctx, *caller, request, out);
   });
 }
 
@@ -317,8 +333,9 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServer
     absl::StatusOr<CallerInfo> caller =
         WithExplain(who, msg.explain(), "CheckProduct", decider_->metrics());
     if (!caller.ok()) return ToGrpcStatus(caller.status());
-    return Decide(
-        ctx, *caller, [&msg] { return ToRequest(msg); }, out);
+    absl::StatusOr<Request> request = ToRequest(msg);
+    if (!request.ok()) return ToGrpcStatus(request.status());
+    return Decide(ctx, *caller, *request, out);
   });
 }
 
@@ -332,8 +349,9 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackSer
     absl::StatusOr<CallerInfo> caller =
         WithExplain(who, msg.explain(), "CheckDeployment", decider_->metrics());
     if (!caller.ok()) return ToGrpcStatus(caller.status());
-    return Decide(
-        ctx, *caller, [&msg] { return ToRequest(msg); }, out);
+    absl::StatusOr<Request> request = ToRequest(msg);
+    if (!request.ok()) return ToGrpcStatus(request.status());
+    return Decide(ctx, *caller, *request, out);
   });
 }
 
@@ -341,29 +359,44 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerCo
                                                           const grpc::ByteBuffer* req,
                                                           grpc::ByteBuffer* out) {
   return Serve(ctx, "CheckBatch", [this, ctx, req, out](const CallerInfo& who) {
-    RequestArena arena(req->Length());
-    auto& msg = *arena.Create<v1::CheckBatchRequest>();
-    if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
-    bool asked = msg.explain();
-    for (const v1::AccessRequest& r : msg.requests()) asked = asked || r.explain();
+    WireBatch batch;
+    grpc::Slice flat;
+    std::optional<absl::string_view> bytes = Flat(*req, flat);
+    if (!bytes.has_value() || !CheckBatchFromWire(*bytes, batch)) {
+      // What the wire decoder declines (access_wire.h), protobuf decodes or refuses.
+      batch = WireBatch();
+      RequestArena arena(req->Length());
+      auto& msg = *arena.Create<v1::CheckBatchRequest>();
+      if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+      batch.explain_all = msg.explain();
+      batch.requests.reserve(msg.requests_size());
+      for (const v1::AccessRequest& r : msg.requests()) {
+        batch.requests.push_back(FromProto(r));
+        batch.explain.push_back(r.explain());
+      }
+    }
+    bool asked = batch.explain_all;
+    for (bool e : batch.explain) asked = asked || e;
     absl::StatusOr<CallerInfo> caller = WithExplain(who, asked, "CheckBatch", decider_->metrics());
     if (!caller.ok()) return ToGrpcStatus(caller.status());
-    return Batch(ctx, *caller, msg, out);
+    return Batch(ctx, *caller, std::move(batch), out);
   });
 }
 
 grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
-                                        const v1::CheckBatchRequest& req, grpc::ByteBuffer* out) {
-  if (req.requests_size() > config_->max_batch_size) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "requests: ", req.requests_size(), " items, over the limit of ", config_->max_batch_size)));
+                                        WireBatch batch, grpc::ByteBuffer* out) {
+  const size_t items = batch.requests.size();
+  if (items > static_cast<size_t>(config_->max_batch_size)) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("requests: ", items, " items, over the limit of ", config_->max_batch_size)));
   }
-  std::vector<AccessRequest> requests;
-  requests.reserve(req.requests_size());
-  for (const v1::AccessRequest& r : req.requests()) requests.push_back(FromProto(r));
+  // One principal for every check (the decoder found them all the same): converted once, and
+  // req.principal's tree built once for the batch rather than per check.
+  std::optional<SharedPrincipal> principal;
+  if (batch.shared_principal.has_value()) principal.emplace(*std::move(batch.shared_principal));
   std::string revision;
-  auto results =
-      decider_->DecideBatch(std::move(requests), DeadlineOf(ctx, *config_), caller, &revision);
+  auto results = decider_->DecideBatch(std::move(batch.requests), DeadlineOf(ctx, *config_), caller,
+                                       &revision, principal ? &*principal : nullptr);
   // CheckBatchResponse's bytes: the decisions (field 1) written straight from the engine's
   // (AppendDecisionWire), then the errors and the revision (fields 2, 3) by protobuf: the same
   // bytes as the message serialized whole, without a v1::Decision per item.
@@ -374,8 +407,7 @@ grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx, const 
   for (size_t i = 0; i < results.size(); ++i) {
     one.clear();
     if (results[i].ok()) {
-      const bool explain =
-          caller.explain && (req.explain() || req.requests(static_cast<int>(i)).explain());
+      const bool explain = caller.explain && (batch.explain_all || batch.explain[i]);
       AppendDecisionWire(*results[i],
                          explain ? FormatExplain(*results[i], Kind::kAccess) : std::string(), one);
     } else {

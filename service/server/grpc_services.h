@@ -16,6 +16,7 @@
 #include "arbiter/v1/policy_service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "service/authz/authz.h"
+#include "service/convert/access_wire.h"
 #include "service/dryrun/dry_run.h"
 #include "service/server/config.h"
 #include "service/server/decider.h"
@@ -133,10 +134,9 @@ class DecisionServiceImpl final
                                   std::function<grpc::Status(const CallerInfo&)> work);
   // The gRPC-independent parts of one decision call.
   grpc::Status Decide(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
-                      const std::function<absl::StatusOr<Request>()>& convert,
-                      grpc::ByteBuffer* out);
-  grpc::Status Batch(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
-                     const v1::CheckBatchRequest& req, grpc::ByteBuffer* out);
+                      const Request& request, grpc::ByteBuffer* out);
+  grpc::Status Batch(grpc::CallbackServerContext* ctx, const CallerInfo& caller, WireBatch batch,
+                     grpc::ByteBuffer* out);
 
   Decider* decider_;
   const ServerConfig* config_;

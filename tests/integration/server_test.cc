@@ -8,10 +8,12 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "clients/cpp/arbiter_client.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -409,6 +411,72 @@ TEST_F(ScratchBundleTest, SigtermDrainsAndEveryLoggedDecisionParses) {
     EXPECT_TRUE(j.contains("decision_id") && j.contains("bundle_revision") &&
                 j.contains("latency_us") && j.contains("caller"));
   }
+}
+
+// The gRPC path decodes access checks from their wire bytes (service/convert/access_wire.h),
+// and a batch whose checks all name one principal shares it (SharedPrincipal). Either way the
+// answers are those of single calls and every log line shows the check's own principal; a
+// request the decoder declines (a Struct field) is parsed by protobuf and answered the same.
+TEST_F(ScratchBundleTest, BatchesOfOneOrManyPrincipalsAnswerAndLogAsSingleCalls) {
+  std::string log = dir_ + "/decisions.jsonl";
+  ArbiterdOptions o;
+  o.bundle_dir = bundle_;
+  o.config_yaml = absl::StrCat("decision_log:\n  path: ", log, "\n  overflow: block\n");
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  client::Client c(server->grpc_target());
+  std::vector<v1::AccessRequest> checks = {
+      Access("ana", {"sales-analysts"}, "read", kCustomers, {"customer_id", "email"}),
+      Access("ana", {"sales-analysts"}, "read", kCustomers, {"segment"}),
+      Access("ana", {"sales-analysts"}, "write", kCustomers, {}),
+  };
+  std::vector<v1::AccessRequest> mixed = checks;
+  mixed[1] = Access("mallory", {}, "read", kCustomers, {"segment"});
+  v1::AccessRequest with_struct = checks[0];  // declined by the wire decoder
+  (*with_struct.mutable_action_properties()->mutable_fields())["reason"].set_string_value("audit");
+  std::vector<std::string> principals;  // of the logged decisions, in call order
+  for (const std::vector<v1::AccessRequest>* items : {&checks, &mixed}) {
+    v1::CheckBatchRequest batch;
+    for (const auto& r : *items) *batch.add_requests() = r;
+    auto answer = c.CheckBatch(batch);
+    ASSERT_TRUE(answer.ok()) << answer.status();
+    ASSERT_EQ(answer->decisions_size(), static_cast<int>(items->size()));
+    EXPECT_EQ(answer->errors_size(), 0);
+    for (size_t i = 0; i < items->size(); ++i) {
+      auto single = c.CheckAccess((*items)[i]);
+      ASSERT_TRUE(single.ok()) << single.status();
+      const v1::Decision& d = answer->decisions(static_cast<int>(i));
+      EXPECT_EQ(d.effect(), single->effect()) << i;
+      EXPECT_EQ(d.reasons_size(), single->reasons_size()) << i;
+      EXPECT_EQ(d.obligations().SerializeAsString(), single->obligations().SerializeAsString());
+      EXPECT_EQ(absl::StrJoin(d.evaluated_policies(), ","),
+                absl::StrJoin(single->evaluated_policies(), ","));
+    }
+    for (const auto& r : *items) principals.push_back(r.principal().id());  // the batch's lines
+    for (const auto& r : *items) principals.push_back(r.principal().id());  // the singles'
+  }
+  auto declined = c.CheckAccess(with_struct);
+  ASSERT_TRUE(declined.ok()) << declined.status();
+  auto plain = c.CheckAccess(checks[0]);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(declined->effect(), plain->effect());
+  EXPECT_EQ(declined->obligations().SerializeAsString(), plain->obligations().SerializeAsString());
+  EXPECT_EQ(server->Stop(SIGTERM), 0);  // drains the log
+  std::vector<std::string> lines = absl::StrSplit(Read(log), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), principals.size() + 2);
+  std::multiset<std::string> logged, expected(principals.begin(), principals.end());
+  for (size_t i = 0; i < principals.size(); ++i) {
+    auto j = nlohmann::json::parse(lines[i], nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << lines[i];
+    logged.insert(j["request"]["principal"]["id"].get<std::string>());
+    EXPECT_EQ(j["request"]["principal"]["roles"].size(),
+              j["request"]["principal"]["id"] == "ana" ? 1u : 0u)
+        << lines[i];
+  }
+  // A batch's checks may be decided (and logged) by several threads: compare as multisets.
+  EXPECT_EQ(logged, expected);
+  auto last = nlohmann::json::parse(lines[principals.size()], nullptr, false);
+  EXPECT_EQ(last["request"]["actionProperties"]["reason"], "audit") << lines[principals.size()];
 }
 
 TEST_F(ScratchBundleTest, DecisionLogOverflowIsCountedNotSilent) {
