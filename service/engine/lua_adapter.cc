@@ -359,13 +359,25 @@ int ListBinary(lua_State* L) {
   return Bool2<kHelper>(L, a, b);
 }
 
-// list.contains(l, x). A Lua table and a string (list.contains(ACTIONS, req.action)) are
-// compared here, element by element with lua_rawequal, without making an Arg of each: when x
-// is a string, RawEqual(element, x) holds exactly when the element is a string of the same
-// bytes, which is what lua_rawequal answers (by address for Lua's interned short strings).
+// list.contains(l, x). When x is a string (list.contains(ACTIONS, req.action)), the helper's
+// answer is found here without making Args: over a live list view by ListHoldsString (what the
+// helper runs too), over a Lua table element by element with lua_rawequal, since RawEqual(e, x)
+// holds exactly when e is a string of the same bytes, which is what lua_rawequal answers (by
+// address for Lua's interned short strings). Anything else (dead views included) goes through
+// the helper.
 int ListContains(lua_State* L) {
-  if (lua_type(L, 1) != LUA_TTABLE || lua_type(L, 2) != LUA_TSTRING) {
-    return ListBinary<h::ListContains>(L);
+  if (lua_type(L, 2) != LUA_TSTRING) return ListBinary<h::ListContains>(L);
+  const int type = lua_type(L, 1);
+  if (type != LUA_TTABLE) {
+    const Value* v = nullptr;
+    if ((type != LUA_TLIGHTUSERDATA && type != LUA_TUSERDATA) ||
+        PeekView(L, 1, &v) != ViewState::kLive) {
+      return ListBinary<h::ListContains>(L);
+    }
+    size_t len;
+    const char* s = lua_tolstring(L, 2, &len);
+    lua_pushboolean(L, h::ListHoldsString(*v, absl::string_view(s, len)));
+    return 1;
   }
   const lua_Unsigned n = lua_rawlen(L, 1);
   bool found = false;
@@ -396,7 +408,20 @@ int ListLen(lua_State* L) {
 template <const char* kField, h::FieldMemo Ctx::*kMemo,
           absl::StatusOr<bool> (*kHelper)(const Arg&, const Arg&)>
 int PrincipalTest(lua_State* L) {
-  if (lua_type(L, 2) == LUA_TNONE) luaL_checkany(L, 2);  // raises its "value expected"
+  const int type = lua_type(L, 2);
+  if (type == LUA_TNONE) luaL_checkany(L, 2);  // raises its "value expected"
+  const Value* principal = nullptr;
+  if (type == LUA_TSTRING && PeekView(L, 1, &principal) == ViewState::kLive) {
+    // has_role(req.principal, 'name'): kHelper's answer (ListContains of the field and the
+    // string; roles.h) without making Args.
+    Ctx* c = GetCtx(L);
+    const Arg& list = (c->*kMemo).Get(*principal, kField, c->generation);
+    size_t len;
+    const char* s = lua_tolstring(L, 2, &len);
+    lua_pushboolean(L, list.kind == Arg::Kind::kView &&
+                           h::ListHoldsString(*list.view, absl::string_view(s, len)));
+    return 1;
+  }
   StackTable tl, tx;
   Arg list = ReadPrincipalField(L, 1, kField, kMemo, &tl);
   Arg x = ReadArg(L, 2, &tx);

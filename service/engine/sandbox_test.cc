@@ -1381,6 +1381,57 @@ TEST(HelpersTest, ListContainsAnswersAlikeForTablesOfStringsAndAnythingElse) {
   EXPECT_EQ(Eval("has_role({roles = {1}}, 1.0)"), "true");
 }
 
+// has_role/in_group on a principal view and list.contains on a list view, given a string,
+// answer in the adapter (lua_adapter.cc) without the helper's Args: as the helper does, over
+// request data of any shape (here a catalog product's, whose YAML may hold anything).
+TEST(HelpersTest, StringTestsOverRequestListsAnswerAsTheHelper) {
+  BundleFiles f;
+  f.files["catalog/products/sales-data.yaml"] =
+      "metadata: {name: sales-data, domain: sales}\n"
+      "mixed: [1, '1', true, 'x', [x], {x: 1}, 2.5]\n"
+      "roles: [x, 2, '', 'long-role-name-past-the-forty-bytes-of-short-strings']\n"
+      "groups: {x: 1}\n"
+      "owner: {roles: x, groups: [[x]]}\n";
+  const char* const checks[] = {
+      "list.contains(get(req.product, 'mixed'), '1') == true",
+      "list.contains(get(req.product, 'mixed'), 1) == true",
+      "list.contains(get(req.product, 'mixed'), 2.5) == true",
+      "list.contains(get(req.product, 'mixed'), 'x') == true",
+      "list.contains(get(req.product, 'mixed'), true) == true",
+      "list.contains(get(req.product, 'mixed'), 'true') == false",
+      "list.contains(get(req.product, 'mixed'), '2.5') == false",
+      "list.contains(get(req.product, 'mixed'), '') == false",
+      "list.contains(get(req.product, 'metadata'), 'sales') == false",  // a map
+      "has_role(req.product, 'x') == true",
+      "has_role(req.product, 2) == true",
+      "has_role(req.product, '2') == false",
+      "has_role(req.product, '') == true",
+      "has_role(req.product, 'long-role-name-past-the-forty-bytes-of-short-strings') == true",
+      "has_role(req.product, 'long-role-name-past-the-forty-bytes-of-short-string') == false",
+      "in_group(req.product, 'x') == false",                   // a map holds nothing
+      "has_role(get(req.product, 'owner'), 'x') == false",     // a string is not a list
+      "in_group(get(req.product, 'owner'), 'x') == false",     // nor is a list of lists
+      "has_role(get(req.product, 'metadata'), 'x') == false",  // no roles
+      "has_role(req.principal, 'analyst') == true",
+      "in_group(req.principal, 'everyone') == true",
+      "has_role(req.principal, 'everyone') == false",
+  };
+  std::string body = "local failed = {}\n";
+  for (const char* c : checks) {
+    absl::StrAppend(&body, "if not (", c, ") then failed[#failed + 1] = [[", c, "]] end\n");
+  }
+  absl::StrAppend(&body, "return allow(#failed == 0 and 'ok' or table.concat(failed, '; '))");
+  f.files["global/eval.lua"] = Policy("global.eval", body);
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 2; ++i) {  // the second time from remembered paths and fields
+    Decision d = MustEvaluate(*b, DomainAccess("sales"));
+    const Reason* reason = FindReason(d, "global.eval");
+    ASSERT_NE(reason, nullptr) << Describe(d);
+    EXPECT_EQ(reason->message, "ok");
+  }
+}
+
 // get() pushes the Lua value it kept for a path while that path's answer stands: one view per
 // value within an evaluation, and a view from an earlier evaluation is never given again (it
 // is dead, and refused).

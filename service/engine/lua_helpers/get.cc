@@ -69,14 +69,7 @@ const Value* GetPath(const Value& root, const CompiledPath& path) {
   return v;
 }
 
-PathCache::Entry* PathCache::Get(absl::string_view path) {
-  // Fibonacci hashing of the address: its low bits say little (allocations are aligned).
-  const uint64_t address = reinterpret_cast<uintptr_t>(path.data());
-  Set& set = sets_[(address * 0x9E3779B97F4A7C15ull) >> (64 - kSetBits)];
-  for (int i = 0; i < kWays; ++i) {
-    Entry& e = set.entries[i];
-    if (set.address[i] == path.data() && e.path_.valid && e.path_.path() == path) return &e;
-  }
+PathCache::Entry* PathCache::Replace(Set& set, absl::string_view path) {
   const int victim = set.next;
   set.next = static_cast<uint8_t>((victim + 1) % kWays);
   set.address[victim] = path.data();
@@ -93,9 +86,8 @@ PathCache::PathCache() {
   }
 }
 
-const Value* PathCache::Entry::Walk(const Value& root, uint64_t epoch,
-                                    absl::FunctionRef<bool(const Value&)> outlives_cache) {
-  if (root_ == &root && (epoch_ == kForever || epoch_ == epoch)) return found_;
+const Value* PathCache::Entry::WalkAgain(const Value& root, uint64_t epoch,
+                                         absl::FunctionRef<bool(const Value&)> outlives_cache) {
   found_ = GetPath(root, path_);
   kept_ = false;
   root_ = &root;

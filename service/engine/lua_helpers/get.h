@@ -104,8 +104,12 @@ class PathCache {
     // in the same epoch, or, when `outlives_cache(root)` said so as it was walked, in any epoch
     // (a tree that stays unchanged as long as the cache: the bundle's catalog). The caller
     // passes a new epoch whenever a tree may have changed or been freed (one per evaluation).
+    // (Inline: get() calls it on every call, and mostly answers from memory.)
     const Value* Walk(const Value& root, uint64_t epoch,
-                      absl::FunctionRef<bool(const Value&)> outlives_cache);
+                      absl::FunctionRef<bool(const Value&)> outlives_cache) {
+      if (root_ == &root && (epoch_ == kForever || epoch_ == epoch)) return found_;
+      return WalkAgain(root, epoch, outlives_cache);
+    }
 
     // Whether the caller said (Keep) that it holds its own form of the answer the last Walk
     // gave, and that answer has not changed since: the adapter keeps the Lua value it pushed
@@ -117,6 +121,9 @@ class PathCache {
 
    private:
     friend class PathCache;
+    const Value* WalkAgain(const Value& root, uint64_t epoch,
+                           absl::FunctionRef<bool(const Value&)> outlives_cache);
+
     CompiledPath path_;
     const Value* root_ = nullptr;  // null: no answer
     const Value* found_ = nullptr;
@@ -132,8 +139,17 @@ class PathCache {
   PathCache();
 
   // The slot of `path`, found or compiled now; nullptr when CompilePath refuses the path (walk
-  // it with GetPath(root, path)). Valid until the next call.
-  Entry* Get(absl::string_view path);
+  // it with GetPath(root, path)). Valid until the next call. (Inline: see Walk.)
+  Entry* Get(absl::string_view path) {
+    // Fibonacci hashing of the address: its low bits say little (allocations are aligned).
+    const uint64_t address = reinterpret_cast<uintptr_t>(path.data());
+    Set& set = sets_[(address * 0x9E3779B97F4A7C15ull) >> (64 - kSetBits)];
+    for (int i = 0; i < kWays; ++i) {
+      Entry& e = set.entries[i];
+      if (set.address[i] == path.data() && e.path_.valid && e.path_.path() == path) return &e;
+    }
+    return Replace(set, path);
+  }
 
  private:
   // Set-associative: an address picks a set of kWays slots, replaced in turn, so that a few
@@ -145,6 +161,9 @@ class PathCache {
     Entry entries[kWays];
     uint8_t next = 0;  // the slot a miss replaces
   };
+  // Get's miss: the set's next slot, compiled for `path`.
+  Entry* Replace(Set& set, absl::string_view path);
+
   std::array<Set, size_t{1} << kSetBits> sets_;
   static_assert(kSlots == (1 << kSetBits) * kWays);
 };

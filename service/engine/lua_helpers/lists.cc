@@ -20,6 +20,7 @@ absl::StatusOr<bool> ListContains(const Arg& list, const Arg& x) {
     case Arg::Kind::kDeadView:
       return DeadViewError();
     case Arg::Kind::kView:
+      if (x.kind == Arg::Kind::kString) return ListHoldsString(*list.view, x.string);
       if (!list.view->is_list()) return false;
       for (const Value& e : list.view->as_list()) {
         if (ScalarEquals(x, e)) return true;

@@ -4,6 +4,7 @@
 #define ARBITER_SERVICE_ENGINE_LUA_HELPERS_LISTS_H_
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "service/engine/lua_helpers/arg.h"
 
 namespace arbiter::lua_helpers {
@@ -15,6 +16,18 @@ absl::StatusOr<int> ListLen(const Arg& list);
 // list.contains(l, x): whether list `l` holds `x`. A table's elements are compared with raw
 // equality, a request list's with ScalarEquals; anything but a list holds nothing.
 absl::StatusOr<bool> ListContains(const Arg& list, const Arg& x);
+
+// Whether the request data `list` is a list holding the string `s`: ListContains(a view of
+// `list`, a string) without making Args (the adapter's fast path for has_role(req.principal,
+// 'name') and list.contains(view, 'name')). Inline: role checks run it for every role of every
+// principal.
+inline bool ListHoldsString(const Value& list, absl::string_view s) {
+  if (!list.is_list()) return false;
+  for (const Value& e : list.as_list()) {
+    if (e.is_string() && e.as_string() == s) return true;
+  }
+  return false;
+}
 
 // list.intersects(a, b): whether any element of `needles` is in `haystack`.
 absl::StatusOr<bool> ListIntersects(const Arg& needles, const Arg& haystack);

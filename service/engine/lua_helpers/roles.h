@@ -25,7 +25,7 @@ Arg PrincipalField(const Value& principal, absl::string_view field);
 // epoch whenever a tree may have changed or been freed (one per evaluation, as for PathCache).
 class FieldMemo {
  public:
-  Arg Get(const Value& principal, absl::string_view field, uint64_t epoch) {
+  const Arg& Get(const Value& principal, absl::string_view field, uint64_t epoch) {
     if (principal_ != &principal || epoch_ != epoch) {
       field_ = PrincipalField(principal, field);
       principal_ = &principal;
