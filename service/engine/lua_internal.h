@@ -109,9 +109,12 @@ struct LuaSandbox::Context {
   // Containers of the bundle's catalog (owned by the Bundle, which outlives this state): their
   // views stay valid across evaluations (generation 0): their handles are made once per state
   // and kept in `stable_views` (Value -> handle; slot -> Value in `stable_values`). Null: none.
+  // A few small ones get a cached view instead (lua_view.cc, kMaxStableCaches), each held by a
+  // registry reference: `stable_cached` of them.
   const absl::flat_hash_set<const Value*>* stable = nullptr;
   absl::flat_hash_map<const Value*, uint64_t> stable_views;
   std::vector<const Value*> stable_values;
+  int stable_cached = 0;
   // print(...) output of the running check when tracing (null: print does nothing), and the
   // bytes it holds; lines run when measuring coverage (null: no line hook).
   std::vector<std::string>* prints = nullptr;

@@ -1313,6 +1313,120 @@ return {
   EXPECT_EQ(reason->message, "5000,false") << Describe(second);
 }
 
+// A small catalog map (a column's entry) is read through a view cached for the life of the
+// state (lua_view.cc, kMaxStableCaches): it behaves as every other view does (type, reads,
+// absent and null entries, #, pairs, ipairs over its list, tostring, get(), writes refused),
+// it is one object per value, and a catalog view kept from an earlier evaluation (which stays
+// valid, the catalog being the same for the life of the bundle) is the one the next
+// evaluation is given.
+TEST(SandboxTest, CachedCatalogViewsBehaveAsViews) {
+  BundleFiles f;
+  f.files["bundle.yaml"] = BundleYaml(kOneRunPerCall);
+  f.files["catalog/products/sales-data.yaml"] =
+      "metadata: {name: sales-data, domain: sales}\n"
+      "spec:\n  columns:\n"
+      "    - {name: email, type: varchar, pii: true, n: 7, ratio: 0.5, note: null, tags: [a, b]}\n"
+      "    - {name: id, type: bigint}\n";
+  f.files["global/probe.lua"] = R"(
+local kept, kept_tags
+return {
+  id = 'global.probe',
+  kinds = {'access'},
+  check = function(req, ctx)
+    local out = {}
+    local function add(x) out[#out + 1] = tostring(x) end
+    local cols = req.product.spec.columns
+    local c = cols[1]
+    add(type(c)) add(c.name) add(c.pii) add(c.n) add(c.ratio) add(c.note) add(c.nothing)
+    add(c[1]) add(cols[2].pii) add(cols[2].type)
+    add(c == cols[1]) add(c == get(req, 'product.spec.columns.1')) add(get(c, 'type'))
+    add(c ~= cols[2]) add(list.contains({cols[1]}, c))
+    add(#c) add(#c.tags) add(c.tags[2]) add(c.tags == c.tags)
+    local keys = {}
+    for k, v in pairs(c) do keys[#keys + 1] = k .. '=' .. tostring(v == c.tags or v) end
+    add(table.concat(keys, ';'))
+    for i, t in ipairs(c.tags) do add(i .. t) end
+    add(tostring(cols[2]))
+    add(pcall(function() c.name = 'x' end))
+    add(select(2, pcall(function() c.pii = nil end)):match('read%-only') ~= nil)
+    add(c.name)
+    if kept == nil then
+      add('first')
+    else
+      add(kept == c) add(kept.name) add(kept_tags == c.tags) add(#kept_tags)
+    end
+    kept, kept_tags = c, c.tags
+    return allow(table.concat(out, ','))
+  end,
+}
+)";
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  const std::string common =
+      "userdata,email,true,7,0.5,nil,nil,nil,nil,bigint,true,true,varchar,true,true,7,2,b,true,"
+      "name=email;type=varchar;pii=true;n=7;ratio=0.5;note=nil;tags=true,1a,2b,"
+      "{\"name\":\"id\",\"type\":\"bigint\"},false,true,email,";
+  for (int i = 0; i < 3; ++i) {
+    Decision d = MustEvaluate(*b, DomainAccess("sales"));
+    const Reason* r = FindReason(d, "global.probe");
+    ASSERT_NE(r, nullptr) << Describe(d);
+    EXPECT_TRUE(d.faults.empty()) << Describe(d);
+    EXPECT_EQ(r->message, absl::StrCat(common, i == 0 ? "first" : "true,email,true,2")) << i;
+  }
+}
+
+// A state keeps at most kMaxStableCaches cached catalog views (lua_view.cc): a policy that
+// reads thousands of catalog maps, evaluation after evaluation, gets every one right (the
+// first ones through cached views, the rest through light ones, each still one object per
+// value and valid in later evaluations) within a 1 MiB state, which would not hold them all
+// cached (~0.5 KB each).
+TEST(SandboxTest, CachedCatalogViewsAreBounded) {
+  constexpr int kColumns = 4000;
+  BundleFiles f;
+  f.files["bundle.yaml"] = BundleYaml(
+      "limits: {instruction_budget: 100000000000, policy_timeout_ms: 60000, memory_limit_mb: 1}\n");
+  std::string product = "metadata: {name: sales-data, domain: sales}\nspec:\n  columns:\n";
+  for (int i = 1; i <= kColumns; ++i) {
+    absl::StrAppend(&product, "    - {name: c", i, ", type: varchar",
+                    i % 3 == 0 ? ", pii: true" : "", "}\n");
+  }
+  f.files["catalog/products/sales-data.yaml"] = product;
+  f.files["global/probe.lua"] = R"(
+local kept
+return {
+  id = 'global.probe',
+  kinds = {'access'},
+  check = function(req, ctx)
+    local cols = req.product.spec.columns
+    local pii = 0
+    for i = 1, #cols do
+      local c = cols[i]
+      if c.name ~= 'c' .. i or c.type ~= 'varchar' or c ~= cols[i] then
+        return deny('wrong column ' .. i)
+      end
+      if c.pii then pii = pii + 1 end
+    end
+    local same = 'first'
+    if kept ~= nil then
+      same = tostring(kept[1] == cols[1] and kept[2] == cols[#cols] and kept[2].name == 'c' .. #cols)
+    end
+    kept = {cols[1], cols[#cols]}
+    return allow(#cols .. ',' .. pii .. ',' .. same)
+  end,
+}
+)";
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    Decision d = MustEvaluate(*b, DomainAccess("sales"));
+    const Reason* r = FindReason(d, "global.probe");
+    ASSERT_NE(r, nullptr) << Describe(d);
+    EXPECT_TRUE(d.faults.empty()) << Describe(d);
+    EXPECT_EQ(r->message, absl::StrCat(kColumns, ",", kColumns / 3, ",", i == 0 ? "first" : "true"))
+        << Describe(d);
+  }
+}
+
 TEST(HelpersTest, GetAndViewsAsText) {
   EXPECT_EQ(Eval("get(req, 'principal.roles.1')"), "analyst");
   EXPECT_EQ(Eval("get(req, '.principal..id.') == req.principal.id"), "true");
