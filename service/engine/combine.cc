@@ -81,8 +81,11 @@ void AddOutcome(const PolicyInfo& policy, CheckOutcome& outcome,
     return;
   }
   for (Finding& f : outcome.findings) {
-    const Waiver* waiver = f.type == Finding::Type::kDeny ? waiver_for(policy) : nullptr;
-    findings.push_back({&policy, std::move(f), waiver});
+    // Made in place: the finding is moved once, not into a temporary and then again.
+    PolicyFinding& pf = findings.emplace_back();
+    pf.policy = &policy;
+    pf.waiver = f.type == Finding::Type::kDeny ? waiver_for(policy) : nullptr;
+    pf.finding = std::move(f);
   }
 }
 
@@ -156,7 +159,7 @@ void CombineFrom(std::vector<PolicyFinding>& findings, Effect default_effect, De
     for (size_t i = 0; i < findings.size(); ++i) {
       if (roles[i] != wanted) continue;
       auto& pf = findings[i];
-      Reason r;
+      Reason& r = out.reasons.emplace_back();  // in place: no Reason moved and destroyed
       r.policy_id = pf.policy->id;
       r.origin = pf.policy->origin();
       r.mode = pf.policy->mode;
@@ -173,32 +176,78 @@ void CombineFrom(std::vector<PolicyFinding>& findings, Effect default_effect, De
       r.severity = wanted == Role::kErrorDeny ? Severity::kError
                    : wanted == Role::kWarning ? Severity::kWarning
                                               : Severity::kNone;
-      out.reasons.push_back(std::move(r));
     }
   }
 
   if (out.effect != Effect::kAllow) return;
-  // Obligations of the allows that stand: mandatory policies' masks first so that they win.
-  // The sets hold copies, so that a mask or filter kept can be moved out of its finding.
-  absl::flat_hash_set<std::string> masked;
-  absl::flat_hash_set<std::string> filters;
+  // Obligations of the allows that stand: mandatory policies' masks first so that they win, a
+  // column's first mask in that order being the one kept; a row filter is kept once, where it
+  // first comes. Every candidate is moved out of its finding into the decision, and the
+  // duplicates are then dropped in place: no set of copies for the usual few (a hash set of
+  // strings cost ~900 instructions for one mask).
+  std::vector<ColumnMask>& masks = out.obligations.column_masks;
+  std::vector<std::string>& filters = out.obligations.row_filters;
+  const size_t masks_from = masks.size(), filters_from = filters.size();
+  size_t candidates = 0, filter_candidates = 0;
+  for (size_t i = 0; i < findings.size(); ++i) {
+    if (roles[i] != Role::kAllow && roles[i] != Role::kObligate) continue;
+    candidates += findings[i].finding.masks.size();
+    filter_candidates += findings[i].finding.row_filters.size();
+  }
+  masks.reserve(masks_from + candidates);
+  filters.reserve(filters_from + filter_candidates);
   for (bool mandatory_pass : {true, false}) {
     for (size_t i = 0; i < findings.size(); ++i) {
       if (roles[i] != Role::kAllow && roles[i] != Role::kObligate) continue;
       auto& pf = findings[i];
       if ((pf.policy->mode == PolicyMode::kMandatory) != mandatory_pass) continue;
-      for (auto& m : pf.finding.masks) {
-        if (!masked.insert(m.column).second) continue;
-        out.obligations.column_masks.push_back(std::move(m));
-      }
-      for (auto& f : pf.finding.row_filters) {
-        if (!filters.insert(f).second) continue;
-        out.obligations.row_filters.push_back(std::move(f));
-      }
+      for (auto& m : pf.finding.masks) masks.push_back(std::move(m));
+      for (auto& f : pf.finding.row_filters) filters.push_back(std::move(f));
     }
   }
-  std::sort(out.obligations.column_masks.begin(), out.obligations.column_masks.end(),
-            [](const ColumnMask& a, const ColumnMask& b) { return a.column < b.column; });
+  // Masks: ordered by column (stably: a column's masks stay in the order above), each column's
+  // first kept.
+  const auto by_column = [](const ColumnMask& a, const ColumnMask& b) {
+    return a.column < b.column;
+  };
+  const auto first = masks.begin() + static_cast<ptrdiff_t>(masks_from);
+  if (masks.size() - masks_from <= 16) {
+    // Insertion sort: stable, and std::stable_sort would allocate a buffer.
+    for (auto it = first; it < masks.end(); ++it) {
+      for (auto j = it; j > first && by_column(*j, *(j - 1)); --j) std::iter_swap(j, j - 1);
+    }
+  } else {
+    std::stable_sort(first, masks.end(), by_column);
+  }
+  masks.erase(
+      std::unique(first, masks.end(),
+                  [](const ColumnMask& a, const ColumnMask& b) { return a.column == b.column; }),
+      masks.end());
+  // Sorted already, unless the decision had masks before (it never has in the engine).
+  if (masks_from > 0) std::sort(masks.begin(), masks.end(), by_column);
+  // Row filters: the first of each, in their order.
+  if (filters.size() - filters_from <= 16) {
+    size_t kept = filters_from;
+    for (size_t i = filters_from; i < filters.size(); ++i) {
+      const auto seen = filters.begin() + static_cast<ptrdiff_t>(kept);
+      if (std::find(filters.begin() + static_cast<ptrdiff_t>(filters_from), seen, filters[i]) !=
+          seen) {
+        continue;
+      }
+      if (kept != i) filters[kept] = std::move(filters[i]);
+      ++kept;
+    }
+    filters.resize(kept);
+  } else {
+    absl::flat_hash_set<std::string> seen;
+    size_t kept = filters_from;
+    for (size_t i = filters_from; i < filters.size(); ++i) {
+      if (!seen.insert(filters[i]).second) continue;
+      if (kept != i) filters[kept] = std::move(filters[i]);
+      ++kept;
+    }
+    filters.resize(kept);
+  }
 }
 
 // --- Step 6: the bundle's default, and why. ---

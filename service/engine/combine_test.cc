@@ -5,10 +5,13 @@
 #include "service/engine/combine.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "service/engine/bundle.h"
 #include "service/engine/bundle_load.h"
@@ -415,6 +418,63 @@ TEST(CombineTest, RowFiltersAreMergedAndDeduplicated) {
   // Mandatory filters first, then the others in evaluation order; each once.
   EXPECT_EQ(d.obligations.row_filters, (std::vector<std::string>{"deleted = false", "region = 'EU'",
                                                                  "tenant = 7", "year >= 2020"}));
+}
+
+// The obligations against the rule written out the plain way (a set of the columns and filters
+// seen, in order: mandatory policies' grants first, then the others, each in evaluation order),
+// for few candidates and for many (CombineFrom drops duplicates one way for up to 16 and another
+// beyond), with many conflicts.
+TEST(CombineTest, ObligationsFollowTheRuleForFewAndManyCandidates) {
+  ObligationFixture fx;
+  const PolicyInfo* policies[] = {&fx.domain, &fx.advisory, &fx.def, &fx.mandatory, &fx.def2};
+  uint32_t seed = 12345;
+  auto next = [&seed](uint32_t n) {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 16) % n;
+  };
+  for (int candidates : {0, 1, 2, 5, 16, 17, 40, 300}) {
+    SCOPED_TRACE(absl::StrCat(candidates, " candidates"));
+    std::vector<PolicyFinding> findings;
+    for (int c = 0; c < candidates;) {
+      const PolicyInfo* p = policies[next(5)];
+      Finding f = Grant(next(2) == 0 ? Finding::Type::kAllow : Finding::Type::kObligate, {});
+      for (uint32_t k = next(4) + 1; k > 0 && c < candidates; --k, ++c) {
+        f.masks.push_back({absl::StrCat("col", next(candidates / 2 + 1)), absl::StrCat("e", c)});
+        f.row_filters.push_back(absl::StrCat("f", next(candidates / 2 + 1)));
+      }
+      findings.push_back({p, std::move(f)});
+    }
+    findings.push_back({&fx.domain, Grant(Finding::Type::kAllow, {})});  // the allow stands
+    std::vector<ColumnMask> masks;
+    std::vector<std::string> filters;
+    absl::flat_hash_set<std::string> columns, seen;
+    for (bool mandatory : {true, false}) {
+      for (const PolicyFinding& pf : findings) {
+        if (pf.policy->mode == PolicyMode::kAdvisory ||
+            (pf.policy->mode == PolicyMode::kMandatory) != mandatory) {
+          continue;
+        }
+        for (const ColumnMask& m : pf.finding.masks) {
+          if (columns.insert(m.column).second) masks.push_back(m);
+        }
+        for (const std::string& f : pf.finding.row_filters) {
+          if (seen.insert(f).second) filters.push_back(f);
+        }
+      }
+    }
+    std::sort(masks.begin(), masks.end(),
+              [](const ColumnMask& a, const ColumnMask& b) { return a.column < b.column; });
+    Decision d;
+    Combine(findings, Effect::kDeny, d);
+    ASSERT_EQ(d.effect, Effect::kAllow) << Describe(d);
+    std::vector<std::string> want, got;
+    for (const ColumnMask& m : masks) want.push_back(absl::StrCat(m.column, "=", m.expression));
+    for (const ColumnMask& m : d.obligations.column_masks) {
+      got.push_back(absl::StrCat(m.column, "=", m.expression));
+    }
+    EXPECT_EQ(absl::StrJoin(got, " "), absl::StrJoin(want, " "));
+    EXPECT_EQ(absl::StrJoin(d.obligations.row_filters, " "), absl::StrJoin(filters, " "));
+  }
 }
 
 TEST(CombineTest, NoObligationsOnADeny) {
