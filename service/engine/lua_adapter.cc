@@ -449,11 +449,11 @@ void PushFound(lua_State* L, const Value* found) {
 // here, as Lua lookups (they may raise: no C++ object is alive); at the first request view met
 // the rest of the path is the helper's.
 //
-// Upvalue 1 is an array of PathCache::kSlots entries: the Lua value last pushed for each slot of
-// the state's path cache. While a slot's answer stands (the same root in the same evaluation,
-// or a catalog tree's at any time) the value pushed for it is the same (one view per value, a
-// catalog view's handle never changes, a scalar is a scalar), so it is pushed again from there:
-// one raw read instead of PushView's view lookup or string interning.
+// Upvalue i (1..PathCache::kSlots) is the Lua value last pushed for slot i of the state's path
+// cache. While a slot's answer stands (the same root in the same evaluation, or a catalog
+// tree's at any time) the value pushed for it is the same (one view per value, a catalog view's
+// handle never changes, a scalar is a scalar), so it is pushed again from there: an upvalue
+// copy instead of PushView's view lookup or string interning (or a table read).
 int GetPath(lua_State* L) {
   size_t n;
   const char* path = luaL_checklstring(L, 2, &n);
@@ -474,13 +474,12 @@ int GetPath(lua_State* L) {
     };
     const Value* found = cached->Walk(*root, c->generation, outlives_state);
     if (cached->kept()) {
-      lua_rawgeti(L, lua_upvalueindex(1), cached->slot());
+      lua_pushvalue(L, lua_upvalueindex(cached->slot()));
       return 1;
     }
     PushFound(L, found);  // may raise: the slot stays unkept
-    // A raw set within the array's preallocated part: no allocation, no raise.
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, lua_upvalueindex(1), cached->slot());
+    // To the upvalue (what lua_replace does, keeping the value pushed): no allocation, no raise.
+    lua_copy(L, -1, lua_upvalueindex(cached->slot()));
     cached->Keep();
     return 1;
   }
@@ -656,8 +655,11 @@ void SetHelpers(lua_State* L, int safe) {
   luaL_setfuncs(L, kTop, 0);
   lua_pop(L, 1);
 
-  lua_createtable(L, h::PathCache::kSlots, 0);  // GetPath's kept values
-  lua_pushcclosure(L, GetPath, 1);
+  // GetPath's kept values: nil until kept (a C closure may have up to 255 upvalues).
+  static_assert(h::PathCache::kSlots <= 255);
+  luaL_checkstack(L, h::PathCache::kSlots, "get's upvalues");
+  for (int i = 0; i < h::PathCache::kSlots; ++i) lua_pushnil(L);
+  lua_pushcclosure(L, GetPath, h::PathCache::kSlots);
   lua_setfield(L, safe, "get");
 }
 
