@@ -13,8 +13,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -23,10 +25,47 @@
 
 namespace arbiter::testing {
 
+namespace {
+
+// The directories MakeTempDir made in this process, removed when it exits: test runs otherwise
+// left thousands in /tmp (server work directories, logs, certificates, bundle copies), and a
+// machine's disk once filled up with them. Only the process that made them removes them (a
+// forked child exits with _exit, but a child must not take its parent's files anyway).
+// ARBITER_KEEP_TEST_DIRS=1 keeps them to look at after a failure.
+struct MadeDirs {
+  std::mutex mu;
+  std::vector<std::string> dirs;
+  pid_t owner = getpid();
+};
+
+MadeDirs& Made() {
+  static MadeDirs* made = [] {
+    auto* m = new MadeDirs;  // never destroyed: the atexit handler below reads it
+    std::atexit([] {
+      MadeDirs& m = Made();
+      const char* keep = std::getenv("ARBITER_KEEP_TEST_DIRS");
+      if (getpid() != m.owner || (keep != nullptr && std::string(keep) == "1")) return;
+      std::lock_guard<std::mutex> l(m.mu);
+      for (const std::string& d : m.dirs) {
+        std::error_code ec;
+        std::filesystem::remove_all(d, ec);
+      }
+    });
+    return m;
+  }();
+  return *made;
+}
+
+}  // namespace
+
 std::string MakeTempDir(const std::string& prefix) {
   std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
   char* dir = mkdtemp(tmpl.data());
-  return dir != nullptr ? std::string(dir) : "";
+  if (dir == nullptr) return "";
+  MadeDirs& m = Made();
+  std::lock_guard<std::mutex> l(m.mu);
+  m.dirs.emplace_back(dir);
+  return std::string(dir);
 }
 
 void CopyTree(const std::string& from, const std::string& to) {

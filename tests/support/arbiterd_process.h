@@ -50,7 +50,8 @@ class ArbiterdProcess {
   std::string work_dir_;
 };
 
-// A fresh temporary directory (removed by the caller if it wants to).
+// A fresh temporary directory, removed with its contents when the test process exits
+// (ARBITER_KEEP_TEST_DIRS=1 keeps it).
 std::string MakeTempDir(const std::string& prefix);
 // Copies a directory tree.
 void CopyTree(const std::string& from, const std::string& to);
