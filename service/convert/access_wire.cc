@@ -91,6 +91,26 @@ class Reader {
   const uint8_t* end_;
 };
 
+// How many fields of each number (below 16) `bytes` holds, counted over its length-delimited
+// fields up to the first of another wire type (or bad bytes, which the decoding then declines):
+// lists are sized once rather than grown a field at a time (three columns were three
+// allocations and two moves).
+struct FieldCounts {
+  explicit FieldCounts(absl::string_view bytes) {
+    Reader r(bytes);
+    absl::string_view skipped;
+    while (!r.done()) {
+      const uint8_t t = r.NextTag();
+      if ((t & 7) != kBytes || !r.Bytes(skipped)) break;
+      ++of[t >> 3];
+    }
+  }
+  void Reserve(std::vector<std::string>& list, int field) const {
+    if (of[field] > 1) list.reserve(list.size() + of[field]);
+  }
+  size_t of[16] = {};
+};
+
 // A map<string, string> entry (key = 1, value = 2, either may be absent: ""); a later entry of
 // the same key replaces an earlier one, as in protobuf's map.
 bool MapEntry(absl::string_view bytes, std::map<std::string, std::string>& out) {
@@ -116,6 +136,9 @@ bool MapEntry(absl::string_view bytes, std::map<std::string, std::string>& out) 
 // arbiter.v1.Principal, merged into `out` (as protobuf merges a repeated occurrence of a
 // message field: strings replaced, lists and maps added to).
 bool DecodePrincipal(absl::string_view bytes, Principal& out) {
+  const FieldCounts counts(bytes);
+  counts.Reserve(out.roles, 2);
+  counts.Reserve(out.groups, 3);
   Reader r(bytes);
   absl::string_view entry;
   while (!r.done()) {
@@ -146,6 +169,7 @@ bool DecodePrincipal(absl::string_view bytes, Principal& out) {
 }
 
 bool DecodeResource(absl::string_view bytes, ResourceRef& out) {
+  FieldCounts(bytes).Reserve(out.columns, 4);
   Reader r(bytes);
   while (!r.done()) {
     switch (r.NextTag()) {
@@ -240,6 +264,10 @@ bool AccessRequestFromWire(absl::string_view bytes, AccessRequest& out, bool& ex
 }
 
 bool CheckBatchFromWire(absl::string_view bytes, WireBatch& out) {
+  // Sized once: a request moved at each growth of the list costs more than the count.
+  const size_t items = FieldCounts(bytes).of[1];
+  out.requests.reserve(items);
+  out.explain.reserve(items);
   Reader r(bytes);
   absl::string_view item;
   PrincipalRef ref;

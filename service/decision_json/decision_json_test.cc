@@ -129,6 +129,30 @@ TEST(AppendStringTest, EscapesControlsQuotesAndBackslashesOnly) {
   EXPECT_EQ(Quote(""), "\"\"");
 }
 
+// The line's writer tells plain strings from those needing an escape on its own for strings up
+// to 16 bytes (word-wide tests with overlapping loads): every length up to 40, every position,
+// each byte that needs an escape and its neighbours that do not, must come out as Quote (the
+// one escaper) writes it.
+TEST(AppendStringTest, LineStringsOfEveryLengthAndPositionAsQuote) {
+  const char specials[] = {'"', '\\', '\n', '\x01', '\x1f', '\0',   ' ', '!',
+                           '#', '[',  ']',  '\x7f', '\x80', '\xff', 'a'};
+  for (size_t n = 1; n <= 40; ++n) {  // (an empty id leaves the principal out)
+    for (size_t at = 0; at < n; ++at) {
+      for (char c : specials) {
+        std::string s(n, 'x');
+        s[at] = c;
+        AccessRequest r;
+        r.principal.id = s;
+        std::string out;
+        AppendRequest(out, Request(r));
+        EXPECT_EQ(out, "{\"principal\":{\"id\":" + Quote(s) + "}}")
+            << "length " << n << ", byte " << static_cast<int>(c) << " at " << at;
+        if (::testing::Test::HasFailure()) return;
+      }
+    }
+  }
+}
+
 TEST(AppendTimeTest, IsAbslRfc3339Full) {
   absl::Time base =
       absl::FromCivil(absl::CivilSecond(2026, 11, 30, 1, 52, 53), absl::UTCTimeZone());

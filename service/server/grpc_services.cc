@@ -100,12 +100,12 @@ absl::StatusOr<authz::Caller> Admit(grpc::ServerContextBase* ctx,
   return caller;
 }
 
-// A decision call that asks for `explain`: the caller with tracing on when its role may have the
+// A decision call that asks for `explain`: tracing on for the caller when its role may have the
 // trace (authz::Operation::kExplain, governance), else PERMISSION_DENIED, counted as a refused
 // call. Refusing rather than ignoring tells a caller that expected a trace why it has none.
-absl::StatusOr<CallerInfo> WithExplain(CallerInfo caller, bool asked, absl::string_view method,
-                                       ServerMetrics& metrics) {
-  if (!asked) return caller;
+absl::Status AllowExplain(CallerInfo& caller, bool asked, absl::string_view method,
+                          ServerMetrics& metrics) {
+  if (!asked) return absl::OkStatus();
   if (absl::Status s = authz::Authorizer::AuthorizeRoleName(caller.identity, caller.role,
                                                             authz::Operation::kExplain);
       !s.ok()) {
@@ -114,7 +114,7 @@ absl::StatusOr<CallerInfo> WithExplain(CallerInfo caller, bool asked, absl::stri
     return s;
   }
   caller.explain = true;
-  return caller;
+  return absl::OkStatus();
 }
 
 CallerInfo ToCallerInfo(const authz::Caller& caller, std::string peer, std::string transport) {
@@ -250,9 +250,9 @@ DecisionServiceImpl::DecisionServiceImpl(Decider* decider, const ServerConfig* c
       authorizer_(authorizer),
       workers_(config->WorkerThreads()) {}
 
-grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(
-    grpc::CallbackServerContext* ctx, absl::string_view method,
-    std::function<grpc::Status(const CallerInfo&)> work) {
+template <typename Work>
+grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(grpc::CallbackServerContext* ctx,
+                                                     absl::string_view method, Work&& work) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   absl::StatusOr<authz::Caller> caller =
       Admit(ctx, *authorizer_, authz::Operation::kDecide, method, decider_->metrics());
@@ -268,8 +268,10 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  auto run = [this, reactor, work = std::move(work),
-              who = ToCallerInfo(*caller, ctx->peer(), "grpc")] {
+  // `work` is held by value in `run` (no std::function of its own): a call decided inline
+  // allocates nothing here; one handed to a worker becomes its job.
+  auto run = [this, reactor, work = std::forward<Work>(work),
+              who = ToCallerInfo(*caller, ctx->peer(), "grpc")]() mutable {
     grpc::Status status = work(who);
     gate_->Leave();
     reactor->Finish(status);
@@ -302,7 +304,7 @@ grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx, const
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerContext* ctx,
                                                            const grpc::ByteBuffer* req,
                                                            grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckAccess", [this, ctx, req, out](const CallerInfo& who) {
+  return Serve(ctx, "CheckAccess", [this, ctx, req, out](CallerInfo& caller) {
     Request request(std::in_place_type<AccessRequest>);
     AccessRequest& access = std::get<AccessRequest>(request);
     bool explain = false;
@@ -316,49 +318,53 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerC
       access = FromProto(msg);
       explain = msg.explain();
     }
-    absl::StatusOr<CallerInfo> caller =
-        WithExplain(who, explain, "CheckAccess", decider_->metrics());
-    if (!caller.ok()) return ToGrpcStatus(caller.status());
-    return Decide(ctx, *caller, request, out);
+    if (absl::Status s = AllowExplain(caller, explain, "CheckAccess", decider_->metrics());
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    return Decide(ctx, caller, request, out);
   });
 }
 
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServerContext* ctx,
                                                             const grpc::ByteBuffer* req,
                                                             grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckProduct", [this, ctx, req, out](const CallerInfo& who) {
+  return Serve(ctx, "CheckProduct", [this, ctx, req, out](CallerInfo& caller) {
     RequestArena arena;
     auto& msg = *arena.Create<v1::ProductRequest>();
     if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
-    absl::StatusOr<CallerInfo> caller =
-        WithExplain(who, msg.explain(), "CheckProduct", decider_->metrics());
-    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (absl::Status s = AllowExplain(caller, msg.explain(), "CheckProduct", decider_->metrics());
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
     absl::StatusOr<Request> request = ToRequest(msg);
     if (!request.ok()) return ToGrpcStatus(request.status());
-    return Decide(ctx, *caller, *request, out);
+    return Decide(ctx, caller, *request, out);
   });
 }
 
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackServerContext* ctx,
                                                                const grpc::ByteBuffer* req,
                                                                grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckDeployment", [this, ctx, req, out](const CallerInfo& who) {
+  return Serve(ctx, "CheckDeployment", [this, ctx, req, out](CallerInfo& caller) {
     RequestArena arena;
     auto& msg = *arena.Create<v1::DeploymentRequest>();
     if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
-    absl::StatusOr<CallerInfo> caller =
-        WithExplain(who, msg.explain(), "CheckDeployment", decider_->metrics());
-    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (absl::Status s =
+            AllowExplain(caller, msg.explain(), "CheckDeployment", decider_->metrics());
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
     absl::StatusOr<Request> request = ToRequest(msg);
     if (!request.ok()) return ToGrpcStatus(request.status());
-    return Decide(ctx, *caller, *request, out);
+    return Decide(ctx, caller, *request, out);
   });
 }
 
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerContext* ctx,
                                                           const grpc::ByteBuffer* req,
                                                           grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckBatch", [this, ctx, req, out](const CallerInfo& who) {
+  return Serve(ctx, "CheckBatch", [this, ctx, req, out](CallerInfo& caller) {
     WireBatch batch;
     grpc::Slice flat;
     std::optional<absl::string_view> bytes = Flat(*req, flat);
@@ -377,9 +383,10 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerCo
     }
     bool asked = batch.explain_all;
     for (bool e : batch.explain) asked = asked || e;
-    absl::StatusOr<CallerInfo> caller = WithExplain(who, asked, "CheckBatch", decider_->metrics());
-    if (!caller.ok()) return ToGrpcStatus(caller.status());
-    return Batch(ctx, *caller, std::move(batch), out);
+    if (absl::Status s = AllowExplain(caller, asked, "CheckBatch", decider_->metrics()); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    return Batch(ctx, caller, std::move(batch), out);
   });
 }
 

@@ -130,8 +130,10 @@ class DecisionServiceImpl final
   // Authorizes and admits the call, then runs `work` for the authenticated caller (inline or
   // on a worker) and finishes the call with its status; on OK, `work` has written the
   // response message into `*response`.
+  // `work` is called as grpc::Status(CallerInfo&): the caller, whose `explain` it may set.
+  template <typename Work>
   grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, absl::string_view method,
-                                  std::function<grpc::Status(const CallerInfo&)> work);
+                                  Work&& work);
   // The gRPC-independent parts of one decision call.
   grpc::Status Decide(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
                       const Request& request, grpc::ByteBuffer* out);
