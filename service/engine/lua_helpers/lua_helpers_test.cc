@@ -2,6 +2,7 @@
 // policy can pass, and the errors it gives. (sandbox_test.cc covers the same helpers through
 // policies, with the adapter between.)
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -441,6 +442,48 @@ TEST(RegexTest, RecentProgramsNeverAnswerForAnotherPattern) {
   }
   EXPECT_TRUE(*f.Test(pattern, "bb", RE2::ANCHOR_BOTH));
   EXPECT_EQ(f.mem_used, f.cache.size() * kRegexMaxMem);
+}
+
+// Answers are remembered by program, anchor and subject bytes: never given for another of
+// these, nor for a program made at a freed one's address.
+TEST(RegexTest, RememberedAnswersAreEachSubjectsOwn) {
+  RegexFixture f;
+  const char* const patterns[] = {"a+", "[a-z]+",
+                                  "(?i)(var)?char(\\s*\\(\\s*\\d+\\s*\\))?|string|text"};
+  const std::string long_a(RegexCache::kMaxAnsweredSubjectBytes + 1, 'a');
+  const std::string subjects[] = {"a",       "aa",          "ab",        "b",
+                                  "",        "VARCHAR(10)", "string",    "strings",
+                                  "varchar", long_a,        long_a + "!"};
+  for (int round = 0; round < 3; ++round) {
+    for (const char* p : patterns) {
+      RE2 fresh(p);
+      for (const std::string& subject : subjects) {
+        for (RE2::Anchor anchor : {RE2::UNANCHORED, RE2::ANCHOR_BOTH}) {
+          // One buffer for every subject: the same address, other bytes.
+          char buffer[64];
+          std::memcpy(buffer, subject.data(), subject.size());
+          absl::string_view at_one_address(buffer, subject.size());
+          const bool want = fresh.Match(re2::StringPiece(subject.data(), subject.size()), 0,
+                                        subject.size(), anchor, nullptr, 0);
+          EXPECT_EQ(*f.Test(p, at_one_address, anchor), want) << p << " " << subject;
+          EXPECT_EQ(*f.Test(p, subject, anchor), want) << p << " " << subject;
+        }
+      }
+    }
+  }
+  // Room for one program only: each new pattern's program replaces the last, often at its
+  // address. The clock and the subject's limit are asked first, remembered or not.
+  f.mem_limit = kRegexMaxMem + 5;
+  f.cache.Clear(&f.mem_used);
+  for (int i = 0; i < 20; ++i) {
+    const bool odd = i % 2 == 1;
+    EXPECT_EQ(*f.Test(odd ? "b" : "a", "a", RE2::ANCHOR_BOTH), !odd) << i;
+  }
+  const int calls = f.clock_calls;
+  EXPECT_TRUE(*f.Test("a", "a", RE2::ANCHOR_BOTH));
+  EXPECT_EQ(f.clock_calls, calls + 1);
+  f.max_subject = 0;
+  EXPECT_FALSE(f.Test("a", "a", RE2::ANCHOR_BOTH).ok());
 }
 
 TEST(RegexTest, Errors) {

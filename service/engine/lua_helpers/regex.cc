@@ -1,6 +1,7 @@
 #include "service/engine/lua_helpers/regex.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -76,7 +77,19 @@ absl::StatusOr<const RE2*> RegexCache::Compile(absl::string_view pattern, size_t
 void RegexCache::Clear(size_t* mem_used) {
   *mem_used -= programs_.size() * kRegexMaxMem;
   recent_.fill(Recent());
+  answers_.fill(Answered());
   programs_.clear();
+}
+
+void RegexCache::RememberAnswer(const RE2* re, RE2::Anchor anchor, absl::string_view subject,
+                                bool matched) {
+  if (subject.size() > kMaxAnsweredSubjectBytes) return;
+  Answered& a = answers_[AnswerSlot(re, subject)];
+  a.re = re;
+  a.anchor = anchor;
+  a.size = static_cast<uint8_t>(subject.size());
+  a.matched = matched;
+  if (!subject.empty()) std::memcpy(a.subject, subject.data(), subject.size());
 }
 
 absl::StatusOr<bool> RegexTest(RegexCache& cache, const RegexBudget& budget,
@@ -86,7 +99,10 @@ absl::StatusOr<bool> RegexTest(RegexCache& cache, const RegexBudget& budget,
   if (!re.ok()) return re.status();
   if (!subject.has_value()) return false;  // nil or a non-string never matches
   if (absl::Status s = CheckCost(budget, subject->size(), pattern->size()); !s.ok()) return s;
-  return (*re)->Match(Piece(*subject), 0, subject->size(), anchor, nullptr, 0);
+  if (std::optional<bool> known = cache.Answer(*re, anchor, *subject)) return *known;
+  const bool matched = (*re)->Match(Piece(*subject), 0, subject->size(), anchor, nullptr, 0);
+  cache.RememberAnswer(*re, anchor, *subject, matched);
+  return matched;
 }
 
 absl::StatusOr<std::optional<Captures>> RegexCaptures(RegexCache& cache, const RegexBudget& budget,

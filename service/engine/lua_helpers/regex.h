@@ -55,9 +55,24 @@ class RegexCache {
   // no room is it an error. Errors (as policies see them, after "re: "): a pattern over
   // kMaxRegexPatternBytes, the memory ceiling, an invalid pattern.
   absl::StatusOr<const RE2*> Compile(absl::string_view pattern, size_t* mem_used, size_t mem_limit);
-  // Forgets every program and gives back their charge.
+  // Forgets every program (and every answer remembered for one) and gives back their charge.
   void Clear(size_t* mem_used);
   size_t size() const { return programs_.size(); }
+
+  // re.match/re.find's answer for a subject of up to kMaxAnsweredSubjectBytes, remembered by
+  // program, anchor and subject bytes: policies test the same few values (column types and
+  // names) against their constant patterns in every decision, and a match costs far more than
+  // the lookup. nullopt when not remembered. `re` must be a program of this cache.
+  static constexpr size_t kMaxAnsweredSubjectBytes = 48;
+  std::optional<bool> Answer(const RE2* re, RE2::Anchor anchor, absl::string_view subject) const {
+    const Answered& a = answers_[AnswerSlot(re, subject)];
+    if (a.re != re || a.anchor != anchor || a.size != subject.size() ||
+        absl::string_view(a.subject, a.size) != subject) {
+      return std::nullopt;
+    }
+    return a.matched;
+  }
+  void RememberAnswer(const RE2* re, RE2::Anchor anchor, absl::string_view subject, bool matched);
 
  private:
   // The programs last returned, by the address of their pattern's bytes (a policy's constant
@@ -69,6 +84,23 @@ class RegexCache {
     const RE2* re = nullptr;
   };
   std::array<Recent, size_t{1} << kRecentBits> recent_;
+  // Answers, direct-mapped by the program's and the subject's addresses (a policy's subjects
+  // are Lua strings, which keep theirs while they live); an entry answers only for its own
+  // program, anchor and bytes. Keyed by program address: Clear empties it with the programs.
+  static constexpr int kAnswerBits = 4;
+  struct Answered {
+    const RE2* re = nullptr;  // null: empty
+    RE2::Anchor anchor = RE2::UNANCHORED;
+    uint8_t size = 0;
+    bool matched = false;
+    char subject[kMaxAnsweredSubjectBytes];
+  };
+  static size_t AnswerSlot(const RE2* re, absl::string_view subject) {
+    const uint64_t key =
+        reinterpret_cast<uintptr_t>(re) ^ reinterpret_cast<uintptr_t>(subject.data());
+    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> (64 - kAnswerBits));
+  }
+  std::array<Answered, size_t{1} << kAnswerBits> answers_;
   absl::flat_hash_map<std::string, std::unique_ptr<RE2>> programs_;
 };
 
