@@ -102,9 +102,11 @@ struct LuaSandbox::Context {
     const void* meta = nullptr;
     bool attached = false;
     const Value* value = nullptr;  // the attached view's (ViewFill reads it, not the upvalue)
-    // Keys stored in the cache this evaluation, listed in the closure's second upvalue (a Lua
-    // array) so that EndEvaluation clears them without iterating the cache with lua_next.
+    // Keys ever stored in the cache, listed in the closure's second upvalue (a Lua array):
+    // each evaluation's root is given them at once (lua_view.cc, PrefillRootCache). `stale`:
+    // the cache may hold an earlier root's values (a prefill raised).
     int cached = 0;
+    bool stale = false;
   } root_view;
   // Containers of the bundle's catalog (owned by the Bundle, which outlives this state): their
   // views stay valid across evaluations (generation 0): their handles are made once per state

@@ -10,16 +10,20 @@
 // except for the request's root, which every policy reads (req.action, req.product,
 // req.principal: ~30 reads of ~6 keys per access decision with the shipped bundle). Its view
 // gets, for one evaluation, the state's root metatable, whose __index is a Lua table, the root
-// cache, filled as keys are read: the first read of a key goes through the cache's own __index
-// (ViewFill, a C function that rawsets what it pushes), later reads of that key are plain table
-// lookups in the VM. The view itself stays an empty userdata with an erroring __newindex, so a
-// write raises even for a cached key; policies reach neither metatable nor cache (no
-// getmetatable/rawget in the sandbox, __metatable locked). EndEvaluation gives the view the
-// shared metatable back (a stashed one then raises on every read, as any request view does)
-// and empties the cache: the keys stored in it are listed as they are stored, so that it
-// clears exactly those (a lua_next walk over the cache cost twice as much, ~1.2k instructions
-// per evaluation of a state; a fresh cache table per evaluation, with the collector's work
-// for the old one, cost more still).
+// cache: reads of the keys in it are plain table lookups in the VM, and a key not in it goes
+// through the cache's own __index (ViewFill, a C function that rawsets what it pushes). The
+// view itself stays an empty userdata with an erroring __newindex, so a write raises even for a
+// cached key; policies reach neither metatable nor cache (no getmetatable/rawget in the
+// sandbox, __metatable locked). The keys stored in the cache are listed as they are stored,
+// and the list is the state's: a root read a few times (kRootCacheAfter) gets the cache, and
+// from then on every evaluation's root gets it as it is made (PushRequestView), filled with
+// every listed key at once (PrefillRootCache: nil for a key this root lacks), so that the
+// state's usual reads call no C function at all. EndEvaluation gives the view the shared
+// metatable back (a stashed one then raises on every read, as any request view does) and
+// leaves the values in the cache, reachable from nothing, for the next prefill to overwrite
+// (emptying it cost ~150 instructions a key per evaluation; a lua_next walk over it cost twice
+// as much, a fresh cache table per evaluation, with the collector's work for the old one, more
+// still).
 //
 // Of the request's views only the root is cached (the catalog's are another matter: their
 // cache is filled once per state, not per evaluation): measured on BM_Access, caching every view
@@ -56,13 +60,21 @@ struct View {
   const void* meta;
 };
 
-// A request root gets the state's root cache on its kRootCacheAfter-th read: filling the cache
-// and emptying it at EndEvaluation cost ~2k instructions per evaluation, which a root read only
-// a few times (a domain state's, whose policies read two or three keys) does not earn back.
+// A request root gets the state's root cache on its kRootCacheAfter-th read of an evaluation,
+// and from then on every root of the state gets it at once (see above): filling the cache
+// (~450 instructions a key) and attaching it cost more than the C calls of a state whose
+// policies read the root only two or three times.
 constexpr uint32_t kRootCacheAfter = 4;
 
 // How many of an evaluation's root views EndEvaluation leaves in the anchor (see there).
 constexpr int kAnchorKeptViews = 32;
+
+// The keys stored in the root cache are listed, and the list is kept from one evaluation to
+// the next: a state whose root got the cache once gives the next evaluations' roots the cache
+// at once (PushRequestView), filled with the listed keys in one C call (PrefillRootCache), so
+// that no read of them calls C. A root has a dozen keys; more are not cached (a root read
+// by many keys would otherwise grow the list, and the work of filling and emptying it).
+constexpr int kMaxListedKeys = 32;
 
 // A catalog (stable) map whose entries are all scalars, at most kMaxCachedKeys of them (a
 // column's entry: name, type, pii, description), gets a cached view when a state first views
@@ -356,33 +368,80 @@ inline void PushChild(lua_State* L, const Value& v) {
   }
 }
 
-// Gives the request root's view at index 1 the root metatable, whose __index is the (empty)
-// root cache, and stores the value at index 3 under the key at index 2 in it.
-void AttachRootCache(lua_State* L, View* view) {
-  Ctx* c = GetCtx(L);
+// Gives the request root's view at `idx` the root metatable, whose __index is the root cache.
+// Allocates nothing (upvalue and metatable stores), so it cannot raise.
+void AttachRoot(lua_State* L, Ctx* c, int idx, View* view) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
-  lua_pushvalue(L, 1);
+  lua_pushvalue(L, idx);
   lua_setupvalue(L, -2, 1);
   lua_pop(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.meta_ref);
-  lua_setmetatable(L, 1);
+  lua_setmetatable(L, idx);
   c->root_view.attached = true;
   c->root_view.value = view->value;
   view->root = false;
-  if (!lua_isnil(L, 3)) {
-    // Listed before it is stored (either may raise, for memory): a key in the cache is always
-    // one EndEvaluation clears.
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
-    lua_getupvalue(L, -1, 2);
-    lua_pushvalue(L, 2);
-    lua_rawseti(L, -2, ++c->root_view.cached);
-    lua_pop(L, 2);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.cache_ref);
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 3);
-    lua_rawset(L, -3);  // may raise (memory): the view is attached, the cache consistent
-    lua_pop(L, 1);
+}
+
+// Stores the value at `value` under the key (a string) at `key` in the root cache at `cache`,
+// listing the key first in the list at `list` (absolute or upvalue indices): a key in the cache
+// is always one EndEvaluation clears, whichever store raises (memory). Once kMaxListedKeys keys
+// are listed, nothing more is cached (the value is still the answer).
+void StoreInRootCache(lua_State* L, Ctx* c, int list, int cache, int key, int value) {
+  if (c->root_view.cached >= kMaxListedKeys) return;
+  lua_pushvalue(L, key);
+  lua_rawseti(L, list, c->root_view.cached + 1);
+  ++c->root_view.cached;
+  lua_pushvalue(L, key);
+  lua_pushvalue(L, value);
+  lua_rawset(L, cache);
+}
+
+// Stores every listed key's value in `root` in the root cache, nil for a key `root` lacks:
+// what an earlier evaluation's root left there is overwritten, so that EndEvaluation needs not
+// empty the cache. One C call for all the keys, where each would cost a ViewFill call on its
+// first read (~2.5x as much). While it runs the cache is `stale`: a raise (memory) leaves it
+// so, and it is not attached until emptied (ClearRootCache) or filled again.
+void PrefillRootCache(lua_State* L, Ctx* c, const Value& root) {
+  c->root_view.stale = true;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
+  lua_getupvalue(L, -1, 2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.cache_ref);
+  const int cache = lua_gettop(L);
+  const int list = cache - 1;
+  for (int i = 1; i <= c->root_view.cached; ++i) {
+    if (lua_rawgeti(L, list, i) != LUA_TSTRING) {  // never: a key is listed before it counts
+      lua_pop(L, 1);
+      continue;
+    }
+    size_t n;
+    const char* key = lua_tolstring(L, -1, &n);
+    const Value* child = root.Find(absl::string_view(key, n));
+    if (child != nullptr) {
+      PushValue(L, *child);  // nil for a null
+    } else {
+      lua_pushnil(L);
+    }
+    lua_rawset(L, cache);  // may raise (memory) for a value, never for a nil
   }
+  lua_pop(L, 3);
+  c->root_view.stale = false;
+}
+
+// Stores nil under every listed key of the root cache. Allocates nothing, so it cannot raise.
+void ClearRootCache(lua_State* L, Ctx* c) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
+  lua_getupvalue(L, -1, 2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.cache_ref);
+  for (int i = 1; i <= c->root_view.cached; ++i) {
+    if (lua_rawgeti(L, -2, i) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+  }
+  lua_pop(L, 3);
+  c->root_view.stale = false;
 }
 
 // __index of the light views' metatable: (view, key).
@@ -397,14 +456,23 @@ int ViewIndex(lua_State* L) {
 int RootViewIndex(lua_State* L) {
   View* view = LiveView(L, 1);
   PushChild(L, *view->value);
-  if (view->root && ++view->reads >= kRootCacheAfter && !GetCtx(L)->root_view.attached) {
-    AttachRootCache(L, view);
+  Ctx* c = GetCtx(L);
+  if (view->root && ++view->reads >= kRootCacheAfter && !c->root_view.attached) {
+    if (c->root_view.stale) ClearRootCache(L, c);
+    AttachRoot(L, c, 1, view);
+    if (!lua_isnil(L, 3)) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
+      lua_getupvalue(L, -1, 2);
+      lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.cache_ref);
+      StoreInRootCache(L, c, 5, 6, 2, 3);
+      lua_settop(L, 3);
+    }
   }
   return 1;
 }
 
 // __index of the root cache: (cache, key) for a key not cached yet; upvalue 1 is the view,
-// upvalue 2 the list of the keys cached this evaluation.
+// upvalue 2 the list of the keys cached.
 int ViewFill(lua_State* L) {
   // Called by the VM as __index, with (cache, key) only: the cache and its metatable are
   // reachable from no policy. Attached means this evaluation's (EndEvaluation detaches).
@@ -415,14 +483,8 @@ int ViewFill(lua_State* L) {
   }
   PushChild(L, *c->root_view.value);
   // Nil (an absent key) is not stored; any other value's key is a string, which rawset takes.
-  // The key is listed before it is stored, as in AttachRootCache.
-  if (!lua_isnil(L, 3)) {
-    lua_pushvalue(L, 2);
-    lua_rawseti(L, lua_upvalueindex(2), ++c->root_view.cached);
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 3);
-    lua_rawset(L, 1);
-  }
+  if (!lua_isnil(L, 3)) StoreInRootCache(L, c, lua_upvalueindex(2), 1, 2, 3);
+  lua_settop(L, 3);
   return 1;
 }
 
@@ -601,8 +663,8 @@ void EndEvaluation(lua_State* L) {
   // Nothing below allocates (reads of existing slots, setmetatable, nil stored to existing
   // keys and upvalues), so it cannot raise outside a protected call.
   if (c->root_view.attached) {
-    // The root's view gets the shared metatable back, and the cache, filled from this
-    // evaluation's request, is emptied for the next evaluation's root.
+    // The root's view gets the shared metatable back (a stashed one then raises on every
+    // read).
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
     lua_getupvalue(L, -1, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_meta_ref);
@@ -610,18 +672,9 @@ void EndEvaluation(lua_State* L) {
     lua_pop(L, 1);
     lua_pushboolean(L, 0);
     lua_setupvalue(L, -2, 1);
-    // The keys listed stay there (the root's field names), to be overwritten by the next
-    // evaluation's; nil stored to a listed key that a memory error kept out of the cache
-    // inserts nothing.
-    lua_getupvalue(L, -1, 2);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.cache_ref);
-    for (int i = 1; i <= c->root_view.cached; ++i) {
-      lua_rawgeti(L, -2, i);
-      lua_pushnil(L);
-      lua_rawset(L, -3);
-    }
-    lua_pop(L, 3);
-    c->root_view.cached = 0;
+    // The cache keeps this evaluation's values, reachable from no policy (no view has the
+    // root metatable), until the next root's PrefillRootCache overwrites them all.
+    lua_pop(L, 1);
     c->root_view.attached = false;
     c->root_view.value = nullptr;
   }
@@ -683,6 +736,10 @@ void PushRequestView(lua_State* L, const Value* v) {
   c->root_anchor = ++c->view_count;
   c->root_target = target;
   c->root_generation = c->generation;
+  if (c->root_view.cached > 0 && !c->root_view.attached) {
+    PrefillRootCache(L, c, *target);
+    AttachRoot(L, c, lua_gettop(L), view);
+  }
 }
 
 ViewState PeekView(lua_State* L, int idx, const Value** value) {

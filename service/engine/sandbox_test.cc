@@ -769,6 +769,57 @@ TEST(SandboxTest, WhatOneEvaluationCachedIsNotSeenByTheNext) {
   }
 }
 
+// A state whose root got the cache gives the next evaluations' roots the keys read so far at
+// once (lua_view.cc, PrefillRootCache), and keeps the last root's values in the cache until
+// then: a key the last root had and this one lacks (req.table, then a request without one; an
+// access request's keys, then a product request's root) reads nil, every read answers for
+// this evaluation's root, as pairs() (which reads the request itself) says.
+TEST(SandboxTest, EachRootReadsItsOwnKeysWhateverTheLastOneHad) {
+  BundleFiles f;
+  f.files["catalog/products/parcel-hub.yaml"] =
+      "name: parcel-hub\ndomain: sales\nversion: 1.0.0\nspec:\n  outputPorts:\n"
+      "    - {type: sql, catalog: hive, schema: parcels, tables: [{name: events}]}\n";
+  f.files["global/echo.lua"] = Policy("global.echo", R"(
+    local truth = {}
+    for k, v in pairs(req) do truth[k] = v end
+    local keys = {'action', 'table', 'product', 'principal', 'resource', 'operation',
+                  'requester', 'nope'}
+    local present, wrong = {}, {}
+    for round = 1, 3 do
+      for _, k in ipairs(keys) do
+        if req[k] ~= truth[k] then wrong[#wrong + 1] = k end
+        if round == 1 and req[k] ~= nil then present[#present + 1] = k end
+      end
+    end
+    local action = req.action or '-'
+    return allow(table.concat(present, ',') .. '|' .. action .. '|' .. table.concat(wrong, ','))
+  )",
+                                      "", "'access', 'product'");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  AccessRequest with_table;
+  with_table.principal.id = "ana";
+  with_table.action = "write";
+  with_table.resource.table = "hive.parcels.events";
+  AccessRequest without_table = DomainAccess("sales");
+  ProductRequest product;
+  product.product = *b->catalog().FindProduct("parcel-hub");
+  product.operation = "publish";
+  product.requester.id = "ana";
+  const std::vector<std::pair<Request, std::string>> cases = {
+      {with_table, "action,table,product,principal,resource|write|"},
+      {without_table, "action,product,principal,resource|read|"},
+      {product, "product,operation,requester|-|"},
+  };
+  for (int i : {0, 1, 2, 0, 2, 1, 1, 0, 0, 2, 2, 1}) {
+    Decision d = MustEvaluate(*b, cases[i].first);
+    const Reason* r = FindReason(d, "global.echo");
+    ASSERT_NE(r, nullptr) << i << Describe(d);
+    EXPECT_TRUE(d.faults.empty()) << i << Describe(d);
+    EXPECT_EQ(r->message, cases[i].second) << i;
+  }
+}
+
 // pairs(), #, ipairs, tostring, equality and the helpers behave the same on the cached root as
 // on any view: pairs yields every key once, whatever part of the view is cached.
 TEST(SandboxTest, ACachedRootBehavesAsAnyView) {
