@@ -18,6 +18,7 @@
 //
 // The guarded string and table functions are here too: they price a call with a helper
 // (lua_helpers/guards.h) before handing it to Lua's own function.
+#include <cstring>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -453,7 +454,8 @@ void PushFound(lua_State* L, const Value* found) {
 // cache. While a slot's answer stands (the same root in the same evaluation, or a catalog
 // tree's at any time) the value pushed for it is the same (one view per value, a catalog view's
 // handle never changes, a scalar is a scalar), so it is pushed again from there: an upvalue
-// copy instead of PushView's view lookup or string interning (or a table read).
+// copy instead of PushView's view lookup or string interning (or a table read). A string
+// answer is also pushed from there in later evaluations while its bytes are the same.
 int GetPath(lua_State* L) {
   size_t n;
   const char* path = luaL_checklstring(L, 2, &n);
@@ -473,13 +475,24 @@ int GetPath(lua_State* L) {
       return c->stable != nullptr && c->stable->contains(&v);
     };
     const Value* found = cached->Walk(*root, c->generation, outlives_state);
+    const int kept = lua_upvalueindex(cached->slot());
+    if (!cached->kept() && found != nullptr && found->is_string() &&
+        lua_type(L, kept) == LUA_TSTRING) {
+      // An answer walked again (the same path in a new evaluation: req.resource.table) that is
+      // a string of the bytes kept is the value kept: Lua strings are values. Pushing it makes
+      // no new string (a long one would be allocated, a short one hashed and looked up).
+      size_t len;
+      const char* s = lua_tolstring(L, kept, &len);
+      const std::string& text = found->as_string();
+      if (text.size() == len && std::memcmp(text.data(), s, len) == 0) cached->Keep();
+    }
     if (cached->kept()) {
-      lua_pushvalue(L, lua_upvalueindex(cached->slot()));
+      lua_pushvalue(L, kept);
       return 1;
     }
     PushFound(L, found);  // may raise: the slot stays unkept
     // To the upvalue (what lua_replace does, keeping the value pushed): no allocation, no raise.
-    lua_copy(L, -1, lua_upvalueindex(cached->slot()));
+    lua_copy(L, -1, kept);
     cached->Keep();
     return 1;
   }

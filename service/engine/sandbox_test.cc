@@ -1631,6 +1631,38 @@ TEST(HelpersTest, GetGivesLiveViewsAcrossEvaluations) {
   }
 }
 
+// A string get() answered in an earlier evaluation is pushed again when the new answer has
+// the same bytes, and only then: long strings (not interned) of one length that differ in their
+// last byte, short ones, and answers that stop being strings.
+TEST(HelpersTest, GetStringAnswersFollowEachEvaluation) {
+  BundleFiles f;
+  f.files["global/eval.lua"] =
+      Policy("global.eval",
+             "local a, b = get(req, 'context.k'), get(req, 'context.k')\n"
+             "return allow(tostring(a) .. '|' .. tostring(a == b) .. '|' .. type(a))");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  const std::string long_x = std::string(60, 'x');
+  const char* const values[] = {"short", "short", "shore", "", "", nullptr};
+  std::vector<std::string> sequence;
+  for (const char* v : values) sequence.push_back(v == nullptr ? "<none>" : v);
+  for (const std::string& v : {long_x + "1", long_x + "1", long_x + "2", long_x + "2"}) {
+    sequence.push_back(v);
+  }
+  sequence.push_back("<none>");
+  sequence.push_back(long_x + "2");
+  for (size_t i = 0; i < sequence.size(); ++i) {
+    AccessRequest r = DomainAccess("sales");
+    const bool none = sequence[i] == "<none>";
+    if (!none) r.context["k"] = sequence[i];
+    Decision d = MustEvaluate(*b, r);
+    const Reason* reason = FindReason(d, "global.eval");
+    ASSERT_NE(reason, nullptr) << Describe(d);
+    EXPECT_EQ(reason->message, none ? "nil|true|nil" : absl::StrCat(sequence[i], "|true|string"))
+        << i;
+  }
+}
+
 // get() remembers its last answer per path, has_role & co. the principal's roles and groups:
 // across evaluations, whose request trees may reuse the last one's memory, and across catalog
 // products, each call still answers for its own data.
