@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "grpc/slice.h"
 #include "service/convert/convert.h"
 
 namespace arbiter {
@@ -125,18 +126,12 @@ void AppendMessageField(int field, absl::string_view message, std::string& out) 
   c.RepeatedString(static_cast<uint32_t>(field), message);
 }
 
-void AppendDecisionWire(const Decision& d, absl::string_view explain, std::string& out) {
-  if (d.change.is_map()) {  // deployments: the Struct is protobuf's own
-    v1::Decision message;
-    ToProto(d, &message);
-    if (!explain.empty()) message.set_explain(std::string(explain));
-    message.AppendToString(&out);
-    return;
-  }
-  const size_t used = out.size();
-  const size_t size = DecisionSize(d, explain);
-  out.resize(used + size);
-  Cursor c(out.data() + used);
+namespace {
+
+// Writes the message DecisionSize(d, explain) measured at `out`; returns the end of what it
+// wrote.
+char* WriteDecision(const Decision& d, absl::string_view explain, char* out) {
+  Cursor c(out);
   c.String(1, d.decision_id);
   c.Enum(2, EffectNumber(d.effect));
   for (const Reason& r : d.reasons) {
@@ -173,9 +168,39 @@ void AppendDecisionWire(const Decision& d, absl::string_view explain, std::strin
   c.String(8, d.domain);
   if (d.defaulted) c.True(10);
   c.String(15, explain);
+  return c.end();
+}
+
+// Deployments with `change` (a google.protobuf.Struct) are protobuf's own.
+void AppendViaProto(const Decision& d, absl::string_view explain, std::string& out) {
+  v1::Decision message;
+  ToProto(d, &message);
+  if (!explain.empty()) message.set_explain(std::string(explain));
+  message.AppendToString(&out);
+}
+
+}  // namespace
+
+void AppendDecisionWire(const Decision& d, absl::string_view explain, std::string& out) {
+  if (d.change.is_map()) return AppendViaProto(d, explain, out);
+  const size_t used = out.size();
+  out.resize(used + DecisionSize(d, explain));
   // The size computed ahead is exact (the test compares with protobuf's bytes); were it ever
   // not, the cursor would have written past the buffer, so fail loudly rather than send junk.
-  if (c.end() != out.data() + out.size()) std::abort();
+  if (WriteDecision(d, explain, out.data() + used) != out.data() + out.size()) std::abort();
+}
+
+grpc::Slice DecisionWireSlice(const Decision& d, absl::string_view explain) {
+  if (d.change.is_map()) {
+    std::string bytes;
+    AppendViaProto(d, explain, bytes);
+    return grpc::Slice(bytes);
+  }
+  const size_t size = DecisionSize(d, explain);
+  grpc_slice slice = grpc_slice_malloc(size);
+  char* start = reinterpret_cast<char*>(GRPC_SLICE_START_PTR(slice));
+  if (WriteDecision(d, explain, start) != start + size) std::abort();  // as above
+  return grpc::Slice(slice, grpc::Slice::STEAL_REF);
 }
 
 }  // namespace arbiter

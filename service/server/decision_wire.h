@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "grpcpp/support/slice.h"
 #include "service/engine/types.h"
 
 namespace arbiter {
@@ -19,6 +20,10 @@ namespace arbiter {
 // not empty. Field order and encoding are protobuf's (byte for byte what
 // v1::Decision::SerializeToString writes for ToProto(d)).
 void AppendDecisionWire(const Decision& d, absl::string_view explain, std::string& out);
+
+// The same bytes in a gRPC slice of their own, written in place (no string to copy from): a
+// unary call's whole response message.
+grpc::Slice DecisionWireSlice(const Decision& d, absl::string_view explain);
 
 // Appends field `field` (below 16) of type message whose wire bytes are `message` (tag, length,
 // bytes): how a repeated Decision of a response is written around AppendDecisionWire's bytes.

@@ -270,8 +270,10 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(grpc::CallbackServerContext
   }
   // `work` is held by value in `run` (no std::function of its own): a call decided inline
   // allocates nothing here; one handed to a worker becomes its job.
+  // The peer's address is for the decision log only (building it allocates).
   auto run = [this, reactor, work = std::forward<Work>(work),
-              who = ToCallerInfo(*caller, ctx->peer(), "grpc")]() mutable {
+              who = ToCallerInfo(*caller, decider_->log() != nullptr ? ctx->peer() : std::string(),
+                                 "grpc")]() mutable {
     grpc::Status status = work(who);
     gate_->Leave();
     reactor->Finish(status);
@@ -290,12 +292,10 @@ grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx, const
                                          const Request& request, grpc::ByteBuffer* out) {
   absl::StatusOr<Decision> d = decider_->Decide(request, DeadlineOf(ctx, *config_), caller);
   if (!d.ok()) return ToGrpcStatus(d.status());
-  // The answer's bytes straight from the engine's decision (no v1::Decision built and freed).
-  std::string bytes;
-  bytes.reserve(256);
-  AppendDecisionWire(*d, caller.explain ? FormatExplain(*d, KindOf(request)) : std::string(),
-                     bytes);
-  grpc::Slice slice(bytes);
+  // The answer's bytes straight from the engine's decision (no v1::Decision built and freed),
+  // into the slice gRPC sends.
+  grpc::Slice slice =
+      DecisionWireSlice(*d, caller.explain ? FormatExplain(*d, KindOf(request)) : std::string());
   grpc::ByteBuffer buffer(&slice, 1);
   out->Swap(&buffer);
   return grpc::Status::OK;
