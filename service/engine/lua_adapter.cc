@@ -458,7 +458,9 @@ void PushFound(lua_State* L, const Value* found) {
 // answer is also pushed from there in later evaluations while its bytes are the same.
 int GetPath(lua_State* L) {
   size_t n;
-  const char* path = luaL_checklstring(L, 2, &n);
+  // A string, or a number made one, as luaL_checklstring reads it; that raises the error.
+  const char* path = lua_tolstring(L, 2, &n);
+  if (path == nullptr) path = luaL_checklstring(L, 2, &n);
   const Value* root = nullptr;
   if (PeekView(L, 1, &root) == ViewState::kLive) {
     // (An empty path gives the root, whose view is argument 1 itself: one view per value.)
