@@ -3,6 +3,7 @@
 #include "service/engine/combine.h"
 
 #include <algorithm>
+#include <array>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
@@ -123,13 +124,17 @@ void Combine(std::vector<PolicyFinding> findings, Effect default_effect, Decisio
 }
 
 void CombineFrom(std::vector<PolicyFinding>& findings, Effect default_effect, Decision& out) {
+  const size_t n = findings.size();
   bool mandatory_deny = false, mandatory_allow = false, any_deny = false, any_allow = false;
-  // On the stack for the usual handful of findings.
-  absl::InlinedVector<Role, 16> roles;
-  roles.reserve(findings.size());
-  for (const PolicyFinding& pf : findings) {
-    Role r = RoleOf(pf);
-    roles.push_back(r);
+  // On the stack for the usual handful of findings; how many have each role, so that the
+  // passes below skip the roles nobody has.
+  absl::InlinedVector<Role, 16> roles(n);
+  std::array<size_t, 4> with_role{};
+  for (size_t i = 0; i < n; ++i) {
+    const PolicyFinding& pf = findings[i];
+    const Role r = RoleOf(pf);
+    roles[i] = r;
+    ++with_role[static_cast<int>(r)];
     bool mandatory = pf.policy->mode == PolicyMode::kMandatory;
     if (r == Role::kErrorDeny) {
       any_deny = true;
@@ -154,9 +159,10 @@ void CombineFrom(std::vector<PolicyFinding>& findings, Effect default_effect, De
 
   // Every finding is a reason: error denies first, then grants and obligations, then warnings.
   // Room for one more: the engine's own note (closed default, uncatalogued resource).
-  out.reasons.reserve(out.reasons.size() + findings.size() + 1);
+  out.reasons.reserve(out.reasons.size() + n + 1);
   for (Role wanted : {Role::kErrorDeny, Role::kAllow, Role::kObligate, Role::kWarning}) {
-    for (size_t i = 0; i < findings.size(); ++i) {
+    if (with_role[static_cast<int>(wanted)] == 0) continue;
+    for (size_t i = 0; i < n; ++i) {
       if (roles[i] != wanted) continue;
       auto& pf = findings[i];
       Reason& r = out.reasons.emplace_back();  // in place: no Reason moved and destroyed
@@ -189,15 +195,16 @@ void CombineFrom(std::vector<PolicyFinding>& findings, Effect default_effect, De
   std::vector<std::string>& filters = out.obligations.row_filters;
   const size_t masks_from = masks.size(), filters_from = filters.size();
   size_t candidates = 0, filter_candidates = 0;
-  for (size_t i = 0; i < findings.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     if (roles[i] != Role::kAllow && roles[i] != Role::kObligate) continue;
     candidates += findings[i].finding.masks.size();
     filter_candidates += findings[i].finding.row_filters.size();
   }
+  if (candidates == 0 && filter_candidates == 0) return;
   masks.reserve(masks_from + candidates);
   filters.reserve(filters_from + filter_candidates);
   for (bool mandatory_pass : {true, false}) {
-    for (size_t i = 0; i < findings.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
       if (roles[i] != Role::kAllow && roles[i] != Role::kObligate) continue;
       auto& pf = findings[i];
       if ((pf.policy->mode == PolicyMode::kMandatory) != mandatory_pass) continue;
