@@ -107,6 +107,17 @@ struct LuaSandbox::Context {
     // the cache may hold an earlier root's values (a prefill raised).
     int cached = 0;
     bool stale = false;
+    // The listed keys in list order, with what the cache holds under each (PrefillRootCache
+    // writes only what changed): nil, a string `text`, the view of the catalog value `target`,
+    // or something to write again.
+    struct Key {
+      std::string name;
+      uint32_t hint = 0;  // where `name` was in the last root's map
+      enum class Held : uint8_t { kNil, kString, kStable, kOther } held = Held::kNil;
+      std::string text;
+      const Value* target = nullptr;
+    };
+    std::vector<Key> keys;
   } root_view;
   // Containers of the bundle's catalog (owned by the Bundle, which outlives this state): their
   // views stay valid across evaluations (generation 0): their handles are made once per state

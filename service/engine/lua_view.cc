@@ -383,45 +383,81 @@ void AttachRoot(lua_State* L, Ctx* c, int idx, View* view) {
 }
 
 // Stores the value at `value` under the key (a string) at `key` in the root cache at `cache`,
-// listing the key first in the list at `list` (absolute or upvalue indices): a key in the cache
-// is always one EndEvaluation clears, whichever store raises (memory). Once kMaxListedKeys keys
-// are listed, nothing more is cached (the value is still the answer).
+// listing the key first in the list at `list` (absolute or upvalue indices) and in
+// root_view.keys: a key in the cache is always a listed one, whichever store raises (memory).
+// Once kMaxListedKeys keys are listed, nothing more is cached (the value is still the answer).
 void StoreInRootCache(lua_State* L, Ctx* c, int list, int cache, int key, int value) {
   if (c->root_view.cached >= kMaxListedKeys) return;
   lua_pushvalue(L, key);
   lua_rawseti(L, list, c->root_view.cached + 1);
+  size_t n;
+  const char* name = lua_tolstring(L, key, &n);
+  c->root_view.keys.push_back(Ctx::RootView::Key{std::string(name, n)});  // holds nil
   ++c->root_view.cached;
   lua_pushvalue(L, key);
   lua_pushvalue(L, value);
   lua_rawset(L, cache);
+  c->root_view.keys.back().held = Ctx::RootView::Key::Held::kOther;  // written again next time
+}
+
+// The entry `key` of the map `root` (as Value::Find: the engine's roots have no key twice),
+// looked for first where it was in the last root (the request tree's keys come in one order).
+const Value* FindRootKey(const Value& root, Ctx::RootView::Key& key) {
+  if (!root.is_map()) return nullptr;
+  const Value::Map& m = root.as_map();
+  if (key.hint < m.size() && m[key.hint].first == key.name) return &m[key.hint].second;
+  for (size_t i = 0; i < m.size(); ++i) {
+    if (m[i].first == key.name) {
+      key.hint = static_cast<uint32_t>(i);
+      return &m[i].second;
+    }
+  }
+  return nullptr;
 }
 
 // Stores every listed key's value in `root` in the root cache, nil for a key `root` lacks:
 // what an earlier evaluation's root left there is overwritten, so that EndEvaluation needs not
 // empty the cache. One C call for all the keys, where each would cost a ViewFill call on its
-// first read (~2.5x as much). While it runs the cache is `stale`: a raise (memory) leaves it
-// so, and it is not attached until emptied (ClearRootCache) or filled again.
+// first read (~2.5x as much). A key whose value is what the cache holds already (the same
+// string, the same catalog value's view, nil: root_view.keys says what it holds) is not
+// written again: the action, the product's and table's views mostly are. While it runs the
+// cache is `stale`: a raise (memory) leaves it so, and it is not attached until emptied
+// (ClearRootCache) or filled again.
 void PrefillRootCache(lua_State* L, Ctx* c, const Value& root) {
+  using Held = Ctx::RootView::Key::Held;
   c->root_view.stale = true;
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
   lua_getupvalue(L, -1, 2);
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.cache_ref);
   const int cache = lua_gettop(L);
   const int list = cache - 1;
-  for (int i = 1; i <= c->root_view.cached; ++i) {
-    if (lua_rawgeti(L, list, i) != LUA_TSTRING) {  // never: a key is listed before it counts
-      lua_pop(L, 1);
-      continue;
+  for (size_t i = 0; i < c->root_view.keys.size(); ++i) {
+    Ctx::RootView::Key& key = c->root_view.keys[i];
+    const Value* child = FindRootKey(root, key);
+    Held held = Held::kOther;
+    const Value* target = nullptr;
+    if (child == nullptr || child->is_null()) {
+      if (key.held == Held::kNil) continue;
+      held = Held::kNil;
+    } else if (child->is_string()) {
+      if (key.held == Held::kString && key.text == child->as_string()) continue;
+      held = Held::kString;
+    } else if (child->is_map() || child->is_list()) {
+      target = &child->Get();
+      // A catalog value's view is the same object for the life of the state.
+      if (key.held == Held::kStable && key.target == target) continue;
+      if (c->stable != nullptr && c->stable->contains(target)) held = Held::kStable;
     }
-    size_t n;
-    const char* key = lua_tolstring(L, -1, &n);
-    const Value* child = root.Find(absl::string_view(key, n));
-    if (child != nullptr) {
-      PushValue(L, *child);  // nil for a null
-    } else {
+    lua_rawgeti(L, list, static_cast<lua_Integer>(i + 1));
+    if (held == Held::kNil) {
       lua_pushnil(L);
+    } else {
+      PushValue(L, *child);
     }
     lua_rawset(L, cache);  // may raise (memory) for a value, never for a nil
+    key.held = held;
+    if (held == Held::kString) key.text = child->as_string();
+    key.target = target;
   }
   lua_pop(L, 3);
   c->root_view.stale = false;
@@ -432,13 +468,11 @@ void ClearRootCache(lua_State* L, Ctx* c) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
   lua_getupvalue(L, -1, 2);
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.cache_ref);
-  for (int i = 1; i <= c->root_view.cached; ++i) {
-    if (lua_rawgeti(L, -2, i) != LUA_TSTRING) {
-      lua_pop(L, 1);
-      continue;
-    }
+  for (size_t i = 0; i < c->root_view.keys.size(); ++i) {
+    lua_rawgeti(L, -2, static_cast<lua_Integer>(i + 1));
     lua_pushnil(L);
     lua_rawset(L, -3);
+    c->root_view.keys[i].held = Ctx::RootView::Key::Held::kNil;
   }
   lua_pop(L, 3);
   c->root_view.stale = false;

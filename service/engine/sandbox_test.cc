@@ -771,9 +771,10 @@ TEST(SandboxTest, WhatOneEvaluationCachedIsNotSeenByTheNext) {
 
 // A state whose root got the cache gives the next evaluations' roots the keys read so far at
 // once (lua_view.cc, PrefillRootCache), and keeps the last root's values in the cache until
-// then: a key the last root had and this one lacks (req.table, then a request without one; an
-// access request's keys, then a product request's root) reads nil, every read answers for
-// this evaluation's root, as pairs() (which reads the request itself) says.
+// then, and writes only the keys whose value changed: a key the last root had and this one
+// lacks (req.table, then a request without one; an access request's keys, then a product
+// request's root) reads nil, a string of the same length is not taken for the last one, every
+// read answers for this evaluation's root, as pairs() (which reads the request itself) says.
 TEST(SandboxTest, EachRootReadsItsOwnKeysWhateverTheLastOneHad) {
   BundleFiles f;
   f.files["catalog/products/parcel-hub.yaml"] =
@@ -806,12 +807,14 @@ TEST(SandboxTest, EachRootReadsItsOwnKeysWhateverTheLastOneHad) {
   product.product = *b->catalog().FindProduct("parcel-hub");
   product.operation = "publish";
   product.requester.id = "ana";
+  AccessRequest load = DomainAccess("sales", "load");  // as long as "read"
   const std::vector<std::pair<Request, std::string>> cases = {
       {with_table, "action,table,product,principal,resource|write|"},
       {without_table, "action,product,principal,resource|read|"},
       {product, "product,operation,requester|-|"},
+      {load, "action,product,principal,resource|load|"},
   };
-  for (int i : {0, 1, 2, 0, 2, 1, 1, 0, 0, 2, 2, 1}) {
+  for (int i : {0, 1, 2, 0, 2, 1, 1, 0, 0, 2, 2, 1, 3, 1, 3, 3, 0, 3}) {
     Decision d = MustEvaluate(*b, cases[i].first);
     const Reason* r = FindReason(d, "global.echo");
     ASSERT_NE(r, nullptr) << i << Describe(d);
