@@ -190,6 +190,23 @@ void AppendDecisionWire(const Decision& d, absl::string_view explain, std::strin
   if (WriteDecision(d, explain, out.data() + used) != out.data() + out.size()) std::abort();
 }
 
+void AppendDecisionField(int field, const Decision& d, absl::string_view explain,
+                         std::string& out) {
+  if (d.change.is_map()) {
+    std::string message;
+    AppendViaProto(d, explain, message);
+    AppendMessageField(field, message, out);
+    return;
+  }
+  const size_t size = DecisionSize(d, explain);
+  const size_t used = out.size();
+  out.resize(used + 1 + VarintSize(size) + size);
+  Cursor c(out.data() + used);
+  c.Tag(static_cast<uint32_t>(field), kBytes);
+  c.Varint(size);
+  if (WriteDecision(d, explain, c.end()) != out.data() + out.size()) std::abort();  // as above
+}
+
 grpc::Slice DecisionWireSlice(const Decision& d, absl::string_view explain) {
   if (d.change.is_map()) {
     std::string bytes;

@@ -25,6 +25,10 @@ void AppendDecisionWire(const Decision& d, absl::string_view explain, std::strin
 // unary call's whole response message.
 grpc::Slice DecisionWireSlice(const Decision& d, absl::string_view explain);
 
+// Appends `d` as field `field` (below 16) of a message: tag, length and AppendDecisionWire's
+// bytes, written in place (a batch response's repeated Decision).
+void AppendDecisionField(int field, const Decision& d, absl::string_view explain, std::string& out);
+
 // Appends field `field` (below 16) of type message whose wire bytes are `message` (tag, length,
 // bytes): how a repeated Decision of a response is written around AppendDecisionWire's bytes.
 void AppendMessageField(int field, absl::string_view message, std::string& out);

@@ -149,6 +149,38 @@ TEST(DecisionWireTest, BatchResponseAssembledAroundTheDecisions) {
   rest.set_bundle_revision("rev");
   rest.AppendToString(&bytes);
   EXPECT_EQ(bytes, whole.SerializeAsString());
+
+  // As the server writes it: each decision in place after its tag and length.
+  std::string in_place;
+  AppendDecisionField(1, a, "", in_place);
+  AppendMessageField(1, "", in_place);
+  AppendDecisionField(1, b, "why b", in_place);
+  rest.AppendToString(&in_place);
+  EXPECT_EQ(in_place, whole.SerializeAsString());
+}
+
+TEST(DecisionWireTest, DecisionFieldOfEveryLengthOfLength) {
+  // Messages whose length takes one, two and three varint bytes, and a deployment's (protobuf's
+  // bytes for its Struct), each after what is already there.
+  for (size_t n : {0, 100, 200, 20000}) {
+    Decision d;
+    d.decision_id = std::string(n, 'i');
+    std::string out = "x";
+    AppendDecisionField(1, d, "", out);
+    std::string expected = "x";
+    AppendMessageField(1, Wire(d), expected);
+    EXPECT_EQ(out, expected) << n;
+  }
+  Decision deployment;
+  deployment.change = Value::EmptyMap();
+  deployment.change.Add("breaking", true);
+  std::string out;
+  AppendDecisionField(1, deployment, "why", out);
+  v1::CheckBatchResponse parsed;
+  ASSERT_TRUE(parsed.ParseFromString(out));
+  ASSERT_EQ(parsed.decisions_size(), 1);
+  EXPECT_TRUE(parsed.decisions(0).change().fields().at("breaking").bool_value());
+  EXPECT_EQ(parsed.decisions(0).explain(), "why");
 }
 
 TEST(DecisionWireTest, AppendsToWhatIsThere) {

@@ -405,29 +405,28 @@ grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx, const 
   auto results = decider_->DecideBatch(std::move(batch.requests), DeadlineOf(ctx, *config_), caller,
                                        &revision, principal ? &*principal : nullptr);
   // CheckBatchResponse's bytes: the decisions (field 1) written straight from the engine's
-  // (AppendDecisionWire), then the errors and the revision (fields 2, 3) by protobuf: the same
+  // (AppendDecisionField), then the errors and the revision (fields 2, 3) by protobuf: the same
   // bytes as the message serialized whole, without a v1::Decision per item.
   v1::CheckBatchResponse rest;
   rest.set_bundle_revision(revision);
-  std::string bytes, one;
-  bytes.reserve(256 * results.size() + 64);
+  std::string bytes;
+  bytes.reserve(512 * results.size() + 64);
   for (size_t i = 0; i < results.size(); ++i) {
-    one.clear();
     if (results[i].ok()) {
       const bool explain = caller.explain && (batch.explain_all || batch.explain[i]);
-      AppendDecisionWire(*results[i],
-                         explain ? FormatExplain(*results[i], Kind::kAccess) : std::string(), one);
-    } else {
-      const absl::Status& s = results[i].status();
-      // A deadline that passed fails the whole call: the remaining items were not decided
-      // either.
-      if (s.code() == absl::StatusCode::kDeadlineExceeded) return ToGrpcStatus(s);
-      auto* e = rest.add_errors();
-      e->set_index(static_cast<int>(i));
-      e->mutable_error()->set_code(static_cast<int>(s.code()));
-      e->mutable_error()->set_message(absl::StrCat("requests[", i, "].", s.message()));
+      AppendDecisionField(1, *results[i],
+                          explain ? FormatExplain(*results[i], Kind::kAccess) : std::string(),
+                          bytes);
+      continue;
     }
-    AppendMessageField(1, one, bytes);  // an undecided item: an empty Decision
+    const absl::Status& s = results[i].status();
+    // A deadline that passed fails the whole call: the remaining items were not decided either.
+    if (s.code() == absl::StatusCode::kDeadlineExceeded) return ToGrpcStatus(s);
+    auto* e = rest.add_errors();
+    e->set_index(static_cast<int>(i));
+    e->mutable_error()->set_code(static_cast<int>(s.code()));
+    e->mutable_error()->set_message(absl::StrCat("requests[", i, "].", s.message()));
+    AppendMessageField(1, "", bytes);  // an undecided item: an empty Decision
   }
   rest.AppendToString(&bytes);
   grpc::Slice slice(bytes);
