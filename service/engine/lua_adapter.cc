@@ -584,18 +584,27 @@ int Print(lua_State* L) {
 // ("bad argument #3 to 'find'"), not '?'.
 int CallOriginal(lua_State* L) { return lua_tocfunction(L, lua_upvalueindex(1))(L); }
 
+// Argument `idx` as luaL_checklstring reads it (a string, or a number made one in place), which
+// raises its "bad argument" for anything else; without luaL_checklstring's wrapper when it
+// succeeds.
+const char* CheckString(lua_State* L, int idx, size_t* len) {
+  const char* s = lua_tolstring(L, idx, len);
+  return s != nullptr ? s : luaL_checklstring(L, idx, len);
+}
+
 // Wraps find/match/gmatch/gsub (upvalue 1: the original). kPlainArg: argument 4 may ask for a
 // plain find; kMayAnchor: a leading '^' anchors the pattern (not for gmatch).
 template <bool kPlainArg, bool kMayAnchor>
 int GuardedPatternCall(lua_State* L) {
   size_t n, plen;
-  luaL_checklstring(L, 1, &n);
-  const char* p = luaL_checklstring(L, 2, &plen);
+  CheckString(L, 1, &n);
+  const char* p = CheckString(L, 2, &plen);
   CheckDeadline(L);
-  const bool plain = kPlainArg && lua_toboolean(L, 4);
+  // A plain find has no pattern to price (CheckPatternCall passes it).
+  if (kPlainArg && lua_toboolean(L, 4)) return CallOriginal(L);
   const size_t max_subject = GetCtx(L)->limits.max_pattern_subject_bytes;
   Run(L, [&] {
-    return h::CheckPatternCall(n, absl::string_view(p, plen), plain, kMayAnchor, max_subject);
+    return h::CheckPatternCall(n, absl::string_view(p, plen), false, kMayAnchor, max_subject);
   });
   return CallOriginal(L);
 }

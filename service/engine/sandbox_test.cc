@@ -245,6 +245,24 @@ TEST(SandboxTest, PatternBombIsRefusedQuickly) {
       absl::StrContains(Eval("select(2, pcall(function() return string.find('abc', 'b', {}) end))"),
                         "bad argument #3 to 'find' (number expected, got table)"))
       << Eval("select(2, pcall(function() return string.find('abc', 'b', {}) end))");
+  // The guards' argument checks raise Lua's own errors, naming the function as called.
+  const std::pair<const char*, const char*> errors[] = {
+      {"string.find({}, 'b')", "bad argument #1 to 'find' (string expected, got table)"},
+      {"string.find('abc')", "bad argument #2 to 'find' (string expected, got no value)"},
+      {"string.match('abc', nil)", "bad argument #2 to 'match' (string expected, got nil)"},
+      {"string.gmatch(true, 'a')", "bad argument #1 to 'gmatch' (string expected, got boolean)"},
+      {"string.gsub('abc', 'b')", "bad argument #3 to 'gsub'"},
+      {"('abc'):find({})", "bad argument #1 to 'find' (string expected, got table)"},
+  };
+  for (const auto& [call, error] : errors) {
+    const std::string got =
+        Eval(absl::StrCat("select(2, pcall(function() return ", call, " end))"));
+    EXPECT_TRUE(absl::StrContains(got, error)) << call << ": " << got;
+  }
+  // Numbers are strings to them, as to Lua's own functions; a plain find prices no pattern.
+  EXPECT_EQ(Eval("string.find(12345, 34)"), "3");
+  EXPECT_EQ(Eval("string.find('a*b', '*', 1, true)"), "2");
+  EXPECT_EQ(Eval("string.match(2.5, '%d')"), "2");
 }
 
 // Issue 11: the budget holds inside C functions. Each known bad case ends as a fault (a deny
