@@ -394,6 +394,7 @@ void FindingFromTable(lua_State* L, int idx, Finding* f, size_t cap) {
       case kMasksKey:
         if (lua_type(L, -1) == LUA_TTABLE) {
           int m = lua_gettop(L);
+          f->masks.reserve(4);  // the room MakeFinding gave the copy: no regrowth for a few
           lua_pushnil(L);
           while (lua_next(L, m) != 0) {
             if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
@@ -420,9 +421,14 @@ void FindingFromTable(lua_State* L, int idx, Finding* f, size_t cap) {
     }
     lua_pop(L, 1);
   }
-  // Masks come out of a Lua hash table in no stable order.
-  std::sort(f->masks.begin(), f->masks.end(),
-            [](const ColumnMask& a, const ColumnMask& b) { return a.column < b.column; });
+  // Masks come out of a Lua hash table in no stable order. Up to 16, std::sort is an insertion
+  // sort, which leaves a sorted range as it is: skipping it then changes nothing.
+  const auto by_column = [](const ColumnMask& a, const ColumnMask& b) {
+    return a.column < b.column;
+  };
+  if (f->masks.size() > 16 || !std::is_sorted(f->masks.begin(), f->masks.end(), by_column)) {
+    std::sort(f->masks.begin(), f->masks.end(), by_column);
+  }
 }
 
 }  // namespace arbiter::lua_internal
