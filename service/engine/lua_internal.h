@@ -4,6 +4,7 @@
 #ifndef ARBITER_SERVICE_ENGINE_LUA_INTERNAL_H_
 #define ARBITER_SERVICE_ENGINE_LUA_INTERNAL_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -128,6 +129,13 @@ struct LuaSandbox::Context {
   absl::flat_hash_map<const Value*, uint64_t> stable_views;
   std::vector<const Value*> stable_values;
   int stable_cached = 0;
+  // Whether a Value is in `stable`, by address (lua_view.cc, IsStable).
+  struct StableMemo {
+    const Value* value = nullptr;
+    bool stable = false;
+  };
+  static constexpr int kStableMemoBits = 8;
+  std::array<StableMemo, 1 << kStableMemoBits> stable_memo{};
   // print(...) output of the running check when tracing (null: print does nothing), and the
   // bytes it holds; lines run when measuring coverage (null: no line hook).
   std::vector<std::string>* prints = nullptr;
