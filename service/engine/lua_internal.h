@@ -68,11 +68,8 @@ struct LuaSandbox::Context {
   // a stashed view from 2^32 evaluations ago read freed memory (lua_view.cc encodes it in a
   // light userdata's 40 high bits, and retires the state before it wraps).
   uint64_t generation = 1;
-  // Registry ref of the view metatable, and its address (a request root's view is a userdata
-  // with exactly this metatable; comparing addresses is cheaper than luaL_testudata's registry
-  // lookup).
+  // Registry ref of the view metatable (a request root's view has it, or the root cache's).
   int view_meta_ref = -2;  // LUA_NOREF
-  const void* view_meta = nullptr;
   // Every other view is a light userdata, the handle (generation, slot) of lua_view.cc: `views`
   // gives the handle of each Value viewed this evaluation (one object per value, so that
   // repeated accesses to req.principal & co. are equal), `view_values` the Value of each slot.
@@ -100,7 +97,6 @@ struct LuaSandbox::Context {
     int meta_ref = -2;
     int cache_ref = -2;
     int fill_ref = -2;
-    const void* meta = nullptr;
     bool attached = false;
     const Value* value = nullptr;  // the attached view's (ViewFill reads it, not the upvalue)
     // Keys ever stored in the cache, listed in the closure's second upvalue (a Lua array):
