@@ -1623,6 +1623,9 @@ TEST(HelpersTest, StringTestsOverRequestListsAnswerAsTheHelper) {
 // is dead, and refused).
 TEST(HelpersTest, GetGivesLiveViewsAcrossEvaluations) {
   BundleFiles f;
+  // The check keeps `saved` across calls: a first run discarded for its time (a sanitizer build
+  // on a loaded machine) would be one more call, and the rerun would see its `saved`.
+  f.files["bundle.yaml"] = BundleYaml(kOneRunPerCall);
   f.files["global/eval.lua"] =
       "local saved\n"
       "return {id = 'global.eval', kinds = {'access'}, check = function(req, ctx)\n"
