@@ -1,0 +1,5 @@
+
+)
+anasales-analystsemea*
+regionEUreadH)customer_analytics.customer_360.customers"customer_id"email"segment"
+	operationSelectFromColumns
