@@ -91,15 +91,16 @@ struct LuaSandbox::Context {
   uint64_t root_generation = 0;
   int root_anchor = 0;
   // The request root's view caches what is read through it (lua_view.cc): registry refs of the
-  // root metatable, of the cache and of the cache's __index closure (whose upvalue is the view
-  // while one is attached, for the current evaluation).
+  // root metatable, of the cache and of the list of keys cached (the upvalue of the cache's
+  // __index closure).
   struct RootView {
     int meta_ref = -2;
     int cache_ref = -2;
-    int fill_ref = -2;
+    int list_ref = -2;
     bool attached = false;
-    const Value* value = nullptr;  // the attached view's (ViewFill reads it, not the upvalue)
-    // Keys ever stored in the cache, listed in the closure's second upvalue (a Lua array):
+    const Value* value = nullptr;  // the attached view's
+    int anchor = 0;                // the attached view's index in the anchor table
+    // Keys ever stored in the cache, listed in the list (a Lua array):
     // each evaluation's root is given them at once (lua_view.cc, PrefillRootCache). `stale`:
     // the cache may hold an earlier root's values (a prefill raised).
     int cached = 0;

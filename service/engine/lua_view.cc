@@ -56,6 +56,7 @@ struct View {
   uint32_t reads;  // through ViewIndex, counted for a request root only
   uint16_t mark;   // kViewMark: PeekView knows a view by it and its size
   bool root;       // pushed by PushRequestView: may get the root cache
+  int anchor;      // a request root's index in the anchor table (0: a catalog view)
 };
 
 // Every full userdata view carries it. The engine makes no other full userdata a policy can
@@ -236,7 +237,7 @@ uint64_t StableLightHandle(Ctx* c, const Value* target) {
 // other entry of the evaluation's table of views is touched).
 uint64_t MakeCachedView(lua_State* L, Ctx* c, const Value* target) {
   auto* view = static_cast<View*>(lua_newuserdatauv(L, sizeof(View), 0));
-  *view = View{target, 0, 0, kViewMark, false};
+  *view = View{target, 0, 0, kViewMark, false, 0};
   const Value::Map& m = target->as_map();
   lua_createtable(L, 0, 7);
   luaL_setfuncs(L, kViewMethods, 0);
@@ -387,18 +388,15 @@ inline void PushChild(lua_State* L, const Value& v) {
 }
 
 // Gives the request root's view at `idx` the root metatable, whose __index is the root cache.
-// Allocates nothing (upvalue and metatable stores), so it cannot raise.
+// Allocates nothing (a metatable store), so it cannot raise.
 void AttachRoot(lua_State* L, Ctx* c, int idx, View* view, bool has_meta = false) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
-  lua_pushvalue(L, idx);
-  lua_setupvalue(L, -2, 1);
-  lua_pop(L, 1);
   if (!has_meta) {  // PushRequestView gives it the root metatable as it makes it
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.meta_ref);
     lua_setmetatable(L, idx);
   }
   c->root_view.attached = true;
   c->root_view.value = view->value;
+  c->root_view.anchor = view->anchor;
   view->root = false;
 }
 
@@ -446,8 +444,7 @@ const Value* FindRootKey(const Value& root, Ctx::RootView::Key& key) {
 void PrefillRootCache(lua_State* L, Ctx* c, const Value& root) {
   using Held = Ctx::RootView::Key::Held;
   c->root_view.stale = true;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
-  lua_getupvalue(L, -1, 2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.list_ref);
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.cache_ref);
   const int cache = lua_gettop(L);
   const int list = cache - 1;
@@ -479,14 +476,13 @@ void PrefillRootCache(lua_State* L, Ctx* c, const Value& root) {
     if (held == Held::kString) key.text = child->as_string();
     key.target = target;
   }
-  lua_pop(L, 3);
+  lua_pop(L, 2);
   c->root_view.stale = false;
 }
 
 // Stores nil under every listed key of the root cache. Allocates nothing, so it cannot raise.
 void ClearRootCache(lua_State* L, Ctx* c) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
-  lua_getupvalue(L, -1, 2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.list_ref);
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.cache_ref);
   for (size_t i = 0; i < c->root_view.keys.size(); ++i) {
     lua_rawgeti(L, -2, static_cast<lua_Integer>(i + 1));
@@ -494,7 +490,7 @@ void ClearRootCache(lua_State* L, Ctx* c) {
     lua_rawset(L, -3);
     c->root_view.keys[i].held = Ctx::RootView::Key::Held::kNil;
   }
-  lua_pop(L, 3);
+  lua_pop(L, 2);
   c->root_view.stale = false;
 }
 
@@ -515,18 +511,17 @@ int RootViewIndex(lua_State* L) {
     if (c->root_view.stale) ClearRootCache(L, c);
     AttachRoot(L, c, 1, view);
     if (!lua_isnil(L, 3)) {
-      lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
-      lua_getupvalue(L, -1, 2);
+      lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.list_ref);
       lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.cache_ref);
-      StoreInRootCache(L, c, 5, 6, 2, 3);
+      StoreInRootCache(L, c, 4, 5, 2, 3);
       lua_settop(L, 3);
     }
   }
   return 1;
 }
 
-// __index of the root cache: (cache, key) for a key not cached yet; upvalue 1 is the view,
-// upvalue 2 the list of the keys cached.
+// __index of the root cache: (cache, key) for a key not cached yet; upvalue 1 is the list of
+// the keys cached.
 int ViewFill(lua_State* L) {
   // Called by the VM as __index, with (cache, key) only: the cache and its metatable are
   // reachable from no policy. Attached means this evaluation's (EndEvaluation detaches).
@@ -537,7 +532,7 @@ int ViewFill(lua_State* L) {
   }
   PushChild(L, *c->root_view.value);
   // Nil (an absent key) is not stored; any other value's key is a string, which rawset takes.
-  if (!lua_isnil(L, 3)) StoreInRootCache(L, c, lua_upvalueindex(2), 1, 2, 3);
+  if (!lua_isnil(L, 3)) StoreInRootCache(L, c, lua_upvalueindex(1), 1, 2, 3);
   lua_settop(L, 3);
   return 1;
 }
@@ -683,16 +678,15 @@ void RegisterViewMetatable(lua_State* L) {
   c->view_anchor_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   // The root cache (sized for the keys a request's root has), its metatable, whose __index is
-  // a closure whose upvalue is the attached view, and the root metatable: the shared one's
-  // methods and name, with the cache as __index.
+  // a closure whose upvalue is the list of the keys cached, and the root metatable: the shared
+  // one's methods and name, with the cache as __index.
   lua_createtable(L, 0, 8);
   int cache = lua_gettop(L);
   lua_createtable(L, 0, 2);
-  lua_pushboolean(L, 0);
   lua_createtable(L, 8, 0);
-  lua_pushcclosure(L, ViewFill, 2);
   lua_pushvalue(L, -1);
-  c->root_view.fill_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  c->root_view.list_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushcclosure(L, ViewFill, 1);
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
@@ -713,20 +707,18 @@ void EndEvaluation(lua_State* L) {
   Ctx* c = GetCtx(L);
   ++c->generation;
   // Nothing below allocates (reads of existing slots, setmetatable, nil stored to existing
-  // keys and upvalues), so it cannot raise outside a protected call.
+  // slots), so it cannot raise outside a protected call.
   if (c->root_view.attached) {
     // The root's view gets the shared metatable back (a stashed one then raises on every
     // read).
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->root_view.fill_ref);
-    lua_getupvalue(L, -1, 1);
+    // (It is still in the anchor: the anchor is emptied below.)
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_anchor_ref);
+    lua_rawgeti(L, -1, c->root_view.anchor);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->view_meta_ref);
     lua_setmetatable(L, -2);
-    lua_pop(L, 1);
-    lua_pushboolean(L, 0);
-    lua_setupvalue(L, -2, 1);
+    lua_pop(L, 2);
     // The cache keeps this evaluation's values, reachable from no policy (no view has the
     // root metatable), until the next root's PrefillRootCache overwrites them all.
-    lua_pop(L, 1);
     c->root_view.attached = false;
     c->root_view.value = nullptr;
   }
@@ -781,6 +773,7 @@ void PushRequestView(lua_State* L, const Value* v) {
   view->reads = 0;
   view->mark = kViewMark;
   view->root = true;
+  view->anchor = c->view_count + 1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, attach ? c->root_view.meta_ref : c->view_meta_ref);
   lua_setmetatable(L, -2);
   // Kept alive in the anchor table, at the next index: a rawseti, not a luaL_ref, which costs
