@@ -340,12 +340,15 @@ int NumberOrNil(lua_State* L) {
 
 // --- list, roles. ---
 
-// A helper of two arguments giving a boolean.
-template <absl::StatusOr<bool> (*kHelper)(const Arg&, const Arg&)>
+// A list helper of two arguments giving a boolean; it asks the policy's clock as it walks a
+// large table (lists.h).
+using ListHelper = absl::StatusOr<bool> (*)(const Arg&, const Arg&, h::ListClock);
+template <ListHelper kHelper>
 int Bool2(lua_State* L, const Arg& a, const Arg& b) {
   bool result = false;
   Run(L, [&] {
-    absl::StatusOr<bool> r = kHelper(a, b);
+    auto clock = [L] { return Clock(L); };
+    absl::StatusOr<bool> r = kHelper(a, b, clock);
     if (r.ok()) result = *r;
     return r.status();
   });
@@ -353,7 +356,7 @@ int Bool2(lua_State* L, const Arg& a, const Arg& b) {
   return 1;
 }
 
-template <absl::StatusOr<bool> (*kHelper)(const Arg&, const Arg&)>
+template <ListHelper kHelper>
 int ListBinary(lua_State* L) {
   StackTable ta, tb;
   Arg a = ReadArg(L, 1, &ta), b = ReadArg(L, 2, &tb);
@@ -383,6 +386,7 @@ int ListContains(lua_State* L) {
   const lua_Unsigned n = lua_rawlen(L, 1);
   bool found = false;
   for (lua_Unsigned i = 1; i <= n && !found; ++i) {
+    if (i % h::kListClockSteps == 0) CheckDeadline(L);  // as the helper's walk does
     lua_rawgeti(L, 1, static_cast<lua_Integer>(i));
     found = lua_rawequal(L, -1, 2);
     lua_pop(L, 1);
@@ -406,8 +410,7 @@ int ListLen(lua_State* L) {
 
 // has_role(p, r), in_group(p, g): p's `kField` list (remembered in `kMemo`) holds argument 2
 // (which must be given).
-template <const char* kField, h::FieldMemo Ctx::*kMemo,
-          absl::StatusOr<bool> (*kHelper)(const Arg&, const Arg&)>
+template <const char* kField, h::FieldMemo Ctx::*kMemo, ListHelper kHelper>
 int PrincipalTest(lua_State* L) {
   const int type = lua_type(L, 2);
   if (type == LUA_TNONE) luaL_checkany(L, 2);  // raises its "value expected"

@@ -306,6 +306,13 @@ TEST(SandboxTest, CFunctionsStayWithinTheBudget) {
       {"local s = ('x'):rep(500000) while true do local y = string.format('%s%s', s, s) end",
        kTimeout, "time budget", limits},
       {"while true do local x = tostring(req) end", kTimeout, "time budget", limits},
+      // List helpers over tables a policy built: list.intersects is quadratic in C.
+      {"local a, b = {}, {} for i = 1, 3000 do a[i] = 'x' .. i b[i] = 'y' .. i end\n"
+       "local x = list.intersects(a, b)",
+       kTimeout, "time budget", limits},
+      {"local a, b = {}, {} for i = 1, 3000 do a[i] = 'x' .. i b[i] = 'y' .. i end\n"
+       "local x = has_any_role({roles = a}, b)",
+       kTimeout, "time budget", limits},
       // RE2 is linear, but not over any subject.
       {"re.find('x', ('a'):rep(1000000) .. ('a'):rep(100000))", kError, "too long", refusal_limits},
       // table.sort: a Lua comparator runs under the hook; a C sort is capped.

@@ -15,7 +15,7 @@ absl::StatusOr<int> ListLen(const Arg& list) {
   }
 }
 
-absl::StatusOr<bool> ListContains(const Arg& list, const Arg& x) {
+absl::StatusOr<bool> ListContains(const Arg& list, const Arg& x, ListClock clock) {
   switch (list.kind) {
     case Arg::Kind::kDeadView:
       return DeadViewError();
@@ -30,6 +30,9 @@ absl::StatusOr<bool> ListContains(const Arg& list, const Arg& x) {
       if (list.table == nullptr) return false;
       const int64_t n = list.table->RawLen();
       for (int64_t i = 1; i <= n; ++i) {
+        if (i % kListClockSteps == 0) {
+          if (absl::Status s = clock(); !s.ok()) return s;
+        }
         if (RawEqual(list.table->RawGet(i), x)) return true;
       }
       return false;
@@ -39,15 +42,24 @@ absl::StatusOr<bool> ListContains(const Arg& list, const Arg& x) {
   }
 }
 
-absl::StatusOr<bool> ListIntersects(const Arg& needles, const Arg& haystack) {
+absl::StatusOr<bool> ListIntersects(const Arg& needles, const Arg& haystack, ListClock clock) {
   absl::StatusOr<int> n = ListLen(needles);
   if (!n.ok()) return n.status();
+  // The comparisons each needle may cost (a dead haystack's error is ListContains's to give).
+  absl::StatusOr<int> per_needle = ListLen(haystack);
+  const int64_t cost = per_needle.ok() ? *per_needle : 0;
+  int64_t steps = 0;
   for (int i = 1; i <= *n; ++i) {
+    steps += cost;
+    if (steps >= kListClockSteps) {
+      steps = 0;
+      if (absl::Status s = clock(); !s.ok()) return s;
+    }
     // ListLen > 0: a list view or a readable table.
     Arg needle = needles.kind == Arg::Kind::kView
                      ? Arg::Of(needles.view->as_list()[static_cast<size_t>(i - 1)])
                      : needles.table->RawGet(i);
-    absl::StatusOr<bool> found = ListContains(haystack, needle);
+    absl::StatusOr<bool> found = ListContains(haystack, needle, clock);
     if (!found.ok() || *found) return found;
   }
   return false;

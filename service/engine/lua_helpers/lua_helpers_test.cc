@@ -126,6 +126,41 @@ TEST(ListsTest, DeadViewsFailWhereTheyAreUsedAsLists) {
   EXPECT_FALSE(ListIntersects(VectorTable({Arg::String("a")}).AsArg(), dead).ok());
 }
 
+// Walks over large tables ask the clock every kListClockSteps comparisons (list.intersects of
+// two tables is quadratic), short ones never; its error is the call's.
+TEST(ListsTest, LongWalksAskTheClock) {
+  int calls = 0;
+  absl::Status status;
+  auto clock = [&] {
+    ++calls;
+    return status;
+  };
+  std::vector<Arg> many;
+  for (int i = 0; i < 3 * kListClockSteps; ++i) many.push_back(Arg::Int(i));
+  VectorTable big(many), small({Arg::Int(1), Arg::Int(2)});
+  EXPECT_FALSE(*ListContains(big.AsArg(), Arg::String("x"), clock));
+  EXPECT_EQ(calls, 3);
+  calls = 0;
+  EXPECT_TRUE(*ListContains(big.AsArg(), Arg::Int(5), clock));  // found before the first
+  EXPECT_TRUE(*ListIntersects(small.AsArg(), small.AsArg(), clock));
+  EXPECT_FALSE(*HasAnyRole(small.AsArg(), VectorTable({Arg::Int(7)}).AsArg(), clock));
+  EXPECT_EQ(calls, 0);
+  // 3 * kListClockSteps needles against 2 elements: 6 * kListClockSteps comparisons.
+  EXPECT_FALSE(
+      *ListIntersects(big.AsArg(), VectorTable({Arg::Int(-1), Arg::Int(-2)}).AsArg(), clock));
+  EXPECT_EQ(calls, 6);
+  status = absl::DeadlineExceededError("policy time budget exceeded");
+  EXPECT_EQ(ListContains(big.AsArg(), Arg::String("x"), clock).status().message(),
+            "policy time budget exceeded");
+  EXPECT_EQ(ListIntersects(big.AsArg(), big.AsArg(), clock).status().message(),
+            "policy time budget exceeded");
+  EXPECT_EQ(HasAnyRole(big.AsArg(), big.AsArg(), clock).status().message(),
+            "policy time budget exceeded");
+  EXPECT_EQ(InGroup(big.AsArg(), Arg::String("x"), clock).status().message(),
+            "policy time budget exceeded");
+  EXPECT_TRUE(*HasRole(small.AsArg(), Arg::Int(2), clock));  // short walks still answer
+}
+
 TEST(RolesTest, PrincipalFields) {
   Value principal = Json(R"({"id": "ana", "roles": ["analyst"], "groups": ["everyone"]})");
   Arg roles = PrincipalField(principal, kRolesField);

@@ -9,16 +9,16 @@ Arg PrincipalField(const Value& principal, absl::string_view field) {
   return f == nullptr ? Arg() : Arg::Of(*f);
 }
 
-absl::StatusOr<bool> HasRole(const Arg& roles, const Arg& role) {
-  return ListContains(roles, role);
+absl::StatusOr<bool> HasRole(const Arg& roles, const Arg& role, ListClock clock) {
+  return ListContains(roles, role, clock);
 }
 
-absl::StatusOr<bool> HasAnyRole(const Arg& roles, const Arg& wanted) {
-  return ListIntersects(wanted, roles);
+absl::StatusOr<bool> HasAnyRole(const Arg& roles, const Arg& wanted, ListClock clock) {
+  return ListIntersects(wanted, roles, clock);
 }
 
-absl::StatusOr<bool> InGroup(const Arg& groups, const Arg& group) {
-  return ListContains(groups, group);
+absl::StatusOr<bool> InGroup(const Arg& groups, const Arg& group, ListClock clock) {
+  return ListContains(groups, group, clock);
 }
 
 }  // namespace arbiter::lua_helpers

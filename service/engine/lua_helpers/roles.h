@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "service/engine/lua_helpers/arg.h"
+#include "service/engine/lua_helpers/lists.h"
 
 namespace arbiter::lua_helpers {
 
@@ -41,13 +42,13 @@ class FieldMemo {
 };
 
 // has_role(p, r): whether p.roles (`roles`) holds `role`. nil roles hold nothing.
-absl::StatusOr<bool> HasRole(const Arg& roles, const Arg& role);
+absl::StatusOr<bool> HasRole(const Arg& roles, const Arg& role, ListClock clock = NoClock);
 
 // has_any_role(p, wanted): whether p.roles holds any element of the list `wanted`.
-absl::StatusOr<bool> HasAnyRole(const Arg& roles, const Arg& wanted);
+absl::StatusOr<bool> HasAnyRole(const Arg& roles, const Arg& wanted, ListClock clock = NoClock);
 
 // in_group(p, g): whether p.groups (`groups`) holds `group`.
-absl::StatusOr<bool> InGroup(const Arg& groups, const Arg& group);
+absl::StatusOr<bool> InGroup(const Arg& groups, const Arg& group, ListClock clock = NoClock);
 
 }  // namespace arbiter::lua_helpers
 
