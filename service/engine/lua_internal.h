@@ -71,8 +71,9 @@ struct LuaSandbox::Context {
   // Registry ref of the view metatable (a request root's view has it, or the root cache's).
   int view_meta_ref = -2;  // LUA_NOREF
   // Every other view is a light userdata, the handle (generation, slot) of lua_view.cc: `views`
-  // gives the handle of each Value viewed this evaluation (one object per value, so that
-  // repeated accesses to req.principal & co. are equal), `view_values` the Value of each slot.
+  // gives the handle of each request Value viewed this evaluation (one object per value, so
+  // that repeated accesses to req.principal & co. are equal; a catalog value's is the state's,
+  // below), `view_values` the Value of each slot.
   // `views` is an open-addressing table (a power of two long) whose entries count only in the
   // generation they were made in, so ending an evaluation empties it without touching it.
   struct ViewEntry {
@@ -126,10 +127,12 @@ struct LuaSandbox::Context {
   absl::flat_hash_map<const Value*, uint64_t> stable_views;
   std::vector<const Value*> stable_values;
   int stable_cached = 0;
-  // Whether a Value is in `stable`, by address (lua_view.cc, IsStable).
+  // Whether a Value is in `stable`, by address, and a catalog value's view handle once made
+  // (lua_view.cc, IsStable).
   struct StableMemo {
     const Value* value = nullptr;
     bool stable = false;
+    uint64_t handle = 0;
   };
   static constexpr int kStableMemoBits = 8;
   std::array<StableMemo, 1 << kStableMemoBits> stable_memo{};

@@ -185,13 +185,17 @@ void GrowViews(Ctx* c) {
 // BM_Access decision. The answer for an address holds for the life of the state: catalog values
 // are made before the state and outlive it, so no other value is ever made at their address,
 // and an address that is not one never becomes one.
-inline bool IsStable(Ctx* c, const Value* target) {
-  if (c->stable == nullptr) return false;
+inline Ctx::StableMemo& StableMemoOf(Ctx* c, const Value* target) {
   const size_t i = static_cast<size_t>((reinterpret_cast<uintptr_t>(target) >> 4) *
                                            uint64_t{0x9E3779B97F4A7C15} >>
                                        (64 - Ctx::kStableMemoBits));
-  Ctx::StableMemo& m = c->stable_memo[i];
-  if (m.value != target) m = Ctx::StableMemo{target, c->stable->contains(target)};
+  return c->stable_memo[i];
+}
+
+inline bool IsStable(Ctx* c, const Value* target) {
+  if (c->stable == nullptr) return false;
+  Ctx::StableMemo& m = StableMemoOf(c, target);
+  if (m.value != target) m = Ctx::StableMemo{target, c->stable->contains(target), 0};
   return m.stable;
 }
 
@@ -233,8 +237,8 @@ uint64_t StableLightHandle(Ctx* c, const Value* target) {
 
 // Makes the cached view of the catalog map `target` (CachesStable) and keeps it in the
 // registry; returns its handle. Raises (memory) before it is recorded: the next view of `target`
-// tries again. Its lists' light views are made as it is filled (nothing else is viewed: no
-// other entry of the evaluation's table of views is touched).
+// tries again. Its lists' light views are made as it is filled (nothing is pushed through
+// PushContainer; IsStable may reuse memo slots).
 uint64_t MakeCachedView(lua_State* L, Ctx* c, const Value* target) {
   auto* view = static_cast<View*>(lua_newuserdatauv(L, sizeof(View), 0));
   *view = View{target, 0, 0, kViewMark, false, 0};
@@ -283,6 +287,27 @@ void PushContainer(lua_State* L, const Value* target) {
     PushRootView(L, c);
     return;
   }
+  if (IsStable(c, target)) {
+    // A catalog value's view is the state's, the same in every evaluation: its handle is
+    // remembered with the memo's answer, else in stable_views, else made (which may raise, and
+    // may reuse the memo's slot for a list inside it: the slot is looked at again after).
+    const Ctx::StableMemo& m = StableMemoOf(c, target);
+    uint64_t handle = m.handle;
+    if (handle == 0) {
+      auto it = c->stable_views.find(target);
+      if (it != c->stable_views.end()) {
+        handle = it->second;
+      } else if (CachesStable(c, *target)) {
+        handle = MakeCachedView(L, c, target);
+      } else {
+        handle = StableLightHandle(c, target);
+      }
+      Ctx::StableMemo& again = StableMemoOf(c, target);
+      if (again.value == target) again.handle = handle;
+    }
+    PushHandle(L, c, handle);
+    return;
+  }
   // Both limits are checked before the table gets an entry (raising after would leave one
   // without a handle). Neither is reached: a slot is made once per list or map viewed, and
   // EndEvaluation retires the state long before the generation's limit.
@@ -292,21 +317,8 @@ void PushContainer(lua_State* L, const Value* target) {
   GrowViews(c);
   Ctx::ViewEntry& e = FindView(c, target);
   if (e.generation != c->generation) {
-    uint64_t handle;
-    if (IsStable(c, target)) {
-      auto it = c->stable_views.find(target);
-      if (it != c->stable_views.end()) {
-        handle = it->second;
-      } else if (CachesStable(c, *target)) {
-        handle = MakeCachedView(L, c, target);  // may raise: `e` not written yet
-      } else {
-        handle = StableLightHandle(c, target);
-      }
-    } else {
-      c->view_values.push_back(target);
-      handle = (c->generation << kSlotBits) | c->view_values.size();
-    }
-    e = Ctx::ViewEntry{target, handle, c->generation};
+    c->view_values.push_back(target);
+    e = Ctx::ViewEntry{target, (c->generation << kSlotBits) | c->view_values.size(), c->generation};
     ++c->views_used;
   }
   PushHandle(L, c, e.handle);
