@@ -505,7 +505,11 @@ int GetPath(lua_State* L) {
   lua_pushvalue(L, 1);  // the current value, at index 3
   h::PathKeys keys(absl::string_view(path, n));
   absl::string_view rest = keys.rest(), key;
+  int64_t steps = 0;
   for (; keys.Next(&key); rest = keys.rest()) {
+    // A table may hold itself, and a path have as many keys as max_string_bytes allows: the
+    // clock is asked as the list helpers ask it (lists.h).
+    if (++steps % h::kListClockSteps == 0) CheckDeadline(L);
     if (const Value* v = ToView(L, 3)) {
       PushFound(L, h::GetPath(*v, rest));
       return 1;

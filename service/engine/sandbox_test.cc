@@ -323,6 +323,11 @@ TEST(SandboxTest, CFunctionsStayWithinTheBudget) {
        "need a Lua comparator", refusal_limits},
   };
   for (const FaultCase& c : cases) ExpectFault(c, "mandatory", absl::Seconds(2), max_cpu);
+  // get() through a Lua table that holds itself, one step per key of a 1 MB path: ~25 ms in
+  // one call, which the clock stops within a 5 ms budget.
+  ExpectFault({"local t = {} t.a = t local p = ('a.'):rep(500000) local x = get(t, p)", kTimeout,
+               "time budget", "{instruction_budget: 1000000000, policy_timeout_ms: 5}"},
+              "mandatory", absl::Seconds(2), absl::Milliseconds(5) + slack);
   // Ordinary uses stay allowed.
   EXPECT_EQ(Eval("('customer-360'):match('^(%a+)%-(%d+)$')"), "customer");
   EXPECT_EQ(Eval("select(2, ('a b c d'):gsub('%s+', '_'))"), "3");
