@@ -118,17 +118,18 @@ bool MapEntry(absl::string_view bytes, std::map<std::string, std::string>& out) 
   absl::string_view key, value;
   while (!r.done()) {
     switch (r.NextTag()) {
+      // Each occurrence is checked, not only the last: protobuf refuses an entry with an
+      // invalid string even when a later occurrence replaces it (found by access_wire_fuzz).
       case Tag(1, kBytes):
-        if (!r.Bytes(key)) return false;
+        if (!r.Bytes(key) || !ValidUtf8(key.data(), key.size())) return false;
         break;
       case Tag(2, kBytes):
-        if (!r.Bytes(value)) return false;
+        if (!r.Bytes(value) || !ValidUtf8(value.data(), value.size())) return false;
         break;
       default:
         return false;
     }
   }
-  if (!ValidUtf8(key.data(), key.size()) || !ValidUtf8(value.data(), value.size())) return false;
   out.insert_or_assign(std::string(key), std::string(value));
   return true;
 }

@@ -185,6 +185,35 @@ class Mutator {
 // Whatever the decoder accepts of mutated messages, it decodes as protobuf + FromProto do. Not
 // a fuzzer (fuzz/ has those), but a wide net over the wire format's corners: lengths, tags,
 // wire types, varints.
+// A map entry whose key or value occurs twice, the first time not UTF-8: protobuf refuses the
+// message though the later occurrence would replace the bad one, so the decoder must not decode
+// it (access_wire_fuzz found the decoder checking only the last occurrence).
+TEST(AccessWireTest, DeclinesAMapEntryWithAnInvalidStringLaterReplaced) {
+  const auto entry = [](char field, const std::string& first, const std::string& second) {
+    std::string e;
+    for (const std::string* s : {&first, &second}) {
+      e += static_cast<char>(field << 3 | 2);
+      e += static_cast<char>(s->size());
+      e += *s;
+    }
+    return e;
+  };
+  for (char field : {1, 2}) {
+    SCOPED_TRACE(static_cast<int>(field));
+    const std::string e = entry(field, "query\xa0id", "operation");
+    const std::string context = std::string(1, 4 << 3 | 2) + static_cast<char>(e.size()) + e;
+    v1::AccessRequest message;
+    ASSERT_FALSE(message.ParseFromString(context)) << "protobuf accepts it: the test is moot";
+    EXPECT_FALSE(CheckAgainstProtobuf(context));
+    // The same entry in the principal's attributes (field 5 of the principal, field 1).
+    const std::string attributes = std::string(1, 5 << 3 | 2) + context.substr(1);
+    const std::string principal =
+        std::string(1, 1 << 3 | 2) + static_cast<char>(attributes.size()) + attributes;
+    ASSERT_FALSE(message.ParseFromString(principal)) << "protobuf accepts it: the test is moot";
+    EXPECT_FALSE(CheckAgainstProtobuf(principal));
+  }
+}
+
 TEST(AccessWireTest, MutatedBytesDecodeAsProtobufOrAreDeclined) {
   const std::string seeds[] = {
       Full().SerializeAsString(),

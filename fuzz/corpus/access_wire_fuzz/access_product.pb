@@ -1,0 +1,4 @@
+
+
+svc-etletlwrite!
+customercustomer-360*product
