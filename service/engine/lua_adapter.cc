@@ -441,6 +441,9 @@ int HasAnyRole(lua_State* L) {
 
 // --- get. ---
 
+// The longest string answer get() keeps (see GetPath).
+constexpr size_t kMaxKeptBytes = 256;
+
 void PushFound(lua_State* L, const Value* found) {
   if (found == nullptr) {
     lua_pushnil(L);
@@ -458,7 +461,8 @@ void PushFound(lua_State* L, const Value* found) {
 // tree's at any time) the value pushed for it is the same (one view per value, a catalog view's
 // handle never changes, a scalar is a scalar), so it is pushed again from there: an upvalue
 // copy instead of PushView's view lookup or string interning (or a table read). A string
-// answer is also pushed from there in later evaluations while its bytes are the same.
+// answer is also pushed from there in later evaluations while its bytes are the same. Strings
+// over kMaxKeptBytes are not kept.
 int GetPath(lua_State* L) {
   size_t n;
   // A string, or a number made one, as luaL_checklstring reads it; that raises the error.
@@ -496,6 +500,11 @@ int GetPath(lua_State* L) {
       return 1;
     }
     PushFound(L, found);  // may raise: the slot stays unkept
+    // A kept value outlives its evaluation, charged to the state's memory: long strings (up to
+    // max_string_bytes, in each of 128 slots) are pushed anew on every call instead.
+    if (found != nullptr && found->is_string() && found->as_string().size() > kMaxKeptBytes) {
+      return 1;
+    }
     // To the upvalue (what lua_replace does, keeping the value pushed): no allocation, no raise.
     lua_copy(L, -1, kept);
     cached->Keep();

@@ -1682,7 +1682,9 @@ TEST(HelpersTest, GetStringAnswersFollowEachEvaluation) {
   const char* const values[] = {"short", "short", "shore", "", "", nullptr};
   std::vector<std::string> sequence;
   for (const char* v : values) sequence.push_back(v == nullptr ? "<none>" : v);
-  for (const std::string& v : {long_x + "1", long_x + "1", long_x + "2", long_x + "2"}) {
+  const std::string longer = std::string(1000, 'y');  // past what get() keeps
+  for (const std::string& v : {long_x + "1", long_x + "1", long_x + "2", long_x + "2", longer,
+                               longer, longer + "z", long_x + "2"}) {
     sequence.push_back(v);
   }
   sequence.push_back("<none>");
