@@ -46,10 +46,12 @@ struct LuaSandbox::Context {
   int64_t instructions = 0;
   int64_t budget = 0;
   // How long a hookless run may take and still be certified within `budget` (budget / R_max,
-  // lua_sandbox.cc).
-  absl::Duration fast_bound;
-  absl::Time deadline = absl::InfiniteFuture();
-  absl::Time request_deadline = absl::InfiniteFuture();
+  // lua_sandbox.cc), in nanoseconds.
+  int64_t fast_bound_ns = 0;
+  // The running call's deadlines: the policy's own and the caller's, on the monotonic clock
+  // (RunWatchdog::NowNanos), which no step of the system clock moves. INT64_MAX: none.
+  int64_t deadline_ns = INT64_MAX;
+  int64_t request_deadline_ns = INT64_MAX;
   Abort abort = Abort::kNone;
   // A hookless fast run is in progress (lua_sandbox.cc): the hook, when it fires, was set by
   // the watchdog's interrupt or by OutOfTime, not by the count.

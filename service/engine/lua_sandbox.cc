@@ -127,20 +127,20 @@ void Hook(lua_State* L, lua_Debug* ar) {
     // A hookless run: only the watchdog's interrupt sets this hook (OutOfTime records its abort
     // first). Past a deadline that is the outcome; otherwise the run outlasted what can be
     // certified without counting, and RunChecks runs it again, counted.
-    const absl::Time now = absl::Now();
-    c->abort = now > c->request_deadline ? Ctx::Abort::kRequestDeadline
-               : now > c->deadline       ? Ctx::Abort::kTimeout
-                                         : Ctx::Abort::kInterrupted;
+    const int64_t now = RunWatchdog::NowNanos();
+    c->abort = now > c->request_deadline_ns ? Ctx::Abort::kRequestDeadline
+               : now > c->deadline_ns       ? Ctx::Abort::kTimeout
+                                            : Ctx::Abort::kInterrupted;
     lua_sethook(L, Hook, LUA_MASKCOUNT, 1);  // sticky, as below
   } else if (c->abort == Ctx::Abort::kNone) {
     c->instructions += kHookInterval;
     if (c->instructions > c->budget) {
       c->abort = Ctx::Abort::kBudget;
     } else {
-      absl::Time now = absl::Now();
-      if (now > c->request_deadline) {
+      const int64_t now = RunWatchdog::NowNanos();
+      if (now > c->request_deadline_ns) {
         c->abort = Ctx::Abort::kRequestDeadline;
-      } else if (now > c->deadline) {
+      } else if (now > c->deadline_ns) {
         c->abort = Ctx::Abort::kTimeout;
       }
     }
@@ -157,10 +157,10 @@ void Hook(lua_State* L, lua_Debug* ar) {
 bool lua_internal::OutOfTime(lua_State* L) {
   Ctx* c = lua_internal::GetCtx(L);
   if (c->abort == Ctx::Abort::kNone) {
-    const absl::Time now = absl::Now();
-    if (now > c->request_deadline) {
+    const int64_t now = RunWatchdog::NowNanos();
+    if (now > c->request_deadline_ns) {
       c->abort = Ctx::Abort::kRequestDeadline;
-    } else if (now > c->deadline) {
+    } else if (now > c->deadline_ns) {
       c->abort = Ctx::Abort::kTimeout;
     } else {
       return false;
@@ -187,11 +187,26 @@ int Panic(lua_State* L) {
   std::abort();
 }
 
-void StartBudget(Ctx* c, lua_State* L, absl::Time policy_deadline, absl::Time request_deadline) {
+// a + b for a deadline: INT64_MAX (none) when it would overflow.
+int64_t AddNanos(int64_t a, int64_t b) {
+  int64_t sum;
+  return __builtin_add_overflow(a, b, &sum) ? (b < 0 ? INT64_MIN : INT64_MAX) : sum;
+}
+
+// A deadline given as a wall-clock time (the caller's, the load's), on the monotonic clock of
+// the sandbox: the time left until it, from now. Converted once per call, so that a step of the
+// system clock during the call moves nothing.
+int64_t MonotonicDeadline(absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return INT64_MAX;
+  if (deadline == absl::InfinitePast()) return INT64_MIN;
+  return AddNanos(RunWatchdog::NowNanos(), absl::ToInt64Nanoseconds(deadline - absl::Now()));
+}
+
+void StartBudget(Ctx* c, lua_State* L, int64_t policy_deadline_ns, int64_t request_deadline_ns) {
   c->abort = Ctx::Abort::kNone;
   c->instructions = 0;
-  c->deadline = policy_deadline;
-  c->request_deadline = request_deadline;
+  c->deadline_ns = policy_deadline_ns;
+  c->request_deadline_ns = request_deadline_ns;
   lua_sethook(L, Hook, LUA_MASKCOUNT | (c->coverage != nullptr ? LUA_MASKLINE : 0), kHookInterval);
 }
 
@@ -204,16 +219,16 @@ void InterruptFastRun(void* L) { lua_sethook(static_cast<lua_State*>(L), Hook, L
 // hook that a late interrupt set cannot leak into it), and the watchdog armed for the certified
 // bound or the policy's deadline, whichever comes first. False (nothing started) when this
 // thread cannot be interrupted: the caller then runs the check counted.
-bool StartFastRun(Ctx* c, lua_State* L, absl::Time start, int64_t start_ns,
-                  absl::Time policy_deadline, absl::Time request_deadline) {
+bool StartFastRun(Ctx* c, lua_State* L, int64_t start_ns, int64_t policy_deadline_ns,
+                  int64_t request_deadline_ns) {
   c->abort = Ctx::Abort::kNone;
   c->instructions = 0;
-  c->deadline = policy_deadline;
-  c->request_deadline = request_deadline;
+  c->deadline_ns = policy_deadline_ns;
+  c->request_deadline_ns = request_deadline_ns;
   lua_sethook(L, nullptr, 0, 0);
-  const absl::Duration bound =
-      std::min(c->fast_bound * (UnderValgrind() ? kValgrindWallSlack : 1), policy_deadline - start);
-  c->fast_run = RunWatchdog::Begin(start_ns + absl::ToInt64Nanoseconds(bound), InterruptFastRun, L);
+  const int64_t bound = c->fast_bound_ns * (UnderValgrind() ? kValgrindWallSlack : 1);
+  c->fast_run =
+      RunWatchdog::Begin(std::min(start_ns + bound, policy_deadline_ns), InterruptFastRun, L);
   return c->fast_run;
 }
 
@@ -230,7 +245,7 @@ void StopBudget(Ctx* c, lua_State* L) {
 // The counted run aborts with "instruction budget exceeded" once it has run more than the budget
 // in VM instructions; the fast run counts nothing, but it ran at most elapsed * R_max of them
 // (the count never includes time in C functions, and being descheduled only adds time). So
-// when elapsed <= budget / R_max (c->fast_bound) the counted run could not have reached its
+// when elapsed <= budget / R_max (c->fast_bound_ns) the counted run could not have reached its
 // budget: whatever the fast run ended in (a result, an error, a memory fault, a time abort from
 // the clock checks of the C helpers or from the watchdog at the policy's deadline), the counted
 // run ends the same way. Beyond the bound, or interrupted for it, it is run again counted.
@@ -245,12 +260,12 @@ void StopBudget(Ctx* c, lua_State* L) {
 // upvalues, which persist across calls (SANDBOX.md 14; the linter warns on global assignment).
 // A discarded fast run leaves what it wrote there, as a run cut short by its budget does today:
 // to such a check the fast attempt is one more call.
-bool FastRunStands(const Ctx* c, absl::Duration elapsed, absl::Time end) {
-  if (elapsed < absl::ZeroDuration() || elapsed > c->fast_bound) return false;
+bool FastRunStands(const Ctx* c, int64_t elapsed_ns, int64_t end_ns) {
+  if (elapsed_ns < 0 || elapsed_ns > c->fast_bound_ns) return false;
   switch (c->abort) {
     case Ctx::Abort::kNone:
       // Finished after a deadline: the counted run's clock checks decide, as they do today.
-      return end <= c->deadline;
+      return end_ns <= c->deadline_ns;
     case Ctx::Abort::kTimeout:
     case Ctx::Abort::kRequestDeadline:
       return true;
@@ -545,21 +560,14 @@ void RecordFailure(lua_State* L, Ctx* c, int status, CheckOutcome* out, bool mal
   }
 }
 
-// The clock of a batch of checks. A check's run time, which certifies a fast run, is measured on
-// the monotonic clock (RunWatchdog::NowNanos), which no step of the system clock moves: a step
-// back during a run would otherwise make it look shorter than it was, and certify a run past its
-// instruction budget. The wall-clock times that deadlines are given in are derived from one
-// reading of both clocks at the start of the batch, so each check reads one clock, as before.
-struct BatchClock {
-  absl::Time wall0 = absl::Now();
-  int64_t mono0 = RunWatchdog::NowNanos();
-  absl::Time WallAt(int64_t mono_ns) const { return wall0 + absl::Nanoseconds(mono_ns - mono0); }
-};
-
 int ChecksProtected(lua_State* L) {
   auto* a = static_cast<ChecksArgs*>(lua_touserdata(L, 1));
   Ctx* c = lua_internal::GetCtx(L);
-  const BatchClock clock;
+  // Every time below is on the monotonic clock, in nanoseconds: a check's run time certifies a
+  // fast run, and a step of the system clock back during a run would otherwise make it look
+  // shorter than it was. The caller's deadline is converted once.
+  const int64_t request_deadline_ns = MonotonicDeadline(a->request_deadline);
+  const int64_t timeout_ns = absl::ToInt64Nanoseconds(a->policy_timeout);
   lua_settop(L, 0);
   lua_internal::PushRequestView(L, a->request);
   lua_pushnil(L);  // ctx: its view is made for the first check that takes it
@@ -575,23 +583,22 @@ int ChecksProtected(lua_State* L) {
       ctx_pushed = true;
     }
     const int64_t start_ns = RunWatchdog::NowNanos();
-    const absl::Time start = clock.WallAt(start_ns);
     c->prints = a->debug->trace ? &out->prints : nullptr;
     c->print_bytes = 0;
     c->coverage = a->debug->coverage;
     int status = LUA_OK;
     int64_t end_ns = start_ns;
-    absl::Time counted_from = start;
+    int64_t counted_from = start_ns;
     bool done = false;
-    if (a->fast && StartFastRun(c, L, start, start_ns,
-                                std::min(start + a->policy_timeout, a->request_deadline),
-                                a->request_deadline)) {
+    if (a->fast &&
+        StartFastRun(c, L, start_ns, std::min(AddNanos(start_ns, timeout_ns), request_deadline_ns),
+                     request_deadline_ns)) {
       const int64_t cpu_start = UnderValgrind() ? ThreadCpuNanos() : 0;
       status = CallCheck(L, handle);
       StopBudget(c, L);
       end_ns = RunWatchdog::NowNanos();
       const int64_t elapsed_ns = UnderValgrind() ? ThreadCpuNanos() - cpu_start : end_ns - start_ns;
-      done = FastRunStands(c, absl::Nanoseconds(elapsed_ns), clock.WallAt(end_ns));
+      done = FastRunStands(c, elapsed_ns, end_ns);
       if (!done) {
         // Nothing of the fast run is kept: its return value or error (findings are read only
         // from a run that stands), its print output, and its garbage after a memory error.
@@ -600,14 +607,14 @@ int ChecksProtected(lua_State* L) {
         out->prints.clear();
         c->print_bytes = 0;
         g_counted_reruns.fetch_add(1, std::memory_order_relaxed);
-        counted_from = clock.WallAt(end_ns);
+        counted_from = end_ns;
       }
     }
     if (!done) {
       // Counted: today's run, with the policy's full time from now (a fast attempt that did not
-      // stand took about fast_bound, where the watchdog stops it, or less).
-      StartBudget(c, L, std::min(counted_from + a->policy_timeout, a->request_deadline),
-                  a->request_deadline);
+      // stand took about fast_bound_ns, where the watchdog stops it, or less).
+      StartBudget(c, L, std::min(AddNanos(counted_from, timeout_ns), request_deadline_ns),
+                  request_deadline_ns);
       status = CallCheck(L, handle);
       // The sticky abort hook must not fire while the findings are read.
       StopBudget(c, L);
@@ -654,8 +661,7 @@ absl::StatusOr<std::unique_ptr<LuaSandbox>> LuaSandbox::Create(
   c->limits = limits;
   c->mem_limit = limits.memory_limit_bytes;
   c->budget = limits.instruction_budget;
-  c->fast_bound = absl::Nanoseconds(limits.instruction_budget / kMaxInstructionsPerNanosecond *
-                                    ValgrindSlowdown());
+  c->fast_bound_ns = limits.instruction_budget / kMaxInstructionsPerNanosecond * ValgrindSlowdown();
   c->stable = stable;
   lua_State* L = lua_newstate(Allocate, c);
   if (L == nullptr) return absl::ResourceExhaustedError("cannot create a Lua state");
@@ -683,7 +689,9 @@ absl::StatusOr<int> LuaSandbox::LoadPolicy(absl::string_view file, absl::string_
   std::string chunkname = absl::StrCat("@", file);
   LoadArgs args{chunkname.c_str(), source.data(), source.size(), &spec};
   // The top level may do more work than a check (tables, compiled patterns), within the load's.
-  absl::Time deadline = std::min(absl::Now() + c->limits.policy_timeout * 10, load_deadline);
+  const int64_t deadline = std::min(
+      AddNanos(RunWatchdog::NowNanos(), absl::ToInt64Nanoseconds(c->limits.policy_timeout * 10)),
+      MonotonicDeadline(load_deadline));
   StartBudget(c, L, deadline, deadline);
   lua_pushcfunction(L, LoadProtected);
   lua_pushlightuserdata(L, &args);
@@ -728,7 +736,9 @@ CheckOutcome LuaSandbox::RunCheck(int handle, const Value& request, const Value&
   Ctx* c = ctx_.get();
   CheckOutcome out;
   CheckArgs args{handle, &request, &ctx, &out, c->limits.max_message_bytes};
-  StartBudget(c, L, std::min(policy_deadline, request_deadline), request_deadline);
+  const int64_t request_deadline_ns = MonotonicDeadline(request_deadline);
+  StartBudget(c, L, std::min(MonotonicDeadline(policy_deadline), request_deadline_ns),
+              request_deadline_ns);
   lua_pushcfunction(L, CheckProtected);
   lua_pushlightuserdata(L, &args);
   int status = lua_pcall(L, 1, 1, 0);
