@@ -371,6 +371,23 @@ class ItemBuilder {
     plan_.items.emplace_back(begin, plan_.checks.size());
   }
 
+  // One item per column of `table` (FilterColumns: the answer's indices refer to the columns),
+  // each a column resource of the table.
+  void AddColumnsOf(const Resource& table, absl::string_view action) {
+    // One Resource for all of them, its one-column list reused: not a list allocated per
+    // column of a table with thousands.
+    Resource column = table;
+    column.kind = Resource::Kind::kColumn;
+    column.columns.resize(1);
+    for (absl::string_view c : table.columns) {
+      column.column = c;
+      column.columns[0] = c;
+      Add(column, action);
+      columns_of_same_table_ = true;  // from the second column on
+    }
+    columns_of_same_table_ = false;
+  }
+
  private:
   std::map<std::string, std::string> ContextFor(const Resource& r) const {
     std::map<std::string, std::string> ctx = base_context_;
@@ -390,10 +407,29 @@ class ItemBuilder {
     return ctx;
   }
 
+  // req.context of a new check on `r`. The checks of a FilterColumns batch (AddColumnsOf)
+  // differ from the one before in the column only: its context is copied (a clone of its nodes,
+  // without the search and rebalance of an insertion: about half the instructions per key) and
+  // the column overwritten in place.
+  void FillContext(const Resource& r, std::map<std::string, std::string>& ctx) {
+    const size_t index = plan_.checks.size() - 1;  // of the check `ctx` belongs to
+    if (columns_of_same_table_ && index > 0 && last_had_column_ && !r.column.empty()) {
+      ctx = plan_.checks[index - 1].context;
+      if (auto it = ctx.find("column"); it != ctx.end()) {
+        it->second.assign(r.column.data(), r.column.size());
+      } else {
+        ctx = ContextFor(r);
+      }
+    } else {
+      ctx = ContextFor(r);
+    }
+    last_had_column_ = !r.column.empty();
+  }
+
   AccessRequest& NewCheck(const Resource& r, absl::string_view action) {
     AccessRequest& a = plan_.checks.emplace_back();  // principal: Plan::principal
     a.action = std::string(action);
-    a.context = ContextFor(r);
+    FillContext(r, a.context);
     return a;
   }
 
@@ -485,6 +521,10 @@ class ItemBuilder {
   const std::map<std::string, std::string>& base_context_;
   const ProductLocator& products_;
   Plan& plan_;
+  // Set by AddColumnsOf: the checks made are of one table's columns, in a row.
+  bool columns_of_same_table_ = false;
+  // Whether the last check's context has a column (a column may be named "").
+  bool last_had_column_ = false;
 };
 
 using json::Quote;
@@ -695,17 +735,10 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
           if (r->kind != Resource::Kind::kTable) {
             return Invalid(field.Str(".table"), "required for FilterColumns");
           }
-          // The answer's indices refer to the columns list: one item per column.
-          Resource column = *r;
           if (plan.checks.size() + r->columns.size() > caps.max_checks) {
             return TooManyChecks(caps);
           }
-          for (absl::string_view c : r->columns) {
-            column.kind = Resource::Kind::kColumn;
-            column.column = c;
-            column.columns = {c};
-            items.Add(column, act);
-          }
+          items.AddColumnsOf(*r, act);
         } else {
           items.Add(*r, act);
         }

@@ -2,6 +2,7 @@
 // without HTTP or a server.
 #include "service/trino/translate.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,174 @@ TEST_F(TranslateTest, SelectFromColumnsIsOneReadOfTheTable) {
   EXPECT_EQ(a.context.at("operation"), "SelectFromColumns");
   EXPECT_EQ(a.context.at("trino_version"), "455");
   EXPECT_EQ(a.context.at("catalog"), "customer_analytics");
+}
+
+// req.context whole, for resources whose names interleave with the request's own entries in key
+// order (ContextFor builds the map in that order): every key, and no other.
+TEST_F(TranslateTest, ContextHoldsTheRequestsEntriesAndTheResourcesNames) {
+  using Ctx = std::map<std::string, std::string>;
+  const std::string context =
+      R"({"input":{"context":{"identity":{"user":"ana","groups":[]},"queryId":"q-20261130-1",)"
+      R"("softwareStack":{"trinoVersion":"455"}},"action":{"operation":)";
+  auto plan =
+      Run(Endpoint::kAllow,
+          context + R"("ExecuteTableProcedure","grantee":{"name":"bob"},)"
+                    R"("targetResource":{"table":{"catalogName":"c2","schemaName":"s2",)"
+                    R"("tableName":"t2"}},"resource":{"function":{"functionName":"optimize"},)"
+                    R"("table":{"catalogName":"customer_analytics",)"
+                    R"("schemaName":"customer_360","tableName":"customers"}}}}})");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 1u);
+  EXPECT_EQ(plan->checks[0].context, (Ctx{{"catalog", "customer_analytics"},
+                                          {"function", "optimize"},
+                                          {"grantee", "bob"},
+                                          {"operation", "ExecuteTableProcedure"},
+                                          {"query_id", "q-20261130-1"},
+                                          {"schema", "customer_360"},
+                                          {"source", "trino"},
+                                          {"table", "customers"},
+                                          {"target", "c2.s2.t2"},
+                                          {"trino_resource", "table"},
+                                          {"trino_version", "455"}}));
+
+  // An empty grantee name is kept (the request named a grantee); empty resource names are not.
+  plan = Run(Endpoint::kAllow, context + R"("GetColumnMask","grantee":{},"resource":{"column":{)"
+                                         R"("catalogName":"a.b","schemaName":"s","tableName":"t",)"
+                                         R"("columnName":"email","columnType":"varchar"}}}}})");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 1u);
+  EXPECT_EQ(plan->checks[0].resource.table, "$trino.column.GetColumnMask");
+  EXPECT_EQ(plan->checks[0].context, (Ctx{{"catalog", "a.b"},
+                                          {"column", "email"},
+                                          {"column_type", "varchar"},
+                                          {"grantee", ""},
+                                          {"operation", "GetColumnMask"},
+                                          {"query_id", "q-20261130-1"},
+                                          {"schema", "s"},
+                                          {"source", "trino"},
+                                          {"table", "t"},
+                                          {"trino_resource", "column"},
+                                          {"trino_version", "455"}}));
+
+  plan =
+      Run(Endpoint::kAllow, context + R"("ImpersonateUser","resource":{"user":{"user":"zed"}}}}})");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 1u);
+  EXPECT_EQ(plan->checks[0].context, (Ctx{{"operation", "ImpersonateUser"},
+                                          {"query_id", "q-20261130-1"},
+                                          {"source", "trino"},
+                                          {"trino_resource", "user"},
+                                          {"trino_version", "455"},
+                                          {"user", "zed"}}));
+
+  plan = Run(Endpoint::kAllow, context + R"("SetCatalogSessionProperty","resource":{)"
+                                         R"("catalogSessionProperty":{"catalogName":"hive",)"
+                                         R"("propertyName":"compression"}}}}})");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 1u);
+  EXPECT_EQ(plan->checks[0].context, (Ctx{{"catalog", "hive"},
+                                          {"operation", "SetCatalogSessionProperty"},
+                                          {"property", "compression"},
+                                          {"query_id", "q-20261130-1"},
+                                          {"source", "trino"},
+                                          {"trino_resource", "catalogSessionProperty"},
+                                          {"trino_version", "455"}}));
+}
+
+// In a batch each check's context is its own resource's, also where the items before it had other
+// names, more names or fewer (Translate builds a check's context from the one before when they
+// hold the same keys).
+TEST_F(TranslateTest, BatchContextsAreEachItemsOwn) {
+  using Ctx = std::map<std::string, std::string>;
+  auto column = [](const std::string& catalog, const std::string& table, const std::string& name,
+                   const std::string& type) {
+    return R"({"column":{"catalogName":")" + catalog + R"(","schemaName":"s","tableName":")" +
+           table + R"(","columnName":")" + name + "\"" +
+           (type.empty() ? "" : R"(,"columnType":")" + type + "\"") + "}}";
+  };
+  auto plan = Run(
+      Endpoint::kBatchColumnMask,
+      Body("GetColumnMask",
+           R"("filterResources":[)" + column("customer_analytics", "t", "a", "varchar") + "," +
+               column("customer_analytics", "t", "b", "") + "," + column("c", "t", "b", "") + "," +
+               column("c", "u", "d", "bigint") + "," + column("c", "u", "e", "bigint") + "]"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 5u);
+  auto expect = [](std::string catalog, std::string table, std::string name, std::string type) {
+    Ctx ctx{{"catalog", catalog},
+            {"column", name},
+            {"operation", "GetColumnMask"},
+            {"schema", "s"},
+            {"source", "trino"},
+            {"table", table},
+            {"trino_resource", "column"},
+            {"trino_version", "455"}};
+    if (!type.empty()) ctx["column_type"] = type;
+    return ctx;
+  };
+  EXPECT_EQ(plan->checks[0].context, expect("customer_analytics", "t", "a", "varchar"));
+  EXPECT_EQ(plan->checks[1].context, expect("customer_analytics", "t", "b", ""));
+  EXPECT_EQ(plan->checks[2].context, expect("c", "t", "b", ""));
+  EXPECT_EQ(plan->checks[3].context, expect("c", "u", "d", "bigint"));
+  EXPECT_EQ(plan->checks[4].context, expect("c", "u", "e", "bigint"));
+
+  // FilterTables over tables, a schema's products (two checks of one item) and a catalog.
+  plan = Run(
+      Endpoint::kBatch,
+      Body("FilterTables",
+           R"("filterResources":[{"table":{"catalogName":"customer_analytics",)"
+           R"("schemaName":"customer_360","tableName":"customers"}},)"
+           R"({"table":{"catalogName":"hive","schemaName":"default","tableName":"x"}},)"
+           R"({"schema":{"catalogName":"customer_analytics","schemaName":"information_schema"}},)"
+           R"({"catalog":{"name":"hive"}}])"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 5u);
+  const Ctx base{{"operation", "FilterTables"}, {"source", "trino"}, {"trino_version", "455"}};
+  auto with = [&base](Ctx names) {
+    names.insert(base.begin(), base.end());
+    return names;
+  };
+  EXPECT_EQ(plan->checks[0].context, with({{"catalog", "customer_analytics"},
+                                           {"schema", "customer_360"},
+                                           {"table", "customers"},
+                                           {"trino_resource", "table"}}));
+  EXPECT_EQ(plan->checks[1].context, with({{"catalog", "hive"},
+                                           {"schema", "default"},
+                                           {"table", "x"},
+                                           {"trino_resource", "table"}}));
+  const Ctx schema = with({{"catalog", "customer_analytics"},
+                           {"schema", "information_schema"},
+                           {"trino_resource", "schema"}});
+  EXPECT_EQ(plan->checks[2].context, schema);
+  EXPECT_EQ(plan->checks[3].context, schema);
+  EXPECT_EQ(plan->checks[4].context, with({{"catalog", "hive"}, {"trino_resource", "catalog"}}));
+
+  // FilterColumns: a check per column, of two tables, one column named "" (no column key).
+  plan = Run(
+      Endpoint::kBatch,
+      Body("FilterColumns",
+           R"("filterResources":[{"table":{"catalogName":"customer_analytics",)"
+           R"("schemaName":"customer_360","tableName":"customers","columns":["a","","b","b"]}},)"
+           R"({"table":{"catalogName":"hive","schemaName":"default","tableName":"x",)"
+           R"("columns":["c","d"]}}])"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 6u);
+  auto col = [&](std::string catalog, std::string schema, std::string table, std::string name) {
+    Ctx ctx{{"catalog", catalog},    {"operation", "FilterColumns"},
+            {"schema", schema},      {"source", "trino"},
+            {"table", table},        {"trino_resource", "column"},
+            {"trino_version", "455"}};
+    if (!name.empty()) ctx["column"] = name;
+    return ctx;
+  };
+  EXPECT_EQ(plan->checks[0].context, col("customer_analytics", "customer_360", "customers", "a"));
+  EXPECT_EQ(plan->checks[1].context, col("customer_analytics", "customer_360", "customers", ""));
+  EXPECT_EQ(plan->checks[2].context, col("customer_analytics", "customer_360", "customers", "b"));
+  EXPECT_EQ(plan->checks[3].context, col("customer_analytics", "customer_360", "customers", "b"));
+  EXPECT_EQ(plan->checks[4].context, col("hive", "default", "x", "c"));
+  EXPECT_EQ(plan->checks[5].context, col("hive", "default", "x", "d"));
+  EXPECT_EQ(plan->checks[5].resource.table, "hive.default.x");
+  EXPECT_EQ(plan->checks[5].resource.columns, (std::vector<std::string>{"d"}));
 }
 
 TEST_F(TranslateTest, ExecuteQueryHasAPseudoResource) {
