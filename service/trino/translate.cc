@@ -1,5 +1,6 @@
 #include "service/trino/translate.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -738,6 +739,14 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
           if (plan.checks.size() + r->columns.size() > caps.max_checks) {
             return TooManyChecks(caps);
           }
+          // Room for a check and an item per column (at least: information_schema's columns
+          // have a check per product), grown geometrically over several tables: the reserve
+          // above counted the tables, and an AccessRequest is large to move.
+          auto make_room = [](auto& v, size_t more) {
+            if (v.size() + more > v.capacity()) v.reserve(std::max(v.size() + more, 2 * v.size()));
+          };
+          make_room(plan.checks, r->columns.size());
+          make_room(plan.items, r->columns.size());
           items.AddColumnsOf(*r, act);
         } else {
           items.Add(*r, act);
