@@ -441,7 +441,10 @@ class ItemBuilder {
 
   void TableCheck(const Resource& r, absl::string_view action) {
     AccessRequest& a = NewCheck(r, action);
-    if (Addressable(r.catalog) && Addressable(r.schema) && Addressable(r.table)) {
+    if (columns_of_same_table_ && plan_.checks.size() > 1) {
+      // The check before is this table's too (its previous column takes the same path here).
+      a.resource.table = plan_.checks[plan_.checks.size() - 2].resource.table;
+    } else if (Addressable(r.catalog) && Addressable(r.schema) && Addressable(r.table)) {
       a.resource.table = absl::StrCat(r.catalog, ".", r.schema, ".", r.table);
     } else {
       // Quoted names with dots cannot be addressed as catalog.schema.table: no product serves

@@ -245,16 +245,19 @@ TEST_F(TranslateTest, BatchContextsAreEachItemsOwn) {
   EXPECT_EQ(plan->checks[3].context, schema);
   EXPECT_EQ(plan->checks[4].context, with({{"catalog", "hive"}, {"trino_resource", "catalog"}}));
 
-  // FilterColumns: a check per column, of two tables, one column named "" (no column key).
+  // FilterColumns: a check per column, of three tables (one not addressable), one column named ""
+  // (no column key).
   plan = Run(
       Endpoint::kBatch,
       Body("FilterColumns",
            R"("filterResources":[{"table":{"catalogName":"customer_analytics",)"
            R"("schemaName":"customer_360","tableName":"customers","columns":["a","","b","b"]}},)"
            R"({"table":{"catalogName":"hive","schemaName":"default","tableName":"x",)"
-           R"("columns":["c","d"]}}])"));
+           R"("columns":["c","d"]}},)"
+           R"({"table":{"catalogName":"a.b","schemaName":"s","tableName":"t",)"
+           R"("columns":["e","f"]}}])"));
   ASSERT_TRUE(plan.ok()) << plan.status();
-  ASSERT_EQ(plan->checks.size(), 6u);
+  ASSERT_EQ(plan->checks.size(), 8u);
   auto col = [&](std::string catalog, std::string schema, std::string table, std::string name) {
     Ctx ctx{{"catalog", catalog},    {"operation", "FilterColumns"},
             {"schema", schema},      {"source", "trino"},
@@ -269,8 +272,20 @@ TEST_F(TranslateTest, BatchContextsAreEachItemsOwn) {
   EXPECT_EQ(plan->checks[3].context, col("customer_analytics", "customer_360", "customers", "b"));
   EXPECT_EQ(plan->checks[4].context, col("hive", "default", "x", "c"));
   EXPECT_EQ(plan->checks[5].context, col("hive", "default", "x", "d"));
-  EXPECT_EQ(plan->checks[5].resource.table, "hive.default.x");
-  EXPECT_EQ(plan->checks[5].resource.columns, (std::vector<std::string>{"d"}));
+  EXPECT_EQ(plan->checks[7].context, col("a.b", "s", "t", "f"));
+  const char* tables[] = {"customer_analytics.customer_360.customers",
+                          "customer_analytics.customer_360.customers",
+                          "customer_analytics.customer_360.customers",
+                          "customer_analytics.customer_360.customers",
+                          "hive.default.x",
+                          "hive.default.x",
+                          "$trino.column.FilterColumns",
+                          "$trino.column.FilterColumns"};
+  const char* columns[] = {"a", "", "b", "b", "c", "d", "e", "f"};
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(plan->checks[i].resource.table, tables[i]) << i;
+    EXPECT_EQ(plan->checks[i].resource.columns, (std::vector<std::string>{columns[i]})) << i;
+  }
 }
 
 TEST_F(TranslateTest, ExecuteQueryHasAPseudoResource) {
