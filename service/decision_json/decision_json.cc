@@ -8,23 +8,10 @@
 
 #include "absl/base/attributes.h"
 #include "absl/strings/str_cat.h"
+#include "service/value/json_escape.h"
 
 namespace arbiter::json {
 namespace {
-
-// Bytes of `w` that need a JSON escape (below 0x20, '"', '\\'): the high bit of some byte is
-// set exactly when one does (which byte may be off when several do; Plain only asks whether).
-template <typename Word>
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline Word EscapeBits(Word w) {
-  constexpr Word kOnes = static_cast<Word>(0x0101010101010101ULL);
-  constexpr Word kHigh = static_cast<Word>(0x8080808080808080ULL);
-  const Word quote = w ^ static_cast<Word>(kOnes * '"');
-  const Word backslash = w ^ static_cast<Word>(kOnes * '\\');
-  return static_cast<Word>((static_cast<Word>(w - kOnes * 0x20) & ~w) |
-                           (static_cast<Word>(quote - kOnes) & ~quote) |
-                           (static_cast<Word>(backslash - kOnes) & ~backslash)) &
-         kHigh;
-}
 
 // Whether no byte of `v` needs an escape. Most strings of a line are short (ids, names, roles,
 // policy ids): those are tested here, inline, with two overlapping loads; longer ones by
@@ -38,13 +25,13 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool Plain(absl::string_view v) {
     uint64_t a, b;
     std::memcpy(&a, p, 8);
     std::memcpy(&b, p + n - 8, 8);
-    return (EscapeBits(a) | EscapeBits(b)) == 0;
+    return (JsonEscapeBits(a) | JsonEscapeBits(b)) == 0;
   }
   if (n >= 4) {
     uint32_t a, b;
     std::memcpy(&a, p, 4);
     std::memcpy(&b, p + n - 4, 4);
-    return (EscapeBits(a) | EscapeBits(b)) == 0;
+    return (JsonEscapeBits(a) | JsonEscapeBits(b)) == 0;
   }
   for (size_t i = 0; i < n; ++i) {
     const unsigned char c = static_cast<unsigned char>(p[i]);

@@ -14,6 +14,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "service/value/json_escape.h"
 
 namespace arbiter {
 namespace {
@@ -164,21 +165,6 @@ std::string Value::ToJson() const {
 
 namespace {
 
-// The high bit of each byte of `w` (a word of text) that needs an escape: below 0x20, '"' or
-// '\\', by the classic "has a zero byte" trick. A borrow can flag a byte above a true match
-// only, never below one, so the lowest flagged byte is always a true match.
-template <typename Word>
-constexpr Word EscapeBits(Word w) {
-  constexpr Word kOnes = static_cast<Word>(0x0101010101010101ULL);
-  constexpr Word kHigh = static_cast<Word>(0x8080808080808080ULL);
-  const Word quote = w ^ static_cast<Word>(kOnes * '"');
-  const Word backslash = w ^ static_cast<Word>(kOnes * '\\');
-  return static_cast<Word>((static_cast<Word>(w - kOnes * 0x20) & ~w) |
-                           (static_cast<Word>(quote - kOnes) & ~quote) |
-                           (static_cast<Word>(backslash - kOnes) & ~backslash)) &
-         kHigh;
-}
-
 // The index of the first byte at or after `i` that needs an escape (`n` when none does). Log
 // lines are mostly such bytes, so they are tested a word at a time (the first in memory is the
 // lowest byte, little-endian); the last word of a run overlaps bytes already found plain, which
@@ -209,19 +195,19 @@ size_t FirstEscape(const char* p, size_t i, size_t n) {
       uint64_t w;
       for (; i + 8 <= n; i += 8) {
         std::memcpy(&w, p + i, 8);
-        if (uint64_t hit = EscapeBits(w); hit != 0) return i + (__builtin_ctzll(hit) >> 3);
+        if (uint64_t hit = JsonEscapeBits(w); hit != 0) return i + (__builtin_ctzll(hit) >> 3);
       }
       if (i == n) return n;
       std::memcpy(&w, p + n - 8, 8);
-      uint64_t hit = EscapeBits(w);
+      uint64_t hit = JsonEscapeBits(w);
       return hit != 0 ? n - 8 + (__builtin_ctzll(hit) >> 3) : n;
     }
     if (n - i >= 4) {
       uint32_t w;
       std::memcpy(&w, p + i, 4);
-      if (uint32_t hit = EscapeBits(w); hit != 0) return i + (__builtin_ctz(hit) >> 3);
+      if (uint32_t hit = JsonEscapeBits(w); hit != 0) return i + (__builtin_ctz(hit) >> 3);
       std::memcpy(&w, p + n - 4, 4);
-      uint32_t hit = EscapeBits(w);
+      uint32_t hit = JsonEscapeBits(w);
       return hit != 0 ? n - 4 + (__builtin_ctz(hit) >> 3) : n;
     }
   }
