@@ -187,7 +187,7 @@ int Panic(lua_State* L) {
   std::abort();
 }
 
-// a + b for a deadline: INT64_MAX (none) when it would overflow.
+// a + b for deadlines, saturating: INT64_MAX (no deadline) past the top, INT64_MIN below.
 int64_t AddNanos(int64_t a, int64_t b) {
   int64_t sum;
   return __builtin_add_overflow(a, b, &sum) ? (b < 0 ? INT64_MIN : INT64_MAX) : sum;
