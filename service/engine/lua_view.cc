@@ -212,6 +212,16 @@ constexpr luaL_Reg kViewMethods[] = {{"__len", ViewLen},
                                      {"__tostring", ViewToString},
                                      {nullptr, nullptr}};
 
+// Pushes a new metatable for views: the methods, locked, named; the caller sets its __index.
+void PushViewMetatable(lua_State* L) {
+  lua_createtable(L, 0, 8);
+  luaL_setfuncs(L, kViewMethods, 0);
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_pushstring(L, kViewMeta);
+  lua_setfield(L, -2, "__name");
+}
+
 // Whether the catalog value `target` gets a cached view (see kMaxStableCaches).
 bool CachesStable(Ctx* c, const Value& target) {
   if (c->stable_cached >= kMaxStableCaches || !target.is_map()) return false;
@@ -243,12 +253,7 @@ uint64_t MakeCachedView(lua_State* L, Ctx* c, const Value* target) {
   auto* view = static_cast<View*>(lua_newuserdatauv(L, sizeof(View), 0));
   *view = View{target, 0, 0, kViewMark, false, 0};
   const Value::Map& m = target->as_map();
-  lua_createtable(L, 0, 7);
-  luaL_setfuncs(L, kViewMethods, 0);
-  lua_pushliteral(L, "locked");
-  lua_setfield(L, -2, "__metatable");
-  lua_pushstring(L, kViewMeta);
-  lua_setfield(L, -2, "__name");
+  PushViewMetatable(L);
   lua_createtable(L, 0, static_cast<int>(m.size()));
   // Last entry first, so that of two entries with one key the first one stays, as Value::Find
   // (and ViewIndex) find it; a null entry is nil, as ViewIndex pushes it.
@@ -676,14 +681,9 @@ void RegisterViewMetatable(lua_State* L) {
   // The metatable of every light userdata, the light views': the same methods, and an __index
   // that needs not tell a light view from a root's.
   lua_pushlightuserdata(L, nullptr);
-  lua_createtable(L, 0, 8);
-  luaL_setfuncs(L, kViewMethods, 0);
+  PushViewMetatable(L);
   lua_pushcfunction(L, ViewIndex);
   lua_setfield(L, -2, "__index");
-  lua_pushliteral(L, "locked");
-  lua_setfield(L, -2, "__metatable");
-  lua_pushstring(L, kViewMeta);
-  lua_setfield(L, -2, "__name");
   lua_setmetatable(L, -2);
   lua_pop(L, 1);
   lua_newtable(L);
@@ -703,12 +703,7 @@ void RegisterViewMetatable(lua_State* L) {
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, cache);
-  lua_createtable(L, 0, 8);
-  luaL_setfuncs(L, kViewMethods, 0);
-  lua_pushliteral(L, "locked");
-  lua_setfield(L, -2, "__metatable");
-  lua_pushstring(L, kViewMeta);
-  lua_setfield(L, -2, "__name");
+  PushViewMetatable(L);
   lua_pushvalue(L, cache);
   lua_setfield(L, -2, "__index");
   c->root_view.meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
