@@ -13,33 +13,6 @@
 namespace arbiter::json {
 namespace {
 
-// Whether no byte of `v` needs an escape. Most strings of a line are short (ids, names, roles,
-// policy ids): those are tested here, inline, with two overlapping loads; longer ones by
-// JsonPlainPrefix (16 bytes at a time). The call and its dispatch were half of a short
-// string's cost.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool Plain(absl::string_view v) {
-  const char* p = v.data();
-  const size_t n = v.size();
-  if (n > 16) return JsonPlainPrefix(v) == n;
-  if (n >= 8) {
-    uint64_t a, b;
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + n - 8, 8);
-    return (JsonEscapeBits(a) | JsonEscapeBits(b)) == 0;
-  }
-  if (n >= 4) {
-    uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + n - 4, 4);
-    return (JsonEscapeBits(a) | JsonEscapeBits(b)) == 0;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char c = static_cast<unsigned char>(p[i]);
-    if (c < 0x20 || c == '"' || c == '\\') return false;
-  }
-  return true;
-}
-
 // Appends to a string through a cursor into the string's own buffer, sized ahead: a log line is
 // some forty literal pieces and forty strings, and std::string's append is an out-of-line call
 // with its own capacity check for each. Here a piece is one bounds check and a copy (literals
@@ -72,17 +45,13 @@ class Writer {
     Ensure(1);
     *cur_++ = c;
   }
-  // `v` as a JSON string: copied here when nothing in it needs an escape (the common case),
-  // else by AppendJsonString, the one escaper.
-  void Str(absl::string_view v) {
+  // `v` as a JSON string: copied here while testing its bytes when nothing in it needs an
+  // escape (the common case), else written again by AppendJsonString, the one escaper.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Str(absl::string_view v) {
     const size_t n = v.size();
-    if (!Plain(v)) {
-      WithString([v](std::string& s) { AppendJsonString(s, v); });
-      return;
-    }
     Ensure(n + 2);
+    if (!JsonCopyPlain(cur_ + 1, v.data(), n)) return Escaped(v);
     cur_[0] = '"';
-    if (n > 0) std::memcpy(cur_ + 1, v.data(), n);
     cur_[n + 1] = '"';
     cur_ += n + 2;
   }
@@ -109,6 +78,9 @@ class Writer {
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Ensure(size_t n) {
     if (static_cast<size_t>(end_ - cur_) < n) Grow(n);
+  }
+  ABSL_ATTRIBUTE_NOINLINE void Escaped(absl::string_view v) {
+    WithString([v](std::string& s) { AppendJsonString(s, v); });
   }
   ABSL_ATTRIBUTE_NOINLINE void Grow(size_t n) {
     const size_t used = Used();

@@ -7,7 +7,9 @@
 #include <random>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "service/value/json_escape.h"
 
 namespace arbiter {
 namespace {
@@ -188,6 +190,52 @@ TEST(AppendJsonStringTest, RandomStringsAsByteAtATime) {
     size_t plain = 0;
     while (plain < s.size() && ByteAtATime(s.substr(plain, 1)).size() == 3) ++plain;
     ASSERT_EQ(JsonPlainPrefix(s), plain) << "round " << round;
+  }
+}
+
+// JsonCopyPlain (the log line writer's copy-and-test) against the byte-at-a-time escaper: it
+// says "plain" exactly when quoting adds nothing but the quotes, then holds the bytes, and never
+// writes outside dst[0, n).
+void ExpectCopyPlainAgrees(const std::string& s, const std::string& context) {
+  constexpr char kCanary = '#';
+  std::string dst(s.size() + 32, kCanary);
+  const bool plain = JsonCopyPlain(dst.data() + 16, s.data(), s.size());
+  ASSERT_EQ(plain, ByteAtATime(s).size() == s.size() + 2) << context;
+  if (plain) ASSERT_EQ(dst.substr(16, s.size()), s) << context;
+  ASSERT_EQ(dst.substr(0, 16), std::string(16, kCanary)) << context;
+  ASSERT_EQ(dst.substr(16 + s.size()), std::string(16, kCanary)) << context;
+}
+
+// Lengths up to 48 take every path: bytes, two 4-byte words, two 8-byte words, one to three
+// 16-byte blocks with an overlapping last one.
+TEST(JsonCopyPlainTest, EveryByteAtEveryPositionAsByteAtATime) {
+  ExpectCopyPlainAgrees("", "empty");
+  for (size_t len = 1; len <= 48; ++len) {
+    ExpectCopyPlainAgrees(std::string(len, 'x'), "plain");
+    for (size_t pos = 0; pos < len; ++pos) {
+      for (int b = 0; b < 256; ++b) {
+        std::string s(len, 'x');
+        s[pos] = static_cast<char>(b);
+        ExpectCopyPlainAgrees(s, absl::StrCat("len ", len, " pos ", pos, " byte ", b));
+      }
+    }
+  }
+}
+
+TEST(JsonCopyPlainTest, RandomStringsAsByteAtATime) {
+  std::mt19937 rng(13);
+  const unsigned char kNear[] = {0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7f, 0x80, 0xff};
+  for (int round = 0; round < 20000; ++round) {
+    std::string s(rng() % 100, 'a');
+    for (char& c : s) {
+      // Mostly plain bytes, so that a good share of the strings has nothing to escape.
+      if (rng() % 64 == 0) {
+        c = static_cast<char>(rng() % 0x20);
+      } else if (rng() % 8 == 0) {
+        c = static_cast<char>(kNear[rng() % sizeof kNear]);
+      }
+    }
+    ExpectCopyPlainAgrees(s, absl::StrCat("round ", round));
   }
 }
 
