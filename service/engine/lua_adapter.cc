@@ -78,6 +78,14 @@ void Run(lua_State* L, const F& compute) {
   if (failed) RaiseHelperError(L);
 }
 
+// Calls the original function (upvalue 1, one of Lua's own C functions) with this call's
+// arguments, directly: a plain C call in this function's frame, which has the arguments where
+// the original expects them and the stack room a C function is given (nothing is pushed before
+// it). Through lua_call it cost a second Lua call (~150 instructions) and moving the arguments
+// above the function; its argument errors now name the function as the policy called it
+// ("bad argument #3 to 'find'"), not '?'.
+int CallOriginal(lua_State* L) { return lua_tocfunction(L, lua_upvalueindex(1))(L); }
+
 // --- Phase 1: reading arguments. ---
 
 Arg ReadValue(lua_State* L, int idx, int type, const h::Table* table);
@@ -539,6 +547,30 @@ int GetPath(lua_State* L) {
   return 1;
 }
 
+// --- type, tostring. ---
+
+// type(v), as the base library's (upvalue 1) answers it: the name of v's type, pushed from the
+// upvalue that holds it (kFirstTypeName + the type) instead of made from lua_typename's text
+// again (a lookup in the state's string cache, ~90 instructions; checks call type() often). No
+// argument: the original raises its "value expected".
+constexpr int kFirstTypeName = 2;
+int Type(lua_State* L) {
+  const int type = lua_type(L, 1);
+  if (type == LUA_TNONE) return CallOriginal(L);
+  lua_pushvalue(L, lua_upvalueindex(kFirstTypeName + type));
+  return 1;
+}
+
+// tostring(v), as the base library's (upvalue 1) answers it: a string is returned as it is.
+// The original first looks for a __tostring in the strings' metatable (~250 instructions),
+// which has none: Lua's string library sets only __index, and policies can set nothing there
+// (no setmetatable, getmetatable or debug in the sandbox). Anything else goes to the original.
+int ToString(lua_State* L) {
+  if (lua_type(L, 1) != LUA_TSTRING) return CallOriginal(L);
+  if (lua_gettop(L) != 1) lua_settop(L, 1);
+  return 1;
+}
+
 // --- print. ---
 
 // The string at t[key] of the table at `idx` (a raw get), or `fallback`; the table keeps it
@@ -591,14 +623,6 @@ int Print(lua_State* L) {
 }
 
 // --- The guarded string and table functions. ---
-
-// Calls the original function (upvalue 1, one of Lua's own C functions) with this call's
-// arguments, directly: a plain C call in this function's frame, which has the arguments where
-// the original expects them and the stack room a C function is given (nothing is pushed before
-// it). Through lua_call it cost a second Lua call (~150 instructions) and moving the arguments
-// above the function; its argument errors now name the function as the policy called it
-// ("bad argument #3 to 'find'"), not '?'.
-int CallOriginal(lua_State* L) { return lua_tocfunction(L, lua_upvalueindex(1))(L); }
 
 // Argument `idx` as luaL_checklstring reads it (a string, or a number made one in place), which
 // raises its "bad argument" for anything else; without luaL_checklstring's wrapper when it
@@ -694,6 +718,15 @@ void SetHelpers(lua_State* L, int safe) {
   lua_pushvalue(L, safe);
   luaL_setfuncs(L, kTop, 0);
   lua_pop(L, 1);
+
+  // type and tostring: the base library's, already in `safe`, wrapped (see Type, ToString).
+  lua_getfield(L, safe, "type");
+  for (int type = 0; type < LUA_NUMTYPES; ++type) lua_pushstring(L, lua_typename(L, type));
+  lua_pushcclosure(L, Type, kFirstTypeName - 1 + LUA_NUMTYPES);
+  lua_setfield(L, safe, "type");
+  lua_getfield(L, safe, "tostring");
+  lua_pushcclosure(L, ToString, 1);
+  lua_setfield(L, safe, "tostring");
 
   // GetPath's kept values: nil until kept (a C closure may have up to 255 upvalues).
   static_assert(h::PathCache::kSlots <= 255);

@@ -1160,6 +1160,46 @@ TEST(SandboxTest, AKeptFindingIsReturnedAsItIsAndNothingLeaks) {
 
 // --- Helpers. ---
 
+// type and tostring are the base library's wrapped (lua_adapter.cc): they answer as the
+// originals do, errors included.
+TEST(HelpersTest, TypeAndTostringAnswerAsTheBaseLibrary) {
+  struct Case {
+    std::string expr, want;
+  } cases[] = {
+      {"type(nil)", "nil"},
+      {"type(false)", "boolean"},
+      {"type(1) .. type(1.5)", "numbernumber"},
+      {"type('') .. type(('x'):rep(60))", "stringstring"},
+      {"type({})", "table"},
+      {"type(type) .. type(print) .. type(function() end)", "functionfunctionfunction"},
+      {"type(req) .. type(req.principal) .. type(req.product)", "userdatauserdatauserdata"},
+      {"type(type(1))", "string"},
+      {"select('#', type(1, 2))", "1"},
+      {"type(nil, 1)", "nil"},
+      {"select(2, pcall(type))", "bad argument #1 to '?' (value expected)"},
+      {"tostring('abc')", "abc"},
+      {"tostring('') == ''", "true"},
+      {"tostring(('x'):rep(60)) == ('x'):rep(60)", "true"},
+      {"select('#', tostring('a', 'b')) .. tostring('a', 'b')", "1a"},
+      {"tostring(1) .. ' ' .. tostring(1.5) .. ' ' .. tostring(-0.0) .. ' ' .. tostring(2^63)",
+       "1 1.5 -0.0 9.2233720368548e+18"},
+      {"tostring(nil) .. tostring(true) .. tostring(nil, 'x')", "niltruenil"},
+      {"tostring(req.principal.roles)", "[\"analyst\"]"},
+      {"tostring({}):sub(1, 7)", "table: "},
+      {"tostring(print):sub(1, 10)", "function: "},
+      {"select(2, pcall(tostring))", "bad argument #1 to '?' (value expected)"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(Eval(c.expr), c.want) << c.expr;
+  EXPECT_TRUE(absl::StrContains(Eval("type()"), "bad argument #1 to 'type' (value expected)"))
+      << Eval("type()");
+  EXPECT_TRUE(
+      absl::StrContains(Eval("tostring()"), "bad argument #1 to 'tostring' (value expected)"))
+      << Eval("tostring()");
+  EXPECT_TRUE(absl::StrContains(Eval("(function() local t = type return t() end)()"),
+                                "bad argument #1 to 't' (value expected)"))
+      << Eval("(function() local t = type return t() end)()");
+}
+
 TEST(HelpersTest, Regex) {
   EXPECT_EQ(Eval("re.match('[a-z][a-z0-9-]*', 'customer-360')"), "true");
   EXPECT_EQ(Eval("re.match('[a-z][a-z0-9-]*', 'Customer_360')"), "false");
