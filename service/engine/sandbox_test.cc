@@ -1219,6 +1219,37 @@ TEST(HelpersTest, Regex) {
   EXPECT_TRUE(absl::StrContains(Eval("re.match(('a'):rep(5000), 'x')"), "longer than"));
 }
 
+// A repeated re.match/re.find is answered from the state's remembered answers (lua_adapter.cc,
+// KnownRegexTest): the same answers as the first call's, per pattern, anchor and subject bytes.
+TEST(HelpersTest, RepeatedRegexTestsAnswerAsTheFirst) {
+  const std::string body =
+      "local P = '[a-z]+'\n"
+      "local out = {}\n"
+      "for i = 1, 3 do\n"
+      "  for _, s in ipairs({'abc', 'abc1', '1abc', '', ('a'):rep(47) .. '1', ('a'):rep(60)}) do\n"
+      "    out[#out + 1] = tostring(re.match(P, s)) .. tostring(re.find(P, s))\n"
+      "      .. tostring(re.match('[a-z]+' .. '', s)) .. tostring(re.match('(?i)[A-Z]+', s))\n"
+      "  end\n"
+      "  out[#out + 1] = tostring(re.match(P, 12)) .. tostring(re.find('[0-9]', 12))\n"
+      "    .. tostring(re.match(P, nil))\n"
+      "end\n"
+      "return allow(table.concat(out, ','))";
+  BundleFiles f;
+  f.files["global/eval.lua"] = Policy("global.eval", body);
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  const std::string once =
+      "truetruetruetrue,falsetruefalsefalse,falsetruefalsefalse,falsefalsefalsefalse,"
+      "falsetruefalsefalse,truetruetruetrue,falsetruefalse";
+  const std::string want = absl::StrCat(once, ",", once, ",", once);
+  for (int i = 0; i < 2; ++i) {
+    Decision d = MustEvaluate(*b, DomainAccess("sales"));
+    const Reason* reason = FindReason(d, "global.eval");
+    ASSERT_NE(reason, nullptr) << Describe(d);
+    EXPECT_EQ(reason->message, want) << i;
+  }
+}
+
 TEST(HelpersTest, SemanticVersions) {
   EXPECT_EQ(Eval("semver.parse('1.2.3-rc.1').major"), "1");
   EXPECT_EQ(Eval("semver.parse('1.2.3-rc.1').minor"), "2");

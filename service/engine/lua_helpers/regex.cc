@@ -45,13 +45,10 @@ absl::StatusOr<const RE2*> RegexCache::Compile(absl::string_view pattern, size_t
     return absl::InvalidArgumentError(
         absl::StrCat("the pattern is longer than ", kMaxRegexPatternBytes, " bytes"));
   }
-  Recent& recent = recent_[(reinterpret_cast<uintptr_t>(pattern.data()) * 0x9E3779B97F4A7C15ull) >>
-                           (64 - kRecentBits)];
-  if (recent.address == pattern.data() && recent.re != nullptr && recent.re->pattern() == pattern) {
-    return recent.re;
-  }
+  if (const RE2* re = Recent(pattern)) return re;
+  RecentProgram& recent = recent_[RecentSlot(pattern)];
   if (auto it = programs_.find(pattern); it != programs_.end()) {
-    recent = Recent{pattern.data(), it->second.get()};
+    recent = RecentProgram{pattern.data(), it->second.get()};
     return recent.re;
   }
   if (programs_.size() >= kMaxRegexCache || *mem_used + kRegexMaxMem > mem_limit) {
@@ -69,14 +66,14 @@ absl::StatusOr<const RE2*> RegexCache::Compile(absl::string_view pattern, size_t
   auto re = std::make_unique<RE2>(Piece(pattern), options);
   if (!re->ok()) return absl::InvalidArgumentError(absl::StrCat("invalid pattern: ", re->error()));
   *mem_used += kRegexMaxMem;
-  recent = Recent{pattern.data(), re.get()};
+  recent = RecentProgram{pattern.data(), re.get()};
   programs_.emplace(std::string(pattern), std::move(re));
   return recent.re;
 }
 
 void RegexCache::Clear(size_t* mem_used) {
   *mem_used -= programs_.size() * kRegexMaxMem;
-  recent_.fill(Recent());
+  recent_.fill(RecentProgram());
   answers_.fill(Answered());
   programs_.clear();
 }

@@ -74,16 +74,30 @@ class RegexCache {
   }
   void RememberAnswer(const RE2* re, RE2::Anchor anchor, absl::string_view subject, bool matched);
 
+  // The program Compile returned last for a pattern at `pattern`'s address with its bytes, or
+  // nullptr: what Compile(pattern) gives without hashing the pattern. (Inline, with Answer: the
+  // adapter answers a repeated re.match from them alone.)
+  const RE2* Recent(absl::string_view pattern) const {
+    const RecentProgram& r = recent_[RecentSlot(pattern)];
+    return r.address == pattern.data() && r.re != nullptr && r.re->pattern() == pattern ? r.re
+                                                                                        : nullptr;
+  }
+
  private:
   // The programs last returned, by the address of their pattern's bytes (a policy's constant
   // pattern keeps its address in Lua), so that a repeated call skips hashing the pattern. An
   // entry is used only when its program's pattern equals the one asked for.
   static constexpr int kRecentBits = 4;
-  struct Recent {
+  struct RecentProgram {
     const char* address = nullptr;
     const RE2* re = nullptr;
   };
-  std::array<Recent, size_t{1} << kRecentBits> recent_;
+  static size_t RecentSlot(absl::string_view pattern) {
+    return static_cast<size_t>(
+        (reinterpret_cast<uintptr_t>(pattern.data()) * 0x9E3779B97F4A7C15ull) >>
+        (64 - kRecentBits));
+  }
+  std::array<RecentProgram, size_t{1} << kRecentBits> recent_;
   // Answers, direct-mapped by the program's and the subject's addresses (a policy's subjects
   // are Lua strings, which keep theirs while they live); an entry answers only for its own
   // program, anchor and bytes. Keyed by program address: Clear empties it with the programs.
@@ -110,6 +124,22 @@ class RegexCache {
 absl::StatusOr<bool> RegexTest(RegexCache& cache, const RegexBudget& budget,
                                std::optional<absl::string_view> pattern,
                                std::optional<absl::string_view> subject, RE2::Anchor anchor);
+
+// RegexTest's answer when it needs no compiling and no match: `pattern` is the program the
+// cache returned last for its address, and the answer for `subject` is remembered; nullopt
+// otherwise (or when RegexTest would refuse the subject). RegexTest also asks the clock before
+// answering: so must the caller. (Inline: the adapter answers repeated tests with it.)
+inline std::optional<bool> KnownRegexTest(const RegexCache& cache, size_t max_subject_bytes,
+                                          absl::string_view pattern, absl::string_view subject,
+                                          RE2::Anchor anchor) {
+  // A remembered subject passes RegexTest's pricing whatever the pattern.
+  static_assert(static_cast<double>(RegexCache::kMaxAnsweredSubjectBytes) * kMaxRegexPatternBytes <=
+                kMaxRegexSteps);
+  if (subject.size() > max_subject_bytes) return std::nullopt;
+  const RE2* re = cache.Recent(pattern);
+  if (re == nullptr) return std::nullopt;
+  return cache.Answer(re, anchor, subject);
+}
 
 // The groups of re.captures' first match: group i is groups[i - 1], with a null data() for a
 // group that took no part in the match. Views into the subject.
