@@ -522,6 +522,36 @@ TEST(ParseJsonTest, FastPathAgreesWithTheReferenceParser) {
   }
 }
 
+// The string scan's sixteen-byte blocks: a byte that stops a plain run (quote, backslash,
+// control, newline, UTF-8 lead and continuation bytes, and their neighbours) at every position
+// of strings of 1..40 bytes, in a string that ends the text (the last bytes are scanned one by
+// one) and one followed by more text (blocks all the way), parse as the reference parser does.
+TEST(ParseJsonTest, FastStringScanAgreesWithTheReferenceParser) {
+  const unsigned char kBytes[] = {0x00, 0x0a, 0x1f, 0x20, 0x21, '"',  0x23, 0x5b,
+                                  '\\', 0x5d, 0x7f, 0x80, 0xbf, 0xc3, 0xe2, 0xff};
+  for (size_t len = 1; len <= 40; ++len) {
+    for (size_t pos = 0; pos < len; ++pos) {
+      for (unsigned char b : kBytes) {
+        std::string str(len, 'x');
+        str[pos] = static_cast<char>(b);
+        for (const std::string& text :
+             {absl::StrCat("\"", str, "\""),
+              absl::StrCat("[\"", str, "\", \"", std::string(20, 'y'), "\"]")}) {
+          absl::StatusOr<Value> fast = ParseJson(text, "t.json");
+          absl::StatusOr<Value> reference = ParseJsonReference(text, "t.json");
+          ASSERT_EQ(fast.ok(), reference.ok())
+              << "len " << len << " pos " << pos << " byte " << static_cast<int>(b);
+          if (!fast.ok()) {
+            ASSERT_EQ(fast.status(), reference.status()) << text;
+            continue;
+          }
+          ExpectSameTree(*fast, *reference, text);
+        }
+      }
+    }
+  }
+}
+
 // The lines SourceLines used to record by path are now every node's own position.
 TEST(SourcePosTest, EveryNodeHasTheLineItWasWrittenOn) {
   absl::StatusOr<Value> v = ParseYaml(R"(# a comment
