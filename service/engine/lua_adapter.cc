@@ -506,14 +506,11 @@ int GetPath(lua_State* L) {
     const Value* found = cached->Walk(*root, c->generation, outlives_state);
     const int kept = lua_upvalueindex(cached->slot());
     if (!cached->kept() && found != nullptr && found->is_string() &&
-        lua_type(L, kept) == LUA_TSTRING) {
+        cached->held_string() == found->as_string()) {
       // An answer walked again (the same path in a new evaluation: req.resource.table) that is
       // a string of the bytes kept is the value kept: Lua strings are values. Pushing it makes
       // no new string (a long one would be allocated, a short one hashed and looked up).
-      size_t len;
-      const char* s = lua_tolstring(L, kept, &len);
-      const std::string& text = found->as_string();
-      if (text.size() == len && std::memcmp(text.data(), s, len) == 0) cached->Keep();
+      cached->Keep();
     }
     if (cached->kept()) {
       lua_pushvalue(L, kept);
@@ -526,8 +523,11 @@ int GetPath(lua_State* L) {
       return 1;
     }
     // To the upvalue (what lua_replace does, keeping the value pushed): no allocation, no raise.
+    // A string's bytes stay where they are while the upvalue holds it.
     lua_copy(L, -1, kept);
-    cached->Keep();
+    std::optional<absl::string_view> text;
+    if (found != nullptr && found->is_string()) text = ReadText(L, kept);  // a string: no raise
+    cached->KeepNew(text);
     return 1;
   }
   lua_settop(L, 2);

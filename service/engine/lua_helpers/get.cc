@@ -88,10 +88,12 @@ PathCache::PathCache() {
 
 const Value* PathCache::Entry::WalkAgain(const Value& root, uint64_t epoch,
                                          absl::FunctionRef<bool(const Value&)> outlives_cache) {
+  // The same root in another epoch: one that outlives the cache would have been answered.
+  const bool outlives = root_ != &root && outlives_cache(root);
   found_ = GetPath(root, path_);
   kept_ = false;
   root_ = &root;
-  epoch_ = outlives_cache(root) ? kForever : epoch;
+  epoch_ = outlives ? kForever : epoch;
   return found_;
 }
 

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
@@ -104,6 +105,9 @@ class PathCache {
     // in the same epoch, or, when `outlives_cache(root)` said so as it was walked, in any epoch
     // (a tree that stays unchanged as long as the cache: the bundle's catalog). The caller
     // passes a new epoch whenever a tree may have changed or been freed (one per evaluation).
+    // outlives_cache's answer for an address must hold as long as the cache (no tree that
+    // outlives it can be made at an address that held another): a root walked again at the
+    // address it had is not asked again.
     // (Inline: get() calls it on every call, and mostly answers from memory.)
     const Value* Walk(const Value& root, uint64_t epoch,
                       absl::FunctionRef<bool(const Value&)> outlives_cache) {
@@ -117,6 +121,16 @@ class PathCache {
     // the slot's reuse for another path, forget it.
     bool kept() const { return kept_; }
     void Keep() { kept_ = true; }
+    // Keep, for a new value the caller now holds for the slot: `text` is its bytes when it is a
+    // string (they must stay where they are while the caller holds it), nullopt otherwise.
+    void KeepNew(std::optional<absl::string_view> text) {
+      held_string_ = text;
+      kept_ = true;
+    }
+    // The bytes of the value the caller holds for this slot, when it is a string (KeepNew):
+    // an answer walked again that is a string of these bytes is that value. Neither a walk nor
+    // the slot's reuse for another path forgets it: only KeepNew replaces what the caller holds.
+    const std::optional<absl::string_view>& held_string() const { return held_string_; }
     int slot() const { return slot_; }
 
    private:
@@ -129,6 +143,7 @@ class PathCache {
     const Value* found_ = nullptr;
     uint64_t epoch_ = kForever;
     bool kept_ = false;
+    std::optional<absl::string_view> held_string_;
     uint8_t slot_ = 0;
   };
 
