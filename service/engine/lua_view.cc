@@ -112,8 +112,9 @@ constexpr uint64_t kCachedTag = uint64_t{1} << 63;
 // of their own, and the engine's are never given to them). A stashed handle of an ended
 // evaluation names a generation that is not the current one, so it is refused like any dead
 // view; EndEvaluation retires the state before the generation outgrows its 40 bits.
-constexpr int kSlotBits = 24;
-constexpr uint64_t kSlotMask = (uint64_t{1} << kSlotBits) - 1;
+// (The format is lua_internal.h's, whose PeekView decodes it inline: LightViewTarget.)
+constexpr int kSlotBits = kViewSlotBits;
+constexpr uint64_t kSlotMask = kViewSlotMask;
 constexpr size_t kMaxSlots = kSlotMask - 1;
 constexpr uint64_t kMaxGeneration = (uint64_t{1} << (64 - kSlotBits)) - 2;
 
@@ -127,17 +128,7 @@ inline uint64_t HandleAt(lua_State* L, int idx) {
 
 // The Value of the light view `h`, or nullptr for a dead one (an ended evaluation's).
 inline const Value* HandleTarget(const Ctx* c, uint64_t h) {
-  const uint64_t generation = h >> kSlotBits;
-  const uint64_t slot = (h & kSlotMask) - 1;  // a zero slot field wraps: out of range
-  const std::vector<const Value*>* values;
-  if (generation == 0) {
-    values = &c->stable_values;
-  } else if (generation == c->generation) {
-    values = &c->view_values;
-  } else {
-    return nullptr;
-  }
-  return slot < values->size() ? (*values)[slot] : nullptr;
+  return LightViewTarget(c, HandlePointer(h));
 }
 
 [[noreturn]] void RaiseDeadView(lua_State* L) {
@@ -663,12 +654,6 @@ int ViewToString(lua_State* L) {
 
 void SetCtx(lua_State* L, Ctx* c) { std::memcpy(lua_getextraspace(L), &c, sizeof c); }
 
-Ctx* GetCtx(lua_State* L) {
-  Ctx* c;
-  std::memcpy(&c, lua_getextraspace(L), sizeof c);
-  return c;
-}
-
 void RegisterViewMetatable(lua_State* L) {
   luaL_newmetatable(L, kViewMeta);
   luaL_setfuncs(L, kViewMethods, 0);
@@ -795,15 +780,7 @@ void PushRequestView(lua_State* L, const Value* v) {
   if (attach) AttachRoot(L, c, lua_gettop(L), view, true);
 }
 
-ViewState PeekView(lua_State* L, int idx, const Value** value) {
-  const int type = lua_type(L, idx);
-  if (type == LUA_TLIGHTUSERDATA) {
-    const Value* v = HandleTarget(GetCtx(L), HandleAt(L, idx));
-    if (v == nullptr) return ViewState::kDead;
-    *value = v;
-    return ViewState::kLive;
-  }
-  if (type != LUA_TUSERDATA) return ViewState::kNone;
+ViewState PeekFullView(lua_State* L, int idx, const Value** value) {
   auto* view = static_cast<View*>(lua_touserdata(L, idx));
   if (lua_rawlen(L, idx) != sizeof(View) || view->mark != kViewMark) return ViewState::kNone;
   Ctx* c = GetCtx(L);
