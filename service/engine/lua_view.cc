@@ -589,7 +589,8 @@ int ViewIpairsNext(lua_State* L) {
   lua_Integer i = lua_tointegerx(L, 2, &isnum);
   if (!isnum) luaL_checkinteger(L, 2);                             // raises Lua's own error
   i = static_cast<lua_Integer>(static_cast<lua_Unsigned>(i) + 1);  // wraps, as in ipairsaux
-  const Value* v = ToView(L, 1);                                   // raises for a dead view
+  const Value* v = nullptr;
+  if (PeekView(L, 1, &v) == ViewState::kDead) RaiseDeadView(L);  // as ToView
   lua_pushinteger(L, i);
   if (v == nullptr) return lua_geti(L, 1, i) == LUA_TNIL ? 1 : 2;
   if (!v->is_list() || i < 1 || static_cast<uint64_t>(i) > v->as_list().size()) {
@@ -795,9 +796,10 @@ int ViewIpairs(lua_State* L) {
     // Lua's own ipairs, called directly: its argument checks name this function, as before.
     return lua_tocfunction(L, lua_upvalueindex(1))(L);
   }
-  lua_settop(L, 1);  // a dead view raises at the first step, as through __index
+  // The three values returned, pushed above the arguments (moving the view below the iterator
+  // cost ~70 instructions more). A dead view raises at the first step, as through __index.
   lua_pushcfunction(L, ViewIpairsNext);
-  lua_insert(L, 1);
+  lua_pushvalue(L, 1);
   lua_pushinteger(L, 0);
   return 3;
 }

@@ -672,6 +672,7 @@ TEST(SandboxTest, AStashedViewRaisesInsteadOfReadingFreedMemory) {
   const char* const uses[] = {"saved.id",
                               "saved.roles[1]",
                               "(function() for _ in ipairs(saved.roles) do end end)()",
+                              "(function() for _ in ipairs(saved) do end end)()",
                               "saved ~= req.principal and saved.roles",
                               "list.contains(saved.roles, 'analyst')",
                               "#saved.roles",
