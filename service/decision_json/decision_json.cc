@@ -181,6 +181,44 @@ void PrincipalField(Writer& w, bool& first, const char (&name)[N], const Princip
   w.Char('}');
 }
 
+// A batch's shared principal (EvalOptions::principal: one for all of its checks) as its lines
+// write it (`"principal":{...}`), kept by each thread for its next line: the lines of a batch hold
+// the same principal, now written once per batch rather than once per line (a principal is many
+// strings; comparing them is a fraction of writing them). The kept JSON is used only when the
+// principal equals the one it was written from in every field the line shows; one with properties
+// (a JSON tree, whose == is not byte-exact: 1 == 1.0) is always written afresh.
+struct KeptPrincipal {
+  Principal principal;
+  std::string json;  // PrincipalField's output, "" for an empty principal
+  bool valid = false;
+};
+
+bool SameShownFields(const Principal& a, const Principal& b) {
+  return a.id == b.id && a.roles == b.roles && a.groups == b.groups && a.domain == b.domain &&
+         a.attributes == b.attributes && a.type == b.type && a.properties.is_null() &&
+         b.properties.is_null();
+}
+
+void SharedPrincipalField(Writer& w, bool& first, const Principal& p) {
+  if (!p.properties.is_null()) return PrincipalField(w, first, "principal", p);
+  thread_local KeptPrincipal kept;
+  if (!kept.valid || !SameShownFields(kept.principal, p)) {
+    kept.valid = false;
+    kept.json.clear();
+    {
+      Writer own(kept.json, 256);
+      bool own_first = true;
+      PrincipalField(own, own_first, "principal", p);
+    }
+    kept.principal = p;
+    kept.valid = true;
+  }
+  if (kept.json.empty()) return;
+  if (!first) w.Char(',');
+  first = false;
+  w.Raw(kept.json);
+}
+
 // A Document message holding the tree as a google.protobuf.Struct (a JSON object). Trees that
 // are not maps cannot reach an evaluated request (the engine refuses them), but are written as
 // their JSON anyway rather than dropped.
@@ -206,7 +244,11 @@ void WriteRequest(Writer& w, const Request& request, const Principal* principal)
   w.Char('{');
   bool first = true;
   if (const auto* a = std::get_if<AccessRequest>(&request)) {
-    PrincipalField(w, first, "principal", principal != nullptr ? *principal : a->principal);
+    if (principal != nullptr) {
+      SharedPrincipalField(w, first, *principal);
+    } else {
+      PrincipalField(w, first, "principal", a->principal);
+    }
     StringField(w, first, "action", a->action);
     const ResourceRef& r = a->resource;
     if (!r.domain.empty() || !r.product.empty() || !r.table.empty() || !r.columns.empty() ||

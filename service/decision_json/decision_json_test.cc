@@ -406,6 +406,51 @@ std::vector<std::string> RichLines() {
   return lines;
 }
 
+// A batch's shared principal is written once per thread and principal and reused for the lines
+// after it: each line must still be the one written afresh from the request's own principal,
+// whichever principal came before (one differing in any field, an empty one, one with
+// properties, the same one again).
+TEST(DecisionLogLineTest, SharedPrincipalLinesAreThoseOfTheRequestsOwn) {
+  Principal base = RichPrincipal();
+  base.properties = Value();
+  std::vector<Principal> variants(9, base);
+  variants[1].id += "x";
+  variants[2].roles.push_back("r3");
+  variants[3].groups.pop_back();
+  variants[4].domain = "";
+  variants[5].attributes["region"] = "US";
+  variants[6].type = "service";
+  variants[7] = Principal();
+  variants[8] = RichPrincipal();  // with properties
+  // Each variant right after the base principal, so that each field's difference is what
+  // tells them apart.
+  std::vector<Principal> principals;
+  for (const Principal& v : variants) {
+    principals.push_back(base);
+    principals.push_back(v);
+  }
+  AccessRequest bare;
+  bare.action = "discover";
+  bare.resource.product = "p";
+  for (size_t i = 0; i < principals.size(); ++i) {
+    AccessRequest own = bare;
+    own.principal = principals[i];
+    const std::string expected = DecisionLogLine(RichDecision(), Request(own), absl::UnixEpoch(),
+                                                 absl::ZeroDuration(), kCaller);
+    for (int repeat = 0; repeat < 2; ++repeat) {
+      EXPECT_EQ(DecisionLogLine(RichDecision(), Request(bare), absl::UnixEpoch(),
+                                absl::ZeroDuration(), kCaller, &principals[i]),
+                expected)
+          << "principal " << i << " repeat " << repeat;
+    }
+    std::string request;
+    AppendRequest(request, Request(bare), &principals[i]);
+    std::string own_request;
+    AppendRequest(own_request, Request(own));
+    EXPECT_EQ(request, own_request) << "principal " << i;
+  }
+}
+
 TEST(DecisionLogLineTest, EveryFieldOfEveryKindByteForByte) {
   const std::string path = ARBITER_DECISION_JSON_TESTDATA "/log_lines.golden";
   std::vector<std::string> lines = RichLines();
