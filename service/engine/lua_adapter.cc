@@ -463,6 +463,8 @@ int HasAnyRole(lua_State* L) {
 
 // The longest string answer get() keeps (see GetPath).
 constexpr size_t kMaxKeptBytes = 256;
+// GetPath's upvalue after the kept values: the table of the paths the cache's slots hold.
+constexpr int kPathsUpvalue = h::PathCache::kSlots + 1;
 
 void PushFound(lua_State* L, const Value* found) {
   if (found == nullptr) {
@@ -477,12 +479,12 @@ void PushFound(lua_State* L, const Value* found) {
 // the rest of the path is the helper's.
 //
 // Upvalue i (1..PathCache::kSlots) is the Lua value last pushed for slot i of the state's path
-// cache. While a slot's answer stands (the same root in the same evaluation, or a catalog
-// tree's at any time) the value pushed for it is the same (one view per value, a catalog view's
-// handle never changes, a scalar is a scalar), so it is pushed again from there: an upvalue
-// copy instead of PushView's view lookup or string interning (or a table read). A string
-// answer is also pushed from there in later evaluations while its bytes are the same. Strings
-// over kMaxKeptBytes are not kept.
+// cache; upvalue kPathsUpvalue is a table that keeps each slot's path string alive (see Pin). While
+// a slot's answer stands (the same root in the same evaluation, or a catalog tree's at any time)
+// the value pushed for it is the same (one view per value, a catalog view's handle never changes, a
+// scalar is a scalar), so it is pushed again from there: an upvalue copy instead of PushView's view
+// lookup or string interning (or a table read). A string answer is also pushed from there in later
+// evaluations while its bytes are the same. Strings over kMaxKeptBytes are not kept.
 int GetPath(lua_State* L) {
   size_t n;
   // A string, or a number made one, as luaL_checklstring reads it; that raises the error.
@@ -497,6 +499,15 @@ int GetPath(lua_State* L) {
     if (cached == nullptr) {
       PushFound(L, h::GetPath(*root, p));
       return 1;
+    }
+    if (!cached->pinned()) {
+      // The path's string (argument 2, a number made a string in place) kept alive under the
+      // slot's number: no other string can be made at its address while the slot holds it, and
+      // a Lua string never changes, so later calls find the slot by address alone. A store into
+      // the table's array part, made with room for every slot: no allocation, no raise.
+      lua_pushvalue(L, 2);
+      lua_rawseti(L, lua_upvalueindex(kPathsUpvalue), cached->slot());
+      cached->Pin();
     }
     // A request tree lives for one evaluation (a generation); the catalog's, as long as the
     // state.
@@ -740,11 +751,13 @@ void SetHelpers(lua_State* L, int safe) {
   lua_pushcclosure(L, ToString, 1);
   lua_setfield(L, safe, "tostring");
 
-  // GetPath's kept values: nil until kept (a C closure may have up to 255 upvalues).
-  static_assert(h::PathCache::kSlots <= 255);
-  luaL_checkstack(L, h::PathCache::kSlots, "get's upvalues");
+  // GetPath's kept values, nil until kept, and its table of paths, with an array part for
+  // every slot (a C closure may have up to 255 upvalues).
+  static_assert(kPathsUpvalue <= 255);
+  luaL_checkstack(L, kPathsUpvalue, "get's upvalues");
   for (int i = 0; i < h::PathCache::kSlots; ++i) lua_pushnil(L);
-  lua_pushcclosure(L, GetPath, h::PathCache::kSlots);
+  lua_createtable(L, h::PathCache::kSlots, 0);
+  lua_pushcclosure(L, GetPath, kPathsUpvalue);
   lua_setfield(L, safe, "get");
 }
 

@@ -1613,6 +1613,23 @@ TEST(HelpersTest, GetAndViewsAsText) {
   EXPECT_EQ(Eval("req.principal.roles"), "[\"analyst\"]");  // __tostring: the JSON
 }
 
+// get() finds a path's slot by the address of the path's string, which it keeps alive while the
+// slot holds it (lua_adapter.cc, Pin): many paths made at run time, more than the cache holds,
+// with garbage between them for the collector to free and reuse memory, each answer for their
+// own text.
+TEST(HelpersTest, GetAnswersEachPathMadeAtRunTime) {
+  // 200 paths per round, of up to 64 bytes (long strings, not interned, in round 2).
+  EXPECT_EQ(Eval("(function() local bad = 0 for round = 1, 3 do for i = 0, 399 do "
+                 "local junk = {} for j = 1, 20 do junk[j] = ('x'):rep(j) .. i end "
+                 "local key = (i // 100 % 2 == 0) and 'id' or 'domain' "
+                 "local path = ('.'):rep(i % 10 + (round == 2 and 30 or 0)) .. 'principal.' "
+                 ".. key .. ('.'):rep(i // 10 % 10) "
+                 "local want = req.principal[key] "
+                 "if get(req, path) ~= want or get(req, path) ~= want then bad = bad + 1 end "
+                 "end end return bad end)()"),
+            "0");
+}
+
 // list.contains compares a Lua table with a string by lua_rawequal (lua_adapter.cc) and
 // anything else through the helper (lists.cc): both answer as raw equality does, whatever the
 // table holds.

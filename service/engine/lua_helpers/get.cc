@@ -76,6 +76,7 @@ PathCache::Entry* PathCache::Replace(Set& set, absl::string_view path) {
   Entry& e = set.entries[victim];
   e.root_ = nullptr;
   e.kept_ = false;
+  e.pinned_ = false;
   return CompilePath(path, &e.path_) ? &e : nullptr;
 }
 

@@ -88,8 +88,9 @@ const Value* GetPath(const Value& root, const CompiledPath& path);
 
 // The compiled forms of the paths a Lua state used last, in a fixed number of slots, each with
 // the answer of its last walk. A path is looked for by where its bytes are (a policy's constant
-// string keeps its address in Lua), and a slot is used only when its text also equals the path:
-// two paths are never confused, whatever the addresses. Not thread-safe (one per Lua state).
+// string keeps its address in Lua), and a slot is used only when its text also equals the path,
+// or when the caller pinned the bytes at that address (Entry::Pin): two paths are never
+// confused, whatever the addresses. Not thread-safe (one per Lua state).
 class PathCache {
  public:
   // An `epoch` no caller passes (see Walk).
@@ -133,6 +134,13 @@ class PathCache {
     const std::optional<absl::string_view>& held_string() const { return held_string_; }
     int slot() const { return slot_; }
 
+    // Whether the caller said (Pin) that the bytes where this slot's path was found stay there,
+    // unchanged, while the slot holds the path (the adapter keeps the Lua string alive): then
+    // the address alone finds the slot, without comparing the text. The slot's reuse for
+    // another path forgets it.
+    bool pinned() const { return pinned_; }
+    void Pin() { pinned_ = true; }
+
    private:
     friend class PathCache;
     const Value* WalkAgain(const Value& root, uint64_t epoch,
@@ -144,6 +152,7 @@ class PathCache {
     uint64_t epoch_ = kForever;
     bool kept_ = false;
     std::optional<absl::string_view> held_string_;
+    bool pinned_ = false;
     uint8_t slot_ = 0;
   };
 
@@ -161,7 +170,9 @@ class PathCache {
     Set& set = sets_[(address * 0x9E3779B97F4A7C15ull) >> (64 - kSetBits)];
     for (int i = 0; i < kWays; ++i) {
       Entry& e = set.entries[i];
-      if (set.address[i] == path.data() && e.path_.valid && e.path_.path() == path) return &e;
+      if (set.address[i] == path.data() && e.path_.valid && (e.pinned_ || e.path_.path() == path)) {
+        return &e;
+      }
     }
     return Replace(set, path);
   }

@@ -338,6 +338,16 @@ TEST(GetTest, KeptAnswersAreForgottenWhenTheAnswerMayChange) {
   held->KeepNew(std::nullopt);
   EXPECT_TRUE(held->kept());
   EXPECT_FALSE(held->held_string().has_value());
+  // A pinned slot is found by its path's address alone (the caller keeps the bytes there
+  // unchanged; here they change to show that the text is no longer compared).
+  char pinned_buffer[] = "a.b";
+  PathCache::Entry* pinned = cache.Get(pinned_buffer);
+  ASSERT_NE(pinned, nullptr);
+  EXPECT_FALSE(pinned->pinned());
+  pinned->Pin();
+  pinned_buffer[2] = 'x';
+  EXPECT_EQ(cache.Get(pinned_buffer), pinned);
+  EXPECT_EQ(pinned->path().path(), "a.b");
   // Slots are numbered within 1..kSlots, and paths at many addresses use many of them.
   std::vector<std::string> paths;
   for (int i = 0; i < 4 * PathCache::kSlots; ++i) {
