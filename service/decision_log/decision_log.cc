@@ -286,6 +286,9 @@ std::vector<std::string> DecisionLog::Recent(size_t max_lines, absl::Time since)
 
 void DecisionLog::WriterLoop() {
   std::vector<std::shared_ptr<const std::string>> batch;
+  // The bytes of a batch, kept from batch to batch: a new buffer each time was a large
+  // allocation per batch (and, past glibc's mmap threshold, fresh pages to fault in).
+  std::string buffer;
   while (true) {
     bool last = false;
     {
@@ -310,7 +313,9 @@ void DecisionLog::WriterLoop() {
       // Appends are refused once shutting down, so an empty queue now stays empty.
       last = shutting_down_ && queue_.empty();
     }
-    if (!batch.empty()) WriteBatch(batch);
+    if (!batch.empty()) WriteBatch(batch, buffer);
+    // Room past a batch of the usual size (a huge line's) is given back.
+    if (buffer.capacity() > 2 * kMaxBatchBytes) std::string().swap(buffer);
     uint64_t flush_through = 0;
     {
       absl::MutexLock lock(&mu_);
@@ -338,13 +343,14 @@ void DecisionLog::WriterLoop() {
   }
 }
 
-void DecisionLog::WriteBatch(const std::vector<std::shared_ptr<const std::string>>& batch) {
+void DecisionLog::WriteBatch(const std::vector<std::shared_ptr<const std::string>>& batch,
+                             std::string& buffer) {
   const bool rotatable = options_.path != "-";
   // Sized for the whole batch at once: grown line by line, the buffer was reallocated and
   // copied a few times per batch of ~1.5 KB lines.
   size_t total = 0;
   for (const auto& line : batch) total += line->size() + 1;
-  std::string buffer;
+  buffer.clear();
   buffer.reserve(total);
   size_t lines = 0;
   for (const auto& line : batch) {

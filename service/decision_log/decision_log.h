@@ -160,8 +160,10 @@ class DecisionLog {
 
   DecisionLog(DecisionLogOptions options, std::unique_ptr<Sink> sink, uint64_t file_bytes);
   void WriterLoop();
-  // Writes `batch`, rotating as needed. Runs on the writer thread without mu_ held.
-  void WriteBatch(const std::vector<std::shared_ptr<const std::string>>& batch);
+  // Writes `batch` through `buffer` (the writer's, reused), rotating as needed. Runs on the
+  // writer thread without mu_ held.
+  void WriteBatch(const std::vector<std::shared_ptr<const std::string>>& batch,
+                  std::string& buffer);
   // Writes the buffered lines; on failure counts them as lost.
   void WriteBuffer(std::string& buffer, size_t lines);
   void Rotate();
