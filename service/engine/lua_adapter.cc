@@ -383,6 +383,11 @@ int ListBinary(lua_State* L) {
   return Bool2<kHelper>(L, a, b);
 }
 
+// How many elements ListContains reads before it pops them (with its answer, within the
+// LUA_MINSTACK slots a C function is given above its arguments).
+constexpr lua_Unsigned kElementsHeld = 16;
+static_assert(kElementsHeld + 1 <= LUA_MINSTACK);
+
 // list.contains(l, x). When x is a string (list.contains(ACTIONS, req.action)), the helper's
 // answer is found here without making Args: over a live list view by ListHoldsString (what the
 // helper runs too), over a Lua table element by element with lua_rawequal, since RawEqual(e, x)
@@ -407,9 +412,11 @@ int ListContains(lua_State* L) {
   bool found = false;
   for (lua_Unsigned i = 1; i <= n && !found; ++i) {
     if (i % h::kListClockSteps == 0) CheckDeadline(L);  // as the helper's walk does
+    // The elements read stay on the stack, up to kElementsHeld of them: the answer is returned
+    // from the top whatever lies below it, so a short list is read without a pop per element.
+    if (i % kElementsHeld == 0) lua_settop(L, 2);
     lua_rawgeti(L, 1, static_cast<lua_Integer>(i));
     found = lua_rawequal(L, -1, 2);
-    lua_pop(L, 1);
   }
   lua_pushboolean(L, found);
   return 1;

@@ -1656,6 +1656,15 @@ TEST(HelpersTest, ListContainsAnswersAlikeForTablesOfStringsAndAnythingElse) {
       {"list.contains('ab', 'a')", "false"},
       {"list.contains(req.principal.roles, 'analyst')", "true"},
       {"list.contains(req.principal, 'ana')", "false"},  // a map view holds nothing
+      // Long tables (read 16 elements at a time) and extra arguments.
+      {"(function() local t = {} for i = 1, 100 do t[i] = 'e' .. i end local s = '' "
+       "for _, x in ipairs({'e1', 'e16', 'e17', 'e33', 'e100', 'e101', 'e0'}) do "
+       "s = s .. tostring(list.contains(t, x)) .. ',' end return s end)()",
+       "true,true,true,true,true,false,false,"},
+      {"list.contains({'a', 'b'}, 'b', 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, "
+       "18, 19, 20)",
+       "true"},
+      {"select('#', list.contains({'a', 'b', 'c'}, 'z', 1, 2))", "1"},
   };
   for (const Case& c : cases) EXPECT_EQ(Eval(c.expr), c.want) << c.expr;
   // has_role's argument check names the function, as before.
