@@ -1,8 +1,6 @@
 #include "service/trino/translate.h"
 
 #include <algorithm>
-#include <array>
-#include <iterator>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -365,7 +363,7 @@ class ItemBuilder {
  public:
   ItemBuilder(const std::map<std::string, std::string>& base_context,
               const ProductLocator& products, Plan& plan)
-      : slots_(SlotsFor(base_context)), products_(products), plan_(plan) {}
+      : base_context_(base_context), products_(products), plan_(plan) {}
 
   // Appends the checks for `r` under `action` and records the item.
   void Add(const Resource& r, absl::string_view action) {
@@ -392,47 +390,21 @@ class ItemBuilder {
   }
 
  private:
-  // A context's entries in key order: the base context's, the resource's kind and its names
-  // (in ContextFor). Made once per request, so that each context is built in order, every
-  // entry inserted at the end (one comparison), rather than copied from the base context and
-  // searched into (a context is about eight entries for each of thousands of checks).
-  struct Slot {
-    absl::string_view key;
-    int name;                // index into Names, or kKindSlot, or kBaseSlot
-    absl::string_view base;  // the value of a base context entry
-  };
-  static constexpr int kKindSlot = -1;
-  static constexpr int kBaseSlot = -2;
-  static constexpr const char* kNameKeys[] = {"catalog",     "schema",   "table",    "column",
-                                              "column_type", "function", "property", "user"};
-  using Names = std::array<absl::string_view, std::size(kNameKeys)>;
-
-  static std::vector<Slot> SlotsFor(const std::map<std::string, std::string>& base) {
-    std::vector<Slot> slots;
-    for (const auto& [k, v] : base) slots.push_back({k, kBaseSlot, v});
-    // A base entry wins over a resource's of the same key (there is none: emplace semantics).
-    auto add = [&](absl::string_view key, int name) {
-      if (base.find(std::string(key)) == base.end()) slots.push_back({key, name, {}});
-    };
-    add("trino_resource", kKindSlot);
-    for (int i = 0; i < static_cast<int>(std::size(kNameKeys)); ++i) add(kNameKeys[i], i);
-    std::sort(slots.begin(), slots.end(),
-              [](const Slot& a, const Slot& b) { return a.key < b.key; });
-    return slots;
-  }
-
-  // The base context, "trino_resource" (the kind) and the resource's non-empty names.
   std::map<std::string, std::string> ContextFor(const Resource& r) const {
-    const Names names = {r.catalog,     r.schema,   r.table,    r.column,
-                         r.column_type, r.function, r.property, r.user};
-    std::map<std::string, std::string> ctx;
-    for (const Slot& slot : slots_) {
-      absl::string_view value = slot.name == kBaseSlot   ? slot.base
-                                : slot.name == kKindSlot ? KindName(r.kind)
-                                                         : names[slot.name];
-      if (slot.name >= 0 && value.empty()) continue;
-      ctx.emplace_hint(ctx.end(), slot.key, value);
-    }
+    std::map<std::string, std::string> ctx = base_context_;
+    ctx.emplace("trino_resource", KindName(r.kind));
+    // The base context's keys are never a resource's: emplace, not assignment.
+    auto put = [&](const char* key, absl::string_view v) {
+      if (!v.empty()) ctx.emplace(key, v);
+    };
+    put("catalog", r.catalog);
+    put("schema", r.schema);
+    put("table", r.table);
+    put("column", r.column);
+    put("column_type", r.column_type);
+    put("function", r.function);
+    put("property", r.property);
+    put("user", r.user);
     return ctx;
   }
 
@@ -550,7 +522,7 @@ class ItemBuilder {
     }
   }
 
-  const std::vector<Slot> slots_;
+  const std::map<std::string, std::string>& base_context_;
   const ProductLocator& products_;
   Plan& plan_;
   // Set by AddColumnsOf: the checks made are of one table's columns, in a row.
