@@ -218,15 +218,16 @@ void InterruptFastRun(void* L) { lua_sethook(static_cast<lua_State*>(L), Hook, L
 // Starts a hookless run of one check: no hook at all (each run sets its hook state itself, so a
 // hook that a late interrupt set cannot leak into it), and the watchdog armed for the certified
 // bound or the policy's deadline, whichever comes first. False (nothing started) when this
-// thread cannot be interrupted: the caller then runs the check counted.
+// thread cannot be interrupted: the caller then runs the check counted. `under_valgrind`:
+// UnderValgrind(), asked once per ChecksProtected rather than per check.
 bool StartFastRun(Ctx* c, lua_State* L, int64_t start_ns, int64_t policy_deadline_ns,
-                  int64_t request_deadline_ns) {
+                  int64_t request_deadline_ns, bool under_valgrind) {
   c->abort = Ctx::Abort::kNone;
   c->instructions = 0;
   c->deadline_ns = policy_deadline_ns;
   c->request_deadline_ns = request_deadline_ns;
   lua_sethook(L, nullptr, 0, 0);
-  const int64_t bound = c->fast_bound_ns * (UnderValgrind() ? kValgrindWallSlack : 1);
+  const int64_t bound = c->fast_bound_ns * (under_valgrind ? kValgrindWallSlack : 1);
   c->fast_run =
       RunWatchdog::Begin(std::min(start_ns + bound, policy_deadline_ns), InterruptFastRun, L);
   return c->fast_run;
@@ -568,6 +569,8 @@ int ChecksProtected(lua_State* L) {
   // shorter than it was. The caller's deadline is converted once.
   const int64_t request_deadline_ns = MonotonicDeadline(a->request_deadline);
   const int64_t timeout_ns = absl::ToInt64Nanoseconds(a->policy_timeout);
+  // Asked once, not three times per check (a function-local static's guard each time).
+  const bool under_valgrind = UnderValgrind();
   lua_settop(L, 0);
   lua_internal::PushRequestView(L, a->request);
   lua_pushnil(L);  // ctx: its view is made for the first check that takes it
@@ -592,12 +595,12 @@ int ChecksProtected(lua_State* L) {
     bool done = false;
     if (a->fast &&
         StartFastRun(c, L, start_ns, std::min(AddNanos(start_ns, timeout_ns), request_deadline_ns),
-                     request_deadline_ns)) {
-      const int64_t cpu_start = UnderValgrind() ? ThreadCpuNanos() : 0;
+                     request_deadline_ns, under_valgrind)) {
+      const int64_t cpu_start = under_valgrind ? ThreadCpuNanos() : 0;
       status = CallCheck(L, handle);
       StopBudget(c, L);
       end_ns = RunWatchdog::NowNanos();
-      const int64_t elapsed_ns = UnderValgrind() ? ThreadCpuNanos() - cpu_start : end_ns - start_ns;
+      const int64_t elapsed_ns = under_valgrind ? ThreadCpuNanos() - cpu_start : end_ns - start_ns;
       done = FastRunStands(c, elapsed_ns, end_ns);
       if (!done) {
         // Nothing of the fast run is kept: its return value or error (findings are read only
