@@ -604,40 +604,6 @@ int ViewIpairsNext(lua_State* L) {
 
 int ViewNewIndex(lua_State* L) { return luaL_error(L, "the request is read-only"); }
 
-// Appends v's JSON to `out`, stopping soon after `out` reaches `cap` bytes: the work is bounded by
-// the cap, not by the size of the tree (a whole descriptor rendered per call would cost
-// milliseconds in a C function no hook interrupts).
-void AppendJsonBounded(const Value& v, std::string& out, size_t cap) {
-  if (out.size() >= cap) return;
-  if (v.is_list()) {
-    out += '[';
-    bool first = true;
-    for (const Value& item : v.as_list()) {
-      if (out.size() >= cap) return;
-      if (!first) out += ',';
-      first = false;
-      AppendJsonBounded(item, out, cap);
-    }
-    out += ']';
-  } else if (v.is_map()) {
-    out += '{';
-    bool first = true;
-    for (const auto& [key, item] : v.as_map()) {
-      if (out.size() >= cap) return;
-      if (!first) out += ',';
-      first = false;
-      AppendJsonBounded(Value(key.substr(0, cap)), out, cap);
-      out += ':';
-      AppendJsonBounded(item, out, cap);
-    }
-    out += '}';
-  } else if (v.is_string() && v.as_string().size() > cap) {
-    out += Value(v.as_string().substr(0, cap)).ToJson();
-  } else {
-    out += v.ToJson();
-  }
-}
-
 int ViewToString(lua_State* L) {
   const Value& v = SelfView(L);
   constexpr size_t kCap = 4096;
@@ -645,8 +611,7 @@ int ViewToString(lua_State* L) {
   // must skip no destructor (see lua_adapter.cc).
   std::string& json = GetCtx(L)->helper_text;
   json.clear();
-  AppendJsonBounded(v, json, kCap);
-  if (json.size() > kCap) json.resize(kCap);
+  AppendJsonPrefix(json, v, kCap);
   lua_pushlstring(L, json.data(), json.size());
   return 1;
 }

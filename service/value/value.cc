@@ -268,7 +268,14 @@ void AppendJsonString(std::string& out, absl::string_view s) {
   out.push_back('"');
 }
 
-void AppendJson(std::string& out, const Value& v) {
+namespace {
+
+// The one JSON writer of a tree. Bounded, it stops once `out` reaches `cap` bytes and cuts long
+// strings (keys included) to the room left, so everything it appended is a prefix of the whole
+// JSON: the caller cuts `out` back to `cap`. Unbounded, the checks compile away.
+template <bool kBounded>
+void AppendJsonUpTo(std::string& out, const Value& v, size_t cap) {
+  auto room = [&out, cap] { return cap - std::min(out.size(), cap); };
   switch (v.type()) {
     case Value::Type::kNull:
       out.append("null", 4);
@@ -291,15 +298,19 @@ void AppendJson(std::string& out, const Value& v) {
       break;
     }
     case Value::Type::kString:
-      AppendJsonString(out, v.as_string());
+      // Escapes are per byte, so the JSON of the string's first `room` bytes, less its closing
+      // quote (which lands past the cap), is a prefix of the whole string's.
+      AppendJsonString(out, kBounded ? absl::string_view(v.as_string()).substr(0, room())
+                                     : absl::string_view(v.as_string()));
       break;
     case Value::Type::kList: {
       out.push_back('[');
       bool first = true;
       for (const Value& e : v.as_list()) {
+        if (kBounded && room() == 0) return;
         if (!first) out.push_back(',');
         first = false;
-        AppendJson(out, e);
+        AppendJsonUpTo<kBounded>(out, e, cap);
       }
       out.push_back(']');
       break;
@@ -308,16 +319,29 @@ void AppendJson(std::string& out, const Value& v) {
       out.push_back('{');
       bool first = true;
       for (const auto& [k, e] : v.as_map()) {
+        if (kBounded && room() == 0) return;
         if (!first) out.push_back(',');
         first = false;
-        AppendJsonString(out, k);
+        AppendJsonString(out,
+                         kBounded ? absl::string_view(k).substr(0, room()) : absl::string_view(k));
+        if (kBounded && room() == 0) return;
         out.push_back(':');
-        AppendJson(out, e);
+        AppendJsonUpTo<kBounded>(out, e, cap);
       }
       out.push_back('}');
       break;
     }
   }
+}
+
+}  // namespace
+
+void AppendJson(std::string& out, const Value& v) { AppendJsonUpTo<false>(out, v, 0); }
+
+void AppendJsonPrefix(std::string& out, const Value& v, size_t cap) {
+  if (out.size() >= cap) return;
+  AppendJsonUpTo<true>(out, v, cap);
+  if (out.size() > cap) out.resize(cap);
 }
 
 uint16_t SourceFileId(absl::string_view name) {

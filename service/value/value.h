@@ -190,6 +190,11 @@ static_assert(sizeof(Value) <= 40, "Value's source position should live in tail 
 
 // Appends the compact JSON of `v` (as Value::ToJson) to `out`, without a temporary string.
 void AppendJson(std::string& out, const Value& v);
+// Appends as much of v's compact JSON as fits until `out` is `cap` bytes long: the result is a
+// prefix of what AppendJson would append, and the work is bounded by the cap, not by the size of
+// the tree (a request's whole descriptor rendered by a C function called from a policy would
+// take milliseconds no hook interrupts). Appends nothing when `out` is `cap` bytes or longer.
+void AppendJsonPrefix(std::string& out, const Value& v, size_t cap);
 // Appends `s` as a JSON string (quotes included). Bytes >= 0x80 pass through unchanged (texts
 // are well-formed UTF-8 already); control characters, quotes and backslashes are escaped.
 void AppendJsonString(std::string& out, absl::string_view s);

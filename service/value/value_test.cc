@@ -2,6 +2,7 @@
 // requests through them, so each shortcut they take is pinned here against the plain meaning.
 #include "service/value/value.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -237,6 +238,51 @@ TEST(JsonCopyPlainTest, RandomStringsAsByteAtATime) {
     }
     ExpectCopyPlainAgrees(s, absl::StrCat("round ", round));
   }
+}
+
+// print(req) and tostring(view) render through AppendJsonPrefix: what it appends must be exactly
+// the start of the whole JSON, at every cap, for every kind of node (escapes cut mid-way too).
+TEST(AppendJsonPrefixTest, IsThePrefixOfTheWholeJsonAtEveryCap) {
+  const Value tree =
+      Value::Map{{"a\"key", Value("line\nbreak \x01 and \\ slash")},
+                 {"list", Value::List{Value(), Value(true), Value(int64_t{-42}), Value(2.5),
+                                      Value("s"), Value::EmptyList(), Value::EmptyMap()}},
+                 {"shared", Value::Shared(std::make_shared<const Value>(
+                                Value::Map{{"deep", Value::List{Value("x\ty"), Value(false)}}}))},
+                 {"", Value("")}};
+  const std::string whole = tree.ToJson();
+  for (const std::string& start : {std::string(), std::string("print: ")}) {
+    for (size_t cap = 0; cap <= start.size() + whole.size() + 3; ++cap) {
+      std::string out = start;
+      AppendJsonPrefix(out, tree, cap);
+      const std::string want = (start + whole).substr(0, std::max(cap, start.size()));
+      EXPECT_EQ(out, want) << "cap " << cap;
+    }
+  }
+}
+
+// The bound is the point: a tree far too big to render (64^8 leaves through shared subtrees, and a
+// 64 MiB string) must cost about the cap. Rendering either whole would not finish in the test's
+// lifetime (the tree) or would allocate 64 MiB more (the string); both are checked by result.
+TEST(AppendJsonPrefixTest, WorkIsBoundedByTheCapNotByTheTree) {
+  Value level = Value("leaf");
+  for (int depth = 0; depth < 8; ++depth) {
+    auto shared = std::make_shared<const Value>(std::move(level));
+    Value::List items;
+    for (int i = 0; i < 64; ++i) items.push_back(Value::Shared(shared));
+    level = Value(std::move(items));
+  }
+  std::string out;
+  AppendJsonPrefix(out, level, 4096);
+  ASSERT_EQ(out.size(), 4096u);
+  EXPECT_EQ(out.substr(0, 16), "[[[[[[[[\"leaf\",\"");
+
+  const Value huge = Value::Map{{"blob", Value(std::string(64u << 20, 'z'))}};
+  std::string line = "x";
+  AppendJsonPrefix(line, huge, 1024);
+  ASSERT_EQ(line.size(), 1024u);
+  EXPECT_EQ(line.substr(0, 11), "x{\"blob\":\"z");
+  EXPECT_LT(line.capacity(), 1u << 20);  // the string was cut before it was escaped
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "service/engine/lua_helpers/text.h"
+#include "service/value/value.h"
 
 namespace arbiter::lua_helpers {
 
@@ -35,7 +36,9 @@ absl::Status AppendPrintArg(const PrintArg& arg, bool first, std::string* line) 
     case Arg::Kind::kDeadView:
       return DeadViewError();
     case Arg::Kind::kView:
-      append(arg.value.view->ToJson());
+      // Only the line's room is rendered: a whole request written out in this C call would
+      // cost time no hook interrupts, only to be cut to the line's cap.
+      AppendJsonPrefix(*line, *arg.value.view, kMaxPrintLineBytes);
       return absl::OkStatus();
     default:
       break;
