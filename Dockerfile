@@ -20,7 +20,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libabsl20220623 liblua5.4-0 libyaml-0-2 libre2-9 \
-      libmicrohttpd12 libgnutls30 ca-certificates \
+      libmicrohttpd12 libgnutls30 libtcmalloc-minimal4 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # A fixed non-root uid/gid: the Helm chart's podSecurityContext runs as the same ids.
 RUN groupadd --system --gid 10001 arbiter \

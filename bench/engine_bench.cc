@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "arbiter/v1/types.pb.h"
 #include "benchmark/benchmark.h"
+#include "service/allocator/allocator.h"
 #include "service/convert/convert.h"
 #include "service/engine/bundle.h"
 #include "service/engine/lua_sandbox.h"
@@ -30,12 +31,13 @@
 namespace arbiter {
 namespace {
 
-// As arbiterd's main does (service/server/main.cc): Debian's abseil is built without NDEBUG,
-// which turns on Mutex deadlock detection, a global graph updated on every lock. Left on here it
-// charges the worker pool's lease and release (~0.7k instructions per decision) to the engine,
-// a cost the server does not pay.
-const bool kNoDeadlockDetection = [] {
+// As arbiterd runs (service/server/main.cc): Debian's abseil is built without NDEBUG, which
+// turns on Mutex deadlock detection, a global graph updated on every lock. Left on here it
+// charges the worker pool's lease and release (~0.5k instructions per decision) to the engine,
+// a cost the server does not pay. The allocator is arbiterd's too, and named in the output.
+const bool kAsArbiterdRuns = [] {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  benchmark::AddCustomContext("allocator", AllocatorName());
   return true;
 }();
 

@@ -4,4 +4,4 @@ target_link_libraries(grpc_frame PRIVATE arbiter_convert)
 
 # The transport's ceiling for bench/side_by_side.sh: a DecisionService that answers at once.
 add_executable(noop_server noop_server.cc)
-target_link_libraries(noop_server PRIVATE arbiter_proto gRPC::grpc++)
+target_link_libraries(noop_server PRIVATE arbiter_proto arbiter_allocator gRPC::grpc++)

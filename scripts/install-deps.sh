@@ -12,6 +12,8 @@ BUILD_PACKAGES=(
   libabsl-dev liblua5.4-dev libyaml-dev libre2-dev nlohmann-json3-dev libmicrohttpd-dev
   libgnutls28-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # arbiterd's allocator, tcmalloc (service/allocator/CMakeLists.txt says why)
+  libgoogle-perftools-dev
 )
 TEST_PACKAGES=(
   clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format openssl curl

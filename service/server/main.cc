@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "service/allocator/allocator.h"
 #include "service/authzen/routes.h"
 #include "service/envoy/ext_authz_service.h"
 #include "service/server/config.h"
@@ -79,7 +80,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a == "--version") {
-      std::printf("arbiterd %s\n", ARBITER_VERSION);
+      std::printf("arbiterd %s (allocator: %s)\n", ARBITER_VERSION,
+                  arbiter::AllocatorName().c_str());
       return 0;
     }
   }

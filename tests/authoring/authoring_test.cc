@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
+#include "service/allocator/allocator.h"
 #include "tests/support/arbiterd_process.h"
 
 namespace arbiter {
@@ -309,6 +310,13 @@ TEST(ArbiterdFlagsTest, VersionAndHelpListTheFlags) {
   CliResult version = run("--version");
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_TRUE(absl::StartsWith(version.out, "arbiterd 0.")) << version.out;
+  // The allocator arbiterd runs on, as the build configured it (tcmalloc unless sanitized):
+  // benchmark figures hold for one allocator only.
+  EXPECT_TRUE(absl::StrContains(version.out, absl::StrCat("(allocator: ", AllocatorName(), ")")))
+      << version.out;
+#ifdef ARBITER_TCMALLOC
+  EXPECT_TRUE(absl::StrContains(version.out, "(allocator: tcmalloc 2.")) << version.out;
+#endif
   CliResult help = run("--help");
   EXPECT_EQ(help.exit_code, 0);
   for (const char* flag : {"--bundle", "--listen (default 127.0.0.1:50051)", "--http-listen",
