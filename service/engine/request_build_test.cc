@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "service/diff/diff_rules.h"
@@ -482,6 +483,72 @@ TEST(RequestTreeTest, ATreeRebuiltInPlaceEqualsOneBuiltAnew) {
       // Listed columns are still the catalog's entries themselves.
       EXPECT_EQ(&tree.FindPath({"resource", "columns"})->as_list()[0].Get(),
                 resolved->table->columns.at("id"));
+    }
+  }
+}
+
+// A rebuilt tree keeps a column's entry from the request before only when the lookup would
+// find it again: another table's entry of the same name, or a column whose name differs from
+// the entry's (in case), goes through the catalog's index. Checked by address: two tables'
+// entries of the same name can be equal as values.
+TEST(RequestTreeTest, ARebuiltTreesColumnsAreTheRequestedTablesEntries) {
+  constexpr char kTwoTables[] = R"(metadata: {name: orders, domain: sales}
+spec:
+  outputPorts:
+    - type: sql
+      catalog: hive
+      schema: sales
+      tables:
+        - name: orders
+          columns:
+            - {name: id, type: bigint}
+            - {name: Email, type: varchar, pii: true}
+            - {name: email, type: varchar}
+        - name: returns
+          columns:
+            - {name: id, type: bigint}
+            - {name: Email, type: varchar, pii: true}
+)";
+  std::vector<Catalog::Document> products;
+  absl::StatusOr<Value> yaml = ParseYaml(kTwoTables, "catalog/products/orders.yaml");
+  ASSERT_TRUE(IsOk(yaml));
+  products.push_back({"catalog/products/orders.yaml", std::make_shared<const Value>(*yaml)});
+  std::vector<std::string> errors;
+  Catalog catalog = Catalog::Build(std::move(products), {}, errors);
+  ASSERT_TRUE(errors.empty()) << absl::StrJoin(errors, "\n");
+
+  struct Case {
+    const char* table;
+    std::vector<std::string> columns;
+  };
+  const std::vector<Case> cases = {
+      {"hive.sales.orders", {"id", "Email", "email"}},
+      {"hive.sales.orders", {"id", "Email", "email"}},   // the same: every entry kept
+      {"hive.sales.returns", {"id", "Email", "email"}},  // same names, the other table's
+      {"hive.sales.orders", {"id", "email", "Email"}},   // "email" finds the first, Email
+      {"hive.sales.orders", {"ID", "EMAIL", "nope"}},
+      {"hive.sales.returns", {"id", "Email"}},
+      {"hive.sales.returns", {"id", "Email"}},
+  };
+  Value tree;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(i);
+    Request req = TableAccess(cases[i].table);
+    std::get<AccessRequest>(req).resource.columns = cases[i].columns;
+    absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(req, catalog);
+    ASSERT_TRUE(IsOk(resolved));
+    ASSERT_NE(resolved->table, nullptr);
+    FillRequestTree(req, nullptr, *resolved, tree);
+    EXPECT_EQ(tree, RequestTree(req, nullptr, *resolved));
+    const Value::List& columns = tree.FindPath({"resource", "columns"})->as_list();
+    ASSERT_EQ(columns.size(), cases[i].columns.size());
+    for (size_t k = 0; k < columns.size(); ++k) {
+      auto it = resolved->table->columns.find(absl::AsciiStrToLower(cases[i].columns[k]));
+      if (it == resolved->table->columns.end()) {
+        EXPECT_EQ(columns[k].shared_target(), nullptr) << cases[i].columns[k];
+      } else {
+        EXPECT_EQ(&columns[k].Get(), it->second) << cases[i].columns[k];
+      }
     }
   }
 }

@@ -8,6 +8,7 @@
 // builds a tree anew (RequestTree) or rebuilds an earlier request's in place (FillRequestTree):
 // an evaluation then costs no allocation for what has the shape of the request before.
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -118,9 +119,33 @@ void FillColumns(const std::vector<std::string>& names, const Catalog::TableEntr
                  Value& columns, Value& unknown_columns) {
   const std::shared_ptr<const Value>* table =
       entry != nullptr && entry->table != nullptr ? &entry->table : nullptr;
+  // The table's own list of column entries, which the index's pointers point into.
+  const Value* listed = table != nullptr ? (*table)->Find("columns") : nullptr;
+  const Value* listed_begin = nullptr;
+  const Value* listed_end = nullptr;
+  if (listed != nullptr && listed->is_list()) {
+    listed_begin = listed->as_list().data();
+    listed_end = listed_begin + listed->as_list().size();
+  }
   ListRefill column_list(columns, names.size());
   ListRefill unknown(unknown_columns, 0);
   for (const std::string& name : names) {
+    Value& column = column_list.Next();
+    // The entry this place held for the request before (the same table and columns: the
+    // common case of a worker set's successive requests), when it is this table's and has
+    // exactly this name: the lookup below would find it again. Every entry FillColumns shares
+    // is the index's answer for its own lower-cased name, so for a request name equal to the
+    // entry's it is the answer for that name too; being in the table's list (by address:
+    // alive, it can be in no other tree) makes it this table's. Saves the lower-casing and
+    // the hash lookup (~250 instructions a column).
+    if (const Value* held = column.shared_target();
+        held != nullptr && !std::less<const Value*>()(held, listed_begin) &&
+        std::less<const Value*>()(held, listed_end)) {
+      const Value* held_name = held->Find("name");
+      if (held_name != nullptr && held_name->is_string() && held_name->as_string() == name) {
+        continue;
+      }
+    }
     const Value* found = nullptr;
     if (table != nullptr) {
       // Names compare case-insensitively (as in Trino); the index holds lower-cased names.
@@ -138,7 +163,6 @@ void FillColumns(const std::vector<std::string>& names, const Catalog::TableEntr
       auto it = entry->columns.find(key);
       if (it != entry->columns.end()) found = it->second;
     }
-    Value& column = column_list.Next();
     if (found != nullptr) {
       // Shares the table's ownership: the entry lives as long as the table tree. Held already
       // (the same column as the request before), it costs nothing.
