@@ -91,9 +91,15 @@ class MapRefill {
  public:
   // `v` becomes a map (kept, entries and all, when it owns one) with room for `capacity`
   // entries: the references Next gives stay valid while no more entries than that are given.
-  MapRefill(Value& v, size_t capacity);
+  // Inline, as the destructor: a request tree has ten maps and lists, each refilled per
+  // decision, and mostly with the same shape (no reserve, nothing to drop).
+  MapRefill(Value& v, size_t capacity) : m_(v.owned_map()) {
+    if (m_ == nullptr || m_->capacity() < capacity) Reset(v, capacity);
+  }
   // Drops the entries after the last one given.
-  ~MapRefill();
+  ~MapRefill() {
+    if (i_ < m_->size()) DropRest();
+  }
   MapRefill(const MapRefill&) = delete;
   MapRefill& operator=(const MapRefill&) = delete;
   // The value of the next entry, `key`: the entry in this place when it has that key (its old
@@ -113,6 +119,8 @@ class MapRefill {
 
  private:
   Value& NextNew(absl::string_view key);
+  void Reset(Value& v, size_t capacity);
+  void DropRest();
   Value::Map* m_;
   size_t i_ = 0;
 };
@@ -120,17 +128,23 @@ class MapRefill {
 // The same for a list.
 class ListRefill {
  public:
-  ListRefill(Value& v, size_t capacity);
-  ~ListRefill();
+  ListRefill(Value& v, size_t capacity) : l_(v.owned_list()) {
+    if (l_ == nullptr || l_->capacity() < capacity) Reset(v, capacity);
+  }
+  ~ListRefill() {
+    if (i_ < l_->size()) DropRest();
+  }
   ListRefill(const ListRefill&) = delete;
   ListRefill& operator=(const ListRefill&) = delete;
   Value& Next() {
     if (i_ < l_->size()) return (*l_)[i_++];
-    ++i_;
-    return l_->emplace_back();
+    return NextNew();
   }
 
  private:
+  Value& NextNew();
+  void Reset(Value& v, size_t capacity);
+  void DropRest();
   Value::List* l_;
   size_t i_ = 0;
 };

@@ -21,8 +21,7 @@ namespace arbiter {
 
 // --- Rebuilding in place (request_build.h) ---
 
-MapRefill::MapRefill(Value& v, size_t capacity) {
-  m_ = v.owned_map();
+void MapRefill::Reset(Value& v, size_t capacity) {
   if (m_ == nullptr) {
     v = Value::Map();
     m_ = v.owned_map();
@@ -30,7 +29,7 @@ MapRefill::MapRefill(Value& v, size_t capacity) {
   m_->reserve(capacity);
 }
 
-MapRefill::~MapRefill() { m_->erase(m_->begin() + static_cast<ptrdiff_t>(i_), m_->end()); }
+void MapRefill::DropRest() { m_->erase(m_->begin() + static_cast<ptrdiff_t>(i_), m_->end()); }
 
 Value& MapRefill::NextNew(absl::string_view key) {
   // The shape changed here (or the map ends): the rest is built anew.
@@ -40,8 +39,7 @@ Value& MapRefill::NextNew(absl::string_view key) {
       .second;
 }
 
-ListRefill::ListRefill(Value& v, size_t capacity) {
-  l_ = v.owned_list();
+void ListRefill::Reset(Value& v, size_t capacity) {
   if (l_ == nullptr) {
     v = Value::List();
     l_ = v.owned_list();
@@ -49,7 +47,12 @@ ListRefill::ListRefill(Value& v, size_t capacity) {
   l_->reserve(capacity);
 }
 
-ListRefill::~ListRefill() { l_->erase(l_->begin() + static_cast<ptrdiff_t>(i_), l_->end()); }
+Value& ListRefill::NextNew() {
+  ++i_;
+  return l_->emplace_back();
+}
+
+void ListRefill::DropRest() { l_->erase(l_->begin() + static_cast<ptrdiff_t>(i_), l_->end()); }
 
 void SetString(Value& v, absl::string_view s) {
   if (std::string* owned = v.owned_string()) {
