@@ -40,6 +40,7 @@ PolicyIndex IndexPolicies(const std::vector<PolicyInfo>& policies) {
   for (const auto& [domain, by_kind] : index.domain_by_kind) {
     index.domain_access[domain] = by_action(by_kind[kAccess]);
   }
+  PlanAccessSelections(policies, index);
   return index;
 }
 

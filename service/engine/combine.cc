@@ -21,34 +21,20 @@ Selection SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIn
   return s;
 }
 
-void SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIndex& index, Kind kind,
-                    const std::string& domain, const std::string* action, Selection& s) {
-  s.run.clear();
-  s.globals = 0;
-  s.overridden.clear();
+namespace {
+
+// Step 1 from the lists that apply: `globals` minus the default policies `overridden` names,
+// then `own`; unless `by_action` (the lists hold only what applies), each policy's `actions`
+// are tested against `action`.
+void SelectFrom(const std::vector<PolicyInfo>& policies, const std::vector<size_t>& globals,
+                const std::vector<size_t>* own, const absl::flat_hash_set<std::string>* overridden,
+                bool by_action, const std::string* action, Selection& s) {
   auto applies = [action](const PolicyInfo& p) {
     return action == nullptr || p.actions.empty() ||
            std::find(p.actions.begin(), p.actions.end(), *action) != p.actions.end();
   };
-  const absl::flat_hash_set<std::string>* overridden = nullptr;
-  if (auto it = index.overrides.find(domain); it != index.overrides.end()) {
-    overridden = &it->second;
-  }
-  const std::vector<size_t>* globals = &index.global_by_kind[static_cast<int>(kind)];
-  const std::vector<size_t>* own = nullptr;
-  // An access request's action picks its policies from the index (by_action): every policy
-  // listed there applies, and the lists hold nothing else.
-  const bool by_action = kind == Kind::kAccess && action != nullptr;
-  if (by_action) {
-    globals = &index.global_access.For(*action);
-    if (auto it = index.domain_access.find(domain); it != index.domain_access.end()) {
-      own = &it->second.For(*action);
-    }
-  } else if (auto it = index.domain_by_kind.find(domain); it != index.domain_by_kind.end()) {
-    own = &it->second[static_cast<int>(kind)];
-  }
-  s.run.reserve(globals->size() + (own != nullptr ? own->size() : 0));  // one allocation at most
-  for (size_t i : *globals) {
+  s.run.reserve(globals.size() + (own != nullptr ? own->size() : 0));  // one allocation at most
+  for (size_t i : globals) {
     const PolicyInfo& p = policies[i];
     if (!by_action && !applies(p)) continue;
     if (overridden != nullptr && p.mode == PolicyMode::kDefault && overridden->contains(p.id)) {
@@ -63,6 +49,87 @@ void SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIndex& 
       if (by_action || applies(policies[i])) s.run.push_back(i);
     }
   }
+}
+
+PolicyIndex::AccessPlan PlanFrom(const std::vector<PolicyInfo>& policies,
+                                 const std::vector<size_t>& globals, const std::vector<size_t>* own,
+                                 const absl::flat_hash_set<std::string>* overridden) {
+  Selection s;
+  SelectFrom(policies, globals, own, overridden, /*by_action=*/true, nullptr, s);
+  return PolicyIndex::AccessPlan{std::move(s.run), s.globals, std::move(s.overridden)};
+}
+
+}  // namespace
+
+void PlanAccessSelections(const std::vector<PolicyInfo>& policies, PolicyIndex& index) {
+  // One domain's plans: for each action either scope declares, the lists ByAction::For gives
+  // for it; for any other action, both scopes' `undeclared`.
+  auto plans = [&](const PolicyIndex::ByAction* own,
+                   const absl::flat_hash_set<std::string>* overridden) {
+    PolicyIndex::AccessPlans out;
+    auto add = [&](const std::string& action) {
+      if (out.declared.contains(action)) return;
+      out.declared.emplace(action,
+                           PlanFrom(policies, index.global_access.For(action),
+                                    own != nullptr ? &own->For(action) : nullptr, overridden));
+    };
+    for (const auto& [action, list] : index.global_access.declared) add(action);
+    if (own != nullptr) {
+      for (const auto& [action, list] : own->declared) add(action);
+    }
+    out.undeclared = PlanFrom(policies, index.global_access.undeclared,
+                              own != nullptr ? &own->undeclared : nullptr, overridden);
+    return out;
+  };
+  index.domain_plans.clear();
+  for (const auto& [domain, own] : index.domain_access) {
+    auto it = index.overrides.find(domain);
+    index.domain_plans.emplace(domain,
+                               plans(&own, it != index.overrides.end() ? &it->second : nullptr));
+  }
+  for (const auto& [domain, overridden] : index.overrides) {
+    if (index.domain_plans.contains(domain)) continue;
+    auto own = index.domain_access.find(domain);
+    index.domain_plans.emplace(
+        domain, plans(own != index.domain_access.end() ? &own->second : nullptr, &overridden));
+  }
+  index.no_domain_access = plans(nullptr, nullptr);
+  index.plans_built = true;
+}
+
+void SelectPolicies(const std::vector<PolicyInfo>& policies, const PolicyIndex& index, Kind kind,
+                    const std::string& domain, const std::string* action, Selection& s) {
+  s.run.clear();
+  s.globals = 0;
+  s.overridden.clear();
+  // An access request's action picks its policies from the index (by_action): every policy
+  // listed there applies, and the lists hold nothing else.
+  const bool by_action = kind == Kind::kAccess && action != nullptr;
+  if (by_action && index.plans_built) {
+    // The selection made at load for this domain and action.
+    auto it = index.domain_plans.find(domain);
+    const PolicyIndex::AccessPlan& plan =
+        (it != index.domain_plans.end() ? it->second : index.no_domain_access).For(*action);
+    s.run.assign(plan.run.begin(), plan.run.end());
+    s.globals = plan.globals;
+    s.overridden.assign(plan.overridden.begin(), plan.overridden.end());
+    return;
+  }
+  const absl::flat_hash_set<std::string>* overridden = nullptr;
+  if (auto it = index.overrides.find(domain); it != index.overrides.end()) {
+    overridden = &it->second;
+  }
+  const std::vector<size_t>* globals = &index.global_by_kind[static_cast<int>(kind)];
+  const std::vector<size_t>* own = nullptr;
+  if (by_action) {
+    globals = &index.global_access.For(*action);
+    if (auto it = index.domain_access.find(domain); it != index.domain_access.end()) {
+      own = &it->second.For(*action);
+    }
+  } else if (auto it = index.domain_by_kind.find(domain); it != index.domain_by_kind.end()) {
+    own = &it->second[static_cast<int>(kind)];
+  }
+  SelectFrom(policies, *globals, own, overridden, by_action, action, s);
 }
 
 // --- Faults: a policy that errs, runs out of budget or memory, or returns something malformed

@@ -51,7 +51,33 @@ struct PolicyIndex {
   absl::flat_hash_map<std::string, ByAction> domain_access;
   // domain -> the ids of the global policies its policies override.
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> overrides;
+
+  // An access request's whole step 1 for one domain and action, made once at load from the
+  // lists above (the same walk a request would make), so that a request looks up its domain
+  // and its action once each instead of walking the lists and the overrides per decision.
+  struct AccessPlan {
+    std::vector<size_t> run;
+    size_t globals = 0;
+    std::vector<std::string> overridden;
+  };
+  struct AccessPlans {
+    absl::flat_hash_map<std::string, AccessPlan> declared;  // by action
+    AccessPlan undeclared;  // an action no policy of the domain or global scope declares
+    const AccessPlan& For(const std::string& action) const {
+      auto it = declared.find(action);
+      return it != declared.end() ? it->second : undeclared;
+    }
+  };
+  // By domain, for every domain with policies or overrides; `no_domain_access` for any other
+  // domain (and ""): the global policies alone. Empty unless built (IndexPolicies builds them).
+  absl::flat_hash_map<std::string, AccessPlans> domain_plans;
+  AccessPlans no_domain_access;
+  bool plans_built = false;
 };
+
+// Makes index.domain_plans and index.no_domain_access from the rest of `index` (IndexPolicies
+// calls it last).
+void PlanAccessSelections(const std::vector<PolicyInfo>& policies, PolicyIndex& index);
 
 // The policies one request runs, as indexes into the policy table.
 struct Selection {

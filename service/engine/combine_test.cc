@@ -633,6 +633,53 @@ TEST(SelectPoliciesTest, TheActionIndexSelectsWhatTheActionsSay) {
   }
 }
 
+// An access request's selection comes from the plans made at load (PolicyIndex::domain_plans):
+// for every domain (with policies, with overrides, without either, none) and action (declared
+// by global policies, by a domain's, by both, by none), it is the selection the lists and the
+// overrides give when walked per request, overridden ids included.
+TEST(SelectPoliciesTest, ThePlansMadeAtLoadSelectWhatTheListsSay) {
+  std::vector<PolicyInfo> table = {
+      TableEntry("global.grants", "default", {Kind::kAccess}, "", {"read", "write"}),
+      TableEntry("global.guard", "mandatory", {Kind::kAccess}),
+      TableEntry("global.audit", "default", {Kind::kAccess}, "", {"audit"}),
+      TableEntry("global.products", "default", {Kind::kProduct}),
+      TableEntry("sales.grants", "domain", {Kind::kAccess}, "global.grants", {"read"}),
+      TableEntry("sales.any", "domain", {Kind::kAccess}),
+      TableEntry("finance.audit", "domain", {Kind::kAccess}, "global.audit", {"export"}),
+      TableEntry("finance.guard", "domain", {Kind::kAccess}, "global.guard"),
+      TableEntry("marketing.products", "domain", {Kind::kProduct}),
+  };
+  PolicyIndex index = IndexPolicies(table);
+  ASSERT_TRUE(index.plans_built);
+  PolicyIndex walked = index;
+  walked.plans_built = false;  // SelectPolicies walks the lists, as before the plans
+  for (const std::string domain : {"sales", "finance", "marketing", "", "hr"}) {
+    for (const std::string action : {"read", "write", "audit", "export", "delete", ""}) {
+      Selection planned = SelectPolicies(table, index, Kind::kAccess, domain, &action);
+      Selection expected = SelectPolicies(table, walked, Kind::kAccess, domain, &action);
+      EXPECT_EQ(Ids(table, planned), Ids(table, expected)) << domain << " " << action;
+      EXPECT_EQ(planned.globals, expected.globals) << domain << " " << action;
+      EXPECT_EQ(planned.overridden, expected.overridden) << domain << " " << action;
+    }
+  }
+  // What the walk gives, written out for one case each way.
+  const std::string read = "read", audit = "audit";
+  Selection sales = SelectPolicies(table, index, Kind::kAccess, "sales", &read);
+  EXPECT_EQ(Ids(table, sales),
+            (std::vector<std::string>{"global.guard", "sales.grants", "sales.any"}));
+  EXPECT_EQ(sales.globals, 1u);
+  EXPECT_EQ(sales.overridden, std::vector<std::string>{"global.grants"});
+  Selection finance = SelectPolicies(table, index, Kind::kAccess, "finance", &audit);
+  EXPECT_EQ(Ids(table, finance), (std::vector<std::string>{"global.guard", "finance.guard"}));
+  EXPECT_EQ(finance.overridden, std::vector<std::string>{"global.audit"});
+  // The selection's storage is reused (Bundle::Evaluate): nothing of the one before stays.
+  Selection reused = sales;
+  SelectPolicies(table, index, Kind::kAccess, "hr", &audit, reused);
+  EXPECT_EQ(Ids(table, reused), (std::vector<std::string>{"global.guard", "global.audit"}));
+  EXPECT_EQ(reused.globals, 2u);
+  EXPECT_TRUE(reused.overridden.empty());
+}
+
 // --- Faults alone: AddOutcome. ---
 
 TEST(AddOutcomeTest, AFaultIsOneDenyFindingThatSaysSoAndIsRecorded) {
