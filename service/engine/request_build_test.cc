@@ -3,12 +3,15 @@
 // checks the same through Bundle::Evaluate as a whole.
 #include "service/engine/request_build.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "service/diff/diff_rules.h"
 #include "service/engine/catalog.h"
@@ -194,6 +197,65 @@ TEST(ResolveRequestTest, ATableResolvesToItsProductAndDomain) {
   EXPECT_EQ(r->product_name, "orders");
   ASSERT_NE(r->table, nullptr);
   EXPECT_EQ(r->table->table, nullptr);
+}
+
+// FindTable lower-cases eight bytes at a time: every byte at every place of a name, in the
+// words and in the tail, is lower-cased as absl::ascii_tolower does it (ASCII letters only:
+// the table's name holds every letter, the bytes next to the letters' ranges and a byte of
+// what a letter's bit 7 would make (U+20AC is E2 82 AC), so a byte lower-cased wrongly either
+// misses it or hits it), and a name needs three non-empty parts.
+TEST(ResolveRequestTest, FindTableLowerCasesAsciiLettersOnlyAndWantsThreeParts) {
+  constexpr char kTable[] = "\u20acabcdefghijklmnopqrstuvwxyz`{@[_09\u20ac";
+  const std::string yaml = absl::StrCat(R"(metadata: {name: letters, domain: sales}
+spec:
+  outputPorts:
+    - type: sql
+      catalog: hive
+      schema: sales
+      tables:
+        - name: ")",
+                                        kTable, "\"\n");
+  absl::StatusOr<Value> tree = ParseYaml(yaml, "catalog/products/letters.yaml");
+  ASSERT_TRUE(IsOk(tree));
+  std::vector<Catalog::Document> products;
+  products.push_back({"catalog/products/letters.yaml", std::make_shared<const Value>(*tree)});
+  std::vector<std::string> errors;
+  Catalog catalog = Catalog::Build(std::move(products), {}, errors);
+  ASSERT_TRUE(errors.empty()) << absl::StrJoin(errors, "\n");
+  const std::string listed = absl::StrCat("hive.sales.", kTable);
+  const Catalog::TableEntry* table = catalog.FindTable(listed);
+  const Catalog::TableEntry* schema = catalog.FindTable("hive.sales.unlisted");
+  ASSERT_NE(table, nullptr);
+  ASSERT_NE(schema, nullptr);
+  ASSERT_NE(table, schema);
+  // What FindTable answers for `name`, by the byte-at-a-time rule.
+  auto expected = [&](const std::string& name) -> const Catalog::TableEntry* {
+    std::string lower = absl::AsciiStrToLower(name);
+    std::vector<std::string> parts = absl::StrSplit(lower, '.');
+    if (parts.size() != 3) return nullptr;
+    for (const std::string& part : parts) {
+      if (part.empty()) return nullptr;
+    }
+    if (lower == listed) return table;
+    return parts[0] == "hive" && parts[1] == "sales" ? schema : nullptr;
+  };
+  for (const std::string& base :
+       std::vector<std::string>{listed, absl::AsciiStrToUpper(listed),
+                                std::string("hive.sales.") + std::string(300, 'T')}) {
+    SCOPED_TRACE(base.substr(0, 48));
+    EXPECT_EQ(catalog.FindTable(base), expected(base));
+    for (size_t k = 0; k < std::min<size_t>(base.size(), 64); ++k) {
+      for (int b = 0; b < 256; ++b) {
+        std::string name = base;
+        name[k] = static_cast<char>(b);
+        ASSERT_EQ(catalog.FindTable(name), expected(name)) << "byte " << b << " at " << k;
+      }
+    }
+  }
+  for (const std::string bad : {"", ".", "..", "hive.sales", ".hive.sales.x", "hive..x",
+                                "hive.sales.", "hive.sales.x.", "hive.sales.x.y"}) {
+    EXPECT_EQ(catalog.FindTable(bad), nullptr) << bad;
+  }
 }
 
 TEST(ResolveRequestTest, AProductResolvesByName) {
