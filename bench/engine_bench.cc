@@ -121,7 +121,9 @@ v1::AccessRequest AccessProto(std::initializer_list<const char*> columns) {
 ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<Decision> DecideAccess(const Bundle& bundle,
                                                               const v1::AccessRequest& proto,
                                                               const EvalOptions& options) {
-  Request request = FromProto(proto);
+  // Built in place, as the server builds it (grpc_services.cc, CheckAccess).
+  Request request(std::in_place_type<AccessRequest>);
+  FromProto(proto, std::get<AccessRequest>(request));
   return bundle.Evaluate(request, options);
 }
 

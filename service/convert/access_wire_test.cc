@@ -89,6 +89,39 @@ TEST(AccessWireTest, DecodesEveryNonStructFieldAsProtobufAndFromProto) {
   EXPECT_TRUE(CheckAgainstProtobuf(big.SerializeAsString()));
 }
 
+// FromProto into an existing request (the server's protobuf fallback fills the request the
+// wire decoder may have half filled) writes every field: whatever the request held before, the
+// result is the request FromProto builds anew, absent structs null again.
+TEST(AccessWireTest, FromProtoInPlaceWritesEveryField) {
+  v1::AccessRequest with_structs = Full();
+  (*with_structs.mutable_principal()->mutable_properties()->mutable_fields())["team"]
+      .set_string_value("crm");
+  (*with_structs.mutable_resource()->mutable_properties()->mutable_fields())["tier"]
+      .set_number_value(2);
+  (*with_structs.mutable_action_properties()->mutable_fields())["method"].set_string_value("get");
+  (*with_structs.mutable_context_values()->mutable_fields())["ip"].set_string_value("10.0.0.1");
+  v1::AccessRequest other;
+  other.mutable_principal()->set_id("bo");
+  (*other.mutable_principal()->mutable_attributes())["team"] = "ops";
+  other.set_action("write");
+  other.mutable_resource()->set_product("orders");
+  (*other.mutable_context())["ip"] = "10.0.0.2";
+  const std::vector<v1::AccessRequest> messages = {Full(), with_structs, other, v1::AccessRequest(),
+                                                   with_structs};
+  AccessRequest reused;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    FromProto(messages[i], reused);
+    const AccessRequest fresh = FromProto(messages[i]);
+    EXPECT_TRUE(SameRequest(reused, fresh)) << i;
+    EXPECT_EQ(reused.principal.properties.is_null(), fresh.principal.properties.is_null()) << i;
+    EXPECT_EQ(reused.resource.properties.is_null(), fresh.resource.properties.is_null()) << i;
+    EXPECT_EQ(reused.action_properties.is_null(), fresh.action_properties.is_null()) << i;
+    EXPECT_EQ(reused.context_values.is_null(), fresh.context_values.is_null()) << i;
+    EXPECT_EQ(reused.principal.attributes, fresh.principal.attributes) << i;
+    EXPECT_EQ(reused.context, fresh.context) << i;
+  }
+}
+
 TEST(AccessWireTest, RepeatedMessageFieldsMergeAsInProtobuf) {
   // Two serialized messages concatenated are their merge: strings replaced, lists and maps
   // added to, a later map entry replacing an earlier one of the same key.

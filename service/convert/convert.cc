@@ -103,15 +103,25 @@ absl::StatusOr<Value> DocumentToValue(const v1::Document& doc, absl::string_view
 
 namespace {
 
-// Fills a default-constructed Principal (an access request's own, in place: no move of it).
+// `out` = the struct's Value, or null without one (a null left as it is).
+void SetStruct(const google::protobuf::Struct* s, Value& out) {
+  if (s != nullptr) {
+    out = StructToValue(*s);
+  } else if (!out.is_null()) {
+    out = Value();
+  }
+}
+
+// Every field of `out` written (an access request's own, in place: no move of it).
 void FillPrincipal(const v1::Principal& p, Principal& out) {
   out.id = p.id();
   out.roles.assign(p.roles().begin(), p.roles().end());
   out.groups.assign(p.groups().begin(), p.groups().end());
   out.domain = p.domain();
+  out.attributes.clear();
   for (const auto& [k, v] : p.attributes()) out.attributes.emplace(k, v);
   out.type = p.type();
-  if (p.has_properties()) out.properties = StructToValue(p.properties());
+  SetStruct(p.has_properties() ? &p.properties() : nullptr, out.properties);
 }
 
 }  // namespace
@@ -122,10 +132,15 @@ Principal FromProto(const v1::Principal& p) {
   return out;
 }
 
-// The per-request path of every access check: maps are filled by emplace (a protobuf map's keys
-// are unique) rather than default-constructed and assigned.
 AccessRequest FromProto(const v1::AccessRequest& r) {
   AccessRequest out;
+  FromProto(r, out);
+  return out;
+}
+
+// The per-request path of every access check: maps are filled by emplace (a protobuf map's keys
+// are unique) rather than default-constructed and assigned.
+void FromProto(const v1::AccessRequest& r, AccessRequest& out) {
   FillPrincipal(r.principal(), out.principal);
   out.action = r.action();
   out.resource.domain = r.resource().domain();
@@ -134,12 +149,12 @@ AccessRequest FromProto(const v1::AccessRequest& r) {
   out.resource.columns.assign(r.resource().columns().begin(), r.resource().columns().end());
   out.resource.type = r.resource().type();
   out.resource.id = r.resource().id();
-  if (r.resource().has_properties())
-    out.resource.properties = StructToValue(r.resource().properties());
+  SetStruct(r.resource().has_properties() ? &r.resource().properties() : nullptr,
+            out.resource.properties);
+  out.context.clear();
   for (const auto& [k, v] : r.context()) out.context.emplace(k, v);
-  if (r.has_action_properties()) out.action_properties = StructToValue(r.action_properties());
-  if (r.has_context_values()) out.context_values = StructToValue(r.context_values());
-  return out;
+  SetStruct(r.has_action_properties() ? &r.action_properties() : nullptr, out.action_properties);
+  SetStruct(r.has_context_values() ? &r.context_values() : nullptr, out.context_values);
 }
 
 void ToProto(const AccessRequest& r, v1::AccessRequest* out) {

@@ -42,6 +42,9 @@ Severity SeverityFromProto(v1::Severity severity);
 
 Principal FromProto(const v1::Principal& p);
 AccessRequest FromProto(const v1::AccessRequest& r);
+// The same into `out`, every field written: a request built in place (a Request's own
+// AccessRequest, as the server's wire decoder fills it) costs no move of it.
+void FromProto(const v1::AccessRequest& r, AccessRequest& out);
 absl::StatusOr<ProductRequest> FromProto(const v1::ProductRequest& r,
                                          const ParseLimits& limits = {});
 absl::StatusOr<DeploymentRequest> FromProto(const v1::DeploymentRequest& r,

@@ -315,7 +315,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerC
       RequestArena arena;
       auto& msg = *arena.Create<v1::AccessRequest>();
       if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
-      access = FromProto(msg);
+      FromProto(msg, access);  // every field written, over what the decoder left
       explain = msg.explain();
     }
     if (absl::Status s = AllowExplain(caller, explain, "CheckAccess", decider_->metrics());
