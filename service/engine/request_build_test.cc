@@ -566,6 +566,7 @@ spec:
             - {name: id, type: bigint}
             - {name: Email, type: varchar, pii: true}
             - {name: email, type: varchar}
+            - {type: int, name: qty}
         - name: returns
           columns:
             - {name: id, type: bigint}
@@ -591,6 +592,9 @@ spec:
       {"hive.sales.orders", {"ID", "EMAIL", "nope"}},
       {"hive.sales.returns", {"id", "Email"}},
       {"hive.sales.returns", {"id", "Email"}},
+      {"hive.sales.orders", {"qty", "id"}},  // an entry whose name is not its first key
+      {"hive.sales.orders", {"qty", "id"}},
+      {"hive.sales.orders", {"QTY", "qty"}},
   };
   Value tree;
   for (size_t i = 0; i < cases.size(); ++i) {

@@ -119,6 +119,18 @@ void FillContext(const std::map<std::string, std::string>& strings, const Value&
   for (const auto& [k, e] : values.as_map()) SetCopy(m.Next(k), e);
 }
 
+// A column entry's "name" (Value::Find's answer), looked for first where a catalog's entries
+// have it, in the first place (~15 instructions instead of Find's ~70).
+const Value* NameOf(const Value& entry) {
+  if (entry.is_map()) {
+    const Value::Map& m = entry.as_map();
+    if (!m.empty() && m[0].first.size() == 4 && std::memcmp(m[0].first.data(), "name", 4) == 0) {
+      return &m[0].second;
+    }
+  }
+  return entry.Find("name");
+}
+
 // req.resource.columns: each requested column as the catalog's entry for it when the table is
 // known and lists it, else {name}; the names of a known table's unlisted columns go to
 // `unknown_columns`.
@@ -148,7 +160,7 @@ void FillColumns(const std::vector<std::string>& names, const Catalog::TableEntr
     if (const Value* held = column.shared_target();
         held != nullptr && !std::less<const Value*>()(held, listed_begin) &&
         std::less<const Value*>()(held, listed_end)) {
-      const Value* held_name = held->Find("name");
+      const Value* held_name = NameOf(*held);
       if (held_name != nullptr && held_name->is_string() && held_name->as_string() == name) {
         continue;
       }
