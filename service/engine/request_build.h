@@ -150,7 +150,18 @@ class ListRefill {
 };
 
 // `v` = `s`, in the buffer of the string `v` owns when it owns one.
-void SetString(Value& v, absl::string_view s);
+// Inline for its usual case, a string that holds the text already (most of a tree's ~20
+// strings per decision: the kind, action, domain, the principal's id and roles): comparing costs
+// less than the call and assign's rewrite.
+void SetStringSlow(Value& v, absl::string_view s);
+inline void SetString(Value& v, absl::string_view s) {
+  if (const std::string* owned = v.owned_string();
+      owned != nullptr && owned->size() == s.size() &&
+      std::memcmp(owned->data(), s.data(), s.size()) == 0) {
+    return;
+  }
+  SetStringSlow(v, s);
+}
 // `v` = Value::Shared(target), without touching the reference count when `v` holds it already.
 void SetShared(Value& v, const std::shared_ptr<const Value>& target);
 

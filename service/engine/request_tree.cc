@@ -54,11 +54,8 @@ Value& ListRefill::NextNew() {
 
 void ListRefill::DropRest() { l_->erase(l_->begin() + static_cast<ptrdiff_t>(i_), l_->end()); }
 
-void SetString(Value& v, absl::string_view s) {
+void SetStringSlow(Value& v, absl::string_view s) {
   if (std::string* owned = v.owned_string()) {
-    // Most entries hold what the request before had there (its kind, action, table, the
-    // principal's id and roles): comparing costs less than assign's rewrite.
-    if (owned->size() == s.size() && std::memcmp(owned->data(), s.data(), s.size()) == 0) return;
     owned->assign(s.data(), s.size());
   } else {
     v = Value(std::string(s));
