@@ -306,8 +306,10 @@ Decision FromProto(const v1::Decision& d) {
     out.obligations.row_filters.push_back(f.expression());
   }
   out.bundle_revision = d.bundle_revision();
-  out.evaluated_policies.assign(d.evaluated_policies().begin(), d.evaluated_policies().end());
-  out.overridden_policies.assign(d.overridden_policies().begin(), d.overridden_policies().end());
+  out.evaluated_policies = PolicyIdList(
+      std::vector<std::string>(d.evaluated_policies().begin(), d.evaluated_policies().end()));
+  out.overridden_policies = PolicyIdList(
+      std::vector<std::string>(d.overridden_policies().begin(), d.overridden_policies().end()));
   out.domain = d.domain();
   if (d.has_change()) out.change = StructToValue(d.change());
   out.defaulted = d.defaulted();

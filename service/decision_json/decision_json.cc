@@ -93,11 +93,15 @@ class Writer {
   char* end_;
 };
 
-void StringList(Writer& w, const std::vector<std::string>& list) {
+// A std::vector<std::string> or a PolicyIdList.
+template <typename List>
+void StringList(Writer& w, const List& list) {
   w.Char('[');
-  for (size_t i = 0; i < list.size(); ++i) {
-    if (i > 0) w.Char(',');
-    w.Str(list[i]);
+  bool first = true;
+  for (const std::string& s : list) {
+    if (!first) w.Char(',');
+    first = false;
+    w.Str(s);
   }
   w.Char(']');
 }

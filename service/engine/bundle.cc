@@ -24,6 +24,9 @@ struct Bundle::Impl {
   // `diff_rules:` in bundle.yaml: the class of every schema diff rule for this bundle.
   DiffRuleClasses diff_classes = DefaultDiffRuleClasses();
   std::vector<PolicyInfo> policies;
+  // Each policy's id, in the order of `policies`: the table decisions name policies from
+  // (PolicyIdList), shared with them so that it outlives this bundle while they do.
+  std::shared_ptr<const std::vector<std::string>> policy_ids;
   std::vector<std::string> sources;  // per policy
   Catalog catalog;
   // Every list and map inside the catalog's trees: their views outlive an evaluation (see
@@ -197,7 +200,10 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   if (const auto* a = std::get_if<AccessRequest>(&request)) action = &a->action;
   Selection& selection = scratch.selection;
   SelectPolicies(impl.policies, impl.index, kind, domain, action, selection);
-  decision.overridden_policies = std::move(selection.overridden);
+  if (!selection.overridden.empty()) {
+    decision.overridden_policies.Reset(impl.policy_ids);
+    for (size_t i : selection.overridden) decision.overridden_policies.Add(i);
+  }
 
   // Each selected policy's check: the global ones in the global state, then the domain's in the
   // domain's own.
@@ -240,6 +246,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
   };
   std::vector<PolicyFinding>& findings = scratch.findings;
   findings.clear();
+  decision.evaluated_policies.Reset(impl.policy_ids);
   decision.evaluated_policies.reserve(outcomes.size());
   for (size_t k = 0; k < outcomes.size(); ++k) {
     const PolicyInfo& p = impl.policies[selection.run[k]];
@@ -248,7 +255,7 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
       return absl::DeadlineExceededError(absl::StrCat("deadline exceeded while evaluating ", p.id));
     }
     if (trace != nullptr) AddPolicyTrace(p, outcome, *trace);
-    decision.evaluated_policies.push_back(p.id);
+    decision.evaluated_policies.Add(selection.run[k]);
     AddOutcome(p, outcome, waiver_for, findings, decision.faults);
   }
   if (TooBigToKeep(request)) req = Value();
@@ -315,6 +322,10 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Bundle::Load(const BundleFiles& fi
         "bundle", files.root.empty() ? "" : " ", files.root, " has ", errors.size(),
         errors.size() == 1 ? " error" : " errors", ":\n", absl::StrJoin(errors, "\n")));
   }
+  std::vector<std::string> ids;
+  ids.reserve(impl->policies.size());
+  for (const PolicyInfo& p : impl->policies) ids.push_back(p.id);
+  impl->policy_ids = std::make_shared<const std::vector<std::string>>(std::move(ids));
   impl->pool.Add(std::move(first));
   return std::shared_ptr<const Bundle>(new Bundle(std::move(impl)));
 }

@@ -38,7 +38,7 @@ void SelectFrom(const std::vector<PolicyInfo>& policies, const std::vector<size_
     const PolicyInfo& p = policies[i];
     if (!by_action && !applies(p)) continue;
     if (overridden != nullptr && p.mode == PolicyMode::kDefault && overridden->contains(p.id)) {
-      s.overridden.push_back(p.id);
+      s.overridden.push_back(i);
       continue;
     }
     s.run.push_back(i);

@@ -58,7 +58,7 @@ struct PolicyIndex {
   struct AccessPlan {
     std::vector<size_t> run;
     size_t globals = 0;
-    std::vector<std::string> overridden;
+    std::vector<size_t> overridden;  // as Selection::overridden
   };
   struct AccessPlans {
     absl::flat_hash_map<std::string, AccessPlan> declared;  // by action
@@ -86,8 +86,8 @@ struct Selection {
   // run[0, globals) are global policies (they run in the global Lua state), the rest the
   // domain's (in the domain's state).
   size_t globals = 0;
-  // The ids of the global policies that applied but that the domain replaced.
-  std::vector<std::string> overridden;
+  // The global policies that applied but that the domain replaced.
+  std::vector<size_t> overridden;
 };
 
 // Step 1 for a request of `kind` about a resource that belongs to `domain` ("" for none): the

@@ -529,6 +529,12 @@ std::vector<std::string> Ids(const std::vector<PolicyInfo>& table, const Selecti
   return ids;
 }
 
+std::vector<std::string> OverriddenIds(const std::vector<PolicyInfo>& table, const Selection& s) {
+  std::vector<std::string> ids;
+  for (size_t i : s.overridden) ids.push_back(table[i].id);
+  return ids;
+}
+
 TEST(SelectPoliciesTest, GlobalPoliciesThenTheDomainsOwnAndNoOtherDomains) {
   std::vector<PolicyInfo> table = {
       TableEntry("marketing.own", "domain"), TableEntry("global.a", "mandatory"),
@@ -562,7 +568,7 @@ TEST(SelectPoliciesTest, AnOverrideReplacesADefaultPolicyForItsOwnDomainOnly) {
   Selection sales = SelectPolicies(table, index, Kind::kAccess, "sales", nullptr);
   EXPECT_EQ(Ids(table, sales), (std::vector<std::string>{"global.guard", "sales.grants"}));
   EXPECT_EQ(sales.globals, 1u);
-  EXPECT_EQ(sales.overridden, std::vector<std::string>{"global.grants"});
+  EXPECT_EQ(OverriddenIds(table, sales), std::vector<std::string>{"global.grants"});
   Selection marketing = SelectPolicies(table, index, Kind::kAccess, "marketing", nullptr);
   EXPECT_EQ(Ids(table, marketing), (std::vector<std::string>{"global.grants", "global.guard"}));
   EXPECT_TRUE(marketing.overridden.empty());
@@ -585,13 +591,13 @@ TEST(SelectPoliciesTest, KindsAndActionsNarrowWhatRuns) {
   std::string read = "read", write = "write";
   Selection r = SelectPolicies(table, index, Kind::kAccess, "sales", &read);
   EXPECT_EQ(Ids(table, r), (std::vector<std::string>{"global.reads"}));
-  EXPECT_EQ(r.overridden, std::vector<std::string>{"global.any"});
+  EXPECT_EQ(OverriddenIds(table, r), std::vector<std::string>{"global.any"});
   Selection w = SelectPolicies(table, index, Kind::kAccess, "sales", &write);
   EXPECT_EQ(Ids(table, w), (std::vector<std::string>{"sales.writes"}));
   EXPECT_EQ(w.globals, 0u);
   Selection product = SelectPolicies(table, index, Kind::kProduct, "sales", nullptr);
   EXPECT_EQ(Ids(table, product), (std::vector<std::string>{"global.naming", "sales.product"}));
-  EXPECT_EQ(product.overridden, std::vector<std::string>{"global.any"});
+  EXPECT_EQ(OverriddenIds(table, product), std::vector<std::string>{"global.any"});
   Selection deployment = SelectPolicies(table, index, Kind::kDeployment, "marketing", nullptr);
   EXPECT_EQ(Ids(table, deployment), (std::vector<std::string>{"global.naming"}));
 }
@@ -668,10 +674,10 @@ TEST(SelectPoliciesTest, ThePlansMadeAtLoadSelectWhatTheListsSay) {
   EXPECT_EQ(Ids(table, sales),
             (std::vector<std::string>{"global.guard", "sales.grants", "sales.any"}));
   EXPECT_EQ(sales.globals, 1u);
-  EXPECT_EQ(sales.overridden, std::vector<std::string>{"global.grants"});
+  EXPECT_EQ(OverriddenIds(table, sales), std::vector<std::string>{"global.grants"});
   Selection finance = SelectPolicies(table, index, Kind::kAccess, "finance", &audit);
   EXPECT_EQ(Ids(table, finance), (std::vector<std::string>{"global.guard", "finance.guard"}));
-  EXPECT_EQ(finance.overridden, std::vector<std::string>{"global.audit"});
+  EXPECT_EQ(OverriddenIds(table, finance), std::vector<std::string>{"global.audit"});
   // The selection's storage is reused (Bundle::Evaluate): nothing of the one before stays.
   Selection reused = sales;
   SelectPolicies(table, index, Kind::kAccess, "hr", &audit, reused);
@@ -993,6 +999,34 @@ TEST(CombineEndToEndTest, DomainOverrideRemovesADefaultPolicyOnlyForItsOwnResour
   Decision drop = MustEvaluate(*bundle, DomainAccess("sales", "drop"));
   EXPECT_EQ(drop.effect, Effect::kDeny) << Describe(drop);
   ASSERT_NE(FindReason(drop, "global.guard"), nullptr);
+}
+
+// A decision names policies from its bundle's table of ids, which it shares: the ids stay valid
+// after the bundle is gone (a reload while the decision is still being written out), in every
+// copy of the decision.
+TEST(CombineEndToEndTest, ADecisionsPolicyIdsOutliveItsBundle) {
+  BundleFiles files;
+  files.files["global/grants.lua"] =
+      Policy("global.grants-of-the-data-product", "return nil", "  mode = 'default',\n");
+  files.files["global/guard.lua"] = Policy("global.guard-of-every-access", "return nil");
+  files.files["domains/sales/grants.lua"] =
+      Policy("sales.grants-of-the-sales-domain", "return allow('sales grants its own')",
+             "  overrides = 'global.grants-of-the-data-product',\n");
+  auto bundle = MustLoad(files);
+  ASSERT_NE(bundle, nullptr);
+  Decision d = MustEvaluate(*bundle, DomainAccess("sales"));
+  Decision copy = d;
+  bundle.reset();  // the last reference to the bundle
+  auto replacement = MustLoad(Files({{"global/other.lua", Policy("global.other", "return nil")}}));
+  ASSERT_NE(replacement, nullptr);
+  MustEvaluate(*replacement, DomainAccess("sales"));
+  for (const Decision* x : {&d, &copy}) {
+    EXPECT_EQ(x->evaluated_policies,
+              (std::vector<std::string>{"global.guard-of-every-access",
+                                        "sales.grants-of-the-sales-domain"}));
+    EXPECT_EQ(x->overridden_policies,
+              std::vector<std::string>{"global.grants-of-the-data-product"});
+  }
 }
 
 TEST(CombineEndToEndTest, DefaultsComeFromBundleYaml) {

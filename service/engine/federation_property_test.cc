@@ -610,8 +610,7 @@ std::vector<const GenPolicy*> ReferenceRun(const Scenario& s, const std::string&
 
 // `order`: the evaluation order the engine reported, used only to break ties between masks of
 // the same column (the first policy in evaluation order wins among equals).
-Expected Reference(const Scenario& s, const AccessRequest& r,
-                   const std::vector<std::string>& order) {
+Expected Reference(const Scenario& s, const AccessRequest& r, const PolicyIdList& order) {
   Expected e;
   Resolved res = Resolve(r);
   std::vector<const GenPolicy*> ran = ReferenceRun(s, res.domain, e.overridden);
@@ -704,7 +703,7 @@ Expected Reference(const Scenario& s, const AccessRequest& r,
   if (e.effect == Effect::kAllow) {
     auto rank = [&](const RefFinding& f) {
       auto it = std::find(order.begin(), order.end(), f.policy->id);
-      return std::make_pair(mandatory(f) ? 0 : 1, it - order.begin());
+      return std::make_pair(mandatory(f) ? 0 : 1, std::distance(order.begin(), it));
     };
     std::vector<const RefFinding*> obl;
     for (const RefFinding& f : findings) {
@@ -1274,7 +1273,8 @@ TEST(FederationPropertyTest, SelectionAloneMatchesTheReferenceModel) {
       std::string action = g.Pick(kActions);
       Selection sel = SelectPolicies(table, index, Kind::kAccess, domain, &action);
       for (size_t i : sel.run) got.push_back(table[i].id);
-      std::set<std::string> got_overridden(sel.overridden.begin(), sel.overridden.end());
+      std::set<std::string> got_overridden;
+      for (size_t i : sel.overridden) got_overridden.insert(table[i].id);
       ASSERT_EQ(got, want) << "case seed " << base + static_cast<uint64_t>(c) << ", domain \""
                            << domain << "\"\n"
                            << ShowFiles(Render(s));
@@ -1299,15 +1299,20 @@ TEST(FederationPropertyTest, TheRuleAloneMatchesTheReferenceModel) {
     Scenario s = g.RandomScenario();
     std::vector<PolicyInfo> table = PolicyTable(s);
     PolicyIndex index = IndexPolicies(table);
+    // The table decisions name policies from, as Load builds it.
+    auto ids = std::make_shared<std::vector<std::string>>();
+    for (const PolicyInfo& p : table) ids->push_back(p.id);
     for (const AccessRequest& r : g.RandomRequests(kRequestsPerCase)) {
       Resolved res = Resolve(r);
       Selection sel = SelectPolicies(table, index, Kind::kAccess, res.domain, &r.action);
       Decision d;
-      d.overridden_policies = sel.overridden;
+      d.overridden_policies.Reset(ids);
+      for (size_t i : sel.overridden) d.overridden_policies.Add(i);
+      d.evaluated_policies.Reset(ids);
       std::vector<PolicyFinding> findings;
       for (size_t i : sel.run) {
         CheckOutcome outcome = OutcomeOf(s.policies[i], r, res);
-        d.evaluated_policies.push_back(table[i].id);
+        d.evaluated_policies.Add(i);
         AddOutcome(
             table[i], outcome, [](const PolicyInfo&) -> const Waiver* { return nullptr; }, findings,
             d.faults);

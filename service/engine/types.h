@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "service/engine/policy_ids.h"
 #include "service/value/parse.h"
 #include "service/value/value.h"
 
@@ -182,8 +183,10 @@ struct Decision {
   std::vector<Reason> reasons;
   Obligations obligations;
   std::string bundle_revision;
-  std::vector<std::string> evaluated_policies;
-  std::vector<std::string> overridden_policies;
+  // In evaluation order.
+  PolicyIdList evaluated_policies;
+  // Default global policies the domain's own replaced (PolicyInfo::overrides).
+  PolicyIdList overridden_policies;
   std::string domain;  // whose overrides applied
   Value change;        // deployments: what req.change held
   bool defaulted = false;
