@@ -686,13 +686,14 @@ class FastJson {
   // than \uXXXX; bytes of 0x80 and above must be well-formed UTF-8, as nlohmann checks.
   bool ParseString(std::string& s) {
     const char* q = PlainRunEnd(++p_);
-    // The common case: no escape, one copy.
+    // The common case: no escape, one copy (appended: `s` is empty, and append skips assign's
+    // handling of a source inside the string).
     if (q != end_ && *q == '"') {
-      s.assign(p_, q);
+      s.append(p_, static_cast<size_t>(q - p_));
       p_ = q + 1;
       return true;
     }
-    s.assign(p_, q);
+    s.append(p_, static_cast<size_t>(q - p_));
     while (q != end_) {
       const unsigned char c = static_cast<unsigned char>(*q);
       if (c == '"') {
@@ -810,9 +811,18 @@ class FastJson {
     }
     while (true) {
       if (p_ == end_) return false;
-      Value& item = list.emplace_back();
-      if (!ParseValue(item, depth + 1)) return false;
-      item.set_pos(token_);
+      if (*p_ == '"') {
+        // A string is constructed in place: not parsed into a temporary and moved (a Trino
+        // batch's body is mostly names).
+        const SourcePos string_at = Here();
+        std::string s;
+        if (!ParseString(s) || !Count()) return false;
+        list.emplace_back(std::move(s)).set_pos(string_at);
+      } else {
+        Value& item = list.emplace_back();
+        if (!ParseValue(item, depth + 1)) return false;
+        item.set_pos(token_);
+      }
       SkipSpace();
       if (p_ == end_) return false;
       if (*p_ == ']') break;
@@ -847,9 +857,16 @@ class FastJson {
       ++p_;
       SkipSpace();
       if (p_ == end_) return false;
-      Value& value = out.Add(std::move(key), Value());
-      if (!ParseValue(value, depth + 1)) return false;
-      value.set_pos(key_at);
+      if (*p_ == '"') {
+        // As in ParseList: a string value is constructed in the entry.
+        std::string s;
+        if (!ParseString(s) || !Count()) return false;
+        out.Add(std::move(key), std::move(s)).set_pos(key_at);
+      } else {
+        Value& value = out.Add(std::move(key), Value());
+        if (!ParseValue(value, depth + 1)) return false;
+        value.set_pos(key_at);
+      }
       SkipSpace();
       if (p_ == end_) return false;
       if (*p_ == '}') break;

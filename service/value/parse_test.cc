@@ -478,6 +478,8 @@ TEST(ParseJsonTest, FastPathAgreesWithTheReferenceParser) {
       "42 ",
       "\n\n  7",
       "[\n{\n\"x\"\n:\n[\n1\n,\n2\n]\n}\n]",
+      // Strings as list items and map values (built in place) on lines and columns of their own.
+      "[\"a\",\n  \"bc\", {\"k\":\n \"v\", \"l\": [\"\", \"w\\n\"]}, \"x\\\"y\"]",
       "[1\n,\n\"\\\"\\\\\"\n, {\"q\\\"\": \"\\\\\"}]",
       std::string("[\"a\0b\"]", 7),
       std::string("[1,\0]", 5),
@@ -499,7 +501,9 @@ TEST(ParseJsonTest, FastPathAgreesWithTheReferenceParser) {
   for (size_t nodes : {1, 2, 3, 4, 5, 6, 7}) {
     ParseLimits limits;
     limits.max_nodes = nodes;
-    for (const std::string text : {"[1, [2], {\"a\": 3}]", "{\"a\": [1, 2]}", "[[[]]]", "7"}) {
+    for (const std::string text :
+         {"[1, [2], {\"a\": 3}]", "{\"a\": [1, 2]}", "[[[]]]", "7",
+          "[\"a\", {\"b\": \"c\"}, \"d\"]", "{\"a\": \"b\", \"c\": [\"d\"]}"}) {
       absl::StatusOr<Value> fast = ParseJson(text, "t.json", limits);
       absl::StatusOr<Value> reference = ParseJsonReference(text, "t.json", limits);
       ASSERT_EQ(fast.ok(), reference.ok()) << text << " max_nodes " << nodes;
