@@ -1,6 +1,7 @@
 #include "service/trino/translate.h"
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -205,10 +206,27 @@ absl::StatusOr<std::string> RequiredString(const Value& m, absl::string_view key
   return v->as_string();
 }
 
-// The same for a resource's names, as views of `m`; the error names `field` + `member` + key.
-absl::StatusOr<absl::string_view> RequiredName(const Value& m, absl::string_view key,
+// The first entry of each of `keys` in map `m` (what m.Find(key) answers; null when absent),
+// found in one pass over the map: a batch's resources are small maps looked up many times.
+template <size_t N>
+std::array<const Value*, N> FindAll(const Value& m, const absl::string_view (&keys)[N]) {
+  std::array<const Value*, N> found{};
+  if (!m.is_map()) return found;
+  for (const auto& [k, v] : m.as_map()) {
+    for (size_t i = 0; i < N; ++i) {
+      if (found[i] == nullptr && k == keys[i]) {
+        found[i] = &v;
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+// The same for a resource's name `v` (at `key`, as found by FindAll), as a view of it; the error
+// names `field` + `member` + key.
+absl::StatusOr<absl::string_view> RequiredName(const Value* v, absl::string_view key,
                                                const FieldName& field, absl::string_view member) {
-  const Value* v = m.Find(key);
   auto name = [&] { return absl::StrCat(field.Str(member), ".", key); };
   if (v == nullptr || v->is_null()) return Invalid(name(), "required");
   if (!v->is_string()) return Invalid(name(), "expected a string");
@@ -264,7 +282,21 @@ absl::StatusOr<Resource> ParseResource(const Value& v, const FieldName& field) {
   Resource r;
   if (v.is_null()) return r;
   if (!v.is_map()) return Invalid(field.Str(), "expected an object");
-  if (const Value* f = MapAt(v, "function")) {
+  // The members that decide the kind, found in one pass; each counts only when an object (as
+  // MapAt).
+  static constexpr absl::string_view kKinds[] = {"function",
+                                                 "column",
+                                                 "table",
+                                                 "schema",
+                                                 "catalog",
+                                                 "user",
+                                                 "systemSessionProperty",
+                                                 "catalogSessionProperty"};
+  std::array<const Value*, 8> kinds = FindAll(v, kKinds);
+  for (const Value*& k : kinds) {
+    if (k != nullptr && !k->is_map()) k = nullptr;
+  }
+  if (const Value* f = kinds[0]) {
     r.function = StringAt(*f, "functionName", StringAt(*f, "name"));
   }
   // Each name is required; the first missing one is the error.
@@ -272,13 +304,13 @@ absl::StatusOr<Resource> ParseResource(const Value& v, const FieldName& field) {
                    std::initializer_list<std::pair<absl::string_view, absl::string_view*>> want)
       -> absl::Status {
     for (const auto& [key, out] : want) {
-      absl::StatusOr<absl::string_view> n = RequiredName(m, key, field, member);
+      absl::StatusOr<absl::string_view> n = RequiredName(m.Find(key), key, field, member);
       if (!n.ok()) return n.status();
       *out = *n;
     }
     return absl::OkStatus();
   };
-  if (const Value* c = MapAt(v, "column")) {
+  if (const Value* c = kinds[1]) {
     if (absl::Status s = names(*c, ".column",
                                {{"catalogName", &r.catalog},
                                 {"schemaName", &r.schema},
@@ -292,20 +324,26 @@ absl::StatusOr<Resource> ParseResource(const Value& v, const FieldName& field) {
     r.kind = Resource::Kind::kColumn;
     return r;
   }
-  if (const Value* t = MapAt(v, "table")) {
-    if (absl::Status s = names(
-            *t, ".table",
-            {{"catalogName", &r.catalog}, {"schemaName", &r.schema}, {"tableName", &r.table}});
-        !s.ok()) {
-      return s;
+  if (const Value* t = kinds[2]) {
+    // A batch's tables: their four members found in one pass.
+    static constexpr absl::string_view kTable[] = {"catalogName", "schemaName", "tableName",
+                                                   "columns"};
+    const std::array<const Value*, 4> members = FindAll(*t, kTable);
+    absl::string_view* const out[] = {&r.catalog, &r.schema, &r.table};
+    for (size_t i = 0; i < 3; ++i) {
+      const Value* n = members[i];
+      if (n == nullptr || !n->is_string() || n->as_string().empty()) {
+        return RequiredName(n, kTable[i], field, ".table").status();  // the error
+      }
+      *out[i] = n->as_string();
     }
-    auto columns = NameList(t->Find("columns"), field, ".table.columns");
+    auto columns = NameList(members[3], field, ".table.columns");
     if (!columns.ok()) return columns.status();
     r.columns = *std::move(columns);
     r.kind = Resource::Kind::kTable;
     return r;
   }
-  if (const Value* s = MapAt(v, "schema")) {
+  if (const Value* s = kinds[3]) {
     if (absl::Status st =
             names(*s, ".schema", {{"catalogName", &r.catalog}, {"schemaName", &r.schema}});
         !st.ok()) {
@@ -314,28 +352,28 @@ absl::StatusOr<Resource> ParseResource(const Value& v, const FieldName& field) {
     r.kind = Resource::Kind::kSchema;
     return r;
   }
-  if (const Value* c = MapAt(v, "catalog")) {
+  if (const Value* c = kinds[4]) {
     if (absl::Status s = names(*c, ".catalog", {{"name", &r.catalog}}); !s.ok()) return s;
     r.kind = Resource::Kind::kCatalog;
     return r;
   }
-  if (const Value* f = MapAt(v, "function")) {
+  if (const Value* f = kinds[0]) {
     r.catalog = StringAt(*f, "catalogName");
     r.schema = StringAt(*f, "schemaName");
     r.kind = Resource::Kind::kFunction;
     return r;
   }
-  if (const Value* u = MapAt(v, "user")) {
+  if (const Value* u = kinds[5]) {
     r.user = StringAt(*u, "user", StringAt(*u, "name"));
     r.kind = Resource::Kind::kUser;
     return r;
   }
-  if (const Value* p = MapAt(v, "systemSessionProperty")) {
+  if (const Value* p = kinds[6]) {
     r.property = StringAt(*p, "name");
     r.kind = Resource::Kind::kSystemSessionProperty;
     return r;
   }
-  if (const Value* p = MapAt(v, "catalogSessionProperty")) {
+  if (const Value* p = kinds[7]) {
     r.catalog = StringAt(*p, "catalogName");
     r.property = StringAt(*p, "propertyName");
     r.kind = Resource::Kind::kCatalogSessionProperty;
@@ -390,7 +428,36 @@ class ItemBuilder {
   }
 
  private:
-  std::map<std::string, std::string> ContextFor(const Resource& r) const {
+  // The context of a table's check begun: the base context, trino_resource and the table's
+  // catalog and schema, for a batch's first kMaxPrefixes schemas (null for others). A batch's
+  // tables share a few schemas, and a copy of these six nodes costs less than inserting three
+  // of them (~700 instructions a table); past the cap a batch of distinct schemas costs what it
+  // did, bar the search.
+  const std::map<std::string, std::string>* TablePrefix(const Resource& r) {
+    for (const TableContextPrefix& p : prefixes_) {
+      if (p.catalog == r.catalog && p.schema == r.schema) return &p.context;
+    }
+    if (prefixes_.size() >= kMaxPrefixes) return nullptr;
+    TableContextPrefix& p = prefixes_.emplace_back();
+    p.catalog = r.catalog;
+    p.schema = r.schema;
+    p.context = base_context_;
+    p.context.emplace("trino_resource", KindName(r.kind));
+    if (!r.catalog.empty()) p.context.emplace("catalog", r.catalog);
+    if (!r.schema.empty()) p.context.emplace("schema", r.schema);
+    return &p.context;
+  }
+
+  std::map<std::string, std::string> ContextFor(const Resource& r) {
+    // A table's: its schema's prefix and the table (what the general case below makes).
+    if (r.kind == Resource::Kind::kTable && r.column.empty() && r.column_type.empty() &&
+        r.function.empty() && r.property.empty() && r.user.empty()) {
+      if (const std::map<std::string, std::string>* prefix = TablePrefix(r)) {
+        std::map<std::string, std::string> ctx = *prefix;
+        if (!r.table.empty()) ctx.emplace("table", r.table);
+        return ctx;
+      }
+    }
     std::map<std::string, std::string> ctx = base_context_;
     ctx.emplace("trino_resource", KindName(r.kind));
     // The base context's keys are never a resource's: emplace, not assignment.
@@ -522,9 +589,16 @@ class ItemBuilder {
     }
   }
 
+  struct TableContextPrefix {
+    absl::string_view catalog, schema;  // views of the request, like a Resource's
+    std::map<std::string, std::string> context;
+  };
+  static constexpr size_t kMaxPrefixes = 8;
+
   const std::map<std::string, std::string>& base_context_;
   const ProductLocator& products_;
   Plan& plan_;
+  std::vector<TableContextPrefix> prefixes_;
   // Set by AddColumnsOf: the checks made are of one table's columns, in a row.
   bool columns_of_same_table_ = false;
   // Whether the last check's context has a column (a column may be named "").

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "service/value/parse.h"
 
@@ -244,6 +245,30 @@ TEST_F(TranslateTest, BatchContextsAreEachItemsOwn) {
   EXPECT_EQ(plan->checks[2].context, schema);
   EXPECT_EQ(plan->checks[3].context, schema);
   EXPECT_EQ(plan->checks[4].context, with({{"catalog", "hive"}, {"trino_resource", "catalog"}}));
+
+  // Tables of more schemas than Translate keeps context prefixes for (8), in catalogs whose
+  // schemas share names and whose names differ only in case: each its own names.
+  std::string tables_json;
+  auto table_of = [](int i) {
+    return std::vector<std::string>{i == 30 ? "C0" : "c" + std::to_string(i % 2),
+                                    "s" + std::to_string(i % 5), "t" + std::to_string(i)};
+  };
+  for (int i = 0; i <= 30; ++i) {
+    const std::vector<std::string> t = table_of(i);
+    absl::StrAppend(&tables_json, i == 0 ? "" : ",", R"({"table":{"catalogName":")", t[0],
+                    R"(","schemaName":")", t[1], R"(","tableName":")", t[2], R"("}})");
+  }
+  plan = Run(Endpoint::kBatch, Body("FilterTables", R"("filterResources":[)" + tables_json + "]"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->checks.size(), 31u);
+  for (int i = 0; i <= 30; ++i) {
+    const std::vector<std::string> t = table_of(i);
+    EXPECT_EQ(
+        plan->checks[i].context,
+        with({{"catalog", t[0]}, {"schema", t[1]}, {"table", t[2]}, {"trino_resource", "table"}}))
+        << i;
+    EXPECT_EQ(plan->checks[i].resource.table, absl::StrCat(t[0], ".", t[1], ".", t[2])) << i;
+  }
 
   // FilterColumns: a check per column, of three tables (one not addressable), one column named ""
   // (no column key).
