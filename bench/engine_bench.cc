@@ -2,7 +2,7 @@
 // as the service pays it:
 //   BM_Access      proto AccessRequest -> engine request (convert.h) -> Bundle::Evaluate, for a
 //                  sales analyst reading three non-PII columns of
-//                  customer_analytics.customer_360.customers (target: median <= 8 us);
+//                  customer_analytics.customer_360.customers (issue 12: median <= 5 us);
 //   BM_AccessPii   the same with PII columns, so the masking policies produce obligations;
 //   BM_Product     ParseYaml of the seed customer-360 descriptor + Evaluate (target <= 150 us);
 //   BM_Deployment  ParseYaml of product, previous product (a minor version bump), contract and a
