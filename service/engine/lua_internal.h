@@ -203,9 +203,9 @@ void MakeReadOnlyProxy(lua_State* L);
 // lua_adapter.cc: the helpers. SetHelpers sets re, semver, list, get, duration, percent,
 // has_role, has_any_role, in_group and print into the table at `safe`, and wraps the base
 // library's type and tostring, which must be there already (the same answers, faster);
-// PatchStringLibrary guards
-// the real string table's find/match/gmatch/gsub/format/rep and removes dump; PushGuardedSort
-// pushes a table.sort that guards the one in the table at `table_lib`. They push nothing else.
+// PatchStringLibrary guards the real string table's find/match/gmatch/gsub/format/rep and
+// removes dump; PushGuardedSort pushes a table.sort that guards the one in the table at
+// `table_lib`. They push nothing else.
 void SetHelpers(lua_State* L, int safe);
 void PatchStringLibrary(lua_State* L, int string_lib);
 void PushGuardedSort(lua_State* L, int table_lib);

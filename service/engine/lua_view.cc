@@ -3,8 +3,9 @@
 // pays for three fields, not for converting the descriptor. The request root's view is a full
 // userdata (it gets a metatable of its own, below), and so are a few small catalog maps' views,
 // cached for the life of the state (kMaxStableCaches); every other view is a light userdata, a
-// handle into the evaluation's list of viewed values (see kSlotBits), which costs no allocation.
-// ipairs over a view steps through the list in C (ViewIpairsNext) rather than through __index.
+// handle into the evaluation's list of viewed values (see kViewSlotBits), which costs no
+// allocation. ipairs over a view steps through the list in C (ViewIpairsNext) rather than
+// through __index.
 //
 // A read through a view is a call of the C function __index of the shared view metatable,
 // except for the request's root, which every policy reads (req.action, req.product,
@@ -104,7 +105,7 @@ constexpr int kMaxStableCaches = 256;
 constexpr uint64_t kCachedTag = uint64_t{1} << 63;
 
 // Every other view is a light userdata whose "pointer" is a handle, never dereferenced:
-// generation << kSlotBits | (slot + 1), the slot indexing this evaluation's view_values (or,
+// generation << kViewSlotBits | (slot + 1), the slot indexing this evaluation's view_values (or,
 // for generation 0, the state's stable_values). Light userdata cost no allocation, no
 // metatable store and no anchoring (~560 instructions a view as a full userdata, eight views
 // per BM_Access decision, and the collector's work for them); they share the one metatable Lua
@@ -113,10 +114,8 @@ constexpr uint64_t kCachedTag = uint64_t{1} << 63;
 // evaluation names a generation that is not the current one, so it is refused like any dead
 // view; EndEvaluation retires the state before the generation outgrows its 40 bits.
 // (The format is lua_internal.h's, whose PeekView decodes it inline: LightViewTarget.)
-constexpr int kSlotBits = kViewSlotBits;
-constexpr uint64_t kSlotMask = kViewSlotMask;
-constexpr size_t kMaxSlots = kSlotMask - 1;
-constexpr uint64_t kMaxGeneration = (uint64_t{1} << (64 - kSlotBits)) - 2;
+constexpr size_t kMaxSlots = kViewSlotMask - 1;
+constexpr uint64_t kMaxGeneration = (uint64_t{1} << (64 - kViewSlotBits)) - 2;
 
 inline void* HandlePointer(uint64_t h) {
   return reinterpret_cast<void*>(static_cast<uintptr_t>(h));
@@ -314,7 +313,8 @@ void PushContainer(lua_State* L, const Value* target) {
   Ctx::ViewEntry& e = FindView(c, target);
   if (e.generation != c->generation) {
     c->view_values.push_back(target);
-    e = Ctx::ViewEntry{target, (c->generation << kSlotBits) | c->view_values.size(), c->generation};
+    e = Ctx::ViewEntry{target, (c->generation << kViewSlotBits) | c->view_values.size(),
+                       c->generation};
     ++c->views_used;
   }
   PushHandle(L, c, e.handle);
