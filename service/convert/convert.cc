@@ -152,6 +152,7 @@ void FromProto(const v1::AccessRequest& r, AccessRequest& out) {
   SetStruct(r.resource().has_properties() ? &r.resource().properties() : nullptr,
             out.resource.properties);
   out.context.clear();
+  out.shared_context = nullptr;
   for (const auto& [k, v] : r.context()) out.context.emplace(k, v);
   SetStruct(r.has_action_properties() ? &r.action_properties() : nullptr, out.action_properties);
   SetStruct(r.has_context_values() ? &r.context_values() : nullptr, out.context_values);
@@ -169,7 +170,8 @@ void ToProto(const AccessRequest& r, v1::AccessRequest* out) {
   res->set_id(r.resource.id);
   if (r.resource.properties.is_map())
     ValueToStruct(r.resource.properties, res->mutable_properties());
-  for (const auto& [k, v] : r.context) (*out->mutable_context())[k] = v;
+  ForEachContextEntry(
+      r, [out](const std::string& k, const std::string& v) { (*out->mutable_context())[k] = v; });
   if (r.action_properties.is_map())
     ValueToStruct(r.action_properties, out->mutable_action_properties());
   if (r.context_values.is_map()) ValueToStruct(r.context_values, out->mutable_context_values());

@@ -269,7 +269,19 @@ void WriteRequest(Writer& w, const Request& request, const Principal* principal)
       StructField(w, f, "properties", r.properties);
       w.Char('}');
     }
-    MapField(w, first, "context", a->context);
+    if (ContextEntryCount(*a) != 0) {
+      Key(w, first, "context");
+      w.Char('{');
+      bool f = true;
+      ForEachContextEntry(*a, [&w, &f](const std::string& k, const std::string& v) {
+        if (!f) w.Char(',');
+        f = false;
+        w.Str(k);
+        w.Char(':');
+        w.Str(v);
+      });
+      w.Char('}');
+    }
     StructField(w, first, "actionProperties", a->action_properties);
     StructField(w, first, "contextValues", a->context_values);
   } else if (const auto* p = std::get_if<ProductRequest>(&request)) {

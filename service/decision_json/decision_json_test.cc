@@ -451,6 +451,43 @@ TEST(DecisionLogLineTest, SharedPrincipalLinesAreThoseOfTheRequestsOwn) {
   }
 }
 
+// A batch's shared context entries are logged as req.context's, merged in key order with the
+// check's own (which replace shared ones of their key): the line of a check holding them all
+// itself, byte for byte, and it replays to that check.
+TEST(DecisionLogLineTest, SharedContextEntriesAreLoggedAsTheRequestsOwn) {
+  AccessRequest split;
+  split.action = "read";
+  split.resource.table = "hive.sales.orders";
+  split.shared_context = std::make_shared<ContextMap>(
+      ContextMap{{"catalog", "hive"}, {"operation", "FilterTables"}, {"table", "shared"}});
+  split.context = {{"column", "id"}, {"table", "orders"}};
+  AccessRequest own = split;
+  own.shared_context = nullptr;
+  own.context = {
+      {"catalog", "hive"}, {"column", "id"}, {"operation", "FilterTables"}, {"table", "orders"}};
+  const std::string expected = DecisionLogLine(RichDecision(), Request(own), absl::UnixEpoch(),
+                                               absl::ZeroDuration(), kCaller);
+  EXPECT_NE(expected.find(R"("context":{"catalog":"hive","column":"id",)"
+                          R"("operation":"FilterTables","table":"orders"})"),
+            std::string::npos)
+      << expected;
+  EXPECT_EQ(DecisionLogLine(RichDecision(), Request(split), absl::UnixEpoch(), absl::ZeroDuration(),
+                            kCaller),
+            expected);
+  std::string request;
+  AppendRequest(request, Request(split));
+  absl::StatusOr<Request> back = RequestFromJson(Kind::kAccess, request);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(std::get<AccessRequest>(*back).context, own.context);
+  // Only shared entries: the context is still written.
+  split.context.clear();
+  EXPECT_NE(
+      DecisionLogLine(RichDecision(), Request(split), absl::UnixEpoch(), absl::ZeroDuration(),
+                      kCaller)
+          .find(R"("context":{"catalog":"hive","operation":"FilterTables","table":"shared"})"),
+      std::string::npos);
+}
+
 TEST(DecisionLogLineTest, EveryFieldOfEveryKindByteForByte) {
   const std::string path = ARBITER_DECISION_JSON_TESTDATA "/log_lines.golden";
   std::vector<std::string> lines = RichLines();

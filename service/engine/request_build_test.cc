@@ -387,6 +387,41 @@ TEST(RequestTreeTest, AnAccessRequestSharesTheCatalogsTreesAndTheBatchsPrincipal
   EXPECT_EQ(&tree.Find("table")->Get(), resolved->table->table.get());
 }
 
+// A batch's shared context entries and a check's own make one req.context, in key order: an
+// own entry replaces a shared one of its key, and a JSON-valued one replaces either.
+TEST(RequestTreeTest, SharedAndOwnContextEntriesMakeOneContextInKeyOrder) {
+  Catalog catalog = MakeCatalog();
+  Request req = TableAccess("hive.sales.orders");
+  AccessRequest& a = std::get<AccessRequest>(req);
+  a.shared_context = std::make_shared<ContextMap>(ContextMap{
+      {"catalog", "hive"}, {"operation", "FilterTables"}, {"table", "shared"}, {"zone", "z"}});
+  a.context = {{"column", "id"}, {"table", "orders"}, {"zz", "last"}};
+  absl::StatusOr<ResolvedRequest> resolved = ResolveRequest(req, catalog);
+  ASSERT_TRUE(IsOk(resolved));
+
+  EXPECT_EQ(RequestTree(req, nullptr, *resolved).Find("context")->ToJson(),
+            R"({"catalog":"hive","column":"id","operation":"FilterTables","table":"orders",)"
+            R"("zone":"z","zz":"last"})");
+  EXPECT_EQ(ContextEntryCount(a), 6u);
+  EXPECT_EQ(ContextEntries(a), (ContextMap{{"catalog", "hive"},
+                                           {"column", "id"},
+                                           {"operation", "FilterTables"},
+                                           {"table", "orders"},
+                                           {"zone", "z"},
+                                           {"zz", "last"}}));
+
+  a.context_values = Value::Map{{"operation", Value(int64_t{1})}};
+  EXPECT_EQ(RequestTree(req, nullptr, *resolved).Find("context")->ToJson(),
+            R"({"catalog":"hive","column":"id","table":"orders","zone":"z","zz":"last",)"
+            R"("operation":1})");
+
+  a.context.clear();  // the shared entries alone
+  a.context_values = Value();
+  EXPECT_EQ(RequestTree(req, nullptr, *resolved).Find("context")->ToJson(),
+            R"({"catalog":"hive","operation":"FilterTables","table":"shared","zone":"z"})");
+  EXPECT_EQ(ContextEntryCount(a), 4u);
+}
+
 // Every entry an access request can put in `req`, in order, written out: the tree is built in
 // place (subtrees added empty, then filled) and must come out exactly as documented.
 TEST(RequestTreeTest, AnAccessRequestsOwnTreeInFull) {
@@ -508,6 +543,12 @@ TEST(RequestTreeTest, ATreeRebuiltInPlaceEqualsOneBuiltAnew) {
   r.context_values = Value::Map{{"ip", Value(Value::List{Value("10.0.0.3")})}};
   r.resource.properties = Value::Map{{"sensitivity", Value(int64_t{2})}};
   add(rich);
+  add(plain);
+  Request split = plain;  // the same entries, some of them shared by a batch
+  std::get<AccessRequest>(split).context = {{"ip", "10.0.0.1"}};
+  std::get<AccessRequest>(split).shared_context =
+      std::make_shared<ContextMap>(ContextMap{{"query_id", "a long query id"}, {"zone", "z"}});
+  add(split);
   add(plain);
   add(TableAccess("hive.finance.ledger"));  // uncatalogued: no product, no table
   Request product = ProductRequest();

@@ -103,16 +103,25 @@ void SetStringMap(Value& v, const std::map<std::string, std::string>& strings) {
   for (const auto& [k, s] : strings) SetString(m.Next(k), s);
 }
 
-// req.context: the string entries, then the JSON-valued ones (which win on a clash).
-void FillContext(const std::map<std::string, std::string>& strings, const Value& values, Value& v) {
+// req.context: the string entries (shared and own, merged), then the JSON-valued ones (which win
+// on a clash).
+void FillContext(const AccessRequest& a, Value& v) {
+  const size_t shared = a.shared_context != nullptr ? a.shared_context->size() : 0;
+  const Value& values = a.context_values;
   if (!values.is_map()) {
-    SetStringMap(v, strings);
+    if (shared == 0) {
+      SetStringMap(v, a.context);
+      return;
+    }
+    MapRefill m(v, shared + a.context.size());
+    ForEachContextEntry(
+        a, [&m](const std::string& k, const std::string& s) { SetString(m.Next(k), s); });
     return;
   }
-  MapRefill m(v, strings.size() + values.size());
-  for (const auto& [k, s] : strings) {
+  MapRefill m(v, shared + a.context.size() + values.size());
+  ForEachContextEntry(a, [&m, &values](const std::string& k, const std::string& s) {
     if (values.Find(k) == nullptr) SetString(m.Next(k), s);
-  }
+  });
   for (const auto& [k, e] : values.as_map()) SetCopy(m.Next(k), e);
 }
 
@@ -205,7 +214,7 @@ void FillAccess(const AccessRequest& a, const SharedPrincipal* principal,
     FillPrincipal(a.principal, req.Next("principal"));
   }
   SetString(req.Next("action"), a.action);
-  FillContext(a.context, a.context_values, req.Next("context"));
+  FillContext(a, req.Next("context"));
   if (!a.action_properties.is_null()) SetCopy(req.Next("action_properties"), a.action_properties);
   {
     MapRefill resource(req.Next("resource"), 9);

@@ -35,6 +35,19 @@ Kind KindOf(const Request& request) {
   }
 }
 
+size_t ContextEntryCount(const AccessRequest& a) {
+  size_t n = 0;
+  ForEachContextEntry(a, [&n](const std::string&, const std::string&) { ++n; });
+  return n;
+}
+
+ContextMap ContextEntries(const AccessRequest& a) {
+  ContextMap out;
+  ForEachContextEntry(
+      a, [&out](const std::string& k, const std::string& v) { out.emplace_hint(out.end(), k, v); });
+  return out;
+}
+
 absl::string_view EffectName(Effect effect) { return effect == Effect::kAllow ? "allow" : "deny"; }
 
 constexpr std::array<VocabularyEntry<Severity>, 4> kSeverities = {{

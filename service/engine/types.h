@@ -56,17 +56,57 @@ struct ResourceRef {
   Value properties;  // free-form, JSON values kept; null when absent
 };
 
+using ContextMap = std::map<std::string, std::string>;
+
 struct AccessRequest {
   Principal principal;
   std::string action;
   ResourceRef resource;
+  // req.context's string entries: `shared_context`'s and this check's own (`context`, which wins
+  // on a clash). Read both through ForEachContextEntry / ContextEntries.
   std::map<std::string, std::string> context;
+  // Entries the checks of one batch have in common (a Trino batch's query and schema), held
+  // once for all of them instead of copied into each: null when the check has none.
+  std::shared_ptr<const ContextMap> shared_context;
   // Parameters of the action (AuthZEN's action.properties); null when absent.
   Value action_properties;
   // Context entries with JSON values (AuthZEN's context): a map, merged into req.context over
   // the string entries of `context`; null when absent.
   Value context_values;
 };
+
+// Calls f(key, value) for each string entry of `a`'s req.context, in key order: the shared
+// entries merged with the check's own, an own entry replacing a shared one of its key.
+template <typename F>
+void ForEachContextEntry(const AccessRequest& a, F&& f) {
+  if (a.shared_context == nullptr || a.shared_context->empty()) {
+    for (const auto& [k, v] : a.context) f(k, v);
+    return;
+  }
+  // Keys mostly differ in their first byte: compared there first (a few instructions instead
+  // of a call to memcmp, per shared entry and check).
+  auto compare = [](const std::string& x, const std::string& y) {
+    if (!x.empty() && !y.empty() && x[0] != y[0]) {
+      return static_cast<unsigned char>(x[0]) < static_cast<unsigned char>(y[0]) ? -1 : 1;
+    }
+    return x.compare(y);
+  };
+  auto s = a.shared_context->begin();
+  const auto s_end = a.shared_context->end();
+  for (const auto& [k, v] : a.context) {
+    int c = -1;
+    for (; s != s_end && (c = compare(s->first, k)) < 0; ++s) f(s->first, s->second);
+    if (s != s_end && c == 0) ++s;
+    f(k, v);
+  }
+  for (; s != s_end; ++s) f(s->first, s->second);
+}
+
+// The number of entries ForEachContextEntry calls f for.
+size_t ContextEntryCount(const AccessRequest& a);
+// req.context's string entries in one map (a copy: for tests and the paths that are not per
+// check).
+ContextMap ContextEntries(const AccessRequest& a);
 
 struct ProductRequest {
   Value product;  // the descriptor tree as the domain wrote it

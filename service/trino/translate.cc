@@ -399,9 +399,9 @@ std::string TargetName(const Value* target) {
 // Builds the checks of one answer item.
 class ItemBuilder {
  public:
-  ItemBuilder(const std::map<std::string, std::string>& base_context,
-              const ProductLocator& products, Plan& plan)
-      : base_context_(base_context), products_(products), plan_(plan) {}
+  ItemBuilder(std::shared_ptr<const ContextMap> base_context, const ProductLocator& products,
+              Plan& plan)
+      : base_context_(std::move(base_context)), products_(products), plan_(plan) {}
 
   // Appends the checks for `r` under `action` and records the item.
   void Add(const Resource& r, absl::string_view action) {
@@ -428,76 +428,70 @@ class ItemBuilder {
   }
 
  private:
-  // The context of a table's check begun: the base context, trino_resource and the table's
-  // catalog and schema, for a batch's first kMaxPrefixes schemas (null for others). A batch's
-  // tables share a few schemas, and a copy of these six nodes costs less than inserting three
-  // of them (~700 instructions a table); past the cap a batch of distinct schemas costs what it
-  // did, bar the search.
-  const std::map<std::string, std::string>* TablePrefix(const Resource& r) {
-    for (const TableContextPrefix& p : prefixes_) {
-      if (p.catalog == r.catalog && p.schema == r.schema) return &p.context;
+  // The context entries a check on `r` shares with the other checks of the batch on the same
+  // kind of resource in the same schema (and, for columns, table): the base context,
+  // trino_resource, catalog, schema (and table). Made once per such group and shared by its
+  // checks, which hold only their own entries: a batch's thousand tables share a few schemas,
+  // a FilterColumns batch's columns their table, and a copy of the six to eight entries per
+  // check cost more allocation and copying than the decision's reading of them.
+  std::shared_ptr<const ContextMap> PrefixFor(const Resource& r) {
+    const bool by_table = r.kind == Resource::Kind::kColumn;
+    const absl::string_view table = by_table ? r.table : absl::string_view();
+    auto same = [&](const ContextPrefix& p) {
+      return p.kind == r.kind && p.catalog == r.catalog && p.schema == r.schema && p.table == table;
+    };
+    if (last_prefix_ < prefixes_.size() && same(prefixes_[last_prefix_])) {
+      return prefixes_[last_prefix_].context;
     }
-    if (prefixes_.size() >= kMaxPrefixes) return nullptr;
-    TableContextPrefix& p = prefixes_.emplace_back();
-    p.catalog = r.catalog;
-    p.schema = r.schema;
-    p.context = base_context_;
-    p.context.emplace("trino_resource", KindName(r.kind));
-    if (!r.catalog.empty()) p.context.emplace("catalog", r.catalog);
-    if (!r.schema.empty()) p.context.emplace("schema", r.schema);
-    return &p.context;
-  }
-
-  std::map<std::string, std::string> ContextFor(const Resource& r) {
-    // A table's: its schema's prefix and the table (what the general case below makes).
-    if (r.kind == Resource::Kind::kTable && r.column.empty() && r.column_type.empty() &&
-        r.function.empty() && r.property.empty() && r.user.empty()) {
-      if (const std::map<std::string, std::string>* prefix = TablePrefix(r)) {
-        std::map<std::string, std::string> ctx = *prefix;
-        if (!r.table.empty()) ctx.emplace("table", r.table);
-        return ctx;
+    for (size_t i = 0; i < prefixes_.size(); ++i) {
+      if (same(prefixes_[i])) {
+        last_prefix_ = i;
+        return prefixes_[i].context;
       }
     }
-    std::map<std::string, std::string> ctx = base_context_;
-    ctx.emplace("trino_resource", KindName(r.kind));
+    // A batch of many schemas (or tables) replaces its groups in turn: the cache stays small
+    // and a batch's consecutive items of one group still share.
+    if (prefixes_.size() < kMaxPrefixes) {
+      last_prefix_ = prefixes_.size();
+      prefixes_.emplace_back();
+    } else {
+      last_prefix_ = next_evicted_;
+      next_evicted_ = (next_evicted_ + 1) % kMaxPrefixes;
+    }
+    ContextPrefix& p = prefixes_[last_prefix_];
+    p.kind = r.kind;
+    p.catalog = r.catalog;
+    p.schema = r.schema;
+    p.table = table;
+    auto ctx = std::make_shared<ContextMap>(*base_context_);
     // The base context's keys are never a resource's: emplace, not assignment.
+    ctx->emplace("trino_resource", KindName(r.kind));
+    if (!r.catalog.empty()) ctx->emplace("catalog", r.catalog);
+    if (!r.schema.empty()) ctx->emplace("schema", r.schema);
+    if (!table.empty()) ctx->emplace("table", table);
+    p.context = std::move(ctx);
+    return p.context;
+  }
+
+  // req.context of a new check on `r`: its group's shared entries (PrefixFor) and the names
+  // of `r` that are its own.
+  void FillContext(const Resource& r, AccessRequest& a) {
+    a.shared_context = PrefixFor(r);
     auto put = [&](const char* key, absl::string_view v) {
-      if (!v.empty()) ctx.emplace(key, v);
+      if (!v.empty()) a.context.emplace(key, v);
     };
-    put("catalog", r.catalog);
-    put("schema", r.schema);
-    put("table", r.table);
+    if (r.kind != Resource::Kind::kColumn) put("table", r.table);
     put("column", r.column);
     put("column_type", r.column_type);
     put("function", r.function);
     put("property", r.property);
     put("user", r.user);
-    return ctx;
-  }
-
-  // req.context of a new check on `r`. The checks of a FilterColumns batch (AddColumnsOf)
-  // differ from the one before in the column only: its context is copied (a clone of its nodes,
-  // without the search and rebalance of an insertion: about half the instructions per key) and
-  // the column overwritten in place.
-  void FillContext(const Resource& r, std::map<std::string, std::string>& ctx) {
-    const size_t index = plan_.checks.size() - 1;  // of the check `ctx` belongs to
-    if (columns_of_same_table_ && index > 0 && last_had_column_ && !r.column.empty()) {
-      ctx = plan_.checks[index - 1].context;
-      if (auto it = ctx.find("column"); it != ctx.end()) {
-        it->second.assign(r.column.data(), r.column.size());
-      } else {
-        ctx = ContextFor(r);
-      }
-    } else {
-      ctx = ContextFor(r);
-    }
-    last_had_column_ = !r.column.empty();
   }
 
   AccessRequest& NewCheck(const Resource& r, absl::string_view action) {
     AccessRequest& a = plan_.checks.emplace_back();  // principal: Plan::principal
     a.action = std::string(action);
-    FillContext(r, a.context);
+    FillContext(r, a);
     return a;
   }
 
@@ -589,20 +583,21 @@ class ItemBuilder {
     }
   }
 
-  struct TableContextPrefix {
-    absl::string_view catalog, schema;  // views of the request, like a Resource's
-    std::map<std::string, std::string> context;
+  struct ContextPrefix {
+    Resource::Kind kind = Resource::Kind::kNone;
+    absl::string_view catalog, schema, table;  // views of the request, like a Resource's
+    std::shared_ptr<const ContextMap> context;
   };
   static constexpr size_t kMaxPrefixes = 8;
 
-  const std::map<std::string, std::string>& base_context_;
+  const std::shared_ptr<const ContextMap> base_context_;
   const ProductLocator& products_;
   Plan& plan_;
-  std::vector<TableContextPrefix> prefixes_;
+  std::vector<ContextPrefix> prefixes_;
+  size_t last_prefix_ = 0;   // the entry PrefixFor found or made last
+  size_t next_evicted_ = 0;  // once the cache is full, the entry a new group replaces
   // Set by AddColumnsOf: the checks made are of one table's columns, in a row.
   bool columns_of_same_table_ = false;
-  // Whether the last check's context has a column (a column may be named "").
-  bool last_had_column_ = false;
 };
 
 using json::Quote;
@@ -740,7 +735,8 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
   if (!groups.ok()) return groups.status();
   plan.principal = identities.Map(*std::move(user), *std::move(groups));
 
-  std::map<std::string, std::string> base_context;
+  auto shared_base = std::make_shared<ContextMap>();
+  ContextMap& base_context = *shared_base;
   base_context["operation"] = plan.operation;
   base_context["source"] = "trino";
   if (const Value* v = context->FindPath({"softwareStack", "trinoVersion"});
@@ -759,7 +755,7 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
 
   absl::string_view act = ActionForOperation(plan.operation);
   static const Value kNull;
-  ItemBuilder items(base_context, products, plan);
+  ItemBuilder items(std::move(shared_base), products, plan);
   const Value* resource_value = action->Find("resource");
   const Value* filter = action->Find("filterResources");
 

@@ -101,13 +101,13 @@ TEST_F(TranslateTest, SelectFromColumnsIsOneReadOfTheTable) {
   EXPECT_EQ(plan->principal.id, "ana");
   EXPECT_EQ(plan->principal.roles, (std::vector<std::string>{"sales-analysts", "data-scientists"}));
   EXPECT_EQ(plan->principal.domain, "sales");
-  EXPECT_EQ(a.context.at("operation"), "SelectFromColumns");
-  EXPECT_EQ(a.context.at("trino_version"), "455");
-  EXPECT_EQ(a.context.at("catalog"), "customer_analytics");
+  EXPECT_EQ(ContextEntries(a).at("operation"), "SelectFromColumns");
+  EXPECT_EQ(ContextEntries(a).at("trino_version"), "455");
+  EXPECT_EQ(ContextEntries(a).at("catalog"), "customer_analytics");
 }
 
 // req.context whole, for resources whose names interleave with the request's own entries in key
-// order (ContextFor builds the map in that order): every key, and no other.
+// order (shared and own entries merge in that order): every key, and no other.
 TEST_F(TranslateTest, ContextHoldsTheRequestsEntriesAndTheResourcesNames) {
   using Ctx = std::map<std::string, std::string>;
   const std::string context =
@@ -122,17 +122,17 @@ TEST_F(TranslateTest, ContextHoldsTheRequestsEntriesAndTheResourcesNames) {
                     R"("schemaName":"customer_360","tableName":"customers"}}}}})");
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->checks.size(), 1u);
-  EXPECT_EQ(plan->checks[0].context, (Ctx{{"catalog", "customer_analytics"},
-                                          {"function", "optimize"},
-                                          {"grantee", "bob"},
-                                          {"operation", "ExecuteTableProcedure"},
-                                          {"query_id", "q-20261130-1"},
-                                          {"schema", "customer_360"},
-                                          {"source", "trino"},
-                                          {"table", "customers"},
-                                          {"target", "c2.s2.t2"},
-                                          {"trino_resource", "table"},
-                                          {"trino_version", "455"}}));
+  EXPECT_EQ(ContextEntries(plan->checks[0]), (Ctx{{"catalog", "customer_analytics"},
+                                                  {"function", "optimize"},
+                                                  {"grantee", "bob"},
+                                                  {"operation", "ExecuteTableProcedure"},
+                                                  {"query_id", "q-20261130-1"},
+                                                  {"schema", "customer_360"},
+                                                  {"source", "trino"},
+                                                  {"table", "customers"},
+                                                  {"target", "c2.s2.t2"},
+                                                  {"trino_resource", "table"},
+                                                  {"trino_version", "455"}}));
 
   // An empty grantee name is kept (the request named a grantee); empty resource names are not.
   plan = Run(Endpoint::kAllow, context + R"("GetColumnMask","grantee":{},"resource":{"column":{)"
@@ -141,41 +141,41 @@ TEST_F(TranslateTest, ContextHoldsTheRequestsEntriesAndTheResourcesNames) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->checks.size(), 1u);
   EXPECT_EQ(plan->checks[0].resource.table, "$trino.column.GetColumnMask");
-  EXPECT_EQ(plan->checks[0].context, (Ctx{{"catalog", "a.b"},
-                                          {"column", "email"},
-                                          {"column_type", "varchar"},
-                                          {"grantee", ""},
-                                          {"operation", "GetColumnMask"},
-                                          {"query_id", "q-20261130-1"},
-                                          {"schema", "s"},
-                                          {"source", "trino"},
-                                          {"table", "t"},
-                                          {"trino_resource", "column"},
-                                          {"trino_version", "455"}}));
+  EXPECT_EQ(ContextEntries(plan->checks[0]), (Ctx{{"catalog", "a.b"},
+                                                  {"column", "email"},
+                                                  {"column_type", "varchar"},
+                                                  {"grantee", ""},
+                                                  {"operation", "GetColumnMask"},
+                                                  {"query_id", "q-20261130-1"},
+                                                  {"schema", "s"},
+                                                  {"source", "trino"},
+                                                  {"table", "t"},
+                                                  {"trino_resource", "column"},
+                                                  {"trino_version", "455"}}));
 
   plan =
       Run(Endpoint::kAllow, context + R"("ImpersonateUser","resource":{"user":{"user":"zed"}}}}})");
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->checks.size(), 1u);
-  EXPECT_EQ(plan->checks[0].context, (Ctx{{"operation", "ImpersonateUser"},
-                                          {"query_id", "q-20261130-1"},
-                                          {"source", "trino"},
-                                          {"trino_resource", "user"},
-                                          {"trino_version", "455"},
-                                          {"user", "zed"}}));
+  EXPECT_EQ(ContextEntries(plan->checks[0]), (Ctx{{"operation", "ImpersonateUser"},
+                                                  {"query_id", "q-20261130-1"},
+                                                  {"source", "trino"},
+                                                  {"trino_resource", "user"},
+                                                  {"trino_version", "455"},
+                                                  {"user", "zed"}}));
 
   plan = Run(Endpoint::kAllow, context + R"("SetCatalogSessionProperty","resource":{)"
                                          R"("catalogSessionProperty":{"catalogName":"hive",)"
                                          R"("propertyName":"compression"}}}}})");
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->checks.size(), 1u);
-  EXPECT_EQ(plan->checks[0].context, (Ctx{{"catalog", "hive"},
-                                          {"operation", "SetCatalogSessionProperty"},
-                                          {"property", "compression"},
-                                          {"query_id", "q-20261130-1"},
-                                          {"source", "trino"},
-                                          {"trino_resource", "catalogSessionProperty"},
-                                          {"trino_version", "455"}}));
+  EXPECT_EQ(ContextEntries(plan->checks[0]), (Ctx{{"catalog", "hive"},
+                                                  {"operation", "SetCatalogSessionProperty"},
+                                                  {"property", "compression"},
+                                                  {"query_id", "q-20261130-1"},
+                                                  {"source", "trino"},
+                                                  {"trino_resource", "catalogSessionProperty"},
+                                                  {"trino_version", "455"}}));
 }
 
 // In a batch each check's context is its own resource's, also where the items before it had other
@@ -209,11 +209,11 @@ TEST_F(TranslateTest, BatchContextsAreEachItemsOwn) {
     if (!type.empty()) ctx["column_type"] = type;
     return ctx;
   };
-  EXPECT_EQ(plan->checks[0].context, expect("customer_analytics", "t", "a", "varchar"));
-  EXPECT_EQ(plan->checks[1].context, expect("customer_analytics", "t", "b", ""));
-  EXPECT_EQ(plan->checks[2].context, expect("c", "t", "b", ""));
-  EXPECT_EQ(plan->checks[3].context, expect("c", "u", "d", "bigint"));
-  EXPECT_EQ(plan->checks[4].context, expect("c", "u", "e", "bigint"));
+  EXPECT_EQ(ContextEntries(plan->checks[0]), expect("customer_analytics", "t", "a", "varchar"));
+  EXPECT_EQ(ContextEntries(plan->checks[1]), expect("customer_analytics", "t", "b", ""));
+  EXPECT_EQ(ContextEntries(plan->checks[2]), expect("c", "t", "b", ""));
+  EXPECT_EQ(ContextEntries(plan->checks[3]), expect("c", "u", "d", "bigint"));
+  EXPECT_EQ(ContextEntries(plan->checks[4]), expect("c", "u", "e", "bigint"));
 
   // FilterTables over tables, a schema's products (two checks of one item) and a catalog.
   plan = Run(
@@ -231,20 +231,25 @@ TEST_F(TranslateTest, BatchContextsAreEachItemsOwn) {
     names.insert(base.begin(), base.end());
     return names;
   };
-  EXPECT_EQ(plan->checks[0].context, with({{"catalog", "customer_analytics"},
-                                           {"schema", "customer_360"},
-                                           {"table", "customers"},
-                                           {"trino_resource", "table"}}));
-  EXPECT_EQ(plan->checks[1].context, with({{"catalog", "hive"},
-                                           {"schema", "default"},
-                                           {"table", "x"},
-                                           {"trino_resource", "table"}}));
+  EXPECT_EQ(ContextEntries(plan->checks[0]), with({{"catalog", "customer_analytics"},
+                                                   {"schema", "customer_360"},
+                                                   {"table", "customers"},
+                                                   {"trino_resource", "table"}}));
+  EXPECT_EQ(ContextEntries(plan->checks[1]), with({{"catalog", "hive"},
+                                                   {"schema", "default"},
+                                                   {"table", "x"},
+                                                   {"trino_resource", "table"}}));
   const Ctx schema = with({{"catalog", "customer_analytics"},
                            {"schema", "information_schema"},
                            {"trino_resource", "schema"}});
-  EXPECT_EQ(plan->checks[2].context, schema);
-  EXPECT_EQ(plan->checks[3].context, schema);
-  EXPECT_EQ(plan->checks[4].context, with({{"catalog", "hive"}, {"trino_resource", "catalog"}}));
+  EXPECT_EQ(ContextEntries(plan->checks[2]), schema);
+  EXPECT_EQ(ContextEntries(plan->checks[3]), schema);
+  EXPECT_EQ(ContextEntries(plan->checks[4]),
+            with({{"catalog", "hive"}, {"trino_resource", "catalog"}}));
+  // The checks on one schema's resources of one kind share their common entries.
+  EXPECT_EQ(plan->checks[2].shared_context, plan->checks[3].shared_context);
+  EXPECT_NE(plan->checks[0].shared_context, plan->checks[1].shared_context);
+  EXPECT_EQ(plan->checks[0].context, (Ctx{{"table", "customers"}}));
 
   // Tables of more schemas than Translate keeps context prefixes for (8), in catalogs whose
   // schemas share names and whose names differ only in case: each its own names.
@@ -264,7 +269,7 @@ TEST_F(TranslateTest, BatchContextsAreEachItemsOwn) {
   for (int i = 0; i <= 30; ++i) {
     const std::vector<std::string> t = table_of(i);
     EXPECT_EQ(
-        plan->checks[i].context,
+        ContextEntries(plan->checks[i]),
         with({{"catalog", t[0]}, {"schema", t[1]}, {"table", t[2]}, {"trino_resource", "table"}}))
         << i;
     EXPECT_EQ(plan->checks[i].resource.table, absl::StrCat(t[0], ".", t[1], ".", t[2])) << i;
@@ -291,13 +296,22 @@ TEST_F(TranslateTest, BatchContextsAreEachItemsOwn) {
     if (!name.empty()) ctx["column"] = name;
     return ctx;
   };
-  EXPECT_EQ(plan->checks[0].context, col("customer_analytics", "customer_360", "customers", "a"));
-  EXPECT_EQ(plan->checks[1].context, col("customer_analytics", "customer_360", "customers", ""));
-  EXPECT_EQ(plan->checks[2].context, col("customer_analytics", "customer_360", "customers", "b"));
-  EXPECT_EQ(plan->checks[3].context, col("customer_analytics", "customer_360", "customers", "b"));
-  EXPECT_EQ(plan->checks[4].context, col("hive", "default", "x", "c"));
-  EXPECT_EQ(plan->checks[5].context, col("hive", "default", "x", "d"));
-  EXPECT_EQ(plan->checks[7].context, col("a.b", "s", "t", "f"));
+  EXPECT_EQ(ContextEntries(plan->checks[0]),
+            col("customer_analytics", "customer_360", "customers", "a"));
+  EXPECT_EQ(ContextEntries(plan->checks[1]),
+            col("customer_analytics", "customer_360", "customers", ""));
+  EXPECT_EQ(ContextEntries(plan->checks[2]),
+            col("customer_analytics", "customer_360", "customers", "b"));
+  EXPECT_EQ(ContextEntries(plan->checks[3]),
+            col("customer_analytics", "customer_360", "customers", "b"));
+  EXPECT_EQ(ContextEntries(plan->checks[4]), col("hive", "default", "x", "c"));
+  EXPECT_EQ(ContextEntries(plan->checks[5]), col("hive", "default", "x", "d"));
+  EXPECT_EQ(ContextEntries(plan->checks[7]), col("a.b", "s", "t", "f"));
+  // A table's columns hold their common entries once, in one map they share.
+  ASSERT_NE(plan->checks[0].shared_context, nullptr);
+  EXPECT_EQ(plan->checks[0].shared_context, plan->checks[3].shared_context);
+  EXPECT_NE(plan->checks[3].shared_context, plan->checks[4].shared_context);
+  EXPECT_EQ(plan->checks[4].shared_context, plan->checks[5].shared_context);
   const char* tables[] = {"customer_analytics.customer_360.customers",
                           "customer_analytics.customer_360.customers",
                           "customer_analytics.customer_360.customers",
@@ -328,7 +342,7 @@ TEST_F(TranslateTest, UnknownOperationIsTranslatedNotRejected) {
   ASSERT_EQ(plan->checks.size(), 1u);
   EXPECT_EQ(plan->checks[0].action, "unknown");
   EXPECT_EQ(plan->checks[0].resource.table, "x.*.*");
-  EXPECT_EQ(plan->checks[0].context.at("operation"), "Frobnicate.v2");
+  EXPECT_EQ(ContextEntries(plan->checks[0]).at("operation"), "Frobnicate.v2");
 }
 
 TEST_F(TranslateTest, CatalogExpandsToItsProducts) {
@@ -372,7 +386,7 @@ TEST_F(TranslateTest, FilterColumnsIndicesReferToColumns) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->items.size(), 3u);
   EXPECT_EQ(plan->checks[1].resource.columns, std::vector<std::string>{"b"});
-  EXPECT_EQ(plan->checks[1].context.at("column"), "b");
+  EXPECT_EQ(ContextEntries(plan->checks[1]).at("column"), "b");
   EXPECT_EQ(plan->checks[1].action, "discover");
 }
 
