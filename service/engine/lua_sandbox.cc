@@ -575,6 +575,9 @@ int ChecksProtected(lua_State* L) {
   lua_internal::PushRequestView(L, a->request);
   lua_pushnil(L);  // ctx: its view is made for the first check that takes it
   bool ctx_pushed = false;
+  // A check starts when the one before it ended (its findings read back since are counted in
+  // this one's time, a few microseconds): one clock read per check instead of two.
+  int64_t previous_end_ns = 0;
   for (; a->next < a->handles->size(); ++a->next) {
     a->outs->emplace_back();
     CheckOutcome* out = &a->outs->back();
@@ -585,7 +588,7 @@ int ChecksProtected(lua_State* L) {
       lua_replace(L, 2);
       ctx_pushed = true;
     }
-    const int64_t start_ns = RunWatchdog::NowNanos();
+    const int64_t start_ns = previous_end_ns != 0 ? previous_end_ns : RunWatchdog::NowNanos();
     c->prints = a->debug->trace ? &out->prints : nullptr;
     c->print_bytes = 0;
     c->coverage = a->debug->coverage;
@@ -625,6 +628,7 @@ int ChecksProtected(lua_State* L) {
       end_ns = RunWatchdog::NowNanos();
     }
     out->time = absl::Nanoseconds(end_ns - start_ns);
+    previous_end_ns = end_ns;
     c->prints = nullptr;
     c->coverage = nullptr;
     if (status != LUA_OK) {
