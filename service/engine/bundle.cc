@@ -1,6 +1,7 @@
 #include "service/engine/bundle.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -160,9 +161,41 @@ bool TooBigToKeep(const Request& request) {
 
 }  // namespace
 
+namespace {
+absl::StatusOr<Decision> EvaluateOn(const Bundle::Impl& impl, const Request& request,
+                                    const EvalOptions& options, WorkerPool::Lease* held);
+}  // namespace
+
 absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
                                           const EvalOptions& options) const {
-  const Impl& impl = *impl_;
+  return EvaluateOn(*impl_, request, options, nullptr);
+}
+
+struct Bundle::Session::Held {
+  WorkerPool::Lease lease;
+};
+
+Bundle::Session::Session(const Bundle& bundle) : bundle_(bundle) {}
+Bundle::Session::~Session() = default;
+
+absl::StatusOr<Decision> Bundle::Session::Evaluate(const Request& request,
+                                                   const EvalOptions& options) {
+  if (held_ == nullptr || !held_->lease.holds_set()) {
+    absl::StatusOr<WorkerPool::Lease> w = bundle_.impl_->pool.Acquire();
+    if (!w.ok()) return w.status();
+    held_ = std::make_unique<Held>(Held{*std::move(w)});
+  }
+  absl::StatusOr<Decision> d = EvaluateOn(*bundle_.impl_, request, options, &held_->lease);
+  held_->lease.EndEvaluation();  // an unhealthy set is dropped: the next takes a fresh one
+  return d;
+}
+
+namespace {
+
+// Bundle::Evaluate's work, on the worker set of `held` (a session's, kept after) or, when null,
+// on one leased for this evaluation alone.
+absl::StatusOr<Decision> EvaluateOn(const Bundle::Impl& impl, const Request& request,
+                                    const EvalOptions& options, WorkerPool::Lease* held) {
   if (absl::Now() > options.deadline) {
     return absl::DeadlineExceededError("deadline passed before evaluation");
   }
@@ -182,9 +215,13 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
 
   // The worker set that runs the checks, held to the end: its scratch holds `req` (rebuilt in
   // place from the tree of the set's previous evaluation), which waivers read too.
-  absl::StatusOr<WorkerPool::Lease> w = impl.pool.Acquire();
-  if (!w.ok()) return w.status();
-  WorkerSet& set = **w;
+  std::optional<WorkerPool::Lease> own;
+  if (held == nullptr) {
+    absl::StatusOr<WorkerPool::Lease> w = impl.pool.Acquire();
+    if (!w.ok()) return w.status();
+    own.emplace(*std::move(w));
+  }
+  WorkerSet& set = held != nullptr ? **held : **own;
   EvaluationScratch& scratch = set.scratch;
   Value& req = scratch.req;
   FillRequestTree(request, options.principal, *resolved, req);
@@ -268,7 +305,9 @@ absl::StatusOr<Decision> Bundle::Evaluate(const Request& request,
     decision.reasons.push_back(UncataloguedNote(*a, decision.effect));
   }
   return decision;
-}  // The lease ends: the policies' views of the request die, the set goes back to the pool.
+}  // An own lease ends: the policies' views of the request die, the set goes back to the pool.
+
+}  // namespace
 
 // --- Loading: the steps of bundle_load.h, in order. ---
 

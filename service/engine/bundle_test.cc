@@ -656,6 +656,73 @@ TEST(DomainIsolationTest, ABrokenDomainPolicyOnlyAffectsItsOwnDomain) {
   }
 }
 
+// A session (a batch's checks on one thread) keeps the worker set it borrowed: a second
+// session meanwhile gets another set, and its own evaluations see its own set's state. A set a
+// memory abort left unhealthy is dropped, as a single evaluation's lease drops it: the
+// session's next evaluation runs on a fresh one.
+TEST(BundleSessionTest, ASessionKeepsOneWorkerSetUntilItTurnsUnhealthy) {
+  BundleFiles f;
+  f.files["bundle.yaml"] = BundleYaml("limits: {memory_limit_mb: 8, policy_timeout_ms: 2000}\n");
+  // Which set ran: the address of a table made once per global state.
+  f.files["global/which.lua"] =
+      Policy("global.which", "mark = mark or tostring({})\nreturn allow(mark)");
+  f.files["domains/marketing/hoard.lua"] =
+      Policy("marketing.hoard",
+             "if req.action == 'write' then\n"
+             "  hoard = hoard or {}\n"
+             "  while true do hoard[#hoard + 1] = ('m'):rep(100000) .. #hoard end\n"
+             "end\n"
+             "return allow('hoard ' .. (hoard and #hoard or 0))");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  auto set = [](const absl::StatusOr<Decision>& d) {
+    if (!d.ok()) return std::string(d.status().message());
+    const Reason* r = FindReason(*d, "global.which");
+    return r == nullptr ? std::string("<none>") : r->message;
+  };
+  EvalOptions o = enginetest::Opts();
+  Bundle::Session s(*b);
+  const std::string first = set(s.Evaluate(DomainAccess("sales"), o));
+  ASSERT_TRUE(absl::StartsWith(first, "table: ")) << first;
+  std::string second;
+  {
+    Bundle::Session t(*b);  // `s` holds the pool's one set: `t` gets another
+    second = set(t.Evaluate(DomainAccess("sales"), o));
+    ASSERT_TRUE(absl::StartsWith(second, "table: ")) << second;
+    EXPECT_NE(second, first);
+    EXPECT_EQ(set(s.Evaluate(DomainAccess("sales"), o)), first);
+    EXPECT_EQ(set(t.Evaluate(DomainAccess("marketing"), o)), second);
+    EXPECT_EQ(set(s.Evaluate(DomainAccess("marketing"), o)), first);
+  }  // `t`'s set goes back to the pool
+
+  absl::StatusOr<Decision> hoarded = s.Evaluate(DomainAccess("marketing", "write"), o);
+  ASSERT_TRUE(hoarded.ok()) << hoarded.status();
+  const PolicyFault* fault = FindFault(*hoarded, "marketing.hoard");
+  ASSERT_NE(fault, nullptr) << Describe(*hoarded);
+  EXPECT_EQ(fault->type, PolicyFault::Type::kMemory);
+  EXPECT_EQ(set(hoarded), first);
+  // The hoard made `s`'s set unhealthy: dropped, the session takes the pool's (`t`'s), whose
+  // marketing state holds no hoard.
+  absl::StatusOr<Decision> after = s.Evaluate(DomainAccess("marketing"), o);
+  EXPECT_EQ(set(after), second);
+  ASSERT_TRUE(after.ok());
+  const Reason* hoard = FindReason(*after, "marketing.hoard");
+  ASSERT_NE(hoard, nullptr) << Describe(*after);
+  EXPECT_EQ(hoard->message, "hoard 0");
+  EXPECT_EQ(set(s.Evaluate(DomainAccess("sales"), o)), second);
+
+  // A session's decision is the one Evaluate makes (but for the set's mark).
+  Bundle::Session u(*b);
+  absl::StatusOr<Decision> in_session = u.Evaluate(DomainAccess("marketing", "write"), o);
+  ASSERT_TRUE(in_session.ok());
+  Decision alone = MustEvaluate(*b, DomainAccess("marketing", "write"));
+  EXPECT_EQ(in_session->effect, alone.effect);
+  EXPECT_EQ(in_session->reasons.size(), alone.reasons.size());
+  ASSERT_EQ(in_session->faults.size(), 1u);
+  ASSERT_EQ(alone.faults.size(), 1u);
+  EXPECT_EQ(in_session->faults[0].type, alone.faults[0].type);
+}
+
 // --- Catalog resolution. ---
 
 // A global policy that reports what it sees of the resource in its allow message.

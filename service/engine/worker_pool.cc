@@ -84,9 +84,16 @@ WorkerPool::WorkerPool(const EngineLimits& limits, const std::vector<PolicyInfo>
     : limits_(limits), policies_(policies), sources_(sources), stable_(stable) {}
 
 WorkerPool::Lease::~Lease() {
-  if (set_ == nullptr) return;  // moved from
-  bool healthy = set_->EndEvaluation();
+  if (set_ == nullptr) return;  // moved from, or dropped by EndEvaluation
+  bool healthy = ended_ || set_->EndEvaluation();
   pool_->Release(std::move(set_), healthy);
+}
+
+bool WorkerPool::Lease::EndEvaluation() {
+  ended_ = true;
+  if (set_->EndEvaluation()) return true;
+  set_.reset();  // as Release drops an unhealthy set: the next Acquire builds a fresh one
+  return false;
 }
 
 absl::StatusOr<WorkerPool::Lease> WorkerPool::Acquire() const {

@@ -105,12 +105,20 @@ class WorkerPool {
     WorkerSet* operator->() const { return set_.get(); }
     WorkerSet& operator*() const { return *set_; }
 
+    // For a lease kept over several evaluations (Bundle::Session): ends the one that ran, as
+    // the destructor would, and keeps the set for the next. False when a state is no longer
+    // healthy: the set is then dropped (as the destructor would), and the lease holds none.
+    // Once ended, the set goes back to the pool with the lease as it is.
+    bool EndEvaluation();
+    bool holds_set() const { return set_ != nullptr; }
+
    private:
     friend class WorkerPool;
     Lease(const WorkerPool* pool, std::unique_ptr<WorkerSet> set)
         : pool_(pool), set_(std::move(set)) {}
     const WorkerPool* pool_;
     std::unique_ptr<WorkerSet> set_;
+    bool ended_ = false;  // EndEvaluation ended the evaluation that ran last
   };
 
   // A pooled set, or a new one with every policy loaded. INTERNAL when a policy that loaded

@@ -108,14 +108,19 @@ class Decider {
   DecisionLog* log() { return log_; }
 
  private:
+  // `session`: a batch's, on `bundle`, whose worker set its checks share (null: one lease).
   absl::StatusOr<Decision> DecideOn(const Bundle& bundle, const Request& request,
                                     absl::Time deadline, const CallerInfo& caller,
-                                    const SharedPrincipal* principal = nullptr);
+                                    const SharedPrincipal* principal = nullptr,
+                                    Bundle::Session* session = nullptr);
   std::string NextDecisionId();
   // The decisions counter of these labels, looked up once per label set and kept (the
   // registry's lookup builds a vector of strings and takes the family's mutex).
   metrics::Counter& DecisionCounter(Kind kind, Effect effect, const std::string& domain,
                                     const std::string& transport);
+  // DecisionCounter past the thread's cache: the lookup in counters_ (`slot` its index there).
+  metrics::Counter& DecisionCounterSlow(size_t slot, Kind kind, Effect effect,
+                                        const std::string& domain, const std::string& transport);
 
   BundleManager* bundles_;
   DecisionLog* log_;
@@ -128,6 +133,10 @@ class Decider {
   const uint64_t id_prefix_;
   std::atomic<uint64_t> id_counter_{0};
   std::array<metrics::Histogram*, 3> latency_{};  // by Kind
+  // This Decider among every one the process made (none is ever reused): tells a thread's
+  // cached counter (DecisionCounter) from a destroyed Decider's.
+  const uint64_t instance_ = NextInstance();
+  static uint64_t NextInstance();
   absl::Mutex counters_mu_;
   // By domain: kind x effect x transport (grpc, http).
   absl::flat_hash_map<std::string, std::array<metrics::Counter*, 12>> counters_
