@@ -127,15 +127,34 @@ std::vector<double> DefaultBuckets() {
   return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
+namespace internal {
+
+size_t ThreadStripe() {
+  static std::atomic<size_t> next{0};
+  thread_local const size_t stripe = next.fetch_add(1, std::memory_order_relaxed) % kStripes;
+  return stripe;
+}
+
+}  // namespace internal
+
 void Counter::Increment(double amount) {
   if (!(amount >= 0)) return;  // also rejects NaN
-  value_.fetch_add(amount, std::memory_order_relaxed);
+  cells_[internal::ThreadStripe()].value.fetch_add(amount, std::memory_order_relaxed);
+}
+
+double Counter::Value() const {
+  double sum = 0;
+  for (const internal::StripeCell& c : cells_) sum += c.value.load(std::memory_order_relaxed);
+  return sum;
 }
 
 Histogram::Histogram(std::vector<double> upper_bounds)
     : upper_bounds_(std::move(upper_bounds)),
-      buckets_(new std::atomic<uint64_t>[upper_bounds_.size() + 1]) {
-  for (size_t i = 0; i <= upper_bounds_.size(); ++i) buckets_[i].store(0);
+      lines_per_stripe_((upper_bounds_.size() + 1 + 7) / 8),
+      lines_(new Line[internal::kStripes * lines_per_stripe_]) {
+  for (size_t i = 0; i < internal::kStripes * lines_per_stripe_; ++i) {
+    for (std::atomic<uint64_t>& c : lines_[i].counts) c.store(0, std::memory_order_relaxed);
+  }
 }
 
 void Histogram::Observe(double value) {
@@ -143,8 +162,10 @@ void Histogram::Observe(double value) {
   // Buckets are inclusive upper bounds (`le`): the first bound >= value.
   const size_t index =
       std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) - upper_bounds_.begin();
-  buckets_[index].fetch_add(1, std::memory_order_relaxed);
-  sum_.fetch_add(value, std::memory_order_relaxed);
+  const size_t stripe = internal::ThreadStripe();
+  lines_[stripe * lines_per_stripe_ + index / 8].counts[index % 8].fetch_add(
+      1, std::memory_order_relaxed);
+  sums_[stripe].value.fetch_add(value, std::memory_order_relaxed);
 }
 
 Histogram::Snapshot Histogram::Read() const {
@@ -153,11 +174,14 @@ Histogram::Snapshot Histogram::Read() const {
   s.cumulative_counts.reserve(upper_bounds_.size() + 1);
   uint64_t running = 0;
   for (size_t i = 0; i <= upper_bounds_.size(); ++i) {
-    running += buckets_[i].load(std::memory_order_relaxed);
+    for (size_t stripe = 0; stripe < internal::kStripes; ++stripe) {
+      running +=
+          lines_[stripe * lines_per_stripe_ + i / 8].counts[i % 8].load(std::memory_order_relaxed);
+    }
     s.cumulative_counts.push_back(running);
   }
   s.count = running;
-  s.sum = sum_.load(std::memory_order_relaxed);
+  for (const internal::StripeCell& c : sums_) s.sum += c.value.load(std::memory_order_relaxed);
   return s;
 }
 

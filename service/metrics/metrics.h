@@ -21,6 +21,7 @@
 #ifndef ARBITER_SERVICE_METRICS_METRICS_H_
 #define ARBITER_SERVICE_METRICS_METRICS_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -35,6 +36,21 @@
 
 namespace arbiter::metrics {
 
+namespace internal {
+
+// Counters and histograms are updated in one of kStripes cells, the one of the updating
+// thread (threads are dealt cells in turn): threads recording at once then rarely share a
+// cache line, where one atomic that every thread updated moved between the cores on each
+// decision (and an atomic double's add retried). Reads sum the cells.
+inline constexpr size_t kStripes = 8;
+size_t ThreadStripe();
+
+struct alignas(64) StripeCell {
+  std::atomic<double> value{0};
+};
+
+}  // namespace internal
+
 // A monotonically increasing value. Thread-safe and lock-free.
 class Counter {
  public:
@@ -45,10 +61,10 @@ class Counter {
   // Adds `amount`. Counters only go up: a negative or NaN amount is ignored.
   void Increment(double amount = 1);
   // The current value.
-  double Value() const { return value_.load(std::memory_order_relaxed); }
+  double Value() const;
 
  private:
-  std::atomic<double> value_{0};
+  std::array<internal::StripeCell, internal::kStripes> cells_;
 };
 
 // A value that can go up and down. Thread-safe and lock-free.
@@ -91,10 +107,17 @@ class Histogram {
   Snapshot Read() const;
 
  private:
+  // Eight bucket counts, one cache line.
+  struct alignas(64) Line {
+    std::atomic<uint64_t> counts[8];
+  };
+
   const std::vector<double> upper_bounds_;
-  // Non-cumulative counts; the last element is the +Inf bucket.
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;
-  std::atomic<double> sum_{0};
+  // Per stripe, lines_per_stripe_ lines of non-cumulative counts (upper_bounds_.size() + 1 of
+  // them, the last the +Inf bucket), then the next stripe's.
+  const size_t lines_per_stripe_;
+  std::unique_ptr<Line[]> lines_;
+  std::array<internal::StripeCell, internal::kStripes> sums_;
 };
 
 namespace internal {

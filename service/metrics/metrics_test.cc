@@ -116,8 +116,11 @@ TEST(MetricsTest, ConcurrentUpdatesSumCorrectly) {
   Registry registry;
   CounterFamily& counters = registry.AddCounter("c_total", "c", {"k"});
   Gauge& gauge = registry.AddGauge("g", "g").WithLabels({});
-  Histogram& histogram = registry.AddHistogram("h", "h", {}, {0.5}).WithLabels({});
-  constexpr int kThreads = 8;
+  // More buckets than one cache line of counts holds (8), and more threads than there are
+  // stripes (internal::kStripes): some threads share a stripe.
+  Histogram& histogram = registry.AddHistogram("h", "h", {}, DefaultBuckets()).WithLabels({});
+  constexpr int kThreads = 12;
+  static_assert(kThreads > internal::kStripes);
   constexpr int kIterations = 20000;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -140,7 +143,12 @@ TEST(MetricsTest, ConcurrentUpdatesSumCorrectly) {
   EXPECT_EQ(gauge.Value(), kThreads * kIterations);
   const Histogram::Snapshot s = histogram.Read();
   EXPECT_EQ(s.count, static_cast<uint64_t>(kThreads * kIterations));
-  EXPECT_EQ(s.cumulative_counts[0], static_cast<uint64_t>(kThreads * kIterations / 2));
+  ASSERT_EQ(s.cumulative_counts.size(), 12u);
+  EXPECT_EQ(s.cumulative_counts[4], 0u);                                                 // le 0.1
+  EXPECT_EQ(s.cumulative_counts[5], static_cast<uint64_t>(kThreads * kIterations / 2));  // 0.25
+  EXPECT_EQ(s.cumulative_counts[6], static_cast<uint64_t>(kThreads * kIterations / 2));  // 0.5
+  EXPECT_EQ(s.cumulative_counts[7], static_cast<uint64_t>(kThreads * kIterations));      // 1
+  EXPECT_EQ(s.cumulative_counts[11], static_cast<uint64_t>(kThreads * kIterations));     // +Inf
   EXPECT_DOUBLE_EQ(s.sum, kThreads * kIterations / 2 * 1.25);
 }
 

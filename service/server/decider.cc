@@ -140,25 +140,23 @@ metrics::Counter& Decider::DecisionCounter(Kind kind, Effect effect, const std::
   }
   const size_t slot = (static_cast<size_t>(kind) * 2 + (effect == Effect::kAllow ? 0 : 1)) * 2 +
                       static_cast<size_t>(t);
-  // The counter this thread incremented last, when it is the one again (a batch's checks are
-  // mostly of one domain and effect): the map below is shared by every thread, and its reader
-  // lock moved one cache line between the cores twice per decision.
-  struct Last {
+  // This thread's copy of the counters it used, by domain: the map below is shared by every
+  // thread, and its reader lock moved one cache line between the cores twice per decision (a
+  // batch's checks alternate between a few domains, so one cached domain was not enough).
+  struct Cache {
     uint64_t decider = 0;
-    size_t slot = 0;
-    std::string domain;
-    metrics::Counter* counter = nullptr;
+    absl::flat_hash_map<std::string, std::array<metrics::Counter*, 12>> by_domain;
   };
-  thread_local Last last;
-  if (last.decider == instance_ && last.slot == slot && last.domain == domain) {
-    return *last.counter;
+  thread_local Cache cache;
+  if (cache.decider != instance_) {
+    cache.decider = instance_;
+    cache.by_domain.clear();
   }
-  metrics::Counter& found = DecisionCounterSlow(slot, kind, effect, domain, transport);
-  last.decider = instance_;
-  last.slot = slot;
-  last.domain = domain;
-  last.counter = &found;
-  return found;
+  auto it = cache.by_domain.find(domain);
+  if (it == cache.by_domain.end()) it = cache.by_domain.try_emplace(domain).first;
+  metrics::Counter*& cached = it->second[slot];
+  if (cached == nullptr) cached = &DecisionCounterSlow(slot, kind, effect, domain, transport);
+  return *cached;
 }
 
 uint64_t Decider::NextInstance() {
@@ -217,14 +215,21 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundl
                                                              absl::Time deadline,
                                                              const CallerInfo& caller,
                                                              const SharedPrincipal* principal) {
-  const absl::Status not_decided =
-      absl::DeadlineExceededError("deadline exceeded before this check was decided");
-  std::vector<absl::StatusOr<Decision>> out(requests.size(), not_decided);
+  // Undecided checks start with a status that has no message: one with a message shares one
+  // heap copy, whose reference count every check's decision would update from every core.
+  // Those still undecided at the end get the message.
+  const absl::Status undecided(absl::StatusCode::kDeadlineExceeded, "");
+  std::vector<absl::StatusOr<Decision>> out(requests.size(), undecided);
   fan_out_.Run(requests.size(), kBatchChunk, [&](size_t begin, size_t end) {
     Bundle::Session session(bundle);  // one worker set for the chunk's checks
     for (size_t i = begin; i < end; ++i) {
-      out[i] =
-          DecideOn(bundle, Request(std::move(requests[i])), deadline, caller, principal, &session);
+      // Moved into a Request for the engine and back: the batch's requests are destroyed by
+      // the calling thread at the end, not each by the thread that decided it, so the
+      // reference counts they share (a Trino batch's shared context) are not updated from
+      // several cores during the batch.
+      Request request(std::move(requests[i]));
+      out[i] = DecideOn(bundle, request, deadline, caller, principal, &session);
+      requests[i] = std::get<AccessRequest>(std::move(request));
       if (!out[i].ok() && out[i].status().code() == absl::StatusCode::kDeadlineExceeded) {
         return false;
       }
@@ -235,6 +240,9 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundl
   // expired (checks after it that other threads decided in time are logged, like any decision).
   for (size_t i = 0; i < out.size(); ++i) {
     if (!out[i].ok() && out[i].status().code() == absl::StatusCode::kDeadlineExceeded) {
+      if (out[i].status().message().empty()) {
+        out[i] = absl::DeadlineExceededError("deadline exceeded before this check was decided");
+      }
       out.resize(i + 1);
       break;
     }
