@@ -192,23 +192,32 @@ DecisionLog::DecisionLog(DecisionLogOptions options, std::unique_ptr<Sink> sink,
 
 DecisionLog::~DecisionLog() { Shutdown(); }
 
-bool DecisionLog::Append(absl::Time time, std::string line) {
-  const bool truncate = line.size() > options_.max_line_bytes;
-  if (truncate) line = TruncatedLine(line, options_.max_line_bytes);
-  const size_t bytes = line.size() + 1;
-  auto shared = std::make_shared<const std::string>(std::move(line));
-  if (options_.recent_capacity > 0 && options_.recent_bytes > 0) {
-    absl::MutexLock lock(&recent_mu_);
-    recent_.push_back(Entry{time, shared});
-    recent_bytes_ += bytes;
-    while (!recent_.empty() &&
-           (recent_.size() > options_.recent_capacity || recent_bytes_ > options_.recent_bytes)) {
-      recent_bytes_ -= recent_.front().line->size() + 1;
-      recent_.pop_front();
-    }
+DecisionLog::Prepared DecisionLog::Prepare(absl::Time time, std::string line) const {
+  Prepared p;
+  p.time = time;
+  p.truncated = line.size() > options_.max_line_bytes;
+  if (p.truncated) line = TruncatedLine(line, options_.max_line_bytes);
+  p.bytes = line.size() + 1;
+  p.line = std::make_shared<const std::string>(std::move(line));
+  return p;
+}
+
+void DecisionLog::Remember(const Prepared* lines, size_t n) {
+  if (options_.recent_capacity == 0 || options_.recent_bytes == 0 || n == 0) return;
+  absl::MutexLock lock(&recent_mu_);
+  for (size_t i = 0; i < n; ++i) {
+    recent_.push_back(Entry{lines[i].time, lines[i].line});
+    recent_bytes_ += lines[i].bytes;
   }
-  absl::MutexLock lock(&mu_);
-  if (truncate) ++stats_.truncated;
+  while (!recent_.empty() &&
+         (recent_.size() > options_.recent_capacity || recent_bytes_ > options_.recent_bytes)) {
+    recent_bytes_ -= recent_.front().line->size() + 1;
+    recent_.pop_front();
+  }
+}
+
+bool DecisionLog::EnqueueLocked(Prepared& p) {
+  if (p.truncated) ++stats_.truncated;
   bool announced = false;
   while (true) {
     if (shutting_down_) {
@@ -220,7 +229,7 @@ bool DecisionLog::Append(absl::Time time, std::string line) {
       return true;
     }
     if (queue_.size() + in_flight_ < options_.queue_capacity &&
-        queued_bytes_ + in_flight_bytes_ + bytes <= options_.queue_bytes) {
+        queued_bytes_ + in_flight_bytes_ + p.bytes <= options_.queue_bytes) {
       break;
     }
     if (options_.overflow == Overflow::kDrop) {
@@ -231,8 +240,8 @@ bool DecisionLog::Append(absl::Time time, std::string line) {
     announced = true;
     room_cv_.Wait(&mu_);
   }
-  queue_.push_back(std::move(shared));
-  queued_bytes_ += bytes;
+  queue_.push_back(std::move(p.line));
+  queued_bytes_ += p.bytes;
   ++accepted_seq_;
   ++stats_.appended;
   // The writer is asleep only when the queue was empty; while it lingers, only a full-enough
@@ -243,6 +252,25 @@ bool DecisionLog::Append(absl::Time time, std::string line) {
     writer_cv_.Signal();
   }
   return true;
+}
+
+bool DecisionLog::Append(absl::Time time, std::string line) {
+  Prepared p = Prepare(time, std::move(line));
+  Remember(&p, 1);
+  absl::MutexLock lock(&mu_);
+  return EnqueueLocked(p);
+}
+
+size_t DecisionLog::AppendAll(std::vector<Line>& lines) {
+  std::vector<Prepared> prepared;
+  prepared.reserve(lines.size());
+  for (Line& l : lines) prepared.push_back(Prepare(l.time, std::move(l.line)));
+  lines.clear();
+  Remember(prepared.data(), prepared.size());
+  size_t accepted = 0;
+  absl::MutexLock lock(&mu_);
+  for (Prepared& p : prepared) accepted += EnqueueLocked(p) ? 1 : 0;
+  return accepted;
 }
 
 void DecisionLog::Flush() {

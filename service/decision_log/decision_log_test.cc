@@ -212,6 +212,60 @@ TEST(DecisionLogTest, DropOverflowCountsExactly) {
   EXPECT_EQ(log->Recent(100).size(), 7u);
 }
 
+// A batch's lines appended together are accounted line by line as Append does: in order, each
+// refused or accepted on its own, truncated on its own, and all remembered for Recent().
+TEST(DecisionLogTest, AppendAllTreatsEachLineAsAppendWould) {
+  auto owned = std::make_unique<TestSink>();
+  TestSink* sink = owned.get();
+  sink->Stall();
+  DecisionLogOptions options;
+  options.path = "unused";
+  options.queue_capacity = 4;
+  options.max_line_bytes = 2048;
+  auto log = MakeLog(options, std::move(owned));
+  ASSERT_NE(log, nullptr);
+  ASSERT_TRUE(log->Append(kT0, "single"));
+  std::vector<DecisionLog::Line> lines;
+  for (int i = 0; i < 6; ++i) lines.push_back({kT0, absl::StrCat("l", i)});
+  lines[1].line = "{\"big\":\"" + std::string(5000, 'z') + "\"}";
+  EXPECT_EQ(log->AppendAll(lines), 3u);  // the queue holds 4: "single" and three of these
+  EXPECT_TRUE(lines.empty());
+  DecisionLog::Stats stats = log->stats();
+  EXPECT_EQ(stats.appended, 4u);
+  EXPECT_EQ(stats.dropped_overflow, 3u);
+  EXPECT_EQ(stats.truncated, 1u);
+  EXPECT_EQ(log->Recent(100).size(), 7u);
+  sink->Release();
+  log->Flush();
+  const std::vector<std::string> written = Lines(sink->data());
+  ASSERT_EQ(written.size(), 4u);
+  EXPECT_EQ(written[0], "single");
+  EXPECT_EQ(written[1], "l0");
+  EXPECT_TRUE(absl::StartsWith(written[2], "{\"arbiter_truncated_line\"")) << written[2];
+  EXPECT_EQ(written[3], "l2");
+}
+
+// Under kBlock, a batch longer than the queue waits for room line by line: the writer is woken
+// as lines are queued, so the batch is written whole.
+TEST(DecisionLogTest, AppendAllLongerThanTheQueueWaitsAndWritesEveryLine) {
+  DecisionLogOptions options;
+  options.path = TempPath("batch.log");
+  options.queue_capacity = 3;
+  options.overflow = DecisionLogOptions::Overflow::kBlock;
+  auto log = MakeLog(options);
+  ASSERT_NE(log, nullptr);
+  std::vector<DecisionLog::Line> lines;
+  std::vector<std::string> want;
+  for (int i = 0; i < 50; ++i) {
+    want.push_back(absl::StrCat("line ", i));
+    lines.push_back({kT0, want.back()});
+  }
+  EXPECT_EQ(log->AppendAll(lines), 50u);
+  log->Flush();
+  EXPECT_EQ(Lines(ReadFile(options.path)), want);
+  EXPECT_EQ(log->stats().dropped(), 0u);
+}
+
 // Issue 11: budgets in bytes, not only lines.
 TEST(DecisionLogTest, QueueAndRecentAreBoundedInBytes) {
   auto owned = std::make_unique<TestSink>();

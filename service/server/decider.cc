@@ -221,20 +221,21 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundl
   const absl::Status undecided(absl::StatusCode::kDeadlineExceeded, "");
   std::vector<absl::StatusOr<Decision>> out(requests.size(), undecided);
   fan_out_.Run(requests.size(), kBatchChunk, [&](size_t begin, size_t end) {
-    Bundle::Session session(bundle);  // one worker set for the chunk's checks
-    for (size_t i = begin; i < end; ++i) {
+    Chunk chunk(bundle);
+    bool go_on = true;
+    for (size_t i = begin; i < end && go_on; ++i) {
       // Moved into a Request for the engine and back: the batch's requests are destroyed by
       // the calling thread at the end, not each by the thread that decided it, so the
       // reference counts they share (a Trino batch's shared context) are not updated from
       // several cores during the batch.
       Request request(std::move(requests[i]));
-      out[i] = DecideOn(bundle, request, deadline, caller, principal, &session);
+      out[i] = DecideOn(bundle, request, deadline, caller, principal, &chunk);
       requests[i] = std::get<AccessRequest>(std::move(request));
-      if (!out[i].ok() && out[i].status().code() == absl::StatusCode::kDeadlineExceeded) {
-        return false;
-      }
+      go_on = out[i].ok() || out[i].status().code() != absl::StatusCode::kDeadlineExceeded;
     }
-    return true;
+    // Every decision made is logged, those before an expired check too.
+    if (log_ != nullptr && !chunk.log_lines.empty()) log_->AppendAll(chunk.log_lines);
+    return go_on;
   });
   // Past the deadline the caller fails the whole batch: the answer ends at the first check that
   // expired (checks after it that other threads decided in time are logged, like any decision).
@@ -252,8 +253,7 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundl
 
 absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& request,
                                            absl::Time deadline, const CallerInfo& caller,
-                                           const SharedPrincipal* principal,
-                                           Bundle::Session* session) {
+                                           const SharedPrincipal* principal, Chunk* chunk) {
   Kind kind = KindOf(request);
   absl::Time start = absl::Now();
   EvalOptions options;
@@ -285,8 +285,8 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
     };
   }
   options.trace = caller.explain;
-  absl::StatusOr<Decision> d =
-      session != nullptr ? session->Evaluate(request, options) : bundle.Evaluate(request, options);
+  absl::StatusOr<Decision> d = chunk != nullptr ? chunk->session.Evaluate(request, options)
+                                                : bundle.Evaluate(request, options);
   absl::Duration latency = absl::Now() - start;
   if (!d.ok()) {
     metrics_->errors.WithLabels({std::string(KindName(kind)), CodeName(d.status().code())})
@@ -301,17 +301,22 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
   }
   if (log_ != nullptr) {
     json::Caller who{caller.peer, caller.identity, caller.role, caller.claimed, caller.transport};
+    std::string line;
     if (redactor_.empty()) {
       const Principal* shown = principal != nullptr ? &principal->principal() : nullptr;
-      log_->Append(start, json::DecisionLogLine(*d, request, start, latency, who, shown));
+      line = json::DecisionLogLine(*d, request, start, latency, who, shown);
     } else {
       // Redaction works on the request as the log shows it; only configured servers pay for it.
       std::string request_json;
       json::AppendRequest(request_json, request,
                           principal != nullptr ? &principal->principal() : nullptr);
-      log_->Append(start,
-                   json::DecisionLogLine(*d, KindOf(request), redactor_.ApplyToJson(request_json),
-                                         start, latency, who));
+      line = json::DecisionLogLine(*d, KindOf(request), redactor_.ApplyToJson(request_json), start,
+                                   latency, who);
+    }
+    if (chunk != nullptr) {
+      chunk->log_lines.push_back({start, std::move(line)});
+    } else {
+      log_->Append(start, std::move(line));
     }
   }
   return d;

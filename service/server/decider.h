@@ -108,11 +108,17 @@ class Decider {
   DecisionLog* log() { return log_; }
 
  private:
-  // `session`: a batch's, on `bundle`, whose worker set its checks share (null: one lease).
+  // What the checks of one chunk of a batch share on the thread that decides them.
+  struct Chunk {
+    explicit Chunk(const Bundle& bundle) : session(bundle) {}
+    Bundle::Session session;                   // one worker set for all of them
+    std::vector<DecisionLog::Line> log_lines;  // logged together at the chunk's end
+  };
+  // `chunk`: the batch chunk the check is decided in (null: a call of its own).
   absl::StatusOr<Decision> DecideOn(const Bundle& bundle, const Request& request,
                                     absl::Time deadline, const CallerInfo& caller,
                                     const SharedPrincipal* principal = nullptr,
-                                    Bundle::Session* session = nullptr);
+                                    Chunk* chunk = nullptr);
   std::string NextDecisionId();
   // The decisions counter of these labels, looked up once per label set and kept (the
   // registry's lookup builds a vector of strings and takes the family's mutex).
