@@ -224,13 +224,13 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundl
     Chunk chunk(bundle);
     bool go_on = true;
     for (size_t i = begin; i < end && go_on; ++i) {
-      // Moved into a Request for the engine and back: the batch's requests are destroyed by
-      // the calling thread at the end, not each by the thread that decided it, so the
-      // reference counts they share (a Trino batch's shared context) are not updated from
-      // several cores during the batch.
       Request request(std::move(requests[i]));
       out[i] = DecideOn(bundle, request, deadline, caller, principal, &chunk);
-      requests[i] = std::get<AccessRequest>(std::move(request));
+      // The request is freed here, on the cores deciding the batch, but for its share of the
+      // batch's common context: that goes back into the batch's vector and is released by the
+      // calling thread at the end, so that its reference count (one for the batch's checks)
+      // is not updated from several cores at once.
+      requests[i].shared_context = std::move(std::get<AccessRequest>(request).shared_context);
       go_on = out[i].ok() || out[i].status().code() != absl::StatusCode::kDeadlineExceeded;
     }
     // Every decision made is logged, those before an expired check too.
