@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -185,9 +186,7 @@ absl::StatusOr<Decision> Bundle::Session::Evaluate(const Request& request,
     if (!w.ok()) return w.status();
     held_ = std::make_unique<Held>(Held{*std::move(w)});
   }
-  absl::StatusOr<Decision> d = EvaluateOn(*bundle_.impl_, request, options, &held_->lease);
-  held_->lease.EndEvaluation();  // an unhealthy set is dropped: the next takes a fresh one
-  return d;
+  return EvaluateOn(*bundle_.impl_, request, options, &held_->lease);
 }
 
 namespace {
@@ -222,6 +221,12 @@ absl::StatusOr<Decision> EvaluateOn(const Bundle::Impl& impl, const Request& req
     own.emplace(*std::move(w));
   }
   WorkerSet& set = held != nullptr ? **held : **own;
+  // A held set's evaluation ends as an own lease's does, when this returns (its views of the
+  // request die); an unhealthy set is dropped, and the session's next evaluation takes a
+  // fresh one.
+  absl::Cleanup end_held = [held] {
+    if (held != nullptr) held->EndEvaluation();
+  };
   EvaluationScratch& scratch = set.scratch;
   Value& req = scratch.req;
   FillRequestTree(request, options.principal, *resolved, req);
