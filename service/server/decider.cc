@@ -120,7 +120,7 @@ std::string Decider::NextDecisionId() {
   // "%016x-%08x" of the prefix and the counter, written by hand: absl::StrFormat's parsing and
   // dispatch took ~1.3k instructions per decision.
   static constexpr char kHex[] = "0123456789abcdef";
-  const uint64_t n = id_counter_.fetch_add(1) + 1;
+  const uint64_t n = id_counter_.value.fetch_add(1) + 1;
   int counter_digits = 8;
   while (counter_digits < 16 && (n >> (4 * counter_digits)) != 0) ++counter_digits;
   std::string id(17 + counter_digits, '-');

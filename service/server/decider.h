@@ -141,10 +141,13 @@ class Decider {
   // cached counters (DecisionCounter) from a destroyed Decider's.
   const uint64_t instance_ = NextInstance();
   static uint64_t NextInstance();
-  // Incremented by every decision from every core: on a cache line of its own, so that the
-  // fields read beside it per decision are not invalidated by each increment.
-  alignas(64) std::atomic<uint64_t> id_counter_{0};
-  char id_counter_padding_[64 - sizeof(std::atomic<uint64_t>)];
+  // Incremented by every decision from every core: on a cache line of its own (the type's
+  // alignment pads it to one), so that the fields read beside it per decision are not
+  // invalidated by each increment.
+  struct alignas(64) IdCounter {
+    std::atomic<uint64_t> value{0};
+  };
+  IdCounter id_counter_;
   std::array<metrics::Histogram*, 3> latency_{};  // by Kind
   absl::Mutex counters_mu_;
   // By domain: kind x effect x transport (grpc, http).
