@@ -106,17 +106,25 @@ void StringList(Writer& w, const List& list) {
   w.Char(']');
 }
 
-void StringMap(Writer& w, const std::map<std::string, std::string>& m) {
+// {"k":"v",...} of the string pairs `each` calls its argument with, in that order.
+template <typename Each>
+void StringObject(Writer& w, const Each& each) {
   w.Char('{');
   bool first = true;
-  for (const auto& [k, v] : m) {
+  each([&w, &first](const std::string& k, const std::string& v) {
     if (!first) w.Char(',');
     first = false;
     w.Str(k);
     w.Char(':');
     w.Str(v);
-  }
+  });
   w.Char('}');
+}
+
+void StringMap(Writer& w, const std::map<std::string, std::string>& m) {
+  StringObject(w, [&m](const auto& f) {
+    for (const auto& [k, v] : m) f(k, v);
+  });
 }
 
 // Writes `,"name":` (or `"name":` for the first field of an object), tracking `first`.
@@ -269,18 +277,9 @@ void WriteRequest(Writer& w, const Request& request, const Principal* principal)
       StructField(w, f, "properties", r.properties);
       w.Char('}');
     }
-    if (ContextEntryCount(*a) != 0) {
+    if (ContextEntryCount(*a) != 0) {  // req.context: the shared entries and the own
       Key(w, first, "context");
-      w.Char('{');
-      bool f = true;
-      ForEachContextEntry(*a, [&w, &f](const std::string& k, const std::string& v) {
-        if (!f) w.Char(',');
-        f = false;
-        w.Str(k);
-        w.Char(':');
-        w.Str(v);
-      });
-      w.Char('}');
+      StringObject(w, [a](const auto& f) { ForEachContextEntry(*a, f); });
     }
     StructField(w, first, "actionProperties", a->action_properties);
     StructField(w, first, "contextValues", a->context_values);
