@@ -277,7 +277,7 @@ void WriteRequest(Writer& w, const Request& request, const Principal* principal)
       StructField(w, f, "properties", r.properties);
       w.Char('}');
     }
-    if (ContextEntryCount(*a) != 0) {  // req.context: the shared entries and the own
+    if (HasContextEntries(*a)) {  // req.context: the shared entries and the own
       Key(w, first, "context");
       StringObject(w, [a](const auto& f) { ForEachContextEntry(*a, f); });
     }

@@ -106,23 +106,16 @@ void SetStringMap(Value& v, const std::map<std::string, std::string>& strings) {
 // req.context: the string entries (shared and own, merged), then the JSON-valued ones (which win
 // on a clash).
 void FillContext(const AccessRequest& a, Value& v) {
-  const size_t shared = a.shared_context != nullptr ? a.shared_context->size() : 0;
   const Value& values = a.context_values;
-  if (!values.is_map()) {
-    if (shared == 0) {
-      SetStringMap(v, a.context);
-      return;
-    }
-    MapRefill m(v, shared + a.context.size());
-    ForEachContextEntry(
-        a, [&m](const std::string& k, const std::string& s) { SetString(m.Next(k), s); });
-    return;
-  }
-  MapRefill m(v, shared + a.context.size() + values.size());
-  ForEachContextEntry(a, [&m, &values](const std::string& k, const std::string& s) {
-    if (values.Find(k) == nullptr) SetString(m.Next(k), s);
+  const bool has_values = values.is_map();
+  MapRefill m(v, (a.shared_context != nullptr ? a.shared_context->size() : 0) + a.context.size() +
+                     (has_values ? values.size() : 0));
+  ForEachContextEntry(a, [&](const std::string& k, const std::string& s) {
+    if (!has_values || values.Find(k) == nullptr) SetString(m.Next(k), s);
   });
-  for (const auto& [k, e] : values.as_map()) SetCopy(m.Next(k), e);
+  if (has_values) {
+    for (const auto& [k, e] : values.as_map()) SetCopy(m.Next(k), e);
+  }
 }
 
 // A column entry's "name" (Value::Find's answer), looked for first where a catalog's entries

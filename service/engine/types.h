@@ -64,7 +64,7 @@ struct AccessRequest {
   ResourceRef resource;
   // req.context's string entries: `shared_context`'s and this check's own (`context`, which wins
   // on a clash). Read both through ForEachContextEntry / ContextEntries.
-  std::map<std::string, std::string> context;
+  ContextMap context;
   // Entries the checks of one batch have in common (a Trino batch's query and schema), held
   // once for all of them instead of copied into each: null when the check has none.
   std::shared_ptr<const ContextMap> shared_context;
@@ -104,6 +104,10 @@ void ForEachContextEntry(const AccessRequest& a, F&& f) {
 
 // The number of entries ForEachContextEntry calls f for.
 size_t ContextEntryCount(const AccessRequest& a);
+// Whether it calls f at all (without the walk ContextEntryCount makes).
+inline bool HasContextEntries(const AccessRequest& a) {
+  return !a.context.empty() || (a.shared_context != nullptr && !a.shared_context->empty());
+}
 // req.context's string entries in one map (a copy: for tests and the paths that are not per
 // check).
 ContextMap ContextEntries(const AccessRequest& a);
