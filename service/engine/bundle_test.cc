@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -721,6 +722,53 @@ TEST(BundleSessionTest, ASessionKeepsOneWorkerSetUntilItTurnsUnhealthy) {
   ASSERT_EQ(in_session->faults.size(), 1u);
   ASSERT_EQ(alone.faults.size(), 1u);
   EXPECT_EQ(in_session->faults[0].type, alone.faults[0].type);
+}
+
+// A thread gets back the worker set it gave back last while that set is free, not the one
+// another thread gave back after it: a set's Lua heaps stay in one core's caches.
+TEST(BundleSessionTest, AThreadGetsBackTheWorkerSetItGaveBackLast) {
+  BundleFiles f;
+  f.files["global/which.lua"] =
+      Policy("global.which", "mark = mark or tostring({})\nreturn allow(mark)");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  const EvalOptions o = enginetest::Opts();
+  auto mark = [&](Bundle::Session& s) {
+    absl::StatusOr<Decision> d = s.Evaluate(DomainAccess("sales"), o);
+    if (!d.ok()) return std::string(d.status().message());
+    const Reason* r = FindReason(*d, "global.which");
+    return r == nullptr ? std::string("<none>") : r->message;
+  };
+  std::string first, other, again;
+  absl::Notification first_held, other_held, first_back, other_back;
+  std::thread one([&] {
+    {
+      Bundle::Session s(*b);
+      first = mark(s);
+      first_held.Notify();
+      other_held.WaitForNotification();
+    }  // this set goes back first...
+    first_back.Notify();
+    other_back.WaitForNotification();  // ...and the other thread's after it, on top
+    Bundle::Session s(*b);
+    again = mark(s);
+  });
+  std::thread two([&] {
+    first_held.WaitForNotification();
+    {
+      Bundle::Session s(*b);  // the pool's set is held: a second one
+      other = mark(s);
+      other_held.Notify();
+      first_back.WaitForNotification();
+    }
+    other_back.Notify();
+  });
+  one.join();
+  two.join();
+  ASSERT_TRUE(absl::StartsWith(first, "table: ")) << first;
+  ASSERT_TRUE(absl::StartsWith(other, "table: ")) << other;
+  EXPECT_NE(first, other);
+  EXPECT_EQ(again, first);  // taken in turn, it would be `other`, on top of the pool
 }
 
 // --- Catalog resolution. ---

@@ -6,11 +6,13 @@
 // An evaluation leases a set for its duration (WorkerPool::Lease); the lease ends the
 // evaluation on the set's states and returns the set to the pool, or drops it when a memory
 // abort left a state unhealthy (the next lease then builds a fresh one). The pool grows to the
-// number of threads that evaluate at once. Internal to the engine.
+// number of threads that evaluate at once; a thread gets back the set it gave back last when
+// that one is free, so that a set's memory stays with one core. Internal to the engine.
 #ifndef ARBITER_SERVICE_ENGINE_WORKER_POOL_H_
 #define ARBITER_SERVICE_ENGINE_WORKER_POOL_H_
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -137,6 +139,7 @@ class WorkerPool {
   const std::vector<PolicyInfo>& policies_;
   const std::vector<std::string>& sources_;
   const absl::flat_hash_set<const Value*>* stable_;
+  const uint64_t id_;  // never reused: which pool a thread's last released set came from
   mutable absl::Mutex mu_;
   mutable std::vector<std::unique_ptr<WorkerSet>> sets_ ABSL_GUARDED_BY(mu_);
 };
