@@ -113,13 +113,20 @@ class Decider {
     explicit Chunk(const Bundle& bundle) : session(bundle) {}
     Bundle::Session session;                   // one worker set for all of them
     std::vector<DecisionLog::Line> log_lines;  // logged together at the chunk's end
+    // Decision ids taken for the chunk at once (one update of the counter all cores share, not
+    // one per check): the next one and how many are left.
+    uint64_t next_id = 0;
+    size_t ids_left = 0;
   };
   // `chunk`: the batch chunk the check is decided in (null: a call of its own).
   absl::StatusOr<Decision> DecideOn(const Bundle& bundle, const Request& request,
                                     absl::Time deadline, const CallerInfo& caller,
                                     const SharedPrincipal* principal = nullptr,
                                     Chunk* chunk = nullptr);
-  std::string NextDecisionId();
+  // The id of the next decision: "%016x-%08x" of the process's prefix and a counter.
+  std::string NextDecisionId() { return DecisionId(id_counter_.value.fetch_add(1) + 1); }
+  // The id of counter value `n`.
+  std::string DecisionId(uint64_t n) const;
   // The decisions counter of these labels, looked up once per label set and kept (the
   // registry's lookup builds a vector of strings and takes the family's mutex).
   metrics::Counter& DecisionCounter(Kind kind, Effect effect, const std::string& domain,
@@ -141,7 +148,7 @@ class Decider {
   // cached counters (DecisionCounter) from a destroyed Decider's.
   const uint64_t instance_ = NextInstance();
   static uint64_t NextInstance();
-  // Incremented by every decision from every core: on a cache line of its own (the type's
+  // Incremented by every decision, by a batch's chunk at once, from every core: on a cache line of its own (the type's
   // alignment pads it to one), so that the fields read beside it per decision are not
   // invalidated by each increment.
   struct alignas(64) IdCounter {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -170,6 +171,21 @@ TEST_F(ShippedBundleTest, BatchAnswersEachItemInOrder) {
   EXPECT_EQ(r->errors(0).index(), 2);
   EXPECT_EQ(r->errors(0).error().code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
   EXPECT_TRUE(absl::StrContains(r->errors(0).error().message(), "principal.id"));
+  // Decision ids: "<prefix>-<counter>", the batch's taken together (one chunk: consecutive),
+  // a later call's after them.
+  auto counter = [](const std::string& id) {
+    uint64_t n = 0;
+    EXPECT_EQ(id.size(), 25u) << id;
+    EXPECT_TRUE(absl::SimpleHexAtoi(id.substr(17), &n)) << id;
+    return n;
+  };
+  const std::string& first = r->decisions(0).decision_id();
+  const std::string& second = r->decisions(1).decision_id();
+  EXPECT_EQ(first.substr(0, 17), second.substr(0, 17));
+  EXPECT_EQ(counter(second), counter(first) + 1);
+  auto later = Client().CheckAccess(Access("ana", {"sales-analysts"}, "read", kCustomers, {}));
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_GT(counter(later->decision_id()), counter(second));
 }
 
 TEST_F(ShippedBundleTest, BadInputNamesTheField) {
