@@ -213,7 +213,8 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundl
                                                              std::vector<AccessRequest> requests,
                                                              absl::Time deadline,
                                                              const CallerInfo& caller,
-                                                             const SharedPrincipal* principal) {
+                                                             const SharedPrincipal* principal,
+                                                             KeepFn keep) {
   // Undecided checks start with a status that has no message: one with a message shares one
   // heap copy, whose reference count every check's decision would update from every core.
   // Those still undecided at the end get the message.
@@ -227,6 +228,7 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundl
     for (size_t i = begin; i < end && go_on; ++i) {
       Request request(std::move(requests[i]));
       out[i] = DecideOn(bundle, request, deadline, caller, principal, &chunk);
+      if (keep != nullptr && out[i].ok()) keep(*out[i]);
       // The request is freed here, on the cores deciding the batch, but for its share of the
       // batch's common context: that goes back into the batch's vector and is released by the
       // calling thread at the end, so that its reference count (one for the batch's checks)

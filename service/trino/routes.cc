@@ -87,7 +87,8 @@ class TrinoEndpoint {
     const SharedPrincipal principal(std::move(plan->principal));
     const size_t total = plan->checks.size();
     std::vector<absl::StatusOr<Decision>> decisions =
-        decider_.DecideBatchOn(*bundle, std::move(plan->checks), deadline, caller, &principal);
+        decider_.DecideBatchOn(*bundle, std::move(plan->checks), deadline, caller, &principal,
+                               caller.explain ? nullptr : &KeepWhatShapeReads);
     if (!decisions.empty() && !decisions.back().ok() &&
         decisions.back().status().code() == absl::StatusCode::kDeadlineExceeded) {
       response.status = 504;

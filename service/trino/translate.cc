@@ -909,6 +909,13 @@ Endpoint InferEndpoint(absl::string_view body) {
   return Endpoint::kAllow;
 }
 
+void KeepWhatShapeReads(Decision& d) {
+  Decision kept;
+  kept.effect = d.effect;
+  kept.obligations = std::move(d.obligations);
+  d = std::move(kept);
+}
+
 Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& decisions) {
   Answer a;
   // The items tile the checks in order, so the last one's end is how many there were, also when

@@ -496,6 +496,44 @@ TEST(ShapeTest, Answers) {
       R"({"index":2,"viewExpression":{"expression":"NULL"}}]})");
 }
 
+// Shape answers the same from decisions reduced to what it reads, which keeps the effect and
+// the obligations and nothing else.
+TEST(ShapeTest, AnswersTheSameFromWhatItReads) {
+  auto full = [](Decision d) {
+    d.decision_id = "0123456789abcdef-00000001";
+    d.reasons.push_back(Reason{});
+    d.reasons.back().message = std::string(100, 'r');
+    d.bundle_revision = "rev";
+    d.domain = "sales";
+    d.faults.push_back(PolicyFault{});
+    return d;
+  };
+  const std::vector<std::pair<Plan, std::vector<Decision>>> cases = {
+      {PlanOf(Endpoint::kBatch, {{0, 1}, {1, 2}, {2, 4}}), {Allow(), Deny(), Deny(), Allow()}},
+      {PlanOf(Endpoint::kRowFilters, {{0, 1}}), {Allow({}, {"a = 1", "b = 'x'"})}},
+      {PlanOf(Endpoint::kRowFilters, {{0, 1}}), {Deny()}},
+      {PlanOf(Endpoint::kColumnMask, {{0, 1}}, {"Email"}), {Allow({{"email", "'***'"}})}},
+      {PlanOf(Endpoint::kBatchColumnMask, {{0, 1}, {1, 2}, {2, 3}}, {"id", "email", "x"}),
+       {Allow({{"email", "'***'"}}), Allow({{"email", "'***'"}}), Deny()}},
+  };
+  for (const auto& [plan, decisions] : cases) {
+    std::vector<absl::StatusOr<Decision>> whole, kept;
+    for (const Decision& d : decisions) {
+      whole.push_back(full(d));
+      Decision k = full(d);
+      KeepWhatShapeReads(k);
+      EXPECT_EQ(k.effect, d.effect);
+      EXPECT_EQ(k.obligations.column_masks.size(), d.obligations.column_masks.size());
+      EXPECT_EQ(k.obligations.row_filters, d.obligations.row_filters);
+      EXPECT_TRUE(k.decision_id.empty() && k.reasons.empty() && k.faults.empty() &&
+                  k.domain.empty() && k.bundle_revision.empty());
+      kept.push_back(std::move(k));
+    }
+    EXPECT_EQ(Shape(plan, kept).body, Shape(plan, whole).body);
+    EXPECT_EQ(Shape(plan, kept).status, Shape(plan, whole).status);
+  }
+}
+
 TEST(ShapeTest, AnUndecidedCheckFailsTheWholeAnswer) {
   Answer a = Shape(PlanOf(Endpoint::kBatch, {{0, 1}, {1, 2}}),
                    {Allow(), absl::DeadlineExceededError("deadline passed")});
