@@ -101,11 +101,7 @@ uint64_t NextPoolId() {
 WorkerPool::WorkerPool(const EngineLimits& limits, const std::vector<PolicyInfo>& policies,
                        const std::vector<std::string>& sources,
                        const absl::flat_hash_set<const Value*>* stable)
-    : limits_(limits),
-      policies_(policies),
-      sources_(sources),
-      stable_(stable),
-      id_(NextPoolId()) {}
+    : limits_(limits), policies_(policies), sources_(sources), stable_(stable), id_(NextPoolId()) {}
 
 WorkerPool::Lease::~Lease() {
   if (set_ == nullptr) return;  // moved from, or dropped by EndEvaluation

@@ -209,12 +209,9 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(std::vector<AccessReq
   return DecideBatchOn(*bundle, std::move(requests), deadline, caller, principal);
 }
 
-std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(const Bundle& bundle,
-                                                             std::vector<AccessRequest> requests,
-                                                             absl::Time deadline,
-                                                             const CallerInfo& caller,
-                                                             const SharedPrincipal* principal,
-                                                             KeepFn keep) {
+std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
+    const Bundle& bundle, std::vector<AccessRequest> requests, absl::Time deadline,
+    const CallerInfo& caller, const SharedPrincipal* principal, KeepFn keep) {
   // Undecided checks start with a status that has no message: one with a message shares one
   // heap copy, whose reference count every check's decision would update from every core.
   // Those still undecided at the end get the message.

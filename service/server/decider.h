@@ -154,9 +154,9 @@ class Decider {
   // cached counters (DecisionCounter) from a destroyed Decider's.
   const uint64_t instance_ = NextInstance();
   static uint64_t NextInstance();
-  // Incremented by every decision, by a batch's chunk at once, from every core: on a cache line of its own (the type's
-  // alignment pads it to one), so that the fields read beside it per decision are not
-  // invalidated by each increment.
+  // Incremented by every decision (by a batch's chunk at once) from every core: on a cache line
+  // of its own (the type's alignment pads it to one), so that the fields read beside it per
+  // decision are not invalidated by each increment.
   struct alignas(64) IdCounter {
     std::atomic<uint64_t> value{0};
   };
