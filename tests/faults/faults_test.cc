@@ -471,13 +471,16 @@ TEST(CountedRerunTest, ASlowCheckIsDecidedByItsCountedRunAndCounted) {
   ASSERT_NE(server, nullptr);
   EXPECT_EQ(Metric(server->http_port(), "arbiter_policy_counted_reruns_total"), 0);
   client::Client c(server->grpc_target(), WithTimeout(absl::Seconds(20)));
-  for (int i = 0; i < 20; ++i) {
+  constexpr int kQuick = 100;
+  for (int i = 0; i < kQuick; ++i) {
     auto d = c.CheckAccess(DomainAccess(absl::StrCat("q", i), "quick"));
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ(d->effect(), v1::EFFECT_ALLOW);
   }
-  // Twenty checks of a few microseconds: at most one stall of this shared machine.
-  EXPECT_LE(Metric(server->http_port(), "arbiter_policy_counted_reruns_total"), 1);
+  // Checks of a few microseconds against a bound of 125 us: only a stall of this shared machine
+  // (two cores, ctest -j2, a sanitizer build running 2-3x slower) pushes one past it. A broken
+  // certification would rerun every one of them.
+  EXPECT_LE(Metric(server->http_port(), "arbiter_policy_counted_reruns_total"), kQuick / 10);
   const double before = Metric(server->http_port(), "arbiter_policy_counted_reruns_total");
   for (int i = 0; i < 3; ++i) {
     auto d = c.CheckAccess(DomainAccess(absl::StrCat("s", i), "slow"));
