@@ -198,7 +198,8 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(std::vector<AccessReq
                                                            absl::Time deadline,
                                                            const CallerInfo& caller,
                                                            std::string* revision,
-                                                           const SharedPrincipal* principal) {
+                                                           const SharedPrincipal* principal,
+                                                           const KeepFn& keep) {
   std::vector<absl::StatusOr<Decision>> out;
   std::shared_ptr<const Bundle> bundle = bundles_->Current();
   if (bundle == nullptr) {
@@ -206,12 +207,12 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(std::vector<AccessReq
     return out;
   }
   *revision = bundle->revision();
-  return DecideBatchOn(*bundle, std::move(requests), deadline, caller, principal);
+  return DecideBatchOn(*bundle, std::move(requests), deadline, caller, principal, keep);
 }
 
 std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
     const Bundle& bundle, std::vector<AccessRequest> requests, absl::Time deadline,
-    const CallerInfo& caller, const SharedPrincipal* principal, KeepFn keep) {
+    const CallerInfo& caller, const SharedPrincipal* principal, const KeepFn& keep) {
   // Undecided checks start with a status that has no message: one with a message shares one
   // heap copy, whose reference count every check's decision would update from every core.
   // Those still undecided at the end get the message.
@@ -225,7 +226,7 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
     for (size_t i = begin; i < end && go_on; ++i) {
       Request request(std::move(requests[i]));
       out[i] = DecideOn(bundle, request, deadline, caller, principal, &chunk);
-      if (keep != nullptr && out[i].ok()) keep(*out[i]);
+      if (keep && out[i].ok()) keep(i, *out[i]);
       // The request is freed here, on the cores deciding the batch, but for its share of the
       // batch's common context: that goes back into the batch's vector and is released by the
       // calling thread at the end, so that its reference count (one for the batch's checks)

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,27 +79,31 @@ class Decider {
 
   // Evaluates several access requests on ONE snapshot; one result per request, in order.
   // `requests` is consumed (moved into the engine's requests one by one): pass it with std::move
-  // unless a copy is wanted. `principal` as for DecideBatchOn.
+  // unless a copy is wanted. `principal` and `keep` as for DecideBatchOn.
+  using KeepFn = std::function<void(size_t index, Decision& decision)>;
   std::vector<absl::StatusOr<Decision>> DecideBatch(std::vector<AccessRequest> requests,
                                                     absl::Time deadline, const CallerInfo& caller,
                                                     std::string* revision,
-                                                    const SharedPrincipal* principal = nullptr);
+                                                    const SharedPrincipal* principal = nullptr,
+                                                    const KeepFn& keep = nullptr);
   // The same on `bundle`, a snapshot the caller holds, so that a batch decided in parts sees
   // one revision. The checks are spread over the calling thread and idle helper threads
   // (FanOut), a chunk of kBatchChunk at a time. Past the deadline no further chunk starts and
   // the result ends at the first DEADLINE_EXCEEDED (the last result then); checks decided in
   // time are logged. `principal`, when set, is every request's principal (theirs are left
   // empty): a batch holds one, the log shows it on each line.
-  // `keep`, when set, is applied to each decision on the thread that made it, after its log
-  // line is written: a caller that needs only part of each decision (Trino's answers: the
-  // effect and the obligations) frees the rest there, while it is in that core's cache, and
-  // holds a thousand parts instead of a thousand whole decisions until it answers.
-  using KeepFn = void (*)(Decision&);
+  // `keep`, when set, is called with each decision made (and its index in `requests`) on the
+  // thread that made it, after its log line is written; what it leaves in the decision is what
+  // the result holds. A caller that needs only part of each decision (Trino's answers: the
+  // effect and the obligations; CheckBatch: the decision's response bytes) takes it there and
+  // frees the rest while it is in that core's cache, instead of holding a hundred or a thousand
+  // whole decisions for the calling thread to read and free. It is called from several threads
+  // at once, never twice for one index.
   std::vector<absl::StatusOr<Decision>> DecideBatchOn(const Bundle& bundle,
                                                       std::vector<AccessRequest> requests,
                                                       absl::Time deadline, const CallerInfo& caller,
                                                       const SharedPrincipal* principal = nullptr,
-                                                      KeepFn keep = nullptr);
+                                                      const KeepFn& keep = nullptr);
 
   // Deployments get the blast radius of their breaking changes (req.change.impact,
   // service/impact) from the decision log at `log_path` and its rotations up to `max_files`,

@@ -401,22 +401,30 @@ grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx, const 
   // req.principal's tree built once for the batch rather than per check.
   std::optional<SharedPrincipal> principal;
   if (batch.shared_principal.has_value()) principal.emplace(*std::move(batch.shared_principal));
-  std::string revision;
-  auto results = decider_->DecideBatch(std::move(batch.requests), DeadlineOf(ctx, *config_), caller,
-                                       &revision, principal ? &*principal : nullptr);
   // CheckBatchResponse's bytes: the decisions (field 1) written straight from the engine's
   // (AppendDecisionField), then the errors and the revision (fields 2, 3) by protobuf: the same
-  // bytes as the message serialized whole, without a v1::Decision per item.
+  // bytes as the message serialized whole, without a v1::Decision per item. Each decision's
+  // field is written by the thread that made it, once it is logged, and the decision freed
+  // there while it is in that core's cache: this thread joins bytes.
+  std::vector<std::string> encoded(items);
+  auto encode = [&](size_t i, Decision& d) {
+    const bool explain = caller.explain && (batch.explain_all || batch.explain[i]);
+    AppendDecisionField(1, d, explain ? FormatExplain(d, Kind::kAccess) : std::string(),
+                        encoded[i]);
+    d = Decision();
+  };
+  std::string revision;
+  auto results = decider_->DecideBatch(std::move(batch.requests), DeadlineOf(ctx, *config_), caller,
+                                       &revision, principal ? &*principal : nullptr, encode);
   v1::CheckBatchResponse rest;
   rest.set_bundle_revision(revision);
+  size_t size = 64;
+  for (const std::string& e : encoded) size += e.size();
   std::string bytes;
-  bytes.reserve(512 * results.size() + 64);
+  bytes.reserve(size);
   for (size_t i = 0; i < results.size(); ++i) {
     if (results[i].ok()) {
-      const bool explain = caller.explain && (batch.explain_all || batch.explain[i]);
-      AppendDecisionField(1, *results[i],
-                          explain ? FormatExplain(*results[i], Kind::kAccess) : std::string(),
-                          bytes);
+      bytes.append(encoded[i]);
       continue;
     }
     const absl::Status& s = results[i].status();

@@ -86,9 +86,10 @@ class TrinoEndpoint {
     // one that expired, so the decisions made in time are in hand (and logged).
     const SharedPrincipal principal(std::move(plan->principal));
     const size_t total = plan->checks.size();
-    std::vector<absl::StatusOr<Decision>> decisions =
-        decider_.DecideBatchOn(*bundle, std::move(plan->checks), deadline, caller, &principal,
-                               caller.explain ? nullptr : &KeepWhatShapeReads);
+    Decider::KeepFn keep;
+    if (!caller.explain) keep = [](size_t, Decision& d) { KeepWhatShapeReads(d); };
+    std::vector<absl::StatusOr<Decision>> decisions = decider_.DecideBatchOn(
+        *bundle, std::move(plan->checks), deadline, caller, &principal, keep);
     if (!decisions.empty() && !decisions.back().ok() &&
         decisions.back().status().code() == absl::StatusCode::kDeadlineExceeded) {
       response.status = 504;
