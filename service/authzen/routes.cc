@@ -71,12 +71,22 @@ class AuthzenEndpoint {
     absl::Time deadline = absl::Now() + deadline_;
     std::vector<std::string> answers;
     if (batch->semantic == Semantic::kExecuteAll) {
+      // Each decision's answer is written by the thread that made it, once it is logged, and
+      // the decision freed there (Decider::KeepFn); this thread joins the answers.
+      answers.resize(batch->items.size());
+      auto answer = [&](size_t i, Decision& d) {
+        answers[i] = DecisionJson(d, Explain(caller, d));
+        d = Decision();
+      };
       std::string revision;
-      auto decisions = decider_.DecideBatch(std::move(batch->items), deadline, caller, &revision);
-      for (const auto& d : decisions) {
-        absl::StatusOr<std::string> a = Answer(caller, d);
+      auto decisions = decider_.DecideBatch(std::move(batch->items), deadline, caller, &revision,
+                                            nullptr, answer);
+      answers.resize(decisions.size());
+      for (size_t i = 0; i < decisions.size(); ++i) {
+        if (decisions[i].ok()) continue;
+        absl::StatusOr<std::string> a = Answer(caller, decisions[i]);
         if (!a.ok()) return WithRequestId(http, Failure(a.status()));
-        answers.push_back(*std::move(a));
+        answers[i] = *std::move(a);
       }
     } else {
       const bool stop_on_allow = batch->semantic == Semantic::kPermitOnFirstPermit;

@@ -194,12 +194,9 @@ absl::StatusOr<Decision> Decider::Decide(const Request& request, absl::Time dead
   return DecideOn(*bundle, request, deadline, caller);
 }
 
-std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(std::vector<AccessRequest> requests,
-                                                           absl::Time deadline,
-                                                           const CallerInfo& caller,
-                                                           std::string* revision,
-                                                           const SharedPrincipal* principal,
-                                                           const KeepFn& keep) {
+std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(
+    std::vector<AccessRequest> requests, absl::Time deadline, const CallerInfo& caller,
+    std::string* revision, const SharedPrincipal* principal, const KeepFn& keep) {
   std::vector<absl::StatusOr<Decision>> out;
   std::shared_ptr<const Bundle> bundle = bundles_->Current();
   if (bundle == nullptr) {

@@ -11,6 +11,7 @@
 #include "arbiter/v1/decision_service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/support/arbiterd_process.h"
 
 namespace arbiter {
@@ -159,6 +160,17 @@ TEST_F(ExplainTest, AuthzenExplainForGovernanceOnly) {
   EXPECT_TRUE(absl::StrContains(r.body, R"("explain":"explain:\n  decided by)")) << r.body;
   r = testing::HttpRequest(governance_->http_port(), "POST", "/access/v1/evaluation", kAuthzen);
   EXPECT_FALSE(absl::StrContains(r.body, "\"explain\"")) << r.body;
+  // A batch (execute_all): each evaluation carries its own explanation.
+  r = testing::HttpRequest(governance_->http_port(), "POST", "/access/v1/evaluations?explain=true",
+                           absl::StrCat(R"({"evaluations":[)", kAuthzen, ",", kAuthzen, "]}"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  nlohmann::json batch = nlohmann::json::parse(r.body);
+  ASSERT_EQ(batch["evaluations"].size(), 2u) << r.body;
+  for (const auto& e : batch["evaluations"]) {
+    EXPECT_TRUE(
+        absl::StartsWith(e["context"]["explain"].get<std::string>(), "explain:\n  decided by"))
+        << r.body;
+  }
 
   r = testing::HttpRequest(engine_->http_port(), "POST", "/access/v1/evaluation?explain=true",
                            kAuthzen);
