@@ -2,10 +2,12 @@
 # gRPC load benchmark: starts arbiterd on the shipped bundle (decision logging on, to a file)
 # and drives CheckAccess over loopback with h2load (Debian's nghttp2-client), a load generator
 # that is not part of the server, sending a pre-encoded gRPC frame. Prints requests/s and
-# p50/p99 latency at 16 and 64 concurrent streams (computed from h2load's per-request log).
+# p50/p99 latency at 16 and 64 concurrent streams (computed from h2load's per-request log), and
+# the server's CPU time per request (per decision for BATCH) from /proc/PID/stat.
 #
 #   bench/grpc_load.sh [BUILD_DIR] [REQUESTS_PER_RUN]
 #   BATCH=100 bench/grpc_load.sh ...   # CheckBatch of 100 copies instead; reports decisions/s
+#   LOG=0 bench/grpc_load.sh ...       # decision log off (the log's share of the cost)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$repo/build}"
@@ -25,10 +27,10 @@ fi
 cat > "$work/config.yaml" <<CFG
 server:
   max_concurrent_calls: 4096
-decision_log:
-  path: $work/decisions.jsonl
-  overflow: drop
 CFG
+if [ "${LOG:-1}" = 1 ]; then
+  printf 'decision_log:\n  path: %s/decisions.jsonl\n  overflow: drop\n' "$work" >> "$work/config.yaml"
+fi
 "$build/service/server/arbiterd" --bundle "$repo/policies" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
   --config "$work/config.yaml" --port-file "$work/ports" 2>"$work/stderr" &
 echo $! > "$work/pid"
@@ -42,26 +44,36 @@ run() {  # streams clients
   # Warm up, then measure.
   h2load -n 5000 -c "$clients" -m "$per" -H 'content-type: application/grpc' -H 'te: trailers' \
     -d "$work/frame" "http://127.0.0.1:$port/arbiter.v1.DecisionService/$method" >/dev/null
+  # The server's CPU (utime + stime, in clock ticks) over the measured run: the figure that
+  # scales to a machine where h2load does not share the cores.
+  local cpu0 cpu1
+  cpu0="$(awk '{print $14 + $15}' "/proc/$(cat "$work/pid")/stat")"
   h2load -n "$n" -c "$clients" -m "$per" -H 'content-type: application/grpc' -H 'te: trailers' \
     -d "$work/frame" --log-file="$work/h2load.log" \
     "http://127.0.0.1:$port/arbiter.v1.DecisionService/$method" > "$work/out"
+  cpu1="$(awk '{print $14 + $15}' "/proc/$(cat "$work/pid")/stat")"
   local rps errors
   rps="$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$work/out")"
   errors="$(sed -n 's/^requests: .* \([0-9]*\) errored.*/\1/p' "$work/out")"
   # h2load's log: start time, HTTP status, elapsed microseconds per request.
-  python3 - "$work/h2load.log" "$streams" "$rps" "$errors" "$batch" <<'PY'
+  python3 - "$work/h2load.log" "$streams" "$rps" "$errors" "$batch" "$((cpu1 - cpu0))" \
+    "$(getconf CLK_TCK)" <<'PY'
 import sys
-path, streams, rps, errors, batch = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+path, streams, rps, errors = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+batch, ticks, hz = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 lat = sorted(int(line.split()[2]) for line in open(path) if line.strip())
 p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] / 1000.0
+decisions = len(lat) * max(batch, 1)
+cpu_us = ticks / hz / decisions * 1e6
 print(f"streams={streams:>3}  requests={len(lat)}  {float(rps):>9.0f} req/s  "
       f"p50={p(0.50):.2f} ms  p99={p(0.99):.2f} ms  errored={errors}"
-      + (f"  {float(rps) * batch:,.0f} decisions/s" if batch else ""))
+      + (f"  {float(rps) * batch:,.0f} decisions/s" if batch else "")
+      + f"  server CPU {cpu_us:.1f} us/{'decision' if batch else 'request'}")
 PY
   rm -f "$work/h2load.log"
 }
 
-echo "arbiterd $method${BATCH:+ x$BATCH} over loopback, shipped bundle, decision log on ($(nproc) cores shared with h2load)"
+echo "arbiterd $method${BATCH:+ x$BATCH} over loopback, shipped bundle, decision log $([ "${LOG:-1}" = 1 ] && echo on || echo off) ($(nproc) cores shared with h2load)"
 run 16 4
 run 64 4
 metrics="$(curl -s "http://127.0.0.1:$http_port/metrics" || true)"
@@ -70,4 +82,9 @@ rejected="$(echo "$metrics" | awk '/^arbiter_rejected_calls_total/ {s += $2} END
 # SIGTERM drains and flushes the log, so the line count below is final.
 kill -TERM "$(cat "$work/pid")"; wait "$(cat "$work/pid")" 2>/dev/null || true
 dropped="$(echo "$metrics" | sed -n 's/^arbiter_decision_log_dropped_total //p')"
-echo "server: $decided decisions (warm-up included), $rejected calls rejected; decision log: $(cat "$work"/decisions.jsonl* | wc -l) lines (rotated files included), ${dropped:-0} dropped"
+if [ "${LOG:-1}" = 1 ]; then
+  log_summary="decision log: $(cat "$work"/decisions.jsonl* | wc -l) lines (rotated files included), ${dropped:-0} dropped"
+else
+  log_summary="decision log off"
+fi
+echo "server: $decided decisions (warm-up included), $rejected calls rejected; $log_summary"
