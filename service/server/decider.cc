@@ -217,8 +217,7 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
   std::vector<absl::StatusOr<Decision>> out(requests.size(), undecided);
   fan_out_.Run(requests.size(), kBatchChunk, [&](size_t begin, size_t end) {
     Chunk chunk(bundle);
-    chunk.ids_left = end - begin;
-    chunk.next_id = id_counter_.value.fetch_add(chunk.ids_left) + 1;
+    chunk.next_id = id_counter_.value.fetch_add(end - begin) + 1;
     bool go_on = true;
     for (size_t i = begin; i < end && go_on; ++i) {
       Request request(std::move(requests[i]));
@@ -257,12 +256,7 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
   EvalOptions options;
   options.now = start;
   options.deadline = deadline;
-  if (chunk != nullptr && chunk->ids_left > 0) {
-    --chunk->ids_left;
-    options.decision_id = DecisionId(chunk->next_id++);
-  } else {
-    options.decision_id = NextDecisionId();
-  }
+  options.decision_id = chunk != nullptr ? DecisionId(chunk->next_id++) : NextDecisionId();
   options.principal = principal;
   if (kind == Kind::kDeployment) {
     // Called by the engine only when a breaking change names a served column.

@@ -124,10 +124,9 @@ class Decider {
     explicit Chunk(const Bundle& bundle) : session(bundle) {}
     Bundle::Session session;                   // one worker set for all of them
     std::vector<DecisionLog::Line> log_lines;  // logged together at the chunk's end
-    // Decision ids taken for the chunk at once (one update of the counter all cores share, not
-    // one per check): the next one and how many are left.
+    // The next of the decision ids taken for the chunk at once, one per check (one update of
+    // the counter all cores share, not one per check).
     uint64_t next_id = 0;
-    size_t ids_left = 0;
   };
   // `chunk`: the batch chunk the check is decided in (null: a call of its own).
   absl::StatusOr<Decision> DecideOn(const Bundle& bundle, const Request& request,
