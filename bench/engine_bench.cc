@@ -4,6 +4,8 @@
 //                  sales analyst reading three non-PII columns of
 //                  customer_analytics.customer_360.customers (issue 12: median <= 5 us);
 //   BM_AccessPii   the same with PII columns, so the masking policies produce obligations;
+//   BM_AccessOnePolicy/*, BM_LuaOp/*, BM_EmptyChecks/*  where BM_Access's instructions go: one
+//                  shipped policy at a time, one Lua operation 100 times, N checks that do nothing;
 //   BM_Product     ParseYaml of the seed customer-360 descriptor + Evaluate (target <= 150 us);
 //   BM_Deployment  ParseYaml of product, previous product (a minor version bump), contract and a
 //                  modified previous contract + the schema diff + Evaluate (target <= 300 us).
@@ -256,6 +258,35 @@ const int kLuaOpsRegistered = [] {
     }
     std::shared_ptr<const Bundle> bundle = *b;
     benchmark::RegisterBenchmark(absl::StrCat("BM_LuaOp/", name).c_str(),
+                                 [bundle](benchmark::State& state) { RunAccessOn(state, bundle); });
+  }
+  return 1;
+}();
+
+// The engine's fixed price of a check: N global policies whose check returns at once (the
+// difference between two N, divided, is what one more applicable policy costs before its Lua
+// does anything).
+const int kEmptyChecksRegistered = [] {
+  BundleFiles base;
+  base.files["bundle.yaml"] = "revision: bench\n";
+  absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
+  if (!all.ok()) return 0;
+  for (const auto& [path, content] : all->files) {
+    if (absl::StartsWith(path, "catalog/")) base.files[path] = content;
+  }
+  for (int n : {1, 9}) {
+    BundleFiles files = base;
+    for (int i = 0; i < n; ++i) {
+      files.files[absl::StrCat("global/empty", i, ".lua")] = absl::StrCat(
+          "return {id = 'global.empty", i, "', kinds = {'access'}, check = function(req) end}\n");
+    }
+    absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(files);
+    if (!b.ok()) {
+      std::fprintf(stderr, "engine_bench: %s\n", std::string(b.status().message()).c_str());
+      continue;
+    }
+    std::shared_ptr<const Bundle> bundle = *b;
+    benchmark::RegisterBenchmark(absl::StrCat("BM_EmptyChecks/", n).c_str(),
                                  [bundle](benchmark::State& state) { RunAccessOn(state, bundle); });
   }
   return 1;

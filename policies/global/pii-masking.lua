@@ -47,12 +47,12 @@ local function touched_pii(req)
   local requested = req.resource.columns
   local out = {}
   -- Fast path: requested columns already carry the catalog's marks (the engine attaches the
-  -- catalog's column entry to each one it knows).
+  -- catalog's column entry to each one it knows), so the entries themselves are returned: a
+  -- copy of each cost a table per PII column (~1.2k instructions each, BM_AccessPii).
   if req.table ~= nil and #requested > 0 then
     for _, c in ipairs(requested) do
-      if c.pii == true or c.pii == "true" then
-        out[#out + 1] = {name = c.name, type = c.type, pii = true}
-      end
+      local pii = c.pii
+      if pii == true or pii == "true" then out[#out + 1] = c end
     end
     return out
   end
