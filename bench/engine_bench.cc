@@ -181,21 +181,41 @@ void RunAccessOn(benchmark::State& state, std::shared_ptr<const Bundle> bundle) 
                          benchmark::Counter::kAvgIterations);
 }
 
-const int kPerPolicyRegistered = [] {
+// Registers RunAccessOn over `files` as benchmark `name`; a bundle that does not load is named on
+// stderr and not registered.
+void RegisterAccessOn(const std::string& name, const BundleFiles& files) {
+  absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(files);
+  if (!b.ok()) {
+    std::fprintf(stderr, "engine_bench: %s: %s\n", name.c_str(),
+                 std::string(b.status().message()).c_str());
+    return;
+  }
+  std::shared_ptr<const Bundle> bundle = *b;
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [bundle](benchmark::State& state) { RunAccessOn(state, bundle); });
+}
+
+// The shipped bundle's catalog (and `bundle.yaml`, when `config` is empty; else `config` as
+// bundle.yaml) without a policy: what the synthetic bundles below add policies to.
+absl::StatusOr<BundleFiles> ShippedCatalog(absl::string_view config) {
   absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
-  if (!all.ok()) return 0;
+  if (!all.ok()) return all.status();
   BundleFiles base;
   for (const auto& [path, content] : all->files) {
-    if (path == "bundle.yaml" || absl::StartsWith(path, "catalog/")) base.files[path] = content;
+    if (absl::StartsWith(path, "catalog/") || (path == "bundle.yaml" && config.empty())) {
+      base.files[path] = content;
+    }
   }
-  auto reg = [](const std::string& name, const BundleFiles& files) {
-    absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(files);
-    if (!b.ok()) return;
-    std::shared_ptr<const Bundle> bundle = *b;
-    benchmark::RegisterBenchmark(name.c_str(),
-                                 [bundle](benchmark::State& state) { RunAccessOn(state, bundle); });
-  };
-  reg("BM_AccessNoPolicy", base);
+  if (!config.empty()) base.files["bundle.yaml"] = std::string(config);
+  return base;
+}
+
+const int kPerPolicyRegistered = [] {
+  absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
+  absl::StatusOr<BundleFiles> catalog = ShippedCatalog("");
+  if (!all.ok() || !catalog.ok()) return 0;
+  const BundleFiles& base = *catalog;
+  RegisterAccessOn("BM_AccessNoPolicy", base);
   for (const auto& [path, content] : all->files) {
     if (!absl::EndsWith(path, ".lua")) continue;
     if (!absl::StartsWith(path, "global/") && !absl::StartsWith(path, "domains/sales/")) continue;
@@ -207,7 +227,7 @@ const int kPerPolicyRegistered = [] {
         if (absl::StartsWith(p, "global/")) one.files[p] = c;
       }
     }
-    reg(absl::StrCat("BM_AccessOnePolicy/", path), one);
+    RegisterAccessOn(absl::StrCat("BM_AccessOnePolicy/", path), one);
   }
   return 1;
 }();
@@ -215,13 +235,9 @@ const int kPerPolicyRegistered = [] {
 // The price of the operations policies use, 100 times per check (subtract BM_LuaOp/empty): the
 // shipped policies' cost is the sum of such operations.
 const int kLuaOpsRegistered = [] {
-  BundleFiles base;
-  base.files["bundle.yaml"] = "revision: bench\n";
-  absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
-  if (!all.ok()) return 0;
-  for (const auto& [path, content] : all->files) {
-    if (absl::StartsWith(path, "catalog/")) base.files[path] = content;
-  }
+  absl::StatusOr<BundleFiles> catalog = ShippedCatalog("revision: bench\n");
+  if (!catalog.ok()) return 0;
+  const BundleFiles& base = *catalog;
   const std::pair<const char*, const char*> ops[] = {
       {"empty", ""},
       {"scalar_field", "local x = req.action"},
@@ -251,14 +267,7 @@ const int kLuaOpsRegistered = [] {
         "return {id = 'global.op', kinds = {'access'}, check = function(req, ctx)\n"
         "  for i = 1, 100 do ",
         body, " end\nend}\n");
-    absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(files);
-    if (!b.ok()) {
-      std::fprintf(stderr, "engine_bench: %s\n", std::string(b.status().message()).c_str());
-      continue;
-    }
-    std::shared_ptr<const Bundle> bundle = *b;
-    benchmark::RegisterBenchmark(absl::StrCat("BM_LuaOp/", name).c_str(),
-                                 [bundle](benchmark::State& state) { RunAccessOn(state, bundle); });
+    RegisterAccessOn(absl::StrCat("BM_LuaOp/", name), files);
   }
   return 1;
 }();
@@ -267,27 +276,15 @@ const int kLuaOpsRegistered = [] {
 // difference between two N, divided, is what one more applicable policy costs before its Lua
 // does anything).
 const int kEmptyChecksRegistered = [] {
-  BundleFiles base;
-  base.files["bundle.yaml"] = "revision: bench\n";
-  absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
-  if (!all.ok()) return 0;
-  for (const auto& [path, content] : all->files) {
-    if (absl::StartsWith(path, "catalog/")) base.files[path] = content;
-  }
+  absl::StatusOr<BundleFiles> catalog = ShippedCatalog("revision: bench\n");
+  if (!catalog.ok()) return 0;
   for (int n : {1, 9}) {
-    BundleFiles files = base;
+    BundleFiles files = *catalog;
     for (int i = 0; i < n; ++i) {
       files.files[absl::StrCat("global/empty", i, ".lua")] = absl::StrCat(
           "return {id = 'global.empty", i, "', kinds = {'access'}, check = function(req) end}\n");
     }
-    absl::StatusOr<std::shared_ptr<const Bundle>> b = Bundle::Load(files);
-    if (!b.ok()) {
-      std::fprintf(stderr, "engine_bench: %s\n", std::string(b.status().message()).c_str());
-      continue;
-    }
-    std::shared_ptr<const Bundle> bundle = *b;
-    benchmark::RegisterBenchmark(absl::StrCat("BM_EmptyChecks/", n).c_str(),
-                                 [bundle](benchmark::State& state) { RunAccessOn(state, bundle); });
+    RegisterAccessOn(absl::StrCat("BM_EmptyChecks/", n), files);
   }
   return 1;
 }();
