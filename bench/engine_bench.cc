@@ -195,13 +195,11 @@ void RegisterAccessOn(const std::string& name, const BundleFiles& files) {
                                [bundle](benchmark::State& state) { RunAccessOn(state, bundle); });
 }
 
-// The shipped bundle's catalog (and `bundle.yaml`, when `config` is empty; else `config` as
-// bundle.yaml) without a policy: what the synthetic bundles below add policies to.
-absl::StatusOr<BundleFiles> ShippedCatalog(absl::string_view config) {
-  absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
-  if (!all.ok()) return all.status();
+// The catalog of the bundle `all` (and its `bundle.yaml`, when `config` is empty; else `config`
+// as bundle.yaml) without a policy: what the synthetic bundles below add policies to.
+BundleFiles CatalogOf(const BundleFiles& all, absl::string_view config) {
   BundleFiles base;
-  for (const auto& [path, content] : all->files) {
+  for (const auto& [path, content] : all.files) {
     if (absl::StartsWith(path, "catalog/") || (path == "bundle.yaml" && config.empty())) {
       base.files[path] = content;
     }
@@ -212,9 +210,8 @@ absl::StatusOr<BundleFiles> ShippedCatalog(absl::string_view config) {
 
 const int kPerPolicyRegistered = [] {
   absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
-  absl::StatusOr<BundleFiles> catalog = ShippedCatalog("");
-  if (!all.ok() || !catalog.ok()) return 0;
-  const BundleFiles& base = *catalog;
+  if (!all.ok()) return 0;
+  const BundleFiles base = CatalogOf(*all, "");
   RegisterAccessOn("BM_AccessNoPolicy", base);
   for (const auto& [path, content] : all->files) {
     if (!absl::EndsWith(path, ".lua")) continue;
@@ -235,9 +232,9 @@ const int kPerPolicyRegistered = [] {
 // The price of the operations policies use, 100 times per check (subtract BM_LuaOp/empty): the
 // shipped policies' cost is the sum of such operations.
 const int kLuaOpsRegistered = [] {
-  absl::StatusOr<BundleFiles> catalog = ShippedCatalog("revision: bench\n");
-  if (!catalog.ok()) return 0;
-  const BundleFiles& base = *catalog;
+  absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
+  if (!all.ok()) return 0;
+  const BundleFiles base = CatalogOf(*all, "revision: bench\n");
   const std::pair<const char*, const char*> ops[] = {
       {"empty", ""},
       {"scalar_field", "local x = req.action"},
@@ -276,10 +273,11 @@ const int kLuaOpsRegistered = [] {
 // difference between two N, divided, is what one more applicable policy costs before its Lua
 // does anything).
 const int kEmptyChecksRegistered = [] {
-  absl::StatusOr<BundleFiles> catalog = ShippedCatalog("revision: bench\n");
-  if (!catalog.ok()) return 0;
+  absl::StatusOr<BundleFiles> all = ReadBundleDir(PoliciesDir());
+  if (!all.ok()) return 0;
+  const BundleFiles catalog = CatalogOf(*all, "revision: bench\n");
   for (int n : {1, 9}) {
-    BundleFiles files = *catalog;
+    BundleFiles files = catalog;
     for (int i = 0; i < n; ++i) {
       files.files[absl::StrCat("global/empty", i, ".lua")] = absl::StrCat(
           "return {id = 'global.empty", i, "', kinds = {'access'}, check = function(req) end}\n");

@@ -17,6 +17,7 @@ trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' E
 
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
 batch="${BATCH:-0}"
+log="${LOG:-1}"
 method=CheckAccess
 if [ "$batch" -gt 0 ]; then
   method=CheckBatch
@@ -28,7 +29,7 @@ cat > "$work/config.yaml" <<CFG
 server:
   max_concurrent_calls: 4096
 CFG
-if [ "${LOG:-1}" = 1 ]; then
+if [ "$log" = 1 ]; then
   printf 'decision_log:\n  path: %s/decisions.jsonl\n  overflow: drop\n' "$work" >> "$work/config.yaml"
 fi
 "$build/service/server/arbiterd" --bundle "$repo/policies" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
@@ -73,7 +74,7 @@ PY
   rm -f "$work/h2load.log"
 }
 
-echo "arbiterd $method${BATCH:+ x$BATCH} over loopback, shipped bundle, decision log $([ "${LOG:-1}" = 1 ] && echo on || echo off) ($(nproc) cores shared with h2load)"
+echo "arbiterd $method${BATCH:+ x$BATCH} over loopback, shipped bundle, decision log $([ "$log" = 1 ] && echo on || echo off) ($(nproc) cores shared with h2load)"
 run 16 4
 run 64 4
 metrics="$(curl -s "http://127.0.0.1:$http_port/metrics" || true)"
@@ -82,7 +83,7 @@ rejected="$(echo "$metrics" | awk '/^arbiter_rejected_calls_total/ {s += $2} END
 # SIGTERM drains and flushes the log, so the line count below is final.
 kill -TERM "$(cat "$work/pid")"; wait "$(cat "$work/pid")" 2>/dev/null || true
 dropped="$(echo "$metrics" | sed -n 's/^arbiter_decision_log_dropped_total //p')"
-if [ "${LOG:-1}" = 1 ]; then
+if [ "$log" = 1 ]; then
   log_summary="decision log: $(cat "$work"/decisions.jsonl* | wc -l) lines (rotated files included), ${dropped:-0} dropped"
 else
   log_summary="decision log off"

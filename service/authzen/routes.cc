@@ -71,8 +71,8 @@ class AuthzenEndpoint {
     absl::Time deadline = absl::Now() + deadline_;
     std::vector<std::string> answers;
     if (batch->semantic == Semantic::kExecuteAll) {
-      // Each decision's answer is written by the thread that made it, once it is logged, and
-      // the decision freed there (Decider::KeepFn); this thread joins the answers.
+      // Each decision's answer is written by the thread that made it, once its log line is made,
+      // and the decision freed there (Decider::KeepFn); this thread joins the answers.
       answers.resize(batch->items.size());
       auto answer = [&](size_t i, Decision& d) {
         answers[i] = DecisionJson(d, Explain(caller, d));
@@ -81,7 +81,6 @@ class AuthzenEndpoint {
       std::string revision;
       auto decisions = decider_.DecideBatch(std::move(batch->items), deadline, caller, &revision,
                                             nullptr, answer);
-      answers.resize(decisions.size());
       for (size_t i = 0; i < decisions.size(); ++i) {
         if (decisions[i].ok()) continue;
         absl::StatusOr<std::string> a = Answer(caller, decisions[i]);

@@ -93,12 +93,12 @@ class Decider {
   // time are logged. `principal`, when set, is every request's principal (theirs are left
   // empty): a batch holds one, the log shows it on each line.
   // `keep`, when set, is called with each decision made (and its index in `requests`) on the
-  // thread that made it, after its log line is written; what it leaves in the decision is what
-  // the result holds. A caller that needs only part of each decision (Trino's answers: the
-  // effect and the obligations; CheckBatch: the decision's response bytes) takes it there and
-  // frees the rest while it is in that core's cache, instead of holding a hundred or a thousand
-  // whole decisions for the calling thread to read and free. It is called from several threads
-  // at once, never twice for one index.
+  // thread that made it, after its log line is made (the chunk's lines are appended together at
+  // its end); what it leaves in the decision is what the result holds. A caller that needs only
+  // part of each decision (Trino's answers: the effect and the obligations; CheckBatch: the
+  // decision's response bytes) takes it there and frees the rest while it is in that core's
+  // cache, instead of holding a hundred or a thousand whole decisions for the calling thread to
+  // read and free. It is called from several threads at once, never twice for one index.
   std::vector<absl::StatusOr<Decision>> DecideBatchOn(const Bundle& bundle,
                                                       std::vector<AccessRequest> requests,
                                                       absl::Time deadline, const CallerInfo& caller,

@@ -404,8 +404,8 @@ grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx, const 
   // CheckBatchResponse's bytes: the decisions (field 1) written straight from the engine's
   // (AppendDecisionField), then the errors and the revision (fields 2, 3) by protobuf: the same
   // bytes as the message serialized whole, without a v1::Decision per item. Each decision's
-  // field is written by the thread that made it, once it is logged, and the decision freed
-  // there while it is in that core's cache: this thread joins bytes.
+  // field is written by the thread that made it, once its log line is made, and the decision
+  // freed there while it is in that core's cache: this thread joins bytes.
   std::vector<std::string> encoded(items);
   auto encode = [&](size_t i, Decision& d) {
     const bool explain = caller.explain && (batch.explain_all || batch.explain[i]);

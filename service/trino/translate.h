@@ -161,7 +161,7 @@ struct Answer {
 Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& decisions);
 
 // Drops from `d` what Shape does not read (all but the effect and the obligations): applied to
-// each check of a batch on the core that decided it, once its log line is written, so that a
+// each check of a batch on the core that decided it, once its log line is made, so that a
 // batch of a thousand checks frees the rest there, while it is in that core's cache.
 void KeepWhatShapeReads(Decision& d);
 
