@@ -428,9 +428,9 @@ void Line(Writer& w, const Decision& d, Kind request_kind, WriteRequest&& write_
 }
 
 // Room made for a log line ahead: the size of this thread's previous line and a margin (lines
-// of one server are much alike), so that a line is written in one buffer without growing it.
-// At most 4 KiB: the lines wait in the writer's queue and the recent-decisions buffer with the
-// capacity they were given, and one big deployment must not make every later line big.
+// of one server are much alike), so that a line is written without growing its buffer midway.
+// At most 4 KiB: one big deployment must not make every later line's room big (a buffer that
+// must grow for the room grows for good: the decision log keeps it while it holds the lines).
 thread_local size_t last_line_size = 1536;
 
 template <typename WriteRequest>
@@ -442,23 +442,6 @@ void LogLine(std::string& out, const Decision& d, Kind kind, WriteRequest&& writ
     Line(w, d, kind, write_request, time, latency, caller);
   }
   last_line_size = out.size() - before;
-}
-
-// A line to hand over (to the decision log's queue and recent buffer): written in this thread's
-// scratch string, which keeps its room from line to line, then copied out at its exact size.
-// Written in place, a line had room made for the size of the thread's previous one and grew
-// (a copy) whenever it was longer, as lines of one Trino batch (allowed and denied tables)
-// take turns being; and it kept its spare room while queued. Scratch room over 64 KiB (a big
-// deployment's line) is given back.
-template <typename WriteRequest>
-std::string OwnLogLine(const Decision& d, Kind kind, WriteRequest&& write_request, absl::Time time,
-                       absl::Duration latency, const Caller& caller) {
-  thread_local std::string scratch;
-  scratch.clear();
-  LogLine(scratch, d, kind, write_request, time, latency, caller);
-  std::string line(scratch);
-  if (scratch.capacity() > (64 << 10)) std::string().swap(scratch);
-  return line;
 }
 
 }  // namespace
@@ -487,18 +470,26 @@ void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& r
       latency, caller);
 }
 
+void AppendDecisionLogLine(std::string& out, const Decision& d, Kind kind,
+                           absl::string_view request_json, absl::Time time, absl::Duration latency,
+                           const Caller& caller) {
+  LogLine(
+      out, d, kind, [&](Writer& w) { w.Raw(request_json); }, time, latency, caller);
+}
+
 std::string DecisionLogLine(const Decision& d, const Request& request, absl::Time time,
                             absl::Duration latency, const Caller& caller,
                             const Principal* principal) {
-  return OwnLogLine(
-      d, KindOf(request), [&](Writer& w) { WriteRequest(w, request, principal); }, time, latency,
-      caller);
+  std::string line;
+  AppendDecisionLogLine(line, d, request, time, latency, caller, principal);
+  return line;
 }
 
 std::string DecisionLogLine(const Decision& d, Kind kind, absl::string_view request_json,
                             absl::Time time, absl::Duration latency, const Caller& caller) {
-  return OwnLogLine(
-      d, kind, [&](Writer& w) { w.Raw(request_json); }, time, latency, caller);
+  std::string line;
+  AppendDecisionLogLine(line, d, kind, request_json, time, latency, caller);
+  return line;
 }
 
 void AppendDecision(std::string& out, const Decision& d, Kind kind) {

@@ -49,15 +49,19 @@ struct Caller {
   absl::string_view transport;
 };
 
-// The decision log line described above.
+// The decision log line described above, appended to `out` (the decision log's Lines buffer).
 void AppendDecisionLogLine(std::string& out, const Decision& d, const Request& request,
                            absl::Time time, absl::Duration latency, const Caller& caller,
                            const Principal* principal = nullptr);
+// The same with the request already written as JSON (`request_json`, of a `kind` request): the
+// decision log's redacted form.
+void AppendDecisionLogLine(std::string& out, const Decision& d, Kind kind,
+                           absl::string_view request_json, absl::Time time, absl::Duration latency,
+                           const Caller& caller);
+// Each as a string of its own.
 std::string DecisionLogLine(const Decision& d, const Request& request, absl::Time time,
                             absl::Duration latency, const Caller& caller,
                             const Principal* principal = nullptr);
-// The same with the request already written as JSON (`request_json`, of a `kind` request): the
-// decision log's redacted form.
 std::string DecisionLogLine(const Decision& d, Kind kind, absl::string_view request_json,
                             absl::Time time, absl::Duration latency, const Caller& caller);
 

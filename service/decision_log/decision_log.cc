@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +27,8 @@ constexpr size_t kMaxBatchBytes = 1 << 20;
 constexpr absl::Duration kLinger = absl::Milliseconds(2);
 constexpr size_t kWakeBytes = kMaxBatchBytes / 2;
 constexpr int kMaxRotatedFiles = 1000;
+// Pieces per writev call (POSIX guarantees at least 16; Linux takes 1024).
+constexpr int kMaxPiecesPerCall = 1024;
 
 std::string Quoted(absl::string_view path) { return absl::StrCat("\"", path, "\""); }
 
@@ -74,6 +77,43 @@ class FileSink : public DecisionLogSink {
         return absl::ErrnoToStatus(err, absl::StrCat("decision log: write to ", Quoted(path_)));
       }
       done += static_cast<size_t>(n);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WritePieces(absl::Span<const absl::string_view> pieces) override {
+    if (fd_ < 0) {
+      if (absl::Status s = Open(); !s.ok()) return s;
+    }
+    const off_t start = regular_ ? ::lseek(fd_, 0, SEEK_END) : -1;
+    bool wrote = false;
+    size_t next = 0;  // the first piece not wholly written
+    size_t skip = 0;  // bytes of pieces[next] already written
+    iovec iov[kMaxPiecesPerCall];
+    while (next < pieces.size()) {
+      int n = 0;
+      for (size_t i = next; i < pieces.size() && n < kMaxPiecesPerCall; ++i) {
+        const absl::string_view p = i == next ? pieces[i].substr(skip) : pieces[i];
+        iov[n].iov_base = const_cast<char*>(p.data());
+        iov[n].iov_len = p.size();
+        ++n;
+      }
+      const ssize_t w = ::writev(fd_, iov, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        if (wrote && start >= 0) (void)!::ftruncate(fd_, start);
+        return absl::ErrnoToStatus(err, absl::StrCat("decision log: write to ", Quoted(path_)));
+      }
+      wrote = wrote || w > 0;
+      // Past what was written: whole pieces, then into the next one.
+      size_t left = static_cast<size_t>(w);
+      while (next < pieces.size() && left >= pieces[next].size() - skip) {
+        left -= pieces[next].size() - skip;
+        skip = 0;
+        ++next;
+      }
+      skip += left;
     }
     return absl::OkStatus();
   }
@@ -153,6 +193,15 @@ absl::Status DecisionLogOptions::Validate() const {
       absl::StrCat("decision log options: ", absl::StrJoin(problems, "; ")));
 }
 
+absl::Status DecisionLogSink::WritePieces(absl::Span<const absl::string_view> pieces) {
+  size_t total = 0;
+  for (absl::string_view p : pieces) total += p.size();
+  std::string bytes;
+  bytes.reserve(total);
+  for (absl::string_view p : pieces) bytes.append(p.data(), p.size());
+  return Write(bytes);
+}
+
 absl::StatusOr<std::unique_ptr<DecisionLogSink>> OpenFileSink(const std::string& path) {
   auto sink = std::make_unique<FileSink>(path);
   if (absl::Status s = sink->Open(); !s.ok()) return s;
@@ -192,32 +241,61 @@ DecisionLog::DecisionLog(DecisionLogOptions options, std::unique_ptr<Sink> sink,
 
 DecisionLog::~DecisionLog() { Shutdown(); }
 
-DecisionLog::Prepared DecisionLog::Prepare(absl::Time time, std::string line) const {
-  Prepared p;
-  p.time = time;
-  p.truncated = line.size() > options_.max_line_bytes;
-  if (p.truncated) line = TruncatedLine(line, options_.max_line_bytes);
-  p.bytes = line.size() + 1;
-  p.line = std::make_shared<const std::string>(std::move(line));
-  return p;
+std::vector<DecisionLog::Entry> DecisionLog::Prepare(Lines lines, uint64_t* truncated) const {
+  const size_t n = lines.marks_.size();
+  const auto end_of = [&](size_t i) {
+    return i + 1 < n ? lines.marks_[i + 1].begin : lines.bytes_.size();
+  };
+  bool over = false;
+  for (size_t i = 0; i < n && !over; ++i) {
+    over = end_of(i) - lines.marks_[i].begin - 1 > options_.max_line_bytes;
+  }
+  if (over) {
+    // Rare (a huge deployment's line): the block is made again with each long line's marker.
+    std::string bytes;
+    std::vector<Lines::Mark> marks;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t begin = lines.marks_[i].begin;
+      const absl::string_view line =
+          absl::string_view(lines.bytes_).substr(begin, end_of(i) - begin - 1);
+      marks.push_back({lines.marks_[i].time, bytes.size()});
+      if (line.size() > options_.max_line_bytes) {
+        ++*truncated;
+        bytes.append(TruncatedLine(std::string(line), options_.max_line_bytes));
+      } else {
+        bytes.append(line.data(), line.size());
+      }
+      bytes.push_back('\n');
+    }
+    lines.bytes_ = std::move(bytes);
+    lines.marks_ = std::move(marks);
+  }
+  std::vector<Entry> entries;
+  entries.reserve(n);
+  Block block = std::make_shared<const std::string>(std::move(lines.bytes_));
+  for (size_t i = 0; i < n; ++i) {
+    const size_t begin = lines.marks_[i].begin;
+    const size_t end = i + 1 < n ? lines.marks_[i + 1].begin : block->size();
+    entries.push_back(Entry{lines.marks_[i].time, block, begin, end - begin});
+  }
+  return entries;
 }
 
-void DecisionLog::Remember(const Prepared* lines, size_t n) {
-  if (options_.recent_capacity == 0 || options_.recent_bytes == 0 || n == 0) return;
+void DecisionLog::Remember(const std::vector<Entry>& lines) {
+  if (options_.recent_capacity == 0 || options_.recent_bytes == 0 || lines.empty()) return;
   absl::MutexLock lock(&recent_mu_);
-  for (size_t i = 0; i < n; ++i) {
-    recent_.push_back(Entry{lines[i].time, lines[i].line});
-    recent_bytes_ += lines[i].bytes;
+  for (const Entry& e : lines) {
+    recent_.push_back(e);
+    recent_bytes_ += e.bytes;
   }
   while (!recent_.empty() &&
          (recent_.size() > options_.recent_capacity || recent_bytes_ > options_.recent_bytes)) {
-    recent_bytes_ -= recent_.front().line->size() + 1;
+    recent_bytes_ -= recent_.front().bytes;
     recent_.pop_front();
   }
 }
 
-bool DecisionLog::EnqueueLocked(Prepared& p) {
-  if (p.truncated) ++stats_.truncated;
+bool DecisionLog::EnqueueLocked(const Entry& e) {
   bool announced = false;
   while (true) {
     if (shutting_down_) {
@@ -229,7 +307,7 @@ bool DecisionLog::EnqueueLocked(Prepared& p) {
       return true;
     }
     if (queue_.size() + in_flight_ < options_.queue_capacity &&
-        queued_bytes_ + in_flight_bytes_ + p.bytes <= options_.queue_bytes) {
+        queued_bytes_ + in_flight_bytes_ + e.bytes <= options_.queue_bytes) {
       break;
     }
     if (options_.overflow == Overflow::kDrop) {
@@ -240,8 +318,8 @@ bool DecisionLog::EnqueueLocked(Prepared& p) {
     announced = true;
     room_cv_.Wait(&mu_);
   }
-  queue_.push_back(std::move(p.line));
-  queued_bytes_ += p.bytes;
+  queue_.push_back(e);
+  queued_bytes_ += e.bytes;
   ++accepted_seq_;
   ++stats_.appended;
   // The writer is asleep only when the queue was empty; while it lingers, only a full-enough
@@ -255,21 +333,20 @@ bool DecisionLog::EnqueueLocked(Prepared& p) {
 }
 
 bool DecisionLog::Append(absl::Time time, std::string line) {
-  Prepared p = Prepare(time, std::move(line));
-  Remember(&p, 1);
-  absl::MutexLock lock(&mu_);
-  return EnqueueLocked(p);
+  Lines lines;
+  lines.Reserve(line.size() + 1);
+  lines.Add(time, line);
+  return AppendAll(std::move(lines)) == 1;
 }
 
-size_t DecisionLog::AppendAll(std::vector<Line>& lines) {
-  std::vector<Prepared> prepared;
-  prepared.reserve(lines.size());
-  for (Line& l : lines) prepared.push_back(Prepare(l.time, std::move(l.line)));
-  lines.clear();
-  Remember(prepared.data(), prepared.size());
+size_t DecisionLog::AppendAll(Lines lines) {
+  uint64_t truncated = 0;
+  const std::vector<Entry> entries = Prepare(std::move(lines), &truncated);
+  Remember(entries);
   size_t accepted = 0;
   absl::MutexLock lock(&mu_);
-  for (Prepared& p : prepared) accepted += EnqueueLocked(p) ? 1 : 0;
+  stats_.truncated += truncated;
+  for (const Entry& e : entries) accepted += EnqueueLocked(e) ? 1 : 0;
   return accepted;
 }
 
@@ -306,17 +383,15 @@ std::vector<std::string> DecisionLog::Recent(size_t max_lines, absl::Time since)
   // Times come from many threads and need not be monotonic, so filter every entry rather than
   // stopping at the first old one.
   for (auto it = recent_.rbegin(); it != recent_.rend() && out.size() < max_lines; ++it) {
-    if (it->time >= since) out.push_back(*it->line);
+    if (it->time >= since) out.emplace_back(it->text());
   }
   std::reverse(out.begin(), out.end());
   return out;
 }
 
 void DecisionLog::WriterLoop() {
-  std::vector<std::shared_ptr<const std::string>> batch;
-  // The bytes of a batch, kept from batch to batch: a new buffer each time was a large
-  // allocation per batch (and, past glibc's mmap threshold, fresh pages to fault in).
-  std::string buffer;
+  std::vector<Entry> batch;
+  std::vector<absl::string_view> pieces;
   while (true) {
     bool last = false;
     {
@@ -331,7 +406,7 @@ void DecisionLog::WriterLoop() {
       batch.clear();
       size_t bytes = 0;
       while (!queue_.empty() && bytes < kMaxBatchBytes) {
-        bytes += queue_.front()->size() + 1;
+        bytes += queue_.front().bytes;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -341,9 +416,7 @@ void DecisionLog::WriterLoop() {
       // Appends are refused once shutting down, so an empty queue now stays empty.
       last = shutting_down_ && queue_.empty();
     }
-    if (!batch.empty()) WriteBatch(batch, buffer);
-    // Room past a batch of the usual size (a huge line's) is given back.
-    if (buffer.capacity() > 2 * kMaxBatchBytes) std::string().swap(buffer);
+    if (!batch.empty()) WriteBatch(batch, pieces);
     uint64_t flush_through = 0;
     {
       absl::MutexLock lock(&mu_);
@@ -371,38 +444,38 @@ void DecisionLog::WriterLoop() {
   }
 }
 
-void DecisionLog::WriteBatch(const std::vector<std::shared_ptr<const std::string>>& batch,
-                             std::string& buffer) {
+void DecisionLog::WriteBatch(const std::vector<Entry>& batch,
+                             std::vector<absl::string_view>& pieces) {
   const bool rotatable = options_.path != "-";
-  // Sized for the whole batch at once: grown line by line, the buffer was reallocated and
-  // copied a few times per batch of ~1.5 KB lines.
-  size_t total = 0;
-  for (const auto& line : batch) total += line->size() + 1;
-  buffer.clear();
-  buffer.reserve(total);
-  size_t lines = 0;
-  for (const auto& line : batch) {
-    const size_t n = line->size() + 1;
-    const uint64_t pending = file_bytes_ + buffer.size();
+  pieces.clear();
+  size_t lines = 0, bytes = 0;
+  for (const Entry& e : batch) {
+    const uint64_t pending = file_bytes_ + bytes;
     const bool aged = options_.rotate_interval > absl::ZeroDuration() &&
                       absl::Now() - file_started_ >= options_.rotate_interval;
-    if (rotatable && pending > 0 && (pending + n > options_.max_file_bytes || aged)) {
-      WriteBuffer(buffer, lines);
-      lines = 0;
+    if (rotatable && pending > 0 && (pending + e.bytes > options_.max_file_bytes || aged)) {
+      WritePieces(pieces, lines, bytes);
+      lines = bytes = 0;
       Rotate();
     }
-    buffer.append(*line);
-    buffer.push_back('\n');
+    // A line that follows the previous one in its block extends the previous piece.
+    const char* at = e.block->data() + e.begin;
+    if (!pieces.empty() && pieces.back().data() + pieces.back().size() == at) {
+      pieces.back() = absl::string_view(pieces.back().data(), pieces.back().size() + e.bytes);
+    } else {
+      pieces.emplace_back(at, e.bytes);
+    }
     ++lines;
+    bytes += e.bytes;
   }
-  WriteBuffer(buffer, lines);
+  WritePieces(pieces, lines, bytes);
 }
 
-void DecisionLog::WriteBuffer(std::string& buffer, size_t lines) {
+void DecisionLog::WritePieces(std::vector<absl::string_view>& pieces, size_t lines, size_t bytes) {
   if (lines == 0) return;
-  const absl::Status s = sink_->Write(buffer);
-  if (s.ok()) file_bytes_ += buffer.size();
-  buffer.clear();
+  const absl::Status s = sink_->WritePieces(pieces);
+  if (s.ok()) file_bytes_ += bytes;
+  pieces.clear();
   absl::MutexLock lock(&mu_);
   if (s.ok()) {
     stats_.written += lines;

@@ -1,9 +1,10 @@
 // The decision log: every decision as one JSON line, written by a background thread.
 //
-// Callers serialize a decision themselves and hand over the line (without its newline). Append
-// only enqueues, so the decision path never waits for the disk (unless the log is configured to
-// block on overflow). A writer thread takes the queued lines in batches, writes each batch with
-// one write call per batch of whole lines, and rotates the file by size:
+// Callers serialize a decision themselves, into the log's Lines buffer (a batch's lines share
+// one), and hand it over. Appending only enqueues, so the decision path never waits for the disk
+// (unless the log is configured to block on overflow). A writer thread takes the queued lines in
+// batches, writes each batch of whole lines with one writev call, straight from the buffers they
+// were made in, and rotates the file by size:
 // path -> path.1 -> path.2 ... -> path.<max_files> (the oldest is discarded).
 //
 // Nothing is lost silently: lines refused because the queue is full, and lines lost because a
@@ -25,6 +26,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -33,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 
 namespace arbiter {
 
@@ -82,6 +85,10 @@ class DecisionLogSink {
   // no partial line behind (the file sink truncates back) and return a status naming the
   // destination; the log counts the lines as lost and carries on.
   virtual absl::Status Write(absl::string_view bytes) = 0;
+  // Writes `pieces` in order as one write of their bytes (together whole lines), as Write does.
+  // The log hands over its lines where they were made, without copying them together first;
+  // this default does copy them into one buffer, for sinks that only implement Write.
+  virtual absl::Status WritePieces(absl::Span<const absl::string_view> pieces);
   // Makes everything written so far durable (fdatasync for files).
   virtual absl::Status Flush() = 0;
   // Closes the destination and opens the configured path afresh; called after the log has
@@ -134,16 +141,44 @@ class DecisionLog {
   // happened even if the file could not take it.
   bool Append(absl::Time time, std::string line);
 
-  // A decision's line for AppendAll.
-  struct Line {
-    absl::Time time;
-    std::string line;
+  // Lines made together (a batch chunk's decisions, by the thread that made them), in one
+  // buffer: one allocation for all of them instead of two per line, and the writer hands the
+  // file their bytes where they were made. The queue and Recent() share the buffer.
+  class Lines {
+   public:
+    // Room for `bytes` of lines (newlines included), so that adding them grows nothing.
+    void Reserve(size_t bytes) { bytes_.reserve(bytes); }
+    // Adds one line: `write(std::string& out)` appends its bytes, without a newline, to `out`
+    // (and only appends).
+    template <typename Write>
+    requires std::is_invocable_v<Write, std::string&>
+    void Add(absl::Time time, Write&& write) {
+      const size_t begin = bytes_.size();
+      write(bytes_);
+      bytes_.push_back('\n');
+      marks_.push_back({time, begin});
+    }
+    void Add(absl::Time time, absl::string_view line) {
+      Add(time, [line](std::string& out) { out.append(line.data(), line.size()); });
+    }
+    size_t size() const { return marks_.size(); }
+    bool empty() const { return marks_.empty(); }
+    // The bytes added so far, newlines included.
+    size_t bytes() const { return bytes_.size(); }
+
+   private:
+    friend class DecisionLog;
+    struct Mark {
+      absl::Time time;
+      size_t begin;  // in bytes_; the line ends at the next mark's begin (or bytes_'s end)
+    };
+    std::string bytes_;
+    std::vector<Mark> marks_;
   };
   // Appends `lines` in order, each exactly as Append would (truncated, accounted, refused or
-  // waited for alike), taking the log's locks once for all of them instead of once per line:
-  // a batch's decisions, collected by the thread that made them. Returns how many were
-  // accepted; `lines` is left empty.
-  size_t AppendAll(std::vector<Line>& lines);
+  // waited for alike), taking the log's locks once for all of them instead of once per line.
+  // Returns how many were accepted.
+  size_t AppendAll(Lines lines);
 
   // Returns once every line accepted before the call has been written (or counted as lost) and
   // the sink flushed. Returns at once when writing is disabled or the log is shut down.
@@ -164,33 +199,34 @@ class DecisionLog {
   void SetOnAppendBlockedForTest(std::function<void()> hook) { on_blocked_ = std::move(hook); }
 
  private:
+  // Where the bytes of appended lines live: a Lines buffer, shared by the queue and Recent()
+  // and freed when both are done with all of its lines.
+  using Block = std::shared_ptr<const std::string>;
+
+  // One line of a block: bytes [begin, begin + bytes) of it, the last one its newline.
   struct Entry {
     absl::Time time;
-    std::shared_ptr<const std::string> line;
-  };
-
-  // A line as the queue and Recent() hold it.
-  struct Prepared {
-    absl::Time time;
-    std::shared_ptr<const std::string> line;
-    size_t bytes = 0;  // with its newline
-    bool truncated = false;
+    Block block;
+    size_t begin = 0;
+    size_t bytes = 0;
+    absl::string_view text() const { return absl::string_view(*block).substr(begin, bytes - 1); }
   };
 
   DecisionLog(DecisionLogOptions options, std::unique_ptr<Sink> sink, uint64_t file_bytes);
-  Prepared Prepare(absl::Time time, std::string line) const;
+  // The lines of `lines` as entries of one block, each over max_line_bytes replaced by its
+  // marker (counted in `truncated`).
+  std::vector<Entry> Prepare(Lines lines, uint64_t* truncated) const;
   // Into Recent()'s memory, oldest first.
-  void Remember(const Prepared* lines, size_t n);
+  void Remember(const std::vector<Entry>& lines);
   // Append's part under mu_: counts, queues or refuses the line (waiting for room under
   // kBlock), and wakes the writer as Append does.
-  bool EnqueueLocked(Prepared& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool EnqueueLocked(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriterLoop();
-  // Writes `batch` through `buffer` (the writer's, reused), rotating as needed. Runs on the
-  // writer thread without mu_ held.
-  void WriteBatch(const std::vector<std::shared_ptr<const std::string>>& batch,
-                  std::string& buffer);
-  // Writes the buffered lines; on failure counts them as lost.
-  void WriteBuffer(std::string& buffer, size_t lines);
+  // Writes `batch`, rotating as needed. Runs on the writer thread without mu_ held; `pieces`
+  // is the writer's, reused.
+  void WriteBatch(const std::vector<Entry>& batch, std::vector<absl::string_view>& pieces);
+  // Writes `pieces` (`lines` whole lines of `bytes`); on failure counts the lines as lost.
+  void WritePieces(std::vector<absl::string_view>& pieces, size_t lines, size_t bytes);
   void Rotate();
   void RecordError(const absl::Status& status);
 
@@ -202,7 +238,7 @@ class DecisionLog {
   absl::CondVar writer_cv_;    // work for the writer: lines, a flush request, shutdown
   absl::CondVar room_cv_;      // room in the queue (kBlock appenders)
   absl::CondVar progress_cv_;  // lines done or flushed (Flush callers)
-  std::deque<std::shared_ptr<const std::string>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Entry> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // queued and in flight
   uint64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;     // taken by the writer, not yet done
   uint64_t in_flight_bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -184,6 +184,55 @@ TEST(DecisionLogTest, RotationKeepsMaxFiles) {
   expect_lines(options.path + ".2", 30, 39);
 }
 
+// The lines of one Lines buffer are written from it, a file's worth at a time: rotation cuts
+// between two of its lines, never inside one.
+TEST(DecisionLogTest, LinesOfOneBufferRotateBetweenLines) {
+  DecisionLogOptions options;
+  options.path = TempPath("decisions.log");
+  options.max_file_bytes = 100;  // ten 10-byte lines per file
+  options.max_files = 3;
+  auto line = [](int i) { return absl::StrCat("line-", 1000 + i); };  // 9 bytes + newline
+  auto log = MakeLog(options);
+  ASSERT_NE(log, nullptr);
+  DecisionLog::Lines lines;
+  for (int i = 0; i < 25; ++i) lines.Add(kT0, line(i));
+  EXPECT_EQ(lines.bytes(), 250u);
+  EXPECT_EQ(log->AppendAll(std::move(lines)), 25u);
+  log->Flush();
+  EXPECT_EQ(log->stats().rotations, 2u);
+  EXPECT_EQ(log->stats().written, 25u);
+  auto expect_lines = [&](const std::string& path, int first, int last) {
+    std::vector<std::string> expected;
+    for (int i = first; i <= last; ++i) expected.push_back(line(i));
+    EXPECT_EQ(Lines(ReadFile(path)), expected) << path;
+  };
+  expect_lines(options.path, 20, 24);
+  expect_lines(options.path + ".1", 10, 19);
+  expect_lines(options.path + ".2", 0, 9);
+  // Recent() gives each line on its own, without its newline.
+  const std::vector<std::string> recent = log->Recent(2);
+  ASSERT_EQ(recent.size(), 2u);
+  EXPECT_EQ(recent[0], line(23));
+  EXPECT_EQ(recent[1], line(24));
+}
+
+// The file sink writes many pieces (more than one writev call takes) in order, whole.
+TEST(DecisionLogTest, FileSinkWritesManyPiecesInOrder) {
+  const std::string path = TempPath("pieces.log");
+  absl::StatusOr<std::unique_ptr<DecisionLogSink>> sink = OpenFileSink(path);
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  std::vector<std::string> owned;
+  std::string expected;
+  for (int i = 0; i < 2500; ++i) {
+    owned.push_back(absl::StrCat("piece ", i, std::string(i % 7, '.'), "\n"));
+    expected += owned.back();
+  }
+  std::vector<absl::string_view> pieces(owned.begin(), owned.end());
+  ASSERT_TRUE((*sink)->WritePieces(pieces).ok());
+  ASSERT_TRUE((*sink)->WritePieces({}).ok());
+  EXPECT_EQ(ReadFile(path), expected);
+}
+
 TEST(DecisionLogTest, DropOverflowCountsExactly) {
   auto owned = std::make_unique<TestSink>();
   TestSink* sink = owned.get();
@@ -225,11 +274,11 @@ TEST(DecisionLogTest, AppendAllTreatsEachLineAsAppendWould) {
   auto log = MakeLog(options, std::move(owned));
   ASSERT_NE(log, nullptr);
   ASSERT_TRUE(log->Append(kT0, "single"));
-  std::vector<DecisionLog::Line> lines;
-  for (int i = 0; i < 6; ++i) lines.push_back({kT0, absl::StrCat("l", i)});
-  lines[1].line = "{\"big\":\"" + std::string(5000, 'z') + "\"}";
-  EXPECT_EQ(log->AppendAll(lines), 3u);  // the queue holds 4: "single" and three of these
-  EXPECT_TRUE(lines.empty());
+  DecisionLog::Lines lines;
+  for (int i = 0; i < 6; ++i) {
+    lines.Add(kT0, i == 1 ? "{\"big\":\"" + std::string(5000, 'z') + "\"}" : absl::StrCat("l", i));
+  }
+  EXPECT_EQ(log->AppendAll(std::move(lines)), 3u);  // the queue holds 4: "single" and three
   DecisionLog::Stats stats = log->stats();
   EXPECT_EQ(stats.appended, 4u);
   EXPECT_EQ(stats.dropped_overflow, 3u);
@@ -254,13 +303,13 @@ TEST(DecisionLogTest, AppendAllLongerThanTheQueueWaitsAndWritesEveryLine) {
   options.overflow = DecisionLogOptions::Overflow::kBlock;
   auto log = MakeLog(options);
   ASSERT_NE(log, nullptr);
-  std::vector<DecisionLog::Line> lines;
+  DecisionLog::Lines lines;
   std::vector<std::string> want;
   for (int i = 0; i < 50; ++i) {
     want.push_back(absl::StrCat("line ", i));
-    lines.push_back({kT0, want.back()});
+    lines.Add(kT0, want.back());
   }
-  EXPECT_EQ(log->AppendAll(lines), 50u);
+  EXPECT_EQ(log->AppendAll(std::move(lines)), 50u);
   log->Flush();
   EXPECT_EQ(Lines(ReadFile(options.path)), want);
   EXPECT_EQ(log->stats().dropped(), 0u);

@@ -32,6 +32,18 @@ const char* CodeName(absl::StatusCode code) {
   }
 }
 
+// A decision log line's bytes as this thread's last ones had them (lines of one server are much
+// alike): a Lines buffer gets room for its lines ahead, so that writing them grows nothing (a
+// buffer grown midway is copied, and keeps its spare room while the log holds its lines). At
+// most 4 KiB a line: one big deployment's line must not make every later buffer big.
+thread_local size_t log_line_bytes = 1536;
+
+size_t LogBytesFor(size_t lines) { return (lines + 1) * (log_line_bytes + 64); }
+
+void NoteLogBytes(const DecisionLog::Lines& lines) {
+  if (!lines.empty()) log_line_bytes = std::min<size_t>(lines.bytes() / lines.size(), 4096);
+}
+
 }  // namespace
 
 ServerMetrics::ServerMetrics(metrics::Registry& r)
@@ -218,6 +230,7 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
   fan_out_.Run(requests.size(), kBatchChunk, [&](size_t begin, size_t end) {
     Chunk chunk(bundle);
     chunk.next_id = id_counter_.value.fetch_add(end - begin) + 1;
+    if (log_ != nullptr) chunk.log_lines.Reserve(LogBytesFor(end - begin));
     bool go_on = true;
     for (size_t i = begin; i < end && go_on; ++i) {
       Request request(std::move(requests[i]));
@@ -231,7 +244,10 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
       go_on = out[i].ok() || out[i].status().code() != absl::StatusCode::kDeadlineExceeded;
     }
     // Every decision made is logged, those before an expired check too.
-    if (log_ != nullptr && !chunk.log_lines.empty()) log_->AppendAll(chunk.log_lines);
+    if (log_ != nullptr && !chunk.log_lines.empty()) {
+      NoteLogBytes(chunk.log_lines);
+      log_->AppendAll(std::move(chunk.log_lines));
+    }
     return go_on;
   });
   // Past the deadline the caller fails the whole batch: the answer ends at the first check that
@@ -298,22 +314,26 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
   }
   if (log_ != nullptr) {
     json::Caller who{caller.peer, caller.identity, caller.role, caller.claimed, caller.transport};
-    std::string line;
+    const Principal* shown = principal != nullptr ? &principal->principal() : nullptr;
+    DecisionLog::Lines own;
+    DecisionLog::Lines& lines = chunk != nullptr ? chunk->log_lines : own;
+    if (chunk == nullptr) own.Reserve(LogBytesFor(1));
     if (redactor_.empty()) {
-      const Principal* shown = principal != nullptr ? &principal->principal() : nullptr;
-      line = json::DecisionLogLine(*d, request, start, latency, who, shown);
+      lines.Add(start, [&](std::string& out) {
+        json::AppendDecisionLogLine(out, *d, request, start, latency, who, shown);
+      });
     } else {
       // Redaction works on the request as the log shows it; only configured servers pay for it.
       std::string request_json;
-      json::AppendRequest(request_json, request,
-                          principal != nullptr ? &principal->principal() : nullptr);
-      line = json::DecisionLogLine(*d, KindOf(request), redactor_.ApplyToJson(request_json), start,
-                                   latency, who);
+      json::AppendRequest(request_json, request, shown);
+      const std::string redacted = redactor_.ApplyToJson(request_json);
+      lines.Add(start, [&](std::string& out) {
+        json::AppendDecisionLogLine(out, *d, KindOf(request), redacted, start, latency, who);
+      });
     }
-    if (chunk != nullptr) {
-      chunk->log_lines.push_back({start, std::move(line)});
-    } else {
-      log_->Append(start, std::move(line));
+    if (chunk == nullptr) {
+      NoteLogBytes(own);
+      log_->AppendAll(std::move(own));
     }
   }
   return d;

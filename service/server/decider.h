@@ -122,8 +122,8 @@ class Decider {
   // What the checks of one chunk of a batch share on the thread that decides them.
   struct Chunk {
     explicit Chunk(const Bundle& bundle) : session(bundle) {}
-    Bundle::Session session;                   // one worker set for all of them
-    std::vector<DecisionLog::Line> log_lines;  // logged together at the chunk's end
+    Bundle::Session session;       // one worker set for all of them
+    DecisionLog::Lines log_lines;  // logged together at the chunk's end, in one buffer
     // The next of the decision ids taken for the chunk at once, one per check (one update of
     // the counter all cores share, not one per check).
     uint64_t next_id = 0;
