@@ -34,11 +34,14 @@ const char* CodeName(absl::StatusCode code) {
 
 // A decision log line's bytes as this thread's last ones had them (lines of one server are much
 // alike): a Lines buffer gets room for its lines ahead, so that writing them grows nothing (a
-// buffer grown midway is copied, and keeps its spare room while the log holds its lines). At
-// most 4 KiB a line: one big deployment's line must not make every later buffer big.
+// buffer grown midway is copied and doubled, and keeps its spare room while the log holds its
+// lines). At most 4 KiB a line: one big deployment's line must not make every later buffer big.
 thread_local size_t log_line_bytes = 1536;
 
-size_t LogBytesFor(size_t lines) { return (lines + 1) * (log_line_bytes + 64); }
+// A line's writer asks for its own room as the size of the thread's last line and 64 bytes
+// (decision_json's LogLine): that is all one line gets. A chunk's lines differ (allowed and
+// denied tables), so it gets one line's room more, which its last line's request fits in.
+size_t LogBytesFor(size_t lines) { return (lines == 1 ? 1 : lines + 1) * (log_line_bytes + 64); }
 
 void NoteLogBytes(const DecisionLog::Lines& lines) {
   if (!lines.empty()) log_line_bytes = std::min<size_t>(lines.bytes() / lines.size(), 4096);
