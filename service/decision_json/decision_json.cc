@@ -20,10 +20,9 @@ namespace {
 // is cut to what was written.
 class Writer {
  public:
-  Writer(std::string& s, size_t hint) : s_(s) {
-    const size_t used = s.size();
-    s.resize(used + hint);
-    Reset(used);
+  Writer(std::string& s, size_t hint) : s_(s), start_(s.size()) {
+    s.resize(start_ + hint);
+    Reset(start_);
   }
   ~Writer() { s_.resize(Used()); }
   Writer(const Writer&) = delete;
@@ -66,7 +65,7 @@ class Writer {
     s_.resize(Used());
     f(s_);
     const size_t used = s_.size();
-    s_.resize(std::max(s_.capacity(), used + 64));
+    s_.resize(used + Room(used, 64));
     Reset(used);
   }
 
@@ -84,11 +83,21 @@ class Writer {
   }
   ABSL_ATTRIBUTE_NOINLINE void Grow(size_t n) {
     const size_t used = Used();
-    s_.resize(std::max(s_.size() + s_.size() / 2, used + n));
+    s_.resize(used + Room(used, n));
     Reset(used);
+  }
+  // Room to make past the `used` bytes written, at least `n`: half of what this writer has
+  // written, or up to 1 KiB of the string's spare capacity if that is more, so that growing is
+  // amortized. Measured from where this writer started, not from the string's start: the string
+  // can be a buffer of many lines (the decision log's) whose size is not this line's, and every
+  // byte of room made is zeroed first.
+  size_t Room(size_t used, size_t n) const {
+    const size_t spare = s_.capacity() - used;
+    return std::max({n, (used - start_) / 2, std::min<size_t>(spare, 1024)});
   }
 
   std::string& s_;
+  const size_t start_;  // s_'s size when this writer started
   char* cur_;
   char* end_;
 };

@@ -334,7 +334,7 @@ bool DecisionLog::EnqueueLocked(const Entry& e) {
 
 bool DecisionLog::Append(absl::Time time, std::string line) {
   Lines lines;
-  lines.Reserve(line.size() + 1);
+  lines.Reserve(1, line.size() + 1);
   lines.Add(time, line);
   return AppendAll(std::move(lines)) == 1;
 }

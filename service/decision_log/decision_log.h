@@ -146,8 +146,12 @@ class DecisionLog {
   // file their bytes where they were made. The queue and Recent() share the buffer.
   class Lines {
    public:
-    // Room for `bytes` of lines (newlines included), so that adding them grows nothing.
-    void Reserve(size_t bytes) { bytes_.reserve(bytes); }
+    // Room for `lines` lines of `bytes` in all (newlines included), so that adding them grows
+    // nothing.
+    void Reserve(size_t lines, size_t bytes) {
+      marks_.reserve(lines);
+      bytes_.reserve(bytes);
+    }
     // Adds one line: `write(std::string& out)` appends its bytes, without a newline, to `out`
     // (and only appends).
     template <typename Write>

@@ -233,7 +233,7 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
   fan_out_.Run(requests.size(), kBatchChunk, [&](size_t begin, size_t end) {
     Chunk chunk(bundle);
     chunk.next_id = id_counter_.value.fetch_add(end - begin) + 1;
-    if (log_ != nullptr) chunk.log_lines.Reserve(LogBytesFor(end - begin));
+    if (log_ != nullptr) chunk.log_lines.Reserve(end - begin, LogBytesFor(end - begin));
     bool go_on = true;
     for (size_t i = begin; i < end && go_on; ++i) {
       Request request(std::move(requests[i]));
@@ -320,7 +320,7 @@ absl::StatusOr<Decision> Decider::DecideOn(const Bundle& bundle, const Request& 
     const Principal* shown = principal != nullptr ? &principal->principal() : nullptr;
     DecisionLog::Lines own;
     DecisionLog::Lines& lines = chunk != nullptr ? chunk->log_lines : own;
-    if (chunk == nullptr) own.Reserve(LogBytesFor(1));
+    if (chunk == nullptr) own.Reserve(1, LogBytesFor(1));
     if (redactor_.empty()) {
       lines.Add(start, [&](std::string& out) {
         json::AppendDecisionLogLine(out, *d, request, start, latency, who, shown);
