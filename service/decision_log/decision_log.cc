@@ -270,6 +270,12 @@ std::vector<DecisionLog::Entry> DecisionLog::Prepare(Lines lines, uint64_t* trun
     lines.bytes_ = std::move(bytes);
     lines.marks_ = std::move(marks);
   }
+  // The block lives as long as any of its lines is queued or remembered, and the budgets count
+  // the lines' bytes: room the buffer was given and did not use (a reserve that guessed long)
+  // is not kept with them.
+  if (lines.bytes_.capacity() - lines.bytes_.size() > lines.bytes_.size() / 4) {
+    lines.bytes_.shrink_to_fit();
+  }
   std::vector<Entry> entries;
   entries.reserve(n);
   Block block = std::make_shared<const std::string>(std::move(lines.bytes_));
@@ -332,7 +338,7 @@ bool DecisionLog::EnqueueLocked(const Entry& e) {
   return true;
 }
 
-bool DecisionLog::Append(absl::Time time, std::string line) {
+bool DecisionLog::Append(absl::Time time, absl::string_view line) {
   Lines lines;
   lines.Reserve(1, line.size() + 1);
   lines.Add(time, line);

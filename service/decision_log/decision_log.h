@@ -139,7 +139,7 @@ class DecisionLog {
   // Returns false when the line was refused: the queue is full under kDrop, or Shutdown has
   // begun. Under kBlock waits for room. A refused line still enters Recent(): the decision
   // happened even if the file could not take it.
-  bool Append(absl::Time time, std::string line);
+  bool Append(absl::Time time, absl::string_view line);
 
   // Lines made together (a batch chunk's decisions, by the thread that made them), in one
   // buffer: one allocation for all of them instead of two per line, and the writer hands the
