@@ -150,38 +150,42 @@ TEST(DecisionLogTest, WritesLinesInOrderAndParseable) {
   EXPECT_EQ(stats.queue_depth, 0u);
 }
 
+// The rotation tests' lines: 9 bytes and a newline each.
+std::string RotationLine(int i) { return absl::StrCat("line-", 1000 + i); }
+
+// `path` holds RotationLine(first) .. RotationLine(last), whole, in order.
+void ExpectRotationLines(const std::string& path, int first, int last) {
+  std::vector<std::string> expected;
+  for (int i = first; i <= last; ++i) expected.push_back(RotationLine(i));
+  EXPECT_EQ(Lines(ReadFile(path)), expected) << path;
+}
+
 TEST(DecisionLogTest, RotationKeepsMaxFiles) {
   DecisionLogOptions options;
   options.path = TempPath("decisions.log");
   options.max_file_bytes = 100;  // ten 10-byte lines per file
   options.max_files = 2;
-  auto line = [](int i) { return absl::StrCat("line-", 1000 + i); };  // 9 bytes + newline
   {
     auto log = MakeLog(options);
     ASSERT_NE(log, nullptr);
-    for (int i = 0; i < 45; ++i) ASSERT_TRUE(log->Append(kT0, line(i)));
+    for (int i = 0; i < 45; ++i) ASSERT_TRUE(log->Append(kT0, RotationLine(i)));
     log->Flush();
     EXPECT_EQ(log->stats().rotations, 4u);
   }
-  auto expect_lines = [&](const std::string& path, int first, int last) {
-    std::vector<std::string> expected;
-    for (int i = first; i <= last; ++i) expected.push_back(line(i));
-    EXPECT_EQ(Lines(ReadFile(path)), expected) << path;
-  };
-  expect_lines(options.path, 40, 44);
-  expect_lines(options.path + ".1", 30, 39);
-  expect_lines(options.path + ".2", 20, 29);
+  ExpectRotationLines(options.path, 40, 44);
+  ExpectRotationLines(options.path + ".1", 30, 39);
+  ExpectRotationLines(options.path + ".2", 20, 29);
   EXPECT_FALSE(std::filesystem::exists(options.path + ".3"));
 
   // A reopened log counts the bytes already in the file: 5 more lines fill it, the 6th rotates.
   auto log = MakeLog(options);
   ASSERT_NE(log, nullptr);
-  for (int i = 45; i < 51; ++i) ASSERT_TRUE(log->Append(kT0, line(i)));
+  for (int i = 45; i < 51; ++i) ASSERT_TRUE(log->Append(kT0, RotationLine(i)));
   log->Flush();
   EXPECT_EQ(log->stats().rotations, 1u);
-  expect_lines(options.path, 50, 50);
-  expect_lines(options.path + ".1", 40, 49);
-  expect_lines(options.path + ".2", 30, 39);
+  ExpectRotationLines(options.path, 50, 50);
+  ExpectRotationLines(options.path + ".1", 40, 49);
+  ExpectRotationLines(options.path + ".2", 30, 39);
 }
 
 // The lines of one Lines buffer are written from it, a file's worth at a time: rotation cuts
@@ -191,29 +195,23 @@ TEST(DecisionLogTest, LinesOfOneBufferRotateBetweenLines) {
   options.path = TempPath("decisions.log");
   options.max_file_bytes = 100;  // ten 10-byte lines per file
   options.max_files = 3;
-  auto line = [](int i) { return absl::StrCat("line-", 1000 + i); };  // 9 bytes + newline
   auto log = MakeLog(options);
   ASSERT_NE(log, nullptr);
   DecisionLog::Lines lines;
-  for (int i = 0; i < 25; ++i) lines.Add(kT0, line(i));
+  for (int i = 0; i < 25; ++i) lines.Add(kT0, RotationLine(i));
   EXPECT_EQ(lines.bytes(), 250u);
   EXPECT_EQ(log->AppendAll(std::move(lines)), 25u);
   log->Flush();
   EXPECT_EQ(log->stats().rotations, 2u);
   EXPECT_EQ(log->stats().written, 25u);
-  auto expect_lines = [&](const std::string& path, int first, int last) {
-    std::vector<std::string> expected;
-    for (int i = first; i <= last; ++i) expected.push_back(line(i));
-    EXPECT_EQ(Lines(ReadFile(path)), expected) << path;
-  };
-  expect_lines(options.path, 20, 24);
-  expect_lines(options.path + ".1", 10, 19);
-  expect_lines(options.path + ".2", 0, 9);
+  ExpectRotationLines(options.path, 20, 24);
+  ExpectRotationLines(options.path + ".1", 10, 19);
+  ExpectRotationLines(options.path + ".2", 0, 9);
   // Recent() gives each line on its own, without its newline.
   const std::vector<std::string> recent = log->Recent(2);
   ASSERT_EQ(recent.size(), 2u);
-  EXPECT_EQ(recent[0], line(23));
-  EXPECT_EQ(recent[1], line(24));
+  EXPECT_EQ(recent[0], RotationLine(23));
+  EXPECT_EQ(recent[1], RotationLine(24));
 }
 
 // The file sink writes many pieces (more than one writev call takes) in order, whole.
