@@ -117,8 +117,7 @@ void AddPolicyTrace(const PolicyInfo& p, CheckOutcome& outcome, EvaluationTrace&
   pt.prints = std::move(outcome.prints);
   if (outcome.fault) pt.fault = outcome.error;
   for (const Finding& f : outcome.findings) {
-    static constexpr const char* kTypes[] = {"allow", "deny", "warn", "obligate"};
-    pt.findings.push_back(absl::StrCat(kTypes[static_cast<int>(f.type)], ": ", f.message,
+    pt.findings.push_back(absl::StrCat(FindingTypeName(f.type), ": ", f.message,
                                        f.detail.empty() ? "" : absl::StrCat(" (", f.detail, ")")));
   }
 }

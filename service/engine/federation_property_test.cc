@@ -195,20 +195,6 @@ std::string AtomLua(const Atom& a) {
   return a.negate ? absl::StrCat("not (", e, ")") : e;
 }
 
-const char* FindingFn(Finding::Type t) {
-  switch (t) {
-    case Finding::Type::kAllow:
-      return "allow";
-    case Finding::Type::kDeny:
-      return "deny";
-    case Finding::Type::kWarn:
-      return "warn";
-    case Finding::Type::kObligate:
-      return "obligate";
-  }
-  return "deny";
-}
-
 std::string Message(const GenPolicy& p, size_t rule, size_t k) {
   return absl::StrCat(p.id, "#", rule, ".", k);
 }
@@ -226,7 +212,7 @@ std::string OutLua(const GenPolicy& p, size_t rule, size_t k, const Out& o) {
     for (const std::string& x : o.filters) f.push_back(absl::StrCat("\"", x, "\""));
     opts.push_back(absl::StrCat("row_filters = {", absl::StrJoin(f, ", "), "}"));
   }
-  std::string call = absl::StrCat(FindingFn(o.type), "(", Quote(Message(p, rule, k)));
+  std::string call = absl::StrCat(FindingTypeName(o.type), "(", Quote(Message(p, rule, k)));
   if (!opts.empty()) absl::StrAppend(&call, ", {", absl::StrJoin(opts, ", "), "}");
   return absl::StrCat(call, ")");
 }

@@ -27,25 +27,12 @@ int ReadOnlyError(lua_State* L) { return luaL_error(L, "this library table is re
 
 // --- Finding builders. ---
 
-const char* FindingTypeName(Finding::Type t) {
-  switch (t) {
-    case Finding::Type::kAllow:
-      return "allow";
-    case Finding::Type::kDeny:
-      return "deny";
-    case Finding::Type::kWarn:
-      return "warn";
-    case Finding::Type::kObligate:
-      return "obligate";
-  }
-  return "deny";
-}
-
 // The fields of a finding table, in the order of Ctx::finding_keys and of the builders'
 // upvalues from kFirstKeyUpvalue on.
 enum FindingKey { kTypeKey, kMessageKey, kDetailKey, kMasksKey, kRowFiltersKey, kFindingKeys };
-constexpr const char* kFindingKeyNames[kFindingKeys] = {"type", "message", "detail", "masks",
-                                                        "row_filters"};
+constexpr absl::string_view kFindingKeyNames[kFindingKeys] = {
+    "type", "message", kFindingOptionNames[0], kFindingOptionNames[1], kFindingOptionNames[2]};
+static_assert(kFindingOptionNames.size() == kFindingKeys - kDetailKey);
 
 // The builders' upvalues: the finding metatable (no registry lookup by name per finding), the
 // type's name (made once) and the field names (pushed as keys for lua_rawset: lua_setfield
@@ -74,7 +61,7 @@ void PushFindingKey(lua_State* L, FindingKey key) {
 // the room its fields take.
 template <Finding::Type kType>
 int MakeFinding(lua_State* L) {
-  const char* fname = FindingTypeName(kType);
+  const char* fname = FindingTypeName(kType).data();  // a literal's: NUL-terminated
   const int message_type = lua_type(L, 1);
   if (message_type != LUA_TSTRING && message_type != LUA_TNUMBER) {
     return luaL_error(L, "%s(): the message must be a string, got %s", fname, luaL_typename(L, 1));
@@ -102,13 +89,11 @@ int MakeFinding(lua_State* L) {
                                         : nullptr;
       if (at == nullptr) {
         if (lua_type(L, -2) != LUA_TSTRING) {
-          return luaL_error(L,
-                            "%s(): opts has a %s key; the options are detail, masks, row_filters",
-                            fname, luaL_typename(L, -2));
+          return luaL_error(L, "%s(): opts has a %s key; the options are %s", fname,
+                            luaL_typename(L, -2), FindingOptionList().c_str());
         }
-        return luaL_error(
-            L, "%s(): unknown option \"%s\" (the options are detail, masks, row_filters)", fname,
-            lua_tostring(L, -2));
+        return luaL_error(L, "%s(): unknown option \"%s\" (the options are %s)", fname,
+                          lua_tostring(L, -2), FindingOptionList().c_str());
       }
       // The value stays where it is, under a copy of its key for the walk's next step.
       *at = lua_gettop(L);
@@ -283,26 +268,23 @@ void InstallSafeLibrary(lua_State* L) {
   MakeReadOnlyProxy(L);
   lua_setfield(L, safe, "utf8");
 
-  const std::pair<const char*, Finding::Type> kBuilders[] = {
-      {"allow", Finding::Type::kAllow},
-      {"deny", Finding::Type::kDeny},
-      {"warn", Finding::Type::kWarn},
-      {"obligate", Finding::Type::kObligate}};
   // The field names stay on the stack (alive) until the closures hold them.
   Ctx* c = GetCtx(L);
   const int keys = lua_gettop(L) + 1;
   for (int k = 0; k < kFindingKeys; ++k)
-    c->finding_keys[k] = lua_pushstring(L, kFindingKeyNames[k]);
-  for (const auto& [name, type] : kBuilders) {
+    c->finding_keys[k] = lua_pushlstring(L, kFindingKeyNames[k].data(), kFindingKeyNames[k].size());
+  for (size_t t = 0; t < kFindingTypeNames.size(); ++t) {
+    const auto type = static_cast<Finding::Type>(t);
+    const absl::string_view name = kFindingTypeNames[t];
     luaL_getmetatable(L, kFindingMeta);
-    lua_pushstring(L, FindingTypeName(type));
+    lua_pushlstring(L, name.data(), name.size());
     for (int k = 0; k < kFindingKeys; ++k) lua_pushvalue(L, keys + k);
     lua_CFunction make = type == Finding::Type::kAllow  ? MakeFinding<Finding::Type::kAllow>
                          : type == Finding::Type::kDeny ? MakeFinding<Finding::Type::kDeny>
                          : type == Finding::Type::kWarn ? MakeFinding<Finding::Type::kWarn>
                                                         : MakeFinding<Finding::Type::kObligate>;
     lua_pushcclosure(L, make, kFirstKeyUpvalue + kFindingKeys - 1);
-    lua_setfield(L, safe, name);
+    lua_setfield(L, safe, name.data());
   }
   lua_pop(L, kFindingKeys);
 
@@ -376,10 +358,12 @@ void FindingFromTable(lua_State* L, int idx, Finding* f, size_t cap) {
           size_t tn = 0;
           const char* t = lua_tolstring(L, -1, &tn);
           const absl::string_view type = absl::string_view(t, tn).substr(0, cap);
-          f->type = type == "allow"      ? Finding::Type::kAllow
-                    : type == "warn"     ? Finding::Type::kWarn
-                    : type == "obligate" ? Finding::Type::kObligate
-                                         : Finding::Type::kDeny;
+          for (size_t k = 0; k < kFindingTypeNames.size(); ++k) {
+            if (type == kFindingTypeNames[k]) {
+              f->type = static_cast<Finding::Type>(k);
+              break;
+            }
+          }
         }
         break;
       case kMessageKey:

@@ -16,6 +16,7 @@
 #ifndef ARBITER_SERVICE_ENGINE_LUA_SANDBOX_H_
 #define ARBITER_SERVICE_ENGINE_LUA_SANDBOX_H_
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "service/engine/bundle.h"
@@ -42,6 +44,23 @@ struct Finding {
   std::vector<ColumnMask> masks;
   std::vector<std::string> row_filters;
 };
+
+// The finding builders' names, in Finding::Type's order: the function a policy calls
+// (allow(...)), the value of the finding's `type` field, and the first word of its trace line.
+// Literals, so data() is NUL-terminated (the Lua C API takes C strings).
+inline constexpr std::array<absl::string_view, 4> kFindingTypeNames = {"allow", "deny", "warn",
+                                                                       "obligate"};
+inline absl::string_view FindingTypeName(Finding::Type t) {
+  return kFindingTypeNames[static_cast<size_t>(t)];
+}
+// The keys a builder's opts may have (allow(message, {detail = ...})).
+inline constexpr std::array<absl::string_view, 3> kFindingOptionNames = {"detail", "masks",
+                                                                         "row_filters"};
+// "detail, masks, row_filters", for the messages that list them.
+inline const std::string& FindingOptionList() {
+  static const std::string* const list = new std::string(absl::StrJoin(kFindingOptionNames, ", "));
+  return *list;
+}
 
 // The declared fields of a policy table, as read at load time (not yet validated against the
 // bundle's rules; bundle.cc does that).

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "service/engine/lua_sandbox.h"
 
 extern "C" {
 #include <lauxlib.h>
@@ -127,9 +128,6 @@ bool IsClose(const Token& t) {
   return t.kind == Token::Kind::kSymbol && (t.text == ")" || t.text == "}" || t.text == "]");
 }
 
-constexpr const char* kBuilders[] = {"allow", "deny", "warn", "obligate"};
-constexpr const char* kOptions[] = {"detail", "masks", "row_filters"};
-
 void CheckOptionsTable(const std::vector<Token>& t, size_t open, absl::string_view builder,
                        absl::string_view file, std::vector<LintFinding>& out) {
   int depth = 0;
@@ -149,11 +147,11 @@ void CheckOptionsTable(const std::vector<Token>& t, size_t open, absl::string_vi
                Is(t, i + 3, "]") && Is(t, i + 4, "=")) {
       key = {t[i + 2].text, t[i + 2].line};
     }
-    if (key && std::none_of(std::begin(kOptions), std::end(kOptions),
-                            [&](const char* o) { return key->first == o; })) {
+    if (key && std::none_of(kFindingOptionNames.begin(), kFindingOptionNames.end(),
+                            [&](absl::string_view o) { return key->first == o; })) {
       out.push_back({LintFinding::Level::kError, std::string(file), key->second,
                      absl::StrCat(builder, "(): unknown option \"", key->first,
-                                  "\" (the options are detail, masks, row_filters)")});
+                                  "\" (the options are ", FindingOptionList(), ")")});
     }
   }
 }
@@ -450,8 +448,8 @@ std::vector<LintFinding> LintFindingOptions(absl::string_view file, absl::string
   std::vector<Token> t = Tokenize(source);
   for (size_t i = 0; i + 1 < t.size(); ++i) {
     if (t[i].kind != Token::Kind::kName ||
-        std::none_of(std::begin(kBuilders), std::end(kBuilders),
-                     [&](const char* b) { return t[i].text == b; }) ||
+        std::none_of(kFindingTypeNames.begin(), kFindingTypeNames.end(),
+                     [&](absl::string_view b) { return t[i].text == b; }) ||
         !Is(t, i + 1, "(")) {
       continue;
     }
