@@ -153,6 +153,15 @@ TEST(DecisionLogTest, WritesLinesInOrderAndParseable) {
 // The rotation tests' lines: 9 bytes and a newline each.
 std::string RotationLine(int i) { return absl::StrCat("line-", 1000 + i); }
 
+// A log whose files take ten RotationLines each, keeping `max_files` rotated ones.
+DecisionLogOptions RotationOptions(int max_files) {
+  DecisionLogOptions options;
+  options.path = TempPath("decisions.log");
+  options.max_file_bytes = 100;
+  options.max_files = max_files;
+  return options;
+}
+
 // `path` holds RotationLine(first) .. RotationLine(last), whole, in order.
 void ExpectRotationLines(const std::string& path, int first, int last) {
   std::vector<std::string> expected;
@@ -161,10 +170,7 @@ void ExpectRotationLines(const std::string& path, int first, int last) {
 }
 
 TEST(DecisionLogTest, RotationKeepsMaxFiles) {
-  DecisionLogOptions options;
-  options.path = TempPath("decisions.log");
-  options.max_file_bytes = 100;  // ten 10-byte lines per file
-  options.max_files = 2;
+  DecisionLogOptions options = RotationOptions(2);
   {
     auto log = MakeLog(options);
     ASSERT_NE(log, nullptr);
@@ -191,10 +197,7 @@ TEST(DecisionLogTest, RotationKeepsMaxFiles) {
 // The lines of one Lines buffer are written from it, a file's worth at a time: rotation cuts
 // between two of its lines, never inside one.
 TEST(DecisionLogTest, LinesOfOneBufferRotateBetweenLines) {
-  DecisionLogOptions options;
-  options.path = TempPath("decisions.log");
-  options.max_file_bytes = 100;  // ten 10-byte lines per file
-  options.max_files = 3;
+  DecisionLogOptions options = RotationOptions(3);
   auto log = MakeLog(options);
   ASSERT_NE(log, nullptr);
   DecisionLog::Lines lines;
