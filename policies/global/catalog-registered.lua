@@ -23,9 +23,10 @@ return {
               .. tostring(get(req.product, "metadata.name"))) or "")})
       end
       -- The engine lists the requested columns that the catalog's table does not have.
-      local unknown = {}
-      for _, n in ipairs(req.resource.unknown_columns) do unknown[#unknown + 1] = n end
-      if #unknown > 0 then
+      local unknown_columns = req.resource.unknown_columns
+      if #unknown_columns > 0 then
+        local unknown = {}
+        for _, n in ipairs(unknown_columns) do unknown[#unknown + 1] = n end
         return deny("The request names columns that are not registered in the catalog.",
           {detail = "unknown columns of " .. table_name .. ": " .. table.concat(unknown, ", ")})
       end

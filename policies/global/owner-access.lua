@@ -3,6 +3,10 @@
 -- Mode `default`, so a domain's own tightening (a change window, say) still applies to it.
 
 local ACTIONS = {"read", "write", "admin"}
+-- The same as a set: the check tests it with one table lookup on every access decision (a
+-- list.contains call cost ~500 instructions more).
+local IS_ACTION = {}
+for _, a in ipairs(ACTIONS) do IS_ACTION[a] = true end
 
 return {
   id = "global.owner-access",
@@ -12,7 +16,7 @@ return {
   actions = ACTIONS,
   mode = "default",
   check = function(req)
-    if not list.contains(ACTIONS, req.action) or req.product == nil then return end
+    if not IS_ACTION[req.action] or req.product == nil then return end
     local owner = get(req.product, "metadata.owner")
     if type(owner) ~= "string" or owner == "" then return end
     if has_role(req.principal, owner) or in_group(req.principal, owner) then
