@@ -9,6 +9,7 @@
 #   BATCH=100 bench/grpc_load.sh ...   # CheckBatch of 100 copies instead; reports decisions/s
 #   LOG=0 bench/grpc_load.sh ...       # decision log off (the log's share of the cost)
 #   ARBITERD=PATH bench/grpc_load.sh ...  # another binary (an older build, for an A/B)
+#   POLICIES=DIR bench/grpc_load.sh ...   # another bundle (an older checkout's policies/)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$repo/build}"
@@ -33,7 +34,7 @@ CFG
 if [ "$log" = 1 ]; then
   printf 'decision_log:\n  path: %s/decisions.jsonl\n  overflow: drop\n' "$work" >> "$work/config.yaml"
 fi
-"${ARBITERD:-$build/service/server/arbiterd}" --bundle "$repo/policies" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+"${ARBITERD:-$build/service/server/arbiterd}" --bundle "${POLICIES:-$repo/policies}" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
   --config "$work/config.yaml" --port-file "$work/ports" 2>"$work/stderr" &
 echo $! > "$work/pid"
 for _ in $(seq 100); do [ -s "$work/ports" ] && break; sleep 0.1; done
