@@ -14,7 +14,6 @@ return {
   check = function(req)
     if req.action == "system" or req.action == "execute" then return end
     local table_name = get(req, "resource.table")
-    local product_name = get(req, "resource.product")
     if type(table_name) == "string" and table_name ~= "" then
       if req.table == nil then
         return deny("This table is not registered in the data mesh catalog.",
@@ -34,7 +33,7 @@ return {
     end
     if req.product == nil then
       return deny("This data product is not registered in the data mesh catalog.",
-        {detail = "unknown product " .. tostring(product_name)})
+        {detail = "unknown product " .. tostring(get(req, "resource.product"))})
     end
   end,
 }
