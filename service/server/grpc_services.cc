@@ -12,6 +12,7 @@
 #include "service/convert/access_wire.h"
 #include "service/convert/convert.h"
 #include "service/explain/explain.h"
+#include "service/server/cpu_budget.h"
 #include "service/server/decision_wire.h"
 
 namespace arbiter {
@@ -145,9 +146,6 @@ std::vector<std::string> LoadErrorLines(const absl::Status& status) {
 
 namespace {
 
-// Decisions that may run on the gRPC thread that received them at once (see grpc_services.h).
-constexpr int kInlineDecisions = 1;
-
 // Where a request message is decoded: its strings and sub-messages are carved from one block
 // (on the stack for requests of common size) and dropped at once, instead of a malloc and a
 // free each (~3k instructions of destructor alone per CheckAccess). A bigger message (a batch)
@@ -248,6 +246,7 @@ DecisionServiceImpl::DecisionServiceImpl(Decider* decider, const ServerConfig* c
       config_(config),
       gate_(gate),
       authorizer_(authorizer),
+      inline_({.fast_limit = CpuBudget()}),
       workers_(config->WorkerThreads()) {}
 
 template <typename Work>
@@ -274,15 +273,16 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(grpc::CallbackServerContext
   auto run = [this, reactor, work = std::forward<Work>(work),
               who = ToCallerInfo(*caller, decider_->log() != nullptr ? ctx->peer() : std::string(),
                                  "grpc")]() mutable {
+    const int64_t start = InlineDecisions::NowNanos();
     grpc::Status status = work(who);
+    inline_.Took(start, InlineDecisions::NowNanos());
     gate_->Leave();
     reactor->Finish(status);
   };
-  if (inline_running_.fetch_add(1) < kInlineDecisions) {
+  if (inline_.TryEnter(InlineDecisions::NowNanos())) {
     run();
-    inline_running_.fetch_sub(1);
+    inline_.Leave();
   } else {
-    inline_running_.fetch_sub(1);
     workers_.Run(std::move(run));
   }
   return reactor;

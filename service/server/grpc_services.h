@@ -20,6 +20,7 @@
 #include "service/dryrun/dry_run.h"
 #include "service/server/config.h"
 #include "service/server/decider.h"
+#include "service/server/inline_decisions.h"
 
 namespace arbiter {
 
@@ -101,9 +102,10 @@ class DecisionWorkers {
 //   UNIMPLEMENTED before any handler ran);
 // - admission (CallGate) happens when the call arrives, on gRPC's thread, so that an overload is
 //   RESOURCE_EXHAUSTED at once instead of a queue inside gRPC;
-// - one decision at a time runs inline on the gRPC thread that received it (no thread switch:
-//   the common case when the server keeps up); the others go to DecisionWorkers, so gRPC's few
-//   callback threads are never all held by slow policies and keep admitting or refusing calls.
+// - a call is decided on the gRPC thread that received it (no thread switch) while fewer than
+//   InlineDecisions' limit are, and handed to DecisionWorkers otherwise: while calls are fast
+//   the limit is the CPU budget, and after a slow one it is one, so that gRPC's few callback
+//   threads are not all held by slow policies and keep admitting or refusing calls.
 class DecisionServiceImpl final
     : public v1::DecisionService::WithRawCallbackMethod_CheckAccess<
           v1::DecisionService::WithRawCallbackMethod_CheckProduct<
@@ -144,7 +146,7 @@ class DecisionServiceImpl final
   const ServerConfig* config_;
   CallGate* gate_;
   const authz::Authorizer* authorizer_;
-  std::atomic<int> inline_running_{0};
+  InlineDecisions inline_;
   DecisionWorkers workers_;
 };
 

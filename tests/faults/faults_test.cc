@@ -991,6 +991,60 @@ TEST(OverloadTest, BeyondCapacityIsResourceExhaustedAndMemoryStaysBounded) {
   std::filesystem::remove_all(dir);
 }
 
+// While calls are fast the server decides each on the gRPC thread that received it (no hand-off;
+// service/server/inline_decisions.h); once one is slow, gRPC keeps a thread free, so that a call
+// beyond the gate is refused at once instead of waiting for a slow decision to end.
+TEST(OverloadTest, WhileSlowCallsRunACallBeyondTheGateIsRefusedAtOnce) {
+  std::string dir = testing::MakeTempDir("arbiter-slow-refusal");
+  std::string bundle = WriteBundle(
+      dir, {
+               {"bundle.yaml",
+                "revision: slow-2\nlimits: {instruction_budget: 2000000000, policy_timeout_ms: "
+                "20000}\n"},
+               {"global/slow.lua", LuaPolicy("global.slow",
+                                             "local x = 0\nfor i = 1, 60000000 do x = x + i end\n"
+                                             "return allow('slowly')",
+                                             "  mode = 'default',\n")},
+           });
+  ArbiterdOptions o;
+  o.bundle_dir = bundle;
+  o.config_yaml =
+      "server:\n  max_concurrent_calls: 2\n  worker_threads: 2\n  max_deadline_ms: 60000\n"
+      "bundle:\n  watch: false\n";
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  client::Client c(server->grpc_target(), WithTimeout(absl::Seconds(50)));
+  // The first slow call: decided inline (calls were fast so far), it makes the server keep a
+  // gRPC thread free from its end on.
+  const absl::Time t0 = absl::Now();
+  ASSERT_TRUE(c.CheckAccess(DomainAccess("first", "sales")).ok());
+  const absl::Duration slow = absl::Now() - t0;
+  ASSERT_GT(slow, absl::Milliseconds(50)) << "the policy is not slow enough to measure with";
+
+  // Two slow calls fill the gate (max_concurrent_calls: 2)...
+  std::vector<std::thread> slow_calls;
+  std::atomic<int> slow_ok{0};
+  for (int i = 0; i < 2; ++i) {
+    slow_calls.emplace_back([&, i] {
+      auto d = c.CheckAccess(DomainAccess(absl::StrCat("slow", i), "sales"));
+      if (d.ok() && d->effect() == v1::EFFECT_ALLOW) ++slow_ok;
+    });
+  }
+  // ...then, well before either can end, one more call: refused by the free gRPC thread, not
+  // decided after a slow call ends (which a server holding both of its gRPC threads would do).
+  absl::SleepFor(slow / 5);
+  const absl::Time t1 = absl::Now();
+  auto refused = c.CheckAccess(DomainAccess("beyond", "sales"));
+  const absl::Duration waited = absl::Now() - t1;
+  for (auto& t : slow_calls) t.join();
+  std::printf("[ slow refusal ] a slow call %s; the call beyond the gate answered in %s\n",
+              absl::FormatDuration(slow).c_str(), absl::FormatDuration(waited).c_str());
+  EXPECT_EQ(slow_ok.load(), 2);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_LT(waited, slow / 2);
+  std::filesystem::remove_all(dir);
+}
+
 // --- Abusive clients. ---
 
 class AbusiveClientTest : public ::testing::Test {
