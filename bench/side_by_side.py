@@ -13,6 +13,8 @@ read of customer-360 with a PII column), sent as a pre-encoded gRPC frame (bench
 
 Server CPU per request comes from /proc/<pid>/stat (utime + stime) over the measured run: it
 is the figure that scales to a machine where the load generator does not share the cores.
+Thread switches per request (every thread's, from /proc/<pid>/task/*/status) count hand-offs
+between threads, which cost CPU in the kernel that no instruction count of the server shows.
 
   bench/side_by_side.py [BUILD_DIR] [--requests N] [--rounds R] [--connections C]
                         [--only noop,small,...] [--arbiterd PATH] [--policies DIR]
@@ -35,6 +37,20 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def context_switches(pid):
+    """Every thread's voluntary and involuntary switches: a hand-off between threads costs two."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if "ctxt_switches:" in line:
+                        total += int(line.split()[1])
+        except FileNotFoundError:  # a thread that ended meanwhile
+            pass
+    return total
 
 
 def rss_mib(pid):
@@ -78,8 +94,10 @@ def h2load(server, frame, n, connections, log):
     if log:
         argv.append(f"--log-file={log}")
     cpu0 = cpu_seconds(server.proc.pid)
+    switches0 = context_switches(server.proc.pid)
     out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
     cpu = cpu_seconds(server.proc.pid) - cpu0
+    switches = context_switches(server.proc.pid) - switches0
     rps = errored = None
     for line in out.splitlines():
         if line.startswith("finished in"):
@@ -91,7 +109,7 @@ def h2load(server, frame, n, connections, log):
         with open(log) as f:
             lat = sorted(int(l.split()[2]) / 1000.0 for l in f if l.strip())
         os.remove(log)
-    return rps, errored, lat, cpu
+    return rps, errored, lat, cpu, switches
 
 
 def pct(lat, q):
@@ -153,16 +171,19 @@ def main():
             h2load(s, frame, 5000, args.connections, None)
         for r in range(args.rounds):
             for s in servers:
-                rps, errored, lat, cpu = h2load(s, frame, args.requests, args.connections,
-                                                os.path.join(work, "h2load.log"))
+                rps, errored, lat, cpu, switches = h2load(s, frame, args.requests,
+                                                          args.connections,
+                                                          os.path.join(work, "h2load.log"))
                 s.runs.append((rps, errored, pct(lat, 0.5), pct(lat, 0.99), cpu / args.requests,
-                               rss_mib(s.proc.pid)))
+                               rss_mib(s.proc.pid), switches / args.requests))
                 print(f"round {r + 1} {s.name:12s} {rps:9.0f} req/s p50 {pct(lat, .5):.2f} ms "
                       f"p99 {pct(lat, .99):.2f} ms cpu {1e6 * cpu / args.requests:.1f} us/req "
-                      f"errored {errored}", file=sys.stderr)
+                      f"switches {switches / args.requests:.2f}/req errored {errored}",
+                      file=sys.stderr)
         single = {}
         for s in servers:
-            _, _, lat, cpu = h2load(s, frame, args.single, 1, os.path.join(work, "h2load.log"))
+            _, _, lat, cpu, _ = h2load(s, frame, args.single, 1,
+                                       os.path.join(work, "h2load.log"))
             single[s.name] = (pct(lat, 0.5), 1e6 * cpu / args.single)
     finally:
         for s in servers:
@@ -170,9 +191,9 @@ def main():
     base = None
     print(f"\nCheckAccess, {args.connections} connections x 1 stream, {args.requests} requests x "
           f"{args.rounds} rounds (median), h2load and servers on the same {os.cpu_count()} cores\n")
-    print("| server | req/s | of no-op | p50 ms | p99 ms | server CPU µs/req | RSS MiB "
-          "| 1 conn p50 ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| server | req/s | of no-op | p50 ms | p99 ms | server CPU µs/req "
+          "| thread switches/req | RSS MiB | 1 conn p50 ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for s in servers:
         med = lambda i: statistics.median(run[i] for run in s.runs)
         rps = med(0)
@@ -180,7 +201,7 @@ def main():
             base = rps
         share = f"{100 * rps / base:.0f}%" if base else "-"
         print(f"| {s.label} | {rps:,.0f} | {share} | {med(2):.2f} | {med(3):.2f} | "
-              f"{1e6 * med(4):.1f} | {max(run[5] for run in s.runs):.0f} | "
+              f"{1e6 * med(4):.1f} | {med(6):.2f} | {max(run[5] for run in s.runs):.0f} | "
               f"{single[s.name][0]:.3f} |")
         errs = sum(run[1] or 0 for run in s.runs)
         if errs:
