@@ -3,7 +3,8 @@
 # and drives CheckAccess over loopback with h2load (Debian's nghttp2-client), a load generator
 # that is not part of the server, sending a pre-encoded gRPC frame. Prints requests/s and
 # p50/p99 latency at 16 and 64 concurrent streams (computed from h2load's per-request log), and
-# the server's CPU time per request (per decision for BATCH) from /proc/PID/stat.
+# the server's CPU time per request (per decision for BATCH) from /proc/PID/stat and its threads'
+# context switches per request (per call, also for BATCH) from /proc/PID/task/*/status.
 #
 #   bench/grpc_load.sh [BUILD_DIR] [REQUESTS_PER_RUN]
 #   BATCH=100 bench/grpc_load.sh ...   # CheckBatch of 100 copies instead; reports decisions/s
@@ -41,6 +42,13 @@ for _ in $(seq 100); do [ -s "$work/ports" ] && break; sleep 0.1; done
 port="$(sed -n "s/^grpc=//p" "$work/ports")"; http_port="$(sed -n "s/^http=//p" "$work/ports")"
 [ -n "$port" ] || { cat "$work/stderr"; exit 1; }
 
+# Every server thread's context switches so far (voluntary and involuntary): a hand-off between
+# threads costs two.
+switches() {
+  cat /proc/"$(cat "$work/pid")"/task/*/status 2>/dev/null |
+    awk '/ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+
 run() {  # streams clients
   local streams=$1 clients=$2
   local per=$((streams / clients))
@@ -49,21 +57,23 @@ run() {  # streams clients
     -d "$work/frame" "http://127.0.0.1:$port/arbiter.v1.DecisionService/$method" >/dev/null
   # The server's CPU (utime + stime, in clock ticks) over the measured run: the figure that
   # scales to a machine where h2load does not share the cores.
-  local cpu0 cpu1
+  local cpu0 cpu1 sw0 sw1
   cpu0="$(awk '{print $14 + $15}' "/proc/$(cat "$work/pid")/stat")"
+  sw0="$(switches)"
   h2load -n "$n" -c "$clients" -m "$per" -H 'content-type: application/grpc' -H 'te: trailers' \
     -d "$work/frame" --log-file="$work/h2load.log" \
     "http://127.0.0.1:$port/arbiter.v1.DecisionService/$method" > "$work/out"
   cpu1="$(awk '{print $14 + $15}' "/proc/$(cat "$work/pid")/stat")"
+  sw1="$(switches)"
   local rps errors
   rps="$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$work/out")"
   errors="$(sed -n 's/^requests: .* \([0-9]*\) errored.*/\1/p' "$work/out")"
   # h2load's log: start time, HTTP status, elapsed microseconds per request.
   python3 - "$work/h2load.log" "$streams" "$rps" "$errors" "$batch" "$((cpu1 - cpu0))" \
-    "$(getconf CLK_TCK)" <<'PY'
+    "$(getconf CLK_TCK)" "$((sw1 - sw0))" <<'PY'
 import sys
 path, streams, rps, errors = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-batch, ticks, hz = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+batch, ticks, hz, switches = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
 lat = sorted(int(line.split()[2]) for line in open(path) if line.strip())
 p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] / 1000.0
 decisions = len(lat) * max(batch, 1)
@@ -71,7 +81,8 @@ cpu_us = ticks / hz / decisions * 1e6
 print(f"streams={streams:>3}  requests={len(lat)}  {float(rps):>9.0f} req/s  "
       f"p50={p(0.50):.2f} ms  p99={p(0.99):.2f} ms  errored={errors}"
       + (f"  {float(rps) * batch:,.0f} decisions/s" if batch else "")
-      + f"  server CPU {cpu_us:.1f} us/{'decision' if batch else 'request'}")
+      + f"  server CPU {cpu_us:.1f} us/{'decision' if batch else 'request'}"
+      + f"  thread switches {switches / len(lat):.2f}/request")
 PY
   rm -f "$work/h2load.log"
 }

@@ -1,6 +1,7 @@
 #include "service/decision_log/decision_log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -232,7 +233,10 @@ DecisionLog::DecisionLog(DecisionLogOptions options, std::unique_ptr<Sink> sink,
                          uint64_t file_bytes)
     : options_(std::move(options)), sink_(std::move(sink)), file_bytes_(file_bytes) {
   if (sink_ != nullptr) {
-    writer_ = std::thread([this] { WriterLoop(); });
+    writer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "arb-log-writer");
+      WriterLoop();
+    });
   } else {
     absl::MutexLock lock(&mu_);
     writer_exited_ = true;

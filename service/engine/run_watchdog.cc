@@ -125,6 +125,7 @@ class Watchdog {
       g_available.store(false);
       return;
     }
+    pthread_setname_np(t, "arb-run-watch");
     pthread_detach(t);
   }
 

@@ -5,6 +5,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -65,8 +66,15 @@ class HttpServer::Guard {
     const auto shortest = std::min(header_, body_);
     tick_ = std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
     workers_count_ = o.worker_threads;
-    for (int i = 0; i < o.worker_threads; ++i) workers_.emplace_back([this] { Work(); });
-    watchdog_ = std::thread([this] { Watch(); });
+    for (int i = 0; i < o.worker_threads; ++i)
+      workers_.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "arb-http-work");
+        Work();
+      });
+    watchdog_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "arb-http-watch");
+      Watch();
+    });
   }
 
   ~Guard() {

@@ -1,5 +1,7 @@
 #include "service/server/bundle_manager.h"
 
+#include <pthread.h>
+
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -91,7 +93,10 @@ absl::Status BundleManager::Reload() {
 void BundleManager::StartWatching(absl::Duration interval) {
   if (watcher_.joinable()) return;
   stop_ = std::make_unique<absl::Notification>();
-  watcher_ = std::thread([this, interval] { WatchLoop(interval); });
+  watcher_ = std::thread([this, interval] {
+    pthread_setname_np(pthread_self(), "arb-bundle");
+    WatchLoop(interval);
+  });
 }
 
 void BundleManager::StopWatching() {

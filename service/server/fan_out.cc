@@ -1,5 +1,7 @@
 #include "service/server/fan_out.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 
@@ -20,7 +22,11 @@ struct FanOut::Call {
 };
 
 FanOut::FanOut(int helpers) {
-  for (int i = 0; i < helpers; ++i) threads_.emplace_back([this] { Loop(); });
+  for (int i = 0; i < helpers; ++i)
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "arb-fan-out");
+      Loop();
+    });
 }
 
 FanOut::~FanOut() {
@@ -46,7 +52,16 @@ void FanOut::Drain(Call& call) {
 void FanOut::Run(size_t n, size_t chunk, const std::function<bool(size_t, size_t)>& work) {
   if (n == 0) return;
   chunk = std::max<size_t>(chunk, 1);
-  if (threads_.empty() || n <= chunk) {
+  // With as many callers inside Run as there are helpers and caller together (one per core of
+  // the budget), the callers already keep every core busy: a helper would only take turns with
+  // them, and costs a hand-off per chunk it takes (its reads of data the caller wrote).
+  struct Running {
+    explicit Running(std::atomic<int>& r) : r(r), others(r.fetch_add(1)) {}
+    ~Running() { r.fetch_sub(1); }
+    std::atomic<int>& r;
+    const int others;
+  } running(running_);
+  if (threads_.empty() || n <= chunk || running.others >= helpers()) {
     for (size_t begin = 0; begin < n; begin += chunk) {
       if (!work(begin, std::min(n, begin + chunk))) return;
     }

@@ -4,10 +4,14 @@
 //
 // The calling thread always works too, so a call never waits for a helper that is busy with
 // another call: when every helper is busy the caller decides the whole batch alone, exactly as
-// it would without a FanOut. Thread-safe; one FanOut serves every call of a server.
+// it would without a FanOut. So does a call made while as many others are inside Run as there
+// are helpers: the callers already fill the cores, and a helper would take turns with them at the
+// cost of a hand-off (on 2 cores, CheckBatch of 100 at 16 streams: 165k-169k decisions/s with
+// the helper joining, 171k-202k without). Thread-safe; one FanOut serves every call of a server.
 #ifndef ARBITER_SERVICE_SERVER_FAN_OUT_H_
 #define ARBITER_SERVICE_SERVER_FAN_OUT_H_
 
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -40,6 +44,7 @@ class FanOut {
   static void Drain(Call& call);
   void Loop();
 
+  std::atomic<int> running_{0};  // callers inside Run
   absl::Mutex mu_;
   std::deque<std::shared_ptr<Call>> calls_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -7,6 +7,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace arbiter {
@@ -48,6 +49,43 @@ TEST(FanOutTest, HelpersWorkBesideTheCaller) {
     return true;
   });
   EXPECT_EQ(ranges.load(), 2);
+}
+
+// With as many callers inside Run as helpers and caller together, a further call runs alone on
+// its caller: the callers already keep every core busy.
+TEST(FanOutTest, CallersThatFillTheCoresWorkAlone) {
+  FanOut fan(1);
+  absl::Notification first_inside;
+  absl::Notification second_done;
+  std::thread first([&] {
+    fan.Run(1, 1, [&](size_t, size_t) {  // one range: the caller's own
+      first_inside.Notify();
+      EXPECT_TRUE(second_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+      return true;
+    });
+  });
+  ASSERT_TRUE(first_inside.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  const std::thread::id caller = std::this_thread::get_id();
+  std::set<std::thread::id> threads;
+  absl::Mutex mu;
+  fan.Run(64, 1, [&](size_t, size_t) {
+    absl::SleepFor(absl::Microseconds(200));  // long enough for an idle helper to join
+    absl::MutexLock lock(&mu);
+    threads.insert(std::this_thread::get_id());
+    return true;
+  });
+  second_done.Notify();
+  first.join();
+  EXPECT_EQ(threads, std::set<std::thread::id>{caller});
+
+  // Alone inside Run, a call is helped again: a range that waits for another would block
+  // forever on its caller alone.
+  absl::Notification a, b;
+  fan.Run(2, 1, [&](size_t begin, size_t) {
+    (begin == 0 ? a : b).Notify();
+    EXPECT_TRUE((begin == 0 ? b : a).WaitForNotificationWithTimeout(absl::Seconds(30)));
+    return true;
+  });
 }
 
 // After a range returns false no new range starts.

@@ -1,5 +1,7 @@
 #include "service/server/grpc_services.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <optional>
 #include <variant>
@@ -207,7 +209,11 @@ absl::StatusOr<Request> ToRequest(const Proto& req) {
 }  // namespace
 
 DecisionWorkers::DecisionWorkers(int threads) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  for (int i = 0; i < threads; ++i)
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "arb-decide");
+      Loop();
+    });
 }
 
 DecisionWorkers::~DecisionWorkers() {
