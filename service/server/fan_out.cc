@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 
+#include "absl/cleanup/cleanup.h"
+
 namespace arbiter {
 
 // One Run's shared state. Helpers hold it by shared_ptr: one that picks the call up after the
@@ -55,13 +57,9 @@ void FanOut::Run(size_t n, size_t chunk, const std::function<bool(size_t, size_t
   // With as many callers inside Run as there are helpers and caller together (one per core of
   // the budget), the callers already keep every core busy: a helper would only take turns with
   // them, and costs a hand-off per chunk it takes (its reads of data the caller wrote).
-  struct Running {
-    explicit Running(std::atomic<int>& r) : r(r), others(r.fetch_add(1)) {}
-    ~Running() { r.fetch_sub(1); }
-    std::atomic<int>& r;
-    const int others;
-  } running(running_);
-  if (threads_.empty() || n <= chunk || running.others >= helpers()) {
+  const int others = running_.fetch_add(1);
+  absl::Cleanup leave = [this] { running_.fetch_sub(1); };
+  if (threads_.empty() || n <= chunk || others >= helpers()) {
     for (size_t begin = 0; begin < n; begin += chunk) {
       if (!work(begin, std::min(n, begin + chunk))) return;
     }

@@ -55,7 +55,7 @@ class InlineDecisions {
   // an average past slow_after makes the limit slow_limit until `hold` after `end`.
   void Took(int64_t start, int64_t end);
 
-  // The limit in force at `now` (for tests and metrics).
+  // The limit in force at `now`: what TryEnter compares with.
   int LimitAt(int64_t now) const;
 
  private:
