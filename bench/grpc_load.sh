@@ -8,6 +8,8 @@
 #
 #   bench/grpc_load.sh [BUILD_DIR] [REQUESTS_PER_RUN]
 #   BATCH=100 bench/grpc_load.sh ...   # CheckBatch of 100 copies instead; reports decisions/s
+#   ENVOY=1 bench/grpc_load.sh ...     # Envoy's ext_authz Check of bench/envoy_check_request.json
+#                                      # (the same read, as a gateway asks it) instead
 #   LOG=0 bench/grpc_load.sh ...       # decision log off (the log's share of the cost)
 #   ARBITERD=PATH bench/grpc_load.sh ...  # another binary (an older build, for an A/B)
 #   POLICIES=DIR bench/grpc_load.sh ...   # another bundle (an older checkout's policies/)
@@ -21,9 +23,12 @@ trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' E
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 2; }
 batch="${BATCH:-0}"
 log="${LOG:-1}"
-method=CheckAccess
-if [ "$batch" -gt 0 ]; then
-  method=CheckBatch
+method=arbiter.v1.DecisionService/CheckAccess
+if [ "${ENVOY:-0}" = 1 ]; then
+  method=envoy.service.auth.v3.Authorization/Check
+  "$build/bench/grpc_frame" --kind envoy --request "$repo/bench/envoy_check_request.json" > "$work/frame"
+elif [ "$batch" -gt 0 ]; then
+  method=arbiter.v1.DecisionService/CheckBatch
   "$build/bench/grpc_frame" --kind access --request "$repo/bench/access_request.json" --batch "$batch" > "$work/frame"
 else
   "$build/bench/grpc_frame" --kind access --request "$repo/bench/access_request.json" > "$work/frame"
@@ -54,7 +59,7 @@ run() {  # streams clients
   local per=$((streams / clients))
   # Warm up, then measure.
   h2load -n 5000 -c "$clients" -m "$per" -H 'content-type: application/grpc' -H 'te: trailers' \
-    -d "$work/frame" "http://127.0.0.1:$port/arbiter.v1.DecisionService/$method" >/dev/null
+    -d "$work/frame" "http://127.0.0.1:$port/$method" >/dev/null
   # The server's CPU (utime + stime, in clock ticks) over the measured run: the figure that
   # scales to a machine where h2load does not share the cores.
   local cpu0 cpu1 sw0 sw1
@@ -62,7 +67,7 @@ run() {  # streams clients
   sw0="$(switches)"
   h2load -n "$n" -c "$clients" -m "$per" -H 'content-type: application/grpc' -H 'te: trailers' \
     -d "$work/frame" --log-file="$work/h2load.log" \
-    "http://127.0.0.1:$port/arbiter.v1.DecisionService/$method" > "$work/out"
+    "http://127.0.0.1:$port/$method" > "$work/out"
   cpu1="$(awk '{print $14 + $15}' "/proc/$(cat "$work/pid")/stat")"
   sw1="$(switches)"
   local rps errors

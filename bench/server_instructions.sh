@@ -8,6 +8,7 @@
 #             shipped      arbiterd on policies/, no decision log
 #             shipped+log  arbiterd on policies/, decision log to a file (overflow: drop)
 #     CALL    access  CheckAccess of bench/access_request.json over h2load, 4 connections (default)
+#             envoy   Envoy's ext_authz Check of bench/envoy_check_request.json, the same way
 #             batch   CheckBatch of 100 copies of it (the figure is per decision)
 #             select  Trino SelectFromColumns single checks over HTTP keep-alive (trino_load,
 #                     4 connections for 10 s; N is ignored, the checks made are counted)
@@ -64,18 +65,23 @@ for _ in $(seq 600); do [ -s "$work/ports" ] && break; sleep 0.1; done
 
 h2() {  # h2 FRAME METHOD CALLS [CONNECTIONS]
   h2load -n "$3" -c "${4:-4}" -m 1 -H 'content-type: application/grpc' -H 'te: trailers' -d "$1" \
-    "http://127.0.0.1:$(sed -n 's/^grpc=//p' "$work/ports")/arbiter.v1.DecisionService/$2" \
+    "http://127.0.0.1:$(sed -n 's/^grpc=//p' "$work/ports")/$2" \
     > "$work/h2load"
   grep -q " $3 succeeded" "$work/h2load" || { cat "$work/h2load"; exit 1; }
 }
 per=1
 case "$call" in
-  access | batch)
-    method=CheckAccess
+  access | batch | envoy)
+    method=arbiter.v1.DecisionService/CheckAccess
     frame_args=(--kind access --request "$repo/bench/access_request.json")
     warm=1000
     if [ "$call" = batch ]; then
-      method=CheckBatch; frame_args+=(--batch 100); per=100; warm=64; n="${n:-100}"
+      method=arbiter.v1.DecisionService/CheckBatch; frame_args+=(--batch 100); per=100; warm=64
+      n="${n:-100}"
+    elif [ "$call" = envoy ]; then
+      [ "$server" != noop ] || { echo "noop serves DecisionService only" >&2; exit 2; }
+      method=envoy.service.auth.v3.Authorization/Check
+      frame_args=(--kind envoy --request "$repo/bench/envoy_check_request.json")
     fi
     n="${n:-2000}"
     "$build/bench/grpc_frame" "${frame_args[@]}" > "$work/frame"

@@ -148,49 +148,6 @@ std::vector<std::string> LoadErrorLines(const absl::Status& status) {
 
 namespace {
 
-// Where a request message is decoded: its strings and sub-messages are carved from one block
-// (on the stack for requests of common size) and dropped at once, instead of a malloc and a
-// free each (~3k instructions of destructor alone per CheckAccess). A bigger message (a batch)
-// continues in heap blocks sized from its wire size, rather than in the arena's default blocks
-// of 256 bytes growing to 8 KiB (a dozen of them for a batch of 100 checks); at most 32 KiB
-// each, since glibc consolidates its free lists on every free of 64 KiB or more.
-class RequestArena {
- public:
-  explicit RequestArena(size_t wire_bytes = 0) : arena_(Options(block_, wire_bytes)) {}
-  template <typename Message>
-  Message* Create() {
-    return google::protobuf::Arena::CreateMessage<Message>(&arena_);
-  }
-
- private:
-  static google::protobuf::ArenaOptions Options(char (&block)[4096], size_t wire_bytes) {
-    google::protobuf::ArenaOptions o;
-    o.initial_block = block;
-    o.initial_block_size = sizeof(block);
-    // Decoded, a check takes about four times its wire bytes (message objects, string headers).
-    constexpr size_t kMaxBlock = size_t{32} << 10;
-    if (wire_bytes * 4 > sizeof(block)) {
-      const size_t next = std::min(kMaxBlock, std::max(o.max_block_size, wire_bytes * 4));
-      o.start_block_size = next;
-      o.max_block_size = next;
-    }
-    return o;
-  }
-  alignas(8) char block_[4096];
-  google::protobuf::Arena arena_;
-};
-
-// Decodes a raw request; a message that does not decode is the caller's error.
-template <typename Message>
-grpc::Status Parse(const grpc::ByteBuffer& raw, Message* msg) {
-  grpc::ByteBuffer copy(raw);  // Deserialize consumes its buffer; this shares the slices
-  grpc::Status s = grpc::SerializationTraits<Message>::Deserialize(&copy, msg);
-  if (s.ok()) return s;
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                      absl::StrCat("request: not a valid ", Message::descriptor()->full_name(),
-                                   " message (", s.error_message(), ")"));
-}
-
 // The request's bytes in one piece: the buffer's own slice when it is one (a small message),
 // else a copy into `hold`. nullopt when the buffer cannot be read (protobuf then reports it).
 std::optional<absl::string_view> Flat(const grpc::ByteBuffer& raw, grpc::Slice& hold) {
@@ -207,6 +164,36 @@ absl::StatusOr<Request> ToRequest(const Proto& req) {
 }
 
 }  // namespace
+
+// A request of common size decodes in the stack block. Decoded, a check takes about four times
+// its wire bytes (message objects, string headers): a bigger message continues in blocks of
+// that size rather than in the arena's default blocks of 256 bytes growing to 8 KiB (a dozen of
+// them for a batch of 100 checks); at most 32 KiB each, since glibc consolidates its free lists
+// on every free of 64 KiB or more.
+RequestArena::RequestArena(size_t wire_bytes) : arena_(Options(block_, wire_bytes)) {}
+
+google::protobuf::ArenaOptions RequestArena::Options(char (&block)[4096], size_t wire_bytes) {
+  google::protobuf::ArenaOptions o;
+  o.initial_block = block;
+  o.initial_block_size = sizeof(block);
+  constexpr size_t kMaxBlock = size_t{32} << 10;
+  if (wire_bytes * 4 > sizeof(block)) {
+    const size_t next = std::min(kMaxBlock, std::max(o.max_block_size, wire_bytes * 4));
+    o.start_block_size = next;
+    o.max_block_size = next;
+  }
+  return o;
+}
+
+grpc::Status ParseRaw(const grpc::ByteBuffer& raw, google::protobuf::Message* msg) {
+  grpc::ByteBuffer copy(raw);  // Deserialize consumes its buffer; this shares the slices
+  grpc::Status s =
+      grpc::GenericDeserialize<grpc::ProtoBufferReader, google::protobuf::Message>(&copy, msg);
+  if (s.ok()) return s;
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      absl::StrCat("request: not a valid ", msg->GetDescriptor()->full_name(),
+                                   " message (", s.error_message(), ")"));
+}
 
 DecisionWorkers::DecisionWorkers(int threads) {
   for (int i = 0; i < threads; ++i)
@@ -246,53 +233,14 @@ void DecisionWorkers::Loop() {
   }
 }
 
-DecisionServiceImpl::DecisionServiceImpl(Decider* decider, const ServerConfig* config,
-                                         CallGate* gate, const authz::Authorizer* authorizer)
+DecisionCalls::DecisionCalls(Decider* decider, const ServerConfig* config, CallGate* gate,
+                             const authz::Authorizer* authorizer)
     : decider_(decider),
       config_(config),
       gate_(gate),
       authorizer_(authorizer),
       inline_({.fast_limit = CpuBudget()}),
       workers_(config->WorkerThreads()) {}
-
-template <typename Work>
-grpc::ServerUnaryReactor* DecisionServiceImpl::Serve(grpc::CallbackServerContext* ctx,
-                                                     absl::string_view method, Work&& work) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::StatusOr<authz::Caller> caller =
-      Admit(ctx, *authorizer_, authz::Operation::kDecide, method, decider_->metrics());
-  if (!caller.ok()) {
-    reactor->Finish(ToGrpcStatus(caller.status()));
-    return reactor;
-  }
-  if (absl::Status s = gate_->Enter(); !s.ok()) {
-    decider_->metrics()
-        .rejected_calls
-        .WithLabels({s.code() == absl::StatusCode::kUnavailable ? "draining" : "overload"})
-        .Increment();
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  // `work` is held by value in `run` (no std::function of its own): a call decided inline
-  // allocates nothing here; one handed to a worker becomes its job.
-  // The peer's address is for the decision log only (building it allocates).
-  auto run = [this, reactor, work = std::forward<Work>(work),
-              who = ToCallerInfo(*caller, decider_->log() != nullptr ? ctx->peer() : std::string(),
-                                 "grpc")]() mutable {
-    const int64_t start = InlineDecisions::NowNanos();
-    grpc::Status status = work(who);
-    inline_.Took(start, InlineDecisions::NowNanos());
-    gate_->Leave();
-    reactor->Finish(status);
-  };
-  if (inline_.TryEnter(InlineDecisions::NowNanos())) {
-    run();
-    inline_.Leave();
-  } else {
-    workers_.Run(std::move(run));
-  }
-  return reactor;
-}
 
 grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
                                          const Request& request, grpc::ByteBuffer* out) {
@@ -310,7 +258,7 @@ grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx, const
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerContext* ctx,
                                                            const grpc::ByteBuffer* req,
                                                            grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckAccess", [this, ctx, req, out](CallerInfo& caller) {
+  return calls_->Serve(ctx, "CheckAccess", [this, ctx, req, out](CallerInfo& caller) {
     Request request(std::in_place_type<AccessRequest>);
     AccessRequest& access = std::get<AccessRequest>(request);
     bool explain = false;
@@ -320,7 +268,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerC
       // What the wire decoder declines (access_wire.h), protobuf decodes or refuses.
       RequestArena arena;
       auto& msg = *arena.Create<v1::AccessRequest>();
-      if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+      if (grpc::Status s = ParseRaw(*req, &msg); !s.ok()) return s;
       FromProto(msg, access);  // every field written, over what the decoder left
       explain = msg.explain();
     }
@@ -335,10 +283,10 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServerContext* ctx,
                                                             const grpc::ByteBuffer* req,
                                                             grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckProduct", [this, ctx, req, out](CallerInfo& caller) {
+  return calls_->Serve(ctx, "CheckProduct", [this, ctx, req, out](CallerInfo& caller) {
     RequestArena arena;
     auto& msg = *arena.Create<v1::ProductRequest>();
-    if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    if (grpc::Status s = ParseRaw(*req, &msg); !s.ok()) return s;
     if (absl::Status s = AllowExplain(caller, msg.explain(), "CheckProduct", decider_->metrics());
         !s.ok()) {
       return ToGrpcStatus(s);
@@ -352,10 +300,10 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServer
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackServerContext* ctx,
                                                                const grpc::ByteBuffer* req,
                                                                grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckDeployment", [this, ctx, req, out](CallerInfo& caller) {
+  return calls_->Serve(ctx, "CheckDeployment", [this, ctx, req, out](CallerInfo& caller) {
     RequestArena arena;
     auto& msg = *arena.Create<v1::DeploymentRequest>();
-    if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+    if (grpc::Status s = ParseRaw(*req, &msg); !s.ok()) return s;
     if (absl::Status s =
             AllowExplain(caller, msg.explain(), "CheckDeployment", decider_->metrics());
         !s.ok()) {
@@ -370,7 +318,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackSer
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerContext* ctx,
                                                           const grpc::ByteBuffer* req,
                                                           grpc::ByteBuffer* out) {
-  return Serve(ctx, "CheckBatch", [this, ctx, req, out](CallerInfo& caller) {
+  return calls_->Serve(ctx, "CheckBatch", [this, ctx, req, out](CallerInfo& caller) {
     WireBatch batch;
     grpc::Slice flat;
     std::optional<absl::string_view> bytes = Flat(*req, flat);
@@ -379,7 +327,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerCo
       batch = WireBatch();
       RequestArena arena(req->Length());
       auto& msg = *arena.Create<v1::CheckBatchRequest>();
-      if (grpc::Status s = Parse(*req, &msg); !s.ok()) return s;
+      if (grpc::Status s = ParseRaw(*req, &msg); !s.ok()) return s;
       batch.explain_all = msg.explain();
       batch.requests.reserve(msg.requests_size());
       for (const v1::AccessRequest& r : msg.requests()) {

@@ -14,6 +14,8 @@
 #include "absl/synchronization/mutex.h"
 #include "arbiter/v1/decision_service.grpc.pb.h"
 #include "arbiter/v1/policy_service.grpc.pb.h"
+#include "google/protobuf/arena.h"
+#include "google/protobuf/message.h"
 #include "grpcpp/grpcpp.h"
 #include "service/authz/authz.h"
 #include "service/convert/access_wire.h"
@@ -97,15 +99,106 @@ class DecisionWorkers {
   std::vector<std::thread> threads_;
 };
 
-// DecisionService on gRPC's callback API, with raw (undecoded) messages:
-// - a request that does not decode is INVALID_ARGUMENT (gRPC's own decoding would answer
-//   UNIMPLEMENTED before any handler ran);
+// Where a raw request message is decoded: its strings and sub-messages are carved from one
+// block (on the stack for requests of common size) and dropped at once, instead of a malloc and
+// a free each. A bigger message (a batch) continues in heap blocks sized from its wire size.
+class RequestArena {
+ public:
+  explicit RequestArena(size_t wire_bytes = 0);
+  template <typename Message>
+  Message* Create() {
+    return google::protobuf::Arena::CreateMessage<Message>(&arena_);
+  }
+
+ private:
+  static google::protobuf::ArenaOptions Options(char (&block)[4096], size_t wire_bytes);
+  alignas(8) char block_[4096];
+  google::protobuf::Arena arena_;
+};
+
+// Decodes a raw request; a message that does not decode is the caller's error
+// (INVALID_ARGUMENT naming the message type).
+grpc::Status ParseRaw(const grpc::ByteBuffer& raw, google::protobuf::Message* msg);
+
+// Decision calls on gRPC's callback API, with raw (undecoded) messages: arbiter.v1's
+// DecisionService and Envoy's ext_authz Check share one of these, so one CPU budget and one set
+// of workers.
 // - admission (CallGate) happens when the call arrives, on gRPC's thread, so that an overload is
 //   RESOURCE_EXHAUSTED at once instead of a queue inside gRPC;
 // - a call is decided on the gRPC thread that received it (no thread switch) while fewer than
 //   InlineDecisions' limit are, and handed to DecisionWorkers otherwise: while calls are fast
 //   the limit is the CPU budget, and after a slow one it is one, so that gRPC's few callback
 //   threads are not all held by slow policies and keep admitting or refusing calls.
+class DecisionCalls {
+ public:
+  // All pointers must outlive this.
+  DecisionCalls(Decider* decider, const ServerConfig* config, CallGate* gate,
+                const authz::Authorizer* authorizer);
+
+  // Authorizes (authz::Operation::kDecide) and admits the call, then runs `work` for the
+  // authenticated caller (inline or on a worker) and finishes the call with its status; on OK,
+  // `work` has written the response message. `work` is called as grpc::Status(CallerInfo&): the
+  // caller, whose `explain` it may set.
+  template <typename Work>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, absl::string_view method,
+                                  Work&& work);
+
+  Decider& decider() const { return *decider_; }
+  const ServerConfig& config() const { return *config_; }
+
+ private:
+  Decider* decider_;
+  const ServerConfig* config_;
+  CallGate* gate_;
+  const authz::Authorizer* authorizer_;
+  InlineDecisions inline_;
+  DecisionWorkers workers_;
+};
+
+template <typename Work>
+grpc::ServerUnaryReactor* DecisionCalls::Serve(grpc::CallbackServerContext* ctx,
+                                               absl::string_view method, Work&& work) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<authz::Caller> caller =
+      Admit(ctx, *authorizer_, authz::Operation::kDecide, method, decider_->metrics());
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
+  if (absl::Status s = gate_->Enter(); !s.ok()) {
+    decider_->metrics()
+        .rejected_calls
+        .WithLabels({s.code() == absl::StatusCode::kUnavailable ? "draining" : "overload"})
+        .Increment();
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  // `work` is held by value in `run` (no std::function of its own): a call decided inline
+  // allocates nothing here; one handed to a worker becomes its job.
+  // The peer's address is for the decision log only (building it allocates).
+  auto run = [this, reactor, work = std::forward<Work>(work),
+              who = ToCallerInfo(*caller, decider_->log() != nullptr ? ctx->peer() : std::string(),
+                                 "grpc")]() mutable {
+    const int64_t start = InlineDecisions::NowNanos();
+    grpc::Status status = work(who);
+    inline_.Took(start, InlineDecisions::NowNanos());
+    gate_->Leave();
+    reactor->Finish(status);
+  };
+  if (inline_.TryEnter(InlineDecisions::NowNanos())) {
+    run();
+    inline_.Leave();
+  } else {
+    workers_.Run(std::move(run));
+  }
+  return reactor;
+}
+
+// DecisionService on DecisionCalls:
+// - a request that does not decode is INVALID_ARGUMENT (gRPC's own decoding would answer
+//   UNIMPLEMENTED before any handler ran);
+// - CheckAccess and CheckBatch decode the common wire shapes straight into engine requests
+//   (access_wire.h), protobuf the rest.
 class DecisionServiceImpl final
     : public v1::DecisionService::WithRawCallbackMethod_CheckAccess<
           v1::DecisionService::WithRawCallbackMethod_CheckProduct<
@@ -113,8 +206,8 @@ class DecisionServiceImpl final
                   v1::DecisionService::WithRawCallbackMethod_CheckBatch<
                       v1::DecisionService::Service>>>> {
  public:
-  DecisionServiceImpl(Decider* decider, const ServerConfig* config, CallGate* gate,
-                      const authz::Authorizer* authorizer);
+  explicit DecisionServiceImpl(DecisionCalls* calls)
+      : calls_(calls), decider_(&calls->decider()), config_(&calls->config()) {}
 
   grpc::ServerUnaryReactor* CheckAccess(grpc::CallbackServerContext* ctx,
                                         const grpc::ByteBuffer* req,
@@ -129,25 +222,15 @@ class DecisionServiceImpl final
                                        const grpc::ByteBuffer* req, grpc::ByteBuffer* out) override;
 
  private:
-  // Authorizes and admits the call, then runs `work` for the authenticated caller (inline or
-  // on a worker) and finishes the call with its status; on OK, `work` has written the
-  // response message into `*response`.
-  // `work` is called as grpc::Status(CallerInfo&): the caller, whose `explain` it may set.
-  template <typename Work>
-  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, absl::string_view method,
-                                  Work&& work);
   // The gRPC-independent parts of one decision call.
   grpc::Status Decide(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
                       const Request& request, grpc::ByteBuffer* out);
   grpc::Status Batch(grpc::CallbackServerContext* ctx, const CallerInfo& caller, WireBatch batch,
                      grpc::ByteBuffer* out);
 
+  DecisionCalls* calls_;
   Decider* decider_;
   const ServerConfig* config_;
-  CallGate* gate_;
-  const authz::Authorizer* authorizer_;
-  InlineDecisions inline_;
-  DecisionWorkers workers_;
 };
 
 // DryRun is provided by the dry-run module through this hook (see service/dryrun); `access`

@@ -222,8 +222,9 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
                                        redact::Redactor(config_.log_redact));
   decider_->SetImpactSource(config_.decision_log.path, config_.decision_log.max_files, {});
   gate_ = std::make_unique<CallGate>(config_.max_concurrent_calls);
-  decision_service_ = std::make_unique<DecisionServiceImpl>(decider_.get(), &config_, gate_.get(),
-                                                            authorizer_.get());
+  decision_calls_ =
+      std::make_unique<DecisionCalls>(decider_.get(), &config_, gate_.get(), authorizer_.get());
+  decision_service_ = std::make_unique<DecisionServiceImpl>(decision_calls_.get());
   policy_service_ = std::make_unique<PolicyServiceImpl>(
       decider_.get(), &config_, gate_.get(), authorizer_.get(),
       MakeDryRunHandler([b = bundles_.get()] { return b->Current(); }, log_.get()));
@@ -246,7 +247,7 @@ absl::Status ArbiterServer::Start(const std::vector<HttpRouteInstaller>& http_ro
   builder.RegisterService(decision_service_.get());
   builder.RegisterService(policy_service_.get());
   for (const auto& install : grpc_services) {
-    extra_services_.push_back(install(*decider_, config_, *gate_, *authorizer_));
+    extra_services_.push_back(install(*decision_calls_));
     builder.RegisterService(extra_services_.back().get());
   }
   grpc_ = builder.BuildAndStart();

@@ -24,10 +24,10 @@ namespace arbiter {
 using HttpRouteInstaller = std::function<void(HttpServer&, Decider&, const ServerConfig&)>;
 
 // Lets other modules (the Envoy ext_authz door) serve more gRPC services beside arbiter.v1 on
-// the same port, with the same decider, limits, concurrency gate and authorization (each
-// handler calls Admit). The server owns what it returns and registers it before the port starts.
-using GrpcServiceInstaller = std::function<std::unique_ptr<grpc::Service>(
-    Decider&, const ServerConfig&, CallGate&, const authz::Authorizer&)>;
+// the same port, with the same decider, limits, concurrency gate, authorization and threads
+// (DecisionCalls::Serve). The server owns what it returns and registers it before the port
+// starts.
+using GrpcServiceInstaller = std::function<std::unique_ptr<grpc::Service>(DecisionCalls&)>;
 
 class ArbiterServer {
  public:
@@ -62,6 +62,7 @@ class ArbiterServer {
   std::unique_ptr<Decider> decider_;
   std::unique_ptr<CallGate> gate_;
   std::unique_ptr<authz::Authorizer> authorizer_;
+  std::unique_ptr<DecisionCalls> decision_calls_;
   std::unique_ptr<DecisionServiceImpl> decision_service_;
   std::unique_ptr<PolicyServiceImpl> policy_service_;
   std::vector<std::unique_ptr<grpc::Service>> extra_services_;
