@@ -34,6 +34,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "clients/cpp/arbiter_client.h"
+#include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -993,7 +994,8 @@ TEST(OverloadTest, BeyondCapacityIsResourceExhaustedAndMemoryStaysBounded) {
 
 // While calls are fast the server decides each on the gRPC thread that received it (no hand-off;
 // service/server/inline_decisions.h); once one is slow, gRPC keeps a thread free, so that a call
-// beyond the gate is refused at once instead of waiting for a slow decision to end.
+// beyond the gate is refused at once instead of waiting for a slow decision to end, whichever
+// door it comes through.
 TEST(OverloadTest, WhileSlowCallsRunACallBeyondTheGateIsRefusedAtOnce) {
   std::string dir = testing::MakeTempDir("arbiter-slow-refusal");
   std::string bundle = WriteBundle(
@@ -1036,12 +1038,30 @@ TEST(OverloadTest, WhileSlowCallsRunACallBeyondTheGateIsRefusedAtOnce) {
   const absl::Time t1 = absl::Now();
   auto refused = c.CheckAccess(DomainAccess("beyond", "sales"));
   const absl::Duration waited = absl::Now() - t1;
+  // Envoy's Check goes through the same gate and threads: refused at once as well.
+  auto envoy = ::envoy::service::auth::v3::Authorization::NewStub(
+      grpc::CreateChannel(server->grpc_target(), grpc::InsecureChannelCredentials()));
+  ::envoy::service::auth::v3::CheckRequest check;
+  check.mutable_attributes()->mutable_source()->set_principal("spiffe://mesh/ns/sales/sa/api");
+  (*check.mutable_attributes()->mutable_context_extensions())["product"] = "customer-360";
+  ::envoy::service::auth::v3::CheckResponse check_response;
+  grpc::ClientContext check_ctx;
+  check_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(50));
+  const absl::Time t2 = absl::Now();
+  const grpc::Status check_status = envoy->Check(&check_ctx, check, &check_response);
+  const absl::Duration check_waited = absl::Now() - t2;
   for (auto& t : slow_calls) t.join();
-  std::printf("[ slow refusal ] a slow call %s; the call beyond the gate answered in %s\n",
-              absl::FormatDuration(slow).c_str(), absl::FormatDuration(waited).c_str());
+  std::printf(
+      "[ slow refusal ] a slow call %s; beyond the gate, CheckAccess answered in %s, Envoy's "
+      "Check in %s\n",
+      absl::FormatDuration(slow).c_str(), absl::FormatDuration(waited).c_str(),
+      absl::FormatDuration(check_waited).c_str());
   EXPECT_EQ(slow_ok.load(), 2);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
   EXPECT_LT(waited, slow / 2);
+  EXPECT_EQ(check_status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << check_status.error_message();
+  EXPECT_LT(waited + check_waited, slow / 2);
   std::filesystem::remove_all(dir);
 }
 
@@ -1233,8 +1253,9 @@ int Connect(int port) {
   return fd;
 }
 
-// Bytes that are not a protobuf message at all reach DecisionService's handlers as the caller's
-// error (INVALID_ARGUMENT naming the message), not gRPC's UNIMPLEMENTED or INTERNAL.
+// Bytes that are not a protobuf message at all reach the decision handlers (DecisionService's,
+// Envoy's Check) as the caller's error (INVALID_ARGUMENT naming the message), not gRPC's
+// UNIMPLEMENTED or INTERNAL.
 TEST_F(AbusiveClientTest, UndecodableRequestIsInvalidArgument) {
   ASSERT_NE(server_, nullptr);
   auto channel = grpc::CreateChannel(server_->grpc_target(), grpc::InsecureChannelCredentials());
@@ -1245,14 +1266,21 @@ TEST_F(AbusiveClientTest, UndecodableRequestIsInvalidArgument) {
       "\x0a\xff\xff\xff\x0f"
       "abc",
       8);
-  for (const char* method : {"CheckAccess", "CheckProduct", "CheckDeployment", "CheckBatch"}) {
+  // Each decision method, and the message type its error must name.
+  const std::pair<const char*, const char*> methods[] = {
+      {"/arbiter.v1.DecisionService/CheckAccess", "arbiter.v1.AccessRequest"},
+      {"/arbiter.v1.DecisionService/CheckProduct", "arbiter.v1.ProductRequest"},
+      {"/arbiter.v1.DecisionService/CheckDeployment", "arbiter.v1.DeploymentRequest"},
+      {"/arbiter.v1.DecisionService/CheckBatch", "arbiter.v1.CheckBatchRequest"},
+      {"/envoy.service.auth.v3.Authorization/Check", "envoy.service.auth.v3.CheckRequest"},
+  };
+  for (const auto& [method, message] : methods) {
     SCOPED_TRACE(method);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     grpc::Slice slice(garbage);
     grpc::ByteBuffer request(&slice, 1), response;
-    auto call = stub.PrepareUnaryCall(&ctx, absl::StrCat("/arbiter.v1.DecisionService/", method),
-                                      request, &cq);
+    auto call = stub.PrepareUnaryCall(&ctx, method, request, &cq);
     call->StartCall();
     grpc::Status status;
     call->Finish(&response, &status, reinterpret_cast<void*>(1));
@@ -1260,7 +1288,7 @@ TEST_F(AbusiveClientTest, UndecodableRequestIsInvalidArgument) {
     bool ok = false;
     ASSERT_TRUE(cq.Next(&tag, &ok));
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
-    EXPECT_TRUE(absl::StrContains(status.error_message(), "arbiter.v1.")) << status.error_message();
+    EXPECT_TRUE(absl::StrContains(status.error_message(), message)) << status.error_message();
   }
   cq.Shutdown();
   void* tag;
