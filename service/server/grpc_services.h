@@ -1,4 +1,5 @@
-// The gRPC handler layer: arbiter.v1 DecisionService and PolicyService. The only code that knows
+// The gRPC handler layer: arbiter.v1 DecisionService and PolicyService, and DecisionCalls, which
+// Envoy's ext_authz door (service/envoy) serves its Check through. The only code that knows
 // gRPC; it converts protos to engine requests (service/convert), enforces the server's limits
 // (concurrency, batch size, deadlines, draining) and maps absl::Status to grpc::Status.
 #ifndef ARBITER_SERVICE_SERVER_GRPC_SERVICES_H_
