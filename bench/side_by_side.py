@@ -6,7 +6,9 @@ Starts, each on loopback:
   small        arbiterd, bench/small-bundle (one policy), no decision log
   shipped      arbiterd, the shipped policies/ bundle, no decision log
   shipped+log  arbiterd, the shipped bundle, decision log to a file (overflow: drop)
-and drives CheckAccess with h2load (Debian's nghttp2-client) at 64 connections with one stream
+  envoy+log    the same arbiterd asked through Envoy's ext_authz Check (the same read, as a
+               gateway asks it: bench/envoy_check_request.json, a JWT payload and the route)
+and drives CheckAccess (Check for envoy+log) with h2load (Debian's nghttp2-client) at 64 connections with one stream
 each, rounds alternating the servers so that background load hits them alike; then one
 connection for the single-call latency. The request is bench/access_request.json (a Trino-like
 read of customer-360 with a PII column), sent as a pre-encoded gRPC frame (bench/grpc_frame).
@@ -62,8 +64,9 @@ def rss_mib(pid):
 
 
 class Server:
-    def __init__(self, name, label, argv, work):
+    def __init__(self, name, label, argv, work, frame, method):
         self.name, self.label, self.work = name, label, work
+        self.frame, self.method = frame, method
         self.port_file = os.path.join(work, f"{name}.ports")
         self.stderr = open(os.path.join(work, f"{name}.stderr"), "w")
         self.proc = subprocess.Popen(argv + ["--port-file", self.port_file], stderr=self.stderr)
@@ -87,10 +90,10 @@ class Server:
                 self.proc.kill()
 
 
-def h2load(server, frame, n, connections, log):
-    url = f"http://127.0.0.1:{server.port}/arbiter.v1.DecisionService/CheckAccess"
+def h2load(server, n, connections, log):
+    url = f"http://127.0.0.1:{server.port}/{server.method}"
     argv = ["h2load", "-n", str(n), "-c", str(connections), "-m", "1",
-            "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", frame]
+            "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", server.frame]
     if log:
         argv.append(f"--log-file={log}")
     cpu0 = cpu_seconds(server.proc.pid)
@@ -132,11 +135,14 @@ def main():
     if shutil.which("h2load") is None:
         sys.exit("h2load missing: apt-get install nghttp2-client")
     work = tempfile.mkdtemp(prefix="arbiter-sbs-")
-    frame = os.path.join(work, "frame")
-    with open(frame, "wb") as f:
-        subprocess.run([os.path.join(args.build, "bench/grpc_frame"), "--kind", "access",
-                        "--request", os.path.join(REPO, "bench/access_request.json")],
-                       stdout=f, check=True)
+    frames = {}
+    for kind, request in (("access", "access_request.json"), ("envoy", "envoy_check_request.json")):
+        frames[kind] = os.path.join(work, f"{kind}.frame")
+        with open(frames[kind], "wb") as f:
+            subprocess.run([os.path.join(args.build, "bench/grpc_frame"), "--kind", kind,
+                            "--request", os.path.join(REPO, "bench", request)],
+                           stdout=f, check=True)
+    check_access = "arbiter.v1.DecisionService/CheckAccess"
     arbiterd = args.arbiterd or os.path.join(args.build, "service/server/arbiterd")
 
     def config(name, log):
@@ -159,20 +165,24 @@ def main():
         ("shipped+log", "arbiterd, shipped policies/, decision log to a file",
          [arbiterd, "--bundle", args.policies, "--listen", "127.0.0.1:0",
           "--config", config("shipped_log", True)]),
+        ("envoy+log", "arbiterd, the same, asked by Envoy's ext_authz Check",
+         [arbiterd, "--bundle", args.policies, "--listen", "127.0.0.1:0",
+          "--config", config("envoy_log", True)], "envoy",
+         "envoy.service.auth.v3.Authorization/Check"),
     ]
     if args.only:
         keep = set(args.only.split(","))
         specs = [s for s in specs if s[0] in keep]
     servers = []
     try:
-        for name, label, argv in specs:
-            servers.append(Server(name, label, argv, work))
+        for name, label, argv, *call in specs:
+            kind, method = call if call else ("access", check_access)
+            servers.append(Server(name, label, argv, work, frames[kind], method))
         for s in servers:  # warm-up: thread pools, Lua states
-            h2load(s, frame, 5000, args.connections, None)
+            h2load(s, 5000, args.connections, None)
         for r in range(args.rounds):
             for s in servers:
-                rps, errored, lat, cpu, switches = h2load(s, frame, args.requests,
-                                                          args.connections,
+                rps, errored, lat, cpu, switches = h2load(s, args.requests, args.connections,
                                                           os.path.join(work, "h2load.log"))
                 s.runs.append((rps, errored, pct(lat, 0.5), pct(lat, 0.99), cpu / args.requests,
                                rss_mib(s.proc.pid), switches / args.requests))
@@ -182,14 +192,13 @@ def main():
                       file=sys.stderr)
         single = {}
         for s in servers:
-            _, _, lat, cpu, _ = h2load(s, frame, args.single, 1,
-                                       os.path.join(work, "h2load.log"))
+            _, _, lat, cpu, _ = h2load(s, args.single, 1, os.path.join(work, "h2load.log"))
             single[s.name] = (pct(lat, 0.5), 1e6 * cpu / args.single)
     finally:
         for s in servers:
             s.stop()
     base = None
-    print(f"\nCheckAccess, {args.connections} connections x 1 stream, {args.requests} requests x "
+    print(f"\nCheckAccess (envoy+log: Check), {args.connections} connections x 1 stream, {args.requests} requests x "
           f"{args.rounds} rounds (median), h2load and servers on the same {os.cpu_count()} cores\n")
     print("| server | req/s | of no-op | p50 ms | p99 ms | server CPU µs/req "
           "| thread switches/req | RSS MiB | 1 conn p50 ms |")
