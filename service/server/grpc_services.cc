@@ -244,7 +244,8 @@ DecisionCalls::DecisionCalls(Decider* decider, const ServerConfig* config, CallG
 
 grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
                                          const Request& request, grpc::ByteBuffer* out) {
-  absl::StatusOr<Decision> d = decider_->Decide(request, DeadlineOf(ctx, *config_), caller);
+  absl::StatusOr<Decision> d =
+      calls_->decider().Decide(request, DeadlineOf(ctx, calls_->config()), caller);
   if (!d.ok()) return ToGrpcStatus(d.status());
   // The answer's bytes straight from the engine's decision (no v1::Decision built and freed),
   // into the slice gRPC sends.
@@ -272,7 +273,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerC
       FromProto(msg, access);  // every field written, over what the decoder left
       explain = msg.explain();
     }
-    if (absl::Status s = AllowExplain(caller, explain, "CheckAccess", decider_->metrics());
+    if (absl::Status s = AllowExplain(caller, explain, "CheckAccess", calls_->decider().metrics());
         !s.ok()) {
       return ToGrpcStatus(s);
     }
@@ -287,7 +288,8 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServer
     RequestArena arena;
     auto& msg = *arena.Create<v1::ProductRequest>();
     if (grpc::Status s = ParseRaw(*req, &msg); !s.ok()) return s;
-    if (absl::Status s = AllowExplain(caller, msg.explain(), "CheckProduct", decider_->metrics());
+    if (absl::Status s =
+            AllowExplain(caller, msg.explain(), "CheckProduct", calls_->decider().metrics());
         !s.ok()) {
       return ToGrpcStatus(s);
     }
@@ -305,7 +307,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackSer
     auto& msg = *arena.Create<v1::DeploymentRequest>();
     if (grpc::Status s = ParseRaw(*req, &msg); !s.ok()) return s;
     if (absl::Status s =
-            AllowExplain(caller, msg.explain(), "CheckDeployment", decider_->metrics());
+            AllowExplain(caller, msg.explain(), "CheckDeployment", calls_->decider().metrics());
         !s.ok()) {
       return ToGrpcStatus(s);
     }
@@ -337,7 +339,8 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerCo
     }
     bool asked = batch.explain_all;
     for (bool e : batch.explain) asked = asked || e;
-    if (absl::Status s = AllowExplain(caller, asked, "CheckBatch", decider_->metrics()); !s.ok()) {
+    if (absl::Status s = AllowExplain(caller, asked, "CheckBatch", calls_->decider().metrics());
+        !s.ok()) {
       return ToGrpcStatus(s);
     }
     return Batch(ctx, caller, std::move(batch), out);
@@ -347,9 +350,9 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerCo
 grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx, const CallerInfo& caller,
                                         WireBatch batch, grpc::ByteBuffer* out) {
   const size_t items = batch.requests.size();
-  if (items > static_cast<size_t>(config_->max_batch_size)) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("requests: ", items, " items, over the limit of ", config_->max_batch_size)));
+  if (items > static_cast<size_t>(calls_->config().max_batch_size)) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "requests: ", items, " items, over the limit of ", calls_->config().max_batch_size)));
   }
   // One principal for every check (the decoder found them all the same): converted once, and
   // req.principal's tree built once for the batch rather than per check.
@@ -368,8 +371,9 @@ grpc::Status DecisionServiceImpl::Batch(grpc::CallbackServerContext* ctx, const 
     d = Decision();
   };
   std::string revision;
-  auto results = decider_->DecideBatch(std::move(batch.requests), DeadlineOf(ctx, *config_), caller,
-                                       &revision, principal ? &*principal : nullptr, encode);
+  auto results =
+      calls_->decider().DecideBatch(std::move(batch.requests), DeadlineOf(ctx, calls_->config()),
+                                    caller, &revision, principal ? &*principal : nullptr, encode);
   v1::CheckBatchResponse rest;
   rest.set_bundle_revision(revision);
   size_t size = 64;

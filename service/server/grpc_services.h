@@ -207,8 +207,7 @@ class DecisionServiceImpl final
                   v1::DecisionService::WithRawCallbackMethod_CheckBatch<
                       v1::DecisionService::Service>>>> {
  public:
-  explicit DecisionServiceImpl(DecisionCalls* calls)
-      : calls_(calls), decider_(&calls->decider()), config_(&calls->config()) {}
+  explicit DecisionServiceImpl(DecisionCalls* calls) : calls_(calls) {}
 
   grpc::ServerUnaryReactor* CheckAccess(grpc::CallbackServerContext* ctx,
                                         const grpc::ByteBuffer* req,
@@ -230,8 +229,6 @@ class DecisionServiceImpl final
                      grpc::ByteBuffer* out);
 
   DecisionCalls* calls_;
-  Decider* decider_;
-  const ServerConfig* config_;
 };
 
 // DryRun is provided by the dry-run module through this hook (see service/dryrun); `access`
