@@ -42,11 +42,23 @@ local function catalog_columns(req)
   return cols, by_name
 end
 
+-- The mask by column type, remembered in this state: a type's mask never changes, and a lookup
+-- here is ~80 instructions against ~1.6k for re.match (BM_AccessPii: two PII columns, -3.3k).
+-- Types come from the catalog, a finite set; the memo stops growing at MASK_MEMO_MAX anyway.
+local MASK_MEMO_MAX = 256
+local mask_memo, mask_memo_size = {}, 0
+
 local function mask_for(col)
-  if re.match([[(?i)(var)?char(\s*\(\s*\d+\s*\))?|string|text]], tostring(col.type or "")) then
-    return "'***'"
+  local t = col.type
+  local mask = t ~= nil and mask_memo[t]
+  if mask then return mask end
+  mask = re.match([[(?i)(var)?char(\s*\(\s*\d+\s*\))?|string|text]], tostring(t or ""))
+    and "'***'" or "NULL"
+  if type(t) == "string" and mask_memo_size < MASK_MEMO_MAX then
+    mask_memo[t] = mask
+    mask_memo_size = mask_memo_size + 1
   end
-  return "NULL"
+  return mask
 end
 
 -- Adds the mask of col to masks (made for the first column) and its name to the list of names.

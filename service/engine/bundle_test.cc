@@ -4,6 +4,8 @@
 #include "service/engine/bundle.h"
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -998,6 +1000,59 @@ TEST(CatalogResolutionTest, CatalogViewsOutliveTheEvaluationRequestViewsDoNot) {
   ASSERT_NE(reason, nullptr) << Describe(second);
   EXPECT_NE(FindFault(second, "global.keep"), nullptr) << Describe(second);
   EXPECT_TRUE(absl::StrContains(reason->detail, "kept beyond the check call")) << reason->detail;
+}
+
+// The shipped masking policy through the engine, on a catalog whose PII columns have several
+// types: character types are masked '***', the others NULL. The policy remembers each type's
+// mask in its state, so the same reads in different orders, repeated, must keep every column's
+// mask its own type's.
+TEST(ShippedPolicyTest, PiiMaskingMasksEachColumnByItsOwnType) {
+  std::ifstream in(ARBITER_POLICIES_DIR "/global/pii-masking.lua");
+  std::stringstream lua;
+  lua << in.rdbuf();
+  ASSERT_FALSE(lua.str().empty());
+  BundleFiles f;
+  f.files["global/pii-masking.lua"] = lua.str();
+  f.files["global/grant.lua"] =
+      Policy("global.grant", "return allow('granted')", "  mode = 'default',\n");
+  f.files["catalog/products/people.yaml"] = R"yaml(metadata: {name: people, domain: hr}
+spec:
+  outputPorts:
+    - name: sql
+      type: sql
+      catalog: hr
+      schema: people
+      tables:
+        - name: staff
+          columns:
+            - {name: id, type: bigint}
+            - {name: email, type: varchar, pii: true}
+            - {name: birth_date, type: date, pii: true}
+            - {name: salary, type: "decimal(12,2)", pii: true}
+            - {name: notes, type: "VARCHAR(200)", pii: true}
+            - {name: badge, type: bigint, pii: true}
+            - {name: nickname, pii: true}
+)yaml";
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  auto masks = [&](std::vector<std::string> columns) {
+    Decision d = MustEvaluate(*b, TableAccess("hr.people.staff", std::move(columns)));
+    std::string out = d.effect == Effect::kAllow ? "" : "not allowed: ";
+    for (const ColumnMask& m : d.obligations.column_masks) {
+      absl::StrAppend(&out, m.column, "=", m.expression, " ");
+    }
+    return out;
+  };
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    EXPECT_EQ(masks({"birth_date", "email"}), "birth_date=NULL email='***' ");
+    EXPECT_EQ(masks({"email", "birth_date"}), "birth_date=NULL email='***' ");
+    EXPECT_EQ(masks({"notes", "salary", "badge", "nickname", "id"}),
+              "badge=NULL nickname=NULL notes='***' salary=NULL ");
+    EXPECT_EQ(masks({"id"}), "");
+    EXPECT_EQ(masks({}),
+              "badge=NULL birth_date=NULL email='***' nickname=NULL notes='***' salary=NULL ");
+  }
 }
 
 TEST(RequestValidationTest, MissingFieldsAreNamed) {
