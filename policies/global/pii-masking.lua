@@ -43,8 +43,9 @@ local function catalog_columns(req)
 end
 
 -- The mask by column type, remembered in this state: a type's mask never changes, and a lookup
--- here is ~80 instructions against ~1.6k for re.match (BM_AccessPii: two PII columns, -3.3k).
--- Types come from the catalog, a finite set; the memo stops growing at MASK_MEMO_MAX anyway.
+-- here is ~80 instructions against ~1.6k for re.match (BM_AccessPii, two PII columns: 66.3k ->
+-- 63.9k instructions). Types come from the catalog, a finite set; the memo stops growing at
+-- MASK_MEMO_MAX anyway.
 local MASK_MEMO_MAX = 256
 local mask_memo, mask_memo_size = {}, 0
 
