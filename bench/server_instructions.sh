@@ -17,6 +17,7 @@
 #                     (the figure is per item: per table or column; N batches, default 20)
 #     N       calls measured (default 2000; 100 for batch)
 #   ARBITERD=PATH compares another binary (e.g. an older build).
+#   POLICIES=DIR  runs shipped / shipped+log on another bundle (e.g. an older checkout's policies/).
 #   KEEP=DIR keeps the callgrind profile there (callgrind_annotate DIR/cg.out.1).
 #
 # The server runs under valgrind --tool=callgrind; after a warm-up (thread pools, Lua states) the
@@ -46,9 +47,9 @@ printf 'trino:\n  group_roles:\n    analysts: "sales-analysts"\n' >> "$work/conf
 case "$server" in
   noop) argv=("$build/bench/noop_server" --listen 127.0.0.1:0) ;;
   small) argv=("$arbiterd" --bundle "$repo/bench/small-bundle") ;;
-  shipped) argv=("$arbiterd" --bundle "$repo/policies") ;;
+  shipped) argv=("$arbiterd" --bundle "${POLICIES:-$repo/policies}") ;;
   shipped+log)
-    argv=("$arbiterd" --bundle "$repo/policies")
+    argv=("$arbiterd" --bundle "${POLICIES:-$repo/policies}")
     printf 'decision_log:\n  path: %s/decisions.jsonl\n  overflow: drop\n' "$work" >> "$work/config.yaml"
     ;;
   *) echo "unknown server $server" >&2; exit 2 ;;
