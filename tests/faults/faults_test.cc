@@ -1024,8 +1024,9 @@ TEST(OverloadTest, WhileSlowCallsRunACallBeyondTheGateIsRefusedAtOnce) {
       envoy_channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
   auto envoy = ::envoy::service::auth::v3::Authorization::NewStub(envoy_channel);
   // The first slow call: decided inline (calls were fast so far), it makes the server keep a
-  // gRPC thread free from its end on. It also connects `c`, so the second one, timed, measures
-  // the policy alone (the first one's connection took a third of it under ASan).
+  // gRPC thread free from its end on. It also connects `c`, so that the second one, timed,
+  // measures the policy and not the connection's setup too (which, under ASan on a loaded
+  // machine, made the first call's time a poor measure of how long the slow calls run).
   ASSERT_TRUE(c.CheckAccess(DomainAccess("first", "sales")).ok());
   const absl::Time t0 = absl::Now();
   ASSERT_TRUE(c.CheckAccess(DomainAccess("second", "sales")).ok());
