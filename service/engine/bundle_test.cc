@@ -1055,6 +1055,66 @@ spec:
   }
 }
 
+// The shipped access-grants policy through the engine, on a catalog of three products with
+// different access-control lists. The policy keeps each product's grants in its state, so
+// reads of the products in turn, with several roles and actions, repeated, must each follow
+// their own product's list, in its order.
+TEST(ShippedPolicyTest, AccessGrantsFollowEachProductsOwnList) {
+  std::ifstream in(ARBITER_POLICIES_DIR "/global/access-grants.lua");
+  std::stringstream lua;
+  lua << in.rdbuf();
+  ASSERT_FALSE(lua.str().empty());
+  BundleFiles f;
+  f.files["global/access-grants.lua"] = lua.str();
+  const auto product = [](absl::string_view name, absl::string_view acl) {
+    return absl::StrCat("metadata: {name: ", name, ", domain: hr}\n", acl,
+                        "spec:\n  outputPorts:\n    - name: sql\n      type: sql\n"
+                        "      catalog: hr\n      schema: ",
+                        name,
+                        "\n      tables:\n        - name: t\n          columns:\n"
+                        "            - {name: id, type: bigint}\n");
+  };
+  f.files["catalog/products/people.yaml"] =
+      product("people",
+              "governance:\n  accessControl:\n"
+              "    - {role: staff, permissions: [read]}\n"
+              "    - {role: hr-admins, permissions: [read, write, admin]}\n");
+  f.files["catalog/products/payroll.yaml"] =
+      product("payroll",
+              "governance:\n  accessControl:\n"
+              "    - {role: hr-admins, permissions: [write]}\n"
+              "    - {role: staff, permissions: [admin]}\n"
+              "    - {role: auditors, permissions: [read]}\n");
+  f.files["catalog/products/unlisted.yaml"] = product("unlisted", "");
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  const auto grant = [&](absl::string_view product, std::vector<std::string> roles,
+                         absl::string_view action) {
+    AccessRequest r = TableAccess(absl::StrCat("hr.", product, ".t"));
+    r.principal.roles = std::move(roles);
+    r.action = std::string(action);
+    Decision d = MustEvaluate(*b, r);
+    const Reason* reason = FindReason(d, "global.access-grants");
+    return reason == nullptr ? std::string("no grant") : reason->detail;
+  };
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    EXPECT_EQ(grant("people", {"staff"}, "read"), "role staff has read on people");
+    EXPECT_EQ(grant("payroll", {"staff"}, "read"), "no grant");
+    EXPECT_EQ(grant("payroll", {"staff"}, "admin"), "role staff has admin on payroll");
+    EXPECT_EQ(grant("people", {"staff"}, "admin"), "no grant");
+    EXPECT_EQ(grant("people", {"hr-admins"}, "admin"), "role hr-admins has admin on people");
+    EXPECT_EQ(grant("payroll", {"hr-admins"}, "admin"), "no grant");
+    // The first entry in the list's order that grants the action names the role.
+    EXPECT_EQ(grant("people", {"hr-admins", "staff"}, "read"), "role staff has read on people");
+    EXPECT_EQ(grant("payroll", {"auditors", "staff", "hr-admins"}, "write"),
+              "role hr-admins has write on payroll");
+    EXPECT_EQ(grant("payroll", {"auditors"}, "read"), "role auditors has read on payroll");
+    EXPECT_EQ(grant("unlisted", {"staff", "hr-admins"}, "read"), "no grant");
+    EXPECT_EQ(grant("people", {}, "read"), "no grant");
+  }
+}
+
 TEST(RequestValidationTest, MissingFieldsAreNamed) {
   BundleFiles f;
   f.files["global/a.lua"] = Policy("global.a", "return allow('ok')");
