@@ -1004,8 +1004,10 @@ TEST(CatalogResolutionTest, CatalogViewsOutliveTheEvaluationRequestViewsDoNot) {
 
 // The shipped masking policy through the engine, on a catalog whose PII columns have several
 // types: character types are masked '***', the others NULL. The policy remembers each type's
-// mask in its state, so the same reads in different orders, repeated, must keep every column's
-// mask its own type's.
+// mask, and the finding made for each list of PII columns read, in its state; so the same reads
+// in different orders, repeated, must keep every column's mask its own type's, the detail must
+// name the columns in the order read, and two tables' columns of the same name must keep their
+// own masks.
 TEST(ShippedPolicyTest, PiiMaskingMasksEachColumnByItsOwnType) {
   std::ifstream in(ARBITER_POLICIES_DIR "/global/pii-masking.lua");
   std::stringstream lua;
@@ -1032,27 +1034,69 @@ spec:
             - {name: notes, type: "VARCHAR(200)", pii: true}
             - {name: badge, type: bigint, pii: true}
             - {name: nickname, pii: true}
+        - name: contractors
+          columns:
+            - {name: id, type: bigint}
+            - {name: email, type: bigint, pii: true}
+            - {name: birth_date, type: varchar, pii: true}
+            - {name: phone, type: varchar, pii: true, tags: [contact]}
 )yaml";
   auto b = MustLoad(f);
   ASSERT_NE(b, nullptr);
-  auto masks = [&](std::vector<std::string> columns) {
-    Decision d = MustEvaluate(*b, TableAccess("hr.people.staff", std::move(columns)));
+  auto masks = [&](std::vector<std::string> columns, std::string table = "staff",
+                   std::vector<std::string> roles = {}) {
+    AccessRequest r = TableAccess("hr.people." + table, std::move(columns));
+    r.principal.roles = std::move(roles);
+    Decision d = MustEvaluate(*b, r);
     std::string out = d.effect == Effect::kAllow ? "" : "not allowed: ";
     for (const ColumnMask& m : d.obligations.column_masks) {
       absl::StrAppend(&out, m.column, "=", m.expression, " ");
+    }
+    if (const Reason* reason = FindReason(d, "global.pii-masking")) {
+      absl::StrAppend(&out, "(", reason->detail, ")");
     }
     return out;
   };
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE(round);
-    EXPECT_EQ(masks({"birth_date", "email"}), "birth_date=NULL email='***' ");
-    EXPECT_EQ(masks({"email", "birth_date"}), "birth_date=NULL email='***' ");
+    EXPECT_EQ(masks({"birth_date", "email"}),
+              "birth_date=NULL email='***' (masked PII columns birth_date, email (no role "
+              "pii-reader))");
+    EXPECT_EQ(masks({"email", "birth_date"}),
+              "birth_date=NULL email='***' (masked PII columns email, birth_date (no role "
+              "pii-reader))");
+    EXPECT_EQ(masks({"email", "birth_date"}, "contractors"),
+              "birth_date='***' email=NULL (masked PII columns email, birth_date (no role "
+              "pii-reader))");
+    EXPECT_EQ(masks({"email"}), "email='***' (masked PII columns email (no role pii-reader))");
+    EXPECT_EQ(masks({"email"}, "contractors"),
+              "email=NULL (masked PII columns email (no role pii-reader))");
+    EXPECT_EQ(masks({"email", "id", "email"}),
+              "email='***' (masked PII columns email, email (no role pii-reader))");
+    EXPECT_EQ(masks({"email", "birth_date"}, "staff", {"pii-reader"}), "");
     EXPECT_EQ(masks({"notes", "salary", "badge", "nickname", "id"}),
-              "badge=NULL nickname=NULL notes='***' salary=NULL ");
+              "badge=NULL nickname=NULL notes='***' salary=NULL (masked PII columns notes, "
+              "salary, badge, nickname (no role pii-reader))");
     EXPECT_EQ(masks({"id"}), "");
+    // A column entry with a list in it is viewed anew in each evaluation: never remembered.
+    EXPECT_EQ(masks({"phone", "email"}, "contractors"),
+              "email=NULL phone='***' (masked PII columns phone, email (no role pii-reader))");
     EXPECT_EQ(masks({}),
-              "badge=NULL birth_date=NULL email='***' nickname=NULL notes='***' salary=NULL ");
+              "badge=NULL birth_date=NULL email='***' nickname=NULL notes='***' salary=NULL "
+              "(masked PII columns email, birth_date, salary, notes, badge, nickname (no role "
+              "pii-reader))");
   }
+  // Past the remembered lists' bound (each read of `phone` adds one), reads still get their own
+  // masks.
+  for (int i = 0; i < 1100; ++i) masks({"phone"}, "contractors");
+  EXPECT_EQ(masks({"phone", "birth_date"}, "contractors"),
+            "birth_date='***' phone='***' (masked PII columns phone, birth_date (no role "
+            "pii-reader))");
+  EXPECT_EQ(masks({"birth_date", "email"}),
+            "birth_date=NULL email='***' (masked PII columns birth_date, email (no role "
+            "pii-reader))");
+  EXPECT_EQ(masks({"salary", "email"}),
+            "email='***' salary=NULL (masked PII columns salary, email (no role pii-reader))");
 }
 
 // The shipped access-grants policy through the engine, on a catalog of three products with
