@@ -107,9 +107,10 @@ end
 -- BM_AccessPii's ~61k instructions. A trie keyed by the catalog's column entries as the
 -- request carries them: a column's entry is one view object for the life of the state
 -- (lua_view.cc's cached catalog views), so the path of a read's PII columns leads to its node.
--- An entry that is not such an object (a light view, made anew for each evaluation) never
--- leads to an earlier node; the trie stops growing at TRIE_MAX_NODES, and reads past it make
--- their finding each time.
+-- An entry that is not such an object (a light view, made anew for each evaluation: a column
+-- entry with a list or map in it, or past the state's bound on cached views) never leads to an
+-- earlier node. The trie starts over when it reaches TRIE_MAX_NODES: the nodes such entries add
+-- would otherwise fill it for good.
 local TRIE_MAX_NODES = 1024
 local finding_trie, trie_nodes = {}, 0
 
@@ -129,13 +130,14 @@ local function remembered(requested)
 end
 
 local function remember(requested, finding)
+  if trie_nodes >= TRIE_MAX_NODES then finding_trie, trie_nodes = {}, 0 end
   local node = finding_trie
   for _, c in ipairs(requested) do
     local pii = c.pii
     if pii == true or pii == "true" then
       local next_node = node[c]
       if next_node == nil then
-        if trie_nodes >= TRIE_MAX_NODES then return end
+        if trie_nodes >= TRIE_MAX_NODES then return end  -- a list longer than the bound
         next_node = {}
         node[c] = next_node
         trie_nodes = trie_nodes + 1

@@ -1086,8 +1086,8 @@ spec:
               "(masked PII columns email, birth_date, salary, notes, badge, nickname (no role "
               "pii-reader))");
   }
-  // Past the remembered lists' bound (each read of `phone` adds one), reads still get their own
-  // masks.
+  // Past the remembered lists' bound (each read of `phone` adds one, and the trie starts over),
+  // reads still get their own masks.
   for (int i = 0; i < 1100; ++i) masks({"phone"}, "contractors");
   EXPECT_EQ(masks({"phone", "birth_date"}, "contractors"),
             "birth_date='***' phone='***' (masked PII columns phone, birth_date (no role "
