@@ -1002,6 +1002,14 @@ TEST(CatalogResolutionTest, CatalogViewsOutliveTheEvaluationRequestViewsDoNot) {
   EXPECT_TRUE(absl::StrContains(reason->detail, "kept beyond the check call")) << reason->detail;
 }
 
+// The text of a shipped policy, `path` under policies/ (empty when it cannot be read).
+std::string ShippedPolicy(absl::string_view path) {
+  std::ifstream in(absl::StrCat(ARBITER_POLICIES_DIR, "/", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 // The shipped masking policy through the engine, on a catalog whose PII columns have several
 // types: character types are masked '***', the others NULL. The policy remembers each type's
 // mask, and the finding made for each list of PII columns read, in its state; so the same reads
@@ -1009,12 +1017,9 @@ TEST(CatalogResolutionTest, CatalogViewsOutliveTheEvaluationRequestViewsDoNot) {
 // name the columns in the order read, and two tables' columns of the same name must keep their
 // own masks.
 TEST(ShippedPolicyTest, PiiMaskingMasksEachColumnByItsOwnType) {
-  std::ifstream in(ARBITER_POLICIES_DIR "/global/pii-masking.lua");
-  std::stringstream lua;
-  lua << in.rdbuf();
-  ASSERT_FALSE(lua.str().empty());
   BundleFiles f;
-  f.files["global/pii-masking.lua"] = lua.str();
+  f.files["global/pii-masking.lua"] = ShippedPolicy("global/pii-masking.lua");
+  ASSERT_FALSE(f.files["global/pii-masking.lua"].empty());
   f.files["global/grant.lua"] =
       Policy("global.grant", "return allow('granted')", "  mode = 'default',\n");
   f.files["catalog/products/people.yaml"] = R"yaml(metadata: {name: people, domain: hr}
@@ -1104,12 +1109,9 @@ spec:
 // reads of the products in turn, with several roles and actions, repeated, must each follow
 // their own product's list, in its order.
 TEST(ShippedPolicyTest, AccessGrantsFollowEachProductsOwnList) {
-  std::ifstream in(ARBITER_POLICIES_DIR "/global/access-grants.lua");
-  std::stringstream lua;
-  lua << in.rdbuf();
-  ASSERT_FALSE(lua.str().empty());
   BundleFiles f;
-  f.files["global/access-grants.lua"] = lua.str();
+  f.files["global/access-grants.lua"] = ShippedPolicy("global/access-grants.lua");
+  ASSERT_FALSE(f.files["global/access-grants.lua"].empty());
   const auto product = [](absl::string_view name, absl::string_view acl) {
     return absl::StrCat("metadata: {name: ", name, ", domain: hr}\n", acl,
                         "spec:\n  outputPorts:\n    - name: sql\n      type: sql\n"
