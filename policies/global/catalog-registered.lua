@@ -23,11 +23,18 @@ return {
       end
       -- The engine lists the requested columns that the catalog's table does not have.
       local unknown_columns = req.resource.unknown_columns
-      if #unknown_columns > 0 then
-        local unknown = {}
-        for _, n in ipairs(unknown_columns) do unknown[#unknown + 1] = n end
+      local n = #unknown_columns
+      if n > 0 then
+        -- One name is read as it is: Trino's FilterColumns asks column by column, and the list
+        -- copied and joined cost ~2k instructions per item.
+        local names = unknown_columns[1]
+        if n > 1 then
+          local unknown = {}
+          for _, c in ipairs(unknown_columns) do unknown[#unknown + 1] = c end
+          names = table.concat(unknown, ", ")
+        end
         return deny("The request names columns that are not registered in the catalog.",
-          {detail = "unknown columns of " .. table_name .. ": " .. table.concat(unknown, ", ")})
+          {detail = "unknown columns of " .. table_name .. ": " .. names})
       end
       return
     end

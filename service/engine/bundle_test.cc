@@ -1161,6 +1161,44 @@ TEST(ShippedPolicyTest, AccessGrantsFollowEachProductsOwnList) {
   }
 }
 
+// The shipped catalog-registered policy names the requested columns its table lacks, in the
+// request's order: one (as Trino's FilterColumns asks, column by column) or several.
+TEST(ShippedPolicyTest, CatalogRegisteredNamesTheUnknownColumns) {
+  BundleFiles f;
+  f.files["global/catalog-registered.lua"] = ShippedPolicy("global/catalog-registered.lua");
+  ASSERT_FALSE(f.files["global/catalog-registered.lua"].empty());
+  f.files["catalog/products/people.yaml"] = R"yaml(metadata: {name: people, domain: hr}
+spec:
+  outputPorts:
+    - name: sql
+      type: sql
+      catalog: hr
+      schema: people
+      tables:
+        - name: staff
+          columns:
+            - {name: id, type: bigint}
+            - {name: email, type: varchar}
+)yaml";
+  auto b = MustLoad(f);
+  ASSERT_NE(b, nullptr);
+  const auto refusal = [&](std::vector<std::string> columns) {
+    Decision d = MustEvaluate(*b, TableAccess("hr.people.staff", std::move(columns)));
+    const Reason* reason = FindReason(d, "global.catalog-registered");
+    return reason == nullptr ? std::string("none") : reason->detail;
+  };
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    EXPECT_EQ(refusal({"id", "ssn"}), "unknown columns of hr.people.staff: ssn");
+    EXPECT_EQ(refusal({"ssn"}), "unknown columns of hr.people.staff: ssn");
+    EXPECT_EQ(refusal({"dob", "id", "ssn"}), "unknown columns of hr.people.staff: dob, ssn");
+    EXPECT_EQ(refusal({"ssn", "email", "dob", "id", "iban"}),
+              "unknown columns of hr.people.staff: ssn, dob, iban");
+    EXPECT_EQ(refusal({"id", "email"}), "none");
+    EXPECT_EQ(refusal({}), "none");
+  }
+}
+
 TEST(RequestValidationTest, MissingFieldsAreNamed) {
   BundleFiles f;
   f.files["global/a.lua"] = Policy("global.a", "return allow('ok')");
