@@ -9,6 +9,7 @@
 #     with arbiterd on every core and 4 HTTP threads.
 #
 #   bench/trino_bench.sh [BUILD_DIR]
+#   POLICIES=DIR bench/trino_bench.sh ...   # another bundle (an older checkout's policies/)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$repo/build}"
@@ -22,7 +23,7 @@ start() {  # start THREADS [taskset-prefix...]
     printf 'http:\n  threads: %s\ntrino:\n  group_roles:\n    analysts: "sales-analysts"\n' "$threads"
     if [ "${LOG:-0}" = 1 ]; then printf 'decision_log:\n  path: %s/decisions.jsonl\n  overflow: drop\n' "$work"; fi
   } > "$work/config.yaml"
-  "$@" "$build/service/server/arbiterd" --bundle "$repo/policies" --listen 127.0.0.1:0 \
+  "$@" "$build/service/server/arbiterd" --bundle "${POLICIES:-$repo/policies}" --listen 127.0.0.1:0 \
     --http-listen 127.0.0.1:0 --config "$work/config.yaml" --port-file "$work/ports" \
     2>"$work/stderr" &
   echo $! > "$work/pid"
