@@ -26,7 +26,7 @@ return {
       local n = #unknown_columns
       if n > 0 then
         -- One name is read as it is: Trino's FilterColumns asks column by column, and the list
-        -- copied and joined cost ~2k instructions per item.
+        -- copied and joined cost ~3k instructions per item.
         local names = unknown_columns[1]
         if n > 1 then
           local unknown = {}
