@@ -114,30 +114,19 @@ end
 local TRIE_MAX_NODES = 1024
 local finding_trie, trie_nodes = {}, 0
 
--- The remembered finding for the requested columns' PII ones, in order, or nil; and whether
--- any requested column is PII.
-local function remembered(requested)
+-- The trie's node for the requested columns' PII ones, in order, and whether any of them is PII.
+-- A missing node ends the walk with nil, unless `make` is set: then it is made (nil past the
+-- bound, after a full trie has started over).
+local function trie_node(requested, make)
+  if make and trie_nodes >= TRIE_MAX_NODES then finding_trie, trie_nodes = {}, 0 end
   local node, any = finding_trie, false
   for _, c in ipairs(requested) do
     local pii = c.pii
     if pii == true or pii == "true" then
       any = true
-      node = node[c]
-      if node == nil then return nil, true end
-    end
-  end
-  return node.finding, any
-end
-
-local function remember(requested, finding)
-  if trie_nodes >= TRIE_MAX_NODES then finding_trie, trie_nodes = {}, 0 end
-  local node = finding_trie
-  for _, c in ipairs(requested) do
-    local pii = c.pii
-    if pii == true or pii == "true" then
       local next_node = node[c]
       if next_node == nil then
-        if trie_nodes >= TRIE_MAX_NODES then return end  -- a list longer than the bound
+        if not make or trie_nodes >= TRIE_MAX_NODES then return nil, true end
         next_node = {}
         node[c] = next_node
         trie_nodes = trie_nodes + 1
@@ -145,7 +134,7 @@ local function remember(requested, finding)
       node = next_node
     end
   end
-  node.finding = finding
+  return node, any
 end
 
 return {
@@ -161,14 +150,18 @@ return {
     local requested = req.resource.columns
     local fast = req.table ~= nil and #requested > 0
     if fast then
-      local finding, any = remembered(requested)
-      if finding ~= nil or not any then return finding end
+      local node, any = trie_node(requested, false)
+      if not any then return end
+      if node ~= nil and node.finding ~= nil then return node.finding end
     end
     local masks, names = pii_masks(req)
     if masks == nil then return end
     local finding = obligate("Personal data in this result is masked.",
       {masks = masks, detail = "masked PII columns " .. names .. " (no role " .. PII_ROLE .. ")"})
-    if fast then remember(requested, finding) end
+    if fast then
+      local node = trie_node(requested, true)
+      if node ~= nil then node.finding = finding end
+    end
     return finding
   end,
 }
