@@ -1010,6 +1010,16 @@ std::string ShippedPolicy(absl::string_view path) {
   return text.str();
 }
 
+// A product of domain hr named `name`, serving schema hr.`name` with `tables` (YAML list items,
+// indented as under `tables:`); `top` goes before `spec` (e.g. a top-level governance block).
+std::string HrProduct(absl::string_view name, absl::string_view tables,
+                      absl::string_view top = "") {
+  return absl::StrCat("metadata: {name: ", name, ", domain: hr}\n", top,
+                      "spec:\n  outputPorts:\n    - name: sql\n      type: sql\n"
+                      "      catalog: hr\n      schema: ",
+                      name, "\n      tables:\n", tables);
+}
+
 // The shipped masking policy through the engine, on a catalog whose PII columns have several
 // types: character types are masked '***', the others NULL. The policy remembers each type's
 // mask, and the finding made for each list of PII columns read, in its state; so the same reads
@@ -1022,15 +1032,7 @@ TEST(ShippedPolicyTest, PiiMaskingMasksEachColumnByItsOwnType) {
   ASSERT_FALSE(f.files["global/pii-masking.lua"].empty());
   f.files["global/grant.lua"] =
       Policy("global.grant", "return allow('granted')", "  mode = 'default',\n");
-  f.files["catalog/products/people.yaml"] = R"yaml(metadata: {name: people, domain: hr}
-spec:
-  outputPorts:
-    - name: sql
-      type: sql
-      catalog: hr
-      schema: people
-      tables:
-        - name: staff
+  f.files["catalog/products/people.yaml"] = HrProduct("people", R"yaml(        - name: staff
           columns:
             - {name: id, type: bigint}
             - {name: email, type: varchar, pii: true}
@@ -1045,7 +1047,7 @@ spec:
             - {name: email, type: bigint, pii: true}
             - {name: birth_date, type: varchar, pii: true}
             - {name: phone, type: varchar, pii: true, tags: [contact]}
-)yaml";
+)yaml");
   auto b = MustLoad(f);
   ASSERT_NE(b, nullptr);
   auto masks = [&](std::vector<std::string> columns, std::string table = "staff",
@@ -1113,12 +1115,10 @@ TEST(ShippedPolicyTest, AccessGrantsFollowEachProductsOwnList) {
   f.files["global/access-grants.lua"] = ShippedPolicy("global/access-grants.lua");
   ASSERT_FALSE(f.files["global/access-grants.lua"].empty());
   const auto product = [](absl::string_view name, absl::string_view acl) {
-    return absl::StrCat("metadata: {name: ", name, ", domain: hr}\n", acl,
-                        "spec:\n  outputPorts:\n    - name: sql\n      type: sql\n"
-                        "      catalog: hr\n      schema: ",
-                        name,
-                        "\n      tables:\n        - name: t\n          columns:\n"
-                        "            - {name: id, type: bigint}\n");
+    return HrProduct(name,
+                     "        - name: t\n          columns:\n"
+                     "            - {name: id, type: bigint}\n",
+                     acl);
   };
   f.files["catalog/products/people.yaml"] =
       product("people",
@@ -1167,19 +1167,11 @@ TEST(ShippedPolicyTest, CatalogRegisteredNamesTheUnknownColumns) {
   BundleFiles f;
   f.files["global/catalog-registered.lua"] = ShippedPolicy("global/catalog-registered.lua");
   ASSERT_FALSE(f.files["global/catalog-registered.lua"].empty());
-  f.files["catalog/products/people.yaml"] = R"yaml(metadata: {name: people, domain: hr}
-spec:
-  outputPorts:
-    - name: sql
-      type: sql
-      catalog: hr
-      schema: people
-      tables:
-        - name: staff
+  f.files["catalog/products/people.yaml"] = HrProduct("people", R"yaml(        - name: staff
           columns:
             - {name: id, type: bigint}
             - {name: email, type: varchar}
-)yaml";
+)yaml");
   auto b = MustLoad(f);
   ASSERT_NE(b, nullptr);
   const auto refusal = [&](std::vector<std::string> columns) {
