@@ -25,7 +25,7 @@ grpc::ServerUnaryReactor* AuthorizationServiceImpl::Check(grpc::CallbackServerCo
                                                           grpc::ByteBuffer* out) {
   // The calling gateway must be authorized like any decision caller (role engine, typically);
   // a refusal is an error, never a deny, so that Envoy fails closed and says why.
-  return calls_->Serve(ctx, "Check", [this, ctx, req, out](CallerInfo& caller) {
+  return calls_->Serve(ctx, "Check", [this, ctx, req, out](CallerInfo& caller, int64_t&) {
     Decider& decider = calls_->decider();
     RequestArena arena(req->Length());
     CheckRequest& check = *arena.Create<CheckRequest>();

@@ -259,7 +259,7 @@ grpc::Status DecisionServiceImpl::Decide(grpc::CallbackServerContext* ctx, const
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerContext* ctx,
                                                            const grpc::ByteBuffer* req,
                                                            grpc::ByteBuffer* out) {
-  return calls_->Serve(ctx, "CheckAccess", [this, ctx, req, out](CallerInfo& caller) {
+  return calls_->Serve(ctx, "CheckAccess", [this, ctx, req, out](CallerInfo& caller, int64_t&) {
     Request request(std::in_place_type<AccessRequest>);
     AccessRequest& access = std::get<AccessRequest>(request);
     bool explain = false;
@@ -284,7 +284,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckAccess(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServerContext* ctx,
                                                             const grpc::ByteBuffer* req,
                                                             grpc::ByteBuffer* out) {
-  return calls_->Serve(ctx, "CheckProduct", [this, ctx, req, out](CallerInfo& caller) {
+  return calls_->Serve(ctx, "CheckProduct", [this, ctx, req, out](CallerInfo& caller, int64_t&) {
     RequestArena arena;
     auto& msg = *arena.Create<v1::ProductRequest>();
     if (grpc::Status s = ParseRaw(*req, &msg); !s.ok()) return s;
@@ -302,7 +302,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckProduct(grpc::CallbackServer
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackServerContext* ctx,
                                                                const grpc::ByteBuffer* req,
                                                                grpc::ByteBuffer* out) {
-  return calls_->Serve(ctx, "CheckDeployment", [this, ctx, req, out](CallerInfo& caller) {
+  return calls_->Serve(ctx, "CheckDeployment", [this, ctx, req, out](CallerInfo& caller, int64_t&) {
     RequestArena arena;
     auto& msg = *arena.Create<v1::DeploymentRequest>();
     if (grpc::Status s = ParseRaw(*req, &msg); !s.ok()) return s;
@@ -320,7 +320,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckDeployment(grpc::CallbackSer
 grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerContext* ctx,
                                                           const grpc::ByteBuffer* req,
                                                           grpc::ByteBuffer* out) {
-  return calls_->Serve(ctx, "CheckBatch", [this, ctx, req, out](CallerInfo& caller) {
+  return calls_->Serve(ctx, "CheckBatch", [this, ctx, req, out](CallerInfo& caller, int64_t& made) {
     WireBatch batch;
     grpc::Slice flat;
     std::optional<absl::string_view> bytes = Flat(*req, flat);
@@ -343,6 +343,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::CheckBatch(grpc::CallbackServerCo
         !s.ok()) {
       return ToGrpcStatus(s);
     }
+    made = static_cast<int64_t>(batch.requests.size());  // InlineDecisions weighs its time by them
     return Batch(ctx, caller, std::move(batch), out);
   });
 }

@@ -138,8 +138,10 @@ class DecisionCalls {
 
   // Authorizes (authz::Operation::kDecide) and admits the call, then runs `work` for the
   // authenticated caller (inline or on a worker) and finishes the call with its status; on OK,
-  // `work` has written the response message. `work` is called as grpc::Status(CallerInfo&): the
-  // caller, whose `explain` it may set.
+  // `work` has written the response message. `work` is called as
+  // grpc::Status(CallerInfo&, int64_t& decisions): the caller, whose `explain` it may set, and
+  // the number of decisions the call makes (1 unless `work` says more: a batch's checks), which
+  // InlineDecisions weighs the call's time by.
   template <typename Work>
   grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, absl::string_view method,
                                   Work&& work);
@@ -181,8 +183,9 @@ grpc::ServerUnaryReactor* DecisionCalls::Serve(grpc::CallbackServerContext* ctx,
               who = ToCallerInfo(*caller, decider_->log() != nullptr ? ctx->peer() : std::string(),
                                  "grpc")]() mutable {
     const int64_t start = InlineDecisions::NowNanos();
-    grpc::Status status = work(who);
-    inline_.Took(start, InlineDecisions::NowNanos());
+    int64_t decisions = 1;
+    grpc::Status status = work(who, decisions);
+    inline_.Took(start, InlineDecisions::NowNanos(), decisions);
     gate_->Leave();
     reactor->Finish(status);
   };

@@ -15,12 +15,14 @@ InlineDecisions Make(int fast_limit) {
   return InlineDecisions({.fast_limit = fast_limit,
                           .slow_limit = 1,
                           .slow_after = absl::Milliseconds(1),
+                          .long_after = absl::Milliseconds(5),
                           .hold = absl::Seconds(2)});
 }
 
-// `n` calls of `each` nanoseconds, one after the other from `t`; returns the end of the last.
-int64_t Calls(InlineDecisions& d, int64_t t, int n, int64_t each) {
-  for (int i = 0; i < n; ++i, t += each) d.Took(t, t + each);
+// `n` calls of `each` nanoseconds, one after the other from `t`, each making `decisions`
+// decisions; returns the end of the last.
+int64_t Calls(InlineDecisions& d, int64_t t, int n, int64_t each, int64_t decisions = 1) {
+  for (int i = 0; i < n; ++i, t += each) d.Took(t, t + each, decisions);
   return t;
 }
 
@@ -68,6 +70,44 @@ TEST(InlineDecisionsTest, AStretchOfCallsOverTheAverageIsSlow) {
   while (d.LimitAt(t) == 2 && n < 100) t = Calls(d, t, 1, 7 * kMs), ++n;
   EXPECT_EQ(d.LimitAt(t), 1);
   EXPECT_LE(n, 12);
+}
+
+// CheckBatch: a call of 100 fast checks takes over a millisecond under load. Its time per
+// decision is what tells slow policies; its time as a call stays within long_after.
+TEST(InlineDecisionsTest, BatchesOfFastDecisionsStayFast) {
+  InlineDecisions d = Make(2);
+  int64_t t = Calls(d, 1000 * kMs, 100, 50'000);
+  t = Calls(d, t, 1000, 1600'000, 100);  // 1.6 ms each, 16 us a decision
+  EXPECT_EQ(d.LimitAt(t), 2);
+  // Mixed with single checks, as a gateway and a query engine share a server.
+  for (int i = 0; i < 100; ++i) t = Calls(d, Calls(d, t, 3, 50'000), 1, 1600'000, 100);
+  EXPECT_EQ(d.LimitAt(t), 2);
+}
+
+// Slow policies show in the time per decision, however few of them a call makes: two checks of
+// 2 ms each are slow, though the call (4 ms) is within long_after.
+TEST(InlineDecisionsTest, SlowDecisionsInABatchAreSlow) {
+  InlineDecisions d = Make(2);
+  int64_t t = Calls(d, 1000 * kMs, 100, 50'000);
+  int n = 0;
+  while (d.LimitAt(t) == 2 && n < 1000) t = Calls(d, t, 1, 4 * kMs, 2), ++n;
+  EXPECT_EQ(d.LimitAt(t), 1);
+  EXPECT_LE(n, 64);
+}
+
+// A call that holds its thread long is long whatever its decisions cost: batches of 1,000 fast
+// checks (10 us each, 10 ms a call) leave gRPC a thread, as slow calls do.
+TEST(InlineDecisionsTest, LongCallsOfFastDecisionsAreSlow) {
+  InlineDecisions d = Make(2);
+  int64_t t = Calls(d, 1000 * kMs, 100, 50'000);
+  int n = 0;
+  while (d.LimitAt(t) == 2 && n < 1000) t = Calls(d, t, 1, 10 * kMs, 1000), ++n;
+  EXPECT_EQ(d.LimitAt(t), 1);
+  EXPECT_LE(n, 64);
+  // ... and a call past 64 times long_after does so at once.
+  InlineDecisions e = Make(2);
+  const int64_t end = Calls(e, Calls(e, 1000 * kMs, 100, 50'000), 1, 400 * kMs, 1000);
+  EXPECT_EQ(e.LimitAt(end), 1);
 }
 
 TEST(InlineDecisionsTest, TheLatestSlowPeriodEndWins) {
