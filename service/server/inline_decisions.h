@@ -24,8 +24,8 @@
 // the time per call, which a batch's size must not make look like slow policies. With the one
 // average of the calls' time, against 1 ms, CheckBatch of 100 checks with the shipped bundle and
 // the decision log (0.7 ms of CPU, 1-1.6 ms of wall time on 2 shared cores under load) made the
-// server hand off every call but one at a time: 10.3 µs of server CPU per decision instead of
-// 9.6, 4-7% fewer decisions per second (bench/README.md).
+// server hand off every call but one at a time: 4.3-5.3 thread switches per call instead of
+// 2.8-3.0, and ~1 µs more server CPU per decision (bench/README.md).
 #ifndef ARBITER_SERVICE_SERVER_INLINE_DECISIONS_H_
 #define ARBITER_SERVICE_SERVER_INLINE_DECISIONS_H_
 
