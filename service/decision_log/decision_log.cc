@@ -245,7 +245,8 @@ DecisionLog::DecisionLog(DecisionLogOptions options, std::unique_ptr<Sink> sink,
 
 DecisionLog::~DecisionLog() { Shutdown(); }
 
-std::vector<DecisionLog::Entry> DecisionLog::Prepare(Lines lines, uint64_t* truncated) const {
+std::shared_ptr<const DecisionLog::Block> DecisionLog::Prepare(Lines lines,
+                                                               uint64_t* truncated) const {
   const size_t n = lines.marks_.size();
   const auto end_of = [&](size_t i) {
     return i + 1 < n ? lines.marks_[i + 1].begin : lines.bytes_.size();
@@ -280,32 +281,34 @@ std::vector<DecisionLog::Entry> DecisionLog::Prepare(Lines lines, uint64_t* trun
   if (lines.bytes_.capacity() - lines.bytes_.size() > lines.bytes_.size() / 4) {
     lines.bytes_.shrink_to_fit();
   }
-  std::vector<Entry> entries;
-  entries.reserve(n);
-  Block block = std::make_shared<const std::string>(std::move(lines.bytes_));
-  for (size_t i = 0; i < n; ++i) {
-    const size_t begin = lines.marks_[i].begin;
-    const size_t end = i + 1 < n ? lines.marks_[i + 1].begin : block->size();
-    entries.push_back(Entry{lines.marks_[i].time, block, begin, end - begin});
-  }
-  return entries;
+  auto block = std::make_shared<Block>();
+  block->bytes = std::move(lines.bytes_);
+  block->marks = std::move(lines.marks_);
+  return block;
 }
 
-void DecisionLog::Remember(const std::vector<Entry>& lines) {
-  if (options_.recent_capacity == 0 || options_.recent_bytes == 0 || lines.empty()) return;
+void DecisionLog::Remember(const std::shared_ptr<const Block>& block) {
+  const size_t n = block->size();
+  if (options_.recent_capacity == 0 || options_.recent_bytes == 0 || n == 0) return;
   absl::MutexLock lock(&recent_mu_);
-  for (const Entry& e : lines) {
-    recent_.push_back(e);
-    recent_bytes_ += e.bytes;
-  }
+  recent_.push_back(Range{block, 0, n, block->bytes.size()});
+  recent_lines_ += n;
+  recent_bytes_ += block->bytes.size();
+  // The oldest lines go first, a line at a time, a range once all of its lines have gone.
   while (!recent_.empty() &&
-         (recent_.size() > options_.recent_capacity || recent_bytes_ > options_.recent_bytes)) {
-    recent_bytes_ -= recent_.front().bytes;
-    recent_.pop_front();
+         (recent_lines_ > options_.recent_capacity || recent_bytes_ > options_.recent_bytes)) {
+    Range& oldest = recent_.front();
+    const size_t bytes = oldest.block->end(oldest.first) - oldest.block->begin(oldest.first);
+    ++oldest.first;
+    oldest.bytes -= bytes;
+    --recent_lines_;
+    recent_bytes_ -= bytes;
+    if (oldest.first == oldest.last) recent_.pop_front();
   }
 }
 
-bool DecisionLog::EnqueueLocked(const Entry& e) {
+bool DecisionLog::EnqueueLocked(const std::shared_ptr<const Block>& block, size_t i) {
+  const size_t line_bytes = block->end(i) - block->begin(i);
   bool announced = false;
   while (true) {
     if (shutting_down_) {
@@ -316,8 +319,8 @@ bool DecisionLog::EnqueueLocked(const Entry& e) {
       ++stats_.appended;
       return true;
     }
-    if (queue_.size() + in_flight_ < options_.queue_capacity &&
-        queued_bytes_ + in_flight_bytes_ + e.bytes <= options_.queue_bytes) {
+    if (queued_lines_ + in_flight_ < options_.queue_capacity &&
+        queued_bytes_ + in_flight_bytes_ + line_bytes <= options_.queue_bytes) {
       break;
     }
     if (options_.overflow == Overflow::kDrop) {
@@ -328,14 +331,21 @@ bool DecisionLog::EnqueueLocked(const Entry& e) {
     announced = true;
     room_cv_.Wait(&mu_);
   }
-  queue_.push_back(e);
-  queued_bytes_ += e.bytes;
+  // The line after the queue's last one in the same block extends its range.
+  if (!queue_.empty() && queue_.back().block == block && queue_.back().last == i) {
+    ++queue_.back().last;
+    queue_.back().bytes += line_bytes;
+  } else {
+    queue_.push_back(Range{block, i, i + 1, line_bytes});
+  }
+  ++queued_lines_;
+  queued_bytes_ += line_bytes;
   ++accepted_seq_;
   ++stats_.appended;
   // The writer is asleep only when the queue was empty; while it lingers, only a full-enough
   // queue or an appender waiting for room (the queue's line or byte budget is reached) wakes it.
-  if (queue_.size() == 1 || queued_bytes_ >= kWakeBytes ||
-      queue_.size() + in_flight_ >= options_.queue_capacity ||
+  if (queued_lines_ == 1 || queued_bytes_ >= kWakeBytes ||
+      queued_lines_ + in_flight_ >= options_.queue_capacity ||
       queued_bytes_ + in_flight_bytes_ >= options_.queue_bytes) {
     writer_cv_.Signal();
   }
@@ -351,12 +361,12 @@ bool DecisionLog::Append(absl::Time time, absl::string_view line) {
 
 size_t DecisionLog::AppendAll(Lines lines) {
   uint64_t truncated = 0;
-  const std::vector<Entry> entries = Prepare(std::move(lines), &truncated);
-  Remember(entries);
+  const std::shared_ptr<const Block> block = Prepare(std::move(lines), &truncated);
+  Remember(block);
   size_t accepted = 0;
   absl::MutexLock lock(&mu_);
   stats_.truncated += truncated;
-  for (const Entry& e : entries) accepted += EnqueueLocked(e) ? 1 : 0;
+  for (size_t i = 0; i < block->size(); ++i) accepted += EnqueueLocked(block, i) ? 1 : 0;
   return accepted;
 }
 
@@ -383,7 +393,7 @@ void DecisionLog::Shutdown() {
 DecisionLog::Stats DecisionLog::stats() const {
   absl::MutexLock lock(&mu_);
   Stats s = stats_;
-  s.queue_depth = queue_.size() + in_flight_;
+  s.queue_depth = queued_lines_ + in_flight_;
   return s;
 }
 
@@ -393,14 +403,16 @@ std::vector<std::string> DecisionLog::Recent(size_t max_lines, absl::Time since)
   // Times come from many threads and need not be monotonic, so filter every entry rather than
   // stopping at the first old one.
   for (auto it = recent_.rbegin(); it != recent_.rend() && out.size() < max_lines; ++it) {
-    if (it->time >= since) out.emplace_back(it->text());
+    for (size_t i = it->last; i > it->first && out.size() < max_lines; --i) {
+      if (it->block->marks[i - 1].time >= since) out.emplace_back(it->block->text(i - 1));
+    }
   }
   std::reverse(out.begin(), out.end());
   return out;
 }
 
 void DecisionLog::WriterLoop() {
-  std::vector<Entry> batch;
+  std::vector<Range> batch;
   std::vector<absl::string_view> pieces;
   while (true) {
     bool last = false;
@@ -414,13 +426,35 @@ void DecisionLog::WriterLoop() {
         writer_cv_.WaitWithTimeout(&mu_, kLinger);
       }
       batch.clear();
-      size_t bytes = 0;
+      size_t lines = 0, bytes = 0;
       while (!queue_.empty() && bytes < kMaxBatchBytes) {
-        bytes += queue_.front().bytes;
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+        Range& front = queue_.front();
+        // A range is taken whole, or its lines up to the batch's bound (at least one).
+        size_t take = front.last - front.first, take_bytes = front.bytes;
+        if (bytes + front.bytes > kMaxBatchBytes) {
+          take = 0;
+          take_bytes = 0;
+          while (front.first + take < front.last) {
+            const size_t b =
+                front.block->end(front.first + take) - front.block->begin(front.first + take);
+            if (take > 0 && bytes + take_bytes + b > kMaxBatchBytes) break;
+            ++take;
+            take_bytes += b;
+          }
+        }
+        if (take == front.last - front.first) {
+          batch.push_back(std::move(front));
+          queue_.pop_front();
+        } else {
+          batch.push_back(Range{front.block, front.first, front.first + take, take_bytes});
+          front.first += take;
+          front.bytes -= take_bytes;
+        }
+        lines += take;
+        bytes += take_bytes;
       }
-      in_flight_ = batch.size();
+      in_flight_ = lines;
+      queued_lines_ -= lines;
       queued_bytes_ -= bytes;
       in_flight_bytes_ = bytes;
       // Appends are refused once shutting down, so an empty queue now stays empty.
@@ -430,7 +464,7 @@ void DecisionLog::WriterLoop() {
     uint64_t flush_through = 0;
     {
       absl::MutexLock lock(&mu_);
-      done_seq_ += batch.size();
+      done_seq_ += in_flight_;
       in_flight_ = 0;
       in_flight_bytes_ = 0;
       room_cv_.SignalAll();
@@ -454,29 +488,41 @@ void DecisionLog::WriterLoop() {
   }
 }
 
-void DecisionLog::WriteBatch(const std::vector<Entry>& batch,
+void DecisionLog::WriteBatch(const std::vector<Range>& batch,
                              std::vector<absl::string_view>& pieces) {
   const bool rotatable = options_.path != "-";
   pieces.clear();
   size_t lines = 0, bytes = 0;
-  for (const Entry& e : batch) {
-    const uint64_t pending = file_bytes_ + bytes;
-    const bool aged = options_.rotate_interval > absl::ZeroDuration() &&
-                      absl::Now() - file_started_ >= options_.rotate_interval;
-    if (rotatable && pending > 0 && (pending + e.bytes > options_.max_file_bytes || aged)) {
-      WritePieces(pieces, lines, bytes);
-      lines = bytes = 0;
-      Rotate();
+  for (const Range& r : batch) {
+    const Block& b = *r.block;
+    for (size_t i = r.first; i < r.last;) {
+      const uint64_t pending = file_bytes_ + bytes;
+      const bool aged = options_.rotate_interval > absl::ZeroDuration() &&
+                        absl::Now() - file_started_ >= options_.rotate_interval;
+      if (rotatable && pending > 0 &&
+          (pending + (b.end(i) - b.begin(i)) > options_.max_file_bytes || aged)) {
+        WritePieces(pieces, lines, bytes);
+        lines = bytes = 0;
+        Rotate();
+      }
+      // Line i and those after it in the range that the file has room for: one piece.
+      size_t j = i + 1;
+      while (j < r.last && (!rotatable || file_bytes_ + bytes + (b.end(j) - b.begin(i)) <=
+                                              options_.max_file_bytes)) {
+        ++j;
+      }
+      const char* at = b.bytes.data() + b.begin(i);
+      const size_t n = b.end(j - 1) - b.begin(i);
+      // A stretch that follows the previous piece in its block extends it.
+      if (!pieces.empty() && pieces.back().data() + pieces.back().size() == at) {
+        pieces.back() = absl::string_view(pieces.back().data(), pieces.back().size() + n);
+      } else {
+        pieces.emplace_back(at, n);
+      }
+      lines += j - i;
+      bytes += n;
+      i = j;
     }
-    // A line that follows the previous one in its block extends the previous piece.
-    const char* at = e.block->data() + e.begin;
-    if (!pieces.empty() && pieces.back().data() + pieces.back().size() == at) {
-      pieces.back() = absl::string_view(pieces.back().data(), pieces.back().size() + e.bytes);
-    } else {
-      pieces.emplace_back(at, e.bytes);
-    }
-    ++lines;
-    bytes += e.bytes;
   }
   WritePieces(pieces, lines, bytes);
 }

@@ -316,6 +316,40 @@ TEST(DecisionLogTest, AppendAllLongerThanTheQueueWaitsAndWritesEveryLine) {
   EXPECT_EQ(log->stats().dropped(), 0u);
 }
 
+// The queue and Recent() hold a buffer's lines together: the writer takes a buffer bigger than
+// one write's bound (1 MiB) in parts, in order, and Recent() forgets a buffer's oldest lines one
+// by one, filtering each line by its own time.
+TEST(DecisionLogTest, BigBuffersAreWrittenInPartsAndRecentKeepsTheirNewestLines) {
+  DecisionLogOptions options;
+  options.path = TempPath("big.log");
+  options.queue_bytes = 64 << 20;
+  options.recent_capacity = 1000;
+  auto log = MakeLog(options);
+  ASSERT_NE(log, nullptr);
+  std::vector<std::string> want;
+  for (int b = 0; b < 3; ++b) {
+    DecisionLog::Lines lines;
+    for (int i = 0; i < 1500; ++i) {
+      want.push_back(absl::StrCat("{\"b\":", b, ",\"i\":", i, ",\"pad\":\"",
+                                  std::string(1000 + i % 13, 'p'), "\"}"));
+      lines.Add(kT0 + absl::Seconds(b * 1500 + i), want.back());
+    }
+    EXPECT_EQ(log->AppendAll(std::move(lines)), 1500u);
+  }
+  log->Flush();
+  EXPECT_EQ(Lines(ReadFile(options.path)), want);
+  EXPECT_EQ(log->stats().written, 4500u);
+  const std::vector<std::string> recent = log->Recent(5000);
+  ASSERT_EQ(recent.size(), 1000u);
+  EXPECT_EQ(recent.front(), want[3500]);
+  EXPECT_EQ(recent.back(), want[4499]);
+  const std::vector<std::string> since = log->Recent(5000, kT0 + absl::Seconds(4000));
+  ASSERT_EQ(since.size(), 500u);
+  EXPECT_EQ(since.front(), want[4000]);
+  EXPECT_EQ(log->Recent(3, kT0 + absl::Seconds(4000)),
+            (std::vector<std::string>{want[4497], want[4498], want[4499]}));
+}
+
 // Issue 11: budgets in bytes, not only lines.
 TEST(DecisionLogTest, QueueAndRecentAreBoundedInBytes) {
   auto owned = std::make_unique<TestSink>();
