@@ -348,6 +348,32 @@ void WriteTime(Writer& w, absl::Time t) {
   w.Lit("+00:00");
 }
 
+// A decision's evaluated_policies as JSON, kept by each thread for its next decision: a server's
+// decisions name a few lists (one per domain and kind of request: every check of a batch names
+// the same), so a decision whose list has the kept one's entries copies its JSON (~30
+// instructions where writing the ids cost ~75 each, ~600 per CheckBatch line with the shipped
+// bundle). The kept list holds its table, so no other table can take its address meanwhile.
+struct KeptPolicyIds {
+  PolicyIdList ids;
+  std::string json;
+  bool valid = false;
+};
+
+void EvaluatedPolicies(Writer& w, const PolicyIdList& ids) {
+  thread_local KeptPolicyIds kept;
+  if (!kept.valid || !kept.ids.SameEntries(ids)) {
+    kept.valid = false;
+    kept.json.clear();
+    {
+      Writer own(kept.json, 256);
+      StringList(own, ids);
+    }
+    kept.ids = ids;
+    kept.valid = true;
+  }
+  w.Raw(kept.json);
+}
+
 // The fields every decision object has, from ,"effect" to "faults" (see the header): shared by
 // the log line and DecisionJson, so that the two cannot drift apart.
 void DecisionFields(Writer& w, const Decision& d) {
@@ -392,7 +418,7 @@ void DecisionFields(Writer& w, const Decision& d) {
   w.Lit(",\"domain\":");
   w.Str(d.domain);
   w.Lit(",\"evaluated_policies\":");
-  StringList(w, d.evaluated_policies);
+  EvaluatedPolicies(w, d.evaluated_policies);
   w.Lit(",\"overridden_policies\":");
   StringList(w, d.overridden_policies);
   w.Lit(",\"faults\":[");

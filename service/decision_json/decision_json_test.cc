@@ -451,6 +451,47 @@ TEST(DecisionLogLineTest, SharedPrincipalLinesAreThoseOfTheRequestsOwn) {
   }
 }
 
+// Each line names its own decision's evaluated policies, whichever list the thread's previous line
+// named: the same entries of another table (a reloaded bundle's), other entries of the same
+// table, the same ids in a table of their own, none.
+TEST(DecisionLogLineTest, EvaluatedPoliciesAreEachDecisionsOwn) {
+  auto t1 = std::make_shared<const PolicyIdList::Table>(
+      PolicyIdList::Table{"global.a", "global.b", "sales.c"});
+  auto t2 = std::make_shared<const PolicyIdList::Table>(
+      PolicyIdList::Table{"global.x", "global.\"quoted\"", "sales.z"});
+  auto over = [](const std::shared_ptr<const PolicyIdList::Table>& t, std::vector<size_t> at) {
+    PolicyIdList list(t);
+    for (size_t i : at) list.Add(i);
+    return list;
+  };
+  using Ids = std::vector<std::string>;
+  const std::vector<std::pair<PolicyIdList, Ids>> lists = {
+      {over(t1, {0, 1}), Ids{"global.a", "global.b"}},
+      {over(t1, {0, 2}), Ids{"global.a", "sales.c"}},
+      {over(t2, {0, 1}), Ids{"global.x", "global.\"quoted\""}},
+      {over(t1, {0, 1, 2}), Ids{"global.a", "global.b", "sales.c"}},
+      {PolicyIdList{"global.a", "global.c"}, Ids{"global.a", "global.c"}},
+      {over(t1, {}), Ids{}},
+      {over(t1, {0, 1}), Ids{"global.a", "global.b"}},
+  };
+  AccessRequest request;
+  request.action = "read";
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [list, ids] : lists) {
+      for (int repeat = 0; repeat < 2; ++repeat) {
+        Decision d = RichDecision();
+        d.evaluated_policies = list;
+        const nlohmann::json line = nlohmann::json::parse(
+            DecisionLogLine(d, Request(request), absl::UnixEpoch(), absl::ZeroDuration(), kCaller));
+        EXPECT_EQ(line["evaluated_policies"].get<Ids>(), ids);
+        EXPECT_EQ(
+            nlohmann::json::parse(DecisionJson(d, Kind::kAccess))["evaluated_policies"].get<Ids>(),
+            ids);
+      }
+    }
+  }
+}
+
 // A batch's shared context entries are logged as req.context's, merged in key order with the
 // check's own (which replace shared ones of their key): the line of a check holding them all
 // itself, byte for byte, and it replays to that check.

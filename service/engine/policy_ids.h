@@ -82,6 +82,12 @@ class PolicyIdList {
   const_iterator begin() const { return const_iterator(table_.get(), at_.data()); }
   const_iterator end() const { return const_iterator(table_.get(), at_.data() + at_.size()); }
 
+  // Whether `other` names the same entries of the same table: a test of a few instructions that
+  // implies == (lists of the same ids in two tables are == but not this).
+  bool SameEntries(const PolicyIdList& other) const {
+    return table_ == other.table_ && at_ == other.at_;
+  }
+
   // The same ids in the same order (whatever tables hold them).
   friend bool operator==(const PolicyIdList& a, const PolicyIdList& b);
   friend bool operator==(const PolicyIdList& a, const std::vector<std::string>& b);
