@@ -13,6 +13,9 @@
 #   LOG=0 bench/grpc_load.sh ...       # decision log off (the log's share of the cost)
 #   ARBITERD=PATH bench/grpc_load.sh ...  # another binary (an older build, for an A/B)
 #   POLICIES=DIR bench/grpc_load.sh ...   # another bundle (an older checkout's policies/)
+#   THREADS=1 bench/grpc_load.sh ...      # also the server's CPU per thread kind (gRPC's, the
+#                                         # decision workers', the log writer's...), from
+#                                         # /proc/PID/task/*/stat: where a call was decided
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$repo/build}"
@@ -54,6 +57,14 @@ switches() {
     awk '/ctxt_switches:/ { n += $2 } END { print n + 0 }'
 }
 
+# user+system clock ticks so far of each kind of server thread (by name: "arb-decide",
+# "arb-log-writer", gRPC's "grpcpp_sync_ser" ...), one "name ticks" line each.
+thread_ticks() {
+  for t in /proc/"$(cat "$work/pid")"/task/*; do
+    printf '%s %s\n' "$(tr ' ' _ < "$t/comm" 2>/dev/null)" "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
+  done | awk 'NF == 2 { n[$1] += $2 } END { for (k in n) print k, n[k] }' | sort
+}
+
 run() {  # streams clients
   local streams=$1 clients=$2
   local per=$((streams / clients))
@@ -65,11 +76,13 @@ run() {  # streams clients
   local cpu0 cpu1 sw0 sw1
   cpu0="$(awk '{print $14 + $15}' "/proc/$(cat "$work/pid")/stat")"
   sw0="$(switches)"
+  [ "${THREADS:-0}" = 1 ] && thread_ticks > "$work/threads0"
   h2load -n "$n" -c "$clients" -m "$per" -H 'content-type: application/grpc' -H 'te: trailers' \
     -d "$work/frame" --log-file="$work/h2load.log" \
     "http://127.0.0.1:$port/$method" > "$work/out"
   cpu1="$(awk '{print $14 + $15}' "/proc/$(cat "$work/pid")/stat")"
   sw1="$(switches)"
+  [ "${THREADS:-0}" = 1 ] && thread_ticks > "$work/threads1"
   local rps errors
   rps="$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$work/out")"
   errors="$(sed -n 's/^requests: .* \([0-9]*\) errored.*/\1/p' "$work/out")"
@@ -89,6 +102,13 @@ print(f"streams={streams:>3}  requests={len(lat)}  {float(rps):>9.0f} req/s  "
       + f"  server CPU {cpu_us:.1f} us/{'decision' if batch else 'request'}"
       + f"  thread switches {switches / len(lat):.2f}/request")
 PY
+  if [ "${THREADS:-0}" = 1 ]; then
+    # Threads that ended between the two snapshots are left out (none do under a steady load).
+    join "$work/threads0" "$work/threads1" | awk -v n="$(($(wc -l < "$work/h2load.log") * (batch > 0 ? batch : 1)))" \
+      -v hz="$(getconf CLK_TCK)" -v what="$([ "$batch" -gt 0 ] && echo decision || echo request)" \
+      '$3 > $2 { printf "%s %s %.2f us/%s", (c++ ? "," : "  threads:"), $1, ($3 - $2) / hz / n * 1e6, what }
+       END { print "" }'
+  fi
   rm -f "$work/h2load.log"
 }
 
