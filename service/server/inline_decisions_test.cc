@@ -26,6 +26,15 @@ int64_t Calls(InlineDecisions& d, int64_t t, int n, int64_t each, int64_t decisi
   return t;
 }
 
+// Calls of `each` nanoseconds making `decisions` decisions, after a hundred fast ones, until the
+// limit is the slow one (at most 1,000); returns how many it took.
+int CallsUntilSlow(InlineDecisions& d, int64_t each, int64_t decisions = 1) {
+  int64_t t = Calls(d, 1000 * kMs, 100, 50'000);
+  int n = 0;
+  while (d.LimitAt(t) != 1 && n < 1000) t = Calls(d, t, 1, each, decisions), ++n;
+  return n;
+}
+
 TEST(InlineDecisionsTest, WhileCallsAreFastUpToTheFastLimitRunInline) {
   InlineDecisions d = Make(3);
   const int64_t t = 1000 * kMs;
@@ -64,12 +73,8 @@ TEST(InlineDecisionsTest, OneVerySlowCallLeavesOneInlineUntilHoldAfterItsEnd) {
 
 TEST(InlineDecisionsTest, AStretchOfCallsOverTheAverageIsSlow) {
   InlineDecisions d = Make(2);
-  int64_t t = Calls(d, 1000 * kMs, 100, 50'000);
   // 7 ms each (the faults test's slow policy): slow within a dozen calls.
-  int n = 0;
-  while (d.LimitAt(t) == 2 && n < 100) t = Calls(d, t, 1, 7 * kMs), ++n;
-  EXPECT_EQ(d.LimitAt(t), 1);
-  EXPECT_LE(n, 12);
+  EXPECT_LE(CallsUntilSlow(d, 7 * kMs), 12);
 }
 
 // CheckBatch: a call of 100 fast checks takes over a millisecond under load. Its time per
@@ -88,22 +93,14 @@ TEST(InlineDecisionsTest, BatchesOfFastDecisionsStayFast) {
 // 2 ms each are slow, though the call (4 ms) is within long_after.
 TEST(InlineDecisionsTest, SlowDecisionsInABatchAreSlow) {
   InlineDecisions d = Make(2);
-  int64_t t = Calls(d, 1000 * kMs, 100, 50'000);
-  int n = 0;
-  while (d.LimitAt(t) == 2 && n < 1000) t = Calls(d, t, 1, 4 * kMs, 2), ++n;
-  EXPECT_EQ(d.LimitAt(t), 1);
-  EXPECT_LE(n, 64);
+  EXPECT_LE(CallsUntilSlow(d, 4 * kMs, 2), 64);
 }
 
 // A call that holds its thread long is long whatever its decisions cost: batches of 1,000 fast
 // checks (10 us each, 10 ms a call) leave gRPC a thread, as slow calls do.
 TEST(InlineDecisionsTest, LongCallsOfFastDecisionsAreSlow) {
   InlineDecisions d = Make(2);
-  int64_t t = Calls(d, 1000 * kMs, 100, 50'000);
-  int n = 0;
-  while (d.LimitAt(t) == 2 && n < 1000) t = Calls(d, t, 1, 10 * kMs, 1000), ++n;
-  EXPECT_EQ(d.LimitAt(t), 1);
-  EXPECT_LE(n, 64);
+  EXPECT_LE(CallsUntilSlow(d, 10 * kMs, 1000), 64);
   // ... and a call past 64 times long_after does so at once.
   InlineDecisions e = Make(2);
   const int64_t end = Calls(e, Calls(e, 1000 * kMs, 100, 50'000), 1, 400 * kMs, 1000);
