@@ -58,7 +58,7 @@ switches() {
 }
 
 # user+system clock ticks so far of each kind of server thread (by name: "arb-decide",
-# "arb-log-writer", gRPC's "grpcpp_sync_ser" ...), one "name ticks" line each.
+# "arb-log-writer", gRPC's callback threads "nexting_thread" ...), one "name ticks" line each.
 thread_ticks() {
   for t in /proc/"$(cat "$work/pid")"/task/*; do
     printf '%s %s\n' "$(tr ' ' _ < "$t/comm" 2>/dev/null)" "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"

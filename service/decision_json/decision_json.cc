@@ -350,9 +350,10 @@ void WriteTime(Writer& w, absl::Time t) {
 
 // A decision's evaluated_policies as JSON, kept by each thread for its next decision: a server's
 // decisions name a few lists (one per domain and kind of request: every check of a batch names
-// the same), so a decision whose list has the kept one's entries copies its JSON (~30
-// instructions where writing the ids cost ~75 each, ~600 per CheckBatch line with the shipped
-// bundle). The kept list holds its table, so no other table can take its address meanwhile.
+// the same), so a decision whose list has the kept one's entries copies its JSON instead of
+// writing each id (~75 instructions an id: a CheckBatch line with the shipped bundle, eight ids,
+// went from 4.36k to 3.87k). The kept list holds its table, so no other table can take its
+// address meanwhile.
 struct KeptPolicyIds {
   PolicyIdList ids;
   std::string json;
