@@ -291,18 +291,16 @@ void DecisionLog::Remember(const std::shared_ptr<const Block>& block) {
   const size_t n = block->size();
   if (options_.recent_capacity == 0 || options_.recent_bytes == 0 || n == 0) return;
   absl::MutexLock lock(&recent_mu_);
-  recent_.push_back(Range{block, 0, n, block->bytes.size()});
+  recent_.push_back(Range{block, 0, n});
   recent_lines_ += n;
   recent_bytes_ += block->bytes.size();
   // The oldest lines go first, a line at a time, a range once all of its lines have gone.
   while (!recent_.empty() &&
          (recent_lines_ > options_.recent_capacity || recent_bytes_ > options_.recent_bytes)) {
     Range& oldest = recent_.front();
-    const size_t bytes = oldest.block->end(oldest.first) - oldest.block->begin(oldest.first);
+    recent_bytes_ -= oldest.block->end(oldest.first) - oldest.block->begin(oldest.first);
     ++oldest.first;
-    oldest.bytes -= bytes;
     --recent_lines_;
-    recent_bytes_ -= bytes;
     if (oldest.first == oldest.last) recent_.pop_front();
   }
 }
@@ -334,9 +332,8 @@ bool DecisionLog::EnqueueLocked(const std::shared_ptr<const Block>& block, size_
   // The line after the queue's last one in the same block extends its range.
   if (!queue_.empty() && queue_.back().block == block && queue_.back().last == i) {
     ++queue_.back().last;
-    queue_.back().bytes += line_bytes;
   } else {
-    queue_.push_back(Range{block, i, i + 1, line_bytes});
+    queue_.push_back(Range{block, i, i + 1});
   }
   ++queued_lines_;
   queued_bytes_ += line_bytes;
@@ -430,28 +427,24 @@ void DecisionLog::WriterLoop() {
       while (!queue_.empty() && bytes < kMaxBatchBytes) {
         Range& front = queue_.front();
         // A range is taken whole, or its lines up to the batch's bound (at least one).
-        size_t take = front.last - front.first, take_bytes = front.bytes;
-        if (bytes + front.bytes > kMaxBatchBytes) {
-          take = 0;
-          take_bytes = 0;
-          while (front.first + take < front.last) {
-            const size_t b =
-                front.block->end(front.first + take) - front.block->begin(front.first + take);
-            if (take > 0 && bytes + take_bytes + b > kMaxBatchBytes) break;
+        size_t take = front.last - front.first;
+        if (bytes + front.bytes() > kMaxBatchBytes) {
+          const Block& fb = *front.block;
+          take = 1;
+          while (front.first + take < front.last &&
+                 bytes + fb.end(front.first + take) - fb.begin(front.first) <= kMaxBatchBytes) {
             ++take;
-            take_bytes += b;
           }
         }
         if (take == front.last - front.first) {
           batch.push_back(std::move(front));
           queue_.pop_front();
         } else {
-          batch.push_back(Range{front.block, front.first, front.first + take, take_bytes});
+          batch.push_back(Range{front.block, front.first, front.first + take});
           front.first += take;
-          front.bytes -= take_bytes;
         }
         lines += take;
-        bytes += take_bytes;
+        bytes += batch.back().bytes();
       }
       in_flight_ = lines;
       queued_lines_ -= lines;

@@ -217,7 +217,7 @@ class DecisionLog {
       return absl::string_view(bytes).substr(begin(i), end(i) - begin(i) - 1);
     }
   };
-  // Lines [first, last) of a block, `bytes` in all (newlines included). The queue and Recent()
+  // Lines [first, last) of a block. The queue and Recent()
   // hold ranges, not lines: a batch's lines are one range on each side, and more only where a
   // line was refused between accepted ones. An entry per line, each with its own reference to
   // the block taken and dropped on three threads, cost ~450 instructions per line appended and
@@ -226,7 +226,8 @@ class DecisionLog {
     std::shared_ptr<const Block> block;
     size_t first = 0;
     size_t last = 0;
-    size_t bytes = 0;
+    // Its lines' bytes, newlines included.
+    size_t bytes() const { return first == last ? 0 : block->end(last - 1) - block->begin(first); }
   };
 
   DecisionLog(DecisionLogOptions options, std::unique_ptr<Sink> sink, uint64_t file_bytes);
