@@ -27,7 +27,8 @@ struct Bundle::Impl {
   DiffRuleClasses diff_classes = DefaultDiffRuleClasses();
   std::vector<PolicyInfo> policies;
   // Each policy's id, in the order of `policies`: the table decisions name policies from
-  // (PolicyIdList), shared with them so that it outlives this bundle while they do.
+  // (PolicyIdList), shared with them so that it outlives this bundle while they do (through
+  // each worker set's own reference: EvaluationScratch::policy_ids).
   std::shared_ptr<const std::vector<std::string>> policy_ids;
   std::vector<std::string> sources;  // per policy
   Catalog catalog;
@@ -227,6 +228,13 @@ absl::StatusOr<Decision> EvaluateOn(const Bundle::Impl& impl, const Request& req
     if (held != nullptr) held->EndEvaluation();
   };
   EvaluationScratch& scratch = set.scratch;
+  if (scratch.policy_ids.get() != impl.policy_ids.get()) {
+    // An alias of the bundle's reference: its block holds that reference, the table stays the
+    // one object every list of this bundle names (PolicyIdList::SameEntries compares tables).
+    auto holder =
+        std::make_shared<const std::shared_ptr<const std::vector<std::string>>>(impl.policy_ids);
+    scratch.policy_ids = std::shared_ptr<const std::vector<std::string>>(holder, holder->get());
+  }
   Value& req = scratch.req;
   FillRequestTree(request, options.principal, *resolved, req);
   decision.domain = std::move(resolved->domain);
@@ -242,7 +250,7 @@ absl::StatusOr<Decision> EvaluateOn(const Bundle::Impl& impl, const Request& req
   Selection& selection = scratch.selection;
   SelectPolicies(impl.policies, impl.index, kind, domain, action, selection);
   if (!selection.overridden.empty()) {
-    decision.overridden_policies.Reset(impl.policy_ids);
+    decision.overridden_policies.Reset(scratch.policy_ids);
     for (size_t i : selection.overridden) decision.overridden_policies.Add(i);
   }
 
@@ -287,7 +295,7 @@ absl::StatusOr<Decision> EvaluateOn(const Bundle::Impl& impl, const Request& req
   };
   std::vector<PolicyFinding>& findings = scratch.findings;
   findings.clear();
-  decision.evaluated_policies.Reset(impl.policy_ids);
+  decision.evaluated_policies.Reset(scratch.policy_ids);
   decision.evaluated_policies.reserve(outcomes.size());
   for (size_t k = 0; k < outcomes.size(); ++k) {
     const PolicyInfo& p = impl.policies[selection.run[k]];

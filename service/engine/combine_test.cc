@@ -1029,6 +1029,37 @@ TEST(CombineEndToEndTest, ADecisionsPolicyIdsOutliveItsBundle) {
   }
 }
 
+// Each worker set counts its references to the bundle's id table in a block of its own (so
+// that cores deciding at once do not share one count), but the table is the bundle's one:
+// decisions made on different sets name the same entries of the same table (SameEntries, which
+// the decision log's kept list JSON relies on), and a set's decisions outlive it and the bundle.
+TEST(CombineEndToEndTest, DecisionsOfEveryWorkerSetNameTheBundlesOneIdTable) {
+  BundleFiles files;
+  files.files["global/guard.lua"] = Policy("global.guard-of-every-access", "return nil");
+  files.files["domains/sales/grants.lua"] =
+      Policy("sales.grants-of-the-sales-domain", "return allow('sales grants its own')");
+  auto bundle = MustLoad(files);
+  ASSERT_NE(bundle, nullptr);
+  std::vector<Decision> decisions;
+  {
+    // Two sessions at once hold two sets; a third, after them, takes one of theirs back.
+    Bundle::Session first(*bundle);
+    Bundle::Session second(*bundle);
+    for (Bundle::Session* s : {&first, &second, &first}) {
+      absl::StatusOr<Decision> d = s->Evaluate(DomainAccess("sales"), enginetest::Opts());
+      ASSERT_TRUE(d.ok()) << d.status();
+      decisions.push_back(*std::move(d));
+    }
+  }
+  decisions.push_back(MustEvaluate(*bundle, DomainAccess("sales")));
+  bundle.reset();
+  for (const Decision& d : decisions) {
+    EXPECT_EQ(d.evaluated_policies, (std::vector<std::string>{"global.guard-of-every-access",
+                                                              "sales.grants-of-the-sales-domain"}));
+    EXPECT_TRUE(d.evaluated_policies.SameEntries(decisions[0].evaluated_policies));
+  }
+}
+
 TEST(CombineEndToEndTest, DefaultsComeFromBundleYaml) {
   const Request requests[] = {DomainAccess("sales"), SalesProduct(), SalesDeployment()};
   {

@@ -45,6 +45,11 @@ struct EvaluationScratch {
   std::vector<CheckOutcome> outcomes;
   Selection selection;
   std::vector<PolicyFinding> findings;
+  // The set's own reference to its bundle's table of policy ids, which its decisions' policy
+  // lists share (PolicyIdList): the same table, counted in a block of the set's own. Copies of
+  // the bundle's one reference moved its count's cache line between the cores at every
+  // decision (twice: the copy and its release), on every core deciding at once.
+  std::shared_ptr<const std::vector<std::string>> policy_ids;
 };
 
 // One Lua state for the global policies and one per domain; thread-compatible.
