@@ -4,8 +4,10 @@
 Time on a shared 2-core machine swings by 2-3x with the other load; instruction counts do not.
 For each engine_bench benchmark named, runs it under callgrind collecting only inside
 engine_bench's DecideAccess (the proto -> engine request conversion and Bundle::Evaluate: what
-issue 12's engine target counts) and divides the collected instructions by the number of
-Bundle::Evaluate calls made from it. Access benchmarks only (those that go through DecideAccess).
+issue 12's engine target counts) or DecideAccessFromTrino (one check of a translated Trino batch
+on a session: BM_TrinoFilterColumns, BM_TrinoFilterTables), and divides the collected
+instructions by the number of evaluations made from it. Access benchmarks only (those that go
+through either).
 
   bench/engine_instructions.py [BUILD_DIR] [--bench BM_Access,BM_AccessPii] [--keep DIR]
                                [--lua-symbols]
@@ -28,11 +30,12 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EVALUATE = "arbiter::Bundle::Evaluate("
+# A decision is one call of either (BM_Trino* decide on a session, as the server's batches do).
+EVALUATE = ("arbiter::Bundle::Evaluate(", "arbiter::Bundle::Session::Evaluate(")
 
 
 def parse(path):
-    """Returns (collected Ir, calls to Bundle::Evaluate, {function: exclusive Ir})."""
+    """Returns (collected Ir, evaluations (EVALUATE calls), {function: exclusive Ir})."""
     names = {}  # compressed id -> name, for fn= and cfn= lines
     total = 0
     evaluate_calls = 0
@@ -126,7 +129,7 @@ def main():
             sys.exit(f"{bench}: callgrind failed:\n{run.stderr[-2000:]}")
         total, calls, exclusive = parse(out)
         if calls == 0:
-            sys.exit(f"{bench}: no call to Bundle::Evaluate was recorded")
+            sys.exit(f"{bench}: no evaluation was recorded")
         top = sorted(exclusive.items(), key=lambda kv: -kv[1])[:5]
         tops = "; ".join(f"{short(n)} {v / calls / 1000:.1f}k" for n, v in top)
         try:

@@ -28,7 +28,13 @@
 #include <thread>
 #include <vector>
 
+#include "bench/trino_bodies.h"
+
 namespace {
+
+using arbiter::bench::FilterColumnsBody;
+using arbiter::bench::FilterTablesBody;
+using arbiter::bench::SelectBody;
 
 // A blocking keep-alive HTTP/1.1 connection to 127.0.0.1:port.
 class Connection {
@@ -90,59 +96,6 @@ class Connection {
   int fd_;
   std::string buf_;
 };
-
-std::string Identity() {
-  return R"({"input":{"context":{"identity":{"user":"ana","groups":["analysts"]},)"
-         R"("softwareStack":{"trinoVersion":"455"}},"action":)";
-}
-
-std::string Table(const std::string& c, const std::string& s, const std::string& t) {
-  return R"({"table":{"catalogName":")" + c + R"(","schemaName":")" + s + R"(","tableName":")" + t +
-         R"("}})";
-}
-
-std::string FilterTablesBody(int tables) {
-  const char* known[][3] = {{"customer_analytics", "customer_360", "customers"},
-                            {"customer_analytics", "customer_360", "customer_segments"},
-                            {"sales_analytics", "customer_transactions", "transactions"},
-                            {"finance", "financial_statements", "income_statement"},
-                            {"supplychain", "inventory_levels", "stock_levels"}};
-  std::string body = Identity() + R"({"operation":"FilterTables","filterResources":[)";
-  for (int i = 0; i < tables; ++i) {
-    if (i > 0) body += ",";
-    if (i % 3 == 0) {
-      const auto& k = known[(i / 3) % 5];
-      body += Table(k[0], k[1], k[2]);
-    } else if (i % 3 == 1) {
-      body += Table("customer_analytics", "customer_360", "scratch_" + std::to_string(i));
-    } else {
-      body += Table("hive", "default", "orders_" + std::to_string(i));
-    }
-  }
-  return body + "]}}}";
-}
-
-std::string FilterColumnsBody(int columns) {
-  std::string body = Identity() +
-                     R"({"operation":"FilterColumns","filterResources":[{"table":{)"
-                     R"("catalogName":"customer_analytics","schemaName":"customer_360",)"
-                     R"("tableName":"customers","columns":[)";
-  const char* known[] = {"customer_id", "email", "segment", "region"};
-  for (int i = 0; i < columns; ++i) {
-    if (i > 0) body += ",";
-    body += "\"";
-    body += i < 4 ? std::string(known[i]) : "column_" + std::to_string(i);
-    body += "\"";
-  }
-  return body + "]}}]}}}";
-}
-
-std::string SelectBody() {
-  return Identity() +
-         R"({"operation":"SelectFromColumns","resource":{"table":{"catalogName":"customer_analytics",)"
-         R"("schemaName":"customer_360","tableName":"customers",)"
-         R"("columns":["customer_id","email","segment","region"]}}}}})";
-}
 
 const char* Arg(int argc, char** argv, const char* name, const char* fallback) {
   for (int i = 1; i + 1 < argc; ++i) {
