@@ -3,8 +3,9 @@
 # LOG=1) pinned to one core with one HTTP thread, then measures with bench/trino_load:
 #   - FilterTables over 1,000 tables, then FilterColumns over one table's 1,000 columns, one
 #     batch at a time (issue 12's target: <= 3 ms each); each first on one core, then on every
-#     core, where a batch's checks are spread over the cores (service/server/fan_out.h): the
-#     latency per batch drops, the CPU per batch does not;
+#     core with each batch decided by one thread, then on every core with a batch's checks
+#     spread over the cores (service/server/fan_out.h): the latency per batch drops, the CPU per
+#     batch does not;
 #   - single SelectFromColumns checks over HTTP keep-alive (target: >= 10,000/s), this time
 #     with arbiterd on every core and 4 HTTP threads.
 #
@@ -47,6 +48,18 @@ for mode in filter-tables filter-columns; do
   after="$(cpu)"
   awk -v a="$after" -v b="$before" -v n="$((requests + 10))" -v name="$name" \
     'BEGIN {printf "%s x1000: arbiterd CPU time %.2f ms per batch\n", name, (a - b) * 1000 / n}'
+  stop
+  # Every core, each batch decided by the thread that read it: started on one core (no helper
+  # threads: the server sizes its fan-out by the cores it may use), then given them all. What
+  # the CPU time adds to the one-core figure is the cost of the cores being shared with
+  # trino_load and the kernel; what the fan-out row adds to this one is the fan-out's own.
+  start 1 taskset -c 0
+  taskset -a -p -c "0-$(($(nproc) - 1))" "$(cat "$work/pid")" >/dev/null
+  before="$(cpu)"
+  "$build/bench/trino_load" --port "$port" --mode "$mode" "${items[@]}" --requests "$requests"
+  after="$(cpu)"
+  awk -v a="$after" -v b="$before" -v n="$((requests + 10))" -v cores="$(nproc)" -v name="$name" \
+    'BEGIN {printf "%s x1000 on %d cores, no fan-out: arbiterd CPU time %.2f ms per batch\n", name, cores, (a - b) * 1000 / n}'
   stop
   start 1
   before="$(cpu)"
