@@ -180,9 +180,9 @@ BENCHMARK(BM_AccessPii);
 // the server (group analysts -> role sales-analysts); then its checks in turn, one per
 // iteration, each through the engine with the batch's one shared principal, on one session as
 // a batch's chunk of checks is decided (Decider::DecideBatchOn). The time is per check (one per
-// item in both batches); the rest
-// of the server's time per batch is the HTTP exchange, the translation, the answer and the
-// decision log. Not inlined, so that callgrind collects it (bench/engine_instructions.py).
+// item in both batches); the rest of the server's time per batch is the HTTP exchange, the
+// translation, the answer and the decision log. Not inlined, so that callgrind collects it
+// (bench/engine_instructions.py).
 ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<Decision> DecideAccessFromTrino(Bundle::Session& session,
                                                                        const Request& check,
                                                                        const EvalOptions& options) {

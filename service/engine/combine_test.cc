@@ -1042,7 +1042,8 @@ TEST(CombineEndToEndTest, DecisionsOfEveryWorkerSetNameTheBundlesOneIdTable) {
   ASSERT_NE(bundle, nullptr);
   std::vector<Decision> decisions;
   {
-    // Two sessions at once hold two sets; a third, after them, takes one of theirs back.
+    // Two sessions at once hold two sets (the first decides twice, on its one set); the
+    // evaluation after them takes one of those sets back from the pool.
     Bundle::Session first(*bundle);
     Bundle::Session second(*bundle);
     for (Bundle::Session* s : {&first, &second, &first}) {
