@@ -39,35 +39,31 @@ stop() { kill "$(cat "$work/pid")"; wait "$(cat "$work/pid")" 2>/dev/null || tru
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$(cat "$work/pid")/stat"; }
 
 requests=200
+# One batch mode against the server started last: trino_load's line, then arbiterd's CPU time per
+# batch (trino_load sends 10 warm-up batches before the ones it times) under LABEL.
+measure() {  # measure LABEL
+  local before after
+  before="$(cpu)"
+  "$build/bench/trino_load" --port "$port" --mode "$mode" "${items[@]}" --requests "$requests"
+  after="$(cpu)"
+  awk -v a="$after" -v b="$before" -v n="$((requests + 10))" -v label="$1" \
+    'BEGIN {printf "%s: arbiterd CPU time %.2f ms per batch\n", label, (a - b) * 1000 / n}'
+  stop
+}
 for mode in filter-tables filter-columns; do
   name=FilterTables; items=(--tables 1000)
   if [ "$mode" = filter-columns ]; then name=FilterColumns; items=(--columns 1000); fi
   start 1 taskset -c 0
-  before="$(cpu)"
-  "$build/bench/trino_load" --port "$port" --mode "$mode" "${items[@]}" --requests "$requests"
-  after="$(cpu)"
-  awk -v a="$after" -v b="$before" -v n="$((requests + 10))" -v name="$name" \
-    'BEGIN {printf "%s x1000: arbiterd CPU time %.2f ms per batch\n", name, (a - b) * 1000 / n}'
-  stop
+  measure "$name x1000"
   # Every core, each batch decided by the thread that read it: started on one core (no helper
   # threads: the server sizes its fan-out by the cores it may use), then given them all. What
   # the CPU time adds to the one-core figure is the cost of the cores being shared with
   # trino_load and the kernel; what the fan-out row adds to this one is the fan-out's own.
   start 1 taskset -c 0
   taskset -a -p -c "0-$(($(nproc) - 1))" "$(cat "$work/pid")" >/dev/null
-  before="$(cpu)"
-  "$build/bench/trino_load" --port "$port" --mode "$mode" "${items[@]}" --requests "$requests"
-  after="$(cpu)"
-  awk -v a="$after" -v b="$before" -v n="$((requests + 10))" -v cores="$(nproc)" -v name="$name" \
-    'BEGIN {printf "%s x1000 on %d cores, no fan-out: arbiterd CPU time %.2f ms per batch\n", name, cores, (a - b) * 1000 / n}'
-  stop
+  measure "$name x1000 on $(nproc) cores, no fan-out"
   start 1
-  before="$(cpu)"
-  "$build/bench/trino_load" --port "$port" --mode "$mode" "${items[@]}" --requests "$requests"
-  after="$(cpu)"
-  awk -v a="$after" -v b="$before" -v n="$((requests + 10))" -v cores="$(nproc)" -v name="$name" \
-    'BEGIN {printf "%s x1000 on %d cores: arbiterd CPU time %.2f ms per batch\n", name, cores, (a - b) * 1000 / n}'
-  stop
+  measure "$name x1000 on $(nproc) cores"
 done
 start 4
 before="$(cpu)"
