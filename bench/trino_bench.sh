@@ -39,8 +39,9 @@ stop() { kill "$(cat "$work/pid")"; wait "$(cat "$work/pid")" 2>/dev/null || tru
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$(cat "$work/pid")/stat"; }
 
 requests=200
-# One batch mode against the server started last: trino_load's line, then arbiterd's CPU time per
-# batch (trino_load sends 10 warm-up batches before the ones it times) under LABEL.
+# One batch mode against the server started last, which it then stops: trino_load's line, then
+# arbiterd's CPU time per batch (trino_load sends 10 warm-up batches before the ones it times)
+# under LABEL.
 measure() {  # measure LABEL
   local before after
   before="$(cpu)"
