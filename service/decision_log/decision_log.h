@@ -217,11 +217,11 @@ class DecisionLog {
       return absl::string_view(bytes).substr(begin(i), end(i) - begin(i) - 1);
     }
   };
-  // Lines [first, last) of a block. The queue and Recent()
-  // hold ranges, not lines: a batch's lines are one range on each side, and more only where a
-  // line was refused between accepted ones. An entry per line, each with its own reference to
-  // the block taken and dropped on three threads, cost ~450 instructions per line appended and
-  // written; ranges, ~250 (bench/server_instructions.sh shipped+log batch).
+  // Lines [first, last) of a block. The queue and Recent() hold ranges, not lines: a batch's
+  // lines are one range on each side, and more only where a line was refused between accepted
+  // ones. An entry per line, each with its own reference to the block taken and dropped on three
+  // threads, cost ~450 instructions per line appended and written; ranges, ~250
+  // (bench/server_instructions.sh shipped+log batch).
   struct Range {
     std::shared_ptr<const Block> block;
     size_t first = 0;
