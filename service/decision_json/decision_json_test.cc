@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -490,6 +491,14 @@ TEST(DecisionLogLineTest, EvaluatedPoliciesAreEachDecisionsOwn) {
       }
     }
   }
+  // A thread's first line, of a decision whose list names no table (a default Decision's).
+  std::thread([&] {
+    Decision d = RichDecision();
+    d.evaluated_policies = PolicyIdList();
+    const nlohmann::json line = nlohmann::json::parse(
+        DecisionLogLine(d, Request(request), absl::UnixEpoch(), absl::ZeroDuration(), kCaller));
+    EXPECT_EQ(line["evaluated_policies"].get<Ids>(), Ids{});
+  }).join();
 }
 
 // A batch's shared context entries are logged as req.context's, merged in key order with the
