@@ -45,6 +45,19 @@ void CheckPlan(const arbiter::trino::Plan& plan) {
       }
     }
   }
+  // The server makes each check into the one its thread made before (Plan::MakeCheck): the
+  // same check as made afresh, whatever came before it.
+  arbiter::AccessRequest reused;
+  for (size_t i = 0; i < plan.checks.size(); ++i) {
+    plan.MakeCheck(i, reused);
+    const arbiter::AccessRequest& fresh = plan.checks[i];
+    if (reused.action != fresh.action || reused.resource.table != fresh.resource.table ||
+        reused.resource.product != fresh.resource.product ||
+        reused.resource.columns != fresh.resource.columns || reused.context != fresh.context ||
+        reused.shared_context != fresh.shared_context) {
+      Fail("check " + std::to_string(i) + " made in place differs from the one made afresh");
+    }
+  }
   for (arbiter::Effect effect : {arbiter::Effect::kAllow, arbiter::Effect::kDeny}) {
     arbiter::Decision d;
     d.effect = effect;

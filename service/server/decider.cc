@@ -228,25 +228,31 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatch(
 std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
     const Bundle& bundle, std::vector<AccessRequest> requests, absl::Time deadline,
     const CallerInfo& caller, const SharedPrincipal* principal, const KeepFn& keep) {
+  // The check before is freed here, on the core that decided it.
+  const MakeFn take = [&requests](size_t i, AccessRequest& check) {
+    check = std::move(requests[i]);
+  };
+  return DecideBatchOn(bundle, requests.size(), take, deadline, caller, principal, keep);
+}
+
+std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
+    const Bundle& bundle, size_t count, const MakeFn& make, absl::Time deadline,
+    const CallerInfo& caller, const SharedPrincipal* principal, const KeepFn& keep) {
   // Undecided checks start with a status that has no message: one with a message shares one
   // heap copy, whose reference count every check's decision would update from every core.
   // Those still undecided at the end get the message.
   const absl::Status undecided(absl::StatusCode::kDeadlineExceeded, "");
-  std::vector<absl::StatusOr<Decision>> out(requests.size(), undecided);
-  fan_out_.Run(requests.size(), kBatchChunk, [&](size_t begin, size_t end) {
+  std::vector<absl::StatusOr<Decision>> out(count, undecided);
+  fan_out_.Run(count, kBatchChunk, [&](size_t begin, size_t end) {
     Chunk chunk(bundle);
     chunk.next_id = id_counter_.value.fetch_add(end - begin) + 1;
     if (log_ != nullptr) chunk.log_lines.Reserve(end - begin, LogBytesFor(end - begin));
+    AccessRequest& check = std::get<AccessRequest>(chunk.check);
     bool go_on = true;
     for (size_t i = begin; i < end && go_on; ++i) {
-      Request request(std::move(requests[i]));
-      out[i] = DecideOn(bundle, request, deadline, caller, principal, &chunk);
+      make(i, check);
+      out[i] = DecideOn(bundle, chunk.check, deadline, caller, principal, &chunk);
       if (keep && out[i].ok()) keep(i, *out[i]);
-      // The request is freed here, on the cores deciding the batch, but for its share of the
-      // batch's common context: that goes back into the batch's vector and is released by the
-      // calling thread at the end, so that its reference count (one for the batch's checks)
-      // is not updated from several cores at once.
-      requests[i].shared_context = std::move(std::get<AccessRequest>(request).shared_context);
       go_on = out[i].ok() || out[i].status().code() != absl::StatusCode::kDeadlineExceeded;
     }
     // Every decision made is logged, those before an expired check too.

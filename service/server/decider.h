@@ -104,6 +104,20 @@ class Decider {
                                                       absl::Time deadline, const CallerInfo& caller,
                                                       const SharedPrincipal* principal = nullptr,
                                                       const KeepFn& keep = nullptr);
+  // Makes check `index` of a batch in `check`, on the thread that decides it: `check` is the
+  // check that thread decided last in the same chunk (empty for a chunk's first). A maker can
+  // keep what consecutive checks share (their strings' room, their common context) instead of
+  // allocating each check anew, and each check is then the deciding core's own memory: a
+  // batch's checks made by the calling thread were read first, from the other core's cache, by
+  // whichever helper decided them. Called from several threads at once, never twice for one
+  // index.
+  using MakeFn = std::function<void(size_t index, AccessRequest& check)>;
+  // The same for `count` checks made by `make`.
+  std::vector<absl::StatusOr<Decision>> DecideBatchOn(const Bundle& bundle, size_t count,
+                                                      const MakeFn& make, absl::Time deadline,
+                                                      const CallerInfo& caller,
+                                                      const SharedPrincipal* principal = nullptr,
+                                                      const KeepFn& keep = nullptr);
 
   // Deployments get the blast radius of their breaking changes (req.change.impact,
   // service/impact) from the decision log at `log_path` and its rotations up to `max_files`,
@@ -122,8 +136,9 @@ class Decider {
   // What the checks of one chunk of a batch share on the thread that decides them.
   struct Chunk {
     explicit Chunk(const Bundle& bundle) : session(bundle) {}
-    Bundle::Session session;       // one worker set for all of them
-    DecisionLog::Lines log_lines;  // logged together at the chunk's end, in one buffer
+    Bundle::Session session;         // one worker set for all of them
+    DecisionLog::Lines log_lines;    // logged together at the chunk's end, in one buffer
+    Request check{AccessRequest()};  // the check being decided (MakeFn's `check`)
     // The next of the decision ids taken for the chunk at once, one per check (one update of
     // the counter all cores share, not one per check).
     uint64_t next_id = 0;

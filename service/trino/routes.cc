@@ -51,8 +51,10 @@ class TrinoEndpoint {
       response.body = ErrorBody("internal_error", "no policy bundle is loaded");
       return response;
     }
-    absl::StatusOr<Plan> plan =
-        Translate(endpoint, request.body, identities_, *products, DefaultTrinoParseLimits(), caps_);
+    // The checks are made by the threads that decide them (Plan::MakeCheck): each check is
+    // then that core's own memory, and its strings' room is reused from the check before.
+    absl::StatusOr<Plan> plan = TranslateDeferred(endpoint, request.body, identities_, *products,
+                                                  DefaultTrinoParseLimits(), caps_);
     if (!plan.ok()) {
       Answer rejected = RejectedAnswer(plan.status());
       response.status = rejected.status;
@@ -77,19 +79,24 @@ class TrinoEndpoint {
       }
       caller.explain = true;
     }
-    // The checks, kept for the explanation (copied: the batch below takes the plan's).
+    // The checks, made for the explanation too.
     std::vector<AccessRequest> explained;
-    if (caller.explain) explained = plan->checks;
+    if (caller.explain) {
+      explained.resize(plan->check_count());
+      for (size_t i = 0; i < explained.size(); ++i) plan->MakeCheck(i, explained[i]);
+    }
     // One principal for every check (its groups may number hundreds): converted for the
-    // policies once, never copied into the checks. The checks are decided in one batch, moved
-    // into it without a copy: past the deadline it stops starting checks and ends at the first
-    // one that expired, so the decisions made in time are in hand (and logged).
+    // policies once, never copied into the checks. The checks are decided in one batch: past
+    // the deadline it stops starting checks and ends at the first one that expired, so the
+    // decisions made in time are in hand (and logged).
     const SharedPrincipal principal(std::move(plan->principal));
-    const size_t total = plan->checks.size();
+    const size_t total = plan->check_count();
     Decider::KeepFn keep;
     if (!caller.explain) keep = [](size_t, Decision& d) { KeepWhatShapeReads(d); };
+    const Plan& checks = *plan;
     std::vector<absl::StatusOr<Decision>> decisions = decider_.DecideBatchOn(
-        *bundle, std::move(plan->checks), deadline, caller, &principal, keep);
+        *bundle, total, [&checks](size_t i, AccessRequest& check) { checks.MakeCheck(i, check); },
+        deadline, caller, &principal, keep);
     if (!decisions.empty() && !decisions.back().ok() &&
         decisions.back().status().code() == absl::StatusCode::kDeadlineExceeded) {
       response.status = 504;

@@ -396,7 +396,7 @@ std::string TargetName(const Value* target) {
   return "";
 }
 
-// Builds the checks of one answer item.
+// Records the checks of one answer item (CheckSpec; Plan::MakeCheck makes them).
 class ItemBuilder {
  public:
   ItemBuilder(std::shared_ptr<const ContextMap> base_context, const ProductLocator& products,
@@ -405,9 +405,9 @@ class ItemBuilder {
 
   // Appends the checks for `r` under `action` and records the item.
   void Add(const Resource& r, absl::string_view action) {
-    size_t begin = plan_.checks.size();
+    size_t begin = plan_.specs.size();
     AddChecks(r, action);
-    plan_.items.emplace_back(begin, plan_.checks.size());
+    plan_.items.emplace_back(begin, plan_.specs.size());
   }
 
   // One item per column of `table` (FilterColumns: the answer's indices refer to the columns),
@@ -422,19 +422,18 @@ class ItemBuilder {
       column.column = c;
       column.columns[0] = c;
       Add(column, action);
-      columns_of_same_table_ = true;  // from the second column on
     }
-    columns_of_same_table_ = false;
   }
 
  private:
   // The context entries a check on `r` shares with the other checks of the batch on the same
   // kind of resource in the same schema (and, for columns, table): the base context,
-  // trino_resource, catalog, schema (and table). Made once per such group and shared by its
-  // checks, which hold only their own entries: a batch's thousand tables share a few schemas,
-  // a FilterColumns batch's columns their table, and a copy of the six to eight entries per
-  // check cost more allocation and copying than the decision's reading of them.
-  std::shared_ptr<const ContextMap> PrefixFor(const Resource& r) {
+  // trino_resource, catalog, schema (and table), as an index into Plan::shared_contexts. Made
+  // once per such group and shared by its checks, which hold only their own entries: a batch's
+  // thousand tables share a few schemas, a FilterColumns batch's columns their table, and a
+  // copy of the six to eight entries per check cost more allocation and copying than the
+  // decision's reading of them.
+  uint32_t PrefixFor(const Resource& r) {
     const bool by_table = r.kind == Resource::Kind::kColumn;
     const absl::string_view table = by_table ? r.table : absl::string_view();
     auto same = [&](const ContextPrefix& p) {
@@ -469,29 +468,23 @@ class ItemBuilder {
     if (!r.catalog.empty()) ctx->emplace("catalog", r.catalog);
     if (!r.schema.empty()) ctx->emplace("schema", r.schema);
     if (!table.empty()) ctx->emplace("table", table);
-    p.context = std::move(ctx);
+    p.context = static_cast<uint32_t>(plan_.shared_contexts.size());
+    plan_.shared_contexts.push_back(std::move(ctx));
     return p.context;
   }
 
-  // req.context of a new check on `r`: its group's shared entries (PrefixFor) and the names
-  // of `r` that are its own.
-  void FillContext(const Resource& r, AccessRequest& a) {
+  CheckSpec& NewCheck(const Resource& r, absl::string_view action) {
+    CheckSpec& a = plan_.specs.emplace_back();
+    a.action = action;
+    // req.context: the group's shared entries and the names of `r` that are its own, in the
+    // order of CheckSpec::kOwnContextKeys.
     a.shared_context = PrefixFor(r);
-    auto put = [&](const char* key, absl::string_view v) {
-      if (!v.empty()) a.context.emplace(key, v);
-    };
-    if (r.kind != Resource::Kind::kColumn) put("table", r.table);
-    put("column", r.column);
-    put("column_type", r.column_type);
-    put("function", r.function);
-    put("property", r.property);
-    put("user", r.user);
-  }
-
-  AccessRequest& NewCheck(const Resource& r, absl::string_view action) {
-    AccessRequest& a = plan_.checks.emplace_back();  // principal: Plan::principal
-    a.action = std::string(action);
-    FillContext(r, a);
+    a.own_context = {r.column,
+                     r.column_type,
+                     r.function,
+                     r.property,
+                     r.kind != Resource::Kind::kColumn ? r.table : absl::string_view(),
+                     r.user};
     return a;
   }
 
@@ -501,19 +494,20 @@ class ItemBuilder {
   }
 
   void TableCheck(const Resource& r, absl::string_view action) {
-    AccessRequest& a = NewCheck(r, action);
-    if (columns_of_same_table_ && plan_.checks.size() > 1) {
-      // The check before is this table's too (its previous column takes the same path here).
-      a.resource.table = plan_.checks[plan_.checks.size() - 2].resource.table;
-    } else if (Addressable(r.catalog) && Addressable(r.schema) && Addressable(r.table)) {
-      a.resource.table = absl::StrCat(r.catalog, ".", r.schema, ".", r.table);
+    CheckSpec& a = NewCheck(r, action);
+    if (Addressable(r.catalog) && Addressable(r.schema) && Addressable(r.table)) {
+      a.joined = true;
+      a.catalog = r.catalog;
+      a.schema = r.schema;
+      a.table = r.table;
     } else {
       // Quoted names with dots cannot be addressed as catalog.schema.table: no product serves
       // them, and the policies refuse them like any other unknown table.
-      a.resource.table = Pseudo(r);
+      a.table_name = Pseudo(r);
     }
-    a.resource.columns.reserve(r.columns.size());
-    for (absl::string_view c : r.columns) a.resource.columns.emplace_back(c);
+    a.columns_begin = static_cast<uint32_t>(plan_.column_names.size());
+    plan_.column_names.insert(plan_.column_names.end(), r.columns.begin(), r.columns.end());
+    a.columns_end = static_cast<uint32_t>(plan_.column_names.size());
   }
 
   // One check per product in the catalog (or schema); one check on a table no product serves
@@ -522,16 +516,16 @@ class ItemBuilder {
     const std::vector<std::string>& names =
         whole_catalog ? products_.InCatalog(r.catalog) : products_.InSchema(r.catalog, r.schema);
     if (names.empty()) {
-      AccessRequest& a = NewCheck(r, action);
+      CheckSpec& a = NewCheck(r, action);
       absl::string_view schema = whole_catalog ? "*" : r.schema;
-      a.resource.table = Addressable(r.catalog) && Addressable(schema)
-                             ? absl::StrCat(r.catalog, ".", schema, ".*")
-                             : Pseudo(r);
+      a.table_name = Addressable(r.catalog) && Addressable(schema)
+                         ? absl::StrCat(r.catalog, ".", schema, ".*")
+                         : Pseudo(r);
       return;
     }
     for (const std::string& product : names) {
-      AccessRequest& a = NewCheck(r, action);
-      a.resource.product = product;
+      CheckSpec& a = NewCheck(r, action);
+      a.product = product;
     }
   }
 
@@ -560,8 +554,8 @@ class ItemBuilder {
       case Resource::Kind::kSchema:
         if (system_catalog) {
           // A schema of the system catalog is addressed as all of its tables.
-          AccessRequest& a = NewCheck(r, system_action);
-          a.resource.table =
+          CheckSpec& a = NewCheck(r, system_action);
+          a.table_name =
               Addressable(r.schema) ? absl::StrCat("system.", r.schema, ".*") : Pseudo(r);
         } else {
           ProductChecks(r, /*whole_catalog=*/info_schema, action);
@@ -569,15 +563,15 @@ class ItemBuilder {
         return;
       case Resource::Kind::kCatalog:
         if (system_catalog) {
-          AccessRequest& a = NewCheck(r, system_action);
-          a.resource.table = "system.*.*";
+          CheckSpec& a = NewCheck(r, system_action);
+          a.table_name = "system.*.*";
         } else {
           ProductChecks(r, /*whole_catalog=*/true, action);
         }
         return;
       default: {
-        AccessRequest& a = NewCheck(r, action);
-        a.resource.table = Pseudo(r);
+        CheckSpec& a = NewCheck(r, action);
+        a.table_name = Pseudo(r);
         return;
       }
     }
@@ -586,7 +580,7 @@ class ItemBuilder {
   struct ContextPrefix {
     Resource::Kind kind = Resource::Kind::kNone;
     absl::string_view catalog, schema, table;  // views of the request, like a Resource's
-    std::shared_ptr<const ContextMap> context;
+    uint32_t context = 0;                      // in Plan::shared_contexts
   };
   static constexpr size_t kMaxPrefixes = 8;
 
@@ -596,8 +590,6 @@ class ItemBuilder {
   std::vector<ContextPrefix> prefixes_;
   size_t last_prefix_ = 0;   // the entry PrefixFor found or made last
   size_t next_evicted_ = 0;  // once the cache is full, the entry a new group replaces
-  // Set by AddColumnsOf: the checks made are of one table's columns, in a row.
-  bool columns_of_same_table_ = false;
 };
 
 using json::Quote;
@@ -702,17 +694,20 @@ absl::Status TooManyChecks(const TrinoLimits& caps) {
 
 }  // namespace
 
-absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
-                               const IdentityMapper& identities, const ProductLocator& products,
-                               const ParseLimits& limits, const TrinoLimits& caps) {
-  absl::StatusOr<Value> doc = ParseJson(body, "request body", limits);
-  if (!doc.ok()) return doc.status();
-  if (!doc->is_map()) return Invalid("request body", "expected a JSON object");
-  const Value* input = MapAt(*doc, "input");
+absl::StatusOr<Plan> TranslateDeferred(Endpoint endpoint, absl::string_view body,
+                                       const IdentityMapper& identities,
+                                       const ProductLocator& products, const ParseLimits& limits,
+                                       const TrinoLimits& caps) {
+  absl::StatusOr<Value> parsed = ParseJson(body, "request body", limits);
+  if (!parsed.ok()) return parsed.status();
+  if (!parsed->is_map()) return Invalid("request body", "expected a JSON object");
+  Plan plan;
+  // Held by the plan before any view of it is taken: the checks' names are views of it.
+  plan.document = std::make_shared<const Value>(*std::move(parsed));
+  const Value* input = MapAt(*plan.document, "input");
   if (input == nullptr) return Invalid("input", "required (an object)");
   const Value* action = MapAt(*input, "action");
   if (action == nullptr) return Invalid("input.action", "required (an object)");
-  Plan plan;
   plan.endpoint = endpoint;
   {
     auto op = RequiredString(*action, "operation", "input.action");
@@ -769,7 +764,7 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
         return Invalid("input.action.resource.table", "required for row filters");
       }
       items.Add(*r, act);
-      if (plan.checks.size() > caps.max_checks) return TooManyChecks(caps);
+      if (plan.specs.size() > caps.max_checks) return TooManyChecks(caps);
       return plan;
     }
     case Endpoint::kColumnMask: {
@@ -781,7 +776,7 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
       }
       plan.mask_columns.emplace_back(r->column);
       items.Add(*r, act);
-      if (plan.checks.size() > caps.max_checks) return TooManyChecks(caps);
+      if (plan.specs.size() > caps.max_checks) return TooManyChecks(caps);
       return plan;
     }
     case Endpoint::kBatch:
@@ -792,7 +787,7 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
       if (!filter->is_list()) return Invalid("input.action.filterResources", "expected a list");
       const Value::List& list = filter->as_list();
       if (list.size() > caps.max_checks) return TooManyChecks(caps);
-      plan.checks.reserve(list.size());
+      plan.specs.reserve(list.size());
       plan.items.reserve(list.size());
       bool per_column = endpoint == Endpoint::kBatch && plan.operation == "FilterColumns";
       for (size_t i = 0; i < list.size(); ++i) {
@@ -809,27 +804,85 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
           if (r->kind != Resource::Kind::kTable) {
             return Invalid(field.Str(".table"), "required for FilterColumns");
           }
-          if (plan.checks.size() + r->columns.size() > caps.max_checks) {
+          if (plan.specs.size() + r->columns.size() > caps.max_checks) {
             return TooManyChecks(caps);
           }
           // Room for a check and an item per column (at least: information_schema's columns
           // have a check per product), grown geometrically over several tables: the reserve
-          // above counted the tables, and an AccessRequest is large to move.
+          // above counted the tables, and a CheckSpec is large to move.
           auto make_room = [](auto& v, size_t more) {
             if (v.size() + more > v.capacity()) v.reserve(std::max(v.size() + more, 2 * v.size()));
           };
-          make_room(plan.checks, r->columns.size());
+          make_room(plan.specs, r->columns.size());
           make_room(plan.items, r->columns.size());
           items.AddColumnsOf(*r, act);
         } else {
           items.Add(*r, act);
         }
-        if (plan.checks.size() > caps.max_checks) return TooManyChecks(caps);
+        if (plan.specs.size() > caps.max_checks) return TooManyChecks(caps);
       }
       return plan;
     }
   }
   return plan;
+}
+
+absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
+                               const IdentityMapper& identities, const ProductLocator& products,
+                               const ParseLimits& limits, const TrinoLimits& caps) {
+  absl::StatusOr<Plan> plan = TranslateDeferred(endpoint, body, identities, products, limits, caps);
+  if (!plan.ok()) return plan;
+  plan->checks.resize(plan->check_count());
+  for (size_t i = 0; i < plan->checks.size(); ++i) plan->MakeCheck(i, plan->checks[i]);
+  return plan;
+}
+
+void Plan::MakeCheck(size_t index, AccessRequest& check) const {
+  const CheckSpec& s = specs[index];
+  check.action.assign(s.action.data(), s.action.size());
+  std::string& table = check.resource.table;
+  if (s.joined) {
+    table.clear();
+    absl::StrAppend(&table, s.catalog, ".", s.schema, ".", s.table);
+  } else {
+    table = s.table_name;
+  }
+  check.resource.product.assign(s.product.data(), s.product.size());
+  std::vector<std::string>& columns = check.resource.columns;
+  columns.resize(s.columns_end - s.columns_begin);
+  for (size_t c = 0; c < columns.size(); ++c) {
+    const absl::string_view name = column_names[s.columns_begin + c];
+    columns[c].assign(name.data(), name.size());
+  }
+  // The own entries in place when the check holds the same keys (a batch's checks of one kind
+  // in a row do), else anew.
+  constexpr auto& kKeys = CheckSpec::kOwnContextKeys;
+  size_t own = 0;
+  bool same_keys = true;
+  auto entry = check.context.begin();
+  for (size_t k = 0; k < kKeys.size(); ++k) {
+    if (s.own_context[k].empty()) continue;
+    ++own;
+    same_keys = same_keys && entry != check.context.end() && entry->first == kKeys[k];
+    if (same_keys) ++entry;
+  }
+  if (same_keys && own == check.context.size()) {
+    entry = check.context.begin();
+    for (size_t k = 0; k < kKeys.size(); ++k) {
+      if (s.own_context[k].empty()) continue;
+      entry->second.assign(s.own_context[k].data(), s.own_context[k].size());
+      ++entry;
+    }
+  } else {
+    check.context.clear();
+    for (size_t k = 0; k < kKeys.size(); ++k) {
+      if (!s.own_context[k].empty()) check.context.emplace(kKeys[k], s.own_context[k]);
+    }
+  }
+  // A copy of the reference only when it changes: the checks that one thread makes in a row
+  // mostly share it, and each copy updates a count that every core deciding the batch shares.
+  const std::shared_ptr<const ContextMap>& shared = shared_contexts[s.shared_context];
+  if (check.shared_context != shared) check.shared_context = shared;
 }
 
 namespace {
@@ -919,7 +972,8 @@ void KeepWhatShapeReads(Decision& d) {
 Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& decisions) {
   Answer a;
   // The items tile the checks in order, so the last one's end is how many there were, also when
-  // the server has moved `plan.checks` into the batch that decided them.
+  // the checks were not made in the plan (TranslateDeferred: the server makes each where it is
+  // decided).
   const size_t checks = plan.items.empty() ? plan.checks.size() : plan.items.back().second;
   if (decisions.size() != checks ||
       (!plan.checks.empty() && plan.checks.size() != decisions.size())) {

@@ -26,7 +26,10 @@
 #ifndef ARBITER_SERVICE_TRINO_TRANSLATE_H_
 #define ARBITER_SERVICE_TRINO_TRANSLATE_H_
 
+#include <array>
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -109,6 +112,26 @@ absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view name);
 // not parse is "allow" (Translate then reports what is wrong with it).
 Endpoint InferEndpoint(absl::string_view body);
 
+// How Translate makes one access check of a plan (Plan::MakeCheck): views of the request body
+// and of the product index, and the names of a table made at translation.
+struct CheckSpec {
+  absl::string_view action;
+  // resource.table: "catalog.schema.table" of the three views when `joined`, else `table_name`
+  // (a pattern or a pseudo table; "" for a check on a product).
+  bool joined = false;
+  absl::string_view catalog, schema, table;
+  std::string table_name;
+  absl::string_view product;
+  // resource.columns: Plan::column_names[columns_begin, columns_end).
+  uint32_t columns_begin = 0, columns_end = 0;
+  // req.context's own entries, one per key of kOwnContextKeys (in the same order); "" for none.
+  static constexpr std::array<absl::string_view, 6> kOwnContextKeys = {
+      "column", "column_type", "function", "property", "table", "user"};
+  std::array<absl::string_view, 6> own_context;
+  // req.context's entries in common with other checks: Plan::shared_contexts[shared_context].
+  uint32_t shared_context = 0;
+};
+
 // One Trino request, translated: the access checks to evaluate (all on one bundle snapshot)
 // and how their decisions combine into the answer.
 struct Plan {
@@ -119,13 +142,28 @@ struct Plan {
   // thousands of checks holds one copy of a principal with hundreds of groups, not thousands
   // (issue 11). Callers fill it in for the few checks they decide at a time.
   Principal principal;
+  // The checks, made by Translate; TranslateDeferred leaves them to MakeCheck.
   std::vector<AccessRequest> checks;
-  // items[i] = [begin, end) into `checks`: answer item i is allowed when any of its checks is
+  // What check i is made of, one per check (also when `checks` is made), and what the specs
+  // refer to: the parsed body, the checks' column lists, their common context entries.
+  std::vector<CheckSpec> specs;
+  std::shared_ptr<const Value> document;
+  std::vector<absl::string_view> column_names;
+  std::vector<std::shared_ptr<const ContextMap>> shared_contexts;
+  // items[i] = [begin, end) into the checks: answer item i is allowed when any of its checks is
   // allowed. Allow/row-filter/column-mask plans have one item; batches one per filter resource
   // (for FilterColumns: one per column, in the order of the columns lists).
   std::vector<std::pair<size_t, size_t>> items;
   // Column-mask plans: the column each item asks a mask for.
   std::vector<std::string> mask_columns;
+
+  size_t check_count() const { return specs.size(); }
+  // Makes check `index` (principal left empty) in `check`, which must be default-constructed or
+  // one that MakeCheck made: what the two checks share is kept in place (the room of the strings
+  // and of req.context's own entries, the common entries' reference), so that a thread deciding
+  // a batch's checks in a row allocates little. Thread-safe; the product index the plan was
+  // translated with must be alive.
+  void MakeCheck(size_t index, AccessRequest& check) const;
 };
 
 // Bounds on a request body: Trino's batches are wide (every table of a catalog) but shallow.
@@ -146,6 +184,14 @@ absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
                                const IdentityMapper& identities, const ProductLocator& products,
                                const ParseLimits& limits = DefaultTrinoParseLimits(),
                                const TrinoLimits& caps = TrinoLimits());
+// The same without making the checks (Plan::checks is empty): the server makes each with
+// Plan::MakeCheck on the thread that decides it (Decider::MakeFn). The plan refers to
+// `products`, which must outlive its MakeCheck calls.
+absl::StatusOr<Plan> TranslateDeferred(Endpoint endpoint, absl::string_view body,
+                                       const IdentityMapper& identities,
+                                       const ProductLocator& products,
+                                       const ParseLimits& limits = DefaultTrinoParseLimits(),
+                                       const TrinoLimits& caps = TrinoLimits());
 
 // An HTTP status and JSON body.
 struct Answer {
@@ -153,8 +199,8 @@ struct Answer {
   std::string body;
 };
 
-// Shapes the decisions of `plan.checks` (one per check, in order) into Trino's answer; the
-// checks themselves may have been moved out (plan.items say how many there were). Any
+// Shapes the decisions of the plan's checks (one per check, in order) into Trino's answer; the
+// checks themselves need not be made (plan.items say how many there were). Any
 // decision that is an error (deadline, internal, no bundle) makes the whole answer a 500, so
 // that Trino fails the query instead of guessing. A denied read yields the row filter `false`
 // and NULL masks, so that a path reaching data without the select check still sees nothing.

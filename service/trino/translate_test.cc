@@ -327,6 +327,82 @@ TEST_F(TranslateTest, BatchContextsAreEachItemsOwn) {
   }
 }
 
+// The server makes each check of a batch where it is decided, into the check that thread made
+// before (TranslateDeferred, Plan::MakeCheck): whatever came before, the check made is the one
+// Translate makes afresh.
+TEST_F(TranslateTest, ChecksMadeInPlaceAreTheChecksMadeAfresh) {
+  const std::string body =
+      Body("FilterTables",
+           R"("filterResources":[)"
+           R"({"table":{"catalogName":"customer_analytics","schemaName":"customer_360",)"
+           R"("tableName":"customers","columns":["email","segment","region"]}},)"
+           R"({"table":{"catalogName":"customer_analytics","schemaName":"customer_360",)"
+           R"("tableName":"orders"}},)"
+           R"({"column":{"catalogName":"hive","schemaName":"default","tableName":"x",)"
+           R"("columnName":"c","columnType":"varchar"}},)"
+           R"({"column":{"catalogName":"hive","schemaName":"default","tableName":"x",)"
+           R"("columnName":"d"}},)"
+           R"({"schema":{"catalogName":"customer_analytics","schemaName":"customer_360"}},)"
+           R"({"schema":{"catalogName":"customer_analytics","schemaName":"information_schema"}},)"
+           R"({"catalog":{"name":"customer_analytics"}},)"
+           R"({"catalog":{"name":"system"}},)"
+           R"({"schema":{"catalogName":"system","schemaName":"runtime"}},)"
+           R"({"table":{"catalogName":"a.b","schemaName":"s","tableName":"t","columns":["e"]}},)"
+           R"({"function":{"functionName":"f","catalogName":"c","schemaName":"s"}},)"
+           R"({"user":{"user":"bob"}},)"
+           R"({"systemSessionProperty":{"name":"p"}},)"
+           R"({"schema":{"catalogName":"nothing","schemaName":"here"}}])");
+  auto plan = Run(Endpoint::kBatch, body);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_GE(plan->checks.size(), 16u);
+  auto deferred = TranslateDeferred(Endpoint::kBatch, body, identities_, products_);
+  ASSERT_TRUE(deferred.ok()) << deferred.status();
+  EXPECT_TRUE(deferred->checks.empty());
+  ASSERT_EQ(deferred->check_count(), plan->checks.size());
+  EXPECT_EQ(deferred->items, plan->items);
+
+  auto expect_same = [&](const AccessRequest& made, size_t i) {
+    const AccessRequest& fresh = plan->checks[i];
+    EXPECT_EQ(made.action, fresh.action) << i;
+    EXPECT_EQ(made.resource.table, fresh.resource.table) << i;
+    EXPECT_EQ(made.resource.product, fresh.resource.product) << i;
+    EXPECT_EQ(made.resource.columns, fresh.resource.columns) << i;
+    EXPECT_EQ(made.context, fresh.context) << i;
+    EXPECT_EQ(ContextEntries(made), ContextEntries(fresh)) << i;
+    EXPECT_TRUE(made.principal.id.empty()) << i;
+  };
+  // Forwards, backwards and every check after every other: each kind of check after each.
+  AccessRequest reused;
+  for (size_t i = 0; i < deferred->check_count(); ++i) {
+    deferred->MakeCheck(i, reused);
+    expect_same(reused, i);
+  }
+  for (size_t i = deferred->check_count(); i-- > 0;) {
+    deferred->MakeCheck(i, reused);
+    expect_same(reused, i);
+  }
+  for (size_t before = 0; before < deferred->check_count(); ++before) {
+    for (size_t i = 0; i < deferred->check_count(); ++i) {
+      AccessRequest check;
+      deferred->MakeCheck(before, check);
+      deferred->MakeCheck(i, check);
+      expect_same(check, i);
+    }
+  }
+  // The checks of one group share their common entries, in place as afresh.
+  AccessRequest a, b;
+  deferred->MakeCheck(2, a);
+  deferred->MakeCheck(3, b);
+  ASSERT_NE(a.shared_context, nullptr);
+  EXPECT_EQ(a.shared_context, b.shared_context);
+  EXPECT_EQ(plan->checks[2].shared_context, plan->checks[3].shared_context);
+  // The plan holds what its checks are made of: the body it was translated from is gone.
+  Plan moved = *std::move(deferred);
+  AccessRequest last;
+  moved.MakeCheck(0, last);
+  expect_same(last, 0);
+}
+
 TEST_F(TranslateTest, ExecuteQueryHasAPseudoResource) {
   auto plan = Run(Endpoint::kAllow, Body("ExecuteQuery"));
   ASSERT_TRUE(plan.ok()) << plan.status();
