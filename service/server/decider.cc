@@ -229,20 +229,32 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
     const Bundle& bundle, std::vector<AccessRequest> requests, absl::Time deadline,
     const CallerInfo& caller, const SharedPrincipal* principal, const KeepFn& keep) {
   // The check before is freed here, on the core that decided it.
-  const MakeFn take = [&requests](size_t i, AccessRequest& check) {
+  const MakeFn take_request = [&requests](size_t i, AccessRequest& check) {
     check = std::move(requests[i]);
   };
-  return DecideBatchOn(bundle, requests.size(), take, deadline, caller, principal, keep);
+  std::vector<absl::StatusOr<Decision>> out(requests.size());
+  const KeepFn take_decision = [&](size_t i, Decision& d) {
+    if (keep) keep(i, d);
+    out[i] = std::move(d);
+  };
+  const std::vector<absl::Status> decided = DecideBatchInto(
+      bundle, requests.size(), take_request, take_decision, deadline, caller, principal);
+  out.resize(decided.size());
+  for (size_t i = 0; i < decided.size(); ++i) {
+    if (!decided[i].ok()) out[i] = decided[i];
+  }
+  return out;
 }
 
-std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
-    const Bundle& bundle, size_t count, const MakeFn& make, absl::Time deadline,
-    const CallerInfo& caller, const SharedPrincipal* principal, const KeepFn& keep) {
+std::vector<absl::Status> Decider::DecideBatchInto(const Bundle& bundle, size_t count,
+                                                   const MakeFn& make, const KeepFn& take,
+                                                   absl::Time deadline, const CallerInfo& caller,
+                                                   const SharedPrincipal* principal) {
   // Undecided checks start with a status that has no message: one with a message shares one
   // heap copy, whose reference count every check's decision would update from every core.
   // Those still undecided at the end get the message.
   const absl::Status undecided(absl::StatusCode::kDeadlineExceeded, "");
-  std::vector<absl::StatusOr<Decision>> out(count, undecided);
+  std::vector<absl::Status> out(count, undecided);
   fan_out_.Run(count, kBatchChunk, [&](size_t begin, size_t end) {
     Chunk chunk(bundle);
     chunk.next_id = id_counter_.value.fetch_add(end - begin) + 1;
@@ -251,9 +263,15 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
     bool go_on = true;
     for (size_t i = begin; i < end && go_on; ++i) {
       make(i, check);
-      out[i] = DecideOn(bundle, chunk.check, deadline, caller, principal, &chunk);
-      if (keep && out[i].ok()) keep(i, *out[i]);
-      go_on = out[i].ok() || out[i].status().code() != absl::StatusCode::kDeadlineExceeded;
+      absl::StatusOr<Decision> d =
+          DecideOn(bundle, chunk.check, deadline, caller, principal, &chunk);
+      if (d.ok()) {
+        out[i] = absl::OkStatus();
+        take(i, *d);
+      } else {
+        out[i] = d.status();
+      }
+      go_on = d.ok() || d.status().code() != absl::StatusCode::kDeadlineExceeded;
     }
     // Every decision made is logged, those before an expired check too.
     if (log_ != nullptr && !chunk.log_lines.empty()) {
@@ -265,8 +283,8 @@ std::vector<absl::StatusOr<Decision>> Decider::DecideBatchOn(
   // Past the deadline the caller fails the whole batch: the answer ends at the first check that
   // expired (checks after it that other threads decided in time are logged, like any decision).
   for (size_t i = 0; i < out.size(); ++i) {
-    if (!out[i].ok() && out[i].status().code() == absl::StatusCode::kDeadlineExceeded) {
-      if (out[i].status().message().empty()) {
+    if (out[i].code() == absl::StatusCode::kDeadlineExceeded) {
+      if (out[i].message().empty()) {
         out[i] = absl::DeadlineExceededError("deadline exceeded before this check was decided");
       }
       out.resize(i + 1);

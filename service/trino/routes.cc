@@ -91,23 +91,37 @@ class TrinoEndpoint {
     // decisions made in time are in hand (and logged).
     const SharedPrincipal principal(std::move(plan->principal));
     const size_t total = plan->check_count();
-    Decider::KeepFn keep;
-    if (!caller.explain) keep = [](size_t, Decision& d) { KeepWhatShapeReads(d); };
+    // Of each decision, what the answer reads, taken where it was made (the rest is freed there,
+    // in that core's cache); the whole decisions only for the explanation.
+    std::vector<CheckVerdict> verdicts(total);
+    std::vector<absl::StatusOr<Decision>> decisions;
+    if (caller.explain) decisions.resize(total);
     const Plan& checks = *plan;
-    std::vector<absl::StatusOr<Decision>> decisions = decider_.DecideBatchOn(
+    const std::vector<absl::Status> statuses = decider_.DecideBatchInto(
         *bundle, total, [&checks](size_t i, AccessRequest& check) { checks.MakeCheck(i, check); },
-        deadline, caller, &principal, keep);
-    if (!decisions.empty() && !decisions.back().ok() &&
-        decisions.back().status().code() == absl::StatusCode::kDeadlineExceeded) {
+        [&](size_t i, Decision& d) {
+          verdicts[i] = TakeVerdict(d);
+          if (caller.explain) {
+            d.obligations = verdicts[i].obligations;
+            decisions[i] = std::move(d);
+          }
+        },
+        deadline, caller, &principal);
+    if (!statuses.empty() && statuses.back().code() == absl::StatusCode::kDeadlineExceeded) {
       response.status = 504;
       response.body =
           ErrorBody("deadline_exceeded",
                     absl::StrCat("the deadline of ", absl::FormatDuration(deadline_),
-                                 " passed after ", decisions.size() - 1, " of ", total,
+                                 " passed after ", statuses.size() - 1, " of ", total,
                                  " checks (server.default_deadline_ms); send smaller batches"));
       return response;
     }
-    Answer answer = Shape(*plan, decisions);
+    if (caller.explain) {
+      for (size_t i = 0; i < statuses.size(); ++i) {
+        if (!statuses[i].ok()) decisions[i] = statuses[i];
+      }
+    }
+    Answer answer = Shape(*plan, statuses, verdicts);
     response.status = answer.status;
     response.body = std::move(answer.body);
     if (caller.explain && response.status == 200 && !response.body.empty() &&

@@ -888,15 +888,15 @@ void Plan::MakeCheck(size_t index, AccessRequest& check) const {
 namespace {
 
 // The decision that decides item [begin, end): its first allow, else its first decision.
-const Decision& Deciding(const std::vector<absl::StatusOr<Decision>>& decisions,
-                         std::pair<size_t, size_t> item) {
+const CheckVerdict& Deciding(const std::vector<CheckVerdict>& verdicts,
+                             std::pair<size_t, size_t> item) {
   for (size_t i = item.first; i < item.second; ++i) {
-    if (decisions[i]->effect == Effect::kAllow) return *decisions[i];
+    if (verdicts[i].effect == Effect::kAllow) return verdicts[i];
   }
-  return *decisions[item.first];
+  return verdicts[item.first];
 }
 
-const ColumnMask* MaskFor(const Decision& d, absl::string_view column) {
+const ColumnMask* MaskFor(const CheckVerdict& d, absl::string_view column) {
   for (const ColumnMask& m : d.obligations.column_masks) {
     if (absl::EqualsIgnoreCase(m.column, column)) return &m;
   }
@@ -962,35 +962,50 @@ Endpoint InferEndpoint(absl::string_view body) {
   return Endpoint::kAllow;
 }
 
-void KeepWhatShapeReads(Decision& d) {
-  Decision kept;
-  kept.effect = d.effect;
-  kept.obligations = std::move(d.obligations);
-  d = std::move(kept);
+CheckVerdict TakeVerdict(Decision& d) {
+  CheckVerdict v;
+  v.effect = d.effect;
+  v.obligations = std::move(d.obligations);
+  return v;
 }
 
 Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& decisions) {
+  std::vector<absl::Status> statuses;
+  std::vector<CheckVerdict> verdicts(decisions.size());
+  statuses.reserve(decisions.size());
+  for (size_t i = 0; i < decisions.size(); ++i) {
+    statuses.push_back(decisions[i].status());
+    if (decisions[i].ok()) {
+      verdicts[i].effect = decisions[i]->effect;
+      verdicts[i].obligations = decisions[i]->obligations;
+    }
+  }
+  return Shape(plan, statuses, verdicts);
+}
+
+Answer Shape(const Plan& plan, const std::vector<absl::Status>& statuses,
+             const std::vector<CheckVerdict>& verdicts) {
   Answer a;
   // The items tile the checks in order, so the last one's end is how many there were, also when
   // the checks were not made in the plan (TranslateDeferred: the server makes each where it is
   // decided).
   const size_t checks = plan.items.empty() ? plan.checks.size() : plan.items.back().second;
-  if (decisions.size() != checks ||
-      (!plan.checks.empty() && plan.checks.size() != decisions.size())) {
+  if (statuses.size() != checks || verdicts.size() < checks ||
+      (!plan.checks.empty() && plan.checks.size() != statuses.size())) {
     a.status = 500;
     a.body = ErrorBody("internal_error", "decision count does not match the request");
     return a;
   }
-  for (size_t i = 0; i < decisions.size(); ++i) {
-    if (!decisions[i].ok()) {
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (!statuses[i].ok()) {
       a.status = 500;
       a.body = ErrorBody("internal_error", absl::StrCat("could not decide ", plan.operation, ": ",
-                                                        decisions[i].status().ToString()));
+                                                        statuses[i].ToString()));
       return a;
     }
   }
   for (const auto& item : plan.items) {
-    if (item.first >= item.second || item.second > decisions.size()) {
+    if (item.first >= item.second || item.second > statuses.size()) {
       a.status = 500;
       a.body = ErrorBody("internal_error", "empty check range");
       return a;
@@ -1000,7 +1015,7 @@ Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& deci
   switch (plan.endpoint) {
     case Endpoint::kAllow: {
       bool allowed =
-          !plan.items.empty() && Deciding(decisions, plan.items[0]).effect == Effect::kAllow;
+          !plan.items.empty() && Deciding(verdicts, plan.items[0]).effect == Effect::kAllow;
       out = allowed ? "{\"result\":true}" : "{\"result\":false}";
       return a;
     }
@@ -1009,7 +1024,7 @@ Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& deci
       out = "{\"result\":[";
       bool first = true;
       for (size_t i = 0; i < plan.items.size(); ++i) {
-        if (Deciding(decisions, plan.items[i]).effect != Effect::kAllow) continue;
+        if (Deciding(verdicts, plan.items[i]).effect != Effect::kAllow) continue;
         absl::StrAppend(&out, first ? "" : ",", i);
         first = false;
       }
@@ -1017,7 +1032,7 @@ Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& deci
       return a;
     }
     case Endpoint::kRowFilters: {
-      const Decision& d = Deciding(decisions, plan.items[0]);
+      const CheckVerdict& d = Deciding(verdicts, plan.items[0]);
       out = "{\"result\":[";
       if (d.effect != Effect::kAllow) {
         absl::StrAppend(&out, "{\"expression\":", Quote(kDeniedRowFilter), "}");
@@ -1031,7 +1046,7 @@ Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& deci
       return a;
     }
     case Endpoint::kColumnMask: {
-      const Decision& d = Deciding(decisions, plan.items[0]);
+      const CheckVerdict& d = Deciding(verdicts, plan.items[0]);
       if (d.effect != Effect::kAllow) {
         out = absl::StrCat("{\"result\":{\"expression\":", Quote(kDeniedMask), "}}");
       } else if (const ColumnMask* m = MaskFor(d, plan.mask_columns[0])) {
@@ -1045,7 +1060,7 @@ Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& deci
       out = "{\"result\":[";
       bool first = true;
       for (size_t i = 0; i < plan.items.size(); ++i) {
-        const Decision& d = Deciding(decisions, plan.items[i]);
+        const CheckVerdict& d = Deciding(verdicts, plan.items[i]);
         absl::string_view expression;
         if (d.effect != Effect::kAllow) {
           expression = kDeniedMask;

@@ -199,17 +199,25 @@ struct Answer {
   std::string body;
 };
 
-// Shapes the decisions of the plan's checks (one per check, in order) into Trino's answer; the
-// checks themselves need not be made (plan.items say how many there were). Any
-// decision that is an error (deadline, internal, no bundle) makes the whole answer a 500, so
-// that Trino fails the query instead of guessing. A denied read yields the row filter `false`
-// and NULL masks, so that a path reaching data without the select check still sees nothing.
-Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& decisions);
+// What Shape reads of one check's decision: its effect and its obligations.
+struct CheckVerdict {
+  Effect effect = Effect::kDeny;
+  Obligations obligations;
+};
 
-// Drops from `d` what Shape does not read (all but the effect and the obligations): applied to
-// each check of a batch on the core that decided it, once its log line is made, so that a
-// batch of a thousand checks frees the rest there, while it is in that core's cache.
-void KeepWhatShapeReads(Decision& d);
+// The part of `d` that Shape reads, moved out of it.
+CheckVerdict TakeVerdict(Decision& d);
+
+// Shapes the verdicts of the plan's checks (`statuses[i]` OK and `verdicts[i]` for each check
+// decided, in order) into Trino's answer; the checks themselves need not be made (plan.items
+// say how many there were). Any status that is an error (deadline, internal, no bundle) makes
+// the whole answer a 500, so that Trino fails the query instead of guessing. A denied read
+// yields the row filter `false` and NULL masks, so that a path reaching data without the select
+// check still sees nothing.
+Answer Shape(const Plan& plan, const std::vector<absl::Status>& statuses,
+             const std::vector<CheckVerdict>& verdicts);
+// The same from whole decisions (one per check, in order).
+Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& decisions);
 
 // OPA's error shape: {"code": code, "message": message}.
 std::string ErrorBody(absl::string_view code, absl::string_view message);

@@ -572,9 +572,9 @@ TEST(ShapeTest, Answers) {
       R"({"index":2,"viewExpression":{"expression":"NULL"}}]})");
 }
 
-// Shape answers the same from decisions reduced to what it reads, which keeps the effect and
-// the obligations and nothing else.
-TEST(ShapeTest, AnswersTheSameFromWhatItReads) {
+// Shape answers the same from the verdicts taken out of the decisions (what the server keeps of
+// each) as from the whole decisions.
+TEST(ShapeTest, AnswersTheSameFromTheVerdicts) {
   auto full = [](Decision d) {
     d.decision_id = "0123456789abcdef-00000001";
     d.reasons.push_back(Reason{});
@@ -585,6 +585,7 @@ TEST(ShapeTest, AnswersTheSameFromWhatItReads) {
     return d;
   };
   const std::vector<std::pair<Plan, std::vector<Decision>>> cases = {
+      {PlanOf(Endpoint::kAllow, {{0, 2}}), {Deny(), Allow()}},
       {PlanOf(Endpoint::kBatch, {{0, 1}, {1, 2}, {2, 4}}), {Allow(), Deny(), Deny(), Allow()}},
       {PlanOf(Endpoint::kRowFilters, {{0, 1}}), {Allow({}, {"a = 1", "b = 'x'"})}},
       {PlanOf(Endpoint::kRowFilters, {{0, 1}}), {Deny()}},
@@ -593,21 +594,30 @@ TEST(ShapeTest, AnswersTheSameFromWhatItReads) {
        {Allow({{"email", "'***'"}}), Allow({{"email", "'***'"}}), Deny()}},
   };
   for (const auto& [plan, decisions] : cases) {
-    std::vector<absl::StatusOr<Decision>> whole, kept;
+    std::vector<absl::StatusOr<Decision>> whole;
+    std::vector<absl::Status> statuses;
+    std::vector<CheckVerdict> verdicts;
     for (const Decision& d : decisions) {
       whole.push_back(full(d));
-      Decision k = full(d);
-      KeepWhatShapeReads(k);
-      EXPECT_EQ(k.effect, d.effect);
-      EXPECT_EQ(k.obligations.column_masks.size(), d.obligations.column_masks.size());
-      EXPECT_EQ(k.obligations.row_filters, d.obligations.row_filters);
-      EXPECT_TRUE(k.decision_id.empty() && k.reasons.empty() && k.faults.empty() &&
-                  k.domain.empty() && k.bundle_revision.empty());
-      kept.push_back(std::move(k));
+      Decision taken = full(d);
+      verdicts.push_back(TakeVerdict(taken));
+      statuses.push_back(absl::OkStatus());
+      EXPECT_EQ(verdicts.back().effect, d.effect);
+      EXPECT_EQ(verdicts.back().obligations.column_masks.size(),
+                d.obligations.column_masks.size());
+      EXPECT_EQ(verdicts.back().obligations.row_filters, d.obligations.row_filters);
     }
-    EXPECT_EQ(Shape(plan, kept).body, Shape(plan, whole).body);
-    EXPECT_EQ(Shape(plan, kept).status, Shape(plan, whole).status);
+    const Answer from_verdicts = Shape(plan, statuses, verdicts);
+    EXPECT_EQ(from_verdicts.body, Shape(plan, whole).body);
+    EXPECT_EQ(from_verdicts.status, 200) << from_verdicts.body;
   }
+  // An error among the statuses fails the answer as an undecided decision does.
+  const Plan plan = PlanOf(Endpoint::kBatch, {{0, 1}, {1, 2}});
+  const Answer failed =
+      Shape(plan, {absl::OkStatus(), absl::InternalError("the policy state broke")},
+            {CheckVerdict{Effect::kAllow, {}}, CheckVerdict{}});
+  EXPECT_EQ(failed.status, 500);
+  EXPECT_TRUE(absl::StrContains(failed.body, "the policy state broke")) << failed.body;
 }
 
 TEST(ShapeTest, AnUndecidedCheckFailsTheWholeAnswer) {
