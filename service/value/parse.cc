@@ -637,12 +637,9 @@ class FastJson {
         return ParseMap(out, depth);
       case '[':
         return ParseList(out, depth);
-      case '"': {
-        std::string s;
-        if (!ParseString(s)) return false;
-        out = Value(std::move(s));
-        return Count();
-      }
+      case '"':
+        // Parsed into the value's own string, not into a temporary that is then moved.
+        return ParseString(out.EmplaceString()) && Count();
       case 't':
         return Literal("true", Value(true), out);
       case 'f':
@@ -812,12 +809,12 @@ class FastJson {
     while (true) {
       if (p_ == end_) return false;
       if (*p_ == '"') {
-        // A string is constructed in place: not parsed into a temporary and moved (a Trino
-        // batch's body is mostly names).
+        // A string is parsed into its entry, not into a temporary that is then moved (a Trino
+        // batch's body is mostly names; moving a short string copies it).
         const SourcePos string_at = Here();
-        std::string s;
-        if (!ParseString(s) || !Count()) return false;
-        list.emplace_back(std::move(s)).set_pos(string_at);
+        Value& item = list.emplace_back();
+        if (!ParseString(item.EmplaceString()) || !Count()) return false;
+        item.set_pos(string_at);
       } else {
         Value& item = list.emplace_back();
         if (!ParseValue(item, depth + 1)) return false;
@@ -840,6 +837,7 @@ class FastJson {
     const SourcePos at = token_;
     ++p_;
     out = Value::MapWithCapacity(kFirstCapacity);
+    Value::Map& map = out.mutable_map();
     SkipSpace();
     if (p_ != end_ && *p_ == '}') {
       ++p_;
@@ -849,24 +847,23 @@ class FastJson {
     while (true) {
       if (p_ == end_ || *p_ != '"') return false;
       const SourcePos key_at = Here();
-      std::string key;
+      // As in ParseList: the key and a string value are parsed into their entry.
+      auto& [key, value] = map.emplace_back();
       if (!ParseString(key)) return false;
-      if (out.Find(key) != nullptr) return false;  // duplicate: the reference names it
+      for (size_t i = 0; i + 1 < map.size(); ++i) {
+        if (map[i].first == key) return false;  // duplicate: the reference names it
+      }
       SkipSpace();
       if (p_ == end_ || *p_ != ':') return false;
       ++p_;
       SkipSpace();
       if (p_ == end_) return false;
       if (*p_ == '"') {
-        // As in ParseList: a string value is constructed in the entry.
-        std::string s;
-        if (!ParseString(s) || !Count()) return false;
-        out.Add(std::move(key), std::move(s)).set_pos(key_at);
-      } else {
-        Value& value = out.Add(std::move(key), Value());
-        if (!ParseValue(value, depth + 1)) return false;
-        value.set_pos(key_at);
+        if (!ParseString(value.EmplaceString()) || !Count()) return false;
+      } else if (!ParseValue(value, depth + 1)) {
+        return false;
       }
+      value.set_pos(key_at);
       SkipSpace();
       if (p_ == end_) return false;
       if (*p_ == '}') break;

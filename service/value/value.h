@@ -136,6 +136,10 @@ class Value {
   }
   // Appends to a list value (a null value becomes an empty list first).
   Value& Append(Value v);
+  // Makes this value an empty string, constructed in place, for a parser to fill: a string
+  // parsed into a temporary and moved into its value is copied (a short one lives inside the
+  // std::string), and a request body is mostly short names.
+  std::string& EmplaceString() { return v_.emplace<std::string>(); }
 
   // Number of elements of a list or map, 0 otherwise.
   size_t size() const;
