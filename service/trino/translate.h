@@ -112,8 +112,8 @@ absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view name);
 // not parse is "allow" (Translate then reports what is wrong with it).
 Endpoint InferEndpoint(absl::string_view body);
 
-// How Translate makes one access check of a plan (Plan::MakeCheck): views of the request body
-// and of the product index, and the names of a table made at translation.
+// How Translate makes one access check of a plan (Plan::MakeCheck): views of the plan's parsed
+// body (Plan::document) and of the product index, and the name of a table made at translation.
 struct CheckSpec {
   absl::string_view action;
   // resource.table: "catalog.schema.table" of the three views when `joined`, else `table_name`
