@@ -195,13 +195,13 @@ void RunTrinoBatch(benchmark::State& state, trino::Endpoint endpoint, const std:
       std::map<std::string, std::string>{{"analysts", "sales-analysts"}});
   const trino::ProductLocator products = trino::ProductLocator::Build(bundle.catalog());
   absl::StatusOr<trino::Plan> plan = trino::Translate(endpoint, body, identities, products);
-  if (!plan.ok() || plan->checks.empty()) {
+  if (!plan.ok() || plan->check_count() == 0) {
     state.SkipWithError(plan.ok() ? "no checks" : std::string(plan.status().message()).c_str());
     return;
   }
   const SharedPrincipal principal(plan->principal);
   std::vector<Request> checks;
-  for (AccessRequest& c : plan->checks) checks.emplace_back(std::move(c));
+  for (AccessRequest& c : plan->MakeChecks()) checks.emplace_back(std::move(c));
   EvalOptions options = Options();
   options.principal = &principal;
   Bundle::Session session(bundle);
@@ -243,7 +243,7 @@ void BM_TrinoFilterTables(benchmark::State& state) {
 BENCHMARK(BM_TrinoFilterTables);
 
 // The part of a Trino batch that the fan-out cannot spread: the calling thread parses and
-// translates the body (TranslateDeferred) before any check starts, and the helpers wait. The
+// translates the body (Translate) before any check starts, and the helpers wait. The
 // time is per batch; items/s counts the batch's items.
 void RunTrinoTranslate(benchmark::State& state, const std::string& body) {
   const Bundle& bundle = Shipped();
@@ -253,7 +253,7 @@ void RunTrinoTranslate(benchmark::State& state, const std::string& body) {
   size_t items = 0;
   for (auto _ : state) {
     absl::StatusOr<trino::Plan> plan =
-        trino::TranslateDeferred(trino::Endpoint::kBatch, body, identities, products);
+        trino::Translate(trino::Endpoint::kBatch, body, identities, products);
     if (!plan.ok() || plan->check_count() == 0) {
       state.SkipWithError(plan.ok() ? "no checks" : std::string(plan.status().message()).c_str());
       break;

@@ -30,13 +30,14 @@ const arbiter::trino::IdentityMapper& Identities() {
 }
 
 void CheckPlan(const arbiter::trino::Plan& plan) {
+  const std::vector<arbiter::AccessRequest> checks = plan.MakeChecks();
   size_t next = 0;
   for (const auto& [begin, end] : plan.items) {
-    if (begin != next || end <= begin || end > plan.checks.size()) Fail("item ranges");
+    if (begin != next || end <= begin || end > checks.size()) Fail("item ranges");
     next = end;
   }
-  if (next != plan.checks.size()) Fail("checks outside items");
-  for (const arbiter::AccessRequest& a : plan.checks) {
+  if (next != checks.size()) Fail("checks outside items");
+  for (const arbiter::AccessRequest& a : checks) {
     if (plan.principal.id.empty() || a.action.empty()) Fail("principal or action empty");
     if (a.resource.product.empty()) {
       std::vector<absl::string_view> parts = absl::StrSplit(a.resource.table, '.');
@@ -48,9 +49,9 @@ void CheckPlan(const arbiter::trino::Plan& plan) {
   // The server makes each check into the one its thread made before (Plan::MakeCheck): the
   // same check as made afresh, whatever came before it.
   arbiter::AccessRequest reused;
-  for (size_t i = 0; i < plan.checks.size(); ++i) {
+  for (size_t i = 0; i < checks.size(); ++i) {
     plan.MakeCheck(i, reused);
-    const arbiter::AccessRequest& fresh = plan.checks[i];
+    const arbiter::AccessRequest& fresh = checks[i];
     if (reused.action != fresh.action || reused.resource.table != fresh.resource.table ||
         reused.resource.product != fresh.resource.product ||
         reused.resource.columns != fresh.resource.columns || reused.context != fresh.context ||
@@ -63,7 +64,7 @@ void CheckPlan(const arbiter::trino::Plan& plan) {
     d.effect = effect;
     d.obligations.column_masks.push_back({"email", "'***'"});
     d.obligations.row_filters.push_back("region = 'EU'");
-    std::vector<absl::StatusOr<arbiter::Decision>> decisions(plan.checks.size(), d);
+    std::vector<absl::StatusOr<arbiter::Decision>> decisions(checks.size(), d);
     arbiter::trino::Answer answer = arbiter::trino::Shape(plan, decisions);
     if (answer.status != 200) Fail("status " + std::to_string(answer.status));
     if (!arbiter::ParseJson(answer.body, "answer").ok()) Fail("answer is not JSON: " + answer.body);

@@ -107,7 +107,7 @@ int EvalTrino(const Args& args, std::shared_ptr<const Bundle> bundle, EvalOption
     std::cout << FormatChecksExplain(
         absl::StrCat("endpoint: ", trino::EndpointName(endpoint), ", operation ",
                      replay.plan.operation, ", user ", replay.plan.user),
-        replay.plan.checks, replay.decisions);
+        replay.checks, replay.decisions);
   }
   return all_allowed ? 0 : 1;
 }

@@ -17,10 +17,11 @@ Replay ReplayRequest(const Bundle& bundle, Endpoint endpoint, absl::string_view 
     return out;
   }
   out.plan = *std::move(plan);
-  out.decisions.reserve(out.plan.checks.size());
+  out.checks = out.plan.MakeChecks();
+  out.decisions.reserve(out.checks.size());
   EvalOptions check_options = options;
-  for (size_t i = 0; i < out.plan.checks.size(); ++i) {
-    AccessRequest& check = out.plan.checks[i];
+  for (size_t i = 0; i < out.checks.size(); ++i) {
+    AccessRequest& check = out.checks[i];
     check.principal = out.plan.principal;
     check_options.decision_id = absl::StrCat(options.decision_id, "-", i);
     out.decisions.push_back(bundle.Evaluate(Request(check), check_options));

@@ -19,8 +19,9 @@ struct Replay {
   // OK, or why Translate refused the body (then `answer` is the 400/413 the route gives and
   // there are no checks).
   absl::Status translated;
-  // The checks, each with its principal filled in, and their decisions in the same order.
   Plan plan;
+  // The plan's checks, each with its principal filled in, and their decisions in the same order.
+  std::vector<AccessRequest> checks;
   std::vector<absl::StatusOr<Decision>> decisions;
   Answer answer;
 };

@@ -53,8 +53,8 @@ class TrinoEndpoint {
     }
     // The checks are made by the threads that decide them (Plan::MakeCheck): each check is
     // then that core's own memory, and its strings' room is reused from the check before.
-    absl::StatusOr<Plan> plan = TranslateDeferred(endpoint, request.body, identities_, *products,
-                                                  DefaultTrinoParseLimits(), caps_);
+    absl::StatusOr<Plan> plan =
+        Translate(endpoint, request.body, identities_, *products, DefaultTrinoParseLimits(), caps_);
     if (!plan.ok()) {
       Answer rejected = RejectedAnswer(plan.status());
       response.status = rejected.status;

@@ -694,10 +694,9 @@ absl::Status TooManyChecks(const TrinoLimits& caps) {
 
 }  // namespace
 
-absl::StatusOr<Plan> TranslateDeferred(Endpoint endpoint, absl::string_view body,
-                                       const IdentityMapper& identities,
-                                       const ProductLocator& products, const ParseLimits& limits,
-                                       const TrinoLimits& caps) {
+absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
+                               const IdentityMapper& identities, const ProductLocator& products,
+                               const ParseLimits& limits, const TrinoLimits& caps) {
   absl::StatusOr<Value> parsed = ParseJson(body, "request body", limits);
   if (!parsed.ok()) return parsed.status();
   if (!parsed->is_map()) return Invalid("request body", "expected a JSON object");
@@ -827,14 +826,10 @@ absl::StatusOr<Plan> TranslateDeferred(Endpoint endpoint, absl::string_view body
   return plan;
 }
 
-absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
-                               const IdentityMapper& identities, const ProductLocator& products,
-                               const ParseLimits& limits, const TrinoLimits& caps) {
-  absl::StatusOr<Plan> plan = TranslateDeferred(endpoint, body, identities, products, limits, caps);
-  if (!plan.ok()) return plan;
-  plan->checks.resize(plan->check_count());
-  for (size_t i = 0; i < plan->checks.size(); ++i) plan->MakeCheck(i, plan->checks[i]);
-  return plan;
+std::vector<AccessRequest> Plan::MakeChecks() const {
+  std::vector<AccessRequest> checks(check_count());
+  for (size_t i = 0; i < checks.size(); ++i) MakeCheck(i, checks[i]);
+  return checks;
 }
 
 void Plan::MakeCheck(size_t index, AccessRequest& check) const {
@@ -986,12 +981,7 @@ Answer Shape(const Plan& plan, const std::vector<absl::StatusOr<Decision>>& deci
 Answer Shape(const Plan& plan, const std::vector<absl::Status>& statuses,
              const std::vector<CheckVerdict>& verdicts) {
   Answer a;
-  // The items tile the checks in order, so the last one's end is how many there were, also when
-  // the checks were not made in the plan (TranslateDeferred: the server makes each where it is
-  // decided).
-  const size_t checks = plan.items.empty() ? plan.checks.size() : plan.items.back().second;
-  if (statuses.size() != checks || verdicts.size() < checks ||
-      (!plan.checks.empty() && plan.checks.size() != statuses.size())) {
+  if (statuses.size() != plan.check_count() || verdicts.size() < plan.check_count()) {
     a.status = 500;
     a.body = ErrorBody("internal_error", "decision count does not match the request");
     return a;

@@ -138,14 +138,13 @@ struct Plan {
   Endpoint endpoint = Endpoint::kAllow;
   std::string operation;
   std::string user;
-  // The one principal of every check: checks[i].principal is left empty so that a batch of
+  // The one principal of every check: a check's principal is left empty so that a batch of
   // thousands of checks holds one copy of a principal with hundreds of groups, not thousands
   // (issue 11). Callers fill it in for the few checks they decide at a time.
   Principal principal;
-  // The checks, made by Translate; TranslateDeferred leaves them to MakeCheck.
-  std::vector<AccessRequest> checks;
-  // What check i is made of, one per check (also when `checks` is made), and what the specs
-  // refer to: the parsed body, the checks' column lists, their common context entries.
+  // What check i is made of (MakeCheck), one per check, and what the specs refer to: the parsed
+  // body, the checks' column lists, their common context entries. The checks themselves are not
+  // kept here: the server makes each on the thread that decides it.
   std::vector<CheckSpec> specs;
   std::shared_ptr<const Value> document;
   std::vector<absl::string_view> column_names;
@@ -164,6 +163,9 @@ struct Plan {
   // a batch's checks in a row allocates little. Thread-safe; the product index the plan was
   // translated with must be alive.
   void MakeCheck(size_t index, AccessRequest& check) const;
+  // Every check, each made afresh (principal left empty): for callers that hold a whole plan's
+  // checks at once (the CLI's replay, tests, benchmarks).
+  std::vector<AccessRequest> MakeChecks() const;
 };
 
 // Bounds on a request body: Trino's batches are wide (every table of a catalog) but shallow.
@@ -176,22 +178,17 @@ struct TrinoLimits {
   size_t max_groups = 1024;   // input.context.identity.groups
 };
 
-// Parses `body` and translates it. INVALID_ARGUMENT with a message naming the field for a body
-// that is not JSON, has no `input` or `input.action.operation`, no `input.context.identity.user`,
-// or lacks the resource(s) the endpoint needs. An unknown operation is not an error: it is
-// translated with action "unknown" and decided (denied) by the policies.
+// Parses `body` and translates it into a plan whose checks are made with Plan::MakeCheck (the
+// server: on the thread that decides each, Decider::MakeFn) or Plan::MakeChecks. The plan refers
+// to `products`, which must outlive those calls. INVALID_ARGUMENT with a message naming the
+// field for a body that is not JSON, has no `input` or `input.action.operation`, no
+// `input.context.identity.user`, or lacks the resource(s) the endpoint needs. An unknown
+// operation is not an error: it is translated with action "unknown" and decided (denied) by the
+// policies.
 absl::StatusOr<Plan> Translate(Endpoint endpoint, absl::string_view body,
                                const IdentityMapper& identities, const ProductLocator& products,
                                const ParseLimits& limits = DefaultTrinoParseLimits(),
                                const TrinoLimits& caps = TrinoLimits());
-// The same without making the checks (Plan::checks is empty): the server makes each with
-// Plan::MakeCheck on the thread that decides it (Decider::MakeFn). The plan refers to
-// `products`, which must outlive its MakeCheck calls.
-absl::StatusOr<Plan> TranslateDeferred(Endpoint endpoint, absl::string_view body,
-                                       const IdentityMapper& identities,
-                                       const ProductLocator& products,
-                                       const ParseLimits& limits = DefaultTrinoParseLimits(),
-                                       const TrinoLimits& caps = TrinoLimits());
 
 // An HTTP status and JSON body.
 struct Answer {

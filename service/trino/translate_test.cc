@@ -51,10 +51,20 @@ std::string Body(const std::string& operation, const std::string& action_rest = 
          operation + "\"" + (action_rest.empty() ? "" : "," + action_rest) + "}}}";
 }
 
+// A plan with every check made (Plan::MakeChecks), as the tests read them.
+struct Translated : Plan {
+  std::vector<AccessRequest> checks;
+};
+
 class TranslateTest : public ::testing::Test {
  protected:
-  absl::StatusOr<Plan> Run(Endpoint e, const std::string& body) {
-    return Translate(e, body, identities_, products_);
+  absl::StatusOr<Translated> Run(Endpoint e, const std::string& body) {
+    absl::StatusOr<Plan> plan = Translate(e, body, identities_, products_);
+    if (!plan.ok()) return plan.status();
+    Translated t;
+    static_cast<Plan&>(t) = *std::move(plan);
+    t.checks = t.MakeChecks();
+    return t;
   }
   IdentityMapper identities_{
       {{"analysts", "sales-analysts, data-scientists, domain:sales"}, {"eu", "region=EU"}}};
@@ -329,8 +339,8 @@ TEST_F(TranslateTest, BatchContextsAreEachItemsOwn) {
 }
 
 // The server makes each check of a batch where it is decided, into the check that thread made
-// before (TranslateDeferred, Plan::MakeCheck): whatever came before, the check made is the one
-// Translate makes afresh.
+// before (Plan::MakeCheck): whatever came before, the check made is the one Plan::MakeChecks
+// makes afresh.
 TEST_F(TranslateTest, ChecksMadeInPlaceAreTheChecksMadeAfresh) {
   const std::string body =
       Body("FilterTables",
@@ -356,9 +366,8 @@ TEST_F(TranslateTest, ChecksMadeInPlaceAreTheChecksMadeAfresh) {
   auto plan = Run(Endpoint::kBatch, body);
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_GE(plan->checks.size(), 16u);
-  auto deferred = TranslateDeferred(Endpoint::kBatch, body, identities_, products_);
+  auto deferred = Translate(Endpoint::kBatch, body, identities_, products_);
   ASSERT_TRUE(deferred.ok()) << deferred.status();
-  EXPECT_TRUE(deferred->checks.empty());
   ASSERT_EQ(deferred->check_count(), plan->checks.size());
   EXPECT_EQ(deferred->items, plan->items);
 
@@ -400,7 +409,7 @@ TEST_F(TranslateTest, ChecksMadeInPlaceAreTheChecksMadeAfresh) {
   // The plan holds what its checks are made of, moved or not, once the body it was translated
   // from is gone (a view of the body would read freed memory: the sanitizer build fails then).
   auto text = std::make_unique<std::string>(body);
-  auto own = TranslateDeferred(Endpoint::kBatch, *text, identities_, products_);
+  auto own = Translate(Endpoint::kBatch, *text, identities_, products_);
   ASSERT_TRUE(own.ok()) << own.status();
   text.reset();
   Plan moved = *std::move(own);
@@ -544,7 +553,7 @@ Plan PlanOf(Endpoint e, std::vector<std::pair<size_t, size_t>> items,
   p.endpoint = e;
   p.operation = "Op";
   size_t n = items.empty() ? 0 : items.back().second;
-  p.checks.resize(n);
+  p.specs.resize(n);
   p.items = std::move(items);
   p.mask_columns = std::move(columns);
   return p;
@@ -625,6 +634,19 @@ TEST(ShapeTest, AnswersTheSameFromTheVerdicts) {
             {CheckVerdict{Effect::kAllow, {}}, CheckVerdict{}});
   EXPECT_EQ(failed.status, 500);
   EXPECT_TRUE(absl::StrContains(failed.body, "the policy state broke")) << failed.body;
+}
+
+// A decision per check of the plan, no more and no fewer: anything else is the server's bug,
+// never an answer.
+TEST(ShapeTest, DecisionsThatDoNotCountThePlansChecksFailTheAnswer) {
+  const Plan plan = PlanOf(Endpoint::kBatch, {{0, 1}, {1, 2}});
+  for (const Answer& a :
+       {Shape(plan, {Allow()}), Shape(plan, {Allow(), Allow(), Allow()}),
+        Shape(plan, {absl::OkStatus(), absl::OkStatus()}, {CheckVerdict{Effect::kAllow, {}}})}) {
+    EXPECT_EQ(a.status, 500);
+    EXPECT_TRUE(absl::StrContains(a.body, "decision count does not match")) << a.body;
+  }
+  EXPECT_EQ(Shape(plan, {Allow(), Deny()}).body, R"({"result":[0]})");
 }
 
 TEST(ShapeTest, AnUndecidedCheckFailsTheWholeAnswer) {
