@@ -113,8 +113,10 @@ PY
 }
 
 echo "arbiterd $method${BATCH:+ x$BATCH} over loopback, shipped bundle, decision log $([ "$log" = 1 ] && echo on || echo off) ($(nproc) cores shared with h2load)"
+bash "$repo/bench/core_speeds.sh" "$build"
 run 16 4
 run 64 4
+bash "$repo/bench/core_speeds.sh" "$build"
 metrics="$(curl -s "http://127.0.0.1:$http_port/metrics" || true)"
 decided="$(echo "$metrics" | awk '/^arbiter_decisions_total/ {s += $2} END {print s + 0}')"
 rejected="$(echo "$metrics" | awk '/^arbiter_rejected_calls_total/ {s += $2} END {print s + 0}')"

@@ -15,7 +15,9 @@ kernel's later writeback of the file's pages runs in kernel threads and is in ne
   bench/log_share.py [BUILD_DIR] [--pairs 5] [--requests 2000] [--batch 100]
 
 --batch 0 measures CheckAccess (one decision per call) instead of CheckBatch. ARBITERD and
-POLICIES are passed on to grpc_load.sh.
+POLICIES are passed on to grpc_load.sh. Each run's core speeds before and after it
+(bench/core_speeds.sh) are printed under its pair: a pair whose runs saw different speeds
+compares the cores, not the log.
 """
 import argparse
 import os
@@ -35,6 +37,10 @@ def run(build, requests, batch, log):
     out = subprocess.run(["bash", os.path.join(REPO, "bench", "grpc_load.sh"), build,
                           str(requests)], env=env, capture_output=True, text=True, check=True)
     rows = {}
+    speeds = [l for l in out.stdout.splitlines() if l.startswith("core speeds")]
+    if speeds:
+        print(f"  log {'on' if log else 'off'}: " + " -> ".join(
+            l.split(": ", 1)[1] for l in speeds), flush=True)
     for line in out.stdout.splitlines():
         m = LINE.search(line)
         if m:

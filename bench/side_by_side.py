@@ -119,6 +119,13 @@ def pct(lat, q):
     return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
 
 
+def core_speeds(build):
+    """bench/core_speeds.sh's line: each core's speed now (the phase a round ran in)."""
+    out = subprocess.run(["bash", os.path.join(REPO, "bench", "core_speeds.sh"), build],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or out.stderr.strip()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build", nargs="?", default=os.path.join(REPO, "build"))
@@ -181,6 +188,7 @@ def main():
         for s in servers:  # warm-up: thread pools, Lua states
             h2load(s, 5000, args.connections, None)
         for r in range(args.rounds):
+            print(core_speeds(args.build), file=sys.stderr)
             for s in servers:
                 rps, errored, lat, cpu, switches = h2load(s, args.requests, args.connections,
                                                           os.path.join(work, "h2load.log"))
@@ -190,6 +198,7 @@ def main():
                       f"p99 {pct(lat, .99):.2f} ms cpu {1e6 * cpu / args.requests:.1f} us/req "
                       f"switches {switches / args.requests:.2f}/req errored {errored}",
                       file=sys.stderr)
+        print(core_speeds(args.build), file=sys.stderr)
         single = {}
         for s in servers:
             _, _, lat, cpu, _ = h2load(s, args.single, 1, os.path.join(work, "h2load.log"))

@@ -51,6 +51,7 @@ measure() {  # measure LABEL
     'BEGIN {printf "%s: arbiterd CPU time %.2f ms per batch\n", label, (a - b) * 1000 / n}'
   stop
 }
+bash "$repo/bench/core_speeds.sh" "$build"
 for mode in filter-tables filter-columns; do
   name=FilterTables; items=(--tables 1000)
   if [ "$mode" = filter-columns ]; then name=FilterColumns; items=(--columns 1000); fi
@@ -74,3 +75,4 @@ checks="$(sed -n 's/.*s: \([0-9]*\) checks.*/\1/p' "$work/select")"
 awk -v a="$after" -v b="$before" -v n="$checks" \
   'BEGIN {printf "SelectFromColumns: arbiterd CPU time %.1f us per check (%.0f checks/s per core)\n", (a - b) * 1e6 / n, n / (a - b)}'
 stop
+bash "$repo/bench/core_speeds.sh" "$build"
