@@ -8,6 +8,11 @@ Starts, each on loopback:
   shipped+log  arbiterd, the shipped bundle, decision log to a file (overflow: drop)
   envoy+log    the same arbiterd asked through Envoy's ext_authz Check (the same read, as a
                gateway asks it: bench/envoy_check_request.json, a JWT payload and the route)
+  cerbos       with --cerbos BIN only: Cerbos (bench/fetch_cerbos.sh gets its binary from
+               npm) answering CheckResources for the same read, one action, under
+               bench/cerbos/policies (role sales-analysts reads customer-360's tables); audit
+               off, so without a decision log. Checked to answer EFFECT_ALLOW before it is
+               measured.
 and drives CheckAccess (Check for envoy+log) with h2load (Debian's nghttp2-client) at 64 connections with one stream
 each, rounds alternating the servers so that background load hits them alike; then one
 connection for the single-call latency. The request is bench/access_request.json (a Trino-like
@@ -20,12 +25,16 @@ between threads, which cost CPU in the kernel that no instruction count of the s
 
   bench/side_by_side.py [BUILD_DIR] [--requests N] [--rounds R] [--connections C]
                         [--only noop,small,...] [--arbiterd PATH] [--policies DIR]
+                        [--cerbos "$(bench/fetch_cerbos.sh)"]
 """
 import argparse
+import json
 import os
 import shutil
 import signal
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -64,11 +73,18 @@ def rss_mib(pid):
 
 
 class Server:
-    def __init__(self, name, label, argv, work, frame, method):
+    def __init__(self, name, label, argv, work, frame, method, port=None):
+        """`port`: the gRPC port `argv` listens on, for a server that writes no port file."""
         self.name, self.label, self.work = name, label, work
         self.frame, self.method = frame, method
-        self.port_file = os.path.join(work, f"{name}.ports")
         self.stderr = open(os.path.join(work, f"{name}.stderr"), "w")
+        self.runs = []
+        if port is not None:
+            self.proc = subprocess.Popen(argv, stdout=self.stderr, stderr=self.stderr)
+            self.port = str(port)
+            wait_for_port(port, self.proc, name, self.stderr.name)
+            return
+        self.port_file = os.path.join(work, f"{name}.ports")
         self.proc = subprocess.Popen(argv + ["--port-file", self.port_file], stderr=self.stderr)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -79,7 +95,6 @@ class Server:
             time.sleep(0.05)
         ports = dict(l.strip().split("=", 1) for l in open(self.port_file) if "=" in l)
         self.port = ports["grpc"]
-        self.runs = []
 
     def stop(self):
         if self.proc.poll() is None:
@@ -88,6 +103,91 @@ class Server:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, name, log):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{name} exited: {open(log).read()}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    sys.exit(f"{name} did not listen on 127.0.0.1:{port} within 60 s: {open(log).read()}")
+
+
+def proto_field(number, payload):
+    """A length-delimited protobuf field (strings, messages, map entries)."""
+    def varint(n):
+        out = bytearray()
+        while True:
+            b, n = n & 0x7F, n >> 7
+            out.append(b | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def cerbos_frame(request_json):
+    """bench/access_request.json's read as a gRPC frame of Cerbos's CheckResourcesRequest
+    (cerbos.request.v1; field numbers from cerbos/request/v1/request.proto and
+    cerbos/engine/v1/engine.proto): the principal with its roles and attributes, the table as
+    a resource of kind "table" with its product and columns as attributes, action read."""
+    with open(request_json) as f:
+        req = json.load(f)
+    value = lambda v: (proto_field(6, b"".join(proto_field(1, proto_field(3, x)) for x in v))
+                       if isinstance(v, list) else proto_field(3, str(v)))  # ListValue / string
+    attr = lambda number, d: b"".join(
+        proto_field(number, proto_field(1, k) + proto_field(2, value(v))) for k, v in d.items())
+    p = req["principal"]
+    principal = (proto_field(1, p["id"]) + b"".join(proto_field(3, r) for r in p["roles"])
+                 + attr(4, p.get("attributes", {})))
+    table = req["resource"]["table"]
+    resource = (proto_field(1, "table") + proto_field(3, table)
+                + attr(4, {"product": "customer-360", "columns": req["resource"]["columns"]}))
+    message = (proto_field(1, "bench") + proto_field(3, principal)
+               + proto_field(4, proto_field(1, req["action"]) + proto_field(2, resource)))
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+def start_cerbos(binary, work, frame):
+    """Cerbos on free loopback ports with bench/cerbos/policies, checked to allow the read."""
+    grpc_port, http_port = free_port(), free_port()
+    config = os.path.join(work, "cerbos.yaml")
+    with open(config, "w") as f:
+        f.write(f"server:\n  httpListenAddr: \"127.0.0.1:{http_port}\"\n"
+                f"  grpcListenAddr: \"127.0.0.1:{grpc_port}\"\n"
+                f"storage:\n  driver: disk\n  disk:\n"
+                f"    directory: {os.path.join(REPO, 'bench', 'cerbos', 'policies')}\n"
+                f"    watchForChanges: false\naudit:\n  enabled: false\n")
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split()
+    server = Server("cerbos", f"Cerbos {version[0] if version else ''} CheckResources, one action",
+                    [binary, "server", f"--config={config}", "--log-level=warn"], work, frame,
+                    "cerbos.svc.v1.CerbosService/CheckResources", port=grpc_port)
+    # One call by curl: HTTP/2 without TLS, gRPC status 0 in the trailers, and the answer's
+    # actions map holding read -> EFFECT_ALLOW (1).
+    answer = os.path.join(work, "cerbos.answer")
+    out = subprocess.run(["curl", "-sv", "--http2-prior-knowledge", "-H",
+                          "content-type: application/grpc", "-H", "te: trailers",
+                          "--data-binary", f"@{frame}", "-o", answer,
+                          f"http://127.0.0.1:{grpc_port}/{server.method}"],
+                         capture_output=True, text=True)
+    with open(answer, "rb") as f:
+        allowed = b"\n\x04read\x10\x01" in f.read()
+    if "grpc-status: 0" not in out.stderr or not allowed:
+        server.stop()
+        sys.exit(f"cerbos did not allow the read (gRPC status and answer in {work}):\n"
+                 f"{out.stderr[-2000:]}")
+    return server
 
 
 def h2load(server, n, connections, log):
@@ -138,6 +238,8 @@ def main():
                     help="the shipped bundle to serve (e.g. an older checkout's policies/)")
     ap.add_argument("--arbiterd", default="", help="arbiterd binary (default: BUILD_DIR's), e.g. "
                     "an older build for a before/after comparison")
+    ap.add_argument("--cerbos", default="", help="a Cerbos binary (bench/fetch_cerbos.sh): adds "
+                    "Cerbos answering CheckResources for the same read")
     args = ap.parse_args()
     if shutil.which("h2load") is None:
         sys.exit("h2load missing: apt-get install nghttp2-client")
@@ -149,6 +251,10 @@ def main():
             subprocess.run([os.path.join(args.build, "bench/grpc_frame"), "--kind", kind,
                             "--request", os.path.join(REPO, "bench", request)],
                            stdout=f, check=True)
+    if args.cerbos:
+        frames["cerbos"] = os.path.join(work, "cerbos.frame")
+        with open(frames["cerbos"], "wb") as f:
+            f.write(cerbos_frame(os.path.join(REPO, "bench", "access_request.json")))
     check_access = "arbiter.v1.DecisionService/CheckAccess"
     arbiterd = args.arbiterd or os.path.join(args.build, "service/server/arbiterd")
 
@@ -185,6 +291,8 @@ def main():
         for name, label, argv, *call in specs:
             kind, method = call if call else ("access", check_access)
             servers.append(Server(name, label, argv, work, frames[kind], method))
+        if args.cerbos and (not args.only or "cerbos" in args.only.split(",")):
+            servers.append(start_cerbos(args.cerbos, work, frames["cerbos"]))
         for s in servers:  # warm-up: thread pools, Lua states
             h2load(s, 5000, args.connections, None)
         for r in range(args.rounds):
@@ -207,7 +315,7 @@ def main():
         for s in servers:
             s.stop()
     base = None
-    print(f"\nCheckAccess (envoy+log: Check), {args.connections} connections x 1 stream, {args.requests} requests x "
+    print(f"\nCheckAccess (envoy+log: Check; cerbos: CheckResources), {args.connections} connections x 1 stream, {args.requests} requests x "
           f"{args.rounds} rounds (median), h2load and servers on the same {os.cpu_count()} cores\n")
     print("| server | req/s | of no-op | p50 ms | p99 ms | server CPU µs/req "
           "| thread switches/req | RSS MiB | 1 conn p50 ms |")
