@@ -120,6 +120,7 @@ def wait_for_port(port, proc, name, log):
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
+    proc.kill()
     sys.exit(f"{name} did not listen on 127.0.0.1:{port} within 60 s: {open(log).read()}")
 
 
