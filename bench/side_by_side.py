@@ -10,9 +10,10 @@ Starts, each on loopback:
                gateway asks it: bench/envoy_check_request.json, a JWT payload and the route)
   cerbos       with --cerbos BIN only: Cerbos (bench/fetch_cerbos.sh gets its binary from
                npm) answering CheckResources for the same read, one action, under
-               bench/cerbos/policies (role sales-analysts reads customer-360's tables); audit
-               off, so without a decision log. Checked to answer EFFECT_ALLOW before it is
-               measured.
+               bench/cerbos/policies (role sales-analysts reads customer-360's tables), audit
+               off; checked to answer EFFECT_ALLOW before it is measured
+  cerbos+log   the same with Cerbos's decision log to a file (its audit `file` backend,
+               decision logs only): the row to set beside shipped+log
 and drives CheckAccess (Check for envoy+log) with h2load (Debian's nghttp2-client) at 64 connections with one stream
 each, rounds alternating the servers so that background load hits them alike; then one
 connection for the single-call latency. The request is bench/access_request.json (a Trino-like
@@ -160,20 +161,26 @@ def cerbos_frame(request_json):
     return b"\x00" + struct.pack(">I", len(message)) + message
 
 
-def start_cerbos(binary, work, frame):
-    """Cerbos on free loopback ports with bench/cerbos/policies, checked to allow the read."""
+def start_cerbos(binary, work, frame, log):
+    """Cerbos on free loopback ports with bench/cerbos/policies (its decision log to a file when
+    `log`), checked to allow the read."""
+    name = "cerbos+log" if log else "cerbos"
     grpc_port, http_port = free_port(), free_port()
-    config = os.path.join(work, "cerbos.yaml")
+    config = os.path.join(work, f"{name}.yaml")
+    audit = (f"audit:\n  enabled: true\n  accessLogsEnabled: false\n  decisionLogsEnabled: true\n"
+             f"  backend: file\n  file:\n    path: {work}/cerbos_audit.jsonl\n"
+             if log else "audit:\n  enabled: false\n")
     with open(config, "w") as f:
         f.write(f"server:\n  httpListenAddr: \"127.0.0.1:{http_port}\"\n"
                 f"  grpcListenAddr: \"127.0.0.1:{grpc_port}\"\n"
                 f"storage:\n  driver: disk\n  disk:\n"
                 f"    directory: {os.path.join(REPO, 'bench', 'cerbos', 'policies')}\n"
-                f"    watchForChanges: false\naudit:\n  enabled: false\n")
+                f"    watchForChanges: false\n{audit}")
     version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split()
-    server = Server("cerbos", f"Cerbos {version[0] if version else ''} CheckResources, one action",
-                    [binary, "server", f"--config={config}", "--log-level=warn"], work, frame,
-                    "cerbos.svc.v1.CerbosService/CheckResources", port=grpc_port)
+    label = (f"Cerbos {version[0] if version else ''} CheckResources, one action"
+             + (", decision log to a file" if log else ""))
+    server = Server(name, label, [binary, "server", f"--config={config}", "--log-level=warn"],
+                    work, frame, "cerbos.svc.v1.CerbosService/CheckResources", port=grpc_port)
     # One call by curl: HTTP/2 without TLS, gRPC status 0 in the trailers, and the answer's
     # actions map holding read -> EFFECT_ALLOW (1).
     answer = os.path.join(work, "cerbos.answer")
@@ -240,7 +247,8 @@ def main():
     ap.add_argument("--arbiterd", default="", help="arbiterd binary (default: BUILD_DIR's), e.g. "
                     "an older build for a before/after comparison")
     ap.add_argument("--cerbos", default="", help="a Cerbos binary (bench/fetch_cerbos.sh): adds "
-                    "Cerbos answering CheckResources for the same read")
+                    "Cerbos answering CheckResources for the same read, without and with its "
+                    "decision log")
     args = ap.parse_args()
     if shutil.which("h2load") is None:
         sys.exit("h2load missing: apt-get install nghttp2-client")
@@ -292,8 +300,9 @@ def main():
         for name, label, argv, *call in specs:
             kind, method = call if call else ("access", check_access)
             servers.append(Server(name, label, argv, work, frames[kind], method))
-        if args.cerbos and (not args.only or "cerbos" in args.only.split(",")):
-            servers.append(start_cerbos(args.cerbos, work, frames["cerbos"]))
+        for name in ("cerbos", "cerbos+log"):
+            if args.cerbos and (not args.only or name in args.only.split(",")):
+                servers.append(start_cerbos(args.cerbos, work, frames["cerbos"], name != "cerbos"))
         for s in servers:  # warm-up: thread pools, Lua states
             h2load(s, 5000, args.connections, None)
         for r in range(args.rounds):
@@ -333,14 +342,17 @@ def main():
         errs = sum(run[1] or 0 for run in s.runs)
         if errs:
             print(f"  ({s.name}: {errs} requests errored)")
-    logs = [os.path.join(work, f) for f in os.listdir(work) if f.startswith("shipped_log.jsonl")]
-    if logs:
+    for prefix, what in (("shipped_log.jsonl", "decision log"),
+                         ("cerbos_audit.jsonl", "Cerbos's decision log")):
+        logs = [os.path.join(work, f) for f in os.listdir(work) if f.startswith(prefix)]
+        if not logs:
+            continue
         lines = size = 0
         for path in logs:  # rotated files included
             with open(path, "rb") as f:
                 lines += sum(1 for _ in f)
             size += os.path.getsize(path)
-        print(f"\ndecision log: {lines} lines (warm-up included), {size / max(lines, 1):.0f} "
+        print(f"\n{what}: {lines} lines (warm-up included), {size / max(lines, 1):.0f} "
               "bytes per line")
     shutil.rmtree(work, ignore_errors=True)
 
