@@ -81,10 +81,7 @@ class TrinoEndpoint {
     }
     // The checks, made for the explanation too.
     std::vector<AccessRequest> explained;
-    if (caller.explain) {
-      explained.resize(plan->check_count());
-      for (size_t i = 0; i < explained.size(); ++i) plan->MakeCheck(i, explained[i]);
-    }
+    if (caller.explain) explained = plan->MakeChecks();
     // One principal for every check (its groups may number hundreds): converted for the
     // policies once, never copied into the checks. The checks are decided in one batch: past
     // the deadline it stops starting checks and ends at the first one that expired, so the
