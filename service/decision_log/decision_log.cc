@@ -552,9 +552,13 @@ void DecisionLog::Rotate() {
     // The oldest is removed first rather than renamed over: ext4 (auto_da_alloc) makes a rename
     // that replaces a file start writing back the renamed one, here up to max_file_bytes of
     // dirty pages, on this thread, on every rotation (bench/rotation_rename.py times both
-    // ways). The renames below then never replace a file.
+    // ways). The renames below then never replace a file. It is removed only when a file is
+    // about to take its place, as the rename did: a gap in the chain keeps it one more turn.
     const std::string oldest = absl::StrCat(path, ".", options_.max_files);
-    if (::unlink(oldest.c_str()) != 0 && errno != ENOENT) {
+    const std::string successor =
+        options_.max_files == 1 ? path : absl::StrCat(path, ".", options_.max_files - 1);
+    struct stat st;
+    if (::lstat(successor.c_str(), &st) == 0 && ::unlink(oldest.c_str()) != 0 && errno != ENOENT) {
       error = absl::ErrnoToStatus(errno, absl::StrCat("decision log: remove ", Quoted(oldest)));
     }
     for (int i = options_.max_files - 1; i >= 1; --i) {

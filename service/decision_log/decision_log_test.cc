@@ -194,6 +194,34 @@ TEST(DecisionLogTest, RotationKeepsMaxFiles) {
   ExpectRotationLines(options.path + ".2", 30, 39);
 }
 
+// Rotation removes the oldest file itself instead of renaming the next one over it (d0b4e93),
+// but only when a file is about to take its place, as the rename did: with a gap in the chain
+// (path.2 missing) the oldest stays for one more rotation, then goes.
+TEST(DecisionLogTest, RotationKeepsTheOldestUntilAFileTakesItsPlace) {
+  DecisionLogOptions options = RotationOptions(3);  // a fresh directory
+  std::ofstream(options.path + ".3") << "oldest\n";
+  std::ofstream(options.path + ".1") << "newer\n";
+  auto log = MakeLog(options);
+  ASSERT_NE(log, nullptr);
+  for (int i = 0; i < 11; ++i) ASSERT_TRUE(log->Append(kT0, RotationLine(i)));
+  log->Flush();
+  ASSERT_EQ(log->stats().rotations, 1u);
+  ExpectRotationLines(options.path, 10, 10);
+  ExpectRotationLines(options.path + ".1", 0, 9);
+  EXPECT_EQ(ReadFile(options.path + ".2"), "newer\n");
+  EXPECT_EQ(ReadFile(options.path + ".3"), "oldest\n");
+
+  for (int i = 11; i < 21; ++i) ASSERT_TRUE(log->Append(kT0, RotationLine(i)));
+  log->Flush();
+  ASSERT_EQ(log->stats().rotations, 2u);
+  ExpectRotationLines(options.path, 20, 20);
+  ExpectRotationLines(options.path + ".1", 10, 19);
+  ExpectRotationLines(options.path + ".2", 0, 9);
+  EXPECT_EQ(ReadFile(options.path + ".3"), "newer\n");
+  EXPECT_FALSE(std::filesystem::exists(options.path + ".4"));
+  EXPECT_EQ(log->stats().write_errors, 0u);
+}
+
 // The lines of one Lines buffer are written from it, a file's worth at a time: rotation cuts
 // between two of its lines, never inside one.
 TEST(DecisionLogTest, LinesOfOneBufferRotateBetweenLines) {
